@@ -1,0 +1,63 @@
+# vpp-server — the two commands of the README are `make demo` and `make test`.
+# Both work as root on a fresh Debian 12 machine from a clean clone: they install what they need.
+
+SHELL := /bin/bash
+NODE_MODULES := node_modules/.installed
+NATIVE := build/Release/af_packet.node
+DIST := dist/.built
+LAB_PREFIX ?= vpplab
+
+# Debian packages the tests, the lab and the bench use.
+SYSTEM_PACKAGES := iproute2 iputils-ping curl tshark tcpdump wrk nginx-light hping3 nftables \
+                   libcap2-bin procps python3 make g++
+
+.PHONY: all build deps system-deps test test-unit test-e2e demo lab-up lab-down lab-status bench clean
+
+all: build
+
+system-deps:
+	@scripts/install-system-deps.sh $(SYSTEM_PACKAGES)
+
+$(NODE_MODULES): package.json
+	npm install --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+$(NATIVE): native/af_packet.c binding.gyp $(NODE_MODULES)
+	npx --no-install node-gyp rebuild --silent
+
+$(DIST): $(NODE_MODULES) $(shell find src test bench -name '*.ts' 2>/dev/null) tsconfig.json
+	npx --no-install tsc -p tsconfig.json
+	@touch $@
+
+build: $(NATIVE) $(DIST)
+
+deps: system-deps $(NODE_MODULES)
+
+test: deps build
+	@scripts/run-tests.sh
+
+test-unit: build
+	@scripts/run-tests.sh unit
+
+test-e2e: deps build
+	@scripts/run-tests.sh e2e
+
+demo: deps build
+	./bin/vpp-server.js lab demo --prefix $(LAB_PREFIX)
+
+lab-up: deps build
+	./bin/vpp-server.js lab up --prefix $(LAB_PREFIX)
+
+lab-down: build
+	./bin/vpp-server.js lab down --prefix $(LAB_PREFIX)
+
+lab-status: build
+	./bin/vpp-server.js lab status --prefix $(LAB_PREFIX)
+
+bench: deps build
+	node dist/bench/bench.js
+
+clean:
+	rm -rf dist build
+
+include mk/deploy.mk

@@ -1,0 +1,1 @@
+# Kubernetes delivery targets (deploy, undeploy, kustomize, build-container, push-container).

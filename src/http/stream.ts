@@ -1,0 +1,32 @@
+/**
+ * The byte stream between a transport (our TCP, or Node's `net` in tests) and an application
+ * such as the HTTP server. The transport calls the StreamHandler; the application calls the
+ * ByteStream. Chunks passed to write() are queued by reference, not copied: the caller must not
+ * modify them afterwards (cached file contents are shared between connections this way).
+ */
+export interface ByteStream {
+  /** Queue bytes for sending, in order. */
+  write(chunk: Buffer): void;
+  /** Bytes queued and not yet acknowledged by the peer; use it for backpressure. */
+  readonly queuedBytes: number;
+  /** Send FIN after everything queued has been sent. */
+  end(): void;
+  /** Reset the connection now, discarding what is queued. */
+  abort(): void;
+  /** "a.b.c.d:port" of the peer, for logs. */
+  readonly remote: string;
+}
+
+export interface StreamHandler {
+  /** Bytes arrived, in order. buf[off .. off+len) is valid only during the call: copy what you keep. */
+  onData(buf: Buffer, off: number, len: number): void;
+  /** queuedBytes fell below the transport's low-water mark: write more. */
+  onDrain(): void;
+  /** The peer sent FIN: no more data will arrive. */
+  onEnd(): void;
+  /** The connection is gone (closed, reset or timed out); release everything. */
+  onClose(): void;
+}
+
+/** What a listening application gives the transport for each accepted connection. */
+export type AcceptHandler = (stream: ByteStream) => StreamHandler;

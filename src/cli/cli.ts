@@ -1,0 +1,49 @@
+/** The command set of the dataplane and the function that runs one command line. */
+import { registerInterfaceCommands } from './interface-commands.js';
+import { registerShowCommands } from './show-commands.js';
+import type { CliContext } from './context.js';
+import { CommandError, CommandRegistry, tokenize, type CommandSpec } from './registry.js';
+
+export type Command = CommandSpec<CliContext>;
+
+export function createRegistry(extra: Command[] = []): CommandRegistry<CliContext> {
+  const registry = new CommandRegistry<CliContext>();
+  registerShowCommands(registry);
+  registerInterfaceCommands(registry);
+  registry.register({
+    path: 'help',
+    help: 'help [<command prefix>]: list commands and their syntax',
+    run(args) {
+      const prefix = args.words.join(' ');
+      return registry
+        .all()
+        .filter((c) => c.path.startsWith(prefix))
+        .map((c) => `  ${c.help}`)
+        .join('\n');
+    },
+  });
+  for (const command of extra) registry.register(command);
+  return registry;
+}
+
+export interface ExecuteResult {
+  ok: boolean;
+  output: string;
+}
+
+/** Runs one line. Errors come back VPP style: "<command>: <what is wrong>". */
+export async function execute(registry: CommandRegistry<CliContext>, line: string, ctx: CliContext): Promise<ExecuteResult> {
+  const words = tokenize(line);
+  if (words.length === 0) return { ok: true, output: '' };
+  if (words[0] === '?') words[0] = 'help';
+  let path = words[0];
+  try {
+    const { spec, args } = registry.resolve(words);
+    path = spec.path;
+    const out = await spec.run(args, ctx);
+    return { ok: true, output: out ?? '' };
+  } catch (err) {
+    if (err instanceof CommandError) return { ok: false, output: `${path}: ${err.message}` };
+    throw err;
+  }
+}

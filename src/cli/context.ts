@@ -1,0 +1,18 @@
+/** What CLI commands operate on. */
+import type { Dataplane } from '../dataplane/dataplane.js';
+
+export interface CliContext {
+  readonly dp: Dataplane;
+  /** When the dataplane started, ms since the epoch (for `show version` / uptime). */
+  readonly startedAt: number;
+  /** Extra sections that other subsystems add to `show errors` (TCP, HTTP). */
+  readonly errorSources: ErrorSource[];
+  /** Called by `quit` in an interactive session; not available in startup-config. */
+  readonly session?: { close(): void };
+}
+
+export interface ErrorSource {
+  node: string;
+  counts(): Record<string, number>;
+  clear?(): void;
+}

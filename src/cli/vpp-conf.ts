@@ -1,0 +1,148 @@
+/**
+ * Reader for VPP's startup configuration file (vpp.conf): stanzas of words and nested
+ * braces, e.g. `unix { nodaemon cli-listen /run/vpp/cli.sock startup-config /conf/startup.conf }`.
+ * The stanzas this engine uses are interpreted; the others are accepted with one warning each.
+ */
+import { readFileSync } from 'node:fs';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    message: string,
+  ) {
+    super(`${file}:${line}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface Token {
+  text: string;
+  line: number;
+}
+
+/** An item of a stanza: a word, optionally followed by a nested block. */
+export interface ConfItem {
+  word: string;
+  line: number;
+  block?: ConfItem[];
+}
+
+export interface EngineConfig {
+  /** Path of the CLI socket (`unix { cli-listen … }`). */
+  cliListen?: string;
+  /** Commands to run at start-up (`unix { startup-config … }`). */
+  startupConfig?: string;
+  nodaemon: boolean;
+  /** Where log lines go (`unix { log … }`); stdout when absent. */
+  log?: string;
+  /** Our own stanza: `vpp-server { ring-version 3 block-size 262144 … management 0.0.0.0:9100 }`. */
+  engine: Record<string, string>;
+  warnings: string[];
+}
+
+function tokenizeConf(text: string): Token[] {
+  const tokens: Token[] = [];
+  const lines = text.split('\n');
+  lines.forEach((raw, index) => {
+    const hash = raw.indexOf('#');
+    const line = hash >= 0 ? raw.slice(0, hash) : raw;
+    for (const m of line.matchAll(/[{}]|[^\s{}]+/g)) tokens.push({ text: m[0], line: index + 1 });
+  });
+  return tokens;
+}
+
+function parseBlock(file: string, tokens: Token[], pos: { i: number }, depth: number): ConfItem[] {
+  const items: ConfItem[] = [];
+  while (pos.i < tokens.length) {
+    const t = tokens[pos.i];
+    if (t.text === '}') {
+      if (depth === 0) throw new ConfigError(file, t.line, "unexpected '}' (no block is open)");
+      pos.i++;
+      return items;
+    }
+    if (t.text === '{') throw new ConfigError(file, t.line, "unexpected '{' (a block must follow a name, e.g. 'unix {')");
+    pos.i++;
+    const item: ConfItem = { word: t.text, line: t.line };
+    if (pos.i < tokens.length && tokens[pos.i].text === '{') {
+      pos.i++;
+      item.block = parseBlock(file, tokens, pos, depth + 1);
+    }
+    items.push(item);
+  }
+  if (depth > 0) {
+    const last = tokens[tokens.length - 1];
+    throw new ConfigError(file, last?.line ?? 1, "missing '}' at end of file");
+  }
+  return items;
+}
+
+export function parseConfText(file: string, text: string): ConfItem[] {
+  return parseBlock(file, tokenizeConf(text), { i: 0 }, 0);
+}
+
+const UNIX_FLAGS = new Set(['nodaemon', 'interactive', 'nosyslog', 'coredump-size', 'full-coredump']);
+const UNIX_VALUES = new Set(['cli-listen', 'startup-config', 'log', 'gid', 'cli-prompt', 'cli-history-limit', 'pidfile', 'runtime-dir', 'exec', 'cli-no-pager', 'cli-pager-buffer-limit', 'poll-sleep-usec']);
+const ENGINE_KEYS = new Set(['ring-version', 'block-size', 'block-count', 'frame-size', 'management', 'log-level', 'neighbor-age']);
+
+/** Reads and interprets vpp.conf. */
+export function readVppConf(file: string, text = readFileSync(file, 'utf8')): EngineConfig {
+  const items = parseConfText(file, text);
+  const config: EngineConfig = { nodaemon: false, engine: {}, warnings: [] };
+  for (const stanza of items) {
+    if (stanza.block === undefined) {
+      throw new ConfigError(file, stanza.line, `expected a stanza such as 'unix { … }', found '${stanza.word}' without a block`);
+    }
+    if (stanza.word === 'unix') {
+      readUnix(file, stanza.block, config);
+    } else if (stanza.word === 'vpp-server') {
+      readEngine(file, stanza.block, config);
+    } else {
+      config.warnings.push(`${file}:${stanza.line}: stanza '${stanza.word}' has no meaning for the vpp-server engine; ignored`);
+    }
+  }
+  return config;
+}
+
+function valueAfter(file: string, items: ConfItem[], i: number, key: string): string {
+  const v = items[i + 1];
+  if (v === undefined || v.block !== undefined) throw new ConfigError(file, items[i].line, `'${key}' needs a value`);
+  return v.word;
+}
+
+function readUnix(file: string, items: ConfItem[], config: EngineConfig): void {
+  for (let i = 0; i < items.length; i++) {
+    const key = items[i].word;
+    if (key === 'nodaemon') config.nodaemon = true;
+    else if (UNIX_FLAGS.has(key)) continue;
+    else if (UNIX_VALUES.has(key)) {
+      const value = valueAfter(file, items, i, key);
+      i++;
+      if (key === 'cli-listen') {
+        if (/^[\d.]+:\d+$/.test(value) || value.startsWith('localhost:')) {
+          throw new ConfigError(file, items[i].line, `cli-listen ${value}: only a Unix socket path is supported (e.g. /run/vpp/cli.sock)`);
+        }
+        config.cliListen = value;
+      } else if (key === 'startup-config') config.startupConfig = value;
+      else if (key === 'log') config.log = value;
+      else config.warnings.push(`${file}:${items[i].line}: unix option '${key}' is ignored by the vpp-server engine`);
+    } else {
+      throw new ConfigError(
+        file,
+        items[i].line,
+        `unknown unix option '${key}' (valid: ${[...UNIX_FLAGS, ...UNIX_VALUES].sort().join(', ')})`,
+      );
+    }
+  }
+}
+
+function readEngine(file: string, items: ConfItem[], config: EngineConfig): void {
+  for (let i = 0; i < items.length; i++) {
+    const key = items[i].word;
+    if (!ENGINE_KEYS.has(key)) {
+      throw new ConfigError(file, items[i].line, `unknown vpp-server option '${key}' (valid: ${[...ENGINE_KEYS].sort().join(', ')})`);
+    }
+    config.engine[key] = valueAfter(file, items, i, key);
+    i++;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Software interfaces, VPP style: a hardware interface (`host-<ifname>`, one AF_PACKET device)
+ * and sub-interfaces on it (`host-<ifname>.<id>`, exact-match dot1q).
+ */
+import type { Device } from '../io/device.js';
+import { TxBatch } from '../io/device.js';
+import type { Ipv4Prefix } from '../wire/address.js';
+
+export interface InterfaceCounters {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  drops: number;
+  ip4: number;
+  ip6: number;
+  txErrors: number;
+}
+
+export function newCounters(): InterfaceCounters {
+  return { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: 0, ip4: 0, ip6: 0, txErrors: 0 };
+}
+
+/** VPP's L2 tag rewrite operations that we implement. */
+export type TagRewrite = { op: 'pop'; count: 1 } | { op: 'push'; vlanId: number } | null;
+
+export class HardwareInterface {
+  /** Sub-interfaces by VLAN ID (exact match). */
+  readonly subByVlan = new Map<number, SwInterface>();
+  readonly tx: TxBatch;
+  sw!: SwInterface;
+
+  constructor(
+    readonly name: string,
+    readonly device: Device,
+    txCapacity: number,
+  ) {
+    // A slot holds the largest frame we emit: the MTU, Ethernet header and two tags.
+    this.tx = new TxBatch(txCapacity, Math.max(2048, device.mtu + 14 + 8));
+  }
+}
+
+export class SwInterface {
+  adminUp = false;
+  readonly addresses: Ipv4Prefix[] = [];
+  readonly counters: InterfaceCounters = newCounters();
+  /** L2 cross-connect target; when set, this interface is in L2 mode and switches every frame there. */
+  xconnect: SwInterface | null = null;
+  tagRewrite: TagRewrite = null;
+  /** Set while this interface's MAC was given by configuration rather than read from the kernel. */
+  private macOverride: Buffer | null = null;
+
+  constructor(
+    readonly index: number,
+    readonly name: string,
+    readonly hw: HardwareInterface,
+    /** 0 for the hardware interface itself, else the exact-match dot1q VLAN ID. */
+    readonly vlanId: number,
+    /** The sub-interface ID as configured (VPP allows it to differ from the VLAN ID). */
+    readonly subId: number,
+  ) {}
+
+  get isSub(): boolean {
+    return this.vlanId !== 0;
+  }
+
+  /** MAC used as source of our frames: the hardware interface's, unless set by configuration. */
+  get mac(): Buffer {
+    return this.isSub ? this.hw.sw.mac : (this.macOverride ?? this.hw.device.mac);
+  }
+
+  set mac(value: Buffer) {
+    this.macOverride = value;
+  }
+
+  /** Up when it and, for a sub-interface, its parent are administratively up. */
+  get up(): boolean {
+    return this.adminUp && (!this.isSub || this.hw.sw.adminUp);
+  }
+
+  get mtu(): number {
+    return this.hw.device.mtu;
+  }
+
+  /** The configured address that `ip` belongs to exactly, or undefined. */
+  ownAddress(ip: number): Ipv4Prefix | undefined {
+    for (const a of this.addresses) if (a.address === ip) return a;
+    return undefined;
+  }
+}

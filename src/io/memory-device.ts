@@ -1,0 +1,107 @@
+/**
+ * In-memory devices for tests: frames are injected by the test (or by the peer of a pair)
+ * and delivered as one vector per deliver() call; frames sent are kept or passed to the peer.
+ */
+import type { Device, DeviceStats, RxHandler, RxVector, TxVector } from './device.js';
+
+export interface InjectOptions {
+  /** Deliver the frame with this VLAN tag as kernel metadata (as AF_PACKET does). */
+  vlanTci?: number;
+  vlanTpid?: number;
+}
+
+export class MemoryDevice implements Device {
+  /** Copies of every frame sent, oldest first. */
+  readonly sent: Buffer[] = [];
+  /** Called for each frame sent (after it is recorded). */
+  onSend: ((frame: Buffer) => void) | null = null;
+  private handler: RxHandler | null = null;
+  private pending: { frame: Buffer; tpid: number; tci: number }[] = [];
+  private readonly rx: RxVector;
+  private readonly statistics: DeviceStats = { kernelPackets: 0, kernelDrops: 0, kernelFreezes: 0, txErrors: 0 };
+
+  constructor(
+    readonly ifname: string,
+    readonly mac: Buffer,
+    readonly mtu = 1500,
+    private readonly vectorCapacity = 256,
+  ) {
+    this.rx = {
+      count: 0,
+      data: Buffer.alloc(0),
+      offset: new Uint32Array(vectorCapacity),
+      length: new Uint32Array(vectorCapacity),
+      vlanTpid: new Uint16Array(vectorCapacity),
+      vlanTci: new Uint16Array(vectorCapacity),
+    };
+  }
+
+  start(handler: RxHandler): void {
+    this.handler = handler;
+  }
+
+  /** Queues a frame for the next deliver(). */
+  inject(frame: Buffer, options: InjectOptions = {}): void {
+    this.pending.push({ frame: Buffer.from(frame), tpid: options.vlanTci !== undefined ? (options.vlanTpid ?? 0x8100) : 0, tci: options.vlanTci ?? 0 });
+  }
+
+  /** Delivers everything injected so far, in vectors of at most the capacity. Returns frames delivered. */
+  deliver(): number {
+    let delivered = 0;
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.vectorCapacity);
+      const rx = this.rx;
+      rx.data = Buffer.concat(batch.map((p) => p.frame));
+      let off = 0;
+      for (let i = 0; i < batch.length; i++) {
+        rx.offset[i] = off;
+        rx.length[i] = batch[i].frame.length;
+        rx.vlanTpid[i] = batch[i].tpid;
+        rx.vlanTci[i] = batch[i].tci;
+        off += batch[i].frame.length;
+      }
+      rx.count = batch.length;
+      this.statistics.kernelPackets += batch.length;
+      delivered += batch.length;
+      if (this.handler !== null) this.handler(rx);
+    }
+    return delivered;
+  }
+
+  send(tx: TxVector): number {
+    for (let i = 0; i < tx.count; i++) {
+      const frame = Buffer.from(tx.data.subarray(tx.offset[i], tx.offset[i] + tx.length[i]));
+      this.sent.push(frame);
+      this.onSend?.(frame);
+    }
+    return tx.count;
+  }
+
+  /** Removes and returns the frames sent so far. */
+  takeSent(): Buffer[] {
+    return this.sent.splice(0, this.sent.length);
+  }
+
+  stats(): DeviceStats {
+    return { ...this.statistics };
+  }
+
+  close(): void {
+    this.handler = null;
+  }
+}
+
+/**
+ * Two devices joined like the ends of a cable: what one sends, the other receives on its
+ * next deliver() (or immediately, with autoDeliver).
+ */
+export function createMemoryPair(a: MemoryDevice, b: MemoryDevice, autoDeliver = false): void {
+  a.onSend = (frame) => {
+    b.inject(frame);
+    if (autoDeliver) queueMicrotask(() => b.deliver());
+  };
+  b.onSend = (frame) => {
+    a.inject(frame);
+    if (autoDeliver) queueMicrotask(() => a.deliver());
+  };
+}

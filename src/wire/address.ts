@@ -1,0 +1,76 @@
+/** IPv4 and MAC address conversions. IPv4 addresses are host-order unsigned 32-bit numbers. */
+
+const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** Parses dotted-quad IPv4; returns null when it is not one. */
+export function parseIpv4(text: string): number | null {
+  const m = IPV4_RE.exec(text);
+  if (m === null) return null;
+  let value = 0;
+  for (let i = 1; i <= 4; i++) {
+    const octet = Number(m[i]);
+    if (octet > 255 || (m[i].length > 1 && m[i][0] === '0')) return null;
+    value = value * 256 + octet;
+  }
+  return value;
+}
+
+export function formatIpv4(ip: number): string {
+  return `${ip >>> 24}.${(ip >>> 16) & 0xff}.${(ip >>> 8) & 0xff}.${ip & 0xff}`;
+}
+
+export function prefixMask(prefixLength: number): number {
+  return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+}
+
+export interface Ipv4Prefix {
+  address: number;
+  prefixLength: number;
+}
+
+/** Parses "a.b.c.d/len"; returns null when malformed. */
+export function parseIpv4Prefix(text: string): Ipv4Prefix | null {
+  const slash = text.indexOf('/');
+  if (slash < 0) return null;
+  const address = parseIpv4(text.slice(0, slash));
+  const lenText = text.slice(slash + 1);
+  if (address === null || !/^\d{1,2}$/.test(lenText)) return null;
+  const prefixLength = Number(lenText);
+  if (prefixLength > 32) return null;
+  return { address, prefixLength };
+}
+
+export function sameSubnet(a: number, b: number, prefixLength: number): boolean {
+  const mask = prefixMask(prefixLength);
+  return ((a & mask) >>> 0) === ((b & mask) >>> 0);
+}
+
+const MAC_RE = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i;
+
+/** Parses "aa:bb:cc:dd:ee:ff" (or with dashes); returns null when malformed. */
+export function parseMac(text: string): Buffer | null {
+  const m = MAC_RE.exec(text);
+  if (m === null) return null;
+  return Buffer.from(m.slice(1, 7).map((h) => parseInt(h, 16)));
+}
+
+export function formatMac(buf: Buffer, off = 0): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) {
+    if (i > 0) s += ':';
+    s += buf[off + i].toString(16).padStart(2, '0');
+  }
+  return s;
+}
+
+export function isBroadcastMac(buf: Buffer, off: number): boolean {
+  return buf.readUInt32BE(off) === 0xffffffff && buf.readUInt16BE(off + 4) === 0xffff;
+}
+
+export function isMulticastMac(buf: Buffer, off: number): boolean {
+  return (buf[off] & 1) === 1;
+}
+
+export function macEquals(a: Buffer, aOff: number, b: Buffer, bOff: number): boolean {
+  return a.readUInt32BE(aOff) === b.readUInt32BE(bOff) && a.readUInt16BE(aOff + 4) === b.readUInt16BE(bOff + 4);
+}

@@ -1,0 +1,30 @@
+/**
+ * ICMPv4 (RFC 792): type(1) code(1) checksum(2), then for echo: identifier(2) sequence(2) data.
+ */
+import { internetChecksum } from './checksum.js';
+
+export const ICMP_HEADER_LEN = 8;
+export const ICMP_ECHO_REPLY = 0;
+export const ICMP_DEST_UNREACHABLE = 3;
+export const ICMP_ECHO_REQUEST = 8;
+
+export const enum IcmpError {
+  None = 0,
+  TooShort,
+  BadChecksum,
+}
+
+export function checkIcmp(buf: Buffer, off: number, len: number): IcmpError {
+  if (len < ICMP_HEADER_LEN) return IcmpError.TooShort;
+  if (internetChecksum(buf, off, len) !== 0) return IcmpError.BadChecksum;
+  return IcmpError.None;
+}
+
+export const icmpType = (buf: Buffer, off: number): number => buf[off];
+export const icmpCode = (buf: Buffer, off: number): number => buf[off + 1];
+
+/** Fills the checksum of an ICMP message of `len` bytes already in place. */
+export function writeIcmpChecksum(buf: Buffer, off: number, len: number): void {
+  buf.writeUInt16BE(0, off + 2);
+  buf.writeUInt16BE(internetChecksum(buf, off, len), off + 2);
+}

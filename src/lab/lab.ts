@@ -1,0 +1,314 @@
+/**
+ * The one-machine lab: the seed's network in four network namespaces.
+ *
+ *   P-client                P-switch                          P-worker              P-pod
+ *   eth0 192.168.123.10 ── access0 ═ l2 xconnect ═ trunk0 ── eth0 (the "NIC") ─┬─ macvlan0 (bridge)
+ *        untagged           (VLAN 123 untag/tag, our        tagged 802.1Q 123  │   our dataplane:
+ *                            dataplane, pop 1 / push)                          │   host-macvlan0.123
+ *                                                                                  192.168.123.150/24
+ *
+ * The switch is the dataplane itself, in L2 mode (xconnect + tag-rewrite), since this kernel
+ * has no 802.1Q devices. The pod's dataplane runs as uid 10000 with CAP_NET_RAW only, from
+ * the vpp.conf and startup.conf that `vpp-server init` writes, as in a cluster.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, chownSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CliClient } from '../cli/cli-client.js';
+import { inNs, listNamespaces, run, succeeds, waitFor } from './exec.js';
+
+export const DEFAULT_PREFIX = 'vpplab';
+export const POD_UID = 10000;
+
+export interface LabSettings {
+  prefix: string;
+  vlanId: number;
+  /** The dataplane's address with prefix length. */
+  serverAddress: string;
+  clientAddress: string;
+}
+
+export function defaultSettings(prefix = DEFAULT_PREFIX): LabSettings {
+  return { prefix, vlanId: 123, serverAddress: '192.168.123.150/24', clientAddress: '192.168.123.10/24' };
+}
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const CLI_ENTRY = join(REPO_ROOT, 'bin', 'vpp-server.js');
+
+/** The capability-dropping wrapper a kubelet would give us: uid 10000, no_new_privs, the given caps only. */
+export function unprivileged(caps: string[]): string[] {
+  const set = ['-all', ...caps.map((c) => `+${c}`)].join(',');
+  const argv = ['setpriv', `--reuid=${POD_UID}`, `--regid=${POD_UID}`, '--clear-groups', `--inh-caps=${set}`, `--bounding-set=${set}`, '--no-new-privs'];
+  if (caps.length > 0) argv.push(`--ambient-caps=${set}`);
+  return argv;
+}
+
+export class Lab {
+  readonly ns: { switch: string; worker: string; pod: string; client: string };
+  readonly stateDir: string;
+  readonly podSocket: string;
+  readonly switchSocket: string;
+  readonly podConfDir: string;
+  readonly podWwwDir: string;
+  readonly switchConfDir: string;
+
+  constructor(
+    readonly settings: LabSettings,
+    private readonly progress: (message: string) => void = () => {},
+  ) {
+    const p = settings.prefix;
+    if (!/^[a-z][a-z0-9]{0,11}$/.test(p)) {
+      throw new Error(`lab prefix '${p}' is not valid: use 1-12 lower-case letters and digits, starting with a letter`);
+    }
+    this.ns = { switch: `${p}-switch`, worker: `${p}-worker`, pod: `${p}-pod`, client: `${p}-client` };
+    this.stateDir = `/run/vpp-server/${p}`;
+    this.podSocket = join(this.stateDir, 'cli.sock');
+    this.switchSocket = join(this.stateDir, 'switch.sock');
+    this.podConfDir = join(this.stateDir, 'pod', 'conf');
+    this.podWwwDir = join(this.stateDir, 'pod', 'www');
+    this.switchConfDir = join(this.stateDir, 'switch');
+  }
+
+  get serverIp(): string {
+    return this.settings.serverAddress.split('/')[0];
+  }
+
+  get clientIp(): string {
+    return this.settings.clientAddress.split('/')[0];
+  }
+
+  private pidFile(role: 'pod' | 'switch'): string {
+    return join(this.stateDir, `${role}.pid`);
+  }
+
+  logFile(role: 'pod' | 'switch'): string {
+    return join(this.stateDir, `${role}.log`);
+  }
+
+  pid(role: 'pod' | 'switch'): number | undefined {
+    try {
+      const pid = Number(readFileSync(this.pidFile(role), 'utf8').trim());
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** True when every namespace exists, both dataplanes run and the pod answers on its CLI. */
+  async healthy(): Promise<boolean> {
+    const existing = new Set(listNamespaces());
+    if (!Object.values(this.ns).every((n) => existing.has(n))) return false;
+    if (this.pid('pod') === undefined || this.pid('switch') === undefined) return false;
+    return (await this.cli(this.podSocket, 'show interface address'))?.includes(this.settings.serverAddress) ?? false;
+  }
+
+  /** Builds the lab; does nothing if it is already up and healthy, rebuilds a half-built one. */
+  async up(): Promise<'created' | 'already-up'> {
+    requireRoot();
+    if (await this.healthy()) return 'already-up';
+    if (listNamespaces().some((n) => n.startsWith(`${this.settings.prefix}-`)) || existsSync(this.stateDir)) {
+      this.progress('found a partial lab: removing it first');
+      this.down();
+    }
+    this.progress(`creating namespaces ${Object.values(this.ns).join(', ')}`);
+    for (const n of Object.values(this.ns)) {
+      run(['ip', 'netns', 'add', n]);
+      inNs(n, ['ip', 'link', 'set', 'lo', 'up']);
+      // Keep captures and counters free of IPv6 autoconfiguration noise.
+      inNs(n, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    }
+    this.progress('wiring client ── switch ── worker eth0, and macvlan0 (bridge) on the worker eth0 into the pod');
+    run(['ip', 'link', 'add', 'access0', 'netns', this.ns.switch, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.ns.client]);
+    run(['ip', 'link', 'add', 'trunk0', 'netns', this.ns.switch, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.ns.worker]);
+    run(['ip', '-n', this.ns.worker, 'link', 'add', 'macvlan0', 'link', 'eth0', 'type', 'macvlan', 'mode', 'bridge']);
+    run(['ip', '-n', this.ns.worker, 'link', 'set', 'macvlan0', 'netns', this.ns.pod]);
+    for (const [n, dev] of [
+      [this.ns.switch, 'access0'],
+      [this.ns.switch, 'trunk0'],
+      [this.ns.client, 'eth0'],
+      [this.ns.worker, 'eth0'],
+      [this.ns.pod, 'macvlan0'],
+    ]) {
+      run(['ip', '-n', n, 'link', 'set', dev, 'up']);
+    }
+    run(['ip', '-n', this.ns.client, 'addr', 'add', this.settings.clientAddress, 'dev', 'eth0']);
+
+    mkdirSync(this.podConfDir, { recursive: true });
+    mkdirSync(this.podWwwDir, { recursive: true });
+    mkdirSync(this.switchConfDir, { recursive: true });
+    for (const d of [this.stateDir, join(this.stateDir, 'pod'), this.podConfDir, this.podWwwDir]) chownSync(d, POD_UID, POD_UID);
+
+    this.progress('starting the switch dataplane (L2 xconnect access0 <-> trunk0.123 with tag-rewrite pop 1)');
+    this.writeSwitchConfig();
+    this.spawnDataplane('switch', this.ns.switch, [], join(this.switchConfDir, 'vpp.conf'));
+    await this.waitForCli(this.switchSocket, 'switch', 'host-trunk0.123');
+
+    this.progress(`running vpp-server init in ${this.ns.pod} (uid ${POD_UID}, no capabilities)`);
+    inNs(this.ns.pod, [...unprivileged([]), 'env', '-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, ...this.initEnv(), process.execPath, CLI_ENTRY, 'init']);
+
+    this.progress(`starting the pod dataplane in ${this.ns.pod} (uid ${POD_UID}, CAP_NET_RAW only)`);
+    this.spawnDataplane('pod', this.ns.pod, ['net_raw'], join(this.podConfDir, 'vpp.conf'));
+    await this.waitForCli(this.podSocket, 'pod', this.settings.serverAddress);
+    return 'created';
+  }
+
+  /** The environment the init container gets in the Deployment, pointed at the lab's directories. */
+  initEnv(): string[] {
+    return [
+      'HOST_INTERFACE=macvlan0',
+      `VLAN_ID=${this.settings.vlanId}`,
+      `IP_ADDRESS=${this.settings.serverAddress}`,
+      `CONF_DIR=${this.podConfDir}`,
+      `WWW_ROOT=${this.podWwwDir}`,
+      `CLI_SOCKET=${this.podSocket}`,
+    ];
+  }
+
+  private writeSwitchConfig(): void {
+    const v = this.settings.vlanId;
+    writeFileSync(
+      join(this.switchConfDir, 'vpp.conf'),
+      `unix {\n  nodaemon cli-listen ${this.switchSocket}\n  startup-config ${join(this.switchConfDir, 'startup.conf')}\n}\n`,
+    );
+    writeFileSync(
+      join(this.switchConfDir, 'startup.conf'),
+      [
+        'create host-interface name trunk0',
+        'create host-interface name access0',
+        'set interface state host-trunk0 up',
+        'set interface state host-access0 up',
+        `create sub-interfaces host-trunk0 ${v}`,
+        `set interface state host-trunk0.${v} up`,
+        `set interface l2 tag-rewrite host-trunk0.${v} pop 1`,
+        `set interface l2 xconnect host-trunk0.${v} host-access0`,
+        `set interface l2 xconnect host-access0 host-trunk0.${v}`,
+        '',
+      ].join('\n'),
+    );
+  }
+
+  private spawnDataplane(role: 'pod' | 'switch', ns: string, caps: string[] | null, confPath: string): void {
+    const log = openSync(this.logFile(role), 'a');
+    const wrapper = role === 'pod' ? unprivileged(caps ?? []) : [];
+    const child = spawn('ip', ['netns', 'exec', ns, ...wrapper, process.execPath, CLI_ENTRY, 'run', '-c', confPath], {
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    if (child.pid === undefined) throw new Error(`could not start the ${role} dataplane`);
+    writeFileSync(this.pidFile(role), `${child.pid}\n`);
+    child.unref();
+  }
+
+  private async waitForCli(socket: string, role: 'pod' | 'switch', expect: string): Promise<void> {
+    try {
+      await waitFor(`the ${role} dataplane to configure ${expect}`, async () => {
+        if (this.pid(role) === undefined) throw new Error(`the ${role} dataplane exited`);
+        const out = await this.cli(socket, 'show interface address');
+        return out?.includes(expect) ? true : undefined;
+      });
+    } catch (err) {
+      const tail = existsSync(this.logFile(role)) ? readFileSync(this.logFile(role), 'utf8').trim().split('\n').slice(-15).join('\n  ') : '(no log)';
+      throw new Error(`${(err as Error).message}\n  last lines of ${this.logFile(role)}:\n  ${tail}`);
+    }
+  }
+
+  /** Runs one CLI command on a dataplane; undefined if it does not answer. */
+  async cli(socket: string, command: string): Promise<string | undefined> {
+    let client: CliClient | undefined;
+    try {
+      client = await CliClient.connect(socket, 1000);
+      const reply = await client.run(command);
+      return reply.output;
+    } catch {
+      return undefined;
+    } finally {
+      client?.close();
+    }
+  }
+
+  /** Stops the dataplanes and removes every namespace and file the lab made. */
+  down(): string[] {
+    requireRoot();
+    const removed: string[] = [];
+    for (const role of ['pod', 'switch'] as const) {
+      const pid = this.pid(role);
+      if (pid !== undefined) stopProcess(pid);
+    }
+    const existing = new Set(listNamespaces());
+    for (const n of Object.values(this.ns)) {
+      if (!existing.has(n)) continue;
+      // Anything else still running in the namespace (a ping, a capture) goes too.
+      const pids = run(['ip', 'netns', 'pids', n]).trim().split('\n').filter(Boolean).map(Number);
+      for (const pid of pids) stopProcess(pid);
+      run(['ip', 'netns', 'del', n]);
+      removed.push(n);
+    }
+    rmSync(this.stateDir, { recursive: true, force: true });
+    return removed;
+  }
+
+  async status(): Promise<LabStatus> {
+    const existing = new Set(listNamespaces());
+    const namespaces = Object.fromEntries(Object.values(this.ns).map((n) => [n, existing.has(n)]));
+    const podPid = this.pid('pod');
+    const switchPid = this.pid('switch');
+    const addresses = podPid !== undefined ? await this.cli(this.podSocket, 'show interface address') : undefined;
+    return { namespaces, podPid, switchPid, podAddresses: addresses };
+  }
+
+  /** Pings the dataplane from the client; returns ping's output and whether all replies came. */
+  ping(count = 3): { ok: boolean; output: string } {
+    try {
+      const output = inNs(this.ns.client, ['ping', '-c', String(count), '-W', '1', '-i', '0.2', this.serverIp], { timeoutMs: 10_000 + count * 1000 });
+      return { ok: true, output };
+    } catch (err) {
+      return { ok: false, output: (err as Error).message };
+    }
+  }
+
+  clientCan(argv: string[]): boolean {
+    return succeeds(['ip', 'netns', 'exec', this.ns.client, ...argv]);
+  }
+}
+
+export interface LabStatus {
+  namespaces: Record<string, boolean>;
+  podPid?: number;
+  switchPid?: number;
+  podAddresses?: string;
+}
+
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error('the lab creates network namespaces: run it as root');
+}
+
+/** True while the process exists and is not a zombie waiting for its parent. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function stopProcess(pid: number): void {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline) {
+    if (!alive(pid)) return;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}

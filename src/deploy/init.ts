@@ -1,0 +1,209 @@
+/**
+ * The init container's work: validate the environment, read the MAC of the MACVLAN interface and
+ * write `vpp.conf`, `startup.conf` (the seed's form: the same files serve our dataplane and FD.io
+ * VPP) and, when the web root has no content of its own, a default `index.html`.
+ * Idempotent: a second run writes nothing that differs.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
+import {
+  ValueError,
+  clean,
+  collect,
+  parseAbsolutePath,
+  parseCacheSize,
+  parseInterfaceName,
+  parseIpv4Cidr,
+  parseMac,
+  parsePort,
+  parseSocketPath,
+  parseVlanId,
+  type Ipv4Cidr,
+} from './values.js';
+
+/** Defaults of the init container's environment (the seed's values). */
+export const INIT_DEFAULTS = {
+  HOST_INTERFACE: 'macvlan0',
+  WWW_ROOT: '/www',
+  CONF_DIR: '/conf',
+  HTTP_PORT: '80',
+  CACHE_SIZE: '512m',
+  CLI_SOCKET: '/run/vpp/cli-vpp1.sock',
+  SYSFS_NET: '/sys/class/net',
+} as const;
+
+/** The VPP shared-memory API prefix the seed used. */
+export const API_SEGMENT_PREFIX = 'vpp1';
+export const DEFAULT_INDEX_HTML = 'Welcome\n';
+
+export interface InitSettings {
+  hostInterface: string;
+  vlanId: number;
+  ip: Ipv4Cidr;
+  wwwRoot: string;
+  confDir: string;
+  httpPort: number;
+  cacheSize: string;
+  cliSocket: string;
+  /** a directory (the mounted web-content ConfigMap) whose files are copied into wwwRoot */
+  wwwSource?: string;
+  /** where interfaces are looked up: /sys/class/net in production, a fake tree in tests */
+  sysfsNet: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and validates the init container's environment; throws one error listing every bad value. */
+export function initSettingsFromEnv(env: Env): InitSettings {
+  const get = (name: keyof typeof INIT_DEFAULTS) => clean(env[name]) ?? INIT_DEFAULTS[name];
+  const required = (name: string, example: string): string => {
+    const v = clean(env[name]);
+    if (v === undefined) throw new ValueError(`${name} is not set: give it, e.g. ${name}=${example}`);
+    return v;
+  };
+  const wwwSource = clean(env['WWW_SOURCE']);
+  const s = collect<Omit<InitSettings, 'wwwSource'>>({
+    hostInterface: () => parseInterfaceName(get('HOST_INTERFACE'), 'HOST_INTERFACE'),
+    vlanId: () => parseVlanId(required('VLAN_ID', '123'), 'VLAN_ID'),
+    ip: () => parseIpv4Cidr(required('IP_ADDRESS', '192.168.123.150/24'), 'IP_ADDRESS'),
+    wwwRoot: () => parseAbsolutePath(get('WWW_ROOT'), 'WWW_ROOT'),
+    confDir: () => parseAbsolutePath(get('CONF_DIR'), 'CONF_DIR'),
+    httpPort: () => parsePort(get('HTTP_PORT'), 'HTTP_PORT'),
+    cacheSize: () => parseCacheSize(get('CACHE_SIZE'), 'CACHE_SIZE'),
+    cliSocket: () => parseSocketPath(get('CLI_SOCKET'), 'CLI_SOCKET'),
+    sysfsNet: () => parseAbsolutePath(get('SYSFS_NET'), 'SYSFS_NET'),
+  });
+  return wwwSource === undefined ? s : { ...s, wwwSource: parseAbsolutePath(wwwSource, 'WWW_SOURCE') };
+}
+
+/** Reads `<sysfsNet>/<ifname>/address`; a clear error when the interface is not there. */
+export function readInterfaceMac(sysfsNet: string, ifname: string): string {
+  const dir = join(sysfsNet, ifname);
+  if (!existsSync(dir)) {
+    let present = '';
+    try {
+      present = readdirSync(sysfsNet).sort().join(', ');
+    } catch {
+      // no listing to offer
+    }
+    throw new ValueError(
+      `interface ${JSON.stringify(ifname)} does not exist (no ${dir}). In Kubernetes it is created by Multus from the ` +
+        `pod annotation k8s.v1.cni.cncf.io/networks and the NetworkAttachmentDefinition; check ` +
+        `'kubectl describe pod' for a failed network attachment.` +
+        (present ? ` Interfaces present: ${present}.` : ''),
+    );
+  }
+  let raw: string;
+  try {
+    raw = readFileSync(join(dir, 'address'), 'utf8');
+  } catch (err) {
+    throw new ValueError(`cannot read the MAC address of ${ifname} from ${join(dir, 'address')}: ${(err as Error).message}`);
+  }
+  return parseMac(raw, `MAC address of ${ifname}`);
+}
+
+/** `vpp.conf` in the seed's form. */
+export function renderVppConf(s: Pick<InitSettings, 'cliSocket' | 'confDir'>): string {
+  return [
+    'unix {',
+    `  nodaemon cli-listen ${s.cliSocket}`,
+    `  startup-config ${s.confDir}/startup.conf`,
+    '}',
+    `api-segment { prefix ${API_SEGMENT_PREFIX} }`,
+    'plugins { plugin dpdk_plugin.so { disable } }',
+    '',
+  ].join('\n');
+}
+
+/** `startup.conf` in the seed's form: the seven commands. */
+export function renderStartupConf(
+  s: Pick<InitSettings, 'hostInterface' | 'vlanId' | 'ip' | 'wwwRoot' | 'httpPort' | 'cacheSize'>,
+  mac: string,
+): string {
+  const hw = `host-${s.hostInterface}`;
+  const sub = `${hw}.${s.vlanId}`;
+  return [
+    `create host-interface name ${s.hostInterface}`,
+    `set interface mac address ${hw} ${mac}`,
+    `set int state ${hw} up`,
+    `create sub-interfaces ${hw} ${s.vlanId}`,
+    `set interface state ${sub} up`,
+    `set int ip address ${sub} ${s.ip.cidr}`,
+    `http static server www-root ${s.wwwRoot} uri tcp://0.0.0.0/${s.httpPort} cache-size ${s.cacheSize}`,
+    '',
+  ].join('\n');
+}
+
+export interface InitResult {
+  mac: string;
+  /** files whose content was (re)written in this run */
+  written: string[];
+  /** files that already had the right content */
+  unchanged: string[];
+  /** whether the default index.html was (or already is) the content */
+  defaultIndex: boolean;
+}
+
+/** Writes `content` to `path` atomically, only if it differs. Returns true when it wrote. */
+function writeIfChanged(path: string, content: string | Buffer): boolean {
+  const data = typeof content === 'string' ? Buffer.from(content) : content;
+  try {
+    if (readFileSync(path).equals(data)) return false;
+  } catch {
+    // missing: write it
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
+  writeFileSync(tmp, data, { mode: 0o644 });
+  renameSync(tmp, path);
+  return true;
+}
+
+/** Regular files under `dir` (following symlinks), relative paths, sorted; skips Kubernetes' `..data` bookkeeping. */
+export function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      if (name.startsWith('..')) continue; // ConfigMap volume internals: ..data, ..2024_…
+      const p = join(d, name);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) out.push(relative(dir, p).split(sep).join('/'));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Does the web root have any content (a file or directory that is not a hidden temp file)? */
+function hasContent(dir: string): boolean {
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((n) => !(n.startsWith('.') && n.endsWith('.tmp')));
+}
+
+/** The init container's job. Throws ValueError for bad input or a missing interface. */
+export function runInit(s: InitSettings): InitResult {
+  const mac = readInterfaceMac(s.sysfsNet, s.hostInterface);
+  const written: string[] = [];
+  const unchanged: string[] = [];
+  const put = (path: string, content: string | Buffer) => (writeIfChanged(path, content) ? written : unchanged).push(path);
+
+  mkdirSync(s.confDir, { recursive: true });
+  put(join(s.confDir, 'vpp.conf'), renderVppConf(s));
+  put(join(s.confDir, 'startup.conf'), renderStartupConf(s, mac));
+
+  mkdirSync(s.wwwRoot, { recursive: true });
+  if (s.wwwSource !== undefined) {
+    if (!existsSync(s.wwwSource)) throw new ValueError(`WWW_SOURCE ${s.wwwSource} does not exist: is the web-content ConfigMap mounted?`);
+    for (const rel of listFiles(s.wwwSource)) put(join(s.wwwRoot, rel), readFileSync(join(s.wwwSource, rel)));
+  }
+  const index = join(s.wwwRoot, 'index.html');
+  let defaultIndex = false;
+  if (!hasContent(s.wwwRoot)) {
+    put(index, DEFAULT_INDEX_HTML);
+    defaultIndex = true;
+  } else if (existsSync(index) && readFileSync(index, 'utf8') === DEFAULT_INDEX_HTML) {
+    defaultIndex = true;
+  }
+  return { mac, written, unchanged, defaultIndex };
+}

@@ -1,0 +1,237 @@
+/**
+ * Validation of the values that configure a deployment and the init container: VLAN IDs, IPv4
+ * CIDRs, interface names, ports, paths, namespaces, image references. Every parser trims stray
+ * whitespace and newlines first (the original's env values carried a trailing newline) and throws
+ * a `ValueError` whose message says what was wrong and what is valid.
+ */
+
+/** A bad value given by the user. `exitCode` 2 is the usage-error convention of our commands. */
+export class ValueError extends Error {
+  readonly code = 'EINVAL';
+  readonly exitCode = 2;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ValueError';
+  }
+}
+
+/** Several bad values at once: the message lists them all, one per line. */
+export class ValueErrors extends ValueError {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ValueErrors';
+  }
+}
+
+/** Trims whitespace and newlines; an empty result counts as "not set". */
+export function clean(raw: string | undefined | null): string | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const v = raw.trim();
+  return v === '' ? undefined : v;
+}
+
+function show(raw: string): string {
+  return JSON.stringify(raw);
+}
+
+export const VLAN_MIN = 1;
+export const VLAN_MAX = 4094;
+
+/** An 802.1Q VLAN ID usable for a sub-interface: 1–4094. */
+export function parseVlanId(raw: string | number, what = 'VLAN_ID'): number {
+  const s = String(raw).trim();
+  if (!/^[0-9]+$/.test(s)) {
+    throw new ValueError(`${what} ${show(s)} is not a VLAN ID: expected a whole number from ${VLAN_MIN} to ${VLAN_MAX}`);
+  }
+  const n = Number(s);
+  if (n === 0) {
+    throw new ValueError(
+      `${what} 0 is not usable: VLAN 0 marks priority-tagged frames, which are treated as untagged; use ${VLAN_MIN}–${VLAN_MAX}`,
+    );
+  }
+  if (n === 4095) throw new ValueError(`${what} 4095 is reserved by IEEE 802.1Q; use ${VLAN_MIN}–${VLAN_MAX}`);
+  if (n < VLAN_MIN || n > VLAN_MAX) throw new ValueError(`${what} ${s} is out of range: use ${VLAN_MIN}–${VLAN_MAX}`);
+  return n;
+}
+
+/** An IPv4 interface address with its prefix, e.g. 192.168.123.150/24. */
+export interface Ipv4Cidr {
+  /** dotted quad of the address */
+  address: string;
+  prefix: number;
+  /** `address/prefix`, normalised */
+  cidr: string;
+  /** dotted quad of the network address */
+  network: string;
+  /** dotted quad of the broadcast address (equals the address for /31 and /32) */
+  broadcast: string;
+}
+
+export function ipv4ToNumber(dotted: string): number {
+  const parts = dotted.split('.').map(Number);
+  return (((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0);
+}
+
+export function numberToIpv4(n: number): string {
+  return [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+function parseDottedQuad(s: string, what: string, whole: string): number {
+  const parts = s.split('.');
+  if (parts.length !== 4) {
+    throw new ValueError(`${what} ${show(whole)}: ${show(s)} is not an IPv4 address (four numbers 0–255 separated by dots)`);
+  }
+  for (const p of parts) {
+    if (!/^[0-9]{1,3}$/.test(p)) {
+      throw new ValueError(`${what} ${show(whole)}: octet ${show(p)} is not a number from 0 to 255`);
+    }
+    if (p.length > 1 && p.startsWith('0')) {
+      throw new ValueError(`${what} ${show(whole)}: octet ${show(p)} has a leading zero (ambiguous: octal or decimal?); write it without`);
+    }
+    if (Number(p) > 255) throw new ValueError(`${what} ${show(whole)}: octet ${p} is greater than 255`);
+  }
+  return ipv4ToNumber(s);
+}
+
+/**
+ * An IPv4 address with a prefix length, to be assigned to an interface: the address must be a
+ * host address of its subnet (not the network or broadcast address for prefixes up to /30) and
+ * a unicast address (not 0.0.0.0/8, loopback, multicast or reserved).
+ */
+export function parseIpv4Cidr(raw: string, what = 'IP_ADDRESS'): Ipv4Cidr {
+  const s = raw.trim();
+  const slash = s.indexOf('/');
+  if (slash < 0) {
+    throw new ValueError(`${what} ${show(s)} has no prefix length: write the address with its subnet mask as a prefix, e.g. 192.168.123.150/24`);
+  }
+  const addrPart = s.slice(0, slash);
+  const prefixPart = s.slice(slash + 1);
+  const addr = parseDottedQuad(addrPart, what, s);
+  if (!/^[0-9]{1,2}$/.test(prefixPart) || Number(prefixPart) < 1 || Number(prefixPart) > 32) {
+    throw new ValueError(`${what} ${show(s)}: prefix length ${show(prefixPart)} is not a number from 1 to 32`);
+  }
+  const prefix = Number(prefixPart);
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const network = (addr & mask) >>> 0;
+  const broadcast = (network | (~mask >>> 0)) >>> 0;
+  const first = addr >>> 24;
+  if (first === 0) throw new ValueError(`${what} ${show(s)}: 0.0.0.0/8 addresses mean "this network" and cannot be assigned`);
+  if (first === 127) throw new ValueError(`${what} ${show(s)}: 127.0.0.0/8 is loopback, not reachable on a VLAN`);
+  if (first >= 224 && first <= 239) throw new ValueError(`${what} ${show(s)}: ${addrPart} is a multicast address; use a unicast host address`);
+  if (first >= 240) throw new ValueError(`${what} ${show(s)}: ${addrPart} is in the reserved range 240.0.0.0/4`);
+  if (prefix <= 30) {
+    if (addr === network) {
+      throw new ValueError(
+        `${what} ${show(s)} is the network address of ${numberToIpv4(network)}/${prefix}; use a host address from ` +
+          `${numberToIpv4(network + 1)} to ${numberToIpv4(broadcast - 1)}`,
+      );
+    }
+    if (addr === broadcast) {
+      throw new ValueError(
+        `${what} ${show(s)} is the broadcast address of ${numberToIpv4(network)}/${prefix}; use a host address from ` +
+          `${numberToIpv4(network + 1)} to ${numberToIpv4(broadcast - 1)}`,
+      );
+    }
+  }
+  const address = numberToIpv4(addr);
+  return { address, prefix, cidr: `${address}/${prefix}`, network: numberToIpv4(network), broadcast: numberToIpv4(broadcast) };
+}
+
+/** A Linux network interface name (what the kernel's dev_valid_name accepts): 1–15 bytes, no '/', ':' or whitespace. */
+export function parseInterfaceName(raw: string, what = 'HOST_INTERFACE'): string {
+  const s = raw.trim();
+  if (s === '') throw new ValueError(`${what} is empty: give a network interface name such as macvlan0`);
+  if (Buffer.byteLength(s) > 15) throw new ValueError(`${what} ${show(s)} is too long: Linux interface names have at most 15 characters`);
+  if (s === '.' || s === '..' || /[/:\s]/.test(s) || /[^\x21-\x7e]/.test(s)) {
+    throw new ValueError(`${what} ${show(s)} is not a valid interface name: use letters, digits, '-', '_' or '.', with no '/', ':' or spaces`);
+  }
+  return s;
+}
+
+/** A MAC address as `xx:xx:xx:xx:xx:xx`, returned lower-case. */
+export function parseMac(raw: string, what = 'MAC address'): string {
+  const s = raw.trim().toLowerCase();
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(s)) throw new ValueError(`${what} ${show(s)} is not a MAC address like c6:b4:b5:74:11:88`);
+  if (s === '00:00:00:00:00:00') throw new ValueError(`${what} is 00:00:00:00:00:00: the interface has no hardware address`);
+  return s;
+}
+
+export function parsePort(raw: string | number, what = 'HTTP_PORT'): number {
+  const s = String(raw).trim();
+  if (!/^[0-9]+$/.test(s) || Number(s) < 1 || Number(s) > 65535) {
+    throw new ValueError(`${what} ${show(s)} is not a TCP port: expected a whole number from 1 to 65535`);
+  }
+  return Number(s);
+}
+
+/** A cache size as VPP writes it: a number with an optional k, m or g suffix (e.g. 512m). */
+export function parseCacheSize(raw: string, what = 'CACHE_SIZE'): string {
+  const s = raw.trim().toLowerCase();
+  if (!/^[1-9][0-9]*[kmg]?$/.test(s)) throw new ValueError(`${what} ${show(s)} is not a size: expected a number with an optional k, m or g suffix, e.g. 512m`);
+  return s;
+}
+
+/** An absolute path that can stand as one token in a VPP config file (no whitespace). */
+export function parseAbsolutePath(raw: string, what: string): string {
+  const s = raw.trim();
+  if (!s.startsWith('/')) throw new ValueError(`${what} ${show(s)} is not an absolute path (it must start with '/')`);
+  if (/[\s{}]/.test(s) || /[^\x20-\x7e]/.test(s)) {
+    throw new ValueError(`${what} ${show(s)} contains spaces, braces or control characters, which the VPP configuration syntax cannot carry`);
+  }
+  if (s.split('/').includes('..')) throw new ValueError(`${what} ${show(s)} must not contain '..'`);
+  return s.length > 1 ? s.replace(/\/+$/, '') : s;
+}
+
+/** A Unix socket path: absolute, and short enough for sun_path (107 bytes). */
+export function parseSocketPath(raw: string, what = 'CLI_SOCKET'): string {
+  const s = parseAbsolutePath(raw, what);
+  if (Buffer.byteLength(s) > 107) throw new ValueError(`${what} ${show(s)} is longer than the 107 bytes a Unix socket path can have`);
+  return s;
+}
+
+/** A Kubernetes namespace name: an RFC 1123 DNS label. */
+export function parseNamespace(raw: string, what = '--namespace'): string {
+  const s = raw.trim();
+  if (s.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s)) {
+    throw new ValueError(`${what} ${show(s)} is not a valid namespace: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters`);
+  }
+  return s;
+}
+
+const IMAGE_RE =
+  /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+
+/** A container image reference such as quay.io/org/name:tag or name@sha256:…. */
+export function parseImage(raw: string, what = '--image'): string {
+  const s = raw.trim();
+  if (!IMAGE_RE.test(s)) {
+    throw new ValueError(`${what} ${show(s)} is not an image reference: expected [registry[:port]/]path[:tag][@sha256:digest] with a lower-case path, e.g. quay.io/example/vpp-server:latest`);
+  }
+  return s;
+}
+
+export type Engine = 'ts' | 'vpp';
+export const ENGINES: readonly Engine[] = ['ts', 'vpp'];
+
+export function parseEngine(raw: string, what = '--engine'): Engine {
+  const s = raw.trim();
+  if (s === 'ts' || s === 'vpp') return s;
+  throw new ValueError(`${what} ${show(s)} is not an engine: use 'ts' (our TypeScript dataplane, the default) or 'vpp' (FD.io VPP)`);
+}
+
+/** Parses every field with its parser and throws one ValueErrors listing every problem. */
+export function collect<T extends Record<string, unknown>>(parsers: { [K in keyof T]: () => T[K] }): T {
+  const out: Partial<T> = {};
+  const problems: string[] = [];
+  for (const key of Object.keys(parsers) as (keyof T)[]) {
+    try {
+      out[key] = parsers[key]();
+    } catch (err) {
+      if (err instanceof ValueError) problems.push(err.message);
+      else throw err;
+    }
+  }
+  if (problems.length === 1) throw new ValueError(problems[0]!);
+  if (problems.length > 1) throw new ValueErrors(problems);
+  return out as T;
+}

@@ -1,0 +1,234 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initSettingsFromEnv, renderStartupConf, renderVppConf, runInit } from '../../src/deploy/init.js';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const golden = (name: string) => readFileSync(join(repo, 'test/unit/golden', name), 'utf8');
+const bin = join(repo, 'bin/vpp-server.js');
+const SEED_MAC = 'c6:b4:b5:74:11:88';
+
+/** A scratch tree: fake sysfs with macvlan0, and empty conf/www dirs. */
+function scratch(mac = `${SEED_MAC}\n`) {
+  const root = mkdtempSync(join(tmpdir(), 'vpp-init-'));
+  const sysfs = join(root, 'sys/class/net');
+  mkdirSync(join(sysfs, 'macvlan0'), { recursive: true });
+  writeFileSync(join(sysfs, 'macvlan0/address'), mac);
+  mkdirSync(join(sysfs, 'lo'), { recursive: true });
+  writeFileSync(join(sysfs, 'lo/address'), '00:00:00:00:00:00\n');
+  const env = {
+    SYSFS_NET: sysfs,
+    CONF_DIR: join(root, 'conf'),
+    WWW_ROOT: join(root, 'www'),
+    VLAN_ID: '123',
+    IP_ADDRESS: '192.168.123.150/24',
+  };
+  return { root, sysfs, env, done: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+function runCli(env: Record<string, string>, args: string[] = []) {
+  const clean: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' };
+  const r = spawnSync(process.execPath, [bin, 'init', ...args], { env: { ...clean, ...env }, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('deploy init: config files in the seed form', () => {
+  test('golden vpp.conf and startup.conf for the seed example (macvlan0 c6:b4:b5:74:11:88, VLAN 123, 192.168.123.150/24)', () => {
+    const s = initSettingsFromEnv({ VLAN_ID: '123', IP_ADDRESS: '192.168.123.150/24' });
+    assert.equal(renderVppConf(s), golden('seed-vpp.conf'));
+    assert.equal(renderStartupConf(s, SEED_MAC), golden('seed-startup.conf'));
+  });
+
+  test('the init command writes the golden files, reading the MAC from the (fake) sysfs', () => {
+    const t = scratch();
+    try {
+      const r = runCli(t.env);
+      assert.equal(r.code, 0, r.stderr);
+      // vpp.conf names the container paths it was told: compare with the golden file after mapping CONF_DIR back
+      const vpp = readFileSync(join(t.env.CONF_DIR, 'vpp.conf'), 'utf8').replaceAll(t.env.CONF_DIR, '/conf');
+      assert.equal(vpp, golden('seed-vpp.conf'));
+      const startup = readFileSync(join(t.env.CONF_DIR, 'startup.conf'), 'utf8').replaceAll(t.env.WWW_ROOT, '/www');
+      assert.equal(startup, golden('seed-startup.conf'));
+      assert.equal(readFileSync(join(t.env.WWW_ROOT, 'index.html'), 'utf8'), 'Welcome\n');
+      assert.match(r.stdout, /macvlan0 has MAC c6:b4:b5:74:11:88/);
+    } finally {
+      t.done();
+    }
+  });
+
+  test('--sysfs-net overrides where the MAC is read', () => {
+    const t = scratch('AA:BB:CC:00:11:22');
+    try {
+      const { SYSFS_NET, ...env } = t.env;
+      const r = runCli(env, ['--sysfs-net', SYSFS_NET]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(readFileSync(join(t.env.CONF_DIR, 'startup.conf'), 'utf8'), /set interface mac address host-macvlan0 aa:bb:cc:00:11:22\n/);
+    } finally {
+      t.done();
+    }
+  });
+
+  test('values with stray whitespace and newlines are trimmed (the original had VLAN_ID "123\\n")', () => {
+    const t = scratch();
+    try {
+      const r = runCli({ ...t.env, VLAN_ID: '123\n', IP_ADDRESS: ' 192.168.123.150/24\r\n', HOST_INTERFACE: 'macvlan0\n', CACHE_SIZE: '512m\n' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(join(t.env.CONF_DIR, 'startup.conf'), 'utf8').replaceAll(t.env.WWW_ROOT, '/www'), golden('seed-startup.conf'));
+    } finally {
+      t.done();
+    }
+  });
+
+  test('optional values: HTTP_PORT, CACHE_SIZE, CLI_SOCKET, HOST_INTERFACE', () => {
+    const s = initSettingsFromEnv({ VLAN_ID: '7', IP_ADDRESS: '10.0.0.2/8', HTTP_PORT: '8080', CACHE_SIZE: '64M', CLI_SOCKET: '/run/x/cli.sock', HOST_INTERFACE: 'net1' });
+    assert.match(renderVppConf(s), /nodaemon cli-listen \/run\/x\/cli.sock\n/);
+    const st = renderStartupConf(s, SEED_MAC);
+    assert.match(st, /^create host-interface name net1\n/);
+    assert.match(st, /create sub-interfaces host-net1 7\n/);
+    assert.match(st, /set int ip address host-net1.7 10.0.0.2\/8\n/);
+    assert.match(st, /uri tcp:\/\/0.0.0.0\/8080 cache-size 64m\n$/);
+  });
+});
+
+describe('deploy init: idempotence and web content', () => {
+  test('running twice gives the same files and rewrites nothing', () => {
+    const t = scratch();
+    try {
+      const s = initSettingsFromEnv(t.env);
+      const first = runInit(s);
+      assert.equal(first.written.length, 3);
+      const snapshot = () =>
+        Object.fromEntries(
+          [t.env.CONF_DIR, t.env.WWW_ROOT].flatMap((d) => readdirSync(d).map((f) => [join(d, f), [readFileSync(join(d, f), 'utf8'), statSync(join(d, f)).mtimeMs]])),
+        );
+      const before = snapshot();
+      const second = runInit(s);
+      assert.deepEqual(second.written, []);
+      assert.equal(second.unchanged.length, 2);
+      assert.equal(second.defaultIndex, true);
+      assert.deepEqual(snapshot(), before);
+    } finally {
+      t.done();
+    }
+  });
+
+  test('a custom index.html is left untouched, and no default is written next to other content', () => {
+    const t = scratch();
+    try {
+      mkdirSync(t.env.WWW_ROOT, { recursive: true });
+      writeFileSync(join(t.env.WWW_ROOT, 'index.html'), '<h1>mine</h1>\n');
+      const s = initSettingsFromEnv(t.env);
+      for (let i = 0; i < 2; i++) {
+        const r = runInit(s);
+        assert.equal(r.defaultIndex, false);
+        assert.equal(readFileSync(join(t.env.WWW_ROOT, 'index.html'), 'utf8'), '<h1>mine</h1>\n');
+      }
+      const t2 = scratch();
+      try {
+        mkdirSync(t2.env.WWW_ROOT, { recursive: true });
+        writeFileSync(join(t2.env.WWW_ROOT, 'page.html'), 'x');
+        runInit(initSettingsFromEnv(t2.env));
+        assert.deepEqual(readdirSync(t2.env.WWW_ROOT), ['page.html']);
+      } finally {
+        t2.done();
+      }
+    } finally {
+      t.done();
+    }
+  });
+
+  test('WWW_SOURCE (the mounted ConfigMap) is copied into WWW_ROOT, skipping ..data internals; no default index', () => {
+    const t = scratch();
+    try {
+      const src = join(t.root, 'www-src');
+      mkdirSync(join(src, 'css'), { recursive: true });
+      mkdirSync(join(src, '..2024_01_01'), { recursive: true });
+      writeFileSync(join(src, '..2024_01_01/secret'), 'internal');
+      writeFileSync(join(src, 'hello.html'), 'hello\n');
+      writeFileSync(join(src, 'css/site.css'), 'body{}\n');
+      const s = initSettingsFromEnv({ ...t.env, WWW_SOURCE: src });
+      const r = runInit(s);
+      assert.equal(r.defaultIndex, false);
+      assert.deepEqual(readdirSync(t.env.WWW_ROOT).sort(), ['css', 'hello.html']);
+      assert.equal(readFileSync(join(t.env.WWW_ROOT, 'css/site.css'), 'utf8'), 'body{}\n');
+      assert.deepEqual(runInit(s).written, []);
+    } finally {
+      t.done();
+    }
+  });
+});
+
+describe('deploy init: every validation error exits non-zero with a clear message', () => {
+  const cases: [string, Record<string, string>, RegExp][] = [
+    ['VLAN 0', { VLAN_ID: '0' }, /VLAN_ID 0 is not usable: VLAN 0 marks priority-tagged frames.*use 1–4094/],
+    ['VLAN 4095', { VLAN_ID: '4095' }, /VLAN_ID 4095 is reserved.*use 1–4094/],
+    ['VLAN 5000', { VLAN_ID: '5000' }, /VLAN_ID 5000 is out of range: use 1–4094/],
+    ['VLAN abc', { VLAN_ID: 'abc' }, /VLAN_ID "abc" is not a VLAN ID: expected a whole number from 1 to 4094/],
+    ['VLAN -1', { VLAN_ID: '-1' }, /VLAN_ID "-1" is not a VLAN ID/],
+    ['VLAN missing', { VLAN_ID: '' }, /VLAN_ID is not set: give it, e.g. VLAN_ID=123/],
+    ['IP without prefix', { IP_ADDRESS: '192.168.123.150' }, /IP_ADDRESS "192.168.123.150" has no prefix length.*e.g. 192.168.123.150\/24/],
+    ['network address', { IP_ADDRESS: '192.168.123.0/24' }, /is the network address of 192.168.123.0\/24; use a host address from 192.168.123.1 to 192.168.123.254/],
+    ['broadcast address', { IP_ADDRESS: '192.168.123.255/24' }, /is the broadcast address of 192.168.123.0\/24/],
+    ['octet > 255', { IP_ADDRESS: '192.168.300.1/24' }, /octet 300 is greater than 255/],
+    ['octet not a number', { IP_ADDRESS: '192.168.x.1/24' }, /octet "x" is not a number from 0 to 255/],
+    ['three octets', { IP_ADDRESS: '192.168.1/24' }, /is not an IPv4 address \(four numbers 0–255 separated by dots\)/],
+    ['leading zero', { IP_ADDRESS: '192.168.01.1/24' }, /leading zero/],
+    ['prefix 33', { IP_ADDRESS: '192.168.1.1/33' }, /prefix length "33" is not a number from 1 to 32/],
+    ['multicast', { IP_ADDRESS: '224.0.0.5/24' }, /multicast/],
+    ['loopback', { IP_ADDRESS: '127.0.0.2/8' }, /loopback/],
+    ['IP missing', { IP_ADDRESS: ' \n' }, /IP_ADDRESS is not set/],
+    ['missing interface', { HOST_INTERFACE: 'macvlan9' }, /interface "macvlan9" does not exist.*k8s.v1.cni.cncf.io\/networks.*Interfaces present: lo, macvlan0/],
+    ['bad interface name', { HOST_INTERFACE: 'eth0/x' }, /HOST_INTERFACE "eth0\/x" is not a valid interface name/],
+    ['long interface name', { HOST_INTERFACE: 'a234567890123456' }, /at most 15 characters/],
+    ['bad port', { HTTP_PORT: '70000' }, /HTTP_PORT "70000" is not a TCP port: expected a whole number from 1 to 65535/],
+    ['bad cache size', { CACHE_SIZE: '1t' }, /CACHE_SIZE "1t" is not a size/],
+    ['relative conf dir', { CONF_DIR: 'conf' }, /CONF_DIR "conf" is not an absolute path/],
+  ];
+  for (const [name, override, message] of cases) {
+    test(name, () => {
+      const t = scratch();
+      try {
+        const r = runCli({ ...t.env, ...override });
+        assert.notEqual(r.code, 0);
+        assert.equal(r.code, 2);
+        assert.match(r.stderr, /^vpp-server init: /);
+        assert.match(r.stderr, message);
+        assert.throws(() => readFileSync(join(t.env.CONF_DIR, 'vpp.conf')), /ENOENT/, 'nothing is written on error');
+      } finally {
+        t.done();
+      }
+    });
+  }
+
+  test('several bad values are all reported at once', () => {
+    const t = scratch();
+    try {
+      const r = runCli({ ...t.env, VLAN_ID: '0', IP_ADDRESS: '10.0.0.0/8', HTTP_PORT: 'x' });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /invalid environment:\n {2}VLAN_ID 0.*\n {2}IP_ADDRESS.*network address.*\n {2}HTTP_PORT/);
+    } finally {
+      t.done();
+    }
+  });
+
+  test('an interface without a MAC address is refused', () => {
+    const t = scratch('00:00:00:00:00:00\n');
+    try {
+      const r = runCli(t.env);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /has no hardware address/);
+    } finally {
+      t.done();
+    }
+  });
+
+  test('unknown arguments are refused', () => {
+    const r = runCli({}, ['--vlan', '5']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown argument '--vlan' \(init is configured by environment variables/);
+  });
+});

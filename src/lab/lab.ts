@@ -140,6 +140,9 @@ export class Lab {
     mkdirSync(this.switchConfDir, { recursive: true });
     for (const d of [this.stateDir, join(this.stateDir, 'pod'), this.podConfDir, this.podWwwDir]) chownSync(d, POD_UID, POD_UID);
 
+    // The worker NIC's promiscuity before any dataplane runs (see workerPromiscuityBaseline).
+    writeFileSync(join(this.stateDir, 'worker-promiscuity'), `${this.promiscuity(this.ns.worker, 'eth0')}\n`);
+
     this.progress('starting the switch dataplane (L2 xconnect access0 <-> trunk0.123 with tag-rewrite pop 1)');
     this.writeSwitchConfig();
     this.spawnDataplane('switch', this.ns.switch, [], join(this.switchConfDir, 'vpp.conf'));
@@ -152,6 +155,19 @@ export class Lab {
     this.spawnDataplane('pod', this.ns.pod, ['net_raw'], join(this.podConfDir, 'vpp.conf'));
     await this.waitForCli(this.podSocket, 'pod', this.settings.serverAddress);
     return 'created';
+  }
+
+  promiscuity(ns: string, dev: string): number {
+    return (JSON.parse(run(['ip', '-n', ns, '-d', '-j', 'link', 'show', dev])) as { promiscuity: number }[])[0].promiscuity;
+  }
+
+  /**
+   * The worker NIC's promiscuity as the kernel set it before our dataplanes started. A veth
+   * has no unicast MAC filter, so the kernel counts one promiscuity for the macvlan's MAC on
+   * it (a NIC with a filter, as in the seed, stays at 0); our dataplanes must add nothing.
+   */
+  workerPromiscuityBaseline(): number {
+    return Number(readFileSync(join(this.stateDir, 'worker-promiscuity'), 'utf8'));
   }
 
   /** The environment the init container gets in the Deployment, pointed at the lab's directories. */

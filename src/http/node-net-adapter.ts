@@ -1,0 +1,119 @@
+/**
+ * Runs an AcceptHandler (e.g. HttpStaticServer.accept) over Node's `net` module, i.e. the kernel's
+ * TCP: used by the tests (real curl over loopback) and the bench's reference runs. The production
+ * path uses the dataplane's own TCP through the same ByteStream contract.
+ *
+ * Writes made in the same tick are corked together, so a response head and its body leave in one
+ * writev. The server must be created with allowHalfOpen so that a peer's FIN (onEnd) does not
+ * close our side before the queued responses are written; `listenNet` does that.
+ */
+import net from 'node:net';
+import type { AcceptHandler, ByteStream, StreamHandler } from './stream.js';
+
+class SocketStream implements ByteStream {
+  private corked = false;
+  readonly remote: string;
+
+  constructor(private readonly socket: net.Socket) {
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+  }
+
+  write(chunk: Buffer): void {
+    const s = this.socket;
+    if (s.destroyed || s.writableEnded) return;
+    if (!this.corked) {
+      this.corked = true;
+      s.cork();
+      process.nextTick(uncork, this);
+    }
+    s.write(chunk);
+  }
+
+  get queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  end(): void {
+    const s = this.socket;
+    if (s.destroyed || s.writableEnded) return;
+    if (this.corked) this.uncork();
+    s.end();
+  }
+
+  abort(): void {
+    const s = this.socket;
+    if (s.destroyed) return;
+    if (typeof s.resetAndDestroy === 'function') s.resetAndDestroy();
+    else s.destroy();
+  }
+
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+}
+
+function uncork(s: SocketStream): void {
+  s.uncork();
+}
+
+/** Connects one accepted socket to the application. */
+export function attachSocket(socket: net.Socket, accept: AcceptHandler): StreamHandler {
+  socket.setNoDelay(true);
+  const stream = new SocketStream(socket);
+  const handler = accept(stream);
+  let closed = false;
+  socket.on('data', (buf: Buffer) => handler.onData(buf, 0, buf.length));
+  socket.on('drain', () => handler.onDrain());
+  socket.on('end', () => handler.onEnd());
+  socket.on('error', () => undefined); // 'close' follows
+  socket.on('close', () => {
+    if (closed) return;
+    closed = true;
+    handler.onClose();
+  });
+  return handler;
+}
+
+/** Serves `accept` on an existing net.Server (create it with `{ allowHalfOpen: true }`). */
+export function attachToNetServer(server: net.Server, accept: AcceptHandler): void {
+  server.on('connection', (socket: net.Socket) => attachSocket(socket, accept));
+}
+
+export interface NetListener {
+  readonly server: net.Server;
+  readonly address: string;
+  readonly port: number;
+  /** Stops listening and destroys every open socket. */
+  close(): Promise<void>;
+}
+
+/** Listens on host:port (port 0 = any free port) and serves `accept` on every connection. */
+export async function listenNet(accept: AcceptHandler, port: number, host = '127.0.0.1'): Promise<NetListener> {
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    attachSocket(socket, accept);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, backlog: 1024 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as net.AddressInfo;
+  return {
+    server,
+    address: addr.address,
+    port: addr.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,868 @@
+/**
+ * The HTTP/1.1 static file server (GET and HEAD) over the transport-independent ByteStream.
+ *
+ * Per connection: incoming bytes are scanned for complete request heads (limits enforced while the
+ * head is still arriving), each request gets its response in strict request order (pipelining),
+ * responses from the cache are a prebuilt head Buffer plus the cached body Buffer, both written by
+ * reference; files too big for the cache are streamed in chunks with backpressure. One unref'd
+ * interval sweeps every connection for header-read, keep-alive idle, send-stall and linger
+ * timeouts. See README ("HTTP static server") for the behaviour and limits.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { VERSION } from '../version.js';
+import { FileCache, OPEN_FLAGS, makeEtag, type CacheEntry, type CacheStats, type FileInfo, type Resolution } from './cache.js';
+import { formatHttpDate, httpDateNow, parseHttpDate } from './http-date.js';
+import { RequestHeadScanner, parseRequestHead, type ParseFailure, type ParsedRequest, type ParseResult } from './parser.js';
+import { targetToKey } from './path.js';
+import type { AcceptHandler, ByteStream, StreamHandler } from './stream.js';
+
+/** The node name under which the server's error counters appear in `show errors`. */
+export const HTTP_STATIC_SERVER_NODE = 'http-static-server';
+
+/** Every error counter the server keeps, with the text `show errors` prints for it. */
+export const HTTP_ERROR_REASONS: Readonly<Record<string, string>> = {
+  'bad-request': 'malformed request line or header (400)',
+  'bad-uri': 'malformed request target (400)',
+  'bad-host': 'missing or repeated Host header (400)',
+  'uri-too-long': 'request line too long (414)',
+  'headers-too-large': 'request head too large (431)',
+  'too-many-headers': 'too many header fields (431)',
+  'method-not-allowed': 'method not allowed (405)',
+  'not-implemented': 'method or transfer coding not implemented (501)',
+  'version-not-supported': 'HTTP version not supported (505)',
+  'body-too-large': 'request body too large (413)',
+  'not-found': 'file not found (404)',
+  'path-escape': 'target tries to leave www-root (404)',
+  'symlink-escape': 'symlink resolves outside www-root (404)',
+  'not-regular-file': 'not a regular file (404)',
+  'range-not-satisfiable': 'range not satisfiable (416)',
+  'io-error': 'file read error (500)',
+  'header-timeout': 'request head not received in time',
+  'idle-timeout': 'keep-alive connection idle too long',
+  'send-timeout': 'peer stopped reading',
+  'linger-timeout': 'peer did not close after our FIN',
+  'pipeline-overflow': 'too many pipelined bytes buffered',
+  'closed-mid-response': 'connection closed before its responses were sent',
+};
+
+export interface HttpLimits {
+  /** Longest request line in bytes (414 beyond). Default 8 KiB. */
+  maxRequestLine: number;
+  /** Longest request head in bytes (431 beyond). Default 16 KiB. */
+  maxHeaderBytes: number;
+  /** Most header fields (431 beyond). Default 100. */
+  maxHeaderCount: number;
+  /** Time allowed to receive a complete request head, from the connection's start or the first byte of the request. Default 10 s. */
+  headerTimeoutMs: number;
+  /** A keep-alive connection with nothing to do is closed after this long. Default 30 s. */
+  idleTimeoutMs: number;
+  /** Largest request body skipped (we serve GET/HEAD only); larger → 413. Default 8 KiB. */
+  maxBodyBytes: number;
+  /** Abort a connection whose peer has not taken any queued byte for this long. Default 60 s. */
+  sendTimeoutMs: number;
+  /** Requests parsed ahead of the one being answered. Default 64. */
+  maxPipelineDepth: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<HttpLimits> = {
+  maxRequestLine: 8 * 1024,
+  maxHeaderBytes: 16 * 1024,
+  maxHeaderCount: 100,
+  headerTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  maxBodyBytes: 8 * 1024,
+  sendTimeoutMs: 60_000,
+  maxPipelineDepth: 64,
+};
+
+export interface HttpStaticServerOptions {
+  wwwRoot: string;
+  cacheSizeBytes: number;
+  limits?: Partial<HttpLimits>;
+  /** Server header; default "vpp-server/<version>". */
+  serverName?: string;
+  /** Largest file kept in the cache; bigger ones are streamed. Default min(cacheSizeBytes / 2, 64 MiB). */
+  maxCachedFileBytes?: number;
+  /** How long a cached entry is trusted before its file is stat'ed again. Default 1000 ms. */
+  revalidateMs?: number;
+  /** Read size when streaming. Default 256 KiB. */
+  streamChunkBytes?: number;
+  /** Keep reading while the stream has less than this queued. Default 2 MiB. */
+  streamHighWaterBytes?: number;
+  /** Timeout sweep period. Default min(1000, max(10, min(header, idle timeout) / 4)) ms. */
+  sweepIntervalMs?: number;
+}
+
+export interface HttpStaticServerStats {
+  cache: CacheStats;
+  requests: number;
+  /** Responses by status class: '1xx' … '5xx'. */
+  responses: Record<string, number>;
+  bytesSent: number;
+  connectionsOpen: number;
+  connectionsTotal: number;
+  /** Error counters (reason → count); reasons listed in HTTP_ERROR_REASONS. */
+  errors: Record<string, number>;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  206: 'Partial Content',
+  301: 'Moved Permanently',
+  304: 'Not Modified',
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  416: 'Range Not Satisfiable',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  505: 'HTTP Version Not Supported',
+};
+
+/** Methods defined by RFC 9110 / 5789 that we know but do not allow (405 rather than 501). */
+const KNOWN_METHODS = new Set(['POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+
+/** Connection header mode of a response: 0 = none (1.1 keep-alive), 1 = close, 2 = keep-alive (1.0). */
+const CONN_LINES = ['', 'Connection: close\r\n', 'Connection: keep-alive\r\n'];
+
+const OPEN = 0;
+/** No more requests will be read; queued responses are still sent, then FIN. */
+const CLOSING = 1;
+/** end() was called. */
+const ENDED = 2;
+const CLOSED = 3;
+
+/** One response, in the connection's queue until its turn comes. */
+class Job {
+  ready = false;
+  status = 0;
+  head: Buffer | null = null;
+  body: Buffer | null = null;
+  /** Streaming state: the file, next position, end (exclusive). */
+  fh: FileHandle | null = null;
+  pos = 0;
+  end = 0;
+  reading = false;
+  close = false;
+}
+
+class Conn implements StreamHandler {
+  state = OPEN;
+  ibuf: Buffer | null = null;
+  istart = 0;
+  iend = 0;
+  readonly scanner: RequestHeadScanner;
+  readonly queue: Job[] = [];
+  skipBody = 0;
+  headStart: number;
+  gotHeadBytes = false;
+  idleSince = 0;
+  endedAt = 0;
+  lastQueued = 0;
+  lastProgress: number;
+  peerEnded = false;
+  private processing = false;
+  private pumping = false;
+
+  constructor(
+    readonly server: HttpStaticServer,
+    readonly stream: ByteStream,
+    now: number,
+  ) {
+    this.scanner = new RequestHeadScanner(server.limits);
+    this.headStart = now;
+    this.lastProgress = now;
+  }
+
+  // ---- StreamHandler
+
+  onData(buf: Buffer, off: number, len: number): void {
+    if (this.state !== OPEN || len === 0) return;
+    if (this.iend > this.istart) {
+      this.append(buf, off, len);
+      this.processBuffered();
+      return;
+    }
+    const end = off + len;
+    const p = this.consume(buf, off, end);
+    if (p < end && this.state === OPEN) {
+      this.istart = this.iend = 0;
+      this.append(buf, p, end - p);
+    }
+  }
+
+  onDrain(): void {
+    const job = this.queue[0];
+    if (job !== undefined && job.fh !== null && job.ready && job.head === null) this.streamMore(job);
+    if (this.state === OPEN && this.iend > this.istart) this.processBuffered();
+  }
+
+  onEnd(): void {
+    this.peerEnded = true;
+    if (this.state === OPEN) {
+      this.state = CLOSING;
+      this.ibuf = null;
+      this.istart = this.iend = 0;
+    }
+    if (this.state === CLOSING && this.queue.length === 0) this.finish();
+  }
+
+  onClose(): void {
+    if (this.state === CLOSED) return;
+    if (this.queue.length > 0) this.server.count('closed-mid-response');
+    this.state = CLOSED;
+    this.ibuf = null;
+    for (const job of this.queue) if (job.fh !== null && !job.reading) closeQuietly(job);
+    this.queue.length = 0;
+    this.server.connectionClosed(this);
+  }
+
+  // ---- input
+
+  private append(buf: Buffer, off: number, len: number): void {
+    let ib = this.ibuf;
+    const have = this.iend - this.istart;
+    if (ib === null || this.iend + len > ib.length) {
+      const need = have + len;
+      if (need > this.server.maxBufferedInput) {
+        this.server.count('pipeline-overflow');
+        this.abort();
+        return;
+      }
+      if (ib !== null && need <= ib.length) {
+        ib.copy(ib, 0, this.istart, this.iend);
+      } else {
+        const nb = Buffer.allocUnsafe(Math.max(4096, need * 2));
+        if (ib !== null) ib.copy(nb, 0, this.istart, this.iend);
+        this.ibuf = ib = nb;
+      }
+      this.istart = 0;
+      this.iend = have;
+    }
+    buf.copy(ib, this.iend, off, off + len);
+    this.iend += len;
+  }
+
+  processBuffered(): void {
+    if (this.processing || this.state !== OPEN || this.ibuf === null) return;
+    const p = this.consume(this.ibuf, this.istart, this.iend);
+    if (this.ibuf === null) return;
+    this.istart = p;
+    if (p >= this.iend) this.istart = this.iend = 0;
+  }
+
+  private paused(): boolean {
+    return this.queue.length >= this.server.limits.maxPipelineDepth || this.stream.queuedBytes >= this.server.pauseBytes;
+  }
+
+  /** Parses and dispatches as many requests as buf[start, end) holds; returns where it stopped. */
+  private consume(buf: Buffer, start: number, end: number): number {
+    this.processing = true;
+    let p = start;
+    try {
+      while (p < end && this.state === OPEN) {
+        if (this.skipBody > 0) {
+          const n = Math.min(this.skipBody, end - p);
+          p += n;
+          this.skipBody -= n;
+          if (this.skipBody === 0) this.headStart = 0;
+          continue;
+        }
+        if (this.paused()) break;
+        if (!this.gotHeadBytes) {
+          while (p < end && (buf[p] === 13 || buf[p] === 10)) p++;
+          if (p === end) break;
+          if (this.headStart === 0) this.headStart = Date.now();
+          this.gotHeadBytes = true;
+        }
+        const n = this.scanner.scan(buf, p, end);
+        if (n === 0) break;
+        let req: ParseResult;
+        if (n < 0) {
+          req = this.scanner.failure!;
+          p = end;
+        } else {
+          req = parseRequestHead(buf, p, n);
+          p += n;
+        }
+        this.scanner.reset();
+        this.gotHeadBytes = false;
+        this.headStart = 0;
+        this.idleSince = 0;
+        this.server.handle(this, req);
+        if (this.skipBody > 0 && this.headStart === 0) this.headStart = Date.now();
+      }
+    } finally {
+      this.processing = false;
+    }
+    return p;
+  }
+
+  // ---- output
+
+  /** Writes a response now if nothing is ahead of it, else queues it. */
+  respond(job: Job): void {
+    if (this.queue.length === 0 && job.ready && job.fh === null) {
+      this.writeJob(job);
+      if (job.close) this.finish();
+      return;
+    }
+    this.queue.push(job);
+    if (job.ready && this.queue.length === 1) this.pump();
+  }
+
+  private writeJob(job: Job): void {
+    const s = this.server;
+    const head = job.head!;
+    this.stream.write(head);
+    let n = head.length;
+    if (job.body !== null) {
+      this.stream.write(job.body);
+      n += job.body.length;
+      job.body = null;
+    }
+    job.head = null;
+    s.bytesSent += n;
+    s.responses[(job.status / 100) | 0]++;
+  }
+
+  /** Sends every ready response at the head of the queue, in order. */
+  pump(): void {
+    if (this.pumping || this.state === CLOSED) return;
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0 && this.state !== CLOSED && this.state !== ENDED) {
+        const job = this.queue[0]!;
+        if (!job.ready) break;
+        if (job.head !== null) this.writeJob(job);
+        if (job.fh !== null) {
+          this.streamMore(job);
+          if (job.fh !== null) break;
+        }
+        this.queue.shift();
+        if (job.close) {
+          this.finish();
+          break;
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (this.queue.length === 0) {
+      if (this.state === CLOSING) this.finish();
+      else if (this.state === OPEN && this.iend > this.istart) this.processBuffered();
+    }
+  }
+
+  private streamMore(job: Job): void {
+    const s = this.server;
+    if (job.reading || job.fh === null || this.state === CLOSED) return;
+    if (job.pos >= job.end) {
+      closeQuietly(job);
+      this.pump();
+      return;
+    }
+    if (this.stream.queuedBytes >= s.streamHighWater) return; // onDrain resumes
+    const n = Math.min(s.streamChunk, job.end - job.pos);
+    const chunk = Buffer.allocUnsafeSlow(n);
+    const fh = job.fh;
+    job.reading = true;
+    fh.read(chunk, 0, n, job.pos).then(
+      ({ bytesRead }) => {
+        job.reading = false;
+        if (this.state === CLOSED || this.state === ENDED) {
+          closeQuietly(job);
+          return;
+        }
+        if (bytesRead === 0) {
+          // the file shrank under us: the promised Content-Length cannot be met
+          s.count('io-error');
+          closeQuietly(job);
+          this.abort();
+          return;
+        }
+        this.stream.write(bytesRead === n ? chunk : chunk.subarray(0, bytesRead));
+        s.bytesSent += bytesRead;
+        job.pos += bytesRead;
+        this.streamMore(job);
+      },
+      () => {
+        job.reading = false;
+        s.count('io-error');
+        closeQuietly(job);
+        this.abort();
+      },
+    );
+  }
+
+  /** No more responses: FIN after what is queued. */
+  finish(): void {
+    if (this.state === ENDED || this.state === CLOSED) return;
+    this.state = ENDED;
+    this.endedAt = Date.now();
+    this.ibuf = null;
+    this.istart = this.iend = 0;
+    for (const job of this.queue) if (job.fh !== null && !job.reading) closeQuietly(job);
+    this.queue.length = 0;
+    this.stream.end();
+  }
+
+  abort(): void {
+    if (this.state === CLOSED) return;
+    this.stream.abort();
+    this.onClose();
+  }
+}
+
+function closeQuietly(job: Job): void {
+  const fh = job.fh;
+  job.fh = null;
+  if (fh !== null) fh.close().catch(() => undefined);
+}
+
+function etagMatches(list: string, etag: string): boolean {
+  if (list === etag) return true;
+  let i = 0;
+  const n = list.length;
+  while (i < n) {
+    let j = list.indexOf(',', i);
+    if (j < 0) j = n;
+    let a = i;
+    let b = j;
+    while (a < b && (list.charCodeAt(a) === 32 || list.charCodeAt(a) === 9)) a++;
+    while (b > a && (list.charCodeAt(b - 1) === 32 || list.charCodeAt(b - 1) === 9)) b--;
+    if (b - a === 1 && list.charCodeAt(a) === 42 /* * */) return true;
+    if (list.startsWith('W/', a)) a += 2;
+    if (b - a === etag.length && list.startsWith(etag, a)) return true;
+    i = j + 1;
+  }
+  return false;
+}
+
+/** Parses a single "bytes=" range against size: [start, end] inclusive, null = ignore, -1 = unsatisfiable. */
+export function parseRange(value: string, size: number): [number, number] | null | -1 {
+  if (value.length < 7 || value.slice(0, 6).toLowerCase() !== 'bytes=') return null;
+  const spec = value.slice(6).trim();
+  if (spec.indexOf(',') >= 0) return null; // several ranges: send the whole representation
+  const dash = spec.indexOf('-');
+  if (dash < 0) return null;
+  const a = spec.slice(0, dash).trim();
+  const b = spec.slice(dash + 1).trim();
+  const num = (s: string): number => {
+    if (s.length === 0 || s.length > 15) return s.length === 0 ? -1 : Number.MAX_SAFE_INTEGER;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) return -2;
+    }
+    return Number(s);
+  };
+  const first = num(a);
+  const last = num(b);
+  if (first === -2 || last === -2) return null;
+  if (first === -1) {
+    if (last <= 0) return last === 0 ? -1 : null; // "-0" unsatisfiable, "-" invalid
+    if (size === 0) return -1;
+    return [Math.max(0, size - last), size - 1];
+  }
+  if (last !== -1 && last < first) return null;
+  if (first >= size) return -1;
+  return [first, last === -1 || last >= size ? size - 1 : last];
+}
+
+export class HttpStaticServer {
+  readonly limits: HttpLimits;
+  readonly serverName: string;
+  readonly cache: FileCache;
+  readonly accept: AcceptHandler;
+  readonly errors: Record<string, number> = {};
+  readonly responses: number[] = [0, 0, 0, 0, 0, 0];
+  requests = 0;
+  bytesSent = 0;
+  connectionsTotal = 0;
+  readonly streamChunk: number;
+  readonly streamHighWater: number;
+  readonly pauseBytes: number;
+  readonly maxBufferedInput: number;
+  private readonly conns = new Set<Conn>();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly serverLine: string;
+  private closed = false;
+
+  constructor(opts: HttpStaticServerOptions) {
+    this.limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
+    this.serverName = opts.serverName ?? `vpp-server/${VERSION}`;
+    this.serverLine = `Server: ${this.serverName}\r\n`;
+    let root = opts.wwwRoot;
+    while (root.length > 1 && root.endsWith('/')) root = root.slice(0, -1);
+    if (root === '/') root = '';
+    const cacheSize = Math.max(0, opts.cacheSizeBytes);
+    const maxCached = opts.maxCachedFileBytes ?? Math.min(Math.floor(cacheSize / 2), 64 * 1024 * 1024);
+    this.cache = new FileCache(root, cacheSize, maxCached, opts.revalidateMs ?? 1000);
+    this.streamChunk = opts.streamChunkBytes ?? 256 * 1024;
+    this.streamHighWater = opts.streamHighWaterBytes ?? 2 * 1024 * 1024;
+    this.pauseBytes = Math.max(this.streamHighWater, 1024 * 1024);
+    this.maxBufferedInput = Math.max(1024 * 1024, this.limits.maxHeaderBytes * 4);
+    for (const reason of Object.keys(HTTP_ERROR_REASONS)) this.errors[reason] = 0;
+    const l = this.limits;
+    const sweep = opts.sweepIntervalMs ?? Math.min(1000, Math.max(10, Math.min(l.headerTimeoutMs, l.idleTimeoutMs) / 4));
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), sweep);
+    this.sweepTimer.unref();
+    this.accept = (stream: ByteStream): StreamHandler => {
+      const c = new Conn(this, stream, Date.now());
+      if (this.closed) {
+        stream.abort();
+        return c;
+      }
+      this.conns.add(c);
+      this.connectionsTotal++;
+      return c;
+    };
+  }
+
+  /** Aborts every connection, stops the sweep timer and empties the cache. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    for (const c of [...this.conns]) c.abort();
+    this.cache.clear();
+  }
+
+  stats(): HttpStaticServerStats {
+    const r = this.responses;
+    return {
+      cache: this.cache.stats(),
+      requests: this.requests,
+      responses: { '1xx': r[1]!, '2xx': r[2]!, '3xx': r[3]!, '4xx': r[4]!, '5xx': r[5]! },
+      bytesSent: this.bytesSent,
+      connectionsOpen: this.conns.size,
+      connectionsTotal: this.connectionsTotal,
+      errors: { ...this.errors },
+    };
+  }
+
+  count(reason: string): void {
+    this.errors[reason] = (this.errors[reason] ?? 0) + 1;
+  }
+
+  connectionClosed(c: Conn): void {
+    this.conns.delete(c);
+  }
+
+  // ---- requests
+
+  handle(c: Conn, r: ParseResult): void {
+    this.requests++;
+    if (!r.ok) {
+      this.count(r.reason);
+      c.state = CLOSING;
+      c.respond(this.errorJob(r.status, false, 1, ''));
+      return;
+    }
+    const isHead = r.method === 'HEAD';
+    if (r.method !== 'GET' && !isHead) {
+      const known = KNOWN_METHODS.has(r.method);
+      this.count(known ? 'method-not-allowed' : 'not-implemented');
+      let close = !known || r.transferEncoding !== null || r.contentLength > this.limits.maxBodyBytes || r.expect !== null || !r.keepAlive;
+      if (!close && r.contentLength > 0) c.skipBody = r.contentLength;
+      if (close) c.state = CLOSING;
+      c.respond(this.errorJob(known ? 405 : 501, false, close ? 1 : r.versionMinor === 0 ? 2 : 0, known ? 'Allow: GET, HEAD\r\n' : ''));
+      return;
+    }
+    if (r.transferEncoding !== null) {
+      // we accept no bodies; a chunked body has no size we could skip cheaply
+      const chunked = r.transferEncoding.toLowerCase().trim().endsWith('chunked');
+      this.count(chunked ? 'body-too-large' : 'not-implemented');
+      c.state = CLOSING;
+      c.respond(this.errorJob(chunked ? 413 : 501, isHead, 1, ''));
+      return;
+    }
+    let keepAlive = r.keepAlive;
+    if (r.contentLength > 0) {
+      if (r.contentLength > this.limits.maxBodyBytes) {
+        this.count('body-too-large');
+        c.state = CLOSING;
+        c.respond(this.errorJob(413, isHead, 1, ''));
+        return;
+      }
+      // a client waiting for 100-continue may never send the body: answer and close instead
+      if (r.expect !== null) keepAlive = false;
+      else c.skipBody = r.contentLength;
+    }
+    const mode = keepAlive ? (r.versionMinor === 0 ? 2 : 0) : 1;
+    if (!keepAlive) c.state = CLOSING;
+
+    const path = targetToKey(r.target);
+    if (!path.ok) {
+      this.count(path.reason);
+      const close = path.status === 400;
+      if (close) c.state = CLOSING;
+      c.respond(this.errorJob(path.status, isHead, close ? 1 : mode, ''));
+      return;
+    }
+    const key = path.key;
+    const now = Date.now();
+    if (c.queue.length === 0) {
+      const e = this.cache.peek(key, now);
+      if (e !== undefined) {
+        c.respond(this.entryJob(r, e, mode));
+        return;
+      }
+    }
+    const job = new Job();
+    job.close = mode === 1;
+    c.queue.push(job);
+    this.cache.resolve(key, now).then(
+      (res) => this.fill(c, job, r, key, res, mode),
+      () => {
+        this.count('io-error');
+        this.setError(job, 500, isHead, mode);
+        c.pump();
+      },
+    );
+  }
+
+  private fill(c: Conn, job: Job, r: ParsedRequest, key: string, res: Resolution, mode: number): void {
+    const isHead = r.method === 'HEAD';
+    switch (res.kind) {
+      case 'entry': {
+        const j = this.entryJob(r, res.entry, mode);
+        job.status = j.status;
+        job.head = j.head;
+        job.body = j.body;
+        job.ready = true;
+        break;
+      }
+      case 'redirect': {
+        const q = r.target.indexOf('?');
+        const location = key.split('/').map(encodeURIComponent).join('/') + '/' + (q >= 0 ? r.target.slice(q) : '');
+        this.setError(job, 301, isHead, mode, `Location: ${location}\r\n`);
+        break;
+      }
+      case 'error':
+        this.count(res.reason);
+        this.setError(job, res.status, isHead, mode);
+        break;
+      case 'file':
+        if (c.state === CLOSED || c.state === ENDED) return;
+        this.openForStream(c, job, r, res.realPath, res.contentType, mode);
+        return;
+    }
+    c.pump();
+  }
+
+  private openForStream(c: Conn, job: Job, r: ParsedRequest, realPath: string, contentType: string, mode: number): void {
+    const isHead = r.method === 'HEAD';
+    let fh: FileHandle | null = null;
+    open(realPath, OPEN_FLAGS)
+      .then(async (h) => {
+        fh = h;
+        const st = await h.stat();
+        if (c.state === CLOSED || c.state === ENDED) {
+          await h.close();
+          return;
+        }
+        if (!st.isFile()) {
+          await h.close();
+          this.count('not-regular-file');
+          this.setError(job, 404, isHead, mode);
+          c.pump();
+          return;
+        }
+        const info: FileInfo = {
+          size: st.size,
+          mtimeMs: st.mtimeMs,
+          etag: makeEtag(st.mtimeMs, st.size),
+          lastModified: formatHttpDate(st.mtimeMs),
+          contentType,
+        };
+        const plan = this.evaluate(r, info);
+        job.status = plan.status;
+        if (plan.status === 304) {
+          job.head = Buffer.from(this.headFor(304, info, 0, mode, ''), 'latin1');
+        } else if (plan.status === 416) {
+          job.head = this.errorHead(416, isHead, mode, `Content-Range: bytes */${info.size}\r\n`);
+          job.body = isHead ? null : bodyFor(416);
+          this.count('range-not-satisfiable');
+        } else {
+          const len = plan.end - plan.start;
+          const extra = plan.status === 206 ? `Content-Range: bytes ${plan.start}-${plan.end - 1}/${info.size}\r\n` : '';
+          job.head = Buffer.from(this.headFor(plan.status, info, len, mode, extra), 'latin1');
+          if (!isHead && len > 0) {
+            job.fh = h;
+            job.pos = plan.start;
+            job.end = plan.end;
+          }
+        }
+        if (job.fh === null) await h.close();
+        job.ready = true;
+        c.pump();
+      })
+      .catch(() => {
+        if (fh !== null && job.fh === null) fh.close().catch(() => undefined);
+        if (c.state === CLOSED || c.state === ENDED) return;
+        this.count('not-found');
+        this.setError(job, 404, isHead, mode);
+        c.pump();
+      });
+  }
+
+  /** Decides 200 / 206 / 304 / 416 and the byte span [start, end). */
+  evaluate(r: ParsedRequest, info: FileInfo): { status: number; start: number; end: number } {
+    const size = info.size;
+    if (r.ifNoneMatch !== null) {
+      if (etagMatches(r.ifNoneMatch, info.etag)) return { status: 304, start: 0, end: 0 };
+    } else if (r.ifModifiedSince !== null) {
+      const ims = parseHttpDate(r.ifModifiedSince);
+      if (ims === ims && Math.floor(info.mtimeMs / 1000) * 1000 <= ims) return { status: 304, start: 0, end: 0 };
+    }
+    if (r.range !== null && r.method === 'GET') {
+      let useRange = true;
+      if (r.ifRange !== null) {
+        const v = r.ifRange.trim();
+        if (v.startsWith('"') || v.startsWith('W/')) useRange = v === info.etag;
+        else useRange = parseHttpDate(v) === Math.floor(info.mtimeMs / 1000) * 1000;
+      }
+      if (useRange) {
+        const range = parseRange(r.range, size);
+        if (range === -1) return { status: 416, start: 0, end: 0 };
+        if (range !== null) return { status: 206, start: range[0], end: range[1] + 1 };
+      }
+    }
+    return { status: 200, start: 0, end: size };
+  }
+
+  /** The response for a cached entry: prebuilt heads for the common cases, the body by reference. */
+  private entryJob(r: ParsedRequest, e: CacheEntry, mode: number): Job {
+    const job = new Job();
+    job.ready = true;
+    job.close = mode === 1;
+    const isHead = r.method === 'HEAD';
+    let plan: { status: number; start: number; end: number };
+    if (r.ifNoneMatch === null && r.ifModifiedSince === null && r.range === null) plan = { status: 200, start: 0, end: e.size };
+    else plan = this.evaluate(r, e);
+    job.status = plan.status;
+    if (plan.status === 200 || plan.status === 304) {
+      const date = httpDateNow();
+      if (e.headsDate !== date) {
+        e.heads = [];
+        e.headsDate = date;
+      }
+      const idx = (plan.status === 200 ? 0 : 3) + mode;
+      let head = e.heads[idx];
+      if (head === undefined) {
+        head = Buffer.from(this.headFor(plan.status, e, plan.status === 200 ? e.size : 0, mode, ''), 'latin1');
+        e.heads[idx] = head;
+      }
+      job.head = head;
+      if (plan.status === 200 && !isHead && e.size > 0) job.body = e.body;
+    } else if (plan.status === 206) {
+      const extra = `Content-Range: bytes ${plan.start}-${plan.end - 1}/${e.size}\r\n`;
+      job.head = Buffer.from(this.headFor(206, e, plan.end - plan.start, mode, extra), 'latin1');
+      job.body = e.body.subarray(plan.start, plan.end);
+    } else {
+      this.count('range-not-satisfiable');
+      job.head = this.errorHead(416, isHead, mode, `Content-Range: bytes */${e.size}\r\n`);
+      job.body = isHead ? null : bodyFor(416);
+    }
+    return job;
+  }
+
+  private headFor(status: number, info: FileInfo, length: number, mode: number, extra: string): string {
+    let h = `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n${this.serverLine}Date: ${httpDateNow()}\r\n`;
+    if (status !== 304) h += `Content-Type: ${info.contentType}\r\nContent-Length: ${length}\r\n`;
+    h += `Last-Modified: ${info.lastModified}\r\nETag: ${info.etag}\r\n`;
+    if (status !== 304) h += 'Accept-Ranges: bytes\r\n';
+    return h + extra + CONN_LINES[mode] + '\r\n';
+  }
+
+  private errorHead(status: number, isHead: boolean, mode: number, extra: string): Buffer {
+    const body = bodyFor(status);
+    return Buffer.from(
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n${this.serverLine}Date: ${httpDateNow()}\r\n` +
+        `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n${extra}${CONN_LINES[mode]}\r\n`,
+      'latin1',
+    );
+  }
+
+  private errorJob(status: number, isHead: boolean, mode: number, extra: string): Job {
+    const job = new Job();
+    this.setError(job, status, isHead, mode, extra);
+    return job;
+  }
+
+  private setError(job: Job, status: number, isHead: boolean, mode: number, extra = ''): void {
+    job.status = status;
+    job.head = this.errorHead(status, isHead, mode, extra);
+    job.body = isHead ? null : bodyFor(status);
+    job.close = job.close || mode === 1;
+    job.ready = true;
+  }
+
+  // ---- timers
+
+  private sweep(now: number): void {
+    const l = this.limits;
+    for (const c of this.conns) {
+      const q = c.stream.queuedBytes;
+      if (q !== c.lastQueued) {
+        c.lastQueued = q;
+        c.lastProgress = now;
+      }
+      if (q > 0 && now - c.lastProgress > l.sendTimeoutMs) {
+        this.count('send-timeout');
+        c.abort();
+        continue;
+      }
+      if (c.state === ENDED) {
+        if (q === 0 && now - Math.max(c.endedAt, c.lastProgress) > Math.max(l.idleTimeoutMs, l.headerTimeoutMs)) {
+          this.count('linger-timeout');
+          c.abort();
+        }
+        continue;
+      }
+      if (c.state !== OPEN || c.queue.length > 0) {
+        c.idleSince = 0;
+        continue;
+      }
+      if (c.headStart !== 0) {
+        if (now - c.headStart > l.headerTimeoutMs) {
+          this.count('header-timeout');
+          if (c.gotHeadBytes || c.skipBody > 0) {
+            c.state = CLOSING;
+            c.respond(this.errorJob(408, false, 1, ''));
+          } else {
+            c.finish();
+          }
+        }
+        continue;
+      }
+      if (q > 0) {
+        c.idleSince = 0;
+        continue;
+      }
+      if (c.idleSince === 0) c.idleSince = now;
+      else if (now - c.idleSince >= l.idleTimeoutMs) {
+        this.count('idle-timeout');
+        c.finish();
+      }
+    }
+  }
+}
+
+const bodies = new Map<number, Buffer>();
+function bodyFor(status: number): Buffer {
+  let b = bodies.get(status);
+  if (b === undefined) {
+    b = Buffer.from(`${status} ${STATUS_TEXT[status] ?? ''}\n`, 'latin1');
+    bodies.set(status, b);
+  }
+  return b;
+}
+
+export type { ParseFailure };

@@ -1,0 +1,518 @@
+/**
+ * The Kubernetes objects of a deployment, built from typed models (kubernetes-models, plus our
+ * SCC and NAD models) — never by templating YAML — and rendered as deterministic YAML.
+ *
+ * Objects, in apply order: Namespace, ServiceAccount, [SCC, ClusterRole, ClusterRoleBinding on
+ * OpenShift], NetworkAttachmentDefinition, [web-content ConfigMap], Deployment.
+ */
+import YAML from 'yaml';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { IProbe } from 'kubernetes-models/v1/Probe';
+import type { IVolume } from 'kubernetes-models/v1/Volume';
+import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
+import type { IEnvVar } from 'kubernetes-models/v1/EnvVar';
+import type { IObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
+import { NetworkAttachmentDefinition, SecurityContextConstraints, type MacvlanCniConfig } from './models.js';
+import { INIT_DEFAULTS } from './init.js';
+import type { WwwContent } from './www-content.js';
+import type { Engine, Ipv4Cidr } from './values.js';
+
+export const APP_NAME = 'vpp-server';
+/** Name of the NetworkAttachmentDefinition and of the interface it creates in the pod. */
+export const NAD_NAME = 'macvlan0';
+export const POD_INTERFACE = 'macvlan0';
+export const RUN_AS = 10000;
+export const FIELD_MANAGER = 'vpp-server';
+
+export const CONF_DIR = INIT_DEFAULTS.CONF_DIR;
+export const WWW_ROOT = INIT_DEFAULTS.WWW_ROOT;
+export const WWW_SOURCE = '/www-src';
+export const RUN_DIR = '/run/vpp';
+export const CLI_SOCKET = INIT_DEFAULTS.CLI_SOCKET;
+export const HTTP_PORT = 80;
+export const CACHE_SIZE = INIT_DEFAULTS.CACHE_SIZE;
+/** Port of the management endpoint (/healthz, /readyz) once the dataplane has one. */
+export const MANAGEMENT_PORT = 9180;
+
+/** Paths inside our image (see Containerfile). */
+export const IMAGE_PATHS = {
+  /** plain node, no file capabilities: init, ctl, probes */
+  node: 'node',
+  /** a copy of node carrying the file capability cap_net_raw+ep: runs only the dataplane */
+  capNode: '/usr/local/bin/vpp-server-node',
+  /** the CLI entry point */
+  app: '/app/bin/vpp-server.js',
+  /** FD.io VPP in the VPP image */
+  vpp: '/usr/bin/vpp',
+  vppctl: '/usr/bin/vppctl',
+} as const;
+
+export const DEFAULT_IMAGE = 'quay.io/vpp-server/vpp-server:latest';
+export const DEFAULT_IMAGE_VPP = 'quay.io/vpp-server/vpp:24.10';
+
+/** Capabilities the dataplane container adds (after dropping ALL). AF_PACKET needs only NET_RAW. */
+export const ENGINE_CAPABILITIES: Record<Engine, readonly string[]> = {
+  ts: ['NET_RAW'],
+  vpp: ['NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'NET_BROADCAST'],
+};
+
+export type Platform = 'openshift' | 'kubernetes';
+export type ProbeMode = 'exec' | 'http';
+
+export interface DeployConfig {
+  /** the worker node's interface the MACVLAN sits on */
+  master: string;
+  vlanId: number;
+  ip: Ipv4Cidr;
+  namespace: string;
+  /** our image: init container, and the dataplane for engine ts */
+  image: string;
+  /** the FD.io VPP image: the dataplane for engine vpp */
+  imageVpp: string;
+  engine: Engine;
+  platform: Platform;
+  www?: WwwContent;
+  /** 'exec' (ctl over the CLI socket) until the management endpoint exists, then 'http' */
+  probes?: ProbeMode;
+}
+
+/** Anything we render or apply. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata?: IObjectMeta;
+  toJSON(): Record<string, unknown>;
+  validate(): void;
+}
+
+/** Names of the cluster-scoped objects: the seed's for namespace vpp-server, suffixed otherwise. */
+export function clusterScopedName(namespace: string): string {
+  return namespace === APP_NAME ? APP_NAME : `${APP_NAME}-${namespace}`;
+}
+export function sccRoleName(namespace: string): string {
+  return `system:openshift:scc:${clusterScopedName(namespace)}`;
+}
+export function wwwConfigMapName(): string {
+  return `${APP_NAME}-www`;
+}
+
+export function labels(): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': APP_NAME,
+    'app.kubernetes.io/instance': APP_NAME,
+    'app.kubernetes.io/managed-by': FIELD_MANAGER,
+  };
+}
+export function selectorLabels(): Record<string, string> {
+  return { 'app.kubernetes.io/name': APP_NAME, 'app.kubernetes.io/instance': APP_NAME };
+}
+export function selectorString(): string {
+  return Object.entries(selectorLabels())
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+/** The CNI configuration of the seed's NAD: macvlan in bridge mode on `master`. */
+export function macvlanConfig(master: string): MacvlanCniConfig {
+  return { cniVersion: '0.3.1', name: NAD_NAME, type: 'macvlan', master, linkInContainer: false, mode: 'bridge' };
+}
+
+/** The Multus annotation asking for the NAD as interface macvlan0. */
+export function networksAnnotation(): string {
+  return JSON.stringify([{ name: NAD_NAME, interface: POD_INTERFACE }]);
+}
+
+/** The command that queries the dataplane's CLI socket inside the dataplane container. */
+export function ctlArgv(engine: Engine, cliSocket: string, ...command: string[]): string[] {
+  return engine === 'ts'
+    ? [IMAGE_PATHS.node, IMAGE_PATHS.app, 'ctl', '-s', cliSocket, ...command]
+    : [IMAGE_PATHS.vppctl, '-s', cliSocket, ...command];
+}
+
+/**
+ * Readiness and liveness probes of the dataplane container: the one place that defines them.
+ * exec mode (now): liveness = the CLI socket answers `show interface address`; readiness = it
+ * answers and lists the configured address (so the address is really up). http mode (once the
+ * management endpoint exists): GET /healthz and /readyz on the management port.
+ */
+export function probesFor(
+  engine: Engine,
+  ip: Ipv4Cidr,
+  mode: ProbeMode = 'exec',
+  cliSocket: string = CLI_SOCKET,
+): { readinessProbe: IProbe; livenessProbe: IProbe; ports: IContainer['ports'] } {
+  const timing = {
+    readiness: { initialDelaySeconds: 2, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3, successThreshold: 1 },
+    liveness: { initialDelaySeconds: 15, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3, successThreshold: 1 },
+  };
+  if (mode === 'http') {
+    return {
+      readinessProbe: { httpGet: { path: '/readyz', port: 'management' }, ...timing.readiness },
+      livenessProbe: { httpGet: { path: '/healthz', port: 'management' }, ...timing.liveness },
+      ports: [{ name: 'management', containerPort: MANAGEMENT_PORT, protocol: 'TCP' }],
+    };
+  }
+  const query = ctlArgv(engine, cliSocket, 'show', 'interface', 'address');
+  return {
+    // -w: the address must stand as a whole word (192.168.1.1/24 does not match 2.168.1.1/24)
+    readinessProbe: { exec: { command: ['/bin/sh', '-c', `${query.join(' ')} | grep -qwF '${ip.cidr}'`] }, ...timing.readiness },
+    livenessProbe: { exec: { command: query }, ...timing.liveness },
+    ports: undefined,
+  };
+}
+
+function pullPolicy(image: string): 'Always' | 'IfNotPresent' {
+  if (image.includes('@')) return 'IfNotPresent';
+  const tag = /:([^/:]+)$/.exec(image)?.[1];
+  return tag === undefined || tag === 'latest' ? 'Always' : 'IfNotPresent';
+}
+
+function env(vars: Record<string, string>): IEnvVar[] {
+  return Object.entries(vars).map(([name, value]) => ({ name, value }));
+}
+
+/** Environment of the init container (read by `vpp-server init`). */
+export function initEnv(c: DeployConfig): Record<string, string> {
+  const e: Record<string, string> = {
+    HOST_INTERFACE: POD_INTERFACE,
+    VLAN_ID: String(c.vlanId),
+    IP_ADDRESS: c.ip.cidr,
+    WWW_ROOT,
+    CONF_DIR,
+    HTTP_PORT: String(HTTP_PORT),
+    CACHE_SIZE,
+    CLI_SOCKET,
+  };
+  if (c.www) e['WWW_SOURCE'] = WWW_SOURCE;
+  return e;
+}
+
+function buildDeployment(c: DeployConfig): Deployment {
+  const caps = ENGINE_CAPABILITIES[c.engine];
+  const probes = probesFor(c.engine, c.ip, c.probes ?? 'exec');
+  const restricted = {
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    runAsUser: RUN_AS,
+    runAsGroup: RUN_AS,
+  };
+  const volumes: IVolume[] = [
+    { name: 'conf', emptyDir: { sizeLimit: '1Mi' } },
+    { name: 'www', emptyDir: { sizeLimit: '256Mi' } },
+    { name: 'run-vpp', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
+    { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+  ];
+  const initMounts: IVolumeMount[] = [
+    { name: 'conf', mountPath: CONF_DIR },
+    { name: 'www', mountPath: WWW_ROOT },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  const mainMounts: IVolumeMount[] = [
+    { name: 'conf', mountPath: CONF_DIR, readOnly: true },
+    { name: 'www', mountPath: WWW_ROOT, readOnly: true },
+    { name: 'run-vpp', mountPath: RUN_DIR },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  if (c.engine === 'vpp') {
+    // VPP as non-root keeps its runtime directory under /run/user/<uid>/vpp (the seed mounted /run/user)
+    volumes.push({ name: 'run-user', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } });
+    mainMounts.push({ name: 'run-user', mountPath: '/run/user' });
+  }
+  if (c.www) {
+    volumes.push({
+      name: 'www-src',
+      configMap: {
+        name: wwwConfigMapName(),
+        defaultMode: 0o444,
+        items: c.www.files.map((f) => ({ key: f.key, path: f.path })),
+      },
+    });
+    initMounts.push({ name: 'www-src', mountPath: WWW_SOURCE, readOnly: true });
+  }
+  const podAnnotations: Record<string, string> = { 'k8s.v1.cni.cncf.io/networks': networksAnnotation() };
+  if (c.www) podAnnotations['vpp-server/www-checksum'] = c.www.checksum;
+
+  const init: IContainer = {
+    name: 'init-vpp-server',
+    image: c.image,
+    imagePullPolicy: pullPolicy(c.image),
+    command: [IMAGE_PATHS.node, IMAGE_PATHS.app],
+    args: ['init'],
+    env: env(initEnv(c)),
+    securityContext: { ...restricted, capabilities: { drop: ['ALL'] } },
+    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+    volumeMounts: initMounts,
+  };
+  const dataplane: IContainer = {
+    name: APP_NAME,
+    image: c.engine === 'ts' ? c.image : c.imageVpp,
+    imagePullPolicy: pullPolicy(c.engine === 'ts' ? c.image : c.imageVpp),
+    command: c.engine === 'ts' ? [IMAGE_PATHS.capNode, IMAGE_PATHS.app] : [IMAGE_PATHS.vpp],
+    args: c.engine === 'ts' ? ['run', '-c', `${CONF_DIR}/vpp.conf`] : ['-c', `${CONF_DIR}/vpp.conf`],
+    securityContext: { ...restricted, capabilities: { drop: ['ALL'], add: [...caps] } },
+    resources:
+      c.engine === 'ts'
+        ? { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } }
+        : { requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } },
+    readinessProbe: probes.readinessProbe,
+    livenessProbe: probes.livenessProbe,
+    ports: probes.ports,
+    volumeMounts: mainMounts,
+  };
+  return new Deployment({
+    metadata: { name: APP_NAME, namespace: c.namespace, labels: labels() },
+    spec: {
+      replicas: 1,
+      // never two pods answering for one IP address: stop the old pod before starting the new one
+      strategy: { type: 'Recreate' },
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selectorLabels() },
+      template: {
+        metadata: { labels: labels(), annotations: podAnnotations },
+        spec: {
+          serviceAccountName: APP_NAME,
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: 30,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: RUN_AS,
+            runAsGroup: RUN_AS,
+            fsGroup: RUN_AS,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          initContainers: [init],
+          containers: [dataplane],
+          volumes,
+        },
+      },
+    },
+  });
+}
+
+/** The SCC admitting the pod: like the seed's, but only the capabilities the engine needs. */
+function buildScc(c: DeployConfig): SecurityContextConstraints {
+  return new SecurityContextConstraints({
+    metadata: {
+      name: clusterScopedName(c.namespace),
+      labels: labels(),
+      annotations: {
+        'kubernetes.io/description': `admits the ${APP_NAME} dataplane (engine ${c.engine}): uid ${RUN_AS}, no privilege escalation, capabilities ${ENGINE_CAPABILITIES[c.engine].join(', ')} only`,
+      },
+    },
+    allowHostDirVolumePlugin: false,
+    allowHostIPC: false,
+    allowHostNetwork: false,
+    allowHostPID: false,
+    allowHostPorts: false,
+    allowPrivilegeEscalation: false,
+    allowPrivilegedContainer: false,
+    allowedCapabilities: [...ENGINE_CAPABILITIES[c.engine]],
+    defaultAddCapabilities: null,
+    fsGroup: { type: 'MustRunAs', ranges: [{ min: RUN_AS, max: RUN_AS }] },
+    groups: [],
+    priority: null,
+    readOnlyRootFilesystem: true,
+    requiredDropCapabilities: ['ALL'],
+    runAsUser: { type: 'MustRunAs', uid: RUN_AS },
+    seLinuxContext: { type: 'MustRunAs' },
+    seccompProfiles: ['runtime/default'],
+    supplementalGroups: { type: 'RunAsAny' },
+    users: [],
+    volumes: ['configMap', 'downwardAPI', 'emptyDir', 'projected', 'secret'],
+  });
+}
+
+/** Every object of the deployment, in apply order. Validates nothing: call `validateAll`. */
+export function buildManifests(c: DeployConfig): KubeObject[] {
+  const meta = (name: string): IObjectMeta => ({ name, namespace: c.namespace, labels: labels() });
+  const objects: KubeObject[] = [];
+  const nsLabels: Record<string, string> = { ...labels() };
+  if (c.platform === 'kubernetes') {
+    // NET_RAW is outside Pod Security 'baseline': the namespace must admit 'privileged' pods
+    nsLabels['pod-security.kubernetes.io/enforce'] = 'privileged';
+  }
+  objects.push(new Namespace({ metadata: { name: c.namespace, labels: nsLabels } }));
+  objects.push(new ServiceAccount({ metadata: meta(APP_NAME), automountServiceAccountToken: false }));
+  if (c.platform === 'openshift') {
+    const scc = buildScc(c);
+    objects.push(scc);
+    objects.push(
+      new ClusterRole({
+        metadata: { name: sccRoleName(c.namespace), labels: labels() },
+        rules: [
+          {
+            apiGroups: ['security.openshift.io'],
+            resources: ['securitycontextconstraints'],
+            resourceNames: [scc.metadata.name!],
+            verbs: ['use'],
+          },
+        ],
+      }),
+    );
+    objects.push(
+      new ClusterRoleBinding({
+        metadata: { name: sccRoleName(c.namespace), labels: labels() },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sccRoleName(c.namespace) },
+        subjects: [{ kind: 'ServiceAccount', name: APP_NAME, namespace: c.namespace }],
+      }),
+    );
+  }
+  objects.push(
+    new NetworkAttachmentDefinition({
+      metadata: meta(NAD_NAME),
+      spec: { config: JSON.stringify(macvlanConfig(c.master), null, 2) },
+    }),
+  );
+  if (c.www) {
+    const data: Record<string, string> = {};
+    const binaryData: Record<string, string> = {};
+    for (const f of c.www.files) {
+      if (f.binary) binaryData[f.key] = f.content.toString('base64');
+      else data[f.key] = f.content.toString('utf8');
+    }
+    objects.push(
+      new ConfigMap({
+        metadata: meta(wwwConfigMapName()),
+        ...(Object.keys(data).length ? { data } : {}),
+        ...(Object.keys(binaryData).length ? { binaryData } : {}),
+      }),
+    );
+  }
+  objects.push(buildDeployment(c));
+  return objects;
+}
+
+/** Validates every object against its schema; throws one Error naming each invalid object. */
+export function validateAll(objects: KubeObject[]): void {
+  const problems: string[] = [];
+  for (const o of objects) {
+    try {
+      o.validate();
+    } catch (err) {
+      problems.push(`${o.kind} ${o.metadata?.name ?? '?'}: ${(err as Error).message}`);
+    }
+  }
+  if (problems.length) throw new Error(`rendered objects fail schema validation:\n  ${problems.join('\n  ')}`);
+}
+
+const KEY_PRIORITY = ['apiVersion', 'kind', 'metadata', 'name'];
+
+/** Stable key order: apiVersion, kind, metadata, name first, then the rest alphabetically (code-unit order). */
+export function compareKeys(a: string, b: string): number {
+  const pa = KEY_PRIORITY.indexOf(a);
+  const pb = KEY_PRIORITY.indexOf(b);
+  if (pa >= 0 || pb >= 0) return (pa < 0 ? KEY_PRIORITY.length : pa) - (pb < 0 ? KEY_PRIORITY.length : pb);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Deterministic YAML: stable key order, no line folding, one `---` before every document. */
+export function toYaml(objects: KubeObject[]): string {
+  return objects
+    .map(
+      (o) =>
+        '---\n' +
+        YAML.stringify(o.toJSON(), {
+          sortMapEntries: (x, y) => compareKeys(String(x.key), String(y.key)),
+          lineWidth: 0,
+          minContentWidth: 0,
+          indentSeq: true,
+        }),
+    )
+    .join('');
+}
+
+/** Parses rendered YAML back into plain objects. */
+export function parseYaml(text: string): Record<string, unknown>[] {
+  return YAML.parseAllDocuments(text)
+    .map((d) => d.toJS() as Record<string, unknown> | null)
+    .filter((d): d is Record<string, unknown> => d !== null);
+}
+
+// ---- what the kubelet would run: for the end-to-end test -------------------------------------
+
+export interface ContainerRun {
+  name: string;
+  image: string;
+  /** argv[0] and what follows it, as the kubelet starts it: command then args */
+  command: string[];
+  args: string[];
+  env: Record<string, string>;
+  mounts: { name: string; mountPath: string; readOnly: boolean }[];
+  capabilities: { add: string[]; drop: string[] };
+  runAsUser: number;
+  runAsGroup: number;
+  readinessProbe?: IProbe;
+  livenessProbe?: IProbe;
+}
+
+function plain(o: KubeObject | Record<string, unknown>): Record<string, unknown> {
+  return typeof (o as KubeObject).toJSON === 'function' ? (o as KubeObject).toJSON() : (o as Record<string, unknown>);
+}
+
+/**
+ * The init and main containers of the rendered Deployment as the kubelet would start them:
+ * command, args, env (as a map), mounts, capabilities, uid/gid, probes. Accepts the objects of
+ * `buildManifests` or the YAML of `render`.
+ */
+export function kubeletCommands(rendered: KubeObject[] | Record<string, unknown>[] | string): {
+  init: ContainerRun;
+  main: ContainerRun;
+  volumes: IVolume[];
+  annotations: Record<string, string>;
+} {
+  const docs = typeof rendered === 'string' ? parseYaml(rendered) : rendered.map(plain);
+  const dep = JSON.parse(JSON.stringify(docs.find((d) => d['kind'] === 'Deployment') ?? null));
+  if (!dep) throw new Error('no Deployment among the rendered objects');
+  const pod = dep.spec.template.spec;
+  const toRun = (ct: IContainer): ContainerRun => ({
+    name: ct.name,
+    image: ct.image ?? '',
+    command: ct.command ?? [],
+    args: ct.args ?? [],
+    env: Object.fromEntries((ct.env ?? []).map((e) => [e.name, e.value ?? ''])),
+    mounts: (ct.volumeMounts ?? []).map((m) => ({ name: m.name, mountPath: m.mountPath, readOnly: m.readOnly ?? false })),
+    capabilities: { add: ct.securityContext?.capabilities?.add ?? [], drop: ct.securityContext?.capabilities?.drop ?? [] },
+    runAsUser: ct.securityContext?.runAsUser ?? pod.securityContext?.runAsUser ?? 0,
+    runAsGroup: ct.securityContext?.runAsGroup ?? pod.securityContext?.runAsGroup ?? 0,
+    ...(ct.readinessProbe ? { readinessProbe: ct.readinessProbe } : {}),
+    ...(ct.livenessProbe ? { livenessProbe: ct.livenessProbe } : {}),
+  });
+  return {
+    init: toRun(pod.initContainers[0]),
+    main: toRun(pod.containers[0]),
+    volumes: pod.volumes ?? [],
+    annotations: dep.spec.template.metadata?.annotations ?? {},
+  };
+}
+
+/**
+ * Maps a ContainerRun from image paths to local ones, for running it outside a container:
+ * `programs` replaces whole argv elements (e.g. '/usr/local/bin/vpp-server-node' →
+ * process.execPath, '/app/bin/vpp-server.js' → the repo's bin/vpp-server.js); `dirs` rewrites
+ * path prefixes in argv and env values (e.g. '/conf' → a temp dir standing in for the emptyDir).
+ * Returns `file` + `argv` for spawn (argv excludes file) and the env map.
+ */
+export function localizeRun(
+  run: ContainerRun,
+  programs: Record<string, string>,
+  dirs: Record<string, string>,
+): { file: string; argv: string[]; env: Record<string, string> } {
+  const prefixes = Object.keys(dirs).sort((a, b) => b.length - a.length);
+  const mapPath = (s: string): string => {
+    if (programs[s] !== undefined) return programs[s]!;
+    for (const p of prefixes) if (s === p || s.startsWith(`${p}/`)) return dirs[p]! + s.slice(p.length);
+    return s;
+  };
+  const full = [...run.command, ...run.args].map(mapPath);
+  const envOut = Object.fromEntries(Object.entries(run.env).map(([k, v]) => [k, mapPath(v)]));
+  return { file: full[0] ?? '', argv: full.slice(1), env: envOut };
+}

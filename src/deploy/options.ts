@@ -1,0 +1,193 @@
+/**
+ * Options shared by render, deploy, undeploy and status. Defaults come from the environment
+ * (MACVLAN_MASTER, VLAN_ID, IP_ADDRESS, CONTAINER_IMAGE, CONTAINER_IMAGE_VPP — trimmed, since
+ * values with a trailing newline were a bug of the original), then from the seed. Every bad value
+ * is reported at once, before anything is sent to a cluster.
+ */
+import { resolve } from 'node:path';
+import { DEFAULT_IMAGE, DEFAULT_IMAGE_VPP, type DeployConfig, type Platform, type ProbeMode } from './manifests.js';
+import { loadWwwDir } from './www-content.js';
+import {
+  ValueError,
+  ValueErrors,
+  clean,
+  parseEngine,
+  parseImage,
+  parseInterfaceName,
+  parseIpv4Cidr,
+  parseNamespace,
+  parseVlanId,
+} from './values.js';
+
+export const SEED_DEFAULTS = {
+  master: 'eno8403np1',
+  vlan: '123',
+  ip: '192.168.123.150/24',
+  namespace: 'vpp-server',
+  engine: 'ts',
+} as const;
+
+export interface CommandOptions {
+  config: DeployConfig;
+  /** platform forced by --openshift / --kubernetes; undefined: detect (deploy) or openshift (render) */
+  platformOverride?: Platform;
+  kubeconfig?: string;
+  context?: string;
+  /** seconds to wait for the rollout (deploy) */
+  timeout: number;
+  wait: boolean;
+  keepNamespace: boolean;
+  help: boolean;
+}
+
+interface Spec {
+  flag: string;
+  takesValue: boolean;
+  help: string;
+}
+
+export const OPTION_SPECS: Spec[] = [
+  { flag: '--master', takesValue: true, help: `worker node interface the MACVLAN sits on (env MACVLAN_MASTER, default ${SEED_DEFAULTS.master})` },
+  { flag: '--vlan', takesValue: true, help: `VLAN ID 1-4094 of the userspace sub-interface (env VLAN_ID, default ${SEED_DEFAULTS.vlan})` },
+  { flag: '--ip', takesValue: true, help: `IPv4 host address with prefix (env IP_ADDRESS, default ${SEED_DEFAULTS.ip})` },
+  { flag: '--namespace', takesValue: true, help: `namespace (default ${SEED_DEFAULTS.namespace}); -n for short` },
+  { flag: '--image', takesValue: true, help: `our image (env CONTAINER_IMAGE, default ${DEFAULT_IMAGE})` },
+  { flag: '--image-vpp', takesValue: true, help: `FD.io VPP image for --engine vpp (env CONTAINER_IMAGE_VPP, default ${DEFAULT_IMAGE_VPP})` },
+  { flag: '--engine', takesValue: true, help: "dataplane: 'ts' (ours, default, NET_RAW only) or 'vpp' (FD.io VPP)" },
+  { flag: '--www-dir', takesValue: true, help: 'local directory of web content, shipped as a ConfigMap (default: index.html "Welcome")' },
+  { flag: '--openshift', takesValue: false, help: 'render for OpenShift: SCC, ClusterRole, ClusterRoleBinding (render default; deploy detects)' },
+  { flag: '--kubernetes', takesValue: false, help: "render for vanilla Kubernetes: no SCC; namespace labelled Pod Security 'privileged'" },
+  { flag: '--kubeconfig', takesValue: true, help: 'kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' },
+  { flag: '--context', takesValue: true, help: 'kubeconfig context (default: the current one)' },
+  { flag: '--timeout', takesValue: true, help: 'seconds to wait for the rollout (deploy; default 300)' },
+  { flag: '--no-wait', takesValue: false, help: 'do not wait for the rollout (deploy)' },
+  { flag: '--keep-namespace', takesValue: false, help: 'leave the namespace in place (undeploy)' },
+  { flag: '--probes', takesValue: true, help: "probe kind: 'exec' (ctl over the CLI socket, default) or 'http' (management port)" },
+  { flag: '--help', takesValue: false, help: 'this text; -h for short' },
+];
+
+export function usage(command: string, summary: string, accepted: string[]): string {
+  const lines = [`usage: vpp-server ${command} [options]`, '', summary, '', 'options:'];
+  for (const s of OPTION_SPECS) {
+    if (!accepted.includes(s.flag)) continue;
+    const left = s.takesValue ? `${s.flag} VALUE` : s.flag;
+    lines.push(`  ${left.padEnd(20)} ${s.help}`);
+  }
+  return lines.join('\n');
+}
+
+export const COMMON_FLAGS = [
+  '--master', '--vlan', '--ip', '--namespace', '--image', '--image-vpp', '--engine', '--www-dir',
+  '--openshift', '--kubernetes', '--probes', '--help',
+];
+export const CLUSTER_FLAGS = ['--kubeconfig', '--context'];
+
+/**
+ * Parses `args` (accepting `--flag value` and `--flag=value`) with defaults from `env`. Throws a
+ * ValueError listing every problem (unknown flags, missing values, invalid values).
+ */
+export function parseCommandOptions(
+  args: string[],
+  env: Record<string, string | undefined>,
+  accepted: string[],
+): CommandOptions {
+  const raw = new Map<string, string | true>();
+  const problems: string[] = [];
+  const specs = new Map(OPTION_SPECS.filter((s) => accepted.includes(s.flag)).map((s) => [s.flag, s]));
+  for (let i = 0; i < args.length; i++) {
+    let a = args[i]!;
+    if (a === '-h') a = '--help';
+    if (a === '-n') a = '--namespace';
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    const spec = specs.get(flag);
+    if (!spec) {
+      problems.push(`unknown option ${JSON.stringify(a)}; valid options: ${[...specs.keys()].join(' ')}`);
+      continue;
+    }
+    if (!spec.takesValue) {
+      if (eq > 0) problems.push(`${flag} takes no value`);
+      raw.set(flag, true);
+      continue;
+    }
+    const value = eq > 0 ? a.slice(eq + 1) : args[++i];
+    if (value === undefined) {
+      problems.push(`${flag} needs a value`);
+      continue;
+    }
+    raw.set(flag, value);
+  }
+  const str = (flag: string, envName: string | undefined, dflt: string): string => {
+    const v = raw.get(flag);
+    if (typeof v === 'string') return v;
+    return (envName ? clean(env[envName]) : undefined) ?? dflt;
+  };
+  const attempt = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ValueError) problems.push(err.message);
+      else throw err;
+      return undefined;
+    }
+  };
+  const master = attempt(() => parseInterfaceName(str('--master', 'MACVLAN_MASTER', SEED_DEFAULTS.master), '--master (MACVLAN_MASTER)'));
+  const vlanId = attempt(() => parseVlanId(str('--vlan', 'VLAN_ID', SEED_DEFAULTS.vlan), '--vlan (VLAN_ID)'));
+  const ip = attempt(() => parseIpv4Cidr(str('--ip', 'IP_ADDRESS', SEED_DEFAULTS.ip), '--ip (IP_ADDRESS)'));
+  const namespace = attempt(() => parseNamespace(str('--namespace', undefined, SEED_DEFAULTS.namespace), '--namespace'));
+  const image = attempt(() => parseImage(str('--image', 'CONTAINER_IMAGE', DEFAULT_IMAGE), '--image (CONTAINER_IMAGE)'));
+  const imageVpp = attempt(() => parseImage(str('--image-vpp', 'CONTAINER_IMAGE_VPP', DEFAULT_IMAGE_VPP), '--image-vpp (CONTAINER_IMAGE_VPP)'));
+  const engine = attempt(() => parseEngine(str('--engine', undefined, SEED_DEFAULTS.engine), '--engine'));
+  const probes = attempt((): ProbeMode => {
+    const p = str('--probes', undefined, 'exec').trim();
+    if (p !== 'exec' && p !== 'http') throw new ValueError(`--probes ${JSON.stringify(p)} is not a probe kind: use 'exec' or 'http'`);
+    return p;
+  });
+  const wwwDirRaw = raw.get('--www-dir');
+  const www = typeof wwwDirRaw === 'string' && clean(wwwDirRaw) !== undefined ? attempt(() => loadWwwDir(resolve(clean(wwwDirRaw)!))) : undefined;
+  if (raw.has('--openshift') && raw.has('--kubernetes')) problems.push('--openshift and --kubernetes exclude each other: give one');
+  const platformOverride: Platform | undefined = raw.has('--openshift') ? 'openshift' : raw.has('--kubernetes') ? 'kubernetes' : undefined;
+  let timeout = 300;
+  const t = raw.get('--timeout');
+  if (typeof t === 'string') {
+    if (!/^[0-9]+$/.test(t.trim()) || Number(t) < 1) problems.push(`--timeout ${JSON.stringify(t)} is not a number of seconds (a whole number, at least 1)`);
+    else timeout = Number(t);
+  }
+  if (problems.length === 1) throw new ValueError(problems[0]!);
+  if (problems.length > 1) throw new ValueErrors(problems);
+  const opts: CommandOptions = {
+    config: {
+      master: master!,
+      vlanId: vlanId!,
+      ip: ip!,
+      namespace: namespace!,
+      image: image!,
+      imageVpp: imageVpp!,
+      engine: engine!,
+      platform: platformOverride ?? 'openshift',
+      probes: probes!,
+      ...(www ? { www } : {}),
+    },
+    timeout,
+    wait: !raw.has('--no-wait'),
+    keepNamespace: raw.has('--keep-namespace'),
+    help: raw.has('--help'),
+  };
+  if (platformOverride) opts.platformOverride = platformOverride;
+  const kc = raw.get('--kubeconfig');
+  if (typeof kc === 'string') opts.kubeconfig = kc;
+  const ctx = raw.get('--context');
+  if (typeof ctx === 'string') opts.context = ctx;
+  return opts;
+}
+
+/** Prints a ValueError the way all our commands do; returns the exit code. */
+export function reportValueError(command: string, err: ValueError): number {
+  const lines = err.message.split('\n');
+  console.error(
+    lines.length > 1
+      ? `vpp-server ${command}: invalid options:\n  ${lines.join('\n  ')}`
+      : `vpp-server ${command}: ${lines[0]}`,
+  );
+  return err.exitCode;
+}

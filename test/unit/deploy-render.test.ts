@@ -1,0 +1,118 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderToString } from '../../src/deploy/render-command.js';
+import { parseCommandOptions, COMMON_FLAGS } from '../../src/deploy/options.js';
+import { parseYaml } from '../../src/deploy/manifests.js';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = join(repo, 'bin/vpp-server.js');
+const goldenPath = (name: string) => join(repo, 'test/unit/golden', name);
+
+function render(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [bin, 'render', ...args], {
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
+    encoding: 'utf8',
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Compares with a golden file; UPDATE_GOLDEN=1 rewrites it. */
+function assertGolden(actual: string, name: string) {
+  if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(goldenPath(name), actual);
+  assert.equal(actual, readFileSync(goldenPath(name), 'utf8'), `differs from test/unit/golden/${name} (UPDATE_GOLDEN=1 to accept)`);
+}
+
+describe('deploy render', () => {
+  test('byte-identical across runs (two processes) and with the in-process renderer', () => {
+    const a = render([]);
+    const b = render([]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, b.stdout);
+    assert.equal(a.stdout, renderToString([], {}));
+    assert.ok(a.stdout.startsWith('---\napiVersion: v1\nkind: Namespace\n'));
+    assert.equal(a.stdout.split(/^---$/m).length - 1, 7);
+  });
+
+  test('golden: the seed example on OpenShift (engine ts)', () => {
+    assertGolden(renderToString(['--image', 'quay.io/example/vpp-server:0.1.0'], {}), 'render-openshift-ts.yaml');
+  });
+
+  test('golden: vanilla Kubernetes, engine vpp', () => {
+    assertGolden(
+      renderToString(['--kubernetes', '--engine', 'vpp', '--image', 'quay.io/example/vpp-server:0.1.0', '--image-vpp', 'quay.io/example/vpp:24.10'], {}),
+      'render-kubernetes-vpp.yaml',
+    );
+  });
+
+  test('options and the seed variables from the environment (trimmed) land in the objects', () => {
+    const out = render(['--namespace', 'lab'], { MACVLAN_MASTER: 'ens1f0\n', VLAN_ID: '200\n', IP_ADDRESS: '10.20.0.5/16\n', CONTAINER_IMAGE: 'reg.example:5000/v/s:2\n' });
+    assert.equal(out.code, 0, out.stderr);
+    const docs = parseYaml(out.stdout) as any[];
+    const nad = docs.find((d) => d.kind === 'NetworkAttachmentDefinition');
+    assert.equal(JSON.parse(nad.spec.config).master, 'ens1f0');
+    const dep = docs.find((d) => d.kind === 'Deployment');
+    assert.equal(dep.metadata.namespace, 'lab');
+    const env = Object.fromEntries(dep.spec.template.spec.initContainers[0].env.map((e: any) => [e.name, e.value]));
+    assert.equal(env.VLAN_ID, '200');
+    assert.equal(env.IP_ADDRESS, '10.20.0.5/16');
+    assert.equal(dep.spec.template.spec.containers[0].image, 'reg.example:5000/v/s:2');
+    // flags win over the environment
+    const o = parseCommandOptions(['--vlan', '7'], { VLAN_ID: '200' }, COMMON_FLAGS);
+    assert.equal(o.config.vlanId, 7);
+  });
+
+  test('--www-dir ships the files as a ConfigMap', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vpp-www-'));
+    try {
+      writeFileSync(join(dir, 'index.html'), 'mine\n');
+      const out = render(['--www-dir', dir]);
+      assert.equal(out.code, 0, out.stderr);
+      const cm = (parseYaml(out.stdout) as any[]).find((d) => d.kind === 'ConfigMap');
+      assert.deepEqual(cm.data, { 'index.html': 'mine\n' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const bad: [string, string[], Record<string, string>, RegExp][] = [
+    ['VLAN 4095', ['--vlan', '4095'], {}, /--vlan \(VLAN_ID\) 4095 is reserved.*use 1–4094/],
+    ['VLAN from env', [], { VLAN_ID: 'abc' }, /--vlan \(VLAN_ID\) "abc" is not a VLAN ID: expected a whole number from 1 to 4094/],
+    ['IP without prefix', ['--ip', '192.168.123.150'], {}, /has no prefix length/],
+    ['IP network address', ['--ip', '192.168.123.0/24'], {}, /network address/],
+    ['engine', ['--engine', 'dpdk'], {}, /--engine "dpdk" is not an engine: use 'ts' .* or 'vpp'/],
+    ['namespace', ['--namespace', 'Bad_NS'], {}, /--namespace "Bad_NS" is not a valid namespace: lower-case letters, digits and '-'/],
+    ['image', ['--image', 'Quay.io/UPPER/x:1'], {}, /--image \(CONTAINER_IMAGE\) "Quay.io\/UPPER\/x:1" is not an image reference/],
+    ['master', ['--master', 'eth0 eth1'], {}, /--master \(MACVLAN_MASTER\) "eth0 eth1" is not a valid interface name/],
+    ['unknown option', ['--vlna', '5'], {}, /unknown option "--vlna"; valid options: --master --vlan --ip/],
+    ['missing value', ['--ip'], {}, /--ip needs a value/],
+    ['both platforms', ['--openshift', '--kubernetes'], {}, /--openshift and --kubernetes exclude each other/],
+    ['www dir missing', ['--www-dir', '/nonexistent/www'], {}, /--www-dir "\/nonexistent\/www" does not exist/],
+    ['probes', ['--probes', 'tcp'], {}, /--probes "tcp" is not a probe kind: use 'exec' or 'http'/],
+  ];
+  for (const [name, args, env, message] of bad) {
+    test(`bad option fails with what is valid: ${name}`, () => {
+      const r = render(args, env);
+      assert.equal(r.code, 2);
+      assert.equal(r.stdout, '', 'nothing rendered');
+      assert.match(r.stderr, /^vpp-server render: /);
+      assert.match(r.stderr, message);
+    });
+  }
+
+  test('several bad options are reported together', () => {
+    const r = render(['--vlan', '0', '--ip', '1.2.3.4', '--engine', 'x']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /invalid options:\n {2}--vlan.*\n {2}--ip.*\n {2}--engine/);
+  });
+
+  test('--help lists the options', () => {
+    const r = render(['--help'], { VLAN_ID: 'broken' });
+    assert.equal(r.code, 0);
+    for (const f of ['--master', '--vlan', '--ip', '--namespace', '--image', '--engine', '--www-dir', '--openshift', '--kubernetes']) assert.ok(r.stdout.includes(f), f);
+  });
+});

@@ -1,0 +1,1178 @@
+/**
+ * One TCP connection: the RFC 9293 segment-arrival rules (§3.10.7.4), RFC 7323 timestamps and
+ * PAWS, RFC 5961 RST/SYN/ACK checks, RFC 6298 RTO, RFC 5681/6582 congestion control and fast
+ * recovery, RFC 6675 SACK-based loss recovery, delayed ACKs, persist and keep-alive timers.
+ *
+ * The connection is the ByteStream an application sees. It never does IO: it writes segments
+ * through the stack's SegmentSink and asks the stack for timers.
+ */
+import type { AcceptHandler, ByteStream, StreamHandler } from '../http/stream.js';
+import {
+  TCP_ACK,
+  TCP_FIN,
+  TCP_PSH,
+  TCP_RST,
+  TCP_SYN,
+  writeOptSack,
+  writeOptTimestamp,
+  writeTcpHeader,
+} from '../wire/tcp.js';
+import { Reassembly } from './reassembly.js';
+import { Scoreboard } from './scoreboard.js';
+import { SendQueue } from './send-queue.js';
+import { seqGeq, seqGt, seqLeq, seqLt, seqMax } from './seq.js';
+import type { TcpStack } from './stack.js';
+import {
+  CLOSE_WAIT,
+  CLOSED,
+  CLOSING,
+  ESTABLISHED,
+  FIN_WAIT_1,
+  FIN_WAIT_2,
+  LAST_ACK,
+  SYN_RECEIVED,
+  Segment,
+  TIME_WAIT,
+  ipToString,
+} from './types.js';
+
+export class TcpConnection implements ByteStream {
+  /** Next connection in the same hash bucket (same remote ip:port, other local endpoint). */
+  next: TcpConnection | null = null;
+  state = CLOSED;
+  handler: StreamHandler | null = null;
+  heapIdx = -1;
+  heapKey = Infinity;
+  dirty = false;
+  closeNotified = false;
+  private remoteStr = '';
+
+  // Send sequence space (RFC 9293 §3.3.1). sndMax is the highest sequence number sent so far;
+  // sndNxt is where the next (re)transmission starts (it moves back after an RTO).
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  sndMax = 0;
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  maxSndWnd = 0;
+  sndWscale = 0;
+  /** Payload bytes per segment we send (peer MSS, our MSS, minus the timestamp option). */
+  sndMss = 536;
+  readonly q = new SendQueue();
+  finQueued = false;
+  /** Sequence number our FIN occupies (valid when finQueued). */
+  finSeq = 0;
+  private drainWanted = false;
+
+  // Negotiated options.
+  tsOk = false;
+  sackOk = false;
+  rcvWscale = 0;
+  tsOffset = 0;
+  tsRecent = 0;
+
+  // Receive sequence space.
+  irs = 0;
+  rcvNxt = 0;
+  /** Right edge of the window we last advertised (never moves left). */
+  rcvAdvRight = 0;
+  lastAckSent = 0;
+  /** Estimate of the peer's segment size (largest seen), for ACK-every-2nd-segment. */
+  rcvMss = 536;
+  reasm: Reassembly | null = null;
+  private oooFin = false;
+  private oooFinSeq = 0;
+  /** Reading paused: in-order data is held (and the window closes) until resume(). */
+  private paused = false;
+  private rcvQ: Buffer[] = [];
+  rcvQueued = 0;
+  private endPending = false;
+  private endDelivered = false;
+  /** An ACK must go out at the next flush (if no data segment carries it first). */
+  ackPending = false;
+
+  // Congestion control.
+  cwnd = 0;
+  ssthresh = 0x7fffffff;
+  recover = 0;
+  inRecovery = false;
+  dupAcks = 0;
+  highRxt = 0;
+  private forceRxt = false;
+  private lostFloor = 0;
+  private caAcc = 0;
+  private cwndLimited = false;
+  private lastSendAt = -Infinity;
+  readonly sb = new Scoreboard();
+
+  // RTT estimation (RFC 6298).
+  hasRtt = false;
+  srtt = 0;
+  rttvar = 0;
+  rto: number;
+  backoff = 0;
+  retries = 0;
+  private rttActive = false;
+  private rttSeq = 0;
+  rttTime = 0;
+
+  // Timers: absolute ms deadlines, Infinity = off. The heap key is the earliest of them
+  // (moved lazily: a later deadline does not touch the heap until the old key fires).
+  rtoAt = Infinity;
+  persistAt = Infinity;
+  delackAt = Infinity;
+  kaAt = Infinity;
+  lingerAt = Infinity;
+  private persisting = false;
+  private probes = 0;
+  private kaProbes = 0;
+  lastRecvAt = 0;
+
+  constructor(
+    readonly stack: TcpStack,
+    readonly localIp: number,
+    readonly localPort: number,
+    readonly remoteIp: number,
+    readonly remotePort: number,
+    private acceptFn: AcceptHandler | null,
+  ) {
+    this.rto = stack.opts.rtoInitial;
+  }
+
+  // ---------------------------------------------------------------- ByteStream
+
+  write(chunk: Buffer): void {
+    if (this.finQueued || (this.state !== ESTABLISHED && this.state !== CLOSE_WAIT)) {
+      this.stack.err('write-after-close');
+      return;
+    }
+    if (chunk.length === 0) return;
+    this.q.push(chunk);
+    if (this.q.bytes >= this.stack.opts.sendLowWater) this.drainWanted = true;
+    this.stack.markDirty(this);
+  }
+
+  get queuedBytes(): number {
+    return this.q.bytes;
+  }
+
+  end(): void {
+    if (this.finQueued) return;
+    if (this.state === ESTABLISHED) this.stack.setState(this, FIN_WAIT_1);
+    else if (this.state === CLOSE_WAIT) this.stack.setState(this, LAST_ACK);
+    else return;
+    this.finQueued = true;
+    this.finSeq = (this.sndUna + this.q.bytes) >>> 0;
+    this.stack.markDirty(this);
+  }
+
+  abort(): void {
+    if (this.state === CLOSED) return;
+    if (this.state !== TIME_WAIT) this.sendRst(this.sndMax);
+    this.stack.destroy(this, true);
+  }
+
+  get remote(): string {
+    if (this.remoteStr === '') this.remoteStr = `${ipToString(this.remoteIp)}:${this.remotePort}`;
+    return this.remoteStr;
+  }
+
+  /** Extension: stop delivering onData; the receive window closes as data is held. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Extension: deliver held data and reopen the window (sending a window update). */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    while (this.rcvQ.length > 0 && !this.paused && this.state !== CLOSED) {
+      const b = this.rcvQ.shift()!;
+      this.rcvQueued -= b.length;
+      this.handler?.onData(b, 0, b.length);
+    }
+    if (this.state === CLOSED || this.paused) return;
+    if (this.endPending) {
+      this.endPending = false;
+      this.deliverEnd();
+      if (this.state === CLOSED) return;
+    }
+    // Window update (RFC 9293 §3.8.6.2.2): when the window grew by min(RCV.BUFF/2, MSS).
+    const promised = (this.rcvAdvRight - this.rcvNxt) | 0;
+    const win = this.stack.opts.rcvBuf - this.rcvQueued;
+    if (win - promised >= Math.min(this.stack.opts.rcvBuf >> 1, this.rcvMss)) {
+      this.ackPending = true;
+      this.stack.markDirty(this);
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  tsNow(now: number): number {
+    return (Math.floor(now) + this.tsOffset) >>> 0;
+  }
+
+  private rtoCur(): number {
+    const r = this.rto * 2 ** this.backoff;
+    return r > this.stack.opts.rtoMax ? this.stack.opts.rtoMax : r;
+  }
+
+  private setTimer(): void {
+    this.stack.timerUpdate(this);
+  }
+
+  /** RFC 6298 §2 with clock granularity G = 1 ms. */
+  private rttSample(r: number): void {
+    if (r < 0) return;
+    if (!this.hasRtt) {
+      this.hasRtt = true;
+      this.srtt = r;
+      this.rttvar = r / 2;
+    } else {
+      const d = this.srtt - r;
+      this.rttvar = 0.75 * this.rttvar + 0.25 * (d < 0 ? -d : d);
+      this.srtt = 0.875 * this.srtt + 0.125 * r;
+    }
+    const o = this.stack.opts;
+    let rto = this.srtt + Math.max(1, 4 * this.rttvar);
+    if (rto < o.rtoMin) rto = o.rtoMin;
+    if (rto > o.rtoMax) rto = o.rtoMax;
+    this.rto = rto;
+    this.backoff = 0;
+  }
+
+  /** Initial window (RFC 6928 for 10 segments; RFC 5681 §3.1 otherwise). */
+  iw(): number {
+    return this.stack.opts.initialCwndSegments * this.sndMss;
+  }
+
+  /** The window we advertise now, as the (scaled) field value; updates rcvAdvRight. */
+  private windowField(): number {
+    const rcvBuf = this.stack.opts.rcvBuf;
+    const promised = (this.rcvAdvRight - this.rcvNxt) | 0;
+    let win = rcvBuf - this.rcvQueued;
+    if (win < 0) win = 0;
+    // Receiver silly window avoidance: move the right edge only by a useful amount.
+    const grow = win - promised;
+    if (grow < Math.min(rcvBuf >> 1, this.rcvMss)) win = promised > 0 ? promised : 0;
+    const s = this.rcvWscale;
+    let field = win >>> s;
+    if (promised > 0 && field << s < promised) field = (promised + (1 << s) - 1) >>> s;
+    if (field > 0xffff) field = 0xffff;
+    const right = (this.rcvNxt + field * (1 << s)) >>> 0;
+    if (seqGt(right, this.rcvAdvRight)) this.rcvAdvRight = right;
+    return field;
+  }
+
+  /** The receive window for acceptability tests: what we advertised (RFC 9293 §3.10.7.4). */
+  private rcvWnd(): number {
+    const w = (this.rcvAdvRight - this.rcvNxt) | 0;
+    return w > 0 ? w : 0;
+  }
+
+  // ---------------------------------------------------------------- output
+
+  /**
+   * Sends one segment at `seq` with up to maxLen data bytes, and FIN when allowFin and the
+   * segment reaches finSeq. Returns the sequence space used, or -1 when the sink had no room.
+   */
+  transmit(seq: number, maxLen: number, now: number, allowFin: boolean): number {
+    const st = this.stack;
+    const sink = st.sink;
+    if (!sink.begin(this.localIp, this.remoteIp)) {
+      st.txBlocked = true;
+      return -1;
+    }
+    const buf = sink.buf;
+    const o = sink.off;
+    let hl = this.tsOk ? 32 : 20;
+    let nsack = 0;
+    const rs = this.reasm;
+    if (this.sackOk && rs !== null && rs.count > 0) {
+      nsack = rs.sackBlocks(st.sackOut, this.tsOk ? 3 : 4);
+      hl += 4 + 8 * nsack;
+    }
+    let len = 0;
+    let flags = TCP_ACK;
+    if (maxLen > 0) {
+      const dataEnd = this.finQueued ? this.finSeq : (this.sndUna + this.q.bytes) >>> 0;
+      len = (dataEnd - seq) | 0;
+      if (len > maxLen) len = maxLen;
+      if (len > sink.room - hl) len = sink.room - hl;
+      if (len < 0) len = 0;
+      if (len > 0) {
+        this.q.copy((seq - this.sndUna) | 0, len, buf, o + hl);
+        if (((seq + len) >>> 0) === dataEnd) flags |= TCP_PSH;
+      }
+    }
+    if (allowFin && this.finQueued && ((seq + len) >>> 0) === this.finSeq) flags |= TCP_FIN;
+    writeTcpHeader(buf, o, this.localPort, this.remotePort, seq, this.rcvNxt, hl, flags, this.windowField());
+    let p = o + 20;
+    if (this.tsOk) p = writeOptTimestamp(buf, p, this.tsNow(now), this.tsRecent);
+    if (nsack > 0) writeOptSack(buf, p, st.sackOut, nsack);
+    sink.end(hl + len);
+    this.lastAckSent = this.rcvNxt;
+    this.ackPending = false;
+    const c = st.counters;
+    c.segmentsOut++;
+    if (len > 0) {
+      c.dataSegmentsOut++;
+      c.bytesOut += len;
+    }
+    return len + ((flags & TCP_FIN) !== 0 ? 1 : 0);
+  }
+
+  /** A pure ACK now, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. */
+  sendAck(now: number): void {
+    if (this.transmit(this.sndNxt, 0, now, false) < 0) {
+      this.ackPending = true;
+      this.stack.markDirty(this);
+    }
+  }
+
+  /** <SEQ=seq><ACK=RCV.NXT><CTL=RST,ACK>. */
+  sendRst(seq: number): void {
+    this.stack.sendControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, seq, this.rcvNxt, TCP_RST | TCP_ACK);
+  }
+
+  sendSynAck(now: number): void {
+    const st = this.stack;
+    const win = st.opts.rcvBuf > 0xffff ? 0xffff : st.opts.rcvBuf;
+    st.sendSynAck(
+      this.localIp,
+      this.remoteIp,
+      this.localPort,
+      this.remotePort,
+      this.iss,
+      this.rcvNxt,
+      st.ourMss(this.localIp),
+      this.rcvWscaleSent,
+      this.sackOk,
+      this.tsOk,
+      this.tsNow(now),
+      this.tsRecent,
+      win,
+    );
+    this.lastAckSent = this.rcvNxt;
+    const right = (this.rcvNxt + win) >>> 0;
+    if (seqGt(right, this.rcvAdvRight) || this.rcvAdvRight === 0) this.rcvAdvRight = right;
+  }
+  /** The shift we put in our SYN-ACK, or -1 when window scaling is off. */
+  rcvWscaleSent = -1;
+
+  /** Called by flush(): send whatever the windows allow, FIN, or a pending ACK. */
+  output(now: number): void {
+    const s = this.state;
+    if (s === ESTABLISHED || s === CLOSE_WAIT || s === FIN_WAIT_1 || s === CLOSING || s === LAST_ACK) {
+      this.sendData(now);
+      if (this.state === CLOSED) return;
+    }
+    if (this.ackPending && this.state !== CLOSED && this.state !== SYN_RECEIVED) this.sendAck(now);
+  }
+
+  /** RFC 6675 pipe: bytes we believe are still in the network. */
+  private pipe(lost: number): number {
+    const una = this.sndUna;
+    const r = this.sb.r;
+    let outstanding = (this.sndMax - una) | 0;
+    outstanding -= this.sb.sackedBytes();
+    // Holes below `lost` are lost; those below highRxt were retransmitted.
+    let h = una;
+    for (let i = 0; i <= r.length; i += 2) {
+      const he = i < r.length ? r[i] : this.sndMax;
+      if (seqLt(h, he)) {
+        const lostEnd = seqLt(he, lost) ? he : lost;
+        if (seqLt(h, lostEnd)) outstanding -= (lostEnd - h) | 0;
+        const rxEnd = seqLt(he, this.highRxt) ? he : this.highRxt;
+        if (seqLt(h, rxEnd)) outstanding += (rxEnd - h) | 0;
+      }
+      if (i < r.length) h = r[i + 1];
+    }
+    return outstanding;
+  }
+
+  /** RFC 6675 NextSeg() rule 1: the first lost, not yet retransmitted hole; sets holeEnd. */
+  private holeEnd = 0;
+  private nextHole(lost: number): number {
+    const r = this.sb.r;
+    const from = seqMax(this.highRxt, this.sndUna);
+    let h = this.sndUna;
+    for (let i = 0; i < r.length; i += 2) {
+      const he = r[i];
+      if (seqLt(from, he) && seqLt(h, he)) {
+        const s = seqMax(h, from);
+        if (seqLt(s, lost)) {
+          this.holeEnd = he;
+          return s;
+        }
+        return -1;
+      }
+      h = r[i + 1];
+    }
+    return -1;
+  }
+
+  private sendData(now: number): void {
+    const st = this.stack;
+    const mss = this.sndMss;
+    // RFC 5681 §4.1: restart from the initial window after an idle period longer than the RTO.
+    if (this.sndMax === this.sndUna && now - this.lastSendAt > this.rtoCur() && this.cwnd > this.iw()) {
+      this.cwnd = this.iw();
+    }
+    if (this.forceRxt) {
+      // Fast retransmit of the segment at SND.UNA (RFC 5681 §3.2 step 4, RFC 6675 §5 step 4.3).
+      let lim = mss;
+      const nb = this.sb.nextStartAfter(this.sndUna);
+      if (nb !== -1 && ((nb - this.sndUna) | 0) < lim) lim = (nb - this.sndUna) | 0;
+      const n = this.transmit(this.sndUna, lim, now, true);
+      if (n < 0) return;
+      this.forceRxt = false;
+      this.noteRetransmit(this.sndUna);
+      const e = (this.sndUna + n) >>> 0;
+      if (seqGt(e, this.highRxt)) this.highRxt = e;
+      if (seqLt(this.sndNxt, e)) this.sndNxt = e;
+      this.lastSendAt = now;
+    }
+    const sackRecovery = this.inRecovery && this.sackOk;
+    let sent = false;
+    for (;;) {
+      let flight: number;
+      if (sackRecovery) {
+        let lost = this.sb.lostBoundary(this.sndUna, mss);
+        if (seqGt(this.lostFloor, lost)) lost = this.lostFloor;
+        flight = this.pipe(lost);
+        if (this.cwnd - flight < mss) {
+          this.cwndLimited = true;
+          break;
+        }
+        const hs = this.nextHole(lost);
+        if (hs !== -1) {
+          let len = (this.holeEnd - hs) | 0;
+          if (len > mss) len = mss;
+          const n = this.transmit(hs, len, now, true);
+          if (n < 0) break;
+          this.noteRetransmit(hs);
+          this.highRxt = (hs + n) >>> 0;
+          this.lastSendAt = now;
+          sent = true;
+          continue;
+        }
+      } else {
+        flight = (this.sndNxt - this.sndUna) | 0;
+      }
+      // After an RTO, skip what the peer already SACKed (go-back-N without resending it).
+      if (seqLt(this.sndNxt, this.sndMax) && !this.sb.empty) {
+        const e = this.sb.endOfRangeAt(this.sndNxt);
+        if (e !== -1) {
+          this.sndNxt = e;
+          continue;
+        }
+      }
+      const dataEnd = this.finQueued ? this.finSeq : (this.sndUna + this.q.bytes) >>> 0;
+      const remaining = (dataEnd - this.sndNxt) | 0;
+      let n: number;
+      if (remaining > 0) {
+        const wndAvail = ((this.sndUna + this.sndWnd - this.sndNxt) | 0);
+        if (wndAvail <= 0) {
+          // Zero (or full) window: probe it with the persist timer when nothing is in flight.
+          if (this.sndWnd === 0 && this.sndMax === this.sndUna && !this.persisting) this.startPersist(now);
+          break;
+        }
+        const cwndAvail = this.cwnd - flight;
+        if (cwndAvail <= 0) {
+          this.cwndLimited = true;
+          break;
+        }
+        let len = mss;
+        if (remaining < len) len = remaining;
+        if (wndAvail < len) len = wndAvail;
+        if (cwndAvail < len) len = cwndAvail;
+        if (seqLt(this.sndNxt, this.sndMax)) {
+          const nb = this.sb.nextStartAfter(this.sndNxt);
+          if (nb !== -1 && ((nb - this.sndNxt) | 0) < len) len = (nb - this.sndNxt) | 0;
+        }
+        // Sender silly window avoidance (RFC 9293 §3.8.6.2.1), without Nagle: small segments
+        // only when they are the end of the queued data or nothing else is in flight.
+        if (len < mss && len < remaining && flight > 0 && len < this.maxSndWnd >> 1) {
+          if (cwndAvail < mss) this.cwndLimited = true;
+          break;
+        }
+        n = this.transmit(this.sndNxt, len, now, true);
+      } else if (this.finQueued && this.sndNxt === this.finSeq) {
+        n = this.transmit(this.sndNxt, 0, now, true);
+      } else {
+        this.cwndLimited = false; // application-limited
+        break;
+      }
+      if (n < 0) break;
+      const seq = this.sndNxt;
+      if (seqLt(seq, this.sndMax)) this.noteRetransmit(seq);
+      else if (!this.rttActive && !this.tsOk) {
+        this.rttActive = true;
+        this.rttSeq = (seq + n) >>> 0;
+        this.rttTime = now;
+      }
+      this.sndNxt = (seq + n) >>> 0;
+      if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+      this.lastSendAt = now;
+      sent = true;
+    }
+    if (sent && this.sndMax !== this.sndUna && this.rtoAt === Infinity && !this.persisting) {
+      this.rtoAt = now + this.rtoCur();
+      this.setTimer();
+    }
+    if (st.txBlocked) st.markDirty(this);
+  }
+
+  private noteRetransmit(seq: number): void {
+    this.stack.counters.retransmits++;
+    // Karn: an RTT measurement covering a retransmitted segment is ambiguous.
+    if (this.rttActive && seqLt(seq, this.rttSeq)) this.rttActive = false;
+  }
+
+  private startPersist(now: number): void {
+    this.persisting = true;
+    this.probes = 0;
+    this.rtoAt = Infinity;
+    this.persistAt = now + this.persistInterval();
+    this.setTimer();
+  }
+
+  private persistInterval(): number {
+    const o = this.stack.opts;
+    let r = this.rto * 2 ** this.probes;
+    if (r < o.rtoMin) r = o.rtoMin;
+    return r > o.rtoMax ? o.rtoMax : r;
+  }
+
+  // ---------------------------------------------------------------- input
+
+  /** Processes one segment for this connection (RFC 9293 §3.10.7.4). */
+  segment(g: Segment, now: number): void {
+    const st = this.stack;
+    const opt = st.opt;
+    const flags = g.flags;
+    this.lastRecvAt = now;
+    this.kaProbes = 0;
+    const segLen = g.dataLen + ((flags & TCP_SYN) !== 0 ? 1 : 0) + ((flags & TCP_FIN) !== 0 ? 1 : 0);
+
+    // RFC 7323 §5.3 PAWS: a timestamp older than TS.Recent marks an old duplicate.
+    if (this.tsOk && opt.hasTs && (flags & TCP_RST) === 0 && seqLt(opt.tsVal, this.tsRecent)) {
+      st.err('paws');
+      this.sendAck(now);
+      return;
+    }
+
+    // First: sequence number acceptability.
+    const wnd = this.rcvWnd();
+    const seq = g.seq;
+    let ok: boolean;
+    if (segLen === 0) {
+      ok = wnd === 0 ? seq === this.rcvNxt : seqGeq(seq, this.rcvNxt) && seqLt(seq, (this.rcvNxt + wnd) >>> 0);
+    } else if (wnd === 0) {
+      ok = false;
+    } else {
+      const last = (seq + segLen - 1) >>> 0;
+      const right = (this.rcvNxt + wnd) >>> 0;
+      ok =
+        (seqGeq(seq, this.rcvNxt) && seqLt(seq, right)) || (seqGeq(last, this.rcvNxt) && seqLt(last, right));
+    }
+    let dataLen = g.dataLen;
+    let fin = (flags & TCP_FIN) !== 0;
+    if (!ok) {
+      if (wnd === 0 && seq === this.rcvNxt && (flags & (TCP_SYN | TCP_RST)) === 0) {
+        // Zero window: still take the ACK (and RST/URG) of an exactly-placed segment, not its data.
+        dataLen = 0;
+        fin = false;
+        this.ackPending = true;
+        st.markDirty(this);
+      } else {
+        if (this.state === SYN_RECEIVED && (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && seq === this.irs) {
+          // Retransmitted SYN: our SYN-ACK was lost.
+          st.counters.synAckRetransmits++;
+          this.sendSynAck(now);
+          return;
+        }
+        if ((flags & TCP_RST) !== 0) {
+          st.err('rst-out-of-window');
+          return;
+        }
+        if (this.state === TIME_WAIT && fin) {
+          // A retransmitted FIN: our last ACK was lost; ACK again and restart the 2MSL wait.
+          this.lingerAt = now + st.opts.timeWaitMs;
+          this.setTimer();
+        } else if (segLen > 0) st.counters.duplicateSegments++;
+        st.err('out-of-window');
+        this.sendAck(now);
+        return;
+      }
+    }
+
+    // RFC 7323 §4.3: record TS.Recent from a segment covering Last.ACK.sent.
+    if (this.tsOk && opt.hasTs && seqLeq(seq, this.lastAckSent)) this.tsRecent = opt.tsVal;
+
+    // Second: RST (RFC 5961 §3.2).
+    if ((flags & TCP_RST) !== 0) {
+      if (seq === this.rcvNxt) {
+        st.counters.rstIn++;
+        if (this.state === TIME_WAIT) {
+          // RFC 1337: do not let an RST assassinate TIME_WAIT.
+          st.err('rst-in-time-wait');
+          return;
+        }
+        st.err(this.state === SYN_RECEIVED ? 'rst-syn-received' : 'connection-reset');
+        st.destroy(this, this.state !== SYN_RECEIVED);
+        return;
+      }
+      st.err('rst-challenge');
+      this.challengeAck(now);
+      return;
+    }
+
+    // Fourth: SYN in a synchronized state (RFC 5961 §4.2): challenge ACK.
+    if ((flags & TCP_SYN) !== 0) {
+      if (this.state === SYN_RECEIVED) {
+        // Passive open: an in-window SYN other than the original one returns to LISTEN.
+        st.err('syn-in-syn-received');
+        st.destroy(this, false);
+        return;
+      }
+      st.err('syn-challenge');
+      this.challengeAck(now);
+      return;
+    }
+
+    // Fifth: ACK.
+    if ((flags & TCP_ACK) === 0) {
+      st.err('no-ack');
+      return;
+    }
+    if (this.state === SYN_RECEIVED) {
+      const ack = g.ack;
+      if (!(seqGt(ack, this.sndUna) && seqLeq(ack, this.sndMax))) {
+        st.err('bad-ack-syn-received');
+        st.sendControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, ack, 0, TCP_RST);
+        return;
+      }
+      this.sndUna = ack;
+      this.sndWnd = g.wnd << this.sndWscale;
+      this.maxSndWnd = this.sndWnd;
+      this.sndWl1 = seq;
+      this.sndWl2 = ack;
+      if (this.tsOk && opt.hasTs && opt.tsEcr !== 0) this.rttSample((this.tsNow(now) - opt.tsEcr) | 0);
+      else if (this.retries === 0) this.rttSample(now - this.rttTime);
+      this.retries = 0;
+      this.backoff = 0;
+      this.rtoAt = Infinity;
+      if (!this.establish(now)) return;
+    } else if (this.state === TIME_WAIT) {
+      return; // nothing else to do in TIME_WAIT
+    } else {
+      if (!this.processAck(g, now)) return;
+      if (this.state === CLOSED) return;
+      if (this.finQueued && seqGt(this.sndUna, this.finSeq)) {
+        // Our FIN is acknowledged.
+        if (this.state === FIN_WAIT_1) {
+          st.setState(this, FIN_WAIT_2);
+          this.lingerAt = now + st.opts.finWait2Ms;
+          this.setTimer();
+        } else if (this.state === CLOSING) {
+          this.enterTimeWait(now);
+          return;
+        } else if (this.state === LAST_ACK) {
+          st.destroy(this, true);
+          return;
+        }
+      }
+    }
+
+    // Seventh: segment text.
+    const s = this.state;
+    if (s !== ESTABLISHED && s !== FIN_WAIT_1 && s !== FIN_WAIT_2) return;
+    if (dataLen > 0) {
+      let dseq = seq;
+      let off = g.dataOff;
+      let len = dataLen;
+      const d = (this.rcvNxt - dseq) | 0;
+      if (d > 0) {
+        if (d >= len) {
+          // All old data: a retransmission whose ACK we sent was lost.
+          st.counters.duplicateSegments++;
+          len = 0;
+        } else {
+          dseq = this.rcvNxt;
+          off += d;
+          len -= d;
+        }
+      }
+      // Trim what lies beyond the window.
+      const over = (dseq + len - this.rcvAdvRight) | 0;
+      if (over > 0) {
+        len -= over;
+        fin = false;
+        if (len < 0) len = 0;
+      }
+      if (len > 0) {
+        if (len > this.rcvMss) this.rcvMss = len > st.ourMss(this.localIp) ? st.ourMss(this.localIp) : len;
+        if (dseq === this.rcvNxt) {
+          const hadHoles = this.reasm !== null && this.reasm.count > 0;
+          this.rcvNxt = (this.rcvNxt + len) >>> 0;
+          this.deliver(g.buf, off, len);
+          if (this.state === CLOSED) return;
+          if (hadHoles) {
+            this.pullReassembly();
+            if (this.state === CLOSED) return;
+            // RFC 5681 §4.2: ACK at once when a segment fills (part of) a hole.
+            this.ackPending = true;
+            st.markDirty(this);
+          } else if (((this.rcvNxt - this.lastAckSent) | 0) >= 2 * this.rcvMss) {
+            this.ackPending = true;
+            st.markDirty(this);
+          } else if (this.delackAt === Infinity || this.delackAt < now) {
+            this.delackAt = now + st.opts.delayedAckMs;
+            this.setTimer();
+          }
+        } else {
+          // Out of order: keep it, and send an immediate duplicate ACK carrying SACK blocks.
+          if (this.reasm === null) this.reasm = new Reassembly();
+          this.reasm.insert(dseq, g.buf, off, len);
+          st.counters.outOfOrderSegments++;
+          if (fin) {
+            this.oooFin = true;
+            this.oooFinSeq = (dseq + len) >>> 0;
+          }
+          this.sendAck(now);
+          return;
+        }
+      } else if (!fin) {
+        this.sendAck(now);
+        return;
+      }
+    }
+
+    // Eighth: FIN.
+    if (fin) {
+      const finAt = (seq + g.dataLen) >>> 0;
+      if (finAt === this.rcvNxt) this.receiveFin(now);
+      else if (seqGt(finAt, this.rcvNxt)) {
+        this.oooFin = true;
+        this.oooFinSeq = finAt;
+        this.sendAck(now);
+      }
+    }
+  }
+
+  /** SYN-RECEIVED → ESTABLISHED: hand the stream to the application. */
+  establish(now: number): boolean {
+    const st = this.stack;
+    st.setState(this, ESTABLISHED);
+    this.cwnd = this.iw();
+    this.recover = this.sndUna;
+    this.highRxt = this.sndUna;
+    this.lastSendAt = now;
+    this.lastRecvAt = now;
+    if (st.opts.keepAliveMs > 0) {
+      this.kaAt = now + st.opts.keepAliveMs;
+      this.setTimer();
+    }
+    const accept = this.acceptFn;
+    this.acceptFn = null;
+    try {
+      this.handler = accept!(this);
+    } catch {
+      st.err('accept-error');
+      this.abort();
+      return false;
+    }
+    return this.state !== CLOSED;
+  }
+
+  private challengeAck(now: number): void {
+    const st = this.stack;
+    if (!st.challengeAllowed(now)) {
+      st.err('challenge-ack-limit');
+      return;
+    }
+    st.counters.challengeAcks++;
+    this.sendAck(now);
+  }
+
+  /** ACK processing in synchronized states; false = drop the rest of the segment. */
+  private processAck(g: Segment, now: number): boolean {
+    const st = this.stack;
+    const ack = g.ack;
+    // RFC 5961 §5.2: acceptable range is (SND.UNA - MAX.SND.WND) .. SND.NXT.
+    if (seqGt(ack, this.sndMax)) {
+      st.err('ack-too-new');
+      this.sendAck(now);
+      return false;
+    }
+    if (seqLt(ack, (this.sndUna - this.maxSndWnd) >>> 0)) {
+      st.err('ack-too-old');
+      this.sendAck(now);
+      return false;
+    }
+    // SACK blocks (RFC 2018): only those above the cumulative ACK and within what was sent.
+    const opt = st.opt;
+    let newSack = false;
+    if (this.sackOk && opt.sackCount > 0) {
+      for (let i = 0; i < opt.sackCount; i++) {
+        let s = opt.sack[2 * i];
+        const e = opt.sack[2 * i + 1];
+        if (!seqLt(s, e) || seqLeq(e, ack) || seqGt(e, this.sndMax)) continue; // D-SACK or bogus
+        if (seqLt(s, ack)) s = ack;
+        if (this.sb.add(s, e)) newSack = true;
+      }
+    }
+    const scaled = g.wnd << this.sndWscale;
+    if (seqGt(ack, this.sndUna)) {
+      this.ackNewData(ack, now);
+      if (this.state === CLOSED) return false;
+    } else if (ack === this.sndUna) {
+      // RFC 5681 §2 duplicate ACK (or, RFC 6675, an ACK bringing new SACK information).
+      if (
+        this.sndMax !== this.sndUna &&
+        g.dataLen === 0 &&
+        (g.flags & (TCP_SYN | TCP_FIN)) === 0 &&
+        (scaled === this.sndWnd || newSack)
+      ) {
+        this.onDupAck(now, newSack);
+      }
+    }
+    // Window update (RFC 9293 §3.10.7.4: SND.WL1/SND.WL2 rule).
+    const seq = g.seq;
+    if (seqLt(this.sndWl1, seq) || (this.sndWl1 === seq && seqLeq(this.sndWl2, ack))) {
+      const old = this.sndWnd;
+      this.sndWnd = scaled;
+      this.sndWl1 = seq;
+      this.sndWl2 = ack;
+      if (scaled > this.maxSndWnd) this.maxSndWnd = scaled;
+      if (scaled > 0 && this.persisting) {
+        this.persisting = false;
+        this.persistAt = Infinity;
+        if (this.sndMax !== this.sndUna && this.rtoAt === Infinity) {
+          this.rtoAt = now + this.rtoCur();
+          this.setTimer();
+        }
+        st.markDirty(this);
+      } else if (scaled > old) st.markDirty(this);
+    }
+    if (this.persisting) this.probes = 0; // the peer answers our probes
+    return true;
+  }
+
+  private ackNewData(ack: number, now: number): void {
+    const st = this.stack;
+    const opt = st.opt;
+    const acked = (ack - this.sndUna) | 0;
+    let dataAcked = acked;
+    if (this.finQueued && seqGt(ack, this.finSeq)) dataAcked--;
+    const flightBefore = (this.sndMax - this.sndUna) | 0;
+    if (dataAcked > 0) this.q.drop(dataAcked);
+    this.sndUna = ack;
+    if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+    if (seqLt(this.highRxt, ack)) this.highRxt = ack;
+    // RTT: from the echoed timestamp (RFC 7323 §4.1) or the one timed segment (Karn).
+    if (this.tsOk && opt.hasTs && opt.tsEcr !== 0) {
+      const r = (this.tsNow(now) - opt.tsEcr) | 0;
+      if (r >= 0 && r < 3600_000) this.rttSample(r);
+    } else if (this.rttActive && seqGeq(ack, this.rttSeq)) {
+      this.rttActive = false;
+      this.rttSample(now - this.rttTime);
+    }
+    this.retries = 0;
+    this.sb.trim(ack);
+    this.dupAcks = 0;
+
+    // Congestion control.
+    const mss = this.sndMss;
+    if (this.inRecovery) {
+      if (seqGeq(ack, this.recover)) {
+        // Full acknowledgment: leave recovery (RFC 6582 §3.2 step 3, RFC 6675 §5).
+        this.inRecovery = false;
+        if (this.sackOk) this.cwnd = this.ssthresh;
+        else {
+          const flight = (this.sndMax - this.sndUna) | 0;
+          this.cwnd = Math.min(this.ssthresh, Math.max(flight, mss) + mss);
+        }
+      } else {
+        // Partial acknowledgment: the segment at the new SND.UNA was lost too.
+        if (!this.sackOk) {
+          this.cwnd -= acked;
+          if (acked >= mss) this.cwnd += mss;
+          if (this.cwnd < mss) this.cwnd = mss;
+          this.forceRxt = true;
+        } else if (seqLeq(this.highRxt, ack)) {
+          this.lostFloor = (ack + 1) >>> 0;
+        }
+      }
+    } else if (this.cwndLimited || flightBefore >= this.cwnd - mss) {
+      if (this.cwnd < this.ssthresh) {
+        // Slow start, counting acknowledged bytes (RFC 5681 §3.1, RFC 3465).
+        this.cwnd += acked;
+      } else {
+        // Congestion avoidance: one MSS per cwnd of acknowledged bytes.
+        this.caAcc += acked;
+        if (this.caAcc >= this.cwnd) {
+          this.caAcc -= this.cwnd;
+          this.cwnd += mss;
+        }
+      }
+    }
+
+    // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
+    if (this.sndUna === this.sndMax) this.rtoAt = Infinity;
+    else if (!this.persisting) {
+      this.rtoAt = now + this.rtoCur();
+      this.setTimer();
+    }
+    st.markDirty(this);
+    if (this.drainWanted && this.q.bytes < st.opts.sendLowWater && this.handler !== null) {
+      this.drainWanted = false;
+      if (this.state === ESTABLISHED || this.state === CLOSE_WAIT) this.handler.onDrain();
+    }
+  }
+
+  private onDupAck(now: number, newSack: boolean): void {
+    this.dupAcks++;
+    const mss = this.sndMss;
+    if (!this.inRecovery) {
+      let loss = this.dupAcks >= 3;
+      if (!loss && newSack) loss = this.sb.lostBoundary(this.sndUna, mss) !== this.sndUna;
+      // RFC 6582 §3.2 step 2: no new recovery for duplicates of data sent before `recover`.
+      if (loss && seqGeq(this.sndUna, this.recover)) this.enterRecovery(now);
+    } else if (!this.sackOk) {
+      this.cwnd += mss; // NewReno: inflate by one segment per duplicate ACK
+      this.stack.markDirty(this);
+    } else {
+      this.stack.markDirty(this);
+    }
+  }
+
+  private enterRecovery(now: number): void {
+    const mss = this.sndMss;
+    const flight = (this.sndMax - this.sndUna) | 0;
+    this.ssthresh = Math.max(flight >> 1, 2 * mss);
+    this.cwnd = this.sackOk ? this.ssthresh : this.ssthresh + 3 * mss;
+    this.recover = this.sndMax;
+    this.inRecovery = true;
+    this.highRxt = this.sndUna;
+    this.lostFloor = (this.sndUna + 1) >>> 0;
+    this.forceRxt = true;
+    this.caAcc = 0;
+    this.stack.counters.fastRetransmits++;
+    this.stack.markDirty(this);
+    void now;
+  }
+
+  private deliver(buf: Buffer, off: number, len: number): void {
+    this.stack.counters.bytesIn += len;
+    if (this.paused || this.rcvQueued > 0) {
+      const b = Buffer.allocUnsafe(len);
+      buf.copy(b, 0, off, off + len);
+      this.rcvQ.push(b);
+      this.rcvQueued += len;
+      return;
+    }
+    this.handler!.onData(buf, off, len);
+  }
+
+  private pullReassembly(): void {
+    const rs = this.reasm!;
+    for (;;) {
+      const b = rs.takeAt(this.rcvNxt);
+      if (b === undefined) break;
+      this.rcvNxt = (this.rcvNxt + b.length) >>> 0;
+      if (this.paused || this.rcvQueued > 0) {
+        this.rcvQ.push(b);
+        this.rcvQueued += b.length;
+        this.stack.counters.bytesIn += b.length;
+      } else this.deliver(b, 0, b.length);
+      if (this.state === CLOSED) return;
+    }
+    if (this.oooFin && this.oooFinSeq === this.rcvNxt) {
+      this.oooFin = false;
+      this.receiveFin(this.stack.now);
+    }
+  }
+
+  private receiveFin(now: number): void {
+    const st = this.stack;
+    this.rcvNxt = (this.rcvNxt + 1) >>> 0;
+    this.ackPending = true;
+    st.markDirty(this);
+    const s = this.state;
+    if (s === ESTABLISHED) st.setState(this, CLOSE_WAIT);
+    else if (s === FIN_WAIT_1) {
+      if (this.finQueued && seqGt(this.sndUna, this.finSeq)) {
+        this.deliverEnd();
+        if (this.state !== CLOSED) this.enterTimeWait(now);
+        return;
+      }
+      st.setState(this, CLOSING);
+    } else if (s === FIN_WAIT_2) {
+      this.deliverEnd();
+      if (this.state !== CLOSED) this.enterTimeWait(now);
+      return;
+    }
+    if (this.rcvQueued > 0) this.endPending = true;
+    else this.deliverEnd();
+  }
+
+  private deliverEnd(): void {
+    if (this.endDelivered) return;
+    this.endDelivered = true;
+    this.handler?.onEnd();
+  }
+
+  private enterTimeWait(now: number): void {
+    const st = this.stack;
+    if (this.rcvQueued > 0) {
+      // Data held by a paused reader is delivered before the stream closes.
+      this.paused = false;
+      while (this.rcvQ.length > 0 && this.state !== CLOSED) {
+        const b = this.rcvQ.shift()!;
+        this.rcvQueued -= b.length;
+        this.handler?.onData(b, 0, b.length);
+      }
+      if (this.state === CLOSED) return;
+    }
+    this.deliverEnd();
+    st.setState(this, TIME_WAIT);
+    this.rtoAt = Infinity;
+    this.persistAt = Infinity;
+    this.kaAt = Infinity;
+    this.delackAt = Infinity;
+    this.persisting = false;
+    this.lingerAt = now + st.opts.timeWaitMs;
+    this.setTimer();
+    this.q.clear();
+    this.reasm = null;
+    st.notifyClose(this);
+  }
+
+  /** RFC 6191 / RFC 9293 §3.6.1: may a new SYN reuse this TIME_WAIT connection? */
+  timeWaitReusable(g: Segment): boolean {
+    const opt = this.stack.opt;
+    if (this.tsOk && opt.hasTs) return seqGt(opt.tsVal, this.tsRecent);
+    return seqGt(g.seq, this.rcvNxt);
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  /** Runs the timers due at `now`. */
+  onTimers(now: number): void {
+    const st = this.stack;
+    const o = st.opts;
+    if (this.lingerAt <= now) {
+      this.lingerAt = Infinity;
+      if (this.state === TIME_WAIT) {
+        st.destroy(this, false);
+        return;
+      }
+      if (this.state === FIN_WAIT_2) {
+        st.err('fin-wait-2-timeout');
+        st.destroy(this, true);
+        return;
+      }
+    }
+    if (this.rtoAt <= now) {
+      this.rtoAt = Infinity;
+      this.onRto(now);
+      if (this.state === CLOSED) return;
+    }
+    if (this.persistAt <= now) {
+      this.persistAt = Infinity;
+      if (this.persisting) {
+        if (this.probes >= o.maxRetries) {
+          st.err('persist-timeout');
+          this.abort();
+          return;
+        }
+        this.probes++;
+        // Zero-window probe: one octet of new data beyond the window (RFC 9293 §3.8.6.1).
+        const n = this.transmit(this.sndUna, 1, now, true);
+        if (n > 0) {
+          st.counters.windowProbes++;
+          const e = (this.sndUna + n) >>> 0;
+          if (seqGt(e, this.sndMax)) this.sndMax = e;
+          if (seqGt(e, this.sndNxt)) this.sndNxt = e;
+        }
+        this.persistAt = now + this.persistInterval();
+      }
+    }
+    if (this.delackAt <= now) {
+      this.delackAt = Infinity;
+      if (this.rcvNxt !== this.lastAckSent && this.state !== SYN_RECEIVED) {
+        this.ackPending = true;
+        st.markDirty(this);
+      }
+    }
+    if (this.kaAt <= now) {
+      this.kaAt = Infinity;
+      const s = this.state;
+      if (o.keepAliveMs > 0 && (s === ESTABLISHED || s === CLOSE_WAIT || s === FIN_WAIT_2)) {
+        const idleUntil = this.lastRecvAt + o.keepAliveMs + this.kaProbes * o.keepAliveIntervalMs;
+        if (idleUntil > now) this.kaAt = idleUntil;
+        else if (this.kaProbes >= o.keepAliveProbes) {
+          st.err('keepalive-timeout');
+          this.abort();
+          return;
+        } else {
+          // RFC 9293 §3.8.4: a segment with SEG.SEQ = SND.NXT - 1 and no data.
+          this.kaProbes++;
+          st.counters.keepAliveProbes++;
+          this.transmit((this.sndUna - 1) >>> 0, 0, now, false);
+          this.kaAt = now + o.keepAliveIntervalMs;
+        }
+      }
+    }
+  }
+
+  private onRto(now: number): void {
+    const st = this.stack;
+    const o = st.opts;
+    if (this.state === SYN_RECEIVED) {
+      if (this.retries >= o.synAckRetries) {
+        st.err('syn-ack-timeout');
+        st.destroy(this, false);
+        return;
+      }
+      this.retries++;
+      this.backoff++;
+      st.counters.synAckRetransmits++;
+      st.counters.timeouts++;
+      this.sendSynAck(now);
+      this.rtoAt = now + this.rtoCur();
+      return;
+    }
+    if (this.sndMax === this.sndUna || this.persisting) return;
+    if (this.retries >= o.maxRetries) {
+      st.err('retransmit-timeout');
+      this.abort();
+      return;
+    }
+    st.counters.timeouts++;
+    const mss = this.sndMss;
+    // RFC 5681 §3.1 eq. 4 (only for the first timeout of a segment) and loss window.
+    if (this.retries === 0) {
+      const flight = (this.sndMax - this.sndUna) | 0;
+      this.ssthresh = Math.max(flight >> 1, 2 * mss);
+    }
+    this.retries++;
+    this.cwnd = mss;
+    this.caAcc = 0;
+    this.inRecovery = false;
+    this.forceRxt = false;
+    this.recover = this.sndMax;
+    this.dupAcks = 0;
+    this.sndNxt = this.sndUna;
+    this.highRxt = this.sndUna;
+    this.rttActive = false;
+    // RFC 6298 §5.5: back off the timer.
+    if (this.rto * 2 ** this.backoff < o.rtoMax) this.backoff++;
+    st.markDirty(this);
+  }
+}

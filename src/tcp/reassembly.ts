@@ -1,0 +1,126 @@
+/**
+ * Out-of-order receive data (RFC 9293 §3.10.7.4 "seventh", RFC 5681 §4.2): segments that arrive
+ * beyond RCV.NXT are copied and kept sorted and non-overlapping until the hole before them is
+ * filled. Also produces the SACK blocks we advertise (RFC 2018 §4: the block holding the most
+ * recently received segment first).
+ */
+import { seqGt, seqGeq, seqLeq, seqLt } from './seq.js';
+
+interface Piece {
+  seq: number;
+  end: number;
+  data: Buffer;
+}
+
+export class Reassembly {
+  private pieces: Piece[] = [];
+  /** Bytes held. */
+  bytes = 0;
+  /** The most recently received out-of-order range, for the first SACK block. */
+  private lastSeq = 0;
+  private lastEnd = 0;
+
+  get count(): number {
+    return this.pieces.length;
+  }
+
+  /** Stores a copy of buf[off .. off+len) at sequence `seq`, keeping what is already held. */
+  insert(seq: number, buf: Buffer, off: number, len: number): void {
+    const ps = this.pieces;
+    let s = seq >>> 0;
+    const e = (seq + len) >>> 0;
+    this.lastSeq = s;
+    this.lastEnd = e;
+    // First piece that ends after s.
+    let i = 0;
+    while (i < ps.length && seqLeq(ps[i].end, s)) i++;
+    while (seqLt(s, e)) {
+      const p = ps[i];
+      if (p === undefined || seqGeq(p.seq, e)) {
+        this.add(i, s, e, buf, off + ((s - seq) | 0));
+        break;
+      }
+      if (seqLt(s, p.seq)) {
+        this.add(i, s, p.seq, buf, off + ((s - seq) | 0));
+        i++;
+      }
+      // Skip what p already holds.
+      if (seqGt(p.end, s)) s = p.end;
+      i++;
+    }
+  }
+
+  private add(i: number, s: number, e: number, buf: Buffer, off: number): void {
+    const n = (e - s) | 0;
+    const data = Buffer.allocUnsafe(n);
+    buf.copy(data, 0, off, off + n);
+    this.pieces.splice(i, 0, { seq: s, end: e, data });
+    this.bytes += n;
+  }
+
+  /**
+   * Removes and returns the first piece if it starts at or before `rcvNxt` (trimmed to start at
+   * rcvNxt), or undefined. Pieces entirely below rcvNxt are discarded.
+   */
+  takeAt(rcvNxt: number): Buffer | undefined {
+    const ps = this.pieces;
+    while (ps.length > 0) {
+      const p = ps[0];
+      if (seqGt(p.seq, rcvNxt)) return undefined;
+      ps.shift();
+      this.bytes -= p.data.length;
+      if (seqLeq(p.end, rcvNxt)) continue;
+      const skip = (rcvNxt - p.seq) | 0;
+      return skip > 0 ? p.data.subarray(skip) : p.data;
+    }
+    return undefined;
+  }
+
+  /**
+   * Writes up to `max` SACK blocks (merged ranges) into out as [start, end) pairs and returns
+   * how many: the range with the latest segment first, then the others from highest down.
+   */
+  sackBlocks(out: Uint32Array, max: number): number {
+    const ps = this.pieces;
+    if (ps.length === 0 || max <= 0) return 0;
+    // Merge adjacent pieces into ranges, highest first, into a scratch list.
+    const ranges = scratch;
+    ranges.length = 0;
+    let rs = ps[0].seq;
+    let re = ps[0].end;
+    for (let i = 1; i < ps.length; i++) {
+      if (ps[i].seq === re) re = ps[i].end;
+      else {
+        ranges.push(rs, re);
+        rs = ps[i].seq;
+        re = ps[i].end;
+      }
+    }
+    ranges.push(rs, re);
+    let n = 0;
+    let first = -1;
+    for (let i = 0; i < ranges.length; i += 2) {
+      if (seqLeq(ranges[i], this.lastSeq) && seqGeq(ranges[i + 1], this.lastEnd)) {
+        first = i;
+        out[0] = ranges[i];
+        out[1] = ranges[i + 1];
+        n = 1;
+        break;
+      }
+    }
+    for (let i = ranges.length - 2; i >= 0 && n < max; i -= 2) {
+      if (i === first) continue;
+      out[2 * n] = ranges[i];
+      out[2 * n + 1] = ranges[i + 1];
+      n++;
+    }
+    return n;
+  }
+
+  clear(): void {
+    this.pieces.length = 0;
+    this.bytes = 0;
+  }
+}
+
+const scratch: number[] = [];

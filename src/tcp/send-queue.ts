@@ -1,0 +1,120 @@
+/**
+ * The send queue: application chunks kept by reference (never copied) until segmentation
+ * copies bytes into a TX slot. Position 0 is SND.UNA. A cursor remembers where the last
+ * copy ended so that sending consecutive segments does not rescan the chunk list.
+ */
+export class SendQueue {
+  private chunks: (Buffer | undefined)[] = [];
+  private head = 0;
+  private headOff = 0;
+  /** Bytes queued (unacknowledged + unsent). */
+  bytes = 0;
+  // Cursor: byte position `cPos` is at chunks[cIdx][cOff]; cPos < 0 = invalid.
+  private cPos = -1;
+  private cIdx = 0;
+  private cOff = 0;
+
+  push(b: Buffer): void {
+    this.chunks.push(b);
+    this.bytes += b.length;
+  }
+
+  /** Drops n acknowledged bytes from the front. */
+  drop(n: number): void {
+    if (n <= 0) return;
+    if (n > this.bytes) n = this.bytes;
+    this.bytes -= n;
+    const chunks = this.chunks;
+    let left = n;
+    while (left > 0) {
+      const c = chunks[this.head]!;
+      const avail = c.length - this.headOff;
+      if (left >= avail) {
+        left -= avail;
+        chunks[this.head] = undefined;
+        this.head++;
+        this.headOff = 0;
+      } else {
+        this.headOff += left;
+        left = 0;
+      }
+    }
+    if (this.cPos >= 0) {
+      this.cPos -= n;
+      if (this.cPos < 0 || this.cIdx < this.head) this.cPos = -1;
+    }
+    if (this.head === chunks.length) {
+      chunks.length = 0;
+      this.head = 0;
+      this.cPos = -1;
+    } else if (this.head > 64 && this.head * 2 > chunks.length) {
+      chunks.splice(0, this.head);
+      this.cIdx -= this.head;
+      this.head = 0;
+    }
+  }
+
+  /** Copies queue bytes [pos, pos+len) to dst at dstOff. */
+  copy(pos: number, len: number, dst: Buffer, dstOff: number): void {
+    const chunks = this.chunks;
+    let idx: number;
+    let coff: number;
+    if (this.cPos >= 0 && pos >= this.cPos) {
+      idx = this.cIdx;
+      coff = this.cOff;
+      let skip = pos - this.cPos;
+      while (skip > 0) {
+        const c = chunks[idx]!;
+        const avail = c.length - coff;
+        if (skip < avail) {
+          coff += skip;
+          skip = 0;
+        } else {
+          skip -= avail;
+          idx++;
+          coff = 0;
+        }
+      }
+    } else {
+      idx = this.head;
+      coff = this.headOff;
+      let skip = pos;
+      while (skip > 0) {
+        const c = chunks[idx]!;
+        const avail = c.length - coff;
+        if (skip < avail) {
+          coff += skip;
+          skip = 0;
+        } else {
+          skip -= avail;
+          idx++;
+          coff = 0;
+        }
+      }
+    }
+    let left = len;
+    while (left > 0) {
+      const c = chunks[idx]!;
+      const avail = c.length - coff;
+      const n = left < avail ? left : avail;
+      c.copy(dst, dstOff, coff, coff + n);
+      dstOff += n;
+      left -= n;
+      if (n === avail) {
+        idx++;
+        coff = 0;
+      } else coff += n;
+    }
+    this.cPos = pos + len;
+    this.cIdx = idx;
+    this.cOff = coff;
+  }
+
+  clear(): void {
+    this.chunks.length = 0;
+    this.head = 0;
+    this.headOff = 0;
+    this.bytes = 0;
+    this.cPos = -1;
+  }
+}

@@ -1,0 +1,618 @@
+/**
+ * The TCP stack: listeners, the connection table, the timer heap, passive opens with a bounded
+ * SYN queue and SYN cookies, RSTs for closed ports, and output coalescing in flush().
+ *
+ * Pure: the caller passes every received segment and the time in; segments leave through the
+ * SegmentSink. See docs/ARCHITECTURE.md ("TCP").
+ */
+import type { AcceptHandler } from '../http/stream.js';
+import {
+  TCP_ACK,
+  TCP_FIN,
+  TCP_RST,
+  TCP_SYN,
+  TcpParsedOptions,
+  checkTcp,
+  parseTcpOptions,
+  tcpReasonName,
+  writeOptMss,
+  writeOptSackPermitted,
+  writeOptTimestamp,
+  writeOptWscale,
+  writeTcpHeader,
+} from '../wire/tcp.js';
+import { TcpConnection } from './connection.js';
+import { hash4, makeKey } from './hash.js';
+import { TimerHeap } from './heap.js';
+import { seqGt } from './seq.js';
+import {
+  CLOSED,
+  CLOSING,
+  CLOSE_WAIT,
+  DEFAULT_OPTIONS,
+  ESTABLISHED,
+  FIN_WAIT_1,
+  FIN_WAIT_2,
+  LAST_ACK,
+  STATE_NAMES,
+  SYN_RECEIVED,
+  Segment,
+  TIME_WAIT,
+  ipToString,
+  newCounters,
+} from './types.js';
+import type { SegmentSink, SessionInfo, TcpCounters, TcpOptions } from './types.js';
+
+/** MSS values a SYN cookie can encode (3 bits). */
+export const COOKIE_MSS = [536, 1200, 1360, 1400, 1440, 1452, 1460, 8960];
+/** A cookie's time counter ticks every 64 s; cookies of this and the previous tick are accepted. */
+const COOKIE_PERIOD_MS = 64_000;
+
+function isSynchronized(s: number): boolean {
+  return s === ESTABLISHED || s === FIN_WAIT_1 || s === FIN_WAIT_2 || s === CLOSE_WAIT || s === CLOSING || s === LAST_ACK;
+}
+
+export class TcpStack {
+  readonly opts: TcpOptions;
+  /** Named drop/error reasons, for `show errors` under node 'tcp4-input'. */
+  readonly errors: Record<string, number> = Object.create(null) as Record<string, number>;
+  readonly counters: TcpCounters = newCounters();
+
+  /** @internal options of the segment being processed */
+  readonly opt = new TcpParsedOptions();
+  /** @internal scratch for SACK blocks we emit */
+  readonly sackOut = new Uint32Array(8);
+  /** @internal time of the current input/flush/tick */
+  now = 0;
+  /** @internal the sink refused a segment during this flush */
+  txBlocked = false;
+
+  private readonly seg = new Segment();
+  /** remoteIp * 65536 + remotePort → chain of connections (differing in local endpoint). */
+  private readonly table = new Map<number, TcpConnection>();
+  private readonly listeners = new Map<number, AcceptHandler>();
+  private readonly heap = new TimerHeap<TcpConnection>();
+  private dirtyList: TcpConnection[] = [];
+  private spareList: TcpConnection[] = [];
+  private inCall = false;
+  private readonly isnKey: [number, number];
+  private readonly cookieKey: [number, number];
+  private readonly tsKey: [number, number];
+  private readonly rcvWscale: number;
+  private challengeStart = -Infinity;
+  private challengeCount = 0;
+  private lastCookieAt = -Infinity;
+
+  constructor(
+    readonly sink: SegmentSink,
+    options?: Partial<TcpOptions>,
+  ) {
+    this.opts = { ...DEFAULT_OPTIONS, ...options };
+    const secret = this.opts.secret;
+    this.isnKey = makeKey(secret, 0);
+    this.cookieKey = makeKey(secret, 8);
+    this.tsKey = makeKey(secret, 16);
+    let s = 0;
+    if (this.opts.windowScaling) while (s < 14 && this.opts.rcvBuf / 2 ** s > 0xffff) s++;
+    this.rcvWscale = s;
+  }
+
+  /** Accept connections to localIp:port (localIp 0 = any local address). */
+  listen(localIp: number, port: number, accept: AcceptHandler): void {
+    this.listeners.set((localIp >>> 0) * 65536 + port, accept);
+  }
+
+  unlisten(localIp: number, port: number): void {
+    this.listeners.delete((localIp >>> 0) * 65536 + port);
+  }
+
+  /** @internal */
+  err(name: string): void {
+    this.errors[name] = (this.errors[name] ?? 0) + 1;
+  }
+
+  /** @internal our MSS for a local address */
+  ourMss(localIp: number): number {
+    const m = this.opts.mss;
+    return typeof m === 'number' ? m : m(localIp);
+  }
+
+  // ------------------------------------------------------------------ input
+
+  /**
+   * One received segment. IPs are host-order unsigned numbers; the IPv4 header and the TCP
+   * checksum were already checked. buf[off .. off+len) is valid only during the call.
+   */
+  input(srcIp: number, dstIp: number, buf: Buffer, off: number, len: number, now: number): void {
+    this.now = now;
+    this.counters.segmentsIn++;
+    const reason = checkTcp(buf, off, len);
+    if (reason !== 0) {
+      this.err('bad-header');
+      this.err(tcpReasonName(reason));
+      return;
+    }
+    const hl = (buf[off + 12] >>> 4) << 2;
+    if (hl > 20 && parseTcpOptions(buf, off, hl, this.opt) !== 0) {
+      this.err('bad-option');
+      return;
+    }
+    if (hl === 20) this.opt.reset();
+    const g = this.seg;
+    g.srcIp = srcIp >>> 0;
+    g.dstIp = dstIp >>> 0;
+    g.srcPort = (buf[off] << 8) | buf[off + 1];
+    g.dstPort = (buf[off + 2] << 8) | buf[off + 3];
+    g.seq = buf.readUInt32BE(off + 4);
+    g.ack = buf.readUInt32BE(off + 8);
+    g.flags = buf[off + 13];
+    g.wnd = (buf[off + 14] << 8) | buf[off + 15];
+    g.buf = buf;
+    g.dataOff = off + hl;
+    g.dataLen = len - hl;
+
+    this.inCall = true;
+    try {
+      let c = this.lookup(g.dstIp, g.dstPort, g.srcIp, g.srcPort);
+      if (c !== undefined && c.state === TIME_WAIT && (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN) {
+        if (c.timeWaitReusable(g)) {
+          // RFC 6191: a new incarnation; its ISN must be above anything the old one used.
+          const floor = (c.sndMax + 65536 + 2) >>> 0;
+          this.destroy(c, false);
+          this.counters.timeWaitReused++;
+          c = undefined;
+          this.listenInput(g, now, floor);
+          return;
+        }
+      }
+      if (c !== undefined) c.segment(g, now);
+      else this.listenInput(g, now, -1);
+    } finally {
+      this.inCall = false;
+      g.buf = EMPTY;
+    }
+  }
+
+  private lookup(localIp: number, localPort: number, remoteIp: number, remotePort: number): TcpConnection | undefined {
+    let c = this.table.get(remoteIp * 65536 + remotePort);
+    while (c !== undefined && (c.localPort !== localPort || c.localIp !== localIp)) c = c.next ?? undefined;
+    return c;
+  }
+
+  /** Segments with no connection: LISTEN (RFC 9293 §3.10.7.2) or CLOSED (§3.10.7.1). */
+  private listenInput(g: Segment, now: number, isnFloor: number): void {
+    const flags = g.flags;
+    const accept = this.listeners.get(g.dstIp * 65536 + g.dstPort) ?? this.listeners.get(g.dstPort);
+    if (accept === undefined) {
+      if ((flags & TCP_RST) !== 0) {
+        this.err('rst-no-connection');
+        return;
+      }
+      this.err('no-listener-rst');
+      this.replyRst(g);
+      return;
+    }
+    if ((flags & TCP_RST) !== 0) {
+      this.err('rst-no-connection');
+      return;
+    }
+    if ((flags & TCP_ACK) !== 0) {
+      if ((flags & TCP_SYN) === 0 && this.opts.synCookies && now - this.lastCookieAt < 2 * COOKIE_PERIOD_MS) {
+        if (this.cookieAck(g, now, accept)) return;
+      }
+      this.err('listen-bad-ack-rst');
+      this.replyRst(g);
+      return;
+    }
+    if ((flags & TCP_SYN) === 0) {
+      this.err('listen-no-syn');
+      return;
+    }
+    if (this.counters.connections - this.counters.timeWait >= this.opts.maxConnections) {
+      this.err('conn-limit');
+      return;
+    }
+    if (this.counters.synReceived >= this.opts.synQueueMax) {
+      if (this.opts.synCookies) {
+        this.err('syn-queue-full-cookie');
+        this.sendCookie(g, now);
+      } else this.err('syn-queue-full');
+      return;
+    }
+    this.passiveOpen(g, now, accept, isnFloor);
+  }
+
+  private tuple(localIp: number, remoteIp: number, localPort: number, remotePort: number, k: [number, number], x: number): number {
+    return hash4(k[0], k[1] ^ x, localIp, remoteIp, (localPort << 16) | remotePort, 0x5a17);
+  }
+
+  /** RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a 4 µs clock. */
+  isn(localIp: number, remoteIp: number, localPort: number, remotePort: number, now: number): number {
+    const f = this.tuple(localIp, remoteIp, localPort, remotePort, this.isnKey, 0);
+    return (f + Math.floor(now * 250)) >>> 0;
+  }
+
+  private tsOffset(localIp: number, remoteIp: number, localPort: number, remotePort: number): number {
+    return this.tuple(localIp, remoteIp, localPort, remotePort, this.tsKey, 0);
+  }
+
+  private passiveOpen(g: Segment, now: number, accept: AcceptHandler, isnFloor: number): void {
+    const opt = this.opt;
+    const o = this.opts;
+    const c = new TcpConnection(this, g.dstIp, g.dstPort, g.srcIp, g.srcPort, accept);
+    c.irs = g.seq;
+    c.rcvNxt = (g.seq + 1) >>> 0;
+    let iss = this.isn(g.dstIp, g.srcIp, g.dstPort, g.srcPort, now);
+    if (isnFloor !== -1 && !seqGt(iss, isnFloor)) iss = isnFloor;
+    c.iss = iss;
+    c.sndUna = iss;
+    c.sndNxt = c.sndMax = (iss + 1) >>> 0;
+    this.negotiate(c, opt.mss, opt.wscale, opt.sackOk, opt.hasTs, opt.tsVal);
+    c.sndWnd = g.wnd; // never scaled in a SYN
+    c.maxSndWnd = g.wnd;
+    c.sndWl1 = g.seq;
+    c.sndWl2 = iss;
+    c.rttTime = now;
+    this.insert(c);
+    this.setState(c, SYN_RECEIVED);
+    this.counters.passiveOpens++;
+    c.sendSynAck(now);
+    c.rtoAt = now + o.rtoInitial;
+    this.timerUpdate(c);
+  }
+
+  private negotiate(c: TcpConnection, peerMss: number, wscale: number, sackOk: boolean, hasTs: boolean, tsVal: number): void {
+    const o = this.opts;
+    if (o.windowScaling && wscale >= 0) {
+      c.sndWscale = wscale;
+      c.rcvWscale = this.rcvWscale;
+      c.rcvWscaleSent = this.rcvWscale;
+    }
+    c.sackOk = o.sack && sackOk;
+    c.tsOk = o.timestamps && hasTs;
+    if (c.tsOk) {
+      c.tsRecent = tsVal;
+      c.tsOffset = this.tsOffset(c.localIp, c.remoteIp, c.localPort, c.remotePort);
+    }
+    const ours = this.ourMss(c.localIp);
+    const peer = peerMss > 0 ? peerMss : 536;
+    let mss = (peer < ours ? peer : ours) - (c.tsOk ? 12 : 0);
+    if (mss < 64) mss = 64;
+    c.sndMss = mss;
+    c.rcvMss = ours < 536 ? ours : 536;
+  }
+
+  // ------------------------------------------------------------------ SYN cookies
+
+  private cookieHash(g: Segment, peerIsn: number, t: number): number {
+    return this.tuple(g.dstIp, g.srcIp, g.dstPort, g.srcPort, this.cookieKey, (peerIsn ^ Math.imul(t, 0x9e3779b1)) | 0) & 0xffffff;
+  }
+
+  /**
+   * A stateless SYN-ACK whose ISN is a cookie: 5 bits of time, 3 bits of MSS index, 24 bits of
+   * keyed hash over the 4-tuple, the peer's ISN and the time. With timestamps, the low 5 bits of
+   * our TSval carry the peer's window scale and SACK-permitted (echoed back in TSecr).
+   */
+  private sendCookie(g: Segment, now: number): void {
+    const opt = this.opt;
+    const o = this.opts;
+    this.lastCookieAt = now;
+    const t = Math.floor(now / COOKIE_PERIOD_MS);
+    const ours = this.ourMss(g.dstIp);
+    const peer = opt.mss > 0 ? opt.mss : 536;
+    const want = peer < ours ? peer : ours;
+    let idx = 0;
+    while (idx < 7 && COOKIE_MSS[idx + 1] <= want) idx++;
+    const iss = (((t & 31) << 27) | (idx << 24) | this.cookieHash(g, g.seq, t)) >>> 0;
+    const tsOk = o.timestamps && opt.hasTs;
+    const wscale = o.windowScaling && opt.wscale >= 0 ? opt.wscale : -1;
+    const sackOk = o.sack && opt.sackOk;
+    let tsVal = 0;
+    if (tsOk) {
+      const real = (Math.floor(now) + this.tsOffset(g.dstIp, g.srcIp, g.dstPort, g.srcPort)) >>> 0;
+      const bits = (wscale >= 0 ? wscale : 15) | (sackOk ? 16 : 0);
+      tsVal = ((real & ~31) | bits) >>> 0;
+      if (seqGt(tsVal, real)) tsVal = (tsVal - 32) >>> 0;
+    }
+    const win = o.rcvBuf > 0xffff ? 0xffff : o.rcvBuf;
+    this.sendSynAck(
+      g.dstIp,
+      g.srcIp,
+      g.dstPort,
+      g.srcPort,
+      iss,
+      (g.seq + 1) >>> 0,
+      ours,
+      wscale >= 0 ? this.rcvWscale : -1,
+      sackOk && tsOk, // without timestamps the cookie cannot remember SACK
+      tsOk,
+      tsVal,
+      opt.tsVal,
+      win,
+    );
+    this.counters.cookiesSent++;
+  }
+
+  /** Validates an ACK to a listener as a SYN cookie and, if good, creates the connection. */
+  private cookieAck(g: Segment, now: number, accept: AcceptHandler): boolean {
+    const cookie = (g.ack - 1) >>> 0;
+    const peerIsn = (g.seq - 1) >>> 0;
+    const t = Math.floor(now / COOKIE_PERIOD_MS);
+    const tc = cookie >>> 27;
+    let ok = false;
+    for (let dt = 0; dt < 2 && !ok; dt++) {
+      const tt = t - dt;
+      if ((tt & 31) === tc && this.cookieHash(g, peerIsn, tt) === (cookie & 0xffffff)) ok = true;
+    }
+    if (!ok) {
+      this.err('bad-cookie');
+      return false;
+    }
+    if (this.counters.connections - this.counters.timeWait >= this.opts.maxConnections) {
+      this.err('conn-limit');
+      return true; // drop silently: the peer will retransmit
+    }
+    const opt = this.opt;
+    const o = this.opts;
+    const c = new TcpConnection(this, g.dstIp, g.dstPort, g.srcIp, g.srcPort, accept);
+    c.irs = peerIsn;
+    c.rcvNxt = g.seq;
+    c.iss = cookie;
+    c.sndUna = cookie;
+    c.sndNxt = c.sndMax = g.ack;
+    const tsOk = o.timestamps && opt.hasTs;
+    let wscale = -1;
+    let sackOk = false;
+    if (tsOk) {
+      const bits = opt.tsEcr & 31;
+      wscale = (bits & 15) === 15 ? -1 : bits & 15;
+      sackOk = (bits & 16) !== 0;
+    }
+    this.negotiate(c, COOKIE_MSS[(cookie >>> 24) & 7], wscale, sackOk, tsOk, opt.tsVal);
+    c.sndWl1 = peerIsn;
+    c.sndWl2 = cookie;
+    c.lastAckSent = g.seq;
+    c.rcvAdvRight = (g.seq + (o.rcvBuf > 0xffff ? 0xffff : o.rcvBuf)) >>> 0;
+    c.retries = 1; // no handshake RTT sample without timestamps: we did not time the SYN-ACK
+    this.insert(c);
+    this.setState(c, SYN_RECEIVED);
+    this.counters.cookiesAccepted++;
+    this.counters.passiveOpens++;
+    c.segment(g, now); // completes the handshake (SYN-RECEIVED → ESTABLISHED) and takes any data
+    return true;
+  }
+
+  // ------------------------------------------------------------------ output helpers
+
+  /** @internal A SYN-ACK with our options. */
+  sendSynAck(
+    localIp: number,
+    remoteIp: number,
+    localPort: number,
+    remotePort: number,
+    seq: number,
+    ack: number,
+    mss: number,
+    wscale: number,
+    sackOk: boolean,
+    tsOk: boolean,
+    tsVal: number,
+    tsEcr: number,
+    window: number,
+  ): void {
+    const sink = this.sink;
+    if (!sink.begin(localIp, remoteIp)) {
+      this.err('tx-full');
+      return;
+    }
+    const b = sink.buf;
+    const o = sink.off;
+    const hl = 24 + (tsOk ? 12 : sackOk ? 4 : 0) + (wscale >= 0 ? 4 : 0);
+    writeTcpHeader(b, o, localPort, remotePort, seq, ack, hl, TCP_SYN | TCP_ACK, window);
+    let p = writeOptMss(b, o + 20, mss > 0xffff ? 0xffff : mss);
+    if (tsOk) p = writeOptTimestamp(b, p, tsVal, tsEcr, sackOk);
+    else if (sackOk) p = writeOptSackPermitted(b, p);
+    if (wscale >= 0) writeOptWscale(b, p, wscale);
+    sink.end(hl);
+    this.counters.segmentsOut++;
+  }
+
+  /** @internal A bare control segment (RST, RST+ACK) without options. */
+  sendControl(localIp: number, remoteIp: number, localPort: number, remotePort: number, seq: number, ack: number, flags: number): void {
+    const sink = this.sink;
+    if (!sink.begin(localIp, remoteIp)) {
+      this.err('tx-full');
+      return;
+    }
+    writeTcpHeader(sink.buf, sink.off, localPort, remotePort, seq, ack, 20, flags, 0);
+    sink.end(20);
+    this.counters.segmentsOut++;
+    if ((flags & TCP_RST) !== 0) this.counters.rstOut++;
+  }
+
+  /** RST for a segment without a connection (RFC 9293 §3.10.7.1). */
+  private replyRst(g: Segment): void {
+    if ((g.flags & TCP_ACK) !== 0) {
+      this.sendControl(g.dstIp, g.srcIp, g.dstPort, g.srcPort, g.ack, 0, TCP_RST);
+    } else {
+      const segLen = g.dataLen + ((g.flags & TCP_SYN) !== 0 ? 1 : 0) + ((g.flags & TCP_FIN) !== 0 ? 1 : 0);
+      this.sendControl(g.dstIp, g.srcIp, g.dstPort, g.srcPort, 0, (g.seq + segLen) >>> 0, TCP_RST | TCP_ACK);
+    }
+  }
+
+  /** @internal RFC 5961 §7 rate limit. */
+  challengeAllowed(now: number): boolean {
+    if (now - this.challengeStart >= 1000) {
+      this.challengeStart = now;
+      this.challengeCount = 0;
+    }
+    return this.challengeCount++ < this.opts.challengeAckLimit;
+  }
+
+  // ------------------------------------------------------------------ bookkeeping
+
+  private insert(c: TcpConnection): void {
+    const key = c.remoteIp * 65536 + c.remotePort;
+    c.next = this.table.get(key) ?? null;
+    this.table.set(key, c);
+    this.counters.connections++;
+  }
+
+  private unlink(c: TcpConnection): void {
+    const key = c.remoteIp * 65536 + c.remotePort;
+    let p = this.table.get(key);
+    if (p === c) {
+      if (c.next === null) this.table.delete(key);
+      else this.table.set(key, c.next);
+    } else {
+      while (p !== undefined && p.next !== c) p = p.next ?? undefined;
+      if (p !== undefined) p.next = c.next;
+    }
+    c.next = null;
+  }
+
+  /** @internal state change with the current-count counters */
+  setState(c: TcpConnection, s: number): void {
+    const k = this.counters;
+    const old = c.state;
+    if (old === SYN_RECEIVED) k.synReceived--;
+    else if (old === TIME_WAIT) k.timeWait--;
+    else if (isSynchronized(old)) k.established--;
+    if (s === SYN_RECEIVED) k.synReceived++;
+    else if (s === TIME_WAIT) k.timeWait++;
+    else if (isSynchronized(s)) k.established++;
+    c.state = s;
+  }
+
+  /** @internal removes a connection; `notify` calls the application's onClose (once). */
+  destroy(c: TcpConnection, notify: boolean): void {
+    if (c.state === CLOSED) return;
+    this.setState(c, CLOSED);
+    this.unlink(c);
+    this.heap.remove(c);
+    this.counters.connections--;
+    c.q.clear();
+    c.reasm = null;
+    if (notify) this.notifyClose(c);
+  }
+
+  /** @internal */
+  notifyClose(c: TcpConnection): void {
+    if (c.closeNotified || c.handler === null) return;
+    c.closeNotified = true;
+    c.handler.onClose();
+  }
+
+  /** @internal queue a connection for output at the next flush */
+  markDirty(c: TcpConnection): void {
+    if (c.dirty) return;
+    c.dirty = true;
+    this.dirtyList.push(c);
+    if (!this.inCall && this.dirtyList.length === 1 && this.opts.onWork !== undefined) this.opts.onWork();
+  }
+
+  /** @internal a connection's timers changed */
+  timerUpdate(c: TcpConnection): void {
+    if (c.state === CLOSED) return;
+    let d = c.rtoAt;
+    if (c.persistAt < d) d = c.persistAt;
+    if (c.delackAt < d) d = c.delackAt;
+    if (c.kaAt < d) d = c.kaAt;
+    if (c.lingerAt < d) d = c.lingerAt;
+    if (c.heapIdx < 0) {
+      if (d !== Infinity) this.heap.set(c, d);
+    } else if (d < c.heapKey) this.heap.set(c, d);
+    // A later deadline is applied lazily when the old key fires.
+  }
+
+  // ------------------------------------------------------------------ driving
+
+  /** Emits pending data/ACKs of the connections that need it (call after each RX vector and after tick). */
+  flush(now: number): void {
+    this.now = now;
+    this.inCall = true;
+    this.txBlocked = false;
+    const list = this.dirtyList;
+    this.dirtyList = this.spareList;
+    try {
+      for (let i = 0; i < list.length; i++) {
+        const c = list[i];
+        c.dirty = false;
+        if (c.state === CLOSED) continue;
+        if (this.txBlocked) {
+          this.markDirty(c);
+          continue;
+        }
+        c.output(now);
+      }
+    } finally {
+      list.length = 0;
+      this.spareList = list;
+      this.inCall = false;
+    }
+  }
+
+  /** True when connections wait for output (e.g. the sink was full): call flush() again. */
+  pending(): boolean {
+    return this.dirtyList.length > 0;
+  }
+
+  /** Runs expired timers. */
+  tick(now: number): void {
+    this.now = now;
+    this.inCall = true;
+    try {
+      const heap = this.heap;
+      while (heap.size > 0 && heap.topKey() <= now) {
+        const c = heap.pop()!;
+        c.onTimers(now);
+        this.timerUpdate(c);
+      }
+    } finally {
+      this.inCall = false;
+    }
+  }
+
+  /** Time (ms) of the next timer, Infinity if none. May be early (then tick() does nothing). */
+  nextDeadline(): number {
+    return this.heap.topKey();
+  }
+
+  /** The connection for a 4-tuple, if any (for tests and tools). */
+  find(localIp: number, localPort: number, remoteIp: number, remotePort: number): TcpConnection | undefined {
+    return this.lookup(localIp >>> 0, localPort, remoteIp >>> 0, remotePort);
+  }
+
+  *connections(): IterableIterator<TcpConnection> {
+    for (const head of this.table.values()) {
+      for (let c: TcpConnection | null = head; c !== null; c = c.next) yield c;
+    }
+  }
+
+  /** Rows for `show session`. */
+  *sessions(): IterableIterator<SessionInfo> {
+    for (const c of this.connections()) {
+      yield {
+        localIp: c.localIp,
+        localPort: c.localPort,
+        remoteIp: c.remoteIp,
+        remotePort: c.remotePort,
+        local: `${ipToString(c.localIp)}:${c.localPort}`,
+        remote: c.remote,
+        state: STATE_NAMES[c.state],
+        sendQueue: c.q.bytes,
+        recvQueue: c.rcvQueued + (c.reasm?.bytes ?? 0),
+        srtt: c.srtt,
+        rttvar: c.rttvar,
+        rto: c.rto,
+        cwnd: c.cwnd,
+        ssthresh: c.ssthresh,
+        sndWnd: c.sndWnd,
+        rcvWnd: Math.max(0, (c.rcvAdvRight - c.rcvNxt) | 0),
+        mss: c.sndMss,
+      };
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

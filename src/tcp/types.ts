@@ -1,0 +1,222 @@
+/** Public types of the TCP stack: the segment sink, options, counters, session info, states. */
+
+/**
+ * Where outgoing segments go. The dataplane implements it: it reserves room for L2+IPv4
+ * headers in a TX slot, and after end() it fills IPv4, the TCP checksum (pseudo header) and L2.
+ */
+export interface SegmentSink {
+  /** false = no TX room now (the stack copes: it retries on the next flush/tick). */
+  begin(localIp: number, remoteIp: number): boolean;
+  /** Valid after begin() returned true. */
+  readonly buf: Buffer;
+  /** Where the TCP header starts. */
+  readonly off: number;
+  /** Max bytes (TCP header + payload) that fit. */
+  readonly room: number;
+  /** The segment is buf[off .. off+tcpLen); the checksum field may be left 0. */
+  end(tcpLen: number): void;
+}
+
+export interface TcpOptions {
+  /** Our MSS (advertised, and the cap on what we send): a number or a function of the local address. */
+  mss: number | ((localIp: number) => number);
+  /** Receive buffer per connection (bytes); the window scale is derived from it. */
+  rcvBuf: number;
+  windowScaling: boolean;
+  timestamps: boolean;
+  sack: boolean;
+  /** Initial congestion window in segments (RFC 6928). */
+  initialCwndSegments: number;
+  /** RFC 6298 initial RTO, lower and upper bounds (ms). */
+  rtoInitial: number;
+  rtoMin: number;
+  rtoMax: number;
+  /** Retransmissions of one segment (or unanswered window probes) before the connection is aborted. */
+  maxRetries: number;
+  /** SYN-ACK retransmissions before a half-open connection is dropped. */
+  synAckRetries: number;
+  /** Delayed ACK timer (ms, ≤ 500 per RFC 9293; 40 like Linux). */
+  delayedAckMs: number;
+  /** TIME_WAIT duration (ms): short, since reuse by a newer SYN is supported. */
+  timeWaitMs: number;
+  /** How long FIN_WAIT_2 waits for the peer's FIN after our FIN was acknowledged (ms). */
+  finWait2Ms: number;
+  /** Max half-open (SYN-RECEIVED) connections; beyond it, SYN cookies (or drops). */
+  synQueueMax: number;
+  synCookies: boolean;
+  /** Max connections (not counting TIME_WAIT). */
+  maxConnections: number;
+  /** Keep-alive idle time (ms), 0 = off; interval between probes; probes before abort. */
+  keepAliveMs: number;
+  keepAliveIntervalMs: number;
+  keepAliveProbes: number;
+  /** onDrain fires when queuedBytes falls below this after having reached it. */
+  sendLowWater: number;
+  /** RFC 5961 §7: challenge ACKs per second, for the whole stack. */
+  challengeAckLimit: number;
+  /** 24+ bytes of key material for ISNs, cookies and timestamp offsets (tests); random by default. */
+  secret: Buffer | undefined;
+  /**
+   * Called when a connection gets output to send outside input()/flush()/tick() (an application
+   * write from an asynchronous callback): the caller should arrange a flush() soon.
+   */
+  onWork: (() => void) | undefined;
+}
+
+export const DEFAULT_OPTIONS: TcpOptions = {
+  mss: 1460,
+  rcvBuf: 256 * 1024,
+  windowScaling: true,
+  timestamps: true,
+  sack: true,
+  initialCwndSegments: 10,
+  rtoInitial: 1000,
+  rtoMin: 200,
+  rtoMax: 60000,
+  maxRetries: 8,
+  synAckRetries: 5,
+  delayedAckMs: 40,
+  timeWaitMs: 2000,
+  finWait2Ms: 30000,
+  synQueueMax: 1024,
+  synCookies: true,
+  maxConnections: 100000,
+  keepAliveMs: 0,
+  keepAliveIntervalMs: 75000,
+  keepAliveProbes: 9,
+  sendLowWater: 64 * 1024,
+  challengeAckLimit: 1000,
+  secret: undefined,
+  onWork: undefined,
+};
+
+/** One row of `show session`. */
+export interface SessionInfo {
+  localIp: number;
+  localPort: number;
+  remoteIp: number;
+  remotePort: number;
+  /** "a.b.c.d:port" */
+  local: string;
+  remote: string;
+  /** RFC 9293 state name, e.g. "ESTABLISHED". */
+  state: string;
+  /** Bytes queued for sending (unacknowledged + unsent). */
+  sendQueue: number;
+  /** Bytes received and not yet delivered (out-of-order + held while paused). */
+  recvQueue: number;
+  /** Smoothed RTT and current RTO (ms); srtt is 0 before the first sample. */
+  srtt: number;
+  rttvar: number;
+  rto: number;
+  cwnd: number;
+  ssthresh: number;
+  sndWnd: number;
+  rcvWnd: number;
+  mss: number;
+}
+
+export interface TcpCounters {
+  segmentsIn: number;
+  segmentsOut: number;
+  dataSegmentsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  retransmits: number;
+  fastRetransmits: number;
+  timeouts: number;
+  rstIn: number;
+  rstOut: number;
+  challengeAcks: number;
+  passiveOpens: number;
+  synAckRetransmits: number;
+  cookiesSent: number;
+  cookiesAccepted: number;
+  outOfOrderSegments: number;
+  duplicateSegments: number;
+  timeWaitReused: number;
+  windowProbes: number;
+  keepAliveProbes: number;
+  /** Current counts. */
+  connections: number;
+  synReceived: number;
+  established: number;
+  timeWait: number;
+}
+
+export function newCounters(): TcpCounters {
+  return {
+    segmentsIn: 0,
+    segmentsOut: 0,
+    dataSegmentsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    retransmits: 0,
+    fastRetransmits: 0,
+    timeouts: 0,
+    rstIn: 0,
+    rstOut: 0,
+    challengeAcks: 0,
+    passiveOpens: 0,
+    synAckRetransmits: 0,
+    cookiesSent: 0,
+    cookiesAccepted: 0,
+    outOfOrderSegments: 0,
+    duplicateSegments: 0,
+    timeWaitReused: 0,
+    windowProbes: 0,
+    keepAliveProbes: 0,
+    connections: 0,
+    synReceived: 0,
+    established: 0,
+    timeWait: 0,
+  };
+}
+
+// Connection states (RFC 9293 §3.3.2).
+export const CLOSED = 0;
+export const LISTEN = 1;
+export const SYN_SENT = 2;
+export const SYN_RECEIVED = 3;
+export const ESTABLISHED = 4;
+export const FIN_WAIT_1 = 5;
+export const FIN_WAIT_2 = 6;
+export const CLOSE_WAIT = 7;
+export const CLOSING = 8;
+export const LAST_ACK = 9;
+export const TIME_WAIT = 10;
+
+export const STATE_NAMES = [
+  'CLOSED',
+  'LISTEN',
+  'SYN_SENT',
+  'SYN_RECEIVED',
+  'ESTABLISHED',
+  'FIN_WAIT_1',
+  'FIN_WAIT_2',
+  'CLOSE_WAIT',
+  'CLOSING',
+  'LAST_ACK',
+  'TIME_WAIT',
+];
+
+export function ipToString(ip: number): string {
+  return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+}
+
+/** A received segment, decoded once by the stack and reused. */
+export class Segment {
+  srcIp = 0;
+  dstIp = 0;
+  srcPort = 0;
+  dstPort = 0;
+  seq = 0;
+  ack = 0;
+  flags = 0;
+  /** Raw (unscaled) window field. */
+  wnd = 0;
+  buf: Buffer = Buffer.alloc(0);
+  /** Absolute offset of the payload in buf, and its length. */
+  dataOff = 0;
+  dataLen = 0;
+}

@@ -10,6 +10,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, utimesSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { curl, get, parseResponses, raw, startServer, waitFor, type Running } from './http-harness.js';
+import { formatHttpStaticServerCache } from '../../src/http/show.js';
+import { HTTP_ERROR_REASONS, HTTP_STATIC_SERVER_NODE } from '../../src/http/server.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'http-server-test-'));
 const www = join(tmp, 'www');
@@ -462,6 +464,48 @@ describe('timeouts', () => {
       });
       assert.equal(answers, 10);
       await waitFor(() => t.server.stats().connectionsOpen === 0, 2000, 'connections to close');
+    } finally {
+      await t.stop();
+    }
+  });
+
+  test('a peer that stops reading is aborted after sendTimeoutMs', async () => {
+    const t = await startServer({ wwwRoot: www, cacheSizeBytes: 1024 * 1024, limits: { sendTimeoutMs: 300 } });
+    try {
+      const net = await import('node:net');
+      const sock = net.connect({ port: t.port, host: '127.0.0.1' }, () => sock.write(get('/big.bin')));
+      sock.pause();
+      sock.on('error', () => undefined);
+      await waitFor(() => t.server.errors['send-timeout'] === 1, 5000, 'the send timeout');
+      await waitFor(() => t.server.stats().connectionsOpen === 0, 2000, 'the connection to go');
+      sock.destroy();
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+describe('visibility', () => {
+  test('stats, error reasons and the show text', async () => {
+    const t = await startServer({ wwwRoot: www, cacheSizeBytes: 1024 * 1024 });
+    try {
+      await curl([`${t.base}/index.html`, `${t.base}/index.html`, `${t.base}/nope`, `${t.base}/digits.txt`]);
+      const st = t.server.stats();
+      assert.equal(st.requests, 4);
+      assert.deepEqual(st.responses, { '1xx': 0, '2xx': 3, '3xx': 0, '4xx': 1, '5xx': 0 });
+      assert.equal(st.connectionsTotal, 1);
+      assert.ok(st.bytesSent > 8 + 8 + 36);
+      assert.equal(st.errors['not-found'], 1);
+      assert.deepEqual(Object.keys(st.errors).sort(), Object.keys(HTTP_ERROR_REASONS).sort());
+      assert.equal(HTTP_STATIC_SERVER_NODE, 'http-static-server');
+      assert.deepEqual(st.cache, { entries: 2, bytes: 8 + 36, capacity: 1024 * 1024, hits: 1, misses: 2, evictions: 0 });
+      const text = formatHttpStaticServerCache(t.server, true);
+      const lines = text.split('\n');
+      assert.equal(lines[0], `www_root ${www}, cache size 44 bytes, limit 1048576 bytes, evictions 0`);
+      assert.equal(lines[1], 'entries 2, hits 1, misses 2');
+      assert.match(lines[2]!, /^\s+File\s+Size\s+Age$/);
+      assert.match(lines[3]!, /^\s+\/digits\.txt\s+36\s+\d+\.\d\d$/);
+      assert.match(lines[4]!, /^\s+\/index\.html\s+8\s+\d+\.\d\d$/);
     } finally {
       await t.stop();
     }

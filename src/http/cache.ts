@@ -35,6 +35,8 @@ export class CacheEntry implements FileInfo {
   etag: string;
   lastModified: string;
   checkedAt: number;
+  /** When a request last used it (ms). */
+  lastUsed: number;
   revalidating: Promise<Resolution> | null = null;
   /** Response heads built by the server for this entry; valid while `headsDate` is current. */
   heads: (Buffer | undefined)[] = [];
@@ -58,6 +60,7 @@ export class CacheEntry implements FileInfo {
     this.etag = makeEtag(mtimeMs, body.length);
     this.lastModified = formatHttpDate(mtimeMs);
     this.checkedAt = now;
+    this.lastUsed = now;
   }
 }
 
@@ -144,6 +147,7 @@ export class FileCache {
     const e = this.map.get(key);
     if (e === undefined || now - e.checkedAt >= this.revalidateMs) return undefined;
     this.hits++;
+    e.lastUsed = now;
     if (e !== this.head) this.touch(e);
     return e;
   }
@@ -154,6 +158,7 @@ export class FileCache {
     if (e !== undefined) {
       if (now - e.checkedAt < this.revalidateMs) {
         this.hits++;
+        e.lastUsed = now;
         this.touch(e);
         return Promise.resolve({ kind: 'entry', entry: e });
       }
@@ -170,6 +175,11 @@ export class FileCache {
       this.inflight.set(key, p);
     }
     return p;
+  }
+
+  /** The cached entries, most recently used first. */
+  *entries(): IterableIterator<CacheEntry> {
+    for (let e = this.head; e !== null; e = e.next) yield e;
   }
 
   clear(): void {
@@ -271,7 +281,7 @@ export class FileCache {
         st.ctimeMs === e.ctimeMs &&
         st.ino === e.ino
       ) {
-        e.checkedAt = Date.now();
+        e.checkedAt = e.lastUsed = Date.now();
         this.hits++;
         this.touch(e);
         return { kind: 'entry', entry: e };

@@ -3,4 +3,5 @@ export * from './stream.js';
 export * from './server.js';
 export * from './command.js';
 export * from './node-net-adapter.js';
+export * from './show.js';
 export type { CacheStats } from './cache.js';

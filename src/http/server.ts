@@ -130,6 +130,9 @@ const KNOWN_METHODS = new Set(['POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'T
 /** Connection header mode of a response: 0 = none (1.1 keep-alive), 1 = close, 2 = keep-alive (1.0). */
 const CONN_LINES = ['', 'Connection: close\r\n', 'Connection: keep-alive\r\n'];
 
+/** Cached files up to this size are sent as one prebuilt head+body buffer. */
+const SMALL_FILE_BYTES = 16 * 1024;
+
 const OPEN = 0;
 /** No more requests will be read; queued responses are still sent, then FIN. */
 const CLOSING = 1;
@@ -475,6 +478,7 @@ export function parseRange(value: string, size: number): [number, number] | null
 }
 
 export class HttpStaticServer {
+  readonly wwwRoot: string;
   readonly limits: HttpLimits;
   readonly serverName: string;
   readonly cache: FileCache;
@@ -494,6 +498,7 @@ export class HttpStaticServer {
   private closed = false;
 
   constructor(opts: HttpStaticServerOptions) {
+    this.wwwRoot = opts.wwwRoot;
     this.limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
     this.serverName = opts.serverName ?? `vpp-server/${VERSION}`;
     this.serverLine = `Server: ${this.serverName}\r\n`;
@@ -753,14 +758,19 @@ export class HttpStaticServer {
         e.heads = [];
         e.headsDate = date;
       }
-      const idx = (plan.status === 200 ? 0 : 3) + mode;
-      let head = e.heads[idx];
-      if (head === undefined) {
-        head = Buffer.from(this.headFor(plan.status, e, plan.status === 200 ? e.size : 0, mode, ''), 'latin1');
-        e.heads[idx] = head;
+      const withBody = plan.status === 200 && !isHead && e.size > 0;
+      if (withBody && e.size <= SMALL_FILE_BYTES) {
+        // small files: head and body prebuilt as one buffer, one write, one segment
+        let whole = e.heads[6 + mode];
+        if (whole === undefined) {
+          whole = Buffer.concat([this.entryHead(e, 0, mode), e.body]);
+          e.heads[6 + mode] = whole;
+        }
+        job.head = whole;
+      } else {
+        job.head = this.entryHead(e, plan.status === 200 ? 0 : 3, mode);
+        if (withBody) job.body = e.body;
       }
-      job.head = head;
-      if (plan.status === 200 && !isHead && e.size > 0) job.body = e.body;
     } else if (plan.status === 206) {
       const extra = `Content-Range: bytes ${plan.start}-${plan.end - 1}/${e.size}\r\n`;
       job.head = Buffer.from(this.headFor(206, e, plan.end - plan.start, mode, extra), 'latin1');
@@ -771,6 +781,16 @@ export class HttpStaticServer {
       job.body = isHead ? null : bodyFor(416);
     }
     return job;
+  }
+
+  /** Cached head of an entry's 200 (kind 0) or 304 (kind 3) response; `heads` was reset for today's Date. */
+  private entryHead(e: CacheEntry, kind: number, mode: number): Buffer {
+    let head = e.heads[kind + mode];
+    if (head === undefined) {
+      head = Buffer.from(this.headFor(kind === 0 ? 200 : 304, e, kind === 0 ? e.size : 0, mode, ''), 'latin1');
+      e.heads[kind + mode] = head;
+    }
+    return head;
   }
 
   private headFor(status: number, info: FileInfo, length: number, mode: number, extra: string): string {
@@ -819,6 +839,14 @@ export class HttpStaticServer {
         c.abort();
         continue;
       }
+      // safety net for transports whose onDrain is coarser than our high-water marks
+      const head = c.queue[0];
+      if (head !== undefined && head.fh !== null && head.ready && head.head === null && !head.reading && q < this.streamHighWater) {
+        c.onDrain();
+      } else if (c.state === OPEN && c.iend > c.istart && c.queue.length === 0) {
+        c.processBuffered();
+      }
+      if (c.state === CLOSED) continue;
       if (c.state === ENDED) {
         if (q === 0 && now - Math.max(c.endedAt, c.lastProgress) > Math.max(l.idleTimeoutMs, l.headerTimeoutMs)) {
           this.count('linger-timeout');

@@ -1,0 +1,144 @@
+/**
+ * `vpp-server deploy`: validates the options, discovers the cluster (Multus? OpenShift?), applies
+ * the objects with server-side apply (field manager vpp-server, forcing conflicts), waits for the
+ * rollout with progress lines, then shows the pod, the net-attach-def and how to reach the address.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import {
+  ClusterError,
+  apply,
+  choosePlatform,
+  connect,
+  describe,
+  discover,
+  multusMissing,
+  remove,
+  waitForRollout,
+  type Cluster,
+} from './cluster.js';
+import {
+  APP_NAME,
+  CLI_SOCKET,
+  NAD_NAME,
+  buildManifests,
+  ctlArgv,
+  selectorString,
+  validateAll,
+  wwwConfigMapName,
+  type DeployConfig,
+} from './manifests.js';
+import { CLUSTER_FLAGS, COMMON_FLAGS, parseCommandOptions, reportValueError, usage } from './options.js';
+import { ValueError, type Engine, type Ipv4Cidr } from './values.js';
+
+const FLAGS = [...COMMON_FLAGS, ...CLUSTER_FLAGS, '--timeout', '--no-wait'];
+const SUMMARY =
+  'Applies the objects to the cluster of your kubeconfig (server-side apply, field manager vpp-server) and waits for the rollout.';
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+const consoleIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+/** The note printed in vanilla-Kubernetes mode. */
+export function podSecurityNote(namespace: string): string {
+  return (
+    `note: no SecurityContextConstraints API: vanilla Kubernetes mode (no SCC, ClusterRole or ClusterRoleBinding). ` +
+    `NET_RAW is outside Pod Security 'baseline', so namespace ${namespace} is labelled ` +
+    `pod-security.kubernetes.io/enforce=privileged; the pod itself still runs as uid 10000 with only the capabilities it needs.`
+  );
+}
+
+/** The pod's node, its macvlan0 MAC (Multus network-status) and the SCC that admitted it. */
+export function podLines(pod: V1Pod): string[] {
+  const lines = [`pod ${pod.metadata?.namespace}/${pod.metadata?.name} on node ${pod.spec?.nodeName ?? '?'}`];
+  const status = pod.metadata?.annotations?.['k8s.v1.cni.cncf.io/network-status'];
+  if (status) {
+    try {
+      for (const n of JSON.parse(status) as { name?: string; interface?: string; mac?: string }[]) {
+        if (n.interface === 'macvlan0') lines.push(`  ${n.interface}: mac ${n.mac ?? '?'} (from net-attach-def ${n.name ?? NAD_NAME})`);
+      }
+    } catch {
+      // annotation not JSON: skip it
+    }
+  }
+  const scc = pod.metadata?.annotations?.['openshift.io/scc'];
+  if (scc) lines.push(`  admitted by SCC ${scc}`);
+  return lines;
+}
+
+/** How to reach the address and inspect the dataplane. */
+export function reachLines(r: { namespace: string; engine: Engine; ip: Ipv4Cidr; vlanId: number; podName?: string }): string[] {
+  return [
+    `the address: ${r.ip.cidr} on VLAN ${r.vlanId}, in userspace (host-macvlan0.${r.vlanId}). From a host on VLAN ${r.vlanId} in ${r.ip.network}/${r.ip.prefix}:`,
+    `  ping ${r.ip.address}`,
+    `  curl http://${r.ip.address}/index.html`,
+    'inspect the dataplane:',
+    `  kubectl -n ${r.namespace} exec ${r.podName ?? `deploy/${APP_NAME}`} -c ${APP_NAME} -- ${ctlArgv(r.engine, CLI_SOCKET, 'show', 'int', 'addr').join(' ')}`,
+  ];
+}
+
+/** Everything printed after a successful rollout. */
+export function reachHints(c: DeployConfig, pod: V1Pod | undefined): string[] {
+  return [
+    ...(pod ? podLines(pod) : []),
+    `net-attach-def ${c.namespace}/${NAD_NAME}: macvlan (bridge) on the worker's ${c.master}`,
+    ...reachLines({ ...c, ...(pod?.metadata?.name ? { podName: pod.metadata.name } : {}) }),
+  ];
+}
+
+/** The whole deploy, with the cluster given (tests pass one built on a fake API server). */
+export async function deploy(
+  cluster: Cluster,
+  config: DeployConfig,
+  opts: { platformOverride?: DeployConfig['platform']; wait: boolean; timeout: number; pollMs?: number },
+  io: Io = consoleIo,
+): Promise<number> {
+  const d = await discover(cluster);
+  if (!d.multus) throw multusMissing();
+  const platform = choosePlatform(d, opts.platformOverride);
+  const c: DeployConfig = { ...config, platform };
+  const objects = buildManifests(c);
+  validateAll(objects);
+  io.out(`deploying to ${cluster.server} (${platform === 'openshift' ? 'OpenShift' : 'Kubernetes'}), namespace ${c.namespace}, engine ${c.engine}`);
+  if (platform === 'kubernetes') io.out(podSecurityNote(c.namespace));
+  for (const o of objects) {
+    await apply(cluster, o);
+    io.out(`applied ${describe(o)}`);
+  }
+  if (!c.www) {
+    const stale = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: wwwConfigMapName(), namespace: c.namespace } };
+    if (await remove(cluster, stale)) io.out(`deleted ${describe(stale)} (no --www-dir this time: serving the default index.html)`);
+  }
+  if (!opts.wait) {
+    io.out(`not waiting for the rollout: follow it with 'kubectl -n ${c.namespace} rollout status deploy/${APP_NAME}'`);
+    return 0;
+  }
+  const pod = await waitForRollout(cluster, c.namespace, APP_NAME, selectorString(), opts.timeout, (l) => io.out(l), opts.pollMs);
+  io.out('deployed.');
+  for (const l of reachHints(c, pod)) io.out(l);
+  return 0;
+}
+
+export async function main(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(usage('deploy', SUMMARY, FLAGS));
+    return 0;
+  }
+  try {
+    const o = parseCommandOptions(args, process.env, FLAGS);
+    const cluster = connect({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
+    return await deploy(cluster, o.config, {
+      ...(o.platformOverride ? { platformOverride: o.platformOverride } : {}),
+      wait: o.wait,
+      timeout: o.timeout,
+    });
+  } catch (err) {
+    if (err instanceof ValueError) return reportValueError('deploy', err);
+    if (err instanceof ClusterError) {
+      console.error(`vpp-server deploy: ${err.message}`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * `vpp-server status`: the Deployment, its pods, the net-attach-def and (on OpenShift) the SCC,
+ * read from the cluster. Exit 0 when the dataplane is available, 1 when it is not (yet), 3 when
+ * nothing is deployed.
+ */
+import { ApiException, type KubernetesObject } from '@kubernetes/client-node';
+import { ClusterError, connect, discover, explainError, listPods, podSummary, readDeployment, type Cluster } from './cluster.js';
+import { APP_NAME, IMAGE_PATHS, NAD_NAME, clusterScopedName, selectorString } from './manifests.js';
+import { CLUSTER_FLAGS, parseCommandOptions, reportValueError, usage } from './options.js';
+import type { Io } from './deploy-command.js';
+import { podLines, reachLines } from './deploy-command.js';
+import { ValueError, parseIpv4Cidr } from './values.js';
+
+const FLAGS = ['--namespace', '--help', ...CLUSTER_FLAGS];
+const SUMMARY = 'Shows the deployment on the cluster: Deployment, pods, net-attach-def, SCC.';
+const consoleIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+async function readOptional(c: Cluster, o: KubernetesObject): Promise<Record<string, any> | undefined> {
+  try {
+    return (await c.objects.read(o as never)) as Record<string, any>;
+  } catch (err) {
+    if (err instanceof ApiException && err.code === 404) return undefined;
+    if (/resource metadata/.test(String((err as Error).message))) return undefined;
+    throw explainError(err, c.server, `reading ${o.kind} ${o.metadata?.name}`);
+  }
+}
+
+export async function status(cluster: Cluster, namespace: string, io: Io = consoleIo): Promise<number> {
+  const d = await discover(cluster);
+  io.out(`cluster ${cluster.server}: ${d.openshift ? 'OpenShift (SCC API present)' : 'Kubernetes (no SCC API)'}, Multus ${d.multus ? 'present' : 'MISSING'}`);
+  const dep = await readDeployment(cluster, namespace, APP_NAME);
+  if (!dep) {
+    io.out(`not deployed: no Deployment ${namespace}/${APP_NAME} (deploy with 'vpp-server deploy' or 'make deploy')`);
+    return 3;
+  }
+  const s = dep.status ?? {};
+  const want = dep.spec?.replicas ?? 1;
+  const main = dep.spec?.template?.spec?.containers?.[0];
+  io.out(
+    `Deployment ${namespace}/${APP_NAME}: ${s.availableReplicas ?? 0}/${want} available, strategy ${dep.spec?.strategy?.type ?? '?'}, ` +
+      `image ${main?.image ?? '?'}, capabilities ${(main?.securityContext?.capabilities?.add ?? []).join(',') || 'none'}`,
+  );
+  const pods = await listPods(cluster, namespace, selectorString());
+  if (pods.length === 0) io.out('no pods');
+  for (const p of pods) io.out(`  ${podSummary(p).line}`);
+  const nad = d.multus ? await readOptional(cluster, { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: NAD_NAME, namespace } }) : undefined;
+  if (nad) {
+    let master = '?';
+    try {
+      master = JSON.parse(nad['spec']?.config ?? '{}').master ?? '?';
+    } catch {
+      // keep '?'
+    }
+    io.out(`net-attach-def ${namespace}/${NAD_NAME}: macvlan on ${master}`);
+  } else {
+    io.out(`net-attach-def ${namespace}/${NAD_NAME}: MISSING`);
+  }
+  if (d.openshift) {
+    const scc = await readOptional(cluster, { apiVersion: 'security.openshift.io/v1', kind: 'SecurityContextConstraints', metadata: { name: clusterScopedName(namespace) } });
+    io.out(scc ? `SCC ${clusterScopedName(namespace)}: allowedCapabilities ${(scc['allowedCapabilities'] ?? []).join(',')}` : `SCC ${clusterScopedName(namespace)}: MISSING`);
+  }
+  const env = Object.fromEntries((dep.spec?.template?.spec?.initContainers?.[0]?.env ?? []).map((e) => [e.name, e.value ?? '']));
+  const ready = pods.find((p) => p.status?.containerStatuses?.[0]?.ready);
+  if (ready) for (const l of podLines(ready)) io.out(l);
+  try {
+    const ip = parseIpv4Cidr(env['IP_ADDRESS'] ?? '');
+    const engine = main?.command?.[0] === IMAGE_PATHS.vpp ? 'vpp' : 'ts';
+    const podName = ready?.metadata?.name;
+    for (const l of reachLines({ namespace, engine, ip, vlanId: Number(env['VLAN_ID']), ...(podName ? { podName } : {}) })) io.out(l);
+  } catch {
+    // the Deployment was not made by us (no IP_ADDRESS in the init env): no hints
+  }
+  return (s.availableReplicas ?? 0) >= want ? 0 : 1;
+}
+
+export async function main(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(usage('status', SUMMARY, FLAGS));
+    return 0;
+  }
+  try {
+    const o = parseCommandOptions(args, process.env, FLAGS);
+    const cluster = connect({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
+    return await status(cluster, o.config.namespace);
+  } catch (err) {
+    if (err instanceof ValueError) return reportValueError('status', err);
+    if (err instanceof ClusterError) {
+      console.error(`vpp-server status: ${err.message}`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}

@@ -126,7 +126,9 @@ export class TcpConnection implements ByteStream {
   kaAt = Infinity;
   lingerAt = Infinity;
   private persisting = false;
+  /** Unanswered window probes (reset by any ACK) and the persist backoff shift. */
   private probes = 0;
+  private persistShift = 0;
   private kaProbes = 0;
   lastRecvAt = 0;
 
@@ -535,6 +537,7 @@ export class TcpConnection implements ByteStream {
   private startPersist(now: number): void {
     this.persisting = true;
     this.probes = 0;
+    this.persistShift = 0;
     this.rtoAt = Infinity;
     this.persistAt = now + this.persistInterval();
     this.setTimer();
@@ -542,7 +545,7 @@ export class TcpConnection implements ByteStream {
 
   private persistInterval(): number {
     const o = this.stack.opts;
-    let r = this.rto * 2 ** this.probes;
+    let r = this.rto * 2 ** this.persistShift;
     if (r < o.rtoMin) r = o.rtoMin;
     return r > o.rtoMax ? o.rtoMax : r;
   }
@@ -852,6 +855,8 @@ export class TcpConnection implements ByteStream {
       if (scaled > 0 && this.persisting) {
         this.persisting = false;
         this.persistAt = Infinity;
+        // A probe octet the peer did not take is simply sent again as normal data.
+        if (seqLt(this.sndUna, this.sndNxt)) this.sndNxt = this.sndUna;
         if (this.sndMax !== this.sndUna && this.rtoAt === Infinity) {
           this.rtoAt = now + this.rtoCur();
           this.setTimer();
@@ -1100,6 +1105,7 @@ export class TcpConnection implements ByteStream {
           if (seqGt(e, this.sndMax)) this.sndMax = e;
           if (seqGt(e, this.sndNxt)) this.sndNxt = e;
         }
+        if (this.rto * 2 ** this.persistShift < o.rtoMax) this.persistShift++;
         this.persistAt = now + this.persistInterval();
       }
     }

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { curl, get, parseResponses, raw, startServer, waitFor, type Running } from './http-harness.js';
@@ -363,6 +363,26 @@ describe('cache', () => {
     }
   });
 
+  test('www-root behind a symlink that is switched to another directory', async () => {
+    const a = join(tmp, 'rootA');
+    const b = join(tmp, 'rootB');
+    mkdirSync(a);
+    mkdirSync(b);
+    writeFileSync(join(a, 'index.html'), 'A');
+    writeFileSync(join(b, 'index.html'), 'B');
+    const link = join(tmp, 'root-current');
+    symlinkSync(a, link);
+    const t = await startServer({ wwwRoot: link, cacheSizeBytes: 1024 * 1024 });
+    try {
+      assert.equal((await curl([`${t.base}/`])).stdout.toString(), 'A');
+      symlinkSync(b, link + '.new');
+      renameSync(link + '.new', link);
+      await waitFor(async () => (await curl([`${t.base}/`])).stdout.toString() === 'B', 3000, 'the new root');
+    } finally {
+      await t.stop();
+    }
+  });
+
   test('a 20 MB file bigger than the cache is streamed intact (sha256), twice in parallel', async () => {
     const t = await startServer({ wwwRoot: www, cacheSizeBytes: 1024 * 1024, streamChunkBytes: 64 * 1024 });
     try {
@@ -465,6 +485,35 @@ describe('timeouts', () => {
       assert.equal(answers, 10);
       await waitFor(() => t.server.stats().connectionsOpen === 0, 2000, 'connections to close');
     } finally {
+      await t.stop();
+    }
+  });
+
+  test('500 silent connections: a new request is still served promptly, then they are all closed', async () => {
+    const t = await startServer({ wwwRoot: www, cacheSizeBytes: 1024 * 1024, limits: { headerTimeoutMs: 800, idleTimeoutMs: 800 } });
+    const net = await import('node:net');
+    const socks: import('node:net').Socket[] = [];
+    let closedCount = 0;
+    try {
+      await Promise.all(
+        Array.from({ length: 500 }, () =>
+          new Promise<void>((resolve, reject) => {
+            const sk = net.connect({ port: t.port, host: '127.0.0.1' }, () => resolve());
+            sk.on('error', reject);
+            sk.on('close', () => closedCount++);
+            socks.push(sk);
+          }),
+        ),
+      );
+      await waitFor(() => t.server.stats().connectionsOpen === 500, 3000, '500 connections');
+      const start = Date.now();
+      const r = await curl([`${t.base}/index.html`]);
+      assert.equal(r.stdout.toString(), 'Welcome\n');
+      assert.ok(Date.now() - start < 500, `took ${Date.now() - start} ms`);
+      await waitFor(() => closedCount === 500, 4000, 'the server to close the silent connections');
+      assert.equal(t.server.errors['header-timeout'], 500);
+    } finally {
+      for (const sk of socks) sk.destroy();
       await t.stop();
     }
   });

@@ -119,6 +119,7 @@ export class FileCache {
   private cost = 0;
   private bodyBytes = 0;
   private realRoot: string | null = null;
+  private realRootAt = 0;
   hits = 0;
   misses = 0;
   evictions = 0;
@@ -191,14 +192,19 @@ export class FileCache {
 
   /** realpath + containment check + stat; directories → their index.html. */
   async locate(key: string): Promise<Located> {
+    // www-root's own real path, refreshed at most once per revalidation period (it may be a
+    // symlink that is switched to a new directory, as Kubernetes volume updates do)
     let rootReal = this.realRoot;
-    if (rootReal === null) {
+    const now = Date.now();
+    if (rootReal === null || now - this.realRootAt >= this.revalidateMs) {
       try {
-        rootReal = await realpath(this.root);
+        rootReal = await realpath(this.root === '' ? '/' : this.root);
       } catch {
+        this.realRoot = null;
         return NOT_FOUND;
       }
       this.realRoot = rootReal;
+      this.realRootAt = now;
     }
     let real: string;
     let st: Stats;

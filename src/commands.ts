@@ -1,20 +1,54 @@
-/** Commands that subsystems beyond the dataplane contribute to the CLI. */
+/** Commands that the services beyond the dataplane (TCP, HTTP) contribute to the CLI. */
 import type { Command } from './cli/cli.js';
 import { CommandError } from './cli/registry.js';
 import { HTTP_STATIC_SERVER_SYNTAX, parseHttpStaticServerCommand } from './http/command.js';
+import { formatHttpStaticServerCache } from './http/show.js';
+import type { Services } from './services.js';
 
-export function extraCommands(): Command[] {
+export function serviceCommands(services: Services): Command[] {
   return [
     {
       path: 'http static server',
       help: HTTP_STATIC_SERVER_SYNTAX,
       run(args) {
         try {
-          parseHttpStaticServerCommand([...args.words]);
+          const command = parseHttpStaticServerCommand([...args.words]);
+          services.startHttp(command);
+          return undefined;
         } catch (err) {
           throw new CommandError((err as Error).message);
         }
-        return 'http static server: configuration valid, but the HTTP server is not available in this build yet';
+      },
+    },
+    {
+      path: 'show http static server cache',
+      help: 'show http static server cache [verbose]',
+      run(args) {
+        const verbose = args.accept('verbose');
+        args.end();
+        if (services.http.length === 0) return 'no HTTP static server is running';
+        return services.http.map((h) => formatHttpStaticServerCache(h.server, verbose)).join('\n\n');
+      },
+    },
+    {
+      path: 'show session',
+      help: 'show session [verbose]',
+      run(args) {
+        const verbose = args.accept('verbose');
+        args.end();
+        const stack = services.tcp?.stack;
+        if (stack === undefined) return 'no TCP sessions (no TCP listener configured)';
+        const lines: string[] = [];
+        for (const l of services.http) lines.push(`[T] ${l.command.address}:${l.command.port}->0.0.0.0:0 LISTEN`);
+        let count = 0;
+        for (const s of stack.sessions()) {
+          count++;
+          let line = `[T] ${s.local}->${s.remote} ${s.state.padEnd(12)} sendq ${s.sendQueue} recvq ${s.recvQueue}`;
+          if (verbose) line += ` srtt ${s.srtt.toFixed(1)}ms rto ${s.rto.toFixed(0)}ms cwnd ${s.cwnd} snd_wnd ${s.sndWnd} rcv_wnd ${s.rcvWnd} mss ${s.mss}`;
+          lines.push(line);
+        }
+        lines.push(`active sessions ${count}`);
+        return lines.join('\n');
       },
     },
   ];

@@ -12,12 +12,14 @@ import { runStartupConfig } from './cli/startup-config.js';
 import type { EngineConfig } from './cli/vpp-conf.js';
 import type { Logger } from './log.js';
 import { formatIpv4 } from './wire/address.js';
+import { Services } from './services.js';
+import { serviceCommands } from './commands.js';
 
 export interface EngineOptions {
   config: EngineConfig;
   log: Logger;
   openDevice: (ifname: string) => Device;
-  /** Commands contributed by other subsystems (e.g. `http static server`). */
+  /** Extra commands (tests). */
   commands?: Command[];
 }
 
@@ -26,6 +28,7 @@ export class Engine {
   readonly registry: CommandRegistry<CliContext>;
   readonly context: CliContext;
   readonly errorSources: ErrorSource[] = [];
+  readonly services: Services;
   private cli: CliServer | null = null;
 
   constructor(private readonly options: EngineOptions) {
@@ -35,7 +38,8 @@ export class Engine {
       neighborAgeMs: options.config.engine['neighbor-age'] !== undefined ? Number(options.config.engine['neighbor-age']) * 1000 : undefined,
       onEvent: (message) => log.info({ event: 'dataplane' }, message),
     });
-    this.registry = createRegistry(options.commands ?? []);
+    this.services = new Services(this.dp, this.errorSources);
+    this.registry = createRegistry([...serviceCommands(this.services), ...(options.commands ?? [])]);
     this.context = { dp: this.dp, startedAt: Date.now(), errorSources: this.errorSources };
   }
 
@@ -74,6 +78,7 @@ export class Engine {
   async stop(): Promise<void> {
     await this.cli?.close();
     this.cli = null;
+    this.services.close();
     this.dp.close();
   }
 }

@@ -4,7 +4,6 @@ import { Engine } from '../engine.js';
 import { createLogger } from '../log.js';
 import { ConfigError, readVppConf, type EngineConfig } from './vpp-conf.js';
 import type { Device } from '../io/device.js';
-import { extraCommands } from '../commands.js';
 
 const USAGE = `usage: vpp-server run -c <vpp.conf>
   -c <file>    VPP startup configuration (unix { cli-listen … startup-config … })`;
@@ -65,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
       frameSize: config.engine['frame-size'] !== undefined ? Number(config.engine['frame-size']) : undefined,
     });
 
-  const engine = new Engine({ config, log, openDevice, commands: extraCommands() });
+  const engine = new Engine({ config, log, openDevice });
   try {
     await engine.start();
   } catch (err) {

@@ -134,6 +134,10 @@ export class Lab {
       run(['ip', '-n', n, 'link', 'set', dev, 'up']);
     }
     run(['ip', '-n', this.ns.client, 'addr', 'add', this.settings.clientAddress, 'dev', 'eth0']);
+    // A veth leaves TCP/UDP checksums to "hardware" (CHECKSUM_PARTIAL) and no hardware ever
+    // fills them in: the client's frames would cross the switch with partial checksums. Make
+    // the client's kernel compute them, as a host whose NIC does the offload would deliver them.
+    inNs(this.ns.client, ['ethtool', '-K', 'eth0', 'tx', 'off']);
 
     mkdirSync(this.podConfDir, { recursive: true });
     mkdirSync(this.podWwwDir, { recursive: true });

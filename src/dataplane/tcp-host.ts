@@ -1,0 +1,114 @@
+/**
+ * Hosts the TCP stack on the dataplane: received segments go in through tcp4-input, outgoing
+ * segments are written straight into the interface's TX batch (the SegmentSink), output is
+ * flushed once per vector, and one Node timer follows the stack's next deadline.
+ */
+import { finish, pseudoHeaderSum, sumWords } from '../wire/checksum.js';
+import { ETHERTYPE_IPV4 } from '../wire/ethernet.js';
+import { IPV4_MIN_HEADER_LEN, IP_PROTO_TCP } from '../wire/ipv4.js';
+import type { SegmentSink, TcpStack } from '../tcp/index.js';
+import type { Dataplane } from './dataplane.js';
+import type { SwInterface } from './interface.js';
+
+const TCP_CHECKSUM_OFFSET = 16;
+
+export class DataplaneSegmentSink implements SegmentSink {
+  buf: Buffer = Buffer.alloc(0);
+  off = 0;
+  room = 0;
+  private sw: SwInterface | null = null;
+  private l3 = 0;
+  private src = 0;
+  private dst = 0;
+  /** Segments the stack could not send because the peer's MAC is not known yet. */
+  unresolved = 0;
+  notUp = 0;
+
+  constructor(private readonly dp: Dataplane) {}
+
+  begin(localIp: number, remoteIp: number): boolean {
+    let sw = this.sw;
+    if (sw === null || sw.ownAddress(localIp) === undefined) {
+      sw = this.dp.interfaceForAddress(localIp) ?? null;
+      if (sw === null) return false;
+      this.sw = sw;
+    }
+    if (!sw.up) {
+      this.notUp++;
+      return false;
+    }
+    const mac = this.dp.resolve(sw, remoteIp);
+    if (mac === undefined) {
+      this.unresolved++;
+      return false;
+    }
+    this.l3 = this.dp.beginFrame(sw, mac, ETHERTYPE_IPV4);
+    this.buf = sw.hw.tx.data;
+    this.off = this.l3 + IPV4_MIN_HEADER_LEN;
+    this.room = this.dp.l3Room(sw) - IPV4_MIN_HEADER_LEN;
+    this.src = localIp;
+    this.dst = remoteIp;
+    return true;
+  }
+
+  end(tcpLen: number): void {
+    const sw = this.sw!;
+    const buf = this.buf;
+    buf.writeUInt16BE(0, this.off + TCP_CHECKSUM_OFFSET);
+    const sum = sumWords(buf, this.off, tcpLen, pseudoHeaderSum(this.src, this.dst, IP_PROTO_TCP, tcpLen));
+    buf.writeUInt16BE(finish(sum), this.off + TCP_CHECKSUM_OFFSET);
+    this.dp.finishIpv4(sw, this.l3, this.src, this.dst, IP_PROTO_TCP, tcpLen);
+  }
+}
+
+/** Drives a TcpStack from the dataplane's vector loop and one re-armed timer. */
+export class TcpHost {
+  private timer: NodeJS.Timeout | null = null;
+  private armedFor = Infinity;
+
+  constructor(
+    private readonly dp: Dataplane,
+    readonly stack: TcpStack,
+  ) {
+    dp.tcp = stack;
+    dp.afterVector = (now) => {
+      stack.flush(now);
+      this.arm();
+    };
+  }
+
+  /** Runs expired timers, sends what they produced, and re-arms. */
+  private fire = (): void => {
+    this.timer = null;
+    this.armedFor = Infinity;
+    const now = this.dp.now();
+    this.stack.tick(now);
+    this.stack.flush(now);
+    this.dp.flush();
+    this.arm();
+  };
+
+  /** Arms the timer for the stack's next deadline if that is sooner than the armed one. */
+  arm(): void {
+    const deadline = this.stack.nextDeadline();
+    if (deadline === Infinity || deadline >= this.armedFor) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.armedFor = deadline;
+    this.timer = setTimeout(this.fire, Math.max(0, deadline - this.dp.now()));
+  }
+
+  /** Sends what applications wrote outside a vector (e.g. after an async file read). */
+  kick(): void {
+    const now = this.dp.now();
+    this.stack.flush(now);
+    this.dp.flush();
+    this.arm();
+  }
+
+  close(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.dp.tcp = null;
+    this.dp.afterVector = null;
+  }
+}

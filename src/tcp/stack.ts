@@ -514,11 +514,7 @@ export class TcpStack {
   /** @internal a connection's timers changed */
   timerUpdate(c: TcpConnection): void {
     if (c.state === CLOSED) return;
-    let d = c.rtoAt;
-    if (c.persistAt < d) d = c.persistAt;
-    if (c.delackAt < d) d = c.delackAt;
-    if (c.kaAt < d) d = c.kaAt;
-    if (c.lingerAt < d) d = c.lingerAt;
+    const d = deadlineOf(c);
     if (c.heapIdx < 0) {
       if (d !== Infinity) this.heap.set(c, d);
     } else if (d < c.heapKey) this.heap.set(c, d);
@@ -573,9 +569,18 @@ export class TcpStack {
     }
   }
 
-  /** Time (ms) of the next timer, Infinity if none. May be early (then tick() does nothing). */
+  /** Time (ms) of the next timer, Infinity if none. */
   nextDeadline(): number {
-    return this.heap.topKey();
+    // Keys moved later lazily are corrected here, from the top only.
+    const heap = this.heap;
+    for (;;) {
+      const c = heap.top();
+      if (c === undefined) return Infinity;
+      const d = deadlineOf(c);
+      if (d === c.heapKey) return d;
+      if (d === Infinity) heap.remove(c);
+      else heap.set(c, d);
+    }
   }
 
   /** The connection for a 4-tuple, if any (for tests and tools). */
@@ -616,3 +621,12 @@ export class TcpStack {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function deadlineOf(c: TcpConnection): number {
+  let d = c.rtoAt;
+  if (c.persistAt < d) d = c.persistAt;
+  if (c.delackAt < d) d = c.delackAt;
+  if (c.kaAt < d) d = c.kaAt;
+  if (c.lingerAt < d) d = c.lingerAt;
+  return d;
+}

@@ -286,6 +286,35 @@ describe('http static server', () => {
     }
   });
 
+  test('pipelined requests mixing streamed files, ranges, cache hits and errors stay in order', async () => {
+    const t = await startServer({ wwwRoot: www, cacheSizeBytes: 64 * 1024, streamChunkBytes: 128 * 1024 });
+    try {
+      const reqs = [
+        get('/p1.txt'),
+        get('/big.bin'),
+        get('/p2.txt'),
+        get('/big.bin', 'Range: bytes=5000000-5000099\r\n'),
+        get('/nope'),
+        get('/big.bin', '', 'HEAD'),
+        get('/big.bin', 'Range: bytes=-10\r\n'),
+        get('/p1.txt'),
+      ];
+      const heads = [false, false, false, false, false, true, false, false];
+      const r = await raw(t.port, [reqs.join('')], { until: (d) => parseResponses(d, heads).length === reqs.length, timeoutMs: 8000 });
+      const rs = parseResponses(r.data, heads);
+      assert.deepEqual(rs.map((x) => x.status), [200, 200, 200, 206, 404, 200, 206, 200]);
+      assert.equal(rs[0]!.body.toString(), 'page 1 '.repeat(2));
+      assert.ok(rs[1]!.body.equals(bigFile));
+      assert.equal(rs[2]!.body.toString(), 'page 2 '.repeat(3));
+      assert.ok(rs[3]!.body.equals(bigFile.subarray(5000000, 5000100)));
+      assert.equal(rs[5]!.headers['content-length'], String(bigFile.length));
+      assert.ok(rs[6]!.body.equals(bigFile.subarray(bigFile.length - 10)));
+      assert.equal(rs[7]!.body.toString(), 'page 1 '.repeat(2));
+    } finally {
+      await t.stop();
+    }
+  });
+
   test('curl --http1.1 with many URLs and a Range on a big streamed file', async () => {
     const t = await startServer({ wwwRoot: www, cacheSizeBytes: 64 * 1024 });
     try {

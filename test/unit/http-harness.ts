@@ -105,25 +105,32 @@ export function raw(
   return new Promise((resolve, reject) => {
     const start = Date.now();
     const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    const parts: Buffer[] = [];
+    let acc = Buffer.allocUnsafe(64 * 1024);
+    let len = 0;
     let done = false;
     const finish = (closed: boolean): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      const data = Buffer.concat(parts);
+      const data = acc.subarray(0, len);
       if (!opts.keepOpen || closed) socket.destroy();
       resolve({ data, closed, closedAfterMs: Date.now() - start, socket });
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
     socket.on('data', (d: Buffer) => {
-      parts.push(d);
-      if (until !== undefined && until(Buffer.concat(parts))) finish(false);
+      if (len + d.length > acc.length) {
+        const bigger = Buffer.allocUnsafe(Math.max(acc.length * 2, len + d.length));
+        acc.copy(bigger, 0, 0, len);
+        acc = bigger;
+      }
+      d.copy(acc, len);
+      len += d.length;
+      if (until !== undefined && until(acc.subarray(0, len))) finish(false);
     });
     socket.on('end', () => finish(true));
     socket.on('close', () => finish(true));
     socket.on('error', (e) => {
-      if (!done && parts.length === 0 && (e as NodeJS.ErrnoException).code === 'ECONNREFUSED') reject(e);
+      if (!done && len === 0 && (e as NodeJS.ErrnoException).code === 'ECONNREFUSED') reject(e);
       else finish(true);
     });
     socket.on('connect', () => {

@@ -38,7 +38,7 @@ export const CLI_SOCKET = INIT_DEFAULTS.CLI_SOCKET;
 export const HTTP_PORT = 80;
 export const CACHE_SIZE = INIT_DEFAULTS.CACHE_SIZE;
 /** Port of the management endpoint (/healthz, /readyz) once the dataplane has one. */
-export const MANAGEMENT_PORT = 9180;
+export const MANAGEMENT_PORT = 9100;
 
 /** Paths inside our image (see Containerfile). */
 export const IMAGE_PATHS = {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initSettingsFromEnv, renderStartupConf, renderVppConf, runInit } from '../../src/deploy/init.js';
+import { readVppConf } from '../../src/cli/vpp-conf.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const golden = (name: string) => readFileSync(join(repo, 'test/unit/golden', name), 'utf8');
@@ -41,6 +42,13 @@ describe('deploy init: config files in the seed form', () => {
     const s = initSettingsFromEnv({ VLAN_ID: '123', IP_ADDRESS: '192.168.123.150/24' });
     assert.equal(renderVppConf(s), golden('seed-vpp.conf'));
     assert.equal(renderStartupConf(s, SEED_MAC), golden('seed-startup.conf'));
+  });
+
+  test("our dataplane's vpp.conf reader takes the file: CLI socket and startup-config as written", () => {
+    const conf = readVppConf('/conf/vpp.conf', golden('seed-vpp.conf'));
+    assert.equal(conf.cliListen, '/run/vpp/cli-vpp1.sock');
+    assert.equal(conf.startupConfig, '/conf/startup.conf');
+    assert.equal(conf.nodaemon, true);
   });
 
   test('the init command writes the golden files, reading the MAC from the (fake) sysfs', () => {

@@ -1,0 +1,95 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildManifests, toYaml, type DeployConfig } from '../../src/deploy/manifests.js';
+import { kubeletPlan, prepareEmptyDirs, setprivArgs } from '../../src/deploy/kubelet.js';
+import { parseIpv4Cidr } from '../../src/deploy/values.js';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const golden = (name: string) => readFileSync(join(repo, 'test/unit/golden', name), 'utf8');
+
+const seed = (over: Partial<DeployConfig> = {}): DeployConfig => ({
+  master: 'eno8403np1', vlanId: 123, ip: parseIpv4Cidr('192.168.123.150/24'), namespace: 'vpp-server',
+  image: 'quay.io/example/vpp-server:0.1.0', imageVpp: 'quay.io/example/vpp:24.10', engine: 'ts', platform: 'openshift', ...over,
+});
+
+function scratch() {
+  const root = mkdtempSync(join(tmpdir(), 'vpp-kubelet-'));
+  chmodSync(root, 0o755);
+  const sysfs = join(root, 'sys');
+  mkdirSync(join(sysfs, 'macvlan0'), { recursive: true });
+  writeFileSync(join(sysfs, 'macvlan0/address'), 'c6:b4:b5:74:11:88\n');
+  chmodSync(sysfs, 0o755);
+  return { root, sysfs, stateDir: join(root, 'pod'), done: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+describe('kubelet plan: the rendered containers run outside a cluster (for the e2e test)', () => {
+  test('setpriv arguments: uid/gid, no groups, exactly the capabilities, no_new_privs', () => {
+    assert.deepEqual(setprivArgs(10000, 10000, ['NET_RAW']), [
+      'setpriv', '--reuid=10000', '--regid=10000', '--clear-groups',
+      '--inh-caps=-all,+net_raw', '--ambient-caps=-all,+net_raw', '--bounding-set=-all,+net_raw', '--no-new-privs', '--',
+    ]);
+    assert.ok(setprivArgs(10000, 10000, []).includes('--ambient-caps=-all'));
+  });
+
+  test('the plan maps programs to this checkout and emptyDirs to local directories', () => {
+    const t = scratch();
+    try {
+      const plan = kubeletPlan(toYaml(buildManifests(seed())), { repoRoot: repo, stateDir: t.stateDir, node: '/usr/bin/node' });
+      const sep = plan.main.argv.indexOf('--');
+      assert.deepEqual(plan.main.argv.slice(sep + 1), ['/usr/bin/node', join(repo, 'bin/vpp-server.js'), 'run', '-c', join(t.stateDir, 'conf/vpp.conf')]);
+      assert.ok(plan.main.argv.includes('--ambient-caps=-all,+net_raw'));
+      assert.ok(plan.init.argv.includes('--ambient-caps=-all'), 'init gets no capability');
+      assert.equal(plan.init.env['CONF_DIR'], join(t.stateDir, 'conf'));
+      assert.equal(plan.init.env['WWW_ROOT'], join(t.stateDir, 'www'));
+      assert.equal(plan.init.env['CLI_SOCKET'], join(t.stateDir, 'run-vpp/cli-vpp1.sock'));
+      assert.deepEqual(Object.keys(plan.dirs).sort(), ['/conf', '/run/vpp', '/tmp', '/www']);
+      assert.equal(plan.uid, 10000);
+      assert.throws(() => kubeletPlan(buildManifests(seed({ engine: 'vpp' })), { repoRoot: repo, stateDir: t.stateDir }), /only --engine ts can run outside its image/);
+    } finally {
+      t.done();
+    }
+  });
+
+  test('the rendered init container, run as planned (without setpriv), writes the seed files', () => {
+    const t = scratch();
+    try {
+      const plan = kubeletPlan(buildManifests(seed()), { repoRoot: repo, stateDir: t.stateDir });
+      for (const d of Object.values(plan.dirs)) mkdirSync(d, { recursive: true });
+      const argv = plan.init.argv.slice(plan.init.argv.indexOf('--') + 1);
+      const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...plan.init.env, SYSFS_NET: t.sysfs }, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const conf = plan.dirs['/conf']!;
+      const www = plan.dirs['/www']!;
+      const run = plan.dirs['/run/vpp']!;
+      assert.equal(readFileSync(join(conf, 'vpp.conf'), 'utf8').replaceAll(conf, '/conf').replaceAll(run, '/run/vpp'), golden('seed-vpp.conf'));
+      assert.equal(readFileSync(join(conf, 'startup.conf'), 'utf8').replaceAll(www, '/www'), golden('seed-startup.conf'));
+      assert.equal(readFileSync(join(www, 'index.html'), 'utf8'), 'Welcome\n');
+    } finally {
+      t.done();
+    }
+  });
+
+  const root = process.getuid?.() === 0;
+  const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
+  test('as root: the init container runs as uid 10000 through setpriv, in emptyDirs owned by 10000', { skip: !(root && hasSetpriv) && 'needs root and setpriv' }, () => {
+    const t = scratch();
+    try {
+      const plan = kubeletPlan(buildManifests(seed()), { repoRoot: repo, stateDir: t.stateDir });
+      mkdirSync(t.stateDir, { mode: 0o755 });
+      prepareEmptyDirs(plan);
+      assert.equal(statSync(plan.dirs['/conf']!).uid, 10000);
+      const r = spawnSync(plan.init.argv[0]!, plan.init.argv.slice(1), { env: { ...plan.init.env, SYSFS_NET: t.sysfs }, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const written = statSync(join(plan.dirs['/conf']!, 'vpp.conf'));
+      assert.equal(written.uid, 10000);
+      assert.equal(written.gid, 10000);
+    } finally {
+      t.done();
+    }
+  });
+});

@@ -71,6 +71,11 @@ export class Dataplane {
   /** Runtime of the device input and interface output stages, as VPP shows them. */
   readonly inputNode: GraphNode;
   readonly outputNode: GraphNode;
+  /** Vectors abandoned because a node threw, by node name ('after-vector': the transports' hook). */
+  readonly exceptions: Record<string, number> = {};
+  /** Told about every such exception (the engine logs it); the dataplane goes on either way. */
+  onNodeError: ((err: unknown, node: string, frames: number) => void) | null = null;
+  private current: GraphNode | null = null;
 
   constructor(options: DataplaneOptions) {
     this.openDevice = options.openDevice;
@@ -240,23 +245,48 @@ export class Dataplane {
     const capacity = this.frames.capacity;
     for (let base = 0; base < rx.count; base += capacity) {
       const n = Math.min(capacity, rx.count - base);
-      const t0 = performance.now();
-      this.inputNode.record(n, 0);
-      runEthernetInput(this, hw, rx, base, n);
-      this.inputNode.runtime.nanos += (performance.now() - t0) * 1e6;
-      this.dispatch(this.nodes.l2Output, runL2Output);
-      this.dispatch(this.nodes.arpInput, runArpInput);
-      this.dispatch(this.nodes.ip4Input, runIp4Input);
-      this.dispatch(this.nodes.icmpInput, runIcmpInput);
-      this.dispatch(this.nodes.tcpInput, runTcpInput);
-      if (this.afterVector !== null) this.afterVector(this.now());
-      this.flush();
+      try {
+        this.current = this.nodes.ethernetInput;
+        const t0 = performance.now();
+        this.inputNode.record(n, 0);
+        runEthernetInput(this, hw, rx, base, n);
+        this.inputNode.runtime.nanos += (performance.now() - t0) * 1e6;
+        this.dispatch(this.nodes.l2Output, runL2Output);
+        this.dispatch(this.nodes.arpInput, runArpInput);
+        this.dispatch(this.nodes.ip4Input, runIp4Input);
+        this.dispatch(this.nodes.icmpInput, runIcmpInput);
+        this.dispatch(this.nodes.tcpInput, runTcpInput);
+        this.current = null;
+        if (this.afterVector !== null) this.afterVector(this.now());
+        this.flush();
+      } catch (err) {
+        this.abandonVector(err, n);
+      }
     }
+  }
+
+  /**
+   * A node threw: the rest of this vector is dropped (counted per node in `exceptions`), the
+   * queues are emptied so the next vector starts clean, and what was already built is sent.
+   */
+  private abandonVector(err: unknown, frames: number): void {
+    const node = this.current?.name ?? 'after-vector';
+    this.current = null;
+    this.exceptions[node] = (this.exceptions[node] ?? 0) + 1;
+    for (const g of this.graphNodes()) g.queued = 0;
+    try {
+      this.flush();
+    } catch {
+      for (const hw of this.hardware) hw.tx.reset();
+      this.dirty.clear();
+    }
+    this.onNodeError?.(err, node, frames);
   }
 
   private dispatch(node: GraphNode, run: (dp: Dataplane, node: never) => void): void {
     const count = node.queued;
     if (count === 0) return;
+    this.current = node;
     const t0 = performance.now();
     (run as (dp: Dataplane, node: GraphNode) => void)(this, node);
     node.queued = 0;

@@ -420,6 +420,16 @@ class Conn implements StreamHandler {
     this.stream.abort();
     this.onClose();
   }
+
+  /** Graceful shutdown: read no more requests; FIN once the responses already queued are sent. */
+  drain(): void {
+    if (this.state === OPEN) {
+      this.state = CLOSING;
+      this.ibuf = null;
+      this.istart = this.iend = 0;
+    }
+    if (this.state === CLOSING && this.queue.length === 0) this.finish();
+  }
 }
 
 function closeQuietly(job: Job): void {
@@ -536,6 +546,16 @@ export class HttpStaticServer {
     clearInterval(this.sweepTimer);
     for (const c of [...this.conns]) c.abort();
     this.cache.clear();
+  }
+
+  /**
+   * Graceful shutdown (SIGTERM): every connection finishes the responses it has queued (a
+   * download in flight goes on to its end), then gets a FIN; idle keep-alive connections get
+   * their FIN now. The caller stops new connections (TCP unlisten) and waits for
+   * `stats().connectionsOpen` to reach 0, then calls close() for what is left.
+   */
+  drain(): void {
+    for (const c of [...this.conns]) c.drain();
   }
 
   stats(): HttpStaticServerStats {

@@ -306,6 +306,8 @@ describe('fuzz', () => {
     }))
       kinds.set(k, (kinds.get(k) ?? 0) + v);
 
+    // A dataplane that contains node exceptions (and abandons the vector) must not have needed to.
+    assert.deepEqual((tb.dp as unknown as { exceptions?: Record<string, number> }).exceptions ?? {}, {}, 'no node threw');
     const total = totalDispositions(tb.dp);
     const c = counters(tb.dp);
     const breakdown = [...c].map(([k, v]) => `${v} ${k}`).join('\n');
@@ -365,6 +367,7 @@ describe('fuzz', () => {
     pump(tb, 'trunk0', rng, 10_000, () => out++);
     pump(tb, 'access0', rng, 10_000, () => out++);
     const c = counters(tb.dp);
+    assert.deepEqual((tb.dp as unknown as { exceptions?: Record<string, number> }).exceptions ?? {}, {}, 'no node threw');
     assert.equal(totalDispositions(tb.dp), 20_000, [...c].map(([k, v]) => `${v} ${k}`).join('\n'));
     assert.equal(out, c.get('l2-output/L2 frames forwarded'), 'one frame out per frame forwarded');
     assert.ok(out > 2000, `${out} forwarded`);

@@ -6,7 +6,9 @@
  * (directories resolve to their index.html). Files up to `maxEntryBytes` are read whole and kept
  * in the cache until evicted (least recently used first) to keep the total within `capacity`;
  * bigger files resolve to `{ kind: 'file' }` and are streamed by the server. A cached entry is
- * trusted for `revalidateMs` after it was last checked; the next request after that re-resolves
+ * trusted for `revalidateMs` after it was last checked. Entries in use are re-checked in the
+ * background before they expire (`refreshHot`, driven by the server's sweep timer), so traffic on
+ * hot files never waits for a stat; otherwise the next request after expiry re-resolves
  * the path and stats the file (two async syscalls), and reloads it if size, mtime, ctime, inode or
  * real path changed, or drops it if it is gone. Concurrent requests for the same key share one
  * load or revalidation.
@@ -163,12 +165,7 @@ export class FileCache {
         this.touch(e);
         return Promise.resolve({ kind: 'entry', entry: e });
       }
-      if (e.revalidating === null) {
-        e.revalidating = this.revalidate(e).finally(() => {
-          e.revalidating = null;
-        });
-      }
-      return e.revalidating;
+      return this.startRevalidation(e, true);
     }
     let p = this.inflight.get(key);
     if (p === undefined) {
@@ -275,7 +272,32 @@ export class FileCache {
     }
   }
 
-  private async revalidate(e: CacheEntry): Promise<Resolution> {
+  private startRevalidation(e: CacheEntry, countHit: boolean): Promise<Resolution> {
+    if (e.revalidating === null) {
+      e.revalidating = this.revalidate(e, countHit).finally(() => {
+        e.revalidating = null;
+      });
+    }
+    return e.revalidating;
+  }
+
+  /**
+   * Re-checks, in the background, entries used within the last two revalidation periods whose
+   * check is older than half a period (most recently used first, at most `max`), so that they
+   * are fresh again before they would expire. Call it at least every revalidateMs / 4.
+   */
+  refreshHot(now: number, max = 64): void {
+    const half = this.revalidateMs / 2;
+    let n = 0;
+    for (let e = this.head; e !== null && n < max; e = e.next) {
+      if (now - e.lastUsed > 2 * this.revalidateMs) break;
+      if (e.revalidating !== null || now - e.checkedAt < half) continue;
+      n++;
+      this.startRevalidation(e, false).catch(() => undefined);
+    }
+  }
+
+  private async revalidate(e: CacheEntry, countHit = true): Promise<Resolution> {
     const loc = await this.locate(e.key);
     if (this.map.get(e.key) !== e) return this.resolve(e.key, Date.now());
     if (!('kind' in loc)) {
@@ -287,8 +309,11 @@ export class FileCache {
         st.ctimeMs === e.ctimeMs &&
         st.ino === e.ino
       ) {
-        e.checkedAt = e.lastUsed = Date.now();
-        this.hits++;
+        e.checkedAt = Date.now();
+        if (countHit) {
+          e.lastUsed = e.checkedAt;
+          this.hits++;
+        }
         this.touch(e);
         return { kind: 'entry', entry: e };
       }

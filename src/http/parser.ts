@@ -26,7 +26,8 @@ export interface ParsedRequest {
   versionMinor: number;
   /** Whether the connection may stay open after this request (version default + Connection). */
   keepAlive: boolean;
-  host: string | null;
+  /** Number of Host header lines (1.1 requires exactly one). */
+  hostCount: number;
   ifNoneMatch: string | null;
   ifModifiedSince: string | null;
   range: string | null;
@@ -138,6 +139,34 @@ function bytesAre(buf: Buffer, off: number, len: number, s: string): boolean {
   return true;
 }
 
+/**
+ * Request-target strings, remembered in a small direct-mapped table so that a repeated target
+ * (the common case on keep-alive connections) is one byte comparison instead of a new string,
+ * and the same string instance keeps its hash for the cache lookups that follow.
+ */
+const TARGETS = 256;
+const targetTable: string[] = new Array<string>(TARGETS).fill('');
+
+function targetString(buf: Buffer, a: number, b: number): string {
+  const len = b - a;
+  if (len > 128) return buf.toString('latin1', a, b);
+  const h = (len * 31 + buf[b - 1]! * 7 + buf[a + (len >> 1)]! * 3 + buf[a + (len >> 2)]!) & (TARGETS - 1);
+  const cached = targetTable[h]!;
+  if (cached.length === len) {
+    let i = 0;
+    while (i < len && cached.charCodeAt(i) === buf[a + i]) i++;
+    if (i === len) return cached;
+  }
+  const s = buf.toString('latin1', a, b);
+  targetTable[h] = s;
+  return s;
+}
+
+function validValue(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (FIELD_VALUE[buf[i]!] !== 1) return false;
+  return true;
+}
+
 /** Splits a comma-separated token list (lower-cased) and reports close / keep-alive. */
 function connectionTokens(value: string): number {
   let flags = 0;
@@ -204,7 +233,7 @@ export function parseRequestHead(buf: Buffer, start: number, len: number): Parse
   if (bytesAre(buf, start, mlen, 'GET')) method = 'GET';
   else if (bytesAre(buf, start, mlen, 'HEAD')) method = 'HEAD';
   else method = buf.toString('latin1', start, methodEnd);
-  const target = buf.toString('latin1', targetStart, targetEnd);
+  const target = targetString(buf, targetStart, targetEnd);
 
   const req: ParsedRequest = {
     ok: true,
@@ -212,7 +241,7 @@ export function parseRequestHead(buf: Buffer, start: number, len: number): Parse
     target,
     versionMinor: minor === 0 ? 0 : 1,
     keepAlive: minor !== 0,
-    host: null,
+    hostCount: 0,
     ifNoneMatch: null,
     ifModifiedSince: null,
     range: null,
@@ -223,12 +252,13 @@ export function parseRequestHead(buf: Buffer, start: number, len: number): Parse
   };
 
   // ---- header fields: field-name ":" OWS field-value OWS
-  let hosts = 0;
   let contentLengthSeen = false;
   let connFlags = 0;
-  let ls = lineEnd + 1;
-  while (ls < end) {
+  let next = lineEnd + 1;
+  while (next < end) {
+    const ls = next;
     lineEnd = buf.indexOf(LF, ls);
+    next = lineEnd + 1;
     if (lineEnd < 0 || lineEnd >= end) return fail(400, 'bad-request');
     lineStop = lineEnd;
     if (lineStop > ls && buf[lineStop - 1] === CR) lineStop--;
@@ -238,19 +268,30 @@ export function parseRequestHead(buf: Buffer, start: number, len: number): Parse
     // no name, whitespace before the colon, or an obs-fold continuation line
     if (q === ls || q >= lineStop || buf[q] !== 0x3a) return fail(400, 'bad-request');
     const nameLen = q - ls;
+    // field values: no control characters but HTAB (NUL, bare CR, …)
+    if (!validValue(buf, q + 1, lineStop)) return fail(400, 'bad-request');
+    // only the fields we use are trimmed and turned into strings
+    switch (nameLen) {
+      case 4:
+        if (nameIs(buf, ls, 'host') && ++req.hostCount > 1) return fail(400, 'bad-host');
+        continue;
+      case 5:
+      case 6:
+      case 8:
+      case 10:
+      case 13:
+      case 14:
+      case 17:
+        break;
+      default:
+        continue;
+    }
     let vs = q + 1;
     let ve = lineStop;
     while (vs < ve && (buf[vs] === SP || buf[vs] === HT)) vs++;
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
-    for (let i = vs; i < ve; i++) if (FIELD_VALUE[buf[i]!] !== 1) return fail(400, 'bad-request');
 
     switch (nameLen) {
-      case 4:
-        if (nameIs(buf, ls, 'host')) {
-          if (++hosts > 1) return fail(400, 'bad-host');
-          req.host = buf.toString('latin1', vs, ve);
-        }
-        break;
       case 5:
         if (nameIs(buf, ls, 'range')) req.range = buf.toString('latin1', vs, ve);
         break;
@@ -291,10 +332,9 @@ export function parseRequestHead(buf: Buffer, start: number, len: number): Parse
         }
         break;
     }
-    ls = lineEnd + 1;
   }
 
-  if (req.versionMinor === 1 && hosts === 0) return fail(400, 'bad-host');
+  if (req.versionMinor === 1 && req.hostCount === 0) return fail(400, 'bad-host');
   if (req.transferEncoding !== null && contentLengthSeen) return fail(400, 'bad-request');
   if (connFlags & 1) req.keepAlive = false;
   else if (connFlags & 2) req.keepAlive = true;

@@ -90,7 +90,7 @@ export interface HttpStaticServerOptions {
   streamChunkBytes?: number;
   /** Keep reading while the stream has less than this queued. Default 2 MiB. */
   streamHighWaterBytes?: number;
-  /** Timeout sweep period. Default min(1000, max(10, min(header, idle timeout) / 4)) ms. */
+  /** Timer sweep period (timeouts, background revalidation). Default max(10, min(250, revalidateMs / 4, min(header, idle timeout) / 4)) ms. */
   sweepIntervalMs?: number;
 }
 
@@ -266,6 +266,7 @@ class Conn implements StreamHandler {
   /** Parses and dispatches as many requests as buf[start, end) holds; returns where it stopped. */
   private consume(buf: Buffer, start: number, end: number): number {
     this.processing = true;
+    const now = Date.now();
     let p = start;
     try {
       while (p < end && this.state === OPEN) {
@@ -280,7 +281,7 @@ class Conn implements StreamHandler {
         if (!this.gotHeadBytes) {
           while (p < end && (buf[p] === 13 || buf[p] === 10)) p++;
           if (p === end) break;
-          if (this.headStart === 0) this.headStart = Date.now();
+          if (this.headStart === 0) this.headStart = now;
           this.gotHeadBytes = true;
         }
         const n = this.scanner.scan(buf, p, end);
@@ -297,8 +298,8 @@ class Conn implements StreamHandler {
         this.gotHeadBytes = false;
         this.headStart = 0;
         this.idleSince = 0;
-        this.server.handle(this, req);
-        if (this.skipBody > 0 && this.headStart === 0) this.headStart = Date.now();
+        this.server.handle(this, req, now);
+        if (this.skipBody > 0 && this.headStart === 0) this.headStart = now;
       }
     } finally {
       this.processing = false;
@@ -503,6 +504,8 @@ export class HttpStaticServer {
   readonly pauseBytes: number;
   readonly maxBufferedInput: number;
   private readonly conns = new Set<Conn>();
+  /** request-target → key, for targets seen recently (bounded; cleared when full). */
+  private readonly keyMemo = new Map<string, ReturnType<typeof targetToKey>>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly serverLine: string;
   private closed = false;
@@ -524,7 +527,9 @@ export class HttpStaticServer {
     this.maxBufferedInput = Math.max(1024 * 1024, this.limits.maxHeaderBytes * 4);
     for (const reason of Object.keys(HTTP_ERROR_REASONS)) this.errors[reason] = 0;
     const l = this.limits;
-    const sweep = opts.sweepIntervalMs ?? Math.min(1000, Math.max(10, Math.min(l.headerTimeoutMs, l.idleTimeoutMs) / 4));
+    const revalidateMs = opts.revalidateMs ?? 1000;
+    const sweep =
+      opts.sweepIntervalMs ?? Math.max(10, Math.min(250, revalidateMs / 4, Math.min(l.headerTimeoutMs, l.idleTimeoutMs) / 4));
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), sweep);
     this.sweepTimer.unref();
     this.accept = (stream: ByteStream): StreamHandler => {
@@ -581,7 +586,7 @@ export class HttpStaticServer {
 
   // ---- requests
 
-  handle(c: Conn, r: ParseResult): void {
+  handle(c: Conn, r: ParseResult, now: number): void {
     this.requests++;
     if (!r.ok) {
       this.count(r.reason);
@@ -622,7 +627,12 @@ export class HttpStaticServer {
     const mode = keepAlive ? (r.versionMinor === 0 ? 2 : 0) : 1;
     if (!keepAlive) c.state = CLOSING;
 
-    const path = targetToKey(r.target);
+    let path = this.keyMemo.get(r.target);
+    if (path === undefined) {
+      path = targetToKey(r.target);
+      if (this.keyMemo.size >= 1024) this.keyMemo.clear();
+      this.keyMemo.set(r.target, path);
+    }
     if (!path.ok) {
       this.count(path.reason);
       const close = path.status === 400;
@@ -631,11 +641,10 @@ export class HttpStaticServer {
       return;
     }
     const key = path.key;
-    const now = Date.now();
     if (c.queue.length === 0) {
       const e = this.cache.peek(key, now);
       if (e !== undefined) {
-        c.respond(this.entryJob(r, e, mode));
+        c.respond(this.entryJob(r, e, mode, now));
         return;
       }
     }
@@ -763,7 +772,7 @@ export class HttpStaticServer {
   }
 
   /** The response for a cached entry: prebuilt heads for the common cases, the body by reference. */
-  private entryJob(r: ParsedRequest, e: CacheEntry, mode: number): Job {
+  private entryJob(r: ParsedRequest, e: CacheEntry, mode: number, now: number = Date.now()): Job {
     const job = new Job();
     job.ready = true;
     job.close = mode === 1;
@@ -773,7 +782,7 @@ export class HttpStaticServer {
     else plan = this.evaluate(r, e);
     job.status = plan.status;
     if (plan.status === 200 || plan.status === 304) {
-      const date = httpDateNow();
+      const date = httpDateNow(now);
       if (e.headsDate !== date) {
         e.heads = [];
         e.headsDate = date;
@@ -848,6 +857,7 @@ export class HttpStaticServer {
 
   private sweep(now: number): void {
     const l = this.limits;
+    this.cache.refreshHot(now);
     for (const c of this.conns) {
       const q = c.stream.queuedBytes;
       if (q !== c.lastQueued) {

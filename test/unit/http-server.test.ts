@@ -401,7 +401,7 @@ describe('cache', () => {
     writeFileSync(join(b, 'index.html'), 'B');
     const link = join(tmp, 'root-current');
     symlinkSync(a, link);
-    const t = await startServer({ wwwRoot: link, cacheSizeBytes: 1024 * 1024 });
+    const t = await startServer({ wwwRoot: link, cacheSizeBytes: 1024 * 1024, revalidateMs: 200 });
     try {
       assert.equal((await curl([`${t.base}/`])).stdout.toString(), 'A');
       symlinkSync(b, link + '.new');
@@ -490,13 +490,13 @@ describe('timeouts', () => {
       assert.equal(parseResponses(r.data)[0]!.body.toString(), 'Welcome\n');
       assert.ok(r.closedAfterMs >= 300 && r.closedAfterMs < 1500, `closed after ${r.closedAfterMs} ms`);
       assert.equal(t.server.errors['idle-timeout'], 1);
-      // requests every 100 ms keep a connection alive well past the idle timeout
+      // requests every 60 ms keep a connection alive well past the idle timeout
       const net = await import('node:net');
       const answers = await new Promise<number>((resolve, reject) => {
         const sock = net.connect({ port: t.port, host: '127.0.0.1' });
         let n = 0;
         let buf = Buffer.alloc(0);
-        const iv = setInterval(() => sock.write(get('/index.html')), 100);
+        const iv = setInterval(() => sock.write(get('/index.html')), 60);
         sock.on('data', (d) => {
           buf = Buffer.concat([buf, d]);
           n = parseResponses(buf).length;
@@ -519,7 +519,7 @@ describe('timeouts', () => {
   });
 
   test('500 silent connections: a new request is still served promptly, then they are all closed', async () => {
-    const t = await startServer({ wwwRoot: www, cacheSizeBytes: 1024 * 1024, limits: { headerTimeoutMs: 800, idleTimeoutMs: 800 } });
+    const t = await startServer({ wwwRoot: www, cacheSizeBytes: 1024 * 1024, limits: { headerTimeoutMs: 500, idleTimeoutMs: 500 } });
     const net = await import('node:net');
     const socks: import('node:net').Socket[] = [];
     let closedCount = 0;

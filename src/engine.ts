@@ -1,6 +1,7 @@
 /**
  * The engine: a dataplane with its CLI, configured from vpp.conf and startup-config, as the
- * `vpp-server run` process runs it.
+ * `vpp-server run` process runs it; with its management endpoint (/healthz, /readyz, /metrics),
+ * liveness heartbeat and graceful drain.
  */
 import { Dataplane } from './dataplane/dataplane.js';
 import type { Device } from './io/device.js';
@@ -10,17 +11,61 @@ import type { CliContext, ErrorSource } from './cli/context.js';
 import type { CommandRegistry } from './cli/registry.js';
 import { runStartupConfig } from './cli/startup-config.js';
 import type { EngineConfig } from './cli/vpp-conf.js';
-import type { Logger } from './log.js';
-import { formatIpv4 } from './wire/address.js';
+import type { Logger, LogRing } from './log.js';
+import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { Services } from './services.js';
 import { serviceCommands } from './commands.js';
+import { LoopHealth, readiness, type CheckResult, type RingSample } from './ops/health.js';
+import { ManagementServer, parseManagementAddress, type ManagementAddress } from './ops/management.js';
+import { createMetricsRegistry } from './ops/metrics.js';
+import { opsCommands } from './ops/commands.js';
+import type { Registry } from 'prom-client';
 
 export interface EngineOptions {
   config: EngineConfig;
   log: Logger;
   openDevice: (ifname: string) => Device;
+  /** The logger's ring buffer, for `show log`. */
+  logRing?: LogRing;
   /** Extra commands (tests). */
   commands?: Command[];
+  /** Monotonic clock, ms (tests). */
+  now?: () => number;
+}
+
+/** Defaults of the `vpp-server { … }` stanza's operations keys. */
+export const ENGINE_DEFAULTS = {
+  /** Seconds that in-flight HTTP responses get to finish after SIGTERM. */
+  shutdownGraceSeconds: 20,
+  /** Seconds without an event-loop turn that count as a stall (/healthz fails). */
+  stallThresholdSeconds: 2,
+};
+
+/** A bad value in the `vpp-server { … }` stanza. */
+export class EngineConfigError extends Error {
+  readonly code = 'CONFIG_ERROR';
+  constructor(message: string) {
+    super(message);
+    this.name = 'EngineConfigError';
+  }
+}
+
+function seconds(config: EngineConfig, key: string, fallback: number, max: number): number {
+  const raw = config.engine[key];
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || !(v >= 0) || v > max) {
+    throw new EngineConfigError(`vpp-server { ${key} ${raw} }: expected seconds between 0 and ${max} (e.g. ${key} ${fallback})`);
+  }
+  return v;
+}
+
+export interface DrainResult {
+  /** True when every HTTP connection finished before the deadline. */
+  clean: boolean;
+  /** Connections still open at the deadline (reset by stop()). */
+  remaining: number;
+  elapsedMs: number;
 }
 
 export class Engine {
@@ -29,36 +74,188 @@ export class Engine {
   readonly context: CliContext;
   readonly errorSources: ErrorSource[] = [];
   readonly services: Services;
+  readonly health: LoopHealth;
+  readonly metrics: Registry;
+  /** Where the management endpoint listens (null: disabled). */
+  readonly managementAddress: ManagementAddress | null;
+  readonly shutdownGraceMs: number;
+  /** The last error opening a device (its code says ENODEV, EPERM …), for the start-up error line. */
+  lastDeviceError: NodeJS.ErrnoException | null = null;
   private cli: CliServer | null = null;
+  private management: ManagementServer | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private started = false;
+  private draining = false;
+  private readonly now: () => number;
+  private readonly exceptionLog = new Map<string, { lastLogged: number; suppressed: number }>();
 
   constructor(private readonly options: EngineOptions) {
-    const log = options.log;
+    const { config, log } = options;
+    this.now = options.now ?? (() => performance.now());
+    const mgmt = config.engine['management'];
+    try {
+      this.managementAddress = mgmt === undefined ? null : parseManagementAddress(mgmt);
+    } catch (err) {
+      throw new EngineConfigError(`vpp-server { ${(err as Error).message} }`);
+    }
+    this.shutdownGraceMs = seconds(config, 'shutdown-grace', ENGINE_DEFAULTS.shutdownGraceSeconds, 3600) * 1000;
+    const stallMs = seconds(config, 'stall-threshold', ENGINE_DEFAULTS.stallThresholdSeconds, 3600) * 1000;
+    this.health = new LoopHealth(this.now(), {
+      stallThresholdMs: stallMs,
+      intervalMs: Math.min(250, Math.max(10, stallMs / 4)),
+      holdMs: Math.max(5000, 5 * stallMs),
+    });
+
     this.dp = new Dataplane({
-      openDevice: options.openDevice,
-      neighborAgeMs: options.config.engine['neighbor-age'] !== undefined ? Number(options.config.engine['neighbor-age']) * 1000 : undefined,
+      openDevice: (ifname) => {
+        try {
+          return options.openDevice(ifname);
+        } catch (err) {
+          this.lastDeviceError = err as NodeJS.ErrnoException;
+          throw err;
+        }
+      },
+      neighborAgeMs: config.engine['neighbor-age'] !== undefined ? Number(config.engine['neighbor-age']) * 1000 : undefined,
       onEvent: (message) => log.info({ event: 'dataplane' }, message),
     });
+    this.dp.onNodeError = (err, node, frames) => this.nodeError(err, node, frames);
+    for (const node of this.dp.graphNodes()) {
+      this.errorSources.push({
+        node: node.name,
+        counts: () => ({ 'exception (vector abandoned)': this.dp.exceptions[node.name] ?? 0 }),
+        clear: () => delete this.dp.exceptions[node.name],
+      });
+    }
+    this.errorSources.push({
+      node: 'after-vector',
+      counts: () => ({ 'exception (vector abandoned)': this.dp.exceptions['after-vector'] ?? 0 }),
+      clear: () => delete this.dp.exceptions['after-vector'],
+    });
     this.services = new Services(this.dp, this.errorSources);
-    this.registry = createRegistry([...serviceCommands(this.services), ...(options.commands ?? [])]);
+    this.metrics = createMetricsRegistry({
+      dp: this.dp,
+      services: this.services,
+      errorSources: this.errorSources,
+      status: () => ({ live: this.live().ok, ready: this.ready().ok, stalls: this.health.stalls, maxGapMs: this.health.maxGapMs }),
+    });
+    const ops = opsCommands({
+      ring: options.logRing,
+      live: () => this.live(),
+      ready: () => this.ready(),
+      management: () => this.managementText(),
+    });
+    this.registry = createRegistry([...serviceCommands(this.services), ...ops, ...(options.commands ?? [])]);
     this.context = { dp: this.dp, startedAt: Date.now(), errorSources: this.errorSources };
   }
 
-  /** Opens the CLI socket, then runs the startup-config. Throws ConfigError on a bad line. */
+  /**
+   * Starts the heartbeat and the management endpoint, opens the CLI socket, then runs the
+   * startup-config. Throws ConfigError on a bad line, an Error with a code on a listen failure.
+   */
   async start(): Promise<void> {
     const { config, log } = this.options;
     this.dp.start();
+    this.startHeartbeat();
+    if (this.managementAddress !== null) {
+      this.management = new ManagementServer(this.managementAddress, { live: () => this.live(), ready: () => this.ready(), metrics: this.metrics });
+      try {
+        await this.management.listen();
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        this.management = null;
+        const where = `${this.managementAddress.host}:${this.managementAddress.port}`;
+        const hint =
+          e.code === 'EADDRINUSE'
+            ? 'another process listens there: choose another port in vpp-server { management … }'
+            : e.code === 'EADDRNOTAVAIL'
+              ? 'no interface of this host has that address: use 0.0.0.0 or the pod IP'
+              : e.code === 'EACCES'
+                ? 'ports below 1024 need CAP_NET_BIND_SERVICE: use a port above 1023'
+                : 'check vpp-server { management … }';
+        throw Object.assign(new Error(`management endpoint ${where}: ${e.code ?? e.message} (${hint})`), { code: e.code ?? 'MANAGEMENT_LISTEN' });
+      }
+    }
     if (config.cliListen !== undefined) {
       this.cli = new CliServer(config.cliListen, this.registry, this.context, (line, ok) =>
         log.info({ event: 'cli', ok }, `cli: ${line}`),
       );
       const { replacedStale } = await this.cli.listen();
-      if (replacedStale) log.warn({ code: 'STALE_CLI_SOCKET', path: config.cliListen }, 'replaced a stale CLI socket left by a previous run');
+      if (replacedStale) log.warn({ code: 'STALE_CLI_SOCKET', path: config.cliListen }, 'replaced a stale CLI socket left by a previous run (it had crashed or was killed); nothing to do');
     }
     if (config.startupConfig !== undefined) {
       await runStartupConfig(this.registry, config.startupConfig, this.context, ({ line, command, output }) =>
         log.info({ event: 'config', file: config.startupConfig, line }, output === '' ? command : `${command} -> ${output}`),
       );
     }
+    this.started = true;
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeat !== null) return;
+    let lastRings = 0;
+    this.heartbeat = setInterval(() => {
+      const now = this.now();
+      this.health.beat(now);
+      if (now - lastRings >= 1000) {
+        lastRings = now;
+        this.health.sampleRings(this.ringSamples(), now);
+      }
+    }, this.health.intervalMs);
+    this.heartbeat.unref();
+  }
+
+  private ringSamples(): RingSample[] {
+    const samples: RingSample[] = [];
+    for (const hw of this.dp.hardware) {
+      const s = hw.device.stats() as unknown as Record<string, number>;
+      if (typeof s.rxFrames !== 'number' || typeof s.kernelSeen !== 'number') continue;
+      samples.push({ name: hw.name, seen: s.kernelSeen, consumed: s.rxFrames + (s.rxOutgoingSkipped ?? 0) + (s.rxTruncated ?? 0) });
+    }
+    return samples;
+  }
+
+  /** Liveness: what /healthz answers. */
+  live(): CheckResult {
+    return this.health.check(this.now());
+  }
+
+  /** Readiness: what /readyz answers. */
+  ready(): CheckResult {
+    return readiness({
+      started: this.started,
+      draining: this.draining,
+      interfaces: this.dp.interfaces.map((sw) => ({ name: sw.name, up: sw.up, addresses: sw.addresses.length })),
+      httpServers: this.services.http.length,
+      live: this.live(),
+    });
+  }
+
+  private managementText(): string {
+    const a = this.management?.listening;
+    if (a === null || a === undefined) return this.managementAddress === null ? 'off (vpp-server { management <addr>:<port> } enables it)' : 'not listening';
+    return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/ (/healthz /readyz /metrics)`;
+  }
+
+  /** A node threw while processing a vector: logged (rate-limited per node), counted by the dataplane. */
+  private nodeError(err: unknown, node: string, frames: number): void {
+    const now = this.now();
+    let entry = this.exceptionLog.get(node);
+    if (entry === undefined) {
+      entry = { lastLogged: -Infinity, suppressed: 0 };
+      this.exceptionLog.set(node, entry);
+    }
+    if (now - entry.lastLogged < 10_000) {
+      entry.suppressed++;
+      return;
+    }
+    const e = err as Error;
+    this.options.log.error(
+      { code: 'NODE_EXCEPTION', node, frames, suppressed: entry.suppressed, err: { message: e?.message ?? String(err), stack: e?.stack } },
+      `${node} threw while processing a vector of ${frames} frames; the vector was dropped and the dataplane goes on. ` +
+        'This is a bug: please report it with this log line (show errors counts further occurrences)',
+    );
+    entry.lastLogged = now;
+    entry.suppressed = 0;
   }
 
   /** A one-line description of what is configured, for the start-up log. */
@@ -71,14 +268,67 @@ export class Engine {
         addresses: sw.addresses.map((a) => `${formatIpv4(a.address)}/${a.prefixLength}`),
         l2xconnect: sw.xconnect?.name,
       })),
+      http: this.services.http.map((h) => `${h.command.address}:${h.command.port} ${h.command.wwwRoot}`),
       cliSocket: this.options.config.cliListen,
+      management: this.management?.listening
+        ? `${this.management.listening.address}:${this.management.listening.port}`
+        : 'off',
+      shutdownGraceSeconds: this.shutdownGraceMs / 1000,
     };
   }
 
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** HTTP connections open, and TCP connections not yet closed or in TIME-WAIT. */
+  private busy(): { http: number; tcp: number } {
+    let http = 0;
+    for (const h of this.services.http) http += h.server.stats().connectionsOpen;
+    const c = this.services.tcp?.stack.counters;
+    // A half-open connection (SYN-RECEIVED) carries no response yet: it does not hold the drain.
+    return { http, tcp: c === undefined ? 0 : Math.max(0, c.connections - c.timeWait - c.synReceived) };
+  }
+
+  /**
+   * Graceful drain: /readyz fails, the HTTP servers stop listening (new SYNs get a RST), idle
+   * connections get a FIN now and busy ones once their responses are sent; resolves when every
+   * connection is done or `graceMs` has passed. The dataplane keeps running meanwhile.
+   */
+  async drain(graceMs = this.shutdownGraceMs): Promise<DrainResult> {
+    const t0 = this.now();
+    this.draining = true;
+    const tcp = this.services.tcp;
+    for (const h of this.services.http) {
+      const ip = parseIpv4(h.command.address);
+      if (tcp !== null && ip !== null) tcp.stack.unlisten(ip, h.command.port);
+      h.server.drain();
+    }
+    tcp?.kick();
+    for (;;) {
+      const b = this.busy();
+      const elapsed = this.now() - t0;
+      if (b.http === 0 && b.tcp === 0) return { clean: true, remaining: 0, elapsedMs: elapsed };
+      if (elapsed >= graceMs) return { clean: false, remaining: b.http + b.tcp, elapsedMs: elapsed };
+      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, graceMs - elapsed))));
+      // A handshake that completes after unlisten still gets a connection: drain it too.
+      for (const h of this.services.http) h.server.drain();
+      tcp?.kick();
+    }
+  }
+
   async stop(): Promise<void> {
+    this.draining = true;
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
     await this.cli?.close();
     this.cli = null;
+    // Reset what is left, send those RSTs, then stop the transports and the devices.
+    for (const h of this.services.http) h.server.close();
+    this.services.tcp?.kick();
     this.services.close();
     this.dp.close();
+    await this.management?.close();
+    this.management = null;
   }
 }

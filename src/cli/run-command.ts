@@ -1,27 +1,65 @@
 /** `vpp-server run -c <vpp.conf>`: the dataplane process. */
 import { readFileSync } from 'node:fs';
-import { Engine } from '../engine.js';
-import { createLogger } from '../log.js';
+import { Engine, EngineConfigError } from '../engine.js';
+import { createLogger, LogRing, type Logger } from '../log.js';
 import { ConfigError, readVppConf, type EngineConfig } from './vpp-conf.js';
 import type { Device } from '../io/device.js';
 
 const USAGE = `usage: vpp-server run -c <vpp.conf>
-  -c <file>    VPP startup configuration (unix { cli-listen … startup-config … })`;
+  -c <file>    VPP startup configuration (unix { cli-listen … startup-config … })
+
+  vpp.conf may hold a vpp-server { … } stanza:
+    management <addr>:<port> | off   /healthz /readyz /metrics over HTTP (default off)
+    shutdown-grace <seconds>         time in-flight responses get after SIGTERM (default 20)
+    stall-threshold <seconds>        event-loop stall that fails /healthz (default 2)
+    log-level <level>                fatal error warn info debug trace (default info)
+
+  Signals: SIGTERM / SIGINT drain gracefully and exit 0; a second signal exits at once (1).`;
 
 /** Capabilities in the effective set, by name, as the kernel reports them in /proc. */
-function effectiveCapabilities(): string[] {
+export function effectiveCapabilities(status?: string): string[] {
   try {
-    const status = readFileSync('/proc/self/status', 'utf8');
-    const hex = /CapEff:\s*([0-9a-f]+)/.exec(status)?.[1] ?? '0';
+    const text = status ?? readFileSync('/proc/self/status', 'utf8');
+    const hex = /CapEff:\s*([0-9a-f]+)/.exec(text)?.[1] ?? '0';
     const bits = BigInt(`0x${hex}`);
-    const names: Record<number, string> = { 12: 'cap_net_admin', 13: 'cap_net_raw', 11: 'cap_net_broadcast', 14: 'cap_ipc_lock', 21: 'cap_sys_admin' };
-    if (bits === (1n << 41n) - 1n || bits > (1n << 38n)) return ['all'];
+    const names: Record<number, string> = {
+      10: 'cap_net_bind_service',
+      11: 'cap_net_broadcast',
+      12: 'cap_net_admin',
+      13: 'cap_net_raw',
+      14: 'cap_ipc_lock',
+      21: 'cap_sys_admin',
+    };
+    if (bits >= (1n << 38n) - 1n) return ['all'];
     return Object.entries(names)
       .filter(([bit]) => (bits >> BigInt(bit)) & 1n)
       .map(([, n]) => n);
   } catch {
     return [];
   }
+}
+
+/** What to do about a device that did not open, by error code. */
+const DEVICE_HINTS: Record<string, string> = {
+  ENODEV:
+    'check the interface name in create host-interface and `ip link` in this network namespace; in Kubernetes the interface ' +
+    'comes from Multus (pod annotation k8s.v1.cni.cncf.io/networks): see `kubectl describe pod` for a failed attachment',
+  EPERM: 'the process lacks CAP_NET_RAW (see above)',
+  ENETDOWN: 'the kernel interface is down: ip link set <if> up',
+  ERR_AF_PACKET_NOT_BUILT: 'build the addon: make build',
+};
+
+/** The one line that explains why start-up failed, and its code. */
+function startFailure(err: unknown, engine: Engine | null): { code: string; message: string; fields: Record<string, unknown> } {
+  const device = engine?.lastDeviceError ?? null;
+  if (err instanceof ConfigError) {
+    const code = device?.code ?? 'CONFIG_ERROR';
+    const hint = device?.code !== undefined ? DEVICE_HINTS[device.code] : undefined;
+    const message = hint !== undefined && !err.message.includes(hint) && device?.code !== 'EPERM' ? `${err.message}: ${hint}` : err.message;
+    return { code, message, fields: { file: err.file, line: err.line } };
+  }
+  const e = err as NodeJS.ErrnoException;
+  return { code: e.code ?? 'START_FAILED', message: e.message, fields: {} };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -52,8 +90,26 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`${confPath}: cannot read: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
     return 1;
   }
-  const log = createLogger({ level: config.engine['log-level'] });
-  for (const w of config.warnings) log.warn({ code: 'CONF_IGNORED' }, w);
+  const ring = new LogRing(1000);
+  let log: Logger;
+  try {
+    log = createLogger({ level: config.engine['log-level'], destination: config.log, ring });
+  } catch (err) {
+    console.error(`${confPath}: ${(err as Error).message}`);
+    return 1;
+  }
+  for (const w of config.warnings) log.warn({ code: 'CONF_IGNORED' }, `${w} (nothing to do; remove it to silence this warning)`);
+
+  // Anything that escapes the dataplane's own handling leaves the process in an unknown state:
+  // log it as one JSON line and exit, so that the kubelet restarts a clean process.
+  process.on('uncaughtException', (err) => {
+    log.fatal({ code: 'UNCAUGHT_EXCEPTION', err: { message: err.message, stack: err.stack } }, `uncaught exception, exiting: ${err.message} (a bug: please report it with this log line)`);
+    process.exit(70);
+  });
+  process.on('unhandledRejection', (reason) => {
+    const e = reason as Error;
+    log.error({ code: 'UNHANDLED_REJECTION', err: { message: e?.message ?? String(reason), stack: e?.stack } }, `unhandled promise rejection: ${e?.message ?? String(reason)} (a bug: please report it)`);
+  });
 
   const { AfPacketDevice } = await import('../io/af-packet.js');
   const openDevice = (ifname: string): Device =>
@@ -62,37 +118,61 @@ export async function main(argv: string[]): Promise<number> {
       blockSize: config.engine['block-size'] !== undefined ? Number(config.engine['block-size']) : undefined,
       blockCount: config.engine['block-count'] !== undefined ? Number(config.engine['block-count']) : undefined,
       frameSize: config.engine['frame-size'] !== undefined ? Number(config.engine['frame-size']) : undefined,
+      onError: (err) => {
+        const e = err as NodeJS.ErrnoException;
+        log.warn(
+          { code: e.code ?? 'DEVICE_ERROR', ifname, err: { message: e.message } },
+          `${ifname}: ${e.message}${e.code !== undefined && DEVICE_HINTS[e.code] !== undefined ? ` (${DEVICE_HINTS[e.code]})` : ''}`,
+        );
+      },
     });
 
-  const engine = new Engine({ config, log, openDevice });
+  let engine: Engine | null = null;
   try {
+    engine = new Engine({ config, log, openDevice, logRing: ring });
     await engine.start();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      log.error({ code: 'CONFIG_ERROR', file: err.file, line: err.line }, err.message);
-      console.error(err.message);
-    } else {
-      const e = err as NodeJS.ErrnoException;
-      log.error({ code: e.code ?? 'START_FAILED' }, e.message);
-      console.error(`run: ${e.message}`);
-    }
-    await engine.stop();
+    const f = startFailure(err, engine);
+    log.error({ code: f.code, ...f.fields }, f.message);
+    console.error(`run: ${f.message}`);
+    if (!(err instanceof EngineConfigError)) await engine?.stop();
     return 1;
   }
-  log.info({ event: 'started', capabilities: effectiveCapabilities(), uid: process.getuid?.(), ...engine.summary() }, 'vpp-server dataplane running');
+  const running = engine;
+  log.info(
+    { event: 'started', capabilities: effectiveCapabilities(), uid: process.getuid?.(), ...running.summary() },
+    'vpp-server dataplane running',
+  );
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
-        log.warn({ code: 'SECOND_SIGNAL', signal }, 'second signal: exiting at once');
+        log.warn({ code: 'SECOND_SIGNAL', signal }, `second ${signal} during the drain: exiting at once, open connections are dropped`);
         process.exit(1);
       }
       stopping = true;
-      log.info({ event: 'stopping', signal }, `${signal}: stopping`);
-      void engine.stop().then(() => {
+      log.info(
+        { event: 'draining', signal, graceSeconds: running.shutdownGraceMs / 1000 },
+        `${signal}: draining: no new connections, in-flight responses get ${running.shutdownGraceMs / 1000} s (a second signal exits at once)`,
+      );
+      void (async () => {
+        const result = await running.drain();
+        if (result.clean) log.info({ event: 'drained', elapsedMs: Math.round(result.elapsedMs) }, 'every connection finished');
+        else {
+          log.warn(
+            { code: 'DRAIN_DEADLINE', remaining: result.remaining, elapsedMs: Math.round(result.elapsedMs) },
+            `${result.remaining} connections still open after the grace period: resetting them (raise vpp-server { shutdown-grace } and terminationGracePeriodSeconds if downloads need longer)`,
+          );
+        }
+        await running.stop();
         log.info({ event: 'stopped' }, 'stopped');
         resolve(0);
+        // Nothing may keep the process alive past this point.
+        setImmediate(() => process.exit(0));
+      })().catch((err: Error) => {
+        log.error({ code: 'STOP_FAILED', err: { message: err.message, stack: err.stack } }, `stopping failed: ${err.message}`);
+        process.exit(1);
       });
     };
     process.on('SIGTERM', () => stop('SIGTERM'));

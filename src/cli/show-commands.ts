@@ -82,6 +82,12 @@ function showHardware(ctx: CliContext, brief: boolean): string {
       lines.push(`  in-memory device ${hw.device.ifname}`);
     }
     lines.push(`  kernel socket statistics: packets ${stats.kernelPackets} drops ${stats.kernelDrops} freeze ${stats.kernelFreezes}`);
+    const x = stats as unknown as Record<string, number | string | undefined>;
+    if (typeof x.rxFrames === 'number') {
+      lines.push(`  rx frames ${x.rxFrames} bytes ${x.rxBytes} vectors ${x.rxVectors} wakeups ${x.rxWakeups} truncated ${x.rxTruncated}`);
+      lines.push(`  tx frames ${x.txFrames} bytes ${x.txBytes} eagain ${x.txEagain} nobufs ${x.txNobufs}${x.txLastError ? ` last error ${x.txLastError}` : ''}`);
+      lines.push(`  socket errors ${x.socketErrors}${x.socketLastError ? ` (last ${x.socketLastError})` : ''}, handler errors ${x.handlerErrors}`);
+    }
     lines.push(`  tx errors ${stats.txErrors}, mtu ${hw.device.mtu}, sub-interfaces ${hw.subByVlan.size}`);
   }
   lines.push(`${'local0'.padEnd(32)}${'0'.padEnd(6)}${'down'.padEnd(6)}local0`);
@@ -156,6 +162,44 @@ function showRuntime(ctx: CliContext, since: number): string {
   return lines.join('\n');
 }
 
+const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
+
+/** `show memory`: the process's memory as V8 and the kernel see it. */
+function showMemory(): string {
+  const m = process.memoryUsage();
+  const h = process.resourceUsage();
+  const lines = [
+    `Process ${process.pid}, Node.js ${process.version}, up ${process.uptime().toFixed(0)} s`,
+    `  rss                 ${mib(m.rss).padStart(12)}   (resident set, what the container's memory limit counts)`,
+    `  max rss             ${mib(h.maxRSS * 1024).padStart(12)}`,
+    `  heap used / total   ${mib(m.heapUsed).padStart(12)} / ${mib(m.heapTotal)}`,
+    `  external            ${mib(m.external).padStart(12)}   (Buffers, rings and TX batches live here)`,
+    `  array buffers       ${mib(m.arrayBuffers).padStart(12)}`,
+  ];
+  return lines.join('\n');
+}
+
+/** `show buffers`: the packet memory the dataplane holds: RX rings, TX batches, the frame vector. */
+function showBuffers(ctx: CliContext): string {
+  const dp = ctx.dp;
+  const lines = [`${'Name'.padEnd(28)}${'Kind'.padEnd(12)}${'Slots'.padStart(10)}${'Slot size'.padStart(12)}${'In use'.padStart(10)}${'Bytes'.padStart(14)}`];
+  let total = 0;
+  for (const hw of dp.hardware) {
+    const ring = (hw.device as unknown as { ring?: RingInfo }).ring;
+    if (ring !== undefined) {
+      const bytes = ring.blockSize * ring.blockCount;
+      total += bytes;
+      lines.push(`${hw.name.padEnd(28)}${`rx ring v${ring.version}`.padEnd(12)}${String(ring.frameCount).padStart(10)}${String(ring.frameSize).padStart(12)}${'-'.padStart(10)}${String(bytes).padStart(14)}`);
+    }
+    const tx = hw.tx;
+    total += tx.data.length;
+    lines.push(`${hw.name.padEnd(28)}${'tx batch'.padEnd(12)}${String(tx.capacity).padStart(10)}${String(tx.slotSize).padStart(12)}${String(tx.count).padStart(10)}${String(tx.data.length).padStart(14)}`);
+  }
+  lines.push(`${'dataplane'.padEnd(28)}${'vector'.padEnd(12)}${String(dp.frames.capacity).padStart(10)}${'-'.padStart(12)}${'-'.padStart(10)}${'-'.padStart(14)}`);
+  lines.push(`packet memory: ${mib(total)} (${total} bytes); see also show memory`);
+  return lines.join('\n');
+}
+
 export function registerShowCommands(registry: CommandRegistry<CliContext>): void {
   let runtimeSince = Date.now();
 
@@ -217,6 +261,22 @@ export function registerShowCommands(registry: CommandRegistry<CliContext>): voi
     run(args, ctx) {
       args.end();
       ctx.dp.clearInterfaceCounters();
+    },
+  });
+  registry.register({
+    path: 'show memory',
+    help: 'show memory: process memory (RSS, V8 heap, external buffers)',
+    run(args) {
+      args.end();
+      return showMemory();
+    },
+  });
+  registry.register({
+    path: 'show buffers',
+    help: 'show buffers: RX rings, TX batches and the frame vector, with their sizes',
+    run(args, ctx) {
+      args.end();
+      return showBuffers(ctx);
     },
   });
   registry.register({

@@ -1,0 +1,128 @@
+/**
+ * The management endpoint: a plain Node `http` server (the kernel's TCP, not the dataplane's) on
+ * the pod's own network, serving /healthz, /readyz and /metrics.
+ *
+ * vpp.conf: `vpp-server { management 0.0.0.0:9100 }` (`off` or absent: no endpoint).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { CheckResult } from './health.js';
+
+export interface ManagementAddress {
+  host: string;
+  port: number;
+}
+
+export const DEFAULT_MANAGEMENT_PORT = 9100;
+
+/**
+ * Parses the `management` value: `off`, `<port>`, `<ipv4>:<port>`, `[<ipv6>]:<port>` or `<ipv4>`
+ * (port 9100). Returns null for `off`; throws with what is valid otherwise.
+ */
+export function parseManagementAddress(value: string): ManagementAddress | null {
+  const v = value.trim();
+  if (v === 'off' || v === 'disable' || v === 'none') return null;
+  const bad = () =>
+    new Error(`management ${value}: expected off, <port>, <ipv4>:<port> or [<ipv6>]:<port> (e.g. management 0.0.0.0:${DEFAULT_MANAGEMENT_PORT})`);
+  let host: string;
+  let portText: string;
+  const v6 = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(v);
+  if (v6 !== null) {
+    host = v6[1];
+    portText = v6[2] ?? String(DEFAULT_MANAGEMENT_PORT);
+  } else if (/^\d+$/.test(v)) {
+    host = '0.0.0.0';
+    portText = v;
+  } else {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3}|localhost)(?::(\d+))?$/.exec(v);
+    if (m === null) throw bad();
+    host = m[1];
+    portText = m[2] ?? String(DEFAULT_MANAGEMENT_PORT);
+    if (host !== 'localhost' && host.split('.').some((o) => Number(o) > 255)) throw bad();
+  }
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw bad();
+  return { host, port };
+}
+
+export interface ManagementHandlers {
+  live(): CheckResult;
+  ready(): CheckResult;
+  metrics: Registry;
+}
+
+export class ManagementServer {
+  private server: Server | null = null;
+  /** Requests answered, by path (for tests and `show management`). */
+  readonly served: Record<string, number> = {};
+
+  constructor(
+    readonly address: ManagementAddress,
+    private readonly handlers: ManagementHandlers,
+  ) {}
+
+  /** Listens; rejects with the listen error (EADDRINUSE, EADDRNOTAVAIL, EACCES …). */
+  async listen(): Promise<AddressInfo> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    server.keepAliveTimeout = 5000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.address.port, this.address.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    // Probes must never keep the process alive on their own.
+    server.unref();
+    this.server = server;
+    return server.address() as AddressInfo;
+  }
+
+  get listening(): AddressInfo | null {
+    return (this.server?.address() as AddressInfo | null) ?? null;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    this.served[path] = (this.served[path] ?? 0) + 1;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('method not allowed\n');
+      return;
+    }
+    try {
+      if (path === '/healthz' || path === '/livez') {
+        this.check(res, this.handlers.live(), req.method === 'HEAD');
+      } else if (path === '/readyz') {
+        this.check(res, this.handlers.ready(), req.method === 'HEAD');
+      } else if (path === '/metrics') {
+        const body = await this.handlers.metrics.metrics();
+        res.writeHead(200, { 'Content-Type': this.handlers.metrics.contentType });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      } else if (path === '/') {
+        res.writeHead(200, { 'Content-Type': 'text/plain' }).end('vpp-server management: /healthz /readyz /metrics\n');
+      } else {
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /healthz, /readyz or /metrics\n');
+      }
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end(`internal error: ${(err as Error).message}\n`);
+    }
+  }
+
+  private check(res: ServerResponse, result: CheckResult, head: boolean): void {
+    const body = JSON.stringify(result.ok ? { status: 'ok' } : { status: 'unavailable', reasons: result.reasons });
+    res.writeHead(result.ok ? 200 : 503, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+    res.end(head ? undefined : `${body}\n`);
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (server === null) return;
+    this.server = null;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * Prometheus metrics through prom-client. Nothing is counted per packet here: every metric reads
+ * the dataplane's own counters when it is scraped (prom-client `collect` callbacks).
+ *
+ * Counters mirror counters the CLI can clear (`clear interfaces`, `clear errors`, `clear
+ * runtime`); a cleared counter is a counter reset to Prometheus, which rate() handles.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import type { ErrorSource } from '../cli/context.js';
+import type { Services } from '../services.js';
+import type { Severity } from '../dataplane/nodes.js';
+import { newCounters as newTcpCounters, type TcpCounters } from '../tcp/types.js';
+import { VERSION } from '../version.js';
+
+export interface MetricsSource {
+  dp: Dataplane;
+  services: Services;
+  errorSources: readonly ErrorSource[];
+  /** Liveness and readiness as the management endpoint reports them. */
+  status(): { live: boolean; ready: boolean; stalls: number; maxGapMs: number };
+}
+
+type Row<L extends string> = [LabelValues<L>, number];
+
+/** A counter whose value is read from elsewhere at scrape time. */
+function mirroredCounter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], rows: () => Iterable<Row<L>>): void {
+  new Counter<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, value] of rows()) this.inc(labels, Math.max(0, value));
+    },
+  });
+}
+
+function mirroredGauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], rows: () => Iterable<Row<L>>): void {
+  new Gauge<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, value] of rows()) this.set(labels, value);
+    },
+  });
+}
+
+/** The value of fn(), computed at most once per `ttlMs` (one scrape reads device stats once). */
+function memo<T>(fn: () => T, ttlMs = 200): () => T {
+  let at = -Infinity;
+  let value: T;
+  return () => {
+    const now = performance.now();
+    if (now - at > ttlMs) {
+      value = fn();
+      at = now;
+    }
+    return value;
+  };
+}
+
+const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** TCP counters that are current counts (gauges), not running totals. */
+const TCP_GAUGES = new Set<keyof TcpCounters>(['connections', 'synReceived', 'established', 'timeWait']);
+
+/** Extra AF_PACKET device counters exported when the device has them (name → help). */
+const DEVICE_COUNTERS: Record<string, [string, string]> = {
+  kernelPackets: ['kernel_packets', 'Frames the kernel delivered into the RX ring (PACKET_STATISTICS tp_packets - tp_drops)'],
+  kernelDrops: ['kernel_drops', 'Frames the kernel dropped because the RX ring was full (tp_drops)'],
+  kernelFreezes: ['kernel_freezes', 'Times the RX ring froze because userspace was too slow (tp_freeze_q_cnt)'],
+  txErrors: ['tx_errors', 'Frames the device failed to transmit'],
+  rxFrames: ['rx_frames', 'Frames read from the RX ring'],
+  rxBytes: ['rx_bytes', 'Bytes read from the RX ring'],
+  rxVectors: ['rx_vectors', 'Vectors handed to the dataplane'],
+  rxWakeups: ['rx_wakeups', 'Poll wakeups of the RX ring'],
+  rxOutgoingSkipped: ['rx_outgoing_skipped', "Frames of this host's own output skipped on RX"],
+  rxTruncated: ['rx_truncated', 'Frames longer than the ring slot, skipped'],
+  txFrames: ['tx_frames', 'Frames sent'],
+  txBytes: ['tx_bytes', 'Bytes sent'],
+  txEagain: ['tx_eagain', 'Transmit attempts that found the socket buffer full (EAGAIN)'],
+  txNobufs: ['tx_nobufs', 'Transmit attempts that failed with ENOBUFS'],
+  socketErrors: ['socket_errors', 'Errors reported by the socket (e.g. ENETDOWN)'],
+  handlerErrors: ['handler_errors', 'Exceptions thrown by the RX handler and caught by the device'],
+};
+
+interface RingGeometry {
+  version: number;
+  blockSize: number;
+  blockCount: number;
+  frameSize: number;
+  frameCount: number;
+}
+
+/** A registry with every vpp-server metric and the process metrics of prom-client. */
+export function createMetricsRegistry(src: MetricsSource): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  // Gauges named *_total break Prometheus' naming rules (promtool check metrics rejects them);
+  // sum(nodejs_active_handles) etc. give the same figures.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
+  const { dp, services } = src;
+
+  new Gauge({
+    name: 'vpp_build_info',
+    help: 'Always 1; the labels say which vpp-server and Node.js run',
+    labelNames: ['version', 'nodejs'],
+    registers: [registry],
+    collect() {
+      this.set({ version: VERSION, nodejs: process.version }, 1);
+    },
+  });
+  mirroredGauge(registry, 'vpp_live', '1 when /healthz answers 200 (the loop turns, rings are drained)', [], () => [[{}, src.status().live ? 1 : 0]]);
+  mirroredGauge(registry, 'vpp_ready', '1 when /readyz answers 200 (interfaces up, address set, HTTP server listening)', [], () => [[{}, src.status().ready ? 1 : 0]]);
+  mirroredCounter(registry, 'vpp_event_loop_stalls_total', 'Event loop stalls longer than the stall threshold', [], () => [[{}, src.status().stalls]]);
+  mirroredGauge(registry, 'vpp_event_loop_max_gap_seconds', 'Longest gap between two heartbeats of the event loop since start', [], () => [[{}, src.status().maxGapMs / 1000]]);
+
+  // ---- interfaces (as `show interface`)
+  const ifaceCounter = (name: string, help: string, pick: (c: Dataplane['interfaces'][number]['counters']) => number) =>
+    mirroredCounter(registry, name, help, ['interface'], () => dp.interfaces.map((sw) => [{ interface: sw.name }, pick(sw.counters)]));
+  ifaceCounter('vpp_interface_rx_packets_total', 'Packets received on the interface (show interface: rx packets)', (c) => c.rxPackets);
+  ifaceCounter('vpp_interface_rx_bytes_total', 'Bytes received on the interface (show interface: rx bytes)', (c) => c.rxBytes);
+  ifaceCounter('vpp_interface_tx_packets_total', 'Packets sent on the interface (show interface: tx packets)', (c) => c.txPackets);
+  ifaceCounter('vpp_interface_tx_bytes_total', 'Bytes sent on the interface (show interface: tx bytes)', (c) => c.txBytes);
+  ifaceCounter('vpp_interface_drops_total', 'Packets dropped on the interface (show interface: drops)', (c) => c.drops);
+  ifaceCounter('vpp_interface_ip4_packets_total', 'IPv4 packets received on the interface (show interface: ip4)', (c) => c.ip4);
+  ifaceCounter('vpp_interface_ip6_packets_total', 'IPv6 packets received on the interface (show interface: ip6)', (c) => c.ip6);
+  ifaceCounter('vpp_interface_tx_errors_total', 'Packets the device did not accept for sending (show interface: tx-error)', (c) => c.txErrors);
+  mirroredGauge(registry, 'vpp_interface_up', '1 when the interface (and its parent) is administratively up', ['interface'], () =>
+    dp.interfaces.map((sw) => [{ interface: sw.name }, sw.up ? 1 : 0]),
+  );
+  mirroredGauge(registry, 'vpp_interface_ip4_addresses', 'IPv4 addresses configured on the interface', ['interface'], () =>
+    dp.interfaces.map((sw) => [{ interface: sw.name }, sw.addresses.length]),
+  );
+  mirroredGauge(registry, 'vpp_interface_mtu_bytes', 'L3 MTU of the interface', ['interface'], () => dp.interfaces.map((sw) => [{ interface: sw.name }, sw.mtu]));
+
+  // ---- errors and dispositions by node and reason (as `show errors`)
+  mirroredCounter(registry, 'vpp_errors_total', 'Frames and events by node and reason (show errors); severity error = a drop', ['node', 'reason', 'severity'], () => {
+    const rows: Row<'node' | 'reason' | 'severity'>[] = [];
+    for (const node of dp.graphNodes()) {
+      const sev = (node as { severities?: Severity[] }).severities;
+      node.errorNames.forEach((reason, i) => rows.push([{ node: node.name, reason, severity: sev?.[i] ?? 'error' }, node.errors[i]]));
+    }
+    for (const source of src.errorSources) {
+      for (const [reason, count] of Object.entries(source.counts())) rows.push([{ node: source.node, reason, severity: 'error' }, count]);
+    }
+    return rows;
+  });
+
+  // ---- node runtime (as `show runtime`)
+  mirroredCounter(registry, 'vpp_node_calls_total', 'Dispatches of the graph node (show runtime: Calls)', ['node'], () =>
+    dp.graphNodes().map((n) => [{ node: n.name }, n.runtime.calls]),
+  );
+  mirroredCounter(registry, 'vpp_node_vectors_total', 'Packets processed by the graph node (show runtime: Vectors)', ['node'], () =>
+    dp.graphNodes().map((n) => [{ node: n.name }, n.runtime.vectors]),
+  );
+  mirroredCounter(registry, 'vpp_node_seconds_total', 'Time spent in the graph node; divide by vpp_node_vectors_total for time per packet', ['node'], () =>
+    dp.graphNodes().map((n) => [{ node: n.name }, n.runtime.nanos / 1e9]),
+  );
+  mirroredCounter(registry, 'vpp_node_exceptions_total', 'Vectors abandoned because the graph node threw (the dataplane goes on)', ['node'], () =>
+    Object.entries(dp.exceptions).map(([node, n]) => [{ node }, n]),
+  );
+
+  // ---- devices: AF_PACKET ring and kernel socket statistics (as `show hardware-interfaces`)
+  const deviceStats = memo(() => dp.hardware.map((hw) => ({ name: hw.name, stats: hw.device.stats() as unknown as Record<string, unknown>, hw })));
+  for (const [field, [metric, help]] of Object.entries(DEVICE_COUNTERS)) {
+    mirroredCounter(registry, `vpp_device_${metric}_total`, help, ['interface'], () =>
+      deviceStats()
+        .filter((d) => typeof d.stats[field] === 'number')
+        .map((d) => [{ interface: d.name }, d.stats[field] as number]),
+    );
+  }
+  const ring = (hw: Dataplane['hardware'][number]): RingGeometry | undefined => (hw.device as unknown as { ring?: RingGeometry }).ring;
+  const ringGauge = (name: string, help: string, pick: (r: RingGeometry) => number) =>
+    mirroredGauge(registry, name, help, ['interface'], () =>
+      dp.hardware.flatMap((hw) => {
+        const r = ring(hw);
+        return r === undefined ? [] : [[{ interface: hw.name }, pick(r)] as Row<'interface'>];
+      }),
+    );
+  ringGauge('vpp_device_ring_blocks', 'RX ring blocks (TPACKET_V3) or 1 (V2)', (r) => r.blockCount);
+  ringGauge('vpp_device_ring_block_size_bytes', 'RX ring block size', (r) => r.blockSize);
+  ringGauge('vpp_device_ring_frames', 'RX ring frame slots', (r) => r.frameCount);
+  ringGauge('vpp_device_ring_frame_size_bytes', 'RX ring frame slot size', (r) => r.frameSize);
+  mirroredGauge(registry, 'vpp_device_tx_batch_slots', 'TX batch slots (frames sent per sendmmsg at most)', ['interface'], () =>
+    dp.hardware.map((hw) => [{ interface: hw.name }, hw.tx.capacity]),
+  );
+
+  // ---- TCP
+  const tcp = () => services.tcp?.stack.counters;
+  for (const key of Object.keys(newTcpCounters()) as (keyof TcpCounters)[]) {
+    if (TCP_GAUGES.has(key)) continue;
+    const base = snake(key).replace(/_total$/, '');
+    mirroredCounter(registry, `vpp_tcp_${base}_total`, `TCP ${snake(key).replace(/_/g, ' ')} (TcpStack counters.${key})`, [], () => {
+      const c = tcp();
+      return c === undefined ? [] : [[{}, c[key] ?? 0]];
+    });
+  }
+  mirroredGauge(registry, 'vpp_tcp_connections', 'TCP connections now, by state (syn_received, established, time_wait, other)', ['state'], () => {
+    const c = tcp();
+    if (c === undefined) return [];
+    const other = Math.max(0, c.connections - c.synReceived - c.established - c.timeWait);
+    return [
+      [{ state: 'syn_received' }, c.synReceived],
+      [{ state: 'established' }, c.established],
+      [{ state: 'time_wait' }, c.timeWait],
+      [{ state: 'other' }, other],
+    ];
+  });
+
+  // ---- HTTP static servers
+  const http = memo(() => services.http.map((h) => ({ server: `${h.command.address}:${h.command.port}`, stats: h.server.stats() })));
+  const httpCounter = (name: string, help: string, pick: (s: ReturnType<typeof http>[number]['stats']) => number) =>
+    mirroredCounter(registry, name, help, ['server'], () => http().map((h) => [{ server: h.server }, pick(h.stats)]));
+  const httpGauge = (name: string, help: string, pick: (s: ReturnType<typeof http>[number]['stats']) => number) =>
+    mirroredGauge(registry, name, help, ['server'], () => http().map((h) => [{ server: h.server }, pick(h.stats)]));
+  httpCounter('vpp_http_requests_total', 'HTTP requests parsed', (s) => s.requests);
+  mirroredCounter(registry, 'vpp_http_responses_total', 'HTTP responses by status class', ['server', 'code'], () =>
+    http().flatMap((h) => Object.entries(h.stats.responses).map(([code, n]) => [{ server: h.server, code }, n] as Row<'server' | 'code'>)),
+  );
+  httpCounter('vpp_http_sent_bytes_total', 'HTTP bytes written (heads and bodies)', (s) => s.bytesSent);
+  httpCounter('vpp_http_connections_accepted_total', 'HTTP connections accepted', (s) => s.connectionsTotal);
+  httpGauge('vpp_http_connections_open', 'HTTP connections open now', (s) => s.connectionsOpen);
+  httpGauge('vpp_http_cache_entries', 'Files in the HTTP cache', (s) => s.cache.entries);
+  httpGauge('vpp_http_cache_bytes', 'Bytes of file bodies in the HTTP cache', (s) => s.cache.bytes);
+  httpGauge('vpp_http_cache_capacity_bytes', 'HTTP cache size (cache-size)', (s) => s.cache.capacity);
+  httpCounter('vpp_http_cache_hits_total', 'HTTP cache hits', (s) => s.cache.hits);
+  httpCounter('vpp_http_cache_misses_total', 'HTTP cache misses', (s) => s.cache.misses);
+  httpCounter('vpp_http_cache_evictions_total', 'HTTP cache evictions', (s) => s.cache.evictions);
+
+  return registry;
+}

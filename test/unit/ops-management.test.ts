@@ -1,0 +1,85 @@
+/** The management endpoint's address syntax and HTTP answers (src/ops/management.ts). */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Registry, Counter } from 'prom-client';
+import { ManagementServer, parseManagementAddress } from '../../src/ops/management.js';
+import type { CheckResult } from '../../src/ops/health.js';
+
+describe('parseManagementAddress', () => {
+  it('accepts off, a port, an IPv4 address with or without a port, and [IPv6]:port', () => {
+    assert.equal(parseManagementAddress('off'), null);
+    assert.deepEqual(parseManagementAddress('9100'), { host: '0.0.0.0', port: 9100 });
+    assert.deepEqual(parseManagementAddress('0.0.0.0:9100'), { host: '0.0.0.0', port: 9100 });
+    assert.deepEqual(parseManagementAddress('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
+    assert.deepEqual(parseManagementAddress('10.1.2.3'), { host: '10.1.2.3', port: 9100 });
+    assert.deepEqual(parseManagementAddress('[::]:9100'), { host: '::', port: 9100 });
+    assert.deepEqual(parseManagementAddress('localhost:9100'), { host: 'localhost', port: 9100 });
+  });
+
+  it('rejects anything else and says what is valid', () => {
+    for (const bad of ['on', '0.0.0.0:99999', '300.1.1.1:80', 'http://0.0.0.0:9100', '0.0.0.0:', ':9100', '']) {
+      assert.throws(() => parseManagementAddress(bad), /expected off, <port>, <ipv4>:<port> or \[<ipv6>\]:<port>/, bad);
+    }
+  });
+});
+
+describe('ManagementServer', () => {
+  async function withServer(live: CheckResult, ready: CheckResult, fn: (base: string) => Promise<void>): Promise<void> {
+    const registry = new Registry();
+    const c = new Counter({ name: 'test_things_total', help: 'things', registers: [registry] });
+    c.inc(3);
+    const server = new ManagementServer({ host: '127.0.0.1', port: 0 }, { live: () => live, ready: () => ready, metrics: registry });
+    const addr = await server.listen();
+    try {
+      await fn(`http://127.0.0.1:${addr.port}`);
+    } finally {
+      await server.close();
+    }
+  }
+
+  it('answers 200 {"status":"ok"} when live and ready, and serves /metrics as Prometheus text', async () => {
+    await withServer({ ok: true, reasons: [] }, { ok: true, reasons: [] }, async (base) => {
+      for (const path of ['/healthz', '/readyz']) {
+        const r = await fetch(base + path);
+        assert.equal(r.status, 200, path);
+        assert.equal(r.headers.get('content-type'), 'application/json');
+        assert.deepEqual(await r.json(), { status: 'ok' });
+      }
+      const m = await fetch(`${base}/metrics`);
+      assert.equal(m.status, 200);
+      assert.match(m.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+      assert.match(await m.text(), /^# HELP test_things_total things\n# TYPE test_things_total counter\ntest_things_total 3\n/m);
+    });
+  });
+
+  it('answers 503 with the reasons when not live or not ready', async () => {
+    await withServer({ ok: false, reasons: ['event loop stalled'] }, { ok: false, reasons: ['no address', 'no server'] }, async (base) => {
+      const h = await fetch(`${base}/healthz`);
+      assert.equal(h.status, 503);
+      assert.deepEqual(await h.json(), { status: 'unavailable', reasons: ['event loop stalled'] });
+      const r = await fetch(`${base}/readyz`);
+      assert.equal(r.status, 503);
+      assert.deepEqual(await r.json(), { status: 'unavailable', reasons: ['no address', 'no server'] });
+      const head = await fetch(`${base}/readyz`, { method: 'HEAD' });
+      assert.equal(head.status, 503);
+    });
+  });
+
+  it('answers 404 for unknown paths and 405 for methods other than GET and HEAD', async () => {
+    await withServer({ ok: true, reasons: [] }, { ok: true, reasons: [] }, async (base) => {
+      assert.equal((await fetch(`${base}/nope`)).status, 404);
+      const post = await fetch(`${base}/healthz`, { method: 'POST', body: 'x' });
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get('allow'), 'GET, HEAD');
+    });
+  });
+
+  it('fails to listen with the system error code (EADDRINUSE)', async () => {
+    const registry = new Registry();
+    const a = new ManagementServer({ host: '127.0.0.1', port: 0 }, { live: () => ({ ok: true, reasons: [] }), ready: () => ({ ok: true, reasons: [] }), metrics: registry });
+    const { port } = await a.listen();
+    const b = new ManagementServer({ host: '127.0.0.1', port }, { live: () => ({ ok: true, reasons: [] }), ready: () => ({ ok: true, reasons: [] }), metrics: registry });
+    await assert.rejects(b.listen(), { code: 'EADDRINUSE' });
+    await a.close();
+  });
+});

@@ -1,0 +1,405 @@
+/**
+ * `npm run bench` / `make bench`: our dataplane against nginx and Node's `http` on the same path,
+ * in one run. Prints figures and ratios; it is not a pass/fail test (exit 0 whenever it could
+ * measure, even if our dataplane failed a measurement: the failures are reported).
+ *
+ * Two topologies, one after the other (see docs/bench.md):
+ *   lab   the lab exactly as `vpp-server lab up` builds it (Lab, prefix `bench`): userspace switch,
+ *         client untagged on VLAN 123, our dataplane on host-macvlan0.123. Only ours can serve here.
+ *   flat  bench/flat-lab.ts (prefix `benchflat`): Linux bridge, no VLAN, 192.168.123.150 on
+ *         host-macvlan0 (ours) or on the kernel's macvlan0 (nginx, then Node), one after the other.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultSettings, Lab, POD_UID } from '../src/lab/lab.js';
+import { cli, FlatLab } from './flat-lab.js';
+import { checkFile, downloads, getIndex, ping, wrk, type DownloadResult, type PingResult, type Target, type WrkResult } from './measure.js';
+import { killAllRunning, mustRun, progress, runAsync } from './proc.js';
+import { logTail, startNginx, startNode, type KernelServer } from './servers.js';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BIG_NAME = '10mb.bin';
+const BIG_BYTES = 10 * 1024 * 1024;
+const SYSTEM_PACKAGES = ['wrk', 'nginx-light', 'curl', 'iputils-ping', 'ethtool', 'iproute2'];
+
+const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--connections C] [--threads T] [--topology both|lab|flat] [--servers ours,nginx,node]
+  --duration S     seconds per wrk run (default 10)
+  --reps N         10 MB downloads per server (default 5)
+  --connections C  wrk connections (default 64)
+  --threads T      wrk threads (default 2)
+  --topology       which topologies to run (default both)
+  --servers LIST   comma-separated subset of ours,nginx,node (default all; the lab path runs only ours)
+  --engine 'K V …' experiment: append \`vpp-server { K V … }\` to the flat pod's vpp.conf (e.g. 'ring-version 2')
+Writes bench/results/latest.json. Needs root (network namespaces).`;
+
+interface Options {
+  duration: number;
+  reps: number;
+  connections: number;
+  threads: number;
+  topology: 'both' | 'lab' | 'flat';
+  servers: ServerName[];
+  engine?: string;
+}
+
+interface ServerResult {
+  index: { ok: boolean; why?: string };
+  file: { ok: boolean; why?: string };
+  ping: PingResult;
+  /** wrk -t1 -c1 -d2s: request latency on one keep-alive connection */
+  singleConnection: WrkResult;
+  download: DownloadResult;
+  keepAlive: WrkResult;
+  newConnection: WrkResult;
+  /** `show errors` / `show session` of our dataplane after the run */
+  dataplane?: { errors?: string; hardware?: string };
+}
+
+type ServerName = 'ours' | 'nginx' | 'node';
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
+      return x;
+    };
+    const n = (x: string) => {
+      const k = Number(x);
+      if (!Number.isInteger(k) || k < 1) throw new Error(`${a}: '${x}' is not a positive integer`);
+      return k;
+    };
+    if (a === '--duration') o.duration = n(v());
+    else if (a === '--reps') o.reps = n(v());
+    else if (a === '--connections') o.connections = n(v());
+    else if (a === '--threads') o.threads = n(v());
+    else if (a === '--topology') {
+      const t = v();
+      if (t !== 'both' && t !== 'lab' && t !== 'flat') throw new Error(`--topology: '${t}' (valid: both, lab, flat)`);
+      o.topology = t;
+    } else if (a === '--engine') o.engine = v();
+    else if (a === '--servers') {
+      const list = v().split(',').filter(Boolean);
+      for (const x of list) if (x !== 'ours' && x !== 'nginx' && x !== 'node') throw new Error(`--servers: '${x}' (valid: ours, nginx, node)`);
+      o.servers = list as ServerName[];
+    } else if (a === '-h' || a === '--help') {
+      console.log(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown argument '${a}'\n${USAGE}`);
+  }
+  return o;
+}
+
+const failures: string[] = [];
+function fail(where: string, what: string): void {
+  failures.push(`${where}: ${what}`);
+  progress(`  !! ${where}: ${what}`);
+}
+/** Worth knowing, not a failure (e.g. a slow request under load, which wrk still completed). */
+const notes: string[] = [];
+function note(where: string, what: string): void {
+  notes.push(`${where}: ${what}`);
+  progress(`  (note) ${where}: ${what}`);
+}
+
+/** Every check and measurement against one server; notes what failed and how. */
+async function measureServer(label: string, t: Target, o: Options, scratch: string, sha256: string): Promise<ServerResult> {
+  progress(`${label}: GET /index.html and ${BIG_NAME} (sha256)`);
+  const idx = await getIndex(t);
+  const index = idx.body?.trim() === 'Welcome' ? { ok: true } : { ok: false, why: idx.why ?? `body ${JSON.stringify(idx.body?.slice(0, 40))}, expected "Welcome"` };
+  if (!index.ok) fail(label, `GET /index.html: ${index.why}`);
+  const file = await checkFile(t, `/${BIG_NAME}`, sha256, scratch);
+  if (!file.ok) fail(label, `GET /${BIG_NAME}: ${file.why}`);
+
+  progress(`${label}: ping -c 50 -i 0.01`);
+  const p = await ping(t);
+  progress(`${label}:   ping avg ${p.avgUs ?? '-'} µs (${p.received}/${p.transmitted} replies)`);
+  if (!p.ok) fail(label, `ping: ${p.received}/${p.transmitted} replies`);
+
+  progress(`${label}: wrk -t1 -c1 -d2s (one connection: request latency)`);
+  const single = await wrk(t, { threads: 1, connections: 1, seconds: 2, close: false });
+  progress(`${label}:   one connection: ${fmt(single.requestsPerSec)} req/s, latency avg ${fmt(single.latencyAvgUs)} µs`);
+  if (!single.ok) fail(label, `one-connection GET: wrk ${single.exit}, ${single.requests} requests`);
+  {
+    const se = single.socketErrors;
+    if (se.connect + se.read + se.write + se.timeout > 0) fail(label, `one-connection GET: wrk socket errors: connect ${se.connect}, read ${se.read}, write ${se.write}, timeout ${se.timeout}`);
+    if (single.non2xx3xx > 0) fail(label, `one-connection GET: ${single.non2xx3xx} non-2xx/3xx responses`);
+  }
+
+  progress(`${label}: ${o.reps} × 10 MB download (curl)`);
+  const d = await downloads(t, `/${BIG_NAME}`, BIG_BYTES, o.reps);
+  progress(`${label}:   10 MB: best ${fmt(d.bestMBps)} MB/s, median ${fmt(d.medianMBps)} MB/s [${d.speedsMBps.join(', ')}], server CPU ${d.serverCpuPct ?? '-'}%`);
+  for (const f of d.failures) fail(label, `10 MB download ${f}`);
+
+  const runWrk = async (close: boolean): Promise<WrkResult> => {
+    const what = close ? 'new connection per request' : 'keep-alive';
+    progress(`${label}: wrk -t${o.threads} -c${o.connections} -d${o.duration}s${close ? " -H 'Connection: close'" : ''} (${what})`);
+    const w = await wrk(t, { threads: o.threads, connections: o.connections, seconds: o.duration, close });
+    const se = w.socketErrors;
+    const errs = se.connect + se.read + se.write + se.timeout;
+    progress(
+      `${label}:   ${fmt(w.requestsPerSec)} req/s, ${w.requests} requests, latency avg ${fmt(w.latencyAvgUs)} µs max ${fmt(w.latencyMaxUs)} µs, ` +
+        `server CPU ${w.serverCpuPct}%` + (close ? `, client TCP opens ${w.clientTcp?.ActiveOpens}` : ''),
+    );
+    if (!w.ok) fail(label, `${what}: wrk ${w.exit}, ${w.requests} requests${w.raw ? `\n      ${w.raw.split('\n').join('\n      ')}` : ''}`);
+    if (errs > 0) fail(label, `${what}: wrk socket errors: connect ${se.connect}, read ${se.read}, write ${se.write}, timeout ${se.timeout}`);
+    if (w.non2xx3xx > 0) fail(label, `${what}: ${w.non2xx3xx} non-2xx/3xx responses`);
+    if (w.latencyMaxUs !== undefined && w.latencyMaxUs >= 1_000_000) note(label, `${what}: slowest request took ${fmt(w.latencyMaxUs / 1000)} ms (wrk's timeout is 2 s)`);
+    if (close && w.clientTcp?.ActiveOpens !== undefined && w.requests > 0) {
+      // Each request must have had its own connection: the client kernel counts the opens.
+      const opens = w.clientTcp.ActiveOpens;
+      const ratio = opens / w.requests;
+      if (ratio < 0.98 || ratio > 1.02 + o.connections / w.requests) {
+        fail(label, `new connection per request: client opened ${opens} TCP connections for ${w.requests} requests (wrk's count is not one request per connection)`);
+      }
+    }
+    if ((w.clientTcp?.EstabResets ?? 0) > 0 || (w.clientTcp?.AttemptFails ?? 0) > 0) {
+      progress(`${label}:   client TCP: ${JSON.stringify(w.clientTcp)}`);
+    }
+    return w;
+  };
+  const keepAlive = await runWrk(false);
+  const newConnection = await runWrk(true);
+  return { index, file, ping: p, singleConnection: single, download: d, keepAlive, newConnection };
+}
+
+function fmt(x: number | undefined, digits = 0): string {
+  if (x === undefined || !Number.isFinite(x)) return '-';
+  return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || b === 0 || !Number.isFinite(a) || !Number.isFinite(b)) return '-';
+  return `${(a / b).toFixed(2)}×`;
+}
+
+interface Row {
+  name: string;
+  get: (r: ServerResult) => number | undefined;
+  digits?: number;
+}
+
+const ROWS: Row[] = [
+  { name: 'keep-alive GET req/s', get: (r) => (r.keepAlive.ok ? r.keepAlive.requestsPerSec : undefined) },
+  { name: 'new-connection req/s', get: (r) => (r.newConnection.ok ? r.newConnection.requestsPerSec : undefined) },
+  { name: '10 MB download MB/s (best)', get: (r) => r.download.bestMBps },
+  { name: '10 MB download MB/s (median)', get: (r) => r.download.medianMBps },
+  { name: 'ping RTT avg µs (lower=better)', get: (r) => r.ping.avgUs },
+  { name: 'GET latency, 1 conn, avg µs (lower=better)', get: (r) => (r.singleConnection.ok ? r.singleConnection.latencyAvgUs : undefined) },
+  { name: 'keep-alive latency avg µs (64 conns)', get: (r) => r.keepAlive.latencyAvgUs },
+  { name: 'server CPU % keep-alive', get: (r) => r.keepAlive.serverCpuPct },
+  { name: 'server CPU % new-conn', get: (r) => r.newConnection.serverCpuPct },
+  { name: 'server CPU % 10 MB download', get: (r) => r.download.serverCpuPct },
+];
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(headers), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+async function dataplaneState(socket: string): Promise<ServerResult['dataplane']> {
+  return { errors: await cli(socket, 'show errors'), hardware: await cli(socket, 'show hardware-interfaces') };
+}
+
+async function waitServing(label: string, t: Target, server: KernelServer): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const r = await getIndex(t);
+    if (r.body?.trim() === 'Welcome') return;
+    if (Date.now() > deadline) throw new Error(`${label} did not serve /index.html within 10 s (${r.why ?? 'wrong body'})\n  ${logTail(server.log)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+function putFiles(wwwRoot: string, big: Buffer): void {
+  const p = join(wwwRoot, BIG_NAME);
+  writeFileSync(p, big, { mode: 0o644 });
+  chownSync(p, POD_UID, POD_UID);
+  const index = join(wwwRoot, 'index.html');
+  if (!existsSync(index)) {
+    writeFileSync(index, 'Welcome\n', { mode: 0o644 });
+    chownSync(index, POD_UID, POD_UID);
+  }
+}
+
+async function main(): Promise<number> {
+  const o = parseArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error('the bench creates network namespaces: run it as root');
+  const started = Date.now();
+  progress(`installing what the bench needs (${SYSTEM_PACKAGES.join(' ')}) if missing`);
+  await mustRun([join(REPO_ROOT, 'scripts', 'install-system-deps.sh'), ...SYSTEM_PACKAGES], 600_000);
+  for (const f of ['build/Release/af_packet.node', 'dist/src/main.js']) {
+    if (!existsSync(join(REPO_ROOT, f))) throw new Error(`${f} is missing: build first (make bench builds and runs)`);
+  }
+
+  const big = randomBytes(BIG_BYTES);
+  const sha256 = createHash('sha256').update(big).digest('hex');
+  const loadStart = (await import('node:os')).loadavg();
+
+  const lab = new Lab(defaultSettings('bench'), (m) => progress(`lab: ${m}`));
+  const flat = new FlatLab('benchflat');
+  let labBuilt = false;
+  let flatBuilt = false;
+  const servers: KernelServer[] = [];
+  const cleanup = () => {
+    killAllRunning();
+    for (const s of servers.splice(0)) s.stop();
+    if (flatBuilt) {
+      flatBuilt = false;
+      progress(`removing the flat topology (${flat.down().join(', ') || 'nothing left'})`);
+    }
+    if (labBuilt) {
+      labBuilt = false;
+      progress(`removing the lab (${lab.down().join(', ') || 'nothing left'})`);
+    }
+  };
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    progress(`${sig}: stopping, cleaning up`);
+    try {
+      cleanup();
+    } finally {
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    }
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
+
+  const results: { lab?: { ours: ServerResult }; flat?: Partial<Record<ServerName, ServerResult>> } = {};
+  const setup: Record<string, string> = {};
+  try {
+    if (o.topology !== 'flat' && o.servers.includes('ours')) {
+      progress('── lab topology (tagged): Lab prefix bench, userspace switch, client untagged on VLAN 123 ──');
+      labBuilt = true;
+      await lab.up();
+      putFiles(lab.podWwwDir, big);
+      setup.labStartupConf = readFileSync(join(lab.podConfDir, 'startup.conf'), 'utf8');
+      const t: Target = { clientNs: lab.ns.client, ip: lab.serverIp, serverNamespaces: [lab.ns.pod, lab.ns.switch] };
+      const r = await measureServer('lab/ours', t, o, join(lab.stateDir, 'scratch.bin'), sha256);
+      r.dataplane = await dataplaneState(lab.podSocket);
+      results.lab = { ours: r };
+      cleanup();
+    }
+    if (o.topology !== 'lab') {
+      progress('── flat topology: Linux bridge, no VLAN, 192.168.123.150 on macvlan0 (prefix benchflat) ──');
+      flatBuilt = true;
+      await flat.up(o.engine);
+      putFiles(flat.podWwwDir, big);
+      setup.flatVppConf = flat.vppConf();
+      setup.flatStartupConf = flat.startupConf();
+      progress(`flat: startup.conf:\n    ${setup.flatStartupConf.trim().split('\n').join('\n    ')}`);
+      if (o.engine !== undefined) progress(`flat: vpp.conf with the experiment's stanza:\n    ${setup.flatVppConf.trim().split('\n').join('\n    ')}`);
+      const t: Target = { clientNs: flat.ns.client, ip: flat.serverIp, serverNamespaces: [flat.ns.pod] };
+      const scratch = join(flat.stateDir, 'scratch.bin');
+      const flatResults: Partial<Record<ServerName, ServerResult>> = {};
+      results.flat = flatResults;
+
+      if (o.servers.includes('ours')) {
+        progress('flat: starting our dataplane in the pod (uid 10000, CAP_NET_RAW only)');
+        await flat.startOurs();
+        flatResults.ours = await measureServer('flat/ours', t, o, scratch, sha256);
+        flatResults.ours.dataplane = await dataplaneState(flat.podSocket);
+        flat.stopOurs();
+      }
+
+      if (o.servers.includes('nginx') || o.servers.includes('node')) {
+        progress('flat: our dataplane stopped; giving the kernel 192.168.123.150/24 on the same macvlan0');
+        await flat.kernelAddress(true);
+      }
+      for (const [name, start] of [
+        ['nginx', startNginx],
+        ['node', startNode],
+      ] as const) {
+        if (!o.servers.includes(name)) continue;
+        progress(`flat: starting ${name} in ${flat.ns.pod}`);
+        const s = start(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp);
+        servers.push(s);
+        await waitServing(name, t, s);
+        flatResults[name] = await measureServer(`flat/${name}`, t, o, scratch, sha256);
+        s.stop();
+        servers.splice(servers.indexOf(s), 1);
+      }
+    }
+  } finally {
+    cleanup();
+  }
+
+  // ── report ──
+  const out: string[] = [];
+  const f = results.flat;
+  if (f !== undefined) {
+    out.push('', `FLAT path (no VLAN; client ── Linux bridge ── worker eth0 ── macvlan0 in the pod; wrk -t${o.threads} -c${o.connections} -d${o.duration}s; ${o.reps} × 10 MiB)`);
+    out.push(
+      table(
+        ['', 'ours', 'nginx', 'node', 'ours/nginx', 'ours/node'],
+        ROWS.map((row) => {
+          const v = (s: ServerName) => (f[s] ? row.get(f[s]!) : undefined);
+          return [row.name, fmt(v('ours'), row.digits), fmt(v('nginx'), row.digits), fmt(v('node'), row.digits), ratio(v('ours'), v('nginx')), ratio(v('ours'), v('node'))];
+        }),
+      ),
+    );
+  }
+  if (results.lab !== undefined) {
+    out.push('', 'LAB path (tagged: client untagged ── userspace switch (our L2 xconnect, VLAN 123) ── macvlan0, ours on host-macvlan0.123)');
+    out.push(
+      table(
+        ['', 'ours (lab)', 'ours (flat)', 'lab/flat'],
+        ROWS.map((row) => {
+          const a = row.get(results.lab!.ours);
+          const b = f?.ours ? row.get(f.ours) : undefined;
+          return [row.name, fmt(a, row.digits), fmt(b, row.digits), ratio(a, b)];
+        }),
+      ),
+    );
+    out.push('(server CPU on the lab path includes the switch dataplane)');
+  }
+  const seconds = Math.round((Date.now() - started) / 1000);
+  const loadEnd = (await import('node:os')).loadavg();
+  out.push('', `load average at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')}; ${seconds} s in all`);
+  out.push(failures.length === 0 ? 'no failures' : `FAILURES (${failures.length}):\n  - ${failures.join('\n  - ')}`);
+  if (notes.length > 0) out.push(`notes:\n  - ${notes.join('\n  - ')}`);
+  console.log(out.join('\n'));
+
+  const resultsDir = join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const version = async (argv: string[]) => {
+    const r = await runAsync(argv, { timeoutMs: 5000 });
+    return (r.stdout + r.stderr).trim().split('\n')[0];
+  };
+  const json = {
+    date: new Date().toISOString(),
+    commit: (await runAsync(['git', '-C', REPO_ROOT, 'rev-parse', 'HEAD'], { timeoutMs: 5000 })).stdout.trim(),
+    seconds,
+    host: { kernel: (await import('node:os')).release(), cpus: (await import('node:os')).cpus().length, loadStart, loadEnd },
+    versions: { node: process.version, nginx: await version(['nginx', '-v']), wrk: await version(['wrk', '-v']), curl: await version(['curl', '--version']) },
+    options: { ...o, fileBytes: BIG_BYTES, fileSha256: sha256, newConnectionTool: "wrk -H 'Connection: close' (checked against the client kernel's TcpActiveOpens)" },
+    setup,
+    ratios: f
+      ? Object.fromEntries(ROWS.map((row) => {
+          const v = (s: ServerName) => (f[s] ? row.get(f[s]!) : undefined);
+          const r = (a?: number, b?: number) => (a !== undefined && b ? Math.round((a / b) * 1000) / 1000 : null);
+          return [row.name, { oursOverNginx: r(v('ours'), v('nginx')), oursOverNode: r(v('ours'), v('node')) }];
+        }))
+      : undefined,
+    results,
+    failures,
+    notes,
+  };
+  writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
+  progress(`wrote ${join(resultsDir, 'latest.json')}`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`bench: ${err.message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,204 @@
+/** The four measurements, run from the client namespace against one server, and their parsers. */
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { runAsync, type RunResult } from './proc.js';
+
+export interface WrkResult {
+  ok: boolean;
+  requests: number;
+  seconds: number;
+  requestsPerSec: number;
+  /** mean latency in µs */
+  latencyAvgUs?: number;
+  latencyMaxUs?: number;
+  socketErrors: { connect: number; read: number; write: number; timeout: number };
+  non2xx3xx: number;
+  /** CPU used by every process in the server's namespace(s), in % of one core, during the run */
+  serverCpuPct?: number;
+  /** the client kernel's TCP counters over the run (ActiveOpens, AttemptFails, EstabResets, RetransSegs, OutRsts, InErrs) */
+  clientTcp?: Record<string, number>;
+  exit: string;
+  raw: string;
+}
+
+export interface DownloadResult {
+  ok: boolean;
+  /** MB/s (10^6 bytes per second), one per successful repetition */
+  speedsMBps: number[];
+  bestMBps?: number;
+  medianMBps?: number;
+  failures: string[];
+  serverCpuPct?: number;
+}
+
+export interface PingResult {
+  ok: boolean;
+  transmitted: number;
+  received: number;
+  minUs?: number;
+  avgUs?: number;
+  maxUs?: number;
+  mdevUs?: number;
+  raw: string;
+}
+
+const unitUs: Record<string, number> = { us: 1, ms: 1000, s: 1_000_000, m: 60_000_000 };
+
+export function parseWrk(out: string): Omit<WrkResult, 'ok' | 'exit' | 'raw'> {
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    return m === null ? undefined : Number(m[1]);
+  };
+  const lat = /Latency\s+([\d.]+)(us|ms|s|m)\s+([\d.]+)(us|ms|s|m)\s+([\d.]+)(us|ms|s|m)/.exec(out);
+  const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const done = /(\d+) requests in ([\d.]+)(us|ms|s|m)/.exec(out);
+  return {
+    requests: done ? Number(done[1]) : 0,
+    seconds: done ? (Number(done[2]) * unitUs[done[3]]) / 1e6 : 0,
+    requestsPerSec: num(/Requests\/sec:\s+([\d.]+)/) ?? 0,
+    latencyAvgUs: lat ? Number(lat[1]) * unitUs[lat[2]] : undefined,
+    latencyMaxUs: lat ? Number(lat[5]) * unitUs[lat[6]] : undefined,
+    socketErrors: se
+      ? { connect: Number(se[1]), read: Number(se[2]), write: Number(se[3]), timeout: Number(se[4]) }
+      : { connect: 0, read: 0, write: 0, timeout: 0 },
+    non2xx3xx: num(/Non-2xx or 3xx responses: (\d+)/) ?? 0,
+  };
+}
+
+export function parsePing(out: string): Omit<PingResult, 'ok' | 'raw'> {
+  const pk = /(\d+) packets transmitted, (\d+) received/.exec(out);
+  const rtt = /= ([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+) ms/.exec(out);
+  const us = (i: number) => (rtt ? Math.round(Number(rtt[i]) * 1000) : undefined);
+  return { transmitted: pk ? Number(pk[1]) : 0, received: pk ? Number(pk[2]) : 0, minUs: us(1), avgUs: us(2), maxUs: us(3), mdevUs: us(4) };
+}
+
+function exitOf(r: RunResult): string {
+  if (r.error !== undefined) return r.error;
+  if (r.timedOut) return `killed after ${r.ms} ms (timeout)`;
+  return r.signal !== null ? `signal ${r.signal}` : `exit ${r.code}`;
+}
+
+/** Kernel TCP counters of a namespace (/proc/net/snmp as seen from inside it). */
+export async function tcpCounters(ns: string): Promise<Record<string, number>> {
+  const r = await runAsync(['ip', 'netns', 'exec', ns, 'cat', '/proc/net/snmp'], { timeoutMs: 5000 });
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('Tcp:'));
+  if (lines.length < 2) return {};
+  const keys = lines[0].split(/\s+/).slice(1);
+  const vals = lines[1].split(/\s+/).slice(1).map(Number);
+  return Object.fromEntries(keys.map((k, i) => [k, vals[i]]));
+}
+
+const CLK_TCK = 100;
+/** CPU seconds (user + system) used so far by the processes now in the given namespaces. */
+export async function nsCpuSeconds(namespaces: string[]): Promise<number> {
+  let ticks = 0;
+  for (const ns of namespaces) {
+    const r = await runAsync(['ip', 'netns', 'pids', ns], { timeoutMs: 5000 });
+    for (const pid of r.stdout.trim().split('\n').filter(Boolean)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+      } catch {
+        // exited
+      }
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+export interface Target {
+  clientNs: string;
+  ip: string;
+  /** namespaces whose processes are "the server" for the CPU figure */
+  serverNamespaces: string[];
+}
+
+export async function wrk(t: Target, opts: { threads: number; connections: number; seconds: number; close: boolean }): Promise<WrkResult> {
+  const argv = ['ip', 'netns', 'exec', t.clientNs, 'wrk', `-t${opts.threads}`, `-c${opts.connections}`, `-d${opts.seconds}s`];
+  if (opts.close) argv.push('-H', 'Connection: close');
+  argv.push(`http://${t.ip}/index.html`);
+  const tcpBefore = await tcpCounters(t.clientNs);
+  const cpuBefore = await nsCpuSeconds(t.serverNamespaces);
+  const started = Date.now();
+  const r = await runAsync(argv, { timeoutMs: (opts.seconds + 20) * 1000 });
+  const wall = (Date.now() - started) / 1000;
+  const cpuAfter = await nsCpuSeconds(t.serverNamespaces);
+  const tcpAfter = await tcpCounters(t.clientNs);
+  const clientTcp: Record<string, number> = {};
+  for (const k of ['ActiveOpens', 'AttemptFails', 'EstabResets', 'RetransSegs', 'OutRsts', 'InErrs']) {
+    if (k in tcpAfter) clientTcp[k] = tcpAfter[k] - (tcpBefore[k] ?? 0);
+  }
+  const parsed = parseWrk(r.stdout);
+  return {
+    ...parsed,
+    ok: r.code === 0 && parsed.requests > 0,
+    serverCpuPct: Math.round(((cpuAfter - cpuBefore) / wall) * 100),
+    clientTcp,
+    exit: exitOf(r),
+    raw: (r.stdout + r.stderr).trim(),
+  };
+}
+
+export async function downloads(t: Target, path: string, expectBytes: number, reps: number): Promise<DownloadResult> {
+  const speeds: number[] = [];
+  const failures: string[] = [];
+  const cpuBefore = await nsCpuSeconds(t.serverNamespaces);
+  let busy = 0;
+  for (let i = 0; i < reps; i++) {
+    const r = await runAsync(
+      ['ip', 'netns', 'exec', t.clientNs, 'curl', '-s', '-o', '/dev/null', '--max-time', '15', '-w', '%{http_code} %{size_download} %{speed_download} %{time_total}', `http://${t.ip}${path}`],
+      { timeoutMs: 20_000 },
+    );
+    const [code, size, speed, total] = r.stdout.trim().split(' ');
+    busy += Number(total) || r.ms / 1000;
+    if (r.code === 0 && code === '200' && Number(size) === expectBytes) speeds.push(Number(speed) / 1e6);
+    else
+      failures.push(
+        `repetition ${i + 1}: curl ${exitOf(r)}${r.code === 28 ? ' (stalled: --max-time 15 s reached)' : ''}, HTTP ${code ?? '?'}, ${size ?? '?'} of ${expectBytes} bytes`,
+      );
+    if (failures.length >= 2) break;
+  }
+  const cpuAfter = await nsCpuSeconds(t.serverNamespaces);
+  const sorted = [...speeds].sort((a, b) => a - b);
+  return {
+    ok: failures.length === 0,
+    speedsMBps: speeds.map((s) => Math.round(s * 10) / 10),
+    bestMBps: sorted.length ? sorted[sorted.length - 1] : undefined,
+    medianMBps: sorted.length ? median(sorted) : undefined,
+    failures,
+    serverCpuPct: busy > 0 ? Math.round(((cpuAfter - cpuBefore) / busy) * 100) : undefined,
+  };
+}
+
+function median(sorted: number[]): number {
+  const m = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+}
+
+export async function ping(t: Target, count = 50): Promise<PingResult> {
+  const r = await runAsync(['ip', 'netns', 'exec', t.clientNs, 'ping', '-c', String(count), '-i', '0.01', '-q', '-w', '15', t.ip], { timeoutMs: 20_000 });
+  const p = parsePing(r.stdout);
+  return { ...p, ok: r.code === 0 && p.received === p.transmitted && p.transmitted > 0, raw: (r.stdout + r.stderr).trim() };
+}
+
+/** GET /index.html; the body, or undefined with the reason. */
+export async function getIndex(t: Target): Promise<{ body?: string; why?: string }> {
+  const r = await runAsync(['ip', 'netns', 'exec', t.clientNs, 'curl', '-s', '--max-time', '3', '-w', '\n%{http_code}', `http://${t.ip}/index.html`], { timeoutMs: 6000 });
+  const i = r.stdout.lastIndexOf('\n');
+  const status = r.stdout.slice(i + 1);
+  if (r.code !== 0 || status !== '200') return { why: `curl ${exitOf(r)}, HTTP ${status || '-'}` };
+  return { body: r.stdout.slice(0, i) };
+}
+
+/** Downloads `path` to a file and compares its sha256. */
+export async function checkFile(t: Target, path: string, sha256: string, scratch: string): Promise<{ ok: boolean; why?: string }> {
+  const r = await runAsync(['ip', 'netns', 'exec', t.clientNs, 'curl', '-s', '--max-time', '15', '-o', scratch, '-w', '%{http_code}', `http://${t.ip}${path}`], { timeoutMs: 20_000 });
+  try {
+    if (r.code !== 0 || r.stdout !== '200') return { ok: false, why: `curl ${exitOf(r)}${r.code === 28 ? ' (stalled)' : ''}, HTTP ${r.stdout || '-'}` };
+    const got = createHash('sha256').update(readFileSync(scratch)).digest('hex');
+    return got === sha256 ? { ok: true } : { ok: false, why: `sha256 mismatch (got ${got.slice(0, 16)}…)` };
+  } finally {
+    rmSync(scratch, { force: true });
+  }
+}

@@ -1,0 +1,104 @@
+/** Running commands for the bench: async (so Ctrl-C is handled between steps), with timeouts, never throwing. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+export interface RunResult {
+  argv: string[];
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  ms: number;
+  /** spawn itself failed (command missing …) */
+  error?: string;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Runs a command to completion; the result says how it ended (never throws). */
+export function runAsync(argv: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    running.add(child);
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let spawnError: string | undefined;
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    if (options.input !== undefined) child.stdin?.end(options.input);
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, options.timeoutMs);
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      spawnError = err.code === 'ENOENT' ? `${argv[0]} is not installed` : err.message;
+    });
+    child.on('close', (code, signal) => {
+      if (timer !== undefined) clearTimeout(timer);
+      running.delete(child);
+      resolve({ argv, code, signal, stdout, stderr, timedOut, ms: Date.now() - started, error: spawnError });
+    });
+  });
+}
+
+/** Runs a command and returns its stdout; throws with stderr when it fails. */
+export async function mustRun(argv: string[], timeoutMs = 30_000): Promise<string> {
+  const r = await runAsync(argv, { timeoutMs });
+  if (r.error !== undefined || r.code !== 0) {
+    const why = r.error ?? (r.timedOut ? `timed out after ${timeoutMs} ms` : `exit ${r.code ?? r.signal}`);
+    throw new Error(`command failed (${why}): ${argv.join(' ')}${r.stderr.trim() ? `\n  ${r.stderr.trim().split('\n').join('\n  ')}` : ''}`);
+  }
+  return r.stdout;
+}
+
+/** Kills every command still running (used by the signal handlers). */
+export function killAllRunning(): void {
+  for (const c of running) c.kill('SIGKILL');
+}
+
+/** True while the process exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM, wait up to `graceMs`, then SIGKILL. Synchronous so it also works from a signal handler. */
+export function stopPid(pid: number, graceMs = 3000): void {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!alive(pid)) return;
+    sleepSync(20);
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}
+
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+const t0 = Date.now();
+/** One line of progress on stderr, with the time since the bench started. */
+export function progress(message: string): void {
+  process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
+}

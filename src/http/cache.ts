@@ -24,7 +24,7 @@ export const ENTRY_OVERHEAD_BYTES = 256;
 export interface FileInfo {
   size: number;
   mtimeMs: number;
-  /** Strong validator: "<mtime ms hex>-<size hex>". */
+  /** Strong validator: "<mtime µs hex>-<size hex>". */
   etag: string;
   /** IMF-fixdate of mtime. */
   lastModified: string;
@@ -83,8 +83,9 @@ export interface CacheStats {
   evictions: number;
 }
 
+/** Strong validator from mtime (microseconds) and size: "<mtime µs hex>-<size hex>". */
 export function makeEtag(mtimeMs: number, size: number): string {
-  return `"${Math.floor(mtimeMs).toString(16)}-${size.toString(16)}"`;
+  return `"${Math.floor(mtimeMs * 1000).toString(16)}-${size.toString(16)}"`;
 }
 
 const typeByExt = new Map<string, string>();

@@ -31,6 +31,7 @@ import {
   FIN_WAIT_2,
   LAST_ACK,
   SYN_RECEIVED,
+  SYN_SENT,
   Segment,
   TIME_WAIT,
   ipToString,
@@ -41,6 +42,9 @@ export class TcpConnection implements ByteStream {
   next: TcpConnection | null = null;
   state = CLOSED;
   handler: StreamHandler | null = null;
+  /** Opened by connect() (active open) rather than by a listener. */
+  active = false;
+  private endAfterOpen = false;
   heapIdx = -1;
   heapKey = Infinity;
   dirty = false;
@@ -146,7 +150,11 @@ export class TcpConnection implements ByteStream {
   // ---------------------------------------------------------------- ByteStream
 
   write(chunk: Buffer): void {
-    if (this.finQueued || (this.state !== ESTABLISHED && this.state !== CLOSE_WAIT)) {
+    const s = this.state;
+    if (
+      this.finQueued ||
+      (s !== ESTABLISHED && s !== CLOSE_WAIT && !(this.active && (s === SYN_SENT || s === SYN_RECEIVED)))
+    ) {
       this.stack.err('write-after-close');
       return;
     }
@@ -162,6 +170,10 @@ export class TcpConnection implements ByteStream {
 
   end(): void {
     if (this.finQueued) return;
+    if (this.active && (this.state === SYN_SENT || this.state === SYN_RECEIVED)) {
+      this.endAfterOpen = true; // FIN after the handshake and the queued data
+      return;
+    }
     if (this.state === ESTABLISHED) this.stack.setState(this, FIN_WAIT_1);
     else if (this.state === CLOSE_WAIT) this.stack.setState(this, LAST_ACK);
     else return;
@@ -559,12 +571,18 @@ export class TcpConnection implements ByteStream {
     const flags = g.flags;
     this.lastRecvAt = now;
     this.kaProbes = 0;
+    if (this.state === SYN_SENT) {
+      this.synSentInput(g, now);
+      return;
+    }
     const segLen = g.dataLen + ((flags & TCP_SYN) !== 0 ? 1 : 0) + ((flags & TCP_FIN) !== 0 ? 1 : 0);
 
-    // RFC 7323 §5.3 PAWS: a timestamp older than TS.Recent marks an old duplicate.
-    if (this.tsOk && opt.hasTs && (flags & TCP_RST) === 0 && seqLt(opt.tsVal, this.tsRecent)) {
+    // RFC 7323 §5.3 PAWS: a timestamp older than TS.Recent marks an old duplicate. Segments
+    // without data are exempt (like Linux's "disordered ACK" rule): reordered pure ACKs are
+    // harmless, the ACK checks below still apply, and answering them could start an ACK loop.
+    if (this.tsOk && opt.hasTs && segLen > 0 && (flags & TCP_RST) === 0 && seqLt(opt.tsVal, this.tsRecent)) {
       st.err('paws');
-      this.sendAck(now);
+      this.oowAck(now, segLen);
       return;
     }
 
@@ -608,13 +626,15 @@ export class TcpConnection implements ByteStream {
           this.setTimer();
         } else if (segLen > 0) st.counters.duplicateSegments++;
         st.err('out-of-window');
-        this.sendAck(now);
+        this.oowAck(now, segLen);
         return;
       }
     }
 
     // RFC 7323 §4.3: record TS.Recent from a segment covering Last.ACK.sent.
-    if (this.tsOk && opt.hasTs && seqLeq(seq, this.lastAckSent)) this.tsRecent = opt.tsVal;
+    if (this.tsOk && opt.hasTs && seqLeq(seq, this.lastAckSent) && seqGeq(opt.tsVal, this.tsRecent)) {
+      this.tsRecent = opt.tsVal;
+    }
 
     // Second: RST (RFC 5961 §3.2).
     if ((flags & TCP_RST) !== 0) {
@@ -625,8 +645,9 @@ export class TcpConnection implements ByteStream {
           st.err('rst-in-time-wait');
           return;
         }
-        st.err(this.state === SYN_RECEIVED ? 'rst-syn-received' : 'connection-reset');
-        st.destroy(this, this.state !== SYN_RECEIVED);
+        st.err(this.state === SYN_RECEIVED && !this.active ? 'rst-syn-received' : 'connection-reset');
+        // Passive SYN-RECEIVED returns to LISTEN silently; an active open is refused.
+        st.destroy(this, this.state !== SYN_RECEIVED || this.active);
         return;
       }
       st.err('rst-challenge');
@@ -767,6 +788,76 @@ export class TcpConnection implements ByteStream {
     }
   }
 
+  /** RFC 9293 §3.10.7.3: a segment in SYN-SENT. */
+  private synSentInput(g: Segment, now: number): void {
+    const st = this.stack;
+    const opt = st.opt;
+    const flags = g.flags;
+    if ((flags & TCP_ACK) !== 0 && (seqLeq(g.ack, this.iss) || seqGt(g.ack, this.sndMax))) {
+      if ((flags & TCP_RST) === 0) {
+        st.sendControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, g.ack, 0, TCP_RST);
+      }
+      st.err('syn-sent-bad-ack');
+      return;
+    }
+    if ((flags & TCP_RST) !== 0) {
+      if ((flags & TCP_ACK) !== 0) {
+        st.counters.rstIn++;
+        st.err('connection-refused');
+        st.destroy(this, true);
+      }
+      return;
+    }
+    if ((flags & TCP_SYN) === 0) return;
+    this.irs = g.seq;
+    this.rcvNxt = (g.seq + 1) >>> 0;
+    this.lastAckSent = this.rcvNxt;
+    const synWin = st.opts.rcvBuf > 0xffff ? 0xffff : st.opts.rcvBuf;
+    this.rcvAdvRight = (this.rcvNxt + synWin) >>> 0;
+    st.negotiate(this, opt.mss, opt.wscale, opt.sackOk, opt.hasTs, opt.tsVal, true);
+    this.sndWnd = g.wnd; // never scaled in a SYN
+    this.maxSndWnd = g.wnd;
+    this.sndWl1 = g.seq;
+    this.sndWl2 = g.ack;
+    if ((flags & TCP_ACK) !== 0) {
+      this.sndUna = g.ack;
+      if (this.tsOk && opt.hasTs && opt.tsEcr !== 0) this.rttSample((this.tsNow(now) - opt.tsEcr) | 0);
+      else if (this.retries === 0) this.rttSample(now - this.rttTime);
+      this.retries = 0;
+      this.backoff = 0;
+      this.rtoAt = Infinity;
+      if (!this.establish(now)) return;
+      this.ackPending = true;
+      st.markDirty(this);
+    } else {
+      // Simultaneous open (RFC 9293 Figure 8): SYN-SENT → SYN-RECEIVED, send SYN,ACK.
+      st.setState(this, SYN_RECEIVED);
+      this.sendSynAck(now);
+    }
+  }
+
+  /** Our SYN for an active open, offering every option we support. */
+  sendSyn(now: number): void {
+    const st = this.stack;
+    const o = st.opts;
+    st.sendSynAck(
+      this.localIp,
+      this.remoteIp,
+      this.localPort,
+      this.remotePort,
+      this.iss,
+      0,
+      st.ourMss(this.localIp),
+      o.windowScaling ? st.rcvWscaleFor() : -1,
+      o.sack,
+      o.timestamps,
+      this.tsNow(now),
+      0,
+      o.rcvBuf > 0xffff ? 0xffff : o.rcvBuf,
+      TCP_SYN,
+    );
+  }
+
   /** SYN-RECEIVED → ESTABLISHED: hand the stream to the application. */
   establish(now: number): boolean {
     const st = this.stack;
@@ -782,14 +873,36 @@ export class TcpConnection implements ByteStream {
     }
     const accept = this.acceptFn;
     this.acceptFn = null;
-    try {
-      this.handler = accept!(this);
-    } catch {
-      st.err('accept-error');
-      this.abort();
-      return false;
+    if (accept !== null) {
+      try {
+        this.handler = accept(this);
+      } catch {
+        st.err('accept-error');
+        this.abort();
+        return false;
+      }
     }
-    return this.state !== CLOSED;
+    if (this.state === CLOSED) return false;
+    if (this.q.bytes > 0) st.markDirty(this);
+    if (this.endAfterOpen) this.end();
+    return true;
+  }
+
+  /**
+   * The ACK owed for an unacceptable segment (RFC 9293 §3.10.7.4). For segments without data
+   * it is rate limited per connection (500 ms, as Linux does) so two endpoints that disagree
+   * cannot ping-pong ACKs forever.
+   */
+  private lastOowAckAt = -Infinity;
+  private oowAck(now: number, segLen: number): void {
+    if (segLen === 0) {
+      if (now - this.lastOowAckAt < 500) {
+        this.stack.err('out-of-window-ack-limited');
+        return;
+      }
+      this.lastOowAckAt = now;
+    }
+    this.sendAck(now);
   }
 
   private challengeAck(now: number): void {
@@ -834,12 +947,13 @@ export class TcpConnection implements ByteStream {
       this.ackNewData(ack, now);
       if (this.state === CLOSED) return false;
     } else if (ack === this.sndUna) {
-      // RFC 5681 §2 duplicate ACK (or, RFC 6675, an ACK bringing new SACK information).
+      // Duplicate ACK: RFC 5681 §2; with SACK, RFC 6675 §2 also requires new SACK information
+      // (so duplicated packets in the network do not cause spurious fast retransmits).
       if (
         this.sndMax !== this.sndUna &&
         g.dataLen === 0 &&
         (g.flags & (TCP_SYN | TCP_FIN)) === 0 &&
-        (scaled === this.sndWnd || newSack)
+        (this.sackOk ? newSack : scaled === this.sndWnd)
       ) {
         this.onDupAck(now, newSack);
       }
@@ -1140,10 +1254,23 @@ export class TcpConnection implements ByteStream {
   private onRto(now: number): void {
     const st = this.stack;
     const o = st.opts;
+    if (this.state === SYN_SENT) {
+      if (this.retries >= o.synAckRetries) {
+        st.err('connect-timeout');
+        st.destroy(this, true);
+        return;
+      }
+      this.retries++;
+      this.backoff++;
+      st.counters.timeouts++;
+      this.sendSyn(now);
+      this.rtoAt = now + this.rtoCur();
+      return;
+    }
     if (this.state === SYN_RECEIVED) {
       if (this.retries >= o.synAckRetries) {
         st.err('syn-ack-timeout');
-        st.destroy(this, false);
+        st.destroy(this, this.active);
         return;
       }
       this.retries++;

@@ -36,6 +36,7 @@ import {
   LAST_ACK,
   STATE_NAMES,
   SYN_RECEIVED,
+  SYN_SENT,
   Segment,
   TIME_WAIT,
   ipToString,
@@ -95,6 +96,40 @@ export class TcpStack {
     let s = 0;
     if (this.opts.windowScaling) while (s < 14 && this.opts.rcvBuf / 2 ** s > 0xffff) s++;
     this.rcvWscale = s;
+  }
+
+  /**
+   * Active open (optional feature): sends a SYN from localIp:localPort. `open` is called at once
+   * with the stream (writes are queued until ESTABLISHED); a refused or timed-out attempt ends
+   * with onClose. Throws if the 4-tuple is in use.
+   */
+  connect(localIp: number, localPort: number, remoteIp: number, remotePort: number, open: AcceptHandler, now: number): TcpConnection {
+    localIp >>>= 0;
+    remoteIp >>>= 0;
+    if (this.lookup(localIp, localPort, remoteIp, remotePort) !== undefined) throw new Error('TCP 4-tuple in use');
+    this.now = now;
+    const c = new TcpConnection(this, localIp, localPort, remoteIp, remotePort, null);
+    c.active = true;
+    const iss = this.isn(localIp, remoteIp, localPort, remotePort, now);
+    c.iss = iss;
+    c.sndUna = iss;
+    c.sndNxt = c.sndMax = (iss + 1) >>> 0;
+    c.tsOffset = this.tsOffset(localIp, remoteIp, localPort, remotePort);
+    c.rttTime = now;
+    this.insert(c);
+    this.setState(c, SYN_SENT);
+    this.counters.activeOpens++;
+    const wasIn = this.inCall;
+    this.inCall = true;
+    try {
+      c.handler = open(c);
+      c.sendSyn(now);
+      c.rtoAt = now + this.opts.rtoInitial;
+      this.timerUpdate(c);
+    } finally {
+      this.inCall = wasIn;
+    }
+    return c;
   }
 
   /** Accept connections to localIp:port (localIp 0 = any local address). */
@@ -261,7 +296,13 @@ export class TcpStack {
     this.timerUpdate(c);
   }
 
-  private negotiate(c: TcpConnection, peerMss: number, wscale: number, sackOk: boolean, hasTs: boolean, tsVal: number): void {
+  /** @internal our window shift */
+  rcvWscaleFor(): number {
+    return this.rcvWscale;
+  }
+
+  /** @internal applies the peer's SYN options (for an active open: those of its SYN-ACK). */
+  negotiate(c: TcpConnection, peerMss: number, wscale: number, sackOk: boolean, hasTs: boolean, tsVal: number, active = false): void {
     const o = this.opts;
     if (o.windowScaling && wscale >= 0) {
       c.sndWscale = wscale;
@@ -272,7 +313,7 @@ export class TcpStack {
     c.tsOk = o.timestamps && hasTs;
     if (c.tsOk) {
       c.tsRecent = tsVal;
-      c.tsOffset = this.tsOffset(c.localIp, c.remoteIp, c.localPort, c.remotePort);
+      if (!active) c.tsOffset = this.tsOffset(c.localIp, c.remoteIp, c.localPort, c.remotePort);
     }
     const ours = this.ourMss(c.localIp);
     const peer = peerMss > 0 ? peerMss : 536;
@@ -399,6 +440,7 @@ export class TcpStack {
     tsVal: number,
     tsEcr: number,
     window: number,
+    flags = TCP_SYN | TCP_ACK,
   ): void {
     const sink = this.sink;
     if (!sink.begin(localIp, remoteIp)) {
@@ -408,7 +450,7 @@ export class TcpStack {
     const b = sink.buf;
     const o = sink.off;
     const hl = 24 + (tsOk ? 12 : sackOk ? 4 : 0) + (wscale >= 0 ? 4 : 0);
-    writeTcpHeader(b, o, localPort, remotePort, seq, ack, hl, TCP_SYN | TCP_ACK, window);
+    writeTcpHeader(b, o, localPort, remotePort, seq, ack, hl, flags, window);
     let p = writeOptMss(b, o + 20, mss > 0xffff ? 0xffff : mss);
     if (tsOk) p = writeOptTimestamp(b, p, tsVal, tsEcr, sackOk);
     else if (sackOk) p = writeOptSackPermitted(b, p);

@@ -129,6 +129,7 @@ export interface TcpCounters {
   rstOut: number;
   challengeAcks: number;
   passiveOpens: number;
+  activeOpens: number;
   synAckRetransmits: number;
   cookiesSent: number;
   cookiesAccepted: number;
@@ -158,6 +159,7 @@ export function newCounters(): TcpCounters {
     rstOut: 0,
     challengeAcks: 0,
     passiveOpens: 0,
+    activeOpens: 0,
     synAckRetransmits: 0,
     cookiesSent: 0,
     cookiesAccepted: 0,

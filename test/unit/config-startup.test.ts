@@ -183,16 +183,18 @@ describe('config: startup.conf', () => {
     });
   });
 
-  describe('missing argument', () => {
+  describe('missing argument: names what is missing and what would be valid', () => {
     for (const [line, message] of [
       ['create host-interface', /missing name <ifname> \(the kernel interface to attach to, e\.g\. macvlan0\)/],
       ['create host-interface name', /missing host interface name/],
-      ['set interface state', /missing interface name/],
-      ['set interface state host-macvlan0', /missing state/],
-      ['set interface mac address host-macvlan0', /missing MAC address/],
-      ['set int ip address host-macvlan0', /missing address\/prefix-length/],
-      ['create sub-interfaces host-macvlan0', /missing sub-interface id/],
-      ['set interface l2 xconnect host-macvlan0', /missing interface name/],
+      ['set interface state', /missing interface name \(interfaces: host-macvlan0\)/],
+      ['set interface state host-macvlan0', /missing state \(valid: up, down\)/],
+      ['set interface mac address host-macvlan0', /missing MAC address \(e\.g\. c6:b4:b5:74:11:88\)/],
+      ['set int ip address host-macvlan0', /missing address\/prefix-length \(e\.g\. 192\.168\.123\.150\/24\)/],
+      ['create sub-interfaces host-macvlan0', /missing sub-interface id \(expected an integer 1-4294967295\)/],
+      ['create sub-interfaces host-macvlan0 5 dot1q', /missing VLAN ID \(expected an integer 1-4094\)/],
+      ['set interface l2 xconnect host-macvlan0', /missing interface name \(interfaces: host-macvlan0\)/],
+      ['set interface l2 tag-rewrite host-macvlan0 push', /missing tag type \(valid: dot1q\)/],
     ] as const) {
       it(line, async () => {
         const lines = line.startsWith('create host-interface') ? [line] : ['create host-interface name macvlan0', line];

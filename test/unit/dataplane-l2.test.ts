@@ -192,7 +192,7 @@ describe('dataplane: L2 xconnect + tag-rewrite (the lab switch)', () => {
       ['set interface l2 tag-rewrite host-trunk0.123 push dot1q 0', /expected an integer 1-4094/],
       ['set interface l2 tag-rewrite host-trunk0.123 translate 1-1 dot1q 5', /valid: pop, push, disable/],
       ['set interface l2 tag-rewrite host-trunk0.123 push dot1ad 5', /valid: dot1q/],
-      ['set interface l2 tag-rewrite host-trunk0.123', /missing operation/],
+      ['set interface l2 tag-rewrite host-trunk0.123', /missing operation \(valid: pop, push, disable\)/],
     ] as const) {
       const r = await tb.run(line);
       assert.equal(r.ok, false, line);

@@ -356,13 +356,15 @@ describe('deploy errors without a cluster', () => {
   test('bad option values fail before anything is sent (CLI, against a live fake server)', async () => {
     await withServer({ openshift: true, multus: true }, async (s) => {
       const kubeconfig = s.kubeconfig(dir);
-      for (const args of [['--vlan', '0'], ['--ip', '192.168.123.255/24'], ['--engine', 'dpdk'], ['--namespace', 'NS'], ['--timeout', 'soon']]) {
-        const r = await runCli(['deploy', ...args], { KUBECONFIG: kubeconfig });
-        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-        assert.match(r.stderr, /^vpp-server deploy: /);
-      }
-      const r = await runCli(['undeploy', '--vlan', '4095'], { KUBECONFIG: kubeconfig });
-      assert.equal(r.code, 2);
+      const cases = [['--vlan', '0'], ['--ip', '192.168.123.255/24'], ['--engine', 'dpdk'], ['--namespace', 'NS'], ['--timeout', 'soon']];
+      const runs = await Promise.all([
+        ...cases.map((args) => runCli(['deploy', ...args], { KUBECONFIG: kubeconfig })),
+        runCli(['undeploy', '--vlan', '4095'], { KUBECONFIG: kubeconfig }),
+      ]);
+      runs.forEach((r, i) => {
+        assert.equal(r.code, 2, `${cases[i]?.join(' ') ?? 'undeploy'}: ${r.stderr}`);
+        assert.match(r.stderr, /^vpp-server (deploy|undeploy): /);
+      });
       assert.equal(s.requests.length, 0, 'no request reached the server');
     });
   });

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { renderToString } from '../../src/deploy/render-command.js';
 import { parseCommandOptions, COMMON_FLAGS } from '../../src/deploy/options.js';
 import { parseYaml } from '../../src/deploy/manifests.js';
+import { ValueError } from '../../src/deploy/values.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(repo, 'bin/vpp-server.js');
@@ -96,13 +97,19 @@ describe('deploy render', () => {
   ];
   for (const [name, args, env, message] of bad) {
     test(`bad option fails with what is valid: ${name}`, () => {
+      assert.throws(() => renderToString(args, env), (e: Error) => e instanceof ValueError && e.exitCode === 2 && message.test(e.message));
+    });
+  }
+
+  test('the CLI exits 2 on a bad option, prints nothing on stdout and names the command', () => {
+    for (const [, args, env, message] of [bad[0]!, bad[1]!, bad[8]!]) {
       const r = render(args, env);
       assert.equal(r.code, 2);
       assert.equal(r.stdout, '', 'nothing rendered');
       assert.match(r.stderr, /^vpp-server render: /);
       assert.match(r.stderr, message);
-    });
-  }
+    }
+  });
 
   test('several bad options are reported together', () => {
     const r = render(['--vlan', '0', '--ip', '1.2.3.4', '--engine', 'x']);

@@ -117,7 +117,7 @@ async function measureServer(label: string, t: Target, o: Options, scratch: stri
 
   progress(`${label}: ping -c 50 -i 0.01`);
   const p = await ping(t);
-  progress(`${label}:   ping avg ${p.avgUs ?? '-'} µs (${p.received}/${p.transmitted} replies)`);
+  progress(`${label}:   ping min/avg/max ${p.minUs ?? '-'}/${p.avgUs ?? '-'}/${p.maxUs ?? '-'} µs (${p.received}/${p.transmitted} replies)`);
   if (!p.ok) fail(label, `ping: ${p.received}/${p.transmitted} replies`);
 
   progress(`${label}: wrk -t1 -c1 -d2s (one connection: request latency)`);
@@ -189,6 +189,7 @@ const ROWS: Row[] = [
   { name: '10 MB download MB/s (best)', get: (r) => r.download.bestMBps },
   { name: '10 MB download MB/s (median)', get: (r) => r.download.medianMBps },
   { name: 'ping RTT avg µs (lower=better)', get: (r) => r.ping.avgUs },
+  { name: 'ping RTT min µs (lower=better)', get: (r) => r.ping.minUs },
   { name: 'GET latency, 1 conn, avg µs (lower=better)', get: (r) => (r.singleConnection.ok ? r.singleConnection.latencyAvgUs : undefined) },
   { name: 'keep-alive latency avg µs (64 conns)', get: (r) => r.keepAlive.latencyAvgUs },
   { name: 'server CPU % keep-alive', get: (r) => r.keepAlive.serverCpuPct },

@@ -240,7 +240,11 @@ async function main(): Promise<number> {
 
   const big = randomBytes(BIG_BYTES);
   const sha256 = createHash('sha256').update(big).digest('hex');
-  const loadStart = (await import('node:os')).loadavg();
+  const os = await import('node:os');
+  const loadStart = os.loadavg();
+  if (loadStart[0] > os.cpus().length * 0.75) {
+    note('host', `load average ${loadStart[0].toFixed(1)} on ${os.cpus().length} cores at start: the machine is busy; userspace servers (ours, Node) lose more to scheduling than the kernel's softirq TCP path, so absolute numbers and ratios are skewed`);
+  }
 
   const lab = new Lab(defaultSettings('bench'), (m) => progress(`lab: ${m}`));
   const flat = new FlatLab('benchflat');

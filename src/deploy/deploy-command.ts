@@ -4,18 +4,8 @@
  * rollout with progress lines, then shows the pod, the net-attach-def and how to reach the address.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import {
-  ClusterError,
-  apply,
-  choosePlatform,
-  connect,
-  describe,
-  discover,
-  multusMissing,
-  remove,
-  waitForRollout,
-  type Cluster,
-} from './cluster.js';
+// cluster.js (and @kubernetes/client-node, slow to load) is imported only once the options are valid
+import type { Cluster } from './cluster.js';
 import {
   APP_NAME,
   CLI_SOCKET,
@@ -94,6 +84,7 @@ export async function deploy(
   opts: { platformOverride?: DeployConfig['platform']; wait: boolean; timeout: number; pollMs?: number },
   io: Io = consoleIo,
 ): Promise<number> {
+  const { apply, choosePlatform, describe, discover, multusMissing, remove, waitForRollout } = await import('./cluster.js');
   const d = await discover(cluster);
   if (!d.multus) throw multusMissing();
   const platform = choosePlatform(d, opts.platformOverride);
@@ -127,6 +118,7 @@ export async function main(args: string[]): Promise<number> {
   }
   try {
     const o = parseCommandOptions(args, process.env, FLAGS);
+    const { connect } = await import('./cluster.js');
     const cluster = connect({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
     return await deploy(cluster, o.config, {
       ...(o.platformOverride ? { platformOverride: o.platformOverride } : {}),
@@ -135,7 +127,7 @@ export async function main(args: string[]): Promise<number> {
     });
   } catch (err) {
     if (err instanceof ValueError) return reportValueError('deploy', err);
-    if (err instanceof ClusterError) {
+    if (err instanceof (await import('./cluster.js')).ClusterError) {
       console.error(`vpp-server deploy: ${err.message}`);
       return err.exitCode;
     }

@@ -2,7 +2,8 @@
  * `vpp-server undeploy`: deletes what deploy created (Deployment first, so no pod outlives its
  * configuration; the namespace last unless --keep-namespace). Objects already gone are fine.
  */
-import { ClusterError, choosePlatform, connect, describe, discover, remove, type Cluster } from './cluster.js';
+// cluster.js (and @kubernetes/client-node, slow to load) is imported only once the options are valid
+import type { Cluster } from './cluster.js';
 import { buildManifests, wwwConfigMapName, type DeployConfig } from './manifests.js';
 import { CLUSTER_FLAGS, COMMON_FLAGS, parseCommandOptions, reportValueError, usage } from './options.js';
 import type { Io } from './deploy-command.js';
@@ -18,6 +19,7 @@ export async function undeploy(
   opts: { platformOverride?: DeployConfig['platform']; keepNamespace: boolean },
   io: Io = consoleIo,
 ): Promise<number> {
+  const { choosePlatform, describe, discover, remove } = await import('./cluster.js');
   const d = await discover(cluster);
   const platform = opts.platformOverride === 'kubernetes' ? 'kubernetes' : choosePlatform(d, d.openshift ? opts.platformOverride : undefined);
   const objects = buildManifests({ ...config, platform, www: undefined }).map((o) => o.toJSON() as { apiVersion: string; kind: string; metadata?: { name?: string; namespace?: string } });
@@ -51,6 +53,7 @@ export async function main(args: string[]): Promise<number> {
   }
   try {
     const o = parseCommandOptions(args, process.env, FLAGS);
+    const { connect } = await import('./cluster.js');
     const cluster = connect({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
     return await undeploy(cluster, o.config, {
       ...(o.platformOverride ? { platformOverride: o.platformOverride } : {}),
@@ -58,7 +61,7 @@ export async function main(args: string[]): Promise<number> {
     });
   } catch (err) {
     if (err instanceof ValueError) return reportValueError('undeploy', err);
-    if (err instanceof ClusterError) {
+    if (err instanceof (await import('./cluster.js')).ClusterError) {
       console.error(`vpp-server undeploy: ${err.message}`);
       return err.exitCode;
     }

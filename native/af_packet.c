@@ -1,0 +1,1156 @@
+/*
+ * af_packet.c — the only C in vpp-server: a Node-API addon for an AF_PACKET socket.
+ *
+ * One class, AfPacketSocket:
+ *   new AfPacketSocket(ifname, options, offset: Uint32Array, length: Uint32Array,
+ *                      vlanTpid: Uint16Array, vlanTci: Uint16Array)
+ *   .ring            ArrayBuffer over the mmapped RX ring (created once, detached by close())
+ *   .ifindex .mtu .mac(Buffer) .ringVersion .blockSize .blockCount .frameSize .frameCount
+ *   .qdiscBypass .ignoreOutgoing .promiscuous   (what is really in effect)
+ *   .start(handler(count), onError?)  poll the fd on the libuv loop, deliver vectors
+ *   .stop()                            stop polling (the ring keeps filling, then drops)
+ *   .send(buf, offsets, lengths, count) -> frames sent (one sendmmsg per 1024 frames)
+ *   .stats()  -> plain object of counters (kernel PACKET_STATISTICS accumulated)
+ *   .ref() / .unref()                  whether an active poll keeps the loop alive
+ *   .close()                           idempotent; also done by the finalizer / env cleanup
+ *
+ * RX: TPACKET_V3 (block ring, default) or TPACKET_V2 (frame ring). Per wakeup the frames
+ * the kernel handed over are described in the descriptor arrays JS passed at construction
+ * (offset into the ring, length, VLAN TPID/TCI the kernel stripped), the JS handler is
+ * called with the count (several times when there are more frames than descriptors, at
+ * most maxVectorsPerWakeup times per wakeup), then the blocks/frames go back to the kernel.
+ * No protocol logic here.
+ */
+#define _GNU_SOURCE 1
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TX_BATCH_MAX 1024u /* UIO_MAXIOV: sendmmsg takes at most this many messages */
+
+#define NAPI_OK(call)                                                                \
+  do {                                                                               \
+    if ((call) != napi_ok) goto napi_fail;                                           \
+  } while (0)
+
+/* The mapping is shared by the socket and the ArrayBuffer JS sees: unmapped when both let go. */
+typedef struct {
+  void *addr;
+  size_t len;
+  int refs;
+} ring_map_t;
+
+typedef struct afp {
+  napi_env env;
+  int fd;
+  int closed;
+  int in_rx;          /* inside rx_drain: close() must defer the teardown */
+  int close_pending;
+  int stop_pending;
+
+  char ifname[IFNAMSIZ];
+  int ifindex;
+  int mtu;
+  unsigned char mac[6];
+  int promisc;
+
+  /* ring geometry */
+  int version; /* 2 or 3 */
+  uint32_t block_size, block_count, frame_size, frame_count, frames_per_block, retire_ms;
+  ring_map_t *map;
+  uint8_t *ring;
+  size_t ring_len;
+  napi_ref ring_ab_ref; /* weak */
+
+  /* descriptor arrays (JS owned, pinned by strong refs) */
+  napi_ref desc_ref[4];
+  uint32_t *d_off, *d_len;
+  uint16_t *d_tpid, *d_tci;
+  uint32_t cap;
+
+  /* RX position: V3 block + packet inside it; V2 frame */
+  uint32_t cur;       /* V3: current block; V2: current frame */
+  uint32_t pkt_idx;   /* V3: packets already consumed in the current block */
+  uint32_t ppd_off;   /* V3: offset of the next packet header inside the current block */
+  uint32_t unreleased; /* blocks (V3) / frames (V2) before cur not yet handed back */
+  uint32_t max_vectors;
+
+  /* polling */
+  uv_poll_t *poll;
+  int polling;
+  int unrefd;
+  napi_ref handler_ref, onerror_ref, self_ref;
+  napi_async_context actx;
+  int cleanup_hook;
+
+  /* TX */
+  struct mmsghdr *msgs;
+  struct iovec *iovs;
+
+  /* counters */
+  uint64_t k_packets, k_drops, k_freezes;
+  uint64_t rx_frames, rx_bytes, rx_vectors, rx_wakeups, rx_outgoing, rx_truncated;
+  uint64_t tx_frames, tx_bytes, tx_errors, tx_eagain, tx_enobufs, tx_invalid, tx_other;
+  uint64_t socket_errors, handler_errors;
+  int last_socket_error, last_tx_errno;
+} afp_t;
+
+/* ---------------------------------------------------------------- errors */
+
+static const char *errno_name(int e) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char *n = strerrorname_np(e);
+  if (n) return n;
+#endif
+  switch (e) {
+    case EPERM: return "EPERM";
+    case EACCES: return "EACCES";
+    case ENODEV: return "ENODEV";
+    case ENXIO: return "ENXIO";
+    case ENETDOWN: return "ENETDOWN";
+    case ENOMEM: return "ENOMEM";
+    case ENOBUFS: return "ENOBUFS";
+    case EAGAIN: return "EAGAIN";
+    case EINVAL: return "EINVAL";
+    case EBUSY: return "EBUSY";
+    case EMSGSIZE: return "EMSGSIZE";
+    case ENOPROTOOPT: return "ENOPROTOOPT";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case EMFILE: return "EMFILE";
+    default: return "UNKNOWN";
+  }
+}
+
+static void throw_code(napi_env env, const char *code, int err, const char *syscall, const char *msg) {
+  napi_value c, m, e, v;
+  if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c) != napi_ok) return;
+  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m) != napi_ok) return;
+  if (napi_create_error(env, c, m, &e) != napi_ok) return;
+  if (err != 0 && napi_create_int32(env, -err, &v) == napi_ok) napi_set_named_property(env, e, "errno", v);
+  if (syscall && napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v) == napi_ok)
+    napi_set_named_property(env, e, "syscall", v);
+  napi_throw(env, e);
+}
+
+static void throw_errno(napi_env env, int err, const char *syscall, const char *ifname, const char *what) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s: %s failed on interface '%s': %s (%s)", what, syscall, ifname,
+           strerror(err), errno_name(err));
+  throw_code(env, errno_name(err), err, syscall, msg);
+}
+
+/* ---------------------------------------------------------------- teardown */
+
+static void map_unref(ring_map_t *m) {
+  if (m && --m->refs == 0) {
+    munmap(m->addr, m->len);
+    free(m);
+  }
+}
+
+static void ring_ab_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)data;
+  map_unref((ring_map_t *)hint);
+}
+
+static void poll_closed(uv_handle_t *h) { free(h); }
+
+static void del_ref(napi_env env, napi_ref *r) {
+  if (*r) {
+    napi_delete_reference(env, *r);
+    *r = NULL;
+  }
+}
+
+static void stop_polling(afp_t *a, int in_finalizer) {
+  if (a->poll && a->polling) uv_poll_stop(a->poll);
+  a->polling = 0;
+  if (a->in_rx) {
+    /* Called from the handler: it and onError stay referenced until the drain is over. */
+    a->stop_pending = 1;
+    return;
+  }
+  a->stop_pending = 0;
+  if (!in_finalizer && a->actx) {
+    napi_async_destroy(a->env, a->actx);
+    a->actx = NULL;
+  }
+  del_ref(a->env, &a->handler_ref);
+  del_ref(a->env, &a->onerror_ref);
+  /* The started socket pinned its own JS object; let it go. */
+  del_ref(a->env, &a->self_ref);
+}
+
+static void env_cleanup(void *arg);
+
+/* Releases everything the kernel or the loop holds. Safe to call twice. */
+static void teardown(afp_t *a, int in_finalizer) {
+  if (a->closed) return;
+  a->closed = 1;
+  stop_polling(a, in_finalizer);
+  if (a->poll) {
+    a->poll->data = NULL;
+    uv_close((uv_handle_t *)a->poll, poll_closed);
+    a->poll = NULL;
+  }
+  if (!in_finalizer && a->ring_ab_ref) {
+    napi_value ab;
+    if (napi_get_reference_value(a->env, a->ring_ab_ref, &ab) == napi_ok && ab != NULL) {
+      bool detached = false;
+      if (napi_is_detached_arraybuffer(a->env, ab, &detached) == napi_ok && !detached)
+        napi_detach_arraybuffer(a->env, ab);
+    }
+  }
+  del_ref(a->env, &a->ring_ab_ref);
+  for (int i = 0; i < 4; i++) del_ref(a->env, &a->desc_ref[i]);
+  a->d_off = a->d_len = NULL;
+  a->d_tpid = a->d_tci = NULL;
+  if (a->fd >= 0) {
+    /* If JS still holds the ring (not detachable), the mapping keeps the socket alive:
+     * unbind it so the kernel stops filling a ring nobody reads. */
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = 0;
+    sll.sll_ifindex = a->ifindex;
+    if (a->promisc) {
+      struct packet_mreq mr;
+      memset(&mr, 0, sizeof mr);
+      mr.mr_ifindex = a->ifindex;
+      mr.mr_type = PACKET_MR_PROMISC;
+      setsockopt(a->fd, SOL_PACKET, PACKET_DROP_MEMBERSHIP, &mr, sizeof mr);
+    }
+    bind(a->fd, (struct sockaddr *)&sll, sizeof sll);
+    close(a->fd);
+    a->fd = -1;
+  }
+  map_unref(a->map);
+  a->map = NULL;
+  a->ring = NULL;
+  free(a->msgs);
+  free(a->iovs);
+  a->msgs = NULL;
+  a->iovs = NULL;
+  if (a->cleanup_hook) {
+    a->cleanup_hook = 0;
+    napi_remove_env_cleanup_hook(a->env, env_cleanup, a);
+  }
+}
+
+static void env_cleanup(void *arg) {
+  afp_t *a = arg;
+  a->cleanup_hook = 0; /* being run: must not be removed */
+  teardown(a, 1);
+}
+
+static void afp_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  afp_t *a = data;
+  teardown(a, 1);
+  free(a);
+}
+
+/* ---------------------------------------------------------------- argument helpers */
+
+static afp_t *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  void *p = NULL;
+  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, "ERR_INVALID_THIS", "not an AfPacketSocket");
+    return NULL;
+  }
+  return p;
+}
+
+static int opt_u32(napi_env env, napi_value obj, const char *name, uint32_t def, uint32_t *out) {
+  bool has = false;
+  napi_value v;
+  napi_valuetype t;
+  *out = def;
+  if (napi_has_named_property(env, obj, name, &has) != napi_ok) return -1;
+  if (!has) return 0;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok) return -1;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined) return 0;
+  if (t != napi_number) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "option %s must be a number", name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return -1;
+  }
+  double d;
+  napi_get_value_double(env, v, &d);
+  if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "option %s must be an unsigned 32-bit integer", name);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    return -1;
+  }
+  *out = (uint32_t)d;
+  return 0;
+}
+
+static int opt_bool(napi_env env, napi_value obj, const char *name, int def, int *out) {
+  bool has = false, b = false;
+  napi_value v;
+  napi_valuetype t;
+  *out = def;
+  if (napi_has_named_property(env, obj, name, &has) != napi_ok) return -1;
+  if (!has) return 0;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok) return -1;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined) return 0;
+  if (t != napi_boolean) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "option %s must be a boolean", name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return -1;
+  }
+  napi_get_value_bool(env, v, &b);
+  *out = b;
+  return 0;
+}
+
+/* A typed array of the given type; returns its data pointer and element count. */
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, const char *what, void **data,
+                     size_t *len) {
+  bool is = false;
+  napi_typedarray_type t;
+  if (napi_is_typedarray(env, v, &is) != napi_ok) return -1;
+  if (is && napi_get_typedarray_info(env, v, &t, len, data, NULL, NULL) == napi_ok && t == want) return 0;
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s must be a %s", what,
+           want == napi_uint32_array ? "Uint32Array" : want == napi_uint16_array ? "Uint16Array" : "Uint8Array");
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return -1;
+}
+
+static void set_u32(napi_env env, napi_value obj, const char *name, uint32_t v) {
+  napi_value x;
+  if (napi_create_uint32(env, v, &x) == napi_ok) napi_set_named_property(env, obj, name, x);
+}
+
+static void set_num(napi_env env, napi_value obj, const char *name, double v) {
+  napi_value x;
+  if (napi_create_double(env, v, &x) == napi_ok) napi_set_named_property(env, obj, name, x);
+}
+
+static void set_bool(napi_env env, napi_value obj, const char *name, int v) {
+  napi_value x;
+  if (napi_get_boolean(env, v != 0, &x) == napi_ok) napi_set_named_property(env, obj, name, x);
+}
+
+static void set_str(napi_env env, napi_value obj, const char *name, const char *v) {
+  napi_value x;
+  if (napi_create_string_utf8(env, v, NAPI_AUTO_LENGTH, &x) == napi_ok) napi_set_named_property(env, obj, name, x);
+}
+
+/* ---------------------------------------------------------------- RX */
+
+static void report_error(afp_t *a, napi_value err) {
+  napi_env env = a->env;
+  napi_value cb = NULL, global, result;
+  if (a->onerror_ref) napi_get_reference_value(env, a->onerror_ref, &cb);
+  if (cb) {
+    napi_get_global(env, &global);
+    if (napi_make_callback(env, a->actx, global, cb, 1, &err, &result) == napi_ok) return;
+    napi_value again;
+    if (napi_get_and_clear_last_exception(env, &again) == napi_ok) err = again;
+  }
+  napi_fatal_exception(env, err);
+}
+
+/* Calls the JS handler with the n frames described; returns 0 to go on, -1 to stop draining. */
+static int deliver(afp_t *a, uint32_t n) {
+  napi_env env = a->env;
+  napi_value cb = NULL, global, argv, result;
+  a->rx_vectors++;
+  if (!a->handler_ref || napi_get_reference_value(env, a->handler_ref, &cb) != napi_ok || cb == NULL) return -1;
+  napi_get_global(env, &global);
+  napi_create_uint32(env, n, &argv);
+  napi_status st = napi_make_callback(env, a->actx, global, cb, 1, &argv, &result);
+  if (st != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value exc;
+      a->handler_errors++;
+      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) report_error(a, exc);
+    }
+  }
+  return (a->close_pending || !a->polling) ? -1 : 0;
+}
+
+static inline uint32_t v3_status(const struct tpacket_block_desc *bd) {
+  return __atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
+}
+
+/* Hands back the `unreleased` blocks/frames that precede cur. */
+static void release_consumed(afp_t *a) {
+  uint32_t total = a->version == 3 ? a->block_count : a->frame_count;
+  uint32_t i = (a->cur + total - a->unreleased) % total;
+  for (; a->unreleased > 0; a->unreleased--, i = (i + 1) % total) {
+    if (a->version == 3) {
+      struct tpacket_block_desc *bd = (void *)(a->ring + (size_t)i * a->block_size);
+      __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    } else {
+      size_t off = (size_t)(i / a->frames_per_block) * a->block_size + (size_t)(i % a->frames_per_block) * a->frame_size;
+      struct tpacket2_hdr *h = (void *)(a->ring + off);
+      __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    }
+  }
+}
+
+static inline void fill(afp_t *a, uint32_t n, size_t off, uint32_t len, uint32_t status, uint16_t tci,
+                        uint16_t tpid) {
+  a->d_off[n] = (uint32_t)off;
+  a->d_len[n] = len;
+  if (status & TP_STATUS_VLAN_VALID) {
+    a->d_tci[n] = tci;
+    a->d_tpid[n] = (status & TP_STATUS_VLAN_TPID_VALID) && tpid != 0 ? tpid : ETH_P_8021Q;
+  } else {
+    a->d_tci[n] = 0;
+    a->d_tpid[n] = 0;
+  }
+  a->rx_frames++;
+  a->rx_bytes += len;
+}
+
+/*
+ * Drains what the kernel has handed over, in ring order. Frames are collected into the
+ * descriptors; when those are full the handler runs and every block/frame whose frames
+ * were all delivered goes back to the kernel. Returns the number of frames delivered.
+ */
+static uint64_t rx_drain(afp_t *a) {
+  uint32_t n = 0, vectors = 0;
+  uint64_t before = a->rx_frames + a->rx_outgoing + a->rx_truncated;
+  a->in_rx = 1;
+  for (;;) {
+    if (a->version == 3) {
+      struct tpacket_block_desc *bd = (void *)(a->ring + (size_t)a->cur * a->block_size);
+      if (!(v3_status(bd) & TP_STATUS_USER)) break;
+      uint32_t num = bd->hdr.bh1.num_pkts;
+      if (a->pkt_idx == 0) a->ppd_off = bd->hdr.bh1.offset_to_first_pkt;
+      while (a->pkt_idx < num) {
+        if (n == a->cap) {
+          if (deliver(a, n) < 0 || ++vectors >= a->max_vectors) goto out_flushed;
+          n = 0;
+          release_consumed(a);
+        }
+        if (a->ppd_off + sizeof(struct tpacket3_hdr) > a->block_size) {
+          a->pkt_idx = num; /* corrupt: give the block back */
+          break;
+        }
+        struct tpacket3_hdr *h = (void *)((uint8_t *)bd + a->ppd_off);
+        const struct sockaddr_ll *sll =
+            (const void *)((const uint8_t *)h + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)));
+        size_t off = (size_t)a->cur * a->block_size + a->ppd_off + h->tp_mac;
+        if (sll->sll_pkttype == PACKET_OUTGOING) {
+          a->rx_outgoing++;
+        } else if (h->tp_snaplen < h->tp_len || off + h->tp_snaplen > a->ring_len) {
+          a->rx_truncated++;
+        } else {
+          fill(a, n++, off, h->tp_snaplen, h->tp_status, (uint16_t)h->hv1.tp_vlan_tci, h->hv1.tp_vlan_tpid);
+        }
+        a->pkt_idx++;
+        a->ppd_off += h->tp_next_offset;
+      }
+      a->pkt_idx = 0;
+      a->cur = (a->cur + 1) % a->block_count;
+      a->unreleased++;
+    } else {
+      size_t foff = (size_t)(a->cur / a->frames_per_block) * a->block_size +
+                    (size_t)(a->cur % a->frames_per_block) * a->frame_size;
+      struct tpacket2_hdr *h = (void *)(a->ring + foff);
+      uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+      if (!(status & TP_STATUS_USER)) break;
+      if (n == a->cap) {
+        if (deliver(a, n) < 0 || ++vectors >= a->max_vectors) goto out_flushed;
+        n = 0;
+        release_consumed(a);
+      }
+      const struct sockaddr_ll *sll =
+          (const void *)((const uint8_t *)h + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)));
+      size_t off = foff + h->tp_mac;
+      if (sll->sll_pkttype == PACKET_OUTGOING) {
+        a->rx_outgoing++;
+      } else if (h->tp_snaplen < h->tp_len || h->tp_mac + h->tp_snaplen > a->frame_size) {
+        a->rx_truncated++;
+      } else {
+        fill(a, n++, off, h->tp_snaplen, status, h->tp_vlan_tci, h->tp_vlan_tpid);
+      }
+      a->cur = (a->cur + 1) % a->frame_count;
+      a->unreleased++;
+    }
+  }
+  if (n > 0 && deliver(a, n) < 0) goto out_flushed;
+  if (!a->close_pending) release_consumed(a);
+  a->in_rx = 0;
+  return a->rx_frames + a->rx_outgoing + a->rx_truncated - before;
+out_flushed:
+  /* The handler has seen everything collected so far (or stopped us): hand it back. */
+  if (!a->close_pending) release_consumed(a);
+  a->in_rx = 0;
+  return a->rx_frames + a->rx_outgoing + a->rx_truncated - before;
+}
+
+static int check_socket_error(afp_t *a) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (a->fd < 0) return 0;
+  /* Reading SO_ERROR clears it, so a link that went down does not keep poll() hot. */
+  if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+    a->socket_errors++;
+    a->last_socket_error = err;
+    if (a->onerror_ref) {
+      napi_value code, msg, e;
+      char text[256];
+      snprintf(text, sizeof text, "AF_PACKET socket on '%s' reported %s (%s)", a->ifname, strerror(err),
+               errno_name(err));
+      napi_create_string_utf8(a->env, errno_name(err), NAPI_AUTO_LENGTH, &code);
+      napi_create_string_utf8(a->env, text, NAPI_AUTO_LENGTH, &msg);
+      napi_create_error(a->env, code, msg, &e);
+      report_error(a, e);
+    }
+  }
+  return err;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  afp_t *a = h->data;
+  (void)events;
+  if (a == NULL || a->closed || !a->polling) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(a->env, &scope) != napi_ok) return;
+  a->rx_wakeups++;
+  rx_drain(a);
+  if (!a->close_pending && a->polling && status < 0) {
+    /* libuv stops the watcher on POLLERR (e.g. ENETDOWN when the link goes down).
+     * Clear the socket error (reading SO_ERROR does) and watch again: the link may
+     * come back. Without a socket error to clear, POLLERR would come straight back:
+     * stop and say so. */
+    if (check_socket_error(a)) {
+      if (!a->close_pending && a->polling && !a->closed && a->poll)
+        a->polling = uv_poll_start(a->poll, UV_READABLE, on_poll) == 0;
+    } else {
+      a->polling = 0;
+      a->stop_pending = 1;
+      a->socket_errors++;
+      if (a->onerror_ref) {
+        napi_value code, msg, e;
+        char text[256];
+        snprintf(text, sizeof text, "polling the AF_PACKET socket on '%s' failed: %s; receiving stopped",
+                 a->ifname, uv_strerror(status));
+        napi_create_string_utf8(a->env, uv_err_name(status), NAPI_AUTO_LENGTH, &code);
+        napi_create_string_utf8(a->env, text, NAPI_AUTO_LENGTH, &msg);
+        napi_create_error(a->env, code, msg, &e);
+        report_error(a, e);
+      }
+    }
+  }
+  if (a->close_pending) {
+    a->close_pending = 0;
+    teardown(a, 0);
+  } else if (a->stop_pending && !a->polling) {
+    stop_polling(a, 0);
+  }
+  napi_close_handle_scope(a->env, scope);
+}
+
+/* ---------------------------------------------------------------- methods */
+
+static napi_value m_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], self;
+  void *p = NULL;
+  napi_valuetype t0, t1 = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, &p) != napi_ok || !p) return NULL;
+  afp_t *a = p;
+  if (a->closed || a->close_pending) {
+    throw_code(env, "ERR_SOCKET_CLOSED", 0, NULL, "AF_PACKET socket is closed");
+    return NULL;
+  }
+  napi_typeof(env, argv[0], &t0);
+  if (argc > 1) napi_typeof(env, argv[1], &t1);
+  if (argc < 1 || t0 != napi_function || (t1 != napi_undefined && t1 != napi_null && t1 != napi_function)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "start(handler: function, onError?: function)");
+    return NULL;
+  }
+  del_ref(env, &a->handler_ref);
+  del_ref(env, &a->onerror_ref);
+  a->stop_pending = 0;
+  NAPI_OK(napi_create_reference(env, argv[0], 1, &a->handler_ref));
+  if (t1 == napi_function) NAPI_OK(napi_create_reference(env, argv[1], 1, &a->onerror_ref));
+  if (!a->self_ref) NAPI_OK(napi_create_reference(env, self, 1, &a->self_ref));
+  if (!a->actx) {
+    napi_value name;
+    NAPI_OK(napi_create_string_utf8(env, "AF_PACKET", NAPI_AUTO_LENGTH, &name));
+    NAPI_OK(napi_async_init(env, self, name, &a->actx));
+  }
+  if (!a->poll) {
+    uv_loop_t *loop;
+    NAPI_OK(napi_get_uv_event_loop(env, &loop));
+    a->poll = calloc(1, sizeof *a->poll);
+    if (!a->poll) goto napi_fail;
+    int r = uv_poll_init(loop, a->poll, a->fd);
+    if (r != 0) {
+      free(a->poll);
+      a->poll = NULL;
+      throw_code(env, uv_err_name(r), 0, "uv_poll_init", uv_strerror(r));
+      return NULL;
+    }
+    a->poll->data = a;
+    if (a->unrefd) uv_unref((uv_handle_t *)a->poll);
+  }
+  if (!a->polling) {
+    int r = uv_poll_start(a->poll, UV_READABLE, on_poll);
+    if (r != 0) {
+      throw_code(env, uv_err_name(r), 0, "uv_poll_start", uv_strerror(r));
+      return NULL;
+    }
+    a->polling = 1;
+  }
+  return NULL;
+napi_fail:
+  napi_throw_error(env, "ERR_AF_PACKET", "start() failed");
+  return NULL;
+}
+
+static napi_value m_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  afp_t *a = unwrap(env, info, &argc, NULL);
+  if (a && !a->closed) stop_polling(a, 0);
+  return NULL;
+}
+
+static napi_value m_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  afp_t *a = unwrap(env, info, &argc, NULL);
+  if (!a) return NULL;
+  a->unrefd = 0;
+  if (a->poll) uv_ref((uv_handle_t *)a->poll);
+  return NULL;
+}
+
+static napi_value m_unref(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  afp_t *a = unwrap(env, info, &argc, NULL);
+  if (!a) return NULL;
+  a->unrefd = 1;
+  if (a->poll) uv_unref((uv_handle_t *)a->poll);
+  return NULL;
+}
+
+static napi_value m_close(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  afp_t *a = unwrap(env, info, &argc, NULL);
+  if (!a || a->closed) return NULL;
+  if (a->in_rx) {
+    /* Called from the handler: the drain loop still walks the ring; finish there. */
+    stop_polling(a, 0);
+    a->close_pending = 1;
+    a->stop_pending = 0;
+    if (a->ring_ab_ref) {
+      napi_value ab;
+      if (napi_get_reference_value(env, a->ring_ab_ref, &ab) == napi_ok && ab) napi_detach_arraybuffer(env, ab);
+    }
+    return NULL;
+  }
+  teardown(a, 0);
+  return NULL;
+}
+
+static napi_value m_send(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  afp_t *a = unwrap(env, info, &argc, argv);
+  if (!a) return NULL;
+  if (a->closed || a->close_pending) {
+    throw_code(env, "ERR_SOCKET_CLOSED", 0, NULL, "AF_PACKET socket is closed");
+    return NULL;
+  }
+  if (argc < 4) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "send(buffer, offsets, lengths, count)");
+    return NULL;
+  }
+  void *data, *offp, *lenp;
+  size_t blen, noff, nlen;
+  uint32_t count;
+  if (get_typed(env, argv[0], napi_uint8_array, "buffer", &data, &blen) < 0) return NULL;
+  if (get_typed(env, argv[1], napi_uint32_array, "offsets", &offp, &noff) < 0) return NULL;
+  if (get_typed(env, argv[2], napi_uint32_array, "lengths", &lenp, &nlen) < 0) return NULL;
+  if (napi_get_value_uint32(env, argv[3], &count) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "count must be a number");
+    return NULL;
+  }
+  if (count > noff || count > nlen) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "count exceeds the offsets/lengths arrays");
+    return NULL;
+  }
+  const uint32_t *offs = offp, *lens = lenp;
+  uint32_t sent = 0, i = 0;
+  while (i < count) {
+    /* Build up to TX_BATCH_MAX messages, skipping frames that lie outside the buffer. */
+    uint32_t m = 0;
+    while (i < count && m < TX_BATCH_MAX) {
+      uint64_t o = offs[i], l = lens[i];
+      i++;
+      if (l == 0 || o + l > blen) {
+        a->tx_invalid++;
+        a->tx_errors++;
+        continue;
+      }
+      a->iovs[m].iov_base = (uint8_t *)data + o;
+      a->iovs[m].iov_len = (size_t)l;
+      a->msgs[m].msg_hdr.msg_iov = &a->iovs[m];
+      a->msgs[m].msg_hdr.msg_iovlen = 1;
+      m++;
+    }
+    uint32_t j = 0;
+    while (j < m) {
+      int r = sendmmsg(a->fd, &a->msgs[j], m - j, MSG_DONTWAIT);
+      if (r > 0) {
+        for (int k = 0; k < r; k++) a->tx_bytes += a->iovs[j + k].iov_len;
+        j += (uint32_t)r;
+        sent += (uint32_t)r;
+        a->tx_frames += (uint64_t)r;
+        continue;
+      }
+      int e = r < 0 ? errno : EIO;
+      if (e == EINTR) continue;
+      a->last_tx_errno = e;
+      if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
+        /* The queue is full: the rest of this batch would fail the same way. */
+        uint32_t left = m - j;
+        for (uint32_t k = i; k < count; k++) {
+          if (lens[k] == 0 || (uint64_t)offs[k] + lens[k] > blen)
+            a->tx_invalid++;
+          else
+            left++;
+        }
+        if (e == ENOBUFS)
+          a->tx_enobufs += left;
+        else
+          a->tx_eagain += left;
+        a->tx_errors += (m - j) + (count - i);
+        i = count;
+        break;
+      }
+      /* This frame is bad (EMSGSIZE, ENETDOWN, ...): count it and go on with the next. */
+      a->tx_other++;
+      a->tx_errors++;
+      j++;
+    }
+  }
+  napi_create_uint32(env, sent, &result);
+  return result;
+}
+
+static void read_kernel_stats(afp_t *a) {
+  if (a->fd < 0) return;
+  if (a->version == 3) {
+    struct tpacket_stats_v3 st;
+    socklen_t len = sizeof st;
+    memset(&st, 0, sizeof st);
+    if (getsockopt(a->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
+      a->k_packets += st.tp_packets;
+      a->k_drops += st.tp_drops;
+      a->k_freezes += st.tp_freeze_q_cnt;
+    }
+  } else {
+    struct tpacket_stats st;
+    socklen_t len = sizeof st;
+    memset(&st, 0, sizeof st);
+    if (getsockopt(a->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
+      a->k_packets += st.tp_packets;
+      a->k_drops += st.tp_drops;
+    }
+  }
+}
+
+static napi_value m_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value o;
+  afp_t *a = unwrap(env, info, &argc, NULL);
+  if (!a) return NULL;
+  read_kernel_stats(a); /* the kernel resets its counters on every read: accumulate */
+  if (napi_create_object(env, &o) != napi_ok) return NULL;
+  /* tp_packets counts every frame the socket saw, including those it dropped. */
+  set_num(env, o, "kernelPackets", (double)(a->k_packets - a->k_drops));
+  set_num(env, o, "kernelSeen", (double)a->k_packets);
+  set_num(env, o, "kernelDrops", (double)a->k_drops);
+  set_num(env, o, "kernelFreezes", (double)a->k_freezes);
+  set_num(env, o, "rxFrames", (double)a->rx_frames);
+  set_num(env, o, "rxBytes", (double)a->rx_bytes);
+  set_num(env, o, "rxVectors", (double)a->rx_vectors);
+  set_num(env, o, "rxWakeups", (double)a->rx_wakeups);
+  set_num(env, o, "rxOutgoingSkipped", (double)a->rx_outgoing);
+  set_num(env, o, "rxTruncated", (double)a->rx_truncated);
+  set_num(env, o, "txFrames", (double)a->tx_frames);
+  set_num(env, o, "txBytes", (double)a->tx_bytes);
+  set_num(env, o, "txErrors", (double)a->tx_errors);
+  set_num(env, o, "txEagain", (double)a->tx_eagain);
+  set_num(env, o, "txNobufs", (double)a->tx_enobufs);
+  set_num(env, o, "txInvalid", (double)a->tx_invalid);
+  set_num(env, o, "txOther", (double)a->tx_other);
+  set_str(env, o, "txLastError", a->last_tx_errno ? errno_name(a->last_tx_errno) : "");
+  set_num(env, o, "socketErrors", (double)a->socket_errors);
+  set_str(env, o, "socketLastError", a->last_socket_error ? errno_name(a->last_socket_error) : "");
+  set_num(env, o, "handlerErrors", (double)a->handler_errors);
+  return o;
+}
+
+/* ---------------------------------------------------------------- constructor */
+
+static int setup_socket(napi_env env, afp_t *a, int qdisc_bypass, int promisc, uint32_t sndbuf, int *bypass_on,
+                        int *ignore_on) {
+  const char *ifn = a->ifname;
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    int e = errno;
+    if (e == EPERM || e == EACCES) {
+      char msg[768];
+      snprintf(msg, sizeof msg,
+               "cannot open an AF_PACKET socket for '%s': socket() failed with %s (%s). "
+               "An AF_PACKET socket needs CAP_NET_RAW: run as root, give the node binary the file "
+               "capability (setcap cap_net_raw+ep \"$(readlink -f \"$(command -v node)\")\"), or start it "
+               "with the ambient capability (setpriv --inh-caps=+net_raw --ambient-caps=+net_raw ...); "
+               "in Kubernetes add NET_RAW to the container's capabilities and use the file capability",
+               ifn, errno_name(e), strerror(e));
+      throw_code(env, "EPERM", e, "socket", msg);
+    } else {
+      throw_errno(env, e, "socket(AF_PACKET, SOCK_RAW)", ifn, "cannot open an AF_PACKET socket");
+    }
+    return -1;
+  }
+  a->fd = fd;
+
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, ifn, strlen(ifn));
+  if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) {
+    int e = errno;
+    if (e == ENODEV) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "interface '%s' not found in this network namespace", ifn);
+      throw_code(env, "ENODEV", e, "ioctl(SIOCGIFINDEX)", msg);
+    } else {
+      throw_errno(env, e, "ioctl(SIOCGIFINDEX)", ifn, "cannot look up the interface");
+    }
+    return -1;
+  }
+  a->ifindex = ifr.ifr_ifindex;
+  if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
+    throw_errno(env, errno, "ioctl(SIOCGIFHWADDR)", ifn, "cannot read the MAC address");
+    return -1;
+  }
+  if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER && ifr.ifr_hwaddr.sa_family != ARPHRD_LOOPBACK) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "interface '%s' is not an Ethernet interface (ARPHRD type %u)", ifn,
+             (unsigned)ifr.ifr_hwaddr.sa_family);
+    throw_code(env, "EPROTONOSUPPORT", 0, "ioctl(SIOCGIFHWADDR)", msg);
+    return -1;
+  }
+  memcpy(a->mac, ifr.ifr_hwaddr.sa_data, 6);
+  if (ioctl(fd, SIOCGIFMTU, &ifr) < 0) {
+    throw_errno(env, errno, "ioctl(SIOCGIFMTU)", ifn, "cannot read the MTU");
+    return -1;
+  }
+  a->mtu = ifr.ifr_mtu;
+
+  int v = a->version == 3 ? TPACKET_V3 : TPACKET_V2;
+  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) {
+    throw_errno(env, errno, "setsockopt(PACKET_VERSION)", ifn, "cannot select the ring version");
+    return -1;
+  }
+  if (a->version == 3) {
+    struct tpacket_req3 req;
+    memset(&req, 0, sizeof req);
+    req.tp_block_size = a->block_size;
+    req.tp_block_nr = a->block_count;
+    req.tp_frame_size = a->frame_size;
+    req.tp_frame_nr = a->frame_count;
+    req.tp_retire_blk_tov = a->retire_ms;
+    if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) {
+      throw_errno(env, errno, "setsockopt(PACKET_RX_RING)", ifn, "cannot create the TPACKET_V3 RX ring");
+      return -1;
+    }
+  } else {
+    struct tpacket_req req;
+    memset(&req, 0, sizeof req);
+    req.tp_block_size = a->block_size;
+    req.tp_block_nr = a->block_count;
+    req.tp_frame_size = a->frame_size;
+    req.tp_frame_nr = a->frame_count;
+    if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) {
+      throw_errno(env, errno, "setsockopt(PACKET_RX_RING)", ifn, "cannot create the TPACKET_V2 RX ring");
+      return -1;
+    }
+  }
+  void *ring = mmap(NULL, a->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (ring == MAP_FAILED) {
+    throw_errno(env, errno, "mmap", ifn, "cannot map the RX ring");
+    return -1;
+  }
+  a->map = malloc(sizeof *a->map);
+  if (!a->map) {
+    munmap(ring, a->ring_len);
+    throw_errno(env, ENOMEM, "malloc", ifn, "out of memory");
+    return -1;
+  }
+  a->map->addr = ring;
+  a->map->len = a->ring_len;
+  a->map->refs = 1;
+  a->ring = ring;
+
+  int one = 1;
+  *bypass_on = 0;
+  if (qdisc_bypass && setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) == 0) *bypass_on = 1;
+  /* Never see our own (or this host's) output as input; older kernels lack the option,
+   * the RX path also skips PACKET_OUTGOING frames. */
+  *ignore_on = setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) == 0;
+  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) < 0) {
+    throw_errno(env, errno, "setsockopt(SO_SNDBUF)", ifn, "cannot set the send buffer size");
+    return -1;
+  }
+
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = a->ifindex;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
+    throw_errno(env, errno, "bind", ifn, "cannot bind the AF_PACKET socket");
+    return -1;
+  }
+  if (promisc) {
+    struct packet_mreq mr;
+    memset(&mr, 0, sizeof mr);
+    mr.mr_ifindex = a->ifindex;
+    mr.mr_type = PACKET_MR_PROMISC;
+    if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) {
+      throw_errno(env, errno, "setsockopt(PACKET_ADD_MEMBERSHIP)", ifn, "cannot enable promiscuous mode");
+      return -1;
+    }
+    a->promisc = 1;
+  }
+  return 0;
+}
+
+static napi_value m_construct(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6], self, target;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_get_new_target(env, info, &target) != napi_ok || target == NULL) {
+    napi_throw_type_error(env, "ERR_CONSTRUCT_CALL_REQUIRED", "AfPacketSocket must be called with new");
+    return NULL;
+  }
+  if (argc < 6) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                          "new AfPacketSocket(ifname, options, offset, length, vlanTpid, vlanTci)");
+    return NULL;
+  }
+  afp_t *a = calloc(1, sizeof *a);
+  if (!a) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  a->env = env;
+  a->fd = -1;
+
+  size_t nlen = 0;
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  if (t != napi_string || napi_get_value_string_utf8(env, argv[0], NULL, 0, &nlen) != napi_ok || nlen == 0 ||
+      nlen >= IFNAMSIZ) {
+    free(a);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
+                          "ifname must be a non-empty interface name of at most 15 bytes");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, argv[0], a->ifname, sizeof a->ifname, &nlen);
+  if (strlen(a->ifname) != nlen || strchr(a->ifname, '/') != NULL) {
+    free(a);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "ifname contains a NUL byte or '/'");
+    return NULL;
+  }
+  napi_typeof(env, argv[1], &t);
+  if (t != napi_object) {
+    free(a);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "options must be an object");
+    return NULL;
+  }
+  uint32_t ver, bs, bc, fs, rt, mv, sndbuf;
+  int qb, promisc;
+  if (opt_u32(env, argv[1], "ringVersion", 3, &ver) || opt_u32(env, argv[1], "blockSize", 256 * 1024, &bs) ||
+      opt_u32(env, argv[1], "blockCount", 64, &bc) || opt_u32(env, argv[1], "frameSize", 2048, &fs) ||
+      opt_u32(env, argv[1], "retireTimeoutMs", 1, &rt) || opt_u32(env, argv[1], "maxVectorsPerWakeup", 16, &mv) ||
+      opt_u32(env, argv[1], "sendBufferSize", 0, &sndbuf) || opt_bool(env, argv[1], "qdiscBypass", 1, &qb) ||
+      opt_bool(env, argv[1], "promiscuous", 0, &promisc)) {
+    free(a);
+    return NULL;
+  }
+  long page = sysconf(_SC_PAGESIZE);
+  const char *bad = NULL;
+  if (ver != 2 && ver != 3) bad = "ringVersion must be 2 or 3";
+  else if (bs == 0 || bs % (uint32_t)page != 0) bad = "blockSize must be a positive multiple of the page size";
+  else if (bc == 0) bad = "blockCount must be positive";
+  else if (fs < TPACKET_ALIGNMENT * 8 || fs % TPACKET_ALIGNMENT != 0 || fs > bs)
+    bad = "frameSize must be a multiple of 16, at least 128 and at most blockSize";
+  else if ((uint64_t)bs * bc > 0xffffffffull) bad = "the ring (blockSize * blockCount) must be smaller than 4 GiB";
+  else if (rt == 0) bad = "retireTimeoutMs must be at least 1";
+  else if (mv == 0) bad = "maxVectorsPerWakeup must be at least 1";
+  if (bad) {
+    free(a);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", bad);
+    return NULL;
+  }
+  a->version = (int)ver;
+  a->block_size = bs;
+  a->block_count = bc;
+  a->frame_size = fs;
+  a->frames_per_block = bs / fs;
+  a->frame_count = a->frames_per_block * bc;
+  a->retire_ms = rt;
+  a->max_vectors = mv;
+  a->ring_len = (size_t)bs * bc;
+
+  /* descriptors: pinned for the life of the socket, data pointers taken once */
+  void *dp[4];
+  size_t dl[4];
+  static const char *names[4] = {"offset", "length", "vlanTpid", "vlanTci"};
+  static const napi_typedarray_type types[4] = {napi_uint32_array, napi_uint32_array, napi_uint16_array,
+                                                napi_uint16_array};
+  for (int i = 0; i < 4; i++) {
+    if (get_typed(env, argv[2 + i], types[i], names[i], &dp[i], &dl[i]) < 0) {
+      free(a);
+      return NULL;
+    }
+  }
+  a->cap = (uint32_t)dl[0];
+  for (int i = 1; i < 4; i++)
+    if (dl[i] < a->cap) a->cap = (uint32_t)dl[i];
+  if (a->cap == 0) {
+    free(a);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "descriptor arrays must not be empty");
+    return NULL;
+  }
+  a->d_off = dp[0];
+  a->d_len = dp[1];
+  a->d_tpid = dp[2];
+  a->d_tci = dp[3];
+
+  a->msgs = calloc(TX_BATCH_MAX, sizeof *a->msgs);
+  a->iovs = calloc(TX_BATCH_MAX, sizeof *a->iovs);
+  if (!a->msgs || !a->iovs) {
+    free(a->msgs);
+    free(a->iovs);
+    free(a);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+
+  /* From here on the finalizer owns `a`. */
+  if (napi_wrap(env, self, a, afp_finalize, NULL, NULL) != napi_ok) {
+    free(a->msgs);
+    free(a->iovs);
+    free(a);
+    napi_throw_error(env, "ERR_AF_PACKET", "napi_wrap failed");
+    return NULL;
+  }
+  for (int i = 0; i < 4; i++) {
+    if (napi_create_reference(env, argv[2 + i], 1, &a->desc_ref[i]) != napi_ok) {
+      teardown(a, 0);
+      return NULL;
+    }
+  }
+  if (napi_add_env_cleanup_hook(env, env_cleanup, a) == napi_ok) a->cleanup_hook = 1;
+
+  int bypass_on = 0, ignore_on = 0;
+  if (setup_socket(env, a, qb, promisc, sndbuf, &bypass_on, &ignore_on) < 0) {
+    teardown(a, 0);
+    return NULL;
+  }
+
+  /* The ring, once, as an external ArrayBuffer. It holds its own reference to the mapping. */
+  napi_value ab, macbuf;
+  a->map->refs++;
+  if (napi_create_external_arraybuffer(env, a->ring, a->ring_len, ring_ab_finalize, a->map, &ab) != napi_ok) {
+    a->map->refs--;
+    teardown(a, 0);
+    napi_throw_error(env, "ERR_AF_PACKET", "cannot expose the RX ring as an ArrayBuffer");
+    return NULL;
+  }
+  napi_create_reference(env, ab, 0, &a->ring_ab_ref);
+  napi_set_named_property(env, self, "ring", ab);
+  void *macp;
+  if (napi_create_buffer_copy(env, 6, a->mac, &macp, &macbuf) == napi_ok) napi_set_named_property(env, self, "mac", macbuf);
+  set_str(env, self, "ifname", a->ifname);
+  set_u32(env, self, "ifindex", (uint32_t)a->ifindex);
+  set_u32(env, self, "mtu", (uint32_t)a->mtu);
+  set_u32(env, self, "ringVersion", (uint32_t)a->version);
+  set_u32(env, self, "blockSize", a->block_size);
+  set_u32(env, self, "blockCount", a->block_count);
+  set_u32(env, self, "frameSize", a->frame_size);
+  set_u32(env, self, "frameCount", a->frame_count);
+  set_u32(env, self, "retireTimeoutMs", a->version == 3 ? a->retire_ms : 0);
+  set_u32(env, self, "vectorSize", a->cap);
+  set_u32(env, self, "maxVectorsPerWakeup", a->max_vectors);
+  set_bool(env, self, "qdiscBypass", bypass_on);
+  set_bool(env, self, "ignoreOutgoing", ignore_on);
+  set_bool(env, self, "promiscuous", a->promisc);
+  return self;
+}
+
+static napi_value m_closed(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value r;
+  afp_t *a = unwrap(env, info, &argc, NULL);
+  if (!a) return NULL;
+  napi_get_boolean(env, a->closed || a->close_pending, &r);
+  return r;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"start", NULL, m_start, NULL, NULL, NULL, napi_default, NULL},
+      {"stop", NULL, m_stop, NULL, NULL, NULL, napi_default, NULL},
+      {"send", NULL, m_send, NULL, NULL, NULL, napi_default, NULL},
+      {"stats", NULL, m_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, m_close, NULL, NULL, NULL, napi_default, NULL},
+      {"ref", NULL, m_ref, NULL, NULL, NULL, napi_default, NULL},
+      {"unref", NULL, m_unref, NULL, NULL, NULL, napi_default, NULL},
+      {"closed", NULL, NULL, m_closed, NULL, NULL, napi_default, NULL},
+  };
+  napi_value cls, v;
+  if (napi_define_class(env, "AfPacketSocket", NAPI_AUTO_LENGTH, m_construct, NULL, sizeof props / sizeof props[0],
+                        props, &cls) != napi_ok)
+    return NULL;
+  napi_set_named_property(env, exports, "AfPacketSocket", cls);
+  napi_create_uint32(env, TX_BATCH_MAX, &v);
+  napi_set_named_property(env, exports, "TX_BATCH_MAX", v);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,296 @@
+/**
+ * The AF_PACKET device: a thin TypeScript face over the native addon (native/af_packet.c).
+ *
+ * The kernel fills a memory-mapped RX ring (TPACKET_V3 blocks by default, TPACKET_V2 frames
+ * as an option). The ring is exposed to JS once, as one Buffer; on every poll wakeup the addon
+ * writes the offsets, lengths and VLAN metadata of the waiting frames into descriptor arrays
+ * allocated here once, and calls us with the count. Nothing is allocated per frame.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type { Device, DeviceStats, RxHandler, RxVector, TxVector } from './device.js';
+
+export interface AfPacketOptions {
+  /** TPACKET_V3 (3, default): block ring, wakes when a block retires (full, or after
+   * retireTimeoutMs). TPACKET_V2 (2): frame ring, wakes per frame: lower latency at low load. */
+  ringVersion?: 2 | 3;
+  /** Ring block size in bytes, a multiple of the page size (default 256 KiB). */
+  blockSize?: number;
+  /** Number of ring blocks (default 64). */
+  blockCount?: number;
+  /** Frame slot size (V2; the kernel's minimum granule for V3), multiple of 16 (default 2048). */
+  frameSize?: number;
+  /** V3 only: ms after which a partly filled block is handed over (default 1, the minimum). */
+  retireTimeoutMs?: number;
+  /** Frames per handler call (descriptor capacity, default 256). */
+  vectorSize?: number;
+  /** Handler calls per poll wakeup at most, so the event loop stays fair (default 16). */
+  maxVectorsPerWakeup?: number;
+  /** PACKET_QDISC_BYPASS: transmit straight to the driver (default true). */
+  qdiscBypass?: boolean;
+  /** Put the interface in promiscuous mode while the socket is open (default false). */
+  promiscuous?: boolean;
+  /** SO_SNDBUF in bytes (default: the system's). */
+  sendBufferSize?: number;
+  /** Errors thrown by the RX handler, and socket errors (e.g. ENETDOWN when the link goes
+   * down). Without it a handler error becomes an uncaught exception. */
+  onError?: (err: Error) => void;
+}
+
+export interface RingInfo {
+  version: 2 | 3;
+  blockSize: number;
+  blockCount: number;
+  frameSize: number;
+  frameCount: number;
+  /** V3 block retire timeout in ms (0 for V2). */
+  retireTimeoutMs: number;
+}
+
+/** DeviceStats plus what the addon counts itself. */
+export interface AfPacketStats extends DeviceStats {
+  /** Frames the socket saw, dropped ones included (raw tp_packets). */
+  kernelSeen: number;
+  rxFrames: number;
+  rxBytes: number;
+  rxVectors: number;
+  rxWakeups: number;
+  /** PACKET_OUTGOING frames skipped (this host's own output). */
+  rxOutgoingSkipped: number;
+  /** Frames longer than the ring slot, skipped. */
+  rxTruncated: number;
+  txFrames: number;
+  txBytes: number;
+  txEagain: number;
+  txNobufs: number;
+  /** Frames whose offset/length lay outside the buffer, or were empty. */
+  txInvalid: number;
+  txOther: number;
+  /** errno name of the last TX failure ('' if none). */
+  txLastError: string;
+  socketErrors: number;
+  socketLastError: string;
+  handlerErrors: number;
+}
+
+/** The addon's class (see native/af_packet.c). */
+interface NativeSocket {
+  readonly ring: ArrayBuffer;
+  readonly ifname: string;
+  readonly ifindex: number;
+  readonly mtu: number;
+  readonly mac: Buffer;
+  readonly ringVersion: 2 | 3;
+  readonly blockSize: number;
+  readonly blockCount: number;
+  readonly frameSize: number;
+  readonly frameCount: number;
+  readonly retireTimeoutMs: number;
+  readonly vectorSize: number;
+  readonly maxVectorsPerWakeup: number;
+  readonly qdiscBypass: boolean;
+  readonly ignoreOutgoing: boolean;
+  readonly promiscuous: boolean;
+  readonly closed: boolean;
+  start(handler: (count: number) => void, onError?: (err: Error) => void): void;
+  stop(): void;
+  send(data: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
+  stats(): AfPacketStats;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+interface NativeModule {
+  AfPacketSocket: new (
+    ifname: string,
+    options: Record<string, unknown>,
+    offset: Uint32Array,
+    length: Uint32Array,
+    vlanTpid: Uint16Array,
+    vlanTci: Uint16Array,
+  ) => NativeSocket;
+  TX_BATCH_MAX: number;
+}
+
+const ADDON_RELATIVE = join('build', 'Release', 'af_packet.node');
+
+/** The package root: the nearest ancestor of this module holding package.json and binding.gyp. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the vpp-server package root (package.json + binding.gyp)');
+    dir = up;
+  }
+}
+
+let addon: NativeModule | undefined;
+
+/** Loads build/Release/af_packet.node once; a clear error if it was not built. */
+export function loadAddon(): NativeModule {
+  if (addon) return addon;
+  const root = packageRoot();
+  const path = join(root, ADDON_RELATIVE);
+  if (!existsSync(path)) {
+    const err = new Error(
+      `the AF_PACKET addon ${path} is not built: run "make build" in ${root} ` +
+        '(it needs make, g++ and python3; "npm run build:native" builds just the addon)',
+    ) as Error & { code: string };
+    err.code = 'ERR_AF_PACKET_NOT_BUILT';
+    throw err;
+  }
+  const require = createRequire(join(root, 'package.json'));
+  addon = require(path) as NativeModule;
+  return addon;
+}
+
+export const AF_PACKET_DEFAULTS = {
+  ringVersion: 3 as 2 | 3,
+  blockSize: 256 * 1024,
+  blockCount: 64,
+  frameSize: 2048,
+  retireTimeoutMs: 1,
+  vectorSize: 256,
+  maxVectorsPerWakeup: 16,
+  qdiscBypass: true,
+  promiscuous: false,
+};
+
+export class AfPacketDevice implements Device {
+  readonly ifname: string;
+  readonly mac: Buffer;
+  readonly mtu: number;
+  readonly ifindex: number;
+  /** What the kernel accepted: PACKET_QDISC_BYPASS, PACKET_IGNORE_OUTGOING, promiscuous. */
+  readonly qdiscBypass: boolean;
+  readonly ignoreOutgoing: boolean;
+  readonly promiscuous: boolean;
+
+  private readonly sock: NativeSocket;
+  private readonly rx: RxVector;
+  private readonly onError: ((err: Error) => void) | undefined;
+  private handler: RxHandler | undefined;
+  private readonly ringInfo: RingInfo;
+
+  private constructor(sock: NativeSocket, rx: RxVector, onError: ((err: Error) => void) | undefined) {
+    this.sock = sock;
+    this.rx = rx;
+    this.onError = onError;
+    this.ifname = sock.ifname;
+    this.mac = Buffer.from(sock.mac);
+    this.mtu = sock.mtu;
+    this.ifindex = sock.ifindex;
+    this.qdiscBypass = sock.qdiscBypass;
+    this.ignoreOutgoing = sock.ignoreOutgoing;
+    this.promiscuous = sock.promiscuous;
+    this.ringInfo = Object.freeze({
+      version: sock.ringVersion,
+      blockSize: sock.blockSize,
+      blockCount: sock.blockCount,
+      frameSize: sock.frameSize,
+      frameCount: sock.frameCount,
+      retireTimeoutMs: sock.retireTimeoutMs,
+    });
+  }
+
+  /**
+   * Opens an AF_PACKET socket on `ifname` in the current network namespace.
+   * Throws an Error with `code` 'ENODEV' (no such interface), 'EPERM' (no CAP_NET_RAW),
+   * another errno name, or 'ERR_AF_PACKET_NOT_BUILT'.
+   */
+  static open(ifname: string, options: AfPacketOptions = {}): AfPacketDevice {
+    const native = loadAddon();
+    const o = { ...AF_PACKET_DEFAULTS, ...stripUndefined(options) };
+    if (!Number.isInteger(o.vectorSize) || o.vectorSize < 1 || o.vectorSize > 65536) {
+      throw Object.assign(new RangeError('vectorSize must be an integer in 1..65536'), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    const rx: RxVector = {
+      count: 0,
+      data: Buffer.alloc(0),
+      offset: new Uint32Array(o.vectorSize),
+      length: new Uint32Array(o.vectorSize),
+      vlanTpid: new Uint16Array(o.vectorSize),
+      vlanTci: new Uint16Array(o.vectorSize),
+    };
+    const sock = new native.AfPacketSocket(
+      ifname,
+      {
+        ringVersion: o.ringVersion,
+        blockSize: o.blockSize,
+        blockCount: o.blockCount,
+        frameSize: o.frameSize,
+        retireTimeoutMs: o.retireTimeoutMs,
+        maxVectorsPerWakeup: o.maxVectorsPerWakeup,
+        qdiscBypass: o.qdiscBypass,
+        promiscuous: o.promiscuous,
+        sendBufferSize: options.sendBufferSize,
+      },
+      rx.offset,
+      rx.length,
+      rx.vlanTpid,
+      rx.vlanTci,
+    );
+    rx.data = Buffer.from(sock.ring);
+    return new AfPacketDevice(sock, rx, options.onError);
+  }
+
+  /** RX ring geometry (for `show hardware-interfaces`). */
+  get ring(): RingInfo {
+    return this.ringInfo;
+  }
+
+  get closed(): boolean {
+    return this.sock.closed;
+  }
+
+  /** Starts (or resumes) delivering received vectors; calling it again replaces the handler. */
+  start(handler: RxHandler): void {
+    this.handler = handler;
+    this.sock.start(this.onRx, this.onError);
+  }
+
+  /** Stops delivering; frames keep arriving in the ring until it is full (then they count as drops). */
+  stop(): void {
+    this.sock.stop();
+  }
+
+  /** An active device keeps the event loop alive unless unref()'d (like a socket). */
+  ref(): void {
+    this.sock.ref();
+  }
+
+  unref(): void {
+    this.sock.unref();
+  }
+
+  send(tx: TxVector): number {
+    if (tx.count === 0) return 0;
+    return this.sock.send(tx.data, tx.offset, tx.length, tx.count);
+  }
+
+  stats(): AfPacketStats {
+    return this.sock.stats();
+  }
+
+  /** Stops polling, unmaps the ring (the RxVector's data becomes empty), closes the socket. Idempotent. */
+  close(): void {
+    this.sock.close();
+  }
+
+  private readonly onRx = (count: number): void => {
+    const rx = this.rx;
+    rx.count = count;
+    (this.handler as RxHandler)(rx);
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

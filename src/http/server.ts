@@ -13,7 +13,7 @@ import { open } from 'node:fs/promises';
 import { VERSION } from '../version.js';
 import { FileCache, OPEN_FLAGS, makeEtag, type CacheEntry, type CacheStats, type FileInfo, type Resolution } from './cache.js';
 import { formatHttpDate, httpDateNow, parseHttpDate } from './http-date.js';
-import { RequestHeadScanner, parseRequestHead, type ParseFailure, type ParsedRequest, type ParseResult } from './parser.js';
+import { RequestHeadScanner, parseRequestHead, type ParsedRequest, type ParseResult } from './parser.js';
 import { targetToKey } from './path.js';
 import type { AcceptHandler, ByteStream, StreamHandler } from './stream.js';
 
@@ -720,7 +720,7 @@ export class HttpStaticServer {
         if (plan.status === 304) {
           job.head = Buffer.from(this.headFor(304, info, 0, mode, ''), 'latin1');
         } else if (plan.status === 416) {
-          job.head = this.errorHead(416, isHead, mode, `Content-Range: bytes */${info.size}\r\n`);
+          job.head = this.errorHead(416, mode, `Content-Range: bytes */${info.size}\r\n`);
           job.body = isHead ? null : bodyFor(416);
           this.count('range-not-satisfiable');
         } else {
@@ -806,7 +806,7 @@ export class HttpStaticServer {
       job.body = e.body.subarray(plan.start, plan.end);
     } else {
       this.count('range-not-satisfiable');
-      job.head = this.errorHead(416, isHead, mode, `Content-Range: bytes */${e.size}\r\n`);
+      job.head = this.errorHead(416, mode, `Content-Range: bytes */${e.size}\r\n`);
       job.body = isHead ? null : bodyFor(416);
     }
     return job;
@@ -830,7 +830,7 @@ export class HttpStaticServer {
     return h + extra + CONN_LINES[mode] + '\r\n';
   }
 
-  private errorHead(status: number, isHead: boolean, mode: number, extra: string): Buffer {
+  private errorHead(status: number, mode: number, extra: string): Buffer {
     const body = bodyFor(status);
     return Buffer.from(
       `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n${this.serverLine}Date: ${httpDateNow()}\r\n` +
@@ -847,7 +847,7 @@ export class HttpStaticServer {
 
   private setError(job: Job, status: number, isHead: boolean, mode: number, extra = ''): void {
     job.status = status;
-    job.head = this.errorHead(status, isHead, mode, extra);
+    job.head = this.errorHead(status, mode, extra);
     job.body = isHead ? null : bodyFor(status);
     job.close = job.close || mode === 1;
     job.ready = true;
@@ -923,4 +923,3 @@ function bodyFor(status: number): Buffer {
   return b;
 }
 
-export type { ParseFailure };

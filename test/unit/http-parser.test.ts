@@ -150,3 +150,39 @@ test('content types and containment', () => {
   assert.ok(!isInside('/etc/passwd', '/www'));
   assert.ok(isInside('/etc', '/'));
 });
+
+test('fuzz: random and mutated heads never throw, fed whole or in random pieces', async () => {
+  const { HttpStaticServer } = await import('../../src/http/server.js');
+  const server = new HttpStaticServer({ wwwRoot: '/nonexistent-www-root', cacheSizeBytes: 1024, limits: { maxRequestLine: 200, maxHeaderBytes: 400, maxHeaderCount: 8 } });
+  let seed = 12345;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const base = Buffer.from('GET /a%2e/b?c HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\nIf-None-Match: "x"\r\nContent-Length: 3\r\n\r\nabc');
+  const alphabet = Buffer.from('\r\n :/%.\\\0\t"-,=0123456789GETHOSgetr\x7f\xff');
+  try {
+    for (let iter = 0; iter < 3000; iter++) {
+      const b = Buffer.from(base);
+      const edits = 1 + rnd(6);
+      for (let k = 0; k < edits; k++) b[rnd(b.length)] = iter % 2 === 0 ? alphabet[rnd(alphabet.length)]! : rnd(256);
+      const data = iter % 10 === 0 ? Buffer.from(Array.from({ length: 200 }, () => rnd(256))) : Buffer.concat([b, b]);
+      const sc = new RequestHeadScanner({ maxRequestLine: 200, maxHeaderBytes: 400, maxHeaderCount: 8 });
+      const n = sc.scan(data, 0, data.length);
+      if (n > 0) parseRequestHead(data, 0, n);
+      targetToKey(data.toString('latin1', 4, 20));
+      // through a connection, in random pieces
+      let ended = false;
+      const h = server.accept({ write() {}, get queuedBytes() { return 0; }, end() { ended = true; }, abort() { ended = true; }, remote: 'fuzz' });
+      for (let p = 0; p < data.length && !ended; ) {
+        const len = 1 + rnd(40);
+        h.onData(data, p, Math.min(len, data.length - p));
+        p += len;
+      }
+      h.onEnd();
+      h.onClose();
+    }
+  } finally {
+    server.close();
+  }
+});

@@ -345,6 +345,18 @@ describe('deploy errors without a cluster', () => {
     assert.match(e.message, /\(ENOTFOUND\).*is the cluster up and is this the right kubeconfig\/context/);
   });
 
+  test('401, TLS trust and other API errors are explained', async () => {
+    const { ApiException } = await import('@kubernetes/client-node');
+    const e401 = explainError(new ApiException(401, 'Unauthorized', { message: 'Unauthorized' }, {}), 'https://api.x:6443', 'discovering the cluster APIs');
+    assert.equal(e401.reason, 'unauthorized');
+    assert.match(e401.message, /refused our credentials \(401 Unauthorized\).*log in again/);
+    const tls = explainError(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'https://api.x:6443', 'discovering the cluster APIs');
+    assert.equal(tls.reason, 'unreachable');
+    assert.match(tls.message, /cannot trust the cluster at https:\/\/api\.x:6443 \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
+    const e500 = explainError(new ApiException(500, 'x', JSON.stringify({ message: 'etcdserver: request timed out' }), {}), 'https://api.x:6443', 'applying Deployment vpp-server/vpp-server');
+    assert.match(e500.message, /answered 500 while applying Deployment vpp-server\/vpp-server: etcdserver: request timed out/);
+  });
+
   test('no kubeconfig: says how to log in, and that render needs none', () => {
     assert.throws(
       () => connect({ env: { HOME: dir } }),

@@ -1170,6 +1170,10 @@ export class TcpConnection implements ByteStream {
     this.q.clear();
     this.reasm = null;
     st.notifyClose(this);
+    if (st.counters.timeWait > st.opts.maxTimeWait && this.state === TIME_WAIT) {
+      st.err('time-wait-overflow');
+      st.destroy(this, false);
+    }
   }
 
   /** RFC 6191 / RFC 9293 §3.6.1: may a new SYN reuse this TIME_WAIT connection? */

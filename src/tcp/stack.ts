@@ -69,7 +69,7 @@ export class TcpStack {
   txBlocked = false;
 
   private readonly seg = new Segment();
-  /** remoteIp * 65536 + remotePort → chain of connections (differing in local endpoint). */
+  /** connKey(remoteIp, remotePort) → chain of connections (compared on the full 4-tuple). */
   private readonly table = new Map<number, TcpConnection>();
   private readonly listeners = new Map<number, AcceptHandler>();
   private readonly heap = new TimerHeap<TcpConnection>();
@@ -209,8 +209,13 @@ export class TcpStack {
   }
 
   private lookup(localIp: number, localPort: number, remoteIp: number, remotePort: number): TcpConnection | undefined {
-    let c = this.table.get(remoteIp * 65536 + remotePort);
-    while (c !== undefined && (c.localPort !== localPort || c.localIp !== localIp)) c = c.next ?? undefined;
+    let c = this.table.get(connKey(remoteIp, remotePort));
+    while (
+      c !== undefined &&
+      (c.remotePort !== remotePort || c.remoteIp !== remoteIp || c.localPort !== localPort || c.localIp !== localIp)
+    ) {
+      c = c.next ?? undefined;
+    }
     return c;
   }
 
@@ -494,14 +499,14 @@ export class TcpStack {
   // ------------------------------------------------------------------ bookkeeping
 
   private insert(c: TcpConnection): void {
-    const key = c.remoteIp * 65536 + c.remotePort;
+    const key = connKey(c.remoteIp, c.remotePort);
     c.next = this.table.get(key) ?? null;
     this.table.set(key, c);
     this.counters.connections++;
   }
 
   private unlink(c: TcpConnection): void {
-    const key = c.remoteIp * 65536 + c.remotePort;
+    const key = connKey(c.remoteIp, c.remotePort);
     let p = this.table.get(key);
     if (p === c) {
       if (c.next === null) this.table.delete(key);
@@ -663,6 +668,11 @@ export class TcpStack {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** A 30-bit key (a V8 small integer: no boxing per lookup) from the remote endpoint. */
+function connKey(ip: number, port: number): number {
+  return (ip ^ Math.imul(port | (port << 16), 0x9e3779b1)) & 0x3fffffff;
+}
 
 function deadlineOf(c: TcpConnection): number {
   let d = c.rtoAt;

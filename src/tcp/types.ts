@@ -46,6 +46,8 @@ export interface TcpOptions {
   synCookies: boolean;
   /** Max connections (not counting TIME_WAIT). */
   maxConnections: number;
+  /** Max connections held in TIME_WAIT; beyond it a closing connection is dropped at once. */
+  maxTimeWait: number;
   /** Keep-alive idle time (ms), 0 = off; interval between probes; probes before abort. */
   keepAliveMs: number;
   keepAliveIntervalMs: number;
@@ -81,6 +83,7 @@ export const DEFAULT_OPTIONS: TcpOptions = {
   synQueueMax: 1024,
   synCookies: true,
   maxConnections: 100000,
+  maxTimeWait: 50000,
   keepAliveMs: 0,
   keepAliveIntervalMs: 75000,
   keepAliveProbes: 9,

@@ -3,19 +3,23 @@
  * read from the cluster. Exit 0 when the dataplane is available, 1 when it is not (yet), 3 when
  * nothing is deployed.
  */
-import { ApiException, type KubernetesObject } from '@kubernetes/client-node';
-import { ClusterError, connect, discover, explainError, listPods, podSummary, readDeployment, type Cluster } from './cluster.js';
+// @kubernetes/client-node and cluster.js load only once the options are valid
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Cluster } from './cluster.js';
 import { APP_NAME, IMAGE_PATHS, NAD_NAME, clusterScopedName, selectorString } from './manifests.js';
-import { CLUSTER_FLAGS, parseCommandOptions, reportValueError, usage } from './options.js';
+import { CLUSTER_FLAGS, COMMON_FLAGS, parseCommandOptions, reportValueError, usage } from './options.js';
 import type { Io } from './deploy-command.js';
 import { podLines, reachLines } from './deploy-command.js';
 import { ValueError, parseIpv4Cidr } from './values.js';
 
-const FLAGS = ['--namespace', '--help', ...CLUSTER_FLAGS];
+// all commands take the same options; status only uses --namespace and the cluster ones
+const FLAGS = [...COMMON_FLAGS, ...CLUSTER_FLAGS];
 const SUMMARY = 'Shows the deployment on the cluster: Deployment, pods, net-attach-def, SCC.';
 const consoleIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
 
 async function readOptional(c: Cluster, o: KubernetesObject): Promise<Record<string, any> | undefined> {
+  const { ApiException } = await import('@kubernetes/client-node');
+  const { explainError } = await import('./cluster.js');
   try {
     return (await c.objects.read(o as never)) as Record<string, any>;
   } catch (err) {
@@ -26,6 +30,7 @@ async function readOptional(c: Cluster, o: KubernetesObject): Promise<Record<str
 }
 
 export async function status(cluster: Cluster, namespace: string, io: Io = consoleIo): Promise<number> {
+  const { discover, listPods, podSummary, readDeployment } = await import('./cluster.js');
   const d = await discover(cluster);
   io.out(`cluster ${cluster.server}: ${d.openshift ? 'OpenShift (SCC API present)' : 'Kubernetes (no SCC API)'}, Multus ${d.multus ? 'present' : 'MISSING'}`);
   const dep = await readDeployment(cluster, namespace, APP_NAME);
@@ -80,11 +85,12 @@ export async function main(args: string[]): Promise<number> {
   }
   try {
     const o = parseCommandOptions(args, process.env, FLAGS);
+    const { connect } = await import('./cluster.js');
     const cluster = connect({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
     return await status(cluster, o.config.namespace);
   } catch (err) {
     if (err instanceof ValueError) return reportValueError('status', err);
-    if (err instanceof ClusterError) {
+    if (err instanceof (await import('./cluster.js')).ClusterError) {
       console.error(`vpp-server status: ${err.message}`);
       return err.exitCode;
     }

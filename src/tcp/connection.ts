@@ -491,7 +491,8 @@ export class TcpConnection implements ByteStream {
         const wndAvail = ((this.sndUna + this.sndWnd - this.sndNxt) | 0);
         if (wndAvail <= 0) {
           // Zero (or full) window: probe it with the persist timer when nothing is in flight.
-          if (this.sndWnd === 0 && this.sndMax === this.sndUna && !this.persisting) this.startPersist(now);
+          // (sndNxt, not sndMax: after an RTO rewound to SND.UNA nothing else would wake us.)
+          if (this.sndWnd === 0 && this.sndNxt === this.sndUna && !this.persisting) this.startPersist(now);
           break;
         }
         const cwndAvail = this.cwnd - flight;

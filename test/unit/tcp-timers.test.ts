@@ -70,6 +70,29 @@ describe('tcp zero window and persist timer (RFC 9293 §3.8.6.1)', () => {
   });
 });
 
+describe('tcp zero window after a timeout', () => {
+  it('an RTO that finds a zero window switches to probing instead of stalling', () => {
+    const h = new TcpHarness();
+    open(h);
+    h.conn!.write(Buffer.alloc(2920, 0x41));
+    h.flush();
+    // The peer takes nothing and closes its window.
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(), window: 0 });
+    const t = h.stack.nextDeadline();
+    assert.ok(t < Infinity);
+    h.now = t;
+    h.stack.tick(h.now);
+    h.stack.flush(h.now);
+    assert.deepEqual(h.sink.take(), [], 'the window is closed: nothing retransmitted');
+    assert.ok(h.stack.nextDeadline() < Infinity, 'but a persist timer is armed');
+    const probe = h.advance(h.stack.nextDeadline() - h.now);
+    assert.equal(probe.length, 1);
+    assert.equal(probe[0].payload.length, 1);
+    const out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(), window: 65535 });
+    assert.deepEqual(out.map((s) => [s.seq - h.seq(), s.payload.length]), [[0, 1460]], 'loss window of one segment');
+  });
+});
+
 describe('tcp keep-alive (RFC 9293 §3.8.4)', () => {
   it('is off by default', () => {
     const h = new TcpHarness();

@@ -23,7 +23,7 @@ $(NODE_MODULES): package.json
 	@touch $@
 
 $(NATIVE): native/af_packet.c binding.gyp $(NODE_MODULES)
-	npx --no-install node-gyp rebuild --silent
+	npm run build:native
 
 $(DIST): $(NODE_MODULES) $(shell find src test bench -name '*.ts' 2>/dev/null) tsconfig.json
 	npx --no-install tsc -p tsconfig.json

@@ -80,9 +80,10 @@ typedef struct afp {
   napi_ref ring_ab_ref; /* weak */
 
   /* descriptor arrays (JS owned, pinned by strong refs) */
-  napi_ref desc_ref[4];
+  napi_ref desc_ref[5];
   uint32_t *d_off, *d_len;
   uint16_t *d_tpid, *d_tci;
+  uint8_t *d_flags;
   uint32_t cap;
 
   /* RX position: V3 block + packet inside it; V2 frame */
@@ -220,9 +221,10 @@ static void teardown(afp_t *a, int in_finalizer) {
     }
   }
   del_ref(a->env, &a->ring_ab_ref);
-  for (int i = 0; i < 4; i++) del_ref(a->env, &a->desc_ref[i]);
+  for (int i = 0; i < 5; i++) del_ref(a->env, &a->desc_ref[i]);
   a->d_off = a->d_len = NULL;
   a->d_tpid = a->d_tci = NULL;
+  a->d_flags = NULL;
   if (a->fd >= 0) {
     /* If JS still holds the ring (not detachable), the mapping keeps the socket alive:
      * unbind it so the kernel stops filling a ring nobody reads. */
@@ -421,10 +423,20 @@ static void release_consumed(afp_t *a) {
   }
 }
 
+#ifndef TP_STATUS_CSUM_VALID
+#define TP_STATUS_CSUM_VALID (1 << 7)
+#endif
+#define RX_FLAG_CSUM_NOT_READY 1
+#define RX_FLAG_CSUM_VALID 2
+
 static inline void fill(afp_t *a, uint32_t n, size_t off, uint32_t len, uint32_t status, uint16_t tci,
                         uint16_t tpid) {
   a->d_off[n] = (uint32_t)off;
   a->d_len[n] = len;
+  /* The kernel vouches for the L4 checksum of frames it generated itself (left for "hardware"
+   * to fill in, CHECKSUM_PARTIAL) and of frames whose checksum a NIC verified. */
+  a->d_flags[n] = (uint8_t)(((status & TP_STATUS_CSUMNOTREADY) ? RX_FLAG_CSUM_NOT_READY : 0) |
+                            ((status & TP_STATUS_CSUM_VALID) ? RX_FLAG_CSUM_VALID : 0));
   if (status & TP_STATUS_VLAN_VALID) {
     a->d_tci[n] = tci;
     a->d_tpid[n] = (status & TP_STATUS_VLAN_TPID_VALID) && tpid != 0 ? tpid : ETH_P_8021Q;
@@ -959,16 +971,16 @@ static int setup_socket(napi_env env, afp_t *a, int qdisc_bypass, int promisc, u
 }
 
 static napi_value m_construct(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6], self, target;
+  size_t argc = 7;
+  napi_value argv[7], self, target;
   if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok) return NULL;
   if (napi_get_new_target(env, info, &target) != napi_ok || target == NULL) {
     napi_throw_type_error(env, "ERR_CONSTRUCT_CALL_REQUIRED", "AfPacketSocket must be called with new");
     return NULL;
   }
-  if (argc < 6) {
+  if (argc < 7) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                          "new AfPacketSocket(ifname, options, offset, length, vlanTpid, vlanTci)");
+                          "new AfPacketSocket(ifname, options, offset, length, vlanTpid, vlanTci, flags)");
     return NULL;
   }
   afp_t *a = calloc(1, sizeof *a);
@@ -1037,19 +1049,19 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   a->ring_len = (size_t)bs * bc;
 
   /* descriptors: pinned for the life of the socket, data pointers taken once */
-  void *dp[4];
-  size_t dl[4];
-  static const char *names[4] = {"offset", "length", "vlanTpid", "vlanTci"};
-  static const napi_typedarray_type types[4] = {napi_uint32_array, napi_uint32_array, napi_uint16_array,
-                                                napi_uint16_array};
-  for (int i = 0; i < 4; i++) {
+  void *dp[5];
+  size_t dl[5];
+  static const char *names[5] = {"offset", "length", "vlanTpid", "vlanTci", "flags"};
+  static const napi_typedarray_type types[5] = {napi_uint32_array, napi_uint32_array, napi_uint16_array,
+                                                napi_uint16_array, napi_uint8_array};
+  for (int i = 0; i < 5; i++) {
     if (get_typed(env, argv[2 + i], types[i], names[i], &dp[i], &dl[i]) < 0) {
       free(a);
       return NULL;
     }
   }
   a->cap = (uint32_t)dl[0];
-  for (int i = 1; i < 4; i++)
+  for (int i = 1; i < 5; i++)
     if (dl[i] < a->cap) a->cap = (uint32_t)dl[i];
   if (a->cap == 0) {
     free(a);
@@ -1060,6 +1072,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   a->d_len = dp[1];
   a->d_tpid = dp[2];
   a->d_tci = dp[3];
+  a->d_flags = dp[4];
 
   a->msgs = calloc(TX_BATCH_MAX, sizeof *a->msgs);
   a->iovs = calloc(TX_BATCH_MAX, sizeof *a->iovs);
@@ -1079,7 +1092,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_AF_PACKET", "napi_wrap failed");
     return NULL;
   }
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < 5; i++) {
     if (napi_create_reference(env, argv[2 + i], 1, &a->desc_ref[i]) != napi_ok) {
       teardown(a, 0);
       return NULL;

@@ -32,6 +32,7 @@ export function runEthernetInput(dp: Dataplane, hw: HardwareInterface, rx: RxVec
     const len = rx.length[base + i];
     f.off[i] = off;
     f.len[i] = len;
+    f.flags[i] = rx.flags[base + i];
     f.sw[i] = 0;
     hwSw.counters.rxPackets++;
     hwSw.counters.rxBytes += len;

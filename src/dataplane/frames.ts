@@ -9,6 +9,8 @@ export class FrameVector {
   hwIndex = 0;
   readonly off: Uint32Array;
   readonly len: Uint32Array;
+  /** RX_FLAG_* bits the device reported (checksum status). */
+  readonly flags: Uint8Array;
   /** Software interface the frame belongs to, once ethernet-input has classified it. */
   readonly sw: Uint32Array;
   /** Logical VLAN tag stack, outermost first: TPIDs and TCIs of up to two tags. */
@@ -26,6 +28,7 @@ export class FrameVector {
   constructor(readonly capacity: number) {
     this.off = new Uint32Array(capacity);
     this.len = new Uint32Array(capacity);
+    this.flags = new Uint8Array(capacity);
     this.sw = new Uint32Array(capacity);
     this.tagCount = new Uint8Array(capacity);
     this.tpid0 = new Uint16Array(capacity);

@@ -112,6 +112,7 @@ interface NativeModule {
     length: Uint32Array,
     vlanTpid: Uint16Array,
     vlanTci: Uint16Array,
+    flags: Uint8Array,
   ) => NativeSocket;
   TX_BATCH_MAX: number;
 }
@@ -216,6 +217,7 @@ export class AfPacketDevice implements Device {
       length: new Uint32Array(o.vectorSize),
       vlanTpid: new Uint16Array(o.vectorSize),
       vlanTci: new Uint16Array(o.vectorSize),
+      flags: new Uint8Array(o.vectorSize),
     };
     const sock = new native.AfPacketSocket(
       ifname,
@@ -234,6 +236,7 @@ export class AfPacketDevice implements Device {
       rx.length,
       rx.vlanTpid,
       rx.vlanTci,
+      rx.flags,
     );
     rx.data = Buffer.from(sock.ring);
     return new AfPacketDevice(sock, rx, options.onError);

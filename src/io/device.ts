@@ -19,7 +19,18 @@ export interface RxVector {
   vlanTpid: Uint16Array;
   /** TCI (PCP, DEI, VID) of that stripped tag; meaningful only when vlanTpid[i] !== 0. */
   vlanTci: Uint16Array;
+  /** RX_FLAG_* bits: what the kernel says about the frame's checksums. */
+  flags: Uint8Array;
 }
+
+/**
+ * The kernel generated this frame on this host and left its L4 checksum for "hardware" to
+ * fill in (CHECKSUM_PARTIAL, TP_STATUS_CSUMNOTREADY): the checksum field is not valid, the
+ * data is. Seen for traffic between namespaces or pods on one node.
+ */
+export const RX_FLAG_CSUM_NOT_READY = 1;
+/** A NIC verified the L4 checksum (TP_STATUS_CSUM_VALID). */
+export const RX_FLAG_CSUM_VALID = 2;
 
 /** Frames to send in one batch. Frame i is data[offset[i] .. offset[i] + length[i]). */
 export interface TxVector {

@@ -146,6 +146,7 @@ export class FaultInjector implements Device {
     length: new Uint32Array(0),
     vlanTpid: new Uint16Array(0),
     vlanTci: new Uint16Array(0),
+    flags: new Uint8Array(0),
   };
 
   constructor(
@@ -219,6 +220,7 @@ export class FaultInjector implements Device {
       rx.length = new Uint32Array(n);
       rx.vlanTpid = new Uint16Array(n);
       rx.vlanTci = new Uint16Array(n);
+      rx.flags = new Uint8Array(n);
     }
     rx.data = Buffer.concat(frames.map((f) => f.bytes));
     let off = 0;

@@ -5,6 +5,8 @@
 import type { Device, DeviceStats, RxHandler, RxVector, TxVector } from './device.js';
 
 export interface InjectOptions {
+  /** RX_FLAG_* bits the kernel would report. */
+  flags?: number;
   /** Deliver the frame with this VLAN tag as kernel metadata (as AF_PACKET does). */
   vlanTci?: number;
   vlanTpid?: number;
@@ -16,7 +18,7 @@ export class MemoryDevice implements Device {
   /** Called for each frame sent (after it is recorded). */
   onSend: ((frame: Buffer) => void) | null = null;
   private handler: RxHandler | null = null;
-  private pending: { frame: Buffer; tpid: number; tci: number }[] = [];
+  private pending: { frame: Buffer; tpid: number; tci: number; flags: number }[] = [];
   private readonly rx: RxVector;
   private readonly statistics: DeviceStats = { kernelPackets: 0, kernelDrops: 0, kernelFreezes: 0, txErrors: 0 };
 
@@ -33,6 +35,7 @@ export class MemoryDevice implements Device {
       length: new Uint32Array(vectorCapacity),
       vlanTpid: new Uint16Array(vectorCapacity),
       vlanTci: new Uint16Array(vectorCapacity),
+      flags: new Uint8Array(vectorCapacity),
     };
   }
 
@@ -42,7 +45,7 @@ export class MemoryDevice implements Device {
 
   /** Queues a frame for the next deliver(). */
   inject(frame: Buffer, options: InjectOptions = {}): void {
-    this.pending.push({ frame: Buffer.from(frame), tpid: options.vlanTci !== undefined ? (options.vlanTpid ?? 0x8100) : 0, tci: options.vlanTci ?? 0 });
+    this.pending.push({ frame: Buffer.from(frame), tpid: options.vlanTci !== undefined ? (options.vlanTpid ?? 0x8100) : 0, tci: options.vlanTci ?? 0, flags: options.flags ?? 0 });
   }
 
   /** Delivers everything injected so far, in vectors of at most the capacity. Returns frames delivered. */
@@ -58,6 +61,7 @@ export class MemoryDevice implements Device {
         rx.length[i] = batch[i].frame.length;
         rx.vlanTpid[i] = batch[i].tpid;
         rx.vlanTci[i] = batch[i].tci;
+        rx.flags[i] = batch[i].flags;
         off += batch[i].frame.length;
       }
       rx.count = batch.length;

@@ -3,7 +3,8 @@
 # (./bin/vpp-server.js render|deploy|undeploy|status), which validate the values first.
 #
 #   make deploy MACVLAN_MASTER=eno8403np1 VLAN_ID=123 IP_ADDRESS=192.168.123.150/24
-#   make -s kustomize > vpp-server.yaml      # the YAML, no cluster needed (-s: no make chatter)
+#   make kustomize                            # the YAML on stdout, no cluster needed
+#   make kustomize OUT=vpp-server.yaml        # the YAML into a file (free of build output)
 #   make undeploy
 #   make build-container push-container CONTAINER_IMAGE=quay.io/you/vpp-server:tag
 
@@ -19,6 +20,8 @@ ENGINE ?= ts
 WWW_DIR ?=
 # podman, or docker where podman is absent; override with CONTAINER_TOOL=docker
 CONTAINER_TOOL ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
+# kustomize writes here instead of stdout when set
+OUT ?=
 # extra flags for deploy/render, e.g. DEPLOY_FLAGS='--kubernetes --timeout 600'
 DEPLOY_FLAGS ?=
 
@@ -43,7 +46,7 @@ endef
 .PHONY: deploy undeploy kustomize deploy-status build-container build-container-vpp push-container push-container-vpp
 
 kustomize: build
-	@$(VPP_SERVER) render $(deploy_args)
+	@$(VPP_SERVER) render $(deploy_args) $(if $(strip $(OUT)),> '$(strip $(OUT)).tmp' && mv '$(strip $(OUT)).tmp' '$(strip $(OUT))' && echo "wrote $(strip $(OUT))" >&2 || { rm -f '$(strip $(OUT)).tmp'; exit 2; })
 
 deploy: build
 	$(VPP_SERVER) deploy $(deploy_args)

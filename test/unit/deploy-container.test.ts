@@ -5,7 +5,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENGINE_CAPABILITIES, IMAGE_PATHS } from '../../src/deploy/manifests.js';
@@ -151,6 +152,19 @@ describe('mk/deploy.mk', () => {
     const r = make(['-s', '-o', 'build', 'kustomize'], { KUBECONFIG: '/nonexistent' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, renderToString([], {}));
+    const dir = mkdtempSync(join(tmpdir(), 'vpp-mk-'));
+    try {
+      const out = join(dir, 'all.yaml');
+      const w = make(['-s', '-o', 'build', 'kustomize', `OUT=${out}`]);
+      assert.equal(w.status, 0, w.stderr);
+      assert.equal(w.stdout, '');
+      assert.equal(readFileSync(out, 'utf8'), renderToString([], {}));
+      const failed = make(['-s', '-o', 'build', 'kustomize', `OUT=${join(dir, 'bad.yaml')}`, 'VLAN_ID=0']);
+      assert.notEqual(failed.status, 0);
+      assert.ok(!existsSync(join(dir, 'bad.yaml')) && !existsSync(join(dir, 'bad.yaml.tmp')), 'no partial file on error');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const bad = make(['-s', '-o', 'build', 'kustomize', 'VLAN_ID=4095']);
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /--vlan \(VLAN_ID\) 4095 is reserved/);

@@ -66,7 +66,10 @@ export class Services {
       throw new Error(`an HTTP server already listens on port ${command.port}`);
     }
     const tcp = this.ensureTcp();
-    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: command.cacheSizeBytes, limits: this.httpLimits });
+    const limits: Partial<HttpLimits> = { ...this.httpLimits };
+    if (command.headerTimeoutMs !== undefined) limits.headerTimeoutMs = command.headerTimeoutMs;
+    if (command.idleTimeoutMs !== undefined) limits.idleTimeoutMs = command.idleTimeoutMs;
+    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: command.cacheSizeBytes, limits });
     tcp.stack.listen(address, command.port, server.accept);
     this.http.push({ server, command });
     this.errorSources.push({ node: 'http-static-server', counts: () => server.errors, clear: () => clearRecord(server.errors) });

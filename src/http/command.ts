@@ -14,10 +14,13 @@ export interface HttpStaticServerCommand {
   address: string;
   port: number;
   cacheSizeBytes: number;
+  /** Optional limits (our extension of VPP's syntax): seconds a request head may take, and a keep-alive connection may idle. */
+  headerTimeoutMs?: number;
+  idleTimeoutMs?: number;
 }
 
 export const HTTP_STATIC_SERVER_SYNTAX =
-  'http static server www-root <dir> [uri tcp://<a.b.c.d>/<port>] [cache-size <n>[k|m|g]]';
+  'http static server www-root <dir> [uri tcp://<a.b.c.d>/<port>] [cache-size <n>[k|m|g]] [header-timeout <s>] [idle-timeout <s>]';
 
 const DEFAULT_ADDRESS = '0.0.0.0';
 const DEFAULT_PORT = 80;
@@ -28,14 +31,16 @@ export function parseHttpStaticServerCommand(words: string[]): HttpStaticServerC
   let address = DEFAULT_ADDRESS;
   let port = DEFAULT_PORT;
   let cacheSizeBytes = DEFAULT_CACHE_SIZE;
+  let headerTimeoutMs: number | undefined;
+  let idleTimeoutMs: number | undefined;
   const seen = new Set<string>();
 
   for (let i = 0; i < words.length; i += 2) {
     const keyword = words[i]!;
     const value = words[i + 1];
-    if (keyword !== 'www-root' && keyword !== 'uri' && keyword !== 'cache-size') {
+    if (!KEYWORDS.has(keyword)) {
       throw new Error(
-        `unknown option '${keyword}': valid options are www-root <dir>, uri tcp://<addr>/<port>, cache-size <n>[kmg] (syntax: ${HTTP_STATIC_SERVER_SYNTAX})`,
+        `unknown option '${keyword}': valid options are www-root <dir>, uri tcp://<addr>/<port>, cache-size <n>[kmg], header-timeout <s>, idle-timeout <s> (syntax: ${HTTP_STATIC_SERVER_SYNTAX})`,
       );
     }
     if (value === undefined) throw new Error(`'${keyword}' needs a value (syntax: ${HTTP_STATIC_SERVER_SYNTAX})`);
@@ -56,10 +61,28 @@ export function parseHttpStaticServerCommand(words: string[]): HttpStaticServerC
       case 'cache-size':
         cacheSizeBytes = parseSize(value);
         break;
+      case 'header-timeout':
+        headerTimeoutMs = parseSeconds(keyword, value);
+        break;
+      case 'idle-timeout':
+        idleTimeoutMs = parseSeconds(keyword, value);
+        break;
     }
   }
   if (wwwRoot === undefined) throw new Error(`www-root <dir> is required (syntax: ${HTTP_STATIC_SERVER_SYNTAX})`);
-  return { wwwRoot, address, port, cacheSizeBytes };
+  const command: HttpStaticServerCommand = { wwwRoot, address, port, cacheSizeBytes };
+  if (headerTimeoutMs !== undefined) command.headerTimeoutMs = headerTimeoutMs;
+  if (idleTimeoutMs !== undefined) command.idleTimeoutMs = idleTimeoutMs;
+  return command;
+}
+
+const KEYWORDS = new Set(['www-root', 'uri', 'cache-size', 'header-timeout', 'idle-timeout']);
+
+function parseSeconds(keyword: string, value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0 || Number(value) > 86400) {
+    throw new Error(`${keyword} must be a number of seconds between 0 and 86400, not '${value}'`);
+  }
+  return Math.round(Number(value) * 1000);
 }
 
 function parseUri(value: string): { address: string; port: number } {

@@ -136,6 +136,40 @@ describe('HTTP over our TCP on the lab', { skip }, () => {
     assert.match(errors, /tcp4-(input|session)/, errors);
   });
 
+  it('holds 1,000 idle keep-alive connections, still serves a new request promptly, and closes them at the idle timeout', async () => {
+    // A second server with short limits, started at run time through the CLI.
+    await cli(lab.podSocket, `http static server www-root ${lab.podWwwDir} uri tcp://0.0.0.0/8080 cache-size 1m header-timeout 2 idle-timeout 4`);
+    const idle = spawn('ip', ['netns', 'exec', lab.ns.client, 'python3', join(FIXTURES, 'idle_connections.py'), lab.serverIp, '8080', '1000', '30'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    const opened = new Promise<number>((resolve, reject) => {
+      idle.stdout!.on('data', (d: Buffer) => {
+        output += d.toString();
+        const m = /open (\d+)/.exec(output);
+        if (m !== null) resolve(Number(m[1]));
+      });
+      idle.once('exit', (code) => reject(new Error(`idle_connections.py exited (${code}) before opening: ${output}`)));
+    });
+    const exited = new Promise<void>((resolve) => idle.once('exit', () => resolve()));
+    assert.equal(await opened, 1000);
+    const openedAt = Date.now();
+    const sessions = await cli(lab.podSocket, 'show session');
+    assert.ok(Number(/active sessions (\d+)/.exec(sessions)?.[1]) >= 1000, sessions.split('\n').pop());
+    const t0 = Date.now();
+    assert.equal(curl([url('/index.html')], 5000).trim(), 'Welcome');
+    assert.ok(Date.now() - t0 < 1000, `a new request took ${Date.now() - t0} ms next to 1,000 idle connections`);
+    await exited;
+    const closedAll = /closed 1000\s*$/.test(output.trim());
+    assert.ok(closedAll, `not all idle connections were closed: ${output.trim().split('\n').pop()}`);
+    const took = (Date.now() - openedAt) / 1000;
+    assert.ok(took >= 3 && took < 15, `idle connections closed after ${took.toFixed(1)} s (idle-timeout 4 s)`);
+  });
+
+  it('cuts off a client that sends its request head one byte per second (header-timeout)', () => {
+    const out = inNs(lab.ns.client, ['python3', join(FIXTURES, 'slow_header.py'), lab.serverIp, '8080', '1', '20'], { timeoutMs: 30_000 });
+    const seconds = Number(/cut off after ([\d.]+)s/.exec(out)?.[1]);
+    assert.ok(seconds >= 1.5 && seconds < 6, out);
+  });
+
   it('shows sessions and the file cache on the CLI', async () => {
     assert.match(await cli(lab.podSocket, 'show session'), /LISTEN/);
     assert.match(await cli(lab.podSocket, 'show http static server cache'), /hits \d+, misses \d+/);

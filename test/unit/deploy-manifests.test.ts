@@ -234,6 +234,40 @@ describe('deploy manifests: the Deployment', () => {
   });
 });
 
+/** Pod Security Standards checks (restricted profile) on a pod spec; returns the violations. */
+function restrictedViolations(pod: any): string[] {
+  const v: string[] = [];
+  const BASELINE_CAPS = ['AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'MKNOD', 'NET_BIND_SERVICE', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT'];
+  if (pod.hostNetwork || pod.hostPID || pod.hostIPC) v.push('host namespaces');
+  if ((pod.volumes ?? []).some((x: any) => !(x.emptyDir || x.configMap || x.secret || x.projected || x.downwardAPI || x.persistentVolumeClaim || x.ephemeral || x.csi))) v.push('volume types');
+  if (pod.securityContext?.seccompProfile?.type !== 'RuntimeDefault') v.push('seccomp');
+  for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+    const sc = c.securityContext ?? {};
+    if (sc.privileged) v.push(`${c.name}: privileged`);
+    if (sc.allowPrivilegeEscalation !== false) v.push(`${c.name}: allowPrivilegeEscalation`);
+    if (!(sc.runAsNonRoot ?? pod.securityContext?.runAsNonRoot)) v.push(`${c.name}: runAsNonRoot`);
+    if ((sc.runAsUser ?? pod.securityContext?.runAsUser) === 0) v.push(`${c.name}: runAsUser 0`);
+    if (!(sc.capabilities?.drop ?? []).includes('ALL')) v.push(`${c.name}: drop ALL`);
+    for (const cap of sc.capabilities?.add ?? []) {
+      if (cap !== 'NET_BIND_SERVICE') v.push(`${c.name}: add ${cap}${BASELINE_CAPS.includes(cap) ? '' : ' (outside baseline too)'}`);
+    }
+    if (c.ports?.some((p: any) => p.hostPort)) v.push(`${c.name}: hostPort`);
+  }
+  return v;
+}
+
+describe('deploy manifests: least privilege', () => {
+  test("Pod Security 'restricted' is met except for the one capability the engine needs (which is outside 'baseline')", () => {
+    assert.deepEqual(restrictedViolations(deployment(buildManifests(seed())).spec.template.spec), ['vpp-server: add NET_RAW (outside baseline too)']);
+    assert.deepEqual(restrictedViolations(deployment(buildManifests(seed({ engine: 'vpp' }))).spec.template.spec), [
+      'vpp-server: add NET_ADMIN (outside baseline too)',
+      'vpp-server: add NET_RAW (outside baseline too)',
+      'vpp-server: add IPC_LOCK (outside baseline too)',
+      'vpp-server: add NET_BROADCAST (outside baseline too)',
+    ]);
+  });
+});
+
 describe('deploy manifests: OpenShift vs vanilla Kubernetes', () => {
   test('OpenShift: SCC like the seed, ClusterRole `use` of it, bound to the dedicated ServiceAccount', () => {
     const objs = buildManifests(seed());

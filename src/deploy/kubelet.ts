@@ -10,10 +10,11 @@
  *   prepareEmptyDirs(plan);                                  // as root: dirs owned by 10000
  *   spawnSync('ip', ['netns', 'exec', podNs, ...plan.init.argv], { env: plan.init.env });
  *   spawn('ip', ['netns', 'exec', podNs, ...plan.main.argv], { env: plan.main.env });
+ *   spawnSync('ip', ['netns', 'exec', podNs, ...setprivArgs(10000, 10000, []), ...plan.probes.readiness!]);  // exit 0 = ready
  */
 import { chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { IMAGE_PATHS, kubeletCommands, localizeRun, type ContainerRun, type KubeObject } from './manifests.js';
+import { IMAGE_PATHS, kubeletCommands, localizeProbe, localizeRun, type ContainerRun, type KubeObject } from './manifests.js';
 
 export interface PlannedProcess {
   /** the container as rendered */
@@ -29,6 +30,8 @@ export interface KubeletPlan {
   main: PlannedProcess;
   /** emptyDir mount path in the pod → local directory */
   dirs: Record<string, string>;
+  /** the dataplane container's exec probes, mapped like its command (run them as the same uid) */
+  probes: { readiness?: string[]; liveness?: string[] };
   uid: number;
   gid: number;
 }
@@ -75,7 +78,17 @@ export function kubeletPlan(
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...local.env },
     };
   };
-  return { init: plan(k.init), main: plan(k.main), dirs, uid: k.main.runAsUser, gid: k.main.runAsGroup };
+  const probe = (p: ContainerRun['readinessProbe']) => (p?.exec?.command ? localizeProbe(p.exec.command, programs, dirs) : undefined);
+  const readiness = probe(k.main.readinessProbe);
+  const liveness = probe(k.main.livenessProbe);
+  return {
+    init: plan(k.init),
+    main: plan(k.main),
+    dirs,
+    probes: { ...(readiness ? { readiness } : {}), ...(liveness ? { liveness } : {}) },
+    uid: k.main.runAsUser,
+    gid: k.main.runAsGroup,
+  };
 }
 
 /** Creates the emptyDir stand-ins owned by the pod's uid/gid (needs root, as the kubelet does). */

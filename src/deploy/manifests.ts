@@ -516,3 +516,20 @@ export function localizeRun(
   const envOut = Object.fromEntries(Object.entries(run.env).map(([k, v]) => [k, mapPath(v)]));
   return { file: full[0] ?? '', argv: full.slice(1), env: envOut };
 }
+
+/**
+ * Maps an exec probe's command like localizeRun; in a `sh -c` script each space-separated word
+ * is mapped (our probe scripts are plain words and a quoted address).
+ */
+export function localizeProbe(command: string[], programs: Record<string, string>, dirs: Record<string, string>): string[] {
+  const run: ContainerRun = {
+    name: 'probe', image: '', command, args: [], env: {}, mounts: [], capabilities: { add: [], drop: [] }, runAsUser: 0, runAsGroup: 0,
+  };
+  const mapped = localizeRun(run, programs, dirs);
+  const argv = [mapped.file, ...mapped.argv];
+  if (argv.length === 3 && /(^|\/)sh$/.test(argv[0]!) && argv[1] === '-c') {
+    const word = (w: string) => localizeRun({ ...run, command: [w] }, programs, dirs).file;
+    argv[2] = argv[2]!.split(' ').map(word).join(' ');
+  }
+  return argv;
+}

@@ -49,6 +49,9 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
       assert.equal(plan.init.env['CLI_SOCKET'], join(t.stateDir, 'run-vpp/cli-vpp1.sock'));
       assert.deepEqual(Object.keys(plan.dirs).sort(), ['/conf', '/run/vpp', '/tmp', '/www']);
       assert.equal(plan.uid, 10000);
+      const sock = join(t.stateDir, 'run-vpp/cli-vpp1.sock');
+      assert.deepEqual(plan.probes.liveness, ['/usr/bin/node', join(repo, 'bin/vpp-server.js'), 'ctl', '-s', sock, 'show', 'interface', 'address']);
+      assert.deepEqual(plan.probes.readiness, ['/bin/sh', '-c', `/usr/bin/node ${join(repo, 'bin/vpp-server.js')} ctl -s ${sock} show interface address | grep -qwF '192.168.123.150/24'`]);
       assert.throws(() => kubeletPlan(buildManifests(seed({ engine: 'vpp' })), { repoRoot: repo, stateDir: t.stateDir }), /only --engine ts can run outside its image/);
     } finally {
       t.done();

@@ -31,6 +31,18 @@ export function serviceCommands(services: Services): Command[] {
       },
     },
     {
+      path: 'show tcp stats',
+      help: 'show tcp stats',
+      run(args) {
+        args.end();
+        const stack = services.tcp?.stack;
+        if (stack === undefined) return 'TCP is not running (no listener configured)';
+        return Object.entries(stack.counters)
+          .map(([name, value]) => `${String(value).padStart(12)}  ${name.replace(/([A-Z])/g, ' $1').toLowerCase()}`)
+          .join('\n');
+      },
+    },
+    {
       path: 'show session',
       help: 'show session [verbose]',
       run(args) {

@@ -79,7 +79,11 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
 
   const root = process.getuid?.() === 0;
   const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
-  test('as root: the init container runs as uid 10000 through setpriv, in emptyDirs owned by 10000', { skip: !(root && hasSetpriv) && 'needs root and setpriv' }, () => {
+  // uid 10000 must be able to read this checkout (not so under a 0700 home directory)
+  const asPod = setprivArgs(10000, 10000, []);
+  const readable = root && hasSetpriv && spawnSync(asPod[0]!, [...asPod.slice(1), process.execPath, join(repo, 'bin/vpp-server.js'), '--version']).status === 0;
+  const skip = !(root && hasSetpriv) ? 'needs root and setpriv' : !readable ? 'uid 10000 cannot read this checkout' : false;
+  test('as root: the init container runs as uid 10000 through setpriv, in emptyDirs owned by 10000', { skip }, () => {
     const t = scratch();
     try {
       const plan = kubeletPlan(buildManifests(seed()), { repoRoot: repo, stateDir: t.stateDir });

@@ -134,6 +134,15 @@ export function renderStartupConf(
   ].join('\n');
 }
 
+/** A directory init must write to is missing or not writable. */
+export class InitIoError extends Error {
+  readonly exitCode = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = 'InitIoError';
+  }
+}
+
 export interface InitResult {
   mac: string;
   /** files whose content was (re)written in this run */
@@ -186,21 +195,35 @@ export function runInit(s: InitSettings): InitResult {
   const mac = readInterfaceMac(s.sysfsNet, s.hostInterface);
   const written: string[] = [];
   const unchanged: string[] = [];
-  const put = (path: string, content: string | Buffer) => (writeIfChanged(path, content) ? written : unchanged).push(path);
+  /** IO errors say which directory and what to check (an emptyDir not mounted or not writable by the pod's uid). */
+  const io = <T>(what: string, dir: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (!e.code) throw err;
+      throw new InitIoError(
+        `cannot write ${what} ${dir}: ${e.code} (${e.message}). In the pod it is an emptyDir: is it mounted there and ` +
+          `writable by uid ${process.getuid?.() ?? '?'}?`,
+      );
+    }
+  };
+  const put = (what: string, dir: string, path: string, content: string | Buffer) =>
+    (io(what, dir, () => writeIfChanged(path, content)) ? written : unchanged).push(path);
 
-  mkdirSync(s.confDir, { recursive: true });
-  put(join(s.confDir, 'vpp.conf'), renderVppConf(s));
-  put(join(s.confDir, 'startup.conf'), renderStartupConf(s, mac));
+  io('CONF_DIR', s.confDir, () => mkdirSync(s.confDir, { recursive: true }));
+  put('CONF_DIR', s.confDir, join(s.confDir, 'vpp.conf'), renderVppConf(s));
+  put('CONF_DIR', s.confDir, join(s.confDir, 'startup.conf'), renderStartupConf(s, mac));
 
-  mkdirSync(s.wwwRoot, { recursive: true });
+  io('WWW_ROOT', s.wwwRoot, () => mkdirSync(s.wwwRoot, { recursive: true }));
   if (s.wwwSource !== undefined) {
     if (!existsSync(s.wwwSource)) throw new ValueError(`WWW_SOURCE ${s.wwwSource} does not exist: is the web-content ConfigMap mounted?`);
-    for (const rel of listFiles(s.wwwSource)) put(join(s.wwwRoot, rel), readFileSync(join(s.wwwSource, rel)));
+    for (const rel of listFiles(s.wwwSource)) put('WWW_ROOT', s.wwwRoot, join(s.wwwRoot, rel), readFileSync(join(s.wwwSource, rel)));
   }
   const index = join(s.wwwRoot, 'index.html');
   let defaultIndex = false;
   if (!hasContent(s.wwwRoot)) {
-    put(index, DEFAULT_INDEX_HTML);
+    put('WWW_ROOT', s.wwwRoot, index, DEFAULT_INDEX_HTML);
     defaultIndex = true;
   } else if (existsSync(index) && readFileSync(index, 'utf8') === DEFAULT_INDEX_HTML) {
     defaultIndex = true;

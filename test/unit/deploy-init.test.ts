@@ -234,6 +234,18 @@ describe('deploy init: every validation error exits non-zero with a clear messag
     }
   });
 
+  test('an unwritable CONF_DIR says which directory and what to check, exit 1', () => {
+    const t = scratch();
+    try {
+      writeFileSync(join(t.root, 'plainfile'), '');
+      const r = runCli({ ...t.env, CONF_DIR: join(t.root, 'plainfile/conf') });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^vpp-server init: cannot write CONF_DIR .*plainfile\/conf: ENOTDIR .*emptyDir: is it mounted there and writable by uid/);
+    } finally {
+      t.done();
+    }
+  });
+
   test('unknown arguments are refused', () => {
     const r = runCli({}, ['--vlan', '5']);
     assert.equal(r.code, 2);

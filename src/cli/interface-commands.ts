@@ -14,12 +14,12 @@ function wrap<T>(fn: () => T): T {
 }
 
 function interfaceName(args: Args, ctx: CliContext): string {
-  const name = args.next('interface name');
+  const name = args.next(`interface name (interfaces: ${ctx.dp.interfaces.map((s) => s.name).join(', ') || 'none yet'})`);
   return wrap(() => ctx.dp.get(name)).name;
 }
 
 function macArg(args: Args): Buffer {
-  const text = args.next('MAC address');
+  const text = args.next('MAC address (e.g. c6:b4:b5:74:11:88)');
   const mac = parseMac(text);
   if (mac === null) throw new CommandError(`\`${text}' is not a MAC address (expected e.g. c6:b4:b5:74:11:88)`);
   if ((mac[0] & 1) === 1) throw new CommandError(`${formatMac(mac)} is a multicast address; an interface needs a unicast MAC`);
@@ -96,7 +96,7 @@ export function registerInterfaceCommands(registry: CommandRegistry<CliContext>)
     run(args, ctx) {
       const del = args.accept('del');
       const name = interfaceName(args, ctx);
-      const text = args.next('address/prefix-length');
+      const text = args.next('address/prefix-length (e.g. 192.168.123.150/24)');
       if (del && text === 'all') {
         const sw = ctx.dp.get(name);
         for (const a of [...sw.addresses]) ctx.dp.deleteAddress(name, a);

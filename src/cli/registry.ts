@@ -49,7 +49,7 @@ export class Args {
 
   /** Consumes one of the keywords (abbreviations allowed) or fails listing them. */
   oneOf<const K extends string>(what: string, keywords: readonly K[]): K {
-    const w = this.next(what);
+    const w = this.next(`${what} (valid: ${keywords.join(', ')})`);
     const hits = keywords.filter((k) => matchesKeyword(w, k));
     const exact = keywords.find((k) => k === w);
     if (exact !== undefined) return exact;
@@ -58,7 +58,7 @@ export class Args {
   }
 
   integer(what: string, min: number, max: number): number {
-    const w = this.next(what);
+    const w = this.next(`${what} (expected an integer ${min}-${max})`);
     if (!/^\d+$/.test(w) || Number(w) < min || Number(w) > max) {
       throw new CommandError(`${what} \`${w}' is not valid (expected an integer ${min}-${max})`);
     }

@@ -144,7 +144,7 @@ export class CommandRegistry<C> {
     if (best !== undefined) return { spec: best.spec, args: new Args(words.slice(best.at), best.spec.path) };
     const valid = [...node.children.keys()].sort().join(', ');
     const where = path.length === 0 ? '' : ` after '${path.join(' ')}'`;
-    throw new CommandError(`unknown input \`${words.slice(i).join(' ')}'${where} (valid: ${valid})`);
+    throw new CommandError(`${i < words.length ? `unknown input \`${words.slice(i).join(' ')}'` : 'incomplete command'}${where} (valid: ${valid})`);
   }
 }
 

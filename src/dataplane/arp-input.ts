@@ -33,6 +33,10 @@ export function runArpInput(dp: Dataplane, _node: never): void {
       dp.drop(node, i, e.noAddress);
       continue;
     }
+    if ((data[off + arpSenderMacOffset] & 1) === 1) {
+      dp.drop(node, i, e.badSenderMac);
+      continue;
+    }
     const senderIp = arpSenderIp(data, off);
     const targetIp = arpTargetIp(data, off);
     const op = arpOperation(data, off);

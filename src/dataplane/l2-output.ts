@@ -53,7 +53,7 @@ export function runL2Output(dp: Dataplane, _node: never): void {
     const payloadLength = f.off[i] + f.len[i] - payloadStart;
     const frameLength = 12 + tags * 4 + payloadLength;
     if (frameLength > tx.slotSize) {
-      dp.drop(node, i, e.tooManyTags);
+      dp.drop(node, i, e.tooBig);
       continue;
     }
     data.copy(tx.data, slot, f.off[i], f.off[i] + 12);

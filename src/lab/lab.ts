@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliClient } from '../cli/cli-client.js';
 import { inNs, listNamespaces, run, succeeds, waitFor } from './exec.js';
+import { setprivArgs } from '../deploy/kubelet.js';
 
 export const DEFAULT_PREFIX = 'vpplab';
 export const POD_UID = 10000;
@@ -38,10 +39,7 @@ const CLI_ENTRY = join(REPO_ROOT, 'bin', 'vpp-server.js');
 
 /** The capability-dropping wrapper a kubelet would give us: uid 10000, no_new_privs, the given caps only. */
 export function unprivileged(caps: string[]): string[] {
-  const set = ['-all', ...caps.map((c) => `+${c}`)].join(',');
-  const argv = ['setpriv', `--reuid=${POD_UID}`, `--regid=${POD_UID}`, '--clear-groups', `--inh-caps=${set}`, `--bounding-set=${set}`, '--no-new-privs'];
-  if (caps.length > 0) argv.push(`--ambient-caps=${set}`);
-  return argv;
+  return setprivArgs(POD_UID, POD_UID, caps);
 }
 
 export class Lab {
@@ -247,6 +245,13 @@ export class Lab {
     } finally {
       client?.close();
     }
+  }
+
+  /** Stops only the pod's dataplane (tests then run the pod their own way). */
+  stopPod(): void {
+    const pid = this.pid('pod');
+    if (pid !== undefined) stopProcess(pid);
+    rmSync(this.pidFile('pod'), { force: true });
   }
 
   /** Stops the dataplanes and removes every namespace and file the lab made. */

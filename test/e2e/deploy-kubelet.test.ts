@@ -1,0 +1,64 @@
+/**
+ * Issue 4's end-to-end test: the rendered Deployment's init and dataplane containers (command,
+ * args, env, uid, capabilities) run as a kubelet would run them, in the lab's pod namespace,
+ * and a client on the VLAN pings and curls the address.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultSettings, Lab } from '../../src/lab/lab.js';
+import { inNs, run, waitFor } from '../../src/lab/exec.js';
+import { kubeletPlan, prepareEmptyDirs, setprivArgs, type KubeletPlan } from '../../src/deploy/kubelet.js';
+import { isRoot, REPO_ROOT } from './lab-helpers.js';
+
+const skip = isRoot() ? false : 'needs root (network namespaces)';
+
+describe('the rendered Deployment, run as the kubelet would, in the lab', { skip }, () => {
+  const lab = new Lab(defaultSettings('k8slab'));
+  let plan: KubeletPlan;
+  let dataplane: ChildProcess | undefined;
+
+  before(async () => {
+    lab.down();
+    await lab.up();
+    lab.stopPod();
+    const yaml = run([process.execPath, join(REPO_ROOT, 'bin', 'vpp-server.js'), 'render', '--master', 'eth0', '--vlan', '123', '--ip', '192.168.123.150/24', '--kubernetes']);
+    plan = kubeletPlan(yaml, { repoRoot: REPO_ROOT, stateDir: join(lab.stateDir, 'kubelet') });
+    prepareEmptyDirs(plan);
+  });
+
+  after(() => {
+    dataplane?.kill('SIGTERM');
+    lab.down();
+  });
+
+  it('runs the init container: seed-form vpp.conf and startup.conf, default index.html', () => {
+    const r = spawnSync('ip', ['netns', 'exec', lab.ns.pod, ...plan.init.argv], { env: plan.init.env, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const startup = readFileSync(join(plan.dirs['/conf'], 'startup.conf'), 'utf8');
+    const mac = (JSON.parse(inNs(lab.ns.pod, ['ip', '-j', 'link', 'show', 'macvlan0'])) as { address: string }[])[0].address;
+    assert.match(startup, new RegExp(`^set interface mac address host-macvlan0 ${mac}$`, 'm'));
+    assert.match(startup, /^set int ip address host-macvlan0\.123 192\.168\.123\.150\/24$/m);
+    assert.equal(readFileSync(join(plan.dirs['/www'], 'index.html'), 'utf8').trim(), 'Welcome');
+  });
+
+  it('runs the dataplane container until its readiness probe passes', async () => {
+    dataplane = spawn('ip', ['netns', 'exec', lab.ns.pod, ...plan.main.argv], { env: plan.main.env, stdio: 'ignore' });
+    const probe = plan.probes.readiness;
+    assert.ok(probe !== undefined, 'the Deployment has a readiness probe');
+    await waitFor('the readiness probe', () => {
+      const r = spawnSync('ip', ['netns', 'exec', lab.ns.pod, ...setprivArgs(plan.uid, plan.gid, []), ...probe], { env: plan.main.env });
+      return r.status === 0 ? true : undefined;
+    }, 20_000, 200);
+    const status = readFileSync(`/proc/${dataplane.pid}/status`, 'utf8');
+    assert.match(status, /^CapEff:\s*0000000000002000$/m, 'CAP_NET_RAW only');
+    assert.match(status, /^Uid:\s*10000\b/m);
+  });
+
+  it('answers ping and curl from a client on the VLAN', () => {
+    assert.match(inNs(lab.ns.client, ['ping', '-c', '3', '-W', '1', lab.serverIp], { timeoutMs: 15_000 }), /3 received/);
+    assert.equal(inNs(lab.ns.client, ['curl', '-sS', '--max-time', '5', `http://${lab.serverIp}/index.html`]).trim(), 'Welcome');
+  });
+});

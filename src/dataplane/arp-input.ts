@@ -40,6 +40,13 @@ export function runArpInput(dp: Dataplane, _node: never): void {
     const senderIp = arpSenderIp(data, off);
     const targetIp = arpTargetIp(data, off);
     const op = arpOperation(data, off);
+    if (senderIp === 0 && op === ARP_REQUEST && sw.ownAddress(targetIp) !== undefined) {
+      // An RFC 5227 probe for our address: answer, so that the prober sees the conflict.
+      const proberMac = data.subarray(off + arpSenderMacOffset, off + arpSenderMacOffset + 6);
+      dp.sendArp(sw, ARP_REPLY, proberMac, targetIp, proberMac, 0);
+      node.errors[e.repliesSent]++;
+      continue;
+    }
     if (sw.ownAddress(senderIp) !== undefined) {
       dp.drop(node, i, e.ourSender);
       continue;

@@ -135,7 +135,8 @@ export class Dataplane {
     if (sw.adminUp === up) return;
     sw.adminUp = up;
     if (!up) {
-      this.neighbors.flushInterface(sw);
+      // A hardware interface going down takes its sub-interfaces' neighbours with it.
+      for (const s of this.interfaces) if (s === sw || (!sw.isSub && s.hw === sw.hw)) this.neighbors.flushInterface(s);
       return;
     }
     // Announce every address that just became reachable: ours and, for a hardware interface, its sub-interfaces'.

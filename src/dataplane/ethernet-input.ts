@@ -106,7 +106,8 @@ export function runEthernetInput(dp: Dataplane, hw: HardwareInterface, rx: RxVec
       nodes.l2Output.enqueue(i);
       continue;
     }
-    if (!macEquals(data, off, sw.mac, 0) && !isBroadcastMac(data, off)) {
+    const broadcast = isBroadcastMac(data, off);
+    if (!broadcast && !macEquals(data, off, sw.mac, 0)) {
       dp.drop(node, i, isMulticastMac(data, off) ? e.multicast : e.macMismatch);
       continue;
     }
@@ -115,6 +116,11 @@ export function runEthernetInput(dp: Dataplane, hw: HardwareInterface, rx: RxVec
     f.l3Len[i] = end - l3;
     if (type === ETHERTYPE_IPV4) {
       sw.counters.ip4++;
+      // RFC 1122 3.3.6: unicast IP in a link-layer broadcast is discarded (we own no broadcast address).
+      if (broadcast) {
+        dp.drop(node, i, e.ip4InL2Broadcast);
+        continue;
+      }
       nodes.ip4Input.enqueue(i);
     } else if (type === ETHERTYPE_ARP) {
       nodes.arpInput.enqueue(i);

@@ -42,6 +42,7 @@ export function createNodes(capacity: number) {
         macMismatch: err('l3 mac mismatch'),
         multicast: err('multicast frame not for us'),
         ip6: err('ip6 not enabled'),
+        ip4InL2Broadcast: err('ip4 packet in an L2 broadcast frame'),
         unknownType: err('unknown ethernet type'),
       },
       capacity,

@@ -58,7 +58,8 @@ function patchedPing(patch: (ip: Buffer) => void, fixChecksum = true): Buffer {
 
 const cases: Case[] = [
   { name: 'ping to 192.168.123.151 (another IP in our subnet)', frame: () => pingFrame({ ipDst: ip('192.168.123.151') }), counter: 'ip4-input/ip4 destination is not a local address', dropsOn: SUB },
-  { name: 'ping to the subnet broadcast 192.168.123.255', frame: () => pingFrame({ dst: Buffer.alloc(6, 0xff), ipDst: ip('192.168.123.255') }), counter: 'ip4-input/ip4 destination is not a local address', dropsOn: SUB },
+  { name: 'ping to the subnet broadcast 192.168.123.255', frame: () => pingFrame({ dst: Buffer.alloc(6, 0xff), ipDst: ip('192.168.123.255') }), counter: 'ethernet-input/ip4 packet in an L2 broadcast frame', dropsOn: SUB },
+  { name: 'ping to our address inside an L2 broadcast frame (RFC 1122 3.3.6)', frame: () => pingFrame({ dst: Buffer.alloc(6, 0xff) }), counter: 'ethernet-input/ip4 packet in an L2 broadcast frame', dropsOn: SUB },
   { name: 'ARP request for 192.168.123.151', frame: () => arpRequestFrame({ tpa: ip('192.168.123.151') }), counter: 'arp-input/ARP request for an address that is not ours', dropsOn: SUB },
   { name: 'ping tagged VLAN 124 (metadata)', frame: () => pingFrame({ tags: [] }), inject: { vlanTci: 124 }, counter: 'ethernet-input/unknown vlan', dropsOn: HW },
   { name: 'ping tagged VLAN 124 (inline)', frame: () => pingFrame({ tags: [{ vid: 124 }] }), counter: 'ethernet-input/unknown vlan', dropsOn: HW },

@@ -5,8 +5,10 @@ import { createLogger, LogRing, type Logger } from '../log.js';
 import { ConfigError, readVppConf, type EngineConfig } from './vpp-conf.js';
 import type { Device } from '../io/device.js';
 
-const USAGE = `usage: vpp-server run -c <vpp.conf>
-  -c <file>    VPP startup configuration (unix { cli-listen … startup-config … })
+const USAGE = `usage: vpp-server run -c <vpp.conf> [--management <addr>:<port>|off] [--shutdown-grace <seconds>]
+  -c <file>                  VPP startup configuration (unix { cli-listen … startup-config … })
+  --management <a>:<p>|off   overrides vpp-server { management }: keeps vpp.conf usable by FD.io VPP
+  --shutdown-grace <s>       overrides vpp-server { shutdown-grace }
 
   vpp.conf may hold a vpp-server { … } stanza:
     management <addr>:<port> | off   /healthz /readyz /metrics over HTTP (default off)
@@ -64,9 +66,17 @@ function startFailure(err: unknown, engine: Engine | null): { code: string; mess
 
 export async function main(argv: string[]): Promise<number> {
   let confPath: string | undefined;
+  const overrides: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '-c' || argv[i] === '--config') confPath = argv[++i];
-    else if (argv[i] === '-h' || argv[i] === '--help') {
+    else if (argv[i] === '--management' || argv[i] === '--shutdown-grace' || argv[i] === '--stall-threshold') {
+      const value = argv[++i];
+      if (value === undefined) {
+        console.error(`run: ${argv[i - 1]} needs a value\n${USAGE}`);
+        return 2;
+      }
+      overrides[argv[i - 1].slice(2)] = value;
+    } else if (argv[i] === '-h' || argv[i] === '--help') {
       console.log(USAGE);
       return 0;
     } else {
@@ -90,6 +100,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`${confPath}: cannot read: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
     return 1;
   }
+  Object.assign(config.engine, overrides);
   const ring = new LogRing(1000);
   let log: Logger;
   try {

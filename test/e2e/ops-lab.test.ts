@@ -50,9 +50,9 @@ describe('operations in the lab: endpoint, metrics, runtime, lifecycle, logs', {
   const podLog = join(work, 'pod.log');
 
   /** Starts the pod dataplane as the kubelet would (uid 10000, the given capabilities). */
-  function startPod(conf: string, log = podLog, caps = ['net_raw']): Pod {
+  function startPod(conf: string, log = podLog, caps = ['net_raw'], extra: string[] = []): Pod {
     const fd = openSync(log, 'a');
-    const child = spawn('ip', ['netns', 'exec', lab.ns.pod, ...unprivileged(caps), process.execPath, CLI_ENTRY, 'run', '-c', conf], {
+    const child = spawn('ip', ['netns', 'exec', lab.ns.pod, ...unprivileged(caps), process.execPath, CLI_ENTRY, 'run', '-c', conf, ...extra], {
       stdio: ['ignore', fd, fd],
     });
     closeSync(fd);
@@ -91,17 +91,18 @@ describe('operations in the lab: endpoint, metrics, runtime, lifecycle, logs', {
     const startup = readFileSync(join(lab.podConfDir, 'startup.conf'), 'utf8');
     const noAddr = join(lab.podConfDir, 'startup-noaddr.conf');
     writeFileSync(noAddr, startup.split('\n').filter((l) => !ADDRESS_RE.test(l)).join('\n'));
-    const vppConf = (startupConf: string) =>
+    const vppConf = (startupConf: string, management: boolean) =>
       `unix {\n  nodaemon cli-listen ${lab.podSocket}\n  startup-config ${startupConf}\n}\n` +
-      'vpp-server {\n  management 0.0.0.0:9100\n  stall-threshold 1\n  shutdown-grace 20\n}\n';
+      `vpp-server {\n${management ? '  management 0.0.0.0:9100\n' : ''}  stall-threshold 1\n  shutdown-grace 20\n}\n`;
     opsConf = join(lab.podConfDir, 'ops.conf');
     noAddrConf = join(lab.podConfDir, 'ops-noaddr.conf');
-    writeFileSync(opsConf, vppConf(join(lab.podConfDir, 'startup.conf')));
-    writeFileSync(noAddrConf, vppConf(noAddr));
+    writeFileSync(opsConf, vppConf(join(lab.podConfDir, 'startup.conf'), true));
+    // This one gets the endpoint from the command line, as a manifest that keeps vpp.conf VPP's would.
+    writeFileSync(noAddrConf, vppConf(noAddr, false));
     const big = join(lab.podWwwDir, 'big.bin');
     writeFileSync(big, randomBytes(BIG_SIZE));
     for (const f of [noAddr, opsConf, noAddrConf, big]) chownSync(f, POD_UID, POD_UID);
-    pod = startPod(noAddrConf);
+    pod = startPod(noAddrConf, podLog, ['net_raw'], ['--management', '0.0.0.0:9100']);
     await waitForCli('host-macvlan0.123');
   });
 

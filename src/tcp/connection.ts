@@ -3,6 +3,16 @@
  * PAWS, RFC 5961 RST/SYN/ACK checks, RFC 6298 RTO, RFC 5681/6582 congestion control and fast
  * recovery, RFC 6675 SACK-based loss recovery, delayed ACKs, persist and keep-alive timers.
  *
+ * Loss recovery on SACK connections (as modern stacks do): every outstanding segment is kept in a
+ * SentLog with its last send time; RACK (RFC 8985 §6) deems a segment lost once a segment sent
+ * after it was delivered and a reordering window has passed (this also finds lost
+ * retransmissions, which RFC 6675 alone leaves to the RTO); a Tail Loss Probe (RFC 8985 §7)
+ * replaces the RTO for losses at the end of a flight; the pipe is RFC 6675's (outstanding −
+ * SACKed − lost + retransmitted), cwnd during recovery follows PRR (RFC 6937), and one rescue
+ * retransmission (RFC 6675 §5) covers the tail during recovery. After an RTO every unSACKed
+ * segment is deemed lost and resent in order under slow start, with RACK still active. Connections
+ * without SACK keep NewReno with RFC 3042 limited transmit and RFC 5827 early retransmit.
+ *
  * The connection is the ByteStream an application sees. It never does IO: it writes segments
  * through the stack's SegmentSink and asks the stack for timers.
  */
@@ -20,6 +30,7 @@ import {
 import { Reassembly } from './reassembly.js';
 import { Scoreboard } from './scoreboard.js';
 import { SendQueue } from './send-queue.js';
+import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
 import { seqGeq, seqGt, seqLeq, seqLt, seqMax } from './seq.js';
 import type { TcpStack } from './stack.js';
 import {
@@ -36,6 +47,11 @@ import {
   TIME_WAIT,
   ipToString,
 } from './types.js';
+
+/** RFC 8985 §7.2: lower bound of the probe timeout (Linux uses 10 ms too). */
+const TLP_MIN_MS = 10;
+/** Allowance for the peer's delayed ACK when a single segment is outstanding (Linux's minimum ATO). */
+const TLP_DELACK_MS = 40;
 
 export class TcpConnection implements ByteStream {
   /** Next connection in the same hash bucket (same remote ip:port, other local endpoint). */
@@ -105,11 +121,48 @@ export class TcpConnection implements ByteStream {
   dupAcks = 0;
   highRxt = 0;
   private forceRxt = false;
-  private lostFloor = 0;
   private caAcc = 0;
   private cwndLimited = false;
   private lastSendAt = -Infinity;
   readonly sb = new Scoreboard();
+
+  // SACK connections: per-segment records and RFC 6675 pipe accounting (bytes).
+  readonly log = new SentLog();
+  sackedBytes = 0;
+  private sackedSegs = 0;
+  /** Bytes of records deemed lost and not retransmitted since. */
+  lostBytes = 0;
+  /** No lost, not yet retransmitted record below this record number. */
+  private rxtHint = 0;
+  /** Highest sequence number SACKed (for reordering detection). */
+  private fack = 0;
+  /** After an RTO, until SND.UNA reaches `recover` (Linux's "Loss" state). */
+  inLoss = false;
+  /** Bytes newly delivered (cumulatively ACKed or SACKed) by the segment being processed. */
+  private delivered = 0;
+  /** Records RACK deemed lost while processing the current ACK/timer. */
+  private newlyLost = 0;
+  // RACK (RFC 8985 §6): the most recently sent segment known delivered, and its RTT.
+  private rackXmit = -Infinity;
+  private rackOrder = -1;
+  /** Transmissions so far (orders the records' sends). */
+  private xmits = 0;
+  private rackRtt = 0;
+  minRtt = Infinity;
+  reorderSeen = false;
+  /** RACK reordering timer and Tail Loss Probe timer (absolute ms, Infinity = off). */
+  reoAt = Infinity;
+  ptoAt = Infinity;
+  /** A probe is out: no other one until an ACK advances SND.UNA past tlpEnd. */
+  private tlpOut = false;
+  private tlpEnd = 0;
+  // PRR (RFC 6937).
+  private prrDelivered = 0;
+  private prrOut = 0;
+  private recoverFs = 0;
+  private rescueDone = false;
+  /** RFC 3042: segments allowed beyond cwnd by the first two duplicate ACKs (no SACK). */
+  private ltAllow = 0;
 
   // RTT estimation (RFC 6298).
   hasRtt = false;
@@ -386,48 +439,6 @@ export class TcpConnection implements ByteStream {
     if (this.ackPending && this.state !== CLOSED && this.state !== SYN_RECEIVED) this.sendAck(now);
   }
 
-  /** RFC 6675 pipe: bytes we believe are still in the network. */
-  private pipe(lost: number): number {
-    const una = this.sndUna;
-    const r = this.sb.r;
-    let outstanding = (this.sndMax - una) | 0;
-    outstanding -= this.sb.sackedBytes();
-    // Holes below `lost` are lost; those below highRxt were retransmitted.
-    let h = una;
-    for (let i = 0; i <= r.length; i += 2) {
-      const he = i < r.length ? r[i] : this.sndMax;
-      if (seqLt(h, he)) {
-        const lostEnd = seqLt(he, lost) ? he : lost;
-        if (seqLt(h, lostEnd)) outstanding -= (lostEnd - h) | 0;
-        const rxEnd = seqLt(he, this.highRxt) ? he : this.highRxt;
-        if (seqLt(h, rxEnd)) outstanding += (rxEnd - h) | 0;
-      }
-      if (i < r.length) h = r[i + 1];
-    }
-    return outstanding;
-  }
-
-  /** RFC 6675 NextSeg() rule 1: the first lost, not yet retransmitted hole; sets holeEnd. */
-  private holeEnd = 0;
-  private nextHole(lost: number): number {
-    const r = this.sb.r;
-    const from = seqMax(this.highRxt, this.sndUna);
-    let h = this.sndUna;
-    for (let i = 0; i < r.length; i += 2) {
-      const he = r[i];
-      if (seqLt(from, he) && seqLt(h, he)) {
-        const s = seqMax(h, from);
-        if (seqLt(s, lost)) {
-          this.holeEnd = he;
-          return s;
-        }
-        return -1;
-      }
-      h = r[i + 1];
-    }
-    return -1;
-  }
-
   private sendData(now: number): void {
     const st = this.stack;
     const mss = this.sndMss;
@@ -435,12 +446,13 @@ export class TcpConnection implements ByteStream {
     if (this.sndMax === this.sndUna && now - this.lastSendAt > this.rtoCur() && this.cwnd > this.iw()) {
       this.cwnd = this.iw();
     }
+    if (this.sackOk) {
+      this.sendSack(now);
+      return;
+    }
     if (this.forceRxt) {
-      // Fast retransmit of the segment at SND.UNA (RFC 5681 §3.2 step 4, RFC 6675 §5 step 4.3).
-      let lim = mss;
-      const nb = this.sb.nextStartAfter(this.sndUna);
-      if (nb !== -1 && ((nb - this.sndUna) | 0) < lim) lim = (nb - this.sndUna) | 0;
-      const n = this.transmit(this.sndUna, lim, now, true);
+      // Fast retransmit of the segment at SND.UNA (RFC 5681 §3.2 step 4).
+      const n = this.transmit(this.sndUna, mss, now, true);
       if (n < 0) return;
       this.forceRxt = false;
       this.noteRetransmit(this.sndUna);
@@ -449,41 +461,9 @@ export class TcpConnection implements ByteStream {
       if (seqLt(this.sndNxt, e)) this.sndNxt = e;
       this.lastSendAt = now;
     }
-    const sackRecovery = this.inRecovery && this.sackOk;
     let sent = false;
     for (;;) {
-      let flight: number;
-      if (sackRecovery) {
-        let lost = this.sb.lostBoundary(this.sndUna, mss);
-        if (seqGt(this.lostFloor, lost)) lost = this.lostFloor;
-        flight = this.pipe(lost);
-        if (this.cwnd - flight < mss) {
-          this.cwndLimited = true;
-          break;
-        }
-        const hs = this.nextHole(lost);
-        if (hs !== -1) {
-          let len = (this.holeEnd - hs) | 0;
-          if (len > mss) len = mss;
-          const n = this.transmit(hs, len, now, true);
-          if (n < 0) break;
-          this.noteRetransmit(hs);
-          this.highRxt = (hs + n) >>> 0;
-          this.lastSendAt = now;
-          sent = true;
-          continue;
-        }
-      } else {
-        flight = (this.sndNxt - this.sndUna) | 0;
-      }
-      // After an RTO, skip what the peer already SACKed (go-back-N without resending it).
-      if (seqLt(this.sndNxt, this.sndMax) && !this.sb.empty) {
-        const e = this.sb.endOfRangeAt(this.sndNxt);
-        if (e !== -1) {
-          this.sndNxt = e;
-          continue;
-        }
-      }
+      const flight = (this.sndNxt - this.sndUna) | 0;
       const dataEnd = this.finQueued ? this.finSeq : (this.sndUna + this.q.bytes) >>> 0;
       const remaining = (dataEnd - this.sndNxt) | 0;
       let n: number;
@@ -495,7 +475,9 @@ export class TcpConnection implements ByteStream {
           if (this.sndWnd === 0 && this.sndNxt === this.sndUna && !this.persisting) this.startPersist(now);
           break;
         }
-        const cwndAvail = this.cwnd - flight;
+        // RFC 3042 limited transmit: new data beyond cwnd on the first two duplicate ACKs.
+        const lt = !this.inRecovery && seqGeq(this.sndNxt, this.sndMax) ? this.ltAllow : 0;
+        const cwndAvail = this.cwnd + lt - flight;
         if (cwndAvail <= 0) {
           this.cwndLimited = true;
           break;
@@ -504,10 +486,6 @@ export class TcpConnection implements ByteStream {
         if (remaining < len) len = remaining;
         if (wndAvail < len) len = wndAvail;
         if (cwndAvail < len) len = cwndAvail;
-        if (seqLt(this.sndNxt, this.sndMax)) {
-          const nb = this.sb.nextStartAfter(this.sndNxt);
-          if (nb !== -1 && ((nb - this.sndNxt) | 0) < len) len = (nb - this.sndNxt) | 0;
-        }
         // Sender silly window avoidance (RFC 9293 §3.8.6.2.1), without Nagle: small segments
         // only when they are the end of the queued data or nothing else is in flight.
         if (len < mss && len < remaining && flight > 0 && len < this.maxSndWnd >> 1) {
@@ -515,6 +493,10 @@ export class TcpConnection implements ByteStream {
           break;
         }
         n = this.transmit(this.sndNxt, len, now, true);
+        if (n > 0 && flight + n > this.cwnd) {
+          this.stack.counters.limitedTransmits++;
+          this.ltAllow -= n;
+        }
       } else if (this.finQueued && this.sndNxt === this.finSeq) {
         n = this.transmit(this.sndNxt, 0, now, true);
       } else {
@@ -539,6 +521,324 @@ export class TcpConnection implements ByteStream {
       this.setTimer();
     }
     if (st.txBlocked) st.markDirty(this);
+  }
+
+  // ---------------------------------------------------------------- SACK sender (RFC 6675, RFC 8985)
+
+  /** RFC 6675 pipe: outstanding − SACKed − lost (a retransmitted lost segment counts again). */
+  sackPipe(): number {
+    return ((this.sndMax - this.sndUna) | 0) - this.sackedBytes - this.lostBytes;
+  }
+
+  /** The first record deemed lost and not retransmitted since, or -1. */
+  private nextLost(): number {
+    if (this.lostBytes <= 0) return -1;
+    const log = this.log;
+    let k = this.rxtHint < log.lo ? log.lo : this.rxtHint;
+    while (k < log.hi && (log.flags(k) & R_LOST) === 0) k++;
+    this.rxtHint = k;
+    return k < log.hi ? k : -1;
+  }
+
+  /** Sends record k again; returns the sequence space sent or -1 (no TX room). */
+  private retransmitRecord(k: number, now: number): number {
+    const log = this.log;
+    const s = log.start(k);
+    let len = log.len(k);
+    const fin = this.finQueued && log.end(k) === ((this.finSeq + 1) >>> 0);
+    const n = this.transmit(s, fin ? len - 1 : len, now, true);
+    if (n < 0) return -1;
+    if (n === 0) return 0;
+    if (n < len) {
+      log.split(k, (s + n) >>> 0); // the sink's room shrank: keep records as sent
+      len = n;
+    }
+    const f = log.flags(k);
+    if ((f & R_LOST) !== 0) this.lostBytes -= len;
+    log.setFlags(k, (f & ~R_LOST) | R_RETRANS | R_EVER_RETRANS);
+    log.setSent(k, now, ++this.xmits);
+    this.noteRetransmit(s);
+    if (this.inRecovery) this.prrOut += len;
+    this.lastSendAt = now;
+    return n;
+  }
+
+  private sendSack(now: number): void {
+    const st = this.stack;
+    const mss = this.sndMss;
+    const log = this.log;
+    let sent = false;
+    if (this.forceRxt) {
+      // RFC 6675 §5 step (4.3): the first lost segment goes out at once, whatever the pipe.
+      const k = this.nextLost();
+      if (k !== -1) {
+        if (this.retransmitRecord(k, now) < 0) {
+          st.markDirty(this);
+          return;
+        }
+        sent = true;
+      }
+      this.forceRxt = false;
+    }
+    for (;;) {
+      const room = this.cwnd - this.sackPipe();
+      const wndEnd = (this.sndUna + this.sndWnd) >>> 0;
+      // 1. Retransmit what is deemed lost, in sequence order (RFC 6675 NextSeg rule 1).
+      const k = this.nextLost();
+      if (k !== -1) {
+        if (room < log.len(k) && room < mss) {
+          this.cwndLimited = true;
+          break;
+        }
+        // Beyond the peer's window only the segment at SND.UNA (it doubles as a window probe).
+        if (log.start(k) !== this.sndUna && !seqLt(log.start(k), wndEnd)) break;
+        if (this.retransmitRecord(k, now) < 0) break;
+        sent = true;
+        continue;
+      }
+      // 2. New data (rule 2).
+      const dataEnd = this.finQueued ? this.finSeq : (this.sndUna + this.q.bytes) >>> 0;
+      const remaining = (dataEnd - this.sndMax) | 0;
+      const flight = (this.sndMax - this.sndUna) | 0;
+      let n: number;
+      if (remaining > 0) {
+        const wndAvail = (wndEnd - this.sndMax) | 0;
+        if (wndAvail <= 0) {
+          if (this.sndWnd === 0 && flight === 0 && !this.persisting) this.startPersist(now);
+          else if (this.rescue(now, room)) sent = true;
+          break;
+        }
+        if (room <= 0) {
+          this.cwndLimited = true;
+          break;
+        }
+        let len = mss;
+        if (remaining < len) len = remaining;
+        if (wndAvail < len) len = wndAvail;
+        if (room < len) len = room;
+        if (len < mss && len < remaining && flight > 0 && len < this.maxSndWnd >> 1) {
+          if (room < mss) this.cwndLimited = true;
+          break;
+        }
+        n = this.transmit(this.sndMax, len, now, true);
+      } else if (this.finQueued && this.sndMax === this.finSeq) {
+        if (room <= 0 && flight > 0) {
+          this.cwndLimited = true;
+          break;
+        }
+        n = this.transmit(this.sndMax, 0, now, true);
+      } else {
+        this.cwndLimited = false; // application-limited
+        if (this.rescue(now, room)) sent = true;
+        break;
+      }
+      if (n < 0) break;
+      this.sentNew(n, now);
+      sent = true;
+    }
+    if (sent && this.sndMax !== this.sndUna) {
+      if (this.rtoAt === Infinity && !this.persisting) {
+        this.rtoAt = now + this.rtoCur();
+        this.setTimer();
+      }
+      this.schedulePto(now);
+    }
+    if (st.txBlocked) st.markDirty(this);
+  }
+
+  /** Records n bytes of sequence space just sent for the first time at SND.MAX. */
+  private sentNew(n: number, now: number): void {
+    const seq = this.sndMax;
+    const e = (seq + n) >>> 0;
+    this.log.push(seq, e, now, ++this.xmits);
+    this.sndMax = this.sndNxt = e;
+    if (this.inRecovery) this.prrOut += n;
+    this.lastSendAt = now;
+  }
+
+  /**
+   * RFC 6675 §5 (C): once per recovery, when nothing else may be sent, retransmit the highest
+   * unSACKed segment so that a loss at the tail of the flight does not wait for the RTO.
+   */
+  private rescue(now: number, room: number): boolean {
+    if (!this.inRecovery || this.rescueDone || room < this.sndMss) return false;
+    const log = this.log;
+    let k = log.hi - 1;
+    while (k >= log.lo && (log.flags(k) & R_SACKED) !== 0) k--;
+    if (k < log.lo || (log.flags(k) & (R_RETRANS | R_LOST)) !== 0) return false;
+    if (this.retransmitRecord(k, now) <= 0) return false;
+    this.rescueDone = true;
+    this.stack.counters.rescueRetransmits++;
+    return true;
+  }
+
+  /**
+   * RFC 8985 §7.2: arm the Tail Loss Probe timer while data is outstanding in the open state:
+   * 2·SRTT (at least 10 ms, like Linux), plus the peer's delayed-ACK allowance when one segment
+   * is out, and only when it comes before the RTO.
+   */
+  private schedulePto(now: number): void {
+    if (!this.sackOk || this.inRecovery || this.inLoss || this.tlpOut || this.sndMax === this.sndUna || this.persisting) {
+      if (this.ptoAt !== Infinity) this.ptoAt = Infinity;
+      return;
+    }
+    let pto = this.hasRtt ? 2 * this.srtt : this.stack.opts.rtoInitial;
+    if (pto < TLP_MIN_MS) pto = TLP_MIN_MS;
+    if (this.log.count <= 1) pto += TLP_DELACK_MS;
+    const at = now + pto;
+    if (at >= this.rtoAt) {
+      this.ptoAt = Infinity;
+      return;
+    }
+    this.ptoAt = at;
+    this.setTimer();
+  }
+
+  /** RFC 8985 §7.3: send one new segment if the windows allow, else the last one again. */
+  private tailLossProbe(now: number): void {
+    const s = this.state;
+    if (!(s === ESTABLISHED || s === CLOSE_WAIT || s === FIN_WAIT_1 || s === CLOSING || s === LAST_ACK)) return;
+    if (this.inRecovery || this.inLoss || this.sndMax === this.sndUna || this.persisting) return;
+    const st = this.stack;
+    const dataEnd = this.finQueued ? this.finSeq : (this.sndUna + this.q.bytes) >>> 0;
+    const remaining = (dataEnd - this.sndMax) | 0;
+    const wndAvail = (this.sndUna + this.sndWnd - this.sndMax) | 0;
+    let n: number;
+    if (remaining > 0 && wndAvail > 0) {
+      n = this.transmit(this.sndMax, Math.min(this.sndMss, remaining, wndAvail), now, true);
+      if (n > 0) this.sentNew(n, now);
+    } else {
+      const log = this.log;
+      let k = log.hi - 1;
+      while (k >= log.lo && (log.flags(k) & R_SACKED) !== 0) k--;
+      if (k < log.lo) return;
+      n = this.retransmitRecord(k, now);
+    }
+    if (n < 0) {
+      this.ptoAt = now + 1; // no TX room: try again shortly
+      this.setTimer();
+      return;
+    }
+    st.counters.tailLossProbes++;
+    this.tlpOut = true;
+    this.tlpEnd = this.sndMax;
+    this.rtoAt = now + this.rtoCur();
+    this.setTimer();
+  }
+
+  /** Marks record k SACKed; returns its length if newly so (0 otherwise). */
+  private markSacked(k: number, now: number): number {
+    const log = this.log;
+    const f = log.flags(k);
+    if ((f & R_SACKED) !== 0) return 0;
+    const len = log.len(k);
+    if ((f & R_LOST) !== 0) this.lostBytes -= len;
+    log.setFlags(k, (f & R_EVER_RETRANS) | R_SACKED);
+    this.sackedBytes += len;
+    this.sackedSegs++;
+    const e = log.end(k);
+    if ((f & R_EVER_RETRANS) === 0 && seqLt(e, this.fack)) this.reorderSeen = true;
+    if (seqGt(e, this.fack)) this.fack = e;
+    this.rackUpdate(k, now);
+    return len;
+  }
+
+  private markLost(k: number, count = true): void {
+    const log = this.log;
+    const f = log.flags(k);
+    if ((f & (R_SACKED | R_LOST)) !== 0) return;
+    if (count && (f & R_RETRANS) !== 0) this.stack.counters.lostRetransmits++;
+    log.setFlags(k, (f & R_EVER_RETRANS) | R_LOST);
+    this.lostBytes += log.len(k);
+    if (k < this.rxtHint) this.rxtHint = k;
+  }
+
+  /** RFC 8985 §6.2 step 2: remember the most recently sent segment that was delivered. */
+  private rackUpdate(k: number, now: number): void {
+    const log = this.log;
+    const t = log.time(k);
+    const rtt = now - t;
+    if ((log.flags(k) & R_EVER_RETRANS) !== 0) {
+      // Possibly the original transmission that was delivered: not a sample for this send time.
+      if (rtt < this.minRtt) return;
+      const opt = this.stack.opt;
+      if (this.tsOk && opt.hasTs && opt.tsEcr !== 0 && seqLt(opt.tsEcr, this.tsNow(t))) return;
+    } else if (rtt < this.minRtt) this.minRtt = rtt;
+    const o = log.order(k);
+    if (o > this.rackOrder) {
+      this.rackOrder = o;
+      this.rackXmit = t;
+      this.rackRtt = rtt;
+    }
+  }
+
+  /**
+   * RFC 8985 §6.2 step 4: the reordering window. Zero while no reordering was seen and we are
+   * already recovering or DupThresh segments are SACKed; otherwise min_RTT/4 (bounded by SRTT),
+   * at least 1 ms, our clock's granularity for RTT samples.
+   */
+  private reoWnd(): number {
+    if (!this.reorderSeen && (this.inRecovery || this.inLoss || this.sackedSegs >= 3)) return 0;
+    let w = this.minRtt === Infinity ? 1 : this.minRtt / 4;
+    if (this.hasRtt && w > this.srtt) w = this.srtt;
+    return w < 1 ? 1 : w;
+  }
+
+  /** RFC 8985 §6.2 step 5: mark lost what was sent before the RACK segment, long enough ago. */
+  private rackDetect(now: number): void {
+    if (this.rackXmit === -Infinity) return;
+    const log = this.log;
+    const reo = this.reoWnd();
+    const ro = this.rackOrder;
+    const deadline = this.rackRtt + reo - now;
+    let wait = 0;
+    for (let k = log.lo; k < log.hi; k++) {
+      const f = log.flags(k);
+      if ((f & (R_SACKED | R_LOST)) !== 0) continue;
+      if (log.order(k) > ro) continue; // sent after the RACK segment
+      const rem = log.time(k) + deadline;
+      if (rem <= 0) {
+        this.markLost(k);
+        this.newlyLost++;
+        this.stack.counters.rackLost++;
+      } else if (rem > wait) wait = rem;
+    }
+    const at = wait > 0 ? now + wait : Infinity;
+    if (at !== this.reoAt) {
+      this.reoAt = at;
+      if (at !== Infinity) this.setTimer();
+    }
+  }
+
+  /**
+   * After an ACK (or the reordering timer) on a SACK connection: RACK loss detection, entering
+   * fast recovery, and PRR's cwnd for this ACK (RFC 6937 §3, with SSRB).
+   */
+  private sackLossDetect(now: number): void {
+    this.newlyLost = 0;
+    if (this.sackedBytes > 0 || this.inRecovery || this.inLoss || this.reoAt !== Infinity) this.rackDetect(now);
+    if (!this.inRecovery && !this.inLoss && this.newlyLost > 0) this.enterRecovery(now);
+    else if (this.inRecovery) this.prrUpdate();
+    const d = this.delivered;
+    this.delivered = 0;
+    if (this.newlyLost > 0 || d > 0) this.stack.markDirty(this);
+  }
+
+  private prrUpdate(): void {
+    const mss = this.sndMss;
+    const delivered = this.delivered;
+    this.prrDelivered += delivered;
+    const pipe = this.sackPipe();
+    let sndcnt: number;
+    if (pipe > this.ssthresh) {
+      sndcnt = Math.ceil((this.prrDelivered * this.ssthresh) / (this.recoverFs > 0 ? this.recoverFs : 1)) - this.prrOut;
+    } else {
+      const lim = Math.max(this.prrDelivered - this.prrOut, delivered) + mss;
+      sndcnt = Math.min(this.ssthresh - pipe, lim);
+    }
+    if (sndcnt < 0) sndcnt = 0;
+    this.cwnd = pipe + sndcnt;
+    if (this.cwnd < mss) this.cwnd = mss;
   }
 
   private noteRetransmit(seq: number): void {
@@ -866,6 +1166,7 @@ export class TcpConnection implements ByteStream {
     this.cwnd = this.iw();
     this.recover = this.sndUna;
     this.highRxt = this.sndUna;
+    this.fack = this.sndUna;
     this.lastSendAt = now;
     this.lastRecvAt = now;
     if (st.opts.keepAliveMs > 0) {
@@ -934,19 +1235,26 @@ export class TcpConnection implements ByteStream {
     // SACK blocks (RFC 2018): only those above the cumulative ACK and within what was sent.
     const opt = st.opt;
     let newSack = false;
+    this.delivered = 0;
     if (this.sackOk && opt.sackCount > 0) {
       for (let i = 0; i < opt.sackCount; i++) {
         let s = opt.sack[2 * i];
         const e = opt.sack[2 * i + 1];
         if (!seqLt(s, e) || seqLeq(e, ack) || seqGt(e, this.sndMax)) continue; // D-SACK or bogus
         if (seqLt(s, ack)) s = ack;
-        if (this.sb.add(s, e)) newSack = true;
+        if (this.sb.add(s, e)) {
+          newSack = true;
+          this.sackRecords(s, e, now);
+        }
       }
     }
     const scaled = g.wnd << this.sndWscale;
     if (seqGt(ack, this.sndUna)) {
       this.ackNewData(ack, now);
       if (this.state === CLOSED) return false;
+      if (this.sackOk) this.sackLossDetect(now);
+    } else if (this.sackOk) {
+      if (newSack) this.sackLossDetect(now);
     } else if (ack === this.sndUna) {
       // Duplicate ACK: RFC 5681 §2; with SACK, RFC 6675 §2 also requires new SACK information
       // (so duplicated packets in the network do not cause spurious fast retransmits).
@@ -971,7 +1279,9 @@ export class TcpConnection implements ByteStream {
         this.persisting = false;
         this.persistAt = Infinity;
         // A probe octet the peer did not take is simply sent again as normal data.
-        if (seqLt(this.sndUna, this.sndNxt)) this.sndNxt = this.sndUna;
+        if (this.sackOk) {
+          for (let k = this.log.lo; k < this.log.hi; k++) this.markLost(k, false);
+        } else if (seqLt(this.sndUna, this.sndNxt)) this.sndNxt = this.sndUna;
         if (this.sndMax !== this.sndUna && this.rtoAt === Infinity) {
           this.rtoAt = now + this.rtoCur();
           this.setTimer();
@@ -983,6 +1293,51 @@ export class TcpConnection implements ByteStream {
     return true;
   }
 
+  /** Marks the records inside a new SACK block [s, e) (only whole records: they were sent whole). */
+  private sackRecords(s: number, e: number, now: number): void {
+    const log = this.log;
+    for (let k = log.firstEndingAfter(s); k < log.hi; k++) {
+      if (!seqLt(log.start(k), e)) break;
+      if (seqGeq(log.start(k), s) && seqLeq(log.end(k), e)) this.delivered += this.markSacked(k, now);
+    }
+  }
+
+  /** Drops the records the cumulative ACK covers, updating RACK and the pipe counters. */
+  private ackRecords(ack: number, now: number): void {
+    const log = this.log;
+    while (log.count > 0 && seqLeq(log.end(log.lo), ack)) {
+      const k = log.lo;
+      const f = log.flags(k);
+      const len = log.len(k);
+      if ((f & R_SACKED) !== 0) {
+        this.sackedBytes -= len;
+        this.sackedSegs--;
+      } else {
+        if ((f & R_LOST) !== 0) this.lostBytes -= len;
+        this.delivered += len;
+        this.rackUpdate(k, now);
+      }
+      log.shift();
+    }
+    if (log.count > 0 && seqLt(log.start(log.lo), ack)) {
+      // Part of a record: keep the counters in step with its new length.
+      const k = log.lo;
+      const f = log.flags(k);
+      const part = (ack - log.start(k)) | 0;
+      if ((f & R_SACKED) !== 0) this.sackedBytes -= part;
+      else {
+        if ((f & R_LOST) !== 0) this.lostBytes -= part;
+        this.delivered += part;
+      }
+      log.trimFront(ack);
+    }
+    if (seqGt(ack, this.fack)) this.fack = ack;
+    if (log.count === 0) {
+      this.sackedBytes = this.sackedSegs = this.lostBytes = 0;
+      if (this.reoAt !== Infinity) this.reoAt = Infinity;
+    }
+  }
+
   private ackNewData(ack: number, now: number): void {
     const st = this.stack;
     const opt = st.opt;
@@ -991,6 +1346,7 @@ export class TcpConnection implements ByteStream {
     if (this.finQueued && seqGt(ack, this.finSeq)) dataAcked--;
     const flightBefore = (this.sndMax - this.sndUna) | 0;
     if (dataAcked > 0) this.q.drop(dataAcked);
+    if (this.sackOk) this.ackRecords(ack, now);
     this.sndUna = ack;
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     if (seqLt(this.highRxt, ack)) this.highRxt = ack;
@@ -1005,48 +1361,53 @@ export class TcpConnection implements ByteStream {
     this.retries = 0;
     this.sb.trim(ack);
     this.dupAcks = 0;
+    this.ltAllow = 0;
+    if (this.tlpOut && seqGeq(ack, this.tlpEnd)) this.tlpOut = false;
 
     // Congestion control.
     const mss = this.sndMss;
     if (this.inRecovery) {
       if (seqGeq(ack, this.recover)) {
-        // Full acknowledgment: leave recovery (RFC 6582 §3.2 step 3, RFC 6675 §5).
+        // Full acknowledgment: leave recovery (RFC 6582 §3.2 step 3, RFC 6675 §5, RFC 6937).
         this.inRecovery = false;
         if (this.sackOk) this.cwnd = this.ssthresh;
         else {
           const flight = (this.sndMax - this.sndUna) | 0;
           this.cwnd = Math.min(this.ssthresh, Math.max(flight, mss) + mss);
         }
-      } else {
+      } else if (!this.sackOk) {
         // Partial acknowledgment: the segment at the new SND.UNA was lost too.
-        if (!this.sackOk) {
-          this.cwnd -= acked;
-          if (acked >= mss) this.cwnd += mss;
-          if (this.cwnd < mss) this.cwnd = mss;
-          this.forceRxt = true;
-        } else if (seqLeq(this.highRxt, ack)) {
-          this.lostFloor = (ack + 1) >>> 0;
-        }
+        this.cwnd -= acked;
+        if (acked >= mss) this.cwnd += mss;
+        if (this.cwnd < mss) this.cwnd = mss;
+        this.forceRxt = true;
       }
+      // (With SACK, RACK finds the remaining losses and PRR sets cwnd: sackLossDetect.)
     } else if (this.cwndLimited || flightBefore >= this.cwnd - mss) {
+      // With SACK, count what this ACK newly delivered (bytes SACKed earlier were counted then).
+      const grow = this.sackOk ? this.delivered : acked;
       if (this.cwnd < this.ssthresh) {
         // Slow start, counting acknowledged bytes (RFC 5681 §3.1, RFC 3465).
-        this.cwnd += acked;
+        this.cwnd += grow;
       } else {
         // Congestion avoidance: one MSS per cwnd of acknowledged bytes.
-        this.caAcc += acked;
+        this.caAcc += grow;
         if (this.caAcc >= this.cwnd) {
           this.caAcc -= this.cwnd;
           this.cwnd += mss;
         }
       }
     }
+    if (this.inLoss && seqGeq(ack, this.recover)) this.inLoss = false;
 
     // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-    if (this.sndUna === this.sndMax) this.rtoAt = Infinity;
-    else if (!this.persisting) {
+    if (this.sndUna === this.sndMax) {
+      this.rtoAt = Infinity;
+      this.ptoAt = Infinity;
+    } else if (!this.persisting) {
       this.rtoAt = now + this.rtoCur();
       this.setTimer();
+      this.schedulePto(now);
     }
     st.markDirty(this);
     if (this.drainWanted && this.q.bytes < st.opts.sendLowWater && this.handler !== null) {
@@ -1055,18 +1416,35 @@ export class TcpConnection implements ByteStream {
     }
   }
 
+  /** A duplicate ACK on a connection without SACK (RFC 5681 §3.2, RFC 3042, RFC 5827). */
   private onDupAck(now: number, newSack: boolean): void {
+    void newSack;
     this.dupAcks++;
     const mss = this.sndMss;
     if (!this.inRecovery) {
       let loss = this.dupAcks >= 3;
-      if (!loss && newSack) loss = this.sb.lostBoundary(this.sndUna, mss) !== this.sndUna;
+      if (!loss) {
+        // RFC 5827 early retransmit: with fewer than 4 segments outstanding and no new data to
+        // send, DupThresh becomes (outstanding segments − 1).
+        const flight = (this.sndMax - this.sndUna) | 0;
+        const oseg = Math.ceil(flight / mss);
+        const dataEnd = this.finQueued ? this.finSeq : (this.sndUna + this.q.bytes) >>> 0;
+        const unsent = (dataEnd - this.sndMax) | 0;
+        const wndAvail = (this.sndUna + this.sndWnd - this.sndMax) | 0;
+        if (oseg >= 2 && oseg < 4 && (unsent <= 0 || wndAvail <= 0) && this.dupAcks >= oseg - 1) {
+          loss = true;
+          if (seqGeq(this.sndUna, this.recover)) this.stack.counters.earlyRetransmits++;
+        }
+      }
       // RFC 6582 §3.2 step 2: no new recovery for duplicates of data sent before `recover`.
       if (loss && seqGeq(this.sndUna, this.recover)) this.enterRecovery(now);
-    } else if (!this.sackOk) {
-      this.cwnd += mss; // NewReno: inflate by one segment per duplicate ACK
-      this.stack.markDirty(this);
+      else if (this.dupAcks <= 2) {
+        // RFC 3042 limited transmit: one new segment for each of the first two duplicates.
+        this.ltAllow = this.dupAcks * mss;
+        this.stack.markDirty(this);
+      }
     } else {
+      this.cwnd += mss; // NewReno: inflate by one segment per duplicate ACK
       this.stack.markDirty(this);
     }
   }
@@ -1075,13 +1453,22 @@ export class TcpConnection implements ByteStream {
     const mss = this.sndMss;
     const flight = (this.sndMax - this.sndUna) | 0;
     this.ssthresh = Math.max(flight >> 1, 2 * mss);
-    this.cwnd = this.sackOk ? this.ssthresh : this.ssthresh + 3 * mss;
     this.recover = this.sndMax;
     this.inRecovery = true;
     this.highRxt = this.sndUna;
-    this.lostFloor = (this.sndUna + 1) >>> 0;
     this.forceRxt = true;
     this.caAcc = 0;
+    this.ltAllow = 0;
+    if (this.sackOk) {
+      // PRR (RFC 6937): cwnd follows the data delivered during recovery.
+      this.prrDelivered = 0;
+      this.prrOut = 0;
+      this.recoverFs = flight;
+      this.rescueDone = false;
+      this.tlpOut = false;
+      this.ptoAt = Infinity;
+      this.prrUpdate();
+    } else this.cwnd = this.ssthresh + 3 * mss;
     this.stack.counters.fastRetransmits++;
     this.stack.markDirty(this);
     void now;
@@ -1165,6 +1552,8 @@ export class TcpConnection implements ByteStream {
     this.persistAt = Infinity;
     this.kaAt = Infinity;
     this.delackAt = Infinity;
+    this.reoAt = Infinity;
+    this.ptoAt = Infinity;
     this.persisting = false;
     this.lingerAt = now + st.opts.timeWaitMs;
     this.setTimer();
@@ -1204,7 +1593,20 @@ export class TcpConnection implements ByteStream {
     }
     if (this.rtoAt <= now) {
       this.rtoAt = Infinity;
+      this.ptoAt = Infinity;
+      this.reoAt = Infinity;
       this.onRto(now);
+      if (this.state === CLOSED) return;
+    }
+    if (this.reoAt <= now) {
+      // RACK reordering timer: the window for segments sent before the RACK segment has passed.
+      this.reoAt = Infinity;
+      this.delivered = 0;
+      this.sackLossDetect(now);
+    }
+    if (this.ptoAt <= now) {
+      this.ptoAt = Infinity;
+      this.tailLossProbe(now);
       if (this.state === CLOSED) return;
     }
     if (this.persistAt <= now) {
@@ -1221,7 +1623,10 @@ export class TcpConnection implements ByteStream {
         if (n > 0) {
           st.counters.windowProbes++;
           const e = (this.sndUna + n) >>> 0;
-          if (seqGt(e, this.sndMax)) this.sndMax = e;
+          if (seqGt(e, this.sndMax)) {
+            if (this.sackOk) this.log.push(this.sndMax, e, now, ++this.xmits);
+            this.sndMax = e;
+          }
           if (seqGt(e, this.sndNxt)) this.sndNxt = e;
         }
         if (this.rto * 2 ** this.persistShift < o.rtoMax) this.persistShift++;
@@ -1306,9 +1711,24 @@ export class TcpConnection implements ByteStream {
     this.forceRxt = false;
     this.recover = this.sndMax;
     this.dupAcks = 0;
-    this.sndNxt = this.sndUna;
+    this.ltAllow = 0;
     this.highRxt = this.sndUna;
     this.rttActive = false;
+    if (this.sackOk) {
+      // RFC 6675 §5.1 / RFC 8985: every unSACKed segment is deemed lost and resent in order
+      // under slow start; SACKed ones are skipped. RACK keeps finding lost retransmissions.
+      // If the peer dropped data it had SACKed (SND.UNA's segment SACKed: reneging), forget SACKs.
+      const log = this.log;
+      if (log.count > 0 && (log.flags(log.lo) & R_SACKED) !== 0) {
+        for (let k = log.lo; k < log.hi; k++) log.setFlags(k, log.flags(k) & R_EVER_RETRANS);
+        this.sackedBytes = this.sackedSegs = this.lostBytes = 0;
+        this.sb.clear();
+      }
+      for (let k = log.lo; k < log.hi; k++) this.markLost(k, false);
+      this.rxtHint = log.lo;
+      this.inLoss = true;
+      this.tlpOut = false;
+    } else this.sndNxt = this.sndUna;
     // RFC 6298 §5.5: back off the timer.
     if (this.rto * 2 ** this.backoff < o.rtoMax) this.backoff++;
     st.markDirty(this);

@@ -680,5 +680,7 @@ function deadlineOf(c: TcpConnection): number {
   if (c.delackAt < d) d = c.delackAt;
   if (c.kaAt < d) d = c.kaAt;
   if (c.lingerAt < d) d = c.lingerAt;
+  if (c.reoAt < d) d = c.reoAt;
+  if (c.ptoAt < d) d = c.ptoAt;
   return d;
 }

@@ -128,6 +128,17 @@ export interface TcpCounters {
   retransmits: number;
   fastRetransmits: number;
   timeouts: number;
+  /** RFC 8985 §7 tail loss probes sent (SACK connections). */
+  tailLossProbes: number;
+  /** Segments RACK (RFC 8985) deemed lost from the send times of delivered segments. */
+  rackLost: number;
+  /** Retransmissions that were themselves deemed lost (repaired without waiting for an RTO). */
+  lostRetransmits: number;
+  /** RFC 6675 rescue retransmissions (the highest unSACKed segment at the end of recovery). */
+  rescueRetransmits: number;
+  /** RFC 3042 limited transmit and RFC 5827 early retransmit (connections without SACK). */
+  limitedTransmits: number;
+  earlyRetransmits: number;
   rstIn: number;
   rstOut: number;
   challengeAcks: number;
@@ -158,6 +169,12 @@ export function newCounters(): TcpCounters {
     retransmits: 0,
     fastRetransmits: 0,
     timeouts: 0,
+    tailLossProbes: 0,
+    rackLost: 0,
+    lostRetransmits: 0,
+    rescueRetransmits: 0,
+    limitedTransmits: 0,
+    earlyRetransmits: 0,
     rstIn: 0,
     rstOut: 0,
     challengeAcks: 0,

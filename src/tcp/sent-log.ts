@@ -1,0 +1,151 @@
+/**
+ * The sender's per-segment record of what is outstanding (SND.UNA .. SND.MAX), used on SACK
+ * connections for RACK (RFC 8985) and RFC 6675 pipe accounting: each segment as first sent, with
+ * the time of its latest transmission and whether it was SACKed, deemed lost or retransmitted.
+ *
+ * A ring of parallel typed arrays indexed by an absolute record number (`lo` .. `hi`), so that an
+ * index stays valid while older records are acknowledged; records tile the sequence space without
+ * gaps or overlap, in ascending order. No allocation per segment.
+ */
+import { seqGt, seqLeq, seqLt } from './seq.js';
+
+/** The peer reported the segment received (SACK). */
+export const R_SACKED = 1;
+/** Deemed lost (RACK, or every unSACKed segment at an RTO) and not retransmitted since. */
+export const R_LOST = 2;
+/** Retransmitted, and that retransmission is not (yet) deemed lost: it counts in the pipe. */
+export const R_RETRANS = 4;
+/** Retransmitted at least once (its delivery is ambiguous for RTT purposes). */
+export const R_EVER_RETRANS = 8;
+
+export class SentLog {
+  private mask = 63;
+  /** Start and end sequence numbers, last transmission time (ms), R_* flags. */
+  private s = new Uint32Array(64);
+  private e = new Uint32Array(64);
+  private t = new Float64Array(64);
+  /** Transmission order (a counter per connection): RACK's "sent after" without clock ties. */
+  private o = new Float64Array(64);
+  private f = new Uint8Array(64);
+  /** Absolute number of the oldest record and one past the newest. */
+  lo = 0;
+  hi = 0;
+
+  get count(): number {
+    return this.hi - this.lo;
+  }
+
+  start(k: number): number {
+    return this.s[k & this.mask];
+  }
+  end(k: number): number {
+    return this.e[k & this.mask];
+  }
+  time(k: number): number {
+    return this.t[k & this.mask];
+  }
+  order(k: number): number {
+    return this.o[k & this.mask];
+  }
+  flags(k: number): number {
+    return this.f[k & this.mask];
+  }
+  /** A new transmission of record k at time t, the n-th of the connection. */
+  setSent(k: number, t: number, n: number): void {
+    this.t[k & this.mask] = t;
+    this.o[k & this.mask] = n;
+  }
+  setFlags(k: number, f: number): void {
+    this.f[k & this.mask] = f;
+  }
+  /** Length in sequence space. */
+  len(k: number): number {
+    const i = k & this.mask;
+    return (this.e[i] - this.s[i]) | 0;
+  }
+
+  push(start: number, end: number, t: number, order: number, flags = 0): void {
+    if (this.hi - this.lo > this.mask) this.grow();
+    const i = this.hi & this.mask;
+    this.s[i] = start;
+    this.e[i] = end;
+    this.t[i] = t;
+    this.o[i] = order;
+    this.f[i] = flags;
+    this.hi++;
+  }
+
+  private grow(): void {
+    const n = (this.mask + 1) * 2;
+    const s = new Uint32Array(n);
+    const e = new Uint32Array(n);
+    const t = new Float64Array(n);
+    const o = new Float64Array(n);
+    const f = new Uint8Array(n);
+    for (let k = this.lo; k < this.hi; k++) {
+      const i = k & this.mask;
+      const j = k & (n - 1);
+      s[j] = this.s[i];
+      e[j] = this.e[i];
+      t[j] = this.t[i];
+      o[j] = this.o[i];
+      f[j] = this.f[i];
+    }
+    this.s = s;
+    this.e = e;
+    this.t = t;
+    this.o = o;
+    this.f = f;
+    this.mask = n - 1;
+  }
+
+  /** Drops the oldest record. */
+  shift(): void {
+    this.lo++;
+  }
+
+  /** Moves the start of the oldest record up to `seq` (a partial acknowledgment). */
+  trimFront(seq: number): void {
+    const i = this.lo & this.mask;
+    if (seqLt(this.s[i], seq)) this.s[i] = seq;
+  }
+
+  /** Absolute number of the first record whose end is above `seq` (hi when none). */
+  firstEndingAfter(seq: number): number {
+    let a = this.lo;
+    let b = this.hi;
+    while (a < b) {
+      const m = a + ((b - a) >>> 1);
+      if (seqLeq(this.e[m & this.mask], seq)) a = m + 1;
+      else b = m;
+    }
+    return a;
+  }
+
+  /** Splits record k at `at` (start < at < end): k keeps [start, at), a new k+1 gets [at, end). */
+  split(k: number, at: number): void {
+    if (!(seqGt(at, this.start(k)) && seqLt(at, this.end(k)))) return;
+    if (this.hi - this.lo > this.mask) this.grow();
+    const m = this.mask;
+    for (let j = this.hi; j > k + 1; j--) {
+      this.s[j & m] = this.s[(j - 1) & m];
+      this.e[j & m] = this.e[(j - 1) & m];
+      this.t[j & m] = this.t[(j - 1) & m];
+      this.o[j & m] = this.o[(j - 1) & m];
+      this.f[j & m] = this.f[(j - 1) & m];
+    }
+    this.hi++;
+    const i = k & m;
+    const n = (k + 1) & m;
+    this.s[n] = at;
+    this.e[n] = this.e[i];
+    this.t[n] = this.t[i];
+    this.o[n] = this.o[i];
+    this.f[n] = this.f[i];
+    this.e[i] = at;
+  }
+
+  clear(): void {
+    this.lo = this.hi = 0;
+  }
+}

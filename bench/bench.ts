@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultSettings, Lab, POD_UID } from '../src/lab/lab.js';
 import { cli, FlatLab } from './flat-lab.js';
-import { checkFile, downloads, getIndex, ping, wrk, type DownloadResult, type PingResult, type Target, type WrkResult } from './measure.js';
+import { checkFile, downloads, getIndex, machineBusyPct, otherCpuPct, otherCpuSnapshot, ping, wrk, type DownloadResult, type PingResult, type Target, type WrkResult } from './measure.js';
 import { killAllRunning, mustRun, progress, runAsync } from './proc.js';
 import { logTail, startNginx, startNode, type KernelServer } from './servers.js';
 
@@ -31,6 +31,7 @@ const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--conn
   --threads T      wrk threads (default 2)
   --topology       which topologies to run (default both)
   --servers LIST   comma-separated subset of ours,nginx,node (default all; the lab path runs only ours)
+  --wait-quiet S   before each server, wait up to S seconds until other processes use < 25% of a core
   --engine 'K V …' experiment: append \`vpp-server { K V … }\` to the flat pod's vpp.conf (e.g. 'ring-version 2')
 Writes bench/results/latest.json. Needs root (network namespaces).`;
 
@@ -42,6 +43,8 @@ interface Options {
   topology: 'both' | 'lab' | 'flat';
   servers: ServerName[];
   engine?: string;
+  /** before each server: wait up to this many seconds for the machine to be quiet */
+  waitQuiet: number;
 }
 
 interface ServerResult {
@@ -60,7 +63,7 @@ interface ServerResult {
 type ServerName = 'ours' | 'nginx' | 'node';
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'] };
+  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -82,6 +85,7 @@ function parseArgs(argv: string[]): Options {
       if (t !== 'both' && t !== 'lab' && t !== 'flat') throw new Error(`--topology: '${t}' (valid: both, lab, flat)`);
       o.topology = t;
     } else if (a === '--engine') o.engine = v();
+    else if (a === '--wait-quiet') o.waitQuiet = n(v());
     else if (a === '--servers') {
       const list = v().split(',').filter(Boolean);
       for (const x of list) if (x !== 'ours' && x !== 'nginx' && x !== 'node') throw new Error(`--servers: '${x}' (valid: ours, nginx, node)`);
@@ -108,6 +112,20 @@ function note(where: string, what: string): void {
 
 /** Every check and measurement against one server; notes what failed and how. */
 async function measureServer(label: string, t: Target, o: Options, scratch: string, sha256: string): Promise<ServerResult> {
+  if (o.waitQuiet > 0) {
+    const deadline = Date.now() + o.waitQuiet * 1000;
+    for (;;) {
+      const before = otherCpuSnapshot(t.allNamespaces);
+      await new Promise((r) => setTimeout(r, 1000));
+      const other = otherCpuPct(before, otherCpuSnapshot(t.allNamespaces), 1);
+      if (other < 25) break;
+      if (Date.now() > deadline) {
+        note(label, `the machine did not get quiet within ${o.waitQuiet} s (other processes ${other}% of a core): measuring anyway`);
+        break;
+      }
+      progress(`${label}: waiting for a quiet machine (other processes ${other}% of a core)`);
+    }
+  }
   progress(`${label}: GET /index.html and ${BIG_NAME} (sha256)`);
   const idx = await getIndex(t);
   const index = idx.body?.trim() === 'Welcome' ? { ok: true } : { ok: false, why: idx.why ?? `body ${JSON.stringify(idx.body?.slice(0, 40))}, expected "Welcome"` };
@@ -143,8 +161,11 @@ async function measureServer(label: string, t: Target, o: Options, scratch: stri
     const errs = se.connect + se.read + se.write + se.timeout;
     progress(
       `${label}:   ${fmt(w.requestsPerSec)} req/s, ${w.requests} requests, latency avg ${fmt(w.latencyAvgUs)} µs max ${fmt(w.latencyMaxUs)} µs, ` +
-        `server CPU ${w.serverCpuPct}%` + (close ? `, client TCP opens ${w.clientTcp?.ActiveOpens}` : ''),
+        `server CPU ${w.serverCpuPct}%, other processes ${w.otherCpuPct}%` + (close ? `, client TCP opens ${w.clientTcp?.ActiveOpens}` : ''),
     );
+    if ((w.otherCpuPct ?? 0) >= 20) {
+      note(label, `${what}: other processes on the machine used ${w.otherCpuPct}% of a core meanwhile: this figure is disturbed`);
+    }
     if (!w.ok) fail(label, `${what}: wrk ${w.exit}, ${w.requests} requests${w.raw ? `\n      ${w.raw.split('\n').join('\n      ')}` : ''}`);
     if (errs > 0) fail(label, `${what}: wrk socket errors: connect ${se.connect}, read ${se.read}, write ${se.write}, timeout ${se.timeout}`);
     if (w.non2xx3xx > 0) fail(label, `${what}: ${w.non2xx3xx} non-2xx/3xx responses`);
@@ -181,6 +202,8 @@ interface Row {
   name: string;
   get: (r: ServerResult) => number | undefined;
   digits?: number;
+  /** false: context, not a figure to compare (no ratio printed) */
+  ratio?: boolean;
 }
 
 const ROWS: Row[] = [
@@ -195,6 +218,8 @@ const ROWS: Row[] = [
   { name: 'server CPU % keep-alive', get: (r) => r.keepAlive.serverCpuPct },
   { name: 'server CPU % new-conn', get: (r) => r.newConnection.serverCpuPct },
   { name: 'server CPU % 10 MB download', get: (r) => r.download.serverCpuPct },
+  { name: 'other processes CPU % (keep-alive)', ratio: false, get: (r) => r.keepAlive.otherCpuPct },
+  { name: 'other processes CPU % (new-conn)', ratio: false, get: (r) => r.newConnection.otherCpuPct },
 ];
 
 function table(headers: string[], rows: string[][]): string {
@@ -242,9 +267,9 @@ async function main(): Promise<number> {
   const sha256 = createHash('sha256').update(big).digest('hex');
   const os = await import('node:os');
   const loadStart = os.loadavg();
-  if (loadStart[0] > os.cpus().length * 0.75) {
-    note('host', `load average ${loadStart[0].toFixed(1)} on ${os.cpus().length} cores at start: the machine is busy; userspace servers (ours, Node) lose more to scheduling than the kernel's softirq TCP path, so absolute numbers and ratios are skewed`);
-  }
+  const busyStart = await machineBusyPct(1000);
+  progress(`machine CPU busy before the bench: ${busyStart}% of one core (of ${os.cpus().length * 100}%)`);
+  if (busyStart > 30) note('host', `the machine was ${busyStart}% busy (of ${os.cpus().length * 100}%) before the bench started`);
 
   const lab = new Lab(defaultSettings('bench'), (m) => progress(`lab: ${m}`));
   const flat = new FlatLab('benchflat');
@@ -285,7 +310,7 @@ async function main(): Promise<number> {
       await lab.up();
       putFiles(lab.podWwwDir, big);
       setup.labStartupConf = readFileSync(join(lab.podConfDir, 'startup.conf'), 'utf8');
-      const t: Target = { clientNs: lab.ns.client, ip: lab.serverIp, serverNamespaces: [lab.ns.pod, lab.ns.switch] };
+      const t: Target = { clientNs: lab.ns.client, ip: lab.serverIp, serverNamespaces: [lab.ns.pod, lab.ns.switch], allNamespaces: Object.values(lab.ns) };
       const r = await measureServer('lab/ours', t, o, join(lab.stateDir, 'scratch.bin'), sha256);
       r.dataplane = await dataplaneState(lab.podSocket);
       results.lab = { ours: r };
@@ -300,7 +325,7 @@ async function main(): Promise<number> {
       setup.flatStartupConf = flat.startupConf();
       progress(`flat: startup.conf:\n    ${setup.flatStartupConf.trim().split('\n').join('\n    ')}`);
       if (o.engine !== undefined) progress(`flat: vpp.conf with the experiment's stanza:\n    ${setup.flatVppConf.trim().split('\n').join('\n    ')}`);
-      const t: Target = { clientNs: flat.ns.client, ip: flat.serverIp, serverNamespaces: [flat.ns.pod] };
+      const t: Target = { clientNs: flat.ns.client, ip: flat.serverIp, serverNamespaces: [flat.ns.pod], allNamespaces: Object.values(flat.ns) };
       const scratch = join(flat.stateDir, 'scratch.bin');
       const flatResults: Partial<Record<ServerName, ServerResult>> = {};
       results.flat = flatResults;
@@ -345,7 +370,7 @@ async function main(): Promise<number> {
         ['', 'ours', 'nginx', 'node', 'ours/nginx', 'ours/node'],
         ROWS.map((row) => {
           const v = (s: ServerName) => (f[s] ? row.get(f[s]!) : undefined);
-          return [row.name, fmt(v('ours'), row.digits), fmt(v('nginx'), row.digits), fmt(v('node'), row.digits), ratio(v('ours'), v('nginx')), ratio(v('ours'), v('node'))];
+          return [row.name, fmt(v('ours'), row.digits), fmt(v('nginx'), row.digits), fmt(v('node'), row.digits), row.ratio === false ? '' : ratio(v('ours'), v('nginx')), row.ratio === false ? '' : ratio(v('ours'), v('node'))];
         }),
       ),
     );
@@ -358,14 +383,14 @@ async function main(): Promise<number> {
         ROWS.map((row) => {
           const a = row.get(results.lab!.ours);
           const b = f?.ours ? row.get(f.ours) : undefined;
-          return [row.name, fmt(a, row.digits), fmt(b, row.digits), ratio(a, b)];
+          return [row.name, fmt(a, row.digits), fmt(b, row.digits), row.ratio === false ? '' : ratio(a, b)];
         }),
       ),
     );
     out.push('(server CPU on the lab path includes the switch dataplane)');
   }
   const seconds = Math.round((Date.now() - started) / 1000);
-  const loadEnd = (await import('node:os')).loadavg();
+  const loadEnd = os.loadavg();
   out.push('', `load average at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')}; ${seconds} s in all`);
   out.push(failures.length === 0 ? 'no failures' : `FAILURES (${failures.length}):\n  - ${failures.join('\n  - ')}`);
   if (notes.length > 0) out.push(`notes:\n  - ${notes.join('\n  - ')}`);
@@ -381,12 +406,12 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     commit: (await runAsync(['git', '-C', REPO_ROOT, 'rev-parse', 'HEAD'], { timeoutMs: 5000 })).stdout.trim(),
     seconds,
-    host: { kernel: (await import('node:os')).release(), cpus: (await import('node:os')).cpus().length, loadStart, loadEnd },
+    host: { kernel: os.release(), cpus: os.cpus().length, loadStart, loadEnd, busyStartPct: busyStart },
     versions: { node: process.version, nginx: await version(['nginx', '-v']), wrk: await version(['wrk', '-v']), curl: await version(['curl', '--version']) },
     options: { ...o, fileBytes: BIG_BYTES, fileSha256: sha256, newConnectionTool: "wrk -H 'Connection: close' (checked against the client kernel's TcpActiveOpens)" },
     setup,
     ratios: f
-      ? Object.fromEntries(ROWS.map((row) => {
+      ? Object.fromEntries(ROWS.filter((row) => row.ratio !== false).map((row) => {
           const v = (s: ServerName) => (f[s] ? row.get(f[s]!) : undefined);
           const r = (a?: number, b?: number) => (a !== undefined && b ? Math.round((a / b) * 1000) / 1000 : null);
           return [row.name, { oursOverNginx: r(v('ours'), v('nginx')), oursOverNode: r(v('ours'), v('node')) }];

@@ -1,6 +1,6 @@
 /** The four measurements, run from the client namespace against one server, and their parsers. */
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { runAsync, type RunResult } from './proc.js';
 
 export interface WrkResult {
@@ -15,6 +15,8 @@ export interface WrkResult {
   non2xx3xx: number;
   /** CPU used by every process in the server's namespace(s), in % of one core, during the run */
   serverCpuPct?: number;
+  /** CPU used meanwhile by processes outside the topology (other work on the machine), % of one core */
+  otherCpuPct?: number;
   /** the client kernel's TCP counters over the run (ActiveOpens, AttemptFails, EstabResets, RetransSegs, OutRsts, InErrs) */
   clientTcp?: Record<string, number>;
   exit: string;
@@ -107,11 +109,66 @@ export async function nsCpuSeconds(namespaces: string[]): Promise<number> {
   return ticks / CLK_TCK;
 }
 
+/**
+ * CPU ticks of every user process outside the given namespaces (and not this bench), by pid:
+ * what else the machine was doing. Kernel threads are left out (softirq work of our own
+ * traffic lands there). Processes that exit between two snapshots are missed.
+ */
+export function otherCpuSnapshot(namespaces: string[]): Map<number, number> {
+  const inodes = new Set<string>();
+  for (const ns of namespaces) {
+    try {
+      inodes.add(`net:[${statSync(`/run/netns/${ns}`).ino}]`);
+    } catch {
+      // not there
+    }
+  }
+  const out = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ppid = Number(f[1]);
+      if (pid === 2 || ppid === 2 || ppid === process.pid) continue; // kernel threads; our own commands
+      if (inodes.has(readlinkSync(`/proc/${pid}/ns/net`))) continue;
+      out.set(pid, Number(f[11]) + Number(f[12]));
+    } catch {
+      // exited
+    }
+  }
+  return out;
+}
+
+/** % of one core used by other processes between two snapshots taken `seconds` apart. */
+export function otherCpuPct(before: Map<number, number>, after: Map<number, number>, seconds: number): number {
+  let ticks = 0;
+  for (const [pid, t] of after) ticks += t - (before.get(pid) ?? 0);
+  return Math.round((ticks / CLK_TCK / seconds) * 100);
+}
+
+/** Machine-wide busy CPU (all cores, % of one core) over `ms`, from /proc/stat. */
+export async function machineBusyPct(ms = 1000): Promise<number> {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + (f[4] ?? 0);
+    return { idle, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = read();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = read();
+  const total = b.total - a.total;
+  return total > 0 ? Math.round(((total - (b.idle - a.idle)) / CLK_TCK / (ms / 1000)) * 100) : 0;
+}
+
 export interface Target {
   clientNs: string;
   ip: string;
   /** namespaces whose processes are "the server" for the CPU figure */
   serverNamespaces: string[];
+  /** every namespace of the topology (for "other processes' CPU") */
+  allNamespaces: string[];
 }
 
 export async function wrk(t: Target, opts: { threads: number; connections: number; seconds: number; close: boolean }): Promise<WrkResult> {
@@ -120,9 +177,11 @@ export async function wrk(t: Target, opts: { threads: number; connections: numbe
   argv.push(`http://${t.ip}/index.html`);
   const tcpBefore = await tcpCounters(t.clientNs);
   const cpuBefore = await nsCpuSeconds(t.serverNamespaces);
+  const otherBefore = otherCpuSnapshot(t.allNamespaces);
   const started = Date.now();
   const r = await runAsync(argv, { timeoutMs: (opts.seconds + 20) * 1000 });
   const wall = (Date.now() - started) / 1000;
+  const otherAfter = otherCpuSnapshot(t.allNamespaces);
   const cpuAfter = await nsCpuSeconds(t.serverNamespaces);
   const tcpAfter = await tcpCounters(t.clientNs);
   const clientTcp: Record<string, number> = {};
@@ -134,6 +193,7 @@ export async function wrk(t: Target, opts: { threads: number; connections: numbe
     ...parsed,
     ok: r.code === 0 && parsed.requests > 0,
     serverCpuPct: Math.round(((cpuAfter - cpuBefore) / wall) * 100),
+    otherCpuPct: otherCpuPct(otherBefore, otherAfter, wall),
     clientTcp,
     exit: exitOf(r),
     raw: (r.stdout + r.stderr).trim(),

@@ -70,6 +70,9 @@ export class Dataplane {
   private readonly dirty = new Set<HardwareInterface>();
   /** Runtime of the device input and interface output stages, as VPP shows them. */
   readonly inputNode: GraphNode;
+  readonly tcpOutputNode: GraphNode;
+  /** Frames written into TX batches so far (to attribute output to the stage that made it). */
+  private framesCommitted = 0;
   readonly outputNode: GraphNode;
   /** Vectors abandoned because a node threw, by node name ('after-vector': the transports' hook). */
   readonly exceptions: Record<string, number> = {};
@@ -86,13 +89,14 @@ export class Dataplane {
     this.nodes = createNodes(capacity);
     this.neighbors = new NeighborTable(options.neighborAgeMs ?? 300_000);
     this.inputNode = new GraphNode('af-packet-input', [], 0);
+    this.tcpOutputNode = new GraphNode('tcp4-output', [], 0);
     this.outputNode = new GraphNode('interface-output', [], 0);
   }
 
   /** All graph nodes in processing order, for `show runtime` and `show errors`. */
   graphNodes(): GraphNode[] {
     const n = this.nodes;
-    return [this.inputNode, n.ethernetInput, n.l2Output, n.arpInput, n.ip4Input, n.icmpInput, n.tcpInput, this.outputNode];
+    return [this.inputNode, n.ethernetInput, n.l2Output, n.arpInput, n.ip4Input, n.icmpInput, n.tcpInput, this.tcpOutputNode, this.outputNode];
   }
 
   // ---- configuration -------------------------------------------------------------------
@@ -248,17 +252,18 @@ export class Dataplane {
       const n = Math.min(capacity, rx.count - base);
       try {
         this.current = this.nodes.ethernetInput;
-        const t0 = performance.now();
+        // The device's own work happens in C before this call: af-packet-input counts vectors only.
         this.inputNode.record(n, 0);
+        const t0 = performance.now();
         runEthernetInput(this, hw, rx, base, n);
-        this.inputNode.runtime.nanos += (performance.now() - t0) * 1e6;
+        this.nodes.ethernetInput.record(n, (performance.now() - t0) * 1e6);
         this.dispatch(this.nodes.l2Output, runL2Output);
         this.dispatch(this.nodes.arpInput, runArpInput);
         this.dispatch(this.nodes.ip4Input, runIp4Input);
         this.dispatch(this.nodes.icmpInput, runIcmpInput);
         this.dispatch(this.nodes.tcpInput, runTcpInput);
         this.current = null;
-        if (this.afterVector !== null) this.afterVector(this.now());
+        if (this.afterVector !== null) this.runAfterVector();
         this.flush();
       } catch (err) {
         this.abandonVector(err, n);
@@ -292,6 +297,15 @@ export class Dataplane {
     (run as (dp: Dataplane, node: GraphNode) => void)(this, node);
     node.queued = 0;
     node.record(count, (performance.now() - t0) * 1e6);
+  }
+
+  /** Runs the transports' per-vector output (TCP flush), recorded as node tcp4-output. */
+  runAfterVector(): void {
+    const before = this.framesCommitted;
+    const t0 = performance.now();
+    this.afterVector!(this.now());
+    const frames = this.framesCommitted - before;
+    if (frames > 0) this.tcpOutputNode.record(frames, (performance.now() - t0) * 1e6);
   }
 
   /** Drops frame i of the current vector, counting it on its interface and in the node. */
@@ -331,6 +345,7 @@ export class Dataplane {
       frameLength = minimum;
     }
     tx.commit(frameLength);
+    this.framesCommitted++;
     sw.counters.txPackets++;
     sw.counters.txBytes += frameLength;
     if (sw.isSub) {

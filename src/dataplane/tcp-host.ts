@@ -81,11 +81,9 @@ export class TcpHost {
   private fire = (): void => {
     this.timer = null;
     this.armedFor = Infinity;
-    const now = this.dp.now();
-    this.stack.tick(now);
-    this.stack.flush(now);
+    this.stack.tick(this.dp.now());
+    this.dp.runAfterVector();
     this.dp.flush();
-    this.arm();
   };
 
   /** Arms the timer for the stack's next deadline if that is sooner than the armed one. */
@@ -99,10 +97,8 @@ export class TcpHost {
 
   /** Sends what applications wrote outside a vector (e.g. after an async file read). */
   kick(): void {
-    const now = this.dp.now();
-    this.stack.flush(now);
+    this.dp.runAfterVector();
     this.dp.flush();
-    this.arm();
   }
 
   close(): void {

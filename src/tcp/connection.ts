@@ -293,6 +293,7 @@ export class TcpConnection implements ByteStream {
   /** RFC 6298 §2 with clock granularity G = 1 ms. */
   private rttSample(r: number): void {
     if (r < 0) return;
+    if (r < this.minRtt) this.minRtt = r;
     if (!this.hasRtt) {
       this.hasRtt = true;
       this.srtt = r;

@@ -162,6 +162,20 @@ describe('tcp two stacks over a simulated link', () => {
     }
   }
 
+  it('5% loss both ways with SACK: RACK, TLP and PRR keep RTO timeouts rare (1 MB)', () => {
+    // Before RACK/TLP (RFC 6675 alone) these seeds cost 11 to 21 timeouts of ≥ 200 ms each.
+    let total = 0;
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const r = download({ delay: 10, loss: 0.05, seed }, 1 << 20);
+      assert.ok(r.got.equals(r.data));
+      const c = r.net.b.counters;
+      assert.ok(c.timeouts <= 4, `seed ${seed}: ${c.timeouts} timeouts`);
+      assert.ok(c.tailLossProbes > 0 && c.rackLost > 0);
+      total += c.timeouts;
+    }
+    assert.ok(total <= 10, `${total} timeouts in 5 MB`);
+  });
+
   it('every packet duplicated and reordered by jitter: intact', () => {
     const r = download({ delay: 5, jitter: 8, dup: 1, seed: 9 }, 300_000);
     assert.ok(r.got.equals(r.data));

@@ -1,0 +1,199 @@
+/**
+ * Loss recovery beyond RFC 6675: RACK (RFC 8985 §6) including lost retransmissions, Tail Loss
+ * Probes (§7), PRR (RFC 6937), the rescue retransmission (RFC 6675 §5), and for connections
+ * without SACK, RFC 3042 limited transmit and RFC 5827 early retransmit. Segment by segment.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/wire/tcp.js';
+import { TcpHarness } from '../../src/tcp/testing.js';
+
+const A = TCP_ACK;
+const MSS = 1460;
+
+/** Handshake with a 100 ms RTT sample (SRTT 100, RTO 300). */
+function open(h: TcpHarness, sackOk: boolean): void {
+  const sa = h.in({ flags: TCP_SYN, seq: h.pIsn, mss: 1460, sackOk })[0];
+  h.iss = sa.seq;
+  h.now += 100;
+  h.in({ flags: A, seq: h.pseq(), ack: h.seq() });
+}
+
+function setup(segments: number, sackOk = true) {
+  const h = new TcpHarness();
+  open(h, sackOk);
+  h.conn!.write(Buffer.alloc(segments * MSS, 3));
+  const first = h.flush();
+  const S = (i: number) => h.seq(i * MSS);
+  const ack = (n: number, sack?: [number, number][]) => h.in({ flags: A, seq: h.pseq(), ack: S(n), sack });
+  return { h, S, ack, first };
+}
+
+const seqs = (h: TcpHarness, out: { seq: number; payload: Buffer }[]) =>
+  out.filter((s) => s.payload.length > 0).map((s) => (s.seq - h.seq()) / MSS);
+
+describe('tcp RACK loss detection (RFC 8985 §6)', () => {
+  it('waits a reordering window after the first SACK, then marks the hole lost by time', () => {
+    const { h, S, ack } = setup(10);
+    h.now += 20;
+    ack(1);
+    h.now += 1;
+    assert.deepEqual(seqs(h, ack(1, [[S(2), S(3)]])), [], 'one SACKed segment: maybe reordering');
+    assert.equal(h.conn!.inRecovery, false);
+    assert.notEqual(h.conn!.reoAt, Infinity, 'the reordering timer is armed');
+    const r = h.advance(Math.ceil(h.conn!.reoAt - h.now));
+    assert.equal(h.conn!.inRecovery, true);
+    assert.deepEqual(seqs(h, r), [1], 'segment 1 retransmitted when the window passed');
+    assert.equal(h.stack.counters.rackLost, 1);
+    assert.equal(h.stack.counters.timeouts, 0);
+  });
+
+  it('detects a lost retransmission from a later segment being delivered, without an RTO', () => {
+    const { h, S, ack } = setup(30);
+    h.now += 20;
+    ack(1);
+    h.now += 1;
+    ack(1, [[S(2), S(3)]]);
+    ack(1, [[S(2), S(4)]]);
+    const r1 = ack(1, [[S(2), S(5)]]); // DupThresh SACKed: segment 1 lost, retransmitted
+    assert.deepEqual(seqs(h, r1).slice(0, 1), [1]);
+    // The rest of the first flight is SACKed; PRR sends new data (sent after the retransmission).
+    h.now += 5;
+    const sent: number[] = [];
+    for (let i = 6; i <= 10; i++) sent.push(...seqs(h, ack(1, [[S(2), S(i)]])));
+    assert.ok(sent.length > 0 && sent.every((x) => x >= 10), `new data only: ${sent}`);
+    assert.equal(h.stack.counters.retransmits, 1, 'segments SACKed meanwhile do not condemn the retransmission');
+    // A segment sent after the retransmission arrives, the retransmission did not: it was lost.
+    h.now += 20;
+    const r2 = ack(1, [[S(sent[0]), S(sent[0] + 1)], [S(2), S(10)]]);
+    assert.equal(seqs(h, r2)[0], 1, 'segment 1 sent a third time');
+    assert.equal(h.stack.counters.lostRetransmits, 1);
+    assert.equal(h.stack.counters.timeouts, 0);
+    const all = ack(sent[sent.length - 1] + 1);
+    void all;
+    assert.equal(h.conn!.inRecovery, false);
+  });
+
+  it('after an RTO, resends only unSACKed segments and repairs a lost retransmission by RACK', () => {
+    const { h, S, ack } = setup(10);
+    h.now += 20;
+    ack(1, [[S(3), S(4)]]);
+    // Silence: the RTO (300 ms after the last ACK) deems every unSACKed segment lost.
+    const r = h.advance(300);
+    assert.deepEqual(seqs(h, r), [1], 'loss window of one segment');
+    assert.equal(h.conn!.inLoss, true);
+    h.now += 20;
+    const r2 = ack(2, [[S(3), S(4)]]);
+    assert.deepEqual(seqs(h, r2), [2, 4], 'slow start: two more, skipping the SACKed segment 3');
+    h.now += 20;
+    // Segment 4's retransmission arrives, segment 2's does not: RACK resends 2 at once.
+    const r3 = ack(2, [[S(3), S(5)]]);
+    assert.ok(seqs(h, r3).includes(2), `resent: ${seqs(h, r3)}`);
+    assert.equal(h.stack.counters.timeouts, 1);
+    assert.equal(h.stack.counters.lostRetransmits, 1);
+  });
+});
+
+describe('tcp Tail Loss Probe (RFC 8985 §7)', () => {
+  it('probes with the last segment at 2·SRTT when the tail of a flight is lost', () => {
+    const { h, S, ack, first } = setup(4);
+    assert.equal(first.length, 4);
+    const t0 = h.now;
+    const out = h.runFor(250);
+    const probes = out.filter((x) => x.s.payload.length > 0);
+    assert.equal(probes.length, 1);
+    assert.equal(probes[0].t - t0, 200, 'PTO = 2·SRTT, before the 300 ms RTO');
+    assert.equal(probes[0].s.seq, S(3), 'the highest segment again');
+    assert.equal(h.stack.counters.tailLossProbes, 1);
+    // Its ACK (one RTT later) reveals the holes: fast recovery, not a timeout.
+    h.now += 100;
+    const r = [...ack(1, [[S(3), S(4)]]), ...h.advance(5)];
+    assert.deepEqual(seqs(h, r), [1, 2]);
+    assert.equal(h.conn!.inRecovery, true);
+    assert.equal(h.stack.counters.timeouts, 0);
+  });
+
+  it('sends new data as the probe when there is some', () => {
+    const { h, S, first } = setup(12);
+    assert.equal(first.length, 10, 'initial window');
+    const r = h.advance(200);
+    assert.deepEqual(r.map((s) => s.seq), [S(10)]);
+    assert.equal(h.stack.counters.tailLossProbes, 1);
+  });
+
+  it('a lone last segment with FIN is probed after 2·SRTT plus the delayed-ACK allowance', () => {
+    const h = new TcpHarness();
+    open(h, true);
+    h.conn!.write(Buffer.from('last'));
+    h.conn!.end();
+    const t0 = h.now;
+    const d = h.flush();
+    assert.equal(d.length, 1);
+    assert.ok((d[0].flags & TCP_FIN) !== 0);
+    const out = h.runFor(299);
+    assert.equal(out.length, 1);
+    assert.equal(out[0].t - t0, 240);
+    assert.ok((out[0].s.flags & TCP_FIN) !== 0 && out[0].s.payload.toString() === 'last');
+    assert.equal(h.stack.counters.timeouts, 0);
+  });
+
+  it('is not used without SACK (the RTO handles it)', () => {
+    const { h } = setup(4, false);
+    const t0 = h.now;
+    const out = h.runFor(400).filter((x) => x.s.payload.length > 0);
+    assert.equal(out[0].t - t0, 300);
+    assert.equal(h.stack.counters.tailLossProbes, 0);
+  });
+});
+
+describe('tcp PRR and the rescue retransmission (RFC 6937, RFC 6675 §5)', () => {
+  it('cwnd is pipe + PRR sndcnt during recovery and ssthresh after it', () => {
+    const { h, S, ack } = setup(10);
+    h.now += 20;
+    ack(1);
+    ack(1, [[S(2), S(5)]]);
+    const c = h.conn!;
+    assert.equal(c.inRecovery, true);
+    assert.equal(c.ssthresh, (9 * MSS) >> 1);
+    // pipe was 5 segments (9 out, 3 SACKed, 1 lost) > ssthresh: proportional part of 3 delivered.
+    assert.equal(c.cwnd, 5 * MSS + Math.ceil((3 * MSS * c.ssthresh) / (9 * MSS)));
+    ack(10);
+    assert.equal(c.inRecovery, false);
+    assert.equal(c.cwnd, c.ssthresh);
+  });
+
+  it('retransmits the highest unSACKed segment once when nothing else may be sent', () => {
+    const { h, S, ack } = setup(10);
+    h.now += 20;
+    ack(1);
+    const r = ack(1, [[S(2), S(9)]]); // 1 lost; 9 (the tail) unknown, nothing sent after it
+    assert.deepEqual(seqs(h, r), [1, 9]);
+    assert.equal(h.stack.counters.rescueRetransmits, 1);
+    assert.deepEqual(seqs(h, ack(1, [[S(2), S(9)]])), [], 'only once per recovery');
+  });
+});
+
+describe('tcp without SACK: limited transmit (RFC 3042) and early retransmit (RFC 5827)', () => {
+  it('the first two duplicate ACKs each send one new segment', () => {
+    const { h, ack, first } = setup(14, false);
+    assert.equal(first.length, 10);
+    h.now += 20;
+    ack(1);
+    const cwnd = h.conn!.cwnd;
+    assert.deepEqual(seqs(h, ack(1)).length, 1);
+    assert.deepEqual(seqs(h, ack(1)).length, 1);
+    assert.equal(h.conn!.cwnd, cwnd, 'cwnd unchanged');
+    assert.equal(h.stack.counters.limitedTransmits, 2);
+    assert.deepEqual(seqs(h, ack(1)), [1], 'third duplicate: fast retransmit');
+  });
+
+  it('with fewer than four segments outstanding and nothing new to send, DupThresh is oseg − 1', () => {
+    const { h, ack } = setup(3, false);
+    h.now += 20;
+    assert.deepEqual(seqs(h, ack(0)), []);
+    const r = ack(0);
+    assert.deepEqual(seqs(h, r), [0], 'two duplicates for three outstanding segments');
+    assert.equal(h.stack.counters.earlyRetransmits, 1);
+    assert.equal(h.stack.counters.timeouts, 0);
+  });
+});

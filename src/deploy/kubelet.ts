@@ -14,7 +14,7 @@
  */
 import { chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { IMAGE_PATHS, kubeletCommands, localizeProbe, localizeRun, type ContainerRun, type KubeObject } from './manifests.js';
+import { IMAGE_PATHS, MANAGEMENT_PORT, kubeletCommands, localizeProbe, localizeRun, type ContainerRun, type KubeObject } from './manifests.js';
 
 export interface PlannedProcess {
   /** the container as rendered */
@@ -30,7 +30,7 @@ export interface KubeletPlan {
   main: PlannedProcess;
   /** emptyDir mount path in the pod → local directory */
   dirs: Record<string, string>;
-  /** the dataplane container's exec probes, mapped like its command (run them as the same uid) */
+  /** the dataplane container's probes as commands: exec probes mapped like its command, httpGet probes as curl (run them as the same uid) */
   probes: { readiness?: string[]; liveness?: string[] };
   uid: number;
   gid: number;
@@ -78,7 +78,15 @@ export function kubeletPlan(
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...local.env },
     };
   };
-  const probe = (p: ContainerRun['readinessProbe']) => (p?.exec?.command ? localizeProbe(p.exec.command, programs, dirs) : undefined);
+  const probe = (p: ContainerRun['readinessProbe']): string[] | undefined => {
+    if (p?.exec?.command) return localizeProbe(p.exec.command, programs, dirs);
+    if (p?.httpGet) {
+      // The kubelet GETs the pod's address; inside the pod's namespace, loopback reaches the same listener.
+      const port = typeof p.httpGet.port === 'number' ? p.httpGet.port : p.httpGet.port === 'management' ? MANAGEMENT_PORT : Number(p.httpGet.port);
+      return ['curl', '-fsS', '-o', '/dev/null', '--max-time', String(p.timeoutSeconds ?? 1), `http://127.0.0.1:${port}${p.httpGet.path ?? '/'}`];
+    }
+    return undefined;
+  };
   const readiness = probe(k.main.readinessProbe);
   const liveness = probe(k.main.livenessProbe);
   return {

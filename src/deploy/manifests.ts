@@ -78,7 +78,7 @@ export interface DeployConfig {
   engine: Engine;
   platform: Platform;
   www?: WwwContent;
-  /** 'exec' (ctl over the CLI socket) until the management endpoint exists, then 'http' */
+  /** 'http' (management endpoint; default for our engine) or 'exec' (ctl over the CLI socket; FD.io VPP) */
   probes?: ProbeMode;
 }
 
@@ -137,9 +137,10 @@ export function ctlArgv(engine: Engine, cliSocket: string, ...command: string[])
 
 /**
  * Readiness and liveness probes of the dataplane container: the one place that defines them.
- * exec mode (now): liveness = the CLI socket answers `show interface address`; readiness = it
- * answers and lists the configured address (so the address is really up). http mode (once the
- * management endpoint exists): GET /healthz and /readyz on the management port.
+ * http mode (our engine): GET /healthz (the loop turns, the ring is drained) and /readyz
+ * (interfaces up, address set, HTTP server listening) on the management port. exec mode (FD.io
+ * VPP): liveness = the CLI socket answers `show interface address`; readiness = it answers and
+ * lists the configured address.
  */
 export function probesFor(
   engine: Engine,
@@ -195,7 +196,8 @@ export function initEnv(c: DeployConfig): Record<string, string> {
 
 function buildDeployment(c: DeployConfig): Deployment {
   const caps = ENGINE_CAPABILITIES[c.engine];
-  const probes = probesFor(c.engine, c.ip, c.probes ?? 'exec');
+  const probeMode: ProbeMode = c.probes ?? (c.engine === 'ts' ? 'http' : 'exec');
+  const probes = probesFor(c.engine, c.ip, probeMode);
   const restricted = {
     allowPrivilegeEscalation: false,
     privileged: false,
@@ -256,7 +258,10 @@ function buildDeployment(c: DeployConfig): Deployment {
     image: c.engine === 'ts' ? c.image : c.imageVpp,
     imagePullPolicy: pullPolicy(c.engine === 'ts' ? c.image : c.imageVpp),
     command: c.engine === 'ts' ? [IMAGE_PATHS.capNode, IMAGE_PATHS.app] : [IMAGE_PATHS.vpp],
-    args: c.engine === 'ts' ? ['run', '-c', `${CONF_DIR}/vpp.conf`] : ['-c', `${CONF_DIR}/vpp.conf`],
+    args:
+      c.engine === 'ts'
+        ? ['run', '-c', `${CONF_DIR}/vpp.conf`, ...(probeMode === 'http' ? ['--management', `0.0.0.0:${MANAGEMENT_PORT}`] : [])]
+        : ['-c', `${CONF_DIR}/vpp.conf`],
     securityContext: { ...restricted, capabilities: { drop: ['ALL'], add: [...caps] } },
     resources:
       c.engine === 'ts'

@@ -62,7 +62,7 @@ export const OPTION_SPECS: Spec[] = [
   { flag: '--timeout', takesValue: true, help: 'seconds to wait for the rollout (deploy; default 300)' },
   { flag: '--no-wait', takesValue: false, help: 'do not wait for the rollout (deploy)' },
   { flag: '--keep-namespace', takesValue: false, help: 'leave the namespace in place (undeploy)' },
-  { flag: '--probes', takesValue: true, help: "probe kind: 'exec' (ctl over the CLI socket, default) or 'http' (management port)" },
+  { flag: '--probes', takesValue: true, help: "probe kind: 'http' (/readyz and /healthz on the management port; default for --engine ts) or 'exec' (ctl over the CLI socket; default for --engine vpp)" },
   { flag: '--help', takesValue: false, help: 'this text; -h for short' },
 ];
 
@@ -139,8 +139,10 @@ export function parseCommandOptions(
   const imageVpp = attempt(() => parseImage(str('--image-vpp', 'CONTAINER_IMAGE_VPP', DEFAULT_IMAGE_VPP), '--image-vpp (CONTAINER_IMAGE_VPP)'));
   const engine = attempt(() => parseEngine(str('--engine', undefined, SEED_DEFAULTS.engine), '--engine'));
   const probes = attempt((): ProbeMode => {
-    const p = str('--probes', undefined, 'exec').trim();
+    // Our engine has a management endpoint for HTTP probes; FD.io VPP is probed through its CLI.
+    const p = str('--probes', undefined, engine === 'vpp' ? 'exec' : 'http').trim();
     if (p !== 'exec' && p !== 'http') throw new ValueError(`--probes ${JSON.stringify(p)} is not a probe kind: use 'exec' or 'http'`);
+    if (p === 'http' && engine === 'vpp') throw new ValueError("--probes http needs --engine ts: FD.io VPP has no management endpoint (use 'exec')");
     return p;
   });
   const wwwDirRaw = raw.get('--www-dir');

@@ -41,7 +41,7 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
     try {
       const plan = kubeletPlan(toYaml(buildManifests(seed())), { repoRoot: repo, stateDir: t.stateDir, node: '/usr/bin/node' });
       const sep = plan.main.argv.indexOf('--');
-      assert.deepEqual(plan.main.argv.slice(sep + 1), ['/usr/bin/node', join(repo, 'bin/vpp-server.js'), 'run', '-c', join(t.stateDir, 'conf/vpp.conf')]);
+      assert.deepEqual(plan.main.argv.slice(sep + 1), ['/usr/bin/node', join(repo, 'bin/vpp-server.js'), 'run', '-c', join(t.stateDir, 'conf/vpp.conf'), '--management', '0.0.0.0:9100']);
       assert.ok(plan.main.argv.includes('--ambient-caps=-all,+net_raw'));
       assert.ok(plan.init.argv.includes('--ambient-caps=-all'), 'init gets no capability');
       assert.equal(plan.init.env['CONF_DIR'], join(t.stateDir, 'conf'));
@@ -49,9 +49,14 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
       assert.equal(plan.init.env['CLI_SOCKET'], join(t.stateDir, 'run-vpp/cli-vpp1.sock'));
       assert.deepEqual(Object.keys(plan.dirs).sort(), ['/conf', '/run/vpp', '/tmp', '/www']);
       assert.equal(plan.uid, 10000);
+      // HTTP probes of the management endpoint become curl on the pod's loopback.
+      assert.deepEqual(plan.probes.liveness, ['curl', '-fsS', '-o', '/dev/null', '--max-time', '5', 'http://127.0.0.1:9100/healthz']);
+      assert.deepEqual(plan.probes.readiness, ['curl', '-fsS', '-o', '/dev/null', '--max-time', '5', 'http://127.0.0.1:9100/readyz']);
+      // exec probes (as FD.io VPP's) are mapped like the container's command.
       const sock = join(t.stateDir, 'run-vpp/cli-vpp1.sock');
-      assert.deepEqual(plan.probes.liveness, ['/usr/bin/node', join(repo, 'bin/vpp-server.js'), 'ctl', '-s', sock, 'show', 'interface', 'address']);
-      assert.deepEqual(plan.probes.readiness, ['/bin/sh', '-c', `/usr/bin/node ${join(repo, 'bin/vpp-server.js')} ctl -s ${sock} show interface address | grep -qwF '192.168.123.150/24'`]);
+      const execPlan = kubeletPlan(toYaml(buildManifests(seed({ probes: 'exec' }))), { repoRoot: repo, stateDir: t.stateDir, node: '/usr/bin/node' });
+      assert.deepEqual(execPlan.probes.liveness, ['/usr/bin/node', join(repo, 'bin/vpp-server.js'), 'ctl', '-s', sock, 'show', 'interface', 'address']);
+      assert.deepEqual(execPlan.probes.readiness, ['/bin/sh', '-c', `/usr/bin/node ${join(repo, 'bin/vpp-server.js')} ctl -s ${sock} show interface address | grep -qwF '192.168.123.150/24'`]);
       assert.throws(() => kubeletPlan(buildManifests(seed({ engine: 'vpp' })), { repoRoot: repo, stateDir: t.stateDir }), /only --engine ts can run outside its image/);
     } finally {
       t.done();

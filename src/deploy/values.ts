@@ -4,6 +4,7 @@
  * whitespace and newlines first (the original's env values carried a trailing newline) and throws
  * a `ValueError` whose message says what was wrong and what is valid.
  */
+import { formatIpv4, parseIpv4, prefixMask } from '../wire/address.js';
 
 /** A bad value given by the user. `exitCode` 2 is the usage-error convention of our commands. */
 export class ValueError extends Error {
@@ -67,15 +68,6 @@ export interface Ipv4Cidr {
   broadcast: string;
 }
 
-export function ipv4ToNumber(dotted: string): number {
-  const parts = dotted.split('.').map(Number);
-  return (((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0);
-}
-
-export function numberToIpv4(n: number): string {
-  return [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
 function parseDottedQuad(s: string, what: string, whole: string): number {
   const parts = s.split('.');
   if (parts.length !== 4) {
@@ -90,7 +82,7 @@ function parseDottedQuad(s: string, what: string, whole: string): number {
     }
     if (Number(p) > 255) throw new ValueError(`${what} ${show(whole)}: octet ${p} is greater than 255`);
   }
-  return ipv4ToNumber(s);
+  return parseIpv4(s)!;
 }
 
 /**
@@ -111,7 +103,7 @@ export function parseIpv4Cidr(raw: string, what = 'IP_ADDRESS'): Ipv4Cidr {
     throw new ValueError(`${what} ${show(s)}: prefix length ${show(prefixPart)} is not a number from 1 to 32`);
   }
   const prefix = Number(prefixPart);
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const mask = prefixMask(prefix);
   const network = (addr & mask) >>> 0;
   const broadcast = (network | (~mask >>> 0)) >>> 0;
   const first = addr >>> 24;
@@ -122,19 +114,19 @@ export function parseIpv4Cidr(raw: string, what = 'IP_ADDRESS'): Ipv4Cidr {
   if (prefix <= 30) {
     if (addr === network) {
       throw new ValueError(
-        `${what} ${show(s)} is the network address of ${numberToIpv4(network)}/${prefix}; use a host address from ` +
-          `${numberToIpv4(network + 1)} to ${numberToIpv4(broadcast - 1)}`,
+        `${what} ${show(s)} is the network address of ${formatIpv4(network)}/${prefix}; use a host address from ` +
+          `${formatIpv4(network + 1)} to ${formatIpv4(broadcast - 1)}`,
       );
     }
     if (addr === broadcast) {
       throw new ValueError(
-        `${what} ${show(s)} is the broadcast address of ${numberToIpv4(network)}/${prefix}; use a host address from ` +
-          `${numberToIpv4(network + 1)} to ${numberToIpv4(broadcast - 1)}`,
+        `${what} ${show(s)} is the broadcast address of ${formatIpv4(network)}/${prefix}; use a host address from ` +
+          `${formatIpv4(network + 1)} to ${formatIpv4(broadcast - 1)}`,
       );
     }
   }
-  const address = numberToIpv4(addr);
-  return { address, prefix, cidr: `${address}/${prefix}`, network: numberToIpv4(network), broadcast: numberToIpv4(broadcast) };
+  const address = formatIpv4(addr);
+  return { address, prefix, cidr: `${address}/${prefix}`, network: formatIpv4(network), broadcast: formatIpv4(broadcast) };
 }
 
 /** A Linux network interface name (what the kernel's dev_valid_name accepts): 1–15 bytes, no '/', ':' or whitespace. */

@@ -14,7 +14,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultSettings, Lab, POD_UID } from '../src/lab/lab.js';
-import { cli, FlatLab } from './flat-lab.js';
+import { cli, FlatLab, tuneClient } from './flat-lab.js';
 import { checkFile, downloads, getIndex, machineBusyPct, otherCpuPct, otherCpuSnapshot, ping, wrk, type DownloadResult, type PingResult, type Target, type WrkResult } from './measure.js';
 import { killAllRunning, mustRun, progress, runAsync } from './proc.js';
 import { logTail, startNginx, startNode, type KernelServer } from './servers.js';
@@ -161,7 +161,7 @@ async function measureServer(label: string, t: Target, o: Options, scratch: stri
     const errs = se.connect + se.read + se.write + se.timeout;
     progress(
       `${label}:   ${fmt(w.requestsPerSec)} req/s, ${w.requests} requests, latency avg ${fmt(w.latencyAvgUs)} µs max ${fmt(w.latencyMaxUs)} µs, ` +
-        `server CPU ${w.serverCpuPct}%, other processes ${w.otherCpuPct}%` + (close ? `, client TCP opens ${w.clientTcp?.ActiveOpens}` : ''),
+        `server CPU ${w.serverCpuPct}%, other processes ${w.otherCpuPct}%` + (close ? `, client TCP opens ${w.clientTcp?.ActiveOpens}, client TIME_WAIT ${w.clientTimeWait}` : ''),
     );
     if ((w.otherCpuPct ?? 0) >= 20) {
       note(label, `${what}: other processes on the machine used ${w.otherCpuPct}% of a core meanwhile: this figure is disturbed`);
@@ -308,6 +308,7 @@ async function main(): Promise<number> {
       progress('── lab topology (tagged): Lab prefix bench, userspace switch, client untagged on VLAN 123 ──');
       labBuilt = true;
       await lab.up();
+      await tuneClient(lab.ns.client);
       putFiles(lab.podWwwDir, big);
       setup.labStartupConf = readFileSync(join(lab.podConfDir, 'startup.conf'), 'utf8');
       const t: Target = { clientNs: lab.ns.client, ip: lab.serverIp, serverNamespaces: [lab.ns.pod, lab.ns.switch], allNamespaces: Object.values(lab.ns) };

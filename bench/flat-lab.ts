@@ -81,6 +81,7 @@ export class FlatLab {
     await mustRun(['ip', '-n', this.ns.client, 'addr', 'add', this.clientAddress, 'dev', 'eth0']);
     // veth leaves TCP checksums partial; make the client's kernel fill them in (as the lab does).
     await mustRun(['ip', 'netns', 'exec', this.ns.client, 'ethtool', '-K', 'eth0', 'tx', 'off']);
+    await tuneClient(this.ns.client);
 
     mkdirSync(this.podConfDir, { recursive: true });
     mkdirSync(this.podWwwDir, { recursive: true });
@@ -168,6 +169,17 @@ export class FlatLab {
     rmSync(this.stateDir, { recursive: true, force: true });
     return removed;
   }
+}
+
+/**
+ * The load generator's own limits out of the way: when a server's FIN comes after wrk has
+ * already closed (Node does that), the client keeps every connection in TIME_WAIT, and with
+ * 28k ephemeral ports connect() slows down and then fails after a few seconds at thousands of
+ * connections per second. Reusing TIME_WAIT ports (with timestamps) and a wider port range,
+ * in the client namespace only, make the new-connection figure the server's, not the client's.
+ */
+export async function tuneClient(ns: string): Promise<void> {
+  await mustRun(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65535']);
 }
 
 /** One CLI command on a dataplane; undefined if it does not answer. */

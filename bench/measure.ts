@@ -17,6 +17,8 @@ export interface WrkResult {
   serverCpuPct?: number;
   /** CPU used meanwhile by processes outside the topology (other work on the machine), % of one core */
   otherCpuPct?: number;
+  /** sockets in TIME_WAIT in the client namespace after the run (wrk closed first) */
+  clientTimeWait?: number;
   /** the client kernel's TCP counters over the run (ActiveOpens, AttemptFails, EstabResets, RetransSegs, OutRsts, InErrs) */
   clientTcp?: Record<string, number>;
   exit: string;
@@ -189,7 +191,9 @@ export async function wrk(t: Target, opts: { threads: number; connections: numbe
     if (k in tcpAfter) clientTcp[k] = tcpAfter[k] - (tcpBefore[k] ?? 0);
   }
   const parsed = parseWrk(r.stdout);
+  const tw = await runAsync(['ip', 'netns', 'exec', t.clientNs, 'ss', '-Htan', 'state', 'time-wait'], { timeoutMs: 10_000 });
   return {
+    clientTimeWait: tw.stdout.split('\n').filter(Boolean).length,
     ...parsed,
     ok: r.code === 0 && parsed.requests > 0,
     serverCpuPct: Math.round(((cpuAfter - cpuBefore) / wall) * 100),

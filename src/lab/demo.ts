@@ -1,7 +1,18 @@
 /** `vpp-server lab demo`: brings the lab up and shows the system working, step by step. */
+import { readFileSync } from 'node:fs';
 import type { Lab } from './lab.js';
 import { inNs } from './exec.js';
 import { printAccess } from './lab-command.js';
+
+/** What the kernel says about the dataplane's credentials: uid, no_new_privs, effective capabilities. */
+function describeCredentials(pid: number | undefined): string {
+  if (pid === undefined) return 'the pod dataplane is not running';
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(status)?.[1] ?? '?';
+  const capEff = field('CapEff');
+  const caps = capEff === '0000000000002000' ? 'CAP_NET_RAW only' : `CapEff ${capEff}`;
+  return `dataplane pid ${pid}: uid ${field('Uid')}, NoNewPrivs ${field('NoNewPrivs')}, ${caps}`;
+}
 
 function heading(text: string): void {
   console.log(`\n=== ${text} ${'='.repeat(Math.max(0, 70 - text.length))}`);
@@ -41,7 +52,7 @@ export async function runDemo(lab: Lab): Promise<number> {
   for (const [what, ok, detail] of results) console.log(`  ${ok ? 'ok  ' : 'FAIL'}  ${what.padEnd(20)} ${detail}`);
   const promisc = inNs(lab.ns.pod, ['ip', '-d', '-j', 'link', 'show', 'macvlan0']);
   const promiscuity = (JSON.parse(promisc) as { promiscuity: number }[])[0]?.promiscuity;
-  console.log(`  info  macvlan0 promiscuity ${promiscuity}; dataplane uid 10000 with CAP_NET_RAW only`);
+  console.log(`  info  macvlan0 promiscuity ${promiscuity}; ${describeCredentials(lab.pid('pod'))}`);
   console.log('');
   printAccess(lab);
   return ping.ok ? 0 : 1;

@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliClient } from '../src/cli/cli-client.js';
-import { listNamespaces, run, waitFor } from '../src/lab/exec.js';
+import { deleteNamespaces, listNamespaces, waitFor } from '../src/lab/exec.js';
 import { POD_UID, unprivileged } from '../src/lab/lab.js';
 import { alive, mustRun, stopPid } from './proc.js';
 
@@ -157,15 +157,7 @@ export class FlatLab {
   /** Stops everything running in the namespaces and removes them and the state directory. Synchronous. */
   down(): string[] {
     this.stopOurs();
-    const removed: string[] = [];
-    const existing = new Set(listNamespaces());
-    for (const n of Object.values(this.ns)) {
-      if (!existing.has(n)) continue;
-      const pids = run(['ip', 'netns', 'pids', n]).trim().split('\n').filter(Boolean).map(Number);
-      for (const pid of pids) stopPid(pid);
-      run(['ip', 'netns', 'del', n]);
-      removed.push(n);
-    }
+    const removed = deleteNamespaces(Object.values(this.ns));
     rmSync(this.stateDir, { recursive: true, force: true });
     return removed;
   }

@@ -1,6 +1,5 @@
 /** Running commands for the bench: async (so Ctrl-C is handled between steps), with timeouts, never throwing. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 
 export interface RunResult {
   argv: string[];
@@ -63,37 +62,7 @@ export function killAllRunning(): void {
 }
 
 /** True while the process exists and is not a zombie. */
-export function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** SIGTERM, wait up to `graceMs`, then SIGKILL. Synchronous so it also works from a signal handler. */
-export function stopPid(pid: number, graceMs = 3000): void {
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
-    if (!alive(pid)) return;
-    sleepSync(20);
-  }
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}
-
-export function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
+export { alive, sleepSync, stopProcess as stopPid } from '../src/lab/exec.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -1,5 +1,6 @@
 /** Running the system's network tools for the lab, with errors that say which command failed. */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export class CommandFailed extends Error {
   constructor(
@@ -49,4 +50,51 @@ export async function waitFor<T>(what: string, check: () => T | undefined | Prom
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** True while the process exists and is not a zombie waiting for its parent. */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** SIGTERM, wait up to `graceMs`, then SIGKILL. Synchronous so it also works from a signal handler. */
+export function stopProcess(pid: number, graceMs = 3000): void {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!alive(pid)) return;
+    sleepSync(20);
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}
+
+/** Stops everything still running in the given namespaces and deletes them; returns those it deleted. */
+export function deleteNamespaces(names: string[]): string[] {
+  const existing = new Set(listNamespaces());
+  const removed: string[] = [];
+  for (const n of names) {
+    if (!existing.has(n)) continue;
+    const pids = run(['ip', 'netns', 'pids', n]).trim().split('\n').filter(Boolean).map(Number);
+    for (const pid of pids) stopProcess(pid);
+    run(['ip', 'netns', 'del', n]);
+    removed.push(n);
+  }
+  return removed;
 }

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliClient } from '../cli/cli-client.js';
-import { inNs, listNamespaces, run, succeeds, waitFor } from './exec.js';
+import { deleteNamespaces, inNs, listNamespaces, run, stopProcess, succeeds, waitFor } from './exec.js';
 import { setprivArgs } from '../deploy/kubelet.js';
 
 export const DEFAULT_PREFIX = 'vpplab';
@@ -257,20 +257,12 @@ export class Lab {
   /** Stops the dataplanes and removes every namespace and file the lab made. */
   down(): string[] {
     requireRoot();
-    const removed: string[] = [];
     for (const role of ['pod', 'switch'] as const) {
       const pid = this.pid(role);
       if (pid !== undefined) stopProcess(pid);
     }
-    const existing = new Set(listNamespaces());
-    for (const n of Object.values(this.ns)) {
-      if (!existing.has(n)) continue;
-      // Anything else still running in the namespace (a ping, a capture) goes too.
-      const pids = run(['ip', 'netns', 'pids', n]).trim().split('\n').filter(Boolean).map(Number);
-      for (const pid of pids) stopProcess(pid);
-      run(['ip', 'netns', 'del', n]);
-      removed.push(n);
-    }
+    // Anything else still running in the namespaces (a ping, a capture) goes too.
+    const removed = deleteNamespaces(Object.values(this.ns));
     rmSync(this.stateDir, { recursive: true, force: true });
     return removed;
   }
@@ -310,30 +302,3 @@ function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('the lab creates network namespaces: run it as root');
 }
 
-/** True while the process exists and is not a zombie waiting for its parent. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-function stopProcess(pid: number): void {
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + 3000;
-  while (Date.now() < deadline) {
-    if (!alive(pid)) return;
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-  }
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}

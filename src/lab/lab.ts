@@ -136,6 +136,14 @@ export class Lab {
     // fills them in: the client's frames would cross the switch with partial checksums. Make
     // the client's kernel compute them, as a host whose NIC does the offload would deliver them.
     inNs(this.ns.client, ['ethtool', '-K', 'eth0', 'tx', 'off']);
+    // The same in the other direction: the pod's dataplane hands the kernel TCP frames with the
+    // checksum left partial and 64 KiB super-frames (TX offload, PACKET_VNET_HDR), which veth and
+    // macvlan pass on whole. Our switch copies frames byte for byte and cannot forward either
+    // (a super-frame is larger than its slots, a partial checksum would reach the client). With
+    // checksum offload, TSO and GSO off on macvlan0 the kernel segments and checksums in software
+    // before the frame leaves macvlan0 (validate_xmit_skb), so the switch sees ordinary frames.
+    // (The flat topology and real NICs keep the offloads.)
+    inNs(this.ns.pod, ['ethtool', '-K', 'macvlan0', 'tx', 'off', 'tso', 'off', 'gso', 'off']);
 
     mkdirSync(this.podConfDir, { recursive: true });
     mkdirSync(this.podWwwDir, { recursive: true });

@@ -119,7 +119,7 @@ export class TxBatch implements TxVector {
     /** Largest super-frame (0 = none); the arena grows to hold 16 of them. */
     readonly superBytes = 0,
   ) {
-    const bytes = Math.max(capacity * slotSize, superBytes > 0 ? 16 * align(superBytes) + slotSize : 0);
+    const bytes = Math.max(capacity * align(slotSize), superBytes > 0 ? 16 * align(superBytes) + slotSize : 0);
     this.data = Buffer.alloc(bytes);
     this.offset = new Uint32Array(capacity);
     this.length = new Uint32Array(capacity);

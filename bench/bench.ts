@@ -32,6 +32,7 @@ const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--conn
   --topology       which topologies to run (default both)
   --servers LIST   comma-separated subset of ours,nginx,node (default all; the lab path runs only ours)
   --wait-quiet S   before each server, wait up to S seconds until other processes use < 25% of a core
+  --prefix P       lab prefix P and flat prefix Pflat (default bench: labs bench, benchflat)
   --engine 'K V …' experiment: append \`vpp-server { K V … }\` to the flat pod's vpp.conf (e.g. 'ring-version 2')
 Writes bench/results/latest.json. Needs root (network namespaces).`;
 
@@ -43,6 +44,8 @@ interface Options {
   topology: 'both' | 'lab' | 'flat';
   servers: ServerName[];
   engine?: string;
+  /** namespace prefix: the lab runs as \`prefix\`, the flat topology as \`\${prefix}flat\` */
+  prefix: string;
   /** before each server: wait up to this many seconds for the machine to be quiet */
   waitQuiet: number;
 }
@@ -63,7 +66,7 @@ interface ServerResult {
 type ServerName = 'ours' | 'nginx' | 'node';
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0 };
+  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -85,6 +88,11 @@ function parseArgs(argv: string[]): Options {
       if (t !== 'both' && t !== 'lab' && t !== 'flat') throw new Error(`--topology: '${t}' (valid: both, lab, flat)`);
       o.topology = t;
     } else if (a === '--engine') o.engine = v();
+    else if (a === '--prefix') {
+      const p = v();
+      if (!/^[a-z][a-z0-9]{0,7}$/.test(p)) throw new Error(`--prefix: '${p}' (1-8 lower-case letters and digits, starting with a letter)`);
+      o.prefix = p;
+    }
     else if (a === '--wait-quiet') o.waitQuiet = n(v());
     else if (a === '--servers') {
       const list = v().split(',').filter(Boolean);
@@ -271,8 +279,8 @@ async function main(): Promise<number> {
   progress(`machine CPU busy before the bench: ${busyStart}% of one core (of ${os.cpus().length * 100}%)`);
   if (busyStart > 30) note('host', `the machine was ${busyStart}% busy (of ${os.cpus().length * 100}%) before the bench started`);
 
-  const lab = new Lab(defaultSettings('bench'), (m) => progress(`lab: ${m}`));
-  const flat = new FlatLab('benchflat');
+  const lab = new Lab(defaultSettings(o.prefix), (m) => progress(`lab: ${m}`));
+  const flat = new FlatLab(`${o.prefix}flat`);
   let labBuilt = false;
   let flatBuilt = false;
   const servers: KernelServer[] = [];
@@ -305,7 +313,7 @@ async function main(): Promise<number> {
   const setup: Record<string, string> = {};
   try {
     if (o.topology !== 'flat' && o.servers.includes('ours')) {
-      progress('── lab topology (tagged): Lab prefix bench, userspace switch, client untagged on VLAN 123 ──');
+      progress(`── lab topology (tagged): Lab prefix ${o.prefix}, userspace switch, client untagged on VLAN 123 ──`);
       labBuilt = true;
       await lab.up();
       await tuneClient(lab.ns.client);
@@ -318,7 +326,7 @@ async function main(): Promise<number> {
       cleanup();
     }
     if (o.topology !== 'lab') {
-      progress('── flat topology: Linux bridge, no VLAN, 192.168.123.150 on macvlan0 (prefix benchflat) ──');
+      progress(`── flat topology: Linux bridge, no VLAN, 192.168.123.150 on macvlan0 (prefix ${o.prefix}flat) ──`);
       flatBuilt = true;
       await flat.up(o.engine);
       putFiles(flat.podWwwDir, big);

@@ -9,7 +9,11 @@
  *   .qdiscBypass .ignoreOutgoing .promiscuous   (what is really in effect)
  *   .start(handler(count), onError?)  poll the fd on the libuv loop, deliver vectors
  *   .stop()                            stop polling (the ring keeps filling, then drops)
- *   .send(buf, offsets, lengths, count) -> frames sent (one sendmmsg per 1024 frames)
+ *   .send(buf, offsets, lengths, count, csumStart?, gsoSize?) -> frames sent (one sendmmsg
+ *                                      per 1024 frames; with .txOffload every frame goes through
+ *                                      the TX socket with a virtio_net_hdr built from csumStart /
+ *                                      gsoSize, Uint16Arrays, 0 = no checksum offload / no GSO)
+ *   .txOffload                         a PACKET_VNET_HDR TX socket is in use (option txOffload)
  *   .stats()  -> plain object of counters (kernel PACKET_STATISTICS accumulated)
  *   .ref() / .unref()                  whether an active poll keeps the loop alive
  *   .close()                           idempotent; also done by the finalizer / env cleanup
@@ -32,6 +36,8 @@
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/virtio_net.h>
+#include <endian.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <stdint.h>
@@ -103,12 +109,16 @@ typedef struct afp {
 
   /* TX */
   struct mmsghdr *msgs;
-  struct iovec *iovs;
+  struct iovec *iovs;             /* 2 per message: [vnet header,] frame */
+  struct virtio_net_hdr *vnet;    /* one per message when tx_offload */
+  int txfd;                       /* TX-only socket with PACKET_VNET_HDR, or -1 */
+  int tx_offload;                 /* txfd is usable: checksum offload and TCPv4 GSO */
 
   /* counters */
   uint64_t k_packets, k_drops, k_freezes;
   uint64_t rx_frames, rx_bytes, rx_vectors, rx_wakeups, rx_outgoing, rx_truncated;
   uint64_t tx_frames, tx_bytes, tx_errors, tx_eagain, tx_enobufs, tx_invalid, tx_other;
+  uint64_t tx_csum_offloaded, tx_gso_frames;
   uint64_t socket_errors, handler_errors;
   int last_socket_error, last_tx_errno;
 } afp_t;
@@ -244,13 +254,20 @@ static void teardown(afp_t *a, int in_finalizer) {
     close(a->fd);
     a->fd = -1;
   }
+  if (a->txfd >= 0) {
+    close(a->txfd);
+    a->txfd = -1;
+  }
+  a->tx_offload = 0;
   map_unref(a->map);
   a->map = NULL;
   a->ring = NULL;
   free(a->msgs);
   free(a->iovs);
+  free(a->vnet);
   a->msgs = NULL;
   a->iovs = NULL;
+  a->vnet = NULL;
   if (a->cleanup_hook) {
     a->cleanup_hook = 0;
     napi_remove_env_cleanup_hook(a->env, env_cleanup, a);
@@ -693,9 +710,36 @@ static napi_value m_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Fills the virtio_net_hdr of one frame for the TX socket (PACKET_VNET_HDR; fields in the
+ * byte order of virtio 1.0, little-endian, which is what the kernel's vio_le() expects on a
+ * little-endian host). csum_start = 0: no offload (a zero header: the frame goes as it is).
+ * Otherwise the L4 header starts at csum_start and is TCP: NEEDS_CSUM with csum_offset 16 (the
+ * checksum field must hold the folded pseudo-header sum, not complemented); gso_size > 0 also
+ * asks for TCPv4 segmentation into gso_size-byte payloads (the kernel copies the headers,
+ * advances the sequence number and the IPv4 ID, fixes lengths and checksums, and keeps
+ * PSH/FIN for the last piece). Returns -1 when the frame cannot be described.
+ */
+static int fill_vnet(struct virtio_net_hdr *h, const uint8_t *frame, uint32_t len, uint32_t cs, uint32_t gso) {
+  memset(h, 0, sizeof *h);
+  if (cs == 0) return gso == 0 ? 0 : -1;
+  if (cs + 20 > len) return -1;
+  uint32_t thl = (uint32_t)(frame[cs + 12] >> 4) * 4;
+  if (thl < 20 || cs + thl > len) return -1;
+  h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  h->csum_start = htole16((uint16_t)cs);
+  h->csum_offset = htole16(16);
+  h->hdr_len = htole16((uint16_t)(cs + thl));
+  if (gso != 0 && len - cs - thl > gso) {
+    h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+    h->gso_size = htole16((uint16_t)gso);
+  }
+  return 0;
+}
+
 static napi_value m_send(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4], result;
+  size_t argc = 6;
+  napi_value argv[6], result;
   afp_t *a = unwrap(env, info, &argc, argv);
   if (!a) return NULL;
   if (a->closed || a->close_pending) {
@@ -703,11 +747,11 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (argc < 4) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "send(buffer, offsets, lengths, count)");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "send(buffer, offsets, lengths, count, csumStart?, gsoSize?)");
     return NULL;
   }
-  void *data, *offp, *lenp;
-  size_t blen, noff, nlen;
+  void *data, *offp, *lenp, *csp = NULL, *gsop = NULL;
+  size_t blen, noff, nlen, ncs = 0, ngso = 0;
   uint32_t count;
   if (get_typed(env, argv[0], napi_uint8_array, "buffer", &data, &blen) < 0) return NULL;
   if (get_typed(env, argv[1], napi_uint32_array, "offsets", &offp, &noff) < 0) return NULL;
@@ -720,6 +764,25 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "count exceeds the offsets/lengths arrays");
     return NULL;
   }
+  for (size_t k = 4; k < 6 && k < argc; k++) {
+    napi_valuetype t;
+    napi_typeof(env, argv[k], &t);
+    if (t == napi_undefined || t == napi_null) continue;
+    if (get_typed(env, argv[k], napi_uint16_array, k == 4 ? "csumStart" : "gsoSize", k == 4 ? &csp : &gsop,
+                  k == 4 ? &ncs : &ngso) < 0)
+      return NULL;
+    if ((k == 4 ? ncs : ngso) < count) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "count exceeds the csumStart/gsoSize arrays");
+      return NULL;
+    }
+  }
+  if ((csp != NULL || gsop != NULL) && !a->tx_offload) {
+    throw_code(env, "ERR_TX_OFFLOAD", 0, NULL, "TX offload is not available on this socket (txOffload is off)");
+    return NULL;
+  }
+  const uint16_t *css = csp, *gsos = gsop;
+  const int vnet = a->tx_offload;
+  const int fd = vnet ? a->txfd : a->fd;
   const uint32_t *offs = offp, *lens = lenp;
   uint32_t sent = 0, i = 0;
   while (i < count) {
@@ -727,23 +790,46 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
     uint32_t m = 0;
     while (i < count && m < TX_BATCH_MAX) {
       uint64_t o = offs[i], l = lens[i];
+      uint32_t cs = css ? css[i] : 0, gso = gsos ? gsos[i] : 0;
       i++;
       if (l == 0 || o + l > blen) {
         a->tx_invalid++;
         a->tx_errors++;
         continue;
       }
-      a->iovs[m].iov_base = (uint8_t *)data + o;
-      a->iovs[m].iov_len = (size_t)l;
-      a->msgs[m].msg_hdr.msg_iov = &a->iovs[m];
-      a->msgs[m].msg_hdr.msg_iovlen = 1;
+      struct iovec *iov = &a->iovs[2 * m];
+      if (vnet) {
+        if (fill_vnet(&a->vnet[m], (uint8_t *)data + o, (uint32_t)l, cs, gso) < 0) {
+          a->tx_invalid++;
+          a->tx_errors++;
+          continue;
+        }
+        iov[0].iov_base = &a->vnet[m];
+        iov[0].iov_len = sizeof a->vnet[m];
+        iov[1].iov_base = (uint8_t *)data + o;
+        iov[1].iov_len = (size_t)l;
+        a->msgs[m].msg_hdr.msg_iov = iov;
+        a->msgs[m].msg_hdr.msg_iovlen = 2;
+      } else {
+        iov[1].iov_base = (uint8_t *)data + o;
+        iov[1].iov_len = (size_t)l;
+        a->msgs[m].msg_hdr.msg_iov = &iov[1];
+        a->msgs[m].msg_hdr.msg_iovlen = 1;
+      }
       m++;
     }
     uint32_t j = 0;
     while (j < m) {
-      int r = sendmmsg(a->fd, &a->msgs[j], m - j, MSG_DONTWAIT);
+      int r = sendmmsg(fd, &a->msgs[j], m - j, MSG_DONTWAIT);
       if (r > 0) {
-        for (int k = 0; k < r; k++) a->tx_bytes += a->iovs[j + k].iov_len;
+        for (int k = 0; k < r; k++) {
+          a->tx_bytes += a->iovs[2 * (j + k) + 1].iov_len;
+          if (vnet) {
+            const struct virtio_net_hdr *h = &a->vnet[j + k];
+            if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) a->tx_csum_offloaded++;
+            if (h->gso_type != VIRTIO_NET_HDR_GSO_NONE) a->tx_gso_frames++;
+          }
+        }
         j += (uint32_t)r;
         sent += (uint32_t)r;
         a->tx_frames += (uint64_t)r;
@@ -769,7 +855,7 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
         i = count;
         break;
       }
-      /* This frame is bad (EMSGSIZE, ENETDOWN, ...): count it and go on with the next. */
+      /* This frame is bad (EMSGSIZE, EINVAL from a vnet header, ENETDOWN, ...): count it, go on. */
       a->tx_other++;
       a->tx_errors++;
       j++;
@@ -826,6 +912,8 @@ static napi_value m_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "txNobufs", (double)a->tx_enobufs);
   set_num(env, o, "txInvalid", (double)a->tx_invalid);
   set_num(env, o, "txOther", (double)a->tx_other);
+  set_num(env, o, "txCsumOffloaded", (double)a->tx_csum_offloaded);
+  set_num(env, o, "txGsoFrames", (double)a->tx_gso_frames);
   set_str(env, o, "txLastError", a->last_tx_errno ? errno_name(a->last_tx_errno) : "");
   set_num(env, o, "socketErrors", (double)a->socket_errors);
   set_str(env, o, "socketLastError", a->last_socket_error ? errno_name(a->last_socket_error) : "");
@@ -970,6 +1058,41 @@ static int setup_socket(napi_env env, afp_t *a, int qdisc_bypass, int promisc, u
   return 0;
 }
 
+/*
+ * The TX offload socket: a second AF_PACKET socket used only for sending, bound to the
+ * interface with protocol 0 (so the kernel never queues a received frame on it), with
+ * PACKET_VNET_HDR: every frame is preceded by a struct virtio_net_hdr, which lets the kernel
+ * complete TCP checksums (CHECKSUM_PARTIAL) and take TCPv4 super-frames of up to 64 KiB that it
+ * segments in software or hands to a device that does (veth, macvlan pass them on whole). A
+ * separate socket because PACKET_VNET_HDR must be set before any ring and must not change how
+ * the RX ring is read. Best effort: any failure leaves txfd = -1 and TX on the main socket.
+ */
+static void setup_tx_offload(afp_t *a, int qdisc_bypass, uint32_t sndbuf) {
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  int one = 1;
+  if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) {
+    close(fd);
+    return;
+  }
+  if (qdisc_bypass) setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+  /* Super-frames are up to 64 KiB each: room for a batch of them (root may exceed wmem_max). */
+  int want = sndbuf > 0 ? (int)sndbuf : 4 * 1024 * 1024;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = 0;
+  sll.sll_ifindex = a->ifindex;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
+    close(fd);
+    return;
+  }
+  a->txfd = fd;
+  a->tx_offload = 1;
+}
+
 static napi_value m_construct(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7], self, target;
@@ -990,6 +1113,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   }
   a->env = env;
   a->fd = -1;
+  a->txfd = -1;
 
   size_t nlen = 0;
   napi_valuetype t;
@@ -1014,12 +1138,12 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
     return NULL;
   }
   uint32_t ver, bs, bc, fs, rt, mv, sndbuf;
-  int qb, promisc;
+  int qb, promisc, txo;
   if (opt_u32(env, argv[1], "ringVersion", 3, &ver) || opt_u32(env, argv[1], "blockSize", 256 * 1024, &bs) ||
       opt_u32(env, argv[1], "blockCount", 64, &bc) || opt_u32(env, argv[1], "frameSize", 2048, &fs) ||
       opt_u32(env, argv[1], "retireTimeoutMs", 1, &rt) || opt_u32(env, argv[1], "maxVectorsPerWakeup", 16, &mv) ||
       opt_u32(env, argv[1], "sendBufferSize", 0, &sndbuf) || opt_bool(env, argv[1], "qdiscBypass", 1, &qb) ||
-      opt_bool(env, argv[1], "promiscuous", 0, &promisc)) {
+      opt_bool(env, argv[1], "promiscuous", 0, &promisc) || opt_bool(env, argv[1], "txOffload", 1, &txo)) {
     free(a);
     return NULL;
   }
@@ -1075,10 +1199,12 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   a->d_flags = dp[4];
 
   a->msgs = calloc(TX_BATCH_MAX, sizeof *a->msgs);
-  a->iovs = calloc(TX_BATCH_MAX, sizeof *a->iovs);
-  if (!a->msgs || !a->iovs) {
+  a->iovs = calloc(2 * TX_BATCH_MAX, sizeof *a->iovs);
+  a->vnet = calloc(TX_BATCH_MAX, sizeof *a->vnet);
+  if (!a->msgs || !a->iovs || !a->vnet) {
     free(a->msgs);
     free(a->iovs);
+    free(a->vnet);
     free(a);
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
@@ -1088,6 +1214,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   if (napi_wrap(env, self, a, afp_finalize, NULL, NULL) != napi_ok) {
     free(a->msgs);
     free(a->iovs);
+    free(a->vnet);
     free(a);
     napi_throw_error(env, "ERR_AF_PACKET", "napi_wrap failed");
     return NULL;
@@ -1105,6 +1232,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
     teardown(a, 0);
     return NULL;
   }
+  if (txo) setup_tx_offload(a, qb, sndbuf);
 
   /* The ring, once, as an external ArrayBuffer. It holds its own reference to the mapping. */
   napi_value ab, macbuf;
@@ -1133,6 +1261,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   set_bool(env, self, "qdiscBypass", bypass_on);
   set_bool(env, self, "ignoreOutgoing", ignore_on);
   set_bool(env, self, "promiscuous", a->promisc);
+  set_bool(env, self, "txOffload", a->tx_offload);
   return self;
 }
 

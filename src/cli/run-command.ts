@@ -129,6 +129,8 @@ export async function main(argv: string[]): Promise<number> {
       blockSize: config.engine['block-size'] !== undefined ? Number(config.engine['block-size']) : undefined,
       blockCount: config.engine['block-count'] !== undefined ? Number(config.engine['block-count']) : undefined,
       frameSize: config.engine['frame-size'] !== undefined ? Number(config.engine['frame-size']) : undefined,
+      // `tx-offload off`: no PACKET_VNET_HDR TX socket (checksums in JS, one frame per segment).
+      txOffload: config.engine['tx-offload'] !== undefined ? config.engine['tx-offload'] !== 'off' : undefined,
       onError: (err) => {
         const e = err as NodeJS.ErrnoException;
         log.warn(

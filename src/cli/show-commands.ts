@@ -63,7 +63,7 @@ function showHardware(ctx: CliContext, brief: boolean): string {
     const sw = hw.sw;
     lines.push(`${hw.name.padEnd(32)}${String(sw.index).padEnd(6)}${state(sw).padEnd(6)}${hw.name}`);
     if (brief) continue;
-    const dev = hw.device as unknown as { ring?: RingInfo };
+    const dev = hw.device as unknown as { ring?: RingInfo; txOffload?: unknown };
     const stats = hw.device.stats();
     lines.push('  Link speed: unknown');
     lines.push('  RX Queues:');
@@ -75,6 +75,7 @@ function showHardware(ctx: CliContext, brief: boolean): string {
       lines.push(`  Linux PACKET socket interface v${r.version}`);
       lines.push('  FEATURES:');
       lines.push('    qdisc-bpass-enabled');
+      if (dev.txOffload !== undefined) lines.push('    tx-offload (vnet-hdr: tcp checksum, tcp4 gso)');
       lines.push('  RX Queue 0:');
       lines.push(`    block size:${r.blockSize} nr:${r.blockCount} frame size:${r.frameSize} nr:${r.frameCount}`);
       lines.push('  TX: sendmmsg, one call per vector');
@@ -86,6 +87,7 @@ function showHardware(ctx: CliContext, brief: boolean): string {
     if (typeof x.rxFrames === 'number') {
       lines.push(`  rx frames ${x.rxFrames} bytes ${x.rxBytes} vectors ${x.rxVectors} wakeups ${x.rxWakeups} truncated ${x.rxTruncated}`);
       lines.push(`  tx frames ${x.txFrames} bytes ${x.txBytes} eagain ${x.txEagain} nobufs ${x.txNobufs}${x.txLastError ? ` last error ${x.txLastError}` : ''}`);
+      if (typeof x.txCsumOffloaded === 'number') lines.push(`  tx checksum-offloaded ${x.txCsumOffloaded} gso super-frames ${x.txGsoFrames}`);
       lines.push(`  socket errors ${x.socketErrors}${x.socketLastError ? ` (last ${x.socketLastError})` : ''}, handler errors ${x.handlerErrors}`);
     }
     lines.push(`  tx errors ${stats.txErrors}, mtu ${hw.device.mtu}, sub-interfaces ${hw.subByVlan.size}`);

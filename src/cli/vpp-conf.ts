@@ -83,7 +83,7 @@ export function parseConfText(file: string, text: string): ConfItem[] {
 
 const UNIX_FLAGS = new Set(['nodaemon', 'interactive', 'nosyslog', 'coredump-size', 'full-coredump']);
 const UNIX_VALUES = new Set(['cli-listen', 'startup-config', 'log', 'gid', 'cli-prompt', 'cli-history-limit', 'pidfile', 'runtime-dir', 'exec', 'cli-no-pager', 'cli-pager-buffer-limit', 'poll-sleep-usec']);
-const ENGINE_KEYS = new Set(['ring-version', 'block-size', 'block-count', 'frame-size', 'management', 'log-level', 'neighbor-age', 'shutdown-grace', 'stall-threshold']);
+const ENGINE_KEYS = new Set(['ring-version', 'block-size', 'block-count', 'frame-size', 'management', 'log-level', 'neighbor-age', 'shutdown-grace', 'stall-threshold', 'tx-offload']);
 
 /** Reads and interprets vpp.conf. */
 export function readVppConf(file: string, text = readFileSync(file, 'utf8')): EngineConfig {

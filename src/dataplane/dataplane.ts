@@ -321,11 +321,12 @@ export class Dataplane {
   /**
    * Starts a frame on `sw` towards `dstMac` with EtherType `type` in the interface's next TX
    * slot, adding the 802.1Q tag of a sub-interface. Returns the offset where L3 starts in
-   * `sw.hw.tx.data`; finish with commitFrame().
+   * `sw.hw.tx.data`; finish with commitFrame(). `want` > 0: flush first unless a frame of that
+   * many bytes (L2 included) fits, for a super-frame (see l3SuperRoom).
    */
-  beginFrame(sw: SwInterface, dstMac: Buffer, type: number): number {
+  beginFrame(sw: SwInterface, dstMac: Buffer, type: number, want = 0): number {
     const tx = sw.hw.tx;
-    if (tx.full) this.flushHardware(sw.hw);
+    if (tx.full || (want > 0 && !tx.hasRoom(want))) this.flushHardware(sw.hw);
     const slot = tx.nextSlot();
     const l2 = sw.isSub
       ? writeEthernetVlan(tx.data, slot, dstMac, sw.mac, sw.vlanId, type)
@@ -333,8 +334,11 @@ export class Dataplane {
     return slot + l2;
   }
 
-  /** Finishes the frame begun with beginFrame(), whose L3 part is `l3Length` bytes. */
-  commitFrame(sw: SwInterface, l3Length: number): void {
+  /**
+   * Finishes the frame begun with beginFrame(), whose L3 part is `l3Length` bytes; csumStart /
+   * gsoSize are the TX offload fields of the frame (see TxVector; only when the device offers them).
+   */
+  commitFrame(sw: SwInterface, l3Length: number, csumStart = 0, gsoSize = 0): void {
     const l2 = sw.isSub ? ETH_HEADER_LEN + VLAN_TAG_LEN : ETH_HEADER_LEN;
     let frameLength = l2 + l3Length;
     const tx = sw.hw.tx;
@@ -344,7 +348,7 @@ export class Dataplane {
       tx.data.fill(0, tx.nextSlot() + frameLength, tx.nextSlot() + minimum);
       frameLength = minimum;
     }
-    tx.commit(frameLength);
+    tx.commit(frameLength, csumStart, gsoSize);
     this.framesCommitted++;
     sw.counters.txPackets++;
     sw.counters.txBytes += frameLength;
@@ -359,6 +363,17 @@ export class Dataplane {
   l3Room(sw: SwInterface): number {
     const l2 = sw.isSub ? ETH_HEADER_LEN + VLAN_TAG_LEN : ETH_HEADER_LEN;
     return Math.min(sw.mtu, sw.hw.tx.slotSize - l2);
+  }
+
+  /**
+   * Room for L3 bytes of a TCP super-frame in the frame just begun on `sw` (begun with
+   * `want` = the device's maxGsoBytes + L2): up to maxGsoBytes, or the MTU room without GSO.
+   */
+  l3SuperRoom(sw: SwInterface): number {
+    const off = sw.hw.device.txOffload;
+    if (off === undefined || !off.gso) return this.l3Room(sw);
+    const l2 = sw.isSub ? ETH_HEADER_LEN + VLAN_TAG_LEN : ETH_HEADER_LEN;
+    return Math.max(this.l3Room(sw), Math.min(off.maxGsoBytes, sw.hw.tx.free - l2));
   }
 
   /** Writes an IPv4 header at `off` and returns its length; the payload follows it. */
@@ -418,9 +433,9 @@ export class Dataplane {
   }
 
   /** Writes the IPv4 header for an L3 payload already in place and commits the frame. */
-  finishIpv4(sw: SwInterface, l3Off: number, src: number, dst: number, protocol: number, payloadLength: number): void {
+  finishIpv4(sw: SwInterface, l3Off: number, src: number, dst: number, protocol: number, payloadLength: number, csumStart = 0, gsoSize = 0): void {
     this.writeIpv4Header(sw.hw.tx.data, l3Off, src, dst, protocol, payloadLength);
-    this.commitFrame(sw, IPV4_MIN_HEADER_LEN + payloadLength);
+    this.commitFrame(sw, IPV4_MIN_HEADER_LEN + payloadLength, csumStart, gsoSize);
   }
 }
 

@@ -12,21 +12,36 @@ import type { SwInterface } from './interface.js';
 
 const TCP_CHECKSUM_OFFSET = 16;
 
+/**
+ * Writes segments into the interface's TX batch. On a device with TX offload (AF_PACKET with
+ * PACKET_VNET_HDR) the TCP checksum is left to the kernel: the field gets the folded pseudo-header
+ * sum and the frame is marked (csumStart). With GSO, begin(…, large = true) reserves a
+ * super-frame and end(tcpLen, segSize) marks it for segmentation into segSize-byte payloads.
+ */
 export class DataplaneSegmentSink implements SegmentSink {
   buf: Buffer = Buffer.alloc(0);
   off = 0;
   room = 0;
+  segRoom = 0;
   private sw: SwInterface | null = null;
   private l3 = 0;
   private src = 0;
   private dst = 0;
+  private csum = false;
   /** Segments the stack could not send because the peer's MAC is not known yet. */
   unresolved = 0;
   notUp = 0;
 
   constructor(private readonly dp: Dataplane) {}
 
-  begin(localIp: number, remoteIp: number): boolean {
+  /** Some interface can take TCP super-frames (the stack then builds them for bulk data). */
+  get gso(): boolean {
+    const hws = this.dp.hardware;
+    for (let i = 0; i < hws.length; i++) if (hws[i].device.txOffload?.gso === true) return true;
+    return false;
+  }
+
+  begin(localIp: number, remoteIp: number, large = false): boolean {
     let sw = this.sw;
     if (sw === null || sw.ownAddress(localIp) === undefined) {
       sw = this.dp.interfaceForAddress(localIp) ?? null;
@@ -42,20 +57,35 @@ export class DataplaneSegmentSink implements SegmentSink {
       this.unresolved++;
       return false;
     }
-    this.l3 = this.dp.beginFrame(sw, mac, ETHERTYPE_IPV4);
+    const offload = sw.hw.device.txOffload;
+    this.csum = offload !== undefined && offload.checksum;
+    const superFrame = large && offload !== undefined && offload.gso;
+    this.l3 = this.dp.beginFrame(sw, mac, ETHERTYPE_IPV4, superFrame ? offload.maxGsoBytes + 22 : 0);
     this.buf = sw.hw.tx.data;
     this.off = this.l3 + IPV4_MIN_HEADER_LEN;
-    this.room = this.dp.l3Room(sw) - IPV4_MIN_HEADER_LEN;
+    this.segRoom = this.dp.l3Room(sw) - IPV4_MIN_HEADER_LEN;
+    this.room = superFrame ? this.dp.l3SuperRoom(sw) - IPV4_MIN_HEADER_LEN : this.segRoom;
     this.src = localIp;
     this.dst = remoteIp;
     return true;
   }
 
-  end(tcpLen: number): void {
+  end(tcpLen: number, segSize = 0): void {
     const sw = this.sw!;
     const buf = this.buf;
+    const pseudo = pseudoHeaderSum(this.src, this.dst, IP_PROTO_TCP, tcpLen);
+    if (this.csum) {
+      // The kernel completes it (and, for a super-frame, redoes it per segment from this sum,
+      // adjusting the length): the folded pseudo-header sum, not complemented.
+      buf.writeUInt16BE(~finish(pseudo) & 0xffff, this.off + TCP_CHECKSUM_OFFSET);
+      const csumStart = this.off - sw.hw.tx.nextSlot();
+      const hl = (buf[this.off + 12] >>> 4) * 4;
+      const gso = segSize > 0 && tcpLen - hl > segSize ? segSize : 0;
+      this.dp.finishIpv4(sw, this.l3, this.src, this.dst, IP_PROTO_TCP, tcpLen, csumStart, gso);
+      return;
+    }
     buf.writeUInt16BE(0, this.off + TCP_CHECKSUM_OFFSET);
-    const sum = sumWords(buf, this.off, tcpLen, pseudoHeaderSum(this.src, this.dst, IP_PROTO_TCP, tcpLen));
+    const sum = sumWords(buf, this.off, tcpLen, pseudo);
     buf.writeUInt16BE(finish(sum), this.off + TCP_CHECKSUM_OFFSET);
     this.dp.finishIpv4(sw, this.l3, this.src, this.dst, IP_PROTO_TCP, tcpLen);
   }

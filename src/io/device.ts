@@ -32,12 +32,34 @@ export const RX_FLAG_CSUM_NOT_READY = 1;
 /** A NIC verified the L4 checksum (TP_STATUS_CSUM_VALID). */
 export const RX_FLAG_CSUM_VALID = 2;
 
-/** Frames to send in one batch. Frame i is data[offset[i] .. offset[i] + length[i]). */
+/**
+ * Frames to send in one batch. Frame i is data[offset[i] .. offset[i] + length[i]).
+ *
+ * Optional per-frame TX offload, only for a device whose `txOffload` offers it:
+ * - `csumStart[i]` ≠ 0: frame i is IPv4/TCP whose TCP header starts at that offset from the
+ *   frame's start; the TCP checksum field holds the folded (not complemented) pseudo-header
+ *   sum over source, destination, protocol and the TCP length, and the device completes it.
+ * - `gsoSize[i]` ≠ 0 (with csumStart): a TCP super-frame (up to `txOffload.maxGsoBytes` of
+ *   IPv4) that the device splits into segments of gsoSize payload bytes, copying the headers,
+ *   advancing the sequence number and the IPv4 ID, with PSH/FIN only on the last piece.
+ */
 export interface TxVector {
   count: number;
   data: Buffer;
   offset: Uint32Array;
   length: Uint32Array;
+  csumStart?: Uint16Array;
+  gsoSize?: Uint16Array;
+}
+
+/** What a device accepts in TxVector.csumStart / gsoSize. */
+export interface TxOffload {
+  /** TCP checksum completion (csumStart). */
+  checksum: boolean;
+  /** TCPv4 segmentation of super-frames (gsoSize). */
+  gso: boolean;
+  /** Largest IPv4 packet (header + TCP) of a super-frame. */
+  maxGsoBytes: number;
 }
 
 export interface DeviceStats {
@@ -64,38 +86,86 @@ export interface Device {
   start(handler: RxHandler): void;
   /** Send frames; returns how many were accepted by the device. */
   send(tx: TxVector): number;
+  /**
+   * TX offloads the device accepts (TxVector.csumStart / gsoSize); absent = none, and a caller
+   * must then leave those arrays out or all zero. Wrappers that inspect or rewrite frames
+   * (pcap, fault injector) do not offer it, so what they see is always wire-exact.
+   */
+  readonly txOffload?: TxOffload;
   stats(): DeviceStats;
   close(): void;
 }
 
-/** A reusable TxVector with fixed-size slots, so building a batch allocates nothing. */
+/**
+ * A reusable TxVector, so building a batch allocates nothing. Frames are packed into one
+ * arena, each at the next 64-byte aligned offset: a frame of up to `slotSize` bytes always fits
+ * while the batch is not `full`, and with `superBytes` > 0 (a device with GSO) the arena has
+ * room for super-frames too (ask with `hasRoom(n)` first, flush if it says no). Every slot
+ * also carries the offload fields (csumStart / gsoSize, 0 = none).
+ */
 export class TxBatch implements TxVector {
   count = 0;
   readonly data: Buffer;
   readonly offset: Uint32Array;
   readonly length: Uint32Array;
+  readonly csumStart: Uint16Array;
+  readonly gsoSize: Uint16Array;
+  /** Bytes of the arena in use (the next frame starts here). */
+  private used = 0;
 
-  constructor(readonly capacity: number, readonly slotSize: number) {
-    this.data = Buffer.alloc(capacity * slotSize);
+  constructor(
+    readonly capacity: number,
+    readonly slotSize: number,
+    /** Largest super-frame (0 = none); the arena grows to hold 16 of them. */
+    readonly superBytes = 0,
+  ) {
+    const bytes = Math.max(capacity * align(slotSize), superBytes > 0 ? 16 * align(superBytes) + slotSize : 0);
+    this.data = Buffer.alloc(bytes);
     this.offset = new Uint32Array(capacity);
     this.length = new Uint32Array(capacity);
-    for (let i = 0; i < capacity; i++) this.offset[i] = i * slotSize;
+    this.csumStart = new Uint16Array(capacity);
+    this.gsoSize = new Uint16Array(capacity);
   }
 
   get full(): boolean {
-    return this.count >= this.capacity;
+    return this.count >= this.capacity || this.data.length - this.used < this.slotSize;
+  }
+
+  /** Whether a frame of n bytes fits now. */
+  hasRoom(n: number): boolean {
+    return this.count < this.capacity && this.data.length - this.used >= n;
+  }
+
+  /** Bytes free from the next slot to the end of the arena. */
+  get free(): number {
+    return this.data.length - this.used;
   }
 
   /** Offset of the next free slot; write the frame there, then call commit(length). */
   nextSlot(): number {
-    return this.count * this.slotSize;
+    return this.used;
   }
 
-  commit(length: number): void {
-    this.length[this.count++] = length;
+  commit(length: number, csumStart = 0, gsoSize = 0): void {
+    const i = this.count++;
+    this.offset[i] = this.used;
+    this.length[i] = length;
+    this.csumStart[i] = csumStart;
+    this.gsoSize[i] = gsoSize;
+    if (csumStart !== 0) this.offloaded = true;
+    this.used += align(length);
   }
+
+  /** Whether some frame of this batch uses csumStart / gsoSize. */
+  offloaded = false;
 
   reset(): void {
     this.count = 0;
+    this.used = 0;
+    this.offloaded = false;
   }
+}
+
+function align(n: number): number {
+  return (n + 63) & ~63;
 }

@@ -2,7 +2,8 @@
  * In-memory devices for tests: frames are injected by the test (or by the peer of a pair)
  * and delivered as one vector per deliver() call; frames sent are kept or passed to the peer.
  */
-import type { Device, DeviceStats, RxHandler, RxVector, TxVector } from './device.js';
+import type { Device, DeviceStats, RxHandler, RxVector, TxOffload, TxVector } from './device.js';
+import { completeOffload } from './offload.js';
 
 export interface InjectOptions {
   /** RX_FLAG_* bits the kernel would report. */
@@ -21,6 +22,13 @@ export class MemoryDevice implements Device {
   private pending: { frame: Buffer; tpid: number; tci: number; flags: number }[] = [];
   private readonly rx: RxVector;
   private readonly statistics: DeviceStats = { kernelPackets: 0, kernelDrops: 0, kernelFreezes: 0, txErrors: 0 };
+  /**
+   * Offered TX offload (set by a test before the dataplane opens the device): frames sent with
+   * csumStart / gsoSize are completed and segmented in software (src/io/offload.ts), so `sent`
+   * and the peer always see wire-exact frames; `superFrames` counts the super-frames received.
+   */
+  txOffload: TxOffload | undefined = undefined;
+  superFrames = 0;
 
   constructor(
     readonly ifname: string,
@@ -74,7 +82,19 @@ export class MemoryDevice implements Device {
 
   send(tx: TxVector): number {
     for (let i = 0; i < tx.count; i++) {
-      const frame = Buffer.from(tx.data.subarray(tx.offset[i], tx.offset[i] + tx.length[i]));
+      const bytes = tx.data.subarray(tx.offset[i], tx.offset[i] + tx.length[i]);
+      const cs = tx.csumStart?.[i] ?? 0;
+      if (cs !== 0) {
+        if (this.txOffload === undefined) throw new Error(`${this.ifname}: offloaded frame sent to a device without txOffload`);
+        const gso = tx.gsoSize?.[i] ?? 0;
+        if (gso !== 0) this.superFrames++;
+        for (const frame of completeOffload(Buffer.from(bytes), cs, gso)) {
+          this.sent.push(frame);
+          this.onSend?.(frame);
+        }
+        continue;
+      }
+      const frame = Buffer.from(bytes);
       this.sent.push(frame);
       this.onSend?.(frame);
     }

@@ -136,6 +136,16 @@ export class Lab {
     // fills them in: the client's frames would cross the switch with partial checksums. Make
     // the client's kernel compute them, as a host whose NIC does the offload would deliver them.
     inNs(this.ns.client, ['ethtool', '-K', 'eth0', 'tx', 'off']);
+    // The same in the other direction: the pod's dataplane hands the kernel TCP frames with the
+    // checksum left partial and 64 KiB super-frames (TX offload, PACKET_VNET_HDR), which veth and
+    // macvlan pass on whole. Our switch copies frames byte for byte and cannot forward either
+    // (a super-frame is larger than its slots, a partial checksum would reach the client). So the
+    // worker's "NIC" (eth0, macvlan0's lower device) gets checksum offload, TSO and GSO off: the
+    // kernel then segments and checksums in software when macvlan0 hands the frame to eth0
+    // (validate_xmit_skb), and the switch sees ordinary frames. Not on macvlan0 itself: macvlan
+    // keeps HW_CSUM and GSO always on (ALWAYS_ON_OFFLOADS) and leaves the work to its lower
+    // device; `ethtool -K macvlan0 …` answers "[requested off]". The flat topology keeps them.
+    inNs(this.ns.worker, ['ethtool', '-K', 'eth0', 'tx', 'off', 'tso', 'off', 'gso', 'off']);
 
     mkdirSync(this.podConfDir, { recursive: true });
     mkdirSync(this.podWwwDir, { recursive: true });

@@ -53,6 +53,9 @@ const TLP_MIN_MS = 10;
 /** Allowance for the peer's delayed ACK when a single segment is outstanding (Linux's minimum ATO). */
 const TLP_DELACK_MS = 40;
 
+/** Largest payload asked for in one super-segment (the sink's room, ≤ one IPv4 packet, decides). */
+const SUPER_SEGMENT_MAX = 65535;
+
 export class TcpConnection implements ByteStream {
   /** Next connection in the same hash bucket (same remote ip:port, other local endpoint). */
   next: TcpConnection | null = null;
@@ -346,10 +349,11 @@ export class TcpConnection implements ByteStream {
    * Sends one segment at `seq` with up to maxLen data bytes, and FIN when allowFin and the
    * segment reaches finSeq. Returns the sequence space used, or -1 when the sink had no room.
    */
-  transmit(seq: number, maxLen: number, now: number, allowFin: boolean): number {
+  transmit(seq: number, maxLen: number, now: number, allowFin: boolean, superSeg = false): number {
     const st = this.stack;
     const sink = st.sink;
-    if (!sink.begin(this.localIp, this.remoteIp)) {
+    this.lastPiece = 0;
+    if (!sink.begin(this.localIp, this.remoteIp, superSeg)) {
       st.txBlocked = true;
       return -1;
     }
@@ -369,6 +373,17 @@ export class TcpConnection implements ByteStream {
       len = (dataEnd - seq) | 0;
       if (len > maxLen) len = maxLen;
       if (len > sink.room - hl) len = sink.room - hl;
+      if (superSeg && len > 0) {
+        // A super-segment: the device cuts it into pieces of one MSS (what fits one frame
+        // with these options); keep it a whole number of pieces unless it ends the data.
+        let piece = this.sndMss;
+        const segRoom = (sink.segRoom ?? sink.room) - hl;
+        if (segRoom < piece) piece = segRoom;
+        if (len > piece) {
+          if (((seq + len) >>> 0) !== dataEnd) len -= len % piece;
+          if (len > piece) this.lastPiece = piece;
+        }
+      }
       if (len < 0) len = 0;
       if (len > 0) {
         this.q.copy((seq - this.sndUna) | 0, len, buf, o + hl);
@@ -380,16 +395,30 @@ export class TcpConnection implements ByteStream {
     let p = o + 20;
     if (this.tsOk) p = writeOptTimestamp(buf, p, this.tsNow(now), this.tsRecent);
     if (nsack > 0) writeOptSack(buf, p, st.sackOut, nsack);
-    sink.end(hl + len);
+    const piece = this.lastPiece;
+    sink.end(hl + len, piece);
     this.lastAckSent = this.rcvNxt;
     this.ackPending = false;
     const c = st.counters;
-    c.segmentsOut++;
+    const segs = piece > 0 ? Math.ceil(len / piece) : 1;
+    c.segmentsOut += segs;
     if (len > 0) {
-      c.dataSegmentsOut++;
+      c.dataSegmentsOut += segs;
       c.bytesOut += len;
     }
     return len + ((flags & TCP_FIN) !== 0 ? 1 : 0);
+  }
+
+  /** Payload bytes per wire segment of the last transmit() when it sent a super-segment, else 0. */
+  private lastPiece = 0;
+
+  /**
+   * Whether new data may go out as super-segments (GSO): the sink can take them and the
+   * connection is in steady state (no recovery, loss or duplicate ACKs). Retransmissions,
+   * probes and limited transmit stay one MSS.
+   */
+  private superOk(): boolean {
+    return this.stack.sink.gso === true && !this.inRecovery && !this.inLoss && this.dupAcks === 0;
   }
 
   /** A pure ACK now, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. */
@@ -483,7 +512,8 @@ export class TcpConnection implements ByteStream {
           this.cwndLimited = true;
           break;
         }
-        let len = mss;
+        const big = lt === 0 && seqGeq(this.sndNxt, this.sndMax) && this.superOk();
+        let len = big ? SUPER_SEGMENT_MAX : mss;
         if (remaining < len) len = remaining;
         if (wndAvail < len) len = wndAvail;
         if (cwndAvail < len) len = cwndAvail;
@@ -493,7 +523,7 @@ export class TcpConnection implements ByteStream {
           if (cwndAvail < mss) this.cwndLimited = true;
           break;
         }
-        n = this.transmit(this.sndNxt, len, now, true);
+        n = this.transmit(this.sndNxt, len, now, true, big && len > mss);
         if (n > 0 && flight + n > this.cwnd) {
           this.stack.counters.limitedTransmits++;
           this.ltAllow -= n;
@@ -613,7 +643,8 @@ export class TcpConnection implements ByteStream {
           this.cwndLimited = true;
           break;
         }
-        let len = mss;
+        const big = this.superOk();
+        let len = big ? SUPER_SEGMENT_MAX : mss;
         if (remaining < len) len = remaining;
         if (wndAvail < len) len = wndAvail;
         if (room < len) len = room;
@@ -621,7 +652,7 @@ export class TcpConnection implements ByteStream {
           if (room < mss) this.cwndLimited = true;
           break;
         }
-        n = this.transmit(this.sndMax, len, now, true);
+        n = this.transmit(this.sndMax, len, now, true, big && len > mss);
       } else if (this.finQueued && this.sndMax === this.finSeq) {
         if (room <= 0 && flight > 0) {
           this.cwndLimited = true;
@@ -647,11 +678,24 @@ export class TcpConnection implements ByteStream {
     if (st.txBlocked) st.markDirty(this);
   }
 
-  /** Records n bytes of sequence space just sent for the first time at SND.MAX. */
+  /**
+   * Records n bytes of sequence space just sent for the first time at SND.MAX: one record per
+   * wire segment (a super-segment's pieces are separate records with one send time), so that
+   * SACK, RACK and retransmissions keep working per MSS.
+   */
   private sentNew(n: number, now: number): void {
     const seq = this.sndMax;
     const e = (seq + n) >>> 0;
-    this.log.push(seq, e, now, ++this.xmits);
+    const piece = this.lastPiece;
+    let s = seq;
+    if (piece > 0) {
+      while (((e - s) | 0) > piece) {
+        const next = (s + piece) >>> 0;
+        this.log.push(s, next, now, ++this.xmits);
+        s = next;
+      }
+    }
+    this.log.push(s, e, now, ++this.xmits);
     this.sndMax = this.sndNxt = e;
     if (this.inRecovery) this.prrOut += n;
     this.lastSendAt = now;

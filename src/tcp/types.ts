@@ -5,16 +5,28 @@
  * headers in a TX slot, and after end() it fills IPv4, the TCP checksum (pseudo header) and L2.
  */
 export interface SegmentSink {
-  /** false = no TX room now (the stack copes: it retries on the next flush/tick). */
-  begin(localIp: number, remoteIp: number): boolean;
+  /**
+   * false = no TX room now (the stack copes: it retries on the next flush/tick). `large`: the
+   * stack would like to write a super-segment (several MSS of new data) that the device splits
+   * (GSO); the sink then offers a larger `room` if it can.
+   */
+  begin(localIp: number, remoteIp: number, large?: boolean): boolean;
+  /** The sink can take super-segments (begin with large = true may give room beyond one MTU). */
+  readonly gso?: boolean;
   /** Valid after begin() returned true. */
   readonly buf: Buffer;
   /** Where the TCP header starts. */
   readonly off: number;
   /** Max bytes (TCP header + payload) that fit. */
   readonly room: number;
-  /** The segment is buf[off .. off+tcpLen); the checksum field may be left 0. */
-  end(tcpLen: number): void;
+  /** Max bytes (TCP header + payload) of one segment on the wire (= room unless large). */
+  readonly segRoom?: number;
+  /**
+   * The segment is buf[off .. off+tcpLen); the checksum field may be left 0. segSize > 0: a
+   * super-segment whose payload goes on the wire in pieces of segSize bytes (the headers,
+   * options included, copied to each, the sequence number advanced, PSH/FIN on the last).
+   */
+  end(tcpLen: number, segSize?: number): void;
 }
 
 export interface TcpOptions {

@@ -1107,9 +1107,10 @@ export class TcpConnection implements ByteStream {
         } else {
           // Out of order: keep it, and send an immediate duplicate ACK carrying SACK blocks.
           if (this.reasm === null) this.reasm = new Reassembly();
-          this.reasm.insert(dseq, g.buf, off, len);
+          const stored = this.reasm.insert(dseq, g.buf, off, len);
+          if (!stored) st.err('ooo-overflow');
           st.counters.outOfOrderSegments++;
-          if (fin) {
+          if (fin && stored) {
             this.oooFin = true;
             this.oooFinSeq = (dseq + len) >>> 0;
           }

@@ -12,6 +12,13 @@ interface Piece {
   data: Buffer;
 }
 
+/**
+ * Most pieces held per connection. A window of MSS-sized segments needs far fewer (256 KiB /
+ * 1460 ≈ 180); the limit keeps a peer that sends tiny segments into every other hole from making
+ * insertion and SACK generation quadratic.
+ */
+export const MAX_PIECES = 1024;
+
 export class Reassembly {
   private pieces: Piece[] = [];
   /** Bytes held. */
@@ -24,9 +31,13 @@ export class Reassembly {
     return this.pieces.length;
   }
 
-  /** Stores a copy of buf[off .. off+len) at sequence `seq`, keeping what is already held. */
-  insert(seq: number, buf: Buffer, off: number, len: number): void {
+  /**
+   * Stores a copy of buf[off .. off+len) at sequence `seq`, keeping what is already held.
+   * Returns false (storing nothing) when MAX_PIECES are held: the peer will retransmit.
+   */
+  insert(seq: number, buf: Buffer, off: number, len: number): boolean {
     const ps = this.pieces;
+    if (ps.length >= MAX_PIECES) return false;
     let s = seq >>> 0;
     const e = (seq + len) >>> 0;
     this.lastSeq = s;
@@ -48,6 +59,7 @@ export class Reassembly {
       if (seqGt(p.end, s)) s = p.end;
       i++;
     }
+    return true;
   }
 
   private add(i: number, s: number, e: number, buf: Buffer, off: number): void {

@@ -62,7 +62,10 @@ export class Services {
     if (!st.isDirectory()) throw new Error(`www-root ${command.wwwRoot} is not a directory`);
     const address = parseIpv4(command.address);
     if (address === null) throw new Error(`${command.address} is not an IPv4 address`);
-    if (this.http.some((h) => h.command.port === command.port && (h.command.address === command.address || address === 0))) {
+    // Two listeners on one port conflict when their addresses match or either is the wildcard.
+    const conflicts = (h: HttpServerEntry) =>
+      h.command.port === command.port && (h.command.address === command.address || address === 0 || parseIpv4(h.command.address) === 0);
+    if (this.http.some(conflicts)) {
       throw new Error(`an HTTP server already listens on port ${command.port}`);
     }
     const tcp = this.ensureTcp();

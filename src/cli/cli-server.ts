@@ -3,7 +3,7 @@
  * a line; each answer is the command's output followed by "\0", a status byte ('0' ok,
  * '1' error) and "\n".
  */
-import { existsSync, unlinkSync, chmodSync } from 'node:fs';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { CliContext } from './context.js';
 import { execute } from './cli.js';
@@ -37,7 +37,13 @@ export class CliServer {
   /** Listens, replacing a stale socket file left by a crash; fails if another process serves it. */
   async listen(): Promise<{ replacedStale: boolean }> {
     let replacedStale = false;
-    if (existsSync(this.path)) {
+    const existing = lstatSync(this.path, { throwIfNoEntry: false });
+    if (existing !== undefined) {
+      if (!existing.isSocket()) {
+        const e = new Error(`cli-listen ${this.path} exists and is not a socket; refusing to replace it (choose another path)`);
+        (e as NodeJS.ErrnoException).code = 'EEXIST';
+        throw e;
+      }
       if (await socketInUse(this.path)) {
         const e = new Error(`CLI socket ${this.path} is in use by another running dataplane; stop it or choose another cli-listen path`);
         (e as NodeJS.ErrnoException).code = 'EADDRINUSE';

@@ -142,7 +142,29 @@ function readEngine(file: string, items: ConfItem[], config: EngineConfig): void
     if (!ENGINE_KEYS.has(key)) {
       throw new ConfigError(file, items[i].line, `unknown vpp-server option '${key}' (valid: ${[...ENGINE_KEYS].sort().join(', ')})`);
     }
-    config.engine[key] = valueAfter(file, items, i, key);
+    const value = valueAfter(file, items, i, key);
+    const problem = ENGINE_VALUE_CHECKS[key]?.(value);
+    if (problem !== undefined) throw new ConfigError(file, items[i + 1].line, `vpp-server option '${key} ${value}': ${problem}`);
+    config.engine[key] = value;
     i++;
   }
 }
+
+const integerIn = (min: number, max: number) => (v: string) =>
+  /^\d+$/.test(v) && Number(v) >= min && Number(v) <= max ? undefined : `expected an integer ${min}-${max}`;
+const secondsUpTo = (max: number) => (v: string) =>
+  /^\d+(\.\d+)?$/.test(v) && Number(v) <= max ? undefined : `expected seconds between 0 and ${max}`;
+
+/** What each value of the vpp-server stanza must look like; undefined = valid. */
+const ENGINE_VALUE_CHECKS: Record<string, (value: string) => string | undefined> = {
+  'ring-version': (v) => (v === '2' || v === '3' ? undefined : 'expected 2 (TPACKET_V2) or 3 (TPACKET_V3)'),
+  'block-size': integerIn(4096, 1 << 30),
+  'block-count': integerIn(1, 1 << 20),
+  'frame-size': integerIn(128, 1 << 20),
+  'tx-offload': (v) => (v === 'on' || v === 'off' ? undefined : 'expected on or off'),
+  'log-level': (v) => (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v) ? undefined : 'expected fatal, error, warn, info, debug, trace or silent'),
+  'neighbor-age': secondsUpTo(86400),
+  'shutdown-grace': secondsUpTo(3600),
+  'stall-threshold': secondsUpTo(3600),
+  management: (v) => (v === 'off' || /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/.test(v) ? undefined : 'expected <IPv4 address>:<port> (e.g. 0.0.0.0:9100) or off'),
+};

@@ -7,6 +7,7 @@
  * come in any order; `www-root` is required; `uri` defaults to tcp://0.0.0.0/80 and `cache-size`
  * to 10m. Errors say what was wrong and what is valid.
  */
+import { parseIpv4 } from '../wire/address.js';
 
 export interface HttpStaticServerCommand {
   wwwRoot: string;
@@ -95,22 +96,13 @@ function parseUri(value: string): { address: string; port: number } {
   if (slash < 0) throw bad();
   const address = rest.slice(0, slash);
   const portText = rest.slice(slash + 1);
-  if (!isIpv4(address)) throw bad();
+  if (parseIpv4(address) === null) throw bad();
   if (!/^[0-9]{1,5}$/.test(portText)) throw bad();
   const port = Number(portText);
   if (port < 1 || port > 65535) throw bad();
   return { address, port };
 }
 
-function isIpv4(s: string): boolean {
-  const parts = s.split('.');
-  if (parts.length !== 4) return false;
-  for (const p of parts) {
-    if (!/^[0-9]{1,3}$/.test(p)) return false;
-    if (Number(p) > 255) return false;
-  }
-  return true;
-}
 
 /** `512m`, `64k`, `1g`, `1048576` (bytes); suffixes are powers of 1024, either case; `kb`/`mb`/`gb` too. */
 export function parseSize(value: string): number {

@@ -26,6 +26,8 @@ $(NATIVE): native/af_packet.c binding.gyp $(NODE_MODULES)
 	npm run build:native
 
 $(DIST): $(NODE_MODULES) $(shell find src test bench -name '*.ts' 2>/dev/null) tsconfig.json
+	@# A fresh dist: a test deleted or renamed in src must not keep running from an old .js.
+	rm -rf dist
 	npx --no-install tsc -p tsconfig.json
 	@touch $@
 

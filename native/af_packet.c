@@ -18,7 +18,7 @@
  *   .ref() / .unref()                  whether an active poll keeps the loop alive
  *   .close()                           idempotent; also done by the finalizer / env cleanup
  *
- * RX: TPACKET_V3 (block ring, default) or TPACKET_V2 (frame ring). Per wakeup the frames
+ * RX: TPACKET_V2 (frame ring, default: wakes per frame) or TPACKET_V3 (block ring). Per wakeup the frames
  * the kernel handed over are described in the descriptor arrays JS passed at construction
  * (offset into the ring, length, VLAN TPID/TCI the kernel stripped), the JS handler is
  * called with the count (several times when there are more frames than descriptors, at
@@ -486,7 +486,8 @@ static uint64_t rx_drain(afp_t *a) {
           n = 0;
           release_consumed(a);
         }
-        if (a->ppd_off + sizeof(struct tpacket3_hdr) > a->block_size) {
+        if ((size_t)a->ppd_off + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + sizeof(struct sockaddr_ll) >
+            a->block_size) {
           a->pkt_idx = num; /* corrupt: give the block back */
           break;
         }
@@ -496,7 +497,9 @@ static uint64_t rx_drain(afp_t *a) {
         size_t off = (size_t)a->cur * a->block_size + a->ppd_off + h->tp_mac;
         if (sll->sll_pkttype == PACKET_OUTGOING) {
           a->rx_outgoing++;
-        } else if (h->tp_snaplen < h->tp_len || off + h->tp_snaplen > a->ring_len) {
+        } else if (h->tp_snaplen < h->tp_len ||
+                   (size_t)a->ppd_off + h->tp_mac + h->tp_snaplen > a->block_size) {
+          /* Truncated, or (never from a sane kernel) running past its own block. */
           a->rx_truncated++;
         } else {
           fill(a, n++, off, h->tp_snaplen, h->tp_status, (uint16_t)h->hv1.tp_vlan_tci, h->hv1.tp_vlan_tpid);
@@ -1139,7 +1142,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   }
   uint32_t ver, bs, bc, fs, rt, mv, sndbuf;
   int qb, promisc, txo;
-  if (opt_u32(env, argv[1], "ringVersion", 3, &ver) || opt_u32(env, argv[1], "blockSize", 256 * 1024, &bs) ||
+  if (opt_u32(env, argv[1], "ringVersion", 2, &ver) || opt_u32(env, argv[1], "blockSize", 256 * 1024, &bs) ||
       opt_u32(env, argv[1], "blockCount", 64, &bc) || opt_u32(env, argv[1], "frameSize", 2048, &fs) ||
       opt_u32(env, argv[1], "retireTimeoutMs", 1, &rt) || opt_u32(env, argv[1], "maxVectorsPerWakeup", 16, &mv) ||
       opt_u32(env, argv[1], "sendBufferSize", 0, &sndbuf) || opt_bool(env, argv[1], "qdiscBypass", 1, &qb) ||

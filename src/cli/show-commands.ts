@@ -112,6 +112,8 @@ function showNeighbors(ctx: CliContext): string {
     const age = ((now - n.updated) / 1000).toFixed(4);
     lines.push(`${age.padStart(10)}${formatIpv4(n.ip).padStart(24)}${(n.isStatic ? 'S' : 'D').padStart(8)}        ${formatMac(n.mac).padEnd(22)}${n.sw.name}`);
   }
+  const table = ctx.dp.neighbors;
+  if (table.refused > 0) lines.push(`table full (${table.maxEntries} entries): ${table.refused} new neighbours not learnt`);
   return lines.join('\n');
 }
 

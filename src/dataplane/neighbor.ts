@@ -24,7 +24,16 @@ export class NeighborTable {
     public ageMs: number,
     /** Minimum interval between two ARP requests for one address. */
     public requestIntervalMs = 1000,
+    /** Most entries kept. */
+    public maxEntries = 4096,
   ) {}
+
+  /** New neighbours not learnt because the table was full. */
+  refused = 0;
+
+  get size(): number {
+    return this.entries.size;
+  }
 
   lookup(sw: SwInterface, ip: number): Neighbor | undefined {
     return this.entries.get(key(sw.index, ip));
@@ -38,6 +47,11 @@ export class NeighborTable {
       if (existing.isStatic) return;
       macBuf.copy(existing.mac, 0, macOff, macOff + 6);
       existing.updated = now;
+      return;
+    }
+    if (this.entries.size >= this.maxEntries) {
+      // Spoofed senders must not grow the table without bound; a real neighbour is re-learnt once entries age out.
+      this.refused++;
       return;
     }
     const mac = Buffer.allocUnsafe(6);

@@ -1,7 +1,7 @@
 /**
  * The AF_PACKET device: a thin TypeScript face over the native addon (native/af_packet.c).
  *
- * The kernel fills a memory-mapped RX ring (TPACKET_V3 blocks by default, TPACKET_V2 frames
+ * The kernel fills a memory-mapped RX ring (TPACKET_V2 frames by default, TPACKET_V3 blocks
  * as an option). The ring is exposed to JS once, as one Buffer; on every poll wakeup the addon
  * writes the offsets, lengths and VLAN metadata of the waiting frames into descriptor arrays
  * allocated here once, and calls us with the count. Nothing is allocated per frame.
@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import type { Device, DeviceStats, RxHandler, RxVector, TxOffload, TxVector } from './device.js';
 
 export interface AfPacketOptions {
-  /** TPACKET_V3 (3, default): block ring, wakes when a block retires (full, or after
-   * retireTimeoutMs). TPACKET_V2 (2): frame ring, wakes per frame: lower latency at low load. */
+  /** TPACKET_V2 (2, default): frame ring, wakes per frame. TPACKET_V3 (3): block ring, wakes
+   * when a block retires (full, or after retireTimeoutMs): up to 1 ms more latency at low load. */
   ringVersion?: 2 | 3;
   /** Ring block size in bytes, a multiple of the page size (default 256 KiB). */
   blockSize?: number;

@@ -18,7 +18,6 @@ export function sumWords(buf: Buffer, off: number, len: number, initial = 0): nu
   }
   for (; i < evenEnd; i += 2) sum += (buf[i] << 8) | buf[i + 1];
   if (i < end) sum += buf[i] << 8;
-  // Fold occasionally so huge buffers never leave the exact integer range of a double.
   return sum;
 }
 

@@ -34,3 +34,13 @@ describe('dataplane: ARP probes and neighbour flushing', () => {
     assert.equal(tb.dp.neighbors.all().length, 0);
   });
 });
+
+describe('dataplane: neighbour table bounds', () => {
+  it('stops learning new neighbours when the table is full, and counts them', async () => {
+    const tb = await seedTestBed();
+    tb.dp.neighbors.maxEntries = 3;
+    for (let i = 1; i <= 5; i++) tb.send(arpRequestFrame({ spa: ip(`192.168.123.${i}`) }));
+    assert.equal(tb.dp.neighbors.size, 3);
+    assert.equal(tb.dp.neighbors.refused, 2);
+  });
+});

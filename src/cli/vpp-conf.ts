@@ -4,6 +4,7 @@
  * The stanzas this engine uses are interpreted; the others are accepted with one warning each.
  */
 import { readFileSync } from 'node:fs';
+import { parseManagementAddress } from '../ops/management.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -166,5 +167,12 @@ const ENGINE_VALUE_CHECKS: Record<string, (value: string) => string | undefined>
   'neighbor-age': secondsUpTo(86400),
   'shutdown-grace': secondsUpTo(3600),
   'stall-threshold': secondsUpTo(3600),
-  management: (v) => (v === 'off' || /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/.test(v) ? undefined : 'expected <IPv4 address>:<port> (e.g. 0.0.0.0:9100) or off'),
+  management: (v) => {
+    try {
+      parseManagementAddress(v);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message.replace(/^management \S+: /, '');
+    }
+  },
 };

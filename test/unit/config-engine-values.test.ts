@@ -14,7 +14,7 @@ describe('vpp.conf: vpp-server stanza values', () => {
     ['tx-offload disable', /expected on or off/],
     ['neighbor-age foo', /expected seconds/],
     ['block-size 12', /expected an integer 4096-/],
-    ['management 9100', /expected <IPv4 address>:<port>/],
+    ['management 0.0.0.0:99999', /expected off, <port>, <ipv4>:<port>/],
     ['log-level loud', /expected fatal, error/],
   ] as const) {
     it(`rejects '${line}' naming file and line`, () => {

@@ -125,7 +125,7 @@ export class FlatLab {
     const log = openSync(this.logFile, 'a');
     const child = spawn(
       'ip',
-      ['netns', 'exec', this.ns.pod, ...unprivileged(['net_raw']), process.execPath, CLI_ENTRY, 'run', '-c', join(this.podConfDir, 'vpp.conf')],
+      ['netns', 'exec', this.ns.pod, ...unprivileged(['net_raw']), process.execPath, ...nodeFlags(), CLI_ENTRY, 'run', '-c', join(this.podConfDir, 'vpp.conf')],
       { detached: true, stdio: ['ignore', log, log] },
     );
     closeSync(log);
@@ -185,4 +185,13 @@ export async function cli(socket: string, command: string): Promise<string | und
   } finally {
     client?.close();
   }
+}
+
+/**
+ * Extra Node flags for our dataplane from BENCH_NODE_FLAGS (profiling), e.g.
+ * `BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'` (a directory uid 10000 can write).
+ */
+function nodeFlags(): string[] {
+  const f = process.env.BENCH_NODE_FLAGS?.trim();
+  return f ? f.split(/\s+/) : [];
 }

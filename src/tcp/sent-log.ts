@@ -18,15 +18,26 @@ export const R_RETRANS = 4;
 /** Retransmitted at least once (its delivery is ambiguous for RTT purposes). */
 export const R_EVER_RETRANS = 8;
 
+/** Shared storage of a log that holds nothing yet (allocated on the first push). */
+const NONE_U32 = new Uint32Array(0);
+const NONE_F64 = new Float64Array(0);
+const NONE_U8 = new Uint8Array(0);
+/**
+ * First capacity: small enough that V8 keeps the arrays on its heap (≤ 64 bytes each), which
+ * makes them cheap to create; a short response (one or a few segments) never grows them.
+ */
+const FIRST_CAPACITY = 8;
+
 export class SentLog {
-  private mask = 63;
+  /** Capacity − 1 (a power of two minus one); −1 while nothing is allocated. */
+  private mask = -1;
   /** Start and end sequence numbers, last transmission time (ms), R_* flags. */
-  private s = new Uint32Array(64);
-  private e = new Uint32Array(64);
-  private t = new Float64Array(64);
+  private s = NONE_U32;
+  private e = NONE_U32;
+  private t = NONE_F64;
   /** Transmission order (a counter per connection): RACK's "sent after" without clock ties. */
-  private o = new Float64Array(64);
-  private f = new Uint8Array(64);
+  private o = NONE_F64;
+  private f = NONE_U8;
   /** Absolute number of the oldest record and one past the newest. */
   lo = 0;
   hi = 0;
@@ -76,7 +87,7 @@ export class SentLog {
   }
 
   private grow(): void {
-    const n = (this.mask + 1) * 2;
+    const n = this.mask < 0 ? FIRST_CAPACITY : (this.mask + 1) * 2;
     const s = new Uint32Array(n);
     const e = new Uint32Array(n);
     const t = new Float64Array(n);
@@ -147,5 +158,14 @@ export class SentLog {
 
   clear(): void {
     this.lo = this.hi = 0;
+  }
+
+  /** Empties the log and lets its storage go (a connection that sends no more data). */
+  release(): void {
+    this.lo = this.hi = 0;
+    this.mask = -1;
+    this.s = this.e = NONE_U32;
+    this.t = this.o = NONE_F64;
+    this.f = NONE_U8;
   }
 }

@@ -66,6 +66,10 @@ export class TcpConnection implements ByteStream {
   private endAfterOpen = false;
   heapIdx = -1;
   heapKey = Infinity;
+  /** TIME_WAIT connections wait in a FIFO (same duration for all) instead of the timer heap. */
+  twPrev: TcpConnection | null = null;
+  twNext: TcpConnection | null = null;
+  inTimeWaitList = false;
   dirty = false;
   closeNotified = false;
   private remoteStr = '';
@@ -969,7 +973,7 @@ export class TcpConnection implements ByteStream {
         if (this.state === TIME_WAIT && fin) {
           // A retransmitted FIN: our last ACK was lost; ACK again and restart the 2MSL wait.
           this.lingerAt = now + st.opts.timeWaitMs;
-          this.setTimer();
+          st.timeWaitQueue(this);
         } else if (segLen > 0) st.counters.duplicateSegments++;
         st.err('out-of-window');
         this.oowAck(now, segLen);
@@ -1602,12 +1606,18 @@ export class TcpConnection implements ByteStream {
     this.ptoAt = Infinity;
     this.persisting = false;
     this.lingerAt = now + st.opts.timeWaitMs;
-    this.setTimer();
+    st.timeWaitQueue(this);
     this.q.clear();
     this.reasm = null;
+    this.log.release();
+    this.sb.clear();
     st.notifyClose(this);
+    // The application is done with this stream: do not keep it alive for the 2MSL wait.
+    this.handler = null;
     if (st.counters.timeWait > st.opts.maxTimeWait && this.state === TIME_WAIT) {
       st.err('time-wait-overflow');
+      // Still acknowledge the peer's FIN, or it would retransmit it and then get an RST.
+      if (this.ackPending) this.sendAck(now);
       st.destroy(this, false);
     }
   }

@@ -73,6 +73,9 @@ export class TcpStack {
   private readonly table = new Map<number, TcpConnection>();
   private readonly listeners = new Map<number, AcceptHandler>();
   private readonly heap = new TimerHeap<TcpConnection>();
+  /** TIME_WAIT connections, oldest (earliest lingerAt) first. */
+  private twHead: TcpConnection | null = null;
+  private twTail: TcpConnection | null = null;
   private dirtyList: TcpConnection[] = [];
   private spareList: TcpConnection[] = [];
   private inCall = false;
@@ -531,11 +534,43 @@ export class TcpStack {
     c.state = s;
   }
 
+  /**
+   * @internal (Re)queues a TIME_WAIT connection at the end of the 2MSL FIFO, by its lingerAt.
+   * Every TIME_WAIT lasts timeWaitMs from a later `now`, so appending keeps the order without
+   * a heap (O(1) per connection instead of O(log n) against every connection in TIME_WAIT).
+   */
+  timeWaitQueue(c: TcpConnection): void {
+    if (c.heapIdx >= 0) this.heap.remove(c);
+    if (c.inTimeWaitList) this.timeWaitUnlink(c);
+    c.inTimeWaitList = true;
+    // Walk back from the tail in case timeWaitMs was lowered meanwhile (normally zero steps).
+    let p = this.twTail;
+    while (p !== null && p.lingerAt > c.lingerAt) p = p.twPrev;
+    c.twPrev = p;
+    c.twNext = p === null ? this.twHead : p.twNext;
+    if (c.twNext !== null) c.twNext.twPrev = c;
+    else this.twTail = c;
+    if (p !== null) p.twNext = c;
+    else this.twHead = c;
+  }
+
+  private timeWaitUnlink(c: TcpConnection): void {
+    const prev = c.twPrev;
+    const next = c.twNext;
+    if (prev !== null) prev.twNext = next;
+    else this.twHead = next;
+    if (next !== null) next.twPrev = prev;
+    else this.twTail = prev;
+    c.twPrev = c.twNext = null;
+    c.inTimeWaitList = false;
+  }
+
   /** @internal removes a connection; `notify` calls the application's onClose (once). */
   destroy(c: TcpConnection, notify: boolean): void {
     if (c.state === CLOSED) return;
     this.setState(c, CLOSED);
     this.unlink(c);
+    if (c.inTimeWaitList) this.timeWaitUnlink(c);
     this.heap.remove(c);
     this.counters.connections--;
     c.q.clear();
@@ -560,7 +595,7 @@ export class TcpStack {
 
   /** @internal a connection's timers changed */
   timerUpdate(c: TcpConnection): void {
-    if (c.state === CLOSED) return;
+    if (c.state === CLOSED || c.inTimeWaitList) return;
     const d = deadlineOf(c);
     if (c.heapIdx < 0) {
       if (d !== Infinity) this.heap.set(c, d);
@@ -611,6 +646,12 @@ export class TcpStack {
         c.onTimers(now);
         this.timerUpdate(c);
       }
+      let c = this.twHead;
+      while (c !== null && c.lingerAt <= now) {
+        c.onTimers(now); // TIME_WAIT over: destroy() unlinks it
+        if (c.inTimeWaitList) this.timeWaitUnlink(c); // (not expected)
+        c = this.twHead;
+      }
     } finally {
       this.inCall = false;
     }
@@ -620,11 +661,12 @@ export class TcpStack {
   nextDeadline(): number {
     // Keys moved later lazily are corrected here, from the top only.
     const heap = this.heap;
+    const tw = this.twHead !== null ? this.twHead.lingerAt : Infinity;
     for (;;) {
       const c = heap.top();
-      if (c === undefined) return Infinity;
+      if (c === undefined) return tw;
       const d = deadlineOf(c);
-      if (d === c.heapKey) return d;
+      if (d === c.heapKey) return d < tw ? d : tw;
       if (d === Infinity) heap.remove(c);
       else heap.set(c, d);
     }

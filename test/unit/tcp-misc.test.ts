@@ -64,7 +64,11 @@ describe('tcp stream contract and visibility', () => {
       h.open();
       h.conn!.end();
       h.flush();
-      h.in({ flags: TCP_FIN | A, seq: h.pseq(), ack: h.seq(1) });
+      const out = h.in({ flags: TCP_FIN | A, seq: h.pseq(), ack: h.seq(1) });
+      // Dropped or not, the peer's FIN is acknowledged (else it would retransmit it into an RST).
+      assert.equal(out.length, 1, `port ${port}: one ACK`);
+      assert.equal(out[0].flags, A);
+      assert.equal(out[0].ack, h.pseq(1));
     }
     assert.equal(h.stack.counters.timeWait, 1);
     assert.equal(h.stack.counters.connections, 1);

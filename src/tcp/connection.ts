@@ -33,6 +33,7 @@ import { SendQueue } from './send-queue.js';
 import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
 import { seqGeq, seqGt, seqLeq, seqLt, seqMax } from './seq.js';
 import type { TcpStack } from './stack.js';
+import type { TimeWaitConnection } from './time-wait.js';
 import {
   CLOSE_WAIT,
   CLOSED,
@@ -58,7 +59,7 @@ const SUPER_SEGMENT_MAX = 65535;
 
 export class TcpConnection implements ByteStream {
   /** Next connection in the same hash bucket (same remote ip:port, other local endpoint). */
-  next: TcpConnection | null = null;
+  next: TcpConnection | TimeWaitConnection | null = null;
   state = CLOSED;
   handler: StreamHandler | null = null;
   /** Opened by connect() (active open) rather than by a listener. */
@@ -67,8 +68,8 @@ export class TcpConnection implements ByteStream {
   heapIdx = -1;
   heapKey = Infinity;
   /** TIME_WAIT connections wait in a FIFO (same duration for all) instead of the timer heap. */
-  twPrev: TcpConnection | null = null;
-  twNext: TcpConnection | null = null;
+  twPrev: TcpConnection | TimeWaitConnection | null = null;
+  twNext: TcpConnection | TimeWaitConnection | null = null;
   inTimeWaitList = false;
   dirty = false;
   closeNotified = false;
@@ -1606,7 +1607,6 @@ export class TcpConnection implements ByteStream {
     this.ptoAt = Infinity;
     this.persisting = false;
     this.lingerAt = now + st.opts.timeWaitMs;
-    st.timeWaitQueue(this);
     this.q.clear();
     this.reasm = null;
     this.log.release();
@@ -1614,12 +1614,16 @@ export class TcpConnection implements ByteStream {
     st.notifyClose(this);
     // The application is done with this stream: do not keep it alive for the 2MSL wait.
     this.handler = null;
-    if (st.counters.timeWait > st.opts.maxTimeWait && this.state === TIME_WAIT) {
+    if (this.state !== TIME_WAIT) return;
+    // Acknowledge the peer's FIN now (this connection leaves the flush list): also when it is
+    // dropped for overflow, or the peer would retransmit its FIN and then get an RST.
+    if (this.ackPending) this.sendAck(now);
+    if (st.counters.timeWait > st.opts.maxTimeWait) {
       st.err('time-wait-overflow');
-      // Still acknowledge the peer's FIN, or it would retransmit it and then get an RST.
-      if (this.ackPending) this.sendAck(now);
       st.destroy(this, false);
+      return;
     }
+    st.toTimeWait(this);
   }
 
   /** RFC 6191 / RFC 9293 §3.6.1: may a new SYN reuse this TIME_WAIT connection? */

@@ -22,6 +22,7 @@ import {
   writeTcpHeader,
 } from '../wire/tcp.js';
 import { TcpConnection } from './connection.js';
+import { TimeWaitConnection } from './time-wait.js';
 import { hash4, makeKey } from './hash.js';
 import { TimerHeap } from './heap.js';
 import { seqGt } from './seq.js';
@@ -70,12 +71,12 @@ export class TcpStack {
 
   private readonly seg = new Segment();
   /** connKey(remoteIp, remotePort) → chain of connections (compared on the full 4-tuple). */
-  private readonly table = new Map<number, TcpConnection>();
+  private readonly table = new Map<number, AnyConnection>();
   private readonly listeners = new Map<number, AcceptHandler>();
   private readonly heap = new TimerHeap<TcpConnection>();
   /** TIME_WAIT connections, oldest (earliest lingerAt) first. */
-  private twHead: TcpConnection | null = null;
-  private twTail: TcpConnection | null = null;
+  private twHead: AnyConnection | null = null;
+  private twTail: AnyConnection | null = null;
   private dirtyList: TcpConnection[] = [];
   private spareList: TcpConnection[] = [];
   private inCall = false;
@@ -211,7 +212,7 @@ export class TcpStack {
     }
   }
 
-  private lookup(localIp: number, localPort: number, remoteIp: number, remotePort: number): TcpConnection | undefined {
+  private lookup(localIp: number, localPort: number, remoteIp: number, remotePort: number): AnyConnection | undefined {
     let c = this.table.get(connKey(remoteIp, remotePort));
     while (
       c !== undefined &&
@@ -508,7 +509,7 @@ export class TcpStack {
     this.counters.connections++;
   }
 
-  private unlink(c: TcpConnection): void {
+  private unlink(c: AnyConnection): void {
     const key = connKey(c.remoteIp, c.remotePort);
     let p = this.table.get(key);
     if (p === c) {
@@ -522,7 +523,7 @@ export class TcpStack {
   }
 
   /** @internal state change with the current-count counters */
-  setState(c: TcpConnection, s: number): void {
+  setState(c: AnyConnection, s: number): void {
     const k = this.counters;
     const old = c.state;
     if (old === SYN_RECEIVED) k.synReceived--;
@@ -539,8 +540,8 @@ export class TcpStack {
    * Every TIME_WAIT lasts timeWaitMs from a later `now`, so appending keeps the order without
    * a heap (O(1) per connection instead of O(log n) against every connection in TIME_WAIT).
    */
-  timeWaitQueue(c: TcpConnection): void {
-    if (c.heapIdx >= 0) this.heap.remove(c);
+  timeWaitQueue(c: AnyConnection): void {
+    if (c.heapIdx >= 0) this.heap.remove(c as TcpConnection);
     if (c.inTimeWaitList) this.timeWaitUnlink(c);
     c.inTimeWaitList = true;
     // Walk back from the tail in case timeWaitMs was lowered meanwhile (normally zero steps).
@@ -554,7 +555,7 @@ export class TcpStack {
     else this.twHead = c;
   }
 
-  private timeWaitUnlink(c: TcpConnection): void {
+  private timeWaitUnlink(c: AnyConnection): void {
     const prev = c.twPrev;
     const next = c.twNext;
     if (prev !== null) prev.twNext = next;
@@ -565,12 +566,38 @@ export class TcpStack {
     c.inTimeWaitList = false;
   }
 
+  /**
+   * @internal A connection that just entered TIME_WAIT hands its place in the table to a
+   * TimeWaitConnection (see time-wait.ts); the TcpConnection itself becomes CLOSED for the
+   * application that may still hold it (it was told onClose already).
+   */
+  toTimeWait(c: TcpConnection): void {
+    const tw = new TimeWaitConnection(this, c);
+    const key = connKey(c.remoteIp, c.remotePort);
+    let p = this.table.get(key);
+    tw.next = c.next;
+    if (p === c) this.table.set(key, tw);
+    else {
+      while (p !== undefined && p.next !== c) p = p.next ?? undefined;
+      if (p !== undefined) p.next = tw;
+    }
+    c.next = null;
+    if (c.inTimeWaitList) this.timeWaitUnlink(c);
+    if (c.heapIdx >= 0) this.heap.remove(c);
+    c.state = CLOSED; // (the counters keep counting the TIME_WAIT, now tw)
+    this.timeWaitQueue(tw);
+  }
+
   /** @internal removes a connection; `notify` calls the application's onClose (once). */
-  destroy(c: TcpConnection, notify: boolean): void {
+  destroy(c: AnyConnection, notify: boolean): void {
     if (c.state === CLOSED) return;
     this.setState(c, CLOSED);
     this.unlink(c);
     if (c.inTimeWaitList) this.timeWaitUnlink(c);
+    if (c instanceof TimeWaitConnection) {
+      this.counters.connections--;
+      return;
+    }
     this.heap.remove(c);
     this.counters.connections--;
     c.q.clear();
@@ -646,9 +673,11 @@ export class TcpStack {
         c.onTimers(now);
         this.timerUpdate(c);
       }
+      // 2MSL over (what TcpConnection.onTimers does in TIME_WAIT).
       let c = this.twHead;
       while (c !== null && c.lingerAt <= now) {
-        c.onTimers(now); // TIME_WAIT over: destroy() unlinks it
+        c.lingerAt = Infinity;
+        this.destroy(c, false);
         if (c.inTimeWaitList) this.timeWaitUnlink(c); // (not expected)
         c = this.twHead;
       }
@@ -673,29 +702,30 @@ export class TcpStack {
   }
 
   /** The connection for a 4-tuple, if any (for tests and tools). */
-  find(localIp: number, localPort: number, remoteIp: number, remotePort: number): TcpConnection | undefined {
+  find(localIp: number, localPort: number, remoteIp: number, remotePort: number): AnyConnection | undefined {
     return this.lookup(localIp >>> 0, localPort, remoteIp >>> 0, remotePort);
   }
 
-  *connections(): IterableIterator<TcpConnection> {
+  *connections(): IterableIterator<AnyConnection> {
     for (const head of this.table.values()) {
-      for (let c: TcpConnection | null = head; c !== null; c = c.next) yield c;
+      for (let c: AnyConnection | null = head; c !== null; c = c.next) yield c;
     }
   }
 
   /** Rows for `show session`. */
   *sessions(): IterableIterator<SessionInfo> {
     for (const c of this.connections()) {
+      const full = c instanceof TcpConnection;
       yield {
         localIp: c.localIp,
         localPort: c.localPort,
         remoteIp: c.remoteIp,
         remotePort: c.remotePort,
         local: `${ipToString(c.localIp)}:${c.localPort}`,
-        remote: c.remote,
+        remote: full ? c.remote : `${ipToString(c.remoteIp)}:${c.remotePort}`,
         state: STATE_NAMES[c.state],
-        sendQueue: c.q.bytes,
-        recvQueue: c.rcvQueued + (c.reasm?.bytes ?? 0),
+        sendQueue: full ? c.q.bytes : 0,
+        recvQueue: full ? c.rcvQueued + (c.reasm?.bytes ?? 0) : 0,
         srtt: c.srtt,
         rttvar: c.rttvar,
         rto: c.rto,
@@ -710,6 +740,9 @@ export class TcpStack {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** What the connection table holds: full connections, and TIME_WAIT ones in their reduced form. */
+export type AnyConnection = TcpConnection | TimeWaitConnection;
 
 /** A 30-bit key (a V8 small integer: no boxing per lookup) from the remote endpoint. */
 function connKey(ip: number, port: number): number {

@@ -1,6 +1,8 @@
 /** TCP as a pure state machine: segments and time in, segments and events out. */
 export { TcpStack, COOKIE_MSS } from './stack.js';
+export type { AnyConnection } from './stack.js';
 export { TcpConnection } from './connection.js';
+export { TimeWaitConnection } from './time-wait.js';
 export {
   DEFAULT_OPTIONS,
   STATE_NAMES,

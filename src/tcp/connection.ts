@@ -1241,31 +1241,15 @@ export class TcpConnection implements ByteStream {
     return true;
   }
 
-  /**
-   * The ACK owed for an unacceptable segment (RFC 9293 §3.10.7.4). For segments without data
-   * it is rate limited per connection (500 ms, as Linux does) so two endpoints that disagree
-   * cannot ping-pong ACKs forever.
-   */
-  private lastOowAckAt = -Infinity;
+  /** When an out-of-window ACK without data last went out (see TcpStack.takeOutOfWindowAck). */
+  lastOowAckAt = -Infinity;
+
   private oowAck(now: number, segLen: number): void {
-    if (segLen === 0) {
-      if (now - this.lastOowAckAt < 500) {
-        this.stack.err('out-of-window-ack-limited');
-        return;
-      }
-      this.lastOowAckAt = now;
-    }
-    this.sendAck(now);
+    if (this.stack.takeOutOfWindowAck(this, now, segLen)) this.sendAck(now);
   }
 
   private challengeAck(now: number): void {
-    const st = this.stack;
-    if (!st.challengeAllowed(now)) {
-      st.err('challenge-ack-limit');
-      return;
-    }
-    st.counters.challengeAcks++;
-    this.sendAck(now);
+    if (this.stack.takeChallengeAck(now)) this.sendAck(now);
   }
 
   /** ACK processing in synchronized states; false = drop the rest of the segment. */

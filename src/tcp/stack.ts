@@ -500,6 +500,31 @@ export class TcpStack {
     return this.challengeCount++ < this.opts.challengeAckLimit;
   }
 
+  /** @internal Whether a challenge ACK may go out now (RFC 5961 §7), counted either way. */
+  takeChallengeAck(now: number): boolean {
+    if (!this.challengeAllowed(now)) {
+      this.err('challenge-ack-limit');
+      return false;
+    }
+    this.counters.challengeAcks++;
+    return true;
+  }
+
+  /**
+   * @internal Whether the ACK owed for an unacceptable segment (RFC 9293 §3.10.7.4) may go out.
+   * For segments without data it is rate limited per connection (500 ms, as Linux does) so two
+   * endpoints that disagree cannot ping-pong ACKs forever.
+   */
+  takeOutOfWindowAck(c: { lastOowAckAt: number }, now: number, segLen: number): boolean {
+    if (segLen > 0) return true;
+    if (now - c.lastOowAckAt < 500) {
+      this.err('out-of-window-ack-limited');
+      return false;
+    }
+    c.lastOowAckAt = now;
+    return true;
+  }
+
   // ------------------------------------------------------------------ bookkeeping
 
   private insert(c: TcpConnection): void {

@@ -44,7 +44,7 @@ export class TimeWaitConnection {
   readonly tsOk: boolean;
   tsRecent: number;
   private readonly tsOffset: number;
-  private lastOowAckAt = -Infinity;
+  lastOowAckAt = -Infinity;
   // For `show session` only.
   readonly srtt: number;
   readonly rttvar: number;
@@ -154,24 +154,11 @@ export class TimeWaitConnection {
   }
 
   private oowAck(now: number, segLen: number): void {
-    if (segLen === 0) {
-      if (now - this.lastOowAckAt < 500) {
-        this.stack.err('out-of-window-ack-limited');
-        return;
-      }
-      this.lastOowAckAt = now;
-    }
-    this.sendAck(now);
+    if (this.stack.takeOutOfWindowAck(this, now, segLen)) this.sendAck(now);
   }
 
   private challengeAck(now: number): void {
-    const st = this.stack;
-    if (!st.challengeAllowed(now)) {
-      st.err('challenge-ack-limit');
-      return;
-    }
-    st.counters.challengeAcks++;
-    this.sendAck(now);
+    if (this.stack.takeChallengeAck(now)) this.sendAck(now);
   }
 
   /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with the window and timestamps as TcpConnection sends them. */

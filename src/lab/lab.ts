@@ -42,6 +42,25 @@ export function unprivileged(caps: string[]): string[] {
   return setprivArgs(POD_UID, POD_UID, caps);
 }
 
+/**
+ * The lab switch's startup.conf: trunk0 (towards the worker, tagged) and access0 (towards the
+ * client, untagged), VLAN `vlanId` cross-connected both ways, its tag popped on the way in and
+ * pushed on the way out (VPP's tag-rewrite semantics).
+ */
+export function switchStartupLines(vlanId: number): string[] {
+  return [
+    'create host-interface name trunk0',
+    'create host-interface name access0',
+    'set interface state host-trunk0 up',
+    'set interface state host-access0 up',
+    `create sub-interfaces host-trunk0 ${vlanId}`,
+    `set interface state host-trunk0.${vlanId} up`,
+    `set interface l2 tag-rewrite host-trunk0.${vlanId} pop 1`,
+    `set interface l2 xconnect host-trunk0.${vlanId} host-access0`,
+    `set interface l2 xconnect host-access0 host-trunk0.${vlanId}`,
+  ];
+}
+
 export class Lab {
   readonly ns: { switch: string; worker: string; pod: string; client: string };
   readonly stateDir: string;
@@ -202,18 +221,7 @@ export class Lab {
     );
     writeFileSync(
       join(this.switchConfDir, 'startup.conf'),
-      [
-        'create host-interface name trunk0',
-        'create host-interface name access0',
-        'set interface state host-trunk0 up',
-        'set interface state host-access0 up',
-        `create sub-interfaces host-trunk0 ${v}`,
-        `set interface state host-trunk0.${v} up`,
-        `set interface l2 tag-rewrite host-trunk0.${v} pop 1`,
-        `set interface l2 xconnect host-trunk0.${v} host-access0`,
-        `set interface l2 xconnect host-access0 host-trunk0.${v}`,
-        '',
-      ].join('\n'),
+      `${switchStartupLines(v).join('\n')}\n`,
     );
   }
 

@@ -57,39 +57,20 @@ export class SendQueue {
   /** Copies queue bytes [pos, pos+len) to dst at dstOff. */
   copy(pos: number, len: number, dst: Buffer, dstOff: number): void {
     const chunks = this.chunks;
-    let idx: number;
-    let coff: number;
-    if (this.cPos >= 0 && pos >= this.cPos) {
-      idx = this.cIdx;
-      coff = this.cOff;
-      let skip = pos - this.cPos;
-      while (skip > 0) {
-        const c = chunks[idx]!;
-        const avail = c.length - coff;
-        if (skip < avail) {
-          coff += skip;
-          skip = 0;
-        } else {
-          skip -= avail;
-          idx++;
-          coff = 0;
-        }
-      }
-    } else {
-      idx = this.head;
-      coff = this.headOff;
-      let skip = pos;
-      while (skip > 0) {
-        const c = chunks[idx]!;
-        const avail = c.length - coff;
-        if (skip < avail) {
-          coff += skip;
-          skip = 0;
-        } else {
-          skip -= avail;
-          idx++;
-          coff = 0;
-        }
+    // Start from the cursor left by the previous copy when it lies at or before pos, else from the head.
+    const fromCursor = this.cPos >= 0 && pos >= this.cPos;
+    let idx = fromCursor ? this.cIdx : this.head;
+    let coff = fromCursor ? this.cOff : this.headOff;
+    let skip = fromCursor ? pos - this.cPos : pos;
+    while (skip > 0) {
+      const avail = chunks[idx]!.length - coff;
+      if (skip < avail) {
+        coff += skip;
+        skip = 0;
+      } else {
+        skip -= avail;
+        idx++;
+        coff = 0;
       }
     }
     let left = len;

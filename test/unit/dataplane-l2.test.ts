@@ -3,22 +3,13 @@
  * sub-interface .123 with `pop 1`, cross-connected both ways with an access port.
  */
 import { describe, it } from 'node:test';
+import { switchStartupLines } from '../../src/lab/lab.js';
 import assert from 'node:assert/strict';
 import { counterDelta, counters, createTestBed, type TestBed } from '../helpers/dataplane.js';
 import { arpRequestFrame, BROADCAST_MAC, decodeEthernet, ETH_P_8021AD, pingFrame } from '../helpers/frames.js';
 
 /** The lab switch: host-trunk0 (worker side, tagged) and host-access0 (client side, untagged). */
-const SWITCH = [
-  'create host-interface name trunk0',
-  'create host-interface name access0',
-  'set interface state host-trunk0 up',
-  'set interface state host-access0 up',
-  'create sub-interfaces host-trunk0 123',
-  'set interface state host-trunk0.123 up',
-  'set interface l2 xconnect host-trunk0.123 host-access0',
-  'set interface l2 xconnect host-access0 host-trunk0.123',
-  'set interface l2 tag-rewrite host-trunk0.123 pop 1',
-];
+const SWITCH = switchStartupLines(123);
 
 /** The frame without its first tag, padded to the 60-byte minimum as a sender must. */
 function untag(frame: Buffer): Buffer {

@@ -8,6 +8,7 @@
  * Re-run a failure with FUZZ_SEED=<seed> (and FUZZ_FRAMES=<n> to shorten it).
  */
 import { describe, it } from 'node:test';
+import { switchStartupLines } from '../../src/lab/lab.js';
 import assert from 'node:assert/strict';
 import type { InjectOptions } from '../../src/io/memory-device.js';
 import { counters, createTestBed, seedTestBed, totalDispositions, type TestBed } from '../helpers/dataplane.js';
@@ -351,17 +352,7 @@ describe('fuzz', () => {
   });
 
   it('20000 frames into the lab switch (L2 xconnect + tag-rewrite): every frame forwarded or counted', async () => {
-    const tb = await createTestBed([
-      'create host-interface name trunk0',
-      'create host-interface name access0',
-      'set interface state host-trunk0 up',
-      'set interface state host-access0 up',
-      'create sub-interfaces host-trunk0 123',
-      'set interface state host-trunk0.123 up',
-      'set interface l2 xconnect host-trunk0.123 host-access0',
-      'set interface l2 xconnect host-access0 host-trunk0.123',
-      'set interface l2 tag-rewrite host-trunk0.123 pop 1',
-    ]);
+    const tb = await createTestBed(switchStartupLines(123));
     const rng = new Rng(SEED ^ 0x12345);
     let out = 0;
     pump(tb, 'trunk0', rng, 10_000, () => out++);

@@ -225,7 +225,7 @@ async function main(): Promise<void> {
     emit(c, F_SYN, null, true);
   };
 
-  dev.onFrame = (b, off, len) => {
+  dev.onFrame = (b, off) => {
     const t0 = performance.now();
     const ip = off + 14;
     const tcpLen = b.readUInt16BE(ip + 2) - 20;

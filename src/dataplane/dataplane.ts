@@ -12,8 +12,6 @@ import { formatIpv4, type Ipv4Prefix, prefixMask, sameSubnet } from '../wire/add
 import {
   ETH_HEADER_LEN,
   ETHERTYPE_ARP,
-  ETHERTYPE_IPV4,
-  ETHERTYPE_VLAN,
   VLAN_TAG_LEN,
   writeEthernet,
   writeEthernetVlan,
@@ -445,4 +443,3 @@ export function checkVlan(vlanId: number): void {
   }
 }
 
-export { ETHERTYPE_IPV4, ETHERTYPE_VLAN };

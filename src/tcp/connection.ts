@@ -31,7 +31,7 @@ import { Reassembly } from './reassembly.js';
 import { Scoreboard } from './scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
-import { seqGeq, seqGt, seqLeq, seqLt, seqMax } from './seq.js';
+import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import type { TcpStack } from './stack.js';
 import type { TimeWaitConnection } from './time-wait.js';
 import {

@@ -67,7 +67,11 @@ function world(neighborAgeMs: number) {
       for (const h of [server, c1, c2]) if (h.alive) h.dp.tickNeighbors();
     }
   };
-  return { clock, server, c1, c2, step };
+  /** Stops the hosts' timers (they are real Node timers) so the test process can exit. */
+  const close = () => {
+    for (const h of [server, c1, c2]) h.host.close();
+  };
+  return { clock, server, c1, c2, step, close };
 }
 
 function download(client: Host, from: number, port: number) {
@@ -87,8 +91,9 @@ function download(client: Host, from: number, port: number) {
 }
 
 describe('TCP and neighbours: a vanished client affects only its own flows', () => {
-  it('while the vanished client’s next hop fails (again and again), another client downloads 3 MB intact', () => {
+  it('while the vanished client’s next hop fails (again and again), another client downloads 3 MB intact', (t) => {
     const w = world(3000);
+    t.after(w.close);
     const payload = randomBytes(3 * 1024 * 1024);
     w.server.stack.listen(SERVER, 80, (stream) => {
       stream.write(payload);
@@ -129,8 +134,9 @@ describe('TCP and neighbours: a vanished client affects only its own flows', () 
     assert.ok([...w.server.stack.connections()].some((c) => c.remoteIp === C2), 'the vanished client’s connection is still being retried');
   });
 
-  it('an entry in use is kept REACHABLE by TCP progress: no ARP probe in 20 s with a 1 s neighbor-age', () => {
+  it('an entry in use is kept REACHABLE by TCP progress: no ARP probe in 20 s with a 1 s neighbor-age', (t) => {
     const w = world(1000);
+    t.after(w.close);
     const payload = randomBytes(64 * 1024);
     // A slow, steady exchange: the server sends 1 KiB every 50 ms for 20 s.
     let stream: { write(b: Buffer): void } | null = null;

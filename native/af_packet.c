@@ -424,9 +424,17 @@ static inline uint32_t v3_status(const struct tpacket_block_desc *bd) {
   return __atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
 }
 
-/* Hands back the `unreleased` blocks/frames that precede cur. */
+/* Slots of the ring: V3 blocks, V2 frames. */
+static inline uint32_t ring_slots(const afp_t *a) { return a->version == 3 ? a->block_count : a->frame_count; }
+
+/*
+ * Hands back the `unreleased` slots (V3 blocks, V2 frames) that precede cur: exactly those the
+ * drain walked past, each once. `unreleased` never exceeds the ring's slot count (rx_drain walks at
+ * most one lap between two calls), so no slot is returned twice and none the kernel owns.
+ */
 static void release_consumed(afp_t *a) {
-  uint32_t total = a->version == 3 ? a->block_count : a->frame_count;
+  uint32_t total = ring_slots(a);
+  if (a->unreleased > total) a->unreleased = total; /* cannot happen; never release a slot twice */
   uint32_t i = (a->cur + total - a->unreleased) % total;
   for (; a->unreleased > 0; a->unreleased--, i = (i + 1) % total) {
     if (a->version == 3) {
@@ -467,28 +475,49 @@ static inline void fill(afp_t *a, uint32_t n, size_t off, uint32_t len, uint32_t
 
 /*
  * Drains what the kernel has handed over, in ring order. Frames are collected into the
- * descriptors; when those are full the handler runs and every block/frame whose frames
- * were all delivered goes back to the kernel. Returns the number of frames delivered.
+ * descriptors; when those are full the handler runs, then every slot whose frames were all
+ * delivered goes back to the kernel. Returns the number of frames read (delivered or skipped).
+ *
+ * Exactly once: a slot the kernel handed over stays ours (TP_STATUS_USER) until we release it,
+ * so "stop at the first slot we do not own" alone does not end a drain when the ring is full:
+ * after one lap the walk would reach the slots it collected itself and hand them to JS again.
+ * So one drain walks at most one lap (ring_slots() slot advances; at a drain's start nothing is
+ * unreleased, so `unreleased` <= advances <= slots, and release_consumed() returns each slot
+ * walked past exactly once). A V3 block is read at most up to the packet count it can hold, and a
+ * header that would not move forward ends the block: a corrupt block cannot replay its packets.
+ * What arrives after the lap, or beyond maxVectorsPerWakeup, waits for the next wakeup (the socket
+ * stays readable while a slot before the kernel's position is ours: no wakeup is lost).
+ *
+ * The handler runs with in_rx set. It may run long (the kernel meanwhile fills only slots it
+ * owns), call stop() (the drain ends after it, what it saw is released) or close() (the drain
+ * ends, nothing is written to the ring again: teardown unmaps it and closes the socket after
+ * on_poll returns).
  */
 static uint64_t rx_drain(afp_t *a) {
-  uint32_t n = 0, vectors = 0;
+  const uint32_t slots = ring_slots(a);
+  /* Every V3 packet takes at least its header: an upper bound for a block's num_pkts. */
+  const uint32_t max_pkts = a->block_size / TPACKET_ALIGN(sizeof(struct tpacket3_hdr));
+  uint32_t n = 0, vectors = 0, advanced = 0;
   uint64_t before = a->rx_frames + a->rx_outgoing + a->rx_truncated;
   a->in_rx = 1;
-  for (;;) {
+  a->unreleased = 0; /* every drain ended with a release (or a close) */
+  while (advanced < slots) {
     if (a->version == 3) {
       struct tpacket_block_desc *bd = (void *)(a->ring + (size_t)a->cur * a->block_size);
       if (!(v3_status(bd) & TP_STATUS_USER)) break;
       uint32_t num = bd->hdr.bh1.num_pkts;
+      if (num > max_pkts) num = max_pkts;
       if (a->pkt_idx == 0) a->ppd_off = bd->hdr.bh1.offset_to_first_pkt;
       while (a->pkt_idx < num) {
         if (n == a->cap) {
-          if (deliver(a, n) < 0 || ++vectors >= a->max_vectors) goto out_flushed;
+          if (deliver(a, n) < 0 || ++vectors >= a->max_vectors) goto out;
           n = 0;
           release_consumed(a);
         }
         if ((size_t)a->ppd_off + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + sizeof(struct sockaddr_ll) >
             a->block_size) {
-          a->pkt_idx = num; /* corrupt: give the block back */
+          a->rx_truncated++; /* corrupt: give the block back */
+          a->pkt_idx = num;
           break;
         }
         struct tpacket3_hdr *h = (void *)((uint8_t *)bd + a->ppd_off);
@@ -505,11 +534,14 @@ static uint64_t rx_drain(afp_t *a) {
           fill(a, n++, off, h->tp_snaplen, h->tp_status, (uint16_t)h->hv1.tp_vlan_tci, h->hv1.tp_vlan_tpid);
         }
         a->pkt_idx++;
+        if (a->pkt_idx < num && h->tp_next_offset < TPACKET_ALIGN(sizeof(struct tpacket3_hdr))) {
+          a->pkt_idx = num; /* the next header would not move forward: end the block here */
+          break;
+        }
         a->ppd_off += h->tp_next_offset;
       }
       a->pkt_idx = 0;
       a->cur = (a->cur + 1) % a->block_count;
-      a->unreleased++;
     } else {
       size_t foff = (size_t)(a->cur / a->frames_per_block) * a->block_size +
                     (size_t)(a->cur % a->frames_per_block) * a->frame_size;
@@ -517,7 +549,7 @@ static uint64_t rx_drain(afp_t *a) {
       uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
       if (!(status & TP_STATUS_USER)) break;
       if (n == a->cap) {
-        if (deliver(a, n) < 0 || ++vectors >= a->max_vectors) goto out_flushed;
+        if (deliver(a, n) < 0 || ++vectors >= a->max_vectors) goto out;
         n = 0;
         release_consumed(a);
       }
@@ -532,15 +564,14 @@ static uint64_t rx_drain(afp_t *a) {
         fill(a, n++, off, h->tp_snaplen, status, h->tp_vlan_tci, h->tp_vlan_tpid);
       }
       a->cur = (a->cur + 1) % a->frame_count;
-      a->unreleased++;
     }
+    a->unreleased++;
+    advanced++;
   }
-  if (n > 0 && deliver(a, n) < 0) goto out_flushed;
-  if (!a->close_pending) release_consumed(a);
-  a->in_rx = 0;
-  return a->rx_frames + a->rx_outgoing + a->rx_truncated - before;
-out_flushed:
-  /* The handler has seen everything collected so far (or stopped us): hand it back. */
+  if (n > 0) deliver(a, n);
+out:
+  /* The handler has seen everything collected so far (or stopped us): hand it back, unless
+   * close() was called meanwhile (the ring is about to be unmapped with the socket). */
   if (!a->close_pending) release_consumed(a);
   a->in_rx = 0;
   return a->rx_frames + a->rx_outgoing + a->rx_truncated - before;

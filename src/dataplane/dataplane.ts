@@ -109,8 +109,25 @@ export class Dataplane {
     if (mac !== undefined) hw.sw.mac = mac;
     this.hardware.push(hw);
     device.start((rx) => this.input(hw, rx));
+    // --- TX backpressure (issue 8 item 4) ---
+    // The device calls this once the frames the kernel refused have gone out: run the
+    // transports' output that waited (DataplaneSegmentSink.begin saw txReady false).
+    device.onTxReady = () => this.resumeOutput();
+    // --- end TX backpressure ---
     return name;
   }
+
+  // --- TX backpressure (issue 8 item 4) ---
+  /** A device takes frames again: send what the transports kept pending (as TcpHost.kick does). */
+  private resumeOutput(): void {
+    try {
+      if (this.afterVector !== null) this.runAfterVector();
+      this.flush();
+    } catch (err) {
+      this.abandonVector(err, 0);
+    }
+  }
+  // --- end TX backpressure ---
 
   createSubInterface(parentName: string, subId: number, vlanId = subId): string {
     const parent = this.get(parentName);

@@ -31,6 +31,8 @@ export class DataplaneSegmentSink implements SegmentSink {
   /** Segments the stack could not send because the peer's MAC is not known yet. */
   unresolved = 0;
   notUp = 0;
+  /** Segments held back because the device was not ready (TX backpressure). */
+  txNotReady = 0;
 
   constructor(private readonly dp: Dataplane) {}
 
@@ -52,6 +54,16 @@ export class DataplaneSegmentSink implements SegmentSink {
       this.notUp++;
       return false;
     }
+    // --- TX backpressure (issue 8 item 4) ---
+    // While the device holds frames the kernel refused (EAGAIN/ENOBUFS), TCP builds nothing
+    // more: its output stays pending (stack.pending()) and runs again when the device calls
+    // onTxReady (set in Dataplane.createHostInterface). So TCP's segments are never dropped
+    // by a full device; only its own send queue grows.
+    if (sw.hw.device.txReady === false) {
+      this.txNotReady++;
+      return false;
+    }
+    // --- end TX backpressure ---
     const mac = this.dp.resolve(sw, remoteIp);
     if (mac === undefined) {
       this.unresolved++;

@@ -71,6 +71,23 @@ export interface DeviceStats {
   kernelFreezes: number;
   /** Frames the device failed to transmit. */
   txErrors: number;
+  // TX backpressure (devices with a backlog, see src/io/tx-backlog.ts); absent = not counted.
+  /** Sends the kernel stopped with EAGAIN (socket send buffer full). */
+  txEagain?: number;
+  /** Sends the kernel stopped with ENOBUFS (a qdisc or driver queue full: it dropped the frame). */
+  txNobufs?: number;
+  /** Blocked episodes: the device began holding frames back. */
+  txBlocked?: number;
+  /** Frames held back in the device's backlog (then sent from there, in order). */
+  txBacklogged?: number;
+  /** Frames refused because the backlog was full: the only TX backpressure loss. */
+  txBacklogDrops?: number;
+  /** Frames in the backlog now. */
+  txBacklogFrames?: number;
+  /** Most frames the backlog held at once. */
+  txBacklogPeak?: number;
+  /** SO_SNDBUF of the sending socket as the kernel granted it, bytes. */
+  txSendBuffer?: number;
 }
 
 export type RxHandler = (rx: RxVector) => void;
@@ -84,8 +101,16 @@ export interface Device {
   readonly mtu: number;
   /** Start delivering received vectors to the handler. */
   start(handler: RxHandler): void;
-  /** Send frames; returns how many were accepted by the device. */
+  /**
+   * Send frames; returns how many were accepted by the device. A device with TX backpressure
+   * accepts frames the kernel refused for now (EAGAIN/ENOBUFS) into a bounded backlog and sends
+   * them later, in order; it returns fewer only when that backlog is full (those are dropped).
+   */
   send(tx: TxVector): number;
+  /** False while the device holds a backlog it could not hand to the kernel (EAGAIN/ENOBUFS). */
+  readonly txReady?: boolean;
+  /** Called (once per blocked episode) when the backlog has drained and the device takes frames again. */
+  onTxReady?: (() => void) | null;
   /**
    * TX offloads the device accepts (TxVector.csumStart / gsoSize); absent = none, and a caller
    * must then leave those arrays out or all zero. Wrappers that inspect or rewrite frames

@@ -118,6 +118,7 @@ typedef struct afp {
   int sndbuf;                     /* SO_SNDBUF of the sending socket, as the kernel granted it */
   int tx_stop;                    /* errno that stopped the last send (EAGAIN/ENOBUFS), or 0 */
   uint32_t tx_accepted;           /* frames the kernel took in the last send */
+  uint32_t tx_stop_at;            /* index of the frame the last send stopped at (= count: none) */
 
   /* TX writable watch: one-shot, armed by JS only while it holds frames the kernel refused.
    * On txfd its own poll handle; without txfd it shares `poll` (libuv allows one handle per fd),
@@ -1021,8 +1022,20 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
     }
   }
   a->tx_accepted = sent;
-  napi_create_uint32(env, stop - first, &result);
+  a->tx_stop_at = stop;
+  napi_create_uint32(env, sent, &result);
   return result;
+}
+
+/* .txStopAt: index (in the arrays of the last send()) of the first frame not handed to the kernel
+ * because it refused it for now (txStop); the count passed when it did not stop. */
+static napi_value m_tx_stop_at(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value r;
+  afp_t *a = unwrap(env, info, &argc, NULL);
+  if (!a) return NULL;
+  napi_create_uint32(env, a->tx_stop_at, &r);
+  return r;
 }
 
 /* .txStop: why the last send() stopped early: "EAGAIN", "ENOBUFS", or "" (it did not). */
@@ -1550,6 +1563,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"closed", NULL, NULL, m_closed, NULL, NULL, napi_default, NULL},
       {"txStop", NULL, NULL, m_tx_stop, NULL, NULL, napi_default, NULL},
       {"txAccepted", NULL, NULL, m_tx_accepted, NULL, NULL, napi_default, NULL},
+      {"txStopAt", NULL, NULL, m_tx_stop_at, NULL, NULL, napi_default, NULL},
       {"onWritable", NULL, m_on_writable, NULL, NULL, NULL, napi_default, NULL},
       {"watchWritable", NULL, m_watch_writable, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -82,7 +82,7 @@ export interface AfPacketStats extends DeviceStats {
   /** Sends the kernel stopped with EAGAIN / ENOBUFS (the frames were held back, not lost). */
   txEagain: number;
   txNobufs: number;
-  /** Times the writable watch (or the ENOBUFS retry timer) woke the device to send its backlog. */
+  /** Times the writable watch woke the device to send its backlog (EAGAIN; ENOBUFS retries are timed: txResumes counts both). */
   txWritableWakeups: number;
   /** SO_SNDBUF of the sending socket as granted. */
   txSendBuffer: number;
@@ -91,6 +91,7 @@ export interface AfPacketStats extends DeviceStats {
   txBacklogDrops: number;
   txBacklogFrames: number;
   txBacklogPeak: number;
+  txResumes: number;
   /** Frames whose offset/length lay outside the buffer, or were empty. */
   txInvalid: number;
   txOther: number;
@@ -129,6 +130,8 @@ interface NativeSocket {
   readonly txStop: string;
   /** Frames the kernel took in the last send(). */
   readonly txAccepted: number;
+  /** Index of the frame the last send() stopped at (txStop), or its count when it did not stop. */
+  readonly txStopAt: number;
   onWritable(callback: (() => void) | null): void;
   watchWritable(on: boolean): void;
   start(handler: (count: number) => void, onError?: (err: Error) => void): void;
@@ -142,7 +145,7 @@ interface NativeSocket {
     gsoSize?: Uint16Array,
     first?: number,
   ): number;
-  stats(): Omit<AfPacketStats, 'txBlocked' | 'txBacklogged' | 'txBacklogDrops' | 'txBacklogFrames' | 'txBacklogPeak'>;
+  stats(): Omit<AfPacketStats, 'txBlocked' | 'txBacklogged' | 'txBacklogDrops' | 'txBacklogFrames' | 'txBacklogPeak' | 'txResumes'>;
   ref(): void;
   unref(): void;
   close(): void;
@@ -277,6 +280,7 @@ export class AfPacketDevice implements Device {
     // The addon as the backlog's kernel side.
     const kernel: TxKernel = {
       transmit: (tx, first) => this.transmit(tx, first),
+      stopIndex: () => sock.txStopAt,
       get stopReason(): TxStopReason {
         return sock.txStop === 'ENOBUFS' ? 'ENOBUFS' : 'EAGAIN';
       },
@@ -397,6 +401,7 @@ export class AfPacketDevice implements Device {
     s.txBacklogDrops = b.txBacklogDrops;
     s.txBacklogFrames = b.txBacklogFrames;
     s.txBacklogPeak = b.txBacklogPeak;
+    s.txResumes = b.txResumes;
     return s;
   }
 
@@ -406,9 +411,9 @@ export class AfPacketDevice implements Device {
     this.sock.close();
   }
 
-  /** Frames [first, count) to the kernel; returns how many it dealt with (fewer: it stopped, see txStop). */
+  /** Frames [first, count) to the kernel; returns how many it took (see txStop / txStopAt when fewer). */
   private transmit(tx: TxVector, first: number): number {
-    if (this.sock.closed) return tx.count - first;
+    if (this.sock.closed) return 0;
     if (this.txOffload !== undefined && (tx.csumStart !== undefined || tx.gsoSize !== undefined)) {
       return this.sock.send(tx.data, tx.offset, tx.length, tx.count, tx.csumStart, tx.gsoSize, first);
     }

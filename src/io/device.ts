@@ -86,6 +86,8 @@ export interface DeviceStats {
   txBacklogFrames?: number;
   /** Most frames the backlog held at once. */
   txBacklogPeak?: number;
+  /** Times the device tried its backlog again (the socket became writable, or a retry timer after ENOBUFS). */
+  txResumes?: number;
   /** SO_SNDBUF of the sending socket as the kernel granted it, bytes. */
   txSendBuffer?: number;
 }

@@ -37,10 +37,12 @@ export class MemoryDevice implements Device {
   private budget = Infinity;
   private refuseWith: TxStopReason = 'EAGAIN';
   private waiting = false;
+  private stopAt = 0;
   /** Sends the simulated kernel stopped (as AF_PACKET's txEagain / txNobufs). */
   private stops = { EAGAIN: 0, ENOBUFS: 0 };
   private readonly kernel: TxKernel = {
     transmit: (tx, first) => this.transmit(tx, first),
+    stopIndex: () => this.stopAt,
     stopReason: 'EAGAIN',
     wait: () => void (this.waiting = true),
     cancel: () => void (this.waiting = false),
@@ -153,6 +155,7 @@ export class MemoryDevice implements Device {
       if (this.budget <= 0) {
         this.stops[this.refuseWith]++;
         (this.kernel as { stopReason: TxStopReason }).stopReason = this.refuseWith;
+        this.stopAt = i;
         return i - first;
       }
       this.budget--;
@@ -192,6 +195,7 @@ export class MemoryDevice implements Device {
       txBacklogDrops: b.txBacklogDrops,
       txBacklogFrames: b.txBacklogFrames,
       txBacklogPeak: b.txBacklogPeak,
+      txResumes: b.txResumes,
     };
   }
 

@@ -19,11 +19,16 @@ export type TxStopReason = 'EAGAIN' | 'ENOBUFS';
 /** The kernel side of a device, as the backlog sees it. */
 export interface TxKernel {
   /**
-   * Hands frames [first, tx.count) of `tx` to the kernel. Returns how many of them it dealt with
-   * (the kernel took them, or they were refused for good and counted, e.g. EMSGSIZE); fewer
-   * than tx.count - first when it stopped at a frame the kernel refused for now (stopReason).
+   * Hands frames [first, tx.count) of `tx` to the kernel; returns how many it took. Frames it
+   * refused for good (outside the buffer, EMSGSIZE, ...) are counted by the kernel side and
+   * skipped; at a frame it refuses for now (EAGAIN/ENOBUFS) it stops.
    */
   transmit(tx: TxVector, first: number): number;
+  /**
+   * After a transmit() that took fewer frames than it was given: the index of the frame it
+   * stopped at (refused for now), or tx.count when it did not stop (the rest was refused for good).
+   */
+  stopIndex(): number;
   /** Why the last transmit() stopped early. */
   readonly stopReason: TxStopReason;
   /** Calls the backlog's resume() once the kernel may take frames again (one shot). */
@@ -92,14 +97,16 @@ export class TxBacklog {
   send(tx: TxVector): number {
     if (this.closed) return 0;
     if (this.vec.count > 0) return this.hold(tx, 0);
-    const done = this.kernel.transmit(tx, 0);
-    if (done >= tx.count) return tx.count;
-    const held = this.hold(tx, done);
+    const taken = this.kernel.transmit(tx, 0);
+    if (taken === tx.count) return taken; // the unblocked path: nothing else to look at
+    const at = this.kernel.stopIndex();
+    if (at >= tx.count) return taken;
+    const held = this.hold(tx, at);
     if (this.vec.count > 0) {
       this.counters.txBlocked++;
       this.kernel.wait(this.kernel.stopReason);
     }
-    return done + held;
+    return taken + held;
   }
 
   /** The kernel may take frames again: send the backlog in order; when it is empty, tell onReady. */
@@ -107,9 +114,10 @@ export class TxBacklog {
     const v = this.vec;
     if (this.closed || v.count === 0) return;
     this.counters.txResumes++;
-    const done = this.kernel.transmit(v, 0);
-    if (done < v.count) {
-      this.dropFront(done);
+    const taken = this.kernel.transmit(v, 0);
+    const at = taken === v.count ? v.count : this.kernel.stopIndex();
+    if (at < v.count) {
+      this.dropFront(at);
       this.kernel.wait(this.kernel.stopReason);
       return;
     }

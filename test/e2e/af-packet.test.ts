@@ -486,6 +486,44 @@ describe('AF_PACKET device (real kernel peers in network namespaces)', { skip: S
     });
   }
 
+  for (const txOffload of [true, false]) {
+    it(`TX backpressure${txOffload ? ' (TX offload socket)' : ' (tx offload off: the RX socket sends)'}: a tbf qdisc and a small SO_SNDBUF give EAGAIN, every frame arrives once`, async () => {
+      // Our own qdisc only sees our frames without PACKET_QDISC_BYPASS. The tbf queue (1 s at
+      // 50 mbit) holds more than we send, so it never drops: the frames it holds stay charged
+      // to our small send buffer, and the kernel answers EAGAIN until they leave.
+      const N = 2000;
+      const p = await startProbe();
+      const r = await p.ok('open', { ifname: 'eth0', options: { qdiscBypass: false, txOffload, sendBufferSize: 65536 } });
+      assert.equal(r.txOffload, txOffload);
+      sh('ip', ['netns', 'exec', NS_A, 'tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', '50mbit', 'burst', '32kb', 'latency', '1s']);
+      try {
+        const rxBefore = linkJson(NS_B, true).stats64!.rx.packets;
+        const since = p.mark();
+        const body = ETHERTYPE_TEST + text('afpt-paced') + '00'.repeat(MTU - 20);
+        await p.ok('sendPaced', { n: N, frame: frame(peerMac, devMac, body) });
+        const done = await p.waitEvent('every paced frame accepted and the backlog sent', 20_000, (e) => e.ev === 'pacedDone', since);
+        const st = done.stats as Record<string, number>;
+        const detail = JSON.stringify({ waits: done.waits, ...st });
+        console.log(`txOffload ${txOffload}: waits ${done.waits} eagain ${st.txEagain} nobufs ${st.txNobufs} blocked ${st.txBlocked} backlogged ${st.txBacklogged} peak ${st.txBacklogPeak} writable-wakeups ${st.txWritableWakeups} sndbuf ${st.txSendBuffer}`);
+        assert.equal(done.accepted, N, detail);
+        assert.ok(st.txEagain > 0, `the kernel never said EAGAIN: ${detail}`);
+        assert.ok(st.txBlocked > 0 && st.txBacklogged > 0 && st.txWritableWakeups > 0, detail);
+        assert.equal(st.txBacklogDrops, 0, detail);
+        assert.equal(st.txBacklogFrames, 0, detail);
+        assert.equal(st.txErrors, 0, detail);
+        assert.ok(st.txSendBuffer >= 65536 && st.txSendBuffer <= 2 * 65536, `SO_SNDBUF as granted: ${st.txSendBuffer}`);
+        // The peer's kernel is the judge: each frame arrived, none twice (nothing else is on the link).
+        await until(`the peer to receive ${N} frames`, 10_000, () => linkJson(NS_B, true).stats64!.rx.packets - rxBefore >= N);
+        await new Promise((res) => setTimeout(res, 200));
+        assert.equal(linkJson(NS_B, true).stats64!.rx.packets - rxBefore, N, detail);
+      } finally {
+        sh('ip', ['netns', 'exec', NS_A, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+        await p.ok('close');
+        await p.stop();
+      }
+    });
+  }
+
   it('without onError, a handler error becomes an uncaught exception (not a silent crash)', async () => {
     const probe = await startProbe();
     await probe.ok('open', { ifname: 'eth0', options: {} });

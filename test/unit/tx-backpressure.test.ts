@@ -5,7 +5,11 @@
  * (so no retransmission), the bytes intact.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { DataplaneSegmentSink, TcpHost } from '../../src/dataplane/tcp-host.js';
@@ -17,9 +21,8 @@ import { PcapDevice } from '../../src/io/pcap.js';
 import { TxBacklog, type TxKernel, type TxStopReason } from '../../src/io/tx-backlog.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { parseIpv4 } from '../../src/wire/address.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { Services } from '../../src/services.js';
+import { createMetricsRegistry } from '../../src/ops/metrics.js';
 
 /** A scripted kernel: takes `budget` frames, then stops with `reason`; records what it took. */
 class FakeKernel implements TxKernel {
@@ -28,10 +31,18 @@ class FakeKernel implements TxKernel {
   waits: TxStopReason[] = [];
   cancelled = 0;
   readonly taken: string[] = [];
+  private at = 0;
+
+  stopIndex(): number {
+    return this.at;
+  }
 
   transmit(tx: TxVector, first: number): number {
     for (let i = first; i < tx.count; i++) {
-      if (this.budget <= 0) return i - first;
+      if (this.budget <= 0) {
+        this.at = i;
+        return i - first;
+      }
       this.budget--;
       this.taken.push(tx.data.toString('latin1', tx.offset[i], tx.offset[i] + tx.length[i]));
     }
@@ -240,4 +251,33 @@ describe('TCP through a device that keeps refusing frames', () => {
       assert.ok(r.stats.txBacklogPeak! <= 257, `backlog peak ${r.stats.txBacklogPeak}: ${detail}`);
     });
   }
+});
+
+describe('backpressure counters in metrics', () => {
+  it('a blocked device shows its counters in /metrics (promtool check metrics passes)', async () => {
+    const dev = new MemoryDevice('m0', Buffer.from([2, 0, 0, 0, 0, 1]));
+    const dp = new Dataplane({ openDevice: () => dev });
+    const name = dp.createHostInterface('m0');
+    dp.setAdminState(name, true);
+    dev.refuseAfter(0, 'ENOBUFS');
+    dp.addAddress(name, { address: SERVER, prefixLength: 24 }); // its gratuitous ARP is refused, then held
+    let resumed = 0;
+    const inner = dev.onTxReady!;
+    dev.onTxReady = () => {
+      resumed++;
+      inner();
+    };
+    const registry = createMetricsRegistry({ dp, services: new Services(dp, []), errorSources: [], status: () => ({ live: true, ready: true, stalls: 0, maxGapMs: 0 }) });
+    const text = await registry.metrics();
+    assert.match(text, /^vpp_device_tx_nobufs_total\{interface="host-m0"\} 1$/m);
+    assert.match(text, /^vpp_device_tx_blocked_total\{interface="host-m0"\} 1$/m);
+    assert.match(text, /^vpp_device_tx_backlogged_total\{interface="host-m0"\} 1$/m);
+    assert.match(text, /^vpp_device_tx_backlog_frames\{interface="host-m0"\} 1$/m);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (check.error === undefined) assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+    dev.makeWritable();
+    assert.equal(resumed, 1, 'the dataplane hooked onTxReady');
+    assert.equal(dev.sent.length, 1);
+    dp.close();
+  });
 });

@@ -9,11 +9,17 @@
  *   .qdiscBypass .ignoreOutgoing .promiscuous   (what is really in effect)
  *   .start(handler(count), onError?)  poll the fd on the libuv loop, deliver vectors
  *   .stop()                            stop polling (the ring keeps filling, then drops)
- *   .send(buf, offsets, lengths, count, csumStart?, gsoSize?) -> frames sent (one sendmmsg
- *                                      per 1024 frames; with .txOffload every frame goes through
- *                                      the TX socket with a virtio_net_hdr built from csumStart /
- *                                      gsoSize, Uint16Arrays, 0 = no checksum offload / no GSO)
+ *   .send(buf, offsets, lengths, count, csumStart?, gsoSize?, first?) -> frames the kernel took
+ *                                      (frames first..count-1, one sendmmsg per 1024; with .txOffload
+ *                                      every frame goes through the TX socket with a virtio_net_hdr
+ *                                      built from csumStart / gsoSize, Uint16Arrays, 0 = none). It
+ *                                      stops at a frame refused with EAGAIN/ENOBUFS:
+ *   .txStop .txStopAt .txAccepted      why ('EAGAIN'/'ENOBUFS'/''), at which index (count = did not
+ *                                      stop), and how many the kernel took, for the last send()
+ *   .onWritable(fn|null) .watchWritable(on)  one-shot writable watch on the socket that sends
+ *                                      (txfd, else the RX fd's poll handle READABLE|WRITABLE)
  *   .txOffload                         a PACKET_VNET_HDR TX socket is in use (option txOffload)
+ *   .sendBufferSize                    SO_SNDBUF of the sending socket as granted
  *   .stats()  -> plain object of counters (kernel PACKET_STATISTICS accumulated)
  *   .ref() / .unref()                  whether an active poll keeps the loop alive
  *   .close()                           idempotent; also done by the finalizer / env cleanup
@@ -22,7 +28,8 @@
  * the kernel handed over are described in the descriptor arrays JS passed at construction
  * (offset into the ring, length, VLAN TPID/TCI the kernel stripped), the JS handler is
  * called with the count (several times when there are more frames than descriptors, at
- * most maxVectorsPerWakeup times per wakeup), then the blocks/frames go back to the kernel.
+ * most maxVectorsPerWakeup times per wakeup), then the blocks/frames go back to the kernel,
+ * each exactly once (rx_drain walks at most one lap of the ring per wakeup).
  * No protocol logic here.
  */
 #define _GNU_SOURCE 1

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { Device, DeviceStats, RxHandler, RxVector, TxOffload, TxVector } from './device.js';
-import { TX_BACKLOG_BATCHES, TxBacklog, type TxKernel, type TxStopReason } from './tx-backlog.js';
+import { TX_BACKLOG_BATCHES, TxBacklog, txBatchBytes, type TxKernel, type TxStopReason } from './tx-backlog.js';
 
 export interface AfPacketOptions {
   /** TPACKET_V2 (2, default): frame ring, wakes per frame. TPACKET_V3 (3): block ring, wakes
@@ -222,17 +222,6 @@ const MAX_GSO_BYTES = 65535;
 /** ENOBUFS (a full qdisc or driver queue dropped the frame) gives no writable event: retry after this. */
 const ENOBUFS_RETRY_MS = 1;
 
-/**
- * Bytes of one dataplane TX batch (src/io/device.ts TxBatch, as src/dataplane/interface.ts sizes
- * it): 64-byte aligned slots of the largest frame (MTU + Ethernet + two tags), or with GSO room
- * for 16 super-frames.
- */
-function txBatchBytes(frames: number, mtu: number, gso: boolean): number {
-  const slot = (Math.max(2048, mtu + 14 + 8) + 63) & ~63;
-  const superFrame = (MAX_GSO_BYTES + 14 + 8 + 63) & ~63;
-  return Math.max(frames * slot, gso ? 16 * superFrame + slot : 0);
-}
-
 export class AfPacketDevice implements Device {
   readonly ifname: string;
   readonly mac: Buffer;
@@ -288,7 +277,7 @@ export class AfPacketDevice implements Device {
       cancel: () => this.cancelWait(),
     };
     // Bounded: TX_BACKLOG_BATCHES dataplane batches, by frames and by bytes, allocated now.
-    this.backlog = new TxBacklog(kernel, backlogBatches * batchFrames, backlogBatches * txBatchBytes(batchFrames, this.mtu, this.txOffload !== undefined));
+    this.backlog = new TxBacklog(kernel, backlogBatches * batchFrames, backlogBatches * txBatchBytes(batchFrames, this.mtu, this.txOffload !== undefined ? MAX_GSO_BYTES : 0));
     sock.onWritable(this.onWritable);
   }
 

@@ -4,7 +4,7 @@
  */
 import type { Device, DeviceStats, RxHandler, RxVector, TxOffload, TxVector } from './device.js';
 import { completeOffload } from './offload.js';
-import { TxBacklog, type TxKernel, type TxStopReason } from './tx-backlog.js';
+import { TX_BACKLOG_BATCHES, TxBacklog, txBatchBytes, type TxKernel, type TxStopReason } from './tx-backlog.js';
 
 export interface InjectOptions {
   /** RX_FLAG_* bits the kernel would report. */
@@ -47,7 +47,7 @@ export class MemoryDevice implements Device {
     wait: () => void (this.waiting = true),
     cancel: () => void (this.waiting = false),
   };
-  /** The same TX backlog as AfPacketDevice (two batches of 256 frames), made by refuseAfter(). */
+  /** The same TX backlog as AfPacketDevice (TX_BACKLOG_BATCHES batches of 256 frames), made by refuseAfter(). */
   private backlog: TxBacklog | null = null;
   private txReadyCallback: (() => void) | null = null;
 
@@ -110,7 +110,7 @@ export class MemoryDevice implements Device {
     this.budget = n;
     this.refuseWith = reason;
     if (this.backlog === null) {
-      this.backlog = new TxBacklog(this.kernel, 512, 2 * 256 * 2048 + 16 * 65600);
+      this.backlog = new TxBacklog(this.kernel, TX_BACKLOG_BATCHES * 256, TX_BACKLOG_BATCHES * txBatchBytes(256, this.mtu, this.txOffload?.gso === true ? this.txOffload.maxGsoBytes : 0));
       this.backlog.onReady = this.txReadyCallback;
     }
   }

@@ -59,6 +59,17 @@ export interface TxBacklogCounters {
  */
 export const TX_BACKLOG_BATCHES = 2;
 
+/**
+ * Bytes of one dataplane TX batch of `frames` frames (TxBatch, as src/dataplane/interface.ts sizes
+ * it): 64-byte aligned slots of the largest frame (MTU + Ethernet + two tags), or, on a device with
+ * GSO (super-frames of up to `maxGsoBytes`), room for 16 super-frames.
+ */
+export function txBatchBytes(frames: number, mtu: number, maxGsoBytes = 0): number {
+  const slot = (Math.max(2048, mtu + 14 + 8) + 63) & ~63;
+  const superFrame = (maxGsoBytes + 14 + 8 + 63) & ~63;
+  return Math.max(frames * slot, maxGsoBytes > 0 ? 16 * superFrame + slot : 0);
+}
+
 export class TxBacklog {
   readonly counters: TxBacklogCounters = { txBlocked: 0, txBacklogged: 0, txBacklogDrops: 0, txBacklogFrames: 0, txBacklogPeak: 0, txResumes: 0 };
   /** Called once per blocked episode, when the backlog has drained (the device takes frames again). */

@@ -522,6 +522,27 @@ describe('AF_PACKET device (real kernel peers in network namespaces)', { skip: S
         await p.stop();
       }
     });
+
+    it(`TX backpressure${txOffload ? ' (TX offload socket)' : ' (tx offload off)'}: close() from onTxReady (inside the writable callback) is safe`, async () => {
+      const p = await startProbe();
+      await p.ok('open', { ifname: 'eth0', options: { qdiscBypass: false, txOffload, sendBufferSize: 65536 } });
+      sh('ip', ['netns', 'exec', NS_A, 'tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', '50mbit', 'burst', '32kb', 'latency', '1s']);
+      try {
+        const since = p.mark();
+        await p.ok('sendPaced', { n: 2000, closeOnReady: true, frame: frame(peerMac, devMac, ETHERTYPE_TEST + text('afpt-close') + '00'.repeat(MTU - 20)) });
+        const e = await p.waitEvent('close() from the writable callback', 10_000, (e) => e.ev === 'closedOnReady' || e.ev === 'uncaught', since);
+        assert.equal(e.ev, 'closedOnReady', JSON.stringify(e));
+        assert.equal(e.closed, true);
+        // Still alive and answering after the callback returned into the addon.
+        const alive = await p.ok('alive');
+        assert.equal(alive.closed, true);
+        await new Promise((res) => setTimeout(res, 100));
+        assert.equal((await p.ok('alive')).closed, true);
+      } finally {
+        sh('ip', ['netns', 'exec', NS_A, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+        await p.stop();
+      }
+    });
   }
 
   it('without onError, a handler error becomes an uncaught exception (not a silent crash)', async () => {

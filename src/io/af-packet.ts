@@ -402,7 +402,6 @@ export class AfPacketDevice implements Device {
 
   /** Frames [first, count) to the kernel; returns how many it took (see txStop / txStopAt when fewer). */
   private transmit(tx: TxVector, first: number): number {
-    if (this.sock.closed) return 0;
     if (this.txOffload !== undefined && (tx.csumStart !== undefined || tx.gsoSize !== undefined)) {
       return this.sock.send(tx.data, tx.offset, tx.length, tx.count, tx.csumStart, tx.gsoSize, first);
     }

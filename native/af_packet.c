@@ -253,8 +253,8 @@ static void env_cleanup(void *arg);
 static void teardown(afp_t *a, int in_finalizer) {
   if (a->closed) return;
   a->closed = 1;
+  a->tx_armed = 0; /* before stop_polling: it must not re-arm the shared handle for WRITABLE */
   stop_polling(a, in_finalizer);
-  a->tx_armed = 0;
   if (a->poll) {
     a->poll->data = NULL;
     uv_close((uv_handle_t *)a->poll, poll_closed);
@@ -716,7 +716,12 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     }
   }
   if (!a->polling || (status >= 0 && !(events & UV_READABLE))) {
-    if (status < 0) apply_rx_poll(a); /* libuv stopped the watcher on POLLERR: watch what is left */
+    if (status < 0 && !a->closed) {
+      /* POLLERR while only a TX watch is armed: clear the socket error (else POLLERR comes
+       * straight back), then watch what is left (libuv stopped the watcher). */
+      check_socket_error(a);
+      if (!a->closed) apply_rx_poll(a);
+    }
     napi_close_handle_scope(a->env, scope);
     return;
   }

@@ -109,16 +109,16 @@ export interface Device {
    * them later, in order; it returns fewer only when that backlog is full (those are dropped).
    */
   send(tx: TxVector): number;
-  /** False while the device holds a backlog it could not hand to the kernel (EAGAIN/ENOBUFS). */
-  readonly txReady?: boolean;
-  /** Called (once per blocked episode) when the backlog has drained and the device takes frames again. */
-  onTxReady?: (() => void) | null;
   /**
    * TX offloads the device accepts (TxVector.csumStart / gsoSize); absent = none, and a caller
    * must then leave those arrays out or all zero. Wrappers that inspect or rewrite frames
    * (pcap, fault injector) do not offer it, so what they see is always wire-exact.
    */
   readonly txOffload?: TxOffload;
+  /** False while the device holds a backlog it could not hand to the kernel (EAGAIN/ENOBUFS). */
+  readonly txReady?: boolean;
+  /** Called (once per blocked episode) when the backlog has drained and the device takes frames again. */
+  onTxReady?: (() => void) | null;
   stats(): DeviceStats;
   close(): void;
 }

@@ -90,6 +90,14 @@ function showHardware(ctx: CliContext, brief: boolean): string {
       if (typeof x.txCsumOffloaded === 'number') lines.push(`  tx checksum-offloaded ${x.txCsumOffloaded} gso super-frames ${x.txGsoFrames}`);
       lines.push(`  socket errors ${x.socketErrors}${x.socketLastError ? ` (last ${x.socketLastError})` : ''}, handler errors ${x.handlerErrors}`);
     }
+    if (typeof x.txBlocked === 'number') {
+      // TX backpressure: frames the kernel refused for now (EAGAIN/ENOBUFS) wait in the device's backlog.
+      lines.push(
+        `  tx backpressure: blocked ${x.txBlocked} backlogged ${x.txBacklogged} backlog-drops ${x.txBacklogDrops} ` +
+          `backlog ${x.txBacklogFrames} (peak ${x.txBacklogPeak}) resumes ${x.txResumes}${typeof x.txWritableWakeups === 'number' ? ` writable-wakeups ${x.txWritableWakeups}` : ''}`,
+      );
+    }
+    if (typeof x.txSendBuffer === 'number') lines.push(`  tx socket send buffer ${x.txSendBuffer} bytes (SO_SNDBUF as granted)`);
     lines.push(`  tx errors ${stats.txErrors}, mtu ${hw.device.mtu}, sub-interfaces ${hw.subByVlan.size}`);
   }
   lines.push(`${'local0'.padEnd(32)}${'0'.padEnd(6)}${'down'.padEnd(6)}local0`);

@@ -85,6 +85,11 @@ const DEVICE_COUNTERS: Record<string, [string, string]> = {
   txBytes: ['tx_bytes', 'Bytes sent'],
   txEagain: ['tx_eagain', 'Transmit attempts that found the socket buffer full (EAGAIN)'],
   txNobufs: ['tx_nobufs', 'Transmit attempts that failed with ENOBUFS'],
+  txBlocked: ['tx_blocked', 'TX backpressure episodes: the kernel refused frames (EAGAIN/ENOBUFS) and the device began holding them back'],
+  txBacklogged: ['tx_backlogged', 'Frames held back in the device TX backlog, then sent from there in order'],
+  txBacklogDrops: ['tx_backlog_drops', 'Frames refused because the device TX backlog was full (lost)'],
+  txResumes: ['tx_resumes', 'Times the device tried its TX backlog again (socket writable, or a retry timer after ENOBUFS)'],
+  txWritableWakeups: ['tx_writable_wakeups', 'Wakeups of the writable watch on the sending socket (armed only while frames wait after EAGAIN)'],
   socketErrors: ['socket_errors', 'Errors reported by the socket (e.g. ENETDOWN)'],
   handlerErrors: ['handler_errors', 'Exceptions thrown by the RX handler and caught by the device'],
 };
@@ -189,6 +194,15 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   ringGauge('vpp_device_ring_block_size_bytes', 'RX ring block size', (r) => r.blockSize);
   ringGauge('vpp_device_ring_frames', 'RX ring frame slots', (r) => r.frameCount);
   ringGauge('vpp_device_ring_frame_size_bytes', 'RX ring frame slot size', (r) => r.frameSize);
+  const deviceGauge = (name: string, help: string, field: string) =>
+    mirroredGauge(registry, name, help, ['interface'], () =>
+      deviceStats()
+        .filter((d) => typeof d.stats[field] === 'number')
+        .map((d) => [{ interface: d.name }, d.stats[field] as number] as Row<'interface'>),
+    );
+  deviceGauge('vpp_device_tx_backlog_frames', 'Frames waiting in the device TX backlog now', 'txBacklogFrames');
+  deviceGauge('vpp_device_tx_backlog_peak_frames', 'Most frames the device TX backlog held at once', 'txBacklogPeak');
+  deviceGauge('vpp_device_tx_send_buffer_bytes', 'SO_SNDBUF of the sending socket as the kernel granted it', 'txSendBuffer');
   mirroredGauge(registry, 'vpp_device_tx_batch_slots', 'TX batch slots (frames sent per sendmmsg at most)', ['interface'], () =>
     dp.hardware.map((hw) => [{ interface: hw.name }, hw.tx.capacity]),
   );

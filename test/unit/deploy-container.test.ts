@@ -44,13 +44,20 @@ describe('Containerfile (engine ts)', () => {
   test('multi-stage: node:20-bookworm builds, node:20-bookworm-slim runs', () => {
     assert.equal(rest.length, 0);
     assert.match(read('Containerfile'), /^ARG NODE_MAJOR=20$/m);
-    assert.match(build!.from, /^docker\.io\/library\/node:\$\{NODE_MAJOR\}-bookworm AS build$/);
-    assert.match(runtime!.from, /^docker\.io\/library\/node:\$\{NODE_MAJOR\}-bookworm-slim$/);
+    // the official images by default; make test-image points NODE_IMAGE at local stand-ins
+    assert.match(read('Containerfile'), /^ARG NODE_IMAGE=docker\.io\/library\/node$/m);
+    assert.match(build!.from, /^\$\{NODE_IMAGE\}:\$\{NODE_MAJOR\}-bookworm AS build$/);
+    assert.match(runtime!.from, /^\$\{NODE_IMAGE\}:\$\{NODE_MAJOR\}-bookworm-slim$/);
   });
 
   test('the build stage compiles the native addon with node-gyp and the TypeScript with tsc, then drops dev dependencies', () => {
     const runs = build!.body.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
     assert.match(runs, /npm ci /);
+    // a partial node_modules (npm's "Exit handler never called!" with exit 0) fails the step itself
+    const ci = build!.body.find((i) => i.op === 'RUN' && i.args.includes('npm ci '))!.args;
+    assert.match(ci, /npm ls --omit=optional/);
+    assert.match(ci, /require\.resolve\(m\)/);
+    assert.match(ci, /exit 1/);
     assert.match(runs, /npm run build:native/);
     assert.match(runs, /tsc -p tsconfig\.json/);
     assert.match(runs, /npm prune --omit=dev/);
@@ -85,9 +92,21 @@ describe('Containerfile (engine ts)', () => {
     assert.ok(!runtime!.body.some((i) => i.op === 'RUN' && /\bsudo\b|chmod [ugo]*\+s|chmod [0-7]*[4-7][0-7]{3}\b/.test(i.args)), 'no setuid helpers');
   });
 
-  test('the default command is the dataplane as the Deployment runs it', () => {
+  test('the default entrypoint and command are the dataplane as the Deployment runs it, with no shell in between', () => {
+    const entry = runtime!.body.filter((i) => i.op === 'ENTRYPOINT').at(-1)!;
     const cmd = runtime!.body.filter((i) => i.op === 'CMD').at(-1)!;
-    assert.deepEqual(JSON.parse(cmd.args), [IMAGE_PATHS.capNode, IMAGE_PATHS.app, 'run', '-c', '/conf/vpp.conf']);
+    // exec form, the file-capability node itself: a shell (the base image's docker-entrypoint.sh)
+    // would lose the capability under no_new_privs
+    assert.deepEqual(JSON.parse(entry.args), [IMAGE_PATHS.capNode, IMAGE_PATHS.app]);
+    assert.deepEqual(JSON.parse(cmd.args), ['run', '-c', '/conf/vpp.conf', '--management', '0.0.0.0:9100']);
+  });
+
+  test('OCI labels carry the version and the source revision (build args from make build-container)', () => {
+    for (const k of ['version', 'revision', 'source']) {
+      assert.match(text, new RegExp(`org\\.opencontainers\\.image\\.${k}="\\$\\{[A-Z]+\\}"`), k);
+    }
+    assert.match(read('mk/deploy.mk'), /--build-arg VERSION=/);
+    assert.match(read('mk/deploy.mk'), /--build-arg REVISION=/);
   });
 });
 

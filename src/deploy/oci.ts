@@ -9,7 +9,8 @@
  *   sets; the inheritable and ambient sets empty, as containerd and CRI-O leave them. A non-root
  *   process keeps a capability across execve only through a file capability on the program.
  * - noNewPrivileges from allowPrivilegeEscalation: false; a read-only root from
- *   readOnlyRootFilesystem; the emptyDirs as bind mounts (medium Memory: tmpfs); /sys read-only.
+ *   readOnlyRootFilesystem; the emptyDirs as bind mounts of the host directories given (as the
+ *   kubelet does; the caller puts medium Memory ones on a tmpfs), else tmpfs; /sys read-only.
  * - namespaces: its own pid, ipc, uts and mount namespaces, and the pod's network namespace.
  *
  * Not reproduced: the seccomp profile (RuntimeDefault is the runtime's own), cgroup limits, and
@@ -85,11 +86,12 @@ export function ociSpec(c: ContainerRun, o: OciOptions): Record<string, unknown>
     const vol = o.volumes.find((v) => v.name === m.name);
     if (!vol?.emptyDir) throw new Error(`${c.name}: volume ${m.name} is not an emptyDir; the test kubelet only has emptyDirs`);
     const ro = m.readOnly ? ['ro'] : [];
-    if (vol.emptyDir.medium === 'Memory') {
+    const dir = o.volumeDirs[m.name];
+    // the kubelet backs an emptyDir with a host directory (on tmpfs for medium Memory) and binds it in
+    if (dir === undefined && vol.emptyDir.medium === 'Memory') {
       mounts.push({ destination: m.mountPath, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', ...tmpfsSize(vol.emptyDir.sizeLimit as string | undefined), ...ro] });
       continue;
     }
-    const dir = o.volumeDirs[m.name];
     if (dir === undefined) throw new Error(`${c.name}: no host directory for emptyDir ${m.name}`);
     mounts.push({ destination: m.mountPath, type: 'bind', source: dir, options: ['rbind', 'nosuid', 'nodev', ...ro] });
   }
@@ -102,7 +104,6 @@ export function ociSpec(c: ContainerRun, o: OciOptions): Record<string, unknown>
       env: [...env].map(([k, v]) => `${k}=${v}`),
       cwd: o.image.workingDir || '/',
       capabilities: { bounding: caps, permitted: caps, effective: caps, inheritable: [], ambient: [] },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 }],
       noNewPrivileges: !c.allowPrivilegeEscalation,
     },
     root: { path: o.rootfs, readonly: c.readOnlyRootFilesystem },

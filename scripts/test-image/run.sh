@@ -25,6 +25,7 @@ scripts/test-image/standins.sh
 phase 'base-image stand-ins'
 
 log_dir="${TEST_IMAGE_CACHE:-/var/cache/vpp-server-test-image}"; mkdir -p "$log_dir"
+old_id="$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 if ! podman build --network=host --pull=never \
   --build-arg NODE_IMAGE="$STANDIN" --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" \
   -f Containerfile -t "$IMAGE" . >"$log_dir/build.log" 2>&1; then
@@ -32,8 +33,11 @@ if ! podman build --network=host --pull=never \
   echo "test-image: podman build -f Containerfile failed (whole log: $log_dir/build.log)" >&2
   exit 1
 fi
-# earlier builds of the test image leave untagged images behind; only ours go
-podman image prune -f --filter label=vpp-server.test.scaffolding=true >/dev/null 2>&1 || true
+# The previous test image, now untagged, goes. The build stage's intermediate images stay for an
+# hour (they are podman's layer cache for the next run: npm ci, node-gyp), then ours are pruned.
+new_id="$(podman image inspect --format '{{.Id}}' "$IMAGE")"
+[ -n "$old_id" ] && [ "$old_id" != "$new_id" ] && podman rmi "$old_id" >/dev/null 2>&1 || true
+podman image prune -f --filter label=vpp-server.test.scaffolding=true --filter until=1h >/dev/null 2>&1 || true
 phase 'podman build -f Containerfile'
 
 rc=0

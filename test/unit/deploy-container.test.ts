@@ -143,7 +143,7 @@ describe('mk/deploy.mk', () => {
   const mk = read('mk/deploy.mk');
   const make = (args: string[], env: Record<string, string> = {}) => {
     const base: Record<string, string | undefined> = { ...process.env, MAKEFLAGS: '', MAKELEVEL: '' };
-    for (const v of ['MACVLAN_MASTER', 'VLAN_ID', 'IP_ADDRESS', 'CONTAINER_IMAGE', 'CONTAINER_IMAGE_VPP', 'NAMESPACE', 'ENGINE', 'WWW_DIR', 'DEPLOY_FLAGS']) delete base[v];
+    for (const v of ['MACVLAN_MASTER', 'VLAN_ID', 'IP_ADDRESS', 'CONTAINER_IMAGE', 'CONTAINER_IMAGE_VPP', 'NAMESPACE', 'ENGINE', 'WWW_DIR', 'DEPLOY_FLAGS', 'REPLICAS', 'GATEWAY']) delete base[v];
     return spawnSync('make', ['--no-print-directory', ...args], { cwd: repo, encoding: 'utf8', env: { ...base, ...env } });
   };
 
@@ -195,5 +195,42 @@ describe('mk/deploy.mk', () => {
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, new RegExp(`${t}: neither podman nor docker is installed`));
     }
+  });
+
+  test('make kustomize REPLICAS=3 renders the StatefulSet; REPLICAS=0 and a range past the prefix fail with the reason; GATEWAY reaches init', () => {
+    const r = make(['-s', '-o', 'build', 'kustomize', 'REPLICAS=3']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, renderToString(['--replicas', '3'], {}));
+    assert.match(r.stdout, /^kind: StatefulSet$/m);
+    const zero = make(['-s', '-o', 'build', 'kustomize', 'REPLICAS=0']);
+    assert.notEqual(zero.status, 0);
+    assert.match(zero.stderr, /--replicas \(REPLICAS\) 0: at least one pod is needed/);
+    const word = make(['-s', '-o', 'build', 'kustomize', 'REPLICAS=three']);
+    assert.match(word.stderr, /"three" is not a number of pods/);
+    const out = make(['-s', '-o', 'build', 'kustomize', 'REPLICAS=3', 'IP_ADDRESS=192.168.123.253/24']);
+    assert.match(out.stderr, /room for 2 pods/);
+    const gw = make(['-s', '-o', 'build', 'kustomize', 'GATEWAY=192.168.123.1']);
+    assert.equal(gw.status, 0, gw.stderr);
+    assert.match(gw.stdout, /- name: GATEWAY\n\s+value: 192\.168\.123\.1/);
+  });
+
+  test('make status (deploy-status its alias) and the exit code of the command shown through make', () => {
+    assert.match(mk, /^status: build$/m);
+    assert.match(mk, /^deploy-status: status$/m);
+    const dry = make(['-n', '-o', 'build', 'deploy-status', 'NAMESPACE=lab']);
+    assert.match(dry.stdout, /\.\/bin\/vpp-server\.js status --namespace 'lab'/);
+    const r = make(['-s', '-o', 'build', 'status'], { KUBECONFIG: '/nonexistent', HOME: '/nonexistent' });
+    assert.equal(r.status, 2, 'make exits 2 whatever the command returned');
+    assert.match(r.stderr, /vpp-server status: no kubeconfig/);
+    assert.match(r.stderr, /^make status: \.\/bin\/vpp-server\.js status exited 1: cluster or API error \(docs\/deploy\.md, exit codes\)$/m);
+    const bad = make(['-s', '-o', 'build', 'deploy', 'VLAN_ID=0'], { KUBECONFIG: '/nonexistent' });
+    assert.match(bad.stderr, /^make deploy: \.\/bin\/vpp-server\.js deploy exited 2: invalid options or values/m);
+  });
+
+  test('make test-image exists and .ci/run runs it after make test', () => {
+    assert.match(mk, /^test-image: deps build$/m);
+    assert.match(mk, /scripts\/test-image\/run\.sh/);
+    const ci = read('.ci/run');
+    assert.ok(ci.indexOf('make test-image') > ci.indexOf('make test\n'), 'after make test');
   });
 });

@@ -46,7 +46,9 @@ export interface KubeletPlan {
  * A process started this way holds a capability only if the program it executes carries it as
  * a file capability (and the bounding set allows it): exactly the rule a real pod lives under.
  * Executing a file-capability binary whose capability is outside the bounding set fails with
- * EPERM in execve, before any of the program's code runs.
+ * EPERM in execve, before any of the program's code runs. (Unlike runc, setpriv cannot set the
+ * permitted set itself; it does not matter, since execve recomputes it for a non-root uid from
+ * the file capability and the bounding set. The e2e and image tests check the resulting sets.)
  */
 export function setprivArgs(uid: number, gid: number, caps: string[]): string[] {
   return [

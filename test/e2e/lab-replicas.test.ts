@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultSettings, Lab } from '../../src/lab/lab.js';
-import { inNs } from '../../src/lab/exec.js';
+import { inNs, waitFor } from '../../src/lab/exec.js';
 import { CAP_NET_RAW_ONLY, processCapabilities } from '../../src/deploy/kubelet.js';
 import { isRoot, REPO_ROOT, startCapture } from './lab-helpers.js';
 
@@ -45,10 +45,14 @@ describe('lab up --replicas 2: two pods on one worker', { skip }, () => {
 
   it('both addresses answer ping and curl, each from its own MAC (tshark on the client)', async () => {
     const capture = await startCapture(lab.ns.client, 'eth0', 'src net 192.168.123.150/31 and (icmp or tcp)', ['ip.src', 'eth.src', 'icmp.type', 'tcp.srcport'], { count: 200, seconds: 20 });
+    let seen = '';
+    capture.process.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
     for (const pod of lab.pods) {
       assert.match(inNs(lab.ns.client, ['ping', '-c', '3', '-W', '1', '-i', '0.2', pod.ip], { timeoutMs: 15_000 }), /3 received/);
       assert.equal(inNs(lab.ns.client, ['curl', '-sS', '--max-time', '5', `http://${pod.ip}/index.html`]).trim(), 'Welcome');
     }
+    // stop the capture once the last flow (curl to the second pod) has been seen in it
+    await waitFor('the capture to show the second pod\'s HTTP answer', () => (/^192\.168\.123\.151\t\S+\t\t80$/m.test(seen) ? true : undefined), 10_000, 50).catch(() => undefined);
     capture.process.kill('SIGINT');
     const rows = (await capture.done).trim().split('\n').map((l) => l.split('\t'));
     for (const [n, pod] of lab.pods.entries()) {
@@ -68,8 +72,8 @@ describe('lab up --replicas 2: two pods on one worker', { skip }, () => {
     const demo = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'vpp-server.js'), 'lab', 'demo', '--prefix', PREFIX, '--replicas', '2'], { encoding: 'utf8', timeout: 120_000 });
     assert.equal(demo.status, 0, demo.stdout + demo.stderr);
     for (const ip of ['192.168.123.150', '192.168.123.151']) {
-      assert.match(demo.stdout, new RegExp(`ok {2}ping ${ip.replaceAll('.', '\\.')} 3/3`));
-      assert.match(demo.stdout, new RegExp(`ok {2}curl ${ip.replaceAll('.', '\\.')}`));
+      assert.match(demo.stdout, new RegExp(`ok +ping ${ip.replaceAll('.', '\\.')} 3/3`));
+      assert.match(demo.stdout, new RegExp(`ok +curl ${ip.replaceAll('.', '\\.')} +Welcome`));
     }
     const st = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'vpp-server.js'), 'lab', 'status', '--prefix', PREFIX], { encoding: 'utf8' });
     assert.equal(st.status, 0, st.stdout + st.stderr);

@@ -20,7 +20,7 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { POD_UID, unprivileged } from '../../src/lab/lab.js';
+import { POD_UID, podNode } from '../../src/lab/lab.js';
 import { cli, isRoot, REPO_ROOT } from './lab-helpers.js';
 
 const skip = isRoot() ? false : 'needs root (network namespaces)';
@@ -102,7 +102,7 @@ describe('exactly-once receive: a small ring and a 300 ms stall under 500 pings/
     writeFileSync(conf, `unix {\n  nodaemon cli-listen ${socket}\n  startup-config ${startup}\n}\nvpp-server {\n  ${ring}\n}\n`);
     for (const f of [startup, conf]) chownSync(f, POD_UID, POD_UID);
     dpLog = '';
-    const child = spawn('ip', ['netns', 'exec', NS_DP, ...unprivileged(['net_raw']), process.execPath, CLI_ENTRY, 'run', '-c', conf], {
+    const child = spawn('ip', ['netns', 'exec', NS_DP, ...podNode(['net_raw']), CLI_ENTRY, 'run', '-c', conf], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (d: Buffer) => (dpLog += d.toString()));

@@ -18,7 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultSettings, Lab, POD_UID, unprivileged } from '../../src/lab/lab.js';
+import { defaultSettings, Lab, POD_UID, podNode } from '../../src/lab/lab.js';
 import { inNs } from '../../src/lab/exec.js';
 import { cli, isRoot, REPO_ROOT } from './lab-helpers.js';
 
@@ -119,7 +119,7 @@ describe('TX backpressure: a tbf qdisc under the pod, a 10 MB download', { skip 
     writeFileSync(conf, `unix {\n  nodaemon cli-listen ${lab.podSocket}\n  startup-config ${join(lab.podConfDir, 'startup.conf')}\n}\nvpp-server {\n  tx-offload off\n}\n`);
     chownSync(conf, POD_UID, POD_UID);
     const log = openSync(join(lab.stateDir, 'pod', 'txbp-offload-off.log'), 'a');
-    pod = spawn('ip', ['netns', 'exec', lab.ns.pod, ...unprivileged(['net_raw']), process.execPath, CLI_ENTRY, 'run', '-c', conf], { stdio: ['ignore', log, log] });
+    pod = spawn('ip', ['netns', 'exec', lab.ns.pod, ...podNode(['net_raw']), CLI_ENTRY, 'run', '-c', conf], { stdio: ['ignore', log, log] });
     closeSync(log);
     let show = '';
     for (let i = 0; i < 200; i++) {

@@ -1,0 +1,229 @@
+/**
+ * The flat segment the field tests run on: a Linux bridge (the "switch") with the worker's NIC
+ * and as many client namespaces as a test adds, each with its own veth and so its own MAC; the
+ * pod's macvlan0 sits on the worker's NIC, and our dataplane serves on host-macvlan0 itself.
+ *
+ *   P-c1  eth0 192.168.123.10 ──┐
+ *   P-c2  eth0 192.168.123.11 ──┤  P-sw: br0 ── w0 ── P-worker: eth0 (the "NIC") ── macvlan0 (bridge) → P-pod
+ *   P-rtr eth0 192.168.123.1  ──┘                                                   host-macvlan0 192.168.123.150/24
+ *         eth1 10.99.0.1 ── P-far eth0 10.99.0.10/24 (default via 10.99.0.1)
+ *
+ * Each client is a bridge port named after it (c1, c2, rtr): deleting that port takes the
+ * client's eth0 away with it, so the client vanishes from the segment without sending anything
+ * (no FIN, no RST, no ARP). The pod is configured by `vpp-server init` (uid 10000, no
+ * capabilities), turned into the flat form (as bench/flat-lab.ts does), and each test starts the
+ * dataplane as uid 10000 with CAP_NET_RAW only, with its own extra startup lines and vpp-server
+ * stanza. Every address lives inside namespaces made here.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deleteNamespaces, inNs, listNamespaces, run, waitFor } from '../../src/lab/exec.js';
+import { POD_UID, unprivileged } from '../../src/lab/lab.js';
+import { CliClient } from '../../src/cli/cli-client.js';
+import { REPO_ROOT } from './lab-helpers.js';
+
+export const CLI_ENTRY = join(REPO_ROOT, 'bin', 'vpp-server.js');
+export const SERVER_ADDRESS = '192.168.123.150/24';
+export const SERVER_IP = '192.168.123.150';
+
+export interface Pod {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  log: string;
+}
+
+export class FieldNet {
+  readonly ns: { sw: string; worker: string; pod: string };
+  readonly hosts = new Map<string, string>();
+  readonly stateDir: string;
+  readonly podSocket: string;
+  readonly podConfDir: string;
+  readonly podWwwDir: string;
+  private pod: Pod | null = null;
+  private starts = 0;
+
+  constructor(readonly prefix: string) {
+    this.ns = { sw: `${prefix}-sw`, worker: `${prefix}-worker`, pod: `${prefix}-pod` };
+    this.stateDir = `/run/vpp-server/${prefix}`;
+    this.podSocket = join(this.stateDir, 'cli.sock');
+    this.podConfDir = join(this.stateDir, 'pod', 'conf');
+    this.podWwwDir = join(this.stateDir, 'pod', 'www');
+  }
+
+  /** The namespace of a host added with addHost (or the far side of the router). */
+  host(name: string): string {
+    const n = this.hosts.get(name);
+    if (n === undefined) throw new Error(`no host ${name} on the field segment`);
+    return n;
+  }
+
+  /** Namespaces, bridge, worker NIC and macvlan0, and the pod's configuration; starts nothing. */
+  up(): void {
+    this.down();
+    for (const n of Object.values(this.ns)) this.newNamespace(n);
+    const sw = this.ns.sw;
+    run(['ip', '-n', sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+    run(['ip', 'link', 'add', 'w0', 'netns', sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.ns.worker]);
+    run(['ip', '-n', sw, 'link', 'set', 'w0', 'master', 'br0']);
+    run(['ip', '-n', this.ns.worker, 'link', 'add', 'macvlan0', 'link', 'eth0', 'type', 'macvlan', 'mode', 'bridge']);
+    run(['ip', '-n', this.ns.worker, 'link', 'set', 'macvlan0', 'netns', this.ns.pod]);
+    for (const [n, dev] of [[sw, 'br0'], [sw, 'w0'], [this.ns.worker, 'eth0'], [this.ns.pod, 'macvlan0']]) run(['ip', '-n', n, 'link', 'set', dev, 'up']);
+
+    mkdirSync(this.podConfDir, { recursive: true });
+    mkdirSync(this.podWwwDir, { recursive: true });
+    for (const d of [this.stateDir, join(this.stateDir, 'pod'), this.podConfDir, this.podWwwDir]) chownSync(d, POD_UID, POD_UID);
+    // The init container's step, as a cluster runs it (uid 10000, no capabilities).
+    inNs(this.ns.pod, [
+      ...unprivileged([]), 'env', '-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
+      'HOST_INTERFACE=macvlan0', 'VLAN_ID=123', `IP_ADDRESS=${SERVER_ADDRESS}`,
+      `CONF_DIR=${this.podConfDir}`, `WWW_ROOT=${this.podWwwDir}`, `CLI_SOCKET=${this.podSocket}`,
+      process.execPath, CLI_ENTRY, 'init',
+    ]);
+  }
+
+  private newNamespace(n: string): void {
+    run(['ip', 'netns', 'add', n]);
+    inNs(n, ['ip', 'link', 'set', 'lo', 'up']);
+    inNs(n, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+  }
+
+  /**
+   * A client namespace `<prefix>-<name>` on the segment: eth0 with `address`, plugged into br0 as
+   * port `<name>`. Its kernel computes TCP checksums itself (a veth leaves them partial).
+   */
+  addHost(name: string, address: string): string {
+    const n = `${this.prefix}-${name}`;
+    this.newNamespace(n);
+    run(['ip', 'link', 'add', name, 'netns', this.ns.sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n]);
+    run(['ip', '-n', this.ns.sw, 'link', 'set', name, 'master', 'br0']);
+    run(['ip', '-n', this.ns.sw, 'link', 'set', name, 'up']);
+    run(['ip', '-n', n, 'link', 'set', 'eth0', 'up']);
+    run(['ip', '-n', n, 'addr', 'add', address, 'dev', 'eth0']);
+    inNs(n, ['ethtool', '-K', 'eth0', 'tx', 'off']);
+    this.hosts.set(name, n);
+    return n;
+  }
+
+  /**
+   * A Linux router `<prefix>-<name>` on the segment at `segmentAddress`, forwarding to a client
+   * namespace `<prefix>-far` on another subnet (`farAddress`, default route via `routerFarAddress`).
+   */
+  addRouter(name: string, segmentAddress: string, routerFarAddress: string, farAddress: string): string {
+    const rtr = this.addHost(name, segmentAddress);
+    const far = `${this.prefix}-far`;
+    this.newNamespace(far);
+    run(['ip', 'link', 'add', 'eth1', 'netns', rtr, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', far]);
+    run(['ip', '-n', rtr, 'addr', 'add', routerFarAddress, 'dev', 'eth1']);
+    run(['ip', '-n', far, 'addr', 'add', farAddress, 'dev', 'eth0']);
+    for (const [n, dev] of [[rtr, 'eth1'], [far, 'eth0']]) run(['ip', '-n', n, 'link', 'set', dev, 'up']);
+    run(['ip', '-n', far, 'route', 'add', 'default', 'via', routerFarAddress.split('/')[0]]);
+    inNs(far, ['ethtool', '-K', 'eth0', 'tx', 'off']);
+    inNs(rtr, ['ethtool', '-K', 'eth1', 'tx', 'off']);
+    inNs(rtr, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    this.hosts.set('far', far);
+    return rtr;
+  }
+
+  /**
+   * Gives a client a slower link: a tbf qdisc on its bridge port, so on what the segment sends
+   * towards it. `tbf` are tc's tbf arguments (rate, burst, limit or latency).
+   */
+  shape(name: string, tbf: string[]): void {
+    run(['tc', '-n', this.ns.sw, 'qdisc', 'add', 'dev', name, 'root', 'tbf', ...tbf]);
+  }
+
+  /** Bytes queued on a client's link (its bridge port's qdisc): data sent to it and not yet delivered. */
+  backlog(name: string): number {
+    const q = JSON.parse(run(['tc', '-n', this.ns.sw, '-s', '-j', 'qdisc', 'show', 'dev', name])) as { root?: boolean; backlog?: number }[];
+    return q.find((e) => e.root === true)?.backlog ?? 0;
+  }
+
+  /** Takes a client off the segment by deleting its bridge port (and so its eth0): nothing is sent. */
+  unplug(name: string): void {
+    run(['ip', '-n', this.ns.sw, 'link', 'del', name]);
+  }
+
+  /** The pod's startup.conf from init, in the flat form, with `extra` lines after the address. */
+  startupLines(extra: string[]): string[] {
+    const lines = readFileSync(join(this.podConfDir, 'startup.conf'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !/^create sub-interfaces /.test(l) && !/^set interface state host-macvlan0\.\d+ /.test(l))
+      .map((l) => l.replace(/host-macvlan0\.\d+/g, 'host-macvlan0'));
+    const at = lines.findIndex((l) => /^set int(erface)? ip address /.test(l));
+    if (at < 0) throw new Error(`init's startup.conf has no address line:\n${lines.join('\n')}`);
+    lines.splice(at + 1, 0, ...extra);
+    return lines;
+  }
+
+  /**
+   * Starts the pod's dataplane (uid 10000, CAP_NET_RAW only) with init's startup lines plus
+   * `extraStartup`, and `engine` as the vpp-server stanza; resolves once it has its address.
+   */
+  async startPod(extraStartup: string[], engine: string[]): Promise<Pod> {
+    await this.stopPod();
+    const k = ++this.starts;
+    const startup = join(this.podConfDir, `field-startup-${k}.conf`);
+    const conf = join(this.podConfDir, `field-${k}.conf`);
+    writeFileSync(startup, `${this.startupLines(extraStartup).join('\n')}\n`);
+    writeFileSync(conf, `unix {\n  nodaemon cli-listen ${this.podSocket}\n  startup-config ${startup}\n}\nvpp-server {\n${engine.map((l) => `  ${l}\n`).join('')}}\n`);
+    for (const f of [startup, conf]) chownSync(f, POD_UID, POD_UID);
+    const log = join(this.stateDir, `pod-${k}.log`);
+    const fd = openSync(log, 'a');
+    const child = spawn('ip', ['netns', 'exec', this.ns.pod, ...unprivileged(['net_raw']), process.execPath, CLI_ENTRY, 'run', '-c', conf], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    let exitCode: number | null | undefined;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve((exitCode = code))));
+    const pod: Pod = { child, exited, log };
+    this.pod = pod;
+    try {
+      await waitFor(
+        `the pod dataplane to configure ${SERVER_ADDRESS}`,
+        async () => {
+          if (exitCode !== undefined) throw new Error(`the pod dataplane exited (${exitCode})`);
+          return (await this.cli('show interface address'))?.includes(SERVER_ADDRESS) ? true : undefined;
+        },
+        20_000,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n  startup-config ${startup}:\n  ${readFileSync(startup, 'utf8').trim().split('\n').join('\n  ')}\n  last lines of ${log}:\n  ${this.logTail(log)}`);
+    }
+    return pod;
+  }
+
+  logTail(log: string, lines = 12): string {
+    return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-lines).join('\n  ') : '(no log)';
+  }
+
+  async stopPod(): Promise<void> {
+    const p = this.pod;
+    this.pod = null;
+    if (p === null || p.child.exitCode !== null || p.child.signalCode !== null) return;
+    p.child.kill('SIGKILL');
+    await p.exited;
+  }
+
+  /** One CLI command on the pod's dataplane; undefined if it does not answer. */
+  async cli(command: string): Promise<string | undefined> {
+    let client: CliClient | undefined;
+    try {
+      client = await CliClient.connect(this.podSocket, 1000);
+      return (await client.run(command)).output;
+    } catch {
+      return undefined;
+    } finally {
+      client?.close();
+    }
+  }
+
+  /** Stops everything in this segment's namespaces and removes them and the state directory. */
+  down(): void {
+    if (this.pod !== null) {
+      this.pod.child.kill('SIGKILL');
+      this.pod = null;
+    }
+    deleteNamespaces(listNamespaces().filter((n) => n.startsWith(`${this.prefix}-`)));
+    rmSync(this.stateDir, { recursive: true, force: true });
+    this.hosts.clear();
+  }
+}

@@ -5,12 +5,14 @@
  *
  *   P-c1  eth0 192.168.123.10 ──┐
  *   P-c2  eth0 192.168.123.11 ──┤  P-sw: br0 ── w0 ── P-worker: eth0 (the "NIC") ── macvlan0 (bridge) → P-pod
- *   P-rtr eth0 192.168.123.1  ──┘                                                   host-macvlan0 192.168.123.150/24
+ *   P-c3  eth0 192.168.123.12 ──┤                                                   host-macvlan0 192.168.123.150/24
+ *   P-rtr eth0 192.168.123.1  ──┘
  *         eth1 10.99.0.1 ── P-far eth0 10.99.0.10/24 (default via 10.99.0.1)
  *
- * Each client is a bridge port named after it (c1, c2, rtr): deleting that port takes the
- * client's eth0 away with it, so the client vanishes from the segment without sending anything
- * (no FIN, no RST, no ARP). The pod is configured by `vpp-server init` (uid 10000, no
+ * (the hosts drawn are the ones field.test.ts adds). Each client is a bridge port named after it
+ * (c1, c2, …): deleting that port takes the client's eth0 away with it, so the client vanishes
+ * from the segment without sending anything (no FIN, no RST, no ARP). A port can get a tbf qdisc
+ * (a client on a slower link). The pod is configured by `vpp-server init` (uid 10000, no
  * capabilities), turned into the flat form (as bench/flat-lab.ts does), and each test starts the
  * dataplane as uid 10000 with CAP_NET_RAW only, with its own extra startup lines and vpp-server
  * stanza. Every address lives inside namespaces made here.

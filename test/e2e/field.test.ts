@@ -3,10 +3,11 @@
  * created, made here with the real kernel on the other side.
  *
  * - A vanished client: a second client (its own namespace and MAC) starts a download, stops
- *   reading and leaves the segment without a FIN or RST, with `neighbor-age 2`. The first
- *   client's 10 MB downloads stay intact and within 3x the time they took before, and its
- *   keep-alive requests keep being answered. (Before issue 8 one unresolved neighbour blocked
- *   the whole TCP stack's output, so everyone stalled once the leaver's ARP entry aged out.)
+ *   reading and leaves the segment mid-transfer without a FIN or RST, with `neighbor-age 2`.
+ *   The first client's 10 MB downloads stay intact and within 3x the time they took before, and
+ *   a third client's keep-alive requests keep being answered. (Before issue 8 one unresolved
+ *   neighbour blocked the whole TCP stack's output: once the leaver's ARP entry aged out and
+ *   the server retransmitted to it, nobody got another segment.)
  * - A router: a client on 10.99.0.0/24 behind a Linux router (ip_forward=1) at 192.168.123.1.
  *   Without a route it gets neither ping nor HTTP answers and `show errors` counts `no route`;
  *   with `ip route add 0.0.0.0/0 via 192.168.123.1 host-macvlan0` in startup.conf it gets
@@ -34,6 +35,8 @@ const ROUTER_IP = '192.168.123.1';
 const NEIGHBOR_AGE = 2;
 /** A keep-alive request on the segment that waits longer than this for its answer has stalled. */
 const KEEPALIVE_MAX_MS = 500;
+/** How long the first client's downloads go on after the dataplane first asks for the leaver. */
+const WATCH_AFTER_ARP_S = 8;
 const ENGINE = [`neighbor-age ${NEIGHBOR_AGE}`];
 const ROUTE = `ip route add 0.0.0.0/0 via ${ROUTER_IP} host-macvlan0`;
 
@@ -147,11 +150,11 @@ describe('field conditions on the flat segment (issue 8)', { skip }, () => {
       }
       const baseline = median(before);
 
-      // The dataplane's ARP requests for the leaver's address, seen on the worker's NIC (broadcast
-      // or unicast: either means it is trying to reach a neighbour that is gone).
+      // ARP requests for the leaver's address, seen on the worker's NIC: only the dataplane asks
+      // for it (broadcast or unicast: either means it is trying to reach a neighbour that is gone).
       arp = LineProcess.start('tcpdump', [
         'ip', 'netns', 'exec', net.ns.worker, 'tcpdump', '-l', '-n', '-p', '-tt', '-i', 'eth0',
-        `arp and arp[6:2] = 1 and arp[14:4] = ${hexIp(SERVER_IP)} and arp[24:4] = ${hexIp(C2_IP)}`,
+        `arp and arp[6:2] = 1 and arp[24:4] = ${hexIp(C2_IP)}`,
       ]);
       await arp.waitFor('tcpdump to listen', { stderr: 'listening on' }, 10_000);
 
@@ -170,16 +173,18 @@ describe('field conditions on the flat segment (issue 8)', { skip }, () => {
       );
       const arpAt = Number(firstArp.split(' ')[0]);
 
-      // While the dataplane keeps trying to reach the vanished client, and after it gives up:
-      // downloads for at least 5 s after its first ARP request, at least three of them.
+      // While the dataplane keeps trying to reach the vanished client, and after it gives up
+      // (a few probes, a second apart, as Linux and VPP do): downloads for 8 s after its first
+      // ARP request, at least three of them.
       const afterLeave: number[] = [];
-      while (afterLeave.length < 3 || Date.now() / 1000 < arpAt + 5) {
+      while (afterLeave.length < 3 || Date.now() / 1000 < arpAt + WATCH_AFTER_ARP_S) {
         const d = await download(c1, SERVER_IP, Math.max(10, Math.ceil(baseline * 20)));
         assert.equal(d.sha, bigSha, `download ${afterLeave.length + 1} after the second client left (${(Date.now() / 1000 - leftAt).toFixed(1)} s after, baseline ${baseline.toFixed(3)} s): ${d.summary}\n${await state()}`);
         afterLeave.push(d.seconds);
       }
       const slowest = Math.max(...afterLeave);
-      const figures = `before: ${before.map((s) => s.toFixed(3)).join(', ')} s (median ${baseline.toFixed(3)}); after: ${afterLeave.map((s) => s.toFixed(3)).join(', ')} s; ${inFlight} bytes queued to ${C2_IP} when it left, its first ARP request ${(arpAt - leftAt).toFixed(1)} s later`;
+      const arps = arp.lines.filter((l) => Number(l.split(' ')[0]) > leftAt).length;
+      const figures = `before: ${before.map((s) => s.toFixed(3)).join(', ')} s (median ${baseline.toFixed(3)}); after: ${afterLeave.map((s) => s.toFixed(3)).join(', ')} s; ${inFlight} bytes queued to ${C2_IP} when it left, the first ARP request for it ${(arpAt - leftAt).toFixed(1)} s later, ${arps} in all`;
       console.log(`# vanished client: ${figures}`);
       assert.ok(slowest <= 3 * baseline, `a 10 MB download took ${slowest.toFixed(3)} s after the second client left, more than 3x ${baseline.toFixed(3)} s\n${figures}\n${await state()}`);
 

@@ -42,8 +42,7 @@ export class FieldNet {
   readonly podSocket: string;
   readonly podConfDir: string;
   readonly podWwwDir: string;
-  private pod: Pod | null = null;
-  private starts = 0;
+  readonly pod: PodRunner;
 
   constructor(readonly prefix: string) {
     this.ns = { sw: `${prefix}-sw`, worker: `${prefix}-worker`, pod: `${prefix}-pod` };
@@ -51,6 +50,7 @@ export class FieldNet {
     this.podSocket = join(this.stateDir, 'cli.sock');
     this.podConfDir = join(this.stateDir, 'pod', 'conf');
     this.podWwwDir = join(this.stateDir, 'pod', 'www');
+    this.pod = new PodRunner(this.ns.pod, this.podSocket, this.podConfDir, this.stateDir, SERVER_ADDRESS);
   }
 
   /** The namespace of a host added with addHost (or the far side of the router). */
@@ -63,7 +63,7 @@ export class FieldNet {
   /** Namespaces, bridge, worker NIC and macvlan0, and the pod's configuration; starts nothing. */
   up(): void {
     this.down();
-    for (const n of Object.values(this.ns)) this.newNamespace(n);
+    for (const n of Object.values(this.ns)) newNamespace(n);
     const sw = this.ns.sw;
     run(['ip', '-n', sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
     run(['ip', 'link', 'add', 'w0', 'netns', sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.ns.worker]);
@@ -84,19 +84,13 @@ export class FieldNet {
     ]);
   }
 
-  private newNamespace(n: string): void {
-    run(['ip', 'netns', 'add', n]);
-    inNs(n, ['ip', 'link', 'set', 'lo', 'up']);
-    inNs(n, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
-  }
-
   /**
    * A client namespace `<prefix>-<name>` on the segment: eth0 with `address`, plugged into br0 as
    * port `<name>`. Its kernel computes TCP checksums itself (a veth leaves them partial).
    */
   addHost(name: string, address: string): string {
     const n = `${this.prefix}-${name}`;
-    this.newNamespace(n);
+    newNamespace(n);
     run(['ip', 'link', 'add', name, 'netns', this.ns.sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n]);
     run(['ip', '-n', this.ns.sw, 'link', 'set', name, 'master', 'br0']);
     run(['ip', '-n', this.ns.sw, 'link', 'set', name, 'up']);
@@ -114,15 +108,8 @@ export class FieldNet {
   addRouter(name: string, segmentAddress: string, routerFarAddress: string, farAddress: string): string {
     const rtr = this.addHost(name, segmentAddress);
     const far = `${this.prefix}-far`;
-    this.newNamespace(far);
-    run(['ip', 'link', 'add', 'eth1', 'netns', rtr, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', far]);
-    run(['ip', '-n', rtr, 'addr', 'add', routerFarAddress, 'dev', 'eth1']);
-    run(['ip', '-n', far, 'addr', 'add', farAddress, 'dev', 'eth0']);
-    for (const [n, dev] of [[rtr, 'eth1'], [far, 'eth0']]) run(['ip', '-n', n, 'link', 'set', dev, 'up']);
-    run(['ip', '-n', far, 'route', 'add', 'default', 'via', routerFarAddress.split('/')[0]]);
-    inNs(far, ['ethtool', '-K', 'eth0', 'tx', 'off']);
-    inNs(rtr, ['ethtool', '-K', 'eth1', 'tx', 'off']);
-    inNs(rtr, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    newNamespace(far);
+    routeToFar(rtr, far, routerFarAddress, farAddress);
     this.hosts.set('far', far);
     return rtr;
   }
@@ -148,31 +135,73 @@ export class FieldNet {
 
   /** The pod's startup.conf from init, in the flat form, with `extra` lines after the address. */
   startupLines(extra: string[]): string[] {
-    const lines = readFileSync(join(this.podConfDir, 'startup.conf'), 'utf8')
+    const flat = readFileSync(join(this.podConfDir, 'startup.conf'), 'utf8')
       .split('\n')
-      .filter((l) => l.trim() !== '' && !/^create sub-interfaces /.test(l) && !/^set interface state host-macvlan0\.\d+ /.test(l))
+      .filter((l) => !/^create sub-interfaces /.test(l) && !/^set interface state host-macvlan0\.\d+ /.test(l))
       .map((l) => l.replace(/host-macvlan0\.\d+/g, 'host-macvlan0'));
-    const at = lines.findIndex((l) => /^set int(erface)? ip address /.test(l));
-    if (at < 0) throw new Error(`init's startup.conf has no address line:\n${lines.join('\n')}`);
-    lines.splice(at + 1, 0, ...extra);
-    return lines;
+    return afterAddress(flat, extra);
   }
 
-  /**
-   * Starts the pod's dataplane (uid 10000, CAP_NET_RAW only) with init's startup lines plus
-   * `extraStartup`, and `engine` as the vpp-server stanza; resolves once it has its address.
-   */
-  async startPod(extraStartup: string[], engine: string[]): Promise<Pod> {
-    await this.stopPod();
+  /** Starts the pod's dataplane with init's startup lines plus `extraStartup` (see PodRunner.start). */
+  startPod(extraStartup: string[], engine: string[]): Promise<Pod> {
+    return this.pod.start(this.startupLines(extraStartup), engine);
+  }
+
+  stopPod(): Promise<void> {
+    return this.pod.stop();
+  }
+
+  cli(command: string): Promise<string | undefined> {
+    return this.pod.cli(command);
+  }
+
+  /** Stops everything in this segment's namespaces and removes them and the state directory. */
+  down(): void {
+    this.pod.kill();
+    deleteNamespaces(listNamespaces().filter((n) => n.startsWith(`${this.prefix}-`)));
+    rmSync(this.stateDir, { recursive: true, force: true });
+    this.hosts.clear();
+  }
+}
+
+/** startup.conf lines with `extra` inserted after the (first) interface address line. */
+export function afterAddress(startup: string[], extra: string[]): string[] {
+  const lines = startup.filter((l) => l.trim() !== '');
+  const at = lines.findIndex((l) => /^set int(erface)? ip address /.test(l));
+  if (at < 0) throw new Error(`startup.conf has no address line:\n${lines.join('\n')}`);
+  lines.splice(at + 1, 0, ...extra);
+  return lines;
+}
+
+/**
+ * Runs a pod's dataplane as the kubelet would (uid 10000, no_new_privs, CAP_NET_RAW only) from a
+ * vpp.conf and startup.conf written here, one at a time; a new start replaces the running one.
+ */
+export class PodRunner {
+  private pod: Pod | null = null;
+  private starts = 0;
+
+  constructor(
+    readonly ns: string,
+    readonly socket: string,
+    readonly confDir: string,
+    readonly logDir: string,
+    /** The address (with prefix length) `show interface address` lists once it is configured. */
+    readonly address: string,
+  ) {}
+
+  /** Starts it with these startup lines and `engine` as the vpp-server stanza; resolves once it has its address. */
+  async start(startupLines: string[], engine: string[]): Promise<Pod> {
+    await this.stop();
     const k = ++this.starts;
-    const startup = join(this.podConfDir, `field-startup-${k}.conf`);
-    const conf = join(this.podConfDir, `field-${k}.conf`);
-    writeFileSync(startup, `${this.startupLines(extraStartup).join('\n')}\n`);
-    writeFileSync(conf, `unix {\n  nodaemon cli-listen ${this.podSocket}\n  startup-config ${startup}\n}\nvpp-server {\n${engine.map((l) => `  ${l}\n`).join('')}}\n`);
+    const startup = join(this.confDir, `field-startup-${k}.conf`);
+    const conf = join(this.confDir, `field-${k}.conf`);
+    writeFileSync(startup, `${startupLines.join('\n')}\n`);
+    writeFileSync(conf, `unix {\n  nodaemon cli-listen ${this.socket}\n  startup-config ${startup}\n}\nvpp-server {\n${engine.map((l) => `  ${l}\n`).join('')}}\n`);
     for (const f of [startup, conf]) chownSync(f, POD_UID, POD_UID);
-    const log = join(this.stateDir, `pod-${k}.log`);
+    const log = join(this.logDir, `field-pod-${k}.log`);
     const fd = openSync(log, 'a');
-    const child = spawn('ip', ['netns', 'exec', this.ns.pod, ...unprivileged(['net_raw']), process.execPath, CLI_ENTRY, 'run', '-c', conf], { stdio: ['ignore', fd, fd] });
+    const child = spawn('ip', ['netns', 'exec', this.ns, ...unprivileged(['net_raw']), process.execPath, CLI_ENTRY, 'run', '-c', conf], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     let exitCode: number | null | undefined;
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve((exitCode = code))));
@@ -180,24 +209,20 @@ export class FieldNet {
     this.pod = pod;
     try {
       await waitFor(
-        `the pod dataplane to configure ${SERVER_ADDRESS}`,
+        `the pod dataplane to configure ${this.address}`,
         async () => {
           if (exitCode !== undefined) throw new Error(`the pod dataplane exited (${exitCode})`);
-          return (await this.cli('show interface address'))?.includes(SERVER_ADDRESS) ? true : undefined;
+          return (await this.cli('show interface address'))?.includes(this.address) ? true : undefined;
         },
         20_000,
       );
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n  startup-config ${startup}:\n  ${readFileSync(startup, 'utf8').trim().split('\n').join('\n  ')}\n  last lines of ${log}:\n  ${this.logTail(log)}`);
+      throw new Error(`${(err as Error).message}\n  startup-config ${startup}:\n  ${startupLines.join('\n  ')}\n  last lines of ${log}:\n  ${logTail(log)}`);
     }
     return pod;
   }
 
-  logTail(log: string, lines = 12): string {
-    return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-lines).join('\n  ') : '(no log)';
-  }
-
-  async stopPod(): Promise<void> {
+  async stop(): Promise<void> {
     const p = this.pod;
     this.pod = null;
     if (p === null || p.child.exitCode !== null || p.child.signalCode !== null) return;
@@ -205,11 +230,17 @@ export class FieldNet {
     await p.exited;
   }
 
-  /** One CLI command on the pod's dataplane; undefined if it does not answer. */
+  /** Synchronous, for teardown: the namespace's removal reaps it. */
+  kill(): void {
+    this.pod?.child.kill('SIGKILL');
+    this.pod = null;
+  }
+
+  /** One CLI command on it; undefined if it does not answer. */
   async cli(command: string): Promise<string | undefined> {
     let client: CliClient | undefined;
     try {
-      client = await CliClient.connect(this.podSocket, 1000);
+      client = await CliClient.connect(this.socket, 1000);
       return (await client.run(command)).output;
     } catch {
       return undefined;
@@ -217,15 +248,31 @@ export class FieldNet {
       client?.close();
     }
   }
+}
 
-  /** Stops everything in this segment's namespaces and removes them and the state directory. */
-  down(): void {
-    if (this.pod !== null) {
-      this.pod.child.kill('SIGKILL');
-      this.pod = null;
-    }
-    deleteNamespaces(listNamespaces().filter((n) => n.startsWith(`${this.prefix}-`)));
-    rmSync(this.stateDir, { recursive: true, force: true });
-    this.hosts.clear();
-  }
+function logTail(log: string, lines = 12): string {
+  return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-lines).join('\n  ') : '(no log)';
+}
+
+/** A new network namespace with lo up and IPv6 off (no autoconfiguration noise). */
+export function newNamespace(n: string): void {
+  run(['ip', 'netns', 'add', n]);
+  inNs(n, ['ip', 'link', 'set', 'lo', 'up']);
+  inNs(n, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+}
+
+/**
+ * Makes `rtr` (already on the segment) a Linux router to the namespace `far` on another subnet:
+ * a veth rtr eth1 (`routerFarAddress`) ── far eth0 (`farAddress`, default route via the router),
+ * ip_forward on. Checksums are computed by the senders' kernels (a veth leaves them partial).
+ */
+export function routeToFar(rtr: string, far: string, routerFarAddress: string, farAddress: string): void {
+  run(['ip', 'link', 'add', 'eth1', 'netns', rtr, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', far]);
+  run(['ip', '-n', rtr, 'addr', 'add', routerFarAddress, 'dev', 'eth1']);
+  run(['ip', '-n', far, 'addr', 'add', farAddress, 'dev', 'eth0']);
+  for (const [n, dev] of [[rtr, 'eth1'], [far, 'eth0']]) run(['ip', '-n', n, 'link', 'set', dev, 'up']);
+  run(['ip', '-n', far, 'route', 'add', 'default', 'via', routerFarAddress.split('/')[0]]);
+  inNs(far, ['ethtool', '-K', 'eth0', 'tx', 'off']);
+  inNs(rtr, ['ethtool', '-K', 'eth1', 'tx', 'off']);
+  inNs(rtr, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
 }

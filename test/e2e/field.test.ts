@@ -1,5 +1,5 @@
 /**
- * Issue 8's field tests, on the flat segment (test/e2e/field-net.ts): conditions the lab never
+ * Issue 8's field tests, on a flat segment (test/e2e/field-net.ts) and the lab: conditions the lab never
  * created, made here with the real kernel on the other side.
  *
  * - A vanished client: a second client (its own namespace and MAC) starts a download, stops
@@ -11,7 +11,8 @@
  * - A router: a client on 10.99.0.0/24 behind a Linux router (ip_forward=1) at 192.168.123.1.
  *   Without a route it gets neither ping nor HTTP answers and `show errors` counts `no route`;
  *   with `ip route add 0.0.0.0/0 via 192.168.123.1 host-macvlan0` in startup.conf it gets
- *   index.html and an intact 10 MB file.
+ *   index.html and an intact 10 MB file. The same again on the lab's VLAN, where the pod serves
+ *   on host-macvlan0.123 and the route is VPP's `… via 192.168.123.1 host-macvlan0.123`.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,10 +20,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { POD_UID } from '../../src/lab/lab.js';
-import { inNs } from '../../src/lab/exec.js';
+import { defaultSettings, Lab, POD_UID } from '../../src/lab/lab.js';
+import { deleteNamespaces, inNs, run } from '../../src/lab/exec.js';
 import { isRoot, REPO_ROOT } from './lab-helpers.js';
-import { CLI_ENTRY, FieldNet, SERVER_IP } from './field-net.js';
+import { afterAddress, CLI_ENTRY, FieldNet, newNamespace, PodRunner, routeToFar, SERVER_IP } from './field-net.js';
 import { LineProcess, runAsync } from './field-tools.js';
 
 const skip = isRoot() ? false : 'needs root (network namespaces)';
@@ -63,45 +64,87 @@ function fibEntry(showIpFib: string, prefix: string): string {
   return lines.slice(at, end).join('\n');
 }
 
+const work = mkdtempSync(join(tmpdir(), 'field-'));
+const big = randomBytes(BIG_SIZE);
+const bigSha = createHash('sha256').update(big).digest('hex');
+let downloads = 0;
+
+/** One curl download of /big.bin in `ns`: curl's own time_total, and the sha256 of what arrived. */
+async function download(ns: string, host: string, maxSeconds: number): Promise<{ seconds: number; sha: string; summary: string }> {
+  const out = join(work, `download-${++downloads}.bin`);
+  const r = await runAsync(
+    ['ip', 'netns', 'exec', ns, 'curl', '-sS', '--max-time', String(maxSeconds), '-o', out, '-w', '%{http_code} %{size_download} %{time_total}', `http://${host}/big.bin`],
+    (maxSeconds + 10) * 1000,
+  );
+  const [status, size, total] = r.stdout.trim().split(' ');
+  const summary = `curl exit ${r.code}, HTTP ${status}, ${size} bytes in ${total} s ${r.stderr.trim()}`;
+  let sha = '';
+  try {
+    sha = createHash('sha256').update(readFileSync(out)).digest('hex');
+  } catch {
+    // nothing arrived
+  }
+  rmSync(out, { force: true });
+  return { seconds: Number(total), sha, summary };
+}
+
+/** `show errors` through `vpp-server ctl`, as an operator would ask for it. */
+async function ctlShowErrors(socket: string): Promise<string> {
+  const r = await runAsync([process.execPath, CLI_ENTRY, 'ctl', '-s', socket, 'show', 'errors'], 10_000);
+  assert.equal(r.code, 0, `ctl show errors: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** What the dataplane says about itself, for failure messages. */
+async function stateOf(pod: PodRunner): Promise<string> {
+  const parts: string[] = [];
+  for (const c of ['show ip neighbors', 'show errors', 'show ip fib']) parts.push(`# ${c}\n${(await pod.cli(c)) ?? '(no answer)'}`);
+  return parts.join('\n');
+}
+
+/** Puts big.bin in a pod's web root, readable by the pod's user. */
+function publishBig(wwwDir: string): void {
+  writeFileSync(join(wwwDir, 'big.bin'), big);
+  chownSync(join(wwwDir, 'big.bin'), POD_UID, POD_UID);
+}
+
+/**
+ * Without a route: the router and the far client are fine on their own links, but the far
+ * client's ping and curl to the dataplane get no answer, and `show errors` counts `no route`.
+ */
+async function assertNoRoute(pod: PodRunner, rtr: string, far: string, serverIp: string): Promise<void> {
+  inNs(rtr, ['ping', '-c', '1', '-W', '2', serverIp], { timeoutMs: 10_000 });
+  inNs(far, ['ping', '-c', '1', '-W', '2', ROUTER_IP], { timeoutMs: 10_000 });
+  const noRouteBefore = noRouteCount(await ctlShowErrors(pod.socket));
+  const ping = await runAsync(['ip', 'netns', 'exec', far, 'ping', '-c', '3', '-i', '0.2', '-W', '1', serverIp], 15_000);
+  assert.match(ping.stdout, /3 packets transmitted, 0 received/, `ping from behind the router was answered without a route:\n${ping.stdout}`);
+  const curl = await runAsync(['ip', 'netns', 'exec', far, 'curl', '-sS', '--max-time', '3', '-o', '/dev/null', '-w', '%{http_code}', `http://${serverIp}/index.html`], 10_000);
+  assert.equal(curl.code, 28, `curl from behind the router: exit ${curl.code} (28 = timed out), HTTP ${curl.stdout} ${curl.stderr}`);
+  const errors = await ctlShowErrors(pod.socket);
+  assert.ok(noRouteCount(errors) > noRouteBefore, `show errors counts no 'no route' drops:\n${errors}`);
+}
+
+/** With the route: index.html, an intact 10 MB file and ping answers, and show ip fib lists it. */
+async function assertRouted(pod: PodRunner, far: string, serverIp: string, what: string): Promise<void> {
+  const page = await runAsync(['ip', 'netns', 'exec', far, 'curl', '-sS', '--max-time', '10', `http://${serverIp}/index.html`], 20_000);
+  assert.equal(page.stdout.trim(), 'Welcome', `index.html from behind the router: exit ${page.code} ${page.stderr}\n${await stateOf(pod)}`);
+  const d = await download(far, serverIp, 60);
+  assert.equal(d.sha, bigSha, `10 MB from behind the router: ${d.summary}\n${await stateOf(pod)}`);
+  console.log(`# router (${what}): 10 MB in ${d.seconds.toFixed(3)} s`);
+  // Ping and TCP agree now: the echo reply takes the same route.
+  const ping = await runAsync(['ip', 'netns', 'exec', far, 'ping', '-c', '3', '-i', '0.2', '-W', '1', serverIp], 15_000);
+  assert.match(ping.stdout, /3 packets transmitted, 3 received/, ping.stdout);
+  const fib = (await pod.cli('show ip fib')) ?? '';
+  assert.match(fibEntry(fib, '0.0.0.0/0'), new RegExp(`\\b${ROUTER_IP.replaceAll('.', '\\.')}(?![\\d.])`), `show ip fib lists the default route via the router:\n${fib}`);
+}
+
+after(() => {
+  if (process.env.KEEP_FIELD === undefined) rmSync(work, { recursive: true, force: true });
+});
+
 describe('field conditions on the flat segment (issue 8)', { skip }, () => {
   const net = new FieldNet('field');
-  const work = mkdtempSync(join(tmpdir(), 'field-'));
-  const big = randomBytes(BIG_SIZE);
-  const bigSha = createHash('sha256').update(big).digest('hex');
-  let downloads = 0;
-
-  /** One curl download of /big.bin in `ns`: curl's own time_total, and the sha256 of what arrived. */
-  async function download(ns: string, host: string, maxSeconds: number): Promise<{ seconds: number; sha: string; summary: string }> {
-    const out = join(work, `download-${++downloads}.bin`);
-    const r = await runAsync(
-      ['ip', 'netns', 'exec', ns, 'curl', '-sS', '--max-time', String(maxSeconds), '-o', out, '-w', '%{http_code} %{size_download} %{time_total}', `http://${host}/big.bin`],
-      (maxSeconds + 10) * 1000,
-    );
-    const [status, size, total] = r.stdout.trim().split(' ');
-    const summary = `curl exit ${r.code}, HTTP ${status}, ${size} bytes in ${total} s ${r.stderr.trim()}`;
-    let sha = '';
-    try {
-      sha = createHash('sha256').update(readFileSync(out)).digest('hex');
-    } catch {
-      // nothing arrived
-    }
-    rmSync(out, { force: true });
-    return { seconds: Number(total), sha, summary };
-  }
-
-  /** `show errors` through `vpp-server ctl`, as an operator would ask for it. */
-  async function ctlShowErrors(): Promise<string> {
-    const r = await runAsync([process.execPath, CLI_ENTRY, 'ctl', '-s', net.podSocket, 'show', 'errors'], 10_000);
-    assert.equal(r.code, 0, `ctl show errors: ${r.stderr}`);
-    return r.stdout;
-  }
-
-  /** What the dataplane says about itself, for failure messages. */
-  async function state(): Promise<string> {
-    const parts: string[] = [];
-    for (const c of ['show ip neighbors', 'show errors', 'show ip fib']) parts.push(`# ${c}\n${(await net.cli(c)) ?? '(no answer)'}`);
-    return parts.join('\n');
-  }
+  const state = () => stateOf(net.pod);
 
   before(async () => {
     net.up();
@@ -117,18 +160,15 @@ describe('field conditions on the flat segment (issue 8)', { skip }, () => {
     // The keep-alive client, on its own (unshaped) link.
     net.addHost('c3', '192.168.123.12/24');
     net.addRouter('rtr', `${ROUTER_IP}/24`, '10.99.0.1/24', '10.99.0.10/24');
-    writeFileSync(join(net.podWwwDir, 'big.bin'), big);
+    publishBig(net.podWwwDir);
     writeFileSync(join(net.podWwwDir, 'ka.txt'), KA_BODY);
-    for (const f of ['big.bin', 'ka.txt']) chownSync(join(net.podWwwDir, f), POD_UID, POD_UID);
+    chownSync(join(net.podWwwDir, 'ka.txt'), POD_UID, POD_UID);
     await net.startPod([], ENGINE);
   });
 
   after(async () => {
     await net.stopPod();
-    if (process.env.KEEP_FIELD === undefined) {
-      net.down();
-      rmSync(work, { recursive: true, force: true });
-    }
+    if (process.env.KEEP_FIELD === undefined) net.down();
   });
 
   it('a client that stops reading and vanishes slows nobody else down (neighbor-age 2)', async () => {
@@ -205,34 +245,58 @@ describe('field conditions on the flat segment (issue 8)', { skip }, () => {
   it('router: without a route, a client behind a router gets neither ping nor HTTP, and show errors counts no route', async () => {
     // A dataplane of its own (the last test may have left it busy with a vanished client).
     await net.startPod([], ENGINE);
-    const far = net.host('far');
-    const rtr = net.host('rtr');
-    // The path itself works: the router reaches the dataplane on the segment, the far client reaches the router.
-    inNs(rtr, ['ping', '-c', '1', '-W', '2', SERVER_IP], { timeoutMs: 10_000 });
-    inNs(far, ['ping', '-c', '1', '-W', '2', ROUTER_IP], { timeoutMs: 10_000 });
-    const noRouteBefore = noRouteCount(await ctlShowErrors());
-
-    const ping = await runAsync(['ip', 'netns', 'exec', far, 'ping', '-c', '3', '-i', '0.2', '-W', '1', SERVER_IP], 15_000);
-    assert.match(ping.stdout, /3 packets transmitted, 0 received/, `ping from behind the router was answered without a route:\n${ping.stdout}`);
-    const curl = await runAsync(['ip', 'netns', 'exec', far, 'curl', '-sS', '--max-time', '3', '-o', '/dev/null', '-w', '%{http_code}', `http://${SERVER_IP}/index.html`], 10_000);
-    assert.equal(curl.code, 28, `curl from behind the router: exit ${curl.code} (28 = timed out), HTTP ${curl.stdout} ${curl.stderr}`);
-
-    const errors = await ctlShowErrors();
-    assert.ok(noRouteCount(errors) > noRouteBefore, `show errors counts no 'no route' drops:\n${errors}`);
+    await assertNoRoute(net.pod, net.host('rtr'), net.host('far'), SERVER_IP);
   });
 
   it(`router: with '${ROUTE}' in startup.conf, the client behind it gets index.html and an intact 10 MB file`, async () => {
     await net.startPod([ROUTE], ENGINE);
-    const far = net.host('far');
-    const page = await runAsync(['ip', 'netns', 'exec', far, 'curl', '-sS', '--max-time', '10', `http://${SERVER_IP}/index.html`], 20_000);
-    assert.equal(page.stdout.trim(), 'Welcome', `index.html from behind the router: exit ${page.code} ${page.stderr}\n${await state()}`);
-    const d = await download(far, SERVER_IP, 60);
-    assert.equal(d.sha, bigSha, `10 MB from behind the router: ${d.summary}\n${await state()}`);
-    console.log(`# router: 10 MB in ${d.seconds.toFixed(3)} s`);
-    // Ping and TCP agree now: the echo reply takes the same route.
-    const ping = await runAsync(['ip', 'netns', 'exec', far, 'ping', '-c', '3', '-i', '0.2', '-W', '1', SERVER_IP], 15_000);
-    assert.match(ping.stdout, /3 packets transmitted, 3 received/, ping.stdout);
-    const fib = (await net.cli('show ip fib')) ?? '';
-    assert.match(fibEntry(fib, '0.0.0.0/0'), new RegExp(`\\b${ROUTER_IP.replaceAll('.', '\\.')}(?![\\d.])`), `show ip fib lists the default route via the router:\n${fib}`);
+    await assertRouted(net.pod, net.host('far'), SERVER_IP, 'flat');
+  });
+});
+
+/**
+ * The same router on the lab's VLAN (src/lab): the pod serves on host-macvlan0.123 behind the
+ * lab's switch, as a cluster pod does, and the route is the line `GATEWAY` becomes. The router
+ * namespace is on the lab's access side: a macvlan on the lab client's eth0, so it has its own MAC.
+ */
+describe('a client behind a router on the lab VLAN (issue 8)', { skip }, () => {
+  const lab = new Lab(defaultSettings('fieldvlan'));
+  const rtr = `${lab.settings.prefix}-rtr`;
+  const far = `${lab.settings.prefix}-far`;
+  const pod = new PodRunner(lab.ns.pod, lab.podSocket, lab.podConfDir, lab.stateDir, lab.settings.serverAddress);
+  const route = `ip route add 0.0.0.0/0 via ${ROUTER_IP} host-macvlan0.${lab.settings.vlanId}`;
+
+  before(async () => {
+    deleteNamespaces([rtr, far]);
+    lab.down();
+    await lab.up();
+    newNamespace(rtr);
+    run(['ip', '-n', lab.ns.client, 'link', 'add', 'rtr0', 'link', 'eth0', 'type', 'macvlan', 'mode', 'bridge']);
+    run(['ip', '-n', lab.ns.client, 'link', 'set', 'rtr0', 'netns', rtr]);
+    run(['ip', '-n', rtr, 'link', 'set', 'rtr0', 'name', 'eth0']);
+    run(['ip', '-n', rtr, 'addr', 'add', `${ROUTER_IP}/24`, 'dev', 'eth0']);
+    run(['ip', '-n', rtr, 'link', 'set', 'eth0', 'up']);
+    newNamespace(far);
+    routeToFar(rtr, far, '10.99.0.1/24', '10.99.0.10/24');
+    publishBig(lab.podWwwDir);
+  });
+
+  after(() => {
+    pod.kill();
+    if (process.env.KEEP_FIELD === undefined) {
+      deleteNamespaces([rtr, far]);
+      lab.down();
+    }
+  });
+
+  it('without a route (the lab pod as init configures it): neither ping nor HTTP answered, show errors counts no route', async () => {
+    await assertNoRoute(pod, rtr, far, lab.serverIp);
+  });
+
+  it(`with '${route}' in startup.conf: index.html and an intact 10 MB file behind the router`, async () => {
+    lab.stopPod();
+    const startup = readFileSync(join(lab.podConfDir, 'startup.conf'), 'utf8').split('\n');
+    await pod.start(afterAddress(startup, [route]), []);
+    await assertRouted(pod, far, lab.serverIp, `VLAN ${lab.settings.vlanId}`);
   });
 });

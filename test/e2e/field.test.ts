@@ -121,6 +121,7 @@ async function assertNoRoute(pod: PodRunner, rtr: string, far: string, serverIp:
   const curl = await runAsync(['ip', 'netns', 'exec', far, 'curl', '-sS', '--max-time', '3', '-o', '/dev/null', '-w', '%{http_code}', `http://${serverIp}/index.html`], 10_000);
   assert.equal(curl.code, 28, `curl from behind the router: exit ${curl.code} (28 = timed out), HTTP ${curl.stdout} ${curl.stderr}`);
   const errors = await ctlShowErrors(pod.socket);
+  console.log(`# no route: ${errors.split('\n').filter((l) => /no route/i.test(l)).map((l) => l.trim().replace(/\s+/g, ' ')).join('; ')}`);
   assert.ok(noRouteCount(errors) > noRouteBefore, `show errors counts no 'no route' drops:\n${errors}`);
 }
 

@@ -20,7 +20,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deleteNamespaces, inNs, listNamespaces, run, waitFor } from '../../src/lab/exec.js';
+import { deleteNamespaces, inNs, listNamespaces, run, succeeds, waitFor } from '../../src/lab/exec.js';
 import { POD_UID, unprivileged } from '../../src/lab/lab.js';
 import { CliClient } from '../../src/cli/cli-client.js';
 import { REPO_ROOT } from './lab-helpers.js';
@@ -131,6 +131,13 @@ export class FieldNet {
   /** Takes a client off the segment by deleting its bridge port (and so its eth0): nothing is sent. */
   unplug(name: string): void {
     run(['ip', '-n', this.ns.sw, 'link', 'del', name]);
+  }
+
+  /** Removes a client (its port if still there, its namespace and whatever runs in it). */
+  removeHost(name: string): void {
+    if (succeeds(['ip', '-n', this.ns.sw, 'link', 'show', name])) this.unplug(name);
+    deleteNamespaces([`${this.prefix}-${name}`]);
+    this.hosts.delete(name);
   }
 
   /** The pod's startup.conf from init, in the flat form, with `extra` lines after the address. */

@@ -21,7 +21,7 @@ import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultSettings, Lab, POD_UID } from '../../src/lab/lab.js';
-import { deleteNamespaces, inNs, run } from '../../src/lab/exec.js';
+import { deleteNamespaces, inNs, run, waitFor } from '../../src/lab/exec.js';
 import { isRoot, REPO_ROOT } from './lab-helpers.js';
 import { afterAddress, CLI_ENTRY, FieldNet, newNamespace, PodRunner, routeToFar, SERVER_IP } from './field-net.js';
 import { LineProcess, runAsync } from './field-tools.js';
@@ -153,18 +153,12 @@ describe('field conditions on the flat segment (issue 8)', { skip }, () => {
     // long enough for the 3x comparison not to measure scheduling noise on a busy machine.
     net.addHost('c1', '192.168.123.10/24');
     net.shape('c1', ['rate', '250mbit', 'burst', '256kb', 'limit', '16mb']);
-    // The second one on a slow link (4 Mbit/s) with a 4 MB receive buffer from the start (no
-    // autotuning needed), so that after it stops reading its kernel still takes data for seconds.
-    const c2 = net.addHost('c2', `${C2_IP}/24`);
-    net.shape('c2', ['rate', '4mbit', 'burst', '64kb', 'latency', '2s']);
-    inNs(c2, ['sysctl', '-qw', 'net.ipv4.tcp_rmem=4096 4194304 8388608']);
     // The keep-alive client, on its own (unshaped) link.
     net.addHost('c3', '192.168.123.12/24');
     net.addRouter('rtr', `${ROUTER_IP}/24`, '10.99.0.1/24', '10.99.0.10/24');
     publishBig(net.podWwwDir);
     writeFileSync(join(net.podWwwDir, 'ka.txt'), KA_BODY);
     chownSync(join(net.podWwwDir, 'ka.txt'), POD_UID, POD_UID);
-    await net.startPod([], ENGINE);
   });
 
   after(async () => {
@@ -172,9 +166,18 @@ describe('field conditions on the flat segment (issue 8)', { skip }, () => {
     if (process.env.KEEP_FIELD === undefined) net.down();
   });
 
-  it('a client that stops reading and vanishes slows nobody else down (neighbor-age 2)', async () => {
+  /**
+   * The vanished-client case. The second client (the leaver) is on a slow link (4 Mbit/s). It
+   * leaves either while it is still receiving (it stopped reading, but its kernel, with a 4 MB
+   * receive buffer from the start, still takes data for seconds: the server has data in flight
+   * to it, and retransmits), or once its receive window is closed (the server only probes it).
+   */
+  async function vanishingClient(leaves: 'receiving' | 'window-closed'): Promise<void> {
+    await net.startPod([], ENGINE);
     const c1 = net.host('c1');
-    const c2 = net.host('c2');
+    const c2 = net.addHost('c2', `${C2_IP}/24`);
+    net.shape('c2', ['rate', '4mbit', 'burst', '64kb', 'latency', '2s']);
+    if (leaves === 'receiving') inNs(c2, ['sysctl', '-qw', 'net.ipv4.tcp_rmem=4096 4194304 8388608']);
     const keepAlive = LineProcess.start('keepalive_loop.py', ['ip', 'netns', 'exec', net.host('c3'), 'python3', join(FIXTURES, 'keepalive_loop.py'), SERVER_IP, '80', '/ka.txt', KA_BODY, '20']);
     const quitter = LineProcess.start('stop_reading.py', ['ip', 'netns', 'exec', c2, 'python3', join(FIXTURES, 'stop_reading.py'), SERVER_IP, '80', '/big.bin', '65536']);
     let arp: LineProcess | undefined;
@@ -199,11 +202,14 @@ describe('field conditions on the flat segment (issue 8)', { skip }, () => {
       ]);
       await arp.waitFor('tcpdump to listen', { stderr: 'listening on' }, 10_000);
 
-      // It leaves mid-transfer: it has stopped reading but its kernel still takes data, so the
-      // server has data on the way to it (queued on its slow link) when the link goes. Deleting
-      // the port takes its eth0 too: nothing it does later (its FIN when killed) reaches the segment.
+      // It leaves. Deleting its port takes its eth0 too: nothing it does later (its FIN when
+      // killed) reaches the segment.
       const inFlight = net.backlog('c2');
-      assert.ok(inFlight > 0, 'the server is still sending to the second client when it leaves (its link has a backlog)');
+      if (leaves === 'receiving') {
+        assert.ok(inFlight > 0, 'the server is still sending to the second client when it leaves (its link has a backlog)');
+      } else {
+        await waitForClosedWindow(c2);
+      }
       const leftAt = Date.now() / 1000;
       net.unplug('c2');
       quitter.kill();
@@ -225,7 +231,7 @@ describe('field conditions on the flat segment (issue 8)', { skip }, () => {
       }
       const slowest = Math.max(...afterLeave);
       const arps = arp.lines.filter((l) => Number(l.split(' ')[0]) > leftAt).length;
-      const figures = `before: ${before.map((s) => s.toFixed(3)).join(', ')} s (median ${baseline.toFixed(3)}); after: ${afterLeave.map((s) => s.toFixed(3)).join(', ')} s; ${inFlight} bytes queued to ${C2_IP} when it left, the first ARP request for it ${(arpAt - leftAt).toFixed(1)} s later, ${arps} in all`;
+      const figures = `${leaves}: before: ${before.map((s) => s.toFixed(3)).join(', ')} s (median ${baseline.toFixed(3)}); after: ${afterLeave.map((s) => s.toFixed(3)).join(', ')} s; ${inFlight} bytes queued to ${C2_IP} when it left, the first ARP request for it ${(arpAt - leftAt).toFixed(1)} s later, ${arps} in all`;
       console.log(`# vanished client: ${figures}`);
       assert.ok(slowest <= 3 * baseline, `a 10 MB download took ${slowest.toFixed(3)} s after the second client left, more than 3x ${baseline.toFixed(3)} s\n${figures}\n${await state()}`);
 
@@ -240,8 +246,30 @@ describe('field conditions on the flat segment (issue 8)', { skip }, () => {
       keepAlive.kill();
       quitter.kill();
       arp?.kill();
+      net.removeHost('c2');
     }
-  });
+  }
+
+  /** Polls until the leaver's receive buffer is full: nothing queued to it, its Recv-Q still. */
+  async function waitForClosedWindow(ns: string): Promise<void> {
+    let last = -1;
+    await waitFor(
+      "the second client's receive window to close",
+      async () => {
+        const q = Number(/^\s*(\d+)/.exec(inNs(ns, ['ss', '-Htn', 'state', 'established', 'dst', SERVER_IP]))?.[1] ?? -1);
+        const still = q > 0 && q === last && net.backlog('c2') === 0;
+        last = q;
+        return still ? true : undefined;
+      },
+      15_000,
+      300,
+    );
+  }
+
+  it('a client that stops reading and vanishes while still receiving slows nobody else down (neighbor-age 2)', () => vanishingClient('receiving'));
+
+  it('a client that stops reading and vanishes once its window is closed slows nobody else down (neighbor-age 2)', () => vanishingClient('window-closed'));
+
 
   it('router: without a route, a client behind a router gets neither ping nor HTTP, and show errors counts no route', async () => {
     // A dataplane of its own (the last test may have left it busy with a vanished client).

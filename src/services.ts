@@ -73,7 +73,7 @@ export class Services {
     if (command.headerTimeoutMs !== undefined) limits.headerTimeoutMs = command.headerTimeoutMs;
     if (command.idleTimeoutMs !== undefined) limits.idleTimeoutMs = command.idleTimeoutMs;
     const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: command.cacheSizeBytes, limits });
-    tcp.stack.listen(address, command.port, server.accept);
+    tcp.stack.listen(address, command.port, tcp.timed(server.accept));
     this.http.push({ server, command });
     this.errorSources.push({ node: 'http-static-server', counts: () => server.errors, clear: () => clearRecord(server.errors) });
     return server;

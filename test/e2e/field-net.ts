@@ -21,7 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteNamespaces, inNs, listNamespaces, run, succeeds, waitFor } from '../../src/lab/exec.js';
-import { POD_UID, unprivileged } from '../../src/lab/lab.js';
+import { POD_UID, podNode, unprivileged } from '../../src/lab/lab.js';
 import { CliClient } from '../../src/cli/cli-client.js';
 import { REPO_ROOT } from './lab-helpers.js';
 
@@ -208,7 +208,7 @@ export class PodRunner {
     for (const f of [startup, conf]) chownSync(f, POD_UID, POD_UID);
     const log = join(this.logDir, `field-pod-${k}.log`);
     const fd = openSync(log, 'a');
-    const child = spawn('ip', ['netns', 'exec', this.ns, ...unprivileged(['net_raw']), process.execPath, CLI_ENTRY, 'run', '-c', conf], { stdio: ['ignore', fd, fd] });
+    const child = spawn('ip', ['netns', 'exec', this.ns, ...podNode(['net_raw']), CLI_ENTRY, 'run', '-c', conf], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     let exitCode: number | null | undefined;
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve((exitCode = code))));

@@ -96,7 +96,6 @@ export class Http2StaticServer {
       maxSettings: 32,
     });
     this.h2.on('session', (session: Http2Session) => this.onSession(session));
-    this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.onStream(stream, headers));
     // Errors of a session that is being set up: counted in onSession's handler as well.
     this.h2.on('sessionError', () => undefined);
   }
@@ -138,13 +137,12 @@ export class Http2StaticServer {
       else this.count('session-error');
     });
     session.on('close', () => this.sessions.delete(session));
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.onStream(session, stream, headers));
   }
 
-  /** A client reset a stream we had not answered yet: the rapid-reset pattern, when it repeats. */
-  private earlyReset(stream: ServerHttp2Stream): void {
+  /** A client reset a stream: the rapid-reset pattern, when it repeats fast. */
+  private earlyReset(session: Http2Session): void {
     this.count('stream-reset-early');
-    const session = stream.session;
-    if (session === undefined) return;
     const st = this.sessions.get(session);
     if (st === undefined) return;
     const now = this.now();
@@ -154,17 +152,23 @@ export class Http2StaticServer {
     }
     if (++st.resets === this.limits.maxResetsPerWindow + 1) {
       this.count('rapid-reset');
+      // GOAWAY ENHANCE_YOUR_CALM, flushed, then the session goes (its streams with it).
       session.goaway(h2c.NGHTTP2_ENHANCE_YOUR_CALM);
-      session.destroy();
+      setImmediate(() => session.destroy());
     }
   }
 
-  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  private onStream(session: Http2Session, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     this.streams++;
     const s = this.http;
     s.requests++;
     stream.on('error', () => undefined);
-    stream.on('aborted', () => this.earlyReset(stream));
+    // A stream that closes with an error code we did not send was reset by the client; the
+    // rapid-reset pattern resets right after HEADERS, before (or while) the answer goes out.
+    stream.on('close', () => {
+      if (stream.rstCode !== h2c.NGHTTP2_NO_ERROR && !ourReset.has(stream)) this.earlyReset(session);
+    });
+    if (stream.destroyed) return; // reset in the same read as its HEADERS
     const method = String(headers[':method'] ?? '');
     const target = String(headers[':path'] ?? '');
     const isHead = method === 'HEAD';
@@ -294,6 +298,7 @@ export class Http2StaticServer {
         if (stream.destroyed) return;
         if (stream.headersSent) {
           s.count('io-error');
+          ourReset.add(stream);
           stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
           return;
         }
@@ -354,6 +359,9 @@ export class Http2StaticServer {
     stream.end(body);
   }
 }
+
+/** Streams we reset ourselves (not the client's doing). */
+const ourReset = new WeakSet<ServerHttp2Stream>();
 
 function header(headers: IncomingHttpHeaders, name: string): string | null {
   const v = headers[name];

@@ -240,6 +240,9 @@ export class TlsListener {
 
   private secured(t: Tracked, socket: tls.TLSSocket): void {
     t.handshaking = false;
+    // What tls.Server's own 'secure' listener does before 'secureConnection': http2 waits for a
+    // 'secureConnect' that a server-side socket never emits while this is still set.
+    (socket as unknown as { secureConnecting: boolean }).secureConnecting = false;
     this.handshakes++;
     if (socket.isSessionReused()) this.resumed++;
     if (socket.getProtocol() === 'TLSv1.3') this.tls13++;
@@ -247,6 +250,9 @@ export class TlsListener {
     const remote = t.duplex.remote;
     if (socket.alpnProtocol === 'h2' && this.h2 !== null) {
       this.alpnH2++;
+      // The TLSSocket inherits allowHalfOpen from the Duplex (HTTP/1.1 needs it to finish
+      // pipelined answers); an HTTP/2 session has nothing to finish once the peer has closed.
+      socket.once('end', () => socket.end());
       this.h2.attach(socket);
       return;
     }

@@ -265,9 +265,10 @@ describe('HTTPS and HTTP/2 over a ByteStream', () => {
       assert.equal(r.stdout.toString(), 'Welcome\n');
     }
     const [rrOut, cfOut] = await Promise.all(outs);
-    const rrRes = JSON.parse(rrOut!) as { goaway: number | null; responses: number };
+    const rrRes = JSON.parse(rrOut!) as { goaway: number | null; responses: number; closed: boolean };
     const cfRes = JSON.parse(cfOut!) as { goaway: number | null; closed: boolean };
-    assert.ok(rrRes.goaway !== null, rrOut);
+    // GOAWAY, or a reset when the server closed while the flood was still arriving.
+    assert.ok(rrRes.goaway !== null || rrRes.closed, rrOut);
     assert.ok(rrRes.responses < 5000, rrOut);
     assert.ok(cfRes.goaway !== null || cfRes.closed, cfOut);
     const e = h2.stats().errors;

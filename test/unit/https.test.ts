@@ -301,3 +301,29 @@ describe('certificate checks', () => {
     assert.throws(() => checkPair(a.certPem, Buffer.from('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'), 'x'), /private key does not parse/);
   });
 });
+
+describe('redirect-to-https', () => {
+  it('answers GET and HEAD with a 301 to the same path on the HTTPS port, keeping the host name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'https-redirect-'));
+    writeFileSync(join(dir, 'index.html'), 'Welcome\n');
+    const http = new HttpStaticServer({ wwwRoot: dir, cacheSizeBytes: 1 << 20 });
+    const net1 = await listenNet(cleartextAccept(http, null, 8443), 0);
+    const net2 = await listenNet(cleartextAccept(http, null, 443), 0);
+    try {
+      const r = await curl(['-sS', '-D', '-', '-o', '/dev/null', '-H', 'Host: www.example.test:8080', `http://127.0.0.1:${net1.port}/a/b.html?x=1`]);
+      assert.match(r.stdout.toString(), /^HTTP\/1\.1 301 Moved Permanently\r\n/);
+      assert.match(r.stdout.toString(), /\r\nLocation: https:\/\/www\.example\.test:8443\/a\/b\.html\?x=1\r\n/);
+      const h = await curl(['-sS', '-I', '-H', 'Host: [2001:db8::1]', `http://127.0.0.1:${net2.port}/`]);
+      assert.match(h.stdout.toString(), /\r\nLocation: https:\/\/\[2001:db8::1\]\/\r\n/);
+      // A Host that is no host name is not echoed into the Location.
+      const bad = await curl(['-sS', '-I', '-H', 'Host: evil.test/x?', `http://127.0.0.1:${net2.port}/p`]);
+      assert.match(bad.stdout.toString(), /\r\nLocation: https:\/\/localhost\/p\r\n/);
+      assert.equal(http.errors['redirect-to-https'], 3);
+    } finally {
+      http.close();
+      await net1.close();
+      await net2.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -6,6 +6,8 @@ NODE_MODULES := node_modules/.installed
 NATIVE := build/Release/af_packet.node
 DIST := dist/.built
 LAB_PREFIX ?= vpplab
+# pods on the lab's worker (make demo LAB_REPLICAS=2: two pods, own MAC and address each)
+LAB_REPLICAS ?= 1
 
 # Debian packages the tests, the lab and the bench use.
 SYSTEM_PACKAGES := iproute2 iputils-ping curl tshark tcpdump wrk nginx-light hping3 nftables \
@@ -45,10 +47,10 @@ test-e2e: deps build
 	@scripts/run-tests.sh e2e
 
 demo: deps build
-	./bin/vpp-server.js lab demo --prefix $(LAB_PREFIX)
+	./bin/vpp-server.js lab demo --prefix $(LAB_PREFIX) --replicas $(LAB_REPLICAS)
 
 lab-up: deps build
-	./bin/vpp-server.js lab up --prefix $(LAB_PREFIX)
+	./bin/vpp-server.js lab up --prefix $(LAB_PREFIX) --replicas $(LAB_REPLICAS)
 
 lab-down: build
 	./bin/vpp-server.js lab down --prefix $(LAB_PREFIX)

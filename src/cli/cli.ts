@@ -1,5 +1,6 @@
 /** The command set of the dataplane and the function that runs one command line. */
 import { registerInterfaceCommands } from './interface-commands.js';
+import { registerIpCommands } from './ip-commands.js';
 import { registerShowCommands } from './show-commands.js';
 import type { CliContext } from './context.js';
 import { CommandError, CommandRegistry, tokenize, type CommandSpec } from './registry.js';
@@ -10,6 +11,7 @@ export function createRegistry(extra: Command[] = []): CommandRegistry<CliContex
   const registry = new CommandRegistry<CliContext>();
   registerShowCommands(registry);
   registerInterfaceCommands(registry);
+  registerIpCommands(registry);
   registry.register({
     path: 'help',
     help: 'help [<command prefix>]: list commands and their syntax',

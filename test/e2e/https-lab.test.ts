@@ -1,14 +1,15 @@
 /**
  * Issue 11's acceptance tests on the lab: HTTPS and HTTP/2 served by the pod's dataplane over
  * our own TCP, through the userspace VLAN, to curl, openssl, nghttp and h2load in the client
- * namespace. The certificate is mounted the kubelet's way (tls.crt -> ..data/tls.crt, ..data a
- * symlink swapped by rename) so that rotation is tested as a Secret update does it.
+ * namespace. The listener is the one `lab up` configures through init (TLS_DIR), its directory laid
+ * out the kubelet's way (tls.crt -> ..data/tls.crt, ..data a symlink swapped by rename) so that
+ * rotation is tested as a Secret update does it.
  * testssl.sh, slower, is in test/tls/ (make test-tls).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { defaultSettings, Lab, POD_UID } from '../../src/lab/lab.js';
@@ -45,9 +46,7 @@ describe('HTTPS and HTTP/2 over our TCP on the lab', { skip }, () => {
   const ip = lab.serverIp;
   const big = randomBytes(10 * 1024 * 1024);
   const bigSha = createHash('sha256').update(big).digest('hex');
-  const tlsDir = join(lab.stateDir, 'pod', 'tls');
-  const caFile = join(lab.stateDir, 'ca.pem');
-  let version = 0;
+  const caFile = join(lab.stateDir, 'test-ca.pem');
   let pairA: TlsPair;
   let pairB: TlsPair;
   const sock = () => lab.podSocket;
@@ -56,16 +55,8 @@ describe('HTTPS and HTTP/2 over our TCP on the lab', { skip }, () => {
   const sha = (args: string[], timeoutMs = 60_000) =>
     inNs(lab.ns.client, ['sh', '-c', `curl -sS --max-time ${timeoutMs / 1000} --cacert ${caFile} ${args.join(' ')} | sha256sum`], { timeoutMs: timeoutMs + 5000 }).split(' ')[0];
 
-  /** Publishes a pair as the kubelet does: a new directory, then ..data swapped by rename. */
-  function publish(cert: Buffer | string, key: Buffer | string): void {
-    version++;
-    const v = join(tlsDir, `..2026_12_01_v${version}`);
-    mkdirSync(v);
-    writeFileSync(join(v, 'tls.crt'), cert, { mode: 0o644 });
-    writeFileSync(join(v, 'tls.key'), key, { mode: 0o644 });
-    symlinkSync(`..2026_12_01_v${version}`, join(tlsDir, '..data_tmp'));
-    renameSync(join(tlsDir, '..data_tmp'), join(tlsDir, '..data'));
-  }
+  /** Publishes a pair as the kubelet updates a Secret: a new directory, then ..data swapped by rename. */
+  const publish = (cert: Buffer | string, key: Buffer | string): void => lab.publishCertificate(cert, key);
 
   /** The SHA-256 fingerprint of the certificate a new connection from the client is shown. */
   async function servedFingerprint(): Promise<string> {
@@ -81,11 +72,10 @@ describe('HTTPS and HTTP/2 over our TCP on the lab', { skip }, () => {
     pairA = selfSignedPair({ names: [ip, 'vpp.lab'], commonName: 'vpp.lab (A)' });
     pairB = selfSignedPair({ names: [ip, 'vpp.lab'], commonName: 'vpp.lab (B)' });
     writeFileSync(caFile, Buffer.concat([pairA.certPem, pairB.certPem]));
-    mkdirSync(tlsDir);
+    // `lab up` made a certificate and init configured the listener (TLS_DIR): serve A instead.
+    assert.match(readFileSync(join(lab.podConfDir, 'startup.conf'), 'utf8'), /^http static listener add uri tls:\/\/0\.0\.0\.0\/443 cert \S+\/tls\.crt key \S+\/tls\.key$/m);
     publish(pairA.certPem, pairA.keyPem);
-    symlinkSync('..data/tls.crt', join(tlsDir, 'tls.crt'));
-    symlinkSync('..data/tls.key', join(tlsDir, 'tls.key'));
-    await cli(sock(), `http static listener add uri tls://0.0.0.0/443 cert ${tlsDir}/tls.crt key ${tlsDir}/tls.key`);
+    await waitFor('the listener to serve certificate A', async () => ((await servedFingerprint()) === pairA.leaf.fingerprint256 ? true : undefined), 5000, 50);
   });
   after(() => lab.down());
 

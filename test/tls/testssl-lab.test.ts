@@ -6,11 +6,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultSettings, Lab } from '../../src/lab/lab.js';
 import { inNs } from '../../src/lab/exec.js';
-import { selfSignedPair } from '../../src/http/tls-credentials.js';
 import { cli, isRoot } from '../e2e/lab-helpers.js';
 
 const skip = isRoot() ? false : 'needs root (network namespaces)';
@@ -34,12 +33,8 @@ describe('testssl.sh against the lab', { skip }, () => {
   before(async () => {
     lab.down();
     await lab.up();
-    const dir = join(lab.stateDir, 'pod', 'tls');
-    mkdirSync(dir);
-    const pair = selfSignedPair({ names: [lab.serverIp] });
-    writeFileSync(join(dir, 'tls.crt'), pair.certPem);
-    writeFileSync(join(dir, 'tls.key'), pair.keyPem, { mode: 0o644 });
-    await cli(lab.podSocket, `http static listener add uri tls://0.0.0.0/443 cert ${dir}/tls.crt key ${dir}/tls.key`);
+    // `lab up` made the certificate and init configured the listener on 443.
+    assert.match(await cli(lab.podSocket, 'show http static server'), /listener tls:\/\/0\.0\.0\.0\/443/);
     inNs(
       lab.ns.client,
       ['testssl', '--quiet', '--warnings', 'off', '--nodns', 'none', '--color', '0', '-p', '-s', '-R', '-U', '--jsonfile-pretty', json, `${lab.serverIp}:443`],

@@ -57,7 +57,9 @@ export async function runDemo(lab: Lab): Promise<number> {
   let httpsDetail = 'HTTPS not answering';
   try {
     const out = inNs(lab.ns.client, ['curl', '-sS', '--max-time', '5', '--cacert', lab.caFile, '-w', '\n%{http_version} %{ssl_verify_result}', `https://${lab.serverIp}/`], { timeoutMs: 8000 });
-    const [page = '', info = ''] = out.trim().split('\n');
+    const lines = out.trim().split('\n');
+    const info = lines.pop() ?? '';
+    const page = lines.join('\n');
     const [version, verify] = info.split(' ');
     httpsOk = page.includes('Welcome') && verify === '0';
     httpsDetail = `${page.trim()} (HTTP/${version}, certificate verified: ${verify === '0' ? 'yes' : 'no'})`;

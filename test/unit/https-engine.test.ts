@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { Engine } from '../../src/engine.js';
 import { execute } from '../../src/cli/cli.js';
 import { MemoryDevice } from '../../src/io/memory-device.js';
@@ -104,6 +105,8 @@ describe('HTTPS configuration in the engine', () => {
     assert.match(text, /^vpp_tls_reload_failures_total\{listener="0\.0\.0\.0:443"\} 0$/m);
     assert.match(text, /^vpp_tls_handshakes_total\{listener="0\.0\.0\.0:443",version="TLSv1\.3"\} 0$/m);
     assert.match(text, /^vpp_http2_sessions_total\{server="0\.0\.0\.0:80"\} 0$/m);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (check.error === undefined) assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
   });
 
   it('help lists the listener syntax', async () => {

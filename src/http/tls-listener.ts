@@ -237,7 +237,7 @@ export class TlsListener {
   private handshakeFailed(t: Tracked, err: NodeJS.ErrnoException): void {
     t.handshaking = false;
     const text = `${err.code ?? ''} ${err.message}`;
-    if (/UNSUPPORTED_PROTOCOL|VERSION_TOO_LOW|WRONG_VERSION_NUMBER|unsupported protocol/i.test(text)) this.errors['protocol-refused']!++;
+    if (/UNSUPPORTED_PROTOCOL|VERSION_TOO_LOW|unsupported protocol/i.test(text)) this.errors['protocol-refused']!++;
     else if (/NO_SHARED_CIPHER|no shared cipher|NO_CIPHERS/i.test(text)) this.errors['no-shared-cipher']!++;
     else this.errors['handshake-failed']!++;
   }

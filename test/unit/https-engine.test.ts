@@ -109,6 +109,17 @@ describe('HTTPS configuration in the engine', () => {
     if (check.error === undefined) assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
   });
 
+  it('a server whose only uri is tls:// serves HTTPS alone (VPP’s line)', async () => {
+    const before = engine.services.http.length;
+    const r = await cli(`http static server www-root ${www} uri tls://0.0.0.0/7443 cert ${tlsDir}/tls.crt key ${tlsDir}/tls.key cache-size 1m`);
+    assert.equal(r.ok, true, r.output);
+    const entry = engine.services.http[before]!;
+    assert.deepEqual(entry.listeners.map((l) => `${l.command.transport}://${l.command.address}/${l.command.port}`), ['tls://0.0.0.0/7443']);
+    const show = (await cli('show http static server')).output.split('\n\n')[before]!;
+    assert.match(show, /listener tls:\/\/0\.0\.0\.0\/7443/);
+    assert.doesNotMatch(show, /listener tcp:/);
+  });
+
   it('help lists the listener syntax', async () => {
     const r = await cli('help http static');
     assert.match(r.output, /http static listener add uri tcp:\/\/<addr>\/<port> \| uri tls:\/\/<addr>\/<port> \[cert <file> key <file>\] \[redirect-to-https\]/);

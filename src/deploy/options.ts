@@ -22,7 +22,7 @@ import {
   parseVlanId,
   replicaAddresses,
 } from './values.js';
-import { FlagError, parseFlags, type FlagSpec } from '../flags.js';
+import { FlagError, flagHelp, parseFlags, type FlagSpec } from '../flags.js';
 
 export const SEED_DEFAULTS = {
   master: 'eno8403np1',
@@ -56,7 +56,7 @@ export const OPTION_SPECS: Spec[] = [
   { flag: '--master', takesValue: true, help: `worker node interface the MACVLAN sits on (env MACVLAN_MASTER, default ${SEED_DEFAULTS.master})` },
   { flag: '--vlan', takesValue: true, help: `VLAN ID 1-4094 of the userspace sub-interface (env VLAN_ID, default ${SEED_DEFAULTS.vlan})` },
   { flag: '--ip', takesValue: true, help: `IPv4 host address with prefix (env IP_ADDRESS, default ${SEED_DEFAULTS.ip})` },
-  { flag: '--namespace', takesValue: true, help: `namespace (default ${SEED_DEFAULTS.namespace}); -n for short` },
+  { flag: '--namespace', takesValue: true, help: `namespace (default ${SEED_DEFAULTS.namespace})` },
   { flag: '--image', takesValue: true, help: `our image (env CONTAINER_IMAGE, default ${DEFAULT_IMAGE})` },
   { flag: '--image-vpp', takesValue: true, help: `FD.io VPP image for --engine vpp (env CONTAINER_IMAGE_VPP, default ${DEFAULT_IMAGE_VPP})` },
   { flag: '--engine', takesValue: true, help: "dataplane: 'ts' (ours, default, NET_RAW only) or 'vpp' (FD.io VPP)" },
@@ -72,17 +72,11 @@ export const OPTION_SPECS: Spec[] = [
   { flag: '--no-wait', takesValue: false, help: 'do not wait for the rollout (deploy)' },
   { flag: '--keep-namespace', takesValue: false, help: 'leave the namespace in place (undeploy)' },
   { flag: '--probes', takesValue: true, help: "probe kind: 'http' (/readyz and /healthz on the management port; default for --engine ts) or 'exec' (ctl over the CLI socket; default for --engine vpp)" },
-  { flag: '--help', takesValue: false, help: 'this text; -h for short' },
+  { flag: '--help', takesValue: false, help: 'this text' },
 ];
 
 export function usage(command: string, summary: string, accepted: string[]): string {
-  const lines = [`usage: vpp-server ${command} [options]`, '', summary, '', 'options:'];
-  for (const s of OPTION_SPECS) {
-    if (!accepted.includes(s.flag)) continue;
-    const left = s.takesValue ? `${s.flag} VALUE` : s.flag;
-    lines.push(`  ${left.padEnd(20)} ${s.help}`);
-  }
-  return lines.join('\n');
+  return [`usage: vpp-server ${command} [options]`, '', summary, '', 'options:', ...flagHelp(flagSpecs(accepted))].join('\n');
 }
 
 export const COMMON_FLAGS = [

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { defaultSettings, Lab } from '../../src/lab/lab.js';
 import { inNs, run, waitFor } from '../../src/lab/exec.js';
 import { CAP_NET_RAW_ONLY, kubeletPlan, prepareEmptyDirs, processCapabilities, setprivArgs, type KubeletPlan } from '../../src/deploy/kubelet.js';
-import { isRoot, REPO_ROOT } from './lab-helpers.js';
+import { cli, isRoot, REPO_ROOT } from './lab-helpers.js';
 
 const skip = isRoot() ? false : 'needs root (network namespaces)';
 
@@ -26,7 +26,7 @@ describe('the rendered Deployment, run as the kubelet would, in the lab', { skip
     lab.down();
     await lab.up();
     lab.stopPod();
-    const yaml = run([process.execPath, join(REPO_ROOT, 'bin', 'vpp-server.js'), 'render', '--master', 'eth0', '--vlan', '123', '--ip', '192.168.123.150/24', '--kubernetes']);
+    const yaml = run([process.execPath, join(REPO_ROOT, 'bin', 'vpp-server.js'), 'render', '--master', 'eth0', '--vlan', '123', '--ip', '192.168.123.150/24', '--gateway', '192.168.123.1', '--kubernetes']);
     plan = kubeletPlan(yaml, { repoRoot: REPO_ROOT, stateDir: join(lab.stateDir, 'kubelet') });
     prepareEmptyDirs(plan);
   });
@@ -75,6 +75,14 @@ describe('the rendered Deployment, run as the kubelet would, in the lab', { skip
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /setpriv: failed to execute .*vpp-server-node.*: Operation not permitted/);
     assert.doesNotMatch(r.stderr + r.stdout, /"level"|^run: /m, 'nothing of ours ran (no log line)');
+  });
+
+  it("GATEWAY became VPP's default-route line, which the dataplane took into its FIB", async () => {
+    const startup = readFileSync(join(plan.dirs['/conf']!, 'startup.conf'), 'utf8');
+    assert.match(startup, /^ip route add 0\.0\.0\.0\/0 via 192\.168\.123\.1 host-macvlan0\.123$/m);
+    const fib = await cli(join(plan.dirs['/run/vpp']!, 'cli-vpp1.sock'), 'show ip fib');
+    assert.match(fib, /0\.0\.0\.0\/0/);
+    assert.match(fib, /192\.168\.123\.1\b/);
   });
 
   it('answers ping and curl from a client on the VLAN', () => {

@@ -146,6 +146,11 @@ describe('HTTPS and HTTP/2 over a ByteStream', () => {
     assert.notEqual(old.code, 0, 'the TLS 1.1 handshake must fail');
     assert.match(old.stdout + old.stderr, /alert protocol version|unsupported protocol|no protocols available/i);
     await waitFor('protocol-refused to be counted', () => (tlsl.stats().errors['protocol-refused']! > before ? true : undefined));
+    // TLS 1.2 with only weak suites (CBC with RSA key transport, 3DES): nothing in common.
+    const weakBefore = tlsl.stats().errors['no-shared-cipher']!;
+    const weak = await run('openssl', ['s_client', '-tls1_2', '-cipher', 'AES128-SHA:DES-CBC3-SHA:@SECLEVEL=0', '-connect', `127.0.0.1:${tlsNet.port}`], '');
+    assert.notEqual(weak.code, 0, 'a weak-cipher-only handshake must fail');
+    await waitFor('no-shared-cipher to be counted', () => (tlsl.stats().errors['no-shared-cipher']! > weakBefore ? true : undefined));
   });
 
   it('negotiates h2 by ALPN (openssl s_client -alpn h2) and http/1.1 when asked', async () => {

@@ -7,6 +7,8 @@ export interface CliContext {
   readonly startedAt: number;
   /** Extra sections that other subsystems add to `show errors` (TCP, HTTP). */
   readonly errorSources: ErrorSource[];
+  /** Extra lines of `show runtime` (e.g. tls-handshake) beside the dataplane's graph nodes. */
+  readonly runtimeSources?: readonly RuntimeSource[];
   /** Called by `quit` in an interactive session; not available in startup-config. */
   readonly session?: { close(): void };
 }
@@ -15,4 +17,11 @@ export interface ErrorSource {
   node: string;
   counts(): Record<string, number>;
   clear?(): void;
+}
+
+export interface RuntimeSource {
+  name: string;
+  /** calls, vectors (records or connections) and nanoseconds, as a graph node's runtime. */
+  runtime(): { calls: number; vectors: number; nanos: number };
+  clear(): void;
 }

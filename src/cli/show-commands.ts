@@ -159,6 +159,16 @@ function showRuntime(ctx: CliContext, since: number): string {
       `${node.name.padEnd(28)}${'active'.padEnd(10)}${String(r.calls).padStart(12)}${String(r.vectors).padStart(14)}${perCall.toFixed(2).padStart(14)}${perPacket.toFixed(1).padStart(12)}`,
     );
   }
+  // Work done outside the graph on the same thread (e.g. OpenSSL handshakes), in the same columns.
+  for (const src of ctx.runtimeSources ?? []) {
+    const r = src.runtime();
+    if (r.calls === 0) continue;
+    const perCall = r.vectors / r.calls;
+    const perPacket = r.vectors > 0 ? r.nanos / r.vectors : 0;
+    lines.push(
+      `${src.name.padEnd(28)}${'active'.padEnd(10)}${String(r.calls).padStart(12)}${String(r.vectors).padStart(14)}${perCall.toFixed(2).padStart(14)}${perPacket.toFixed(1).padStart(12)}`,
+    );
+  }
   return lines.join('\n');
 }
 
@@ -285,6 +295,7 @@ export function registerShowCommands(registry: CommandRegistry<CliContext>): voi
     run(args, ctx) {
       args.end();
       for (const node of ctx.dp.graphNodes()) node.clearRuntime();
+      for (const src of ctx.runtimeSources ?? []) src.clear();
       runtimeSince = Date.now();
     },
   });

@@ -245,6 +245,17 @@ export async function readDeployment(c: Cluster, namespace: string, name: string
   }
 }
 
+/** Whether the Secret exists, and its type (undefined: absent). */
+export async function secretType(c: Cluster, namespace: string, name: string): Promise<string | undefined> {
+  try {
+    const s = await c.core.readNamespacedSecret({ name, namespace });
+    return s.type ?? 'Opaque';
+  } catch (err) {
+    if (err instanceof ApiException && err.code === 404) return undefined;
+    throw explainError(err, c.server, `reading Secret ${namespace}/${name}`);
+  }
+}
+
 /** The workload of the deployment: the seed's Deployment, or the StatefulSet of a scale-out. */
 export type Workload = { kind: 'Deployment'; obj: V1Deployment } | { kind: 'StatefulSet'; obj: V1StatefulSet };
 

@@ -11,6 +11,7 @@ import {
   CLI_SOCKET,
   NAD_NAME,
   buildManifests,
+  tlsNotes,
   ctlArgv,
   selectorString,
   validateAll,
@@ -103,6 +104,13 @@ export async function deploy(
   validateAll(objects);
   io.out(`deploying to ${cluster.server} (${platform === 'openshift' ? 'OpenShift' : 'Kubernetes'}), namespace ${c.namespace}, engine ${c.engine}`);
   if (platform === 'kubernetes') io.out(podSecurityNote(c.namespace, { forced: opts.platformOverride === 'kubernetes', sccApi: d.openshift }));
+  for (const n of tlsNotes(c)) io.out(n);
+  if (c.tlsSecret !== undefined) {
+    const { secretType } = await import('./cluster.js');
+    const type = await secretType(cluster, c.namespace, c.tlsSecret);
+    if (type === undefined) io.out(`warning: Secret ${c.namespace}/${c.tlsSecret} does not exist (yet): the pod will wait in ContainerCreating until it does`);
+    else if (type !== 'kubernetes.io/tls') io.out(`warning: Secret ${c.namespace}/${c.tlsSecret} is of type ${type}, not kubernetes.io/tls: it needs the keys tls.crt and tls.key`);
+  }
   for (const o of objects) {
     await apply(cluster, o);
     io.out(`applied ${describe(o)}`);

@@ -27,6 +27,9 @@ environment:
                   'ip route add 0.0.0.0/0 via GATEWAY host-HOST_INTERFACE.VLAN_ID' (inside the prefix, not the address)
   REPLICAS        pods of the StatefulSet (default 1); above 1 the address is IP_ADDRESS + the ordinal of POD_NAME
   POD_NAME        this pod's name, <name>-<ordinal> (the manifests set it from metadata.name)
+  TLS_DIR         optional directory of tls.crt and tls.key (the mounted TLS_SECRET): adds
+                  'http static listener add uri tls://0.0.0.0/HTTPS_PORT cert TLS_DIR/tls.crt key TLS_DIR/tls.key'
+  HTTPS_PORT      HTTPS port with TLS_DIR (default 443)
   SYSFS_NET       where interfaces are looked up (default ${INIT_DEFAULTS.SYSFS_NET})
 
 options:

@@ -57,6 +57,8 @@ export interface InitSettings {
   gateway?: string;
   /** in a StatefulSet (REPLICAS > 1): this pod's ordinal, from POD_NAME; `ip` is then IP_ADDRESS + ordinal */
   ordinal?: number;
+  /** TLS_DIR (the mounted kubernetes.io/tls Secret) and HTTPS_PORT: an HTTPS listener beside HTTP */
+  tls?: { dir: string; port: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -108,6 +110,17 @@ export function initSettingsFromEnv(env: Env): InitSettings {
     replicaAddresses(s.ip, 1, extra.gateway);
   }
   if (extra.gateway !== undefined) out.gateway = extra.gateway;
+  const tlsDir = clean(env['TLS_DIR']);
+  if (tlsDir !== undefined) {
+    const tls = collect<{ dir: string; port: number }>({
+      dir: () => parseAbsolutePath(tlsDir, 'TLS_DIR'),
+      port: () => parsePort(clean(env['HTTPS_PORT']) ?? '443', 'HTTPS_PORT'),
+    });
+    if (tls.port === out.httpPort) throw new ValueError(`HTTPS_PORT ${tls.port} is HTTP_PORT too: give them different ports (e.g. 443 and 80)`);
+    out.tls = tls;
+  } else if (clean(env['HTTPS_PORT']) !== undefined) {
+    throw new ValueError('HTTPS_PORT is set but TLS_DIR is not: HTTPS needs the certificate directory (TLS_DIR=/tls, where the TLS_SECRET is mounted)');
+  }
   return out;
 }
 
@@ -152,7 +165,7 @@ export function renderVppConf(s: Pick<InitSettings, 'cliSocket' | 'confDir'>): s
 
 /** `startup.conf` in the seed's form: the seven commands (and the default route when GATEWAY is set). */
 export function renderStartupConf(
-  s: Pick<InitSettings, 'hostInterface' | 'vlanId' | 'ip' | 'wwwRoot' | 'httpPort' | 'cacheSize' | 'gateway'>,
+  s: Pick<InitSettings, 'hostInterface' | 'vlanId' | 'ip' | 'wwwRoot' | 'httpPort' | 'cacheSize' | 'gateway' | 'tls'>,
   mac: string,
 ): string {
   const hw = `host-${s.hostInterface}`;
@@ -167,6 +180,8 @@ export function renderStartupConf(
     // VPP's line for a default route; only with GATEWAY, so the seed's seven lines stay as they were
     ...(s.gateway !== undefined ? [`ip route add 0.0.0.0/0 via ${s.gateway} ${sub}`] : []),
     `http static server www-root ${s.wwwRoot} uri tcp://0.0.0.0/${s.httpPort} cache-size ${s.cacheSize}`,
+    // VPP 25.06's second listener of the same server, with our cert/key extension (TLS_SECRET)
+    ...(s.tls !== undefined ? [`http static listener add uri tls://0.0.0.0/${s.tls.port} cert ${s.tls.dir}/tls.crt key ${s.tls.dir}/tls.key`] : []),
     '',
   ].join('\n');
 }

@@ -16,7 +16,7 @@
  *   spawnSync('ip', ['netns', 'exec', podNs, ...setprivArgs(10000, 10000, []), ...plan.probes.readiness!]);  // exit 0 = ready
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { IMAGE_PATHS, MANAGEMENT_PORT, kubeletCommands, localizeProbe, localizeRun, type ContainerRun, type KubeObject } from './manifests.js';
 
@@ -29,11 +29,26 @@ export interface PlannedProcess {
   env: Record<string, string>;
 }
 
+/** A Secret volume as the kubelet keeps it: written in `source`, seen read-only at `view`. */
+export interface PlannedSecret {
+  volume: string;
+  secretName: string;
+  /** file modes (defaultMode), and the keys → paths to project (all keys when empty) */
+  mode: number;
+  items: { key: string; path: string }[];
+  /** the kubelet's writable copy (its AtomicWriter layout: ..<timestamp>/, ..data, per-key symlinks) */
+  source: string;
+  /** what the container mounts: a read-only bind mount of `source` */
+  view: string;
+}
+
 export interface KubeletPlan {
   init: PlannedProcess;
   main: PlannedProcess;
-  /** emptyDir mount path in the pod → local directory */
+  /** emptyDir and Secret mount path in the pod → local directory */
   dirs: Record<string, string>;
+  /** Secret volumes (prepareSecretVolumes writes and mounts them) */
+  secrets: PlannedSecret[];
   /** the dataplane container's probes as commands: exec probes mapped like its command, httpGet probes as curl (run them as the same uid) */
   probes: { readiness?: string[]; liveness?: string[] };
   uid: number;
@@ -162,9 +177,22 @@ export function kubeletPlan(
     [IMAGE_PATHS.app]: join(opts.repoRoot, 'bin', 'vpp-server.js'),
   };
   const dirs: Record<string, string> = {};
+  const secrets: PlannedSecret[] = [];
   for (const m of [...k.init.mounts, ...k.main.mounts]) {
     const vol = k.volumes.find((v) => v.name === m.name);
     if (vol?.emptyDir) dirs[m.mountPath] = join(opts.stateDir, m.name);
+    if (vol?.secret && dirs[m.mountPath] === undefined) {
+      const view = join(opts.stateDir, m.name);
+      dirs[m.mountPath] = view;
+      secrets.push({
+        volume: m.name,
+        secretName: vol.secret.secretName ?? m.name,
+        mode: vol.secret.defaultMode ?? 0o644,
+        items: (vol.secret.items ?? []).map((i) => ({ key: i.key, path: i.path })),
+        source: join(opts.stateDir, `${m.name}.kubelet`),
+        view,
+      });
+    }
   }
   const plan = (c: ContainerRun): PlannedProcess => {
     const local = localizeRun(c, programs, dirs);
@@ -195,6 +223,7 @@ export function kubeletPlan(
     init: plan(k.init),
     main: plan(k.main),
     dirs,
+    secrets,
     probes: { ...(readiness ? { readiness } : {}), ...(liveness ? { liveness } : {}) },
     uid: k.main.runAsUser,
     gid: k.main.runAsGroup,
@@ -207,4 +236,65 @@ export function prepareEmptyDirs(plan: KubeletPlan): void {
     mkdirSync(dir, { recursive: true, mode: 0o775 });
     chownSync(dir, plan.uid, plan.gid);
   }
+}
+
+/**
+ * Publishes a Secret's data into its volume the way the kubelet's AtomicWriter does: the files go
+ * into a new hidden timestamped directory, `..data` is switched to it by an atomic rename of a
+ * symlink, and each key is a symlink `<path> -> ..data/<path>` (made once). Files are owned by
+ * root, group fsGroup, with the volume's defaultMode. A later call is the kubelet's update of a
+ * changed Secret (rotation); the old directory is removed after the swap.
+ */
+export function writeSecretVolume(secret: PlannedSecret, data: Record<string, string | Buffer>, fsGroup: number): void {
+  mkdirSync(secret.source, { recursive: true, mode: 0o755 });
+  const stamp = `..${new Date().toISOString().replace(/[-:]/g, '_').replace('.', '_')}.${process.pid}.${Math.random().toString(36).slice(2, 8)}`;
+  const dir = join(secret.source, stamp);
+  mkdirSync(dir, { mode: 0o755 });
+  const items = secret.items.length > 0 ? secret.items : Object.keys(data).map((key) => ({ key, path: key }));
+  for (const { key, path } of items) {
+    const v = data[key];
+    if (v === undefined) throw new Error(`Secret ${secret.secretName} has no key ${key} (the kubelet would not start the pod)`);
+    const f = join(dir, path);
+    writeFileSync(f, v, { mode: secret.mode });
+    chmodSync(f, secret.mode);
+    chownSync(f, 0, fsGroup);
+  }
+  const dataLink = join(secret.source, '..data');
+  let previous: string | undefined;
+  try {
+    previous = readlinkSync(dataLink);
+  } catch {
+    previous = undefined;
+  }
+  const tmp = join(secret.source, '..data_tmp');
+  rmSync(tmp, { force: true });
+  symlinkSync(stamp, tmp);
+  renameSync(tmp, dataLink);
+  for (const { path } of items) {
+    const link = join(secret.source, path);
+    if (!existsSync(link)) symlinkSync(join('..data', path), link);
+  }
+  if (previous !== undefined && previous !== stamp) rmSync(join(secret.source, previous), { recursive: true, force: true });
+}
+
+/**
+ * Writes every Secret volume of the plan (`data`: secret name → key → content) and bind-mounts
+ * it read-only where the container sees it, as the kubelet mounts a Secret (needs root). Undo
+ * with unmountSecretVolumes.
+ */
+export function prepareSecretVolumes(plan: KubeletPlan, data: Record<string, Record<string, string | Buffer>>, fsGroup = plan.gid): void {
+  for (const s of plan.secrets) {
+    const d = data[s.secretName];
+    if (d === undefined) throw new Error(`no data for Secret ${s.secretName}: the kubelet would keep the pod in ContainerCreating`);
+    writeSecretVolume(s, d, fsGroup);
+    mkdirSync(s.view, { recursive: true });
+    const bind = spawnSync('mount', ['--bind', s.source, s.view], { encoding: 'utf8' });
+    if (bind.status !== 0) throw new Error(`mount --bind ${s.source} ${s.view}: ${bind.stderr.trim()}`);
+    const ro = spawnSync('mount', ['-o', 'remount,bind,ro', s.view], { encoding: 'utf8' });
+    if (ro.status !== 0) throw new Error(`mount -o remount,bind,ro ${s.view}: ${ro.stderr.trim()}`);
+  }
+}
+
+export function unmountSecretVolumes(plan: KubeletPlan): void {
+  for (const s of plan.secrets) spawnSync('umount', [s.view]);
 }

@@ -43,6 +43,9 @@ export const WWW_SOURCE = '/www-src';
 export const RUN_DIR = '/run/vpp';
 export const CLI_SOCKET = INIT_DEFAULTS.CLI_SOCKET;
 export const HTTP_PORT = 80;
+/** Where a TLS_SECRET is mounted (read-only) and the HTTPS port it serves. */
+export const TLS_DIR = '/tls';
+export const HTTPS_PORT = 443;
 export const CACHE_SIZE = INIT_DEFAULTS.CACHE_SIZE;
 /** Port of the management endpoint (/healthz, /readyz) once the dataplane has one. */
 export const MANAGEMENT_PORT = 9100;
@@ -91,6 +94,8 @@ export interface DeployConfig {
   replicas?: number;
   /** next hop of the default route (GATEWAY), dotted quad, validated by the options */
   gateway?: string;
+  /** a kubernetes.io/tls Secret mounted at TLS_DIR: HTTPS on HTTPS_PORT beside HTTP (engine ts) */
+  tlsSecret?: string;
 }
 
 /** The kind of workload the config renders. */
@@ -211,6 +216,10 @@ export function initEnv(c: DeployConfig): Record<string, string> {
   if (c.www) e['WWW_SOURCE'] = WWW_SOURCE;
   if (c.gateway !== undefined) e['GATEWAY'] = c.gateway;
   if ((c.replicas ?? 1) > 1) e['REPLICAS'] = String(c.replicas);
+  if (c.tlsSecret !== undefined) {
+    e['TLS_DIR'] = TLS_DIR;
+    e['HTTPS_PORT'] = String(HTTPS_PORT);
+  }
   return e;
 }
 
@@ -265,6 +274,12 @@ function buildPodTemplate(c: DeployConfig): IPodTemplateSpec {
       },
     });
     initMounts.push({ name: 'www-src', mountPath: WWW_SOURCE, readOnly: true });
+  }
+  if (c.tlsSecret !== undefined) {
+    // Only the dataplane reads the pair (and re-reads it when the kubelet swaps ..data); the
+    // init container just writes the listener line. Mode 0440 with group fsGroup: uid 10000 reads.
+    volumes.push({ name: 'tls', secret: { secretName: c.tlsSecret, defaultMode: 0o440, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } });
+    mainMounts.push({ name: 'tls', mountPath: TLS_DIR, readOnly: true });
   }
   const podAnnotations: Record<string, string> = { 'k8s.v1.cni.cncf.io/networks': networksAnnotation() };
   if (c.www) podAnnotations['vpp-server/www-checksum'] = c.www.checksum;
@@ -633,4 +648,26 @@ export function localizeProbe(command: string[], programs: Record<string, string
     argv[2] = argv[2]!.split(' ').map(word).join(' ');
   }
   return argv;
+}
+
+/**
+ * What render and deploy say about a TLS_SECRET: the Secret must exist (render cannot look), and
+ * with several replicas the one certificate must name every pod's address.
+ */
+export function tlsNotes(c: DeployConfig): string[] {
+  if (c.tlsSecret === undefined) return [];
+  const notes = [
+    `note: TLS_SECRET ${c.tlsSecret}: the pod mounts Secret ${c.namespace}/${c.tlsSecret} (type kubernetes.io/tls, keys tls.crt and tls.key) read-only at ${TLS_DIR} ` +
+      `and serves HTTPS on ${HTTPS_PORT} beside HTTP on ${HTTP_PORT}; the pod does not start until the Secret exists: ` +
+      `kubectl -n ${c.namespace} create secret tls ${c.tlsSecret} --cert=<chain.pem> --key=<key.pem>. A renewed Secret (e.g. by cert-manager) is picked up without a restart.`,
+  ];
+  const n = c.replicas ?? 1;
+  if (n > 1) {
+    const first = c.ip.cidr.split('/')[0];
+    notes.push(
+      `note: REPLICAS ${n} with TLS_SECRET: every pod serves the same certificate on its own address (${first} and the next ${n - 1}): ` +
+        'its subject alternative names must cover all of them (or a DNS name each address answers to), or clients will refuse some pods.',
+    );
+  }
+  return notes;
 }

@@ -18,6 +18,7 @@ import {
   parseGateway,
   parseNamespace,
   parseReplicas,
+  parseSecretName,
   parseVlanId,
   replicaAddresses,
 } from './values.js';
@@ -61,6 +62,7 @@ export const OPTION_SPECS: Spec[] = [
   { flag: '--engine', takesValue: true, help: "dataplane: 'ts' (ours, default, NET_RAW only) or 'vpp' (FD.io VPP)" },
   { flag: '--replicas', takesValue: true, help: 'pods (env REPLICAS, default 1: a Deployment); above 1 a StatefulSet, one pod per node, pod n on IP + n' },
   { flag: '--gateway', takesValue: true, help: "next hop of a default route, inside the address's prefix (env GATEWAY; default: none)" },
+  { flag: '--tls-secret', takesValue: true, help: 'a kubernetes.io/tls Secret (env TLS_SECRET): mounted read-only at /tls, HTTPS on 443 beside HTTP on 80, rotated without a restart (--engine ts only)' },
   { flag: '--www-dir', takesValue: true, help: 'local directory of web content, shipped as a ConfigMap (default: index.html "Welcome")' },
   { flag: '--openshift', takesValue: false, help: 'render for OpenShift: SCC, ClusterRole, ClusterRoleBinding (render default; deploy detects)' },
   { flag: '--kubernetes', takesValue: false, help: "render for vanilla Kubernetes: no SCC; namespace labelled Pod Security 'privileged'" },
@@ -78,7 +80,7 @@ export function usage(command: string, summary: string, accepted: string[]): str
 }
 
 export const COMMON_FLAGS = [
-  '--master', '--vlan', '--ip', '--namespace', '--image', '--image-vpp', '--engine', '--replicas', '--gateway', '--www-dir',
+  '--master', '--vlan', '--ip', '--namespace', '--image', '--image-vpp', '--engine', '--replicas', '--gateway', '--tls-secret', '--www-dir',
   '--openshift', '--kubernetes', '--probes', '--help',
 ];
 export const CLUSTER_FLAGS = ['--kubeconfig', '--context'];
@@ -147,6 +149,13 @@ export function parseCommandOptions(
     if (p === 'http' && engine === 'vpp') throw new ValueError("--probes http needs --engine ts: FD.io VPP has no management endpoint (use 'exec')");
     return p;
   });
+  const tlsRaw = str('--tls-secret', 'TLS_SECRET', '');
+  const tlsSecret = tlsRaw.trim() === '' ? undefined : attempt(() => parseSecretName(tlsRaw, '--tls-secret (TLS_SECRET)'));
+  if (tlsSecret !== undefined && engine === 'vpp') {
+    problems.push(
+      `--tls-secret (TLS_SECRET) ${tlsSecret} needs --engine ts: FD.io VPP 24.10 cannot load a certificate (its tls:// serves a built-in test certificate); deploy with --engine ts, or without TLS_SECRET`,
+    );
+  }
   const wwwDirRaw = raw.get('--www-dir');
   const www = typeof wwwDirRaw === 'string' && clean(wwwDirRaw) !== undefined ? attempt(() => loadWwwDir(resolve(clean(wwwDirRaw)!))) : undefined;
   if (raw.has('--openshift') && raw.has('--kubernetes')) problems.push('--openshift and --kubernetes exclude each other: give one');
@@ -172,6 +181,7 @@ export function parseCommandOptions(
       probes: probes!,
       ...(replicas !== undefined && replicas > 1 ? { replicas } : {}),
       ...(gateway !== undefined ? { gateway } : {}),
+      ...(tlsSecret !== undefined ? { tlsSecret } : {}),
       ...(www ? { www } : {}),
     },
     timeout,

@@ -190,6 +190,15 @@ export function parseNamespace(raw: string, what = '--namespace'): string {
   return s;
 }
 
+/** A Secret name (DNS-1123 subdomain): lower-case letters, digits, '-' and '.', at most 253 characters. */
+export function parseSecretName(raw: string, what = '--tls-secret'): string {
+  const s = raw.trim();
+  if (s.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(s)) {
+    throw new ValueError(`${what} ${show(s)} is not a valid Secret name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters`);
+  }
+  return s;
+}
+
 const IMAGE_RE =
   /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 

@@ -51,7 +51,26 @@ export async function runDemo(lab: Lab): Promise<number> {
     console.log(inNs(lab.ns.client, ['ip', 'neigh', 'show', 'dev', 'eth0']).trim());
   }
 
-  for (const command of ['show interface', 'show interface address', 'show ip neighbors', 'show errors']) {
+  // issue 11: HTTPS with the certificate `lab up` made, verified (no -k)
+  heading(`curl --cacert ${lab.caFile} https://${lab.serverIp}/`);
+  let httpsOk = false;
+  let httpsDetail = 'HTTPS not answering';
+  try {
+    const out = inNs(lab.ns.client, ['curl', '-sS', '--max-time', '5', '--cacert', lab.caFile, '-w', '\n%{http_version} %{ssl_verify_result}', `https://${lab.serverIp}/`], { timeoutMs: 8000 });
+    const lines = out.trim().split('\n');
+    const info = lines.pop() ?? '';
+    const page = lines.join('\n');
+    const [version, verify] = info.split(' ');
+    httpsOk = page.includes('Welcome') && verify === '0';
+    httpsDetail = `${page.trim()} (HTTP/${version}, certificate verified: ${verify === '0' ? 'yes' : 'no'})`;
+    console.log(page.trim());
+    console.log(`HTTP/${version}, certificate verify result ${verify}`);
+  } catch (err) {
+    console.log(`(no answer: ${(err as Error).message.split('\n')[0]})`);
+  }
+  results.push(['curl https (--cacert)', httpsOk, httpsDetail]);
+
+  for (const command of ['show http static server', 'show interface', 'show interface address', 'show ip neighbors', 'show errors']) {
     heading(`vpp# ${command}`);
     console.log((await lab.cli(lab.podSocket, command)) ?? '(no answer from the CLI)');
   }

@@ -77,6 +77,7 @@ export function printAccess(lab: Lab): void {
     console.log(`  client:  ip netns exec ${lab.ns.client} ping ${x.ip}`);
     console.log(`  CLI:     ./bin/vpp-server.js ctl -s ${x.socket} show interface`);
   }
+  console.log(`  https:   ip netns exec ${lab.ns.client} curl --cacert ${lab.caFile} https://${lab.serverIp}/`);
   console.log(`  logs:    ${[...lab.pods.map((x) => lab.logFile(x.role)), lab.logFile('switch')].join(', ')}`);
   console.log(`  remove:  ./bin/vpp-server.js lab down --prefix ${lab.settings.prefix}`);
 }

@@ -23,7 +23,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliClient } from '../cli/cli-client.js';
 import { deleteNamespaces, inNs, listNamespaces, run, stopProcess, succeeds, waitFor } from './exec.js';
-import { capNodeCopy, setprivArgs } from '../deploy/kubelet.js';
+import { capNodeCopy, setprivArgs, writeSecretVolume, type PlannedSecret } from '../deploy/kubelet.js';
+import { selfSignedPair } from '../http/tls-credentials.js';
 
 export const DEFAULT_PREFIX = 'vpplab';
 export const POD_UID = 10000;
@@ -254,6 +255,8 @@ export class Lab {
       for (const d of [dirname(x.confDir), x.confDir, x.wwwDir]) chownSync(d, POD_UID, POD_UID);
     }
 
+    this.makeCertificate(); // issue 11: HTTPS in the lab
+
     // The worker NIC's promiscuity before any dataplane runs (see workerPromiscuityBaseline).
     writeFileSync(join(this.stateDir, 'worker-promiscuity'), `${this.promiscuity(this.ns.worker, 'eth0')}\n`);
 
@@ -299,9 +302,51 @@ export class Lab {
       `CONF_DIR=${pod.confDir}`,
       `WWW_ROOT=${pod.wwwDir}`,
       `CLI_SOCKET=${pod.socket}`,
+      `TLS_DIR=${this.tlsDir}`,
       ...(this.pods.length > 1 ? [`REPLICAS=${this.pods.length}`, `POD_NAME=vpp-server-${pod.ordinal}`] : []),
     ];
   }
+
+  // ---- issue 11: the lab's certificate (HTTPS on 443 beside HTTP on 80) -----------------------
+
+  /** The pod's certificate directory, laid out as a mounted kubernetes.io/tls Secret (tls.crt -> ..data/tls.crt). */
+  get tlsDir(): string {
+    return join(this.stateDir, 'tls');
+  }
+
+  /** What clients trust: `curl --cacert <caFile> https://192.168.123.150/`. */
+  get caFile(): string {
+    return join(this.stateDir, 'ca.pem');
+  }
+
+  /**
+   * Publishes a pair into tlsDir the way the kubelet updates a Secret volume (a new hidden
+   * directory, then `..data` swapped by rename); the dataplanes pick it up without a restart.
+   * Files are root:10000 mode 0440, as a Secret with defaultMode 0440 and fsGroup 10000.
+   */
+  publishCertificate(certPem: string | Buffer, keyPem: string | Buffer): void {
+    const volume: PlannedSecret = {
+      volume: 'tls',
+      secretName: `${this.settings.prefix}-tls`,
+      mode: 0o440,
+      items: [
+        { key: 'tls.crt', path: 'tls.crt' },
+        { key: 'tls.key', path: 'tls.key' },
+      ],
+      source: this.tlsDir,
+      view: this.tlsDir,
+    };
+    writeSecretVolume(volume, { 'tls.crt': certPem, 'tls.key': keyPem }, POD_UID);
+  }
+
+  /** A fresh self-signed certificate for every pod address (and the name vpp.lab), trusted through caFile. */
+  private makeCertificate(): void {
+    const pair = selfSignedPair({ names: [...this.pods.map((x) => x.ip), 'vpp.lab'], commonName: 'vpp.lab' });
+    this.publishCertificate(pair.certPem, pair.keyPem);
+    writeFileSync(this.caFile, pair.certPem, { mode: 0o644 });
+  }
+
+  // ---- end of issue 11's part ----------------------------------------------------------------
 
   private writeSwitchConfig(): void {
     const v = this.settings.vlanId;

@@ -249,5 +249,44 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   httpCounter('vpp_http_cache_misses_total', 'HTTP cache misses', (s) => s.cache.misses);
   httpCounter('vpp_http_cache_evictions_total', 'HTTP cache evictions', (s) => s.cache.evictions);
 
+  // ---- TLS listeners and HTTP/2
+  const tlsRows = memo(() =>
+    services.http.flatMap((h) =>
+      h.listeners.flatMap((l) => (l.tls === null ? [] : [{ listener: `${l.command.address}:${l.command.port}`, tls: l.tls, stats: l.tls.stats() }])),
+    ),
+  );
+  type TlsRow = ReturnType<typeof tlsRows>[number];
+  const tlsCounter = (name: string, help: string, pick: (r: TlsRow) => number) =>
+    mirroredCounter(registry, name, help, ['listener'], () => tlsRows().map((r) => [{ listener: r.listener }, pick(r)]));
+  mirroredCounter(registry, 'vpp_tls_handshakes_total', 'TLS handshakes completed, by protocol version', ['listener', 'version'], () =>
+    tlsRows().flatMap((r) => [
+      [{ listener: r.listener, version: 'TLSv1.3' }, r.stats.tls13] as Row<'listener' | 'version'>,
+      [{ listener: r.listener, version: 'TLSv1.2' }, r.stats.tls12] as Row<'listener' | 'version'>,
+    ]),
+  );
+  tlsCounter('vpp_tls_resumed_total', 'TLS handshakes that resumed a session (ticket)', (r) => r.stats.resumed);
+  mirroredCounter(registry, 'vpp_tls_handshake_failures_total', 'TLS handshakes that failed, by reason', ['listener', 'reason'], () =>
+    tlsRows().flatMap((r) =>
+      ['handshake-failed', 'protocol-refused', 'no-shared-cipher', 'handshake-timeout'].map(
+        (reason) => [{ listener: r.listener, reason }, r.stats.errors[reason] ?? 0] as Row<'listener' | 'reason'>,
+      ),
+    ),
+  );
+  tlsCounter('vpp_tls_reloads_total', 'Certificate reloads that took effect', (r) => r.stats.reloads);
+  tlsCounter('vpp_tls_reload_failures_total', 'Certificate reloads refused (TLS_RELOAD_FAILED): the previous pair stays', (r) => r.stats.errors['reload-failed'] ?? 0);
+  mirroredCounter(registry, 'vpp_tls_handshake_seconds_total', 'Time spent in OpenSSL on handshake records (show runtime tls-handshake)', ['listener'], () =>
+    tlsRows().map((r) => [{ listener: r.listener }, r.tls.handshakeRuntime.nanos / 1e9]),
+  );
+  mirroredGauge(registry, 'vpp_tls_certificate_not_after_seconds', 'Expiry of the certificate being served (Unix time)', ['listener'], () =>
+    tlsRows().map((r) => [{ listener: r.listener }, r.tls.certificate().notAfterEpoch]),
+  );
+  const h2Rows = memo(() => services.http.flatMap((h) => (h.h2 === null ? [] : [{ server: `${h.command.address}:${h.command.port}`, stats: h.h2.stats() }])));
+  mirroredCounter(registry, 'vpp_http2_sessions_total', 'HTTP/2 sessions (ALPN h2 and h2c)', ['server'], () => h2Rows().map((r) => [{ server: r.server }, r.stats.sessionsTotal]));
+  mirroredGauge(registry, 'vpp_http2_sessions_open', 'HTTP/2 sessions open now', ['server'], () => h2Rows().map((r) => [{ server: r.server }, r.stats.sessionsOpen]));
+  mirroredCounter(registry, 'vpp_http2_streams_total', 'HTTP/2 streams (requests)', ['server'], () => h2Rows().map((r) => [{ server: r.server }, r.stats.streams]));
+  mirroredCounter(registry, 'vpp_http2_abuse_total', 'HTTP/2 sessions or streams refused as abuse, by kind (rapid-reset, continuation-flood, ...)', ['server', 'kind'], () =>
+    h2Rows().flatMap((r) => Object.entries(r.stats.errors).map(([kind, n]) => [{ server: r.server, kind }, n] as Row<'server' | 'kind'>)),
+  );
+
   return registry;
 }

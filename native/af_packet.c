@@ -54,6 +54,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TX_BATCH_MAX 1024u /* UIO_MAXIOV: sendmmsg takes at most this many messages */
@@ -105,6 +106,7 @@ typedef struct afp {
   uint32_t pkt_idx;   /* V3: packets already consumed in the current block */
   uint32_t ppd_off;   /* V3: offset of the next packet header inside the current block */
   uint32_t unreleased; /* blocks (V3) / frames (V2) before cur not yet handed back */
+  uint64_t mark_ns;    /* CLOCK_MONOTONIC at the start of this stretch of the drain (for af-packet-input's runtime) */
   uint32_t max_vectors;
 
   /* polling */
@@ -451,14 +453,26 @@ static void report_error(afp_t *a, napi_value err) {
 }
 
 /* Calls the JS handler with the n frames described; returns 0 to go on, -1 to stop draining. */
+static inline uint64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Calls the handler with (count, ns): ns is the C time spent collecting these frames (the ring
+ * walk and the descriptors since the drain started or the previous call returned), capped to
+ * stay a small integer for V8 (no allocation). */
 static int deliver(afp_t *a, uint32_t n) {
   napi_env env = a->env;
-  napi_value cb = NULL, global, argv, result;
+  napi_value cb = NULL, global, argv[2], result;
   a->rx_vectors++;
   if (!a->handler_ref || napi_get_reference_value(env, a->handler_ref, &cb) != napi_ok || cb == NULL) return -1;
+  uint64_t spent = monotonic_ns() - a->mark_ns;
   napi_get_global(env, &global);
-  napi_create_uint32(env, n, &argv);
-  napi_status st = napi_make_callback(env, a->actx, global, cb, 1, &argv, &result);
+  napi_create_uint32(env, n, &argv[0]);
+  napi_create_uint32(env, spent > 0x3fffffffu ? 0x3fffffffu : (uint32_t)spent, &argv[1]);
+  napi_status st = napi_make_callback(env, a->actx, global, cb, 2, argv, &result);
+  a->mark_ns = monotonic_ns();
   if (st != napi_ok) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
@@ -551,6 +565,7 @@ static uint64_t rx_drain(afp_t *a) {
   uint32_t n = 0, vectors = 0, advanced = 0;
   uint64_t before = a->rx_frames + a->rx_outgoing + a->rx_truncated;
   a->in_rx = 1;
+  a->mark_ns = monotonic_ns();
   a->unreleased = 0; /* every drain ended with a release (or a close) */
   while (advanced < slots) {
     if (a->version == 3) {

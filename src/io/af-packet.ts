@@ -134,7 +134,7 @@ interface NativeSocket {
   readonly txStopAt: number;
   onWritable(callback: (() => void) | null): void;
   watchWritable(on: boolean): void;
-  start(handler: (count: number) => void, onError?: (err: Error) => void): void;
+  start(handler: (count: number, drainNanos: number) => void, onError?: (err: Error) => void): void;
   stop(): void;
   send(
     data: Uint8Array,
@@ -434,9 +434,10 @@ export class AfPacketDevice implements Device {
     }
   };
 
-  private readonly onRx = (count: number): void => {
+  private readonly onRx = (count: number, drainNanos: number): void => {
     const rx = this.rx;
     rx.count = count;
+    rx.drainNanos = drainNanos;
     (this.handler as RxHandler)(rx);
   };
 }

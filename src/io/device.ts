@@ -21,6 +21,11 @@ export interface RxVector {
   vlanTci: Uint16Array;
   /** RX_FLAG_* bits: what the kernel says about the frame's checksums. */
   flags: Uint8Array;
+  /**
+   * Time the device spent collecting these frames before handing them over (AF_PACKET: the C ring
+   * walk, ns), for af-packet-input's line in `show runtime`; absent for in-memory devices.
+   */
+  drainNanos?: number;
 }
 
 /**

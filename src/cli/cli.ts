@@ -1,6 +1,8 @@
 /** The command set of the dataplane and the function that runs one command line. */
 import { registerInterfaceCommands } from './interface-commands.js';
+import { registerPingCommand } from './ping-command.js';
 import { registerShowCommands } from './show-commands.js';
+import { registerTraceCommands } from './trace-commands.js';
 import type { CliContext } from './context.js';
 import { CommandError, CommandRegistry, tokenize, type CommandSpec } from './registry.js';
 
@@ -10,6 +12,8 @@ export function createRegistry(extra: Command[] = []): CommandRegistry<CliContex
   const registry = new CommandRegistry<CliContext>();
   registerShowCommands(registry);
   registerInterfaceCommands(registry);
+  registerTraceCommands(registry);
+  registerPingCommand(registry);
   registry.register({
     path: 'help',
     help: 'help [<command prefix>]: list commands and their syntax',

@@ -7,8 +7,9 @@ export interface CliContext {
   readonly startedAt: number;
   /** Extra sections that other subsystems add to `show errors` (TCP, HTTP). */
   readonly errorSources: ErrorSource[];
-  /** Called by `quit` in an interactive session; not available in startup-config. */
-  readonly session?: { close(): void };
+  /** Called by `quit` in an interactive session; not available in startup-config. `signal`
+   *  aborts when the client goes away, so that a long command (ping) stops early. */
+  readonly session?: { close(): void; readonly signal?: AbortSignal };
 }
 
 export interface ErrorSource {

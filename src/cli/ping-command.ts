@@ -77,8 +77,12 @@ function register(icmp: EchoService, preferredId: number, handler: EchoReplyHand
 
 let nextId = (process.pid * 7) & 0xffff;
 
-/** Runs one ping; `sleep` waits (timers in production, a fake clock in tests). */
-export async function runPing(host: PingHost, req: PingRequest, sleep: (ms: number) => Promise<void>): Promise<string> {
+/**
+ * Runs one ping; `sleep` waits (timers in production, a fake clock in tests) and may return
+ * early once `signal` aborts (the CLI client went away): the ping then stops, as VPP's does on
+ * a keypress.
+ */
+export async function runPing(host: PingHost, req: PingRequest, sleep: (ms: number, signal?: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<string> {
   const lines: string[] = [];
   const sentAt = new Map<number, number>();
   const answered = new Set<number>();
@@ -94,6 +98,10 @@ export async function runPing(host: PingHost, req: PingRequest, sleep: (ms: numb
   nextId = (id + 1) & 0xffff;
   try {
     for (let seq = 1; seq <= req.repeat; seq++) {
+      if (signal?.aborted === true) {
+        lines.push('Aborted due to a keypress.');
+        break;
+      }
       const t0 = host.now();
       sentAt.set(seq, t0);
       const r = host.icmp.sendEcho(req.dst, id, seq, req.size, req.source);
@@ -104,7 +112,7 @@ export async function runPing(host: PingHost, req: PingRequest, sleep: (ms: numb
       }
       // VPP waits one interval after every request, the last one included.
       const wait = t0 + req.intervalMs - host.now();
-      if (wait > 0) await sleep(wait);
+      if (wait > 0) await sleep(wait, signal);
     }
   } finally {
     dispatchers.get(host.icmp)?.table.delete(id);
@@ -187,10 +195,22 @@ function intArg(args: Args, what: string, min: number, max: number): number {
 }
 
 export interface PingCommandOptions {
-  sleep?: (ms: number) => Promise<void>;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-const timerSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less if `signal` aborts first. */
+function timerSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 export function registerPingCommand(registry: CommandRegistry<CliContext>, options: PingCommandOptions = {}): void {
   const sleep = options.sleep ?? timerSleep;
@@ -199,7 +219,7 @@ export function registerPingCommand(registry: CommandRegistry<CliContext>, optio
     help: 'ping <ip-addr> [source <interface>] [size <pktsize:60>] [interval <sec:1>] [repeat <cnt:5>]',
     run(args, ctx) {
       const host = pingHost(ctx);
-      return runPing(host, parsePing(args, host), sleep);
+      return runPing(host, parsePing(args, host), sleep, ctx.session?.signal);
     },
   });
 }

@@ -55,15 +55,29 @@ describe('cli server: asynchronous commands (ping)', () => {
       assert.deepEqual(await first, { ok: true, output: 'waited' });
       assert.equal((await second).ok, true);
       assert.deepEqual(order, ['b', 'a1', 'a2']);
-      // A client that leaves while its command waits does not upset the server.
-      let releaseAgain: () => void = () => {};
-      const waiting = new Promise<void>((r) => (releaseAgain = r));
-      registry.register({ path: 'wait-again', help: 'wait-again', run: () => waiting.then(() => 'late') });
+      // A client that leaves while its command waits: the command is told (session.signal) and
+      // the server goes on serving the others.
+      let sawAbort: () => void = () => {};
+      const aborted = new Promise<void>((r) => (sawAbort = r));
+      let started: () => void = () => {};
+      const running = new Promise<void>((r) => (started = r));
+      registry.register({
+        path: 'wait-for-abort',
+        help: 'wait-for-abort',
+        run: (_args, ctx) =>
+          new Promise<string>((resolve) => {
+            started();
+            ctx.session!.signal!.addEventListener('abort', () => {
+              sawAbort();
+              resolve('too late');
+            });
+          }),
+      });
       const gone = await CliClient.connect(server.path);
-      void gone.run('wait-again');
+      void gone.run('wait-for-abort');
+      await running;
       gone.close();
-      releaseAgain();
-      await waiting;
+      await aborted;
       assert.equal((await b.run('show version')).ok, true);
     } finally {
       a.close();

@@ -262,6 +262,21 @@ describe('cli: ping', () => {
     }
   });
 
+  it('stops when the CLI client goes away (the session signal aborts), as VPP does on a keypress', async () => {
+    const clock = { now: 0 };
+    const echo = new FakeEcho(clock, 1);
+    const gone = new AbortController();
+    let sleeps = 0;
+    const sleep = async (ms: number, signal?: AbortSignal) => {
+      assert.equal(signal, gone.signal);
+      if (++sleeps === 2) gone.abort();
+      await echo.sleep(ms);
+    };
+    const out = await runPing(fakeHost(echo, clock), parse('192.168.123.10 repeat 100'), sleep, gone.signal);
+    assert.equal(echo.sent.length, 2);
+    assert.match(out, /icmp_seq=2 .*\nAborted due to a keypress\.\n\nStatistics: 2 sent, 2 received, 0% packet loss\n$/);
+  });
+
   it('two pings at once get different ICMP ids and each sees only its replies', async () => {
     const clock = { now: 0 };
     const echo = new FakeEcho(clock, 1);

@@ -103,10 +103,13 @@ export class PcapTrace {
   }
 
   /** tx, at interface-output: a frame as handed to the device (tags inline); swIndex: the
-   *  interface (sub-interface) it was sent on. A GSO super-frame is recorded as one frame. */
-  captureTx(data: Buffer, off: number, len: number, swIndex: number): void {
+   *  interface (sub-interface) it was sent on; hwSwIndex: its hardware interface's sw index,
+   *  which matches too (VPP captures it again at the device's output node). A GSO super-frame
+   *  is recorded as one frame. */
+  captureTx(data: Buffer, off: number, len: number, swIndex: number, hwSwIndex = swIndex): void {
     if (!this.options.tx) return;
-    this.add(data, off, len, 0, 0, swIndex);
+    const want = this.options.swIndex;
+    this.add(data, off, len, 0, 0, want === hwSwIndex ? want : swIndex);
   }
 
   /** drop, at error-drop: the frame's bytes as received (same tag handling as rx). */

@@ -118,8 +118,13 @@ describe('dataplane/pcap-trace: PcapTrace', () => {
     onSub.captureRx(f, 0, f.length, ETH_P_8021Q, 123, 1); // rx carries the parent's index: no match (as in VPP)
     onSub.captureTx(f, 0, f.length, 1);
     assert.equal(onSub.captured, 0);
-    onSub.captureTx(f, 0, f.length, 2);
+    onSub.captureTx(f, 0, f.length, 2, 1);
     assert.equal(onSub.captured, 1);
+    // tx on the parent: frames of its sub-interfaces match too (VPP's device output node).
+    const onParent = new PcapTrace(options({ swIndex: 1 }), () => 0);
+    onParent.captureTx(f, 0, f.length, 2, 1);
+    onParent.captureTx(f, 0, f.length, 3, 3);
+    assert.equal(onParent.captured, 1);
   });
 
   it('writes the file only on finish; tshark reads it with VID 123 in both directions (rx tag re-inserted)', { skip: !hasTshark() && 'tshark not installed' }, () => {

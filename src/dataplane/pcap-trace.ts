@@ -128,7 +128,7 @@ export class PcapTrace {
   }
 
   /** What is captured, as a pcap file image (header and records). */
-  fileImage(): Buffer {
+  private fileImage(): Buffer {
     return Buffer.concat([pcapGlobalHeader(FILE_SNAPLEN), this.buffer.subarray(0, this.used)]);
   }
 

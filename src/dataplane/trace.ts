@@ -56,8 +56,6 @@ export class PacketTracer {
   tracedThisVector = false;
   /** Frames still to be traced (the sum of the `trace add` counts, less what was traced). */
   private budget = 0;
-  /** The input node the budget was given to. */
-  private budgetNode = '';
   private readonly records: TraceRecord[] = [];
   /** Id of records[0]. Ids are never reused, so an id held across `clear trace` (a frame in a
    *  neighbour queue) finds no record instead of someone else's. */
@@ -104,7 +102,6 @@ export class PacketTracer {
       return; // `armed` stays as it is until the next vector resets tracedThisVector.
     }
     this.budget += Math.min(count, this.room);
-    this.budgetNode = node;
     if (this.budget > 0) this.armed = true;
   }
 
@@ -193,10 +190,5 @@ export class PacketTracer {
     this.armed = false;
     this.tracedThisVector = false;
     this.frameTrace.fill(-1);
-  }
-
-  /** For `trace add` feedback: the node the budget belongs to ('' when none). */
-  get node(): string {
-    return this.budget > 0 ? this.budgetNode : '';
   }
 }

@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   const name = dp.createHostInterface(dev.ifname);
   dp.setAdminState(name, true);
   dp.addAddress(name, { address: SERVER, prefixLength: 24 });
-  dp.neighbors.learn(dp.get(name), CLIENT, CMAC, 0, dp.now());
+  dp.neighbors.set(dp.get(name), CLIENT, CMAC, true, dp.now());
   let kick = false;
   const stack: TcpStack = new TcpStack(new DataplaneSegmentSink(dp), {
     mss: (localIp) => (dp.interfaceForAddress(localIp)?.mtu ?? 1500) - 40,

@@ -1,5 +1,6 @@
 /** The command set of the dataplane and the function that runs one command line. */
 import { registerInterfaceCommands } from './interface-commands.js';
+import { registerIpCommands } from './ip-commands.js';
 import { registerPingCommand } from './ping-command.js';
 import { registerShowCommands } from './show-commands.js';
 import { registerTraceCommands } from './trace-commands.js';
@@ -12,6 +13,7 @@ export function createRegistry(extra: Command[] = []): CommandRegistry<CliContex
   const registry = new CommandRegistry<CliContext>();
   registerShowCommands(registry);
   registerInterfaceCommands(registry);
+  registerIpCommands(registry);
   registerTraceCommands(registry);
   registerPingCommand(registry);
   registry.register({

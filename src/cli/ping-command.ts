@@ -104,7 +104,14 @@ export async function runPing(host: PingHost, req: PingRequest, sleep: (ms: numb
       }
       const t0 = host.now();
       sentAt.set(seq, t0);
-      const r = host.icmp.sendEcho(req.dst, id, seq, req.size, req.source);
+      let r: EchoSendResult;
+      try {
+        r = host.icmp.sendEcho(req.dst, id, seq, req.size, req.source);
+      } catch (err) {
+        // The payload does not fit the egress interface (its MTU is known only after the lookup).
+        if (err instanceof RangeError) throw new CommandError(err.message);
+        throw err;
+      }
       if (r === 'sent') sent++;
       else {
         sentAt.delete(seq);
@@ -121,12 +128,6 @@ export async function runPing(host: PingHost, req: PingRequest, sleep: (ms: numb
   const loss = sent === 0 ? 0 : Math.trunc((100 * (sent - received)) / sent);
   const body = lines.length > 0 ? `${lines.join('\n')}\n` : '';
   return `${body}\nStatistics: ${sent} sent, ${received} received, ${loss}% packet loss\n`;
-}
-
-function pingHost(ctx: CliContext): PingHost {
-  const dp = ctx.dp as unknown as Partial<PingHost>;
-  if (dp.icmp === undefined) throw new CommandError('this dataplane cannot originate pings');
-  return dp as PingHost;
 }
 
 /** Parses `ping`'s arguments (VPP's keywords; IPv6, burst and table-id other than 0 are not supported). */
@@ -218,7 +219,7 @@ export function registerPingCommand(registry: CommandRegistry<CliContext>, optio
     path: 'ping',
     help: 'ping <ip-addr> [source <interface>] [size <pktsize:60>] [interval <sec:1>] [repeat <cnt:5>]',
     run(args, ctx) {
-      const host = pingHost(ctx);
+      const host: PingHost = ctx.dp;
       return runPing(host, parsePing(args, host), sleep, ctx.session?.signal);
     },
   });

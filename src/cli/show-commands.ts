@@ -3,7 +3,7 @@ import { VERSION } from '../version.js';
 import { formatIpv4, formatMac } from '../wire/address.js';
 import type { SwInterface } from '../dataplane/interface.js';
 import type { GraphNode } from '../dataplane/node.js';
-import type { Severity } from '../dataplane/nodes.js';
+import type { Severity } from '../dataplane/node.js';
 import type { CliContext } from './context.js';
 import { CommandError, type Args, type CommandRegistry } from './registry.js';
 
@@ -103,18 +103,6 @@ interface RingInfo {
   blockCount: number;
   frameSize: number;
   frameCount: number;
-}
-
-function showNeighbors(ctx: CliContext): string {
-  const now = ctx.dp.now();
-  const lines = [`${'Time'.padStart(10)}${'IP'.padStart(24)}${'Flags'.padStart(10)}      ${'Ethernet'.padEnd(22)}Interface`];
-  for (const n of ctx.dp.neighbors.all()) {
-    const age = ((now - n.updated) / 1000).toFixed(4);
-    lines.push(`${age.padStart(10)}${formatIpv4(n.ip).padStart(24)}${(n.isStatic ? 'S' : 'D').padStart(8)}        ${formatMac(n.mac).padEnd(22)}${n.sw.name}`);
-  }
-  const table = ctx.dp.neighbors;
-  if (table.refused > 0) lines.push(`table full (${table.maxEntries} entries): ${table.refused} new neighbours not learnt`);
-  return lines.join('\n');
 }
 
 interface ErrorRow {
@@ -232,14 +220,6 @@ export function registerShowCommands(registry: CommandRegistry<CliContext>): voi
       const brief = args.accept('brief');
       args.end();
       return showHardware(ctx, brief);
-    },
-  });
-  registry.register({
-    path: 'show ip neighbors',
-    help: 'show ip neighbors',
-    run(args, ctx) {
-      args.end();
-      return showNeighbors(ctx);
     },
   });
   registry.register({

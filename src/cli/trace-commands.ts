@@ -15,21 +15,25 @@ import {
   PcapTrace,
   type PcapTraceOptions,
 } from '../dataplane/pcap-trace.js';
+import type { PacketCapture } from '../dataplane/context.js';
 import type { CliContext } from './context.js';
 import { type Args, CommandError, type CommandRegistry } from './registry.js';
 
 /** What these commands need of the dataplane. */
 export interface TraceHost {
   readonly tracer: PacketTracer;
-  pcap: PcapTrace | null;
+  pcap: PacketCapture | null;
   graphNodes(): readonly { readonly name: string }[];
   find(name: string): { readonly index: number; readonly name: string; readonly isSub: boolean; readonly hw: { readonly name: string } } | undefined;
 }
 
 function host(ctx: CliContext): TraceHost {
-  const dp = ctx.dp as unknown as Partial<TraceHost>;
-  if (dp.tracer === undefined) throw new CommandError('this dataplane has no packet tracer');
-  return dp as TraceHost;
+  return ctx.dp;
+}
+
+/** The running `pcap trace`, if the CLI started one. */
+function running(dp: TraceHost): PcapTrace | null {
+  return dp.pcap instanceof PcapTrace ? dp.pcap : null;
 }
 
 function wrap<T>(fn: () => T): T {
@@ -164,11 +168,12 @@ function pcapTrace(args: Args, ctx: CliContext, wallClock: () => number): string
   const enable = o.rx || o.tx || o.drop;
   if (req.status) {
     if (enable || req.off) throw new CommandError('status cannot be combined with rx, tx, drop or off');
-    return dp.pcap === null ? 'pcap dispatch capture disabled' : dp.pcap.status();
+    const current = running(dp);
+    return current === null ? 'pcap dispatch capture disabled' : current.status();
   }
   if (req.off) {
     if (enable) throw new CommandError('off cannot be combined with rx, tx or drop');
-    const capture = dp.pcap;
+    const capture = running(dp);
     if (capture === null) throw new CommandError('dispatch trace already disabled...');
     dp.pcap = null;
     const message = wrap(() => capture.finish());
@@ -176,7 +181,8 @@ function pcapTrace(args: Args, ctx: CliContext, wallClock: () => number): string
     return message;
   }
   if (!enable) throw new CommandError('specify rx, tx and/or drop to capture (or off, status)');
-  if (dp.pcap !== null) throw new CommandError(`dispatch trace already enabled... (capturing to ${dp.pcap.options.file}; 'pcap trace off' first)`);
+  const current = running(dp);
+  if (current !== null) throw new CommandError(`dispatch trace already enabled... (capturing to ${current.options.file}; 'pcap trace off' first)`);
   const capture = wrap(() => new PcapTrace(o, wallClock));
   dp.pcap = capture;
   const sw = req.interfaceName !== null ? dp.find(req.interfaceName) : undefined;

@@ -1,9 +1,11 @@
 /**
- * arp-input: answers ARP requests for our addresses and keeps the neighbour table
- * (RFC 826's merge rule: learn the sender when the packet is for us or updates an entry).
+ * arp-input: answers ARP requests for our addresses and feeds the neighbour cache (RFC 826's
+ * merge rule: learn the sender when the packet is for us or updates an entry we have; a reply
+ * to us confirms reachability).
  */
-import { sameSubnet } from '../wire/address.js';
+import { formatIpv4, formatMac, sameSubnet } from '../wire/address.js';
 import {
+  ARP_LEN,
   ARP_REPLY,
   ARP_REQUEST,
   arpOperation,
@@ -12,29 +14,66 @@ import {
   arpTargetIp,
   ArpError,
   checkArp,
+  writeArp,
 } from '../wire/arp.js';
-import type { Dataplane } from './dataplane.js';
+import { ETHERTYPE_ARP } from '../wire/ethernet.js';
+import type { NodeContext } from './context.js';
+import type { SwInterface } from './interface.js';
+import { defineNode, err, info } from './node.js';
 
-export function runArpInput(dp: Dataplane, _node: never): void {
-  const node = dp.nodes.arpInput;
+export function createArpInput(capacity: number) {
+  const node = defineNode(
+    'arp-input',
+    {
+      repliesSent: info('ARP replies sent'),
+      repliesReceived: info('ARP replies received'),
+      gratuitous: info('gratuitous ARP received'),
+      malformed: err('malformed ARP packet'),
+      notForUs: err('ARP request for an address that is not ours'),
+      noAddress: err('interface has no IPv4 address'),
+      wrongSubnet: err('ARP sender not in a connected subnet'),
+      ourSender: err('ARP with our own sender address (address conflict?)'),
+      badSenderMac: err('ARP sender MAC is broadcast or multicast'),
+    },
+    ['interface-output', 'error-drop'],
+    capacity,
+  );
+  node.run = (ctx) => runArpInput(node, ctx);
+  return node;
+}
+
+type ArpInputNode = ReturnType<typeof createArpInput>;
+
+/** Writes an ARP packet onto `sw` (replies go straight to the asker: ARP is below the FIB). */
+export function sendArp(ctx: NodeContext, sw: SwInterface, op: number, dstMac: Buffer, senderIp: number, targetMac: Buffer, targetIp: number, traceId = -1): void {
+  const off = ctx.output.beginFrame(sw, dstMac, ETHERTYPE_ARP);
+  writeArp(sw.hw.tx.data, off, op, sw.mac, senderIp, targetMac, targetIp);
+  ctx.output.commitFrame(sw, ARP_LEN, 0, 0, traceId);
+}
+
+function runArpInput(node: ArpInputNode, ctx: NodeContext): void {
   const e = node.e;
-  const f = dp.frames;
+  const f = ctx.frames;
   const data = f.data;
-  const now = dp.now();
+  const now = ctx.now();
+  const traced = ctx.tracer.tracedThisVector;
   for (let q = 0; q < node.queued; q++) {
     const i = node.queue[q];
-    const sw = dp.interfaces[f.sw[i] - 1];
+    const sw = ctx.interfaces[f.sw[i] - 1];
     const off = f.l3Off[i];
+    const traceId = traced ? ctx.tracer.frameTrace[i] : -1;
     if (checkArp(data, off, f.l3Len[i]) !== ArpError.None) {
-      dp.drop(node, i, e.malformed);
+      ctx.drop(node, i, e.malformed);
       continue;
     }
+    if (traceId >= 0) traceArp(ctx, traceId, data, off);
     if (sw.addresses.length === 0) {
-      dp.drop(node, i, e.noAddress);
+      ctx.drop(node, i, e.noAddress);
       continue;
     }
-    if ((data[off + arpSenderMacOffset] & 1) === 1) {
-      dp.drop(node, i, e.badSenderMac);
+    const macOff = off + arpSenderMacOffset;
+    if ((data[macOff] & 1) === 1) {
+      ctx.drop(node, i, e.badSenderMac);
       continue;
     }
     const senderIp = arpSenderIp(data, off);
@@ -42,39 +81,47 @@ export function runArpInput(dp: Dataplane, _node: never): void {
     const op = arpOperation(data, off);
     if (senderIp === 0 && op === ARP_REQUEST && sw.ownAddress(targetIp) !== undefined) {
       // An RFC 5227 probe for our address: answer, so that the prober sees the conflict.
-      const proberMac = data.subarray(off + arpSenderMacOffset, off + arpSenderMacOffset + 6);
-      dp.sendArp(sw, ARP_REPLY, proberMac, targetIp, proberMac, 0);
+      const proberMac = data.subarray(macOff, macOff + 6);
+      sendArp(ctx, sw, ARP_REPLY, proberMac, targetIp, proberMac, 0, traceId);
       node.errors[e.repliesSent]++;
       continue;
     }
     if (sw.ownAddress(senderIp) !== undefined) {
-      dp.drop(node, i, e.ourSender);
+      ctx.drop(node, i, e.ourSender);
       continue;
     }
     let inSubnet = false;
     for (const a of sw.addresses) if (sameSubnet(a.address, senderIp, a.prefixLength)) inSubnet = true;
     if (!inSubnet) {
-      dp.drop(node, i, e.wrongSubnet);
+      ctx.drop(node, i, e.wrongSubnet);
       continue;
     }
     const forUs = sw.ownAddress(targetIp) !== undefined;
-    if (forUs || dp.neighbors.lookup(sw, senderIp) !== undefined) {
-      dp.neighbors.learn(sw, senderIp, data, off + arpSenderMacOffset, now);
-    }
+    ctx.neighbors.learn(sw, senderIp, data, macOff, now, forUs && op === ARP_REPLY, forUs);
     if (op === ARP_REQUEST && senderIp === targetIp) {
       node.errors[e.gratuitous]++;
       continue;
     }
     if (!forUs) {
-      dp.drop(node, i, e.notForUs);
+      ctx.drop(node, i, e.notForUs);
       continue;
     }
     if (op === ARP_REPLY) {
       node.errors[e.repliesReceived]++;
       continue;
     }
-    const senderMac = data.subarray(off + arpSenderMacOffset, off + arpSenderMacOffset + 6);
-    dp.sendArp(sw, ARP_REPLY, senderMac, targetIp, senderMac, senderIp);
+    const senderMac = data.subarray(macOff, macOff + 6);
+    sendArp(ctx, sw, ARP_REPLY, senderMac, targetIp, senderMac, senderIp, traceId);
     node.errors[e.repliesSent]++;
   }
+}
+
+function traceArp(ctx: NodeContext, id: number, data: Buffer, off: number): void {
+  const op = arpOperation(data, off);
+  ctx.tracer.record(
+    id,
+    'arp-input',
+    `${op === ARP_REQUEST ? 'request' : op === ARP_REPLY ? 'reply' : `op ${op}`}, type ethernet/IP4, address size 6/4`,
+    `${formatMac(data, off + arpSenderMacOffset)}/${formatIpv4(arpSenderIp(data, off))} -> ${formatMac(data, off + 18)}/${formatIpv4(arpTargetIp(data, off))}`,
+  );
 }

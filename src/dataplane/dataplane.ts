@@ -1,35 +1,30 @@
 /**
- * The dataplane: interfaces, the node graph and the vector loop.
+ * The dataplane: interfaces, their configuration, and the vector loop over the node graph.
  *
  * One device wakeup hands over one vector of frames. ethernet-input classifies the whole
  * vector onto the queues of the next nodes; each node then processes its whole queue before
- * the next node runs; replies are written into per-interface TX batches that are sent once
- * at the end of the vector.
+ * the next node runs (graph.ts gives the order); packets we originate go through the IPv4
+ * output path (ip4-output.ts: FIB, neighbours, TX batches) and every TX batch is sent once at
+ * the end of the vector (interface-output.ts).
  */
 import { performance } from 'node:perf_hooks';
 import type { Device, RxVector } from '../io/device.js';
 import { formatIpv4, type Ipv4Prefix, prefixMask, sameSubnet } from '../wire/address.js';
-import {
-  ETH_HEADER_LEN,
-  ETHERTYPE_ARP,
-  VLAN_TAG_LEN,
-  writeEthernet,
-  writeEthernetVlan,
-} from '../wire/ethernet.js';
-import { ARP_LEN, ARP_REQUEST, writeArp } from '../wire/arp.js';
-import { IPV4_MIN_HEADER_LEN, writeIpv4 } from '../wire/ipv4.js';
-import { FrameVector } from './frames.js';
-import { HardwareInterface, SwInterface, type TagRewrite } from './interface.js';
-import { NeighborTable } from './neighbor.js';
-import { createNodes, type Nodes } from './nodes.js';
-import { GraphNode } from './node.js';
-import { runEthernetInput } from './ethernet-input.js';
-import { runL2Output } from './l2-output.js';
-import { runArpInput } from './arp-input.js';
-import { runIp4Input } from './ip4-input.js';
-import { runIcmpInput } from './icmp-input.js';
-import { runTcpInput, type TcpInputHandler } from './tcp-input.js';
+import { ARP_REQUEST } from '../wire/arp.js';
+import type { EchoListener, NodeContext, PacketCapture, TcpInputHandler } from './context.js';
 import { DataplaneError } from './errors.js';
+import { runEthernetInput } from './ethernet-input.js';
+import { Fib } from './fib.js';
+import { FrameVector } from './frames.js';
+import { createGraph, type Graph } from './graph.js';
+import { sendEcho, type EchoResult } from './icmp-input.js';
+import { HardwareInterface, SwInterface, type TagRewrite } from './interface.js';
+import { InterfaceOutput } from './interface-output.js';
+import { Ip4Output } from './ip4-output.js';
+import { NeighborTable, type NeighborTimers } from './neighbor.js';
+import type { GraphNode } from './node.js';
+import { sendArp } from './arp-input.js';
+import { PacketTracer } from './trace.js';
 
 export { DataplaneError } from './errors.js';
 
@@ -40,43 +35,52 @@ export interface DataplaneOptions {
   now?: () => number;
   /** Largest vector handed to the graph at once. */
   vectorSize?: number;
-  /** Neighbour entries unconfirmed for this long are removed (ms; 0 = never). */
+  /** Stale neighbour entries unused for this long are removed (ms; 0 = never). */
   neighborAgeMs?: number;
+  /** Neighbour state timers (tests shorten them). */
+  neighborTimers?: Partial<NeighborTimers>;
   /** Called for events worth a log line (address up, gratuitous ARP sent, …). */
   onEvent?: (message: string) => void;
 }
 
 const BROADCAST_MAC = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 const ZERO_MAC = Buffer.alloc(6);
+/** How often neighbour timers run (retransmissions are 1 s apart). */
+const NEIGHBOR_TICK_MS = 250;
 
 export class Dataplane {
   readonly interfaces: SwInterface[] = [];
   readonly hardware: HardwareInterface[] = [];
   readonly neighbors: NeighborTable;
-  readonly nodes: Nodes;
+  readonly fib = new Fib();
   readonly frames: FrameVector;
   readonly now: () => number;
+  readonly tracer: PacketTracer;
+  readonly output: InterfaceOutput;
+  readonly ip4: Ip4Output;
+  readonly graph: Graph;
   /** Set by the TCP stack once something listens; segments for our addresses go there. */
   tcp: TcpInputHandler | null = null;
   /** Called after every vector and timer run, so that transports can emit what they queued. */
   afterVector: ((now: number) => void) | null = null;
-  private readonly byName = new Map<string, SwInterface>();
-  private readonly openDevice: (ifname: string) => Device;
-  private readonly onEvent: (message: string) => void;
-  private ipId = 1;
-  private housekeeping: NodeJS.Timeout | null = null;
-  private readonly dirty = new Set<HardwareInterface>();
-  /** Runtime of the device input and interface output stages, as VPP shows them. */
-  readonly inputNode: GraphNode;
-  readonly tcpOutputNode: GraphNode;
-  /** Frames written into TX batches so far (to attribute output to the stage that made it). */
-  private framesCommitted = 0;
-  readonly outputNode: GraphNode;
   /** Vectors abandoned because a node threw, by node name ('after-vector': the transports' hook). */
   readonly exceptions: Record<string, number> = {};
   /** Told about every such exception (the engine logs it); the dataplane goes on either way. */
   onNodeError: ((err: unknown, node: string, frames: number) => void) | null = null;
+  /** The CLI's `ping`: echo requests out, replies back. */
+  readonly icmp: {
+    sendEcho(dst: number, id: number, seq: number, dataBytes: number, sourceSwName?: string): EchoResult;
+    onEchoReply: EchoListener | null;
+  };
+  private readonly byName = new Map<string, SwInterface>();
+  private readonly openDevice: (ifname: string) => Device;
+  private readonly onEvent: (message: string) => void;
+  private housekeeping: NodeJS.Timeout | null = null;
   private current: GraphNode | null = null;
+  private capture: PacketCapture | null = null;
+  private drops = 0;
+  /** What the nodes see. */
+  private readonly ctx: NodeContext;
 
   constructor(options: DataplaneOptions) {
     this.openDevice = options.openDevice;
@@ -84,17 +88,55 @@ export class Dataplane {
     this.onEvent = options.onEvent ?? (() => {});
     const capacity = options.vectorSize ?? 256;
     this.frames = new FrameVector(capacity);
-    this.nodes = createNodes(capacity);
-    this.neighbors = new NeighborTable(options.neighborAgeMs ?? 300_000);
-    this.inputNode = new GraphNode('af-packet-input', [], 0);
-    this.tcpOutputNode = new GraphNode('tcp4-output', [], 0);
-    this.outputNode = new GraphNode('interface-output', [], 0);
+    this.neighbors = new NeighborTable(options.neighborAgeMs ?? 300_000, options.neighborTimers);
+    this.tracer = new PacketTracer(capacity, this.now);
+    this.output = new InterfaceOutput(capacity, this.tracer);
+    this.ip4 = new Ip4Output(capacity, this.fib, this.neighbors, this.output, this.tracer, this.now);
+    this.graph = createGraph(capacity, this.ip4.nodes, this.output.node);
+    const dp = this;
+    this.ctx = {
+      frames: this.frames,
+      interfaces: this.interfaces,
+      hardware: this.hardware,
+      neighbors: this.neighbors,
+      fib: this.fib,
+      ip4: this.ip4,
+      output: this.output,
+      tracer: this.tracer,
+      get tcp() {
+        return dp.tcp;
+      },
+      get echoListener() {
+        return dp.icmp.onEchoReply;
+      },
+      now: this.now,
+      drop: (node, i, reason) => this.drop(node, i, reason),
+    };
+    this.icmp = {
+      sendEcho: (dst, id, seq, dataBytes, sourceSwName) => {
+        const source = sourceSwName !== undefined ? this.get(sourceSwName) : null;
+        const r = sendEcho(this.ip4, dst, id, seq, dataBytes, source);
+        this.ip4.endVector();
+        this.output.flush();
+        return r;
+      },
+      onEchoReply: null,
+    };
   }
 
-  /** All graph nodes in processing order, for `show runtime` and `show errors`. */
+  /** All graph nodes, for `show runtime` and `show errors`. */
   graphNodes(): GraphNode[] {
-    const n = this.nodes;
-    return [this.inputNode, n.ethernetInput, n.l2Output, n.arpInput, n.ip4Input, n.icmpInput, n.tcpInput, this.tcpOutputNode, this.outputNode];
+    return this.graph.all;
+  }
+
+  /** A running `pcap trace` (null: none); the CLI sets it. */
+  get pcap(): PacketCapture | null {
+    return this.capture;
+  }
+
+  set pcap(capture: PacketCapture | null) {
+    this.capture = capture;
+    this.output.capture = capture;
   }
 
   // ---- configuration -------------------------------------------------------------------
@@ -108,6 +150,9 @@ export class Dataplane {
     hw.sw = this.addSw(name, hw, 0, 0);
     if (mac !== undefined) hw.sw.mac = mac;
     this.hardware.push(hw);
+    // Backpressure: a device that refused frames tells us when it takes them again; TCP then
+    // sends what it kept (it was told "no room" while the device was blocked).
+    device.onTxReady = () => this.resumeTx();
     device.start((rx) => this.input(hw, rx));
     return name;
   }
@@ -166,6 +211,7 @@ export class Dataplane {
       }
     }
     sw.addresses.push({ address: prefix.address, prefixLength: prefix.prefixLength });
+    this.fib.addConnected(sw, prefix.address, prefix.prefixLength);
     this.onEvent(`address ${formatIpv4(prefix.address)}/${prefix.prefixLength} added to ${name}`);
     if (sw.up) this.sendGratuitousArp(sw, prefix.address);
   }
@@ -175,7 +221,39 @@ export class Dataplane {
     const i = sw.addresses.findIndex((a) => a.address === prefix.address && a.prefixLength === prefix.prefixLength);
     if (i < 0) throw new DataplaneError('ENOENT', `${formatIpv4(prefix.address)}/${prefix.prefixLength} is not configured on ${name}`);
     sw.addresses.splice(i, 1);
+    this.fib.removeConnected(sw, prefix.address, prefix.prefixLength);
     if (sw.addresses.length === 0) this.neighbors.flushInterface(sw);
+  }
+
+  /** `ip route add <prefix>/<len> via <next-hop> [<interface>]`. */
+  addRoute(prefix: Ipv4Prefix, via: number, interfaceName: string | null): void {
+    const sw = interfaceName !== null ? this.get(interfaceName) : null;
+    this.fib.addRoute(prefix.address, prefix.prefixLength, via, sw);
+    this.onEvent(`route ${formatIpv4(prefix.address)}/${prefix.prefixLength} via ${formatIpv4(via)}${sw ? ` ${sw.name}` : ''} added`);
+  }
+
+  /** `ip route del <prefix>/<len> [via <next-hop> [<interface>]]`. */
+  deleteRoute(prefix: Ipv4Prefix, via: number | null, interfaceName: string | null): void {
+    const sw = interfaceName !== null ? this.get(interfaceName) : null;
+    this.fib.deleteRoute(prefix.address, prefix.prefixLength, via, sw);
+  }
+
+  /** `set ip neighbor [del] <interface> <ip> <mac> [static]`. */
+  setNeighbor(name: string, ip: number, mac: Buffer, isStatic: boolean): void {
+    const sw = this.get(name);
+    if (sw.xconnect !== null) throw new DataplaneError('EINVAL', `${name} is in L2 mode (xconnect); it has no neighbours`);
+    if (!sw.addresses.some((a) => sameSubnet(a.address, ip, a.prefixLength))) {
+      const have = sw.addresses.map((a) => `${formatIpv4(a.address)}/${a.prefixLength}`).join(', ') || 'none';
+      throw new DataplaneError('EINVAL', `${formatIpv4(ip)} is not on a connected prefix of ${name} (its addresses: ${have})`);
+    }
+    if (sw.ownAddress(ip) !== undefined) throw new DataplaneError('EINVAL', `${formatIpv4(ip)} is our own address on ${name}`);
+    if (this.neighbors.set(sw, ip, mac, isStatic, this.now()) === undefined) throw new DataplaneError('ENOSPC', 'neighbour table full');
+    this.output.flush();
+  }
+
+  deleteNeighbor(name: string, ip: number): void {
+    const sw = this.get(name);
+    if (!this.neighbors.delete(sw, ip)) throw new DataplaneError('ENOENT', `no neighbour ${formatIpv4(ip)} on ${name}`);
   }
 
   setXconnect(rxName: string, txName: string): void {
@@ -221,11 +299,17 @@ export class Dataplane {
     }
   }
 
-  /** Starts housekeeping (neighbour ageing). The dataplane runs without it in unit tests. */
+  /** Starts housekeeping (neighbour timers). The dataplane runs without it in unit tests (they call tickNeighbors). */
   start(): void {
     if (this.housekeeping !== null) return;
-    this.housekeeping = setInterval(() => this.neighbors.age(this.now()), 1000);
+    this.housekeeping = setInterval(() => this.tickNeighbors(), NEIGHBOR_TICK_MS);
     this.housekeeping.unref();
+  }
+
+  /** Runs the neighbour timers (retransmissions, probes, failures, ageing) and sends what they made. */
+  tickNeighbors(): void {
+    this.neighbors.tick(this.now());
+    this.output.flush();
   }
 
   close(): void {
@@ -246,27 +330,58 @@ export class Dataplane {
   /** Processes one received vector from `hw` (called by the device). */
   input(hw: HardwareInterface, rx: RxVector): void {
     const capacity = this.frames.capacity;
+    const g = this.graph;
+    const ctx = this.ctx;
+    const f = this.frames;
     for (let base = 0; base < rx.count; base += capacity) {
       const n = Math.min(capacity, rx.count - base);
       try {
-        this.current = this.nodes.ethernetInput;
-        // The device's own work happens in C before this call: af-packet-input counts vectors only.
-        this.inputNode.record(n, 0);
         const t0 = performance.now();
-        runEthernetInput(this, hw, rx, base, n);
-        this.nodes.ethernetInput.record(n, (performance.now() - t0) * 1e6);
-        this.dispatch(this.nodes.l2Output, runL2Output);
-        this.dispatch(this.nodes.arpInput, runArpInput);
-        this.dispatch(this.nodes.ip4Input, runIp4Input);
-        this.dispatch(this.nodes.icmpInput, runIcmpInput);
-        this.dispatch(this.nodes.tcpInput, runTcpInput);
+        f.data = rx.data;
+        f.count = n;
+        f.hwIndex = this.hardware.indexOf(hw);
+        if (this.tracer.armed) this.startTrace(hw, rx, base, n);
+        if (this.capture !== null && this.capture.options.rx) this.captureRx(hw, rx, base, n);
+        // The device's own work (the C drain and the call into JS) happens before this call and
+        // is reported by the device, where it knows it (RxVector.drainNanos).
+        g.afPacketInput.record(n, (rx as { drainNanos?: number }).drainNanos ?? 0);
+        this.current = g.ethernetInput;
+        runEthernetInput(g.ethernetInput, ctx, hw, rx, base, n);
+        const t1 = performance.now();
+        g.ethernetInput.record(n, (t1 - t0) * 1e6);
+        this.dispatch(t1);
         this.current = null;
         if (this.afterVector !== null) this.runAfterVector();
-        this.flush();
+        this.endVector();
       } catch (err) {
         this.abandonVector(err, n);
       }
     }
+  }
+
+  private dispatch(t: number): void {
+    const order = this.graph.dispatchOrder;
+    for (let k = 0; k < order.length; k++) {
+      const node = order[k];
+      const count = node.queued;
+      if (count === 0) continue;
+      this.current = node;
+      node.run!(this.ctx);
+      node.queued = 0;
+      const t1 = performance.now();
+      node.record(count, (t1 - t) * 1e6);
+      t = t1;
+    }
+  }
+
+  /** Closes a vector (or a timer run): per-packet nodes' runtime, the drop count, the TX flush. */
+  private endVector(): void {
+    this.ip4.endVector();
+    if (this.drops > 0) {
+      this.graph.errorDrop.record(this.drops, 0);
+      this.drops = 0;
+    }
+    this.output.flush();
   }
 
   /**
@@ -277,163 +392,88 @@ export class Dataplane {
     const node = this.current?.name ?? 'after-vector';
     this.current = null;
     this.exceptions[node] = (this.exceptions[node] ?? 0) + 1;
-    for (const g of this.graphNodes()) g.queued = 0;
+    for (const g of this.graph.all) g.queued = 0;
     try {
-      this.flush();
+      this.endVector();
     } catch {
-      for (const hw of this.hardware) hw.tx.reset();
-      this.dirty.clear();
+      this.output.discard();
     }
     this.onNodeError?.(err, node, frames);
   }
 
-  private dispatch(node: GraphNode, run: (dp: Dataplane, node: never) => void): void {
-    const count = node.queued;
-    if (count === 0) return;
-    this.current = node;
-    const t0 = performance.now();
-    (run as (dp: Dataplane, node: GraphNode) => void)(this, node);
-    node.queued = 0;
-    node.record(count, (performance.now() - t0) * 1e6);
-  }
-
   /** Runs the transports' per-vector output (TCP flush), recorded as node tcp4-output. */
   runAfterVector(): void {
-    const before = this.framesCommitted;
+    const before = this.output.framesCommitted;
     const t0 = performance.now();
     this.afterVector!(this.now());
-    const frames = this.framesCommitted - before;
-    if (frames > 0) this.tcpOutputNode.record(frames, (performance.now() - t0) * 1e6);
+    const frames = this.output.framesCommitted - before;
+    if (frames > 0) this.graph.tcpOutput.record(frames, (performance.now() - t0) * 1e6);
+  }
+
+  /** Sends what transports wrote outside a vector (timers, application writes). */
+  flush(): void {
+    this.endVector();
+  }
+
+  /** A device drained its TX backlog: let TCP send what it kept back. */
+  private resumeTx(): void {
+    try {
+      if (this.afterVector !== null) this.runAfterVector();
+      this.endVector();
+    } catch (err) {
+      this.abandonVector(err, 0);
+    }
   }
 
   /** Drops frame i of the current vector, counting it on its interface and in the node. */
-  drop(node: GraphNode, i: number, reason: number): void {
+  private drop(node: GraphNode, i: number, reason: number): void {
     node.errors[reason]++;
-    const sw = this.interfaces[this.frames.sw[i] - 1];
-    if (sw !== undefined) sw.counters.drops++;
-    else this.hardware[this.frames.hwIndex].sw.counters.drops++;
-  }
-
-  // ---- output --------------------------------------------------------------------------
-
-  /**
-   * Starts a frame on `sw` towards `dstMac` with EtherType `type` in the interface's next TX
-   * slot, adding the 802.1Q tag of a sub-interface. Returns the offset where L3 starts in
-   * `sw.hw.tx.data`; finish with commitFrame(). `want` > 0: flush first unless a frame of that
-   * many bytes (L2 included) fits, for a super-frame (see l3SuperRoom).
-   */
-  beginFrame(sw: SwInterface, dstMac: Buffer, type: number, want = 0): number {
-    const tx = sw.hw.tx;
-    if (tx.full || (want > 0 && !tx.hasRoom(want))) this.flushHardware(sw.hw);
-    const slot = tx.nextSlot();
-    const l2 = sw.isSub
-      ? writeEthernetVlan(tx.data, slot, dstMac, sw.mac, sw.vlanId, type)
-      : writeEthernet(tx.data, slot, dstMac, sw.mac, type);
-    return slot + l2;
-  }
-
-  /**
-   * Finishes the frame begun with beginFrame(), whose L3 part is `l3Length` bytes; csumStart /
-   * gsoSize are the TX offload fields of the frame (see TxVector; only when the device offers them).
-   */
-  commitFrame(sw: SwInterface, l3Length: number, csumStart = 0, gsoSize = 0): void {
-    const l2 = sw.isSub ? ETH_HEADER_LEN + VLAN_TAG_LEN : ETH_HEADER_LEN;
-    let frameLength = l2 + l3Length;
-    const tx = sw.hw.tx;
-    // Pad runts to the Ethernet minimum; the kernel does not do it for packet sockets.
-    const minimum = 60;
-    if (frameLength < minimum) {
-      tx.data.fill(0, tx.nextSlot() + frameLength, tx.nextSlot() + minimum);
-      frameLength = minimum;
+    this.drops++;
+    const f = this.frames;
+    const sw = this.interfaces[f.sw[i] - 1] ?? this.hardware[f.hwIndex].sw;
+    sw.counters.drops++;
+    if (this.tracer.tracedThisVector && this.tracer.frameTrace[i] >= 0) {
+      this.tracer.record(this.tracer.frameTrace[i], 'error-drop', `rx:${sw.name}`, `${node.name}: ${node.errorNames[reason]}`);
     }
-    tx.commit(frameLength, csumStart, gsoSize);
-    this.framesCommitted++;
-    sw.counters.txPackets++;
-    sw.counters.txBytes += frameLength;
-    if (sw.isSub) {
-      sw.hw.sw.counters.txPackets++;
-      sw.hw.sw.counters.txBytes += frameLength;
+    if (this.capture !== null && this.capture.options.drop) {
+      this.capture.captureDrop(f.data, f.off[i], f.len[i], f.rxTpid[i], f.rxTci[i], sw.index);
     }
-    this.dirty.add(sw.hw);
   }
 
-  /** Room for L3 bytes in one frame on `sw`: the interface MTU. */
-  l3Room(sw: SwInterface): number {
-    const l2 = sw.isSub ? ETH_HEADER_LEN + VLAN_TAG_LEN : ETH_HEADER_LEN;
-    return Math.min(sw.mtu, sw.hw.tx.slotSize - l2);
-  }
-
-  /**
-   * Room for L3 bytes of a TCP super-frame in the frame just begun on `sw` (begun with
-   * `want` = the device's maxGsoBytes + L2): up to maxGsoBytes, or the MTU room without GSO.
-   */
-  l3SuperRoom(sw: SwInterface): number {
-    const off = sw.hw.device.txOffload;
-    if (off === undefined || !off.gso) return this.l3Room(sw);
-    const l2 = sw.isSub ? ETH_HEADER_LEN + VLAN_TAG_LEN : ETH_HEADER_LEN;
-    return Math.max(this.l3Room(sw), Math.min(off.maxGsoBytes, sw.hw.tx.free - l2));
-  }
-
-  /** Writes an IPv4 header at `off` and returns its length; the payload follows it. */
-  writeIpv4Header(buf: Buffer, off: number, src: number, dst: number, protocol: number, payloadLength: number): number {
-    this.ipId = (this.ipId + 1) & 0xffff;
-    return writeIpv4(buf, off, src, dst, protocol, payloadLength, this.ipId);
-  }
-
-  /**
-   * The MAC to send to `ip` on `sw`, or undefined while unresolved (an ARP request is then sent,
-   * rate-limited, and the caller drops or retries).
-   */
-  resolve(sw: SwInterface, ip: number): Buffer | undefined {
-    const entry = this.neighbors.lookup(sw, ip);
-    if (entry !== undefined) return entry.mac;
-    const now = this.now();
-    if (this.neighbors.shouldRequest(sw, ip, now)) {
-      const source = sw.addresses.find((a) => sameSubnet(a.address, ip, a.prefixLength));
-      if (source !== undefined) this.sendArp(sw, ARP_REQUEST, BROADCAST_MAC, source.address, ZERO_MAC, ip);
+  private startTrace(hw: HardwareInterface, rx: RxVector, base: number, n: number): void {
+    const tracer = this.tracer;
+    tracer.startVector(n);
+    if (!tracer.tracedThisVector) return;
+    const ring = (hw.device as { ring?: { version: number } }).ring;
+    for (let i = 0; i < n; i++) {
+      const id = tracer.frameTrace[i];
+      if (id < 0) continue;
+      const tpid = rx.vlanTpid[base + i];
+      const len = rx.length[base + i];
+      tracer.record(
+        id,
+        'af-packet-input',
+        `af_packet: hw_if_index ${hw.sw.index} rx-queue 0 next-index 1`,
+        `  tpacket${ring?.version ?? 2}_hdr:`,
+        `    status 0x${(rx.flags[base + i] | 1).toString(16).padStart(8, '0')} len ${len} snaplen ${len}${tpid !== 0 ? ` vlan ${rx.vlanTci[base + i] & 0xfff} vlan_tpid ${tpid}` : ''}`,
+      );
     }
-    return undefined;
   }
 
-  sendArp(sw: SwInterface, op: number, dstMac: Buffer, senderIp: number, targetMac: Buffer, targetIp: number): void {
-    const tx = sw.hw.tx;
-    const off = this.beginFrame(sw, dstMac, ETHERTYPE_ARP);
-    writeArp(tx.data, off, op, sw.mac, senderIp, targetMac, targetIp);
-    this.commitFrame(sw, ARP_LEN);
+  private captureRx(hw: HardwareInterface, rx: RxVector, base: number, n: number): void {
+    const cap = this.capture!;
+    for (let i = 0; i < n; i++) {
+      cap.captureRx(rx.data, rx.offset[base + i], rx.length[base + i], rx.vlanTpid[base + i], rx.vlanTci[base + i], hw.sw.index);
+    }
   }
+
+  // ---- output helpers for the control plane ----------------------------------------------
 
   /** Announces `ip` on `sw` (an ARP request for our own address, RFC 5227 §3), and sends it now. */
   sendGratuitousArp(sw: SwInterface, ip: number): void {
-    this.sendArp(sw, ARP_REQUEST, BROADCAST_MAC, ip, ZERO_MAC, ip);
-    this.flush();
+    sendArp(this.ctx, sw, ARP_REQUEST, BROADCAST_MAC, ip, ZERO_MAC, ip);
+    this.output.flush();
     this.onEvent(`gratuitous ARP sent for ${formatIpv4(ip)} on ${sw.name}`);
-  }
-
-  markDirty(hw: HardwareInterface): void {
-    this.dirty.add(hw);
-  }
-
-  /** Sends every TX batch that has frames. */
-  flush(): void {
-    if (this.dirty.size === 0) return;
-    for (const hw of this.dirty) this.flushHardware(hw);
-    this.dirty.clear();
-  }
-
-  private flushHardware(hw: HardwareInterface): void {
-    const tx = hw.tx;
-    if (tx.count === 0) return;
-    const t0 = performance.now();
-    const sent = hw.device.send(tx);
-    if (sent < tx.count) hw.sw.counters.txErrors += tx.count - sent;
-    this.outputNode.record(tx.count, (performance.now() - t0) * 1e6);
-    tx.reset();
-  }
-
-  /** Writes the IPv4 header for an L3 payload already in place and commits the frame. */
-  finishIpv4(sw: SwInterface, l3Off: number, src: number, dst: number, protocol: number, payloadLength: number, csumStart = 0, gsoSize = 0): void {
-    this.writeIpv4Header(sw.hw.tx.data, l3Off, src, dst, protocol, payloadLength);
-    this.commitFrame(sw, IPV4_MIN_HEADER_LEN + payloadLength, csumStart, gsoSize);
   }
 }
 
@@ -442,4 +482,3 @@ export function checkVlan(vlanId: number): void {
     throw new DataplaneError('EINVAL', `VLAN ID ${vlanId} is out of range (valid: 1-4094)`);
   }
 }
-

@@ -4,7 +4,7 @@
  * (cross-connect) or to arp-input / ip4-input.
  */
 import type { RxVector } from '../io/device.js';
-import { isBroadcastMac, isMulticastMac, macEquals } from '../wire/address.js';
+import { formatMac, isBroadcastMac, isMulticastMac, macEquals } from '../wire/address.js';
 import {
   ETH_HEADER_LEN,
   ETHERTYPE_ARP,
@@ -14,19 +14,40 @@ import {
   isVlanTpid,
   VLAN_TAG_LEN,
 } from '../wire/ethernet.js';
-import type { Dataplane } from './dataplane.js';
+import type { NodeContext } from './context.js';
 import type { HardwareInterface, SwInterface } from './interface.js';
+import { defineNode, err } from './node.js';
 
-export function runEthernetInput(dp: Dataplane, hw: HardwareInterface, rx: RxVector, base: number, n: number): void {
-  const node = dp.nodes.ethernetInput;
+export function createEthernetInput(capacity: number) {
+  return defineNode(
+    'ethernet-input',
+    {
+      runt: err('runt frame (shorter than an Ethernet header)'),
+      truncatedTag: err('truncated VLAN tag'),
+      qinq: err('QinQ / 802.1ad frames not supported'),
+      unknownVlan: err('unknown vlan'),
+      interfaceDown: err('interface down'),
+      macMismatch: err('l3 mac mismatch'),
+      multicast: err('multicast frame not for us'),
+      ip6: err('ip6 not enabled'),
+      ip4InL2Broadcast: err('ip4 packet in an L2 broadcast frame'),
+      unknownType: err('unknown ethernet type'),
+    },
+    ['l2-output', 'arp-input', 'ip4-input', 'error-drop'],
+    capacity,
+  );
+}
+
+export type EthernetInputNode = ReturnType<typeof createEthernetInput>;
+
+/** Classifies frames rx[base .. base+n) of `hw` into the vector and onto the next nodes' queues. */
+export function runEthernetInput(node: EthernetInputNode, ctx: NodeContext, hw: HardwareInterface, rx: RxVector, base: number, n: number): void {
   const e = node.e;
-  const f = dp.frames;
+  const a = node.a;
+  const f = ctx.frames;
   const data = rx.data;
-  f.data = data;
-  f.count = n;
-  f.hwIndex = dp.hardware.indexOf(hw);
   const hwSw = hw.sw;
-  const nodes = dp.nodes;
+  const traced = ctx.tracer.tracedThisVector;
   for (let i = 0; i < n; i++) {
     const off = rx.offset[base + i];
     const len = rx.length[base + i];
@@ -34,11 +55,13 @@ export function runEthernetInput(dp: Dataplane, hw: HardwareInterface, rx: RxVec
     f.len[i] = len;
     f.flags[i] = rx.flags[base + i];
     f.sw[i] = 0;
+    f.tagCount[i] = 0;
+    f.rxTpid[i] = rx.vlanTpid[base + i];
+    f.rxTci[i] = rx.vlanTci[base + i];
     hwSw.counters.rxPackets++;
     hwSw.counters.rxBytes += len;
     if (len < ETH_HEADER_LEN) {
-      node.errors[e.runt]++;
-      hwSw.counters.drops++;
+      ctx.drop(node, i, e.runt);
       continue;
     }
     // The tag stack: a tag the kernel stripped comes first (it was outermost), then inline tags.
@@ -70,8 +93,7 @@ export function runEthernetInput(dp: Dataplane, hw: HardwareInterface, rx: RxVec
       type = data.readUInt16BE(typeOff);
     }
     if (truncated) {
-      node.errors[e.truncatedTag]++;
-      hwSw.counters.drops++;
+      ctx.drop(node, i, e.truncatedTag);
       continue;
     }
     // Priority-tagged frames (VID 0) are treated as untagged, as common practice has it.
@@ -85,30 +107,29 @@ export function runEthernetInput(dp: Dataplane, hw: HardwareInterface, rx: RxVec
     } else if (tags === 1 && f.tpid0[i] === ETHERTYPE_VLAN) {
       const sub = hw.subByVlan.get(f.tci0[i] & 0x0fff);
       if (sub === undefined) {
-        node.errors[e.unknownVlan]++;
-        hwSw.counters.drops++;
+        ctx.drop(node, i, e.unknownVlan);
         continue;
       }
       sw = sub;
       sw.counters.rxPackets++;
       sw.counters.rxBytes += len;
     } else {
-      node.errors[e.qinq]++;
-      hwSw.counters.drops++;
+      ctx.drop(node, i, e.qinq);
       continue;
     }
     f.sw[i] = sw.index;
+    if (traced && ctx.tracer.frameTrace[i] >= 0) traceFrame(ctx, i, data, off, type, tags, f.tci0[i], f.tci1[i], hw, sw);
     if (!sw.up) {
-      dp.drop(node, i, e.interfaceDown);
+      ctx.drop(node, i, e.interfaceDown);
       continue;
     }
     if (sw.xconnect !== null) {
-      nodes.l2Output.enqueue(i);
+      node.toNext(a['l2-output'], i);
       continue;
     }
     const broadcast = isBroadcastMac(data, off);
     if (!broadcast && !macEquals(data, off, sw.mac, 0)) {
-      dp.drop(node, i, isMulticastMac(data, off) ? e.multicast : e.macMismatch);
+      ctx.drop(node, i, isMulticastMac(data, off) ? e.multicast : e.macMismatch);
       continue;
     }
     const l3 = typeOff + 2;
@@ -118,17 +139,27 @@ export function runEthernetInput(dp: Dataplane, hw: HardwareInterface, rx: RxVec
       sw.counters.ip4++;
       // RFC 1122 3.3.6: unicast IP in a link-layer broadcast is discarded (we own no broadcast address).
       if (broadcast) {
-        dp.drop(node, i, e.ip4InL2Broadcast);
+        ctx.drop(node, i, e.ip4InL2Broadcast);
         continue;
       }
-      nodes.ip4Input.enqueue(i);
+      node.toNext(a['ip4-input'], i);
     } else if (type === ETHERTYPE_ARP) {
-      nodes.arpInput.enqueue(i);
+      node.toNext(a['arp-input'], i);
     } else if (type === ETHERTYPE_IPV6) {
       sw.counters.ip6++;
-      dp.drop(node, i, e.ip6);
+      ctx.drop(node, i, e.ip6);
     } else {
-      dp.drop(node, i, e.unknownType);
+      ctx.drop(node, i, e.unknownType);
     }
   }
+}
+
+const TYPE_NAMES: Record<number, string> = { [ETHERTYPE_IPV4]: 'IP4', [ETHERTYPE_ARP]: 'ARP', [ETHERTYPE_IPV6]: 'IP6' };
+
+function traceFrame(ctx: NodeContext, i: number, data: Buffer, off: number, type: number, tags: number, tci0: number, tci1: number, hw: HardwareInterface, sw: SwInterface): void {
+  const name = TYPE_NAMES[type] ?? `0x${type.toString(16).padStart(4, '0')}`;
+  let line = `${name}: ${formatMac(data, off + 6)} -> ${formatMac(data, off)}`;
+  if (tags >= 1) line += ` 802.1q vlan ${tci0 & 0xfff}`;
+  if (tags >= 2) line += ` 802.1q vlan ${tci1 & 0xfff}`;
+  ctx.tracer.record(ctx.tracer.frameTrace[i], 'ethernet-input', `frame: flags 0x${ctx.frames.flags[i].toString(16)}, hw-if-index ${hw.sw.index}, sw-if-index ${sw.index}`, line);
 }

@@ -13,6 +13,9 @@ export class FrameVector {
   readonly flags: Uint8Array;
   /** Software interface the frame belongs to, once ethernet-input has classified it. */
   readonly sw: Uint32Array;
+  /** The tag the kernel stripped (AF_PACKET metadata; TPID 0 = none), for captures of the frame as on the wire. */
+  readonly rxTpid: Uint16Array;
+  readonly rxTci: Uint16Array;
   /** Logical VLAN tag stack, outermost first: TPIDs and TCIs of up to two tags. */
   readonly tagCount: Uint8Array;
   readonly tpid0: Uint16Array;
@@ -30,6 +33,8 @@ export class FrameVector {
     this.len = new Uint32Array(capacity);
     this.flags = new Uint8Array(capacity);
     this.sw = new Uint32Array(capacity);
+    this.rxTpid = new Uint16Array(capacity);
+    this.rxTci = new Uint16Array(capacity);
     this.tagCount = new Uint8Array(capacity);
     this.tpid0 = new Uint16Array(capacity);
     this.tci0 = new Uint16Array(capacity);

@@ -2,49 +2,102 @@
  * ip4-input: checks the IPv4 header and accepts packets for our own addresses; ip4-local's
  * protocol dispatch is folded in (ICMP, TCP).
  */
-import { checkIpv4, Ipv4Error, ipv4Destination, ipv4Source, ipv4IsFragment, ipv4Protocol, ipv4TotalLength, IP_PROTO_ICMP, IP_PROTO_TCP } from '../wire/ipv4.js';
-import type { Dataplane } from './dataplane.js';
+import {
+  checkIpv4,
+  Ipv4Error,
+  ipv4Destination,
+  ipv4HeaderLength,
+  ipv4Id,
+  ipv4IsFragment,
+  ipv4Protocol,
+  ipv4Source,
+  ipv4TotalLength,
+  ipv4Ttl,
+  IP_PROTO_ICMP,
+  IP_PROTO_TCP,
+} from '../wire/ipv4.js';
+import type { NodeContext } from './context.js';
 import type { SwInterface } from './interface.js';
-import { prefixMask, sameSubnet } from '../wire/address.js';
+import { formatIpv4, prefixMask, sameSubnet } from '../wire/address.js';
+import { defineNode, err } from './node.js';
 
-export function runIp4Input(dp: Dataplane, _node: never): void {
-  const node = dp.nodes.ip4Input;
+export function createIp4Input(capacity: number) {
+  const node = defineNode(
+    'ip4-input',
+    {
+      tooShort: err('ip4 packet too short'),
+      badVersion: err('ip4 bad version'),
+      badHeaderLength: err('ip4 bad header length'),
+      badLength: err('ip4 length exceeds frame'),
+      badChecksum: err('ip4 bad header checksum'),
+      fragment: err('ip4 fragments not supported'),
+      notForUs: err('ip4 destination is not a local address'),
+      badSource: err('ip4 source is broadcast, multicast, zero, loopback or ours'),
+      noAddress: err('interface has no IPv4 address'),
+      unknownProtocol: err('ip4 protocol not handled'),
+    },
+    ['ip4-icmp-input', 'tcp4-input', 'error-drop'],
+    capacity,
+  );
+  node.run = (ctx) => runIp4Input(node, ctx);
+  return node;
+}
+
+type Ip4InputNode = ReturnType<typeof createIp4Input>;
+
+const PROTO_NAMES: Record<number, string> = { [IP_PROTO_ICMP]: 'ICMP', [IP_PROTO_TCP]: 'TCP' };
+
+function runIp4Input(node: Ip4InputNode, ctx: NodeContext): void {
   const e = node.e;
-  const f = dp.frames;
+  const a = node.a;
+  const f = ctx.frames;
   const data = f.data;
-  const nodes = dp.nodes;
+  const traced = ctx.tracer.tracedThisVector;
   for (let q = 0; q < node.queued; q++) {
     const i = node.queue[q];
-    const sw = dp.interfaces[f.sw[i] - 1];
+    const sw = ctx.interfaces[f.sw[i] - 1];
     const off = f.l3Off[i];
     const check = checkIpv4(data, off, f.l3Len[i]);
     if (check !== Ipv4Error.None) {
-      dp.drop(node, i, ipv4Reason(check, e));
+      ctx.drop(node, i, ipv4Reason(check, e));
       continue;
     }
     // Ethernet pads short frames: from here on the packet is its IPv4 total length.
     f.l3Len[i] = ipv4TotalLength(data, off);
+    if (traced && ctx.tracer.frameTrace[i] >= 0) traceIp4(ctx, ctx.tracer.frameTrace[i], data, off);
     if (sw.addresses.length === 0) {
-      dp.drop(node, i, e.noAddress);
+      ctx.drop(node, i, e.noAddress);
       continue;
     }
     if (sw.ownAddress(ipv4Destination(data, off)) === undefined) {
-      dp.drop(node, i, e.notForUs);
+      ctx.drop(node, i, e.notForUs);
       continue;
     }
     if (invalidSource(sw, ipv4Source(data, off))) {
-      dp.drop(node, i, e.badSource);
+      ctx.drop(node, i, e.badSource);
       continue;
     }
     if (ipv4IsFragment(data, off)) {
-      dp.drop(node, i, e.fragment);
+      ctx.drop(node, i, e.fragment);
       continue;
     }
     const protocol = ipv4Protocol(data, off);
-    if (protocol === IP_PROTO_TCP) nodes.tcpInput.enqueue(i);
-    else if (protocol === IP_PROTO_ICMP) nodes.icmpInput.enqueue(i);
-    else dp.drop(node, i, e.unknownProtocol);
+    if (protocol === IP_PROTO_TCP) node.toNext(a['tcp4-input'], i);
+    else if (protocol === IP_PROTO_ICMP) node.toNext(a['ip4-icmp-input'], i);
+    else ctx.drop(node, i, e.unknownProtocol);
   }
+}
+
+function traceIp4(ctx: NodeContext, id: number, data: Buffer, off: number): void {
+  const proto = ipv4Protocol(data, off);
+  ctx.tracer.record(
+    id,
+    'ip4-input',
+    `${PROTO_NAMES[proto] ?? `proto ${proto}`}: ${formatIpv4(ipv4Source(data, off))} -> ${formatIpv4(ipv4Destination(data, off))}`,
+    `  tos 0x${data[off + 1].toString(16).padStart(2, '0')}, ttl ${ipv4Ttl(data, off)}, length ${ipv4TotalLength(data, off)}, checksum 0x${data.readUInt16BE(off + 10).toString(16).padStart(4, '0')} dscp CS0 ecn NON_ECN`,
+    `  fragment id 0x${ipv4Id(data, off).toString(16).padStart(4, '0')}${(data.readUInt16BE(off + 6) & 0x4000) !== 0 ? ', flags DONT_FRAGMENT' : ''}` +
+      (ipv4HeaderLength(data, off) > 20 ? `, options ${ipv4HeaderLength(data, off) - 20} bytes` : ''),
+  );
 }
 
 /**

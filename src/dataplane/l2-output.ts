@@ -4,24 +4,43 @@
  * as output, its own tag, and sends the frame.
  */
 import { ETHERTYPE_VLAN } from '../wire/ethernet.js';
-import type { Dataplane } from './dataplane.js';
+import type { NodeContext } from './context.js';
 import type { TagRewrite } from './interface.js';
+import { defineNode, err, info } from './node.js';
 
 const MAX_TAGS = 2;
 
-export function runL2Output(dp: Dataplane, _node: never): void {
-  const node = dp.nodes.l2Output;
-  const e = node.e;
-  const f = dp.frames;
-  const data = f.data;
+export function createL2Output(capacity: number) {
+  const node = defineNode(
+    'l2-output',
+    {
+      forwarded: info('L2 frames forwarded'),
+      outputDown: err('output interface down'),
+      tooManyTags: err('tag rewrite would exceed two tags'),
+      noTagToPop: err('tag rewrite pop on an untagged frame'),
+      tooBig: err('frame larger than the output interface accepts'),
+    },
+    ['interface-output', 'error-drop'],
+    capacity,
+  );
   const tpids = [0, 0, 0];
   const tcis = [0, 0, 0];
+  node.run = (ctx) => runL2Output(node, ctx, tpids, tcis);
+  return node;
+}
+
+type L2OutputNode = ReturnType<typeof createL2Output>;
+
+function runL2Output(node: L2OutputNode, ctx: NodeContext, tpids: number[], tcis: number[]): void {
+  const e = node.e;
+  const f = ctx.frames;
+  const data = f.data;
   for (let q = 0; q < node.queued; q++) {
     const i = node.queue[q];
-    const rx = dp.interfaces[f.sw[i] - 1];
+    const rx = ctx.interfaces[f.sw[i] - 1];
     const out = rx.xconnect!;
     if (!out.up) {
-      dp.drop(node, i, e.outputDown);
+      ctx.drop(node, i, e.outputDown);
       continue;
     }
     // The logical tag stack of the frame, outermost first.
@@ -34,26 +53,26 @@ export function runL2Output(dp: Dataplane, _node: never): void {
     // unless the ingress rewrite removes it.
     let ok = applyRewrite(rx.tagRewrite, false, tpids, tcis, tags);
     if (ok < 0) {
-      dp.drop(node, i, ok === -1 ? e.noTagToPop : e.tooManyTags);
+      ctx.drop(node, i, ok === -1 ? e.noTagToPop : e.tooManyTags);
       continue;
     }
     tags = ok;
     // Egress: the inverse of the output interface's rewrite (pop ↔ push its own VLAN).
     ok = applyRewrite(out.tagRewrite, true, tpids, tcis, tags, out.isSub ? out.vlanId : 0);
     if (ok < 0) {
-      dp.drop(node, i, ok === -1 ? e.noTagToPop : e.tooManyTags);
+      ctx.drop(node, i, ok === -1 ? e.noTagToPop : e.tooManyTags);
       continue;
     }
     tags = ok;
     const hw = out.hw;
     const tx = hw.tx;
-    if (tx.full) dp.flush();
+    if (tx.full) ctx.output.flush();
     const slot = tx.nextSlot();
     const payloadStart = f.typeOff[i];
     const payloadLength = f.off[i] + f.len[i] - payloadStart;
     const frameLength = 12 + tags * 4 + payloadLength;
     if (frameLength > tx.slotSize) {
-      dp.drop(node, i, e.tooBig);
+      ctx.drop(node, i, e.tooBig);
       continue;
     }
     data.copy(tx.data, slot, f.off[i], f.off[i] + 12);
@@ -65,16 +84,9 @@ export function runL2Output(dp: Dataplane, _node: never): void {
     }
     data.copy(tx.data, p, payloadStart, payloadStart + payloadLength);
     node.errors[e.forwarded]++;
-    // commitFrame counts TX; it expects the L3 length after its own L2 header, so commit directly.
-    tx.commit(Math.max(frameLength, 60));
-    if (frameLength < 60) tx.data.fill(0, slot + frameLength, slot + 60);
-    out.counters.txPackets++;
-    out.counters.txBytes += frameLength;
-    if (out.isSub) {
-      hw.sw.counters.txPackets++;
-      hw.sw.counters.txBytes += frameLength;
-    }
-    dp.markDirty(hw);
+    const traceId = ctx.tracer.tracedThisVector ? ctx.tracer.frameTrace[i] : -1;
+    if (traceId >= 0) ctx.tracer.record(traceId, 'l2-output', `l2-output: sw_if_index ${out.index} (${out.name}) tags ${tags}`);
+    ctx.output.commitRaw(out, frameLength, 0, 0, traceId);
   }
 }
 

@@ -1,43 +1,159 @@
 /**
- * The IPv4 neighbour (ARP) table: per interface, IP → MAC, with ageing.
+ * The IPv4 neighbour (ARP) cache, with states modelled on Linux NUD (RFC 4861 §7.3.2's
+ * states, which Linux uses for ARP too):
+ *
+ *   INCOMPLETE  resolution under way: broadcast requests every `retransMs`, up to `maxProbes`;
+ *               packets wait in a small hold queue.          → REACHABLE on a reply, else FAILED
+ *   REACHABLE   confirmed within `reachableMs` (an ARP reply, or forward progress of a TCP
+ *               connection through it, as Linux's dst_confirm).   → STALE when that runs out
+ *   STALE       usable, not confirmed lately.               → DELAY when a packet uses it
+ *   DELAY       used while stale: wait `delayMs` for a confirmation.   → PROBE if none
+ *   PROBE       unicast requests every `retransMs`, up to `maxProbes`. → REACHABLE or FAILED
+ *   FAILED      nobody answered: packets to it are dropped ("unreachable") and the held ones
+ *               too; a new resolution may start after a back-off that doubles per failure.
+ *   PERMANENT   `set ip neighbor … static`.
+ *
+ * An entry that traffic uses is re-probed before it is given up, so it never disappears while
+ * traffic flows; a STALE entry nobody used for `ageMs` (`neighbor-age`) is removed.
+ * The table does no I/O: it asks its owner (NeighborEvents) to send requests and to send or
+ * drop held packets. Time is passed in (ms).
  */
 import type { SwInterface } from './interface.js';
 
-export interface Neighbor {
-  readonly sw: SwInterface;
-  readonly ip: number;
-  readonly mac: Buffer;
-  /** When the entry was last confirmed, ms. */
-  updated: number;
-  isStatic: boolean;
+export const enum NudState {
+  Incomplete = 0,
+  Reachable = 1,
+  Stale = 2,
+  Delay = 3,
+  Probe = 4,
+  Failed = 5,
+  Permanent = 6,
 }
 
-/** Key of lastRequest: interface and address (a double; only used for unresolved addresses). */
-const key = (swIndex: number, ip: number): number => swIndex * 0x100000000 + ip;
+export const NUD_NAMES = ['INCOMPLETE', 'REACHABLE', 'STALE', 'DELAY', 'PROBE', 'FAILED', 'PERMANENT'] as const;
+
+/** A packet waiting for its next hop's MAC: an L3 packet plus its TX offload fields. */
+export interface HeldPacket {
+  readonly data: Buffer;
+  /** TX offload fields relative to the L3 start (0 = none), see TxVector. */
+  readonly csumStartL3: number;
+  readonly gsoSize: number;
+  readonly type: number;
+  readonly traceId: number;
+}
+
+export class Neighbor {
+  state: NudState = NudState.Incomplete;
+  readonly mac = Buffer.alloc(6);
+  /** Last confirmation of reachability (ms). */
+  confirmed = 0;
+  /** Last ARP heard from it, or change of state (ms): the age `show ip neighbors` prints. */
+  updated: number;
+  /** Last time a packet used the entry (ms). */
+  used: number;
+  /** Requests sent in the current INCOMPLETE or PROBE episode. */
+  probes = 0;
+  /** When the next timer action is due (ms): a retransmission, DELAY → PROBE, or the end of a FAILED back-off. */
+  due = 0;
+  /** Consecutive failed resolutions (for the back-off). */
+  failures = 0;
+  readonly held: HeldPacket[] = [];
+  heldBytes = 0;
+
+  constructor(
+    readonly sw: SwInterface,
+    readonly ip: number,
+    now: number,
+  ) {
+    this.updated = now;
+    this.used = now;
+  }
+
+  get isStatic(): boolean {
+    return this.state === NudState.Permanent;
+  }
+
+  /** Whether packets can be sent to it now (it has a MAC). */
+  get usable(): boolean {
+    return this.state !== NudState.Incomplete && this.state !== NudState.Failed;
+  }
+}
+
+/** What the table asks of its owner. */
+export interface NeighborEvents {
+  /** Send an ARP request for n.ip on n.sw: broadcast, or unicast to n.mac (PROBE). */
+  solicit(n: Neighbor, unicast: boolean): void;
+  /** n has a MAC now: send its held packets (n.held), in order. The table clears the queue after. */
+  release(n: Neighbor): void;
+  /** n failed: its held packets are dropped (counted by the owner). */
+  failed(n: Neighbor, dropped: number): void;
+}
+
+export interface NeighborTimers {
+  /** REACHABLE lasts this long after a confirmation (Linux base_reachable_time: 30 s). */
+  reachableMs: number;
+  /** DELAY lasts this long before probing (Linux delay_first_probe_time: 5 s). */
+  delayMs: number;
+  /** Between two requests of one resolution (Linux retrans_time: 1 s). */
+  retransMs: number;
+  /** Requests per resolution before FAILED (Linux mcast_solicit / ucast_solicit: 3). */
+  maxProbes: number;
+  /** First back-off after FAILED; doubles per consecutive failure up to maxBackoffMs. */
+  backoffMs: number;
+  maxBackoffMs: number;
+  /** Hold queue per neighbour: packets and bytes (Linux: unres_qlen_bytes). */
+  holdPackets: number;
+  holdBytes: number;
+  /** All hold queues together, bytes: spoofed sources cannot make us hold much. */
+  holdBytesTotal: number;
+}
+
+export const DEFAULT_TIMERS: NeighborTimers = {
+  reachableMs: 30_000,
+  delayMs: 5_000,
+  retransMs: 1_000,
+  maxProbes: 3,
+  backoffMs: 1_000,
+  maxBackoffMs: 60_000,
+  holdPackets: 8,
+  holdBytes: 128 * 1024,
+  holdBytesTotal: 1024 * 1024,
+};
+
+/** Result of NeighborTable.hold(). */
+export const enum HoldResult {
+  Held = 0,
+  QueueFull = 1,
+  Unreachable = 2,
+}
 
 export class NeighborTable {
   /**
    * Per interface (by index), address → entry. The address is keyed as a signed 32-bit value
-   * (`ip | 0`), a V8 small integer: looking it up hashes no heap number, once per segment sent.
+   * (`ip | 0`), a V8 small integer: looking it up hashes no heap number, once per packet sent.
    */
   private readonly bySw: (Map<number, Neighbor> | undefined)[] = [];
   private count = 0;
-  /** The entry last looked up (TCP sends to one peer in bursts); cleared when any entry goes. */
+  /** The entry last looked up (TCP sends to one peer in bursts). */
   private last: Neighbor | undefined = undefined;
-  /** When we last asked for an address, so that unresolved traffic does not flood ARP requests. */
-  private readonly lastRequest = new Map<number, number>();
+  private heldTotal = 0;
+  readonly timers: NeighborTimers;
+  events: NeighborEvents | null = null;
+
+  /** New neighbours not created because the table was full. */
+  refused = 0;
 
   constructor(
-    /** Entries not confirmed for this long are removed; 0 = never. */
+    /** STALE entries unused for this long are removed; 0 = never (`neighbor-age`). */
     public ageMs: number,
-    /** Minimum interval between two ARP requests for one address. */
-    public requestIntervalMs = 1000,
+    timers: Partial<NeighborTimers> = {},
     /** Most entries kept. */
     public maxEntries = 4096,
-  ) {}
-
-  /** New neighbours not learnt because the table was full. */
-  refused = 0;
+  ) {
+    this.timers = { ...DEFAULT_TIMERS, ...timers };
+    // A short neighbor-age also shortens how long a confirmation counts.
+    if (ageMs > 0 && ageMs < this.timers.reachableMs) this.timers.reachableMs = ageMs;
+  }
 
   get size(): number {
     return this.count;
@@ -51,69 +167,168 @@ export class NeighborTable {
     return n;
   }
 
-  private remove(m: Map<number, Neighbor>, n: Neighbor): void {
-    m.delete(n.ip | 0);
-    this.count--;
-    if (this.last === n) this.last = undefined;
+  /**
+   * The entry to send a packet to `ip` on `sw` through, moving it along as a use does (STALE →
+   * DELAY; FAILED → a new resolution once the back-off is over); creates an INCOMPLETE entry and
+   * starts resolution when there is none. Undefined only when the table is full.
+   */
+  use(sw: SwInterface, ip: number, now: number): Neighbor | undefined {
+    let n = this.lookup(sw, ip);
+    if (n === undefined) {
+      n = this.create(sw, ip, now);
+      if (n === undefined) return undefined;
+      this.startResolution(n, now);
+      return n;
+    }
+    n.used = now;
+    const state = n.state;
+    if (state === NudState.Reachable && now - n.confirmed <= this.timers.reachableMs) return n;
+    if (state === NudState.Reachable || state === NudState.Stale) {
+      // A stale entry being used: give a confirmation delayMs to arrive, then probe.
+      this.setState(n, NudState.Delay, now);
+      n.due = now + this.timers.delayMs;
+    } else if (state === NudState.Failed && now >= n.due) {
+      this.startResolution(n, now);
+    }
+    return n;
   }
 
-  /** Adds or refreshes an entry; the MAC bytes are copied. */
-  learn(sw: SwInterface, ip: number, macBuf: Buffer, macOff: number, now: number): void {
-    let m = this.bySw[sw.index];
-    const existing = m?.get(ip | 0);
-    if (existing !== undefined) {
-      if (existing.isStatic) return;
-      macBuf.copy(existing.mac, 0, macOff, macOff + 6);
-      existing.updated = now;
-      return;
+  /**
+   * Queues a packet for an entry that has no MAC yet (INCOMPLETE), copying it. FAILED entries take
+   * nothing; a full queue drops the oldest packet, as Linux does (the newest is likelier to matter).
+   */
+  hold(n: Neighbor, l3: Buffer, off: number, len: number, type: number, csumStartL3: number, gsoSize: number, traceId: number): HoldResult {
+    if (n.state === NudState.Failed) return HoldResult.Unreachable;
+    const t = this.timers;
+    if (len > t.holdBytes || this.heldTotal + len > t.holdBytesTotal) return HoldResult.QueueFull;
+    let result = HoldResult.Held;
+    while (n.held.length >= t.holdPackets || n.heldBytes + len > t.holdBytes) {
+      const old = n.held.shift()!;
+      n.heldBytes -= old.data.length;
+      this.heldTotal -= old.data.length;
+      result = HoldResult.QueueFull;
     }
-    if (this.count >= this.maxEntries) {
-      // Spoofed senders must not grow the table without bound; a real neighbour is re-learnt once entries age out.
-      this.refused++;
-      return;
-    }
-    const mac = Buffer.allocUnsafe(6);
-    macBuf.copy(mac, 0, macOff, macOff + 6);
-    if (m === undefined) {
-      m = new Map();
-      this.bySw[sw.index] = m;
-    }
-    m.set(ip | 0, { sw, ip: ip >>> 0, mac, updated: now, isStatic: false });
-    this.count++;
-    this.lastRequest.delete(key(sw.index, ip));
+    const data = Buffer.allocUnsafe(len);
+    l3.copy(data, 0, off, off + len);
+    n.held.push({ data, csumStartL3, gsoSize, type, traceId });
+    n.heldBytes += len;
+    this.heldTotal += len;
+    return result;
   }
 
-  /** True if an ARP request for ip may be sent now (and records that it is). */
-  shouldRequest(sw: SwInterface, ip: number, now: number): boolean {
-    const k = key(sw.index, ip);
-    const last = this.lastRequest.get(k);
-    if (last !== undefined && now - last < this.requestIntervalMs) return false;
-    this.lastRequest.set(k, now);
+  /** Bytes held over all entries. */
+  get heldBytes(): number {
+    return this.heldTotal;
+  }
+
+  /**
+   * An ARP packet from `ip` with sender MAC at macBuf[macOff..]. `reply`: an ARP reply addressed
+   * to us (it confirms reachability). `create`: make an entry if there is none (the packet was
+   * for us, RFC 826's merge rule). Returns the entry, if any.
+   */
+  learn(sw: SwInterface, ip: number, macBuf: Buffer, macOff: number, now: number, reply: boolean, create: boolean): Neighbor | undefined {
+    let n = this.lookup(sw, ip);
+    if (n === undefined) {
+      if (!create) return undefined;
+      n = this.create(sw, ip, now);
+      if (n === undefined) return undefined;
+    }
+    if (n.state === NudState.Permanent) return n;
+    const changed = !macEqualsAt(n.mac, macBuf, macOff);
+    const wasUsable = n.usable;
+    if (changed || !wasUsable) macBuf.copy(n.mac, 0, macOff, macOff + 6);
+    // Heard from (VPP's age restarts with every ARP packet of the neighbour).
+    n.updated = now;
+    if (reply) {
+      this.confirmEntry(n, now);
+    } else if (changed || !wasUsable) {
+      // A new MAC (or one at last) without a confirmation: usable but to be verified (Linux: STALE).
+      this.setState(n, NudState.Stale, now);
+    }
+    if (!wasUsable) this.releaseHeld(n);
+    return n;
+  }
+
+  /** Forward progress through `ip` (a TCP ACK that advanced snd.una): it is reachable. */
+  confirm(sw: SwInterface, ip: number, now: number): void {
+    const n = this.lookup(sw, ip);
+    if (n === undefined || !n.usable || n.state === NudState.Permanent) return;
+    n.confirmed = now;
+    if (n.state !== NudState.Reachable) this.setState(n, NudState.Reachable, now);
+  }
+
+  /** `set ip neighbor … [static]`: a configured entry (static ones never change or age). */
+  set(sw: SwInterface, ip: number, mac: Buffer, isStatic: boolean, now: number): Neighbor | undefined {
+    let n = this.lookup(sw, ip);
+    if (n === undefined) {
+      n = this.create(sw, ip, now, true);
+      if (n === undefined) return undefined;
+    }
+    const wasUsable = n.usable;
+    mac.copy(n.mac);
+    n.updated = now;
+    n.confirmed = now;
+    n.failures = 0;
+    n.state = isStatic ? NudState.Permanent : NudState.Reachable;
+    if (!wasUsable) this.releaseHeld(n);
+    return n;
+  }
+
+  /** `set ip neighbor del`; returns whether there was one. */
+  delete(sw: SwInterface, ip: number): boolean {
+    const m = this.bySw[sw.index];
+    const n = m?.get(ip | 0);
+    if (m === undefined || n === undefined) return false;
+    this.remove(m, n);
     return true;
   }
 
-  /** Removes entries older than the age limit; returns how many. */
-  age(now: number): number {
-    let removed = 0;
-    for (const [k, t] of this.lastRequest) if (now - t > 10 * this.requestIntervalMs) this.lastRequest.delete(k);
-    if (this.ageMs <= 0) return 0;
+  /** Runs the state timers: retransmissions, DELAY → PROBE, FAILED, ageing. */
+  tick(now: number): void {
+    const t = this.timers;
     for (const m of this.bySw) {
       if (m === undefined) continue;
       for (const n of m.values()) {
-        if (!n.isStatic && now - n.updated > this.ageMs) {
-          this.remove(m, n);
-          removed++;
+        switch (n.state) {
+          case NudState.Incomplete:
+          case NudState.Probe:
+            if (now < n.due) break;
+            if (n.probes >= t.maxProbes) {
+              this.fail(n, now);
+              break;
+            }
+            this.solicit(n, n.state === NudState.Probe, now);
+            break;
+          case NudState.Reachable:
+            if (now - n.confirmed > t.reachableMs) this.setState(n, NudState.Stale, now);
+            break;
+          case NudState.Delay:
+            if (now - n.confirmed <= t.reachableMs) this.setState(n, NudState.Reachable, now);
+            else if (now >= n.due) {
+              this.setState(n, NudState.Probe, now);
+              n.probes = 0;
+              this.solicit(n, true, now);
+            }
+            break;
+          case NudState.Stale:
+            if (this.ageMs > 0 && now - n.used > this.ageMs && now - n.updated > this.ageMs) this.remove(m, n);
+            break;
+          case NudState.Failed:
+            // Forgotten once nothing has tried it for a while (the back-off is not carried further).
+            if (now - n.used > Math.max(this.ageMs, t.maxBackoffMs)) this.remove(m, n);
+            break;
+          default:
+            break;
         }
       }
     }
-    return removed;
   }
 
-  /** Forgets every entry on an interface (it went down or lost its addresses). */
+  /** Forgets every dynamic entry on an interface (it went down or lost its addresses). */
   flushInterface(sw: SwInterface): void {
     const m = this.bySw[sw.index];
     if (m === undefined) return;
-    for (const n of m.values()) if (n.sw === sw && !n.isStatic) this.remove(m, n);
+    for (const n of m.values()) if (n.sw === sw && n.state !== NudState.Permanent) this.remove(m, n);
   }
 
   all(): Neighbor[] {
@@ -121,4 +336,80 @@ export class NeighborTable {
     for (const m of this.bySw) if (m !== undefined) for (const n of m.values()) out.push(n);
     return out.sort((a, b) => a.sw.index - b.sw.index || a.ip - b.ip);
   }
+
+  private create(sw: SwInterface, ip: number, now: number, configured = false): Neighbor | undefined {
+    if (this.count >= this.maxEntries && !configured) {
+      // Spoofed senders must not grow the table without bound.
+      this.refused++;
+      return undefined;
+    }
+    const n = new Neighbor(sw, ip >>> 0, now);
+    let m = this.bySw[sw.index];
+    if (m === undefined) {
+      m = new Map();
+      this.bySw[sw.index] = m;
+    }
+    m.set(ip | 0, n);
+    this.count++;
+    return n;
+  }
+
+  private startResolution(n: Neighbor, now: number): void {
+    this.setState(n, NudState.Incomplete, now);
+    n.probes = 0;
+    this.solicit(n, false, now);
+  }
+
+  private solicit(n: Neighbor, unicast: boolean, now: number): void {
+    n.probes++;
+    n.due = now + this.timers.retransMs;
+    this.events?.solicit(n, unicast);
+  }
+
+  private confirmEntry(n: Neighbor, now: number): void {
+    n.confirmed = now;
+    n.failures = 0;
+    n.probes = 0;
+    this.setState(n, NudState.Reachable, now);
+  }
+
+  private fail(n: Neighbor, now: number): void {
+    n.failures++;
+    this.setState(n, NudState.Failed, now);
+    const t = this.timers;
+    n.due = now + Math.min(t.maxBackoffMs, t.backoffMs * 2 ** Math.min(16, n.failures - 1));
+    const dropped = n.held.length;
+    this.dropHeld(n);
+    this.events?.failed(n, dropped);
+  }
+
+  private setState(n: Neighbor, state: NudState, now: number): void {
+    if (n.state === state) return;
+    n.state = state;
+    n.updated = now;
+  }
+
+  private releaseHeld(n: Neighbor): void {
+    if (n.held.length === 0) return;
+    this.events?.release(n);
+    this.dropHeld(n);
+  }
+
+  private dropHeld(n: Neighbor): void {
+    this.heldTotal -= n.heldBytes;
+    n.held.length = 0;
+    n.heldBytes = 0;
+  }
+
+  private remove(m: Map<number, Neighbor>, n: Neighbor): void {
+    m.delete(n.ip | 0);
+    this.count--;
+    this.dropHeld(n);
+    if (this.last === n) this.last = undefined;
+  }
+}
+
+function macEqualsAt(a: Buffer, b: Buffer, off: number): boolean {
+  for (let i = 0; i < 6; i++) if (a[i] !== b[off + i]) return false;
+  return true;
 }

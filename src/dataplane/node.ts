@@ -1,7 +1,29 @@
 /**
  * A graph node: a named stage that processes a vector of frames at a time, with VPP-style
- * runtime figures (calls, vectors, time) and named error counters.
+ * runtime figures (calls, vectors, time), named error (disposition) counters and named next
+ * nodes (arcs).
+ *
+ * A node's run function sees only a NodeContext (context.ts), never the Dataplane: adding a node
+ * means writing one module that calls defineNode() and wiring it in graph.ts.
  */
+import type { NodeContext } from './context.js';
+
+export type Severity = 'error' | 'info';
+
+export interface ErrorSpec {
+  readonly name: string;
+  readonly severity: Severity;
+}
+
+export const err = (name: string): ErrorSpec => ({ name, severity: 'error' });
+export const info = (name: string): ErrorSpec => ({ name, severity: 'info' });
+
+/**
+ * What a node's counters count: `received` nodes account for received frames (every received
+ * frame ends in exactly one counter of one of them), `sent` nodes for packets we originate
+ * (the IPv4 output path and interface-output).
+ */
+export type Accounts = 'received' | 'sent';
 
 export interface NodeRuntime {
   calls: number;
@@ -17,11 +39,18 @@ export class GraphNode {
   /** Frame indices waiting to be processed by this node. */
   readonly queue: Uint32Array;
   queued = 0;
+  /** The nodes this one hands frames to, by arc index (resolved by Graph from `nextNames`). */
+  readonly next: GraphNode[] = [];
+  /** Processes `queue[0 .. queued)`; null for nodes that are called per packet (output path). */
+  run: ((ctx: NodeContext) => void) | null = null;
 
   constructor(
     readonly name: string,
     readonly errorNames: readonly string[],
     capacity: number,
+    readonly severities: readonly Severity[] = errorNames.map(() => 'error'),
+    readonly nextNames: readonly string[] = [],
+    readonly accounts: Accounts = 'received',
   ) {
     this.errors = new Float64Array(errorNames.length);
     this.queue = new Uint32Array(capacity);
@@ -29,6 +58,12 @@ export class GraphNode {
 
   enqueue(frame: number): void {
     this.queue[this.queued++] = frame;
+  }
+
+  /** Hands frame `frame` on along arc `arc` (an index of `nextNames`). */
+  toNext(arc: number, frame: number): void {
+    const n = this.next[arc];
+    n.queue[n.queued++] = frame;
   }
 
   count(error: number, n = 1): void {
@@ -51,4 +86,31 @@ export class GraphNode {
   clearErrors(): void {
     this.errors.fill(0);
   }
+}
+
+/** A node with typed error indices (`e.badChecksum`) and arc indices (`a['ip4-input']`). */
+export type TypedNode<E extends Record<string, ErrorSpec>, A extends readonly string[]> = GraphNode & {
+  readonly e: { readonly [K in keyof E]: number };
+  readonly a: { readonly [K in A[number]]: number };
+};
+
+export function defineNode<const E extends Record<string, ErrorSpec>, const A extends readonly string[]>(
+  name: string,
+  errors: E,
+  arcs: A,
+  capacity: number,
+  accounts: Accounts = 'received',
+): TypedNode<E, A> {
+  const keys = Object.keys(errors) as (keyof E & string)[];
+  const node = new GraphNode(
+    name,
+    keys.map((k) => errors[k].name),
+    capacity,
+    keys.map((k) => errors[k].severity),
+    arcs,
+    accounts,
+  ) as GraphNode & { e: Record<string, number>; a: Record<string, number> };
+  node.e = Object.fromEntries(keys.map((k, i) => [k, i]));
+  node.a = Object.fromEntries(arcs.map((k, i) => [k, i]));
+  return node as unknown as TypedNode<E, A>;
 }

@@ -1,38 +1,40 @@
 /**
  * Hosts the TCP stack on the dataplane: received segments go in through tcp4-input, outgoing
- * segments are written straight into the interface's TX batch (the SegmentSink), output is
- * flushed once per vector, and one Node timer follows the stack's next deadline.
+ * segments are written in place through the IPv4 output path (FIB → neighbour → TX batch) — the
+ * SegmentSink — output is flushed once per vector, and one Node timer follows the stack's next
+ * deadline.
  */
 import { finish, pseudoHeaderSum, sumWords } from '../wire/checksum.js';
-import { ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import { IPV4_MIN_HEADER_LEN, IP_PROTO_TCP } from '../wire/ipv4.js';
 import type { SegmentSink, TcpStack } from '../tcp/index.js';
 import type { Dataplane } from './dataplane.js';
-import type { SwInterface } from './interface.js';
+import type { Ip4Output } from './ip4-output.js';
 
 const TCP_CHECKSUM_OFFSET = 16;
 
 /**
- * Writes segments into the interface's TX batch. On a device with TX offload (AF_PACKET with
+ * Writes segments through the IPv4 output path. On a device with TX offload (AF_PACKET with
  * PACKET_VNET_HDR) the TCP checksum is left to the kernel: the field gets the folded pseudo-header
- * sum and the frame is marked (csumStart). With GSO, begin(…, large = true) reserves a
- * super-frame and end(tcpLen, segSize) marks it for segmentation into segSize-byte payloads.
+ * sum and the frame is marked. With GSO, begin(…, large = true) reserves a super-frame and
+ * end(tcpLen, segSize) marks it for segmentation into segSize-byte payloads.
+ *
+ * begin() refuses only while the output device is backlogged (backpressure); a segment that cannot
+ * leave (no route, interface down, next hop failed) is accepted and dropped by the output path,
+ * counted there, and TCP recovers as from a lost segment. A next hop still resolving holds it.
  */
 export class DataplaneSegmentSink implements SegmentSink {
   buf: Buffer = Buffer.alloc(0);
   off = 0;
   room = 0;
   segRoom = 0;
-  private sw: SwInterface | null = null;
-  private l3 = 0;
   private src = 0;
   private dst = 0;
   private csum = false;
-  /** Segments the stack could not send because the peer's MAC is not known yet. */
-  unresolved = 0;
-  notUp = 0;
+  private readonly ip4: Ip4Output;
 
-  constructor(private readonly dp: Dataplane) {}
+  constructor(private readonly dp: Dataplane) {
+    this.ip4 = dp.ip4;
+  }
 
   /** Some interface can take TCP super-frames (the stack then builds them for bulk data). */
   get gso(): boolean {
@@ -42,52 +44,42 @@ export class DataplaneSegmentSink implements SegmentSink {
   }
 
   begin(localIp: number, remoteIp: number, large = false): boolean {
-    let sw = this.sw;
-    if (sw === null || sw.ownAddress(localIp) === undefined) {
-      sw = this.dp.interfaceForAddress(localIp) ?? null;
-      if (sw === null) return false;
-      this.sw = sw;
-    }
-    if (!sw.up) {
-      this.notUp++;
-      return false;
-    }
-    const mac = this.dp.resolve(sw, remoteIp);
-    if (mac === undefined) {
-      this.unresolved++;
-      return false;
-    }
-    const offload = sw.hw.device.txOffload;
-    this.csum = offload !== undefined && offload.checksum;
-    const superFrame = large && offload !== undefined && offload.gso;
-    this.l3 = this.dp.beginFrame(sw, mac, ETHERTYPE_IPV4, superFrame ? offload.maxGsoBytes + 22 : 0);
-    this.buf = sw.hw.tx.data;
-    this.off = this.l3 + IPV4_MIN_HEADER_LEN;
-    this.segRoom = this.dp.l3Room(sw) - IPV4_MIN_HEADER_LEN;
-    this.room = superFrame ? this.dp.l3SuperRoom(sw) - IPV4_MIN_HEADER_LEN : this.segRoom;
+    const ip4 = this.ip4;
+    const superFrame = large && this.gso;
+    if (!ip4.begin(remoteIp, superFrame ? 65_535 : 0, true)) return false;
+    const sw = ip4.sw;
+    const offload = sw !== null && ip4.sending ? sw.hw.device.txOffload : undefined;
+    // Held packets keep the offload fields: they leave by the same device once resolved.
+    this.csum = sw !== null && sw.hw.device.txOffload !== undefined && sw.hw.device.txOffload.checksum;
+    this.buf = ip4.buf;
+    this.off = ip4.l3 + IPV4_MIN_HEADER_LEN;
+    this.segRoom = ip4.mtuRoom - IPV4_MIN_HEADER_LEN;
+    this.room = superFrame && (offload === undefined || offload.gso) ? ip4.room - IPV4_MIN_HEADER_LEN : this.segRoom;
     this.src = localIp;
     this.dst = remoteIp;
     return true;
   }
 
   end(tcpLen: number, segSize = 0): void {
-    const sw = this.sw!;
     const buf = this.buf;
     const pseudo = pseudoHeaderSum(this.src, this.dst, IP_PROTO_TCP, tcpLen);
     if (this.csum) {
       // The kernel completes it (and, for a super-frame, redoes it per segment from this sum,
       // adjusting the length): the folded pseudo-header sum, not complemented.
       buf.writeUInt16BE(~finish(pseudo) & 0xffff, this.off + TCP_CHECKSUM_OFFSET);
-      const csumStart = this.off - sw.hw.tx.nextSlot();
       const hl = (buf[this.off + 12] >>> 4) * 4;
       const gso = segSize > 0 && tcpLen - hl > segSize ? segSize : 0;
-      this.dp.finishIpv4(sw, this.l3, this.src, this.dst, IP_PROTO_TCP, tcpLen, csumStart, gso);
+      this.ip4.commit(this.src, this.dst, IP_PROTO_TCP, tcpLen, true, gso);
       return;
     }
     buf.writeUInt16BE(0, this.off + TCP_CHECKSUM_OFFSET);
     const sum = sumWords(buf, this.off, tcpLen, pseudo);
     buf.writeUInt16BE(finish(sum), this.off + TCP_CHECKSUM_OFFSET);
-    this.dp.finishIpv4(sw, this.l3, this.src, this.dst, IP_PROTO_TCP, tcpLen);
+    this.ip4.commit(this.src, this.dst, IP_PROTO_TCP, tcpLen);
+  }
+
+  confirm(remoteIp: number): void {
+    this.ip4.confirm(remoteIp);
   }
 }
 

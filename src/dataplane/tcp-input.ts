@@ -1,28 +1,44 @@
 /**
  * tcp4-input: verifies the TCP checksum over the pseudo header and hands the segment to the
- * TCP stack, which answers through the dataplane's segment sink.
+ * TCP stack, which answers through the IPv4 output path (tcp-host.ts).
  */
 import { finish, pseudoHeaderSum, sumWords } from '../wire/checksum.js';
 import { ipv4Destination, ipv4HeaderLength, ipv4Source, IP_PROTO_TCP } from '../wire/ipv4.js';
-import type { Dataplane } from './dataplane.js';
 import { RX_FLAG_CSUM_NOT_READY, RX_FLAG_CSUM_VALID } from '../io/device.js';
+import type { NodeContext } from './context.js';
+import { defineNode, err, info } from './node.js';
+
+export type { TcpInputHandler } from './context.js';
 
 const CHECKSUM_TRUSTED = RX_FLAG_CSUM_NOT_READY | RX_FLAG_CSUM_VALID;
+const TCP_MIN_HEADER_LEN = 20;
+const FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG'];
 
-/** The part of the TCP stack that the dataplane calls for each received segment. */
-export interface TcpInputHandler {
-  input(srcIp: number, dstIp: number, buf: Buffer, off: number, len: number, now: number): void;
+export function createTcpInput(capacity: number) {
+  const node = defineNode(
+    'tcp4-input',
+    {
+      delivered: info('segments delivered to TCP'),
+      tooShort: err('tcp segment too short'),
+      badChecksum: err('tcp bad checksum'),
+      noStack: err('no TCP listener configured'),
+    },
+    ['ip4-lookup', 'error-drop'],
+    capacity,
+  );
+  node.run = (ctx) => runTcpInput(node, ctx);
+  return node;
 }
 
-const TCP_MIN_HEADER_LEN = 20;
+type TcpInputNode = ReturnType<typeof createTcpInput>;
 
-export function runTcpInput(dp: Dataplane, _node: never): void {
-  const node = dp.nodes.tcpInput;
+function runTcpInput(node: TcpInputNode, ctx: NodeContext): void {
   const e = node.e;
-  const f = dp.frames;
+  const f = ctx.frames;
   const data = f.data;
-  const tcp = dp.tcp;
-  const now = dp.now();
+  const tcp = ctx.tcp;
+  const now = ctx.now();
+  const traced = ctx.tracer.tracedThisVector;
   for (let q = 0; q < node.queued; q++) {
     const i = node.queue[q];
     const ip = f.l3Off[i];
@@ -30,21 +46,34 @@ export function runTcpInput(dp: Dataplane, _node: never): void {
     const off = ip + hlen;
     const len = f.l3Len[i] - hlen;
     if (len < TCP_MIN_HEADER_LEN) {
-      dp.drop(node, i, e.tooShort);
+      ctx.drop(node, i, e.tooShort);
       continue;
     }
     const src = ipv4Source(data, ip);
     const dst = ipv4Destination(data, ip);
     // Frames from this host's own kernel may carry a partial checksum it vouches for.
     if ((f.flags[i] & CHECKSUM_TRUSTED) === 0 && finish(sumWords(data, off, len, pseudoHeaderSum(src, dst, IP_PROTO_TCP, len))) !== 0) {
-      dp.drop(node, i, e.badChecksum);
+      ctx.drop(node, i, e.badChecksum);
       continue;
     }
+    if (traced && ctx.tracer.frameTrace[i] >= 0) traceTcp(ctx, ctx.tracer.frameTrace[i], data, off, len);
     if (tcp === null) {
-      dp.drop(node, i, e.noStack);
+      ctx.drop(node, i, e.noStack);
       continue;
     }
     node.errors[e.delivered]++;
     tcp.input(src, dst, data, off, len, now);
   }
+}
+
+function traceTcp(ctx: NodeContext, id: number, data: Buffer, off: number, len: number): void {
+  const flags = data[off + 13];
+  const names = FLAG_NAMES.filter((_, b) => (flags & (1 << b)) !== 0).join(' ');
+  ctx.tracer.record(
+    id,
+    'tcp4-input',
+    `TCP: ${data.readUInt16BE(off)} -> ${data.readUInt16BE(off + 2)}`,
+    `  seq 0x${data.readUInt32BE(off + 4).toString(16).padStart(8, '0')} ack 0x${data.readUInt32BE(off + 8).toString(16).padStart(8, '0')}`,
+    `  flags 0x${flags.toString(16).padStart(2, '0')} ${names}, tcp header: ${(data[off + 12] >>> 4) * 4} bytes, window ${data.readUInt16BE(off + 14)}, data ${len - (data[off + 12] >>> 4) * 4} bytes`,
+  );
 }

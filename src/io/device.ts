@@ -92,6 +92,10 @@ export interface Device {
    * (pcap, fault injector) do not offer it, so what they see is always wire-exact.
    */
   readonly txOffload?: TxOffload;
+  /** False while the device holds a backlog it could not hand to the kernel (EAGAIN/ENOBUFS). */
+  readonly txReady?: boolean;
+  /** Called (once per blocked episode) when the backlog has drained and the device takes frames again. */
+  onTxReady?: (() => void) | null;
   stats(): DeviceStats;
   close(): void;
 }

@@ -9,7 +9,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } fro
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { ErrorSource } from '../cli/context.js';
 import type { Services } from '../services.js';
-import type { Severity } from '../dataplane/nodes.js';
+import type { Severity } from '../dataplane/node.js';
 import { newCounters as newTcpCounters, type TcpCounters } from '../tcp/types.js';
 import { VERSION } from '../version.js';
 
@@ -145,7 +145,7 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   mirroredCounter(registry, 'vpp_errors_total', 'Frames and events by node and reason (show errors); severity error = a drop', ['node', 'reason', 'severity'], () => {
     const rows: Row<'node' | 'reason' | 'severity'>[] = [];
     for (const node of dp.graphNodes()) {
-      const sev = (node as { severities?: Severity[] }).severities;
+      const sev: readonly Severity[] | undefined = node.severities;
       node.errorNames.forEach((reason, i) => rows.push([{ node: node.name, reason, severity: sev?.[i] ?? 'error' }, node.errors[i]]));
     }
     for (const source of src.errorSources) {

@@ -1032,6 +1032,7 @@ export class TcpConnection implements ByteStream {
         return;
       }
       this.sndUna = ack;
+      st.sink.confirm?.(this.remoteIp);
       this.sndWnd = g.wnd << this.sndWscale;
       this.maxSndWnd = this.sndWnd;
       this.sndWl1 = seq;
@@ -1383,6 +1384,8 @@ export class TcpConnection implements ByteStream {
     if (dataAcked > 0) this.q.drop(dataAcked);
     if (this.sackOk) this.ackRecords(ack, now);
     this.sndUna = ack;
+    // Forward progress: the path to the peer works (the dataplane refreshes its next hop's neighbour entry).
+    st.sink.confirm?.(this.remoteIp);
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     if (seqLt(this.highRxt, ack)) this.highRxt = ack;
     // RTT: from the echoed timestamp (RFC 7323 §4.1) or the one timed segment (Karn).

@@ -6,7 +6,10 @@
  */
 export interface SegmentSink {
   /**
-   * false = no TX room now (the stack copes: it retries on the next flush/tick). `large`: the
+   * false = no TX room now: the output device is backlogged (the stack keeps the work and retries
+   * on the next flush/tick). A segment that cannot reach its peer (no route, a next hop that does
+   * not resolve) is NOT refused: the sink accepts and drops it, and TCP recovers as from a loss,
+   * so one unreachable peer never holds up the others. `large`: the
    * stack would like to write a super-segment (several MSS of new data) that the device splits
    * (GSO); the sink then offers a larger `room` if it can.
    */
@@ -27,6 +30,11 @@ export interface SegmentSink {
    * options included, copied to each, the sequence number advanced, PSH/FIN on the last).
    */
   end(tcpLen: number, segSize?: number): void;
+  /**
+   * An ACK from `remoteIp` advanced snd.una: the path works. The dataplane confirms the next
+   * hop's neighbour entry with it (Linux's dst_confirm), so an entry in use never expires.
+   */
+  confirm?(remoteIp: number): void;
 }
 
 export interface TcpOptions {

@@ -11,15 +11,16 @@ import { arpRequestFrame, pingFrame } from '../helpers/frames.js';
 describe('cli: show commands with the seed configuration', () => {
   it('show interface: every interface with index, state, MTU and the counters that are non-zero, then local0', async () => {
     const tb = await seedTestBed();
-    tb.send([pingFrame({ seq: 1 }), pingFrame({ seq: 2 }), pingFrame({ tags: [{ vid: 124 }] })]);
+    // The client ARPs for us first, as a real one does (our replies then know its MAC).
+    tb.send([arpRequestFrame(), pingFrame({ seq: 1 }), pingFrame({ seq: 2 }), pingFrame({ tags: [{ vid: 124 }] })]);
     const out = await tb.cli('show interface');
     const lines = out.split('\n');
     assert.match(lines[0], /^\s+Name\s+Idx\s+State\s+MTU \(L3\/IP4\/IP6\/MPLS\)\s+Counter\s+Count$/);
-    assert.match(out, /^host-macvlan0\s+1\s+up\s+1500\/0\/0\/0\s+rx packets\s+3$/m);
-    assert.match(out, /^host-macvlan0\.123\s+2\s+up\s+0\/0\/0\/0\s+rx packets\s+2$/m);
+    assert.match(out, /^host-macvlan0\s+1\s+up\s+1500\/0\/0\/0\s+rx packets\s+4$/m);
+    assert.match(out, /^host-macvlan0\.123\s+2\s+up\s+0\/0\/0\/0\s+rx packets\s+3$/m);
     assert.match(out, /^\s+drops\s+1$/m);
     assert.match(out, /^\s+ip4\s+2$/m);
-    assert.match(out, /^\s+tx packets\s+3$/m, 'gratuitous ARP + 2 replies');
+    assert.match(out, /^\s+tx packets\s+4$/m, 'gratuitous ARP, the ARP reply, 2 echo replies');
     assert.match(lines[lines.length - 1], /^local0\s+0\s+down\s+0\/0\/0\/0$/);
     // Counter values are right-aligned in one column.
     const counterLines = lines.filter((l) => /(rx|tx) (packets|bytes)|drops|ip4/.test(l));
@@ -52,26 +53,31 @@ describe('cli: show commands with the seed configuration', () => {
 
   it('show ip neighbors lists the client after it ARPed', async () => {
     const tb = await seedTestBed();
-    assert.equal((await tb.cli('show ip neighbors')).split('\n').length, 1, 'header only');
+    assert.equal(await tb.cli('show ip neighbors'), '', 'VPP prints no header for an empty table');
     tb.send(arpRequestFrame());
     tb.clock.now += 2500;
     const out = await tb.cli('show ip neighbors');
     const lines = out.split('\n');
-    assert.match(lines[0], /Time\s+IP\s+Flags\s+Ethernet\s+Interface/);
-    assert.match(lines[1], /^\s+2\.5000\s+192\.168\.123\.10\s+D\s+52:54:00:12:34:56\s+host-macvlan0\.123$/);
+    // VPP 24.10's layout, byte for byte: %=12s%=40s%=6s%=20s%=24s, the age %12.4f centred in 12.
+    assert.equal(lines[0], '     Age                       IP                    Flags      Ethernet              Interface');
+    assert.equal(lines[1], '      2.5000             192.168.123.10                D    52:54:00:12:34:56 host-macvlan0.123');
     assert.equal(await tb.cli('sh ip nei'), out);
   });
 
   it('show errors: count, node, reason, severity; `clear errors` empties it', async () => {
     const tb = await seedTestBed();
-    tb.send([pingFrame(), pingFrame(), pingFrame({ tags: [{ vid: 124 }] }), arpRequestFrame()]);
+    tb.send([arpRequestFrame(), pingFrame(), pingFrame(), pingFrame({ tags: [{ vid: 124 }] })]);
     const out = await tb.cli('show errors');
     const lines = out.split('\n');
     assert.match(lines[0], /^\s+Count\s+Node\s+Reason\s+Severity$/);
     assert.match(out, /^\s+1\s+ethernet-input\s+unknown vlan\s+error$/m);
     assert.match(out, /^\s+2\s+ip4-icmp-input\s+echo replies sent\s+info$/m);
     assert.match(out, /^\s+1\s+arp-input\s+ARP replies sent\s+info$/m);
-    assert.equal(lines.length, 4);
+    // The output path: both replies looked up and rewritten; four frames sent (with the gratuitous ARP).
+    assert.match(out, /^\s+2\s+ip4-lookup\s+packets routed\s+info$/m);
+    assert.match(out, /^\s+2\s+ip4-rewrite\s+packets rewritten\s+info$/m);
+    assert.match(out, /^\s+4\s+interface-output\s+frames handed to the device\s+info$/m);
+    assert.equal(lines.length, 7);
     assert.equal(await tb.cli('clear errors'), '');
     assert.equal((await tb.cli('show errors')).split('\n').length, 1);
   });
@@ -166,7 +172,7 @@ describe('cli: parsing and errors', () => {
     const tb = await createTestBed();
     const r = await tb.run('show ip');
     assert.equal(r.ok, false);
-    assert.equal(r.output, "show: incomplete command after 'show ip' (valid: neighbors)");
+    assert.equal(r.output, "show: incomplete command after 'show ip' (valid: fib, neighbors)");
     const show = await tb.run('show');
     assert.match(show.output, /^show: incomplete command after 'show' \(valid: .*errors, hardware-interfaces, interface, ip, /);
   });

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { seedTestBed, createTestBed, SEED_STARTUP_LINES, counters, counterDelta, totalDispositions, KERNEL_MAC_TEXT } from '../helpers/dataplane.js';
+import { seedTestBed, seedTestBedWithClient, createTestBed, SEED_STARTUP_LINES, counters, counterDelta, totalDispositions, KERNEL_MAC_TEXT } from '../helpers/dataplane.js';
 import {
   arpRequestFrame,
   CLIENT_IP,
@@ -192,38 +192,44 @@ describe('dataplane: ARP responder', () => {
     assert.equal(tb.dp.neighbors.all().length, 0);
   });
 
-  it('resolves a neighbour: request sent (rate-limited), reply learnt', async () => {
+  it('resolves a neighbour: request sent (one per retransmission interval), packets held, reply releases them', async () => {
     const tb = await seedTestBed();
     tb.device().takeSent();
-    const sub = tb.dp.get('host-macvlan0.123');
-    assert.equal(tb.dp.resolve(sub, CLIENT_IP), undefined);
-    tb.dp.flush();
+    assert.equal(tb.dp.icmp.sendEcho(CLIENT_IP, 7, 1, 8), 'sent');
     const sent = tb.device().takeSent();
-    assert.equal(sent.length, 1);
+    assert.equal(sent.length, 1, 'only the ARP request leaves; the echo request waits');
     const eth = decodeEthernet(sent[0]);
     assert.equal(eth.dst, BROADCAST);
     assert.deepEqual(eth.tags.map((t) => t.vid), [123]);
     assert.deepEqual(decodeArp(eth.payload), { op: 1, sha: OUR_MAC_TEXT, spa: OUR_IP_TEXT, tha: '00:00:00:00:00:00', tpa: CLIENT_IP_TEXT });
-    assert.equal(tb.dp.resolve(sub, CLIENT_IP), undefined);
-    tb.dp.flush();
+    assert.equal(tb.dp.icmp.sendEcho(CLIENT_IP, 7, 2, 8), 'sent');
     assert.equal(tb.device().takeSent().length, 0, 'no second request within the interval');
     tb.clock.now += 1001;
-    tb.dp.resolve(sub, CLIENT_IP);
-    tb.dp.flush();
+    tb.dp.tickNeighbors();
     assert.equal(tb.device().takeSent().length, 1, 'asked again after the interval');
     const reply = ethernet({ tags: [{ vid: 123 }], type: ETH_P_ARP, payload: arp({ op: 2, sha: CLIENT_MAC, spa: CLIENT_IP, tha: OUR_MAC, tpa: OUR_IP }) });
     const before = counters(tb.dp);
-    assert.equal(tb.send(reply).length, 0, 'a reply is not answered');
+    const released = tb.send(reply);
     assert.deepEqual([...counterDelta(before, counters(tb.dp))], [['arp-input/ARP replies received', 1]]);
-    assert.deepEqual(tb.dp.resolve(sub, CLIENT_IP), CLIENT_MAC);
+    assert.equal(released.length, 2, 'both held echo requests leave once the reply arrives');
+    for (const [k, f] of released.entries()) {
+      const e2 = decodeEthernet(f);
+      assert.equal(e2.dst, CLIENT_MAC_TEXT);
+      assert.equal(decodeIcmpEcho(decodeIpv4(e2.payload).payload).seq, k + 1, 'in order');
+    }
+    assert.deepEqual(tb.dp.neighbors.lookup(tb.dp.get('host-macvlan0.123'), CLIENT_IP)?.mac, CLIENT_MAC);
   });
 
-  it('ages neighbours out, and forgets them when the interface goes down', async () => {
+  it('ages unused neighbours out, and forgets them when the interface goes down', async () => {
     const tb = await seedTestBed({ neighborAgeMs: 60_000 });
     tb.send(arpRequestFrame());
     assert.equal(tb.dp.neighbors.all().length, 1);
-    assert.equal(tb.dp.neighbors.age(tb.clock.now + 59_000), 0);
-    assert.equal(tb.dp.neighbors.age(tb.clock.now + 61_000), 1);
+    const t0 = tb.clock.now;
+    tb.clock.now = t0 + 59_000;
+    tb.dp.tickNeighbors();
+    assert.equal(tb.dp.neighbors.all().length, 1);
+    tb.clock.now = t0 + 61_000;
+    tb.dp.tickNeighbors();
     assert.equal(tb.dp.neighbors.all().length, 0);
     tb.send(arpRequestFrame());
     assert.equal(tb.dp.neighbors.all().length, 1);
@@ -245,7 +251,7 @@ describe('dataplane: ARP responder', () => {
 
 describe('dataplane: ICMP echo', () => {
   it('answers a ping (tag as metadata) with the same id, seq and data, valid checksums, tagged 123, from our MAC', async () => {
-    const tb = await seedTestBed();
+    const tb = await seedTestBedWithClient();
     const data = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST'); // 56 bytes, like ping's default
     const replies = tb.send(pingFrame({ tags: [], id: 0x1f4a, seq: 1, data }), { vlanTci: 123 });
     assert.equal(replies.length, 1);
@@ -254,7 +260,7 @@ describe('dataplane: ICMP echo', () => {
   });
 
   it('answers a ping with the tag inline', async () => {
-    const tb = await seedTestBed();
+    const tb = await seedTestBedWithClient();
     const data = Buffer.alloc(32, 0xa5);
     const replies = tb.send(pingFrame({ id: 7, seq: 65535, data }));
     assert.equal(replies.length, 1);
@@ -262,7 +268,7 @@ describe('dataplane: ICMP echo', () => {
   });
 
   it('answers odd-length, empty, padded and MTU-sized pings', async () => {
-    const tb = await seedTestBed();
+    const tb = await seedTestBedWithClient();
     for (const size of [0, 1, 33, 1471, 1472]) {
       const data = Buffer.from(Array.from({ length: size }, (_, i) => (i * 7) & 0xff));
       const replies = tb.send(pingFrame({ seq: size, data }));
@@ -274,7 +280,7 @@ describe('dataplane: ICMP echo', () => {
   });
 
   it('answers a request that carries IP options, without echoing the options', async () => {
-    const tb = await seedTestBed();
+    const tb = await seedTestBedWithClient();
     const echo = icmpEcho({ id: 1, seq: 2 });
     const frame = ethernet({ tags: [{ vid: 123 }], type: ETH_P_IPV4, payload: ipv4({ protocol: 1, payload: echo, options: Buffer.from('94040000', 'hex') }) });
     const replies = tb.send(frame);
@@ -282,18 +288,23 @@ describe('dataplane: ICMP echo', () => {
     assertEchoReply(replies[0], { id: 1, seq: 2, data: echo.subarray(8) });
   });
 
-  it('replies to a known neighbour’s MAC, else to the frame’s source MAC', async () => {
+  it('replies through the neighbour cache: an unknown sender is resolved by ARP first, never answered to its L2 source', async () => {
     const tb = await seedTestBed();
     const other = Buffer.from('525400000077', 'hex');
-    let replies = tb.send(pingFrame({ src: other }));
-    assert.equal(decodeEthernet(replies[0]).dst, '52:54:00:00:00:77', 'unknown sender: back to the frame source');
-    tb.send(arpRequestFrame());
-    replies = tb.send(pingFrame({ src: other }));
-    assert.equal(decodeEthernet(replies[0]).dst, CLIENT_MAC_TEXT, 'known neighbour: its MAC');
+    let out = tb.send(pingFrame({ src: other }));
+    assert.equal(out.length, 1, 'only an ARP request: the reply waits for the answer');
+    const eth = decodeEthernet(out[0]);
+    assert.equal(eth.dst, BROADCAST);
+    assert.equal(decodeArp(eth.payload).tpa, CLIENT_IP_TEXT);
+    out = tb.send(ethernet({ tags: [{ vid: 123 }], type: ETH_P_ARP, payload: arp({ op: 2, sha: CLIENT_MAC, spa: CLIENT_IP, tha: OUR_MAC, tpa: OUR_IP }) }));
+    assert.equal(out.length, 1, 'the held reply leaves with the ARP reply');
+    assert.equal(decodeEthernet(out[0]).dst, CLIENT_MAC_TEXT, 'to the resolved MAC, not the frame source');
+    out = tb.send(pingFrame({ src: other }));
+    assert.equal(decodeEthernet(out[0]).dst, CLIENT_MAC_TEXT, 'known neighbour: its MAC');
   });
 
   it('answers a whole vector of pings with one send per vector, each frame counted once', async () => {
-    const tb = await seedTestBed();
+    const tb = await seedTestBedWithClient();
     const dev = tb.device();
     dev.takeSent();
     let sends = 0;
@@ -312,7 +323,7 @@ describe('dataplane: ICMP echo', () => {
   });
 
   it('answers a broadcast-MAC ping to our address (some stacks send those) only if it is for our IP', async () => {
-    const tb = await seedTestBed();
+    const tb = await seedTestBedWithClient();
     // A unicast IP in an L2 broadcast: RFC 1122 §3.3.6 says SHOULD discard; we only check it does not crash
     // and is accounted for.
     const before = totalDispositions(tb.dp);

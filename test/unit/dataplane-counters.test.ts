@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InterfaceCounters } from '../../src/dataplane/interface.js';
 import type { Device } from '../../src/io/device.js';
-import { seedTestBed } from '../helpers/dataplane.js';
+import { seedTestBed, seedTestBedWithClient } from '../helpers/dataplane.js';
 import { ETH_P_IPV6, ethernet, pingFrame } from '../helpers/frames.js';
 
 const zero: InterfaceCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: 0, ip4: 0, ip6: 0, txErrors: 0 };
@@ -22,7 +22,7 @@ describe('dataplane: interface counters', () => {
   });
 
   it('a ping and its reply: rx on both, ip4 and tx on the sub-interface, tx on the hardware interface', async () => {
-    const tb = await seedTestBed();
+    const tb = await seedTestBedWithClient();
     const hw = tb.dp.get('host-macvlan0');
     const sub = tb.dp.get('host-macvlan0.123');
     const hw0 = { ...hw.counters };
@@ -59,7 +59,7 @@ describe('dataplane: interface counters', () => {
 
   it('counts frames the device refused as tx errors, shown by `show interface`', async () => {
     let refuse = false;
-    const tb = await seedTestBed({
+    const tb = await seedTestBedWithClient({
       wrap: (d): Device => {
         const send = d.send.bind(d);
         d.send = (tx) => (refuse ? 0 : send(tx));
@@ -73,7 +73,7 @@ describe('dataplane: interface counters', () => {
   });
 
   it('`clear interfaces` zeroes every counter; `show interface` then lists no counters', async () => {
-    const tb = await seedTestBed();
+    const tb = await seedTestBedWithClient();
     tb.send([pingFrame(), pingFrame({ tags: [{ vid: 124 }] })]);
     assert.match(await tb.cli('show interface'), /rx packets\s+2/);
     assert.equal(await tb.cli('clear interfaces'), '');
@@ -86,7 +86,7 @@ describe('dataplane: interface counters', () => {
   });
 
   it('counters grow by the pings: 3 pings → rx 3, tx 3 on the sub-interface', async () => {
-    const tb = await seedTestBed();
+    const tb = await seedTestBedWithClient();
     await tb.cli('clear interfaces');
     for (let seq = 1; seq <= 3; seq++) tb.send(pingFrame({ seq }));
     const out = await tb.cli('show interface host-macvlan0.123');

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { counterDelta, counters, seedTestBed, type TestBed } from '../helpers/dataplane.js';
+import { counterDelta, counters, seedTestBed, seedTestBedWithClient, type TestBed } from '../helpers/dataplane.js';
 import {
   arp,
   arpRequestFrame,
@@ -82,7 +82,8 @@ const cases: Case[] = [
   { name: 'total length lies (longer than the frame)', frame: () => patchedPing((h) => h.writeUInt16BE(1400, 2)), counter: 'ip4-input/ip4 length exceeds frame', dropsOn: SUB },
   { name: 'total length lies (shorter than the header)', frame: () => patchedPing((h) => h.writeUInt16BE(12, 2)), counter: 'ip4-input/ip4 length exceeds frame', dropsOn: SUB },
   { name: 'total length cuts the ICMP header short', frame: () => patchedPing((h) => h.writeUInt16BE(24, 2)), counter: 'ip4-icmp-input/icmp packet too short', dropsOn: SUB },
-  { name: 'ICMP echo reply (not a request)', frame: () => pingFrame({ type: 0 }), counter: 'ip4-icmp-input/icmp type not handled', dropsOn: SUB },
+  { name: 'ICMP echo reply (not a request, and no ping waiting)', frame: () => pingFrame({ type: 0 }), counter: 'ip4-icmp-input/echo replies received', dropsOn: SUB, info: true },
+  { name: 'ping from an off-link source with no route back (reply not sent to its L2 source)', frame: () => pingFrame({ ipSrc: ip('10.9.8.7') }), counter: 'ip4-icmp-input/no route to the source (reply not sent)', dropsOn: SUB },
   { name: 'ICMP timestamp request', frame: () => pingFrame({ type: 13 }), counter: 'ip4-icmp-input/icmp type not handled', dropsOn: SUB },
   { name: 'UDP to us', frame: () => ethernet({ tags: [{ vid: 123 }], type: ETH_P_IPV4, payload: ipv4({ protocol: 17, payload: Buffer.alloc(16) }) }), counter: 'ip4-input/ip4 protocol not handled', dropsOn: SUB },
   { name: 'TCP SYN to us with no TCP listener', frame: () => tcpFrame({ flags: 2 }), counter: 'tcp4-input/no TCP listener configured', dropsOn: SUB },
@@ -152,7 +153,7 @@ describe('dataplane: frames that are counted and never answered', () => {
   });
 
   it('the tag as metadata and the same tag inline are not a QinQ stack when only one is present', async () => {
-    const tb = await seedTestBed();
+    const tb = await seedTestBedWithClient();
     assert.equal(tb.send(pingFrame({ tags: [] }), { vlanTci: 123 }).length, 1);
     assert.equal(tb.send(pingFrame({ tags: [{ vid: 123 }] })).length, 1);
     const before = counters(tb.dp);

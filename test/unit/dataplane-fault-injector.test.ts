@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { TxBatch } from '../../src/io/device.js';
 import { FaultInjector, SeededRandom, type FaultOptions } from '../../src/io/fault-injector.js';
 import { MemoryDevice } from '../../src/io/memory-device.js';
-import { seedTestBed, totalDispositions } from '../helpers/dataplane.js';
+import { seedTestBed, seedTestBedWithClient, totalDispositions } from '../helpers/dataplane.js';
 import { pingFrame, decodeEthernet, decodeIpv4, decodeIcmpEcho } from '../helpers/frames.js';
 
 const MAC = Buffer.from('020000000001', 'hex');
@@ -151,7 +151,7 @@ describe('io/fault-injector', () => {
   it('under the dataplane: every frame that gets through is accounted for, every intact ping answered', async () => {
     let fi: FaultInjector | undefined;
     const faults: FaultOptions = { seed: 11, rx: { drop: 0.1, duplicate: 0.1, reorder: 0.1, corrupt: 0.2 }, tx: { drop: 0, duplicate: 0, reorder: 0, corrupt: 0 } };
-    const tb = await seedTestBed({ wrap: (d) => (fi = new FaultInjector(d, faults)) });
+    const tb = await seedTestBedWithClient({ wrap: (d) => (fi = new FaultInjector(d, faults)) });
     const dev = tb.device();
     dev.takeSent();
     for (let seq = 0; seq < 400; seq++) dev.inject(pingFrame({ seq, data: Buffer.alloc(56, seq & 0xff) }));
@@ -161,7 +161,7 @@ describe('io/fault-injector', () => {
     const delivered = c.rx.frames - c.rx.dropped + c.rx.duplicated;
     assert.equal(totalDispositions(tb.dp), delivered, 'one counter per frame that reached the dataplane');
     const replies = dev.takeSent().map((f) => decodeIcmpEcho(decodeIpv4(decodeEthernet(f).payload).payload));
-    const echo = tb.dp.nodes.icmpInput;
+    const echo = tb.dp.graph.icmpInput;
     assert.equal(replies.length, echo.errors[echo.e.echoReplies]);
     for (const r of replies) {
       assert.ok(r.checksumOk);

@@ -1,0 +1,200 @@
+/**
+ * interface-output: the per-interface TX batches. Nodes and the IPv4 output path write frames
+ * into the batch of the hardware interface they leave by (beginFrame / commitFrame); every
+ * batch that has frames is handed to its device once per vector (flush), in one syscall.
+ *
+ * Traced frames keep their trace id per TX slot so that interface-output can close their trace;
+ * a running pcap capture sees every frame sent.
+ */
+import { performance } from 'node:perf_hooks';
+import { ETH_HEADER_LEN, VLAN_TAG_LEN, writeEthernet, writeEthernetVlan } from '../wire/ethernet.js';
+import { formatMac } from '../wire/address.js';
+import type { HardwareInterface, SwInterface } from './interface.js';
+import type { PacketCapture, Tracer } from './context.js';
+import { defineNode, err, info } from './node.js';
+
+const MIN_FRAME = 60;
+
+export class InterfaceOutput {
+  readonly node;
+  /** Frames committed so far (lets tcp4-output attribute the frames it made). */
+  framesCommitted = 0;
+  /** Set by the CLI while `pcap trace … tx` runs. */
+  capture: PacketCapture | null = null;
+  private readonly dirty = new Set<HardwareInterface>();
+  /** Trace id per TX slot, per hardware interface (allocated when a traced frame first goes out). */
+  private readonly slotTrace = new Map<HardwareInterface, Int32Array>();
+  /** Sw interface index per TX slot, for pcap's per-interface filter. */
+  private readonly slotSw = new Map<HardwareInterface, Uint32Array>();
+  private tracedPending = false;
+
+  constructor(
+    capacity: number,
+    private readonly tracer: Tracer,
+  ) {
+    this.node = defineNode(
+      'interface-output',
+      {
+        sent: info('frames handed to the device'),
+        refused: err('frames the device refused (TX backlog full)'),
+      },
+      [],
+      capacity,
+      'sent',
+    );
+  }
+
+  /**
+   * Starts a frame on `sw` towards `dstMac` with EtherType `type` in the interface's next TX
+   * slot, adding the 802.1Q tag of a sub-interface. Returns the offset where L3 starts in
+   * `sw.hw.tx.data`; finish with commitFrame(). `want` > 0: flush first unless a frame of that
+   * many bytes (L2 included) fits, for a super-frame (see l3SuperRoom).
+   */
+  beginFrame(sw: SwInterface, dstMac: Buffer, type: number, want = 0): number {
+    const tx = sw.hw.tx;
+    if (tx.full || (want > 0 && !tx.hasRoom(want))) this.flushHardware(sw.hw);
+    const slot = tx.nextSlot();
+    const l2 = sw.isSub
+      ? writeEthernetVlan(tx.data, slot, dstMac, sw.mac, sw.vlanId, type)
+      : writeEthernet(tx.data, slot, dstMac, sw.mac, type);
+    return slot + l2;
+  }
+
+  /**
+   * Finishes the frame begun with beginFrame(), whose L3 part is `l3Length` bytes; csumStart /
+   * gsoSize are the TX offload fields of the frame (see TxVector; only when the device offers them).
+   */
+  commitFrame(sw: SwInterface, l3Length: number, csumStart = 0, gsoSize = 0, traceId = -1): void {
+    this.commitRaw(sw, l2Length(sw) + l3Length, csumStart, gsoSize, traceId);
+  }
+
+  /** Commits a frame of `frameLength` bytes written at the next slot of `sw.hw.tx` (L2 included). */
+  commitRaw(sw: SwInterface, frameLength: number, csumStart = 0, gsoSize = 0, traceId = -1): void {
+    const hw = sw.hw;
+    const tx = hw.tx;
+    // Pad runts to the Ethernet minimum; the kernel does not do it for packet sockets.
+    if (frameLength < MIN_FRAME) {
+      tx.data.fill(0, tx.nextSlot() + frameLength, tx.nextSlot() + MIN_FRAME);
+      frameLength = MIN_FRAME;
+    }
+    const slot = tx.count;
+    if (traceId >= 0 || this.tracedPending) this.noteTrace(hw, slot, traceId);
+    if (this.capture !== null) this.noteSw(hw, slot, sw.index);
+    tx.commit(frameLength, csumStart, gsoSize);
+    this.framesCommitted++;
+    sw.counters.txPackets++;
+    sw.counters.txBytes += frameLength;
+    if (sw.isSub) {
+      hw.sw.counters.txPackets++;
+      hw.sw.counters.txBytes += frameLength;
+    }
+    this.dirty.add(hw);
+  }
+
+  /** Room for L3 bytes in one frame on `sw`: the interface MTU. */
+  l3Room(sw: SwInterface): number {
+    return Math.min(sw.mtu, sw.hw.tx.slotSize - l2Length(sw));
+  }
+
+  /**
+   * Room for L3 bytes of a TCP super-frame in the frame just begun on `sw` (begun with
+   * `want` = the device's maxGsoBytes + L2): up to maxGsoBytes, or the MTU room without GSO.
+   */
+  l3SuperRoom(sw: SwInterface): number {
+    const off = sw.hw.device.txOffload;
+    if (off === undefined || !off.gso) return this.l3Room(sw);
+    return Math.max(this.l3Room(sw), Math.min(off.maxGsoBytes, sw.hw.tx.free - l2Length(sw)));
+  }
+
+  /** Whether `hw`'s device takes frames now (false while it drains a backlog the kernel refused). */
+  ready(hw: HardwareInterface): boolean {
+    return hw.device.txReady !== false;
+  }
+
+  /** Sends every TX batch that has frames. */
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    for (const hw of this.dirty) this.flushHardware(hw);
+    this.dirty.clear();
+  }
+
+  /** Forgets every unsent frame (after a node threw and the batch may be inconsistent). */
+  discard(): void {
+    for (const hw of this.dirty) hw.tx.reset();
+    this.dirty.clear();
+    for (const ids of this.slotTrace.values()) ids.fill(-1);
+    this.tracedPending = false;
+  }
+
+  private flushHardware(hw: HardwareInterface): void {
+    const tx = hw.tx;
+    const count = tx.count;
+    if (count === 0) return;
+    const t0 = performance.now();
+    if (this.capture !== null && this.capture.options.tx) this.captureBatch(hw);
+    if (this.tracedPending) this.traceBatch(hw);
+    const sent = hw.device.send(tx);
+    const node = this.node;
+    node.errors[node.e.sent] += sent;
+    if (sent < count) {
+      node.errors[node.e.refused] += count - sent;
+      hw.sw.counters.txErrors += count - sent;
+    }
+    node.record(count, (performance.now() - t0) * 1e6);
+    tx.reset();
+  }
+
+  private noteTrace(hw: HardwareInterface, slot: number, traceId: number): void {
+    let ids = this.slotTrace.get(hw);
+    if (ids === undefined) {
+      ids = new Int32Array(hw.tx.capacity).fill(-1);
+      this.slotTrace.set(hw, ids);
+    }
+    ids[slot] = traceId;
+    if (traceId >= 0) this.tracedPending = true;
+  }
+
+  private noteSw(hw: HardwareInterface, slot: number, swIndex: number): void {
+    let sws = this.slotSw.get(hw);
+    if (sws === undefined) {
+      sws = new Uint32Array(hw.tx.capacity);
+      this.slotSw.set(hw, sws);
+    }
+    sws[slot] = swIndex;
+  }
+
+  private traceBatch(hw: HardwareInterface): void {
+    const ids = this.slotTrace.get(hw);
+    if (ids === undefined) return;
+    const tx = hw.tx;
+    for (let i = 0; i < tx.count; i++) {
+      const id = ids[i];
+      if (id < 0) continue;
+      ids[i] = -1;
+      const off = tx.offset[i];
+      const d = tx.data;
+      this.tracer.record(
+        id,
+        'interface-output',
+        `${hw.name} frame ${tx.length[i]} bytes: ${formatMac(d.subarray(off + 6, off + 12))} -> ${formatMac(d.subarray(off, off + 6))}` +
+          (tx.gsoSize[i] !== 0 ? ` gso ${tx.gsoSize[i]}` : ''),
+      );
+    }
+    this.tracedPending = false;
+    for (const other of this.slotTrace.values()) if (other.some((x) => x >= 0)) this.tracedPending = true;
+  }
+
+  private captureBatch(hw: HardwareInterface): void {
+    const cap = this.capture!;
+    const sws = this.slotSw.get(hw);
+    const tx = hw.tx;
+    for (let i = 0; i < tx.count; i++) {
+      const swIndex = sws !== undefined ? sws[i] : hw.sw.index;
+      cap.captureTx(tx.data, tx.offset[i], tx.length[i], swIndex, hw.sw.index);
+    }
+  }
+}
+
+export function l2Length(sw: SwInterface): number {
+  return sw.isSub ? ETH_HEADER_LEN + VLAN_TAG_LEN : ETH_HEADER_LEN;
+}

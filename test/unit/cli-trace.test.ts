@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { PacketTracer } from '../../src/dataplane/trace.js';
+import type { PacketTracer } from '../../src/dataplane/trace.js';
 import type { PcapTrace } from '../../src/dataplane/pcap-trace.js';
 import { Args } from '../../src/cli/registry.js';
 import { formatVppFloat, parsePing, runPing, type EchoReplyHandler, type EchoService, type PingHost } from '../../src/cli/ping-command.js';
@@ -19,14 +19,9 @@ interface Hooks {
   pcap: PcapTrace | null;
 }
 
-/** The dataplane's trace hooks (until the graph dataplane has them, the test gives it its own). */
+/** The dataplane's trace hooks, with the capture as the CLI made it. */
 function hooks(tb: TestBed): Hooks {
-  const dp = tb.dp as unknown as Partial<Hooks>;
-  if (dp.tracer === undefined) {
-    dp.tracer = new PacketTracer(tb.dp.frames.capacity, () => tb.clock.now);
-    dp.pcap = null;
-  }
-  return dp as Hooks;
+  return tb.dp as unknown as Hooks;
 }
 
 const tag = randomBytes(4).toString('hex');

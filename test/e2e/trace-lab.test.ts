@@ -114,6 +114,15 @@ describe('lab: trace, pcap trace and ping from the dataplane', { skip }, () => {
     assert.deepEqual(replies, ['1', '2', '3']);
   });
 
+  it('ping to nobody: an on-link address that never answers ARP loses all, an off-link one has no route', async () => {
+    const nobody = await ctl('ping 192.168.123.99 repeat 2 interval 0.5');
+    assert.equal(nobody, '\nStatistics: 2 sent, 0 received, 100% packet loss\n');
+    const offLink = await ctl('ping 10.99.0.1 repeat 2 interval 0.1');
+    assert.equal(offLink, 'Failed: no egress interface\nFailed: no egress interface\n\nStatistics: 0 sent, 0 received, 0% packet loss\n');
+    // The lab client is still answered afterwards.
+    assert.match(await ctl('ping 192.168.123.10 repeat 1 interval 0.2'), /^88 bytes from 192\.168\.123\.10: icmp_seq=1 /);
+  });
+
   it('bad input: clear VPP-style errors from vpp-server ctl (exit 1), and nothing starts', async () => {
     const ctlExit = (command: string) => {
       const r = spawnSync(process.execPath, [CLI_ENTRY, 'ctl', '-s', lab.podSocket, ...command.split(' ')], { encoding: 'utf8', timeout: 15_000 });

@@ -6,12 +6,14 @@ NODE_MODULES := node_modules/.installed
 NATIVE := build/Release/af_packet.node
 DIST := dist/.built
 LAB_PREFIX ?= vpplab
+# pods on the lab's worker (make demo LAB_REPLICAS=2: two pods, own MAC and address each)
+LAB_REPLICAS ?= 1
 
 # Debian packages the tests, the lab and the bench use.
 SYSTEM_PACKAGES := iproute2 iputils-ping curl tshark tcpdump wrk nginx-light hping3 nftables \
-                   libcap2-bin procps python3 make g++ ethtool prometheus
+                   libcap2-bin procps python3 make g++ ethtool prometheus nghttp2-client testssl.sh openssl
 
-.PHONY: all build deps system-deps test test-unit test-e2e demo lab-up lab-down lab-status bench clean
+.PHONY: all build deps system-deps test test-unit test-e2e test-tls demo lab-up lab-down lab-status bench clean
 
 all: build
 
@@ -44,11 +46,15 @@ test-unit: build
 test-e2e: deps build
 	@scripts/run-tests.sh e2e
 
+# The TLS scanner suite (testssl.sh against a lab pod, ~20 s to 2 min): called by .ci/run.
+test-tls: deps build
+	@scripts/run-tests.sh tls
+
 demo: deps build
-	./bin/vpp-server.js lab demo --prefix $(LAB_PREFIX)
+	./bin/vpp-server.js lab demo --prefix $(LAB_PREFIX) --replicas $(LAB_REPLICAS)
 
 lab-up: deps build
-	./bin/vpp-server.js lab up --prefix $(LAB_PREFIX)
+	./bin/vpp-server.js lab up --prefix $(LAB_PREFIX) --replicas $(LAB_REPLICAS)
 
 lab-down: build
 	./bin/vpp-server.js lab down --prefix $(LAB_PREFIX)

@@ -18,11 +18,12 @@ import { cli, FlatLab, tuneClient } from './flat-lab.js';
 import { checkFile, downloads, getIndex, machineBusyPct, otherCpuPct, otherCpuSnapshot, ping, wrk, type DownloadResult, type PingResult, type Target, type WrkResult } from './measure.js';
 import { killAllRunning, mustRun, progress, runAsync } from './proc.js';
 import { logTail, startNginx, startNode, type KernelServer } from './servers.js';
+import { measureTls, writeBenchCertificate, type TlsBenchResult, type TlsFiles } from './tls.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIG_NAME = '10mb.bin';
 const BIG_BYTES = 10 * 1024 * 1024;
-const SYSTEM_PACKAGES = ['wrk', 'nginx-light', 'curl', 'iputils-ping', 'ethtool', 'iproute2'];
+const SYSTEM_PACKAGES = ['wrk', 'nginx-light', 'curl', 'iputils-ping', 'ethtool', 'iproute2', 'nghttp2-client', 'openssl'];
 
 const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--connections C] [--threads T] [--topology both|lab|flat] [--servers ours,nginx,node]
   --duration S     seconds per wrk run (default 10)
@@ -34,6 +35,8 @@ const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--conn
   --wait-quiet S   before each server, wait up to S seconds until other processes use < 25% of a core
   --prefix P       lab prefix P and flat prefix Pflat (default bench: labs bench, benchflat)
   --engine 'K V …' experiment: append \`vpp-server { K V … }\` to the flat pod's vpp.conf (e.g. 'ring-version 2')
+  --tls on|off     HTTPS rows on the flat path, ours vs nginx (listen 443 ssl http2), same certificate (default on)
+  --only-tls       run only the HTTPS rows (flat path, ours and nginx): a quick check of them
 Writes bench/results/latest.json. Needs root (network namespaces).`;
 
 interface Options {
@@ -48,6 +51,10 @@ interface Options {
   prefix: string;
   /** before each server: wait up to this many seconds for the machine to be quiet */
   waitQuiet: number;
+  /** HTTPS rows (flat path, ours and nginx) */
+  tls: boolean;
+  /** only the HTTPS rows */
+  onlyTls: boolean;
 }
 
 interface ServerResult {
@@ -66,7 +73,7 @@ interface ServerResult {
 type ServerName = 'ours' | 'nginx' | 'node';
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench' };
+  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -94,6 +101,16 @@ function parseArgs(argv: string[]): Options {
       o.prefix = p;
     }
     else if (a === '--wait-quiet') o.waitQuiet = n(v());
+    else if (a === '--tls') {
+      const t = v();
+      if (t !== 'on' && t !== 'off') throw new Error(`--tls: '${t}' (valid: on, off)`);
+      o.tls = t === 'on';
+    } else if (a === '--only-tls') {
+      o.onlyTls = true;
+      o.tls = true;
+      o.topology = 'flat';
+      o.servers = o.servers.filter((x) => x !== 'node');
+    }
     else if (a === '--servers') {
       const list = v().split(',').filter(Boolean);
       for (const x of list) if (x !== 'ours' && x !== 'nginx' && x !== 'node') throw new Error(`--servers: '${x}' (valid: ours, nginx, node)`);
@@ -309,7 +326,12 @@ async function main(): Promise<number> {
   };
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
 
-  const results: { lab?: { ours: ServerResult }; flat?: Partial<Record<ServerName, ServerResult>> } = {};
+  const results: { lab?: { ours: ServerResult }; flat?: Partial<Record<ServerName, ServerResult>>; tls?: { ours?: TlsBenchResult; nginx?: TlsBenchResult } } = {};
+  const runTls = async (label: string, who: 'ours' | 'nginx', t: Target, caFile: string): Promise<void> => {
+    const r = await measureTls(label, t.clientNs, t.ip, caFile, `/${BIG_NAME}`, BIG_BYTES, o, progress);
+    for (const f of r.failures) fail(label, f);
+    results.tls = { ...results.tls, [who]: r };
+  };
   const setup: Record<string, string> = {};
   try {
     if (o.topology !== 'flat' && o.servers.includes('ours')) {
@@ -339,11 +361,27 @@ async function main(): Promise<number> {
       const flatResults: Partial<Record<ServerName, ServerResult>> = {};
       results.flat = flatResults;
 
+      let tlsFiles: TlsFiles | undefined;
+      if (o.tls) {
+        const dir = join(flat.stateDir, 'tls');
+        mkdirSync(dir, { recursive: true });
+        tlsFiles = writeBenchCertificate(dir, flat.serverIp);
+      }
       if (o.servers.includes('ours')) {
         progress('flat: starting our dataplane in the pod (uid 10000, CAP_NET_RAW only)');
         await flat.startOurs();
-        flatResults.ours = await measureServer('flat/ours', t, o, scratch, sha256);
-        flatResults.ours.dataplane = await dataplaneState(flat.podSocket);
+        if (!o.onlyTls) {
+          flatResults.ours = await measureServer('flat/ours', t, o, scratch, sha256);
+          flatResults.ours.dataplane = await dataplaneState(flat.podSocket);
+        }
+        if (tlsFiles !== undefined) {
+          const added = await cli(flat.podSocket, `http static listener add uri tls://0.0.0.0/443 cert ${tlsFiles.cert} key ${tlsFiles.key}`);
+          if (added !== undefined && added.trim() !== '') fail('flat/ours', `http static listener add: ${added.trim()}`);
+          else await runTls('flat/ours https', 'ours', t, tlsFiles.cert);
+          const rt = await cli(flat.podSocket, 'show runtime');
+          const line = rt?.split('\n').find((l) => l.startsWith('tls-handshake'));
+          if (line !== undefined) progress(`flat/ours https: show runtime: ${line.trim()}`);
+        }
         flat.stopOurs();
       }
 
@@ -357,10 +395,11 @@ async function main(): Promise<number> {
       ] as const) {
         if (!o.servers.includes(name)) continue;
         progress(`flat: starting ${name} in ${flat.ns.pod}`);
-        const s = start(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp);
+        const s = name === 'nginx' ? startNginx(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp, tlsFiles) : start(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp);
         servers.push(s);
         await waitServing(name, t, s);
-        flatResults[name] = await measureServer(`flat/${name}`, t, o, scratch, sha256);
+        if (!o.onlyTls) flatResults[name] = await measureServer(`flat/${name}`, t, o, scratch, sha256);
+        if (name === 'nginx' && tlsFiles !== undefined) await runTls('flat/nginx https', 'nginx', t, tlsFiles.cert);
         s.stop();
         servers.splice(servers.indexOf(s), 1);
       }
@@ -372,7 +411,7 @@ async function main(): Promise<number> {
   // ── report ──
   const out: string[] = [];
   const f = results.flat;
-  if (f !== undefined) {
+  if (f !== undefined && !o.onlyTls) {
     out.push('', `FLAT path (no VLAN; client ── Linux bridge ── worker eth0 ── macvlan0 in the pod; wrk -t${o.threads} -c${o.connections} -d${o.duration}s; ${o.reps} × 10 MiB)`);
     out.push(
       table(
@@ -380,6 +419,28 @@ async function main(): Promise<number> {
         ROWS.map((row) => {
           const v = (s: ServerName) => (f[s] ? row.get(f[s]!) : undefined);
           return [row.name, fmt(v('ours'), row.digits), fmt(v('nginx'), row.digits), fmt(v('node'), row.digits), row.ratio === false ? '' : ratio(v('ours'), v('nginx')), row.ratio === false ? '' : ratio(v('ours'), v('node'))];
+        }),
+      ),
+    );
+  }
+  if (results.tls !== undefined) {
+    const a = results.tls.ours;
+    const b = results.tls.nginx;
+    const TLS_ROWS: Array<[string, (r: TlsBenchResult) => number | undefined, string]> = [
+      ['HTTPS keep-alive GET req/s (wrk)', (r) => r.keepAliveRps, 'goal ≥ 1.0×'],
+      ['new TLS connections/s (s_time -new)', (r) => r.newHandshakesPerSec, 'goal ≥ 0.7×'],
+      ['resumed TLS connections/s (s_time -reuse)', (r) => r.resumedHandshakesPerSec, ''],
+      ['10 MB over TLS MB/s (best of 3)', (r) => r.downloadMBps, 'goal ≥ 0.8×'],
+      ['h2load req/s (-c 10 -m 10)', (r) => r.h2loadRps, ''],
+    ];
+    out.push('', 'HTTPS on the FLAT path (same certificate; nginx 1 worker, listen 443 ssl http2)');
+    out.push(
+      table(
+        ['', 'ours', 'nginx', 'ours/nginx', ''],
+        TLS_ROWS.map(([name, get, goal]) => {
+          const x = a ? get(a) : undefined;
+          const y = b ? get(b) : undefined;
+          return [name, fmt(x), fmt(y), ratio(x, y), goal];
         }),
       ),
     );
@@ -426,6 +487,21 @@ async function main(): Promise<number> {
           return [row.name, { oursOverNginx: r(v('ours'), v('nginx')), oursOverNode: r(v('ours'), v('node')) }];
         }))
       : undefined,
+    tlsRatios:
+      results.tls?.ours && results.tls.nginx
+        ? (() => {
+            const a = results.tls!.ours!;
+            const b = results.tls!.nginx!;
+            const r = (x?: number, y?: number) => (x !== undefined && y ? Math.round((x / y) * 1000) / 1000 : null);
+            return {
+              keepAlive: r(a.keepAliveRps, b.keepAliveRps),
+              newHandshakes: r(a.newHandshakesPerSec, b.newHandshakesPerSec),
+              resumedHandshakes: r(a.resumedHandshakesPerSec, b.resumedHandshakesPerSec),
+              download10MB: r(a.downloadMBps, b.downloadMBps),
+              h2load: r(a.h2loadRps, b.h2loadRps),
+            };
+          })()
+        : undefined,
     results,
     failures,
     notes,

@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliClient } from '../src/cli/cli-client.js';
 import { deleteNamespaces, listNamespaces, waitFor } from '../src/lab/exec.js';
-import { POD_UID, unprivileged } from '../src/lab/lab.js';
+import { POD_UID, podNode, unprivileged } from '../src/lab/lab.js';
 import { alive, mustRun, stopPid } from './proc.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -120,12 +120,12 @@ export class FlatLab {
     return readFileSync(join(this.podConfDir, 'vpp.conf'), 'utf8');
   }
 
-  /** Starts our dataplane in the pod (uid 10000, CAP_NET_RAW only) and waits until it has its address. */
+  /** Starts our dataplane in the pod (uid 10000, CAP_NET_RAW only, from the file capability of the lab's node copy) and waits until it has its address. */
   async startOurs(): Promise<void> {
     const log = openSync(this.logFile, 'a');
     const child = spawn(
       'ip',
-      ['netns', 'exec', this.ns.pod, ...unprivileged(['net_raw']), process.execPath, ...nodeFlags(), CLI_ENTRY, 'run', '-c', join(this.podConfDir, 'vpp.conf')],
+      ['netns', 'exec', this.ns.pod, ...podNode(['net_raw']), ...nodeFlags(), CLI_ENTRY, 'run', '-c', join(this.podConfDir, 'vpp.conf')],
       { detached: true, stdio: ['ignore', log, log] },
     );
     closeSync(log);

@@ -15,7 +15,7 @@ export interface KernelServer {
 }
 
 /** nginx: 1 worker, access_log off, sendfile on, keepalive_requests large; the same www root. */
-export function startNginx(ns: string, dir: string, wwwRoot: string, address: string): KernelServer {
+export function startNginx(ns: string, dir: string, wwwRoot: string, address: string, tls?: { cert: string; key: string }): KernelServer {
   mkdirSync(join(dir, 'tmp'), { recursive: true });
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
@@ -46,7 +46,18 @@ http {
     root ${wwwRoot};
     index index.html;
   }
-}
+${tls === undefined ? '' : `  # HTTPS with the same certificate as ours; TLS 1.2/1.3, OpenSSL's defaults otherwise, tickets on.
+  server {
+    listen ${address}:443 ssl http2 backlog=4096;
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets on;
+    ssl_session_cache shared:SSL:10m;
+    root ${wwwRoot};
+    index index.html;
+  }
+`}}
 `,
   );
   return spawnServer('nginx', ns, ['nginx', '-e', join(dir, 'nginx-error.log'), '-p', dir, '-c', conf], join(dir, 'nginx.log'));

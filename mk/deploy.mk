@@ -22,14 +22,24 @@ WWW_DIR ?=
 CONTAINER_TOOL ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
 # kustomize writes here instead of stdout when set
 OUT ?=
+# pods: 1 (the seed's Deployment) or more (a StatefulSet, one pod per node, pod n on IP_ADDRESS + n)
+REPLICAS ?= 1
+# optional next hop of a default route (ip route add 0.0.0.0/0 via GATEWAY host-macvlan0.VLAN_ID)
+GATEWAY ?=
 # extra flags for deploy/render, e.g. DEPLOY_FLAGS='--kubernetes --timeout 600'
 DEPLOY_FLAGS ?=
+# OCI labels of the image: version and source revision
+IMAGE_VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null || echo unknown)
+IMAGE_REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE_SOURCE ?= $(shell git remote get-url origin 2>/dev/null)
+image_build_args = --build-arg VERSION='$(IMAGE_VERSION)' --build-arg REVISION='$(IMAGE_REVISION)' --build-arg SOURCE='$(IMAGE_SOURCE)'
+
 
 VPP_SERVER := ./bin/vpp-server.js
 # values are passed single-quoted: a stray space or newline reaches the validator, not the shell
 deploy_args = --master '$(strip $(MACVLAN_MASTER))' --vlan '$(strip $(VLAN_ID))' --ip '$(strip $(IP_ADDRESS))' \
 	--namespace '$(strip $(NAMESPACE))' --image '$(strip $(CONTAINER_IMAGE))' --image-vpp '$(strip $(CONTAINER_IMAGE_VPP))' \
-	--engine '$(strip $(ENGINE))' $(if $(strip $(WWW_DIR)),--www-dir '$(strip $(WWW_DIR))') $(DEPLOY_FLAGS)
+	--engine '$(strip $(ENGINE))' --replicas '$(strip $(REPLICAS))' $(if $(strip $(GATEWAY)),--gateway '$(strip $(GATEWAY))') $(if $(strip $(WWW_DIR)),--www-dir '$(strip $(WWW_DIR))') $(DEPLOY_FLAGS)
 
 define need_engine_tool
 	@if [ -z "$(CONTAINER_TOOL)" ]; then \
@@ -43,24 +53,35 @@ define need_engine_tool
 	fi
 endef
 
-.PHONY: deploy undeploy kustomize deploy-status build-container build-container-vpp push-container push-container-vpp
+# The commands' exit codes (docs/deploy.md): make itself always exits 2 when a recipe fails, so
+# the recipes print the command's own code; ./bin/vpp-server.js deploy … returns it directly.
+define report_exit
+|| { rc=$$?; echo "make $@: ./bin/vpp-server.js $(1) exited $$rc: $(2) (docs/deploy.md, exit codes)" >&2; exit $$rc; }
+endef
+exit_meaning = $$(case $$rc in 1) echo 'cluster or API error';; 2) echo 'invalid options or values';; 3) echo 'timed out, or nothing deployed';; *) echo 'see its message';; esac)
+
+.PHONY: deploy undeploy kustomize status deploy-status build-container build-container-vpp push-container push-container-vpp
 
 kustomize: build
 	@$(VPP_SERVER) render $(deploy_args) $(if $(strip $(OUT)),> '$(strip $(OUT)).tmp' && mv '$(strip $(OUT)).tmp' '$(strip $(OUT))' && echo "wrote $(strip $(OUT))" >&2 || { rm -f '$(strip $(OUT)).tmp'; exit 2; })
 
 deploy: build
-	$(VPP_SERVER) deploy $(deploy_args)
+	@$(VPP_SERVER) deploy $(deploy_args) $(call report_exit,deploy,$(exit_meaning))
 
 undeploy: build
-	$(VPP_SERVER) undeploy --namespace '$(strip $(NAMESPACE))' $(DEPLOY_FLAGS)
+	@$(VPP_SERVER) undeploy --namespace '$(strip $(NAMESPACE))' $(DEPLOY_FLAGS) $(call report_exit,undeploy,$(exit_meaning))
 
-deploy-status: build
-	@$(VPP_SERVER) status --namespace '$(strip $(NAMESPACE))'
+# make status: every pod with its address, node and readiness (exit 0 all available, 1 not yet, 3 not deployed)
+status: build
+	@$(VPP_SERVER) status --namespace '$(strip $(NAMESPACE))' $(call report_exit,status,$(exit_meaning))
+
+# the older name
+deploy-status: status
 
 # build-container builds our image; with ENGINE=vpp also the FD.io VPP image
 build-container: build
 	$(need_engine_tool)
-	$(CONTAINER_TOOL) build -f Containerfile -t '$(strip $(CONTAINER_IMAGE))' .
+	$(CONTAINER_TOOL) build $(image_build_args) -f Containerfile -t '$(strip $(CONTAINER_IMAGE))' .
 	$(if $(filter vpp,$(strip $(ENGINE))),$(CONTAINER_TOOL) build -f Containerfile.vpp -t '$(strip $(CONTAINER_IMAGE_VPP))' .)
 
 build-container-vpp: build
@@ -75,3 +96,15 @@ push-container: build
 push-container-vpp: build
 	$(need_engine_tool)
 	$(CONTAINER_TOOL) push '$(strip $(CONTAINER_IMAGE_VPP))'
+
+# ---- the image in the test suite (issue 13) -------------------------------------------------
+# make test-image: builds Containerfile unchanged on local stand-ins for node:20-bookworm(-slim)
+# (test scaffolding, never pushed; cached by a hash of their inputs) and runs the image with runc
+# as the kubelet runs it. Root only; called by .ci/run after make test. make test-image-clean
+# removes the stand-ins and the test image (the next run starts cold).
+.PHONY: test-image test-image-clean
+test-image: deps build
+	@scripts/test-image/run.sh
+
+test-image-clean:
+	@scripts/test-image/clean.sh

@@ -9,11 +9,17 @@
  *   .qdiscBypass .ignoreOutgoing .promiscuous   (what is really in effect)
  *   .start(handler(count), onError?)  poll the fd on the libuv loop, deliver vectors
  *   .stop()                            stop polling (the ring keeps filling, then drops)
- *   .send(buf, offsets, lengths, count, csumStart?, gsoSize?) -> frames sent (one sendmmsg
- *                                      per 1024 frames; with .txOffload every frame goes through
- *                                      the TX socket with a virtio_net_hdr built from csumStart /
- *                                      gsoSize, Uint16Arrays, 0 = no checksum offload / no GSO)
+ *   .send(buf, offsets, lengths, count, csumStart?, gsoSize?, first?) -> frames the kernel took
+ *                                      (frames first..count-1, one sendmmsg per 1024; with .txOffload
+ *                                      every frame goes through the TX socket with a virtio_net_hdr
+ *                                      built from csumStart / gsoSize, Uint16Arrays, 0 = none). It
+ *                                      stops at a frame refused with EAGAIN/ENOBUFS:
+ *   .txStop .txStopAt .txAccepted      why ('EAGAIN'/'ENOBUFS'/''), at which index (count = did not
+ *                                      stop), and how many the kernel took, for the last send()
+ *   .onWritable(fn|null) .watchWritable(on)  one-shot writable watch on the socket that sends
+ *                                      (txfd, else the RX fd's poll handle READABLE|WRITABLE)
  *   .txOffload                         a PACKET_VNET_HDR TX socket is in use (option txOffload)
+ *   .sendBufferSize                    SO_SNDBUF of the sending socket as granted
  *   .stats()  -> plain object of counters (kernel PACKET_STATISTICS accumulated)
  *   .ref() / .unref()                  whether an active poll keeps the loop alive
  *   .close()                           idempotent; also done by the finalizer / env cleanup
@@ -22,7 +28,8 @@
  * the kernel handed over are described in the descriptor arrays JS passed at construction
  * (offset into the ring, length, VLAN TPID/TCI the kernel stripped), the JS handler is
  * called with the count (several times when there are more frames than descriptors, at
- * most maxVectorsPerWakeup times per wakeup), then the blocks/frames go back to the kernel.
+ * most maxVectorsPerWakeup times per wakeup), then the blocks/frames go back to the kernel,
+ * each exactly once (rx_drain walks at most one lap of the ring per wakeup).
  * No protocol logic here.
  */
 #define _GNU_SOURCE 1
@@ -50,6 +57,7 @@
 #include <unistd.h>
 
 #define TX_BATCH_MAX 1024u /* UIO_MAXIOV: sendmmsg takes at most this many messages */
+#define TX_OFFLOAD_SNDBUF (4 * 1024 * 1024) /* asked for on the TX offload socket by default */
 
 #define NAPI_OK(call)                                                                \
   do {                                                                               \
@@ -111,14 +119,29 @@ typedef struct afp {
   struct mmsghdr *msgs;
   struct iovec *iovs;             /* 2 per message: [vnet header,] frame */
   struct virtio_net_hdr *vnet;    /* one per message when tx_offload */
+  uint32_t *msg_frame;            /* message -> index of its frame in the caller's arrays */
   int txfd;                       /* TX-only socket with PACKET_VNET_HDR, or -1 */
   int tx_offload;                 /* txfd is usable: checksum offload and TCPv4 GSO */
+  int sndbuf;                     /* SO_SNDBUF of the sending socket, as the kernel granted it */
+  int tx_stop;                    /* errno that stopped the last send (EAGAIN/ENOBUFS), or 0 */
+  uint32_t tx_accepted;           /* frames the kernel took in the last send */
+  uint32_t tx_stop_at;            /* index of the frame the last send stopped at (= count: none) */
+
+  /* TX writable watch: one-shot, armed by JS only while it holds frames the kernel refused.
+   * On txfd its own poll handle; without txfd it shares `poll` (libuv allows one handle per fd),
+   * which then watches READABLE|WRITABLE while armed. */
+  int tx_armed;
+  int in_tx;                      /* inside the writable callback */
+  uv_poll_t *txpoll;
+  napi_ref writable_ref;
+  napi_async_context tx_actx;
 
   /* counters */
   uint64_t k_packets, k_drops, k_freezes;
   uint64_t rx_frames, rx_bytes, rx_vectors, rx_wakeups, rx_outgoing, rx_truncated;
   uint64_t tx_frames, tx_bytes, tx_errors, tx_eagain, tx_enobufs, tx_invalid, tx_other;
   uint64_t tx_csum_offloaded, tx_gso_frames;
+  uint64_t tx_writable_wakeups;
   uint64_t socket_errors, handler_errors;
   int last_socket_error, last_tx_errno;
 } afp_t;
@@ -191,9 +214,23 @@ static void del_ref(napi_env env, napi_ref *r) {
   }
 }
 
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* What the shared poll handle on the RX fd watches: READABLE while receiving, WRITABLE while a
+ * TX watch is armed and the RX fd is the one that sends (no TX offload socket). */
+static int rx_poll_events(const afp_t *a) {
+  return (a->polling ? UV_READABLE : 0) | (a->tx_armed && a->txfd < 0 ? UV_WRITABLE : 0);
+}
+
+static int apply_rx_poll(afp_t *a) {
+  if (!a->poll) return 0;
+  int ev = rx_poll_events(a);
+  return ev == 0 ? uv_poll_stop(a->poll) : uv_poll_start(a->poll, ev, on_poll);
+}
+
 static void stop_polling(afp_t *a, int in_finalizer) {
-  if (a->poll && a->polling) uv_poll_stop(a->poll);
   a->polling = 0;
+  apply_rx_poll(a);
   if (a->in_rx) {
     /* Called from the handler: it and onError stay referenced until the drain is over. */
     a->stop_pending = 1;
@@ -216,11 +253,23 @@ static void env_cleanup(void *arg);
 static void teardown(afp_t *a, int in_finalizer) {
   if (a->closed) return;
   a->closed = 1;
+  a->tx_armed = 0; /* before stop_polling: it must not re-arm the shared handle for WRITABLE */
   stop_polling(a, in_finalizer);
   if (a->poll) {
     a->poll->data = NULL;
     uv_close((uv_handle_t *)a->poll, poll_closed);
     a->poll = NULL;
+  }
+  if (a->txpoll) {
+    a->txpoll->data = NULL;
+    uv_close((uv_handle_t *)a->txpoll, poll_closed);
+    a->txpoll = NULL;
+  }
+  del_ref(a->env, &a->writable_ref);
+  /* Inside the writable callback its async context is still in use: tx_fire destroys it after. */
+  if (!in_finalizer && a->tx_actx && !a->in_tx) {
+    napi_async_destroy(a->env, a->tx_actx);
+    a->tx_actx = NULL;
   }
   if (!in_finalizer && a->ring_ab_ref) {
     napi_value ab;
@@ -265,9 +314,11 @@ static void teardown(afp_t *a, int in_finalizer) {
   free(a->msgs);
   free(a->iovs);
   free(a->vnet);
+  free(a->msg_frame);
   a->msgs = NULL;
   a->iovs = NULL;
   a->vnet = NULL;
+  a->msg_frame = NULL;
   if (a->cleanup_hook) {
     a->cleanup_hook = 0;
     napi_remove_env_cleanup_hook(a->env, env_cleanup, a);
@@ -424,9 +475,17 @@ static inline uint32_t v3_status(const struct tpacket_block_desc *bd) {
   return __atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
 }
 
-/* Hands back the `unreleased` blocks/frames that precede cur. */
+/* Slots of the ring: V3 blocks, V2 frames. */
+static inline uint32_t ring_slots(const afp_t *a) { return a->version == 3 ? a->block_count : a->frame_count; }
+
+/*
+ * Hands back the `unreleased` slots (V3 blocks, V2 frames) that precede cur: exactly those the
+ * drain walked past, each once. `unreleased` never exceeds the ring's slot count (rx_drain walks at
+ * most one lap between two calls), so no slot is returned twice and none the kernel owns.
+ */
 static void release_consumed(afp_t *a) {
-  uint32_t total = a->version == 3 ? a->block_count : a->frame_count;
+  uint32_t total = ring_slots(a);
+  if (a->unreleased > total) a->unreleased = total; /* cannot happen; never release a slot twice */
   uint32_t i = (a->cur + total - a->unreleased) % total;
   for (; a->unreleased > 0; a->unreleased--, i = (i + 1) % total) {
     if (a->version == 3) {
@@ -467,28 +526,49 @@ static inline void fill(afp_t *a, uint32_t n, size_t off, uint32_t len, uint32_t
 
 /*
  * Drains what the kernel has handed over, in ring order. Frames are collected into the
- * descriptors; when those are full the handler runs and every block/frame whose frames
- * were all delivered goes back to the kernel. Returns the number of frames delivered.
+ * descriptors; when those are full the handler runs, then every slot whose frames were all
+ * delivered goes back to the kernel. Returns the number of frames read (delivered or skipped).
+ *
+ * Exactly once: a slot the kernel handed over stays ours (TP_STATUS_USER) until we release it,
+ * so "stop at the first slot we do not own" alone does not end a drain when the ring is full:
+ * after one lap the walk would reach the slots it collected itself and hand them to JS again.
+ * So one drain walks at most one lap (ring_slots() slot advances; at a drain's start nothing is
+ * unreleased, so `unreleased` <= advances <= slots, and release_consumed() returns each slot
+ * walked past exactly once). A V3 block is read at most up to the packet count it can hold, and a
+ * header that would not move forward ends the block: a corrupt block cannot replay its packets.
+ * What arrives after the lap, or beyond maxVectorsPerWakeup, waits for the next wakeup (the socket
+ * stays readable while a slot before the kernel's position is ours: no wakeup is lost).
+ *
+ * The handler runs with in_rx set. It may run long (the kernel meanwhile fills only slots it
+ * owns), call stop() (the drain ends after it, what it saw is released) or close() (the drain
+ * ends, nothing is written to the ring again: teardown unmaps it and closes the socket after
+ * on_poll returns).
  */
 static uint64_t rx_drain(afp_t *a) {
-  uint32_t n = 0, vectors = 0;
+  const uint32_t slots = ring_slots(a);
+  /* Every V3 packet takes at least its header: an upper bound for a block's num_pkts. */
+  const uint32_t max_pkts = a->block_size / TPACKET_ALIGN(sizeof(struct tpacket3_hdr));
+  uint32_t n = 0, vectors = 0, advanced = 0;
   uint64_t before = a->rx_frames + a->rx_outgoing + a->rx_truncated;
   a->in_rx = 1;
-  for (;;) {
+  a->unreleased = 0; /* every drain ended with a release (or a close) */
+  while (advanced < slots) {
     if (a->version == 3) {
       struct tpacket_block_desc *bd = (void *)(a->ring + (size_t)a->cur * a->block_size);
       if (!(v3_status(bd) & TP_STATUS_USER)) break;
       uint32_t num = bd->hdr.bh1.num_pkts;
+      if (num > max_pkts) num = max_pkts;
       if (a->pkt_idx == 0) a->ppd_off = bd->hdr.bh1.offset_to_first_pkt;
       while (a->pkt_idx < num) {
         if (n == a->cap) {
-          if (deliver(a, n) < 0 || ++vectors >= a->max_vectors) goto out_flushed;
+          if (deliver(a, n) < 0 || ++vectors >= a->max_vectors) goto out;
           n = 0;
           release_consumed(a);
         }
         if ((size_t)a->ppd_off + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + sizeof(struct sockaddr_ll) >
             a->block_size) {
-          a->pkt_idx = num; /* corrupt: give the block back */
+          a->rx_truncated++; /* corrupt: give the block back */
+          a->pkt_idx = num;
           break;
         }
         struct tpacket3_hdr *h = (void *)((uint8_t *)bd + a->ppd_off);
@@ -505,11 +585,14 @@ static uint64_t rx_drain(afp_t *a) {
           fill(a, n++, off, h->tp_snaplen, h->tp_status, (uint16_t)h->hv1.tp_vlan_tci, h->hv1.tp_vlan_tpid);
         }
         a->pkt_idx++;
+        if (a->pkt_idx < num && h->tp_next_offset < TPACKET_ALIGN(sizeof(struct tpacket3_hdr))) {
+          a->pkt_idx = num; /* the next header would not move forward: end the block here */
+          break;
+        }
         a->ppd_off += h->tp_next_offset;
       }
       a->pkt_idx = 0;
       a->cur = (a->cur + 1) % a->block_count;
-      a->unreleased++;
     } else {
       size_t foff = (size_t)(a->cur / a->frames_per_block) * a->block_size +
                     (size_t)(a->cur % a->frames_per_block) * a->frame_size;
@@ -517,7 +600,7 @@ static uint64_t rx_drain(afp_t *a) {
       uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
       if (!(status & TP_STATUS_USER)) break;
       if (n == a->cap) {
-        if (deliver(a, n) < 0 || ++vectors >= a->max_vectors) goto out_flushed;
+        if (deliver(a, n) < 0 || ++vectors >= a->max_vectors) goto out;
         n = 0;
         release_consumed(a);
       }
@@ -532,15 +615,14 @@ static uint64_t rx_drain(afp_t *a) {
         fill(a, n++, off, h->tp_snaplen, status, h->tp_vlan_tci, h->tp_vlan_tpid);
       }
       a->cur = (a->cur + 1) % a->frame_count;
-      a->unreleased++;
     }
+    a->unreleased++;
+    advanced++;
   }
-  if (n > 0 && deliver(a, n) < 0) goto out_flushed;
-  if (!a->close_pending) release_consumed(a);
-  a->in_rx = 0;
-  return a->rx_frames + a->rx_outgoing + a->rx_truncated - before;
-out_flushed:
-  /* The handler has seen everything collected so far (or stopped us): hand it back. */
+  if (n > 0) deliver(a, n);
+out:
+  /* The handler has seen everything collected so far (or stopped us): hand it back, unless
+   * close() was called meanwhile (the ring is about to be unmapped with the socket). */
   if (!a->close_pending) release_consumed(a);
   a->in_rx = 0;
   return a->rx_frames + a->rx_outgoing + a->rx_truncated - before;
@@ -568,12 +650,81 @@ static int check_socket_error(afp_t *a) {
   return err;
 }
 
-static void on_poll(uv_poll_t *h, int status, int events) {
+/*
+ * The socket that sends became writable (or reported an error) while a TX watch was armed:
+ * disarm (one shot: JS arms again if the kernel still refuses) and tell JS. Called from a poll
+ * callback with a handle scope open; the callback may close the socket.
+ */
+static void tx_fire(afp_t *a) {
+  a->tx_armed = 0;
+  if (a->txfd >= 0) {
+    if (a->txpoll) uv_poll_stop(a->txpoll);
+  } else {
+    apply_rx_poll(a);
+  }
+  a->tx_writable_wakeups++;
+  napi_value cb = NULL, global, result;
+  if (!a->writable_ref || napi_get_reference_value(a->env, a->writable_ref, &cb) != napi_ok || cb == NULL) return;
+  napi_get_global(a->env, &global);
+  a->in_tx = 1;
+  napi_status st = napi_make_callback(a->env, a->tx_actx, global, cb, 0, NULL, &result);
+  a->in_tx = 0;
+  if (st != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(a->env, &pending);
+    if (pending) {
+      napi_value exc;
+      a->handler_errors++;
+      if (napi_get_and_clear_last_exception(a->env, &exc) == napi_ok) report_error(a, exc);
+    }
+  }
+  if (a->closed && a->tx_actx) {
+    /* close() ran inside the callback: the context it deferred can go now. */
+    napi_async_destroy(a->env, a->tx_actx);
+    a->tx_actx = NULL;
+  }
+}
+
+/* The TX offload socket's own poll handle: only ever armed for WRITABLE. */
+static void on_tx_poll(uv_poll_t *h, int status, int events) {
   afp_t *a = h->data;
   (void)events;
-  if (a == NULL || a->closed || !a->polling) return;
+  if (a == NULL || a->closed || !a->tx_armed) return;
   napi_handle_scope scope;
   if (napi_open_handle_scope(a->env, &scope) != napi_ok) return;
+  if (status < 0 && a->txfd >= 0) {
+    /* POLLERR: clear the error (reading SO_ERROR does) so the next watch does not see it again. */
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(a->txfd, SOL_SOCKET, SO_ERROR, &err, &len);
+  }
+  tx_fire(a);
+  napi_close_handle_scope(a->env, scope);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  afp_t *a = h->data;
+  if (a == NULL || a->closed) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(a->env, &scope) != napi_ok) return;
+  /* Writable first: what waited for the kernel goes out before new input makes more. */
+  if (a->tx_armed && a->txfd < 0 && (status < 0 || (events & UV_WRITABLE))) {
+    tx_fire(a);
+    if (a->closed) {
+      napi_close_handle_scope(a->env, scope);
+      return;
+    }
+  }
+  if (!a->polling || (status >= 0 && !(events & UV_READABLE))) {
+    if (status < 0 && !a->closed) {
+      /* POLLERR while only a TX watch is armed: clear the socket error (else POLLERR comes
+       * straight back), then watch what is left (libuv stopped the watcher). */
+      check_socket_error(a);
+      if (!a->closed) apply_rx_poll(a);
+    }
+    napi_close_handle_scope(a->env, scope);
+    return;
+  }
   a->rx_wakeups++;
   rx_drain(a);
   if (!a->close_pending && a->polling && status < 0) {
@@ -582,8 +733,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
      * come back. Without a socket error to clear, POLLERR would come straight back:
      * stop and say so. */
     if (check_socket_error(a)) {
-      if (!a->close_pending && a->polling && !a->closed && a->poll)
-        a->polling = uv_poll_start(a->poll, UV_READABLE, on_poll) == 0;
+      if (!a->close_pending && a->polling && !a->closed && a->poll && apply_rx_poll(a) != 0) a->polling = 0;
     } else {
       a->polling = 0;
       a->stop_pending = 1;
@@ -610,6 +760,31 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 }
 
 /* ---------------------------------------------------------------- methods */
+
+/* Creates the poll handle *hp on fd once (it follows ref()/unref()). Throws and returns -1 on failure. */
+static int ensure_poll(napi_env env, afp_t *a, uv_poll_t **hp, int fd) {
+  if (*hp) return 0;
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    napi_throw_error(env, "ERR_AF_PACKET", "cannot get the event loop");
+    return -1;
+  }
+  uv_poll_t *h = calloc(1, sizeof *h);
+  if (!h) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return -1;
+  }
+  int r = uv_poll_init(loop, h, fd);
+  if (r != 0) {
+    free(h);
+    throw_code(env, uv_err_name(r), 0, "uv_poll_init", uv_strerror(r));
+    return -1;
+  }
+  h->data = a;
+  if (a->unrefd) uv_unref((uv_handle_t *)h);
+  *hp = h;
+  return 0;
+}
 
 static napi_value m_start(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -640,28 +815,15 @@ static napi_value m_start(napi_env env, napi_callback_info info) {
     NAPI_OK(napi_create_string_utf8(env, "AF_PACKET", NAPI_AUTO_LENGTH, &name));
     NAPI_OK(napi_async_init(env, self, name, &a->actx));
   }
-  if (!a->poll) {
-    uv_loop_t *loop;
-    NAPI_OK(napi_get_uv_event_loop(env, &loop));
-    a->poll = calloc(1, sizeof *a->poll);
-    if (!a->poll) goto napi_fail;
-    int r = uv_poll_init(loop, a->poll, a->fd);
-    if (r != 0) {
-      free(a->poll);
-      a->poll = NULL;
-      throw_code(env, uv_err_name(r), 0, "uv_poll_init", uv_strerror(r));
-      return NULL;
-    }
-    a->poll->data = a;
-    if (a->unrefd) uv_unref((uv_handle_t *)a->poll);
-  }
+  if (ensure_poll(env, a, &a->poll, a->fd) < 0) return NULL;
   if (!a->polling) {
-    int r = uv_poll_start(a->poll, UV_READABLE, on_poll);
+    a->polling = 1;
+    int r = apply_rx_poll(a);
     if (r != 0) {
+      a->polling = 0;
       throw_code(env, uv_err_name(r), 0, "uv_poll_start", uv_strerror(r));
       return NULL;
     }
-    a->polling = 1;
   }
   return NULL;
 napi_fail:
@@ -682,6 +844,7 @@ static napi_value m_ref(napi_env env, napi_callback_info info) {
   if (!a) return NULL;
   a->unrefd = 0;
   if (a->poll) uv_ref((uv_handle_t *)a->poll);
+  if (a->txpoll) uv_ref((uv_handle_t *)a->txpoll);
   return NULL;
 }
 
@@ -691,6 +854,7 @@ static napi_value m_unref(napi_env env, napi_callback_info info) {
   if (!a) return NULL;
   a->unrefd = 1;
   if (a->poll) uv_unref((uv_handle_t *)a->poll);
+  if (a->txpoll) uv_unref((uv_handle_t *)a->txpoll);
   return NULL;
 }
 
@@ -741,8 +905,8 @@ static int fill_vnet(struct virtio_net_hdr *h, const uint8_t *frame, uint32_t le
 }
 
 static napi_value m_send(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6], result;
+  size_t argc = 7;
+  napi_value argv[7], result;
   afp_t *a = unwrap(env, info, &argc, argv);
   if (!a) return NULL;
   if (a->closed || a->close_pending) {
@@ -750,12 +914,12 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (argc < 4) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "send(buffer, offsets, lengths, count, csumStart?, gsoSize?)");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "send(buffer, offsets, lengths, count, csumStart?, gsoSize?, first?)");
     return NULL;
   }
   void *data, *offp, *lenp, *csp = NULL, *gsop = NULL;
   size_t blen, noff, nlen, ncs = 0, ngso = 0;
-  uint32_t count;
+  uint32_t count, first = 0;
   if (get_typed(env, argv[0], napi_uint8_array, "buffer", &data, &blen) < 0) return NULL;
   if (get_typed(env, argv[1], napi_uint32_array, "offsets", &offp, &noff) < 0) return NULL;
   if (get_typed(env, argv[2], napi_uint32_array, "lengths", &lenp, &nlen) < 0) return NULL;
@@ -766,6 +930,14 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
   if (count > noff || count > nlen) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "count exceeds the offsets/lengths arrays");
     return NULL;
+  }
+  if (argc > 6) {
+    napi_valuetype t;
+    napi_typeof(env, argv[6], &t);
+    if (t != napi_undefined && (napi_get_value_uint32(env, argv[6], &first) != napi_ok || first > count)) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "first must be a frame index of at most count");
+      return NULL;
+    }
   }
   for (size_t k = 4; k < 6 && k < argc; k++) {
     napi_valuetype t;
@@ -787,7 +959,8 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
   const int vnet = a->tx_offload;
   const int fd = vnet ? a->txfd : a->fd;
   const uint32_t *offs = offp, *lens = lenp;
-  uint32_t sent = 0, i = 0;
+  uint32_t sent = 0, i = first, stop = count;
+  a->tx_stop = 0;
   while (i < count) {
     /* Build up to TX_BATCH_MAX messages, skipping frames that lie outside the buffer. */
     uint32_t m = 0;
@@ -800,6 +973,7 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
         a->tx_errors++;
         continue;
       }
+      a->msg_frame[m] = i - 1;
       struct iovec *iov = &a->iovs[2 * m];
       if (vnet) {
         if (fill_vnet(&a->vnet[m], (uint8_t *)data + o, (uint32_t)l, cs, gso) < 0) {
@@ -842,19 +1016,14 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
       if (e == EINTR) continue;
       a->last_tx_errno = e;
       if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
-        /* The queue is full: the rest of this batch would fail the same way. */
-        uint32_t left = m - j;
-        for (uint32_t k = i; k < count; k++) {
-          if (lens[k] == 0 || (uint64_t)offs[k] + lens[k] > blen)
-            a->tx_invalid++;
-          else
-            left++;
-        }
+        /* The socket buffer (EAGAIN) or the device queue (ENOBUFS: the qdisc or a stopped driver
+         * queue dropped it) is full: stop at this frame, the caller keeps it and the rest. */
         if (e == ENOBUFS)
-          a->tx_enobufs += left;
+          a->tx_enobufs++;
         else
-          a->tx_eagain += left;
-        a->tx_errors += (m - j) + (count - i);
+          a->tx_eagain++;
+        a->tx_stop = e == EWOULDBLOCK ? EAGAIN : e;
+        stop = a->msg_frame[j];
         i = count;
         break;
       }
@@ -864,8 +1033,111 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
       j++;
     }
   }
+  a->tx_accepted = sent;
+  a->tx_stop_at = stop;
   napi_create_uint32(env, sent, &result);
   return result;
+}
+
+/* .txStopAt: index (in the arrays of the last send()) of the first frame not handed to the kernel
+ * because it refused it for now (txStop); the count passed when it did not stop. */
+static napi_value m_tx_stop_at(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value r;
+  afp_t *a = unwrap(env, info, &argc, NULL);
+  if (!a) return NULL;
+  napi_create_uint32(env, a->tx_stop_at, &r);
+  return r;
+}
+
+/* .txStop: why the last send() stopped early: "EAGAIN", "ENOBUFS", or "" (it did not). */
+static napi_value m_tx_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value r;
+  afp_t *a = unwrap(env, info, &argc, NULL);
+  if (!a) return NULL;
+  napi_create_string_utf8(env, a->tx_stop ? errno_name(a->tx_stop) : "", NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+/* .txAccepted: frames the kernel took in the last send(). */
+static napi_value m_tx_accepted(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value r;
+  afp_t *a = unwrap(env, info, &argc, NULL);
+  if (!a) return NULL;
+  napi_create_uint32(env, a->tx_accepted, &r);
+  return r;
+}
+
+/* onWritable(fn | null): the function the writable watch calls (no arguments). */
+static napi_value m_on_writable(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  void *p = NULL;
+  napi_valuetype t = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, &p) != napi_ok || !p) return NULL;
+  afp_t *a = p;
+  if (argc > 0) napi_typeof(env, argv[0], &t);
+  if (t != napi_function && t != napi_null) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "onWritable(callback: function | null)");
+    return NULL;
+  }
+  if (a->closed) return NULL;
+  del_ref(env, &a->writable_ref);
+  if (t == napi_null) return NULL;
+  if (napi_create_reference(env, argv[0], 1, &a->writable_ref) != napi_ok) goto fail;
+  if (!a->tx_actx) {
+    napi_value name;
+    if (napi_create_string_utf8(env, "AF_PACKET_TX", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_async_init(env, self, name, &a->tx_actx) != napi_ok)
+      goto fail;
+  }
+  return NULL;
+fail:
+  napi_throw_error(env, "ERR_AF_PACKET", "onWritable() failed");
+  return NULL;
+}
+
+/*
+ * watchWritable(on: boolean): arms (or disarms) the one-shot writable watch on the socket that
+ * sends: txfd when TX offload is on, else the RX fd (its poll handle then watches
+ * READABLE|WRITABLE). Armed only while JS holds frames the kernel refused: a packet socket is
+ * writable whenever less than half its SO_SNDBUF is in flight, so an always-on watch would
+ * wake the loop on every turn.
+ */
+static napi_value m_watch_writable(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool on = false;
+  afp_t *a = unwrap(env, info, &argc, argv);
+  if (!a) return NULL;
+  if (argc < 1 || napi_get_value_bool(env, argv[0], &on) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "watchWritable(on: boolean)");
+    return NULL;
+  }
+  if (a->closed || a->close_pending) {
+    if (!on) return NULL;
+    throw_code(env, "ERR_SOCKET_CLOSED", 0, NULL, "AF_PACKET socket is closed");
+    return NULL;
+  }
+  if ((int)on == a->tx_armed) return NULL;
+  int r;
+  if (a->txfd >= 0) {
+    if (on && ensure_poll(env, a, &a->txpoll, a->txfd) < 0) return NULL;
+    a->tx_armed = on;
+    r = on ? uv_poll_start(a->txpoll, UV_WRITABLE, on_tx_poll) : (a->txpoll ? uv_poll_stop(a->txpoll) : 0);
+  } else {
+    if (on && ensure_poll(env, a, &a->poll, a->fd) < 0) return NULL;
+    a->tx_armed = on;
+    r = apply_rx_poll(a);
+  }
+  if (r != 0) {
+    a->tx_armed = 0;
+    throw_code(env, uv_err_name(r), 0, "uv_poll_start", uv_strerror(r));
+  }
+  return NULL;
 }
 
 static void read_kernel_stats(afp_t *a) {
@@ -917,6 +1189,8 @@ static napi_value m_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "txOther", (double)a->tx_other);
   set_num(env, o, "txCsumOffloaded", (double)a->tx_csum_offloaded);
   set_num(env, o, "txGsoFrames", (double)a->tx_gso_frames);
+  set_num(env, o, "txWritableWakeups", (double)a->tx_writable_wakeups);
+  set_num(env, o, "txSendBuffer", (double)a->sndbuf);
   set_str(env, o, "txLastError", a->last_tx_errno ? errno_name(a->last_tx_errno) : "");
   set_num(env, o, "socketErrors", (double)a->socket_errors);
   set_str(env, o, "socketLastError", a->last_socket_error ? errno_name(a->last_socket_error) : "");
@@ -1079,10 +1353,12 @@ static void setup_tx_offload(afp_t *a, int qdisc_bypass, uint32_t sndbuf) {
     return;
   }
   if (qdisc_bypass) setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
-  /* Super-frames are up to 64 KiB each: room for a batch of them (root may exceed wmem_max). */
-  int want = sndbuf > 0 ? (int)sndbuf : 4 * 1024 * 1024;
-  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+  /* Super-frames are up to 64 KiB each: ask for room for a batch of them. SO_SNDBUF, not
+   * SO_SNDBUFFORCE: that needs CAP_NET_ADMIN, which a pod does not have, so root would get a
+   * buffer the pod never sees. The kernel caps the request at net.core.wmem_max and doubles it
+   * (bookkeeping overhead); what it granted is read back and reported (sendBufferSize). */
+  int want = sndbuf > 0 ? (int)sndbuf : TX_OFFLOAD_SNDBUF;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
   struct sockaddr_ll sll;
   memset(&sll, 0, sizeof sll);
   sll.sll_family = AF_PACKET;
@@ -1204,10 +1480,12 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   a->msgs = calloc(TX_BATCH_MAX, sizeof *a->msgs);
   a->iovs = calloc(2 * TX_BATCH_MAX, sizeof *a->iovs);
   a->vnet = calloc(TX_BATCH_MAX, sizeof *a->vnet);
-  if (!a->msgs || !a->iovs || !a->vnet) {
+  a->msg_frame = calloc(TX_BATCH_MAX, sizeof *a->msg_frame);
+  if (!a->msgs || !a->iovs || !a->vnet || !a->msg_frame) {
     free(a->msgs);
     free(a->iovs);
     free(a->vnet);
+    free(a->msg_frame);
     free(a);
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
@@ -1218,6 +1496,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
     free(a->msgs);
     free(a->iovs);
     free(a->vnet);
+    free(a->msg_frame);
     free(a);
     napi_throw_error(env, "ERR_AF_PACKET", "napi_wrap failed");
     return NULL;
@@ -1236,6 +1515,12 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (txo) setup_tx_offload(a, qb, sndbuf);
+  {
+    /* The send buffer of the socket that sends, as granted (not as asked). */
+    int granted = 0;
+    socklen_t glen = sizeof granted;
+    if (getsockopt(a->txfd >= 0 ? a->txfd : a->fd, SOL_SOCKET, SO_SNDBUF, &granted, &glen) == 0) a->sndbuf = granted;
+  }
 
   /* The ring, once, as an external ArrayBuffer. It holds its own reference to the mapping. */
   napi_value ab, macbuf;
@@ -1265,6 +1550,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   set_bool(env, self, "ignoreOutgoing", ignore_on);
   set_bool(env, self, "promiscuous", a->promisc);
   set_bool(env, self, "txOffload", a->tx_offload);
+  set_u32(env, self, "sendBufferSize", (uint32_t)a->sndbuf);
   return self;
 }
 
@@ -1287,6 +1573,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"ref", NULL, m_ref, NULL, NULL, NULL, napi_default, NULL},
       {"unref", NULL, m_unref, NULL, NULL, NULL, napi_default, NULL},
       {"closed", NULL, NULL, m_closed, NULL, NULL, napi_default, NULL},
+      {"txStop", NULL, NULL, m_tx_stop, NULL, NULL, napi_default, NULL},
+      {"txAccepted", NULL, NULL, m_tx_accepted, NULL, NULL, napi_default, NULL},
+      {"txStopAt", NULL, NULL, m_tx_stop_at, NULL, NULL, napi_default, NULL},
+      {"onWritable", NULL, m_on_writable, NULL, NULL, NULL, napi_default, NULL},
+      {"watchWritable", NULL, m_watch_writable, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value cls, v;
   if (napi_define_class(env, "AfPacketSocket", NAPI_AUTO_LENGTH, m_construct, NULL, sizeof props / sizeof props[0],

@@ -1,8 +1,8 @@
 /** Commands that the services beyond the dataplane (TCP, HTTP) contribute to the CLI. */
 import type { Command } from './cli/cli.js';
 import { CommandError } from './cli/registry.js';
-import { HTTP_STATIC_SERVER_SYNTAX, parseHttpStaticServerCommand } from './http/command.js';
-import { formatHttpStaticServerCache } from './http/show.js';
+import { HTTP_LISTENER_ADD_SYNTAX, HTTP_STATIC_SERVER_SYNTAX, parseHttpListenerAddCommand, parseHttpStaticServerCommand } from './http/command.js';
+import { formatHttpStaticServer, formatHttpStaticServerCache } from './http/show.js';
 import type { Services } from './services.js';
 
 export function serviceCommands(services: Services): Command[] {
@@ -18,6 +18,27 @@ export function serviceCommands(services: Services): Command[] {
         } catch (err) {
           throw new CommandError((err as Error).message);
         }
+      },
+    },
+    {
+      path: 'http static listener add',
+      help: HTTP_LISTENER_ADD_SYNTAX,
+      run(args) {
+        try {
+          services.addListener(parseHttpListenerAddCommand([...args.words]));
+          return undefined;
+        } catch (err) {
+          throw new CommandError((err as Error).message);
+        }
+      },
+    },
+    {
+      path: 'show http static server',
+      help: 'show http static server: listeners, and for TLS the certificate (subject, SANs, not after, fingerprint)',
+      run(args) {
+        args.end();
+        if (services.http.length === 0) return 'no HTTP static server is running';
+        return services.http.map((h) => formatHttpStaticServer(h)).join('\n\n');
       },
     },
     {
@@ -51,7 +72,7 @@ export function serviceCommands(services: Services): Command[] {
         const stack = services.tcp?.stack;
         if (stack === undefined) return 'no TCP sessions (no TCP listener configured)';
         const lines: string[] = [];
-        for (const l of services.http) lines.push(`[T] ${l.command.address}:${l.command.port}->0.0.0.0:0 LISTEN`);
+        for (const h of services.http) for (const l of h.listeners) lines.push(`[T] ${l.command.address}:${l.command.port}->0.0.0.0:0 LISTEN${l.tls !== null ? ' (tls)' : ''}`);
         let count = 0;
         for (const s of stack.sessions()) {
           count++;

@@ -132,6 +132,7 @@ export class Engine {
       clear: () => delete this.dp.exceptions['after-vector'],
     });
     this.services = new Services(this.dp, this.errorSources);
+    this.services.log = (level, fields, message) => log[level](fields, message);
     this.metrics = createMetricsRegistry({
       dp: this.dp,
       services: this.services,
@@ -145,7 +146,7 @@ export class Engine {
       management: () => this.managementText(),
     });
     this.registry = createRegistry([...serviceCommands(this.services), ...ops, ...(options.commands ?? [])]);
-    this.context = { dp: this.dp, startedAt: Date.now(), errorSources: this.errorSources };
+    this.context = { dp: this.dp, startedAt: Date.now(), errorSources: this.errorSources, runtimeSources: this.services.runtimeSources };
   }
 
   /**
@@ -268,7 +269,7 @@ export class Engine {
         addresses: sw.addresses.map((a) => `${formatIpv4(a.address)}/${a.prefixLength}`),
         l2xconnect: sw.xconnect?.name,
       })),
-      http: this.services.http.map((h) => `${h.command.address}:${h.command.port} ${h.command.wwwRoot}`),
+      http: this.services.http.map((h) => `${h.listeners.map((l) => `${l.command.transport}://${l.command.address}/${l.command.port}`).join(' ')} ${h.command.wwwRoot}`),
       cliSocket: this.options.config.cliListen,
       management: this.management?.listening
         ? `${this.management.listening.address}:${this.management.listening.port}`
@@ -284,7 +285,7 @@ export class Engine {
   /** HTTP connections open, and TCP connections not yet closed or in TIME-WAIT. */
   private busy(): { http: number; tcp: number } {
     let http = 0;
-    for (const h of this.services.http) http += h.server.stats().connectionsOpen;
+    for (const h of this.services.http) http += h.server.stats().connectionsOpen + (h.h2?.stats().sessionsOpen ?? 0);
     const c = this.services.tcp?.stack.counters;
     // A half-open connection (SYN-RECEIVED) carries no response yet: it does not hold the drain.
     return { http, tcp: c === undefined ? 0 : Math.max(0, c.connections - c.timeWait - c.synReceived) };
@@ -299,10 +300,10 @@ export class Engine {
     const t0 = this.now();
     this.draining = true;
     const tcp = this.services.tcp;
+    this.services.unlistenAll();
     for (const h of this.services.http) {
-      const ip = parseIpv4(h.command.address);
-      if (tcp !== null && ip !== null) tcp.stack.unlisten(ip, h.command.port);
       h.server.drain();
+      h.h2?.drain();
     }
     tcp?.kick();
     for (;;) {
@@ -312,7 +313,10 @@ export class Engine {
       if (elapsed >= graceMs) return { clean: false, remaining: b.http + b.tcp, elapsedMs: elapsed };
       await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, graceMs - elapsed))));
       // A handshake that completes after unlisten still gets a connection: drain it too.
-      for (const h of this.services.http) h.server.drain();
+      for (const h of this.services.http) {
+        h.server.drain();
+        h.h2?.drain();
+      }
       tcp?.kick();
     }
   }

@@ -5,18 +5,35 @@
 import { statSync } from 'node:fs';
 import { TcpStack } from './tcp/index.js';
 import { HttpStaticServer, type HttpLimits } from './http/server.js';
-import type { HttpStaticServerCommand } from './http/command.js';
+import type { HttpListenerCommand, HttpStaticServerCommand } from './http/command.js';
+import { Http2StaticServer, HTTP2_STATIC_SERVER_NODE } from './http/h2.js';
+import { TlsListener, TLS_NODE, type TlsEventLog, type TlsRuntime } from './http/tls-listener.js';
+import { selfSignedPair, TlsPairError } from './http/tls-credentials.js';
+import { cleartextAccept } from './http/cleartext.js';
+import type { AcceptHandler } from './http/stream.js';
 import { DataplaneSegmentSink, TcpHost } from './dataplane/tcp-host.js';
 import type { Dataplane } from './dataplane/dataplane.js';
-import type { ErrorSource } from './cli/context.js';
-import { parseIpv4 } from './wire/address.js';
+import type { ErrorSource, RuntimeSource } from './cli/context.js';
+import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { IPV4_MIN_HEADER_LEN } from './wire/ipv4.js';
 
 const TCP_MIN_HEADER_LEN = 20;
 
+/** One listening endpoint of a static server: cleartext (HTTP/1.1 + h2c) or TLS. */
+export interface HttpListenerEntry {
+  command: HttpListenerCommand;
+  /** The IPv4 address as the TCP stack keys it (0 = wildcard). */
+  ip: number;
+  tls: TlsListener | null;
+}
+
 export interface HttpServerEntry {
   server: HttpStaticServer;
+  /** The `http static server …` line (its uri is the first listener). */
   command: HttpStaticServerCommand;
+  /** null with http1-only. */
+  h2: Http2StaticServer | null;
+  listeners: HttpListenerEntry[];
 }
 
 export class Services {
@@ -24,11 +41,37 @@ export class Services {
   readonly http: HttpServerEntry[] = [];
   /** Limits applied to HTTP servers started from now on (tests shorten them). */
   httpLimits: Partial<HttpLimits> = {};
+  /** Where TLS warnings and reload results go (the engine sets its logger here). */
+  log: TlsEventLog = () => undefined;
+  /** Lines of `show runtime` beyond the dataplane's graph nodes (TLS handshake cost). */
+  readonly runtimeSources: RuntimeSource[] = [];
 
   constructor(
     private readonly dp: Dataplane,
     private readonly errorSources: ErrorSource[],
-  ) {}
+  ) {
+    const sum = (pick: (t: TlsListener) => TlsRuntime) => (): TlsRuntime => {
+      const r = { calls: 0, vectors: 0, nanos: 0 };
+      for (const t of this.tlsListeners()) {
+        const x = pick(t);
+        r.calls += x.calls;
+        r.vectors += x.vectors;
+        r.nanos += x.nanos;
+      }
+      return r;
+    };
+    const clear = (pick: (t: TlsListener) => TlsRuntime) => (): void => {
+      for (const t of this.tlsListeners()) Object.assign(pick(t), { calls: 0, vectors: 0, nanos: 0 });
+    };
+    this.runtimeSources.push(
+      { name: 'tls-handshake', runtime: sum((t) => t.handshakeRuntime), clear: clear((t) => t.handshakeRuntime) },
+      { name: 'tls-input', runtime: sum((t) => t.inputRuntime), clear: clear((t) => t.inputRuntime) },
+    );
+  }
+
+  *tlsListeners(): Iterable<TlsListener> {
+    for (const h of this.http) for (const l of h.listeners) if (l.tls !== null) yield l.tls;
+  }
 
   ensureTcp(): TcpHost {
     if (this.tcp !== null) return this.tcp;
@@ -60,27 +103,110 @@ export class Services {
       throw new Error(`www-root ${command.wwwRoot} does not exist`);
     }
     if (!st.isDirectory()) throw new Error(`www-root ${command.wwwRoot} is not a directory`);
-    const address = parseIpv4(command.address);
-    if (address === null) throw new Error(`${command.address} is not an IPv4 address`);
-    // Two listeners on one port conflict when their addresses match or either is the wildcard.
-    const conflicts = (h: HttpServerEntry) =>
-      h.command.port === command.port && (h.command.address === command.address || address === 0 || parseIpv4(h.command.address) === 0);
-    if (this.http.some(conflicts)) {
-      throw new Error(`an HTTP server already listens on port ${command.port}`);
-    }
-    const tcp = this.ensureTcp();
+    const ip = this.checkListener(command);
     const limits: Partial<HttpLimits> = { ...this.httpLimits };
     if (command.headerTimeoutMs !== undefined) limits.headerTimeoutMs = command.headerTimeoutMs;
     if (command.idleTimeoutMs !== undefined) limits.idleTimeoutMs = command.idleTimeoutMs;
     const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: command.cacheSizeBytes, limits });
-    tcp.stack.listen(address, command.port, server.accept);
-    this.http.push({ server, command });
+    const h2 = command.http1Only === true ? null : new Http2StaticServer(server, { idleTimeoutMs: server.limits.idleTimeoutMs });
+    const entry: HttpServerEntry = { server, command, h2, listeners: [] };
+    try {
+      this.openListener(entry, command, ip);
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+    this.http.push(entry);
     this.errorSources.push({ node: 'http-static-server', counts: () => server.errors, clear: () => clearRecord(server.errors) });
+    if (h2 !== null) this.errorSources.push({ node: HTTP2_STATIC_SERVER_NODE, counts: () => h2.errors, clear: () => clearRecord(h2.errors) });
     return server;
   }
 
+  /** `http static listener add …`: one more listener for the static server configured last. */
+  addListener(command: HttpListenerCommand): HttpListenerEntry {
+    const entry = this.http[this.http.length - 1];
+    if (entry === undefined) throw new Error('no HTTP static server to add a listener to: configure `http static server www-root <dir> …` first');
+    const ip = this.checkListener(command);
+    return this.openListener(entry, command, ip);
+  }
+
+  /** Validates the address and refuses a port another listener has (same address, or either wildcard). */
+  private checkListener(command: HttpListenerCommand): number {
+    if (command.family !== 4) throw new Error(`${command.address}: IPv6 listeners are not supported yet (use an IPv4 address such as 0.0.0.0)`);
+    const ip = parseIpv4(command.address);
+    if (ip === null) throw new Error(`${command.address} is not an IPv4 address`);
+    for (const h of this.http) {
+      for (const l of h.listeners) {
+        if (l.command.port === command.port && (l.ip === ip || ip === 0 || l.ip === 0)) {
+          throw new Error(`an HTTP server already listens on port ${command.port} (${l.command.transport}://${l.command.address}/${l.command.port})`);
+        }
+      }
+    }
+    return ip;
+  }
+
+  private openListener(entry: HttpServerEntry, command: HttpListenerCommand, ip: number): HttpListenerEntry {
+    let tls: TlsListener | null = null;
+    let accept: AcceptHandler;
+    if (command.transport === 'tls') {
+      tls = this.makeTls(entry, command);
+      accept = tls.accept;
+    } else if (command.redirectToHttps === true) {
+      // The HTTPS port is looked up per connection: the tls listener may be added after this one.
+      const tlsPort = (): number => entry.listeners.find((l) => l.tls !== null)?.command.port ?? 443;
+      accept = (stream) => cleartextAccept(entry.server, null, tlsPort())(stream);
+    } else {
+      accept = cleartextAccept(entry.server, entry.h2);
+    }
+    const tcp = this.ensureTcp();
+    tcp.stack.listen(ip, command.port, tcp.timed(accept));
+    const listener: HttpListenerEntry = { command, ip, tls };
+    entry.listeners.push(listener);
+    if (tls !== null) {
+      const t = tls;
+      this.errorSources.push({ node: TLS_NODE, counts: () => t.errors, clear: () => clearRecord(t.errors) });
+    }
+    return listener;
+  }
+
+  private makeTls(entry: HttpServerEntry, command: HttpListenerCommand): TlsListener {
+    const handshakeTimeoutMs = entry.server.limits.headerTimeoutMs;
+    if (command.certFile !== undefined && command.keyFile !== undefined) {
+      try {
+        return new TlsListener(entry.server, entry.h2, { certFile: command.certFile, keyFile: command.keyFile, log: this.log, handshakeTimeoutMs });
+      } catch (err) {
+        if (err instanceof TlsPairError) throw new Error(`tls://${command.address}/${command.port}: ${err.message}`);
+        throw err;
+      }
+    }
+    // No certificate given: a fresh self-signed one for the addresses this dataplane has.
+    const names = new Set<string>();
+    if (command.address !== '0.0.0.0') names.add(command.address);
+    for (const sw of this.dp.interfaces) for (const a of sw.addresses) names.add(formatIpv4(a.address));
+    names.add('localhost');
+    const pair = selfSignedPair({ names: [...names] });
+    const info = pair.leaf;
+    this.log(
+      'warn',
+      { code: 'TLS_SELF_SIGNED', listener: `tls://${command.address}/${command.port}`, subjectAltName: info.subjectAltName, fingerprint: info.fingerprint256 },
+      `tls://${command.address}/${command.port} has no cert/key: serving a self-signed certificate made for this process (${info.subjectAltName}); clients will not trust it. Give cert <file> key <file> for a real one`,
+    );
+    return new TlsListener(entry.server, entry.h2, { pair, log: this.log, handshakeTimeoutMs });
+  }
+
+  /** Stops accepting on every listener (drain). */
+  unlistenAll(): void {
+    const tcp = this.tcp;
+    if (tcp === null) return;
+    for (const h of this.http) for (const l of h.listeners) tcp.stack.unlisten(l.ip, l.command.port);
+  }
+
   close(): void {
-    for (const h of this.http) h.server.close();
+    for (const h of this.http) {
+      for (const l of h.listeners) l.tls?.close();
+      h.h2?.close();
+      h.server.close();
+    }
     this.tcp?.close();
   }
 }

@@ -7,6 +7,8 @@ export interface CliContext {
   readonly startedAt: number;
   /** Extra sections that other subsystems add to `show errors` (TCP, HTTP). */
   readonly errorSources: ErrorSource[];
+  /** Extra lines of `show runtime` (e.g. tls-handshake) beside the dataplane's graph nodes. */
+  readonly runtimeSources?: readonly RuntimeSource[];
   /** Called by `quit` in an interactive session; not available in startup-config. `signal`
    *  aborts when the client goes away, so that a long command (ping) stops early. */
   readonly session?: { close(): void; readonly signal?: AbortSignal };
@@ -16,4 +18,11 @@ export interface ErrorSource {
   node: string;
   counts(): Record<string, number>;
   clear?(): void;
+}
+
+export interface RuntimeSource {
+  name: string;
+  /** calls, vectors (records or connections) and nanoseconds, as a graph node's runtime. */
+  runtime(): { calls: number; vectors: number; nanos: number };
+  clear(): void;
 }

@@ -4,6 +4,14 @@ import { Engine, EngineConfigError } from '../engine.js';
 import { createLogger, LogRing, type Logger } from '../log.js';
 import { ConfigError, readVppConf, type EngineConfig } from './vpp-conf.js';
 import type { Device } from '../io/device.js';
+import { FlagError, parseFlags, type FlagSpec } from '../flags.js';
+
+const RUN_FLAGS: FlagSpec[] = [
+  { name: 'config', short: 'c', value: 'FILE', help: 'VPP startup configuration' },
+  { name: 'management', value: 'ADDR:PORT|off', help: 'overrides vpp-server { management }' },
+  { name: 'shutdown-grace', value: 'SECONDS', help: 'overrides vpp-server { shutdown-grace }' },
+  { name: 'stall-threshold', value: 'SECONDS', help: 'overrides vpp-server { stall-threshold }' },
+];
 
 const USAGE = `usage: vpp-server run -c <vpp.conf> [--management <addr>:<port>|off] [--shutdown-grace <seconds>]
   -c <file>                  VPP startup configuration (unix { cli-listen … startup-config … })
@@ -67,22 +75,18 @@ function startFailure(err: unknown, engine: Engine | null): { code: string; mess
 export async function main(argv: string[]): Promise<number> {
   let confPath: string | undefined;
   const overrides: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '-c' || argv[i] === '--config') confPath = argv[++i];
-    else if (argv[i] === '--management' || argv[i] === '--shutdown-grace' || argv[i] === '--stall-threshold') {
-      const value = argv[++i];
-      if (value === undefined) {
-        console.error(`run: ${argv[i - 1]} needs a value\n${USAGE}`);
-        return 2;
-      }
-      overrides[argv[i - 1].slice(2)] = value;
-    } else if (argv[i] === '-h' || argv[i] === '--help') {
+  try {
+    const f = parseFlags(argv, RUN_FLAGS);
+    if (f.help) {
       console.log(USAGE);
       return 0;
-    } else {
-      console.error(`run: unknown option '${argv[i]}'\n${USAGE}`);
-      return 2;
     }
+    if (typeof f.values['config'] === 'string') confPath = f.values['config'];
+    for (const k of ['management', 'shutdown-grace', 'stall-threshold']) if (typeof f.values[k] === 'string') overrides[k] = f.values[k] as string;
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    console.error(`run: ${err.problems.join('\n  ')}\n${USAGE}`);
+    return 2;
   }
   if (confPath === undefined) {
     console.error(`run: missing -c <vpp.conf>\n${USAGE}`);

@@ -90,6 +90,14 @@ function showHardware(ctx: CliContext, brief: boolean): string {
       if (typeof x.txCsumOffloaded === 'number') lines.push(`  tx checksum-offloaded ${x.txCsumOffloaded} gso super-frames ${x.txGsoFrames}`);
       lines.push(`  socket errors ${x.socketErrors}${x.socketLastError ? ` (last ${x.socketLastError})` : ''}, handler errors ${x.handlerErrors}`);
     }
+    if (typeof x.txBlocked === 'number') {
+      // TX backpressure: frames the kernel refused for now (EAGAIN/ENOBUFS) wait in the device's backlog.
+      lines.push(
+        `  tx backpressure: blocked ${x.txBlocked} backlogged ${x.txBacklogged} backlog-drops ${x.txBacklogDrops} ` +
+          `backlog ${x.txBacklogFrames} (peak ${x.txBacklogPeak}) resumes ${x.txResumes}${typeof x.txWritableWakeups === 'number' ? ` writable-wakeups ${x.txWritableWakeups}` : ''}`,
+      );
+    }
+    if (typeof x.txSendBuffer === 'number') lines.push(`  tx socket send buffer ${x.txSendBuffer} bytes (SO_SNDBUF as granted)`);
     lines.push(`  tx errors ${stats.txErrors}, mtu ${hw.device.mtu}, sub-interfaces ${hw.subByVlan.size}`);
   }
   lines.push(`${'local0'.padEnd(32)}${'0'.padEnd(6)}${'down'.padEnd(6)}local0`);
@@ -149,6 +157,16 @@ function showRuntime(ctx: CliContext, since: number): string {
     const perPacket = r.vectors > 0 ? r.nanos / r.vectors : 0;
     lines.push(
       `${node.name.padEnd(28)}${'active'.padEnd(10)}${String(r.calls).padStart(12)}${String(r.vectors).padStart(14)}${perCall.toFixed(2).padStart(14)}${perPacket.toFixed(1).padStart(12)}`,
+    );
+  }
+  // Work done outside the graph on the same thread (e.g. OpenSSL handshakes), in the same columns.
+  for (const src of ctx.runtimeSources ?? []) {
+    const r = src.runtime();
+    if (r.calls === 0) continue;
+    const perCall = r.vectors / r.calls;
+    const perPacket = r.vectors > 0 ? r.nanos / r.vectors : 0;
+    lines.push(
+      `${src.name.padEnd(28)}${'active'.padEnd(10)}${String(r.calls).padStart(12)}${String(r.vectors).padStart(14)}${perCall.toFixed(2).padStart(14)}${perPacket.toFixed(1).padStart(12)}`,
     );
   }
   return lines.join('\n');
@@ -277,6 +295,7 @@ export function registerShowCommands(registry: CommandRegistry<CliContext>): voi
     run(args, ctx) {
       args.end();
       for (const node of ctx.dp.graphNodes()) node.clearRuntime();
+      for (const src of ctx.runtimeSources ?? []) src.clear();
       runtimeSince = Date.now();
     },
   });

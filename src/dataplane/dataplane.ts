@@ -79,6 +79,8 @@ export class Dataplane {
   private current: GraphNode | null = null;
   private capture: PacketCapture | null = null;
   private drops = 0;
+  /** Time spent in applications (session-queue) so far, ns; subtracted from the node that called them. */
+  private appNanos = 0;
   /** What the nodes see. */
   private readonly ctx: NodeContext;
 
@@ -366,10 +368,11 @@ export class Dataplane {
       const count = node.queued;
       if (count === 0) continue;
       this.current = node;
+      const app = this.appNanos;
       node.run!(this.ctx);
       node.queued = 0;
       const t1 = performance.now();
-      node.record(count, (t1 - t) * 1e6);
+      node.record(count, (t1 - t) * 1e6 - (this.appNanos - app));
       t = t1;
     }
   }
@@ -404,10 +407,18 @@ export class Dataplane {
   /** Runs the transports' per-vector output (TCP flush), recorded as node tcp4-output. */
   runAfterVector(): void {
     const before = this.output.framesCommitted;
+    const app = this.appNanos;
     const t0 = performance.now();
     this.afterVector!(this.now());
     const frames = this.output.framesCommitted - before;
-    if (frames > 0) this.graph.tcpOutput.record(frames, (performance.now() - t0) * 1e6);
+    if (frames > 0) this.graph.tcpOutput.record(frames, (performance.now() - t0) * 1e6 - (this.appNanos - app));
+  }
+
+  /** An application call (from TCP) took `ms`: shown as node session-queue (see TcpHost.timed). */
+  chargeApplication(ms: number): void {
+    const ns = ms * 1e6;
+    this.appNanos += ns;
+    this.graph.sessionQueue.record(1, ns);
   }
 
   /** Sends what transports wrote outside a vector (timers, application writes). */

@@ -4,6 +4,7 @@
  * SegmentSink — output is flushed once per vector, and one Node timer follows the stack's next
  * deadline.
  */
+import { performance } from 'node:perf_hooks';
 import { finish, pseudoHeaderSum, sumWords } from '../wire/checksum.js';
 import { IPV4_MIN_HEADER_LEN, IP_PROTO_TCP } from '../wire/ipv4.js';
 import type { SegmentSink, TcpStack } from '../tcp/index.js';
@@ -11,6 +12,8 @@ import type { Dataplane } from './dataplane.js';
 import type { Ip4Output } from './ip4-output.js';
 
 const TCP_CHECKSUM_OFFSET = 16;
+
+type AcceptHandler = Parameters<TcpStack['listen']>[2];
 
 /**
  * Writes segments through the IPv4 output path. On a device with TX offload (AF_PACKET with
@@ -121,6 +124,38 @@ export class TcpHost {
   kick(): void {
     this.dp.runAfterVector();
     this.dp.flush();
+  }
+
+  /**
+   * Wraps an application's accept handler so that the time TCP spends in it (HTTP parsing and
+   * responses, called from tcp4-input and tcp4-output) is charged to node session-queue, not to
+   * the TCP node that called it. One wrapper object per connection; two clock reads per call.
+   */
+  timed(accept: AcceptHandler): AcceptHandler {
+    const dp = this.dp;
+    return (stream) => {
+      const h = accept(stream);
+      return {
+        onData(buf: Buffer, off: number, len: number) {
+          const t = performance.now();
+          try {
+            h.onData(buf, off, len);
+          } finally {
+            dp.chargeApplication(performance.now() - t);
+          }
+        },
+        onDrain() {
+          const t = performance.now();
+          try {
+            h.onDrain();
+          } finally {
+            dp.chargeApplication(performance.now() - t);
+          }
+        },
+        onEnd: () => h.onEnd(),
+        onClose: () => h.onClose(),
+      };
+    };
   }
 
   close(): void {

@@ -17,6 +17,7 @@ import {
   type KubernetesObject,
   type V1Deployment,
   type V1Pod,
+  type V1StatefulSet,
 } from '@kubernetes/client-node';
 import { FIELD_MANAGER, type KubeObject, type Platform } from './manifests.js';
 
@@ -244,6 +245,42 @@ export async function readDeployment(c: Cluster, namespace: string, name: string
   }
 }
 
+/** Whether the Secret exists, and its type (undefined: absent). */
+export async function secretType(c: Cluster, namespace: string, name: string): Promise<string | undefined> {
+  try {
+    const s = await c.core.readNamespacedSecret({ name, namespace });
+    return s.type ?? 'Opaque';
+  } catch (err) {
+    if (err instanceof ApiException && err.code === 404) return undefined;
+    throw explainError(err, c.server, `reading Secret ${namespace}/${name}`);
+  }
+}
+
+/** The workload of the deployment: the seed's Deployment, or the StatefulSet of a scale-out. */
+export type Workload = { kind: 'Deployment'; obj: V1Deployment } | { kind: 'StatefulSet'; obj: V1StatefulSet };
+
+export async function readStatefulSet(c: Cluster, namespace: string, name: string): Promise<V1StatefulSet | undefined> {
+  try {
+    return await c.apps.readNamespacedStatefulSet({ name, namespace });
+  } catch (err) {
+    if (err instanceof ApiException && err.code === 404) return undefined;
+    throw explainError(err, c.server, `reading StatefulSet ${namespace}/${name}`);
+  }
+}
+
+/** Reads the Deployment, else the StatefulSet, of that name. */
+export async function readWorkload(c: Cluster, namespace: string, name: string, kind?: Workload['kind']): Promise<Workload | undefined> {
+  if (kind !== 'StatefulSet') {
+    const d = await readDeployment(c, namespace, name);
+    if (d) return { kind: 'Deployment', obj: d };
+  }
+  if (kind !== 'Deployment') {
+    const st = await readStatefulSet(c, namespace, name);
+    if (st) return { kind: 'StatefulSet', obj: st };
+  }
+  return undefined;
+}
+
 export async function listPods(c: Cluster, namespace: string, labelSelector: string): Promise<V1Pod[]> {
   try {
     return (await c.core.listNamespacedPod({ namespace, labelSelector })).items;
@@ -309,7 +346,7 @@ const ADMISSION_PATTERNS = [
 ];
 
 /**
- * Waits until the Deployment's new pod is available, printing a progress line whenever the state
+ * Waits until the workload's (Deployment or StatefulSet) new pods are available, printing a progress line whenever the state
  * changes. Fails early when waiting cannot help (pod creation refused by admission, init
  * configuration error), and after `timeoutSec`.
  */
@@ -321,6 +358,7 @@ export async function waitForRollout(
   timeoutSec: number,
   log: (line: string) => void,
   pollMs = 2000,
+  kind: Workload['kind'] = 'Deployment',
 ): Promise<V1Pod | undefined> {
   const deadline = Date.now() + timeoutSec * 1000;
   let last = '';
@@ -330,10 +368,11 @@ export async function waitForRollout(
   };
   const since = Date.now();
   for (;;) {
-    const d = await readDeployment(c, namespace, name);
-    if (!d) throw new ClusterError(`Deployment ${namespace}/${name} disappeared while waiting for it`, 1, 'not-found');
+    const w = await readWorkload(c, namespace, name, kind);
+    if (!w) throw new ClusterError(`${kind} ${namespace}/${name} disappeared while waiting for it`, 1, 'not-found');
+    const d = w.obj;
     const gen = d.metadata?.generation ?? 0;
-    const s = d.status ?? {};
+    const s: { observedGeneration?: number; replicas?: number; updatedReplicas?: number; readyReplicas?: number; availableReplicas?: number; conditions?: { type: string; status: string; message?: string }[] } = d.status ?? {};
     const want = d.spec?.replicas ?? 1;
     const observed = (s.observedGeneration ?? 0) >= gen;
     const pods = (await listPods(c, namespace, selector)).filter((p) => !p.metadata?.deletionTimestamp);
@@ -369,7 +408,7 @@ export async function waitForRollout(
       throw new ClusterError(
         `the rollout did not finish within ${timeoutSec}s; last state: ${last}` +
           (events.length ? `\nrecent warnings:\n${events.join('\n')}` : '') +
-          `\nlook closer with 'kubectl -n ${namespace} describe pod -l ${selector}' and 'kubectl -n ${namespace} logs deploy/${name} --all-containers'`,
+          `\nlook closer with 'kubectl -n ${namespace} describe pod -l ${selector}' and 'kubectl -n ${namespace} logs ${kind === 'StatefulSet' ? 'sts' : 'deploy'}/${name} --all-containers'`,
         3,
         'timeout',
       );

@@ -11,14 +11,16 @@ import {
   CLI_SOCKET,
   NAD_NAME,
   buildManifests,
+  tlsNotes,
   ctlArgv,
   selectorString,
   validateAll,
+  workloadKind,
   wwwConfigMapName,
   type DeployConfig,
 } from './manifests.js';
 import { CLUSTER_FLAGS, COMMON_FLAGS, parseCommandOptions, reportValueError, usage } from './options.js';
-import { ValueError, type Engine, type Ipv4Cidr } from './values.js';
+import { ValueError, replicaAddresses, type Engine, type Ipv4Cidr } from './values.js';
 
 const FLAGS = [...COMMON_FLAGS, ...CLUSTER_FLAGS, '--timeout', '--no-wait'];
 const SUMMARY =
@@ -30,10 +32,16 @@ export interface Io {
 }
 const consoleIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
 
-/** The note printed in vanilla-Kubernetes mode. */
-export function podSecurityNote(namespace: string): string {
+/**
+ * The note printed in vanilla-Kubernetes mode: why that mode (detected: the cluster has no SCC
+ * API; forced: --kubernetes, whether or not the cluster has one).
+ */
+export function podSecurityNote(namespace: string, why: { forced: boolean; sccApi: boolean } = { forced: false, sccApi: false }): string {
+  const reason = why.forced
+    ? `--kubernetes given${why.sccApi ? ' (the cluster does have the SecurityContextConstraints API: the pod must then be admitted by an SCC you grant yourself)' : ''}`
+    : 'no SecurityContextConstraints API';
   return (
-    `note: no SecurityContextConstraints API: vanilla Kubernetes mode (no SCC, ClusterRole or ClusterRoleBinding). ` +
+    `note: ${reason}: vanilla Kubernetes mode (no SCC, ClusterRole or ClusterRoleBinding). ` +
     `NET_RAW is outside Pod Security 'baseline', so namespace ${namespace} is labelled ` +
     `pod-security.kubernetes.io/enforce=privileged; the pod itself still runs as uid 10000 with only the capabilities it needs.`
   );
@@ -57,14 +65,17 @@ export function podLines(pod: V1Pod): string[] {
   return lines;
 }
 
-/** How to reach the address and inspect the dataplane. */
-export function reachLines(r: { namespace: string; engine: Engine; ip: Ipv4Cidr; vlanId: number; podName?: string }): string[] {
+/** How to reach the address (every pod's, in a StatefulSet) and inspect the dataplane. */
+export function reachLines(r: { namespace: string; engine: Engine; ip: Ipv4Cidr; vlanId: number; podName?: string; replicas?: number }): string[] {
+  const n = r.replicas ?? 1;
+  const all = replicaAddresses(r.ip, n);
   return [
-    `the address: ${r.ip.cidr} on VLAN ${r.vlanId}, in userspace (host-macvlan0.${r.vlanId}). From a host on VLAN ${r.vlanId} in ${r.ip.network}/${r.ip.prefix}:`,
-    `  ping ${r.ip.address}`,
-    `  curl http://${r.ip.address}/index.html`,
+    n === 1
+      ? `the address: ${r.ip.cidr} on VLAN ${r.vlanId}, in userspace (host-macvlan0.${r.vlanId}). From a host on VLAN ${r.vlanId} in ${r.ip.network}/${r.ip.prefix}:`
+      : `the addresses: ${all.map((a) => a.address).join(', ')} (pod ${APP_NAME}-<n> has ${r.ip.address} + n) on VLAN ${r.vlanId}, in userspace (host-macvlan0.${r.vlanId}). From a host on VLAN ${r.vlanId} in ${r.ip.network}/${r.ip.prefix}:`,
+    ...all.flatMap((a) => [`  ping ${a.address}`, `  curl http://${a.address}/index.html`]),
     'inspect the dataplane:',
-    `  kubectl -n ${r.namespace} exec ${r.podName ?? `deploy/${APP_NAME}`} -c ${APP_NAME} -- ${ctlArgv(r.engine, CLI_SOCKET, 'show', 'int', 'addr').join(' ')}`,
+    `  kubectl -n ${r.namespace} exec ${r.podName ?? (n > 1 ? `${APP_NAME}-0` : `deploy/${APP_NAME}`)} -c ${APP_NAME} -- ${ctlArgv(r.engine, CLI_SOCKET, 'show', 'int', 'addr').join(' ')}`,
   ];
 }
 
@@ -92,20 +103,37 @@ export async function deploy(
   const objects = buildManifests(c);
   validateAll(objects);
   io.out(`deploying to ${cluster.server} (${platform === 'openshift' ? 'OpenShift' : 'Kubernetes'}), namespace ${c.namespace}, engine ${c.engine}`);
-  if (platform === 'kubernetes') io.out(podSecurityNote(c.namespace));
+  if (platform === 'kubernetes') io.out(podSecurityNote(c.namespace, { forced: opts.platformOverride === 'kubernetes', sccApi: d.openshift }));
+  for (const n of tlsNotes(c)) io.out(n);
+  if (c.tlsSecret !== undefined) {
+    const { secretType } = await import('./cluster.js');
+    const type = await secretType(cluster, c.namespace, c.tlsSecret);
+    if (type === undefined) io.out(`warning: Secret ${c.namespace}/${c.tlsSecret} does not exist (yet): the pod will wait in ContainerCreating until it does`);
+    else if (type !== 'kubernetes.io/tls') io.out(`warning: Secret ${c.namespace}/${c.tlsSecret} is of type ${type}, not kubernetes.io/tls: it needs the keys tls.crt and tls.key`);
+  }
   for (const o of objects) {
     await apply(cluster, o);
     io.out(`applied ${describe(o)}`);
+  }
+  // Going from one pod to several (or back) changes the workload's kind: remove the other one,
+  // or two sets of pods would answer for the same addresses.
+  const kind = workloadKind(c);
+  const stale =
+    kind === 'StatefulSet'
+      ? [{ apiVersion: 'apps/v1', kind: 'Deployment' }]
+      : [{ apiVersion: 'apps/v1', kind: 'StatefulSet' }, { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' }];
+  for (const o of stale.map((x) => ({ ...x, metadata: { name: APP_NAME, namespace: c.namespace } }))) {
+    if (await remove(cluster, o)) io.out(`deleted ${describe(o)} (now ${kind === 'StatefulSet' ? `a StatefulSet of ${c.replicas}` : 'one pod, a Deployment'})`);
   }
   if (!c.www) {
     const stale = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: wwwConfigMapName(), namespace: c.namespace } };
     if (await remove(cluster, stale)) io.out(`deleted ${describe(stale)} (no --www-dir this time: serving the default index.html)`);
   }
   if (!opts.wait) {
-    io.out(`not waiting for the rollout: follow it with 'kubectl -n ${c.namespace} rollout status deploy/${APP_NAME}'`);
+    io.out(`not waiting for the rollout: follow it with 'kubectl -n ${c.namespace} rollout status ${kind === 'StatefulSet' ? 'sts' : 'deploy'}/${APP_NAME}'`);
     return 0;
   }
-  const pod = await waitForRollout(cluster, c.namespace, APP_NAME, selectorString(), opts.timeout, (l) => io.out(l), opts.pollMs);
+  const pod = await waitForRollout(cluster, c.namespace, APP_NAME, selectorString(), opts.timeout, (l) => io.out(l), opts.pollMs, kind);
   io.out('deployed.');
   for (const l of reachHints(c, pod)) io.out(l);
   return 0;

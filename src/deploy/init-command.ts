@@ -4,6 +4,9 @@
  */
 import { INIT_DEFAULTS, initSettingsFromEnv, runInit } from './init.js';
 import { ValueError } from './values.js';
+import { FlagError, parseFlags, type FlagSpec } from '../flags.js';
+
+const FLAGS: FlagSpec[] = [{ name: 'sysfs-net', value: 'DIR', help: 'same as SYSFS_NET' }];
 
 const HELP = `usage: vpp-server init [--sysfs-net DIR]
 
@@ -20,6 +23,13 @@ environment:
   HTTP_PORT       HTTP port (default ${INIT_DEFAULTS.HTTP_PORT})
   CACHE_SIZE      HTTP file cache size (default ${INIT_DEFAULTS.CACHE_SIZE})
   CLI_SOCKET      CLI socket of the dataplane (default ${INIT_DEFAULTS.CLI_SOCKET})
+  GATEWAY         optional next hop of the default route: adds
+                  'ip route add 0.0.0.0/0 via GATEWAY host-HOST_INTERFACE.VLAN_ID' (inside the prefix, not the address)
+  REPLICAS        pods of the StatefulSet (default 1); above 1 the address is IP_ADDRESS + the ordinal of POD_NAME
+  POD_NAME        this pod's name, <name>-<ordinal> (the manifests set it from metadata.name)
+  TLS_DIR         optional directory of tls.crt and tls.key (the mounted TLS_SECRET): adds
+                  'http static listener add uri tls://0.0.0.0/HTTPS_PORT cert TLS_DIR/tls.crt key TLS_DIR/tls.key'
+  HTTPS_PORT      HTTPS port with TLS_DIR (default 443)
   SYSFS_NET       where interfaces are looked up (default ${INIT_DEFAULTS.SYSFS_NET})
 
 options:
@@ -28,23 +38,17 @@ options:
 
 export async function main(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
   const e = { ...env };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '-h' || a === '--help') {
+  try {
+    const f = parseFlags(args, FLAGS);
+    if (f.help) {
       console.log(HELP);
       return 0;
     }
-    if (a === '--sysfs-net' || a.startsWith('--sysfs-net=')) {
-      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
-      if (v === undefined) {
-        console.error('vpp-server init: --sysfs-net needs a directory');
-        return 2;
-      }
-      e['SYSFS_NET'] = v;
-      continue;
-    }
-    console.error(`vpp-server init: unknown argument '${a}' (init is configured by environment variables; see --help)`);
-    return 2;
+    if (typeof f.values['sysfs-net'] === 'string') e['SYSFS_NET'] = f.values['sysfs-net'];
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    console.error(`vpp-server init: ${err.problems.join('\n  ')} (init is configured by environment variables; see --help)`);
+    return err.exitCode;
   }
   try {
     const settings = initSettingsFromEnv(e);
@@ -57,6 +61,8 @@ export async function main(args: string[], env: Record<string, string | undefine
         ? `init: serving the default index.html from ${settings.wwwRoot}`
         : `init: ${settings.wwwRoot} has content of its own; default index.html not written`,
     );
+    if (settings.ordinal !== undefined) console.log(`init: pod ordinal ${settings.ordinal}: address ${settings.ip.cidr} (IP_ADDRESS + ${settings.ordinal})`);
+    if (settings.gateway !== undefined) console.log(`init: default route via ${settings.gateway}`);
     console.log(
       `init: host-${settings.hostInterface}.${settings.vlanId} will have ${settings.ip.cidr}; ` +
         `HTTP on port ${settings.httpPort}; CLI socket ${settings.cliSocket}`,

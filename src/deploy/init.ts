@@ -13,8 +13,12 @@ import {
   parseAbsolutePath,
   parseCacheSize,
   parseInterfaceName,
+  parseGateway,
   parseIpv4Cidr,
   parseMac,
+  parseReplicas,
+  podOrdinal,
+  replicaAddresses,
   parsePort,
   parseSocketPath,
   parseVlanId,
@@ -49,6 +53,12 @@ export interface InitSettings {
   wwwSource?: string;
   /** where interfaces are looked up: /sys/class/net in production, a fake tree in tests */
   sysfsNet: string;
+  /** next hop of the default route (GATEWAY), when given */
+  gateway?: string;
+  /** in a StatefulSet (REPLICAS > 1): this pod's ordinal, from POD_NAME; `ip` is then IP_ADDRESS + ordinal */
+  ordinal?: number;
+  /** TLS_DIR (the mounted kubernetes.io/tls Secret) and HTTPS_PORT: an HTTPS listener beside HTTP */
+  tls?: { dir: string; port: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -62,7 +72,7 @@ export function initSettingsFromEnv(env: Env): InitSettings {
     return v;
   };
   const wwwSource = clean(env['WWW_SOURCE']);
-  const s = collect<Omit<InitSettings, 'wwwSource'>>({
+  const s = collect<Omit<InitSettings, 'wwwSource' | 'gateway' | 'ordinal'>>({
     hostInterface: () => parseInterfaceName(get('HOST_INTERFACE'), 'HOST_INTERFACE'),
     vlanId: () => parseVlanId(required('VLAN_ID', '123'), 'VLAN_ID'),
     ip: () => parseIpv4Cidr(required('IP_ADDRESS', '192.168.123.150/24'), 'IP_ADDRESS'),
@@ -73,7 +83,45 @@ export function initSettingsFromEnv(env: Env): InitSettings {
     cliSocket: () => parseSocketPath(get('CLI_SOCKET'), 'CLI_SOCKET'),
     sysfsNet: () => parseAbsolutePath(get('SYSFS_NET'), 'SYSFS_NET'),
   });
-  return wwwSource === undefined ? s : { ...s, wwwSource: parseAbsolutePath(wwwSource, 'WWW_SOURCE') };
+  const out: InitSettings = wwwSource === undefined ? s : { ...s, wwwSource: parseAbsolutePath(wwwSource, 'WWW_SOURCE') };
+  // Scale-out: every pod of the StatefulSet gets the same environment; its address is
+  // IP_ADDRESS + its ordinal, read from its name (POD_NAME, from the downward API).
+  const extra = collect<{ replicas: number; ordinal: number | undefined; gateway: string | undefined }>({
+    replicas: () => parseReplicas(clean(env['REPLICAS']) ?? '1', 'REPLICAS'),
+    ordinal: () => {
+      const name = clean(env['POD_NAME']);
+      if (clean(env['REPLICAS']) === undefined || clean(env['REPLICAS']) === '1') return undefined;
+      if (name === undefined) throw new ValueError('POD_NAME is not set: with REPLICAS above 1 the address comes from the pod ordinal (the manifests set POD_NAME from metadata.name)');
+      return podOrdinal(name, 'POD_NAME');
+    },
+    gateway: () => {
+      const g = clean(env['GATEWAY']);
+      return g === undefined ? undefined : parseGateway(g, s.ip, 'GATEWAY');
+    },
+  });
+  if (extra.ordinal !== undefined) {
+    if (extra.ordinal >= extra.replicas) {
+      throw new ValueError(`POD_NAME ${clean(env['POD_NAME'])}: ordinal ${extra.ordinal} is not below REPLICAS=${extra.replicas}`);
+    }
+    const all = replicaAddresses(s.ip, extra.replicas, extra.gateway, 'IP_ADDRESS');
+    out.ip = all[extra.ordinal]!;
+    out.ordinal = extra.ordinal;
+  } else if (extra.gateway !== undefined) {
+    replicaAddresses(s.ip, 1, extra.gateway);
+  }
+  if (extra.gateway !== undefined) out.gateway = extra.gateway;
+  const tlsDir = clean(env['TLS_DIR']);
+  if (tlsDir !== undefined) {
+    const tls = collect<{ dir: string; port: number }>({
+      dir: () => parseAbsolutePath(tlsDir, 'TLS_DIR'),
+      port: () => parsePort(clean(env['HTTPS_PORT']) ?? '443', 'HTTPS_PORT'),
+    });
+    if (tls.port === out.httpPort) throw new ValueError(`HTTPS_PORT ${tls.port} is HTTP_PORT too: give them different ports (e.g. 443 and 80)`);
+    out.tls = tls;
+  } else if (clean(env['HTTPS_PORT']) !== undefined) {
+    throw new ValueError('HTTPS_PORT is set but TLS_DIR is not: HTTPS needs the certificate directory (TLS_DIR=/tls, where the TLS_SECRET is mounted)');
+  }
+  return out;
 }
 
 /** Reads `<sysfsNet>/<ifname>/address`; a clear error when the interface is not there. */
@@ -115,9 +163,9 @@ export function renderVppConf(s: Pick<InitSettings, 'cliSocket' | 'confDir'>): s
   ].join('\n');
 }
 
-/** `startup.conf` in the seed's form: the seven commands. */
+/** `startup.conf` in the seed's form: the seven commands (and the default route when GATEWAY is set). */
 export function renderStartupConf(
-  s: Pick<InitSettings, 'hostInterface' | 'vlanId' | 'ip' | 'wwwRoot' | 'httpPort' | 'cacheSize'>,
+  s: Pick<InitSettings, 'hostInterface' | 'vlanId' | 'ip' | 'wwwRoot' | 'httpPort' | 'cacheSize' | 'gateway' | 'tls'>,
   mac: string,
 ): string {
   const hw = `host-${s.hostInterface}`;
@@ -129,7 +177,11 @@ export function renderStartupConf(
     `create sub-interfaces ${hw} ${s.vlanId}`,
     `set interface state ${sub} up`,
     `set int ip address ${sub} ${s.ip.cidr}`,
+    // VPP's line for a default route; only with GATEWAY, so the seed's seven lines stay as they were
+    ...(s.gateway !== undefined ? [`ip route add 0.0.0.0/0 via ${s.gateway} ${sub}`] : []),
     `http static server www-root ${s.wwwRoot} uri tcp://0.0.0.0/${s.httpPort} cache-size ${s.cacheSize}`,
+    // VPP 25.06's second listener of the same server, with our cert/key extension (TLS_SECRET)
+    ...(s.tls !== undefined ? [`http static listener add uri tls://0.0.0.0/${s.tls.port} cert ${s.tls.dir}/tls.crt key ${s.tls.dir}/tls.key`] : []),
     '',
   ].join('\n');
 }
@@ -214,6 +266,8 @@ export function runInit(s: InitSettings): InitResult {
   io('CONF_DIR', s.confDir, () => mkdirSync(s.confDir, { recursive: true }));
   put('CONF_DIR', s.confDir, join(s.confDir, 'vpp.conf'), renderVppConf(s));
   put('CONF_DIR', s.confDir, join(s.confDir, 'startup.conf'), renderStartupConf(s, mac));
+  // a StatefulSet pod's own address, for the exec readiness probe (manifests.ts ADDRESS_FILE)
+  if (s.ordinal !== undefined) put('CONF_DIR', s.confDir, join(s.confDir, 'address'), `${s.ip.cidr}\n`);
 
   io('WWW_ROOT', s.wwwRoot, () => mkdirSync(s.wwwRoot, { recursive: true }));
   if (s.wwwSource !== undefined) {

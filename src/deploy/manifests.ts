@@ -3,13 +3,18 @@
  * SCC and NAD models) — never by templating YAML — and rendered as deterministic YAML.
  *
  * Objects, in apply order: Namespace, ServiceAccount, [SCC, ClusterRole, ClusterRoleBinding on
- * OpenShift], NetworkAttachmentDefinition, [web-content ConfigMap], Deployment.
+ * OpenShift], NetworkAttachmentDefinition, [web-content ConfigMap], Deployment (one replica, as
+ * the seed) or, with replicas > 1, PodDisruptionBudget and StatefulSet (one pod per node, pod
+ * ordinal n answering on IP_ADDRESS + n).
  */
 import YAML from 'yaml';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import type { IContainer } from 'kubernetes-models/v1/Container';
@@ -31,11 +36,16 @@ export const RUN_AS = 10000;
 export const FIELD_MANAGER = 'vpp-server';
 
 export const CONF_DIR = INIT_DEFAULTS.CONF_DIR;
+/** In a StatefulSet, init writes the pod's own address (IP_ADDRESS + ordinal) here, for the exec readiness probe. */
+export const ADDRESS_FILE = 'address';
 export const WWW_ROOT = INIT_DEFAULTS.WWW_ROOT;
 export const WWW_SOURCE = '/www-src';
 export const RUN_DIR = '/run/vpp';
 export const CLI_SOCKET = INIT_DEFAULTS.CLI_SOCKET;
 export const HTTP_PORT = 80;
+/** Where a TLS_SECRET is mounted (read-only) and the HTTPS port it serves. */
+export const TLS_DIR = '/tls';
+export const HTTPS_PORT = 443;
 export const CACHE_SIZE = INIT_DEFAULTS.CACHE_SIZE;
 /** Port of the management endpoint (/healthz, /readyz) once the dataplane has one. */
 export const MANAGEMENT_PORT = 9100;
@@ -80,6 +90,17 @@ export interface DeployConfig {
   www?: WwwContent;
   /** 'http' (management endpoint; default for our engine) or 'exec' (ctl over the CLI socket; FD.io VPP) */
   probes?: ProbeMode;
+  /** pods: 1 (default) renders the seed's Deployment; more render a StatefulSet */
+  replicas?: number;
+  /** next hop of the default route (GATEWAY), dotted quad, validated by the options */
+  gateway?: string;
+  /** a kubernetes.io/tls Secret mounted at TLS_DIR: HTTPS on HTTPS_PORT beside HTTP (engine ts) */
+  tlsSecret?: string;
+}
+
+/** The kind of workload the config renders. */
+export function workloadKind(c: Pick<DeployConfig, 'replicas'>): 'Deployment' | 'StatefulSet' {
+  return (c.replicas ?? 1) > 1 ? 'StatefulSet' : 'Deployment';
 }
 
 /** Anything we render or apply. */
@@ -147,6 +168,7 @@ export function probesFor(
   ip: Ipv4Cidr,
   mode: ProbeMode = 'exec',
   cliSocket: string = CLI_SOCKET,
+  addressFile?: string,
 ): { readinessProbe: IProbe; livenessProbe: IProbe; ports: IContainer['ports'] } {
   const timing = {
     readiness: { initialDelaySeconds: 2, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3, successThreshold: 1 },
@@ -162,7 +184,8 @@ export function probesFor(
   const query = ctlArgv(engine, cliSocket, 'show', 'interface', 'address');
   return {
     // -w: the address must stand as a whole word (192.168.1.1/24 does not match 2.168.1.1/24)
-    readinessProbe: { exec: { command: ['/bin/sh', '-c', `${query.join(' ')} | grep -qwF '${ip.cidr}'`] }, ...timing.readiness },
+    // in a StatefulSet each pod has its own address: init writes it to `addressFile`
+    readinessProbe: { exec: { command: ['/bin/sh', '-c', `${query.join(' ')} | grep -qwF ${addressFile ? `-f ${addressFile}` : `'${ip.cidr}'`}`] }, ...timing.readiness },
     livenessProbe: { exec: { command: query }, ...timing.liveness },
     ports: undefined,
   };
@@ -191,13 +214,26 @@ export function initEnv(c: DeployConfig): Record<string, string> {
     CLI_SOCKET,
   };
   if (c.www) e['WWW_SOURCE'] = WWW_SOURCE;
+  if (c.gateway !== undefined) e['GATEWAY'] = c.gateway;
+  if ((c.replicas ?? 1) > 1) e['REPLICAS'] = String(c.replicas);
+  if (c.tlsSecret !== undefined) {
+    e['TLS_DIR'] = TLS_DIR;
+    e['HTTPS_PORT'] = String(HTTPS_PORT);
+  }
   return e;
 }
 
-function buildDeployment(c: DeployConfig): Deployment {
+/** The init container's env: initEnv, plus POD_NAME from the downward API in a StatefulSet (the ordinal gives the address). */
+function initEnvVars(c: DeployConfig): IEnvVar[] {
+  const vars = env(initEnv(c));
+  if ((c.replicas ?? 1) > 1) vars.push({ name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } });
+  return vars;
+}
+
+function buildPodTemplate(c: DeployConfig): IPodTemplateSpec {
   const caps = ENGINE_CAPABILITIES[c.engine];
   const probeMode: ProbeMode = c.probes ?? (c.engine === 'ts' ? 'http' : 'exec');
-  const probes = probesFor(c.engine, c.ip, probeMode);
+  const probes = probesFor(c.engine, c.ip, probeMode, CLI_SOCKET, (c.replicas ?? 1) > 1 ? `${CONF_DIR}/${ADDRESS_FILE}` : undefined);
   const restricted = {
     allowPrivilegeEscalation: false,
     privileged: false,
@@ -239,6 +275,12 @@ function buildDeployment(c: DeployConfig): Deployment {
     });
     initMounts.push({ name: 'www-src', mountPath: WWW_SOURCE, readOnly: true });
   }
+  if (c.tlsSecret !== undefined) {
+    // Only the dataplane reads the pair (and re-reads it when the kubelet swaps ..data); the
+    // init container just writes the listener line. Mode 0440 with group fsGroup: uid 10000 reads.
+    volumes.push({ name: 'tls', secret: { secretName: c.tlsSecret, defaultMode: 0o440, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } });
+    mainMounts.push({ name: 'tls', mountPath: TLS_DIR, readOnly: true });
+  }
   const podAnnotations: Record<string, string> = { 'k8s.v1.cni.cncf.io/networks': networksAnnotation() };
   if (c.www) podAnnotations['vpp-server/www-checksum'] = c.www.checksum;
 
@@ -248,7 +290,7 @@ function buildDeployment(c: DeployConfig): Deployment {
     imagePullPolicy: pullPolicy(c.image),
     command: [IMAGE_PATHS.node, IMAGE_PATHS.app],
     args: ['init'],
-    env: env(initEnv(c)),
+    env: initEnvVars(c),
     securityContext: { ...restricted, capabilities: { drop: ['ALL'] } },
     resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
     volumeMounts: initMounts,
@@ -272,6 +314,39 @@ function buildDeployment(c: DeployConfig): Deployment {
     ports: probes.ports,
     volumeMounts: mainMounts,
   };
+  const replicas = c.replicas ?? 1;
+  return {
+    metadata: { labels: labels(), annotations: podAnnotations },
+    spec: {
+      serviceAccountName: APP_NAME,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      terminationGracePeriodSeconds: 30,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: RUN_AS,
+        runAsGroup: RUN_AS,
+        fsGroup: RUN_AS,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      ...(replicas > 1
+        ? {
+            // one pod per worker node: the pods exist to spread load and survive a node going down
+            affinity: {
+              podAntiAffinity: {
+                requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: selectorLabels() }, topologyKey: 'kubernetes.io/hostname' }],
+              },
+            },
+          }
+        : {}),
+      initContainers: [init],
+      containers: [dataplane],
+      volumes,
+    },
+  };
+}
+
+function buildDeployment(c: DeployConfig): Deployment {
   return new Deployment({
     metadata: { name: APP_NAME, namespace: c.namespace, labels: labels() },
     spec: {
@@ -280,26 +355,38 @@ function buildDeployment(c: DeployConfig): Deployment {
       strategy: { type: 'Recreate' },
       revisionHistoryLimit: 3,
       selector: { matchLabels: selectorLabels() },
-      template: {
-        metadata: { labels: labels(), annotations: podAnnotations },
-        spec: {
-          serviceAccountName: APP_NAME,
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          terminationGracePeriodSeconds: 30,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: RUN_AS,
-            runAsGroup: RUN_AS,
-            fsGroup: RUN_AS,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
-          initContainers: [init],
-          containers: [dataplane],
-          volumes,
-        },
-      },
+      template: buildPodTemplate(c),
     },
+  });
+}
+
+/**
+ * Scale-out: pod vpp-server-<n> answers on IP_ADDRESS + n (its init container reads the ordinal
+ * from its name). The StatefulSet gives each address exactly one pod at a time, also during a
+ * rolling update (the old pod is gone before its successor starts), and Parallel start-up since
+ * the pods do not depend on each other.
+ */
+function buildStatefulSet(c: DeployConfig): StatefulSet {
+  return new StatefulSet({
+    metadata: { name: APP_NAME, namespace: c.namespace, labels: labels() },
+    spec: {
+      replicas: c.replicas ?? 1,
+      // no serviceName: clients reach the pods on their macvlan addresses, not through cluster DNS
+      podManagementPolicy: 'Parallel',
+      // one pod at a time, each replaced only after it is gone (never two pods on one address)
+      updateStrategy: { type: 'RollingUpdate' },
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selectorLabels() },
+      template: buildPodTemplate(c),
+    },
+  });
+}
+
+/** At most one pod down at a time for voluntary disruptions (node drains). */
+function buildPdb(c: DeployConfig): PodDisruptionBudget {
+  return new PodDisruptionBudget({
+    metadata: { name: APP_NAME, namespace: c.namespace, labels: labels() },
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels() } },
   });
 }
 
@@ -392,7 +479,12 @@ export function buildManifests(c: DeployConfig): KubeObject[] {
       }),
     );
   }
-  objects.push(buildDeployment(c));
+  if (workloadKind(c) === 'StatefulSet') {
+    objects.push(buildPdb(c));
+    objects.push(buildStatefulSet(c));
+  } else {
+    objects.push(buildDeployment(c));
+  }
   return objects;
 }
 
@@ -451,10 +543,17 @@ export interface ContainerRun {
   command: string[];
   args: string[];
   env: Record<string, string>;
+  /** env taken from the pod by the downward API: name → fieldPath (e.g. POD_NAME → metadata.name) */
+  fieldEnv: Record<string, string>;
   mounts: { name: string; mountPath: string; readOnly: boolean }[];
   capabilities: { add: string[]; drop: string[] };
   runAsUser: number;
   runAsGroup: number;
+  /** the pod's fsGroup: the kubelet adds it to the container's supplementary groups */
+  fsGroup?: number;
+  /** false → no_new_privs */
+  allowPrivilegeEscalation: boolean;
+  readOnlyRootFilesystem: boolean;
   readinessProbe?: IProbe;
   livenessProbe?: IProbe;
 }
@@ -464,7 +563,7 @@ function plain(o: KubeObject | Record<string, unknown>): Record<string, unknown>
 }
 
 /**
- * The init and main containers of the rendered Deployment as the kubelet would start them:
+ * The init and main containers of the rendered Deployment or StatefulSet as the kubelet would start them:
  * command, args, env (as a map), mounts, capabilities, uid/gid, probes. Accepts the objects of
  * `buildManifests` or the YAML of `render`.
  */
@@ -473,21 +572,29 @@ export function kubeletCommands(rendered: KubeObject[] | Record<string, unknown>
   main: ContainerRun;
   volumes: IVolume[];
   annotations: Record<string, string>;
+  kind: 'Deployment' | 'StatefulSet';
+  replicas: number;
+  /** a StatefulSet's pods are <prefix><ordinal> */
+  podNamePrefix: string;
 } {
   const docs = typeof rendered === 'string' ? parseYaml(rendered) : rendered.map(plain);
-  const dep = JSON.parse(JSON.stringify(docs.find((d) => d['kind'] === 'Deployment') ?? null));
-  if (!dep) throw new Error('no Deployment among the rendered objects');
+  const dep = JSON.parse(JSON.stringify(docs.find((d) => d['kind'] === 'Deployment' || d['kind'] === 'StatefulSet') ?? null));
+  if (!dep) throw new Error('no Deployment or StatefulSet among the rendered objects');
   const pod = dep.spec.template.spec;
   const toRun = (ct: IContainer): ContainerRun => ({
     name: ct.name,
     image: ct.image ?? '',
     command: ct.command ?? [],
     args: ct.args ?? [],
-    env: Object.fromEntries((ct.env ?? []).map((e) => [e.name, e.value ?? ''])),
+    env: Object.fromEntries((ct.env ?? []).filter((e) => !e.valueFrom).map((e) => [e.name, e.value ?? ''])),
+    fieldEnv: Object.fromEntries((ct.env ?? []).filter((e) => e.valueFrom?.fieldRef).map((e) => [e.name, e.valueFrom!.fieldRef!.fieldPath])),
     mounts: (ct.volumeMounts ?? []).map((m) => ({ name: m.name, mountPath: m.mountPath, readOnly: m.readOnly ?? false })),
     capabilities: { add: ct.securityContext?.capabilities?.add ?? [], drop: ct.securityContext?.capabilities?.drop ?? [] },
     runAsUser: ct.securityContext?.runAsUser ?? pod.securityContext?.runAsUser ?? 0,
     runAsGroup: ct.securityContext?.runAsGroup ?? pod.securityContext?.runAsGroup ?? 0,
+    ...(pod.securityContext?.fsGroup !== undefined ? { fsGroup: pod.securityContext.fsGroup } : {}),
+    allowPrivilegeEscalation: ct.securityContext?.allowPrivilegeEscalation ?? true,
+    readOnlyRootFilesystem: ct.securityContext?.readOnlyRootFilesystem ?? false,
     ...(ct.readinessProbe ? { readinessProbe: ct.readinessProbe } : {}),
     ...(ct.livenessProbe ? { livenessProbe: ct.livenessProbe } : {}),
   });
@@ -496,6 +603,9 @@ export function kubeletCommands(rendered: KubeObject[] | Record<string, unknown>
     main: toRun(pod.containers[0]),
     volumes: pod.volumes ?? [],
     annotations: dep.spec.template.metadata?.annotations ?? {},
+    kind: dep.kind,
+    replicas: dep.spec.replicas ?? 1,
+    podNamePrefix: `${dep.metadata.name}-`,
   };
 }
 
@@ -528,7 +638,8 @@ export function localizeRun(
  */
 export function localizeProbe(command: string[], programs: Record<string, string>, dirs: Record<string, string>): string[] {
   const run: ContainerRun = {
-    name: 'probe', image: '', command, args: [], env: {}, mounts: [], capabilities: { add: [], drop: [] }, runAsUser: 0, runAsGroup: 0,
+    name: 'probe', image: '', command, args: [], env: {}, fieldEnv: {}, mounts: [], capabilities: { add: [], drop: [] }, runAsUser: 0, runAsGroup: 0,
+    allowPrivilegeEscalation: true, readOnlyRootFilesystem: false,
   };
   const mapped = localizeRun(run, programs, dirs);
   const argv = [mapped.file, ...mapped.argv];
@@ -537,4 +648,26 @@ export function localizeProbe(command: string[], programs: Record<string, string
     argv[2] = argv[2]!.split(' ').map(word).join(' ');
   }
   return argv;
+}
+
+/**
+ * What render and deploy say about a TLS_SECRET: the Secret must exist (render cannot look), and
+ * with several replicas the one certificate must name every pod's address.
+ */
+export function tlsNotes(c: DeployConfig): string[] {
+  if (c.tlsSecret === undefined) return [];
+  const notes = [
+    `note: TLS_SECRET ${c.tlsSecret}: the pod mounts Secret ${c.namespace}/${c.tlsSecret} (type kubernetes.io/tls, keys tls.crt and tls.key) read-only at ${TLS_DIR} ` +
+      `and serves HTTPS on ${HTTPS_PORT} beside HTTP on ${HTTP_PORT}; the pod does not start until the Secret exists: ` +
+      `kubectl -n ${c.namespace} create secret tls ${c.tlsSecret} --cert=<chain.pem> --key=<key.pem>. A renewed Secret (e.g. by cert-manager) is picked up without a restart.`,
+  ];
+  const n = c.replicas ?? 1;
+  if (n > 1) {
+    const first = c.ip.cidr.split('/')[0];
+    notes.push(
+      `note: REPLICAS ${n} with TLS_SECRET: every pod serves the same certificate on its own address (${first} and the next ${n - 1}): ` +
+        'its subject alternative names must cover all of them (or a DNS name each address answers to), or clients will refuse some pods.',
+    );
+  }
+  return notes;
 }

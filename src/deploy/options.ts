@@ -15,9 +15,14 @@ import {
   parseImage,
   parseInterfaceName,
   parseIpv4Cidr,
+  parseGateway,
   parseNamespace,
+  parseReplicas,
+  parseSecretName,
   parseVlanId,
+  replicaAddresses,
 } from './values.js';
+import { FlagError, flagHelp, parseFlags, type FlagSpec } from '../flags.js';
 
 export const SEED_DEFAULTS = {
   master: 'eno8403np1',
@@ -25,6 +30,7 @@ export const SEED_DEFAULTS = {
   ip: '192.168.123.150/24',
   namespace: 'vpp-server',
   engine: 'ts',
+  replicas: '1',
 } as const;
 
 export interface CommandOptions {
@@ -50,10 +56,13 @@ export const OPTION_SPECS: Spec[] = [
   { flag: '--master', takesValue: true, help: `worker node interface the MACVLAN sits on (env MACVLAN_MASTER, default ${SEED_DEFAULTS.master})` },
   { flag: '--vlan', takesValue: true, help: `VLAN ID 1-4094 of the userspace sub-interface (env VLAN_ID, default ${SEED_DEFAULTS.vlan})` },
   { flag: '--ip', takesValue: true, help: `IPv4 host address with prefix (env IP_ADDRESS, default ${SEED_DEFAULTS.ip})` },
-  { flag: '--namespace', takesValue: true, help: `namespace (default ${SEED_DEFAULTS.namespace}); -n for short` },
+  { flag: '--namespace', takesValue: true, help: `namespace (default ${SEED_DEFAULTS.namespace})` },
   { flag: '--image', takesValue: true, help: `our image (env CONTAINER_IMAGE, default ${DEFAULT_IMAGE})` },
   { flag: '--image-vpp', takesValue: true, help: `FD.io VPP image for --engine vpp (env CONTAINER_IMAGE_VPP, default ${DEFAULT_IMAGE_VPP})` },
   { flag: '--engine', takesValue: true, help: "dataplane: 'ts' (ours, default, NET_RAW only) or 'vpp' (FD.io VPP)" },
+  { flag: '--replicas', takesValue: true, help: 'pods (env REPLICAS, default 1: a Deployment); above 1 a StatefulSet, one pod per node, pod n on IP + n' },
+  { flag: '--gateway', takesValue: true, help: "next hop of a default route, inside the address's prefix (env GATEWAY; default: none)" },
+  { flag: '--tls-secret', takesValue: true, help: 'a kubernetes.io/tls Secret (env TLS_SECRET): mounted read-only at /tls, HTTPS on 443 beside HTTP on 80, rotated without a restart (--engine ts only)' },
   { flag: '--www-dir', takesValue: true, help: 'local directory of web content, shipped as a ConfigMap (default: index.html "Welcome")' },
   { flag: '--openshift', takesValue: false, help: 'render for OpenShift: SCC, ClusterRole, ClusterRoleBinding (render default; deploy detects)' },
   { flag: '--kubernetes', takesValue: false, help: "render for vanilla Kubernetes: no SCC; namespace labelled Pod Security 'privileged'" },
@@ -63,60 +72,48 @@ export const OPTION_SPECS: Spec[] = [
   { flag: '--no-wait', takesValue: false, help: 'do not wait for the rollout (deploy)' },
   { flag: '--keep-namespace', takesValue: false, help: 'leave the namespace in place (undeploy)' },
   { flag: '--probes', takesValue: true, help: "probe kind: 'http' (/readyz and /healthz on the management port; default for --engine ts) or 'exec' (ctl over the CLI socket; default for --engine vpp)" },
-  { flag: '--help', takesValue: false, help: 'this text; -h for short' },
+  { flag: '--help', takesValue: false, help: 'this text' },
 ];
 
 export function usage(command: string, summary: string, accepted: string[]): string {
-  const lines = [`usage: vpp-server ${command} [options]`, '', summary, '', 'options:'];
-  for (const s of OPTION_SPECS) {
-    if (!accepted.includes(s.flag)) continue;
-    const left = s.takesValue ? `${s.flag} VALUE` : s.flag;
-    lines.push(`  ${left.padEnd(20)} ${s.help}`);
-  }
-  return lines.join('\n');
+  return [`usage: vpp-server ${command} [options]`, '', summary, '', 'options:', ...flagHelp(flagSpecs(accepted))].join('\n');
 }
 
 export const COMMON_FLAGS = [
-  '--master', '--vlan', '--ip', '--namespace', '--image', '--image-vpp', '--engine', '--www-dir',
+  '--master', '--vlan', '--ip', '--namespace', '--image', '--image-vpp', '--engine', '--replicas', '--gateway', '--tls-secret', '--www-dir',
   '--openshift', '--kubernetes', '--probes', '--help',
 ];
 export const CLUSTER_FLAGS = ['--kubeconfig', '--context'];
 
+/** The accepted flags as util.parseArgs specs (see src/flags.ts); -n is short for --namespace. */
+function flagSpecs(accepted: string[]): FlagSpec[] {
+  return OPTION_SPECS.filter((s) => accepted.includes(s.flag)).map((s) => ({
+    name: s.flag.slice(2),
+    ...(s.flag === '--namespace' ? { short: 'n' } : s.flag === '--help' ? { short: 'h' } : {}),
+    ...(s.takesValue ? { value: 'VALUE' } : {}),
+    help: s.help,
+  }));
+}
+
 /**
- * Parses `args` (accepting `--flag value` and `--flag=value`) with defaults from `env`. Throws a
- * ValueError listing every problem (unknown flags, missing values, invalid values).
+ * Parses `args` (util.parseArgs: `--flag value` and `--flag=value`) with defaults from `env`.
+ * Throws a ValueError listing every problem (unknown flags with the valid ones, missing values,
+ * invalid values).
  */
 export function parseCommandOptions(
   args: string[],
   env: Record<string, string | undefined>,
   accepted: string[],
 ): CommandOptions {
-  const raw = new Map<string, string | true>();
   const problems: string[] = [];
-  const specs = new Map(OPTION_SPECS.filter((s) => accepted.includes(s.flag)).map((s) => [s.flag, s]));
-  for (let i = 0; i < args.length; i++) {
-    let a = args[i]!;
-    if (a === '-h') a = '--help';
-    if (a === '-n') a = '--namespace';
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const spec = specs.get(flag);
-    if (!spec) {
-      problems.push(`unknown option ${JSON.stringify(a)}; valid options: ${[...specs.keys()].join(' ')}`);
-      continue;
-    }
-    if (!spec.takesValue) {
-      if (eq > 0) problems.push(`${flag} takes no value`);
-      raw.set(flag, true);
-      continue;
-    }
-    const value = eq > 0 ? a.slice(eq + 1) : args[++i];
-    if (value === undefined) {
-      problems.push(`${flag} needs a value`);
-      continue;
-    }
-    raw.set(flag, value);
+  let parsed: Record<string, string | true> = {};
+  try {
+    parsed = parseFlags(args, flagSpecs(accepted)).values;
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    problems.push(...err.problems);
   }
+  const raw = new Map<string, string | true>(Object.entries(parsed).map(([k, v]) => [`--${k}`, v]));
   const str = (flag: string, envName: string | undefined, dflt: string): string => {
     const v = raw.get(flag);
     if (typeof v === 'string') return v;
@@ -138,6 +135,13 @@ export function parseCommandOptions(
   const image = attempt(() => parseImage(str('--image', 'CONTAINER_IMAGE', DEFAULT_IMAGE), '--image (CONTAINER_IMAGE)'));
   const imageVpp = attempt(() => parseImage(str('--image-vpp', 'CONTAINER_IMAGE_VPP', DEFAULT_IMAGE_VPP), '--image-vpp (CONTAINER_IMAGE_VPP)'));
   const engine = attempt(() => parseEngine(str('--engine', undefined, SEED_DEFAULTS.engine), '--engine'));
+  const replicas = attempt(() => parseReplicas(str('--replicas', 'REPLICAS', SEED_DEFAULTS.replicas), '--replicas (REPLICAS)'));
+  const gatewayRaw = str('--gateway', 'GATEWAY', '');
+  const gateway = gatewayRaw.trim() === '' ? undefined : attempt(() => parseGateway(gatewayRaw, ip, '--gateway (GATEWAY)'));
+  // every pod's address (IP_ADDRESS + ordinal) inside the prefix, none of them the gateway
+  if (ip !== undefined && replicas !== undefined && (gatewayRaw.trim() === '' || gateway !== undefined)) {
+    attempt(() => replicaAddresses(ip, replicas, gateway, '--ip (IP_ADDRESS)'));
+  }
   const probes = attempt((): ProbeMode => {
     // Our engine has a management endpoint for HTTP probes; FD.io VPP is probed through its CLI.
     const p = str('--probes', undefined, engine === 'vpp' ? 'exec' : 'http').trim();
@@ -145,6 +149,13 @@ export function parseCommandOptions(
     if (p === 'http' && engine === 'vpp') throw new ValueError("--probes http needs --engine ts: FD.io VPP has no management endpoint (use 'exec')");
     return p;
   });
+  const tlsRaw = str('--tls-secret', 'TLS_SECRET', '');
+  const tlsSecret = tlsRaw.trim() === '' ? undefined : attempt(() => parseSecretName(tlsRaw, '--tls-secret (TLS_SECRET)'));
+  if (tlsSecret !== undefined && engine === 'vpp') {
+    problems.push(
+      `--tls-secret (TLS_SECRET) ${tlsSecret} needs --engine ts: FD.io VPP 24.10 cannot load a certificate (its tls:// serves a built-in test certificate); deploy with --engine ts, or without TLS_SECRET`,
+    );
+  }
   const wwwDirRaw = raw.get('--www-dir');
   const www = typeof wwwDirRaw === 'string' && clean(wwwDirRaw) !== undefined ? attempt(() => loadWwwDir(resolve(clean(wwwDirRaw)!))) : undefined;
   if (raw.has('--openshift') && raw.has('--kubernetes')) problems.push('--openshift and --kubernetes exclude each other: give one');
@@ -168,6 +179,9 @@ export function parseCommandOptions(
       engine: engine!,
       platform: platformOverride ?? 'openshift',
       probes: probes!,
+      ...(replicas !== undefined && replicas > 1 ? { replicas } : {}),
+      ...(gateway !== undefined ? { gateway } : {}),
+      ...(tlsSecret !== undefined ? { tlsSecret } : {}),
       ...(www ? { www } : {}),
     },
     timeout,

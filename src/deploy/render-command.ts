@@ -2,7 +2,7 @@
  * `vpp-server render`: prints every object of the deployment as YAML, deterministically
  * (`make kustomize`). Needs no cluster: the platform is OpenShift unless --kubernetes is given.
  */
-import { buildManifests, toYaml, validateAll } from './manifests.js';
+import { buildManifests, tlsNotes, toYaml, validateAll } from './manifests.js';
 import { COMMON_FLAGS, parseCommandOptions, reportValueError, usage } from './options.js';
 import { ValueError } from './values.js';
 
@@ -23,6 +23,8 @@ export async function main(args: string[]): Promise<number> {
   }
   try {
     process.stdout.write(renderToString(args));
+    // Notes go to stderr: stdout is the YAML (make kustomize OUT=… stays clean).
+    for (const n of tlsNotes(parseCommandOptions(args, process.env, COMMON_FLAGS).config)) console.error(n);
     return 0;
   } catch (err) {
     if (err instanceof ValueError) return reportValueError('render', err);

@@ -1,6 +1,6 @@
 /**
- * `vpp-server status`: the Deployment, its pods, the net-attach-def and (on OpenShift) the SCC,
- * read from the cluster. Exit 0 when the dataplane is available, 1 when it is not (yet), 3 when
+ * `vpp-server status`: the Deployment or StatefulSet, every pod with its address, node and
+ * readiness, the net-attach-def and (on OpenShift) the SCC, read from the cluster. Exit 0 when the dataplane is available, 1 when it is not (yet), 3 when
  * nothing is deployed.
  */
 // @kubernetes/client-node and cluster.js load only once the options are valid
@@ -10,7 +10,7 @@ import { APP_NAME, IMAGE_PATHS, NAD_NAME, clusterScopedName, selectorString } fr
 import { CLUSTER_FLAGS, COMMON_FLAGS, parseCommandOptions, reportValueError, usage } from './options.js';
 import type { Io } from './deploy-command.js';
 import { podLines, reachLines } from './deploy-command.js';
-import { ValueError, parseIpv4Cidr } from './values.js';
+import { ValueError, ordinalAddress, parseIpv4Cidr, podOrdinal, type Ipv4Cidr } from './values.js';
 
 // all commands take the same options; status only uses --namespace and the cluster ones
 const FLAGS = [...COMMON_FLAGS, ...CLUSTER_FLAGS];
@@ -29,25 +29,50 @@ async function readOptional(c: Cluster, o: KubernetesObject): Promise<Record<str
   }
 }
 
+/** A pod's address: the Deployment's one, or IP_ADDRESS + the ordinal of a StatefulSet pod. */
+function podAddress(kind: 'Deployment' | 'StatefulSet', base: Ipv4Cidr | undefined, name: string | undefined): string {
+  if (!base) return '?';
+  if (kind === 'Deployment') return base.cidr;
+  try {
+    return ordinalAddress(base, podOrdinal(name ?? '')).cidr;
+  } catch {
+    return '?';
+  }
+}
+
 export async function status(cluster: Cluster, namespace: string, io: Io = consoleIo): Promise<number> {
-  const { discover, listPods, podSummary, readDeployment } = await import('./cluster.js');
+  const { discover, listPods, podSummary, readWorkload } = await import('./cluster.js');
   const d = await discover(cluster);
   io.out(`cluster ${cluster.server}: ${d.openshift ? 'OpenShift (SCC API present)' : 'Kubernetes (no SCC API)'}, Multus ${d.multus ? 'present' : 'MISSING'}`);
-  const dep = await readDeployment(cluster, namespace, APP_NAME);
-  if (!dep) {
-    io.out(`not deployed: no Deployment ${namespace}/${APP_NAME} (deploy with 'vpp-server deploy' or 'make deploy')`);
+  const w = await readWorkload(cluster, namespace, APP_NAME);
+  if (!w) {
+    io.out(`not deployed: no Deployment or StatefulSet ${namespace}/${APP_NAME} (deploy with 'vpp-server deploy' or 'make deploy')`);
     return 3;
   }
+  const dep = w.obj;
   const s = dep.status ?? {};
   const want = dep.spec?.replicas ?? 1;
   const main = dep.spec?.template?.spec?.containers?.[0];
+  const strategy = w.kind === 'Deployment' ? `strategy ${w.obj.spec?.strategy?.type ?? '?'}` : `one pod per node, ${w.obj.spec?.podManagementPolicy ?? 'OrderedReady'}`;
   io.out(
-    `Deployment ${namespace}/${APP_NAME}: ${s.availableReplicas ?? 0}/${want} available, strategy ${dep.spec?.strategy?.type ?? '?'}, ` +
+    `${w.kind} ${namespace}/${APP_NAME}: ${s.availableReplicas ?? 0}/${want} available, ${strategy}, ` +
       `image ${main?.image ?? '?'}, capabilities ${(main?.securityContext?.capabilities?.add ?? []).join(',') || 'none'}`,
   );
-  const pods = await listPods(cluster, namespace, selectorString());
+  const env = Object.fromEntries((dep.spec?.template?.spec?.initContainers?.[0]?.env ?? []).map((e) => [e.name, e.value ?? '']));
+  let base: ReturnType<typeof parseIpv4Cidr> | undefined;
+  try {
+    base = parseIpv4Cidr(env['IP_ADDRESS'] ?? '');
+  } catch {
+    // not made by us: no addresses to show
+  }
+  const pods = (await listPods(cluster, namespace, selectorString())).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '', 'en', { numeric: true }));
   if (pods.length === 0) io.out('no pods');
-  for (const p of pods) io.out(`  ${podSummary(p).line}`);
+  else io.out(`pods (${pods.length}):`);
+  for (const p of pods) {
+    const ready = p.status?.containerStatuses?.[0]?.ready ? 'ready' : 'not ready';
+    io.out(`  ${p.metadata?.name ?? '?'}  address ${podAddress(w.kind, base, p.metadata?.name)}  node ${p.spec?.nodeName ?? '(not scheduled)'}  ${ready}`);
+    io.out(`    ${podSummary(p).line}`);
+  }
   const nad = d.multus ? await readOptional(cluster, { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: NAD_NAME, namespace } }) : undefined;
   if (nad) {
     let master = '?';
@@ -64,14 +89,13 @@ export async function status(cluster: Cluster, namespace: string, io: Io = conso
     const scc = await readOptional(cluster, { apiVersion: 'security.openshift.io/v1', kind: 'SecurityContextConstraints', metadata: { name: clusterScopedName(namespace) } });
     io.out(scc ? `SCC ${clusterScopedName(namespace)}: allowedCapabilities ${(scc['allowedCapabilities'] ?? []).join(',')}` : `SCC ${clusterScopedName(namespace)}: MISSING`);
   }
-  const env = Object.fromEntries((dep.spec?.template?.spec?.initContainers?.[0]?.env ?? []).map((e) => [e.name, e.value ?? '']));
   const ready = pods.find((p) => p.status?.containerStatuses?.[0]?.ready);
   if (ready) for (const l of podLines(ready)) io.out(l);
   try {
     const ip = parseIpv4Cidr(env['IP_ADDRESS'] ?? '');
     const engine = main?.command?.[0] === IMAGE_PATHS.vpp ? 'vpp' : 'ts';
     const podName = ready?.metadata?.name;
-    for (const l of reachLines({ namespace, engine, ip, vlanId: Number(env['VLAN_ID']), ...(podName ? { podName } : {}) })) io.out(l);
+    for (const l of reachLines({ namespace, engine, ip, vlanId: Number(env['VLAN_ID']), replicas: want, ...(podName ? { podName } : {}) })) io.out(l);
   } catch {
     // the Deployment was not made by us (no IP_ADDRESS in the init env): no hints
   }

@@ -190,6 +190,15 @@ export function parseNamespace(raw: string, what = '--namespace'): string {
   return s;
 }
 
+/** A Secret name (DNS-1123 subdomain): lower-case letters, digits, '-' and '.', at most 253 characters. */
+export function parseSecretName(raw: string, what = '--tls-secret'): string {
+  const s = raw.trim();
+  if (s.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(s)) {
+    throw new ValueError(`${what} ${show(s)} is not a valid Secret name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters`);
+  }
+  return s;
+}
+
 const IMAGE_RE =
   /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 
@@ -226,4 +235,90 @@ export function collect<T extends Record<string, unknown>>(parsers: { [K in keyo
   if (problems.length === 1) throw new ValueError(problems[0]!);
   if (problems.length > 1) throw new ValueErrors(problems);
   return out as T;
+}
+
+export const REPLICAS_MAX = 1000;
+
+/** REPLICAS: how many pods (1: a Deployment, as always; more: a StatefulSet, one pod per node). */
+export function parseReplicas(raw: string | number, what = 'REPLICAS'): number {
+  const s = String(raw).trim();
+  if (!/^[0-9]+$/.test(s)) throw new ValueError(`${what} ${show(s)} is not a number of pods: expected a whole number from 1 to ${REPLICAS_MAX}`);
+  const n = Number(s);
+  if (n === 0) throw new ValueError(`${what} 0: at least one pod is needed (to remove the deployment, use undeploy)`);
+  if (n > REPLICAS_MAX) throw new ValueError(`${what} ${s} is more than ${REPLICAS_MAX} pods`);
+  return n;
+}
+
+function cidrOf(addr: number, ip: Ipv4Cidr): Ipv4Cidr {
+  const address = formatIpv4(addr >>> 0);
+  return { address, prefix: ip.prefix, cidr: `${address}/${ip.prefix}`, network: ip.network, broadcast: ip.broadcast };
+}
+
+/**
+ * The address of pod ordinal `n` of a StatefulSet: IP_ADDRESS + n, in the same prefix. Throws when
+ * it leaves the prefix or lands on the network or broadcast address.
+ */
+export function ordinalAddress(ip: Ipv4Cidr, n: number, what = 'IP_ADDRESS'): Ipv4Cidr {
+  const base = parseIpv4(ip.address)!;
+  const network = parseIpv4(ip.network)!;
+  const broadcast = parseIpv4(ip.broadcast)!;
+  const addr = base + n;
+  const lastHost = ip.prefix <= 30 ? broadcast - 1 : broadcast;
+  if (addr > lastHost) {
+    const fits = lastHost - base + 1;
+    throw new ValueError(
+      `${what} ${ip.cidr}: pod ordinal ${n} would get ${addr > 0xffffffff ? 'an address past 255.255.255.255' : formatIpv4(addr >>> 0)}, ` +
+        `${addr === broadcast ? `the broadcast address of ${ip.network}/${ip.prefix}` : `outside ${ip.network}/${ip.prefix}`}: ` +
+        `from ${ip.address} the prefix has room for ${fits} pod${fits === 1 ? '' : 's'} (last host address ${formatIpv4(lastHost)}); ` +
+        `start lower or use fewer replicas`,
+    );
+  }
+  if (addr === network && ip.prefix <= 30) throw new ValueError(`${what} ${ip.cidr}: pod ordinal ${n} would get the network address ${ip.network}`);
+  return cidrOf(addr, ip);
+}
+
+/** Every pod's address, ordinal 0 to replicas-1, each checked; one error naming the first that does not fit, and the gateway clash if any. */
+export function replicaAddresses(ip: Ipv4Cidr, replicas: number, gateway?: string, what = 'IP_ADDRESS'): Ipv4Cidr[] {
+  const out: Ipv4Cidr[] = [];
+  for (let n = 0; n < replicas; n++) out.push(ordinalAddress(ip, n, what));
+  if (gateway !== undefined) {
+    const clash = out.findIndex((a) => a.address === gateway);
+    if (clash >= 0) {
+      throw new ValueError(
+        replicas === 1
+          ? `GATEWAY ${gateway} is the pod's own address ${ip.cidr}: give the router's address`
+          : `GATEWAY ${gateway} is the address of pod ordinal ${clash} (${out[0]!.address}–${out.at(-1)!.address} for ${replicas} replicas): give the router's address, outside that range`,
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * GATEWAY: the next hop of the default route (`ip route add 0.0.0.0/0 via <GATEWAY> …`): an IPv4
+ * host address inside the interface's prefix, not its network or broadcast address (whether it
+ * is the pod's own address is checked with the replicas, by replicaAddresses).
+ */
+export function parseGateway(raw: string, ip: Ipv4Cidr | undefined, what = 'GATEWAY'): string {
+  const s = raw.trim();
+  if (s.includes('/')) throw new ValueError(`${what} ${show(s)}: give the router's address alone, without a prefix length (e.g. 192.168.123.1)`);
+  const g = parseDottedQuad(s, what, s);
+  const address = formatIpv4(g);
+  if (ip === undefined) return address;
+  const mask = prefixMask(ip.prefix);
+  if (((g & mask) >>> 0) !== parseIpv4(ip.network)) {
+    throw new ValueError(`${what} ${address} is not inside ${ip.network}/${ip.prefix}, the prefix of ${ip.cidr}: the next hop must be on the interface's subnet`);
+  }
+  if (ip.prefix <= 30 && (address === ip.network || address === ip.broadcast)) {
+    throw new ValueError(`${what} ${address} is the ${address === ip.network ? 'network' : 'broadcast'} address of ${ip.network}/${ip.prefix}: give the router's host address`);
+  }
+  if (address === ip.address) throw new ValueError(`${what} ${address} is the pod's own address ${ip.cidr}: give the router's address`);
+  return address;
+}
+
+/** The ordinal of a StatefulSet pod from its name (`vpp-server-2` → 2). */
+export function podOrdinal(podName: string, what = 'POD_NAME'): number {
+  const m = /-([0-9]+)$/.exec(podName.trim());
+  if (!m) throw new ValueError(`${what} ${show(podName.trim())} does not end in -<ordinal>: a StatefulSet's pods are named <name>-0, <name>-1, …`);
+  return Number(m[1]);
 }

@@ -1,7 +1,13 @@
-/** The HTTP static server module: server, command parser, Node `net` adapter, byte-stream contract. */
+/** The HTTP static server module: server, command parser, adapters, byte-stream contract, TLS and HTTP/2. */
 export * from './stream.js';
 export * from './server.js';
 export * from './command.js';
 export * from './node-net-adapter.js';
+export * from './duplex.js';
 export * from './show.js';
+export * from './h2.js';
+export * from './cleartext.js';
+export * from './tls-listener.js';
+export * from './tls-credentials.js';
+export * from './pair-watcher.js';
 export type { CacheStats } from './cache.js';

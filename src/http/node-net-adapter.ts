@@ -10,12 +10,23 @@
 import net from 'node:net';
 import type { AcceptHandler, ByteStream, StreamHandler } from './stream.js';
 
+/** How attachSocket may treat a socket that is not a kernel TCP socket (a TLSSocket over our TCP). */
+export interface AttachOptions {
+  /** The peer, when the socket cannot tell (a TLSSocket over a Duplex has no address). */
+  remote?: string;
+  /** Reset the connection underneath (resetAndDestroy() works only on a kernel TCP socket). */
+  abort?: () => void;
+}
+
 class SocketStream implements ByteStream {
   private corked = false;
   readonly remote: string;
 
-  constructor(private readonly socket: net.Socket) {
-    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly options: AttachOptions = {},
+  ) {
+    this.remote = options.remote ?? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
   }
 
   write(chunk: Buffer): void {
@@ -43,7 +54,10 @@ class SocketStream implements ByteStream {
   abort(): void {
     const s = this.socket;
     if (s.destroyed) return;
-    if (typeof s.resetAndDestroy === 'function') s.resetAndDestroy();
+    if (this.options.abort !== undefined) {
+      this.options.abort();
+      s.destroy();
+    } else if (typeof s.resetAndDestroy === 'function') s.resetAndDestroy();
     else s.destroy();
   }
 
@@ -59,9 +73,9 @@ function uncork(s: SocketStream): void {
 }
 
 /** Connects one accepted socket to the application. */
-export function attachSocket(socket: net.Socket, accept: AcceptHandler): StreamHandler {
-  socket.setNoDelay(true);
-  const stream = new SocketStream(socket);
+export function attachSocket(socket: net.Socket, accept: AcceptHandler, options: AttachOptions = {}): StreamHandler {
+  if (options.abort === undefined) socket.setNoDelay(true);
+  const stream = new SocketStream(socket, options);
   const handler = accept(stream);
   let closed = false;
   socket.on('data', (buf: Buffer) => handler.onData(buf, 0, buf.length));

@@ -28,6 +28,8 @@ export interface ParsedRequest {
   keepAlive: boolean;
   /** Number of Host header lines (1.1 requires exactly one). */
   hostCount: number;
+  /** The Host header's value (trimmed), null when absent. */
+  host: string | null;
   ifNoneMatch: string | null;
   ifModifiedSince: string | null;
   range: string | null;
@@ -242,6 +244,7 @@ export function parseRequestHead(buf: Buffer, start: number, len: number): Parse
     versionMinor: minor === 0 ? 0 : 1,
     keepAlive: minor !== 0,
     hostCount: 0,
+    host: null,
     ifNoneMatch: null,
     ifModifiedSince: null,
     range: null,
@@ -273,7 +276,10 @@ export function parseRequestHead(buf: Buffer, start: number, len: number): Parse
     // only the fields we use are trimmed and turned into strings
     switch (nameLen) {
       case 4:
-        if (nameIs(buf, ls, 'host') && ++req.hostCount > 1) return fail(400, 'bad-host');
+        if (nameIs(buf, ls, 'host')) {
+          if (++req.hostCount > 1) return fail(400, 'bad-host');
+          break;
+        }
         continue;
       case 5:
       case 6:
@@ -292,6 +298,9 @@ export function parseRequestHead(buf: Buffer, start: number, len: number): Parse
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
 
     switch (nameLen) {
+      case 4:
+        req.host = buf.toString('latin1', vs, ve);
+        break;
       case 5:
         if (nameIs(buf, ls, 'range')) req.range = buf.toString('latin1', vs, ve);
         break;

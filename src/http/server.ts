@@ -44,7 +44,11 @@ export const HTTP_ERROR_REASONS: Readonly<Record<string, string>> = {
   'linger-timeout': 'peer did not close after our FIN',
   'pipeline-overflow': 'too many pipelined bytes buffered',
   'closed-mid-response': 'connection closed before its responses were sent',
+  'redirect-to-https': 'redirected to HTTPS (301, redirect-to-https)',
 };
+
+/** What evaluate() needs of a request: its method and its conditional and range headers (HTTP/1.1 or HTTP/2). */
+export type ConditionalRequest = Pick<ParsedRequest, 'method' | 'ifNoneMatch' | 'ifModifiedSince' | 'range' | 'ifRange'>;
 
 export interface HttpLimits {
   /** Longest request line in bytes (414 beyond). Default 8 KiB. */
@@ -106,7 +110,7 @@ export interface HttpStaticServerStats {
   errors: Record<string, number>;
 }
 
-const STATUS_TEXT: Record<number, string> = {
+export const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
   206: 'Partial Content',
   301: 'Moved Permanently',
@@ -125,7 +129,7 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 /** Methods defined by RFC 9110 / 5789 that we know but do not allow (405 rather than 501). */
-const KNOWN_METHODS = new Set(['POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+export const KNOWN_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 
 /** Connection header mode of a response: 0 = none (1.1 keep-alive), 1 = close, 2 = keep-alive (1.0). */
 const CONN_LINES = ['', 'Connection: close\r\n', 'Connection: keep-alive\r\n'];
@@ -169,6 +173,8 @@ class Conn implements StreamHandler {
   lastQueued = 0;
   lastProgress: number;
   peerEnded = false;
+  /** redirect-to-https: the HTTPS port every GET/HEAD is sent to, or null. */
+  redirectPort: number | null = null;
   private processing = false;
   private pumping = false;
 
@@ -458,6 +464,27 @@ function etagMatches(list: string, etag: string): boolean {
   return false;
 }
 
+/** https://<Host without its port>[:port]<path> for a redirect-to-https answer. */
+export function httpsLocation(r: Pick<ParsedRequest, 'host' | 'target'>, port: number): string {
+  let host = r.host ?? '';
+  if (host.startsWith('[')) {
+    const close = host.indexOf(']');
+    host = close > 0 ? host.slice(0, close + 1) : '';
+  } else {
+    const colon = host.indexOf(':');
+    if (colon >= 0) host = host.slice(0, colon);
+  }
+  // Host values are visible ASCII (the parser refuses controls); keep to what a host can be.
+  if (!/^[A-Za-z0-9.\-]+$|^\[[0-9A-Fa-f:.]+\]$/.test(host)) host = 'localhost';
+  let path = r.target;
+  if (!path.startsWith('/')) {
+    // absolute-form (http://host/path): keep the path
+    const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*(\/.*)?$/.exec(path);
+    path = m?.[1] ?? '/';
+  }
+  return `https://${host}${port === 443 ? '' : `:${port}`}${path}`;
+}
+
 /** Parses a single "bytes=" range against size: [start, end] inclusive, null = ignore, -1 = unsatisfiable. */
 export function parseRange(value: string, size: number): [number, number] | null | -1 {
   if (value.length < 7 || value.slice(0, 6).toLowerCase() !== 'bytes=') return null;
@@ -532,8 +559,21 @@ export class HttpStaticServer {
       opts.sweepIntervalMs ?? Math.max(10, Math.min(250, revalidateMs / 4, Math.min(l.headerTimeoutMs, l.idleTimeoutMs) / 4));
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), sweep);
     this.sweepTimer.unref();
-    this.accept = (stream: ByteStream): StreamHandler => {
+    this.accept = this.acceptWith(null);
+  }
+
+  /**
+   * An AcceptHandler whose connections answer every GET/HEAD with a 301 to the same path over
+   * HTTPS on `httpsPort` (`redirect-to-https`); other requests are answered as usual.
+   */
+  acceptRedirectingTo(httpsPort: number): AcceptHandler {
+    return this.acceptWith(httpsPort);
+  }
+
+  private acceptWith(redirectPort: number | null): AcceptHandler {
+    return (stream: ByteStream): StreamHandler => {
       const c = new Conn(this, stream, Date.now());
+      c.redirectPort = redirectPort;
       if (this.closed) {
         stream.abort();
         return c;
@@ -627,6 +667,11 @@ export class HttpStaticServer {
     const mode = keepAlive ? (r.versionMinor === 0 ? 2 : 0) : 1;
     if (!keepAlive) c.state = CLOSING;
 
+    if (c.redirectPort !== null) {
+      this.count('redirect-to-https');
+      c.respond(this.errorJob(301, isHead, mode, `Location: ${httpsLocation(r, c.redirectPort)}\r\n`));
+      return;
+    }
     let path = this.keyMemo.get(r.target);
     if (path === undefined) {
       path = targetToKey(r.target);
@@ -747,7 +792,7 @@ export class HttpStaticServer {
   }
 
   /** Decides 200 / 206 / 304 / 416 and the byte span [start, end). */
-  evaluate(r: ParsedRequest, info: FileInfo): { status: number; start: number; end: number } {
+  evaluate(r: ConditionalRequest, info: FileInfo): { status: number; start: number; end: number } {
     const size = info.size;
     if (r.ifNoneMatch !== null) {
       if (etagMatches(r.ifNoneMatch, info.etag)) return { status: 304, start: 0, end: 0 };
@@ -914,7 +959,8 @@ export class HttpStaticServer {
 }
 
 const bodies = new Map<number, Buffer>();
-function bodyFor(status: number): Buffer {
+/** The short text body of an error (or redirect) response, shared by HTTP/1.1 and HTTP/2. */
+export function bodyFor(status: number): Buffer {
   let b = bodies.get(status);
   if (b === undefined) {
     b = Buffer.from(`${status} ${STATUS_TEXT[status] ?? ''}\n`, 'latin1');

@@ -15,6 +15,13 @@ export interface ByteStream {
   abort(): void;
   /** "a.b.c.d:port" of the peer, for logs. */
   readonly remote: string;
+  /**
+   * Optional flow control of the receiving side: stop calling onData (the transport holds the
+   * bytes and, for our TCP, lets the receive window close) until resume(). Used by layers that
+   * buffer what they read, such as TLS (duplex.ts).
+   */
+  pause?(): void;
+  resume?(): void;
 }
 
 export interface StreamHandler {

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { Device, DeviceStats, RxHandler, RxVector, TxOffload, TxVector } from './device.js';
+import { TX_BACKLOG_BATCHES, TxBacklog, txBatchBytes, type TxKernel, type TxStopReason } from './tx-backlog.js';
 
 export interface AfPacketOptions {
   /** TPACKET_V2 (2, default): frame ring, wakes per frame. TPACKET_V3 (3): block ring, wakes
@@ -33,8 +34,16 @@ export interface AfPacketOptions {
   qdiscBypass?: boolean;
   /** Put the interface in promiscuous mode while the socket is open (default false). */
   promiscuous?: boolean;
-  /** SO_SNDBUF in bytes (default: the system's; the TX offload socket tries 4 MiB). */
+  /**
+   * SO_SNDBUF in bytes asked for (default: the system's; the TX offload socket asks for 4 MiB).
+   * The kernel caps it at net.core.wmem_max and doubles it; `sendBufferSize` on the device is
+   * what it granted. SO_SNDBUFFORCE is not used: it needs CAP_NET_ADMIN, which a pod lacks.
+   */
   sendBufferSize?: number;
+  /** TX backlog bound in dataplane TX batches of `txBatchFrames` frames (default 2, see tx-backlog.ts). */
+  txBacklogBatches?: number;
+  /** Frames of one dataplane TX batch (default 256), for the backlog bound. */
+  txBatchFrames?: number;
   /**
    * TX offload (default true): a second, send-only AF_PACKET socket with PACKET_VNET_HDR, so
    * the kernel completes TCP checksums and segments TCP super-frames (GSO). `txOffload` on the
@@ -70,8 +79,19 @@ export interface AfPacketStats extends DeviceStats {
   rxTruncated: number;
   txFrames: number;
   txBytes: number;
+  /** Sends the kernel stopped with EAGAIN / ENOBUFS (the frames were held back, not lost). */
   txEagain: number;
   txNobufs: number;
+  /** Times the writable watch woke the device to send its backlog (EAGAIN; ENOBUFS retries are timed: txResumes counts both). */
+  txWritableWakeups: number;
+  /** SO_SNDBUF of the sending socket as granted. */
+  txSendBuffer: number;
+  txBlocked: number;
+  txBacklogged: number;
+  txBacklogDrops: number;
+  txBacklogFrames: number;
+  txBacklogPeak: number;
+  txResumes: number;
   /** Frames whose offset/length lay outside the buffer, or were empty. */
   txInvalid: number;
   txOther: number;
@@ -104,7 +124,16 @@ interface NativeSocket {
   readonly ignoreOutgoing: boolean;
   readonly promiscuous: boolean;
   readonly txOffload: boolean;
+  readonly sendBufferSize: number;
   readonly closed: boolean;
+  /** Why the last send() stopped early: 'EAGAIN', 'ENOBUFS', or ''. */
+  readonly txStop: string;
+  /** Frames the kernel took in the last send(). */
+  readonly txAccepted: number;
+  /** Index of the frame the last send() stopped at (txStop), or its count when it did not stop. */
+  readonly txStopAt: number;
+  onWritable(callback: (() => void) | null): void;
+  watchWritable(on: boolean): void;
   start(handler: (count: number) => void, onError?: (err: Error) => void): void;
   stop(): void;
   send(
@@ -114,8 +143,9 @@ interface NativeSocket {
     count: number,
     csumStart?: Uint16Array,
     gsoSize?: Uint16Array,
+    first?: number,
   ): number;
-  stats(): AfPacketStats;
+  stats(): Omit<AfPacketStats, 'txBlocked' | 'txBacklogged' | 'txBacklogDrops' | 'txBacklogFrames' | 'txBacklogPeak' | 'txResumes'>;
   ref(): void;
   unref(): void;
   close(): void;
@@ -189,6 +219,8 @@ export const AF_PACKET_DEFAULTS = {
 
 /** An IPv4 packet is at most 65535 bytes; a TCP super-frame is one IPv4 packet. */
 const MAX_GSO_BYTES = 65535;
+/** ENOBUFS (a full qdisc or driver queue dropped the frame) gives no writable event: retry after this. */
+const ENOBUFS_RETRY_MS = 1;
 
 export class AfPacketDevice implements Device {
   readonly ifname: string;
@@ -201,14 +233,19 @@ export class AfPacketDevice implements Device {
   readonly promiscuous: boolean;
   /** Checksum offload and TCPv4 GSO through the PACKET_VNET_HDR TX socket; undefined when off. */
   readonly txOffload: TxOffload | undefined;
+  /** SO_SNDBUF of the socket that sends, as the kernel granted it (bytes). */
+  readonly sendBufferSize: number;
 
   private readonly sock: NativeSocket;
   private readonly rx: RxVector;
   private readonly onError: ((err: Error) => void) | undefined;
   private handler: RxHandler | undefined;
   private readonly ringInfo: RingInfo;
+  /** Frames the kernel refused for now (EAGAIN/ENOBUFS), sent once it takes frames again. */
+  private readonly backlog: TxBacklog;
+  private retryTimer: NodeJS.Timeout | null = null;
 
-  private constructor(sock: NativeSocket, rx: RxVector, onError: ((err: Error) => void) | undefined) {
+  private constructor(sock: NativeSocket, rx: RxVector, onError: ((err: Error) => void) | undefined, backlogBatches: number, batchFrames: number) {
     this.sock = sock;
     this.rx = rx;
     this.onError = onError;
@@ -228,6 +265,20 @@ export class AfPacketDevice implements Device {
       frameCount: sock.frameCount,
       retireTimeoutMs: sock.retireTimeoutMs,
     });
+    this.sendBufferSize = sock.sendBufferSize;
+    // The addon as the backlog's kernel side.
+    const kernel: TxKernel = {
+      transmit: (tx, first) => this.transmit(tx, first),
+      stopIndex: () => sock.txStopAt,
+      get stopReason(): TxStopReason {
+        return sock.txStop === 'ENOBUFS' ? 'ENOBUFS' : 'EAGAIN';
+      },
+      wait: (reason) => this.wait(reason),
+      cancel: () => this.cancelWait(),
+    };
+    // Bounded: TX_BACKLOG_BATCHES dataplane batches, by frames and by bytes, allocated now.
+    this.backlog = new TxBacklog(kernel, backlogBatches * batchFrames, backlogBatches * txBatchBytes(batchFrames, this.mtu, this.txOffload !== undefined ? MAX_GSO_BYTES : 0));
+    sock.onWritable(this.onWritable);
   }
 
   /**
@@ -271,7 +322,13 @@ export class AfPacketDevice implements Device {
       rx.flags,
     );
     rx.data = Buffer.from(sock.ring);
-    return new AfPacketDevice(sock, rx, options.onError);
+    const batches = options.txBacklogBatches ?? TX_BACKLOG_BATCHES;
+    const batchFrames = options.txBatchFrames ?? 256;
+    if (!Number.isInteger(batches) || batches < 1 || !Number.isInteger(batchFrames) || batchFrames < 1) {
+      sock.close();
+      throw Object.assign(new RangeError('txBacklogBatches and txBatchFrames must be positive integers'), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    return new AfPacketDevice(sock, rx, options.onError, batches, batchFrames);
   }
 
   /** RX ring geometry (for `show hardware-interfaces`). */
@@ -303,22 +360,79 @@ export class AfPacketDevice implements Device {
     this.sock.unref();
   }
 
+  /**
+   * Sends through the kernel; what it refuses for now (EAGAIN/ENOBUFS) is held in the backlog and
+   * counts as accepted. Returns fewer than tx.count only for frames the full backlog refused.
+   */
   send(tx: TxVector): number {
     if (tx.count === 0) return 0;
-    if (this.txOffload !== undefined && (tx.csumStart !== undefined || tx.gsoSize !== undefined)) {
-      return this.sock.send(tx.data, tx.offset, tx.length, tx.count, tx.csumStart, tx.gsoSize);
-    }
-    return this.sock.send(tx.data, tx.offset, tx.length, tx.count);
+    return this.backlog.send(tx);
+  }
+
+  /** False while frames the kernel refused wait in the backlog. */
+  get txReady(): boolean {
+    return this.backlog.ready;
+  }
+
+  get onTxReady(): (() => void) | null {
+    return this.backlog.onReady;
+  }
+
+  set onTxReady(fn: (() => void) | null) {
+    this.backlog.onReady = fn;
   }
 
   stats(): AfPacketStats {
-    return this.sock.stats();
+    const s = this.sock.stats() as AfPacketStats;
+    const b = this.backlog.counters;
+    s.txBlocked = b.txBlocked;
+    s.txBacklogged = b.txBacklogged;
+    s.txBacklogDrops = b.txBacklogDrops;
+    s.txBacklogFrames = b.txBacklogFrames;
+    s.txBacklogPeak = b.txBacklogPeak;
+    s.txResumes = b.txResumes;
+    return s;
   }
 
   /** Stops polling, unmaps the ring (the RxVector's data becomes empty), closes the socket. Idempotent. */
   close(): void {
+    this.backlog.close();
     this.sock.close();
   }
+
+  /** Frames [first, count) to the kernel; returns how many it took (see txStop / txStopAt when fewer). */
+  private transmit(tx: TxVector, first: number): number {
+    if (this.txOffload !== undefined && (tx.csumStart !== undefined || tx.gsoSize !== undefined)) {
+      return this.sock.send(tx.data, tx.offset, tx.length, tx.count, tx.csumStart, tx.gsoSize, first);
+    }
+    return first === 0 ? this.sock.send(tx.data, tx.offset, tx.length, tx.count) : this.sock.send(tx.data, tx.offset, tx.length, tx.count, undefined, undefined, first);
+  }
+
+  /** EAGAIN: a one-shot writable watch on the socket that sends. ENOBUFS: retry shortly (no event says when). */
+  private wait(reason: TxStopReason): void {
+    if (this.sock.closed) return;
+    if (reason === 'EAGAIN') {
+      this.sock.watchWritable(true);
+      return;
+    }
+    if (this.retryTimer === null) this.retryTimer = setTimeout(this.onWritable, ENOBUFS_RETRY_MS);
+    else this.retryTimer.refresh();
+  }
+
+  private cancelWait(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (!this.sock.closed) this.sock.watchWritable(false);
+  }
+
+  private readonly onWritable = (): void => {
+    try {
+      this.backlog.resume();
+    } catch (err) {
+      if (this.onError === undefined) throw err;
+      this.onError(err as Error);
+    }
+  };
 
   private readonly onRx = (count: number): void => {
     const rx = this.rx;

@@ -71,6 +71,25 @@ export interface DeviceStats {
   kernelFreezes: number;
   /** Frames the device failed to transmit. */
   txErrors: number;
+  // TX backpressure (devices with a backlog, see src/io/tx-backlog.ts); absent = not counted.
+  /** Sends the kernel stopped with EAGAIN (socket send buffer full). */
+  txEagain?: number;
+  /** Sends the kernel stopped with ENOBUFS (a qdisc or driver queue full: it dropped the frame). */
+  txNobufs?: number;
+  /** Blocked episodes: the device began holding frames back. */
+  txBlocked?: number;
+  /** Frames held back in the device's backlog (then sent from there, in order). */
+  txBacklogged?: number;
+  /** Frames refused because the backlog was full: the only TX backpressure loss. */
+  txBacklogDrops?: number;
+  /** Frames in the backlog now. */
+  txBacklogFrames?: number;
+  /** Most frames the backlog held at once. */
+  txBacklogPeak?: number;
+  /** Times the device tried its backlog again (the socket became writable, or a retry timer after ENOBUFS). */
+  txResumes?: number;
+  /** SO_SNDBUF of the sending socket as the kernel granted it, bytes. */
+  txSendBuffer?: number;
 }
 
 export type RxHandler = (rx: RxVector) => void;
@@ -84,7 +103,11 @@ export interface Device {
   readonly mtu: number;
   /** Start delivering received vectors to the handler. */
   start(handler: RxHandler): void;
-  /** Send frames; returns how many were accepted by the device. */
+  /**
+   * Send frames; returns how many were accepted by the device. A device with TX backpressure
+   * accepts frames the kernel refused for now (EAGAIN/ENOBUFS) into a bounded backlog and sends
+   * them later, in order; it returns fewer only when that backlog is full (those are dropped).
+   */
   send(tx: TxVector): number;
   /**
    * TX offloads the device accepts (TxVector.csumStart / gsoSize); absent = none, and a caller

@@ -170,6 +170,19 @@ export class FaultInjector implements Device {
     return this.inner.mtu;
   }
 
+  /** TX backpressure of the inner device (see Device.txReady / onTxReady). */
+  get txReady(): boolean | undefined {
+    return this.inner.txReady;
+  }
+
+  get onTxReady(): (() => void) | null {
+    return this.inner.onTxReady ?? null;
+  }
+
+  set onTxReady(fn: (() => void) | null) {
+    this.inner.onTxReady = fn;
+  }
+
   /** What the injector did in each direction. */
   get counters(): { rx: FaultCounters; tx: FaultCounters } {
     return { rx: { ...this.rxDir.counters }, tx: { ...this.txDir.counters } };

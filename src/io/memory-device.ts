@@ -4,6 +4,7 @@
  */
 import type { Device, DeviceStats, RxHandler, RxVector, TxOffload, TxVector } from './device.js';
 import { completeOffload } from './offload.js';
+import { TX_BACKLOG_BATCHES, TxBacklog, txBatchBytes, type TxKernel, type TxStopReason } from './tx-backlog.js';
 
 export interface InjectOptions {
   /** RX_FLAG_* bits the kernel would report. */
@@ -29,6 +30,26 @@ export class MemoryDevice implements Device {
    */
   txOffload: TxOffload | undefined = undefined;
   superFrames = 0;
+  /**
+   * Test mode: the simulated kernel takes this many more frames, then refuses with `refuseWith`
+   * until makeWritable() (Infinity: it never refuses, the default). See refuseAfter().
+   */
+  private budget = Infinity;
+  private refuseWith: TxStopReason = 'EAGAIN';
+  private waiting = false;
+  private stopAt = 0;
+  /** Sends the simulated kernel stopped (as AF_PACKET's txEagain / txNobufs). */
+  private stops = { EAGAIN: 0, ENOBUFS: 0 };
+  private readonly kernel: TxKernel = {
+    transmit: (tx, first) => this.transmit(tx, first),
+    stopIndex: () => this.stopAt,
+    stopReason: 'EAGAIN',
+    wait: () => void (this.waiting = true),
+    cancel: () => void (this.waiting = false),
+  };
+  /** The same TX backlog as AfPacketDevice (TX_BACKLOG_BATCHES batches of 256 frames), made by refuseAfter(). */
+  private backlog: TxBacklog | null = null;
+  private txReadyCallback: (() => void) | null = null;
 
   constructor(
     readonly ifname: string,
@@ -80,8 +101,64 @@ export class MemoryDevice implements Device {
     return delivered;
   }
 
+  /**
+   * Test mode: the simulated kernel takes `n` more frames, then refuses every frame with `reason`
+   * (EAGAIN: socket buffer full; ENOBUFS: queue full) until makeWritable() is called. The device
+   * then holds what was refused in its backlog (txReady false), as AfPacketDevice does.
+   */
+  refuseAfter(n: number, reason: TxStopReason = 'EAGAIN'): void {
+    this.budget = n;
+    this.refuseWith = reason;
+    if (this.backlog === null) {
+      this.backlog = new TxBacklog(this.kernel, TX_BACKLOG_BATCHES * 256, TX_BACKLOG_BATCHES * txBatchBytes(256, this.mtu, this.txOffload?.gso === true ? this.txOffload.maxGsoBytes : 0));
+      this.backlog.onReady = this.txReadyCallback;
+    }
+  }
+
+  /**
+   * The simulated kernel takes `n` more frames (Infinity: refusing ends) and, if the device was
+   * waiting, the writable event fires now: the backlog goes out, then onTxReady runs.
+   */
+  makeWritable(n = Infinity): void {
+    this.budget = n;
+    if (!this.waiting) return;
+    this.waiting = false;
+    this.backlog?.resume();
+  }
+
+  /** Whether the device waits for makeWritable() (the kernel refused frames). */
+  get txWaiting(): boolean {
+    return this.waiting;
+  }
+
+  get txReady(): boolean {
+    return this.backlog?.ready ?? true;
+  }
+
+  get onTxReady(): (() => void) | null {
+    return this.txReadyCallback;
+  }
+
+  set onTxReady(fn: (() => void) | null) {
+    this.txReadyCallback = fn;
+    if (this.backlog !== null) this.backlog.onReady = fn;
+  }
+
   send(tx: TxVector): number {
-    for (let i = 0; i < tx.count; i++) {
+    if (tx.count === 0) return 0;
+    return this.backlog !== null ? this.backlog.send(tx) : this.transmit(tx, 0);
+  }
+
+  /** The simulated kernel: frames [first, count) while the budget lasts. */
+  private transmit(tx: TxVector, first: number): number {
+    for (let i = first; i < tx.count; i++) {
+      if (this.budget <= 0) {
+        this.stops[this.refuseWith]++;
+        (this.kernel as { stopReason: TxStopReason }).stopReason = this.refuseWith;
+        this.stopAt = i;
+        return i - first;
+      }
+      this.budget--;
       const bytes = tx.data.subarray(tx.offset[i], tx.offset[i] + tx.length[i]);
       const cs = tx.csumStart?.[i] ?? 0;
       if (cs !== 0) {
@@ -98,7 +175,7 @@ export class MemoryDevice implements Device {
       this.sent.push(frame);
       this.onSend?.(frame);
     }
-    return tx.count;
+    return tx.count - first;
   }
 
   /** Removes and returns the frames sent so far. */
@@ -107,11 +184,24 @@ export class MemoryDevice implements Device {
   }
 
   stats(): DeviceStats {
-    return { ...this.statistics };
+    if (this.backlog === null) return { ...this.statistics };
+    const b = this.backlog.counters;
+    return {
+      ...this.statistics,
+      txEagain: this.stops.EAGAIN,
+      txNobufs: this.stops.ENOBUFS,
+      txBlocked: b.txBlocked,
+      txBacklogged: b.txBacklogged,
+      txBacklogDrops: b.txBacklogDrops,
+      txBacklogFrames: b.txBacklogFrames,
+      txBacklogPeak: b.txBacklogPeak,
+      txResumes: b.txResumes,
+    };
   }
 
   close(): void {
     this.handler = null;
+    this.backlog?.close();
   }
 }
 

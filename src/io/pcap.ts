@@ -196,6 +196,19 @@ export class PcapDevice implements Device {
     return this.inner.mtu;
   }
 
+  /** TX backpressure of the inner device (see Device.txReady / onTxReady). */
+  get txReady(): boolean | undefined {
+    return this.inner.txReady;
+  }
+
+  get onTxReady(): (() => void) | null {
+    return this.inner.onTxReady ?? null;
+  }
+
+  set onTxReady(fn: (() => void) | null) {
+    this.inner.onTxReady = fn;
+  }
+
   start(handler: RxHandler): void {
     if (!this.rx) {
       this.inner.start(handler);

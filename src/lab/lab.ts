@@ -8,16 +8,23 @@
  *                                                                                  192.168.123.150/24
  *
  * The switch is the dataplane itself, in L2 mode (xconnect + tag-rewrite), since this kernel
- * has no 802.1Q devices. The pod's dataplane runs as uid 10000 with CAP_NET_RAW only, from
- * the vpp.conf and startup.conf that `vpp-server init` writes, as in a cluster.
+ * has no 802.1Q devices. The pod's dataplane runs as uid 10000 under no_new_privs from the
+ * vpp.conf and startup.conf that `vpp-server init` writes, as in a cluster, and holds CAP_NET_RAW
+ * the way a pod does: through the file capability on a dedicated copy of node (the image's
+ * vpp-server-node), never through the ambient set.
+ *
+ * With `replicas` 2 or more (lab up --replicas N) the worker carries N pods, P-pod, P-pod1, …,
+ * each with its own macvlan0 (its own MAC) on the worker's eth0, and address IP + ordinal, as
+ * the StatefulSet's pods on one node would (init derives it from POD_NAME=vpp-server-<n>).
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, chownSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, chownSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliClient } from '../cli/cli-client.js';
 import { deleteNamespaces, inNs, listNamespaces, run, stopProcess, succeeds, waitFor } from './exec.js';
-import { setprivArgs } from '../deploy/kubelet.js';
+import { capNodeCopy, setprivArgs, writeSecretVolume, type PlannedSecret } from '../deploy/kubelet.js';
+import { selfSignedPair } from '../http/tls-credentials.js';
 
 export const DEFAULT_PREFIX = 'vpplab';
 export const POD_UID = 10000;
@@ -25,21 +32,59 @@ export const POD_UID = 10000;
 export interface LabSettings {
   prefix: string;
   vlanId: number;
-  /** The dataplane's address with prefix length. */
+  /** The dataplane's address with prefix length (pod n gets this + n). */
   serverAddress: string;
   clientAddress: string;
+  /** pods on the worker (default 1) */
+  replicas?: number;
 }
 
-export function defaultSettings(prefix = DEFAULT_PREFIX): LabSettings {
-  return { prefix, vlanId: 123, serverAddress: '192.168.123.150/24', clientAddress: '192.168.123.10/24' };
+export function defaultSettings(prefix = DEFAULT_PREFIX, replicas = 1): LabSettings {
+  return { prefix, vlanId: 123, serverAddress: '192.168.123.150/24', clientAddress: '192.168.123.10/24', ...(replicas > 1 ? { replicas } : {}) };
+}
+
+export const MAX_LAB_REPLICAS = 8;
+
+/** How many pod namespaces (P-pod, P-pod1, …) a lab with this prefix has now (0 when it is down). */
+export function detectReplicas(prefix: string): number {
+  const re = new RegExp(`^${prefix}-pod([0-9]*)$`);
+  return listNamespaces().filter((n) => re.test(n)).length;
+}
+
+/** One pod of the lab: its namespace, address and files. */
+export interface LabPod {
+  ordinal: number;
+  ns: string;
+  /** address with prefix length */
+  address: string;
+  ip: string;
+  socket: string;
+  confDir: string;
+  wwwDir: string;
+  /** pid/log file role: 'pod', 'pod1', … */
+  role: string;
 }
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const CLI_ENTRY = join(REPO_ROOT, 'bin', 'vpp-server.js');
 
-/** The capability-dropping wrapper a kubelet would give us: uid 10000, no_new_privs, the given caps only. */
+/**
+ * The wrapper a kubelet would give a container: uid 10000, no_new_privs, the bounding set limited
+ * to `caps`, no ambient or inheritable capabilities. A program started under it holds a
+ * capability only through a file capability: use `podNode` for the dataplane.
+ */
 export function unprivileged(caps: string[]): string[] {
   return setprivArgs(POD_UID, POD_UID, caps);
+}
+
+/**
+ * `unprivileged(caps)` followed by the node to run: with NET_RAW the file-capability copy
+ * (cap_net_raw+ep, as the image's /usr/local/bin/vpp-server-node), otherwise the plain node (a
+ * container that lacks the capability, running a program that has none, like the init container).
+ */
+export function podNode(caps: string[]): string[] {
+  const raw = caps.some((c) => /^(cap_)?net_raw$/i.test(c));
+  return [...unprivileged(caps), raw ? capNodeCopy(process.execPath) : process.execPath];
 }
 
 /**
@@ -69,6 +114,8 @@ export class Lab {
   readonly podConfDir: string;
   readonly podWwwDir: string;
   readonly switchConfDir: string;
+  /** every pod of the worker; pods[0] is the one of ns.pod, podSocket, podConfDir */
+  readonly pods: LabPod[];
 
   constructor(
     readonly settings: LabSettings,
@@ -85,6 +132,31 @@ export class Lab {
     this.podConfDir = join(this.stateDir, 'pod', 'conf');
     this.podWwwDir = join(this.stateDir, 'pod', 'www');
     this.switchConfDir = join(this.stateDir, 'switch');
+    const replicas = settings.replicas ?? 1;
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_LAB_REPLICAS) {
+      throw new Error(`lab replicas ${replicas}: use a whole number from 1 to ${MAX_LAB_REPLICAS}`);
+    }
+    const [base, len] = settings.serverAddress.split('/');
+    const octets = base!.split('.').map(Number);
+    this.pods = Array.from({ length: replicas }, (_, n) => {
+      const ip = [...octets.slice(0, 3), octets[3]! + n].join('.');
+      const dir = n === 0 ? join(this.stateDir, 'pod') : join(this.stateDir, `pod${n}`);
+      return {
+        ordinal: n,
+        ns: n === 0 ? this.ns.pod : `${p}-pod${n}`,
+        address: `${ip}/${len}`,
+        ip,
+        socket: n === 0 ? this.podSocket : join(this.stateDir, `cli${n}.sock`),
+        confDir: join(dir, 'conf'),
+        wwwDir: join(dir, 'www'),
+        role: n === 0 ? 'pod' : `pod${n}`,
+      };
+    });
+  }
+
+  /** Every namespace of the lab: switch, worker, client and the pods. */
+  get namespaces(): string[] {
+    return [this.ns.switch, this.ns.worker, this.ns.client, ...this.pods.map((x) => x.ns)];
   }
 
   get serverIp(): string {
@@ -95,15 +167,15 @@ export class Lab {
     return this.settings.clientAddress.split('/')[0];
   }
 
-  private pidFile(role: 'pod' | 'switch'): string {
+  private pidFile(role: string): string {
     return join(this.stateDir, `${role}.pid`);
   }
 
-  logFile(role: 'pod' | 'switch'): string {
+  logFile(role: string): string {
     return join(this.stateDir, `${role}.log`);
   }
 
-  pid(role: 'pod' | 'switch'): number | undefined {
+  pid(role: string): number | undefined {
     try {
       const pid = Number(readFileSync(this.pidFile(role), 'utf8').trim());
       process.kill(pid, 0);
@@ -116,9 +188,14 @@ export class Lab {
   /** True when every namespace exists, both dataplanes run and the pod answers on its CLI. */
   async healthy(): Promise<boolean> {
     const existing = new Set(listNamespaces());
-    if (!Object.values(this.ns).every((n) => existing.has(n))) return false;
-    if (this.pid('pod') === undefined || this.pid('switch') === undefined) return false;
-    return (await this.cli(this.podSocket, 'show interface address'))?.includes(this.settings.serverAddress) ?? false;
+    if (!this.namespaces.every((n) => existing.has(n))) return false;
+    // a lab with another number of pods is not this one
+    if (listNamespaces().some((n) => n.startsWith(`${this.settings.prefix}-`) && !this.namespaces.includes(n))) return false;
+    if (this.pid('switch') === undefined || this.pods.some((x) => this.pid(x.role) === undefined)) return false;
+    for (const x of this.pods) {
+      if (!((await this.cli(x.socket, 'show interface address'))?.includes(x.address) ?? false)) return false;
+    }
+    return true;
   }
 
   /** Builds the lab; does nothing if it is already up and healthy, rebuilds a half-built one. */
@@ -129,8 +206,8 @@ export class Lab {
       this.progress('found a partial lab: removing it first');
       this.down();
     }
-    this.progress(`creating namespaces ${Object.values(this.ns).join(', ')}`);
-    for (const n of Object.values(this.ns)) {
+    this.progress(`creating namespaces ${this.namespaces.join(', ')}`);
+    for (const n of this.namespaces) {
       run(['ip', 'netns', 'add', n]);
       inNs(n, ['ip', 'link', 'set', 'lo', 'up']);
       // Keep captures and counters free of IPv6 autoconfiguration noise.
@@ -139,15 +216,19 @@ export class Lab {
     this.progress('wiring client ── switch ── worker eth0, and macvlan0 (bridge) on the worker eth0 into the pod');
     run(['ip', 'link', 'add', 'access0', 'netns', this.ns.switch, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.ns.client]);
     run(['ip', 'link', 'add', 'trunk0', 'netns', this.ns.switch, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.ns.worker]);
-    run(['ip', '-n', this.ns.worker, 'link', 'add', 'macvlan0', 'link', 'eth0', 'type', 'macvlan', 'mode', 'bridge']);
-    run(['ip', '-n', this.ns.worker, 'link', 'set', 'macvlan0', 'netns', this.ns.pod]);
+    // one macvlan per pod, each with its own MAC, as the macvlan CNI plugin gives every pod
+    for (const x of this.pods) {
+      run(['ip', '-n', this.ns.worker, 'link', 'add', `macvlan${x.ordinal}`, 'link', 'eth0', 'type', 'macvlan', 'mode', 'bridge']);
+      run(['ip', '-n', this.ns.worker, 'link', 'set', `macvlan${x.ordinal}`, 'netns', x.ns]);
+      if (x.ordinal !== 0) run(['ip', '-n', x.ns, 'link', 'set', `macvlan${x.ordinal}`, 'name', 'macvlan0']);
+    }
     for (const [n, dev] of [
       [this.ns.switch, 'access0'],
       [this.ns.switch, 'trunk0'],
       [this.ns.client, 'eth0'],
       [this.ns.worker, 'eth0'],
-      [this.ns.pod, 'macvlan0'],
-    ]) {
+      ...this.pods.map((x) => [x.ns, 'macvlan0']),
+    ] as [string, string][]) {
       run(['ip', '-n', n, 'link', 'set', dev, 'up']);
     }
     run(['ip', '-n', this.ns.client, 'addr', 'add', this.settings.clientAddress, 'dev', 'eth0']);
@@ -166,10 +247,15 @@ export class Lab {
     // device; `ethtool -K macvlan0 …` answers "[requested off]". The flat topology keeps them.
     inNs(this.ns.worker, ['ethtool', '-K', 'eth0', 'tx', 'off', 'tso', 'off', 'gso', 'off']);
 
-    mkdirSync(this.podConfDir, { recursive: true });
-    mkdirSync(this.podWwwDir, { recursive: true });
     mkdirSync(this.switchConfDir, { recursive: true });
-    for (const d of [this.stateDir, join(this.stateDir, 'pod'), this.podConfDir, this.podWwwDir]) chownSync(d, POD_UID, POD_UID);
+    chownSync(this.stateDir, POD_UID, POD_UID);
+    for (const x of this.pods) {
+      mkdirSync(x.confDir, { recursive: true });
+      mkdirSync(x.wwwDir, { recursive: true });
+      for (const d of [dirname(x.confDir), x.confDir, x.wwwDir]) chownSync(d, POD_UID, POD_UID);
+    }
+
+    this.makeCertificate(); // issue 11: HTTPS in the lab
 
     // The worker NIC's promiscuity before any dataplane runs (see workerPromiscuityBaseline).
     writeFileSync(join(this.stateDir, 'worker-promiscuity'), `${this.promiscuity(this.ns.worker, 'eth0')}\n`);
@@ -179,12 +265,14 @@ export class Lab {
     this.spawnDataplane('switch', this.ns.switch, [], join(this.switchConfDir, 'vpp.conf'));
     await this.waitForCli(this.switchSocket, 'switch', 'host-trunk0.123');
 
-    this.progress(`running vpp-server init in ${this.ns.pod} (uid ${POD_UID}, no capabilities)`);
-    inNs(this.ns.pod, [...unprivileged([]), 'env', '-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, ...this.initEnv(), process.execPath, CLI_ENTRY, 'init']);
-
-    this.progress(`starting the pod dataplane in ${this.ns.pod} (uid ${POD_UID}, CAP_NET_RAW only)`);
-    this.spawnDataplane('pod', this.ns.pod, ['net_raw'], join(this.podConfDir, 'vpp.conf'));
-    await this.waitForCli(this.podSocket, 'pod', this.settings.serverAddress);
+    const node = podNode(['net_raw']).at(-1)!;
+    for (const x of this.pods) {
+      this.progress(`running vpp-server init in ${x.ns} (uid ${POD_UID}, no capabilities)`);
+      inNs(x.ns, [...unprivileged([]), 'env', '-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, ...this.initEnv(x), process.execPath, CLI_ENTRY, 'init']);
+      this.progress(`starting the pod dataplane in ${x.ns} (uid ${POD_UID}, CAP_NET_RAW only, from the file capability of ${node})`);
+      this.spawnDataplane(x.role, x.ns, ['net_raw'], join(x.confDir, 'vpp.conf'));
+    }
+    for (const x of this.pods) await this.waitForCli(x.socket, x.role, x.address);
     return 'created';
   }
 
@@ -201,17 +289,64 @@ export class Lab {
     return Number(readFileSync(join(this.stateDir, 'worker-promiscuity'), 'utf8'));
   }
 
-  /** The environment the init container gets in the Deployment, pointed at the lab's directories. */
-  initEnv(): string[] {
+  /**
+   * The environment the init container gets in the Deployment (one pod) or the StatefulSet (more:
+   * the same IP_ADDRESS for all, REPLICAS and POD_NAME, from which init derives the address),
+   * pointed at the lab's directories.
+   */
+  initEnv(pod: LabPod = this.pods[0]!): string[] {
     return [
       'HOST_INTERFACE=macvlan0',
       `VLAN_ID=${this.settings.vlanId}`,
       `IP_ADDRESS=${this.settings.serverAddress}`,
-      `CONF_DIR=${this.podConfDir}`,
-      `WWW_ROOT=${this.podWwwDir}`,
-      `CLI_SOCKET=${this.podSocket}`,
+      `CONF_DIR=${pod.confDir}`,
+      `WWW_ROOT=${pod.wwwDir}`,
+      `CLI_SOCKET=${pod.socket}`,
+      `TLS_DIR=${this.tlsDir}`,
+      ...(this.pods.length > 1 ? [`REPLICAS=${this.pods.length}`, `POD_NAME=vpp-server-${pod.ordinal}`] : []),
     ];
   }
+
+  // ---- issue 11: the lab's certificate (HTTPS on 443 beside HTTP on 80) -----------------------
+
+  /** The pod's certificate directory, laid out as a mounted kubernetes.io/tls Secret (tls.crt -> ..data/tls.crt). */
+  get tlsDir(): string {
+    return join(this.stateDir, 'tls');
+  }
+
+  /** What clients trust: `curl --cacert <caFile> https://192.168.123.150/`. */
+  get caFile(): string {
+    return join(this.stateDir, 'ca.pem');
+  }
+
+  /**
+   * Publishes a pair into tlsDir the way the kubelet updates a Secret volume (a new hidden
+   * directory, then `..data` swapped by rename); the dataplanes pick it up without a restart.
+   * Files are root:10000 mode 0440, as a Secret with defaultMode 0440 and fsGroup 10000.
+   */
+  publishCertificate(certPem: string | Buffer, keyPem: string | Buffer): void {
+    const volume: PlannedSecret = {
+      volume: 'tls',
+      secretName: `${this.settings.prefix}-tls`,
+      mode: 0o440,
+      items: [
+        { key: 'tls.crt', path: 'tls.crt' },
+        { key: 'tls.key', path: 'tls.key' },
+      ],
+      source: this.tlsDir,
+      view: this.tlsDir,
+    };
+    writeSecretVolume(volume, { 'tls.crt': certPem, 'tls.key': keyPem }, POD_UID);
+  }
+
+  /** A fresh self-signed certificate for every pod address (and the name vpp.lab), trusted through caFile. */
+  private makeCertificate(): void {
+    const pair = selfSignedPair({ names: [...this.pods.map((x) => x.ip), 'vpp.lab'], commonName: 'vpp.lab' });
+    this.publishCertificate(pair.certPem, pair.keyPem);
+    writeFileSync(this.caFile, pair.certPem, { mode: 0o644 });
+  }
+
+  // ---- end of issue 11's part ----------------------------------------------------------------
 
   private writeSwitchConfig(): void {
     const v = this.settings.vlanId;
@@ -225,10 +360,11 @@ export class Lab {
     );
   }
 
-  private spawnDataplane(role: 'pod' | 'switch', ns: string, caps: string[] | null, confPath: string): void {
+  private spawnDataplane(role: string, ns: string, caps: string[] | null, confPath: string): void {
     const log = openSync(this.logFile(role), 'a');
-    const wrapper = role === 'pod' ? unprivileged(caps ?? []) : [];
-    const child = spawn('ip', ['netns', 'exec', ns, ...wrapper, process.execPath, CLI_ENTRY, 'run', '-c', confPath], {
+    // the pods as a kubelet runs them; the switch (lab infrastructure, not a pod) as root
+    const program = role === 'switch' ? [process.execPath] : podNode(caps ?? []);
+    const child = spawn('ip', ['netns', 'exec', ns, ...program, CLI_ENTRY, 'run', '-c', confPath], {
       detached: true,
       stdio: ['ignore', log, log],
     });
@@ -238,7 +374,7 @@ export class Lab {
     child.unref();
   }
 
-  private async waitForCli(socket: string, role: 'pod' | 'switch', expect: string): Promise<void> {
+  private async waitForCli(socket: string, role: string, expect: string): Promise<void> {
     try {
       await waitFor(`the ${role} dataplane to configure ${expect}`, async () => {
         if (this.pid(role) === undefined) throw new Error(`the ${role} dataplane exited`);
@@ -265,39 +401,45 @@ export class Lab {
     }
   }
 
-  /** Stops only the pod's dataplane (tests then run the pod their own way). */
+  /** Stops only the pods' dataplanes (tests then run the pod their own way). */
   stopPod(): void {
-    const pid = this.pid('pod');
-    if (pid !== undefined) stopProcess(pid);
-    rmSync(this.pidFile('pod'), { force: true });
+    for (const x of this.pods) {
+      const pid = this.pid(x.role);
+      if (pid !== undefined) stopProcess(pid);
+      rmSync(this.pidFile(x.role), { force: true });
+    }
   }
 
   /** Stops the dataplanes and removes every namespace and file the lab made. */
   down(): string[] {
     requireRoot();
-    for (const role of ['pod', 'switch'] as const) {
+    // every dataplane this prefix started, whatever number of pods it was brought up with
+    const roles = existsSync(this.stateDir) ? readdirSync(this.stateDir).filter((f) => f.endsWith('.pid')).map((f) => f.slice(0, -4)) : [];
+    for (const role of roles) {
       const pid = this.pid(role);
       if (pid !== undefined) stopProcess(pid);
     }
     // Anything else still running in the namespaces (a ping, a capture) goes too.
-    const removed = deleteNamespaces(Object.values(this.ns));
+    const mine = listNamespaces().filter((n) => n.startsWith(`${this.settings.prefix}-`));
+    const removed = deleteNamespaces([...new Set([...this.namespaces, ...mine])]);
     rmSync(this.stateDir, { recursive: true, force: true });
     return removed;
   }
 
   async status(): Promise<LabStatus> {
     const existing = new Set(listNamespaces());
-    const namespaces = Object.fromEntries(Object.values(this.ns).map((n) => [n, existing.has(n)]));
+    const namespaces = Object.fromEntries(this.namespaces.map((n) => [n, existing.has(n)]));
     const podPid = this.pid('pod');
     const switchPid = this.pid('switch');
     const addresses = podPid !== undefined ? await this.cli(this.podSocket, 'show interface address') : undefined;
-    return { namespaces, podPid, switchPid, podAddresses: addresses };
+    const pods = this.pods.map((x) => ({ ns: x.ns, address: x.address, ...(this.pid(x.role) !== undefined ? { pid: this.pid(x.role)! } : {}) }));
+    return { namespaces, podPid, switchPid, podAddresses: addresses, pods };
   }
 
-  /** Pings the dataplane from the client; returns ping's output and whether all replies came. */
-  ping(count = 3): { ok: boolean; output: string } {
+  /** Pings the dataplane (pod 0, or the address given) from the client; returns ping's output and whether all replies came. */
+  ping(count = 3, ip = this.serverIp): { ok: boolean; output: string } {
     try {
-      const output = inNs(this.ns.client, ['ping', '-c', String(count), '-W', '1', '-i', '0.2', this.serverIp], { timeoutMs: 10_000 + count * 1000 });
+      const output = inNs(this.ns.client, ['ping', '-c', String(count), '-W', '1', '-i', '0.2', ip], { timeoutMs: 10_000 + count * 1000 });
       return { ok: true, output };
     } catch (err) {
       return { ok: false, output: (err as Error).message };
@@ -314,6 +456,7 @@ export interface LabStatus {
   podPid?: number;
   switchPid?: number;
   podAddresses?: string;
+  pods: { ns: string; address: string; pid?: number }[];
 }
 
 function requireRoot(): void {

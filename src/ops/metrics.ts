@@ -85,6 +85,11 @@ const DEVICE_COUNTERS: Record<string, [string, string]> = {
   txBytes: ['tx_bytes', 'Bytes sent'],
   txEagain: ['tx_eagain', 'Transmit attempts that found the socket buffer full (EAGAIN)'],
   txNobufs: ['tx_nobufs', 'Transmit attempts that failed with ENOBUFS'],
+  txBlocked: ['tx_blocked', 'TX backpressure episodes: the kernel refused frames (EAGAIN/ENOBUFS) and the device began holding them back'],
+  txBacklogged: ['tx_backlogged', 'Frames held back in the device TX backlog, then sent from there in order'],
+  txBacklogDrops: ['tx_backlog_drops', 'Frames refused because the device TX backlog was full (lost)'],
+  txResumes: ['tx_resumes', 'Times the device tried its TX backlog again (socket writable, or a retry timer after ENOBUFS)'],
+  txWritableWakeups: ['tx_writable_wakeups', 'Wakeups of the writable watch on the sending socket (armed only while frames wait after EAGAIN)'],
   socketErrors: ['socket_errors', 'Errors reported by the socket (e.g. ENETDOWN)'],
   handlerErrors: ['handler_errors', 'Exceptions thrown by the RX handler and caught by the device'],
 };
@@ -189,6 +194,15 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   ringGauge('vpp_device_ring_block_size_bytes', 'RX ring block size', (r) => r.blockSize);
   ringGauge('vpp_device_ring_frames', 'RX ring frame slots', (r) => r.frameCount);
   ringGauge('vpp_device_ring_frame_size_bytes', 'RX ring frame slot size', (r) => r.frameSize);
+  const deviceGauge = (name: string, help: string, field: string) =>
+    mirroredGauge(registry, name, help, ['interface'], () =>
+      deviceStats()
+        .filter((d) => typeof d.stats[field] === 'number')
+        .map((d) => [{ interface: d.name }, d.stats[field] as number] as Row<'interface'>),
+    );
+  deviceGauge('vpp_device_tx_backlog_frames', 'Frames waiting in the device TX backlog now', 'txBacklogFrames');
+  deviceGauge('vpp_device_tx_backlog_peak_frames', 'Most frames the device TX backlog held at once', 'txBacklogPeak');
+  deviceGauge('vpp_device_tx_send_buffer_bytes', 'SO_SNDBUF of the sending socket as the kernel granted it', 'txSendBuffer');
   mirroredGauge(registry, 'vpp_device_tx_batch_slots', 'TX batch slots (frames sent per sendmmsg at most)', ['interface'], () =>
     dp.hardware.map((hw) => [{ interface: hw.name }, hw.tx.capacity]),
   );
@@ -234,6 +248,45 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   httpCounter('vpp_http_cache_hits_total', 'HTTP cache hits', (s) => s.cache.hits);
   httpCounter('vpp_http_cache_misses_total', 'HTTP cache misses', (s) => s.cache.misses);
   httpCounter('vpp_http_cache_evictions_total', 'HTTP cache evictions', (s) => s.cache.evictions);
+
+  // ---- TLS listeners and HTTP/2
+  const tlsRows = memo(() =>
+    services.http.flatMap((h) =>
+      h.listeners.flatMap((l) => (l.tls === null ? [] : [{ listener: `${l.command.address}:${l.command.port}`, tls: l.tls, stats: l.tls.stats() }])),
+    ),
+  );
+  type TlsRow = ReturnType<typeof tlsRows>[number];
+  const tlsCounter = (name: string, help: string, pick: (r: TlsRow) => number) =>
+    mirroredCounter(registry, name, help, ['listener'], () => tlsRows().map((r) => [{ listener: r.listener }, pick(r)]));
+  mirroredCounter(registry, 'vpp_tls_handshakes_total', 'TLS handshakes completed, by protocol version', ['listener', 'version'], () =>
+    tlsRows().flatMap((r) => [
+      [{ listener: r.listener, version: 'TLSv1.3' }, r.stats.tls13] as Row<'listener' | 'version'>,
+      [{ listener: r.listener, version: 'TLSv1.2' }, r.stats.tls12] as Row<'listener' | 'version'>,
+    ]),
+  );
+  tlsCounter('vpp_tls_resumed_total', 'TLS handshakes that resumed a session (ticket)', (r) => r.stats.resumed);
+  mirroredCounter(registry, 'vpp_tls_handshake_failures_total', 'TLS handshakes that failed, by reason', ['listener', 'reason'], () =>
+    tlsRows().flatMap((r) =>
+      ['handshake-failed', 'protocol-refused', 'no-shared-cipher', 'handshake-timeout'].map(
+        (reason) => [{ listener: r.listener, reason }, r.stats.errors[reason] ?? 0] as Row<'listener' | 'reason'>,
+      ),
+    ),
+  );
+  tlsCounter('vpp_tls_reloads_total', 'Certificate reloads that took effect', (r) => r.stats.reloads);
+  tlsCounter('vpp_tls_reload_failures_total', 'Certificate reloads refused (TLS_RELOAD_FAILED): the previous pair stays', (r) => r.stats.errors['reload-failed'] ?? 0);
+  mirroredCounter(registry, 'vpp_tls_handshake_seconds_total', 'Time spent in OpenSSL on handshake records (show runtime tls-handshake)', ['listener'], () =>
+    tlsRows().map((r) => [{ listener: r.listener }, r.tls.handshakeRuntime.nanos / 1e9]),
+  );
+  mirroredGauge(registry, 'vpp_tls_certificate_not_after_seconds', 'Expiry of the certificate being served (Unix time)', ['listener'], () =>
+    tlsRows().map((r) => [{ listener: r.listener }, r.tls.certificate().notAfterEpoch]),
+  );
+  const h2Rows = memo(() => services.http.flatMap((h) => (h.h2 === null ? [] : [{ server: `${h.command.address}:${h.command.port}`, stats: h.h2.stats() }])));
+  mirroredCounter(registry, 'vpp_http2_sessions_total', 'HTTP/2 sessions (ALPN h2 and h2c)', ['server'], () => h2Rows().map((r) => [{ server: r.server }, r.stats.sessionsTotal]));
+  mirroredGauge(registry, 'vpp_http2_sessions_open', 'HTTP/2 sessions open now', ['server'], () => h2Rows().map((r) => [{ server: r.server }, r.stats.sessionsOpen]));
+  mirroredCounter(registry, 'vpp_http2_streams_total', 'HTTP/2 streams (requests)', ['server'], () => h2Rows().map((r) => [{ server: r.server }, r.stats.streams]));
+  mirroredCounter(registry, 'vpp_http2_abuse_total', 'HTTP/2 sessions or streams refused as abuse, by kind (rapid-reset, continuation-flood, ...)', ['server', 'kind'], () =>
+    h2Rows().flatMap((r) => Object.entries(r.stats.errors).map(([kind, n]) => [{ server: r.server, kind }, n] as Row<'server' | 'kind'>)),
+  );
 
   return registry;
 }

@@ -412,6 +412,50 @@ describe('AF_PACKET device (real kernel peers in network namespaces)', { skip: S
         await small.stop();
       });
 
+      for (const vectorSize of [4, 256]) {
+        it(`a ring overrun during a stall: each frame at most once, in order (vector ${vectorSize})`, async () => {
+          // A ring smaller than the burst (V2: 16 slots; V3: 4 blocks of 4 KiB) fills while the
+          // event loop is blocked; the rest is dropped by the kernel. The next wakeup finds every
+          // slot ours: the drain must stop after one lap, not hand slots it already took to JS
+          // again (a vector of 256 is bigger than either ring).
+          const p = await startProbe();
+          await p.ok('open', {
+            ifname: 'eth0',
+            options: { ringVersion: version, blockSize: 4096, blockCount: version === 2 ? 8 : 4, frameSize: 2048, vectorSize, maxVectorsPerWakeup: 2 },
+          });
+          await p.ok('start', { report: true });
+          const N = 200;
+          const since = p.mark();
+          const blocked = p.request('blockUntil', { packets: N, seen: true, timeoutMs: 10_000 }, 20_000);
+          await p.waitEvent('the probe to block its event loop', 5000, (e) => e.ev === 'blocking', since);
+          const tag = (i: number) => `afpt-full-${String(i).padStart(3, '0')}`;
+          await pySend(NS_B, Array.from({ length: N }, (_, i) => frame(devMac, peerMac, ETHERTYPE_TEST + text(tag(i)))));
+          const b = await blocked;
+          assert.equal(b.ok, true);
+          assert.ok(Number(b.got) >= N, `the kernel saw only ${String(b.got)} frames`);
+          const inRing = (b.stats as Record<string, number>).kernelPackets;
+          // Then one more frame: once it arrives, everything before it was drained.
+          await pySend(NS_B, [frame(devMac, peerMac, ETHERTYPE_TEST + text('afpt-full-end'))]);
+          await p.waitEvent('the frame after the stall', 5000, rxWith('afpt-full-end'), since);
+          const got = p.events
+            .slice(since)
+            .filter(rxWith('afpt-full-'))
+            .map((e) => Buffer.from(String(e.head), 'hex').subarray(14, 27).toString());
+          const s = (await p.ok('stats')).stats as Record<string, number>;
+          const numbers = got.filter((t) => t !== 'afpt-full-end').map((t) => Number(t.slice(10)));
+          const detail = `${numbers.length} frames: ${numbers.join(',')}; stats ${JSON.stringify(s)}`;
+          assert.ok(s.kernelDrops > 0, `the ring overflowed: ${detail}`);
+          assert.equal(new Set(numbers).size, numbers.length, `a frame was handed over twice: ${detail}`);
+          assert.ok(numbers.every((n, i) => i === 0 || n > numbers[i - 1]), `in order: ${detail}`);
+          assert.equal(got[got.length - 1], 'afpt-full-end');
+          // Every frame that reached the ring was handed over once (the probe's socket saw only these).
+          assert.equal(numbers.length, s.kernelPackets - 1, detail);
+          assert.ok(inRing <= s.kernelPackets, detail);
+          await p.ok('close');
+          await p.stop();
+        });
+      }
+
       it('sends more frames than one sendmmsg() takes in one call', async () => {
         const N = 1100; // > 1024 (UIO_MAXIOV)
         const aBefore = linkJson(NS_A, true) as unknown as { stats64: { tx: { packets: number; dropped: number } } };
@@ -483,6 +527,65 @@ describe('AF_PACKET device (real kernel peers in network namespaces)', { skip: S
         assert.equal(r.dataLengthAfterClose, 0);
         await probe.stop();
       });
+    });
+  }
+
+  for (const txOffload of [true, false]) {
+    it(`TX backpressure${txOffload ? ' (TX offload socket)' : ' (tx offload off: the RX socket sends)'}: a tbf qdisc and a small SO_SNDBUF give EAGAIN, every frame arrives once`, async () => {
+      // Our own qdisc only sees our frames without PACKET_QDISC_BYPASS. The tbf queue (1 s at
+      // 50 mbit) holds more than we send, so it never drops: the frames it holds stay charged
+      // to our small send buffer, and the kernel answers EAGAIN until they leave.
+      const N = 2000;
+      const p = await startProbe();
+      const r = await p.ok('open', { ifname: 'eth0', options: { qdiscBypass: false, txOffload, sendBufferSize: 65536 } });
+      assert.equal(r.txOffload, txOffload);
+      sh('ip', ['netns', 'exec', NS_A, 'tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', '50mbit', 'burst', '32kb', 'latency', '1s']);
+      try {
+        const rxBefore = linkJson(NS_B, true).stats64!.rx.packets;
+        const since = p.mark();
+        const body = ETHERTYPE_TEST + text('afpt-paced') + '00'.repeat(MTU - 20);
+        await p.ok('sendPaced', { n: N, frame: frame(peerMac, devMac, body) });
+        const done = await p.waitEvent('every paced frame accepted and the backlog sent', 20_000, (e) => e.ev === 'pacedDone', since);
+        const st = done.stats as Record<string, number>;
+        const detail = JSON.stringify({ waits: done.waits, ...st });
+        console.log(`txOffload ${txOffload}: waits ${done.waits} eagain ${st.txEagain} nobufs ${st.txNobufs} blocked ${st.txBlocked} backlogged ${st.txBacklogged} peak ${st.txBacklogPeak} writable-wakeups ${st.txWritableWakeups} sndbuf ${st.txSendBuffer}`);
+        assert.equal(done.accepted, N, detail);
+        assert.ok(st.txEagain > 0, `the kernel never said EAGAIN: ${detail}`);
+        assert.ok(st.txBlocked > 0 && st.txBacklogged > 0 && st.txWritableWakeups > 0, detail);
+        assert.equal(st.txBacklogDrops, 0, detail);
+        assert.equal(st.txBacklogFrames, 0, detail);
+        assert.equal(st.txErrors, 0, detail);
+        assert.ok(st.txSendBuffer >= 65536 && st.txSendBuffer <= 2 * 65536, `SO_SNDBUF as granted: ${st.txSendBuffer}`);
+        // The peer's kernel is the judge: each frame arrived, none twice (nothing else is on the link).
+        await until(`the peer to receive ${N} frames`, 10_000, () => linkJson(NS_B, true).stats64!.rx.packets - rxBefore >= N);
+        await new Promise((res) => setTimeout(res, 200));
+        assert.equal(linkJson(NS_B, true).stats64!.rx.packets - rxBefore, N, detail);
+      } finally {
+        sh('ip', ['netns', 'exec', NS_A, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+        await p.ok('close');
+        await p.stop();
+      }
+    });
+
+    it(`TX backpressure${txOffload ? ' (TX offload socket)' : ' (tx offload off)'}: close() from onTxReady (inside the writable callback) is safe`, async () => {
+      const p = await startProbe();
+      await p.ok('open', { ifname: 'eth0', options: { qdiscBypass: false, txOffload, sendBufferSize: 65536 } });
+      sh('ip', ['netns', 'exec', NS_A, 'tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', '50mbit', 'burst', '32kb', 'latency', '1s']);
+      try {
+        const since = p.mark();
+        await p.ok('sendPaced', { n: 2000, closeOnReady: true, frame: frame(peerMac, devMac, ETHERTYPE_TEST + text('afpt-close') + '00'.repeat(MTU - 20)) });
+        const e = await p.waitEvent('close() from the writable callback', 10_000, (e) => e.ev === 'closedOnReady' || e.ev === 'uncaught', since);
+        assert.equal(e.ev, 'closedOnReady', JSON.stringify(e));
+        assert.equal(e.closed, true);
+        // Still alive and answering after the callback returned into the addon.
+        const alive = await p.ok('alive');
+        assert.equal(alive.closed, true);
+        await new Promise((res) => setTimeout(res, 100));
+        assert.equal((await p.ok('alive')).closed, true);
+      } finally {
+        sh('ip', ['netns', 'exec', NS_A, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+        await p.stop();
+      }
     });
   }
 

@@ -14,7 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultSettings, Lab, POD_UID, unprivileged } from '../../src/lab/lab.js';
+import { defaultSettings, Lab, POD_UID, podNode } from '../../src/lab/lab.js';
 import { inNs } from '../../src/lab/exec.js';
 import { cli, counter, isRoot, REPO_ROOT } from './lab-helpers.js';
 
@@ -49,10 +49,14 @@ describe('operations in the lab: endpoint, metrics, runtime, lifecycle, logs', {
   let pod: Pod | null = null;
   const podLog = join(work, 'pod.log');
 
-  /** Starts the pod dataplane as the kubelet would (uid 10000, the given capabilities). */
+  /**
+   * Starts the pod dataplane as the kubelet would (uid 10000, no_new_privs, the given capabilities
+   * in the bounding set; NET_RAW held through the file capability of the lab's node copy). With
+   * no capabilities the plain node runs, so that our own start-up error is what the test sees.
+   */
   function startPod(conf: string, log = podLog, caps = ['net_raw'], extra: string[] = []): Pod {
     const fd = openSync(log, 'a');
-    const child = spawn('ip', ['netns', 'exec', lab.ns.pod, ...unprivileged(caps), process.execPath, CLI_ENTRY, 'run', '-c', conf, ...extra], {
+    const child = spawn('ip', ['netns', 'exec', lab.ns.pod, ...podNode(caps), CLI_ENTRY, 'run', '-c', conf, ...extra], {
       stdio: ['ignore', fd, fd],
     });
     closeSync(fd);

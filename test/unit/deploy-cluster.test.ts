@@ -39,6 +39,8 @@ interface FakeOptions {
   pod?: PodState;
   /** ReplicaFailure condition message on the Deployment (admission refused the pod) */
   replicaFailure?: string;
+  /** the StatefulSet's last pod reports not ready */
+  lastNotReady?: boolean;
 }
 
 const RESOURCES: Record<string, { name: string; kind: string; namespaced: boolean }[]> = {
@@ -49,7 +51,11 @@ const RESOURCES: Record<string, { name: string; kind: string; namespaced: boolea
     { name: 'pods', kind: 'Pod', namespaced: true },
     { name: 'events', kind: 'Event', namespaced: true },
   ],
-  'apps/v1': [{ name: 'deployments', kind: 'Deployment', namespaced: true }],
+  'apps/v1': [
+    { name: 'deployments', kind: 'Deployment', namespaced: true },
+    { name: 'statefulsets', kind: 'StatefulSet', namespaced: true },
+  ],
+  'policy/v1': [{ name: 'poddisruptionbudgets', kind: 'PodDisruptionBudget', namespaced: true }],
   'rbac.authorization.k8s.io/v1': [
     { name: 'clusterroles', kind: 'ClusterRole', namespaced: false },
     { name: 'clusterrolebindings', kind: 'ClusterRoleBinding', namespaced: false },
@@ -138,7 +144,7 @@ class FakeApiServer {
       const key = `${gv}|${ns ?? ''}|${plural}|${name ?? ''}`;
       if (r.method === 'PATCH') {
         const obj = { ...r.body, metadata: { ...r.body.metadata, uid: 'u1', generation: 1, resourceVersion: '1' } };
-        if (plural === 'deployments') obj.status = this.deploymentStatus();
+        if (plural === 'deployments' || plural === 'statefulsets') obj.status = this.deploymentStatus(obj.spec?.replicas ?? 1);
         this.store.set(key, obj);
         return this.send(res, 200, obj);
       }
@@ -149,7 +155,7 @@ class FakeApiServer {
       if (r.method === 'GET' && name !== undefined) {
         const obj = this.store.get(key);
         if (!obj) return this.status(res, 404, 'NotFound', `${plural} "${name}" not found`);
-        if (plural === 'deployments') obj.status = this.deploymentStatus();
+        if (plural === 'deployments' || plural === 'statefulsets') obj.status = this.deploymentStatus(obj.spec?.replicas ?? 1);
         return this.send(res, 200, obj);
       }
       if (r.method === 'GET' && plural === 'pods') return this.send(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: this.pods(ns!) });
@@ -158,17 +164,26 @@ class FakeApiServer {
     });
   }
 
-  private deploymentStatus() {
+  private deploymentStatus(n = 1) {
     const ready = (this.opts.pod ?? 'ready') === 'ready';
     const conditions = this.opts.replicaFailure ? [{ type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message: this.opts.replicaFailure }] : [];
     return ready
-      ? { observedGeneration: 1, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1, conditions }
-      : { observedGeneration: 1, replicas: 1, updatedReplicas: 1, unavailableReplicas: 1, conditions };
+      ? { observedGeneration: 1, replicas: n, updatedReplicas: n, readyReplicas: n, availableReplicas: n, conditions }
+      : { observedGeneration: 1, replicas: n, updatedReplicas: n, unavailableReplicas: n, conditions };
   }
 
   private pods(ns: string) {
     const state = this.opts.pod ?? 'ready';
     if (state === 'none') return [];
+    const sts = this.store.get(`apps/v1|${ns}|statefulsets|vpp-server`);
+    if (sts) {
+      // a StatefulSet's pods, one per node, the last one not ready yet when asked
+      return Array.from({ length: sts.spec.replicas }, (_, n) => ({
+        metadata: { name: `vpp-server-${n}`, namespace: ns, annotations: {} },
+        spec: { nodeName: `worker0${n + 1}`, containers: [{ name: 'vpp-server' }] },
+        status: { phase: 'Running', containerStatuses: [{ name: 'vpp-server', ready: !(this.opts.lastNotReady && n === sts.spec.replicas - 1), restartCount: 0, image: 'x', imageID: '', state: { running: {} } }] },
+      }));
+    }
     const base = {
       metadata: {
         name: 'vpp-server-c6bb4fcbd-lhcbx', namespace: ns,
@@ -403,6 +418,9 @@ describe('undeploy and status against a fake API server', () => {
       assert.equal(await undeploy(c, config(), { keepNamespace: true }, io), 0);
       const deletes = s.requests.slice(start).filter((r) => r.method === 'DELETE').map((r) => r.path);
       assert.deepEqual(deletes, [
+        // the scale-out's objects are always tried (quietly), whatever REPLICAS says now
+        '/apis/apps/v1/namespaces/vpp-server/statefulsets/vpp-server',
+        '/apis/policy/v1/namespaces/vpp-server/poddisruptionbudgets/vpp-server',
         '/apis/apps/v1/namespaces/vpp-server/deployments/vpp-server',
         '/api/v1/namespaces/vpp-server/configmaps/vpp-server-www',
         '/apis/k8s.cni.cncf.io/v1/namespaces/vpp-server/network-attachment-definitions/macvlan0',
@@ -434,6 +452,67 @@ describe('undeploy and status against a fake API server', () => {
       assert.match(text, /net-attach-def vpp-server\/macvlan0: macvlan on eno8403np1/);
       assert.match(text, /SCC vpp-server: allowedCapabilities NET_RAW/);
       assert.match(text, /ping 192\.168\.123\.150/);
+    });
+  });
+});
+
+describe('scale-out and forced platform against a fake API server', () => {
+  test('REPLICAS=3: PodDisruptionBudget and StatefulSet applied, the old Deployment deleted, the StatefulSet rollout awaited', async () => {
+    await withServer({ openshift: true, multus: true }, async (s) => {
+      const c = connect({ kubeconfig: s.kubeconfig(dir) });
+      await deploy(c, config(), { wait: false, timeout: 1 }, capture());
+      const io = capture();
+      const start = s.requests.length;
+      assert.equal(await deploy(c, config({ replicas: 3 }), { wait: true, timeout: 5, pollMs: 10 }, io), 0);
+      const kinds = s.requests.slice(start).filter((r) => r.method === 'PATCH').map((r) => r.body.kind);
+      assert.deepEqual(kinds.slice(-2), ['PodDisruptionBudget', 'StatefulSet']);
+      assert.ok(!kinds.includes('Deployment'));
+      const text = io.lines.join('\n');
+      assert.match(text, /deleted Deployment vpp-server\/vpp-server \(now a StatefulSet of 3\)/);
+      assert.match(text, /rollout: 3\/3 updated, 3\/3 ready, 3\/3 available/);
+      for (const a of ['192.168.123.150', '192.168.123.151', '192.168.123.152']) assert.match(text, new RegExp(`ping ${a.replaceAll('.', '\\.')}`));
+      assert.ok(s.requests.some((r) => r.method === 'GET' && r.path === '/apis/apps/v1/namespaces/vpp-server/statefulsets/vpp-server'));
+    });
+  });
+
+  test('status lists every pod with its address, node and readiness; undeploy removes the StatefulSet and the PDB', async () => {
+    await withServer({ openshift: true, multus: true, lastNotReady: true }, async (s) => {
+      const c = connect({ kubeconfig: s.kubeconfig(dir) });
+      await deploy(c, config({ replicas: 3 }), { wait: false, timeout: 1 }, capture());
+      const io = capture();
+      await status(c, 'vpp-server', io);
+      const text = io.lines.join('\n');
+      assert.match(text, /StatefulSet vpp-server\/vpp-server: 3\/3 available, one pod per node, Parallel/);
+      assert.match(text, /pods \(3\):/);
+      assert.match(text, /vpp-server-0 {2}address 192\.168\.123\.150\/24 {2}node worker01 {2}ready/);
+      assert.match(text, /vpp-server-1 {2}address 192\.168\.123\.151\/24 {2}node worker02 {2}ready/);
+      assert.match(text, /vpp-server-2 {2}address 192\.168\.123\.152\/24 {2}node worker03 {2}not ready/);
+      const start = s.requests.length;
+      assert.equal(await undeploy(c, config(), { keepNamespace: true }, capture()), 0);
+      const deletes = s.requests.slice(start).filter((r) => r.method === 'DELETE').map((r) => r.path);
+      assert.deepEqual(deletes.slice(0, 3), [
+        '/apis/apps/v1/namespaces/vpp-server/statefulsets/vpp-server',
+        '/apis/policy/v1/namespaces/vpp-server/poddisruptionbudgets/vpp-server',
+        '/apis/apps/v1/namespaces/vpp-server/deployments/vpp-server',
+      ]);
+      assert.equal(s.store.get('apps/v1|vpp-server|statefulsets|vpp-server'), undefined);
+      assert.equal(s.store.get('policy/v1|vpp-server|poddisruptionbudgets|vpp-server'), undefined);
+    });
+  });
+
+  test('forced --kubernetes on a cluster with the SCC API: the note says it was forced, not that the API is missing', async () => {
+    await withServer({ openshift: true, multus: true }, async (s) => {
+      const c = connect({ kubeconfig: s.kubeconfig(dir) });
+      const io = capture();
+      await deploy(c, config(), { wait: false, timeout: 1, platformOverride: 'kubernetes' }, io);
+      const note = io.lines.find((l) => l.startsWith('note:'))!;
+      assert.match(note, /^note: --kubernetes given \(the cluster does have the SecurityContextConstraints API/);
+      assert.doesNotMatch(note, /no SecurityContextConstraints API/);
+    });
+    await withServer({ openshift: false, multus: true }, async (s) => {
+      const io = capture();
+      await deploy(connect({ kubeconfig: s.kubeconfig(dir) }), config(), { wait: false, timeout: 1 }, io);
+      assert.match(io.lines.find((l) => l.startsWith('note:'))!, /^note: no SecurityContextConstraints API: vanilla Kubernetes mode/);
     });
   });
 });

@@ -44,13 +44,20 @@ describe('Containerfile (engine ts)', () => {
   test('multi-stage: node:20-bookworm builds, node:20-bookworm-slim runs', () => {
     assert.equal(rest.length, 0);
     assert.match(read('Containerfile'), /^ARG NODE_MAJOR=20$/m);
-    assert.match(build!.from, /^docker\.io\/library\/node:\$\{NODE_MAJOR\}-bookworm AS build$/);
-    assert.match(runtime!.from, /^docker\.io\/library\/node:\$\{NODE_MAJOR\}-bookworm-slim$/);
+    // the official images by default; make test-image points NODE_IMAGE at local stand-ins
+    assert.match(read('Containerfile'), /^ARG NODE_IMAGE=docker\.io\/library\/node$/m);
+    assert.match(build!.from, /^\$\{NODE_IMAGE\}:\$\{NODE_MAJOR\}-bookworm AS build$/);
+    assert.match(runtime!.from, /^\$\{NODE_IMAGE\}:\$\{NODE_MAJOR\}-bookworm-slim$/);
   });
 
   test('the build stage compiles the native addon with node-gyp and the TypeScript with tsc, then drops dev dependencies', () => {
     const runs = build!.body.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
     assert.match(runs, /npm ci /);
+    // a partial node_modules (npm's "Exit handler never called!" with exit 0) fails the step itself
+    const ci = build!.body.find((i) => i.op === 'RUN' && i.args.includes('npm ci '))!.args;
+    assert.match(ci, /npm ls --omit=optional/);
+    assert.match(ci, /require\.resolve\(m\)/);
+    assert.match(ci, /exit 1/);
     assert.match(runs, /npm run build:native/);
     assert.match(runs, /tsc -p tsconfig\.json/);
     assert.match(runs, /npm prune --omit=dev/);
@@ -85,9 +92,21 @@ describe('Containerfile (engine ts)', () => {
     assert.ok(!runtime!.body.some((i) => i.op === 'RUN' && /\bsudo\b|chmod [ugo]*\+s|chmod [0-7]*[4-7][0-7]{3}\b/.test(i.args)), 'no setuid helpers');
   });
 
-  test('the default command is the dataplane as the Deployment runs it', () => {
+  test('the default entrypoint and command are the dataplane as the Deployment runs it, with no shell in between', () => {
+    const entry = runtime!.body.filter((i) => i.op === 'ENTRYPOINT').at(-1)!;
     const cmd = runtime!.body.filter((i) => i.op === 'CMD').at(-1)!;
-    assert.deepEqual(JSON.parse(cmd.args), [IMAGE_PATHS.capNode, IMAGE_PATHS.app, 'run', '-c', '/conf/vpp.conf']);
+    // exec form, the file-capability node itself: a shell (the base image's docker-entrypoint.sh)
+    // would lose the capability under no_new_privs
+    assert.deepEqual(JSON.parse(entry.args), [IMAGE_PATHS.capNode, IMAGE_PATHS.app]);
+    assert.deepEqual(JSON.parse(cmd.args), ['run', '-c', '/conf/vpp.conf', '--management', '0.0.0.0:9100']);
+  });
+
+  test('OCI labels carry the version and the source revision (build args from make build-container)', () => {
+    for (const k of ['version', 'revision', 'source']) {
+      assert.match(text, new RegExp(`org\\.opencontainers\\.image\\.${k}="\\$\\{[A-Z]+\\}"`), k);
+    }
+    assert.match(read('mk/deploy.mk'), /--build-arg VERSION=/);
+    assert.match(read('mk/deploy.mk'), /--build-arg REVISION=/);
   });
 });
 
@@ -124,7 +143,7 @@ describe('mk/deploy.mk', () => {
   const mk = read('mk/deploy.mk');
   const make = (args: string[], env: Record<string, string> = {}) => {
     const base: Record<string, string | undefined> = { ...process.env, MAKEFLAGS: '', MAKELEVEL: '' };
-    for (const v of ['MACVLAN_MASTER', 'VLAN_ID', 'IP_ADDRESS', 'CONTAINER_IMAGE', 'CONTAINER_IMAGE_VPP', 'NAMESPACE', 'ENGINE', 'WWW_DIR', 'DEPLOY_FLAGS']) delete base[v];
+    for (const v of ['MACVLAN_MASTER', 'VLAN_ID', 'IP_ADDRESS', 'CONTAINER_IMAGE', 'CONTAINER_IMAGE_VPP', 'NAMESPACE', 'ENGINE', 'WWW_DIR', 'DEPLOY_FLAGS', 'REPLICAS', 'GATEWAY']) delete base[v];
     return spawnSync('make', ['--no-print-directory', ...args], { cwd: repo, encoding: 'utf8', env: { ...base, ...env } });
   };
 
@@ -176,5 +195,42 @@ describe('mk/deploy.mk', () => {
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, new RegExp(`${t}: neither podman nor docker is installed`));
     }
+  });
+
+  test('make kustomize REPLICAS=3 renders the StatefulSet; REPLICAS=0 and a range past the prefix fail with the reason; GATEWAY reaches init', () => {
+    const r = make(['-s', '-o', 'build', 'kustomize', 'REPLICAS=3']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, renderToString(['--replicas', '3'], {}));
+    assert.match(r.stdout, /^kind: StatefulSet$/m);
+    const zero = make(['-s', '-o', 'build', 'kustomize', 'REPLICAS=0']);
+    assert.notEqual(zero.status, 0);
+    assert.match(zero.stderr, /--replicas \(REPLICAS\) 0: at least one pod is needed/);
+    const word = make(['-s', '-o', 'build', 'kustomize', 'REPLICAS=three']);
+    assert.match(word.stderr, /"three" is not a number of pods/);
+    const out = make(['-s', '-o', 'build', 'kustomize', 'REPLICAS=3', 'IP_ADDRESS=192.168.123.253/24']);
+    assert.match(out.stderr, /room for 2 pods/);
+    const gw = make(['-s', '-o', 'build', 'kustomize', 'GATEWAY=192.168.123.1']);
+    assert.equal(gw.status, 0, gw.stderr);
+    assert.match(gw.stdout, /- name: GATEWAY\n\s+value: 192\.168\.123\.1/);
+  });
+
+  test('make status (deploy-status its alias) and the exit code of the command shown through make', () => {
+    assert.match(mk, /^status: build$/m);
+    assert.match(mk, /^deploy-status: status$/m);
+    const dry = make(['-n', '-o', 'build', 'deploy-status', 'NAMESPACE=lab']);
+    assert.match(dry.stdout, /\.\/bin\/vpp-server\.js status --namespace 'lab'/);
+    const r = make(['-s', '-o', 'build', 'status'], { KUBECONFIG: '/nonexistent', HOME: '/nonexistent' });
+    assert.equal(r.status, 2, 'make exits 2 whatever the command returned');
+    assert.match(r.stderr, /vpp-server status: no kubeconfig/);
+    assert.match(r.stderr, /^make status: \.\/bin\/vpp-server\.js status exited 1: cluster or API error \(docs\/deploy\.md, exit codes\)$/m);
+    const bad = make(['-s', '-o', 'build', 'deploy', 'VLAN_ID=0'], { KUBECONFIG: '/nonexistent' });
+    assert.match(bad.stderr, /^make deploy: \.\/bin\/vpp-server\.js deploy exited 2: invalid options or values/m);
+  });
+
+  test('make test-image exists and .ci/run runs it after make test', () => {
+    assert.match(mk, /^test-image: deps build$/m);
+    assert.match(mk, /scripts\/test-image\/run\.sh/);
+    const ci = read('.ci/run');
+    assert.ok(ci.indexOf('make test-image') > ci.indexOf('make test\n'), 'after make test');
   });
 });

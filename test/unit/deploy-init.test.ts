@@ -249,6 +249,49 @@ describe('deploy init: every validation error exits non-zero with a clear messag
   test('unknown arguments are refused', () => {
     const r = runCli({}, ['--vlan', '5']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /unknown argument '--vlan' \(init is configured by environment variables/);
+    assert.match(r.stderr, /unknown option --vlan; valid options: --sysfs-net --help/);
+    assert.match(r.stderr, /init is configured by environment variables/);
+    const v = runCli({}, ['--sysfs-net']);
+    assert.equal(v.code, 2);
+    assert.match(v.stderr, /--sysfs-net needs a value/);
+  });
+});
+
+describe('deploy init: GATEWAY and the StatefulSet ordinal', () => {
+  const base = { VLAN_ID: '123', IP_ADDRESS: '192.168.123.150/24' };
+
+  test("GATEWAY adds VPP's default-route line after the address; without it the seed's lines are unchanged", () => {
+    const s = initSettingsFromEnv({ ...base, GATEWAY: ' 192.168.123.1\n' });
+    assert.equal(s.gateway, '192.168.123.1');
+    const lines = renderStartupConf(s, SEED_MAC).trim().split('\n');
+    assert.equal(lines.length, 8);
+    assert.equal(lines[5], 'set int ip address host-macvlan0.123 192.168.123.150/24');
+    assert.equal(lines[6], 'ip route add 0.0.0.0/0 via 192.168.123.1 host-macvlan0.123');
+    assert.equal(renderStartupConf(initSettingsFromEnv(base), SEED_MAC), golden('seed-startup.conf'));
+  });
+
+  test('GATEWAY is validated: inside the prefix, not the network, broadcast or own address', () => {
+    const bad: Array<[string, RegExp]> = [
+      ['192.168.124.1', /GATEWAY 192\.168\.124\.1 is not inside 192\.168\.123\.0\/24/],
+      ['192.168.123.150', /GATEWAY 192\.168\.123\.150 is the pod's own address/],
+      ['192.168.123.0', /network address/],
+      ['192.168.123.255', /broadcast address/],
+      ['192.168.123.1/24', /without a prefix length/],
+      ['192.168.123', /not an IPv4 address/],
+    ];
+    for (const [g, re] of bad) assert.throws(() => initSettingsFromEnv({ ...base, GATEWAY: g }), re, g);
+  });
+
+  test('REPLICAS > 1: the address is IP_ADDRESS + the ordinal of POD_NAME', () => {
+    const s = initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-2' });
+    assert.equal(s.ip.cidr, '192.168.123.152/24');
+    assert.equal(s.ordinal, 2);
+    assert.match(renderStartupConf(s, SEED_MAC), /^set int ip address host-macvlan0\.123 192\.168\.123\.152\/24$/m);
+    assert.equal(initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-0' }).ip.cidr, '192.168.123.150/24');
+    assert.throws(() => initSettingsFromEnv({ ...base, REPLICAS: '3' }), /POD_NAME is not set/);
+    assert.throws(() => initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-3' }), /ordinal 3 is not below REPLICAS=3/);
+    assert.throws(() => initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server' }), /does not end in -<ordinal>/);
+    assert.throws(() => initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-1', GATEWAY: '192.168.123.151' }), /address of pod ordinal 1/);
+    assert.throws(() => initSettingsFromEnv({ ...base, IP_ADDRESS: '192.168.123.253/24', REPLICAS: '3', POD_NAME: 'vpp-server-0' }), /ordinal 2 would get 192\.168\.123\.255, the broadcast address/);
   });
 });

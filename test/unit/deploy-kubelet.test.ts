@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildManifests, toYaml, type DeployConfig } from '../../src/deploy/manifests.js';
-import { kubeletPlan, prepareEmptyDirs, setprivArgs } from '../../src/deploy/kubelet.js';
+import { ambientSetprivArgs, capNodeCopy, kubeletPlan, prepareEmptyDirs, setprivArgs } from '../../src/deploy/kubelet.js';
 import { parseIpv4Cidr } from '../../src/deploy/values.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -28,22 +28,27 @@ function scratch() {
 }
 
 describe('kubelet plan: the rendered containers run outside a cluster (for the e2e test)', () => {
-  test('setpriv arguments: uid/gid, no groups, exactly the capabilities, no_new_privs', () => {
+  test('setpriv arguments as the kubelet: uid/gid, no groups, the capabilities in the bounding set only, nothing ambient or inheritable, no_new_privs', () => {
     assert.deepEqual(setprivArgs(10000, 10000, ['NET_RAW']), [
       'setpriv', '--reuid=10000', '--regid=10000', '--clear-groups',
-      '--inh-caps=-all,+net_raw', '--ambient-caps=-all,+net_raw', '--bounding-set=-all,+net_raw', '--no-new-privs', '--',
+      '--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all,+net_raw', '--no-new-privs', '--',
     ]);
-    assert.ok(setprivArgs(10000, 10000, []).includes('--ambient-caps=-all'));
+    assert.ok(setprivArgs(10000, 10000, []).includes('--bounding-set=-all'));
+    // the named exception, for tests about something else than the capability path
+    assert.ok(ambientSetprivArgs(10000, 10000, ['NET_RAW']).includes('--ambient-caps=-all,+net_raw'));
   });
 
   test('the plan maps programs to this checkout and emptyDirs to local directories', () => {
     const t = scratch();
     try {
-      const plan = kubeletPlan(toYaml(buildManifests(seed())), { repoRoot: repo, stateDir: t.stateDir, node: '/usr/bin/node' });
+      const plan = kubeletPlan(toYaml(buildManifests(seed())), { repoRoot: repo, stateDir: t.stateDir, node: '/usr/bin/node', capNode: '/cap/vpp-server-node' });
       const sep = plan.main.argv.indexOf('--');
-      assert.deepEqual(plan.main.argv.slice(sep + 1), ['/usr/bin/node', join(repo, 'bin/vpp-server.js'), 'run', '-c', join(t.stateDir, 'conf/vpp.conf'), '--management', '0.0.0.0:9100']);
-      assert.ok(plan.main.argv.includes('--ambient-caps=-all,+net_raw'));
-      assert.ok(plan.init.argv.includes('--ambient-caps=-all'), 'init gets no capability');
+      // the dataplane runs the file-capability copy; init the plain node
+      assert.deepEqual(plan.main.argv.slice(sep + 1), ['/cap/vpp-server-node', join(repo, 'bin/vpp-server.js'), 'run', '-c', join(t.stateDir, 'conf/vpp.conf'), '--management', '0.0.0.0:9100']);
+      assert.equal(plan.init.argv[plan.init.argv.indexOf('--') + 1], '/usr/bin/node');
+      assert.ok(plan.main.argv.includes('--bounding-set=-all,+net_raw'));
+      assert.ok(plan.main.argv.includes('--ambient-caps=-all'), 'never the ambient set');
+      assert.ok(plan.init.argv.includes('--bounding-set=-all'), 'init gets no capability');
       assert.equal(plan.init.env['CONF_DIR'], join(t.stateDir, 'conf'));
       assert.equal(plan.init.env['WWW_ROOT'], join(t.stateDir, 'www'));
       assert.equal(plan.init.env['CLI_SOCKET'], join(t.stateDir, 'run-vpp/cli-vpp1.sock'));
@@ -54,10 +59,14 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
       assert.deepEqual(plan.probes.readiness, ['curl', '-fsS', '-o', '/dev/null', '--max-time', '5', 'http://127.0.0.1:9100/readyz']);
       // exec probes (as FD.io VPP's) are mapped like the container's command.
       const sock = join(t.stateDir, 'run-vpp/cli-vpp1.sock');
-      const execPlan = kubeletPlan(toYaml(buildManifests(seed({ probes: 'exec' }))), { repoRoot: repo, stateDir: t.stateDir, node: '/usr/bin/node' });
+      const execPlan = kubeletPlan(toYaml(buildManifests(seed({ probes: 'exec' }))), { repoRoot: repo, stateDir: t.stateDir, node: '/usr/bin/node', capNode: '/cap/vpp-server-node' });
       assert.deepEqual(execPlan.probes.liveness, ['/usr/bin/node', join(repo, 'bin/vpp-server.js'), 'ctl', '-s', sock, 'show', 'interface', 'address']);
       assert.deepEqual(execPlan.probes.readiness, ['/bin/sh', '-c', `/usr/bin/node ${join(repo, 'bin/vpp-server.js')} ctl -s ${sock} show interface address | grep -qwF '192.168.123.150/24'`]);
-      assert.throws(() => kubeletPlan(buildManifests(seed({ engine: 'vpp' })), { repoRoot: repo, stateDir: t.stateDir }), /only --engine ts can run outside its image/);
+      assert.throws(() => kubeletPlan(buildManifests(seed({ engine: 'vpp' })), { repoRoot: repo, stateDir: t.stateDir, capNode: '/cap/x' }), /only --engine ts can run outside its image/);
+      // a StatefulSet: POD_NAME from the downward API is the pod's name
+      const sts = kubeletPlan(buildManifests(seed({ replicas: 2 })), { repoRoot: repo, stateDir: t.stateDir, capNode: '/cap/x', podName: 'vpp-server-1' });
+      assert.equal(sts.init.env['POD_NAME'], 'vpp-server-1');
+      assert.equal(sts.init.env['REPLICAS'], '2');
     } finally {
       t.done();
     }
@@ -66,7 +75,7 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
   test('the rendered init container, run as planned (without setpriv), writes the seed files', () => {
     const t = scratch();
     try {
-      const plan = kubeletPlan(buildManifests(seed()), { repoRoot: repo, stateDir: t.stateDir });
+      const plan = kubeletPlan(buildManifests(seed()), { repoRoot: repo, stateDir: t.stateDir, capNode: '/cap/x' });
       for (const d of Object.values(plan.dirs)) mkdirSync(d, { recursive: true });
       const argv = plan.init.argv.slice(plan.init.argv.indexOf('--') + 1);
       const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...plan.init.env, SYSFS_NET: t.sysfs }, encoding: 'utf8' });
@@ -91,7 +100,7 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
   test('as root: the init container runs as uid 10000 through setpriv, in emptyDirs owned by 10000', { skip }, () => {
     const t = scratch();
     try {
-      const plan = kubeletPlan(buildManifests(seed()), { repoRoot: repo, stateDir: t.stateDir });
+      const plan = kubeletPlan(buildManifests(seed()), { repoRoot: repo, stateDir: t.stateDir, capNode: '/cap/x' });
       mkdirSync(t.stateDir, { mode: 0o755 });
       prepareEmptyDirs(plan);
       assert.equal(statSync(plan.dirs['/conf']!).uid, 10000);
@@ -102,6 +111,26 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
       assert.equal(written.gid, 10000);
     } finally {
       t.done();
+    }
+  });
+
+  const hasSetcap = spawnSync('setcap', ['-v', 'cap_net_raw+ep', process.execPath]).error === undefined;
+  test('as root: capNodeCopy makes a node copy with cap_net_raw+ep that uid 10000 can execute, reused on the next call', { skip: root && hasSetcap ? false : 'needs root and setcap' }, () => {
+    const dir = mkdtempSync(join('/var/tmp', 'vpp-capnode-'));
+    try {
+      chmodSync(dir, 0o755);
+      const copy = capNodeCopy(process.execPath, join(dir, 'bin'));
+      assert.match(spawnSync('getcap', [copy], { encoding: 'utf8' }).stdout, /cap_net_raw[=+]ep/);
+      assert.equal(statSync(copy).mode & 0o777, 0o755);
+      assert.equal(capNodeCopy(process.execPath, join(dir, 'bin')), copy, 'the same copy the second time');
+      assert.match(spawnSync(copy, ['--version'], { encoding: 'utf8' }).stdout, /^v20/, 'the copy runs');
+      // the plain node carries no file capability
+      assert.doesNotMatch(spawnSync('getcap', [process.execPath], { encoding: 'utf8' }).stdout, /cap_net_raw/);
+      // a directory uid 10000 cannot search is refused with the reason
+      chmodSync(dir, 0o700);
+      assert.throws(() => capNodeCopy(process.execPath, join(dir, 'bin')), /is not searchable by other users: uid 10000 could not execute/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -89,11 +89,19 @@ describe('deploy render', () => {
     ['namespace', ['--namespace', 'Bad_NS'], {}, /--namespace "Bad_NS" is not a valid namespace: lower-case letters, digits and '-'/],
     ['image', ['--image', 'Quay.io/UPPER/x:1'], {}, /--image \(CONTAINER_IMAGE\) "Quay.io\/UPPER\/x:1" is not an image reference/],
     ['master', ['--master', 'eth0 eth1'], {}, /--master \(MACVLAN_MASTER\) "eth0 eth1" is not a valid interface name/],
-    ['unknown option', ['--vlna', '5'], {}, /unknown option "--vlna"; valid options: --master --vlan --ip/],
+    ['unknown option', ['--vlna', '5'], {}, /unknown option --vlna; valid options: --master --vlan --ip/],
     ['missing value', ['--ip'], {}, /--ip needs a value/],
     ['both platforms', ['--openshift', '--kubernetes'], {}, /--openshift and --kubernetes exclude each other/],
     ['www dir missing', ['--www-dir', '/nonexistent/www'], {}, /--www-dir "\/nonexistent\/www" does not exist/],
     ['probes', ['--probes', 'tcp'], {}, /--probes "tcp" is not a probe kind: use 'exec' or 'http'/],
+    ['REPLICAS=0', [], { REPLICAS: '0' }, /--replicas \(REPLICAS\) 0: at least one pod is needed/],
+    ['REPLICAS not a whole number', ['--replicas', '2.5'], {}, /--replicas \(REPLICAS\) "2\.5" is not a number of pods: expected a whole number from 1/],
+    ['REPLICAS negative', ['--replicas=-1'], {}, /"-1" is not a number of pods/],
+    ['addresses run out of the prefix', ['--replicas', '3', '--ip', '192.168.123.253/24'], {}, /pod ordinal 2 would get 192\.168\.123\.255, the broadcast address of 192\.168\.123\.0\/24: from 192\.168\.123\.253 the prefix has room for 2 pods/],
+    ['addresses past the prefix', ['--replicas', '4', '--ip', '10.0.0.1/30'], {}, /pod ordinal 2 would get 10\.0\.0\.3, the broadcast address/],
+    ['GATEWAY outside the prefix', [], { GATEWAY: '10.1.1.1' }, /--gateway \(GATEWAY\) 10\.1\.1\.1 is not inside 192\.168\.123\.0\/24/],
+    ['GATEWAY is a pod address', ['--replicas', '3', '--gateway', '192.168.123.151'], {}, /GATEWAY 192\.168\.123\.151 is the address of pod ordinal 1/],
+    ['GATEWAY is the address', ['--gateway', '192.168.123.150'], {}, /is the pod's own address/],
   ];
   for (const [name, args, env, message] of bad) {
     test(`bad option fails with what is valid: ${name}`, () => {

@@ -1,0 +1,370 @@
+/**
+ * HTTP/2 for the static server: Node's `http2` (nghttp2) does the framing, HPACK and flow
+ * control; every request goes through the same static-file logic as HTTP/1.1 (path safety,
+ * the FileCache, ETag/304, Range/206/416, MIME, error bodies), so both protocols answer alike.
+ *
+ * Sessions come in over any Duplex: a TLSSocket that negotiated ALPN `h2`, or a cleartext
+ * connection that opened with the HTTP/2 preface (h2c prior knowledge, see cleartext.ts).
+ *
+ * Abuse defences (counted under node `http2-static-server` in `show errors`):
+ * - concurrent streams and header list size are limited in our SETTINGS;
+ * - rapid reset (CVE-2023-44487): streams the client resets before their response are counted
+ *   per session; beyond `maxResetsPerWindow` within `resetWindowMs` the session gets GOAWAY
+ *   ENHANCE_YOUR_CALM and is closed (nghttp2's own reset rate limit stays behind it);
+ * - CONTINUATION flood: nghttp2 refuses more than a few CONTINUATION frames per header block
+ *   and ends the session; we count it;
+ * - invalid frames / refused streams: Node's maxSessionInvalidFrames / maxSessionRejectedStreams.
+ */
+import http2, { constants as h2c, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { OPEN_FLAGS, makeEtag, type CacheEntry, type FileInfo } from './cache.js';
+import { formatHttpDate } from './http-date.js';
+import { targetToKey } from './path.js';
+import { HttpStaticServer, KNOWN_METHODS, bodyFor, type ConditionalRequest } from './server.js';
+
+export const HTTP2_STATIC_SERVER_NODE = 'http2-static-server';
+
+export const HTTP2_ERROR_REASONS: Readonly<Record<string, string>> = {
+  'rapid-reset': 'sessions closed for resetting streams too fast (CVE-2023-44487)',
+  'stream-reset-early': 'streams reset by the client before their response',
+  'continuation-flood': 'sessions closed for too many CONTINUATION frames',
+  'session-error': 'sessions closed for another protocol error',
+  'idle-timeout': 'HTTP/2 sessions idle too long',
+};
+
+export interface Http2Limits {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS. Default 128. */
+  maxConcurrentStreams: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE, bytes. Default 16 KiB (as HTTP/1.1's maxHeaderBytes). */
+  maxHeaderListSize: number;
+  /** Header fields per request (pseudo-headers included). Default 128. */
+  maxHeaderListPairs: number;
+  /** Client resets of unanswered streams tolerated per window. Default 200. */
+  maxResetsPerWindow: number;
+  resetWindowMs: number;
+  /** A session with no frames for this long is closed (GOAWAY). Default 30 s. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP2_LIMITS: Readonly<Http2Limits> = {
+  maxConcurrentStreams: 128,
+  maxHeaderListSize: 16 * 1024,
+  maxHeaderListPairs: 128,
+  maxResetsPerWindow: 200,
+  resetWindowMs: 10_000,
+  idleTimeoutMs: 30_000,
+};
+
+export interface Http2Stats {
+  sessionsOpen: number;
+  sessionsTotal: number;
+  streams: number;
+  errors: Record<string, number>;
+}
+
+interface SessionState {
+  resets: number;
+  windowStart: number;
+}
+
+export class Http2StaticServer {
+  readonly limits: Http2Limits;
+  readonly errors: Record<string, number> = {};
+  sessionsTotal = 0;
+  streams = 0;
+  private readonly h2: http2.Http2Server;
+  private readonly sessions = new Map<Http2Session, SessionState>();
+  private readonly now: () => number;
+
+  constructor(
+    readonly http: HttpStaticServer,
+    limits: Partial<Http2Limits> = {},
+    now: () => number = () => performance.now(),
+  ) {
+    this.limits = { ...DEFAULT_HTTP2_LIMITS, maxHeaderListSize: http.limits.maxHeaderBytes, ...limits };
+    this.now = now;
+    for (const reason of Object.keys(HTTP2_ERROR_REASONS)) this.errors[reason] = 0;
+    const l = this.limits;
+    this.h2 = http2.createServer({
+      settings: { maxConcurrentStreams: l.maxConcurrentStreams, maxHeaderListSize: l.maxHeaderListSize, enablePush: false },
+      maxHeaderListPairs: l.maxHeaderListPairs,
+      maxSessionInvalidFrames: 100,
+      maxSessionRejectedStreams: 100,
+      maxOutstandingPings: 10,
+      maxSettings: 32,
+    });
+    this.h2.on('session', (session: Http2Session) => this.onSession(session));
+    // Errors of a session that is being set up: counted in onSession's handler as well.
+    this.h2.on('sessionError', () => undefined);
+  }
+
+  /** Runs an HTTP/2 session over `socket` (a TLSSocket with ALPN h2, or a cleartext Duplex). */
+  attach(socket: Duplex): void {
+    this.h2.emit('connection', socket);
+  }
+
+  stats(): Http2Stats {
+    return { sessionsOpen: this.sessions.size, sessionsTotal: this.sessionsTotal, streams: this.streams, errors: { ...this.errors } };
+  }
+
+  /** Graceful: GOAWAY to every session; streams under way finish. */
+  drain(): void {
+    for (const s of this.sessions.keys()) if (!s.closed) s.close();
+  }
+
+  close(): void {
+    for (const s of [...this.sessions.keys()]) s.destroy();
+    this.sessions.clear();
+  }
+
+  private count(reason: string): void {
+    this.errors[reason] = (this.errors[reason] ?? 0) + 1;
+  }
+
+  private onSession(session: Http2Session): void {
+    this.sessionsTotal++;
+    const st: SessionState = { resets: 0, windowStart: this.now() };
+    this.sessions.set(session, st);
+    session.setTimeout(this.limits.idleTimeoutMs, () => {
+      this.count('idle-timeout');
+      session.close();
+      session.destroy();
+    });
+    session.on('error', (err: Error) => {
+      if (/CONTINUATION/i.test(err.message)) this.count('continuation-flood');
+      else this.count('session-error');
+    });
+    session.on('close', () => this.sessions.delete(session));
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.onStream(session, stream, headers));
+  }
+
+  /** A client reset a stream: the rapid-reset pattern, when it repeats fast. */
+  private earlyReset(session: Http2Session): void {
+    this.count('stream-reset-early');
+    const st = this.sessions.get(session);
+    if (st === undefined) return;
+    const now = this.now();
+    if (now - st.windowStart > this.limits.resetWindowMs) {
+      st.windowStart = now;
+      st.resets = 0;
+    }
+    if (++st.resets === this.limits.maxResetsPerWindow + 1) {
+      this.count('rapid-reset');
+      // GOAWAY ENHANCE_YOUR_CALM, flushed, then the session goes (its streams with it).
+      session.goaway(h2c.NGHTTP2_ENHANCE_YOUR_CALM);
+      setImmediate(() => session.destroy());
+    }
+  }
+
+  private onStream(session: Http2Session, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    this.streams++;
+    const s = this.http;
+    s.requests++;
+    stream.on('error', () => undefined);
+    // A stream that closes with an error code we did not send was reset by the client; the
+    // rapid-reset pattern resets right after HEADERS, before (or while) the answer goes out.
+    stream.on('close', () => {
+      if (stream.rstCode !== h2c.NGHTTP2_NO_ERROR && !ourReset.has(stream)) this.earlyReset(session);
+    });
+    if (stream.destroyed) return; // reset in the same read as its HEADERS
+    const method = String(headers[':method'] ?? '');
+    const target = String(headers[':path'] ?? '');
+    const isHead = method === 'HEAD';
+    if (method !== 'GET' && !isHead) {
+      const known = KNOWN_METHODS.has(method);
+      s.count(known ? 'method-not-allowed' : 'not-implemented');
+      this.sendError(stream, known ? 405 : 501, false, known ? { allow: 'GET, HEAD' } : {});
+      return;
+    }
+    const path = targetToKey(target);
+    if (!path.ok) {
+      s.count(path.reason);
+      this.sendError(stream, path.status, isHead);
+      return;
+    }
+    const req: ConditionalRequest = {
+      method,
+      ifNoneMatch: header(headers, 'if-none-match'),
+      ifModifiedSince: header(headers, 'if-modified-since'),
+      range: header(headers, 'range'),
+      ifRange: header(headers, 'if-range'),
+    };
+    const now = Date.now();
+    const hit = s.cache.peek(path.key, now);
+    if (hit !== undefined) {
+      this.sendEntry(stream, req, hit);
+      return;
+    }
+    s.cache.resolve(path.key, now).then(
+      (res) => {
+        if (stream.destroyed) return;
+        switch (res.kind) {
+          case 'entry':
+            this.sendEntry(stream, req, res.entry);
+            return;
+          case 'redirect': {
+            const q = target.indexOf('?');
+            const location = path.key.split('/').map(encodeURIComponent).join('/') + '/' + (q >= 0 ? target.slice(q) : '');
+            this.sendError(stream, 301, isHead, { location });
+            return;
+          }
+          case 'error':
+            s.count(res.reason);
+            this.sendError(stream, res.status, isHead);
+            return;
+          case 'file':
+            this.sendFile(stream, req, res.realPath, res.contentType);
+            return;
+        }
+      },
+      () => {
+        s.count('io-error');
+        this.sendError(stream, 500, isHead);
+      },
+    );
+  }
+
+  private baseHeaders(status: number, info: FileInfo, length: number): http2.OutgoingHttpHeaders {
+    const h: http2.OutgoingHttpHeaders = { ':status': status, server: this.http.serverName };
+    if (status !== 304) {
+      h['content-type'] = info.contentType;
+      h['content-length'] = length;
+    }
+    h['last-modified'] = info.lastModified;
+    h['etag'] = info.etag;
+    if (status !== 304) h['accept-ranges'] = 'bytes';
+    return h;
+  }
+
+  private sendEntry(stream: ServerHttp2Stream, req: ConditionalRequest, e: CacheEntry): void {
+    const s = this.http;
+    const isHead = req.method === 'HEAD';
+    const plan = s.evaluate(req, e);
+    if (plan.status === 416) {
+      s.count('range-not-satisfiable');
+      this.sendError(stream, 416, isHead, { 'content-range': `bytes */${e.size}` });
+      return;
+    }
+    const len = plan.end - plan.start;
+    const h = this.baseHeaders(plan.status, e, plan.status === 304 ? 0 : len);
+    if (plan.status === 206) h['content-range'] = `bytes ${plan.start}-${plan.end - 1}/${e.size}`;
+    const body = plan.status === 304 || isHead || len === 0 ? null : plan.start === 0 && plan.end === e.size ? e.body : e.body.subarray(plan.start, plan.end);
+    this.finish(stream, plan.status, h, body);
+  }
+
+  private sendFile(stream: ServerHttp2Stream, req: ConditionalRequest, realPath: string, contentType: string): void {
+    const s = this.http;
+    const isHead = req.method === 'HEAD';
+    let fh: FileHandle | null = null;
+    const closeFile = (): void => {
+      const f = fh;
+      fh = null;
+      f?.close().catch(() => undefined);
+    };
+    open(realPath, OPEN_FLAGS)
+      .then(async (h) => {
+        fh = h;
+        const st = await h.stat();
+        if (stream.destroyed) return closeFile();
+        if (!st.isFile()) {
+          closeFile();
+          s.count('not-regular-file');
+          return this.sendError(stream, 404, isHead);
+        }
+        const info: FileInfo = { size: st.size, mtimeMs: st.mtimeMs, etag: makeEtag(st.mtimeMs, st.size), lastModified: formatHttpDate(st.mtimeMs), contentType };
+        const plan = s.evaluate(req, info);
+        if (plan.status === 416) {
+          closeFile();
+          s.count('range-not-satisfiable');
+          return this.sendError(stream, 416, isHead, { 'content-range': `bytes */${info.size}` });
+        }
+        const len = plan.end - plan.start;
+        const headers = this.baseHeaders(plan.status, info, plan.status === 304 ? 0 : len);
+        if (plan.status === 206) headers['content-range'] = `bytes ${plan.start}-${plan.end - 1}/${info.size}`;
+        if (plan.status === 304 || isHead || len === 0) {
+          closeFile();
+          return this.finish(stream, plan.status, headers, null);
+        }
+        s.responses[(plan.status / 100) | 0]!++;
+        stream.respond(headers);
+        stream.on('close', closeFile);
+        await this.pumpFile(stream, h, plan.start, plan.end);
+        closeFile();
+      })
+      .catch(() => {
+        closeFile();
+        if (stream.destroyed) return;
+        if (stream.headersSent) {
+          s.count('io-error');
+          ourReset.add(stream);
+          stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
+          return;
+        }
+        s.count('not-found');
+        this.sendError(stream, 404, isHead);
+      });
+  }
+
+  /** Streams [pos, end) of the file, waiting for 'drain' when nghttp2's buffer is full. */
+  private async pumpFile(stream: ServerHttp2Stream, fh: FileHandle, pos: number, end: number): Promise<void> {
+    const s = this.http;
+    while (pos < end && !stream.destroyed) {
+      const n = Math.min(s.streamChunk, end - pos);
+      const chunk = Buffer.allocUnsafeSlow(n);
+      const { bytesRead } = await fh.read(chunk, 0, n, pos);
+      if (stream.destroyed) return;
+      if (bytesRead === 0) throw new Error('file shrank');
+      pos += bytesRead;
+      s.bytesSent += bytesRead;
+      const more = stream.write(bytesRead === n ? chunk : chunk.subarray(0, bytesRead));
+      if (!more && pos < end) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            stream.off('drain', done);
+            stream.off('close', done);
+            resolve();
+          };
+          stream.on('drain', done);
+          stream.on('close', done);
+        });
+      }
+    }
+    if (!stream.destroyed) stream.end();
+  }
+
+  private sendError(stream: ServerHttp2Stream, status: number, isHead: boolean, extra: http2.OutgoingHttpHeaders = {}): void {
+    const body = bodyFor(status);
+    const h: http2.OutgoingHttpHeaders = {
+      ':status': status,
+      server: this.http.serverName,
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': body.length,
+      ...extra,
+    };
+    this.finish(stream, status, h, isHead ? null : body);
+  }
+
+  private finish(stream: ServerHttp2Stream, status: number, headers: http2.OutgoingHttpHeaders, body: Buffer | null): void {
+    if (stream.destroyed || stream.headersSent) return;
+    const s = this.http;
+    s.responses[(status / 100) | 0]!++;
+    if (body === null) {
+      stream.respond(headers, { endStream: true });
+      return;
+    }
+    stream.respond(headers);
+    s.bytesSent += body.length;
+    stream.end(body);
+  }
+}
+
+/** Streams we reset ourselves (not the client's doing). */
+const ourReset = new WeakSet<ServerHttp2Stream>();
+
+function header(headers: IncomingHttpHeaders, name: string): string | null {
+  const v = headers[name];
+  if (v === undefined) return null;
+  return Array.isArray(v) ? v.join(', ') : v;
+}

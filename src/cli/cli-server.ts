@@ -70,7 +70,8 @@ export class CliServer {
     socket.setEncoding('utf8');
     let pending = '';
     let chain = Promise.resolve();
-    const context: CliContext = { ...this.context, session: { close: () => socket.end() } };
+    const gone = new AbortController();
+    const context: CliContext = { ...this.context, session: { close: () => socket.end(), signal: gone.signal } };
     socket.on('data', (chunk: string) => {
       pending += chunk;
       let nl: number;
@@ -94,7 +95,10 @@ export class CliServer {
       }
     });
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.clients.delete(socket));
+    socket.on('close', () => {
+      this.clients.delete(socket);
+      gone.abort();
+    });
   }
 
   async close(): Promise<void> {

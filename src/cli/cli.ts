@@ -1,7 +1,9 @@
 /** The command set of the dataplane and the function that runs one command line. */
 import { registerInterfaceCommands } from './interface-commands.js';
 import { registerIpCommands } from './ip-commands.js';
+import { registerPingCommand } from './ping-command.js';
 import { registerShowCommands } from './show-commands.js';
+import { registerTraceCommands } from './trace-commands.js';
 import type { CliContext } from './context.js';
 import { CommandError, CommandRegistry, tokenize, type CommandSpec } from './registry.js';
 
@@ -12,6 +14,8 @@ export function createRegistry(extra: Command[] = []): CommandRegistry<CliContex
   registerShowCommands(registry);
   registerInterfaceCommands(registry);
   registerIpCommands(registry);
+  registerTraceCommands(registry);
+  registerPingCommand(registry);
   registry.register({
     path: 'help',
     help: 'help [<command prefix>]: list commands and their syntax',

@@ -9,8 +9,9 @@ export interface CliContext {
   readonly errorSources: ErrorSource[];
   /** Extra lines of `show runtime` (e.g. tls-handshake) beside the dataplane's graph nodes. */
   readonly runtimeSources?: readonly RuntimeSource[];
-  /** Called by `quit` in an interactive session; not available in startup-config. */
-  readonly session?: { close(): void };
+  /** Called by `quit` in an interactive session; not available in startup-config. `signal`
+   *  aborts when the client goes away, so that a long command (ping) stops early. */
+  readonly session?: { close(): void; readonly signal?: AbortSignal };
 }
 
 export interface ErrorSource {

@@ -30,7 +30,8 @@ export interface Tracer {
 export interface PacketCapture {
   readonly options: { readonly rx: boolean; readonly tx: boolean; readonly drop: boolean; readonly swIndex: number };
   captureRx(data: Buffer, off: number, len: number, vlanTpid: number, vlanTci: number, hwSwIndex: number): void;
-  captureTx(data: Buffer, off: number, len: number, swIndex: number): void;
+  /** swIndex: the (sub-)interface the frame leaves by; hwSwIndex: its hardware interface's. */
+  captureTx(data: Buffer, off: number, len: number, swIndex: number, hwSwIndex: number): void;
   captureDrop(data: Buffer, off: number, len: number, vlanTpid: number, vlanTci: number, swIndex: number): void;
 }
 

@@ -446,7 +446,7 @@ export class Dataplane {
     const sw = this.interfaces[f.sw[i] - 1] ?? this.hardware[f.hwIndex].sw;
     sw.counters.drops++;
     if (this.tracer.tracedThisVector && this.tracer.frameTrace[i] >= 0) {
-      this.tracer.record(this.tracer.frameTrace[i], 'error-drop', `rx:${sw.name}`, `${node.name}: ${node.errorNames[reason]}`);
+      this.tracer.recordDrop(this.tracer.frameTrace[i], sw.name, node.name, node.errorNames[reason]);
     }
     if (this.capture !== null && this.capture.options.drop) {
       this.capture.captureDrop(f.data, f.off[i], f.len[i], f.rxTpid[i], f.rxTci[i], sw.index);

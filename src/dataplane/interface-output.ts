@@ -8,10 +8,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ETH_HEADER_LEN, VLAN_TAG_LEN, writeEthernet, writeEthernetVlan } from '../wire/ethernet.js';
-import { formatMac } from '../wire/address.js';
 import type { HardwareInterface, SwInterface } from './interface.js';
 import type { PacketCapture, Tracer } from './context.js';
 import { defineNode, err, info } from './node.js';
+import { formatFrameTrace } from './trace-format.js';
 
 const MIN_FRAME = 60;
 
@@ -173,11 +173,12 @@ export class InterfaceOutput {
       ids[i] = -1;
       const off = tx.offset[i];
       const d = tx.data;
+      // VPP's <interface>-output trace: the interface, then the frame as it leaves (tags inline).
       this.tracer.record(
         id,
         'interface-output',
-        `${hw.name} frame ${tx.length[i]} bytes: ${formatMac(d.subarray(off + 6, off + 12))} -> ${formatMac(d.subarray(off, off + 6))}` +
-          (tx.gsoSize[i] !== 0 ? ` gso ${tx.gsoSize[i]}` : ''),
+        `${hw.name} frame ${tx.length[i]} bytes${tx.gsoSize[i] !== 0 ? ` gso ${tx.gsoSize[i]}` : ''}`,
+        formatFrameTrace(d, off, tx.length[i]),
       );
     }
     this.tracedPending = false;
@@ -190,7 +191,7 @@ export class InterfaceOutput {
     const tx = hw.tx;
     for (let i = 0; i < tx.count; i++) {
       const swIndex = sws !== undefined ? sws[i] : hw.sw.index;
-      cap.captureTx(tx.data, tx.offset[i], tx.length[i], swIndex);
+      cap.captureTx(tx.data, tx.offset[i], tx.length[i], swIndex, hw.sw.index);
     }
   }
 }

@@ -40,6 +40,74 @@ export function pcapGlobalHeader(snapLength: number, linkType = LINKTYPE_ETHERNE
   return h;
 }
 
+/** Bytes of one pcap record header. */
+export const PCAP_RECORD_HEADER_LEN = RECORD_HEADER_LEN;
+
+/** The frame's length on the wire: `len`, plus 4 when a stripped tag is re-inserted. */
+export function pcapOrigLength(len: number, tagTpid: number): number {
+  return len + (tagTpid !== 0 && len >= 12 ? 4 : 0);
+}
+
+/**
+ * Writes one pcap record (16-byte header, then at most `snapLength` bytes of the frame) into
+ * `target` at `pos` and returns the position after it; the caller makes sure it fits
+ * (PCAP_RECORD_HEADER_LEN + min(pcapOrigLength(len, tagTpid), snapLength) bytes).
+ * `timeMs`: wall clock, ms since the epoch (fractions give the µs). With `tagTpid !== 0`, the
+ * tag (tpid, tci) is inserted after the MAC addresses, as it was on the wire before the kernel
+ * stripped it.
+ */
+export function writePcapRecord(
+  target: Buffer,
+  pos: number,
+  timeMs: number,
+  data: Buffer,
+  off: number,
+  len: number,
+  tagTpid: number,
+  tagTci: number,
+  snapLength: number,
+): number {
+  const tagged = tagTpid !== 0 && len >= 12;
+  const origLen = pcapOrigLength(len, tagTpid);
+  const inclLen = Math.min(origLen, snapLength);
+  let p = pos;
+  const seconds = Math.floor(timeMs / 1000);
+  const micros = Math.min(999_999, Math.floor((timeMs - seconds * 1000) * 1000));
+  target.writeUInt32LE(seconds >>> 0, p);
+  target.writeUInt32LE(micros, p + 4);
+  target.writeUInt32LE(inclLen, p + 8);
+  target.writeUInt32LE(origLen, p + 12);
+  p += RECORD_HEADER_LEN;
+  if (!tagged) {
+    data.copy(target, p, off, off + inclLen);
+    return p + inclLen;
+  }
+  // Up to inclLen bytes of: MACs (12), tag (4), the rest of the frame.
+  let room = inclLen;
+  const macs = Math.min(12, room);
+  data.copy(target, p, off, off + macs);
+  p += macs;
+  room -= macs;
+  if (room >= 2) {
+    target.writeUInt16BE(tagTpid, p);
+    p += 2;
+    room -= 2;
+    if (room >= 2) {
+      target.writeUInt16BE(tagTci, p);
+      p += 2;
+      room -= 2;
+    } else if (room === 1) {
+      target[p++] = tagTci >> 8;
+      room = 0;
+    }
+  } else if (room === 1) {
+    target[p++] = tagTpid >> 8;
+    room = 0;
+  }
+  data.copy(target, p, off + 12, off + 12 + room);
+  return p + room;
+}
+
 /** Milliseconds (with µs fractions) since the epoch: a monotonic clock anchored to the wall clock once. */
 function defaultClock(): () => number {
   const origin = performance.timeOrigin;
@@ -49,7 +117,6 @@ function defaultClock(): () => number {
 export class PcapWriter {
   private fd: number;
   private chunk: Buffer;
-  private readonly tag = Buffer.alloc(4);
   private used = 0;
   private readonly snapLength: number;
   private readonly now: () => number;
@@ -73,41 +140,8 @@ export class PcapWriter {
    */
   add(data: Buffer, off: number, len: number, tagTpid = 0, tagTci = 0): void {
     if (this.fd < 0) return;
-    const tagged = tagTpid !== 0 && len >= 12;
-    const origLen = len + (tagged ? 4 : 0);
-    const inclLen = Math.min(origLen, this.snapLength);
-    this.reserve(RECORD_HEADER_LEN + inclLen);
-    const c = this.chunk;
-    let p = this.used;
-    const t = this.now();
-    const seconds = Math.floor(t / 1000);
-    const micros = Math.min(999_999, Math.floor((t - seconds * 1000) * 1000));
-    c.writeUInt32LE(seconds >>> 0, p);
-    c.writeUInt32LE(micros, p + 4);
-    c.writeUInt32LE(inclLen, p + 8);
-    c.writeUInt32LE(origLen, p + 12);
-    p += RECORD_HEADER_LEN;
-    if (tagged) {
-      const tag = this.tag;
-      tag.writeUInt16BE(tagTpid, 0);
-      tag.writeUInt16BE(tagTci, 2);
-      // Up to inclLen bytes of: MACs (12), tag (4), the rest of the frame.
-      let room = inclLen;
-      const macs = Math.min(12, room);
-      data.copy(c, p, off, off + macs);
-      p += macs;
-      room -= macs;
-      const tagBytes = Math.min(4, room);
-      tag.copy(c, p, 0, tagBytes);
-      p += tagBytes;
-      room -= tagBytes;
-      data.copy(c, p, off + 12, off + 12 + room);
-      p += room;
-    } else {
-      data.copy(c, p, off, off + inclLen);
-      p += inclLen;
-    }
-    this.used = p;
+    this.reserve(RECORD_HEADER_LEN + Math.min(pcapOrigLength(len, tagTpid), this.snapLength));
+    this.used = writePcapRecord(this.chunk, this.used, this.now(), data, off, len, tagTpid, tagTci, this.snapLength);
     this.records++;
   }
 

@@ -31,7 +31,8 @@ DEPLOY_FLAGS ?=
 # OCI labels of the image: version and source revision
 IMAGE_VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null || echo unknown)
 IMAGE_REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-IMAGE_SOURCE ?= $(shell git remote get-url origin 2>/dev/null)
+# without any user:token@ a clone URL may carry (the label is public once the image is pushed)
+IMAGE_SOURCE ?= $(shell git remote get-url origin 2>/dev/null | sed -E 's#//[^@/]*@#//#')
 image_build_args = --build-arg VERSION='$(IMAGE_VERSION)' --build-arg REVISION='$(IMAGE_REVISION)' --build-arg SOURCE='$(IMAGE_SOURCE)'
 
 

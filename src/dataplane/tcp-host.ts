@@ -133,29 +133,7 @@ export class TcpHost {
    */
   timed(accept: AcceptHandler): AcceptHandler {
     const dp = this.dp;
-    return (stream) => {
-      const h = accept(stream);
-      return {
-        onData(buf: Buffer, off: number, len: number) {
-          const t = performance.now();
-          try {
-            h.onData(buf, off, len);
-          } finally {
-            dp.chargeApplication(performance.now() - t);
-          }
-        },
-        onDrain() {
-          const t = performance.now();
-          try {
-            h.onDrain();
-          } finally {
-            dp.chargeApplication(performance.now() - t);
-          }
-        },
-        onEnd: () => h.onEnd(),
-        onClose: () => h.onClose(),
-      };
-    };
+    return (stream) => new TimedHandler(accept(stream), dp);
   }
 
   close(): void {
@@ -163,5 +141,41 @@ export class TcpHost {
     this.timer = null;
     this.dp.tcp = null;
     this.dp.afterVector = null;
+  }
+}
+
+type StreamHandler = ReturnType<AcceptHandler>;
+
+/** An application's handler whose onData/onDrain time is charged to session-queue (see TcpHost.timed). */
+class TimedHandler implements StreamHandler {
+  constructor(
+    private readonly h: StreamHandler,
+    private readonly dp: Dataplane,
+  ) {}
+
+  onData(buf: Buffer, off: number, len: number): void {
+    const t = performance.now();
+    try {
+      this.h.onData(buf, off, len);
+    } finally {
+      this.dp.chargeApplication(performance.now() - t);
+    }
+  }
+
+  onDrain(): void {
+    const t = performance.now();
+    try {
+      this.h.onDrain();
+    } finally {
+      this.dp.chargeApplication(performance.now() - t);
+    }
+  }
+
+  onEnd(): void {
+    this.h.onEnd();
+  }
+
+  onClose(): void {
+    this.h.onClose();
   }
 }

@@ -18,7 +18,10 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { IMAGE_PATHS, MANAGEMENT_PORT, kubeletCommands, localizeProbe, localizeRun, type ContainerRun, type KubeObject } from './manifests.js';
+import { IMAGE_PATHS, MANAGEMENT_PORT, RUN_AS, kubeletCommands, localizeProbe, localizeRun, type ContainerRun, type KubeObject } from './manifests.js';
+
+/** The pods' group: the only one that may execute the lab's file-capability node. */
+const POD_GID = RUN_AS;
 
 export interface PlannedProcess {
   /** the container as rendered */
@@ -95,20 +98,32 @@ export const CAP_NODE_DIR = '/var/lib/vpp-server/cap-node';
 /**
  * A copy of `node` carrying the file capability `cap_net_raw+ep`, as the image's
  * /usr/local/bin/vpp-server-node: made once per node binary (the name carries its size and
- * mtime) and reused. Needs root and setcap (libcap2-bin). The copy must be executable by uid
- * 10000 along its whole path, and sit on a filesystem that keeps security.capability xattrs and
- * is not mounted nosuid (the kernel ignores file capabilities there): both are checked.
+ * mtime) and reused. Needs root and setcap (libcap2-bin).
+ *
+ * It is a general-purpose interpreter holding CAP_NET_RAW, so only the pods' group may run it:
+ * the file is root:<gid> 0750 in a root:<gid> 0750 directory (other users of the host get no raw
+ * sockets from it), re-made if its owner or mode ever differ (chown would drop the capability,
+ * so the copy is set up owner and mode first, setcap last). The parents must be searchable, and
+ * the filesystem must keep security.capability xattrs and not be mounted nosuid (the kernel
+ * ignores file capabilities there): both are checked.
  */
-export function capNodeCopy(node: string = process.execPath, dir: string = CAP_NODE_DIR): string {
+export function capNodeCopy(node: string = process.execPath, dir: string = CAP_NODE_DIR, gid: number = POD_GID): string {
   const st = statSync(node);
   const target = join(dir, `vpp-server-node-${st.size}-${Math.floor(st.mtimeMs)}`);
   const hasCap = (f: string) => /cap_net_raw[=+]ep/.test(spawnSync('getcap', [f], { encoding: 'utf8' }).stdout ?? '');
-  if (!(existsSync(target) && hasCap(target))) {
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const restricted = (f: string) => {
+    const s2 = statSync(f);
+    return s2.uid === 0 && s2.gid === gid && (s2.mode & 0o7777) === 0o750;
+  };
+  mkdirSync(dir, { recursive: true, mode: 0o750 });
+  chownSync(dir, 0, gid);
+  chmodSync(dir, 0o750);
+  if (!(existsSync(target) && restricted(target) && hasCap(target))) {
     const tmp = `${target}.${process.pid}.tmp`;
     try {
       copyFileSync(node, tmp);
-      chmodSync(tmp, 0o755);
+      chownSync(tmp, 0, gid);
+      chmodSync(tmp, 0o750);
       const r = spawnSync('setcap', ['cap_net_raw+ep', tmp], { encoding: 'utf8' });
       if (r.error || r.status !== 0) {
         throw new Error(`setcap cap_net_raw+ep ${tmp} failed: ${r.error?.message ?? r.stderr.trim()} (needs root and libcap2-bin; the filesystem must support security xattrs)`);
@@ -119,7 +134,7 @@ export function capNodeCopy(node: string = process.execPath, dir: string = CAP_N
       rmSync(tmp, { force: true });
     }
   }
-  for (let d = dirname(target); ; d = dirname(d)) {
+  for (let d = dirname(dir); ; d = dirname(d)) {
     if ((statSync(d).mode & 0o001) === 0) throw new Error(`${d} is not searchable by other users: uid 10000 could not execute ${target}`);
     if (d === '/') break;
   }

@@ -10,6 +10,8 @@ import type { HttpStaticServer } from './server.js';
 import type { AcceptHandler, ByteStream, StreamHandler } from './stream.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+/** Shared: a new connection allocates no buffer until a preface actually arrives in pieces. */
+const EMPTY = Buffer.alloc(0);
 
 export function cleartextAccept(http: HttpStaticServer, h2: Http2StaticServer | null, redirectPort: number | null = null): AcceptHandler {
   const http1 = redirectPort === null ? http.accept : http.acceptRedirectingTo(redirectPort);
@@ -24,7 +26,7 @@ export function cleartextAccept(http: HttpStaticServer, h2: Http2StaticServer | 
 class Sniffer implements StreamHandler {
   private next: StreamHandler | null = null;
   private readonly h1: StreamHandler;
-  private head: Buffer = Buffer.alloc(0);
+  private head: Buffer = EMPTY;
 
   constructor(
     private readonly stream: ByteStream,
@@ -63,14 +65,14 @@ class Sniffer implements StreamHandler {
     this.h2.attach(duplex);
     if (have > 0) duplex.onData(this.head, 0, have);
     duplex.onData(buf, off, len);
-    this.head = Buffer.alloc(0);
+    this.head = EMPTY;
   }
 
   private toHttp1(buf: Buffer | null, off: number, len: number): void {
     const h = this.h1;
     this.next = h;
     if (this.head.length > 0) h.onData(this.head, 0, this.head.length);
-    this.head = Buffer.alloc(0);
+    this.head = EMPTY;
     if (buf !== null) h.onData(buf, off, len);
   }
 

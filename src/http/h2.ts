@@ -67,6 +67,8 @@ export interface Http2Stats {
 interface SessionState {
   resets: number;
   windowStart: number;
+  /** File streams open now (see MAX_FILE_STREAMS_PER_SESSION). */
+  files: number;
 }
 
 export class Http2StaticServer {
@@ -125,7 +127,7 @@ export class Http2StaticServer {
 
   private onSession(session: Http2Session): void {
     this.sessionsTotal++;
-    const st: SessionState = { resets: 0, windowStart: this.now() };
+    const st: SessionState = { resets: 0, windowStart: this.now(), files: 0 };
     this.sessions.set(session, st);
     session.setTimeout(this.limits.idleTimeoutMs, () => {
       this.count('idle-timeout');
@@ -166,9 +168,11 @@ export class Http2StaticServer {
     // A stream that closes with an error code we did not send was reset by the client; the
     // rapid-reset pattern resets right after HEADERS, before (or while) the answer goes out.
     stream.on('close', () => {
-      if (stream.rstCode !== h2c.NGHTTP2_NO_ERROR && !ourReset.has(stream)) this.earlyReset(session);
+      // Closed before we finished answering and not by us: the client reset it, whatever the code
+      // (RST_STREAM(NO_ERROR) included, so that code cannot dodge the rapid-reset count).
+      if (!answered.has(stream) && !ourReset.has(stream)) this.earlyReset(session);
     });
-    if (stream.destroyed) return; // reset in the same read as its HEADERS
+    if (gone(stream)) return; // reset in the same read as its HEADERS
     const method = String(headers[':method'] ?? '');
     const target = String(headers[':path'] ?? '');
     const isHead = method === 'HEAD';
@@ -199,7 +203,7 @@ export class Http2StaticServer {
     }
     s.cache.resolve(path.key, now).then(
       (res) => {
-        if (stream.destroyed) return;
+        if (gone(stream)) return;
         switch (res.kind) {
           case 'entry':
             this.sendEntry(stream, req, res.entry);
@@ -257,8 +261,22 @@ export class Http2StaticServer {
   private sendFile(stream: ServerHttp2Stream, req: ConditionalRequest, realPath: string, contentType: string): void {
     const s = this.http;
     const isHead = req.method === 'HEAD';
+    const st = this.sessions.get(stream.session as Http2Session);
+    if (st !== undefined && st.files >= MAX_FILE_STREAMS_PER_SESSION) {
+      // A client cannot hold more than this many file handles and chunks; it may retry the stream.
+      this.count('file-streams-refused');
+      ourReset.add(stream);
+      if (!gone(stream)) stream.close(h2c.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    if (st !== undefined) st.files++;
+    let counted = st !== undefined;
     let fh: FileHandle | null = null;
     const closeFile = (): void => {
+      if (counted) {
+        counted = false;
+        st!.files--;
+      }
       const f = fh;
       fh = null;
       f?.close().catch(() => undefined);
@@ -267,7 +285,7 @@ export class Http2StaticServer {
       .then(async (h) => {
         fh = h;
         const st = await h.stat();
-        if (stream.destroyed) return closeFile();
+        if (gone(stream)) return closeFile();
         if (!st.isFile()) {
           closeFile();
           s.count('not-regular-file');
@@ -295,7 +313,7 @@ export class Http2StaticServer {
       })
       .catch(() => {
         closeFile();
-        if (stream.destroyed) return;
+        if (gone(stream)) return;
         if (stream.headersSent) {
           s.count('io-error');
           ourReset.add(stream);
@@ -307,31 +325,50 @@ export class Http2StaticServer {
       });
   }
 
-  /** Streams [pos, end) of the file, waiting for 'drain' when nghttp2's buffer is full. */
+  /**
+   * Streams [pos, end) of the file, waiting for 'drain' when nghttp2's buffer is full. A stream
+   * that makes no progress for the send timeout is cancelled: PINGs keep a session alive, so the
+   * session's idle timeout alone would let a reader that never opens its window pin the file
+   * handle and the chunk.
+   */
   private async pumpFile(stream: ServerHttp2Stream, fh: FileHandle, pos: number, end: number): Promise<void> {
     const s = this.http;
-    while (pos < end && !stream.destroyed) {
-      const n = Math.min(s.streamChunk, end - pos);
+    const chunkSize = Math.min(s.streamChunk, H2_FILE_CHUNK);
+    while (pos < end && !gone(stream)) {
+      const n = Math.min(chunkSize, end - pos);
       const chunk = Buffer.allocUnsafeSlow(n);
       const { bytesRead } = await fh.read(chunk, 0, n, pos);
-      if (stream.destroyed) return;
+      if (gone(stream)) return;
       if (bytesRead === 0) throw new Error('file shrank');
       pos += bytesRead;
       s.bytesSent += bytesRead;
       const more = stream.write(bytesRead === n ? chunk : chunk.subarray(0, bytesRead));
       if (!more && pos < end) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            stream.off('drain', done);
-            stream.off('close', done);
-            resolve();
+        const drained = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => finish(false), s.limits.sendTimeoutMs);
+          const finish = (ok: boolean): void => {
+            clearTimeout(timer);
+            stream.off('drain', onDrain);
+            stream.off('close', onClose);
+            resolve(ok);
           };
-          stream.on('drain', done);
-          stream.on('close', done);
+          const onDrain = (): void => finish(true);
+          const onClose = (): void => finish(true);
+          stream.on('drain', onDrain);
+          stream.on('close', onClose);
         });
+        if (!drained) {
+          s.count('send-timeout');
+          ourReset.add(stream);
+          if (!gone(stream)) stream.close(h2c.NGHTTP2_CANCEL);
+          return;
+        }
       }
     }
-    if (!stream.destroyed) stream.end();
+    if (!gone(stream)) {
+      stream.end();
+      answered.add(stream);
+    }
   }
 
   private sendError(stream: ServerHttp2Stream, status: number, isHead: boolean, extra: http2.OutgoingHttpHeaders = {}): void {
@@ -347,21 +384,42 @@ export class Http2StaticServer {
   }
 
   private finish(stream: ServerHttp2Stream, status: number, headers: http2.OutgoingHttpHeaders, body: Buffer | null): void {
-    if (stream.destroyed || stream.headersSent) return;
+    if (gone(stream) || stream.headersSent) return;
     const s = this.http;
-    s.responses[(status / 100) | 0]!++;
-    if (body === null) {
-      stream.respond(headers, { endStream: true });
-      return;
+    try {
+      if (body === null) {
+        stream.respond(headers, { endStream: true });
+      } else {
+        stream.respond(headers);
+        s.bytesSent += body.length;
+        stream.end(body);
+      }
+      answered.add(stream);
+      s.responses[(status / 100) | 0]!++;
+    } catch {
+      // The stream went away between the check and the call (a reset in the same read): nothing to answer.
+      this.count('stream-gone');
     }
-    stream.respond(headers);
-    s.bytesSent += body.length;
-    stream.end(body);
   }
 }
 
 /** Streams we reset ourselves (not the client's doing). */
 const ourReset = new WeakSet<ServerHttp2Stream>();
+/** Streams whose answer we finished (END_STREAM sent): a close after that is no reset. */
+const answered = new WeakSet<ServerHttp2Stream>();
+
+/**
+ * A stream we must not answer any more: destroyed, or closed by the client. A client's
+ * RST_STREAM (with any code, NO_ERROR included) closes the stream before Node destroys it;
+ * respond() on it throws synchronously, which inside the 'stream' event would be uncaught.
+ */
+function gone(stream: ServerHttp2Stream): boolean {
+  return stream.destroyed || stream.closed;
+}
+
+/** Most file streams (files too big for the cache) open at once per session, and the chunk each reads. */
+const MAX_FILE_STREAMS_PER_SESSION = 16;
+const H2_FILE_CHUNK = 64 * 1024;
 
 function header(headers: IncomingHttpHeaders, name: string): string | null {
   const v = headers[name];

@@ -79,7 +79,11 @@ export class PairWatcher {
   private fire(): void {
     if (this.closed) return;
     this.signature = pairSignature(this.files);
-    this.onChange();
+    try {
+      this.onChange();
+    } catch {
+      // The listener logs and counts what it refuses; nothing may escape a timer callback.
+    }
   }
 
   close(): void {

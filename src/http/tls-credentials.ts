@@ -80,7 +80,7 @@ function splitPemCertificates(text: string): string[] {
 /** Why a pair was refused; `code` is stable for logs and metrics. */
 export class TlsPairError extends Error {
   constructor(
-    readonly reason: 'unreadable' | 'bad-certificate' | 'bad-key' | 'key-mismatch',
+    readonly reason: 'unreadable' | 'bad-certificate' | 'bad-key' | 'key-mismatch' | 'refused-by-openssl',
     message: string,
   ) {
     super(message);

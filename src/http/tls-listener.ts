@@ -112,7 +112,14 @@ export class TlsListener {
     } else {
       throw new Error('a TLS listener needs cert and key files, or a pair');
     }
-    this.context = this.makeContext(this.pairNow);
+    try {
+      this.context = this.makeContext(this.pairNow);
+    } catch (err) {
+      throw new TlsPairError(
+        'refused-by-openssl',
+        `OpenSSL refuses this certificate/key (${(err as Error).message}): use an RSA key of at least 2048 bits or an ECDSA P-256/P-384 key, with a SHA-256 (or stronger) signature`,
+      );
+    }
     if (options.certFile !== undefined && options.keyFile !== undefined && options.watch !== false) {
       this.watcher = new PairWatcher([options.certFile, options.keyFile], () => this.reload(), options.watchOptions);
     }
@@ -167,10 +174,16 @@ export class TlsListener {
   reload(): 'reloaded' | 'unchanged' | 'refused' {
     if (this.certFile === undefined || this.keyFile === undefined) return 'unchanged';
     let next: TlsPair;
+    let context: SecureContext;
     try {
       next = loadPair(this.certFile, this.keyFile);
+      if (next.certPem.equals(this.pairNow.certPem) && next.keyPem.equals(this.pairNow.keyPem)) return 'unchanged';
+      // OpenSSL may refuse a pair that parses and matches (a key too small for its security
+      // level, a weak signature): building the context is part of the check, so such a pair is
+      // refused like any other and the old one keeps serving.
+      context = this.makeContext(next);
     } catch (err) {
-      const reason = err instanceof TlsPairError ? err.reason : 'unreadable';
+      const reason = err instanceof TlsPairError ? err.reason : (err as { code?: string }).code?.startsWith('ERR_SSL') ? 'refused-by-openssl' : 'unreadable';
       this.errors['reload-failed']!++;
       const cur = describeCertificate(this.pairNow);
       this.log(
@@ -180,8 +193,7 @@ export class TlsListener {
       );
       return 'refused';
     }
-    if (next.certPem.equals(this.pairNow.certPem) && next.keyPem.equals(this.pairNow.keyPem)) return 'unchanged';
-    this.context = this.makeContext(next);
+    this.context = context;
     this.pairNow = next;
     this.reloads++;
     const info = describeCertificate(next);

@@ -121,9 +121,24 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
       chmodSync(dir, 0o755);
       const copy = capNodeCopy(process.execPath, join(dir, 'bin'));
       assert.match(spawnSync('getcap', [copy], { encoding: 'utf8' }).stdout, /cap_net_raw[=+]ep/);
-      assert.equal(statSync(copy).mode & 0o777, 0o755);
+      // Only root and the pods' group may run it: other users of the host get no raw sockets from it.
+      assert.equal(statSync(copy).mode & 0o7777, 0o750);
+      assert.equal(statSync(copy).gid, 10000);
+      assert.equal(statSync(join(dir, 'bin')).mode & 0o777, 0o750);
       assert.equal(capNodeCopy(process.execPath, join(dir, 'bin')), copy, 'the same copy the second time');
       assert.match(spawnSync(copy, ['--version'], { encoding: 'utf8' }).stdout, /^v20/, 'the copy runs');
+      // (setprivArgs drops root's capabilities, DAC override included, as a pod has none.)
+      const [cmd, ...podArgs] = setprivArgs(10000, 10000, ['net_raw']);
+      const asPod = spawnSync(cmd, [...podArgs, copy, '--version'], { encoding: 'utf8' });
+      assert.match(asPod.stdout, /^v20/, 'uid/gid 10000 can run it');
+      const [, ...nobodyArgs] = setprivArgs(65534, 65534, []);
+      const asNobody = spawnSync(cmd, [...nobodyArgs, copy, '--version'], { encoding: 'utf8' });
+      assert.notEqual(asNobody.status, 0, 'another user cannot');
+      // A copy whose mode was widened is re-made restricted (with its capability).
+      chmodSync(copy, 0o755);
+      assert.equal(capNodeCopy(process.execPath, join(dir, 'bin')), copy);
+      assert.equal(statSync(copy).mode & 0o7777, 0o750);
+      assert.match(spawnSync('getcap', [copy], { encoding: 'utf8' }).stdout, /cap_net_raw[=+]ep/);
       // the plain node carries no file capability
       assert.doesNotMatch(spawnSync('getcap', [process.execPath], { encoding: 'utf8' }).stdout, /cap_net_raw/);
       // a directory uid 10000 cannot search is refused with the reason

@@ -64,9 +64,12 @@ export interface KubeletPlan {
  * A process started this way holds a capability only if the program it executes carries it as
  * a file capability (and the bounding set allows it): exactly the rule a real pod lives under.
  * Executing a file-capability binary whose capability is outside the bounding set fails with
- * EPERM in execve, before any of the program's code runs. (Unlike runc, setpriv cannot set the
- * permitted set itself; it does not matter, since execve recomputes it for a non-root uid from
- * the file capability and the bounding set. The e2e and image tests check the resulting sets.)
+ * EPERM in execve, before any of the program's code runs. One difference from runc remains:
+ * setpriv keeps root's permitted set across --reuid, where runc sets permitted = capabilities.add.
+ * Under no_new_privs execve intersects the new permitted set with the old one, so here the old
+ * set is "everything" and this runner cannot notice a runtime that leaves NET_RAW out of the
+ * permitted set; `make test-image` (runc with an OCI config from the rendered Deployment) covers
+ * that case. The e2e tests check the resulting sets of the running process.
  */
 export function setprivArgs(uid: number, gid: number, caps: string[]): string[] {
   return [

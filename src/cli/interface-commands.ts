@@ -1,17 +1,9 @@
 /** Commands that create and configure interfaces, with VPP's syntax. */
-import { DataplaneError } from '../dataplane/errors.js';
+import { wrap } from './dataplane-call.js';
 import { formatMac, parseIpv4Prefix, parseMac } from '../wire/address.js';
 import { type Args, CommandError, type CommandRegistry } from './registry.js';
 import type { CliContext } from './context.js';
 
-function wrap<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof DataplaneError) throw new CommandError(err.message);
-    throw err;
-  }
-}
 
 function interfaceName(args: Args, ctx: CliContext): string {
   const name = args.next(`interface name (interfaces: ${ctx.dp.interfaces.map((s) => s.name).join(', ') || 'none yet'})`);

@@ -2,7 +2,7 @@
  * IPv4 routing and neighbours, VPP's syntax and layouts: `ip route add|del`, `show ip fib`,
  * `set ip neighbor`, `show ip neighbors [verbose]`.
  */
-import { DataplaneError } from '../dataplane/errors.js';
+import { wrap } from './dataplane-call.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { FibEntry } from '../dataplane/fib.js';
 import type { SwInterface } from '../dataplane/interface.js';
@@ -14,14 +14,6 @@ import type { CliContext } from './context.js';
 import { type Args, CommandError, type CommandRegistry } from './registry.js';
 import { centre, vppFixed } from './vpp-format.js';
 
-function wrap<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof DataplaneError) throw new CommandError(err.message);
-    throw err;
-  }
-}
 
 function ipv4Arg(args: Args, what: string): number {
   const text = args.next(`${what} (e.g. 192.168.123.1)`);

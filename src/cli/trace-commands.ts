@@ -3,7 +3,7 @@
  * and `pcap trace` (frames at rx, tx and drop into a pcap file in /tmp, written on `off`).
  */
 import { performance } from 'node:perf_hooks';
-import { DataplaneError } from '../dataplane/errors.js';
+import { wrap } from './dataplane-call.js';
 import { DEFAULT_SHOW_MAX, MAX_TRACE_RECORDS, TRACE_INPUT_NODES, type PacketTracer } from '../dataplane/trace.js';
 import {
   defaultPcapFileName,
@@ -36,14 +36,6 @@ function running(dp: TraceHost): PcapTrace | null {
   return dp.pcap instanceof PcapTrace ? dp.pcap : null;
 }
 
-function wrap<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof DataplaneError) throw new CommandError(err.message);
-    throw err;
-  }
-}
 
 /** A count word: a non-negative integer up to `max`, else VPP-style "expected" error. */
 function count(args: Args, what: string, min: number, max: number): number {

@@ -3,7 +3,7 @@
  * merge rule: learn the sender when the packet is for us or updates an entry we have; a reply
  * to us confirms reachability).
  */
-import { formatIpv4, formatMac, sameSubnet } from '../wire/address.js';
+import { formatIpv4, formatMac, macEquals, sameSubnet } from '../wire/address.js';
 import {
   ARP_LEN,
   ARP_REPLY,
@@ -33,7 +33,7 @@ export function createArpInput(capacity: number) {
       noAddress: err('interface has no IPv4 address'),
       wrongSubnet: err('ARP sender not in a connected subnet'),
       ourSender: err('ARP with our own sender address (address conflict?)'),
-      badSenderMac: err('ARP sender MAC is broadcast or multicast'),
+      badSenderMac: err('ARP sender MAC is broadcast, multicast, zero or ours'),
     },
     ['interface-output', 'error-drop'],
     capacity,
@@ -72,7 +72,8 @@ function runArpInput(node: ArpInputNode, ctx: NodeContext): void {
       continue;
     }
     const macOff = off + arpSenderMacOffset;
-    if ((data[macOff] & 1) === 1) {
+    // A neighbour's MAC is unicast, not all zeros, and not ours (a reflection or a spoof).
+    if ((data[macOff] & 1) === 1 || isZeroMac(data, macOff) || macEquals(data, macOff, sw.mac, 0)) {
       ctx.drop(node, i, e.badSenderMac);
       continue;
     }
@@ -97,7 +98,11 @@ function runArpInput(node: ArpInputNode, ctx: NodeContext): void {
       continue;
     }
     const forUs = sw.ownAddress(targetIp) !== undefined;
-    ctx.neighbors.learn(sw, senderIp, data, macOff, now, forUs && op === ARP_REPLY, forUs);
+    // A request for our address may create the sender's entry (RFC 826); a reply only updates one
+    // we have, and confirms it only when it came unicast to our MAC (an answer to our request, as
+    // Linux treats a PACKET_HOST reply); a broadcast reply is an unconfirmed update.
+    const unicastToUs = macEquals(data, f.off[i], sw.mac, 0);
+    ctx.neighbors.learn(sw, senderIp, data, macOff, now, forUs && op === ARP_REPLY && unicastToUs, forUs && op === ARP_REQUEST);
     if (op === ARP_REQUEST && senderIp === targetIp) {
       node.errors[e.gratuitous]++;
       continue;
@@ -114,6 +119,10 @@ function runArpInput(node: ArpInputNode, ctx: NodeContext): void {
     sendArp(ctx, sw, ARP_REPLY, senderMac, targetIp, senderMac, senderIp, traceId);
     node.errors[e.repliesSent]++;
   }
+}
+
+function isZeroMac(buf: Buffer, off: number): boolean {
+  return (buf[off] | buf[off + 1] | buf[off + 2] | buf[off + 3] | buf[off + 4] | buf[off + 5]) === 0;
 }
 
 function traceArp(ctx: NodeContext, id: number, data: Buffer, off: number): void {

@@ -22,6 +22,7 @@ export function createIcmpInput(capacity: number) {
       unhandledType: err('icmp type not handled'),
       noRoom: err('reply does not fit the interface MTU'),
       noRoute: err('no route to the source (reply not sent)'),
+      unreachable: err('reply dropped: next hop failed, or neighbour table full'),
     },
     ['ip4-lookup', 'error-drop'],
     capacity,
@@ -75,6 +76,12 @@ function runIcmpInput(node: IcmpInputNode, ctx: NodeContext): void {
       continue;
     }
     ip4.begin(src, 0, false, traceId);
+    if (ip4.sw === null) {
+      // Discarded by the output path (counted there too): the request ends as a drop here.
+      ip4.commit(dst, src, IP_PROTO_ICMP, 0);
+      ctx.drop(node, i, e.unreachable);
+      continue;
+    }
     const buf = ip4.buf;
     const reply = ip4.l3 + IPV4_MIN_HEADER_LEN;
     data.copy(buf, reply, icmp, icmp + icmpLen);

@@ -77,7 +77,8 @@ export function createIp4Nodes(capacity: number) {
         held: info('packets held until the next hop resolves'),
         released: info('held packets sent after resolution'),
         holdFull: err('hold queue full (oldest packet dropped)'),
-        failedDrops: err('held packets dropped: resolution failed'),
+        holdRefused: err('packet not held (too large, or the budget of all hold queues used up)'),
+        failedDrops: err('held packets dropped: resolution failed, or the entry went'),
         tableFull: err('neighbour table full'),
         noSource: err('no source address for ARP on the interface'),
       },
@@ -141,9 +142,13 @@ export class Ip4Output implements NeighborEvents {
       this.t0 = performance.now();
     }
     this.traceId = traceId;
-    this.lookups++;
     const nodes = this.nodes;
     const entry = this.fib.lookup(dst);
+    const routed = entry !== undefined && entry.sw !== null && (entry.source === 'connected' || entry.source === 'static');
+    // Backpressure first: a packet the caller keeps (TCP) is looked up again when it is sent, so
+    // a refused try counts nowhere (no lookup, no route hit, no rewrite).
+    if (waitForTx && routed && entry.sw!.up && !this.output.ready(entry.sw!.hw)) return false;
+    this.lookups++;
     let sw: SwInterface | null = null;
     let nextHop = dst;
     if (entry !== undefined && entry.source === 'drop') {
@@ -170,12 +175,6 @@ export class Ip4Output implements NeighborEvents {
     if (!sw.up) {
       nodes.rewrite.errors[nodes.rewrite.e.interfaceDown]++;
       return this.toScratch(Mode.Discard, null);
-    }
-    if (waitForTx && !this.output.ready(sw.hw)) {
-      // Backpressure: the caller keeps the packet; it is looked up again when it is sent.
-      this.entry!.packets--;
-      this.entry = null;
-      return false;
     }
     const n = this.neighbors.use(sw, nextHop, this.now());
     if (n === undefined) {
@@ -237,10 +236,11 @@ export class Ip4Output implements NeighborEvents {
         const n = this.neighbor!;
         const r = this.neighbors.hold(n, this.buf, 0, l3Length, ETHERTYPE_IPV4, csumOffload ? IPV4_MIN_HEADER_LEN : 0, gsoSize, this.traceId);
         if (r === HoldResult.Held) nodes.arp.errors[nodes.arp.e.held]++;
-        else if (r === HoldResult.QueueFull) {
+        else if (r === HoldResult.HeldDroppedOldest) {
           nodes.arp.errors[nodes.arp.e.held]++;
           nodes.arp.errors[nodes.arp.e.holdFull]++;
-        } else nodes.rewrite.errors[nodes.rewrite.e.unreachable]++;
+        } else if (r === HoldResult.Refused) nodes.arp.errors[nodes.arp.e.holdRefused]++;
+        else nodes.rewrite.errors[nodes.rewrite.e.unreachable]++;
         break;
       }
       default:
@@ -302,7 +302,10 @@ export class Ip4Output implements NeighborEvents {
     const l2 = l2Length(sw);
     const nodes = this.nodes;
     for (const p of n.held) {
-      if (!sw.up) break;
+      if (!sw.up) {
+        nodes.arp.errors[nodes.arp.e.failedDrops] += n.held.length - n.held.indexOf(p);
+        break;
+      }
       const l3 = this.output.beginFrame(sw, n.mac, p.type, p.data.length + l2);
       p.data.copy(sw.hw.tx.data, l3);
       this.output.commitFrame(sw, p.data.length, p.csumStartL3 !== 0 ? l2 + p.csumStartL3 : 0, p.gsoSize, p.traceId);

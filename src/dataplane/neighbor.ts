@@ -106,6 +106,10 @@ export interface NeighborTimers {
   holdBytes: number;
   /** All hold queues together, bytes: spoofed sources cannot make us hold much. */
   holdBytesTotal: number;
+  /** Entries resolving (INCOMPLETE) at once: each costs broadcasts and a hold queue (Linux: gc thresholds). */
+  maxIncomplete: number;
+  /** A FAILED entry is forgotten this long after it failed, used or not (then a new packet starts afresh). */
+  failedKeepMs: number;
 }
 
 export const DEFAULT_TIMERS: NeighborTimers = {
@@ -114,17 +118,24 @@ export const DEFAULT_TIMERS: NeighborTimers = {
   retransMs: 1_000,
   maxProbes: 3,
   backoffMs: 1_000,
-  maxBackoffMs: 60_000,
+  maxBackoffMs: 8_000,
   holdPackets: 8,
   holdBytes: 128 * 1024,
   holdBytesTotal: 1024 * 1024,
+  maxIncomplete: 256,
+  failedKeepMs: 10_000,
 };
 
 /** Result of NeighborTable.hold(). */
 export const enum HoldResult {
+  /** Queued. */
   Held = 0,
-  QueueFull = 1,
-  Unreachable = 2,
+  /** Queued, and the entry's oldest packet was dropped to make room. */
+  HeldDroppedOldest = 1,
+  /** Not queued: too large, or the budget for all queues is used up. */
+  Refused = 2,
+  /** Not queued: the neighbour has FAILED. */
+  Unreachable = 3,
 }
 
 export class NeighborTable {
@@ -140,8 +151,12 @@ export class NeighborTable {
   readonly timers: NeighborTimers;
   events: NeighborEvents | null = null;
 
-  /** New neighbours not created because the table was full. */
+  /** New neighbours not created because the table was full (of entries in use), or too many were resolving. */
   refused = 0;
+  /** Entries removed to make room for new ones. */
+  evicted = 0;
+  /** Entries in INCOMPLETE now (kept by setState, set and remove). */
+  private incompleteCount = 0;
 
   constructor(
     /** STALE entries unused for this long are removed; 0 = never (`neighbor-age`). */
@@ -175,7 +190,7 @@ export class NeighborTable {
   use(sw: SwInterface, ip: number, now: number): Neighbor | undefined {
     let n = this.lookup(sw, ip);
     if (n === undefined) {
-      n = this.create(sw, ip, now);
+      n = this.create(sw, ip, now, false, true);
       if (n === undefined) return undefined;
       this.startResolution(n, now);
       return n;
@@ -200,14 +215,18 @@ export class NeighborTable {
   hold(n: Neighbor, l3: Buffer, off: number, len: number, type: number, csumStartL3: number, gsoSize: number, traceId: number): HoldResult {
     if (n.state === NudState.Failed) return HoldResult.Unreachable;
     const t = this.timers;
-    if (len > t.holdBytes || this.heldTotal + len > t.holdBytesTotal) return HoldResult.QueueFull;
+    if (len > t.holdBytes) return HoldResult.Refused;
+    // Once half the global budget is in use, each entry keeps one packet only: many (spoofed)
+    // unresolved neighbours cannot use it all up and starve a real one.
+    const perEntry = this.heldTotal + len > t.holdBytesTotal / 2 ? 1 : t.holdPackets;
     let result = HoldResult.Held;
-    while (n.held.length >= t.holdPackets || n.heldBytes + len > t.holdBytes) {
+    while (n.held.length > 0 && (n.held.length >= perEntry || n.heldBytes + len > t.holdBytes || this.heldTotal + len > t.holdBytesTotal)) {
       const old = n.held.shift()!;
       n.heldBytes -= old.data.length;
       this.heldTotal -= old.data.length;
-      result = HoldResult.QueueFull;
+      result = HoldResult.HeldDroppedOldest;
     }
+    if (this.heldTotal + len > t.holdBytesTotal) return HoldResult.Refused;
     const data = Buffer.allocUnsafe(len);
     l3.copy(data, 0, off, off + len);
     n.held.push({ data, csumStartL3, gsoSize, type, traceId });
@@ -222,9 +241,10 @@ export class NeighborTable {
   }
 
   /**
-   * An ARP packet from `ip` with sender MAC at macBuf[macOff..]. `reply`: an ARP reply addressed
-   * to us (it confirms reachability). `create`: make an entry if there is none (the packet was
-   * for us, RFC 826's merge rule). Returns the entry, if any.
+   * An ARP packet from `ip` with sender MAC at macBuf[macOff..]. `reply`: an ARP reply unicast to
+   * our MAC (it confirms reachability, as Linux's "solicited" update). `create`: make an entry if
+   * there is none (a request for our address, RFC 826's merge rule; never a reply: nobody may
+   * plant an entry we did not ask for). Returns the entry, if any.
    */
   learn(sw: SwInterface, ip: number, macBuf: Buffer, macOff: number, now: number, reply: boolean, create: boolean): Neighbor | undefined {
     let n = this.lookup(sw, ip);
@@ -269,6 +289,7 @@ export class NeighborTable {
     n.updated = now;
     n.confirmed = now;
     n.failures = 0;
+    this.countState(n, isStatic ? NudState.Permanent : NudState.Reachable);
     n.state = isStatic ? NudState.Permanent : NudState.Reachable;
     if (!wasUsable) this.releaseHeld(n);
     return n;
@@ -314,8 +335,9 @@ export class NeighborTable {
             if (this.ageMs > 0 && now - n.used > this.ageMs && now - n.updated > this.ageMs) this.remove(m, n);
             break;
           case NudState.Failed:
-            // Forgotten once nothing has tried it for a while (the back-off is not carried further).
-            if (now - n.used > Math.max(this.ageMs, t.maxBackoffMs)) this.remove(m, n);
+            // Forgotten failedKeepMs after it failed, however often packets try it (so spoofed
+            // destinations cannot keep the table full of them); a new packet then starts afresh.
+            if (now - n.updated > t.failedKeepMs) this.remove(m, n);
             break;
           default:
             break;
@@ -337,13 +359,18 @@ export class NeighborTable {
     return out.sort((a, b) => a.sw.index - b.sw.index || a.ip - b.ip);
   }
 
-  private create(sw: SwInterface, ip: number, now: number, configured = false): Neighbor | undefined {
-    if (this.count >= this.maxEntries && !configured) {
-      // Spoofed senders must not grow the table without bound.
+  private create(sw: SwInterface, ip: number, now: number, configured = false, resolving = false): Neighbor | undefined {
+    if (resolving && this.incomplete() >= this.timers.maxIncomplete && !this.evict(NudState.Incomplete, now)) {
+      this.refused++;
+      return undefined;
+    }
+    if (this.count >= this.maxEntries && !this.evictAny(now) && !configured) {
+      // Every entry is in use (reachable, or static): a new neighbour waits until one ages.
       this.refused++;
       return undefined;
     }
     const n = new Neighbor(sw, ip >>> 0, now);
+    this.incompleteCount++; // a new entry starts INCOMPLETE
     let m = this.bySw[sw.index];
     if (m === undefined) {
       m = new Map();
@@ -352,6 +379,38 @@ export class NeighborTable {
     m.set(ip | 0, n);
     this.count++;
     return n;
+  }
+
+  private incomplete(): number {
+    return this.incompleteCount;
+  }
+
+  /**
+   * Makes room in a full table, as Linux's forced garbage collection does: a FAILED entry first,
+   * then the oldest INCOMPLETE one, then the least recently used STALE one. Reachable, probing
+   * and static entries are never evicted. Runs only when the table is full.
+   */
+  private evictAny(now: number): boolean {
+    return this.evict(NudState.Failed, now) || this.evict(NudState.Incomplete, now) || this.evict(NudState.Stale, now);
+  }
+
+  private evict(state: NudState, _now: number): boolean {
+    let victim: Neighbor | undefined;
+    let map: Map<number, Neighbor> | undefined;
+    for (const m of this.bySw) {
+      if (m === undefined) continue;
+      for (const n of m.values()) {
+        if (n.state !== state) continue;
+        if (victim === undefined || n.used < victim.used) {
+          victim = n;
+          map = m;
+        }
+      }
+    }
+    if (victim === undefined) return false;
+    this.evicted++;
+    this.remove(map!, victim);
+    return true;
   }
 
   private startResolution(n: Neighbor, now: number): void {
@@ -385,8 +444,14 @@ export class NeighborTable {
 
   private setState(n: Neighbor, state: NudState, now: number): void {
     if (n.state === state) return;
+    this.countState(n, state);
     n.state = state;
     n.updated = now;
+  }
+
+  private countState(n: Neighbor, next: NudState): void {
+    if (n.state === NudState.Incomplete) this.incompleteCount--;
+    if (next === NudState.Incomplete) this.incompleteCount++;
   }
 
   private releaseHeld(n: Neighbor): void {
@@ -404,6 +469,8 @@ export class NeighborTable {
   private remove(m: Map<number, Neighbor>, n: Neighbor): void {
     m.delete(n.ip | 0);
     this.count--;
+    if (n.state === NudState.Incomplete) this.incompleteCount--;
+    if (n.held.length > 0) this.events?.failed(n, n.held.length);
     this.dropHeld(n);
     if (this.last === n) this.last = undefined;
   }

@@ -6,7 +6,8 @@
  *
  * Zero cost when off: the dataplane holds `pcap: PcapTrace | null` and tests it once per vector.
  */
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, renameSync, type Stats, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { PCAP_RECORD_HEADER_LEN, pcapGlobalHeader, writePcapRecord } from '../io/pcap.js';
 import { DataplaneError } from './errors.js';
 
@@ -127,36 +128,52 @@ export class PcapTrace {
     this.captured++;
   }
 
-  /** What is captured, as a pcap file image (header and records). */
-  private fileImage(): Buffer {
-    return Buffer.concat([pcapGlobalHeader(FILE_SNAPLEN), this.buffer.subarray(0, this.used)]);
-  }
-
   /**
    * `pcap trace off`: stops the capture and writes the file (VPP writes only now); returns VPP's
-   * message. With nothing captured, no file is written and the message says so. The file is
-   * created or truncated, never followed through a symbolic link (it is in /tmp).
+   * message. With nothing captured, no file is written and the message says so.
+   *
+   * /tmp is shared with every user of the machine, and the capture holds payloads: the file is
+   * written as a new private file (O_EXCL, mode 0600, never through a link, so a FIFO or a file
+   * someone planted cannot block the event loop or receive the capture) and renamed over the
+   * name only if that name is free or a regular file of ours (a symbolic link there is refused).
    */
   finish(): string {
     this.finished = true;
     if (this.captured === 0) return 'No packets captured...';
     const file = this.options.file;
+    const existing = lstatOrNull(file);
+    if (existing !== null && existing.isSymbolicLink()) {
+      throw new DataplaneError('ELOOP', `cannot write ${file}: it is a symbolic link; ${this.captured} packets not written`);
+    }
+    if (existing !== null && (!existing.isFile() || existing.uid !== process.geteuid?.())) {
+      const what = existing.isFile() ? 'a file of another user' : 'not a regular file';
+      throw new DataplaneError('EEXIST', `cannot write ${file}: it exists and is ${what}; choose another name; ${this.captured} packets not written`);
+    }
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     let fd: number;
     try {
-      fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+      fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'ELOOP' ? 'it is a symbolic link' : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied (a file of another user?)' : e.message;
-      throw new DataplaneError(e.code ?? 'EIO', `cannot write ${file}: ${why}; ${this.captured} packets not written`);
+      throw new DataplaneError(e.code ?? 'EIO', `cannot write ${file}: ${e.message}; ${this.captured} packets not written`);
     }
     try {
-      const image = this.fileImage();
-      let done = 0;
-      while (done < image.length) done += writeSync(fd, image, done, image.length - done);
-    } catch (err) {
-      throw new DataplaneError('EIO', `cannot write ${file}: ${(err as Error).message}`);
-    } finally {
+      writeAll(fd, pcapGlobalHeader(FILE_SNAPLEN));
+      writeAll(fd, this.buffer.subarray(0, this.used));
       closeSync(fd);
+      renameSync(tmp, file);
+    } catch (err) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* gone */
+      }
+      throw new DataplaneError('EIO', `cannot write ${file}: ${(err as Error).message}; ${this.captured} packets not written`);
     }
     return `Write ${this.captured} packets to ${file}, and stop capture...`;
   }
@@ -167,4 +184,17 @@ export class PcapTrace {
     const what = [o.rx ? 'rx' : '', o.tx ? 'tx' : '', o.drop ? 'drop' : ''].filter((w) => w !== '').join(' and ');
     return `pcap ${what} dispatch capture enabled: ${this.captured} of ${o.max} pkts...\ncapture to file ${o.file}`;
   }
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+function writeAll(fd: number, buf: Buffer): void {
+  let done = 0;
+  while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
 }

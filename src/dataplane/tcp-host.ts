@@ -46,10 +46,11 @@ export class DataplaneSegmentSink implements SegmentSink {
     return false;
   }
 
-  begin(localIp: number, remoteIp: number, large = false): boolean {
+  begin(localIp: number, remoteIp: number, large = false, control = false): boolean {
     const ip4 = this.ip4;
     const superFrame = large && this.gso;
-    if (!ip4.begin(remoteIp, superFrame ? 65_535 : 0, true)) return false;
+    // Data waits while the device is backlogged (TCP keeps it); control segments queue behind it.
+    if (!ip4.begin(remoteIp, superFrame ? 65_535 : 0, !control)) return false;
     const sw = ip4.sw;
     const offload = sw !== null && ip4.sending ? sw.hw.device.txOffload : undefined;
     // Held packets keep the offload fields: they leave by the same device once resolved.

@@ -452,7 +452,7 @@ export class TcpStack {
     flags = TCP_SYN | TCP_ACK,
   ): void {
     const sink = this.sink;
-    if (!sink.begin(localIp, remoteIp)) {
+    if (!sink.begin(localIp, remoteIp, false, true)) {
       this.err('tx-full');
       return;
     }
@@ -471,7 +471,7 @@ export class TcpStack {
   /** @internal A bare control segment (RST, RST+ACK) without options. */
   sendControl(localIp: number, remoteIp: number, localPort: number, remotePort: number, seq: number, ack: number, flags: number): void {
     const sink = this.sink;
-    if (!sink.begin(localIp, remoteIp)) {
+    if (!sink.begin(localIp, remoteIp, false, true)) {
       this.err('tx-full');
       return;
     }

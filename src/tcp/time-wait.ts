@@ -165,7 +165,7 @@ export class TimeWaitConnection {
   sendAck(now: number): void {
     const st = this.stack;
     const sink = st.sink;
-    if (!sink.begin(this.localIp, this.remoteIp)) {
+    if (!sink.begin(this.localIp, this.remoteIp, false, true)) {
       st.err('tx-full'); // the peer retransmits its FIN and we answer then
       return;
     }

@@ -11,9 +11,11 @@ export interface SegmentSink {
    * not resolve) is NOT refused: the sink accepts and drops it, and TCP recovers as from a loss,
    * so one unreachable peer never holds up the others. `large`: the
    * stack would like to write a super-segment (several MSS of new data) that the device splits
-   * (GSO); the sink then offers a larger `room` if it can.
+   * (GSO); the sink then offers a larger `room` if it can. `control`: a segment the stack cannot
+   * keep for later (SYN-ACK, RST, the ACK of a TIME_WAIT): the sink queues it behind a backlogged
+   * device instead of refusing it.
    */
-  begin(localIp: number, remoteIp: number, large?: boolean): boolean;
+  begin(localIp: number, remoteIp: number, large?: boolean, control?: boolean): boolean;
   /** The sink can take super-segments (begin with large = true may give room beyond one MTU). */
   readonly gso?: boolean;
   /** Valid after begin() returned true. */

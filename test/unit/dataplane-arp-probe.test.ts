@@ -36,11 +36,19 @@ describe('dataplane: ARP probes and neighbour flushing', () => {
 });
 
 describe('dataplane: neighbour table bounds', () => {
-  it('stops learning new neighbours when the table is full, and counts them', async () => {
+  it('a full table evicts the least recently used unconfirmed entry; entries in use (here static) are never evicted, newcomers are refused and counted', async () => {
     const tb = await seedTestBed();
     tb.dp.neighbors.maxEntries = 3;
-    for (let i = 1; i <= 5; i++) tb.send(arpRequestFrame({ spa: ip(`192.168.123.${i}`) }));
+    for (let i = 1; i <= 5; i++) {
+      tb.clock.now += 10;
+      tb.send(arpRequestFrame({ spa: ip(`192.168.123.${i}`) }));
+    }
     assert.equal(tb.dp.neighbors.size, 3);
-    assert.equal(tb.dp.neighbors.refused, 2);
+    assert.equal(tb.dp.neighbors.evicted, 2);
+    assert.deepEqual(tb.dp.neighbors.all().map((n) => n.ip & 0xff), [3, 4, 5], 'the two oldest went');
+    for (const i of [3, 4, 5]) await tb.cli(`set ip neighbor host-macvlan0.123 192.168.123.${i} 52:54:00:00:00:0${i} static`);
+    tb.send(arpRequestFrame({ spa: ip('192.168.123.6') }));
+    assert.equal(tb.dp.neighbors.size, 3);
+    assert.equal(tb.dp.neighbors.refused, 1);
   });
 });

@@ -102,7 +102,7 @@ const cases: Case[] = [
   { name: 'ping from our own address (spoofed)', frame: () => pingFrame({ ipSrc: OUR_IP }), counter: 'ip4-input/ip4 source is broadcast, multicast, zero, loopback or ours', dropsOn: SUB },
   { name: 'ping from the limited broadcast address', frame: () => pingFrame({ ipSrc: 0xffffffff }), counter: 'ip4-input/ip4 source is broadcast, multicast, zero, loopback or ours', dropsOn: SUB },
   { name: 'TCP SYN from a multicast source', frame: () => tcpFrame({ src: ip('239.1.2.3') }), counter: 'ip4-input/ip4 source is broadcast, multicast, zero, loopback or ours', dropsOn: SUB },
-  { name: 'ARP request with a multicast sender MAC', frame: () => arpRequestFrame({ sha: Buffer.from('01005e000001', 'hex') }), counter: 'arp-input/ARP sender MAC is broadcast or multicast', dropsOn: SUB },
+  { name: 'ARP request with a multicast sender MAC', frame: () => arpRequestFrame({ sha: Buffer.from('01005e000001', 'hex') }), counter: 'arp-input/ARP sender MAC is broadcast, multicast, zero or ours', dropsOn: SUB },
   { name: 'gratuitous ARP from a neighbour', frame: () => arpRequestFrame({ tpa: CLIENT_IP }), counter: 'arp-input/gratuitous ARP received', dropsOn: SUB, info: true },
   {
     name: 'ping while the sub-interface is down',

@@ -90,11 +90,11 @@ describe('neighbour states', () => {
     const n = table.use(sw, IP, 0)!;
     const t = table.timers;
     for (let k = 0; k < t.holdPackets; k++) assert.equal(table.hold(n, Buffer.from([k]), 0, 1, 0x0800, 0, 0, -1), HoldResult.Held);
-    assert.equal(table.hold(n, Buffer.from([99]), 0, 1, 0x0800, 0, 0, -1), HoldResult.QueueFull);
+    assert.equal(table.hold(n, Buffer.from([99]), 0, 1, 0x0800, 0, 0, -1), HoldResult.HeldDroppedOldest);
     assert.equal(n.held.length, t.holdPackets);
     assert.equal(n.held[0].data[0], 1, 'the oldest was dropped');
     assert.equal(n.held[n.held.length - 1].data[0], 99);
-    assert.equal(table.hold(n, Buffer.alloc(t.holdBytes + 1), 0, t.holdBytes + 1, 0x0800, 0, 0, -1), HoldResult.QueueFull, 'larger than a queue');
+    assert.equal(table.hold(n, Buffer.alloc(t.holdBytes + 1), 0, t.holdBytes + 1, 0x0800, 0, 0, -1), HoldResult.Refused, 'larger than a queue');
     // All queues together: many unresolved neighbours cannot pin more than holdBytesTotal.
     let held = 0;
     for (let k = 0; k < 64; k++) {
@@ -187,13 +187,43 @@ describe('neighbour states', () => {
     assert.equal(table.lookup(sw, IP), undefined);
   });
 
-  it('a full table creates no entry (counted) but keeps configured ones', () => {
+  it('a full table evicts FAILED, then INCOMPLETE (oldest), then STALE; in-use entries stay, newcomers are then refused (counted)', () => {
     const { sw, table } = setup();
     table.maxEntries = 2;
-    assert.ok(table.use(sw, IP, 0));
-    assert.ok(table.use(sw, IP + 1, 0));
-    assert.equal(table.use(sw, IP + 2, 0), undefined);
+    table.learn(sw, IP, MAC, 0, 0, true, true); // REACHABLE (a reply to a request we made: in use)
+    assert.ok(table.use(sw, IP + 1, 1)); // INCOMPLETE
+    assert.ok(table.use(sw, IP + 2, 2), 'the INCOMPLETE one was evicted');
+    assert.equal(table.evicted, 1);
+    assert.equal(table.lookup(sw, IP + 1), undefined);
+    assert.equal(state(table.lookup(sw, IP)), 'REACHABLE', 'the reachable one stays');
+    table.set(sw, IP + 2, MAC2, true, 3); // now static
+    assert.equal(table.use(sw, IP + 3, 4), undefined, 'nothing left to evict');
     assert.equal(table.refused, 1);
-    assert.ok(table.set(sw, IP + 3, MAC, true, 0), 'set ip neighbor still works');
+    assert.ok(table.set(sw, IP + 4, MAC, true, 5), 'set ip neighbor still works');
+  });
+
+  it('at most maxIncomplete entries resolve at once; the oldest resolution gives way', () => {
+    const { sw, table } = setup();
+    table.timers.maxIncomplete = 4;
+    for (let k = 0; k < 10; k++) assert.ok(table.use(sw, IP + k, k));
+    const resolving = table.all().filter((n) => n.state === NudState.Incomplete);
+    assert.equal(resolving.length, 4);
+    assert.deepEqual(resolving.map((n) => n.ip - IP), [6, 7, 8, 9]);
+  });
+
+  it('a FAILED entry is forgotten failedKeepMs after failing, even while packets keep trying it', () => {
+    const { sw, table } = setup();
+    let t = 0;
+    table.use(sw, IP, t);
+    for (let k = 0; k < 4; k++) table.tick((t += 1000));
+    const n = table.lookup(sw, IP)!;
+    assert.equal(state(n), 'FAILED');
+    const failedAt = n.updated;
+    for (; t < failedAt + table.timers.failedKeepMs + 500; t += 100) {
+      if (t < n.due) table.use(sw, IP, t); // traffic that does not restart resolution (backing off)
+      table.tick(t);
+    }
+    const again = table.lookup(sw, IP);
+    assert.ok(again === undefined || again !== n, 'the failed entry was removed');
   });
 });

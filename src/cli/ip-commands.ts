@@ -87,7 +87,9 @@ export function showIpFib(dp: Dataplane, only: { address: number; prefixLength: 
   const entries = dp.fib.entries();
   const hasDefault = entries.some((e) => e.prefix === 0 && e.length === 0);
   const statics = entries.filter((e) => e.source === 'static').length;
-  const locks = [`adjacency:${entries.filter((e) => e.source === 'connected').length}`, statics > 0 ? `CLI:${statics}` : '', hasDefault ? '' : 'default-route:1'].filter((x) => x !== '');
+  // VPP's table locks: the adjacency source per connected prefix, and the default route's.
+  void statics;
+  const locks = [`adjacency:${entries.filter((e) => e.source === 'connected').length}`, 'default-route:1'];
   const lines = [`ipv4-VRF:0, fib_index:0, flow hash:[src dst sport dport proto flowlabel ] epoch:${dp.fib.epoch} flags:none locks:[${locks.map((l) => `${l}, `).join('')}]`];
   const rows: Array<{ prefix: number; length: number; path: string; to: string }> = [];
   if (!hasDefault) rows.push({ prefix: 0, length: 0, path: '[@0]: dpo-drop ip4', to: '0:0' });
@@ -117,7 +119,7 @@ export function showNeighbors(dp: Dataplane, verbose: boolean, only: string | nu
   if (all.length > 0) {
     let header = `${centre('Age', 12)}${centre('IP', 40)}${centre('Flags', 6)}${centre('Ethernet', 20)}${centre('Interface', 24)}`;
     if (verbose) header += `${'State'.padEnd(12)}${'Probes'.padEnd(8)}${'Confirmed'.padEnd(12)}Held`;
-    lines.push(verbose ? header : header.trimEnd());
+    lines.push(header); // VPP's %=24s leaves the trailing spaces
   }
   for (const n of all) {
     const age = vppFixed((now - n.updated) / 1000, 4).padStart(12);
@@ -152,7 +154,13 @@ export function registerIpCommands(registry: CommandRegistry<CliContext>): void 
       if (!args.done) {
         const text = args.next('prefix');
         only = parseIpv4Prefix(text);
-        if (only === null) throw new CommandError(`\`${text}' is not an IPv4 prefix (expected e.g. 192.168.123.0/24)`);
+        if (only === null) {
+          // An address alone: the entry a lookup finds for it, as VPP does.
+          const addr = parseIpv4(text);
+          const e = addr === null ? undefined : ctx.dp.fib.lookup(addr);
+          if (addr === null) throw new CommandError(`\`${text}' is not an IPv4 address or prefix (expected e.g. 192.168.123.10 or 192.168.123.0/24)`);
+          only = e !== undefined ? { address: e.prefix, prefixLength: e.length } : { address: 0, prefixLength: 0 };
+        }
       }
       args.end();
       return showIpFib(ctx.dp, only);

@@ -137,6 +137,9 @@ export class Fib {
     if (self !== undefined && self.source === 'local') {
       throw new DataplaneError('EINVAL', `next hop ${formatIpv4(via)} is our own address on ${self.sw?.name ?? '?'}`);
     }
+    if (self !== undefined && self.source === 'drop') {
+      throw new DataplaneError('EINVAL', `next hop ${formatIpv4(via)} is the network or broadcast address of its prefix; use the router's host address`);
+    }
     const entry = new FibEntry(net, length, 'static', sw, via >>> 0, viaInterface);
     this.put(entry);
     return entry;

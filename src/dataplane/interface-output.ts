@@ -21,7 +21,8 @@ export class InterfaceOutput {
   framesCommitted = 0;
   /** Set by the CLI while `pcap trace … tx` runs. */
   capture: PacketCapture | null = null;
-  private readonly dirty = new Set<HardwareInterface>();
+  /** Hardware interfaces with frames to send (an array, not a Set: flushing it allocates no iterator). */
+  private readonly dirty: HardwareInterface[] = [];
   /** Trace id per TX slot, per hardware interface (allocated when a traced frame first goes out). */
   private readonly slotTrace = new Map<HardwareInterface, Int32Array>();
   /** Sw interface index per TX slot, for pcap's per-interface filter. */
@@ -88,7 +89,7 @@ export class InterfaceOutput {
       hw.sw.counters.txPackets++;
       hw.sw.counters.txBytes += frameLength;
     }
-    this.dirty.add(hw);
+    if (!this.dirty.includes(hw)) this.dirty.push(hw);
   }
 
   /** Room for L3 bytes in one frame on `sw`: the interface MTU. */
@@ -113,15 +114,16 @@ export class InterfaceOutput {
 
   /** Sends every TX batch that has frames. */
   flush(): void {
-    if (this.dirty.size === 0) return;
-    for (const hw of this.dirty) this.flushHardware(hw);
-    this.dirty.clear();
+    const dirty = this.dirty;
+    if (dirty.length === 0) return;
+    for (let i = 0; i < dirty.length; i++) this.flushHardware(dirty[i]);
+    dirty.length = 0;
   }
 
   /** Forgets every unsent frame (after a node threw and the batch may be inconsistent). */
   discard(): void {
     for (const hw of this.dirty) hw.tx.reset();
-    this.dirty.clear();
+    this.dirty.length = 0;
     for (const ids of this.slotTrace.values()) ids.fill(-1);
     this.tracedPending = false;
   }

@@ -59,7 +59,7 @@ describe('cli: show commands with the seed configuration', () => {
     const out = await tb.cli('show ip neighbors');
     const lines = out.split('\n');
     // VPP 24.10's layout, byte for byte: %=12s%=40s%=6s%=20s%=24s, the age %12.4f centred in 12.
-    assert.equal(lines[0], '     Age                       IP                    Flags      Ethernet              Interface');
+    assert.equal(lines[0], '     Age                       IP                    Flags      Ethernet              Interface       ');
     assert.equal(lines[1], '      2.5000             192.168.123.10                D    52:54:00:12:34:56 host-macvlan0.123');
     assert.equal(await tb.cli('sh ip nei'), out);
   });

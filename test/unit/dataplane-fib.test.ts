@@ -72,6 +72,7 @@ describe('fib: longest prefix match', () => {
     assert.throws(() => fib.addRoute(0, 0, ip('10.0.0.1'), null), /next hop 10\.0\.0\.1 is not on any connected prefix \(connected: 192\.168\.123\.0\/24 on a\)/);
     assert.throws(() => fib.addRoute(0, 0, ip('192.168.123.1'), b), /not on a connected prefix of b/);
     assert.throws(() => fib.addRoute(0, 0, ip('192.168.123.150'), null), /our own address/);
+    assert.throws(() => fib.addRoute(0, 0, ip('192.168.123.255'), null), /network or broadcast address/);
     assert.throws(() => fib.addRoute(ip('10.1.2.3'), 8, ip('192.168.123.1'), null), /host bits set \(the prefix is 10\.0\.0\.0\/8\)/);
     fib.addRoute(0, 0, ip('192.168.123.1'), a);
     assert.doesNotThrow(() => fib.addRoute(0, 0, ip('192.168.123.1'), a), 'the same route again is a no-op');
@@ -125,7 +126,7 @@ describe('golden: show ip fib, show ip neighbors', () => {
     const tb = await createTestBed([...SEED_STARTUP_LINES, 'ip route add 0.0.0.0/0 via 192.168.123.1 host-macvlan0.123']);
     tb.send(pingFrame());
     const expected = [
-      'ipv4-VRF:0, fib_index:0, flow hash:[src dst sport dport proto flowlabel ] epoch:EPOCH flags:none locks:[adjacency:1, CLI:1, ]',
+      'ipv4-VRF:0, fib_index:0, flow hash:[src dst sport dport proto flowlabel ] epoch:EPOCH flags:none locks:[adjacency:1, default-route:1, ]',
       '0.0.0.0/0',
       '  unicast-ip4-chain',
       '  [@0]: dpo-load-balance: [proto:ip4 buckets:1 to:[0:0]]',
@@ -167,6 +168,7 @@ describe('golden: show ip fib, show ip neighbors', () => {
     assert.equal(out.replace(/epoch:\d+/, 'epoch:EPOCH'), expected);
     // Once the router is known, the default route's adjacency shows the rewrite.
     await tb.cli(`set ip neighbor host-macvlan0.123 192.168.123.1 ${'52:54:00:12:34:56'}`);
+    assert.equal(await tb.cli('show ip fib 8.8.8.8'), await tb.cli('show ip fib 0.0.0.0/0'), 'an address shows the entry it matches');
     assert.match(await tb.cli('show ip fib 0.0.0.0/0'), /^ {4}\[0\] \[@5\]: ipv4 via 192\.168\.123\.1 host-macvlan0\.123: mtu:1500 flags:\[\] 525400123456c6b4b57411888100007b0800$/m);
     void CLIENT_MAC;
   });
@@ -180,7 +182,7 @@ describe('golden: show ip fib, show ip neighbors', () => {
     assert.equal(
       await tb.cli('show ip neighbors'),
       [
-        '     Age                       IP                    Flags      Ethernet              Interface',
+        '     Age                       IP                    Flags      Ethernet              Interface       ',
         '      2.0000              192.168.123.1                S    52:54:00:00:00:01 host-macvlan0.123',
         '       .5000             192.168.123.20               DP    00:00:00:00:00:00 host-macvlan0.123',
       ].join('\n'),

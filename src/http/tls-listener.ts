@@ -33,6 +33,7 @@ export const TLS_ERROR_REASONS: Readonly<Record<string, string>> = {
   'protocol-refused': 'TLS handshakes refused: protocol older than TLS 1.2',
   'no-shared-cipher': 'TLS handshakes refused: no cipher in common',
   'handshake-timeout': 'TLS handshakes not complete in time',
+  'handshake-limit': 'connections reset: too many TLS handshakes under way at once',
   'reload-failed': 'certificate reloads refused (unparsable pair or key mismatch)',
 };
 
@@ -46,6 +47,11 @@ export interface TlsListenerOptions {
   log?: TlsEventLog;
   /** Handshakes not finished after this long are reset. Default 10 s. */
   handshakeTimeoutMs?: number;
+  /**
+   * Most handshakes under way at once (default 1024): each holds OpenSSL state (~60 KiB) before
+   * the client has proved anything, so a flood of silent connections is bounded by this.
+   */
+  maxHandshakes?: number;
   /** Watch the files for rotation. Default true when files are given. */
   watch?: boolean;
   watchOptions?: PairWatcherOptions;
@@ -94,6 +100,8 @@ export class TlsListener {
   private readonly open = new Set<Tracked>();
   private readonly sweep: NodeJS.Timeout;
   private readonly handshakeTimeoutMs: number;
+  private readonly maxHandshakes: number;
+  private handshakesNow = 0;
 
   constructor(
     private readonly http: HttpStaticServer,
@@ -105,6 +113,7 @@ export class TlsListener {
     this.certFile = options.certFile;
     this.keyFile = options.keyFile;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+    this.maxHandshakes = options.maxHandshakes ?? 1024;
     if (options.certFile !== undefined && options.keyFile !== undefined) {
       this.pairNow = loadPair(options.certFile, options.keyFile);
     } else if (options.pair !== undefined) {
@@ -206,8 +215,14 @@ export class TlsListener {
   }
 
   private acceptStream(stream: ByteStream): StreamHandler {
+    if (this.handshakesNow >= this.maxHandshakes) {
+      this.errors['handshake-limit']!++;
+      stream.abort();
+      return { onData() {}, onDrain() {}, onEnd() {}, onClose() {} };
+    }
     const duplex = new ByteStreamDuplex(stream);
     const t: Tracked = { duplex, started: performance.now(), handshaking: true, socket: null };
+    this.handshakesNow++;
     this.open.add(t);
     const t0 = process.hrtime.bigint();
     const socket = new tls.TLSSocket(duplex, {
@@ -221,7 +236,10 @@ export class TlsListener {
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (t.handshaking) this.handshakeFailed(t, err);
     });
-    socket.on('close', () => this.open.delete(t));
+    socket.on('close', () => {
+      this.endHandshake(t);
+      this.open.delete(t);
+    });
     socket.once('secure', () => this.secured(t, socket));
     return {
       onData: (buf, off, len) => {
@@ -233,6 +251,7 @@ export class TlsListener {
       onDrain: () => duplex.onDrain(),
       onEnd: () => duplex.onEnd(),
       onClose: () => {
+        this.endHandshake(t);
         this.open.delete(t);
         duplex.onClose();
       },
@@ -246,8 +265,15 @@ export class TlsListener {
     r.nanos += Number(process.hrtime.bigint() - start);
   }
 
-  private handshakeFailed(t: Tracked, err: NodeJS.ErrnoException): void {
+  /** A handshake ended (done, failed, timed out or its connection went): one fewer under way. */
+  private endHandshake(t: Tracked): void {
+    if (!t.handshaking) return;
     t.handshaking = false;
+    this.handshakesNow--;
+  }
+
+  private handshakeFailed(t: Tracked, err: NodeJS.ErrnoException): void {
+    this.endHandshake(t);
     const text = `${err.code ?? ''} ${err.message}`;
     if (/UNSUPPORTED_PROTOCOL|VERSION_TOO_LOW|unsupported protocol/i.test(text)) this.errors['protocol-refused']!++;
     else if (/NO_SHARED_CIPHER|no shared cipher|NO_CIPHERS/i.test(text)) this.errors['no-shared-cipher']!++;
@@ -255,7 +281,7 @@ export class TlsListener {
   }
 
   private secured(t: Tracked, socket: tls.TLSSocket): void {
-    t.handshaking = false;
+    this.endHandshake(t);
     // What tls.Server's own 'secure' listener does before 'secureConnection': http2 waits for a
     // 'secureConnect' that a server-side socket never emits while this is still set.
     (socket as unknown as { secureConnecting: boolean }).secureConnecting = false;
@@ -280,7 +306,7 @@ export class TlsListener {
   private sweepHandshakes(now: number): void {
     for (const t of this.open) {
       if (t.handshaking && now - t.started > this.handshakeTimeoutMs) {
-        t.handshaking = false;
+        this.endHandshake(t);
         this.errors['handshake-timeout']!++;
         t.duplex.abortTransport();
         t.socket?.destroy();

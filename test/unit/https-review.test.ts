@@ -115,3 +115,33 @@ describe('TLS rotation review regressions', () => {
     }
   });
 });
+
+describe('TLS handshake flood review regression', () => {
+  it('at most maxHandshakes silent connections hold OpenSSL state; the next ones are reset and counted, and a finished one frees its place', () => {
+    const d = mkdtempSync(join(dir, 'tls-cap-'));
+    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(d, 'k.pem'), '-out', join(d, 'c.pem'), '-days', '2', '-subj', '/CN=cap']);
+    mkdirSync(join(d, 'www'));
+    const http = new HttpStaticServer({ wwwRoot: join(d, 'www'), cacheSizeBytes: 1024 * 1024 });
+    const l = new TlsListener(http, null, { certFile: join(d, 'c.pem'), keyFile: join(d, 'k.pem'), watch: false, maxHandshakes: 3 });
+    const streams: Array<{ aborted: boolean; handler: ReturnType<typeof l.accept> | null }> = [];
+    const connect = () => {
+      const st = { aborted: false, handler: null as ReturnType<typeof l.accept> | null };
+      const stream = { write() {}, end() {}, abort: () => void (st.aborted = true), queuedBytes: 0, remote: '10.0.0.1:40000' };
+      st.handler = l.accept(stream as never);
+      streams.push(st);
+      return st;
+    };
+    try {
+      for (let k = 0; k < 3; k++) assert.equal(connect().aborted, false);
+      assert.equal(connect().aborted, true, 'the fourth silent connection is reset');
+      assert.equal(l.errors['handshake-limit'], 1);
+      streams[0].handler!.onClose(); // one goes away
+      assert.equal(connect().aborted, false, 'its place is free again');
+    } finally {
+      for (const st of streams) st.handler?.onClose();
+      l.close();
+      http.close();
+    }
+  });
+});
+

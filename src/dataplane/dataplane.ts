@@ -117,6 +117,7 @@ export class Dataplane {
     this.icmp = {
       sendEcho: (dst, id, seq, dataBytes, sourceSwName) => {
         const source = sourceSwName !== undefined ? this.get(sourceSwName) : null;
+        this.ip4.clockTick();
         const r = sendEcho(this.ip4, dst, id, seq, dataBytes, source);
         this.ip4.endVector();
         this.output.flush();
@@ -339,6 +340,7 @@ export class Dataplane {
       const n = Math.min(capacity, rx.count - base);
       try {
         const t0 = performance.now();
+        this.ip4.clockMs = this.now();
         f.data = rx.data;
         f.count = n;
         f.hwIndex = this.hardware.indexOf(hw);
@@ -411,7 +413,7 @@ export class Dataplane {
     const before = this.output.framesCommitted;
     const app = this.appNanos;
     const t0 = performance.now();
-    this.afterVector!(this.now());
+    this.afterVector!(this.ip4.clockTick());
     const frames = this.output.framesCommitted - before;
     if (frames > 0) this.graph.tcpOutput.record(frames, (performance.now() - t0) * 1e6 - (this.appNanos - app));
   }

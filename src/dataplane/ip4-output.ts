@@ -108,6 +108,11 @@ export class Ip4Output implements NeighborEvents {
   private ipId = 1;
   private readonly scratch = Buffer.alloc(SCRATCH_BYTES);
   private sample = 0;
+  /**
+   * The time (ms) neighbour uses and confirmations are stamped with: set by the dataplane once per
+   * vector, timer run and application kick (clockTick), so that sending a segment reads no clock.
+   */
+  clockMs = 0;
   private t0 = 0;
   /** Packets per node since the last endVector(), for runtime accounting. */
   private lookups = 0;
@@ -176,7 +181,7 @@ export class Ip4Output implements NeighborEvents {
       nodes.rewrite.errors[nodes.rewrite.e.interfaceDown]++;
       return this.toScratch(Mode.Discard, null);
     }
-    const n = this.neighbors.use(sw, nextHop, this.now());
+    const n = this.neighbors.use(sw, nextHop, this.clockMs);
     if (n === undefined) {
       nodes.arp.errors[nodes.arp.e.tableFull]++;
       return this.toScratch(Mode.Discard, null);
@@ -266,6 +271,12 @@ export class Ip4Output implements NeighborEvents {
     return e === undefined || e.source === 'local' || e.source === 'drop' ? null : e.sw;
   }
 
+  /** Reads the clock for the packets about to be built (see clockMs). */
+  clockTick(): number {
+    this.clockMs = this.now();
+    return this.clockMs;
+  }
+
   /** Records the per-packet nodes' runtime for the packets since the last call. */
   endVector(): void {
     const nodes = this.nodes;
@@ -279,7 +290,7 @@ export class Ip4Output implements NeighborEvents {
   confirm(remote: number): void {
     const e = this.fib.lookup(remote);
     if (e === undefined || e.sw === null || e.source === 'local' || e.source === 'drop') return;
-    this.neighbors.confirm(e.sw, e.source === 'static' ? e.via : remote, this.now());
+    this.neighbors.confirm(e.sw, e.source === 'static' ? e.via : remote, this.clockMs);
   }
 
   // ---- NeighborEvents -------------------------------------------------------------------

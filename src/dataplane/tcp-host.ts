@@ -107,7 +107,7 @@ export class TcpHost {
   private fire = (): void => {
     this.timer = null;
     this.armedFor = Infinity;
-    this.stack.tick(this.dp.now());
+    this.stack.tick(this.dp.ip4.clockTick());
     this.dp.runAfterVector();
     this.dp.flush();
   };

@@ -418,11 +418,11 @@ export class Dataplane {
     if (frames > 0) this.graph.tcpOutput.record(frames, (performance.now() - t0) * 1e6 - (this.appNanos - app));
   }
 
-  /** An application call (from TCP) took `ms`: shown as node session-queue (see TcpHost.timed). */
-  chargeApplication(ms: number): void {
+  /** Application calls (from TCP) took `ms` (a sampled estimate for `calls` calls): node session-queue (see TcpHost.timed). */
+  chargeApplication(ms: number, calls = 1): void {
     const ns = ms * 1e6;
     this.appNanos += ns;
-    this.graph.sessionQueue.record(1, ns);
+    this.graph.sessionQueue.record(calls, ns);
   }
 
   /** Sends what transports wrote outside a vector (timers, application writes). */

@@ -78,19 +78,6 @@ export function setprivArgs(uid: number, gid: number, caps: string[]): string[] 
   ];
 }
 
-/**
- * NOT how a kubelet runs a container: grants `caps` through the ambient set, so that a plain
- * binary without file capabilities holds them. Only for tests about something else than the
- * capability path (say why where it is used); everything that stands for a pod uses setprivArgs.
- */
-export function ambientSetprivArgs(uid: number, gid: number, caps: string[]): string[] {
-  const set = capSet(caps);
-  return [
-    'setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups',
-    `--inh-caps=${set}`, `--ambient-caps=${set}`, `--bounding-set=${set}`, '--no-new-privs', '--',
-  ];
-}
-
 function capSet(caps: string[]): string {
   return caps.length ? `-all,${caps.map((c) => `+${c.toLowerCase().replace(/^cap_/, '')}`).join(',')}` : '-all';
 }

@@ -658,6 +658,11 @@ describe('AF_PACKET device (real kernel peers in network namespaces)', { skip: S
     await probe.stop();
   });
 
+  // Ambient on purpose, and NOT how a pod gets the capability: this test is about the device
+  // layer (a non-root uid holding exactly CAP_NET_RAW can open, bind, receive and send), whatever
+  // the capability came from; the probe runs the plain node binary. How a pod really gets it (a
+  // file capability under no_new_privs, no ambient set) is tested by test/e2e/deploy-kubelet.test.ts,
+  // every lab-based e2e test (podNode) and make test-image (runc).
   it('uid 10000 with only CAP_NET_RAW (ambient) opens, receives and sends', async () => {
     const probe = await startProbe([
       'setpriv', '--reuid', '10000', '--regid', '10000', '--clear-groups',

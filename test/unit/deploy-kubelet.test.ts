@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildManifests, toYaml, type DeployConfig } from '../../src/deploy/manifests.js';
-import { ambientSetprivArgs, capNodeCopy, kubeletPlan, prepareEmptyDirs, setprivArgs } from '../../src/deploy/kubelet.js';
+import { capNodeCopy, kubeletPlan, prepareEmptyDirs, setprivArgs } from '../../src/deploy/kubelet.js';
 import { parseIpv4Cidr } from '../../src/deploy/values.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -35,7 +35,6 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
     ]);
     assert.ok(setprivArgs(10000, 10000, []).includes('--bounding-set=-all'));
     // the named exception, for tests about something else than the capability path
-    assert.ok(ambientSetprivArgs(10000, 10000, ['NET_RAW']).includes('--ambient-caps=-all,+net_raw'));
   });
 
   test('the plan maps programs to this checkout and emptyDirs to local directories', () => {

@@ -9,7 +9,7 @@ import type { SwInterface } from '../dataplane/interface.js';
 import { l2Length } from '../dataplane/interface-output.js';
 import { NUD_NAMES, NudState, type Neighbor } from '../dataplane/neighbor.js';
 import { formatIpv4, formatMac, parseIpv4, parseIpv4Prefix, parseMac } from '../wire/address.js';
-import { ETHERTYPE_IPV4 } from '../wire/ethernet.js';
+import { ETHERTYPE_IPV4, writeEthernet, writeEthernetVlan } from '../wire/ethernet.js';
 import type { CliContext } from './context.js';
 import { type Args, CommandError, type CommandRegistry } from './registry.js';
 import { centre, vppFixed } from './vpp-format.js';
@@ -73,22 +73,16 @@ function pathLine(dp: Dataplane, e: FibEntry): string {
 /** The L2 header we would write (VPP prints its rewrite string): dst, src, tag, EtherType. */
 function rewriteHex(sw: SwInterface, dst: Buffer | null): string {
   const b = Buffer.alloc(l2Length(sw));
-  (dst ?? Buffer.alloc(6, 0xff)).copy(b, 0);
-  sw.mac.copy(b, 6);
-  if (sw.isSub) {
-    b.writeUInt16BE(0x8100, 12);
-    b.writeUInt16BE(sw.vlanId, 14);
-    b.writeUInt16BE(ETHERTYPE_IPV4, 16);
-  } else b.writeUInt16BE(ETHERTYPE_IPV4, 12);
+  const to = dst ?? Buffer.alloc(6, 0xff);
+  if (sw.isSub) writeEthernetVlan(b, 0, to, sw.mac, sw.vlanId, ETHERTYPE_IPV4);
+  else writeEthernet(b, 0, to, sw.mac, ETHERTYPE_IPV4);
   return b.toString('hex');
 }
 
 export function showIpFib(dp: Dataplane, only: { address: number; prefixLength: number } | null): string {
   const entries = dp.fib.entries();
   const hasDefault = entries.some((e) => e.prefix === 0 && e.length === 0);
-  const statics = entries.filter((e) => e.source === 'static').length;
   // VPP's table locks: the adjacency source per connected prefix, and the default route's.
-  void statics;
   const locks = [`adjacency:${entries.filter((e) => e.source === 'connected').length}`, 'default-route:1'];
   const lines = [`ipv4-VRF:0, fib_index:0, flow hash:[src dst sport dport proto flowlabel ] epoch:${dp.fib.epoch} flags:none locks:[${locks.map((l) => `${l}, `).join('')}]`];
   const rows: Array<{ prefix: number; length: number; path: string; to: string }> = [];

@@ -3,7 +3,8 @@
  * merge rule: learn the sender when the packet is for us or updates an entry we have; a reply
  * to us confirms reachability).
  */
-import { formatIpv4, formatMac, macEquals, sameSubnet } from '../wire/address.js';
+import { macEquals, sameSubnet } from '../wire/address.js';
+import { formatArpTrace } from './trace-format.js';
 import {
   ARP_LEN,
   ARP_REPLY,
@@ -66,7 +67,7 @@ function runArpInput(node: ArpInputNode, ctx: NodeContext): void {
       ctx.drop(node, i, e.malformed);
       continue;
     }
-    if (traceId >= 0) traceArp(ctx, traceId, data, off);
+    if (traceId >= 0) ctx.tracer.record(traceId, 'arp-input', formatArpTrace(data, off, f.l3Len[i]));
     if (sw.addresses.length === 0) {
       ctx.drop(node, i, e.noAddress);
       continue;
@@ -123,14 +124,4 @@ function runArpInput(node: ArpInputNode, ctx: NodeContext): void {
 
 function isZeroMac(buf: Buffer, off: number): boolean {
   return (buf[off] | buf[off + 1] | buf[off + 2] | buf[off + 3] | buf[off + 4] | buf[off + 5]) === 0;
-}
-
-function traceArp(ctx: NodeContext, id: number, data: Buffer, off: number): void {
-  const op = arpOperation(data, off);
-  ctx.tracer.record(
-    id,
-    'arp-input',
-    `${op === ARP_REQUEST ? 'request' : op === ARP_REPLY ? 'reply' : `op ${op}`}, type ethernet/IP4, address size 6/4`,
-    `${formatMac(data, off + arpSenderMacOffset)}/${formatIpv4(arpSenderIp(data, off))} -> ${formatMac(data, off + 18)}/${formatIpv4(arpTargetIp(data, off))}`,
-  );
 }

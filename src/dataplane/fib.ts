@@ -7,7 +7,7 @@
  * whenever an address comes or goes; a route whose next hop is no longer on a connected prefix
  * stays in the table, unresolved, and forwards nothing ("no route").
  */
-import { formatIpv4, prefixMask, sameSubnet } from '../wire/address.js';
+import { formatIpv4, prefixMask } from '../wire/address.js';
 import { DataplaneError } from './errors.js';
 import type { SwInterface } from './interface.js';
 
@@ -39,6 +39,16 @@ export class FibEntry {
 
   get resolved(): boolean {
     return this.sw !== null;
+  }
+
+  /** Packets to this prefix leave by `sw` (a connected prefix, or a resolved static route). */
+  get forwards(): boolean {
+    return this.sw !== null && (this.source === 'connected' || this.source === 'static');
+  }
+
+  /** The neighbour packets to `dst` are sent to: the route's next hop, or `dst` itself when attached. */
+  nextHop(dst: number): number {
+    return this.source === 'static' ? this.via : dst;
   }
 }
 
@@ -173,7 +183,7 @@ export class Fib {
       const e = this.byLength[len].get((via & prefixMask(len)) | 0);
       if (e === undefined || e.source !== 'connected') continue;
       if (viaInterface !== null && e.sw !== viaInterface) continue;
-      if (sameSubnet(e.prefix, via, len)) return e.sw;
+      return e.sw;
     }
     return null;
   }

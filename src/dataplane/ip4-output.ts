@@ -149,10 +149,9 @@ export class Ip4Output implements NeighborEvents {
     this.traceId = traceId;
     const nodes = this.nodes;
     const entry = this.fib.lookup(dst);
-    const routed = entry !== undefined && entry.sw !== null && (entry.source === 'connected' || entry.source === 'static');
     // Backpressure first: a packet the caller keeps (TCP) is looked up again when it is sent, so
     // a refused try counts nowhere (no lookup, no route hit, no rewrite).
-    if (waitForTx && routed && entry.sw!.up && !this.output.ready(entry.sw!.hw)) return false;
+    if (waitForTx && entry !== undefined && entry.forwards && entry.sw!.up && !this.output.ready(entry.sw!.hw)) return false;
     this.lookups++;
     let sw: SwInterface | null = null;
     let nextHop = dst;
@@ -167,7 +166,7 @@ export class Ip4Output implements NeighborEvents {
       entry.packets++;
       this.entry = entry;
       sw = entry.sw;
-      if (entry.source === 'static') nextHop = entry.via;
+      nextHop = entry.nextHop(dst);
     }
     if (traceId >= 0) this.traceLookup(traceId, dst, entry, sw !== null);
     if (timed) {
@@ -194,7 +193,8 @@ export class Ip4Output implements NeighborEvents {
       }
       this.sw = sw;
       this.mtuRoom = this.output.l3Room(sw);
-      this.room = want > 0 ? Math.min(want, SCRATCH_BYTES - 64) : this.mtuRoom;
+      // A held super-frame is released onto this device: only if it segments them.
+      this.room = want > 0 && sw.hw.device.txOffload?.gso === true ? Math.min(want, SCRATCH_BYTES - 64) : this.mtuRoom;
       return this.toScratch(Mode.Hold, n);
     }
     this.mode = Mode.Tx;
@@ -209,11 +209,6 @@ export class Ip4Output implements NeighborEvents {
     if (traceId >= 0) this.traceRewrite(traceId, sw, n);
     if (timed) this.rewriteNanos += (performance.now() - this.t0) * 1e6 * SAMPLE_EVERY;
     return true;
-  }
-
-  /** Whether the packet begun will actually be sent (not held, not discarded). */
-  get sending(): boolean {
-    return this.mode === Mode.Tx;
   }
 
   /**
@@ -268,7 +263,7 @@ export class Ip4Output implements NeighborEvents {
   /** The output interface for `dst` (after a FIB lookup), without sending anything. */
   routeInterface(dst: number): SwInterface | null {
     const e = this.fib.lookup(dst);
-    return e === undefined || e.source === 'local' || e.source === 'drop' ? null : e.sw;
+    return e !== undefined && e.forwards ? e.sw : null;
   }
 
   /** Reads the clock for the packets about to be built (see clockMs). */
@@ -289,8 +284,8 @@ export class Ip4Output implements NeighborEvents {
   /** A TCP ACK advanced snd.una for `remote`: its next hop is reachable (Linux's dst_confirm). */
   confirm(remote: number): void {
     const e = this.fib.lookup(remote);
-    if (e === undefined || e.sw === null || e.source === 'local' || e.source === 'drop') return;
-    this.neighbors.confirm(e.sw, e.source === 'static' ? e.via : remote, this.clockMs);
+    if (e === undefined || !e.forwards) return;
+    this.neighbors.confirm(e.sw!, e.nextHop(remote), this.clockMs);
   }
 
   // ---- NeighborEvents -------------------------------------------------------------------

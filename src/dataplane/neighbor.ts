@@ -360,11 +360,11 @@ export class NeighborTable {
   }
 
   private create(sw: SwInterface, ip: number, now: number, configured = false, resolving = false): Neighbor | undefined {
-    if (resolving && this.incomplete() >= this.timers.maxIncomplete && !this.evict(NudState.Incomplete, now)) {
+    if (resolving && this.incompleteCount >= this.timers.maxIncomplete && !this.evict(NudState.Incomplete)) {
       this.refused++;
       return undefined;
     }
-    if (this.count >= this.maxEntries && !this.evictAny(now) && !configured) {
+    if (this.count >= this.maxEntries && !this.evictAny() && !configured) {
       // Every entry is in use (reachable, or static): a new neighbour waits until one ages.
       this.refused++;
       return undefined;
@@ -381,20 +381,16 @@ export class NeighborTable {
     return n;
   }
 
-  private incomplete(): number {
-    return this.incompleteCount;
-  }
-
   /**
    * Makes room in a full table, as Linux's forced garbage collection does: a FAILED entry first,
    * then the oldest INCOMPLETE one, then the least recently used STALE one. Reachable, probing
    * and static entries are never evicted. Runs only when the table is full.
    */
-  private evictAny(now: number): boolean {
-    return this.evict(NudState.Failed, now) || this.evict(NudState.Incomplete, now) || this.evict(NudState.Stale, now);
+  private evictAny(): boolean {
+    return this.evict(NudState.Failed) || this.evict(NudState.Incomplete) || this.evict(NudState.Stale);
   }
 
-  private evict(state: NudState, _now: number): boolean {
+  private evict(state: NudState): boolean {
     let victim: Neighbor | undefined;
     let map: Map<number, Neighbor> | undefined;
     for (const m of this.bySw) {

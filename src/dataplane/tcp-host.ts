@@ -51,14 +51,12 @@ export class DataplaneSegmentSink implements SegmentSink {
     const superFrame = large && this.gso;
     // Data waits while the device is backlogged (TCP keeps it); control segments queue behind it.
     if (!ip4.begin(remoteIp, superFrame ? 65_535 : 0, !control)) return false;
-    const sw = ip4.sw;
-    const offload = sw !== null && ip4.sending ? sw.hw.device.txOffload : undefined;
     // Held packets keep the offload fields: they leave by the same device once resolved.
-    this.csum = sw !== null && sw.hw.device.txOffload !== undefined && sw.hw.device.txOffload.checksum;
+    this.csum = ip4.sw?.hw.device.txOffload?.checksum === true;
     this.buf = ip4.buf;
     this.off = ip4.l3 + IPV4_MIN_HEADER_LEN;
     this.segRoom = ip4.mtuRoom - IPV4_MIN_HEADER_LEN;
-    this.room = superFrame && (offload === undefined || offload.gso) ? ip4.room - IPV4_MIN_HEADER_LEN : this.segRoom;
+    this.room = ip4.room - IPV4_MIN_HEADER_LEN;
     this.src = localIp;
     this.dst = remoteIp;
     return true;

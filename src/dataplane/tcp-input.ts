@@ -8,8 +8,6 @@ import { RX_FLAG_CSUM_NOT_READY, RX_FLAG_CSUM_VALID } from '../io/device.js';
 import type { NodeContext } from './context.js';
 import { defineNode, err, info } from './node.js';
 
-export type { TcpInputHandler } from './context.js';
-
 const CHECKSUM_TRUSTED = RX_FLAG_CSUM_NOT_READY | RX_FLAG_CSUM_VALID;
 const TCP_MIN_HEADER_LEN = 20;
 const FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG'];

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TcpStack } from '../../src/tcp/stack.js';
-import type { SegmentSink } from '../../src/tcp/types.js';
+import { QueueSink, type Wire } from '../helpers/tcp-wire.js';
 import type { ByteStream, StreamHandler } from '../../src/http/stream.js';
 import { HttpStaticServer } from '../../src/http/server.js';
 import { get, parseResponses } from './http-harness.js';
@@ -27,30 +27,6 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 const SERVER_IP = 0xc0a87b96; // 192.168.123.150
 const CLIENT_IP = 0xc0a87b0a; // 192.168.123.10
 
-interface Wire {
-  to: TcpStack;
-  src: number;
-  dst: number;
-  bytes: Buffer;
-}
-
-class QueueSink implements SegmentSink {
-  readonly buf = Buffer.alloc(2048);
-  readonly off = 0;
-  readonly room = 1600;
-  peer: TcpStack | null = null;
-  private src = 0;
-  private dst = 0;
-  constructor(private readonly queue: Wire[]) {}
-  begin(localIp: number, remoteIp: number): boolean {
-    this.src = localIp;
-    this.dst = remoteIp;
-    return true;
-  }
-  end(tcpLen: number): void {
-    this.queue.push({ to: this.peer!, src: this.src, dst: this.dst, bytes: Buffer.from(this.buf.subarray(0, tcpLen)) });
-  }
-}
 
 class Net {
   readonly queue: Wire[] = [];

@@ -10,6 +10,10 @@ import type { Fib } from './fib.js';
 import type { Ip4Output } from './ip4-output.js';
 import type { InterfaceOutput } from './interface-output.js';
 import type { GraphNode } from './node.js';
+import type { Ip6Output } from './ip6-output.js';
+import type { Ip6Frames } from './ip6-input.js';
+import type { Icmp6ErrorSender } from './icmp6-error.js';
+import type { NdHooks } from './ip6-link.js';
 
 /** The part of the TCP stack that tcp4-input calls for each received segment. */
 export interface TcpInputHandler {
@@ -40,6 +44,11 @@ export interface EchoListener {
   (src: number, id: number, seq: number, ttl: number, icmpBytes: number): void;
 }
 
+/** IPv6 echo replies for `ping`: the source address is src[srcOff] (16 bytes, valid during the call). */
+export interface Echo6Listener {
+  (src: Buffer, srcOff: number, id: number, seq: number, hopLimit: number, icmpBytes: number): void;
+}
+
 export interface NodeContext {
   readonly frames: FrameVector;
   /** Software interfaces; frame i belongs to interfaces[frames.sw[i] - 1]. */
@@ -49,6 +58,13 @@ export interface NodeContext {
   readonly fib: Fib;
   /** Originates IPv4 packets: ip4-lookup, ip4-rewrite (or the neighbour hold queue), interface-output. */
   readonly ip4: Ip4Output;
+  /** IPv6: the neighbour (ND) table, the output path, per-frame upper-layer offsets, errors, DAD hooks. */
+  readonly neighbors6: NeighborTable;
+  readonly ip6: Ip6Output;
+  readonly ip6Frames: Ip6Frames;
+  readonly icmp6Error: Icmp6ErrorSender;
+  readonly nd: NdHooks;
+  readonly echo6Listener: Echo6Listener | null;
   /** L2 frames straight onto an interface (ARP, the cross-connect). */
   readonly output: InterfaceOutput;
   readonly tracer: Tracer;

@@ -106,9 +106,18 @@ describe('config: startup.conf', () => {
 
   describe('bad address', () => {
     for (const [address, message] of [
-      ['192.168.123.300/24', /`192\.168\.123\.300\/24' is not an IPv4 address with prefix length \(expected e\.g\. 192\.168\.123\.150\/24\)/],
-      ['192.168.123.150', /is not an IPv4 address with prefix length \(expected e\.g\./],
-      ['192.168.123.150/33', /is not an IPv4 address with prefix length/],
+      ['192.168.123.300/24', /`192\.168\.123\.300\/24' is not an IPv4 or IPv6 address with prefix length \(expected e\.g\. 192\.168\.123\.150\/24 or 2001:db8:123::150\/64\)/],
+      ['192.168.123.150', /is not an IPv4 or IPv6 address with prefix length \(expected e\.g\./],
+      ['192.168.123.150/33', /is not an IPv4 or IPv6 address with prefix length/],
+      ['2001:db8:123::150/129', /is not an IPv4 or IPv6 address with prefix length/],
+      ['2001:db8:123::150', /is not an IPv4 or IPv6 address with prefix length/],
+      ['ff02::1/64', /ff02::1\/64 is multicast; an interface needs a unicast address/],
+      ['::/64', /is the unspecified address/],
+      ['::1/128', /is the loopback address/],
+      ['::ffff:192.168.123.150/120', /is IPv4-mapped/],
+      ['fe80::1/64', /is link-local; the link-local address is made from the MAC/],
+      ['2001:db8:123::/64', /subnet-router anycast address of its prefix; use a host address/],
+      ['2001:db8:123::150/0', /the prefix length must be 1-128/],
       ['192.168.123.0/24', /network or broadcast address of its subnet; use a host address/],
       ['192.168.123.255/24', /network or broadcast address/],
     ] as const) {

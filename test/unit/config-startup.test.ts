@@ -199,7 +199,7 @@ describe('config: startup.conf', () => {
       ['set interface state', /missing interface name \(interfaces: host-macvlan0\)/],
       ['set interface state host-macvlan0', /missing state \(valid: up, down\)/],
       ['set interface mac address host-macvlan0', /missing MAC address \(e\.g\. c6:b4:b5:74:11:88\)/],
-      ['set int ip address host-macvlan0', /missing address\/prefix-length \(e\.g\. 192\.168\.123\.150\/24\)/],
+      ['set int ip address host-macvlan0', /missing address\/prefix-length \(e\.g\. 192\.168\.123\.150\/24 or 2001:db8:123::150\/64\)/],
       ['create sub-interfaces host-macvlan0', /missing sub-interface id \(expected an integer 1-4294967295\)/],
       ['create sub-interfaces host-macvlan0 5 dot1q', /missing VLAN ID \(expected an integer 1-4094\)/],
       ['set interface l2 xconnect host-macvlan0', /missing interface name \(interfaces: host-macvlan0\)/],

@@ -1,0 +1,110 @@
+/**
+ * Issue 10 in the lab, against the real kernel: the client's `ping -6` is the first IPv6 traffic
+ * after `lab up` (its NS reaches us only because the dataplane joined the solicited-node group on
+ * macvlan0: the pod's kernel has IPv6 off there); tshark on the worker's eth0 (the "NIC") sees our
+ * NA tagged VLAN 123 with macvlan0's MAC, and the unsolicited NA when the address comes up; scapy
+ * on the switch's trunk side injects bad ND and echo frames, which are dropped and counted.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { defaultSettings, Lab } from '../../src/lab/lab.js';
+import { inNs, waitFor } from '../../src/lab/exec.js';
+import { cli, errorCount, isRoot, REPO_ROOT, startCapture } from './lab-helpers.js';
+
+const skip = isRoot() ? false : 'needs root (network namespaces)';
+const ND_INJECT = join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'nd_inject.py');
+const SUB = 'host-macvlan0.123';
+const OUR_IP6 = '2001:db8:123::150';
+
+function macOf(ns: string, dev: string): string {
+  return (JSON.parse(inNs(ns, ['ip', '-j', 'link', 'show', dev])) as { address: string }[])[0].address;
+}
+
+describe('lab: IPv6 (neighbour discovery, DAD, ICMPv6) against the kernel', { skip }, () => {
+  const lab = new Lab(defaultSettings('v6lab'));
+  const ctl = (command: string) => cli(lab.podSocket, command);
+
+  before(async () => {
+    lab.down();
+    await lab.up();
+  });
+  after(() => lab.down());
+
+  it('lab up waited for DAD; ping -6 -c 3 is 3/3 as the first IPv6 traffic', async () => {
+    assert.match(await ctl(`show ip6 interface ${SUB}`), /      2001:db8:123::150: preferred\n/);
+    assert.equal(errorCount(await ctl('show errors'), 'ip6-icmp-input', 'neighbor solicitations answered'), 0, 'nothing IPv6 has happened yet');
+    const out = inNs(lab.ns.client, ['ping', '-6', '-c', '3', '-W', '2', '-i', '0.2', OUR_IP6], { timeoutMs: 15_000 });
+    assert.match(out, /3 packets transmitted, 3 received, 0% packet loss/);
+    assert.doesNotMatch(out, /DUP!/);
+    const errors = await ctl('show errors');
+    assert.ok(errorCount(errors, 'ip6-icmp-input', 'neighbor solicitations answered') >= 1, errors);
+    assert.equal(errorCount(errors, 'ip6-icmp-input', 'echo replies sent'), 3);
+    // The kernel's neighbour entry for us carries macvlan0's MAC (from our NA's TLLA).
+    const neigh = inNs(lab.ns.client, ['ip', '-6', 'neigh', 'show', OUR_IP6]);
+    assert.match(neigh, new RegExp(`lladdr ${macOf(lab.ns.pod, 'macvlan0')}`));
+  });
+
+  it("the worker's NIC sees our NA tagged VID 123 with TLLA = macvlan0's MAC, and the unsolicited NA when the address comes up", async () => {
+    const podMac = macOf(lab.ns.pod, 'macvlan0');
+    const fields = ['vlan.id', 'eth.src', 'ipv6.src', 'ipv6.dst', 'icmpv6.type', 'icmpv6.nd.na.flag.s', 'icmpv6.nd.na.flag.o', 'icmpv6.opt.linkaddr', 'icmpv6.nd.na.target_address'];
+    // tshark stops by itself (duration): killing it could lose the packets dumpcap still buffers.
+    const cap = await startCapture(lab.ns.worker, 'eth0', 'vlan and icmp6', fields, { count: 40, seconds: 5 });
+    // The address comes up again: DAD, then the unsolicited NA.
+    await ctl(`set interface state ${SUB} down`);
+    await ctl(`set interface state ${SUB} up`);
+    await waitFor('DAD after the bounce', async () => ((await ctl(`show ip6 interface ${SUB}`)).includes(`      ${OUR_IP6}: preferred`) ? true : undefined), 5000);
+    // And an NS from the client (its cache forgotten) gets our solicited NA.
+    inNs(lab.ns.client, ['ip', '-6', 'neigh', 'flush', 'dev', 'eth0']);
+    inNs(lab.ns.client, ['ping', '-6', '-c', '1', '-W', '2', OUR_IP6], { timeoutMs: 5000 });
+    const rows = (await cap.done).trim().split('\n').map((l) => l.split('\t'));
+    const na = rows.filter((r) => r[4] === '136' && r[1] === podMac);
+    const unsolicited = na.filter((r) => r[3] === 'ff02::1' && r[5] !== '1' && r[5] !== 'True' && r[8] === OUR_IP6);
+    const solicited = na.filter((r) => r[3] === '2001:db8:123::10' && (r[5] === '1' || r[5] === 'True'));
+    assert.ok(unsolicited.length >= 1, `no unsolicited NA for ${OUR_IP6}:\n${rows.map((r) => r.join(' ')).join('\n')}`);
+    assert.ok(solicited.length >= 1, `no solicited NA:\n${rows.map((r) => r.join(' ')).join('\n')}`);
+    for (const r of [...unsolicited, ...solicited]) {
+      assert.equal(r[0], '123', 'tagged VID 123 on the trunk side');
+      assert.equal(r[7], podMac, "target link-layer address = macvlan0's MAC");
+      assert.ok(r[6] === '1' || r[6] === 'True', 'Override');
+    }
+    // The DAD probe went out too: from ::, to the solicited-node group.
+    assert.ok(rows.some((r) => r[4] === '135' && r[2] === '::' && r[3] === 'ff02::1:ff00:150'), 'DAD probe seen');
+  });
+
+  it('scapy on the trunk side: NS hop limit 254, bad checksums, another VLAN, a target not ours: dropped and counted', async () => {
+    const podMac = macOf(lab.ns.pod, 'macvlan0');
+    const before = await ctl('show errors');
+    const cases: Array<[string, string, string]> = [
+      ['ns-hoplimit', 'ip6-icmp-input', 'ND hop limit is not 255'],
+      ['ns-checksum', 'ip6-icmp-input', 'icmp6 bad checksum'],
+      ['ns-vlan', 'ethernet-input', 'unknown vlan'],
+      ['ns-other', 'ip6-icmp-input', 'NS target is not our address'],
+      ['echo-checksum', 'ip6-icmp-input', 'icmp6 bad checksum'],
+    ];
+    // Frames sent on the switch's trunk0 leave towards the worker's eth0 and reach macvlan0.
+    // /usr/bin/python3: the interpreter Debian's python3-scapy is installed for (a pyenv python on PATH has no scapy).
+    inNs(lab.ns.switch, ['/usr/bin/python3', ND_INJECT, 'trunk0', '123', '124', '52:54:00:de:ad:01', podMac, '2001:db8:123::66', OUR_IP6, ...cases.map((c) => c[0])], { timeoutMs: 30_000 });
+    const expected = new Map<string, number>();
+    for (const [, node, reason] of cases) expected.set(`${node}/${reason}`, (expected.get(`${node}/${reason}`) ?? 0) + 1);
+    await waitFor(
+      'the injected frames to be counted',
+      async () => {
+        const now = await ctl('show errors');
+        for (const [key, n] of expected) {
+          const [node, reason] = key.split('/');
+          if (errorCount(now, node!, reason!) - errorCount(before, node!, reason!) < n) return undefined;
+        }
+        return true;
+      },
+      5000,
+    );
+    const after = await ctl('show errors');
+    for (const [key, n] of expected) {
+      const [node, reason] = key.split('/');
+      assert.equal(errorCount(after, node!, reason!) - errorCount(before, node!, reason!), n, key);
+    }
+    // None of them got an answer: the sender's address never entered our neighbour table.
+    assert.doesNotMatch(await ctl('show ip6 neighbors'), /2001:db8:123::66/);
+  });
+});

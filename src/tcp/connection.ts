@@ -16,7 +16,7 @@
  * The connection is the ByteStream an application sees. It never does IO: it writes segments
  * through the stack's SegmentSink and asks the stack for timers.
  */
-import type { AcceptHandler, ByteStream, StreamHandler } from '../http/stream.js';
+import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
 import {
   TCP_ACK,
   TCP_FIN,

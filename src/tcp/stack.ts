@@ -5,7 +5,7 @@
  * Pure: the caller passes every received segment and the time in; segments leave through the
  * SegmentSink. See docs/ARCHITECTURE.md ("TCP").
  */
-import type { AcceptHandler } from '../http/stream.js';
+import type { AcceptHandler } from '../stream/byte-stream.js';
 import {
   TCP_ACK,
   TCP_FIN,

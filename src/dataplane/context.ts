@@ -14,6 +14,7 @@ import type { Ip6Output } from './ip6-output.js';
 import type { Ip6Frames } from './ip6-input.js';
 import type { Icmp6ErrorSender } from './icmp6-error.js';
 import type { NdHooks } from './ip6-link.js';
+import type { Ip6Peers } from './ip6-peers.js';
 
 /** The part of the TCP stack that tcp4-input calls for each received segment. */
 export interface TcpInputHandler {
@@ -64,6 +65,8 @@ export interface NodeContext {
   readonly ip6Frames: Ip6Frames;
   readonly icmp6Error: Icmp6ErrorSender;
   readonly nd: NdHooks;
+  /** IPv6 addresses as the TCP stack's 32-bit handles. */
+  readonly ip6Peers: Ip6Peers;
   readonly echo6Listener: Echo6Listener | null;
   /** L2 frames straight onto an interface (ARP, the cross-connect). */
   readonly output: InterfaceOutput;

@@ -18,6 +18,7 @@ import { Ip6Output } from './ip6-output.js';
 import { Ip6Frames } from './ip6-input.js';
 import { Icmp6ErrorSender } from './icmp6-error.js';
 import { Ip6Control } from './ip6-link.js';
+import { Ip6Peers } from './ip6-peers.js';
 import { sendEcho6 } from './icmp6-input.js';
 import { DataplaneError } from './errors.js';
 import { runEthernetInput } from './ethernet-input.js';
@@ -72,6 +73,8 @@ export class Dataplane {
   readonly ip6: Ip6Output;
   readonly ip6Control: Ip6Control;
   readonly icmp6Error: Icmp6ErrorSender;
+  /** IPv6 addresses as the TCP stack's handles (TCP over IPv6). */
+  readonly ip6Peers = new Ip6Peers();
   readonly graph: Graph;
   /** Set by the TCP stack once something listens; segments for our addresses go there. */
   tcp: TcpInputHandler | null = null;
@@ -130,6 +133,7 @@ export class Dataplane {
       ip6Frames: new Ip6Frames(capacity),
       icmp6Error: this.icmp6Error,
       nd: this.ip6Control,
+      ip6Peers: this.ip6Peers,
       get echo6Listener() {
         return dp.icmp.onEchoReply6;
       },

@@ -240,6 +240,21 @@ export class Ip6Output implements NeighborEvents {
     return e.forwards ? e.sw : null;
   }
 
+  /** Starts a packet that is dropped at commit() (its destination is gone), counted as no route. */
+  beginDiscard(): void {
+    this.nodes.lookup.errors[this.nodes.lookup.e.noRoute]++;
+    this.toScratch(Mode.Discard, null);
+  }
+
+  /** Forward progress to dst (a TCP ACK that advanced snd.una): its next hop is reachable. */
+  confirm(dst: Buffer, via: SwInterface | null): void {
+    const e = this.fib.lookup(dst, 0);
+    if (e === undefined) return;
+    if (e.source === 'link-local') {
+      if (via !== null) this.neighbors.confirm6(via, dst, 0, this.clockMs);
+    } else if (e.forwards) this.neighbors.confirm6(e.sw!, e.source === 'static' ? e.via! : dst, 0, this.clockMs);
+  }
+
   mtuRoomOf(sw: SwInterface): number {
     return this.output.l3Room(sw);
   }

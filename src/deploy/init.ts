@@ -204,6 +204,9 @@ export function renderStartupConf(
     `http static server www-root ${s.wwwRoot} uri tcp://0.0.0.0/${s.httpPort} cache-size ${s.cacheSize}`,
     // VPP 25.06's second listener of the same server, with our cert/key extension (TLS_SECRET)
     ...(s.tls !== undefined ? [`http static listener add uri tls://0.0.0.0/${s.tls.port} cert ${s.tls.dir}/tls.crt key ${s.tls.dir}/tls.key`] : []),
+    // Dual stack: the same server on IPv6 too (VPP 25.06's second listener; `::` is every IPv6 address)
+    ...(s.ip6 !== undefined ? [`http static listener add uri tcp://::/${s.httpPort}`] : []),
+    ...(s.ip6 !== undefined && s.tls !== undefined ? [`http static listener add uri tls://::/${s.tls.port} cert ${s.tls.dir}/tls.crt key ${s.tls.dir}/tls.key`] : []),
     '',
   ].join('\n');
 }

@@ -379,7 +379,7 @@ export class Lab {
 
   /** A fresh self-signed certificate for every pod address (and the name vpp.lab), trusted through caFile. */
   private makeCertificate(): void {
-    const pair = selfSignedPair({ names: [...this.pods.map((x) => x.ip), 'vpp.lab'], commonName: 'vpp.lab' });
+    const pair = selfSignedPair({ names: [...this.pods.map((x) => x.ip), ...this.pods.flatMap((x) => (x.ip6 !== undefined ? [x.ip6] : [])), 'vpp.lab'], commonName: 'vpp.lab' });
     this.publishCertificate(pair.certPem, pair.keyPem);
     writeFileSync(this.caFile, pair.certPem, { mode: 0o644 });
   }

@@ -224,7 +224,10 @@ export class TcpStack {
   /** Segments with no connection: LISTEN (RFC 9293 §3.10.7.2) or CLOSED (§3.10.7.1). */
   private listenInput(g: Segment, now: number, isnFloor: number): void {
     const flags = g.flags;
-    const accept = this.listeners.get(g.dstIp * 65536 + g.dstPort) ?? this.listeners.get(g.dstPort);
+    // An address in 240.0.0.0/4 is an IPv6 address's handle (the dataplane's ip6-peers.ts): its
+    // wildcard is the listener on 240.0.0.0 (`tcp://::/port`), not the IPv4 one on 0.0.0.0.
+    const wildcard = g.dstIp >>> 28 === 0xf ? 0xf0000000 * 65536 + g.dstPort : g.dstPort;
+    const accept = this.listeners.get(g.dstIp * 65536 + g.dstPort) ?? this.listeners.get(wildcard);
     if (accept === undefined) {
       if ((flags & TCP_RST) !== 0) {
         this.err('rst-no-connection');

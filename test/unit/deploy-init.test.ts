@@ -305,6 +305,8 @@ describe('deploy init: dual stack (IPV6_ADDRESS, GATEWAY6)', () => {
     assert.equal(lines[5], 'set int ip address host-macvlan0.123 192.168.123.150/24');
     assert.equal(lines[6], 'set int ip address host-macvlan0.123 2001:db8:123::150/64');
     assert.equal(lines[7], 'ip route add ::/0 via fe80::1 host-macvlan0.123');
+    assert.match(lines[8], /^http static server www-root \/www uri tcp:\/\/0\.0\.0\.0\/80 /);
+    assert.equal(lines[9], 'http static listener add uri tcp://::/80', 'the same server on IPv6');
     assert.equal(initSettingsFromEnv({ ...base, IPV6_ADDRESS: '2001:db8:123::150/64', GATEWAY6: '2001:db8:123::1' }).gateway6, '2001:db8:123::1');
   });
 

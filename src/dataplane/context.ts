@@ -19,6 +19,8 @@ import type { Ip6Peers } from './ip6-peers.js';
 /** The part of the TCP stack that tcp4-input calls for each received segment. */
 export interface TcpInputHandler {
   input(srcIp: number, dstIp: number, buf: Buffer, off: number, len: number, now: number): void;
+  /** A Packet Too Big for one of its segments (RFC 8201): see TcpStack.packetTooBig. */
+  packetTooBig?(localIp: number, localPort: number, remoteIp: number, remotePort: number, seq: number, mtu: number, headerBytes: number): boolean;
 }
 
 /** Per-packet tracing (`trace add`), see trace.ts. Nodes read `tracedThisVector` before anything else. */

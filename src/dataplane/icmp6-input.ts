@@ -161,6 +161,7 @@ function runIcmp6Input(node: Icmp6InputNode, ctx: NodeContext): void {
         break;
       case ICMP6_PACKET_TOO_BIG:
         node.errors[e.packetTooBig]++;
+        packetTooBig(ctx, sw, data, icmp, len);
         break;
       case ICMP6_DEST_UNREACHABLE:
       case ICMP6_TIME_EXCEEDED:
@@ -171,6 +172,29 @@ function runIcmp6Input(node: Icmp6InputNode, ctx: NodeContext): void {
         ctx.drop(node, i, e.unhandledType);
     }
   }
+}
+
+/** IPv6's minimum link MTU (RFC 8200 §5): a smaller Packet Too Big MTU is taken as this (RFC 8201 §4). */
+const IPV6_MIN_MTU = 1280;
+
+/**
+ * Packet Too Big (RFC 4443 §3.2, RFC 8201): the MTU, then as much of our packet as fitted. When it
+ * quotes one of our TCP segments (no extension headers: we send none), that connection's MSS is
+ * lowered; the stack checks the quoted sequence number is in flight.
+ */
+function packetTooBig(ctx: NodeContext, sw: SwInterface, data: Buffer, icmp: number, len: number): void {
+  const tcp = ctx.tcp;
+  const inner = icmp + 8;
+  if (tcp === null || tcp.packetTooBig === undefined || len < 8 + IPV6_HEADER_LEN + 8 || data[inner + 6] !== 6) return;
+  const ours = sw.ip6?.usable(data, inner + ipv6SourceOffset);
+  if (ours === undefined) return; // not a packet we sent
+  const mtu = Math.max(IPV6_MIN_MTU, data.readUInt32BE(icmp + 4));
+  // Only peers TCP already knows (a handle): a forged PTB creates nothing.
+  const local = ctx.ip6Peers.find(data, inner + ipv6SourceOffset);
+  const remote = ctx.ip6Peers.find(data, inner + ipv6DestinationOffset);
+  if (local < 0 || remote < 0) return;
+  const seg = inner + IPV6_HEADER_LEN;
+  tcp.packetTooBig(local, data.readUInt16BE(seg), remote, data.readUInt16BE(seg + 2), data.readUInt32BE(seg + 4), mtu, IPV6_HEADER_LEN + 20);
 }
 
 function neighborSolicitation(node: Icmp6InputNode, ctx: NodeContext, i: number, sw: SwInterface, ip: number, icmp: number, len: number, now: number, traceId: number): void {

@@ -77,6 +77,12 @@ export class Ip6Peers {
     return handle;
   }
 
+  /** The handle of the address at a[off] if it has one, else -1 (creates nothing). */
+  find(a: Buffer, off: number): number {
+    for (let p = this.byHash.get(ip6Hash(a, off)) ?? null; p !== null; p = p.next) if (ip6Equals(p.address, 0, a, off)) return p.handle;
+    return -1;
+  }
+
   /** The address of a handle (16 bytes, not to be modified), or undefined. */
   address(handle: number): Buffer | undefined {
     return this.byHandle.get(handle)?.address;

@@ -25,7 +25,7 @@ import { TcpConnection } from './connection.js';
 import { TimeWaitConnection } from './time-wait.js';
 import { hash4, makeKey } from './hash.js';
 import { TimerHeap } from './heap.js';
-import { seqGt } from './seq.js';
+import { seqGeq, seqGt, seqLt } from './seq.js';
 import {
   CLOSED,
   CLOSING,
@@ -731,6 +731,30 @@ export class TcpStack {
   }
 
   /** The connection for a 4-tuple, if any (for tests and tools). */
+  /**
+   * A Packet Too Big (ICMPv6, RFC 8201) for a segment of this connection: lowers its MSS so that
+   * a segment fits `mtu` with `headerBytes` of IP and TCP header (and the timestamp option when
+   * in use). The quoted sequence number must be in flight (snd.una ≤ seq < snd.max), else it is
+   * ignored and counted (RFC 5927 §4.1: blind ICMP attacks). Later segments and retransmissions
+   * use the new MSS. Returns whether it was lowered.
+   */
+  packetTooBig(localIp: number, localPort: number, remoteIp: number, remotePort: number, seq: number, mtu: number, headerBytes: number): boolean {
+    const c = this.lookup(localIp >>> 0, localPort, remoteIp >>> 0, remotePort);
+    if (!(c instanceof TcpConnection)) {
+      this.err('ptb-no-connection');
+      return false;
+    }
+    if (seqLt(seq, c.sndUna) || seqGeq(seq, c.sndMax)) {
+      this.err('ptb-not-in-flight');
+      return false;
+    }
+    const mss = Math.max(64, mtu - headerBytes - (c.tsOk ? 12 : 0));
+    if (mss >= c.sndMss) return false;
+    c.sndMss = mss;
+    this.err('ptb-mss-lowered');
+    return true;
+  }
+
   find(localIp: number, localPort: number, remoteIp: number, remotePort: number): AnyConnection | undefined {
     return this.lookup(localIp >>> 0, localPort, remoteIp >>> 0, remotePort);
   }

@@ -138,3 +138,36 @@ export function decodeIpv6(b: Buffer): DecodedIp6 {
   const dst = b.subarray(24, 40);
   return { src, dst, nh: b[6], hopLimit: b[7], payload, checksumOk: checksum6(src, dst, b[6], payload) === 0 };
 }
+
+export interface Tcp6Spec {
+  srcPort?: number;
+  dstPort?: number;
+  seq?: number;
+  ack?: number;
+  flags?: number;
+  window?: number;
+  options?: Buffer;
+  payload?: Buffer;
+}
+
+/** A TCP segment from the client to us over IPv6 (VLAN 123), its checksum over the IPv6 pseudo-header. */
+export function tcp6Frame(spec: Tcp6Spec = {}, o: FrameSpec = {}): Buffer {
+  const options = spec.options ?? Buffer.alloc(0);
+  const payload = spec.payload ?? Buffer.alloc(0);
+  const hlen = 20 + options.length;
+  const b = Buffer.alloc(hlen + payload.length);
+  b.writeUInt16BE(spec.srcPort ?? 40000, 0);
+  b.writeUInt16BE(spec.dstPort ?? 80, 2);
+  b.writeUInt32BE((spec.seq ?? 1000) >>> 0, 4);
+  b.writeUInt32BE((spec.ack ?? 0) >>> 0, 8);
+  b[12] = (hlen / 4) << 4;
+  b[13] = spec.flags ?? 2;
+  b.writeUInt16BE(spec.window ?? 65535, 14);
+  options.copy(b, 20);
+  payload.copy(b, hlen);
+  const src = o.src ?? CLIENT_IP6;
+  const dst = o.dst ?? OUR_IP6;
+  const c = checksum6(src, dst, 6, b);
+  b.writeUInt16BE(o.badChecksum === true ? c ^ 0x5555 : c, 16);
+  return frame(o, 6, b, dst, 64);
+}

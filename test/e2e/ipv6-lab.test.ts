@@ -45,6 +45,18 @@ describe('lab: IPv6 (neighbour discovery, DAD, ICMPv6) against the kernel', { sk
     assert.match(neigh, new RegExp(`lladdr ${macOf(lab.ns.pod, 'macvlan0')}`));
   });
 
+  it('dual stack: the same dataplane answers curl over IPv4 and IPv6 (Welcome, HTTPS too), show session brackets IPv6', async () => {
+    assert.equal(inNs(lab.ns.client, ['curl', '-sS', '--max-time', '5', 'http://192.168.123.150/index.html']).trim(), 'Welcome');
+    assert.equal(inNs(lab.ns.client, ['curl', '-6', '-sS', '--max-time', '5', `http://[${OUR_IP6}]/index.html`]).trim(), 'Welcome');
+    assert.equal(inNs(lab.ns.client, ['curl', '-6', '-sS', '--max-time', '5', '--cacert', lab.caFile, `https://[${OUR_IP6}]/index.html`]).trim(), 'Welcome');
+    const sessions = await ctl('show session');
+    assert.match(sessions, /^\[T\] \[::\]:80->\[::\]:0 LISTEN$/m);
+    assert.match(sessions, /^\[T\] 0\.0\.0\.0:80->0\.0\.0\.0:0 LISTEN$/m);
+    // The connections just closed wait in TIME_WAIT, shown with bracketed IPv6 endpoints.
+    assert.match(sessions, /^\[T\] \[2001:db8:123::150\]:(80|443)->\[2001:db8:123::10\]:\d+ /m);
+    assert.ok(errorCount(await ctl('show errors'), 'tcp6-input', 'segments delivered to TCP') > 0);
+  });
+
   it("the worker's NIC sees our NA tagged VID 123 with TLLA = macvlan0's MAC, and the unsolicited NA when the address comes up", async () => {
     const podMac = macOf(lab.ns.pod, 'macvlan0');
     const fields = ['vlan.id', 'eth.src', 'ipv6.src', 'ipv6.dst', 'icmpv6.type', 'icmpv6.nd.na.flag.s', 'icmpv6.nd.na.flag.o', 'icmpv6.opt.linkaddr', 'icmpv6.nd.na.target_address'];

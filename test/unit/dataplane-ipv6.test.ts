@@ -346,3 +346,57 @@ describe('dataplane IPv6: routes, FIB, ping', () => {
 function formatHex(b: Buffer): string {
   return b.toString('hex');
 }
+
+describe('dataplane IPv6: trace, pcap, ICMPv6 errors', () => {
+  it('trace shows the IPv6 nodes an echo passes (ip6-input, ip6-icmp-input, ip6-lookup, ip6-rewrite)', async () => {
+    const tb = await dualStack();
+    tb.send(nsFrame(OUR_IP6));
+    await tb.cli('trace add af-packet-input 5');
+    tb.send(echo6Frame({ seq: 9 }));
+    const trace = await tb.cli('show trace');
+    const nodes = [...trace.matchAll(/^\d\d:\d\d:\d\d:\d{6}: (\S+)$/gm)].map((m) => m[1]);
+    assert.deepEqual(nodes.slice(0, 6), ['af-packet-input', 'ethernet-input', 'ip6-input', 'ip6-icmp-input', 'ip6-lookup', 'ip6-rewrite'], trace);
+    assert.match(trace, /IP6: 52:54:00:12:34:56 -> c6:b4:b5:74:11:88 802\.1q vlan 123/);
+    assert.match(trace, /ICMP6: 2001:db8:123::10 -> 2001:db8:123::150\n\s+tos 0x00, flow label 0x0, hop limit 64, payload length 16/);
+    assert.match(trace, /ICMP6: echo_request code 0 checksum 0x[0-9a-f]{4} id 4660 seq 9/);
+    assert.match(trace, /ip6-rewrite\n\s+tx_sw_if_index 2 adj: ipv6 via 2001:db8:123::10 host-macvlan0\.123: mtu:1500 52:54:00:12:34:56 525400123456c6b4b57411888100007b86dd/);
+    // A dropped IPv6 frame traces its reason.
+    await tb.cli('clear trace');
+    await tb.cli('trace add af-packet-input 1');
+    tb.send(echo6Frame({ badChecksum: true }));
+    assert.match(await tb.cli('show trace'), /ip6-icmp-input: icmp6 bad checksum/);
+  });
+
+  it('unknown next header and UDP get a Parameter Problem / Port Unreachable, rate-limited to a burst of 10 then 10 per second (RFC 4443 §2.4)', async () => {
+    const tb = await dualStack();
+    tb.send(nsFrame(OUR_IP6));
+    const { ethernet } = await import('../helpers/frames.js');
+    const { ipv6 } = await import('../helpers/frames6.js');
+    const udp = () => ethernet({ tags: [{ vid: 123 }], type: ETH_P_IPV6, payload: ipv6({ nh: 17, payload: Buffer.alloc(16) }) });
+    const other = () => ethernet({ tags: [{ vid: 123 }], type: ETH_P_IPV6, payload: ipv6({ nh: 99, payload: Buffer.alloc(16) }) });
+    const first = tb.send(other()).map(decode);
+    assert.equal(first.length, 1);
+    assert.equal(first[0].icmp[0], 4, 'Parameter Problem');
+    assert.equal(first[0].icmp[1], 1, 'unrecognized next header');
+    assert.equal(first[0].icmp.readUInt32BE(4), 6, 'pointer to the Next Header field');
+    assert.ok(first[0].ip.checksumOk);
+    assert.ok(first[0].icmp.subarray(8).equals(decodeEthernet(other()).payload.subarray(0, 56)), 'quotes the whole invoking packet');
+    const port = tb.send(udp()).map(decode);
+    assert.deepEqual([port[0].icmp[0], port[0].icmp[1]], [1, 4], 'Port Unreachable');
+    // The bucket: 10 at once (2 used), then 10 per second of the injected clock.
+    let sent = 0;
+    for (let k = 0; k < 50; k++) sent += tb.send(udp()).length;
+    assert.equal(sent, 8);
+    tb.clock.now += 500;
+    sent = 0;
+    for (let k = 0; k < 50; k++) sent += tb.send(udp()).length;
+    assert.equal(sent, 5);
+    const n = tb.dp.icmp6Error.node;
+    assert.equal(n.errors[n.e.sent], 15);
+    assert.equal(n.errors[n.e.rateLimited], 42 + 45);
+    // Every one of those packets is also a named drop.
+    assert.equal(counters(tb.dp).get('ip6-input/ip6 protocol not handled'), 102);
+    // Never about a packet to a multicast group.
+    assert.equal(tb.send(ethernet({ dst: Buffer.from('333300000001', 'hex'), tags: [{ vid: 123 }], type: ETH_P_IPV6, payload: ipv6({ dst: ip6('ff02::1'), nh: 17, payload: Buffer.alloc(8) }) })).length, 0);
+  });
+});

@@ -18,6 +18,7 @@ export function createTcp6Input(capacity: number) {
       delivered: info('segments delivered to TCP'),
       tooShort: err('tcp segment too short'),
       badChecksum: err('tcp bad checksum'),
+      multicast: err('tcp segment to a multicast address'),
       noStack: err('no TCP listener configured'),
       tooManyPeers: err('IPv6 peer table full (connections use every entry)'),
     },
@@ -38,6 +39,11 @@ export function createTcp6Input(capacity: number) {
       const len = ip + f.l3Len[i] - off;
       if (len < TCP_MIN_HEADER_LEN) {
         ctx.drop(node, i, e.tooShort);
+        continue;
+      }
+      // ip6-input takes all-nodes and solicited-node groups (for ND); TCP is unicast only.
+      if (data[ip + ipv6DestinationOffset] === 0xff) {
+        ctx.drop(node, i, e.multicast);
         continue;
       }
       // Frames from this host's own kernel may carry a partial checksum it vouches for.

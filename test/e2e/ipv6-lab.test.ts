@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { defaultSettings, Lab } from '../../src/lab/lab.js';
-import { inNs, waitFor } from '../../src/lab/exec.js';
+import { inNs, run, waitFor } from '../../src/lab/exec.js';
 import { cli, errorCount, isRoot, REPO_ROOT, startCapture } from './lab-helpers.js';
 
 const skip = isRoot() ? false : 'needs root (network namespaces)';
@@ -118,5 +118,37 @@ describe('lab: IPv6 (neighbour discovery, DAD, ICMPv6) against the kernel', { sk
     }
     // None of them got an answer: the sender's address never entered our neighbour table.
     assert.doesNotMatch(await ctl('show ip6 neighbors'), /2001:db8:123::66/);
+  });
+
+  it('ip route add ::/0 via fe80::1: a client on another IPv6 prefix, behind a Linux router, fetches index.html', async () => {
+    // The lab client doubles as the router (fe80::1 on VLAN 123, forwarding), with a far host
+    // on 2001:db8:999::/64 behind it, in a namespace this test makes.
+    const far = `${lab.settings.prefix}-far`;
+    run(['ip', 'netns', 'add', far]);
+    try {
+      run(['ip', 'link', 'add', 'rtr1', 'netns', lab.ns.client, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', far]);
+      inNs(lab.ns.client, ['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1', 'net.ipv6.conf.rtr1.disable_ipv6=0']);
+      inNs(far, ['sysctl', '-qw', 'net.ipv6.conf.eth0.disable_ipv6=0', 'net.ipv6.conf.eth0.accept_ra=0']);
+      inNs(lab.ns.client, ['ip', '-6', 'addr', 'add', 'fe80::1/64', 'dev', 'eth0', 'nodad']);
+      inNs(lab.ns.client, ['ip', '-6', 'addr', 'add', '2001:db8:999::1/64', 'dev', 'rtr1', 'nodad']);
+      inNs(lab.ns.client, ['ip', 'link', 'set', 'rtr1', 'up']);
+      inNs(far, ['ip', 'link', 'set', 'lo', 'up']);
+      inNs(far, ['ip', 'link', 'set', 'eth0', 'up']);
+      inNs(far, ['ip', '-6', 'addr', 'add', '2001:db8:999::10/64', 'dev', 'eth0', 'nodad']);
+      inNs(far, ['ip', '-6', 'route', 'add', 'default', 'via', '2001:db8:999::1']);
+      // Without the route the far host gets nothing back: our reply has no route.
+      const before = await ctl('show errors');
+      assert.throws(() => inNs(far, ['curl', '-6', '-sS', '--max-time', '2', `http://[${OUR_IP6}]/index.html`], { timeoutMs: 6000 }));
+      assert.ok(errorCount(await ctl('show errors'), 'ip6-lookup', 'no route') > errorCount(before, 'ip6-lookup', 'no route'));
+      await ctl(`ip route add ::/0 via fe80::1 ${SUB}`);
+      assert.equal(inNs(far, ['curl', '-6', '-sS', '--max-time', '5', `http://[${OUR_IP6}]/index.html`], { timeoutMs: 10_000 }).trim(), 'Welcome');
+      const fib = await ctl('show ip6 fib ::/0');
+      assert.match(fib, /\[@5\]: ipv6 via fe80::1 host-macvlan0\.123: mtu:1500 flags:\[\] [0-9a-f]+86dd/, fib);
+      assert.match(await ctl('show ip6 neighbors'), /fe80::1 +D /);
+      assert.equal(inNs(far, ['ping', '-6', '-c', '2', '-W', '2', '-i', '0.2', OUR_IP6], { timeoutMs: 10_000 }).includes('2 received'), true);
+    } finally {
+      await ctl(`ip route del ::/0 via fe80::1 ${SUB}`).catch(() => undefined);
+      run(['ip', 'netns', 'del', far]);
+    }
   });
 });

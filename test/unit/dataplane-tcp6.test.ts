@@ -75,6 +75,10 @@ describe('TCP over IPv6', () => {
     // A bad checksum is counted, never delivered.
     tb.send(tcp6Frame({ seq: 1004, ack: (synAck.seq + 1) >>> 0, flags: ACK, payload: Buffer.from('x') }, { badChecksum: true }));
     assert.equal(tb.dp.graph.tcp6Input.errors[tb.dp.graph.tcp6Input.e.badChecksum], 1);
+    // A SYN to all-nodes (which ip6-input takes, for ND) never reaches TCP (found by the fuzz test).
+    const allNodes = Buffer.from('ff020000000000000000000000000001', 'hex');
+    assert.equal(tcpOut(tb.send(tcp6Frame({ seq: 5, flags: SYN }, { dst: allNodes, ethDst: Buffer.from('333300000001', 'hex') }))).length, 0);
+    assert.equal(tb.dp.graph.tcp6Input.errors[tb.dp.graph.tcp6Input.e.multicast], 1);
   });
 
   it('an IPv4 segment does not reach the IPv6 wildcard listener (0.0.0.0 and :: are separate)', async (t) => {

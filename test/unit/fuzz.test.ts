@@ -380,12 +380,19 @@ describe('fuzz', () => {
     const rng = new Rng(SEED);
     tb.dp.tcp = {
       input(src, dst, buf, off, len) {
-        assert.equal(dst, OUR_IP);
+        // IPv4: our address; IPv6: the handle of one of our addresses (dataplane/ip6-peers.ts).
+        if (dst >>> 28 === 0xf) {
+          const a = tb.dp.ip6Peers.address(dst);
+          assert.ok(a !== undefined && (a.equals(OUR_IP6) || a.equals(OUR_LL)), 'an IPv6 segment for our address');
+          assert.ok(tb.dp.ip6Peers.address(src) !== undefined);
+        } else assert.equal(dst, OUR_IP);
         assert.ok(off >= 0 && len >= 20 && off + len <= buf.length, 'segment within the buffer');
         assert.equal(typeof src, 'number');
         tcpDelivered++;
       },
     };
+    const thrown: string[] = [];
+    tb.dp.onNodeError = (err, node) => thrown.push(`${node}: ${(err as Error).stack ?? String(err)}`);
     let sent = 0;
     let halfway = 0;
     const kinds = pump(tb, 'macvlan0', rng, FRAMES / 2, (f) => {
@@ -404,6 +411,7 @@ describe('fuzz', () => {
       if (decodeEthernet(f).type === ETH_P_IPV6) sent++;
     }
     halfway = totalDispositions(tb.dp);
+    assert.deepEqual(thrown, [], 'no node threw');
     assert.equal(halfway, FRAMES / 2);
     for (const [k, v] of pump(tb, 'macvlan0', rng, FRAMES / 2, (f) => {
       checkSent(f);
@@ -439,7 +447,7 @@ describe('fuzz', () => {
       (out.get('ip4-arp/ARP probes sent (unicast, to re-confirm a neighbour)') ?? 0);
     assert.equal(sent, accounted, 'one frame sent per output counted');
     assert.ok((c.get('ip4-icmp-input/echo replies sent') ?? 0) >= (out.get('ip4-rewrite/packets rewritten') ?? 0), 'every reply rewritten was counted as an echo reply');
-    assert.equal(c.get('tcp4-input/segments delivered to TCP'), tcpDelivered);
+    assert.equal((c.get('tcp4-input/segments delivered to TCP') ?? 0) + (c.get('tcp6-input/segments delivered to TCP') ?? 0), tcpDelivered);
     // The generator reached the interesting paths.
     for (const key of [
       'ethernet-input/runt frame (shorter than an Ethernet header)',
@@ -464,7 +472,8 @@ describe('fuzz', () => {
       'ip6-icmp-input/neighbor solicitations answered',
       'ip6-icmp-input/icmp6 bad checksum',
       'ip6-icmp-input/ND hop limit is not 255',
-      'tcp6-input/TCP over IPv6 not supported yet',
+      'tcp6-input/segments delivered to TCP',
+      'tcp6-input/no TCP listener configured',
     ]) {
       assert.ok((c.get(key) ?? 0) > 0, `fuzz never reached '${key}'`);
     }

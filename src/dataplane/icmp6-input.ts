@@ -39,7 +39,8 @@ import {
   writeIcmp6Checksum,
 } from '../wire/icmpv6.js';
 import { ALL_NODES, formatIpv6, isIp6Multicast, isIp6Unspecified } from '../wire/ipv6-address.js';
-import { IP6_NH_ICMP6, ipv6DestinationOffset, ipv6HopLimit, ipv6SourceOffset, IPV6_HEADER_LEN } from '../wire/ipv6.js';
+import { IP6_NH_ICMP6, ipv6DestinationOffset, ipv6HopLimit, ipv6SourceOffset, IPV6_HEADER_LEN, pseudoHeaderSum6 } from '../wire/ipv6.js';
+import { finish, sumWords } from '../wire/checksum.js';
 import type { NodeContext } from './context.js';
 import { DadState, type SwInterface } from './interface.js';
 import type { Ip6Output } from './ip6-output.js';
@@ -301,10 +302,9 @@ function echoRequest(node: Icmp6InputNode, ctx: NodeContext, i: number, sw: SwIn
   data.copy(b, reply, icmp, icmp + len);
   b[reply] = ICMP6_ECHO_REPLY;
   b[reply + 1] = 0;
-  // Pseudo-header addresses in place for the checksum (commit writes the same again).
-  data.copy(b, l3 + ipv6SourceOffset, dst, dst + 16);
-  data.copy(b, l3 + ipv6DestinationOffset, src, src + 16);
-  writeIcmp6Checksum(b, l3, reply, len);
+  // The reply's pseudo-header has the request's addresses swapped: the same sum, read in place.
+  b.writeUInt16BE(0, reply + 2);
+  b.writeUInt16BE(finish(sumWords(b, reply, len, pseudoHeaderSum6(data, ip, len, IP6_NH_ICMP6))), reply + 2);
   ip6.commit(data, dst, IP6_NH_ICMP6, len);
   node.errors[e.echoReplies]++;
 }

@@ -11,6 +11,7 @@
  * caller-owned Ip6Walk.
  */
 import { sumWords } from './checksum.js';
+import { copyIp6 } from './ipv6-address.js';
 
 export const IPV6_HEADER_LEN = 40;
 export const DEFAULT_HOP_LIMIT = 64;
@@ -164,7 +165,7 @@ export function writeIpv6(buf: Buffer, off: number, src: Buffer, srcOff: number,
   buf.writeUInt16BE(payloadLength, off + 4);
   buf[off + 6] = nextHeader;
   buf[off + 7] = hopLimit;
-  src.copy(buf, off + 8, srcOff, srcOff + 16);
-  dst.copy(buf, off + 24, dstOff, dstOff + 16);
+  copyIp6(src, srcOff, buf, off + 8);
+  copyIp6(dst, dstOff, buf, off + 24);
   return IPV6_HEADER_LEN;
 }

@@ -84,7 +84,7 @@ export function parseConfText(file: string, text: string): ConfItem[] {
 
 const UNIX_FLAGS = new Set(['nodaemon', 'interactive', 'nosyslog', 'coredump-size', 'full-coredump']);
 const UNIX_VALUES = new Set(['cli-listen', 'startup-config', 'log', 'gid', 'cli-prompt', 'cli-history-limit', 'pidfile', 'runtime-dir', 'exec', 'cli-no-pager', 'cli-pager-buffer-limit', 'poll-sleep-usec']);
-const ENGINE_KEYS = new Set(['ring-version', 'block-size', 'block-count', 'frame-size', 'management', 'log-level', 'neighbor-age', 'shutdown-grace', 'stall-threshold', 'tx-offload']);
+const ENGINE_KEYS = new Set(['ring-version', 'block-size', 'block-count', 'frame-size', 'management', 'log-level', 'neighbor-age', 'shutdown-grace', 'stall-threshold', 'tx-offload', 'tcp-syn-cookies']);
 
 /** Reads and interprets vpp.conf. */
 export function readVppConf(file: string, text = readFileSync(file, 'utf8')): EngineConfig {
@@ -163,6 +163,8 @@ const ENGINE_VALUE_CHECKS: Record<string, (value: string) => string | undefined>
   'block-count': integerIn(1, 1 << 20),
   'frame-size': integerIn(128, 1 << 20),
   'tx-offload': (v) => (v === 'on' || v === 'off' ? undefined : 'expected on or off'),
+  // as Linux's net.ipv4.tcp_syncookies 1 / 0 / 2: when the SYN queue is full (default), never, for every SYN
+  'tcp-syn-cookies': (v) => (v === 'on' || v === 'off' || v === 'always' ? undefined : 'expected on (when the SYN queue is full), off or always'),
   'log-level': (v) => (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v) ? undefined : 'expected fatal, error, warn, info, debug, trace or silent'),
   'neighbor-age': secondsUpTo(86400),
   'shutdown-grace': secondsUpTo(3600),

@@ -2,11 +2,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, readVppConf } from '../../src/cli/vpp-conf.js';
+import { tcpOptionsOf } from '../../src/engine.js';
 
 describe('vpp.conf: vpp-server stanza values', () => {
   it('accepts good values', () => {
     const c = readVppConf('/x/vpp.conf', 'vpp-server {\n  ring-version 3\n  tx-offload off\n  neighbor-age 60\n  management 0.0.0.0:9100\n}\n');
     assert.deepEqual(c.engine, { 'ring-version': '3', 'tx-offload': 'off', 'neighbor-age': '60', management: '0.0.0.0:9100' });
+  });
+
+  it('tcp-syn-cookies reads as Linux tcp_syncookies 1/0/2', () => {
+    const stack = (v: string) => tcpOptionsOf(readVppConf('/x/vpp.conf', `vpp-server {\n  tcp-syn-cookies ${v}\n}\n`).engine);
+    assert.deepEqual(stack('on'), {});
+    assert.deepEqual(stack('off'), { synCookies: false });
+    assert.deepEqual(stack('always'), { synCookies: true, synQueueMax: 0 });
+    assert.deepEqual(tcpOptionsOf({}), {});
   });
 
   for (const [line, expected] of [
@@ -16,6 +25,7 @@ describe('vpp.conf: vpp-server stanza values', () => {
     ['block-size 12', /expected an integer 4096-/],
     ['management 0.0.0.0:99999', /expected off, <port>, <ipv4>:<port>/],
     ['log-level loud', /expected fatal, error/],
+    ['tcp-syn-cookies 2', /expected on \(when the SYN queue is full\), off or always/],
   ] as const) {
     it(`rejects '${line}' naming file and line`, () => {
       assert.throws(

@@ -185,6 +185,32 @@ export const NORMAL: Case[] = [
     steps: [{ flags: 'S', opts: FULL, len: 10, advance: false }, { flags: 'A', wait: 30 }, probe],
   },
   { name: 'syn-fin-to-listener', rfc: 'RFC 9293 §3.10.7.2 (SYN+FIN is not a valid opening)', steps: [{ flags: 'SF', opts: FULL }] },
+  { name: 'syn-rst-to-listener', rfc: 'RFC 9293 §3.10.7.2: the RST is checked first: dropped', steps: [{ flags: 'SR', opts: FULL }] },
+  {
+    name: 'syn-ecn-setup',
+    rfc: 'RFC 3168 §6.1.1: an ECN-setup SYN (ECE+CWR) gets an ECN-setup SYN-ACK (ECE) only from an ECN-capable server',
+    expectDifference: {
+      why: 'we do not implement ECN (RFC 3168 makes it optional) and answer with a plain SYN-ACK; Linux (net.ipv4.tcp_ecn=2, its default) accepts ECN when asked',
+      linux: [['SAE seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=1 [Timestamp] tsecr=30']],
+      ours: [SYNACK_FULL, [], ['A seq=0 ack=1 [Timestamp] tsecr=30']],
+    },
+    steps: [{ flags: 'SEC', opts: FULL }, { flags: 'A', wait: 30 }, probe],
+  },
+  {
+    name: 'syn-tiny-mss',
+    rfc: 'RFC 9293 §3.7.1 (MSS); RFC 6691; a floor on the send MSS against tiny-segment resource attacks (CVE-2019-11479)',
+    expectDifference: {
+      why: 'both put a floor under a tiny peer MSS (CVE-2019-11479: tiny segments cost the sender per byte); Linux at 48 bytes with options (net.ipv4.tcp_min_snd_mss), so 36 of payload with timestamps, ours at 64 bytes of payload',
+      linux: [SYNACK_FULL, [], 'max payload 36'],
+      ours: [SYNACK_FULL, [], 'max payload 64'],
+    },
+    steps: [...open({ mss: 40, ws: 7, sack: true, ts: true }), { flags: 'A', data: 'req', wait: 120, view: maxLen }],
+  },
+  {
+    name: 'handshake-ack-with-request',
+    rfc: 'RFC 9293 §3.10.7.4: the third segment may carry data (SYN-RECEIVED → ESTABLISHED, then the text is processed)',
+    steps: [{ flags: 'S', opts: FULL }, { flags: 'A', data: 'req', wait: 120, view: summary }],
+  },
   { name: 'ack-to-listener', rfc: 'RFC 9293 §3.10.7.2: an ACK in LISTEN gets <SEQ=SEG.ACK><CTL=RST>', steps: [{ flags: 'A', ack: 12345 }] },
   { name: 'rst-to-listener', rfc: 'RFC 9293 §3.10.7.2: a RST in LISTEN is ignored', steps: [{ flags: 'R' }] },
   { name: 'fin-to-listener', rfc: 'RFC 9293 §3.10.7.2: no SYN, RST or ACK: dropped', steps: [{ flags: 'F' }] },
@@ -218,6 +244,7 @@ export const NORMAL: Case[] = [
   // -- RFC 5961 §3: RST
   { name: 'rst-exact', rfc: 'RFC 5961 §3.2: RST with SEG.SEQ = RCV.NXT resets', steps: [...open(), { flags: 'R' }, probe] },
   { name: 'rst-ack-exact', rfc: 'RFC 5961 §3.2', steps: [...open(), { flags: 'RA' }, probe] },
+  { name: 'rst-exact-with-payload', rfc: 'RFC 9293 §3.5.3: a RST may carry data (diagnostics); exact → reset', steps: [...open(), { flags: 'R', len: 20 }, probe] },
   { name: 'rst-in-window', rfc: 'RFC 5961 §3.2: RST in window but not exact → challenge ACK', steps: [...open(), { flags: 'R', seq: 1000 }, probe] },
   { name: 'rst-beyond-window', rfc: 'RFC 5961 §3.2: RST outside the window → dropped silently', steps: [...open(), { flags: 'R', seq: 'wnd+1000' }, probe] },
   { name: 'rst-below-window', rfc: 'RFC 5961 §3.2: RST outside the window → dropped silently', steps: [...open(), { flags: 'R', seq: -1000 }, probe] },
@@ -390,6 +417,26 @@ export const NORMAL: Case[] = [
     name: 'time-wait-syn-new-incarnation',
     rfc: 'RFC 9293 §3.10.7.4 / RFC 6191: a SYN above RCV.NXT with a newer TSval reopens a TIME-WAIT connection',
     steps: [...open(), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'FA' }, { flags: 'S', opts: FULL, seq: 100_000, wait: 200 }],
+  },
+  {
+    name: 'time-wait-syn-old-tsval',
+    rfc: 'RFC 6191 §2: a SYN whose TSval is older than TS.Recent does not reopen TIME-WAIT (it is an old duplicate)',
+    steps: [...open(), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'FA' }, { flags: 'S', opts: FULL, seq: 100_000, tsval: 5 }],
+  },
+  {
+    name: 'time-wait-syn-below-rcv-nxt-newer-tsval',
+    rfc: 'RFC 6191 §2: with timestamps a newer TSval alone makes the SYN a new incarnation, whatever its sequence number',
+    steps: [...open(), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'FA' }, { flags: 'S', opts: FULL, seq: -1000 }],
+  },
+  {
+    name: 'time-wait-syn-without-ts-above',
+    rfc: 'RFC 9293 §3.10.7.4 / RFC 1122 4.2.2.13: without timestamps a SYN above RCV.NXT reopens TIME-WAIT',
+    steps: [...open({ mss: 1460, ws: 7, sack: true }), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'FA' }, { flags: 'S', opts: { mss: 1460, ws: 7, sack: true }, seq: 100_000 }],
+  },
+  {
+    name: 'time-wait-syn-without-ts-below',
+    rfc: 'RFC 9293 §3.10.7.4: without timestamps a SYN below RCV.NXT is an old duplicate: ACK',
+    steps: [...open({ mss: 1460, ws: 7, sack: true }), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'FA' }, { flags: 'S', opts: { mss: 1460, ws: 7, sack: true }, seq: -1000 }],
   },
 ];
 

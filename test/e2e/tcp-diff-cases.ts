@@ -150,8 +150,6 @@ export function withResponse(opts: SynOptions = FULL): Step[] {
 /** The SYN-ACK to FULL, as both send it (the first step of most cases). */
 const SYNACK_FULL = ['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'];
 const TS_FUTURE = 2 ** 30;
-const TS_RECENT_BAD_ACK =
-  'TS.Recent is taken from a segment that is then dropped for its ACK (Linux updates it only once the ACK is acceptable), so the ACK we answer with echoes the TSval of the dropped segment; issue 9 step 1 (TS.Recent after acceptance) should cover it';
 const TS_OLD = -100_000;
 
 // ---- the cases --------------------------------------------------------------------------------
@@ -256,7 +254,6 @@ export const NORMAL: Case[] = [
   {
     name: 'rst-in-window-twice',
     rfc: 'RFC 5961 §7 rate limit; Linux: one challenge ACK per 500 ms per connection (tcp_invalid_ratelimit)',
-    knownBug: 'fixed by issue 9 step 1 (today one global budget of 1000/s: the second challenge ACK goes out)',
     steps: [...open(), { flags: 'R', seq: 1000 }, { flags: 'R', seq: 2000 }],
   },
   {
@@ -269,14 +266,12 @@ export const NORMAL: Case[] = [
   {
     name: 'syn-established-in-window',
     rfc: 'RFC 5961 §4.2: any SYN → challenge ACK (echoing TS.Recent: RFC 7323 §5.3 R3, the SYN is not accepted)',
-    knownBug: 'fixed by issue 9 step 1 (today the challenged SYN sets TS.Recent: the challenge ACK echoes its TSval)',
     steps: [...open(), { flags: 'S' }, probe],
   },
   { name: 'syn-established-beyond-window', rfc: 'RFC 5961 §4.2: SYN regardless of sequence number → challenge ACK', steps: [...open(), { flags: 'S', seq: 'wnd+1000' }, probe] },
   {
     name: 'synack-established',
     rfc: 'RFC 5961 §4.2 / RFC 9293 §3.10.7.4 (challenge ACK echoing TS.Recent)',
-    knownBug: 'fixed by issue 9 step 1 (today the challenged SYN-ACK sets TS.Recent: the challenge ACK echoes its TSval)',
     steps: [...open(), { flags: 'SA' }, probe],
   },
 
@@ -300,13 +295,11 @@ export const NORMAL: Case[] = [
   {
     name: 'ack-too-old-with-data',
     rfc: 'RFC 5961 §5.2: SEG.ACK < SND.UNA - MAX.SND.WND → discard, send ACK',
-    knownBug: TS_RECENT_BAD_ACK,
     steps: [...open(), { flags: 'A', ack: -(2 ** 30), len: 1, advance: false }, probe],
   },
   {
     name: 'ack-of-unsent-data',
     rfc: 'RFC 9293 §3.10.7.4 / RFC 5961 §5.2: SEG.ACK > SND.NXT → send ACK, drop the segment',
-    knownBug: TS_RECENT_BAD_ACK,
     steps: [...open(), { flags: 'A', ack: 1000, len: 1, advance: false }, probe],
   },
 
@@ -328,13 +321,11 @@ export const NORMAL: Case[] = [
   {
     name: 'ts-recent-after-challenged-rst',
     rfc: 'RFC 7323 §5.3 R3: TS.Recent is updated only from a segment that was accepted; a challenged RST is not',
-    knownBug: 'fixed by issue 9 step 1 (today the RST sets TS.Recent and every later segment fails PAWS)',
     steps: [...open(), { flags: 'R', seq: -1, len: 2, tsval: TS_FUTURE }, { flags: 'wait', wait: 550 }, probe],
   },
   {
     name: 'ts-recent-after-challenged-syn',
     rfc: 'RFC 7323 §5.3 R3 (a SYN on an open connection is challenged, not accepted)',
-    knownBug: 'fixed by issue 9 step 1 (today the SYN sets TS.Recent and every later segment fails PAWS)',
     steps: [...open(), { flags: 'S', seq: -1, len: 2, tsval: TS_FUTURE }, { flags: 'wait', wait: 550 }, probe],
   },
 
@@ -374,7 +365,8 @@ export const NORMAL: Case[] = [
   {
     name: 'fin-out-of-order',
     rfc: 'RFC 9293 §3.10.7.4 eighth: a FIN beyond RCV.NXT waits for the gap (and is SACKed: RFC 2018)',
-    knownBug: 'an out-of-order FIN without data is dropped (no SACK block, not kept): once the gap is filled the peer must retransmit its FIN after an RTO; Linux keeps it and closes at once',
+    knownBug:
+      'an out-of-order FIN without data is remembered (oooFin) but never processed: the segment that fills the gap finds no reassembly entries, so the receive path does not pull the reassembly queue, where the remembered FIN is checked; the peer must retransmit its FIN after an RTO (Linux keeps it, SACKs it, and closes at once)',
     steps: [...open(), { flags: 'FA', seq: 10, advance: false }, { flags: 'A', len: 10, wait: 250, view: summary }],
   },
   {
@@ -446,7 +438,6 @@ export const COOKIES: Case[] = [
   {
     name: 'cookie-syn-without-ts',
     rfc: 'RFC 4987 §3.6: without timestamps the cookie cannot carry WS/SACK, so the SYN-ACK must not offer them',
-    knownBug: 'fixed by issue 9 step 1 (today our cookie SYN-ACK offers window scaling the returning ACK cannot recover)',
     steps: [...open({ mss: 1460, ws: 7, sack: true }), probe],
   },
   { name: 'cookie-syn-no-options', rfc: 'RFC 4987 §3.6', steps: [...open({}), probe] },

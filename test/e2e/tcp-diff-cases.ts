@@ -150,6 +150,7 @@ export function withResponse(opts: SynOptions = FULL): Step[] {
 /** The SYN-ACK to FULL, as both send it (the first step of most cases). */
 const SYNACK_FULL = ['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'];
 const TS_FUTURE = 2 ** 30;
+const DSACK_MISSING = 'D-SACK (RFC 2883) is not implemented yet (issue 9 item 3 plans it): Linux reports the duplicate in a SACK block';
 const TS_OLD = -100_000;
 
 // ---- the cases --------------------------------------------------------------------------------
@@ -247,6 +248,11 @@ export const NORMAL: Case[] = [
   { name: 'rst-beyond-window', rfc: 'RFC 5961 §3.2: RST outside the window → dropped silently', steps: [...open(), { flags: 'R', seq: 'wnd+1000' }, probe] },
   { name: 'rst-below-window', rfc: 'RFC 5961 §3.2: RST outside the window → dropped silently', steps: [...open(), { flags: 'R', seq: -1000 }, probe] },
   {
+    name: 'rst-exact-with-bogus-ack',
+    rfc: 'RFC 5961 §3.2: a RST is judged by its sequence number only (its ACK field is not checked)',
+    steps: [...open(), { flags: 'RA', ack: 100_000 }, probe],
+  },
+  {
     name: 'rst-challenge-then-exact',
     rfc: 'RFC 5961 §3.2: the peer answers a challenge ACK with an exact RST, which resets',
     steps: [...open(), { flags: 'R', seq: 1000 }, { flags: 'R' }, probe],
@@ -334,13 +340,24 @@ export const NORMAL: Case[] = [
   {
     name: 'data-duplicate-dsack',
     rfc: 'RFC 9293 §3.10.7.4 (ACK for an old segment), RFC 2883 (D-SACK block)',
-    knownBug: 'D-SACK (RFC 2883) is not implemented yet (issue 9 item 3 plans it): Linux reports the duplicate in a SACK block',
+    knownBug: DSACK_MISSING,
     steps: [...open(), { flags: 'A', len: 10 }, { flags: 'A', seq: -10, len: 10 }],
+  },
+  {
+    name: 'sack-blocks-most-recent-first',
+    rfc: 'RFC 2018 §4: the first SACK block reports the most recently received segment, merged with what it joins',
+    steps: [...open(), { flags: 'A', seq: 100, len: 10 }, { flags: 'A', seq: 300, len: 10 }, { flags: 'A', seq: 110, len: 10 }],
+  },
+  {
+    name: 'data-overlapping-left-edge',
+    rfc: 'RFC 9293 §3.10.7.4: a segment starting below RCV.NXT is trimmed and its new part taken; RFC 2883: the duplicate part in a D-SACK block',
+    knownBug: DSACK_MISSING,
+    steps: [...open(), { flags: 'A', len: 10 }, { flags: 'A', seq: -5, len: 10 }],
   },
   { name: 'data-beyond-window', rfc: 'RFC 9293 §3.10.7.4: not acceptable → ACK, drop', steps: [...open(), { flags: 'A', seq: 'wnd+10', len: 10 }, probe] },
   { name: 'data-without-ack-flag', rfc: 'RFC 9293 §3.10.7.4 fifth: ACK bit off → drop', steps: [...open(), { flags: '', len: 5, advance: false }, probe] },
   { name: 'keepalive-probe-empty', rfc: 'RFC 9293 §3.8.4 / §3.10.7.4: SEG.SEQ = RCV.NXT-1 is unacceptable → ACK', steps: [...open(), { flags: 'A', seq: -1 }] },
-  { name: 'keepalive-probe-garbage-byte', rfc: 'RFC 9293 §3.8.4: one old byte → ACK; RFC 2883: with a D-SACK block', knownBug: 'D-SACK (RFC 2883) is not implemented yet (issue 9 item 3 plans it): Linux reports the duplicate in a SACK block', steps: [...open(), { flags: 'A', seq: -1, len: 1 }] },
+  { name: 'keepalive-probe-garbage-byte', rfc: 'RFC 9293 §3.8.4: one old byte → ACK; RFC 2883: with a D-SACK block', knownBug: DSACK_MISSING, steps: [...open(), { flags: 'A', seq: -1, len: 1 }] },
   { name: 'urgent-data', rfc: 'RFC 9293 §3.8.5, RFC 6093: urgent data is acknowledged as data', steps: [...open(), { flags: 'AU', len: 5, urg: 5 }, probe] },
   {
     name: 'window-scale-applied',
@@ -379,6 +396,17 @@ export const NORMAL: Case[] = [
     name: 'handshake-ack-with-fin',
     rfc: 'RFC 9293 §3.10.7.4: the ACK completes the handshake, then the FIN is processed (CLOSE-WAIT; the application closes)',
     steps: [{ flags: 'S', opts: FULL }, { flags: 'FA', wait: 100, view: summary }],
+  },
+  {
+    name: 'data-after-client-fin',
+    rfc: 'RFC 9293 §3.10.7.4 seventh: in CLOSE-WAIT/LAST-ACK segment text beyond the FIN is ignored',
+    steps: [...open(), { flags: 'FA', wait: 100, view: summary }, { flags: 'A', len: 5, advance: false }],
+  },
+  {
+    name: 'data-after-server-close',
+    rfc: 'RFC 9293 §3.6.1 / RFC 1122 4.2.2.13: data arriving after the application closed SHOULD get a RST (the data is lost)',
+    knownBug: 'in FIN-WAIT-2 after our application closed, new data is acknowledged and thrown away: the peer believes it delivered; Linux answers with a RST (RFC 9293 §3.6.1 SHOULD)',
+    steps: [...open(), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'A', wait: 50 }, { flags: 'A', len: 5 }],
   },
   {
     name: 'server-close-then-rst',

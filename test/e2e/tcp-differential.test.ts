@@ -128,6 +128,14 @@ describe('TCP differential test: Linux and our stack answer the same segments', 
     assert.equal(new Set(names).size, names.length);
   });
 
+  it('the judge was there: Linux answered every opening SYN of a connection case with a SYN-ACK', () => {
+    const opening = [...NORMAL, ...COOKIES].filter((c) => c.port === undefined && c.steps[0]?.flags === 'S' && c.steps[1]?.flags !== undefined);
+    for (const c of opening) {
+      const first = outcomes.get(c.name)?.linux[0]?.replies[0];
+      assert.ok(first !== undefined && first.f.startsWith('SA'), `${c.name}: Linux answered its SYN with ${JSON.stringify(first)}`);
+    }
+  });
+
   for (const c of [...NORMAL, ...COOKIES]) {
     it(`${c.name} (${c.rfc})`, () => {
       const o = outcomes.get(c.name);

@@ -83,8 +83,12 @@ export interface Case {
   port?: number;
   /** Where we differ from Linux on purpose: why, and what each side answers (the views' output). */
   expectDifference?: { why: string; linux: unknown; ours: unknown };
-  /** Where we differ from Linux by mistake (reported, to be fixed): the test asserts they still differ. */
-  knownBug?: string;
+  /**
+   * Where we differ from Linux by mistake (reported, to be fixed): what is wrong, and our answer
+   * today. The test asserts that we still answer exactly so (and still differ from Linux): a fix
+   * or any other change makes it fail, and the mark is then removed or updated.
+   */
+  knownBug?: { why: string; ours: unknown };
 }
 
 // ---- views ----------------------------------------------------------------------------------
@@ -295,7 +299,10 @@ export const NORMAL: Case[] = [
   {
     name: 'ack-below-isn-with-data',
     rfc: 'RFC 5961 §5.2: acceptable is SND.UNA - MAX.SND.WND ≤ SEG.ACK; Linux also caps MAX.SND.WND by the bytes acknowledged so far (an ACK for bytes never sent is too old)',
-    knownBug: 'we take data whose ACK is below our ISN (nothing sent yet): Linux challenges it and drops it (tcp_ack: max_window = min(max_window, bytes_acked)), which narrows blind data injection on a fresh connection',
+    knownBug: {
+      why: 'we take data whose ACK is below our ISN (nothing sent yet): Linux challenges it and drops it (tcp_ack: max_window = min(max_window, bytes_acked)), which narrows blind data injection on a fresh connection',
+      ours: [SYNACK_FULL, [], ['A seq=0 ack=1 [Timestamp] tsecr=30'], ['A seq=0 ack=1 [Timestamp] tsecr=40']],
+    },
     steps: [...open(), { flags: 'A', ack: -1, len: 1 }, probe],
   },
   {
@@ -340,7 +347,10 @@ export const NORMAL: Case[] = [
   {
     name: 'data-duplicate-dsack',
     rfc: 'RFC 9293 §3.10.7.4 (ACK for an old segment), RFC 2883 (D-SACK block)',
-    knownBug: DSACK_MISSING,
+    knownBug: {
+      why: DSACK_MISSING,
+      ours: [SYNACK_FULL, [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=0 [Timestamp] tsecr=30']],
+    },
     steps: [...open(), { flags: 'A', len: 10 }, { flags: 'A', seq: -10, len: 10 }],
   },
   {
@@ -351,13 +361,24 @@ export const NORMAL: Case[] = [
   {
     name: 'data-overlapping-left-edge',
     rfc: 'RFC 9293 §3.10.7.4: a segment starting below RCV.NXT is trimmed and its new part taken; RFC 2883: the duplicate part in a D-SACK block',
-    knownBug: DSACK_MISSING,
+    knownBug: {
+      why: DSACK_MISSING,
+      ours: [SYNACK_FULL, [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=5 [Timestamp] tsecr=40']],
+    },
     steps: [...open(), { flags: 'A', len: 10 }, { flags: 'A', seq: -5, len: 10 }],
   },
   { name: 'data-beyond-window', rfc: 'RFC 9293 §3.10.7.4: not acceptable → ACK, drop', steps: [...open(), { flags: 'A', seq: 'wnd+10', len: 10 }, probe] },
   { name: 'data-without-ack-flag', rfc: 'RFC 9293 §3.10.7.4 fifth: ACK bit off → drop', steps: [...open(), { flags: '', len: 5, advance: false }, probe] },
   { name: 'keepalive-probe-empty', rfc: 'RFC 9293 §3.8.4 / §3.10.7.4: SEG.SEQ = RCV.NXT-1 is unacceptable → ACK', steps: [...open(), { flags: 'A', seq: -1 }] },
-  { name: 'keepalive-probe-garbage-byte', rfc: 'RFC 9293 §3.8.4: one old byte → ACK; RFC 2883: with a D-SACK block', knownBug: DSACK_MISSING, steps: [...open(), { flags: 'A', seq: -1, len: 1 }] },
+  {
+    name: 'keepalive-probe-garbage-byte',
+    rfc: 'RFC 9293 §3.8.4: one old byte → ACK; RFC 2883: with a D-SACK block',
+    knownBug: {
+      why: DSACK_MISSING,
+      ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [Timestamp] tsecr=20']],
+    },
+    steps: [...open(), { flags: 'A', seq: -1, len: 1 }],
+  },
   { name: 'urgent-data', rfc: 'RFC 9293 §3.8.5, RFC 6093: urgent data is acknowledged as data', steps: [...open(), { flags: 'AU', len: 5, urg: 5 }, probe] },
   {
     name: 'window-scale-applied',
@@ -382,14 +403,19 @@ export const NORMAL: Case[] = [
   {
     name: 'fin-out-of-order',
     rfc: 'RFC 9293 §3.10.7.4 eighth: a FIN beyond RCV.NXT waits for the gap (and is SACKed: RFC 2018)',
-    knownBug:
-      'an out-of-order FIN without data is remembered (oooFin) but never processed: the segment that fills the gap finds no reassembly entries, so the receive path does not pull the reassembly queue, where the remembered FIN is checked; the peer must retransmit its FIN after an RTO (Linux keeps it, SACKs it, and closes at once)',
+    knownBug: {
+      why: 'an out-of-order FIN without data is remembered (oooFin) but never processed: the segment that fills the gap finds no reassembly entries, so the receive path does not pull the reassembly queue, where the remembered FIN is checked; the peer must retransmit its FIN after an RTO (Linux keeps it, SACKs it, and closes at once)',
+      ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [Timestamp] tsecr=20'], 'A ack=10'],
+    },
     steps: [...open(), { flags: 'FA', seq: 10, advance: false }, { flags: 'A', len: 10, wait: 250, view: summary }],
   },
   {
     name: 'fin-with-data-out-of-order',
     rfc: 'RFC 9293 §3.10.7.4 eighth, RFC 2018: data+FIN beyond RCV.NXT is kept and SACKed; filling the gap delivers both',
-    knownBug: 'minor: our SACK block for out-of-order data+FIN ends before the FIN (10-15), Linux\'s covers the FIN\'s sequence number too (10-16); both keep the FIN and close once the gap is filled',
+    knownBug: {
+      why: 'minor: our SACK block for out-of-order data+FIN ends before the FIN (10-15), Linux\'s covers the FIN\'s sequence number too (10-16); both keep the FIN and close once the gap is filled',
+      ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=20 sack=10-15'], 'AF ack=16'],
+    },
     steps: [...open(), { flags: 'FA', seq: 10, len: 5, advance: false }, { flags: 'A', len: 10, wait: 250, view: summary }],
   },
   {
@@ -405,7 +431,10 @@ export const NORMAL: Case[] = [
   {
     name: 'data-after-server-close',
     rfc: 'RFC 9293 §3.6.1 / RFC 1122 4.2.2.13: data arriving after the application closed SHOULD get a RST (the data is lost)',
-    knownBug: 'in FIN-WAIT-2 after our application closed, new data is acknowledged and thrown away: the peer believes it delivered; Linux answers with a RST (RFC 9293 §3.6.1 SHOULD)',
+    knownBug: {
+      why: 'in FIN-WAIT-2 after our application closed, new data is acknowledged and thrown away: the peer believes it delivered; Linux answers with a RST (RFC 9293 §3.6.1 SHOULD)',
+      ours: [SYNACK_FULL, [], 'AF ack=57 data', [], ['A seq=0 ack=5 [Timestamp] tsecr=50']],
+    },
     steps: [...open(), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'A', wait: 50 }, { flags: 'A', len: 5 }],
   },
   {

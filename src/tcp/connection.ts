@@ -538,6 +538,8 @@ export class TcpConnection implements ByteStream {
     // dropped for overflow, or the peer would retransmit its FIN and then get an RST.
     if (this.ackPending) sendAck(this, now);
     if (st.counters.timeWait > st.opts.maxTimeWait) {
+      // Full (see TcpOptions.maxTimeWait): no entry; PAWS and the ISN clock protect what follows.
+      st.counters.timeWaitOverflows++;
       st.err('time-wait-overflow');
       st.destroy(this, false);
       return;

@@ -6,11 +6,15 @@
  * from the next port. `--conns` connections run side by side; each round hands the server one
  * vector with every frame the clients have to send.
  *
- *   node dist/bench/conn-micro.js [--seconds 5] [--conns 64] [--rate 15000] [--warmup 1]
+ *   node dist/bench/conn-micro.js [--seconds 5] [--conns 64] [--rate 15000] [--warmup 1] [--count N]
  *   node --cpu-prof --cpu-prof-dir /tmp/prof dist/bench/conn-micro.js
  *
  * Prints connections/s, the server's share of the time (the client's frame building and
  * parsing is timed apart), and frames per connection in each direction.
+ *
+ * `--count N` measures N connections instead of --seconds: a fixed amount of work, for counting
+ * instructions where the CPU has no performance counters (e.g. under valgrind --tool=callgrind,
+ * comparing two builds at the same N).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -126,6 +130,7 @@ async function main(): Promise<void> {
   const nconns = arg('--conns', 64);
   const rate = arg('--rate', 15000);
   const warmup = arg('--warmup', 1);
+  const count = arg('--count', 0);
   const www = mkdtempSync(join(tmpdir(), 'conn-micro-'));
   writeFileSync(join(www, 'index.html'), 'Welcome\n');
 
@@ -302,7 +307,7 @@ async function main(): Promise<void> {
   const end = start + seconds * 1000;
   let rounds = 0;
   let lastPrint = start;
-  while (performance.now() < end) {
+  while (count > 0 ? done < count : performance.now() < end) {
     for (let r = 0; r < 50; r++) {
       const got = dev.deliver();
       framesIn += got;

@@ -22,6 +22,8 @@ import {
   writeTcpHeader,
 } from '../wire/tcp.js';
 import { TcpConnection } from './connection.js';
+import { sendSyn, sendSynAck } from './output.js';
+import { runTimers } from './timers.js';
 import { TimeWaitConnection } from './time-wait.js';
 import { hash4, makeKey } from './hash.js';
 import { TimerHeap } from './heap.js';
@@ -125,7 +127,7 @@ export class TcpStack {
     this.inCall = true;
     try {
       c.handler = open(c);
-      c.sendSyn(now);
+      sendSyn(c, now);
       c.rtoAt = now + this.opts.rtoInitial;
       this.timerUpdate(c);
     } finally {
@@ -191,7 +193,12 @@ export class TcpStack {
     this.inCall = true;
     try {
       let c = this.lookup(g.dstIp, g.dstPort, g.srcIp, g.srcPort);
-      if (c !== undefined && c.state === TIME_WAIT && (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN) {
+      if (
+        c !== undefined &&
+        c.state === TIME_WAIT &&
+        (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN &&
+        c instanceof TimeWaitConnection
+      ) {
         if (c.timeWaitReusable(g)) {
           // RFC 6191: a new incarnation; its ISN must be above anything the old one used.
           const floor = (c.sndMax + 65536 + 2) >>> 0;
@@ -300,7 +307,7 @@ export class TcpStack {
     this.insert(c);
     this.setState(c, SYN_RECEIVED);
     this.counters.passiveOpens++;
-    c.sendSynAck(now);
+    sendSynAck(c, now);
     c.rtoAt = now + o.rtoInitial;
     this.timerUpdate(c);
   }
@@ -696,10 +703,10 @@ export class TcpStack {
       const heap = this.heap;
       while (heap.size > 0 && heap.topKey() <= now) {
         const c = heap.pop()!;
-        c.onTimers(now);
+        runTimers(c, now);
         this.timerUpdate(c);
       }
-      // 2MSL over (what TcpConnection.onTimers does in TIME_WAIT).
+      // 2MSL over.
       let c = this.twHead;
       while (c !== null && c.lingerAt <= now) {
         c.lingerAt = Infinity;

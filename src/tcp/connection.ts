@@ -34,7 +34,7 @@ import type { LossRecovery } from './recovery.js';
 import { SendQueue } from './send-queue.js';
 import { seqGt, seqLeq } from './seq.js';
 import type { TcpStack } from './stack.js';
-import { armDelayedAck, armFinWait2, stopTimers } from './timers.js';
+import { armDelayedAck, armFinWait2, startTimeWait } from './timers.js';
 import type { TimeWaitConnection } from './time-wait.js';
 import {
   CLOSE_WAIT,
@@ -60,12 +60,9 @@ export class TcpConnection implements ByteStream {
   active = false;
   /** end() was called before an active open completed: FIN after the handshake and the data. */
   endAfterOpen = false;
+  /** Place and key in the stack's timer heap. */
   heapIdx = -1;
   heapKey = Infinity;
-  /** The stack's TIME_WAIT FIFO (only TimeWaitConnections wait in it; see TcpStack.timeWaitQueue). */
-  twPrev: TcpConnection | TimeWaitConnection | null = null;
-  twNext: TcpConnection | TimeWaitConnection | null = null;
-  inTimeWaitList = false;
   dirty = false;
   closeNotified = false;
   private remoteStr = '';
@@ -525,8 +522,7 @@ export class TcpConnection implements ByteStream {
     }
     this.deliverEnd();
     st.setState(this, TIME_WAIT);
-    stopTimers(this);
-    this.lingerAt = now + st.opts.timeWaitMs;
+    startTimeWait(this, now);
     this.q.clear();
     this.reasm = null;
     this.rec.release();

@@ -77,8 +77,8 @@ export class TcpStack {
   private readonly listeners = new Map<number, AcceptHandler>();
   private readonly heap = new TimerHeap<TcpConnection>();
   /** TIME_WAIT connections, oldest (earliest lingerAt) first. */
-  private twHead: AnyConnection | null = null;
-  private twTail: AnyConnection | null = null;
+  private twHead: TimeWaitConnection | null = null;
+  private twTail: TimeWaitConnection | null = null;
   private dirtyList: TcpConnection[] = [];
   private spareList: TcpConnection[] = [];
   private inCall = false;
@@ -569,12 +569,11 @@ export class TcpStack {
   }
 
   /**
-   * @internal (Re)queues a TIME_WAIT connection at the end of the 2MSL FIFO, by its lingerAt.
-   * Every TIME_WAIT lasts timeWaitMs from a later `now`, so appending keeps the order without
-   * a heap (O(1) per connection instead of O(log n) against every connection in TIME_WAIT).
+   * (Re)queues a TIME_WAIT connection at the end of the 2MSL FIFO, by its lingerAt. Every
+   * TIME_WAIT lasts timeWaitMs from a later `now`, so appending keeps the order without a heap
+   * (O(1) per connection instead of O(log n) against every connection in TIME_WAIT).
    */
-  timeWaitQueue(c: AnyConnection): void {
-    if (c.heapIdx >= 0) this.heap.remove(c as TcpConnection);
+  private timeWaitQueue(c: TimeWaitConnection): void {
     if (c.inTimeWaitList) this.timeWaitUnlink(c);
     c.inTimeWaitList = true;
     // Walk back from the tail in case timeWaitMs was lowered meanwhile (normally zero steps).
@@ -588,7 +587,13 @@ export class TcpStack {
     else this.twHead = c;
   }
 
-  private timeWaitUnlink(c: AnyConnection): void {
+  /** @internal A retransmitted FIN in TIME_WAIT: our last ACK was lost; the 2MSL wait starts again. */
+  restartTimeWait(c: TimeWaitConnection, now: number): void {
+    c.lingerAt = now + this.opts.timeWaitMs;
+    this.timeWaitQueue(c);
+  }
+
+  private timeWaitUnlink(c: TimeWaitConnection): void {
     const prev = c.twPrev;
     const next = c.twNext;
     if (prev !== null) prev.twNext = next;
@@ -615,7 +620,6 @@ export class TcpStack {
       if (p !== undefined) p.next = tw;
     }
     c.next = null;
-    if (c.inTimeWaitList) this.timeWaitUnlink(c);
     if (c.heapIdx >= 0) this.heap.remove(c);
     c.state = CLOSED; // (the counters keep counting the TIME_WAIT, now tw)
     this.timeWaitQueue(tw);
@@ -626,8 +630,8 @@ export class TcpStack {
     if (c.state === CLOSED) return;
     this.setState(c, CLOSED);
     this.unlink(c);
-    if (c.inTimeWaitList) this.timeWaitUnlink(c);
     if (c instanceof TimeWaitConnection) {
+      if (c.inTimeWaitList) this.timeWaitUnlink(c);
       this.counters.connections--;
       return;
     }
@@ -655,7 +659,7 @@ export class TcpStack {
 
   /** @internal a connection's timers changed */
   timerUpdate(c: TcpConnection): void {
-    if (c.state === CLOSED || c.inTimeWaitList) return;
+    if (c.state === CLOSED) return;
     const d = deadlineOf(c);
     if (c.heapIdx < 0) {
       if (d !== Infinity) this.heap.set(c, d);
@@ -711,7 +715,6 @@ export class TcpStack {
       while (c !== null && c.lingerAt <= now) {
         c.lingerAt = Infinity;
         this.destroy(c, false);
-        if (c.inTimeWaitList) this.timeWaitUnlink(c); // (not expected)
         c = this.twHead;
       }
     } finally {

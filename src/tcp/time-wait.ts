@@ -34,12 +34,10 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
   next: TcpConnection | TimeWaitConnection | null = null;
   /** TIME_WAIT, then CLOSED once removed. */
   state = TIME_WAIT;
-  /** The 2MSL FIFO (see TcpStack.timeWaitQueue). */
-  twPrev: TcpConnection | TimeWaitConnection | null = null;
-  twNext: TcpConnection | TimeWaitConnection | null = null;
+  /** The stack's 2MSL FIFO (see TcpStack.timeWaitQueue). */
+  twPrev: TimeWaitConnection | null = null;
+  twNext: TimeWaitConnection | null = null;
   inTimeWaitList = false;
-  /** Never in the timer heap. */
-  heapIdx = -1;
   lingerAt: number;
 
   readonly localIp: number;
@@ -110,8 +108,7 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
       case SEG_OUT_OF_WINDOW:
         if ((g.flags & TCP_FIN) !== 0) {
           // A retransmitted FIN: our last ACK was lost; ACK again and restart the 2MSL wait.
-          this.lingerAt = now + st.opts.timeWaitMs;
-          st.timeWaitQueue(this);
+          st.restartTimeWait(this, now);
         } else if (segLen > 0) st.counters.duplicateSegments++;
         rejectOutOfWindow(this, segLen, now);
         return;

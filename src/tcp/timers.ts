@@ -58,16 +58,16 @@ export function armKeepAlive(c: TcpConnection, now: number): void {
   }
 }
 
-/** Every timer off (the connection enters TIME_WAIT, which the stack's FIFO times). */
-export function stopTimers(c: TcpConnection): void {
+/** The connection enters TIME_WAIT: every timer off but the 2MSL deadline (the stack's FIFO times it). */
+export function startTimeWait(c: TcpConnection, now: number): void {
   c.rtoAt = Infinity;
   c.persistAt = Infinity;
   c.kaAt = Infinity;
   c.delackAt = Infinity;
   c.reoAt = Infinity;
   c.ptoAt = Infinity;
-  c.lingerAt = Infinity;
   c.persisting = false;
+  c.lingerAt = now + c.stack.opts.timeWaitMs;
 }
 
 /** The peer's window is zero with nothing in flight: probe it (the persist timer replaces the RTO). */

@@ -73,6 +73,15 @@ export function tcpOptionsOf(config: EngineConfig['engine']): Partial<TcpOptions
   return {};
 }
 
+function integer(config: EngineConfig, key: string, max: number): number | undefined {
+  const raw = config.engine[key];
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) > max) {
+    throw new EngineConfigError(`vpp-server { ${key} ${raw} }: expected an integer 0-${max}`);
+  }
+  return Number(raw);
+}
+
 export interface DrainResult {
   /** True when every HTTP connection finished before the deadline. */
   clean: boolean;
@@ -146,6 +155,12 @@ export class Engine {
     });
     this.services = new Services(this.dp, this.errorSources);
     this.services.tcpOptions = tcpOptionsOf(config.engine);
+    // TIME_WAIT; absent keys keep the stack's defaults (60 s as Linux, 50,000 entries).
+    if (config.engine['tcp-time-wait'] !== undefined) {
+      this.services.tcpOptions.timeWaitMs = seconds(config, 'tcp-time-wait', 60, 3600) * 1000;
+    }
+    const twMax = integer(config, 'tcp-time-wait-max', 10_000_000);
+    if (twMax !== undefined) this.services.tcpOptions.maxTimeWait = twMax;
     this.services.log = (level, fields, message) => log[level](fields, message);
     this.metrics = createMetricsRegistry({
       dp: this.dp,

@@ -7,6 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { defaultSettings, Lab } from '../../src/lab/lab.js';
 import { inNs, run, waitFor } from '../../src/lab/exec.js';
@@ -49,11 +50,19 @@ describe('lab: IPv6 (neighbour discovery, DAD, ICMPv6) against the kernel', { sk
     assert.equal(inNs(lab.ns.client, ['curl', '-sS', '--max-time', '5', 'http://192.168.123.150/index.html']).trim(), 'Welcome');
     assert.equal(inNs(lab.ns.client, ['curl', '-6', '-sS', '--max-time', '5', `http://[${OUR_IP6}]/index.html`]).trim(), 'Welcome');
     assert.equal(inNs(lab.ns.client, ['curl', '-6', '-sS', '--max-time', '5', '--cacert', lab.caFile, `https://[${OUR_IP6}]/index.html`]).trim(), 'Welcome');
-    const sessions = await ctl('show session');
-    assert.match(sessions, /^\[T\] \[::\]:80->\[::\]:0 LISTEN$/m);
-    assert.match(sessions, /^\[T\] 0\.0\.0\.0:80->0\.0\.0\.0:0 LISTEN$/m);
-    // The connections just closed wait in TIME_WAIT, shown with bracketed IPv6 endpoints.
-    assert.match(sessions, /^\[T\] \[2001:db8:123::150\]:(80|443)->\[2001:db8:123::10\]:\d+ /m);
+    // A connection held open by the client (bash's /dev/tcp), shown with bracketed IPv6 endpoints.
+    const holder = spawn('ip', ['netns', 'exec', lab.ns.client, 'bash', '-c', `exec 3<>/dev/tcp/${OUR_IP6}/80; sleep 10`], { stdio: 'ignore' });
+    try {
+      const sessions = await waitFor('the held connection in show session', async () => {
+        const out = await ctl('show session');
+        return /ESTABLISHED/.test(out) ? out : undefined;
+      }, 5000);
+      assert.match(sessions, /^\[T\] \[::\]:80->\[::\]:0 LISTEN$/m);
+      assert.match(sessions, /^\[T\] 0\.0\.0\.0:80->0\.0\.0\.0:0 LISTEN$/m);
+      assert.match(sessions, /^\[T\] \[2001:db8:123::150\]:80->\[2001:db8:123::10\]:\d+ ESTABLISHED/m);
+    } finally {
+      holder.kill();
+    }
     assert.ok(errorCount(await ctl('show errors'), 'tcp6-input', 'segments delivered to TCP') > 0);
   });
 

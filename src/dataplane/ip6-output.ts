@@ -13,6 +13,7 @@
  * 40-byte IPv6 header (begin() says where), then commit() writes the IPv6 header. Addresses are
  * passed in place (buffer, offset), so a packet allocates nothing.
  */
+import { performance } from 'node:perf_hooks';
 import { formatMac } from '../wire/address.js';
 import { ETHERTYPE_IPV6 } from '../wire/ethernet.js';
 import { writeIcmp6Checksum, writeNa, writeNs } from '../wire/icmpv6.js';
@@ -26,6 +27,8 @@ import { HoldResult, NudState, type Neighbor, type NeighborEvents, type Neighbor
 import { defineNode, err, info } from './node.js';
 
 const SCRATCH_BYTES = 65_536 + 64;
+/** As ip4-output: one packet in this many is timed and the cost scaled, for `show runtime`. */
+const SAMPLE_EVERY = 32;
 const ND_HOP_LIMIT = 255;
 
 const enum Mode {
@@ -102,6 +105,9 @@ export class Ip6Output implements NeighborEvents {
   private readonly scratch = Buffer.alloc(SCRATCH_BYTES);
   private lookups = 0;
   private rewrites = 0;
+  private lookupNanos = 0;
+  private rewriteNanos = 0;
+  private sample = 0;
 
   constructor(
     capacity: number,
@@ -122,6 +128,9 @@ export class Ip6Output implements NeighborEvents {
    * written into scratch and dropped at commit(), counted.
    */
   begin(dst: Buffer, dstOff: number, via: SwInterface | null, want: number, waitForTx: boolean, traceId = -1): boolean {
+    const timed = ++this.sample >= SAMPLE_EVERY;
+    const t0 = timed ? performance.now() : 0;
+    if (timed) this.sample = 0;
     this.traceId = traceId;
     this.dstBuf = dst;
     this.dstOff = dstOff;
@@ -152,6 +161,8 @@ export class Ip6Output implements NeighborEvents {
     if (sw !== null && waitForTx && sw.up && !this.output.ready(sw.hw)) return false;
     this.lookups++;
     if (sw !== null) lookup.errors[lookup.e.routed]++;
+    const t1 = timed ? performance.now() : 0;
+    if (timed) this.lookupNanos += (t1 - t0) * 1e6 * SAMPLE_EVERY;
     if (traceId >= 0) this.tracer.record(traceId, 'ip6-lookup', `fib 0 dst ${formatIpv6(dst, dstOff)}${entry !== undefined ? ` prefix ${formatIpv6(entry.prefix)}/${entry.length} ${entry.source}` : ''} ${sw?.name ?? 'no route: dropped'}`);
     if (sw === null) return this.toScratch(Mode.Discard, null);
     this.rewrites++;
@@ -184,6 +195,7 @@ export class Ip6Output implements NeighborEvents {
       const hex = this.buf.toString('hex', this.l3 - l2Length(sw), this.l3);
       this.tracer.record(traceId, 'ip6-rewrite', `tx_sw_if_index ${sw.index} adj: ipv6 via ${formatIpv6(n.ip6!)} ${sw.name}: mtu:${sw.mtu} ${formatMac(n.mac)} ${hex}`);
     }
+    if (timed) this.rewriteNanos += (performance.now() - t1) * 1e6 * SAMPLE_EVERY;
     return true;
   }
 
@@ -261,9 +273,10 @@ export class Ip6Output implements NeighborEvents {
 
   endVector(): void {
     const nodes = this.nodes;
-    if (this.lookups > 0) nodes.lookup.record(this.lookups, 0);
-    if (this.rewrites > 0) nodes.rewrite.record(this.rewrites, 0);
+    if (this.lookups > 0) nodes.lookup.record(this.lookups, this.lookupNanos);
+    if (this.rewrites > 0) nodes.rewrite.record(this.rewrites, this.rewriteNanos);
     this.lookups = this.rewrites = 0;
+    this.lookupNanos = this.rewriteNanos = 0;
   }
 
   // ---- Neighbor Discovery on the link ----------------------------------------------------

@@ -137,20 +137,21 @@ export class Ip6Output implements NeighborEvents {
     const nodes = this.nodes;
     const lookup = nodes.lookup;
     const entry = this.fib.lookup(dst, dstOff);
+    // Where it would leave, before anything is counted: a segment the caller keeps while the
+    // device is backlogged (TCP) is looked up again when it goes, so a refused try counts nowhere.
     let sw: SwInterface | null = null;
+    if (entry !== undefined) {
+      if (entry.source === 'link-local') sw = via !== null && via.ip6 !== null ? via : null;
+      else if (entry.forwards) sw = entry.sw;
+    }
+    if (sw !== null && waitForTx && sw.up && !this.output.ready(sw.hw)) return false;
     let hop = dst;
     let hopOff = dstOff;
-    if (entry === undefined || (entry.source !== 'link-local' && entry.sw === null)) {
-      lookup.errors[lookup.e.noRoute]++;
-    } else if (entry.source === 'drop') {
-      lookup.errors[lookup.e.dropPrefix]++;
-    } else if (entry.source === 'local') {
-      lookup.errors[lookup.e.local]++;
-    } else if (entry.source === 'link-local') {
-      if (via === null || via.ip6 === null) lookup.errors[lookup.e.linkLocalNoInterface]++;
-      else sw = via;
-    } else {
-      sw = entry.sw;
+    if (entry === undefined || (entry.source !== 'link-local' && entry.sw === null)) lookup.errors[lookup.e.noRoute]++;
+    else if (entry.source === 'drop') lookup.errors[lookup.e.dropPrefix]++;
+    else if (entry.source === 'local') lookup.errors[lookup.e.local]++;
+    else if (sw === null) lookup.errors[lookup.e.linkLocalNoInterface]++;
+    else if (entry.source !== 'link-local') {
       entry.packets++;
       this.entry = entry;
       if (entry.source === 'static') {
@@ -158,7 +159,6 @@ export class Ip6Output implements NeighborEvents {
         hopOff = 0;
       }
     }
-    if (sw !== null && waitForTx && sw.up && !this.output.ready(sw.hw)) return false;
     this.lookups++;
     if (sw !== null) lookup.errors[lookup.e.routed]++;
     const t1 = timed ? performance.now() : 0;

@@ -73,9 +73,9 @@ export interface Ip6Address {
 export class Ip6Link {
   /** Global (and configured) addresses, in configuration order. */
   readonly addresses: Ip6Address[] = [];
-  /** Multicast MACs joined on the device for this interface, by group MAC text (for leave). */
+  /** The IPv6 multicast groups whose MACs are joined on the device for this interface, by group text (ff02::1:ff00:150). */
   readonly groups = new Map<string, Buffer>();
-  /** Echo and ND counters for `show ip6 interface`. */
+  /** ND counters for `show ip6 interface`. */
   nsReceived = 0;
   naSent = 0;
   constructor(readonly linkLocal: Ip6Address) {}

@@ -75,6 +75,12 @@ interface ServerResult {
   download?: DownloadResult;
   keepAlive?: WrkResult;
   newConnection?: WrkResult;
+  /**
+   * Ping and one-connection latency with our RX queue in polling mode (`set interface rx-mode
+   * host-macvlan0 polling`). The kernel has no such mode: for nginx and Node these are their
+   * ordinary figures, so the ratio compares our polling mode with the kernel as it is.
+   */
+  polling?: { ping?: PingResult; single?: WrkResult; serverCpuPct?: number };
   /** `show errors` / `show session` of our dataplane after the run */
   dataplane?: { errors?: string; hardware?: string };
 }
@@ -234,6 +240,33 @@ async function measureServer(label: string, t: Target, o: Options, scratch: stri
   return { index, file, ping: p, singleConnection: single, download: d, keepAlive, newConnection };
 }
 
+/** Our ping and one-connection latency with the RX queue polling, then back to interrupt mode. */
+async function measurePolling(label: string, t: Target, o: Options, socket: string): Promise<ServerResult['polling']> {
+  const set = async (mode: string) => {
+    const r = await cli(socket, `set interface rx-mode host-macvlan0 ${mode}`);
+    if (r === undefined || r.trim() !== '') fail(label, `set interface rx-mode host-macvlan0 ${mode}: ${r ?? 'no answer'}`);
+  };
+  await set('polling');
+  const out: NonNullable<ServerResult['polling']> = {};
+  try {
+    if (o.only.has('ping')) {
+      progress(`${label} polling: ping -c 50 -i 0.01`);
+      out.ping = await ping(t);
+      progress(`${label} polling:   ping min/avg/max ${out.ping.minUs ?? '-'}/${out.ping.avgUs ?? '-'}/${out.ping.maxUs ?? '-'} µs`);
+      if (!out.ping.ok) fail(`${label} polling`, `ping: ${out.ping.received}/${out.ping.transmitted} replies`);
+    }
+    if (o.only.has('single')) {
+      progress(`${label} polling: wrk -t1 -c1 -d2s`);
+      out.single = await wrk(t, { threads: 1, connections: 1, seconds: 2, close: false });
+      progress(`${label} polling:   one connection: ${fmt(out.single.requestsPerSec)} req/s, latency avg ${fmt(out.single.latencyAvgUs)} µs, server CPU ${out.single.serverCpuPct}%`);
+      if (!out.single.ok) fail(`${label} polling`, `one-connection GET: wrk ${out.single.exit}`);
+    }
+  } finally {
+    await set('interrupt');
+  }
+  return out;
+}
+
 function fmt(x: number | undefined, digits = 0): string {
   if (x === undefined || !Number.isFinite(x)) return '-';
   return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -260,6 +293,9 @@ const ROWS: Row[] = [
   { name: 'ping RTT avg µs (lower=better)', get: (r) => r.ping?.avgUs },
   { name: 'ping RTT min µs (lower=better)', get: (r) => r.ping?.minUs },
   { name: 'GET latency, 1 conn, avg µs (lower=better)', get: (r) => (r.singleConnection?.ok ? r.singleConnection.latencyAvgUs : undefined) },
+  { name: 'ping RTT avg µs, ours rx-mode polling', get: (r) => r.polling?.ping?.avgUs },
+  { name: 'GET latency, 1 conn, µs, ours polling', get: (r) => (r.polling?.single?.ok ? r.polling.single.latencyAvgUs : undefined) },
+  { name: 'server CPU % 1 conn, ours polling', get: (r) => r.polling?.single?.serverCpuPct },
   { name: 'keep-alive latency avg µs (64 conns)', get: (r) => r.keepAlive?.latencyAvgUs },
   { name: 'server CPU % keep-alive', get: (r) => r.keepAlive?.serverCpuPct },
   { name: 'server CPU % new-conn', get: (r) => r.newConnection?.serverCpuPct },
@@ -394,6 +430,7 @@ async function main(): Promise<number> {
         if (!o.onlyTls) {
           flatResults.ours = await measureServer('flat/ours', t, o, scratch, sha256);
           flatResults.ours.dataplane = await dataplaneState(flat.podSocket);
+          if (o.only.has('ping') || o.only.has('single')) flatResults.ours.polling = await measurePolling('flat/ours', t, o, flat.podSocket);
         }
         if (tlsFiles !== undefined) {
           const added = await cli(flat.podSocket, `http static listener add uri tls://0.0.0.0/443 cert ${tlsFiles.cert} key ${tlsFiles.key}`);
@@ -419,7 +456,11 @@ async function main(): Promise<number> {
         const s = name === 'nginx' ? startNginx(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp, tlsFiles) : start(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp);
         servers.push(s);
         await waitServing(name, t, s);
-        if (!o.onlyTls) flatResults[name] = await measureServer(`flat/${name}`, t, o, scratch, sha256);
+        if (!o.onlyTls) {
+          const r = await measureServer(`flat/${name}`, t, o, scratch, sha256);
+          r.polling = { ping: r.ping, single: r.singleConnection }; // the kernel has no rx-mode
+          flatResults[name] = r;
+        }
         if (name === 'nginx' && tlsFiles !== undefined) await runTls('flat/nginx https', 'nginx', t, tlsFiles.cert);
         s.stop();
         servers.splice(servers.indexOf(s), 1);

@@ -1757,6 +1757,97 @@ static napi_value m_closed(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* ---------------------------------------------------------------- byte helpers for the data path */
+
+/* A Uint8Array (Buffer) argument: its bytes (byte offset applied) and length. */
+static int u8_arg(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  napi_typedarray_type t;
+  void *p = NULL;
+  if (napi_get_typedarray_info(env, v, &t, len, &p, NULL, NULL) != napi_ok || t != napi_uint8_array) return -1;
+  *data = p;
+  return 0;
+}
+
+static int u32_arg(napi_env env, napi_value v, uint32_t *out) {
+  return napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -1;
+}
+
+/*
+ * copyBytes(dst, dstOff, src, srcOff, len): memmove between two Uint8Arrays, bounds checked.
+ * Buffer#copy of a sub-range makes a Uint8Array view per call on Node 20 (garbage for the
+ * scavenger on every TCP segment); this makes none.
+ */
+static napi_value m_copy_bytes(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  uint8_t *dst, *src;
+  size_t dlen, slen;
+  uint32_t doff, soff, n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 5 || u8_arg(env, argv[0], &dst, &dlen) || u32_arg(env, argv[1], &doff) || u8_arg(env, argv[2], &src, &slen) ||
+      u32_arg(env, argv[3], &soff) || u32_arg(env, argv[4], &n)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "copyBytes(dst: Uint8Array, dstOff, src: Uint8Array, srcOff, len)");
+    return NULL;
+  }
+  if ((uint64_t)doff + n > dlen || (uint64_t)soff + n > slen) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "copyBytes: range outside the buffer");
+    return NULL;
+  }
+  memmove(dst + doff, src + soff, n);
+  return NULL;
+}
+
+/*
+ * sum16(buf, off, len, initial): the Internet checksum's one's complement sum (RFC 1071) of the
+ * 16-bit big-endian words of buf[off .. off+len) (an odd last byte padded with zero) plus
+ * `initial`, folded to 16 bits but not complemented: what wire/checksum.ts's sumWords returns,
+ * folded. Summed 32 bits at a time into 64 bits, in host order; swapped once at the end.
+ */
+static napi_value m_sum16(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], r;
+  uint8_t *b;
+  size_t blen;
+  uint32_t off, len;
+  double initial = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 3 || u8_arg(env, argv[0], &b, &blen) || u32_arg(env, argv[1], &off) || u32_arg(env, argv[2], &len) ||
+      (argc > 3 && napi_get_value_double(env, argv[3], &initial) != napi_ok)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sum16(buf: Uint8Array, off, len, initial?)");
+    return NULL;
+  }
+  if ((uint64_t)off + len > blen) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "sum16: range outside the buffer");
+    return NULL;
+  }
+  const uint8_t *p = b + off;
+  uint64_t sum = 0;
+  uint32_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint32_t w0, w1;
+    memcpy(&w0, p + i, 4);
+    memcpy(&w1, p + i + 4, 4);
+    sum += (uint64_t)w0 + w1;
+  }
+  for (; i + 2 <= len; i += 2) {
+    uint16_t w;
+    memcpy(&w, p + i, 2);
+    sum += w;
+  }
+  if (i < len) {
+    uint16_t w = 0;
+    memcpy(&w, p + i, 1); /* the byte goes first in memory: the high byte of a big-endian word */
+    sum += w;
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  uint16_t folded = (uint16_t)sum;
+  folded = ntohs(folded); /* summed in host order: one swap gives the big-endian sum */
+  uint64_t total = (uint64_t)folded + (initial > 0 ? (uint64_t)initial : 0);
+  while (total >> 16) total = (total & 0xffff) + (total >> 16);
+  napi_create_uint32(env, (uint32_t)total, &r);
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", NULL, m_start, NULL, NULL, NULL, napi_default, NULL},
@@ -1781,6 +1872,11 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "AfPacketSocket", cls);
   napi_create_uint32(env, TX_BATCH_MAX, &v);
   napi_set_named_property(env, exports, "TX_BATCH_MAX", v);
+  napi_value fn;
+  if (napi_create_function(env, "copyBytes", NAPI_AUTO_LENGTH, m_copy_bytes, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "copyBytes", fn);
+  if (napi_create_function(env, "sum16", NAPI_AUTO_LENGTH, m_sum16, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "sum16", fn);
   return exports;
 }
 

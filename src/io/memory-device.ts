@@ -19,6 +19,12 @@ export class MemoryDevice implements Device {
   readonly sent: Buffer[] = [];
   /** Called for each frame sent (after it is recorded). */
   onSend: ((frame: Buffer) => void) | null = null;
+  /**
+   * Allocation-free mode for tests that count garbage: when set, each send hands the TX vector
+   * (frames first..count-1, offload fields as built) to this function and nothing is copied,
+   * completed or recorded in `sent`.
+   */
+  onSendVector: ((tx: TxVector, first: number) => void) | null = null;
   private handler: RxHandler | null = null;
   private pending: { frame: Buffer; tpid: number; tci: number; flags: number }[] = [];
   private readonly rx: RxVector;
@@ -75,6 +81,22 @@ export class MemoryDevice implements Device {
   /** Queues a frame for the next deliver(). */
   inject(frame: Buffer, options: InjectOptions = {}): void {
     this.pending.push({ frame: Buffer.from(frame), tpid: options.vlanTci !== undefined ? (options.vlanTpid ?? 0x8100) : 0, tci: options.vlanTci ?? 0, flags: options.flags ?? 0 });
+  }
+
+  /**
+   * The device's own RX vector, for allocation-free delivery: a test points `data` at its buffer,
+   * fills offset/length/flags (vlanTpid/vlanTci) for `count` frames and calls deliverPrepared().
+   */
+  get rxVector(): RxVector {
+    return this.rx;
+  }
+
+  /** Hands the prepared rxVector (its first `count` frames) to the handler, copying nothing. */
+  deliverPrepared(count: number): void {
+    if (count > this.vectorCapacity) throw new RangeError(`${count} frames exceed the vector capacity ${this.vectorCapacity}`);
+    this.rx.count = count;
+    this.statistics.kernelPackets += count;
+    if (this.handler !== null) this.handler(this.rx);
   }
 
   /** Delivers everything injected so far, in vectors of at most the capacity. Returns frames delivered. */
@@ -151,6 +173,10 @@ export class MemoryDevice implements Device {
 
   /** The simulated kernel: frames [first, count) while the budget lasts. */
   private transmit(tx: TxVector, first: number): number {
+    if (this.onSendVector !== null && this.budget === Infinity) {
+      this.onSendVector(tx, first);
+      return tx.count - first;
+    }
     for (let i = first; i < tx.count; i++) {
       if (this.budget <= 0) {
         this.stops[this.refuseWith]++;

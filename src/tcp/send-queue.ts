@@ -3,6 +3,7 @@
  * copies bytes into a TX slot. Position 0 is SND.UNA. A cursor remembers where the last
  * copy ended so that sending consecutive segments does not rescan the chunk list.
  */
+import { copyBytes } from '../wire/bytes.js';
 export class SendQueue {
   private chunks: (Buffer | undefined)[] = [];
   private head = 0;
@@ -78,7 +79,7 @@ export class SendQueue {
       const c = chunks[idx]!;
       const avail = c.length - coff;
       const n = left < avail ? left : avail;
-      c.copy(dst, dstOff, coff, coff + n);
+      copyBytes(dst, dstOff, c, coff, n);
       dstOff += n;
       left -= n;
       if (n === avail) {

@@ -29,6 +29,10 @@
  *                                      until adaptiveIdleMs pass without a frame)
  *   .close()                           idempotent; also done by the finalizer / env cleanup
  *
+ * Module functions for the data path: copyBytes(dst, dstOff, src, srcOff, len) (a memmove that, unlike
+ * Buffer#copy of a sub-range on Node 20, allocates no view) and sum16(buf, off, len, initial) (the
+ * Internet checksum's one's complement sum, folded, not complemented).
+ *
  * RX: TPACKET_V2 (frame ring, default: wakes per frame) or TPACKET_V3 (block ring). Per wakeup the frames
  * the kernel handed over are described in the descriptor arrays JS passed at construction
  * (offset into the ring, length, VLAN TPID/TCI the kernel stripped), the JS handler is

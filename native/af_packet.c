@@ -136,7 +136,7 @@ typedef struct afp {
 
   /* TX */
   struct mmsghdr *msgs;
-  struct iovec *iovs;             /* 2 per message: [vnet header,] frame */
+  struct iovec *iovs;             /* 3 per message: [vnet header,] frame[, external payload] */
   struct virtio_net_hdr *vnet;    /* one per message when tx_offload */
   uint32_t *msg_frame;            /* message -> index of its frame in the caller's arrays */
   int txfd;                       /* TX-only socket with PACKET_VNET_HDR, or -1 */
@@ -1094,9 +1094,16 @@ static int fill_vnet(struct virtio_net_hdr *h, const uint8_t *frame, uint32_t le
   return 0;
 }
 
+/*
+ * send(buffer, offsets, lengths, count, csumStart?, gsoSize?, first?, extData?, extOff?, extLen?):
+ * with extData (an array of Uint8Array | null, one per frame) and extLen[i] > 0, frame i is
+ * buffer[offsets[i] .. +lengths[i]) (its headers) followed by extData[i][extOff[i] .. +extLen[i])
+ * (its payload, e.g. straight from the file cache): a third iovec, so the payload is not copied in
+ * JS first. Only with TX offload (the kernel then checksums and segments across the iovecs).
+ */
 static napi_value m_send(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7], result;
+  size_t argc = 10;
+  napi_value argv[10], result;
   afp_t *a = unwrap(env, info, &argc, argv);
   if (!a) return NULL;
   if (a->closed || a->close_pending) {
@@ -1141,6 +1148,36 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
+  napi_value ext_arr = NULL;
+  const uint32_t *ext_off = NULL, *ext_len = NULL;
+  if (argc > 9) {
+    napi_valuetype t;
+    napi_typeof(env, argv[7], &t);
+    if (t != napi_undefined && t != napi_null) {
+      bool is_array = false;
+      void *eo, *el;
+      size_t neo, nel;
+      uint32_t alen = 0;
+      if (napi_is_array(env, argv[7], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[7], &alen) != napi_ok ||
+          alen < count) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "extData must be an array with an entry per frame");
+        return NULL;
+      }
+      if (get_typed(env, argv[8], napi_uint32_array, "extOff", &eo, &neo) < 0) return NULL;
+      if (get_typed(env, argv[9], napi_uint32_array, "extLen", &el, &nel) < 0) return NULL;
+      if (neo < count || nel < count) {
+        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "count exceeds the extOff/extLen arrays");
+        return NULL;
+      }
+      if (!a->tx_offload) {
+        throw_code(env, "ERR_TX_OFFLOAD", 0, NULL, "external payloads need TX offload (txOffload is off)");
+        return NULL;
+      }
+      ext_arr = argv[7];
+      ext_off = eo;
+      ext_len = el;
+    }
+  }
   if ((csp != NULL || gsop != NULL) && !a->tx_offload) {
     throw_code(env, "ERR_TX_OFFLOAD", 0, NULL, "TX offload is not available on this socket (txOffload is off)");
     return NULL;
@@ -1164,9 +1201,28 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
         continue;
       }
       a->msg_frame[m] = i - 1;
-      struct iovec *iov = &a->iovs[2 * m];
+      struct iovec *iov = &a->iovs[3 * m];
+      uint8_t *ext = NULL;
+      uint64_t el = ext_len ? ext_len[i - 1] : 0;
+      if (el > 0) {
+        /* The payload lives in another buffer (external). */
+        napi_value v;
+        void *p = NULL;
+        size_t plen = 0;
+        napi_typedarray_type tt;
+        if (napi_get_element(env, ext_arr, i - 1, &v) != napi_ok ||
+            napi_get_typedarray_info(env, v, &tt, &plen, &p, NULL, NULL) != napi_ok || tt != napi_uint8_array ||
+            (uint64_t)ext_off[i - 1] + el > plen) {
+          a->tx_invalid++;
+          a->tx_errors++;
+          continue;
+        }
+        ext = (uint8_t *)p + ext_off[i - 1];
+      }
       if (vnet) {
-        if (fill_vnet(&a->vnet[m], (uint8_t *)data + o, (uint32_t)l, cs, gso) < 0) {
+        /* Headers (up to the end of TCP's) must lie in the first part; the lengths count both. */
+        if ((cs != 0 && cs + 20 > l) || (cs != 0 && cs + (uint32_t)(((uint8_t *)data)[o + cs + 12] >> 4) * 4 > l) ||
+            fill_vnet(&a->vnet[m], (uint8_t *)data + o, (uint32_t)(l + el), cs, gso) < 0) {
           a->tx_invalid++;
           a->tx_errors++;
           continue;
@@ -1175,8 +1231,10 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
         iov[0].iov_len = sizeof a->vnet[m];
         iov[1].iov_base = (uint8_t *)data + o;
         iov[1].iov_len = (size_t)l;
+        iov[2].iov_base = ext;
+        iov[2].iov_len = (size_t)el;
         a->msgs[m].msg_hdr.msg_iov = iov;
-        a->msgs[m].msg_hdr.msg_iovlen = 2;
+        a->msgs[m].msg_hdr.msg_iovlen = el > 0 ? 3 : 2;
       } else {
         iov[1].iov_base = (uint8_t *)data + o;
         iov[1].iov_len = (size_t)l;
@@ -1190,7 +1248,9 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
       int r = sendmmsg(fd, &a->msgs[j], m - j, MSG_DONTWAIT);
       if (r > 0) {
         for (int k = 0; k < r; k++) {
-          a->tx_bytes += a->iovs[2 * (j + k) + 1].iov_len;
+          /* Frame bytes: the first part, and the external payload if there is one. */
+          const struct iovec *fi = &a->iovs[3 * (j + k)];
+          a->tx_bytes += fi[1].iov_len + (a->msgs[j + k].msg_hdr.msg_iovlen == 3 ? fi[2].iov_len : 0);
           if (vnet) {
             const struct virtio_net_hdr *h = &a->vnet[j + k];
             if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) a->tx_csum_offloaded++;
@@ -1676,7 +1736,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   a->d_flags = dp[4];
 
   a->msgs = calloc(TX_BATCH_MAX, sizeof *a->msgs);
-  a->iovs = calloc(2 * TX_BATCH_MAX, sizeof *a->iovs);
+  a->iovs = calloc(3 * TX_BATCH_MAX, sizeof *a->iovs);
   a->vnet = calloc(TX_BATCH_MAX, sizeof *a->vnet);
   a->msg_frame = calloc(TX_BATCH_MAX, sizeof *a->msg_frame);
   if (!a->msgs || !a->iovs || !a->vnet || !a->msg_frame) {

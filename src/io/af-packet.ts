@@ -154,6 +154,9 @@ interface NativeSocket {
     csumStart?: Uint16Array,
     gsoSize?: Uint16Array,
     first?: number,
+    extData?: readonly (Uint8Array | null)[],
+    extOff?: Uint32Array,
+    extLen?: Uint32Array,
   ): number;
   stats(): Omit<AfPacketStats, 'txBlocked' | 'txBacklogged' | 'txBacklogDrops' | 'txBacklogFrames' | 'txBacklogPeak' | 'txResumes'>;
   ref(): void;
@@ -412,6 +415,10 @@ export class AfPacketDevice implements Device {
 
   /** Frames [first, count) to the kernel; returns how many it took (see txStop / txStopAt when fewer). */
   private transmit(tx: TxVector, first: number): number {
+    if (this.txOffload !== undefined && tx.hasExt === true) {
+      // Frames whose payload stays in its own buffer (a third iovec, see TxVector.extData).
+      return this.sock.send(tx.data, tx.offset, tx.length, tx.count, tx.csumStart, tx.gsoSize, first, tx.extData, tx.extOff, tx.extLen);
+    }
     if (this.txOffload !== undefined && (tx.csumStart !== undefined || tx.gsoSize !== undefined)) {
       return this.sock.send(tx.data, tx.offset, tx.length, tx.count, tx.csumStart, tx.gsoSize, first);
     }

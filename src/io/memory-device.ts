@@ -2,7 +2,7 @@
  * In-memory devices for tests: frames are injected by the test (or by the peer of a pair)
  * and delivered as one vector per deliver() call; frames sent are kept or passed to the peer.
  */
-import type { Device, DeviceStats, RxHandler, RxVector, TxOffload, TxVector } from './device.js';
+import { frameBytes, gatherFrame, type Device, type DeviceStats, type RxHandler, type RxVector, type TxOffload, type TxVector } from './device.js';
 import { completeOffload } from './offload.js';
 import { TX_BACKLOG_BATCHES, TxBacklog, txBatchBytes, type TxKernel, type TxStopReason } from './tx-backlog.js';
 
@@ -36,6 +36,8 @@ export class MemoryDevice implements Device {
    */
   txOffload: TxOffload | undefined = undefined;
   superFrames = 0;
+  /** Frames sent whose payload came by reference (TxVector.extData), gathered here. */
+  externalPayloads = 0;
   /**
    * Test mode: the simulated kernel takes this many more frames, then refuses with `refuseWith`
    * until makeWritable() (Infinity: it never refuses, the default). See refuseAfter().
@@ -185,19 +187,21 @@ export class MemoryDevice implements Device {
         return i - first;
       }
       this.budget--;
-      const bytes = tx.data.subarray(tx.offset[i], tx.offset[i] + tx.length[i]);
+      // One piece: the headers and, for a frame with an external payload, that payload.
+      const bytes = Buffer.allocUnsafe(frameBytes(tx, i));
+      if (gatherFrame(tx, i, bytes) > tx.length[i]) this.externalPayloads++;
       const cs = tx.csumStart?.[i] ?? 0;
       if (cs !== 0) {
         if (this.txOffload === undefined) throw new Error(`${this.ifname}: offloaded frame sent to a device without txOffload`);
         const gso = tx.gsoSize?.[i] ?? 0;
         if (gso !== 0) this.superFrames++;
-        for (const frame of completeOffload(Buffer.from(bytes), cs, gso)) {
+        for (const frame of completeOffload(bytes, cs, gso)) {
           this.sent.push(frame);
           this.onSend?.(frame);
         }
         continue;
       }
-      const frame = Buffer.from(bytes);
+      const frame = bytes;
       this.sent.push(frame);
       this.onSend?.(frame);
     }

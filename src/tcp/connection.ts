@@ -391,7 +391,10 @@ export class TcpConnection implements ByteStream {
       }
       if (len < 0) len = 0;
       if (len > 0) {
-        this.q.copy((seq - this.sndUna) | 0, len, buf, o + hl);
+        const pos = (seq - this.sndUna) | 0;
+        const q = this.q;
+        // A super-segment lying in one chunk goes by reference where the sink can (no copy).
+        if (!(superSeg && sink.attach !== undefined && q.locate(pos, len) && sink.attach(q.spanChunk!, q.spanOff, len))) q.copy(pos, len, buf, o + hl);
         if (((seq + len) >>> 0) === dataEnd) flags |= TCP_PSH;
       }
     }

@@ -27,7 +27,7 @@ import {
   writeOptTimestamp,
   writeTcpHeader,
 } from '../wire/tcp.js';
-import { Reassembly } from './reassembly.js';
+import type { Reassembly } from './reassembly.js';
 import { Scoreboard } from './scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
@@ -110,6 +110,10 @@ export class TcpConnection implements ByteStream {
   /** Estimate of the peer's segment size (largest seen), for ACK-every-2nd-segment. */
   rcvMss = 536;
   reasm: Reassembly | null = null;
+  /** Memory budget (budget.ts): source slot, bytes charged for out-of-order and held data. */
+  memSrc = -1;
+  memOoo = 0;
+  memRecv = 0;
   private oooFin = false;
   private oooFinSeq = 0;
   /** Reading paused: in-order data is held (and the window closes) until resume(). */
@@ -266,6 +270,7 @@ export class TcpConnection implements ByteStream {
     while (this.rcvQ.length > 0 && !this.paused && this.state !== CLOSED) {
       const b = this.rcvQ.shift()!;
       this.rcvQueued -= b.length;
+      this.stack.mem.releaseReceive(this, b.length);
       this.handler?.onData(b, 0, b.length);
     }
     if (this.state === CLOSED || this.paused) return;
@@ -330,6 +335,7 @@ export class TcpConnection implements ByteStream {
     const promised = (this.rcvAdvRight - this.rcvNxt) | 0;
     let win = rcvBuf - this.rcvQueued;
     if (win < 0) win = 0;
+    win = this.stack.mem.window(this, win, promised, this.rcvMss);
     // Receiver silly window avoidance: move the right edge only by a useful amount.
     const grow = win - promised;
     if (grow < Math.min(rcvBuf >> 1, this.rcvMss)) win = promised > 0 ? promised : 0;
@@ -1093,6 +1099,11 @@ export class TcpConnection implements ByteStream {
       if (len > 0) {
         if (len > this.rcvMss) this.rcvMss = len > st.ourMss(this.localIp) ? st.ourMss(this.localIp) : len;
         if (dseq === this.rcvNxt) {
+          // A paused reader's data is held: over the memory limit it is not taken (nor ACKed).
+          if ((this.paused || this.rcvQueued > 0) && !st.mem.holdReceive(this, len)) {
+            this.sendAck(now);
+            return;
+          }
           const hadHoles = this.reasm !== null && this.reasm.count > 0;
           this.rcvNxt = (this.rcvNxt + len) >>> 0;
           this.deliver(g.buf, off, len);
@@ -1112,9 +1123,7 @@ export class TcpConnection implements ByteStream {
           }
         } else {
           // Out of order: keep it, and send an immediate duplicate ACK carrying SACK blocks.
-          if (this.reasm === null) this.reasm = new Reassembly();
-          const stored = this.reasm.insert(dseq, g.buf, off, len);
-          if (!stored) st.err('ooo-overflow');
+          const stored = st.mem.storeOutOfOrder(this, dseq, g.buf, off, len);
           st.counters.outOfOrderSegments++;
           if (fin && stored) {
             this.oooFin = true;
@@ -1519,6 +1528,7 @@ export class TcpConnection implements ByteStream {
       buf.copy(b, 0, off, off + len);
       this.rcvQ.push(b);
       this.rcvQueued += len;
+      this.stack.mem.chargeReceive(this, len);
       return;
     }
     this.handler!.onData(buf, off, len);
@@ -1533,10 +1543,12 @@ export class TcpConnection implements ByteStream {
       if (this.paused || this.rcvQueued > 0) {
         this.rcvQ.push(b);
         this.rcvQueued += b.length;
+        this.stack.mem.chargeReceive(this, b.length);
         this.stack.counters.bytesIn += b.length;
       } else this.deliver(b, 0, b.length);
       if (this.state === CLOSED) return;
     }
+    this.stack.mem.syncOutOfOrder(this);
     if (this.oooFin && this.oooFinSeq === this.rcvNxt) {
       this.oooFin = false;
       this.receiveFin(this.stack.now);
@@ -1580,6 +1592,7 @@ export class TcpConnection implements ByteStream {
       while (this.rcvQ.length > 0 && this.state !== CLOSED) {
         const b = this.rcvQ.shift()!;
         this.rcvQueued -= b.length;
+        this.stack.mem.releaseReceive(this, b.length);
         this.handler?.onData(b, 0, b.length);
       }
       if (this.state === CLOSED) return;

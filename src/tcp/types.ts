@@ -1,4 +1,5 @@
 /** Public types of the TCP stack: the segment sink, options, counters, session info, states. */
+import type { MemoryBudget } from './budget.js';
 
 /**
  * Where outgoing segments go. The dataplane implements it: it reserves room for L2+IPv4
@@ -81,6 +82,11 @@ export interface TcpOptions {
   /** 24+ bytes of key material for ISNs, cookies and timestamp offsets (tests); random by default. */
   secret: Buffer | undefined;
   /**
+   * The memory budget for buffered bytes and the per-source limits (budget.ts); one is made
+   * with DEFAULT_MEMORY when absent. Several stacks (worker threads, later) may share one.
+   */
+  memory: MemoryBudget | undefined;
+  /**
    * Called when a connection gets output to send outside input()/flush()/tick() (an application
    * write from an asynchronous callback): the caller should arrange a flush() soon.
    */
@@ -112,6 +118,7 @@ export const DEFAULT_OPTIONS: TcpOptions = {
   sendLowWater: 64 * 1024,
   challengeAckLimit: 1000,
   secret: undefined,
+  memory: undefined,
   onWork: undefined,
 };
 

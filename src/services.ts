@@ -4,6 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import { TcpStack } from './tcp/index.js';
+import type { TcpOptions } from './tcp/types.js';
 import { HttpStaticServer, type HttpLimits } from './http/server.js';
 import type { HttpListenerCommand, HttpStaticServerCommand } from './http/command.js';
 import { Http2StaticServer, HTTP2_STATIC_SERVER_NODE } from './http/h2.js';
@@ -41,6 +42,10 @@ export class Services {
   readonly http: HttpServerEntry[] = [];
   /** Limits applied to HTTP servers started from now on (tests shorten them). */
   httpLimits: Partial<HttpLimits> = {};
+  /** Options of the TCP stack ensureTcp() makes (the engine puts the memory budget here). */
+  tcpOptions: Partial<TcpOptions> = {};
+  /** How the memory budget was chosen (show tcp memory). */
+  memoryOrigin = 'the built-in default (no engine configuration)';
   /** Where TLS warnings and reload results go (the engine sets its logger here). */
   log: TlsEventLog = () => undefined;
   /** Lines of `show runtime` beyond the dataplane's graph nodes (TLS handshake cost). */
@@ -78,6 +83,7 @@ export class Services {
     const dp = this.dp;
     let kickScheduled = false;
     const stack: TcpStack = new TcpStack(new DataplaneSegmentSink(dp), {
+      ...this.tcpOptions,
       // Our MSS follows the MTU of the interface that owns the local address.
       mss: (localIp) => (dp.interfaceForAddress(localIp)?.mtu ?? 1500) - IPV4_MIN_HEADER_LEN - TCP_MIN_HEADER_LEN,
       onWork: () => {
@@ -107,7 +113,9 @@ export class Services {
     const limits: Partial<HttpLimits> = { ...this.httpLimits };
     if (command.headerTimeoutMs !== undefined) limits.headerTimeoutMs = command.headerTimeoutMs;
     if (command.idleTimeoutMs !== undefined) limits.idleTimeoutMs = command.idleTimeoutMs;
-    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: command.cacheSizeBytes, limits });
+    // Its input buffers and file chunks count in the TCP stack's memory budget.
+    const memory = this.ensureTcp().stack.mem.forApplication();
+    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: command.cacheSizeBytes, limits, memory });
     const h2 = command.http1Only === true ? null : new Http2StaticServer(server, { idleTimeoutMs: server.limits.idleTimeoutMs });
     const entry: HttpServerEntry = { server, command, h2, listeners: [] };
     try {

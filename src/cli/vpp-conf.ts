@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseManagementAddress } from '../ops/management.js';
+import { MEMORY_KEYS, MEMORY_VALUE_CHECKS } from './memory-conf.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -84,7 +85,7 @@ export function parseConfText(file: string, text: string): ConfItem[] {
 
 const UNIX_FLAGS = new Set(['nodaemon', 'interactive', 'nosyslog', 'coredump-size', 'full-coredump']);
 const UNIX_VALUES = new Set(['cli-listen', 'startup-config', 'log', 'gid', 'cli-prompt', 'cli-history-limit', 'pidfile', 'runtime-dir', 'exec', 'cli-no-pager', 'cli-pager-buffer-limit', 'poll-sleep-usec']);
-const ENGINE_KEYS = new Set(['ring-version', 'block-size', 'block-count', 'frame-size', 'management', 'log-level', 'neighbor-age', 'shutdown-grace', 'stall-threshold', 'tx-offload']);
+const ENGINE_KEYS = new Set(['ring-version', 'block-size', 'block-count', 'frame-size', 'management', 'log-level', 'neighbor-age', 'shutdown-grace', 'stall-threshold', 'tx-offload', ...MEMORY_KEYS]);
 
 /** Reads and interprets vpp.conf. */
 export function readVppConf(file: string, text = readFileSync(file, 'utf8')): EngineConfig {
@@ -167,6 +168,7 @@ const ENGINE_VALUE_CHECKS: Record<string, (value: string) => string | undefined>
   'neighbor-age': secondsUpTo(86400),
   'shutdown-grace': secondsUpTo(3600),
   'stall-threshold': secondsUpTo(3600),
+  ...MEMORY_VALUE_CHECKS,
   management: (v) => {
     try {
       parseManagementAddress(v);

@@ -213,6 +213,22 @@ export class MemoryBudget {
     return win < cap ? win : cap;
   }
 
+  /**
+   * The budget as an application (the HTTP server) charges it: its input buffers as
+   * 'pipelined', file chunks it read as 'send'; not attributed to a source address.
+   */
+  forApplication(): {
+    charge(kind: 'pipelined' | 'send', n: number): void;
+    release(kind: 'pipelined' | 'send', n: number): void;
+    tight(): boolean;
+  } {
+    return {
+      charge: (kind, n) => this.charge(kind === 'send' ? MEM_SEND : MEM_PIPELINE, -1, n),
+      release: (kind, n) => this.release(kind === 'send' ? MEM_SEND : MEM_PIPELINE, -1, n),
+      tight: () => this.tight(-1),
+    };
+  }
+
   /** Whether the stack should walk its connections to prune out-of-order data. */
   wantsReclaim(): boolean {
     return this.used[MEM_OOO] > 0 && (this.total >= this.pressureAt || this.sources.pressureSeen);

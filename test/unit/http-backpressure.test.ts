@@ -32,12 +32,7 @@ const SERVER_IP = 0xc0a87b96;
 const CLIENT_IP = 0xc0a87b0a;
 
 function httpMemory(mem: MemoryBudget): HttpMemory {
-  const kind = (k: 'pipelined' | 'send') => (k === 'send' ? MEM_SEND : MEM_PIPELINE);
-  return {
-    charge: (k, n) => mem.charge(kind(k), -1, n),
-    release: (k, n) => mem.release(kind(k), -1, n),
-    tight: () => mem.tight(-1),
-  };
+  return mem.forApplication();
 }
 
 async function until(cond: () => boolean, pump: () => void, what: string, timeoutMs = 15_000): Promise<void> {

@@ -11,7 +11,7 @@ import { Http2StaticServer, HTTP2_STATIC_SERVER_NODE } from './http/h2.js';
 import { TlsListener, TLS_NODE, type TlsEventLog, type TlsRuntime } from './http/tls-listener.js';
 import { selfSignedPair, TlsPairError } from './http/tls-credentials.js';
 import { cleartextAccept } from './http/cleartext.js';
-import type { AcceptHandler } from './http/stream.js';
+import type { AcceptHandler } from './stream/byte-stream.js';
 import { DataplaneSegmentSink, TcpHost } from './dataplane/tcp-host.js';
 import type { Dataplane } from './dataplane/dataplane.js';
 import type { ErrorSource, RuntimeSource } from './cli/context.js';

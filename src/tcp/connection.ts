@@ -16,7 +16,7 @@
  * The connection is the ByteStream an application sees. It never does IO: it writes segments
  * through the stack's SegmentSink and asks the stack for timers.
  */
-import type { AcceptHandler, ByteStream, StreamHandler } from '../http/stream.js';
+import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
 import {
   TCP_ACK,
   TCP_FIN,
@@ -988,11 +988,6 @@ export class TcpConnection implements ByteStream {
       }
     }
 
-    // RFC 7323 §4.3: record TS.Recent from a segment covering Last.ACK.sent.
-    if (this.tsOk && opt.hasTs && seqLeq(seq, this.lastAckSent) && seqGeq(opt.tsVal, this.tsRecent)) {
-      this.tsRecent = opt.tsVal;
-    }
-
     // Second: RST (RFC 5961 §3.2).
     if ((flags & TCP_RST) !== 0) {
       if (seq === this.rcvNxt) {
@@ -1037,6 +1032,18 @@ export class TcpConnection implements ByteStream {
         st.sendControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, ack, 0, TCP_RST);
         return;
       }
+    } else if (!this.ackAcceptable(g.ack, now)) return;
+
+    // RFC 7323 §5.3 R3 (after R1 PAWS and R2 the window test) and §4.3: the segment is accepted,
+    // so it may now set TS.Recent if it covers Last.ACK.sent. Not earlier: a RST or SYN that
+    // drew a challenge ACK, or a segment with an unacceptable ACK, must not move TS.Recent (a
+    // far-future TSval would make every genuine segment fail PAWS from then on).
+    if (this.tsOk && opt.hasTs && seqLeq(seq, this.lastAckSent) && seqGeq(opt.tsVal, this.tsRecent)) {
+      this.tsRecent = opt.tsVal;
+    }
+
+    if (this.state === SYN_RECEIVED) {
+      const ack = g.ack;
       this.sndUna = ack;
       st.sink.confirm?.(this.remoteIp);
       this.sndWnd = g.wnd << this.sndWscale;
@@ -1251,7 +1258,7 @@ export class TcpConnection implements ByteStream {
     return true;
   }
 
-  /** When an out-of-window ACK without data last went out (see TcpStack.takeOutOfWindowAck). */
+  /** When an ACK for an invalid segment (out of window, or a challenge ACK) last went out. */
   lastOowAckAt = -Infinity;
 
   private oowAck(now: number, segLen: number): void {
@@ -1259,14 +1266,12 @@ export class TcpConnection implements ByteStream {
   }
 
   private challengeAck(now: number): void {
-    if (this.stack.takeChallengeAck(now)) this.sendAck(now);
+    if (this.stack.takeChallengeAck(this, now)) this.sendAck(now);
   }
 
-  /** ACK processing in synchronized states; false = drop the rest of the segment. */
-  private processAck(g: Segment, now: number): boolean {
+  /** RFC 5961 §5.2: the acceptable ACK range is (SND.UNA - MAX.SND.WND) .. SND.NXT; else drop with an ACK. */
+  private ackAcceptable(ack: number, now: number): boolean {
     const st = this.stack;
-    const ack = g.ack;
-    // RFC 5961 §5.2: acceptable range is (SND.UNA - MAX.SND.WND) .. SND.NXT.
     if (seqGt(ack, this.sndMax)) {
       st.err('ack-too-new');
       this.sendAck(now);
@@ -1277,6 +1282,13 @@ export class TcpConnection implements ByteStream {
       this.sendAck(now);
       return false;
     }
+    return true;
+  }
+
+  /** ACK processing in synchronized states (the ACK is acceptable); false = drop the rest of the segment. */
+  private processAck(g: Segment, now: number): boolean {
+    const st = this.stack;
+    const ack = g.ack;
     // SACK blocks (RFC 2018): only those above the cumulative ACK and within what was sent.
     const opt = st.opt;
     let newSack = false;

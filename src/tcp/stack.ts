@@ -5,7 +5,7 @@
  * Pure: the caller passes every received segment and the time in; segments leave through the
  * SegmentSink. See docs/ARCHITECTURE.md ("TCP").
  */
-import type { AcceptHandler } from '../http/stream.js';
+import type { AcceptHandler } from '../stream/byte-stream.js';
 import {
   TCP_ACK,
   TCP_FIN,
@@ -87,8 +87,6 @@ export class TcpStack {
   private readonly cookieKey: [number, number];
   private readonly tsKey: [number, number];
   private readonly rcvWscale: number;
-  private challengeStart = -Infinity;
-  private challengeCount = 0;
   private lastCookieAt = -Infinity;
   private lastReclaimAt = -Infinity;
 
@@ -279,6 +277,8 @@ export class TcpStack {
 
   /** RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a 4 µs clock. */
   isn(localIp: number, remoteIp: number, localPort: number, remotePort: number, now: number): number {
+    const pick = this.opts.isnFor;
+    if (pick !== undefined) return pick(localIp, localPort, remoteIp, remotePort) >>> 0;
     const f = this.tuple(localIp, remoteIp, localPort, remotePort, this.isnKey, 0);
     return (f + Math.floor(now * 250)) >>> 0;
   }
@@ -349,6 +349,11 @@ export class TcpStack {
    * A stateless SYN-ACK whose ISN is a cookie: 5 bits of time, 3 bits of MSS index, 24 bits of
    * keyed hash over the 4-tuple, the peer's ISN and the time. With timestamps, the low 5 bits of
    * our TSval carry the peer's window scale and SACK-permitted (echoed back in TSecr).
+   *
+   * Without timestamps nothing comes back to remember them by, so the SYN-ACK offers neither
+   * window scaling nor SACK (as Linux does): both ends then use unscaled windows. Encoding the
+   * shift in the ISN instead would take 4 of the hash's 24 bits (16× easier to forge a cookie)
+   * for peers that are rare (timestamps are off mainly on Windows) and only during a SYN flood.
    */
   private sendCookie(g: Segment, now: number): void {
     const opt = this.opt;
@@ -362,8 +367,8 @@ export class TcpStack {
     while (idx < 7 && COOKIE_MSS[idx + 1] <= want) idx++;
     const iss = (((t & 31) << 27) | (idx << 24) | this.cookieHash(g, g.seq, t)) >>> 0;
     const tsOk = o.timestamps && opt.hasTs;
-    const wscale = o.windowScaling && opt.wscale >= 0 ? opt.wscale : -1;
-    const sackOk = o.sack && opt.sackOk;
+    const wscale = tsOk && o.windowScaling && opt.wscale >= 0 ? opt.wscale : -1;
+    const sackOk = tsOk && o.sack && opt.sackOk;
     let tsVal = 0;
     if (tsOk) {
       const real = (Math.floor(now) + this.tsOffset(g.dstIp, g.srcIp, g.dstPort, g.srcPort)) >>> 0;
@@ -381,7 +386,7 @@ export class TcpStack {
       (g.seq + 1) >>> 0,
       ours,
       wscale >= 0 ? this.rcvWscale : -1,
-      sackOk && tsOk, // without timestamps the cookie cannot remember SACK
+      sackOk,
       tsOk,
       tsVal,
       opt.tsVal,
@@ -499,21 +504,17 @@ export class TcpStack {
     }
   }
 
-  /** @internal RFC 5961 §7 rate limit. */
-  challengeAllowed(now: number): boolean {
-    if (now - this.challengeStart >= 1000) {
-      this.challengeStart = now;
-      this.challengeCount = 0;
-    }
-    return this.challengeCount++ < this.opts.challengeAckLimit;
-  }
-
-  /** @internal Whether a challenge ACK may go out now (RFC 5961 §7), counted either way. */
-  takeChallengeAck(now: number): boolean {
-    if (!this.challengeAllowed(now)) {
+  /**
+   * @internal Whether a challenge ACK (RFC 5961 §7) may go out now on connection c, counted
+   * either way. Limited per connection only, sharing the out-of-window ACK's clock as Linux does
+   * (see TcpOptions.invalidAckIntervalMs for why there is no stack-wide budget).
+   */
+  takeChallengeAck(c: { lastOowAckAt: number }, now: number): boolean {
+    if (now - c.lastOowAckAt < this.opts.invalidAckIntervalMs) {
       this.err('challenge-ack-limit');
       return false;
     }
+    c.lastOowAckAt = now;
     this.counters.challengeAcks++;
     return true;
   }
@@ -525,7 +526,7 @@ export class TcpStack {
    */
   takeOutOfWindowAck(c: { lastOowAckAt: number }, now: number, segLen: number): boolean {
     if (segLen > 0) return true;
-    if (now - c.lastOowAckAt < 500) {
+    if (now - c.lastOowAckAt < this.opts.invalidAckIntervalMs) {
       this.err('out-of-window-ack-limited');
       return false;
     }

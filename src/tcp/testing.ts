@@ -14,7 +14,7 @@ import {
   writeOptWscale,
   writeTcpHeader,
 } from '../wire/tcp.js';
-import type { StreamHandler } from '../http/stream.js';
+import type { StreamHandler } from '../stream/byte-stream.js';
 import { TCP_ACK, TCP_SYN } from '../wire/tcp.js';
 import type { TcpConnection } from './connection.js';
 import { TcpStack } from './stack.js';

@@ -44,7 +44,7 @@ export class TimeWaitConnection {
   readonly tsOk: boolean;
   tsRecent: number;
   private readonly tsOffset: number;
-  lastOowAckAt = -Infinity;
+  lastOowAckAt: number;
   // For `show session` only.
   readonly srtt: number;
   readonly rttvar: number;
@@ -73,6 +73,7 @@ export class TimeWaitConnection {
     this.tsRecent = c.tsRecent;
     this.tsOffset = c.tsOffset;
     this.lingerAt = c.lingerAt;
+    this.lastOowAckAt = c.lastOowAckAt;
     this.srtt = c.srtt;
     this.rttvar = c.rttvar;
     this.rto = c.rto;
@@ -132,9 +133,6 @@ export class TimeWaitConnection {
         return;
       }
     }
-    if (this.tsOk && opt.hasTs && seqLeq(seq, this.lastAckSent) && seqGeq(opt.tsVal, this.tsRecent)) {
-      this.tsRecent = opt.tsVal;
-    }
     if ((flags & TCP_RST) !== 0) {
       if (seq === this.rcvNxt) {
         st.counters.rstIn++;
@@ -150,7 +148,14 @@ export class TimeWaitConnection {
       this.challengeAck(now);
       return;
     }
-    if ((flags & TCP_ACK) === 0) st.err('no-ack');
+    if ((flags & TCP_ACK) === 0) {
+      st.err('no-ack');
+      return;
+    }
+    // RFC 7323 §5.3 R3: only an accepted segment (not a challenged RST or SYN) sets TS.Recent.
+    if (this.tsOk && opt.hasTs && seqLeq(seq, this.lastAckSent) && seqGeq(opt.tsVal, this.tsRecent)) {
+      this.tsRecent = opt.tsVal;
+    }
   }
 
   private oowAck(now: number, segLen: number): void {
@@ -158,7 +163,7 @@ export class TimeWaitConnection {
   }
 
   private challengeAck(now: number): void {
-    if (this.stack.takeChallengeAck(now)) this.sendAck(now);
+    if (this.stack.takeChallengeAck(this, now)) this.sendAck(now);
   }
 
   /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with the window and timestamps as TcpConnection sends them. */

@@ -77,8 +77,15 @@ export interface TcpOptions {
   keepAliveProbes: number;
   /** onDrain fires when queuedBytes falls below this after having reached it. */
   sendLowWater: number;
-  /** RFC 5961 §7: challenge ACKs per second, for the whole stack. */
-  challengeAckLimit: number;
+  /**
+   * Per connection, at most one ACK per this many ms answers an invalid segment: a challenge ACK
+   * (RFC 5961 §7) or the ACK owed for an out-of-window segment without data (Linux's
+   * `tcp_invalid_ratelimit`, 500 ms). There is deliberately no stack-wide challenge-ACK budget:
+   * a shared budget is an oracle (CVE-2016-5696: an off-path host counts the challenge ACKs its
+   * own connection gets and learns whether a spoofed RST hit another one); Linux turned its
+   * global limit off by default (`tcp_challenge_ack_limit` = INT_MAX) for the same reason.
+   */
+  invalidAckIntervalMs: number;
   /** 24+ bytes of key material for ISNs, cookies and timestamp offsets (tests); random by default. */
   secret: Buffer | undefined;
   /**
@@ -86,6 +93,12 @@ export interface TcpOptions {
    * with DEFAULT_MEMORY when absent. Several stacks (worker threads, later) may share one.
    */
   memory: MemoryBudget | undefined;
+  /**
+   * Tests only: picks each connection's ISN instead of RFC 6528's clock plus keyed hash (e.g. one
+   * just below 2^32 to test the sequence wrap). SYN cookies ignore it; TIME_WAIT reuse still
+   * raises it above the old connection's sequence space.
+   */
+  isnFor: ((localIp: number, localPort: number, remoteIp: number, remotePort: number) => number) | undefined;
   /**
    * Called when a connection gets output to send outside input()/flush()/tick() (an application
    * write from an asynchronous callback): the caller should arrange a flush() soon.
@@ -116,9 +129,10 @@ export const DEFAULT_OPTIONS: TcpOptions = {
   keepAliveIntervalMs: 75000,
   keepAliveProbes: 9,
   sendLowWater: 64 * 1024,
-  challengeAckLimit: 1000,
+  invalidAckIntervalMs: 500,
   secret: undefined,
   memory: undefined,
+  isnFor: undefined,
   onWork: undefined,
 };
 

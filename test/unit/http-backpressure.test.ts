@@ -14,7 +14,7 @@ import { TcpStack } from '../../src/tcp/stack.js';
 import type { TcpConnection } from '../../src/tcp/connection.js';
 import { MEM_PIPELINE, MEM_SEND, MemoryBudget } from '../../src/tcp/budget.js';
 import { QueueSink, type Wire } from '../helpers/tcp-wire.js';
-import type { ByteStream, StreamHandler } from '../../src/http/stream.js';
+import type { ByteStream, StreamHandler } from '../../src/stream/byte-stream.js';
 import { HttpStaticServer, type HttpMemory } from '../../src/http/server.js';
 import { SendFloor } from '../../src/http/send-floor.js';
 import { get, parseResponses } from './http-harness.js';

@@ -77,7 +77,8 @@ export interface HttpLimits {
   minSendWindowMs: number;
   /**
    * Unparsed input beyond which a connection that cannot parse further (its responses are
-   * backed up) pauses its transport, so that TCP closes its window. Default 16 KiB.
+   * backed up) pauses its transport, so that TCP closes its window (at once while memory is
+   * tight). Default 4 KiB.
    */
   inputPauseBytes: number;
 }
@@ -93,7 +94,7 @@ export const DEFAULT_LIMITS: Readonly<HttpLimits> = {
   maxPipelineDepth: 64,
   minSendBytes: 16 * 1024,
   minSendWindowMs: 30_000,
-  inputPauseBytes: 16 * 1024,
+  inputPauseBytes: 4 * 1024,
 };
 
 /**
@@ -102,9 +103,10 @@ export const DEFAULT_LIMITS: Readonly<HttpLimits> = {
  * and not yet seen acknowledged ('send'). `tight()`: memory is short, read no more ahead.
  */
 export interface HttpMemory {
-  charge(kind: 'pipelined' | 'send', bytes: number): void;
-  release(kind: 'pipelined' | 'send', bytes: number): void;
-  tight(): boolean;
+  /** `stream`: whose bytes they are (a TCP connection of ours counts them for its client address). */
+  charge(kind: 'pipelined' | 'send', bytes: number, stream: ByteStream): void;
+  release(kind: 'pipelined' | 'send', bytes: number, stream: ByteStream): void;
+  tight(stream: ByteStream): boolean;
 }
 
 export interface HttpStaticServerOptions {
@@ -282,8 +284,15 @@ class Conn implements StreamHandler {
    */
   private flow(): void {
     const pending = this.iend - this.istart;
+    const mem = this.server.memory;
     if (!this.inputPaused) {
-      if (this.state === OPEN && pending >= this.server.limits.inputPauseBytes && this.paused() && this.stream.pause !== undefined) {
+      if (
+        this.state === OPEN &&
+        pending > 0 &&
+        this.stream.pause !== undefined &&
+        this.paused() &&
+        (pending >= this.server.limits.inputPauseBytes || (mem !== undefined && mem.tight(this.stream)))
+      ) {
         this.inputPaused = true;
         this.stream.pause();
       }
@@ -295,7 +304,7 @@ class Conn implements StreamHandler {
 
   /** Forgets the input buffer (and its charge). */
   private dropInput(): void {
-    if (this.ibuf !== null) this.server.memory?.release('pipelined', this.ibuf.length);
+    if (this.ibuf !== null) this.server.memory?.release('pipelined', this.ibuf.length, this.stream);
     this.ibuf = null;
     this.istart = this.iend = 0;
   }
@@ -314,7 +323,7 @@ class Conn implements StreamHandler {
       marks.length = 0;
       this.sendHead = 0;
     }
-    if (n > 0) this.server.memory?.release('send', n);
+    if (n > 0) this.server.memory?.release('send', n, this.stream);
   }
 
   private releaseSend(): void {
@@ -323,7 +332,7 @@ class Conn implements StreamHandler {
     for (let i = this.sendHead; i < marks.length; i += 2) n += marks[i + 1];
     marks.length = 0;
     this.sendHead = 0;
-    if (n > 0) this.server.memory?.release('send', n);
+    if (n > 0) this.server.memory?.release('send', n, this.stream);
   }
 
   // ---- input
@@ -341,12 +350,12 @@ class Conn implements StreamHandler {
       if (ib !== null && need <= ib.length) {
         ib.copy(ib, 0, this.istart, this.iend);
       } else {
-        const nb = Buffer.allocUnsafe(Math.max(4096, need * 2));
+        const nb = Buffer.allocUnsafe(Math.max(4096, need + (need >> 1)));
         if (ib !== null) ib.copy(nb, 0, this.istart, this.iend);
         const mem = this.server.memory;
         if (mem !== undefined) {
-          if (ib !== null) mem.release('pipelined', ib.length);
-          mem.charge('pipelined', nb.length);
+          if (ib !== null) mem.release('pipelined', ib.length, this.stream);
+          mem.charge('pipelined', nb.length, this.stream);
         }
         this.ibuf = ib = nb;
       }
@@ -362,7 +371,10 @@ class Conn implements StreamHandler {
     const p = this.consume(this.ibuf, this.istart, this.iend);
     if (this.ibuf === null) return;
     this.istart = p;
-    if (p >= this.iend) this.istart = this.iend = 0;
+    if (p >= this.iend) {
+      this.istart = this.iend = 0;
+      if (this.ibuf.length > 8192) this.dropInput(); // a big buffer is not kept once empty
+    }
     this.flow();
   }
 
@@ -484,7 +496,7 @@ class Conn implements StreamHandler {
     const queued = this.stream.queuedBytes;
     if (queued >= s.streamHighWater) return; // onDrain resumes
     // Memory is short: one chunk in flight at a time (the sweep's safety net resumes us).
-    if (queued > 0 && s.memory?.tight() === true) return;
+    if (queued > 0 && s.memory?.tight(this.stream) === true) return;
     const n = Math.min(s.streamChunk, job.end - job.pos);
     const chunk = Buffer.allocUnsafeSlow(n);
     const fh = job.fh;
@@ -507,7 +519,7 @@ class Conn implements StreamHandler {
         s.bytesSent += bytesRead;
         this.written += bytesRead;
         // The chunk's memory is pinned until the peer has acknowledged its last byte.
-        s.memory?.charge('send', n);
+        s.memory?.charge('send', n, this.stream);
         this.sendMarks.push(this.written, n);
         job.pos += bytesRead;
         this.streamMore(job);

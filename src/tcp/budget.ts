@@ -70,7 +70,15 @@ export interface MemoryHolder {
   memOoo: number;
   /** Charged for held receive data. */
   memRecv: number;
+  /** Charged by the application on this connection: its input buffer, its file chunks. */
+  memPipe: number;
+  memSend: number;
   reasm: Reassembly | null;
+}
+
+/** The owner of application bytes is a connection of ours (charged to its source) or not. */
+function holderOf(owner: object | undefined): MemoryHolder | null {
+  return owner !== undefined && typeof (owner as Partial<MemoryHolder>).memPipe === 'number' ? (owner as MemoryHolder) : null;
 }
 
 export class MemoryBudget {
@@ -198,7 +206,9 @@ export class MemoryBudget {
   releaseAll(c: MemoryHolder): void {
     if (c.memOoo > 0) this.release(MEM_OOO, c.memSrc, c.memOoo);
     if (c.memRecv > 0) this.release(MEM_RECV, c.memSrc, c.memRecv);
-    c.memOoo = c.memRecv = 0;
+    if (c.memPipe > 0) this.release(MEM_PIPELINE, c.memSrc, c.memPipe);
+    if (c.memSend > 0) this.release(MEM_SEND, c.memSrc, c.memSend);
+    c.memOoo = c.memRecv = c.memPipe = c.memSend = 0;
     if (c.memSrc >= 0) this.sources.close(c.memSrc);
     c.memSrc = -1;
   }
@@ -215,17 +225,41 @@ export class MemoryBudget {
 
   /**
    * The budget as an application (the HTTP server) charges it: its input buffers as
-   * 'pipelined', file chunks it read as 'send'; not attributed to a source address.
+   * 'pipelined', file chunks it read as 'send'. `owner` is the stream the bytes are for: when it
+   * is one of our TCP connections they count for its source address too, and are released with
+   * it (what the application releases afterwards is then ignored); other streams (TLS, Node's
+   * net) count globally only.
    */
   forApplication(): {
-    charge(kind: 'pipelined' | 'send', n: number): void;
-    release(kind: 'pipelined' | 'send', n: number): void;
-    tight(): boolean;
+    charge(kind: 'pipelined' | 'send', n: number, owner?: object): void;
+    release(kind: 'pipelined' | 'send', n: number, owner?: object): void;
+    tight(owner?: object): boolean;
   } {
     return {
-      charge: (kind, n) => this.charge(kind === 'send' ? MEM_SEND : MEM_PIPELINE, -1, n),
-      release: (kind, n) => this.release(kind === 'send' ? MEM_SEND : MEM_PIPELINE, -1, n),
-      tight: () => this.tight(-1),
+      charge: (kind, n, owner) => {
+        const h = holderOf(owner);
+        if (h === null || h.memSrc < 0) {
+          if (h === null) this.charge(kind === 'send' ? MEM_SEND : MEM_PIPELINE, -1, n);
+          return; // (a connection already released: nothing more is charged to it)
+        }
+        if (kind === 'send') h.memSend += n;
+        else h.memPipe += n;
+        this.charge(kind === 'send' ? MEM_SEND : MEM_PIPELINE, h.memSrc, n);
+      },
+      release: (kind, n, owner) => {
+        const h = holderOf(owner);
+        if (h === null) {
+          this.release(kind === 'send' ? MEM_SEND : MEM_PIPELINE, -1, n);
+          return;
+        }
+        const held = kind === 'send' ? h.memSend : h.memPipe;
+        const take = n < held ? n : held;
+        if (take <= 0) return;
+        if (kind === 'send') h.memSend -= take;
+        else h.memPipe -= take;
+        this.release(kind === 'send' ? MEM_SEND : MEM_PIPELINE, h.memSrc, take);
+      },
+      tight: (owner) => this.tight(holderOf(owner)?.memSrc ?? -1),
     };
   }
 

@@ -114,6 +114,8 @@ export class TcpConnection implements ByteStream {
   memSrc = -1;
   memOoo = 0;
   memRecv = 0;
+  memPipe = 0;
+  memSend = 0;
   private oooFin = false;
   private oooFinSeq = 0;
   /** Reading paused: in-order data is held (and the window closes) until resume(). */
@@ -249,7 +251,13 @@ export class TcpConnection implements ByteStream {
 
   abort(): void {
     if (this.state === CLOSED) return;
-    if (this.state !== TIME_WAIT) this.sendRst(this.sndMax);
+    if (this.state !== TIME_WAIT) {
+      // A peer checks a RST against its window: past a window it closed (a reader that stopped,
+      // our probe byte beyond it) the RST would be dropped, so use the window's right edge
+      // then, as Linux's tcp_acceptable_seq does.
+      const edge = (this.sndUna + this.sndWnd) >>> 0;
+      this.sendRst(seqGt(this.sndMax, edge) && this.state !== SYN_SENT && this.state !== SYN_RECEIVED ? edge : this.sndMax);
+    }
     this.stack.destroy(this, true);
   }
 

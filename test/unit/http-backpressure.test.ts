@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TcpStack } from '../../src/tcp/stack.js';
 import type { TcpConnection } from '../../src/tcp/connection.js';
-import { MEM_PIPELINE, MEM_SEND, MemoryBudget } from '../../src/tcp/budget.js';
+import { MEM_PIPELINE, MEM_RECV, MEM_SEND, MemoryBudget } from '../../src/tcp/budget.js';
 import { QueueSink, type Wire } from '../helpers/tcp-wire.js';
 import type { ByteStream, StreamHandler } from '../../src/stream/byte-stream.js';
 import { HttpStaticServer, type HttpMemory } from '../../src/http/server.js';
@@ -143,6 +143,8 @@ describe('HTTP pauses TCP when requests back up', () => {
       assert.ok(maxPipelined <= 64 * 1024, `HTTP's input buffer stayed small (${maxPipelined})`);
       assert.ok(c.rcvQueued >= 200 * 1024, 'TCP holds the rest, up to its receive buffer');
       assert.equal(http.errors['pipeline-overflow'], 0);
+      // HTTP's buffer counts for the client's address too, with what TCP holds for it.
+      assert.equal(mem.sources.get(CLIENT_IP)?.bytes, mem.used[MEM_PIPELINE] + mem.used[MEM_RECV]);
       // The client reads again: everything is answered, in order.
       stream.resume!();
       await until(

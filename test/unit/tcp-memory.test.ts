@@ -259,3 +259,22 @@ describe('SourceLimits', () => {
     assert.deepEqual(s.top(1)[0], { ip: 555, connections: 2, bytes: 10 });
   });
 });
+
+describe('dropping a reader that closed its window', () => {
+  it('the RST carries the right edge of the peer window (where it can accept it), not a probe byte beyond', () => {
+    const h = new TcpHarness({ rcvBuf: 65535 });
+    h.open({ window: 2920 });
+    h.conn!.write(Buffer.alloc(100_000, 0x41));
+    const out = h.flush();
+    const sent = out.reduce((n, s) => n + s.payload.length, 0);
+    assert.equal(sent, 2920, 'the peer window');
+    h.in({ flags: TCP_ACK, seq: h.pseq(), ack: h.seq(2920), window: 0 }); // it takes those, then stops
+    const probes = h.runFor(5000).filter((x) => x.s.payload.length === 1);
+    assert.ok(probes.length > 0, 'a zero-window probe went out');
+    assert.equal(h.conn!.sndMax, h.seq(2921), 'the probe byte is beyond the window');
+    h.conn!.abort();
+    const rst = h.flush().concat(h.sink.take()).find((s) => (s.flags & 0x04) !== 0);
+    assert.ok(rst !== undefined);
+    assert.equal(rst.seq, h.seq(2920), "RST at the peer's RCV.NXT: accepted, not dropped as out of window");
+  });
+});

@@ -5,9 +5,10 @@
  *    dropped by the minimum send rate within the configured window (min-send-window 3 s here),
  *    counted as send-rate-too-low, long before the 60 s send timeout.
  * 2. 1,000 connections from four source addresses (raw frames from flood_budget.py) each send
- *    pipelined requests and out-of-order data and never read. The dataplane's RSS growth stays
- *    within a generous bound of the budget (printed), `show tcp memory` never goes above the
- *    budget, and curl from the client's own address still gets index.html meanwhile.
+ *    pipelined requests (64 KiB) and out-of-order data (128 KiB) and never read: 188 MiB offered
+ *    against a 32 MiB budget. The dataplane's RSS growth stays within a generous bound of the
+ *    budget (printed), `show tcp memory` never goes above the budget, and curl from the client's
+ *    own address still gets index.html meanwhile.
  *
  * The pod runs with the file-capability node (podNode(['net_raw'])) and its own vpp.conf.
  */
@@ -144,7 +145,7 @@ describe('memory limits on the lab', { skip, timeout: 120_000 }, () => {
     const rss0 = await rssMiB();
 
     const PIPE = 64 * 1024;
-    const OOO = 48 * 1024;
+    const OOO = 128 * 1024;
     const f = fixture([join(FIXTURES, 'flood_budget.py'), 'eth0', clientMac, podMac, lab.serverIp, '80', FLOOD_IPS.join(','), '250', String(PIPE), String(OOO), '/f64k.bin', '40']);
     await waitFor('the handshakes', () => r(f.lines, 'established'), 30_000, 50);
     const established = Number(r(f.lines, 'established'));
@@ -184,8 +185,10 @@ describe('memory limits on the lab', { skip, timeout: 120_000 }, () => {
     assert.ok(peak <= BUDGET_MIB * MiB, `never above the budget (peak ${peak})`);
     assert.ok(peak >= 0.5 * BUDGET_MIB * MiB, `the flood did fill the budget (peak ${peak})`);
     assert.ok(errorCount(errors, 'tcp4-session', 'rcv-drop-memory') + errorCount(errors, 'tcp4-session', 'ooo-drop-memory') > 0, 'the limits were hit');
-    // Generous: the budget, plus the connection objects and V8's heap growth (~30 KiB a connection).
-    assert.ok(growth <= BUDGET_MIB + 64, `RSS growth ${growth.toFixed(1)} MiB within budget + 64 MiB`);
+    // Generous: RSS also holds what was pruned or dropped until V8 and malloc give it back (the
+    // flood makes ~100 MiB of such garbage), and 1,000 idle connections cost ~6 MiB. Without the
+    // budget (memory-budget 4g) the same flood grows RSS by ~280 MiB.
+    assert.ok(growth <= 2 * BUDGET_MIB + 64, `RSS growth ${growth.toFixed(1)} MiB within 2 × budget + 64 MiB`);
     f.child.kill('SIGKILL');
   });
 });

@@ -3,8 +3,7 @@
  * static servers that `http static server …` starts.
  */
 import { statSync } from 'node:fs';
-import { TcpStack } from './tcp/index.js';
-import type { TcpOptions } from './tcp/types.js';
+import { TcpStack, type TcpOptions } from './tcp/index.js';
 import { HttpStaticServer, type HttpLimits } from './http/server.js';
 import type { HttpListenerCommand, HttpStaticServerCommand } from './http/command.js';
 import { Http2StaticServer, HTTP2_STATIC_SERVER_NODE } from './http/h2.js';
@@ -42,7 +41,7 @@ export class Services {
   readonly http: HttpServerEntry[] = [];
   /** Limits applied to HTTP servers started from now on (tests shorten them). */
   httpLimits: Partial<HttpLimits> = {};
-  /** Options of the TCP stack ensureTcp() makes (the engine puts the memory budget here). */
+  /** TCP stack options from the vpp-server stanza (TIME_WAIT, the memory budget), applied when the stack is created. */
   tcpOptions: Partial<TcpOptions> = {};
   /** How the memory budget was chosen (show tcp memory). */
   memoryOrigin = 'the built-in default (no engine configuration)';

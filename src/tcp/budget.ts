@@ -217,8 +217,8 @@ export class MemoryBudget {
    * The window a connection may advertise now: under pressure it grows by at most four
    * segments beyond what was already promised (the right edge never moves left).
    */
-  window(c: MemoryHolder, win: number, promised: number, mss: number): number {
-    if (!this.tight(c.memSrc)) return win;
+  window(slot: number, win: number, promised: number, mss: number): number {
+    if (!this.tight(slot)) return win;
     const cap = promised > 4 * mss ? promised : 4 * mss;
     return win < cap ? win : cap;
   }

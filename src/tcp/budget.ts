@@ -76,6 +76,8 @@ export interface MemoryHolder {
   reasm: Reassembly | null;
 }
 
+const appKind = (kind: 'pipelined' | 'send'): number => (kind === 'send' ? MEM_SEND : MEM_PIPELINE);
+
 /** The owner of application bytes is a connection of ours (charged to its source) or not. */
 function holderOf(owner: object | undefined): MemoryHolder | null {
   return owner !== undefined && typeof (owner as Partial<MemoryHolder>).memPipe === 'number' ? (owner as MemoryHolder) : null;
@@ -239,17 +241,17 @@ export class MemoryBudget {
       charge: (kind, n, owner) => {
         const h = holderOf(owner);
         if (h === null || h.memSrc < 0) {
-          if (h === null) this.charge(kind === 'send' ? MEM_SEND : MEM_PIPELINE, -1, n);
+          if (h === null) this.charge(appKind(kind), -1, n);
           return; // (a connection already released: nothing more is charged to it)
         }
         if (kind === 'send') h.memSend += n;
         else h.memPipe += n;
-        this.charge(kind === 'send' ? MEM_SEND : MEM_PIPELINE, h.memSrc, n);
+        this.charge(appKind(kind), h.memSrc, n);
       },
       release: (kind, n, owner) => {
         const h = holderOf(owner);
         if (h === null) {
-          this.release(kind === 'send' ? MEM_SEND : MEM_PIPELINE, -1, n);
+          this.release(appKind(kind), -1, n);
           return;
         }
         const held = kind === 'send' ? h.memSend : h.memPipe;
@@ -257,7 +259,7 @@ export class MemoryBudget {
         if (take <= 0) return;
         if (kind === 'send') h.memSend -= take;
         else h.memPipe -= take;
-        this.release(kind === 'send' ? MEM_SEND : MEM_PIPELINE, h.memSrc, take);
+        this.release(appKind(kind), h.memSrc, take);
       },
       tight: (owner) => this.tight(holderOf(owner)?.memSrc ?? -1),
     };

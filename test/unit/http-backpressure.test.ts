@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { TcpStack } from '../../src/tcp/stack.js';
 import type { TcpConnection } from '../../src/tcp/connection.js';
 import { MEM_PIPELINE, MEM_RECV, MEM_SEND, MemoryBudget } from '../../src/tcp/budget.js';
-import { QueueSink, type Wire } from '../helpers/tcp-wire.js';
+import { QueueSink, moveSegments, type Wire } from '../helpers/tcp-wire.js';
 import type { ByteStream, StreamHandler } from '../../src/stream/byte-stream.js';
 import { HttpStaticServer, type HttpMemory } from '../../src/http/server.js';
 import { SendFloor } from '../../src/http/send-floor.js';
@@ -54,18 +54,7 @@ function pair(http: HttpStaticServer, mem: MemoryBudget): { server: TcpStack; cl
   sa.peer = client;
   sb.peer = server;
   server.listen(SERVER_IP, 80, http.accept);
-  const pump = () => {
-    const now = Date.now();
-    let n = 0;
-    while (queue.length > 0 && n++ < 5000) {
-      const w = queue.shift()!;
-      w.to.input(w.src, w.dst, w.bytes, 0, w.bytes.length, now);
-    }
-    server.tick(now);
-    client.tick(now);
-    server.flush(now);
-    client.flush(now);
-  };
+  const pump = () => moveSegments(queue, Date.now(), [server, client]);
   return { server, client, pump };
 }
 

@@ -42,7 +42,7 @@ export const HTTP_ERROR_REASONS: Readonly<Record<string, string>> = {
   'header-timeout': 'request head not received in time',
   'idle-timeout': 'keep-alive connection idle too long',
   'send-timeout': 'peer stopped reading',
-  'send-rate-too-low': 'peer reads below the minimum send rate (min-send-rate)',
+  'send-rate-too-low': 'peer reads below the minimum send rate (min-send-bytes per min-send-window)',
   'linger-timeout': 'peer did not close after our FIN',
   'pipeline-overflow': 'too many pipelined bytes buffered',
   'closed-mid-response': 'connection closed before its responses were sent',

@@ -186,6 +186,13 @@ export class TlsListener {
   /** Connections waiting for their ClientHello or handshaking, by source address. */
   private readonly perSource = new Map<string, number>();
   private inputSample = 0;
+  /** Inside input(): answers corked meanwhile are flushed when it returns (see flushSoon). */
+  private inInput = false;
+  private readonly flushes: Array<() => void> = [];
+  private readonly flushSoon = (flush: () => void): void => {
+    if (this.inInput) this.flushes.push(flush);
+    else process.nextTick(flush);
+  };
 
   constructor(
     private readonly http: HttpStaticServer,
@@ -421,14 +428,33 @@ export class TlsListener {
     }
     // After the handshake: one chunk in INPUT_SAMPLE_EVERY is timed and stands for the others
     // (a clock read per chunk is a measurable part of a small request's cost).
-    if (++this.inputSample < INPUT_SAMPLE_EVERY) {
+    const timed = ++this.inputSample >= INPUT_SAMPLE_EVERY;
+    const start = timed ? performance.now() : 0;
+    // Decrypting runs the HTTP server synchronously; what it answers is corked, and flushed
+    // (encrypted, handed to TCP) right here, so that it leaves in this vector's batch.
+    this.inInput = true;
+    try {
       duplex.onData(buf, off, len);
-      return;
+    } finally {
+      this.inInput = false;
+      this.runFlushes();
     }
-    this.inputSample = 0;
-    const start = performance.now();
-    duplex.onData(buf, off, len);
-    this.charge(this.inputRuntime, start, INPUT_SAMPLE_EVERY, INPUT_SAMPLE_EVERY);
+    if (timed) {
+      this.inputSample = 0;
+      this.charge(this.inputRuntime, start, INPUT_SAMPLE_EVERY, INPUT_SAMPLE_EVERY);
+    }
+  }
+
+  private runFlushes(): void {
+    const f = this.flushes;
+    let i = 0;
+    try {
+      for (; i < f.length; i++) f[i]!();
+    } finally {
+      // A flush that threw must not leave the others corked for good.
+      for (i++; i < f.length; i++) process.nextTick(f[i]!);
+      f.length = 0;
+    }
   }
 
   /** @internal (Tracked) Resets a connection that will not get a TLSSocket. */
@@ -493,7 +519,7 @@ export class TlsListener {
       return;
     }
     this.alpnHttp11++;
-    attachSocket(socket, this.http.accept, { remote: t.stream.remote, abort: () => duplex.abortTransport() });
+    attachSocket(socket, this.http.accept, { remote: t.stream.remote, abort: () => duplex.abortTransport(), flushSoon: this.flushSoon });
   }
 
   /** Resets connections whose ClientHello or handshake is late (the sweep timer; tests call it with their clock). */

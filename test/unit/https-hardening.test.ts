@@ -441,3 +441,74 @@ describe('no OpenSSL state before a complete ClientHello record', () => {
     }
   });
 });
+
+describe('HTTPS answers leave in the vector that carried the request', () => {
+  for (const v of ['TLSv1.3', 'TLSv1.2'] as const) {
+    it(`${v}: the encrypted answer to a cached file is handed to TCP inside the onData call of its request, as one TLS record`, async () => {
+      const { l, close } = listener(memoryFiles(pairA));
+      try {
+        let server: StreamHandler | null = null;
+        let inOnData = false;
+        let measuring = false;
+        const during: Buffer[] = [];
+        const outside: Buffer[] = [];
+        const client = new Duplex({
+          read() {},
+          write(chunk: Buffer, _e, cb) {
+            inOnData = true;
+            try {
+              server!.onData(chunk, 0, chunk.length);
+            } finally {
+              inOnData = false;
+            }
+            cb();
+          },
+        });
+        const stream: ByteStream = {
+          write: (b) => {
+            if (measuring) (inOnData ? during : outside).push(Buffer.from(b));
+            client.push(Buffer.from(b));
+          },
+          end: () => void client.push(null),
+          abort: () => client.destroy(),
+          queuedBytes: 0,
+          remote: '10.0.0.9:5000',
+        };
+        server = l.accept(stream);
+        // Warm the cache (the first request reads the file asynchronously), then the measured one.
+        const body = await new Promise<string>((resolve, reject) => {
+          const s = tls.connect({ socket: client, ca: pairA.certPem, servername: 'localhost', maxVersion: v, ALPNProtocols: ['http/1.1'] });
+          let text = '';
+          let n = 0;
+          s.on('data', (b: Buffer) => {
+            text += b.toString('latin1');
+            if (!text.endsWith('hello\n')) return;
+            if (++n === 1) {
+              text = '';
+              // Let the first answer's write finish (JSStreamSocket completes writes in setImmediate).
+              setImmediate(() =>
+                setImmediate(() => {
+                  measuring = true;
+                  s.write('GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n');
+                }),
+              );
+            } else {
+              measuring = false;
+              resolve(text);
+              s.destroy();
+            }
+          });
+          s.once('secureConnect', () => setImmediate(() => s.write('GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n')));
+          s.on('error', reject);
+        });
+        assert.match(body, /^HTTP\/1\.1 200 OK[\s\S]*\r\n\r\nhello\n$/);
+        assert.equal(outside.length, 0, 'nothing written after the request was handled');
+        const records = Buffer.concat(during);
+        assert.equal(records[0], 0x17, 'application data');
+        assert.equal(records.readUInt16BE(3) + 5, records.length, 'head and body in one record');
+      } finally {
+        close();
+      }
+    });
+  }
+});

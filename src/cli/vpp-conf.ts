@@ -37,7 +37,10 @@ export interface EngineConfig {
   nodaemon: boolean;
   /** Where log lines go (`unix { log … }`); stdout when absent. */
   log?: string;
-  /** Our own stanza: `vpp-server { ring-version 3 block-size 262144 … management 0.0.0.0:9100 }`. */
+  /**
+   * Our own stanza: `vpp-server { ring-version 3 block-size 262144 … management 0.0.0.0:9100
+   * tcp-time-wait 60 tcp-time-wait-max 50000 }`.
+   */
   engine: Record<string, string>;
   warnings: string[];
 }
@@ -84,7 +87,21 @@ export function parseConfText(file: string, text: string): ConfItem[] {
 
 const UNIX_FLAGS = new Set(['nodaemon', 'interactive', 'nosyslog', 'coredump-size', 'full-coredump']);
 const UNIX_VALUES = new Set(['cli-listen', 'startup-config', 'log', 'gid', 'cli-prompt', 'cli-history-limit', 'pidfile', 'runtime-dir', 'exec', 'cli-no-pager', 'cli-pager-buffer-limit', 'poll-sleep-usec']);
-const ENGINE_KEYS = new Set(['ring-version', 'block-size', 'block-count', 'frame-size', 'management', 'log-level', 'neighbor-age', 'shutdown-grace', 'stall-threshold', 'tx-offload']);
+const ENGINE_KEYS = new Set([
+  'ring-version',
+  'block-size',
+  'block-count',
+  'frame-size',
+  'management',
+  'log-level',
+  'neighbor-age',
+  'shutdown-grace',
+  'stall-threshold',
+  'tx-offload',
+  'tcp-time-wait',
+  'tcp-time-wait-max',
+  'tcp-syn-cookies',
+]);
 
 /** Reads and interprets vpp.conf. */
 export function readVppConf(file: string, text = readFileSync(file, 'utf8')): EngineConfig {
@@ -163,10 +180,14 @@ const ENGINE_VALUE_CHECKS: Record<string, (value: string) => string | undefined>
   'block-count': integerIn(1, 1 << 20),
   'frame-size': integerIn(128, 1 << 20),
   'tx-offload': (v) => (v === 'on' || v === 'off' ? undefined : 'expected on or off'),
+  // as Linux's net.ipv4.tcp_syncookies 1 / 0 / 2: when the SYN queue is full (default), never, for every SYN
+  'tcp-syn-cookies': (v) => (v === 'on' || v === 'off' || v === 'always' ? undefined : 'expected on (when the SYN queue is full), off or always'),
   'log-level': (v) => (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v) ? undefined : 'expected fatal, error, warn, info, debug, trace or silent'),
   'neighbor-age': secondsUpTo(86400),
   'shutdown-grace': secondsUpTo(3600),
   'stall-threshold': secondsUpTo(3600),
+  'tcp-time-wait': secondsUpTo(3600),
+  'tcp-time-wait-max': integerIn(0, 10_000_000),
   management: (v) => {
     try {
       parseManagementAddress(v);

@@ -433,25 +433,25 @@ async function main(): Promise<number> {
   if (results.tls !== undefined) {
     const a = results.tls.ours;
     const b = results.tls.nginx;
-    const TLS_ROWS: Array<[string, (r: TlsBenchResult) => number | undefined, string]> = [
+    const TLS_ROWS: Array<[string, (r: TlsBenchResult) => number | undefined, string, number?]> = [
       ['HTTPS keep-alive GET req/s (wrk)', (r) => r.keepAliveRps, 'goal ≥ 1.0×'],
       ['new TLS connections/s (s_time -new)', (r) => r.newHandshakesPerSec, 'goal ≥ 0.7×'],
       ['resumed TLS connections/s (s_time -reuse)', (r) => r.resumedHandshakesPerSec, ''],
       ['10 MB over TLS MB/s (best of 3)', (r) => r.downloadMBps, 'goal ≥ 0.8×'],
       ['h2load req/s (-c 10 -m 10)', (r) => r.h2loadRps, ''],
-      ['server CPU µs per keep-alive request', (r) => r.keepAliveCpuUs, 'lower is better'],
-      ['server CPU µs per new TLS connection', (r) => r.newHandshakeCpuUs, ''],
-      ['server CPU ms per 10 MB over TLS', (r) => r.downloadCpuMs, ''],
-      ['server CPU µs per h2load request', (r) => r.h2loadCpuUs, ''],
+      ['server CPU µs per keep-alive request', (r) => r.keepAliveCpuUs, 'lower is better', 1],
+      ['server CPU µs per new TLS connection', (r) => r.newHandshakeCpuUs, '', 1],
+      ['server CPU ms per 10 MB over TLS', (r) => r.downloadCpuMs, '', 1],
+      ['server CPU µs per h2load request', (r) => r.h2loadCpuUs, '', 1],
     ];
     out.push('', 'HTTPS on the FLAT path (same certificate; nginx 1 worker, listen 443 ssl http2)');
     out.push(
       table(
         ['', 'ours', 'nginx', 'ours/nginx', ''],
-        TLS_ROWS.map(([name, get, goal]) => {
+        TLS_ROWS.map(([name, get, goal, digits]) => {
           const x = a ? get(a) : undefined;
           const y = b ? get(b) : undefined;
-          return [name, fmt(x), fmt(y), ratio(x, y), goal];
+          return [name, fmt(x, digits), fmt(y, digits), ratio(x, y), goal];
         }),
       ),
     );

@@ -27,11 +27,14 @@ import {
   writeOptTimestamp,
   writeTcpHeader,
 } from '../wire/tcp.js';
+import { createCongestionControl, type CongestionControl } from './congestion.js';
+import { RackScan } from './rack.js';
 import { Reassembly } from './reassembly.js';
 import { Scoreboard } from './scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
 import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
+import { FRTO_SEND_NEW, FRTO_SPURIOUS, isDsack, SpuriousDetectors } from './spurious.js';
 import type { TcpStack } from './stack.js';
 import type { TimeWaitConnection } from './time-wait.js';
 import {
@@ -49,8 +52,8 @@ import {
   ipToString,
 } from './types.js';
 
-/** RFC 8985 §7.2: lower bound of the probe timeout (Linux uses 10 ms too). */
-const TLP_MIN_MS = 10;
+/** RFC 8985 §7.2: added to 2·SRTT for the probe timeout (Linux's TCP_TIMEOUT_MIN_US, 2 ms). */
+const TLP_EXTRA_MS = 2;
 /** Allowance for the peer's delayed ACK when a single segment is outstanding (Linux's minimum ATO). */
 const TLP_DELACK_MS = 40;
 
@@ -129,8 +132,17 @@ export class TcpConnection implements ByteStream {
   dupAcks = 0;
   highRxt = 0;
   private forceRxt = false;
-  private caAcc = 0;
   private cwndLimited = false;
+  /** Congestion control (congestion.ts), made on first use: a short response never leaves slow start. */
+  private ccObj: CongestionControl | null = null;
+  /** Detectors of spurious retransmissions (spurious.ts), made at the first recovery. */
+  private spur: SpuriousDetectors | null = null;
+  /** The current recovery/RTO episode can still be undone (the controller holds a snapshot). */
+  private undoOpen = false;
+  /** F-RTO step 2b (RFC 5682): new segments to send before any further retransmission. */
+  private frtoNew = 0;
+  /** The ACK being processed delivered (cumulatively or by SACK) a segment never retransmitted. */
+  private origDelivered = false;
   private lastSendAt = -Infinity;
   readonly sb = new Scoreboard();
 
@@ -156,6 +168,8 @@ export class TcpConnection implements ByteStream {
   /** Transmissions so far (orders the records' sends). */
   private xmits = 0;
   private rackRtt = 0;
+  /** RACK's incremental loss scan (rack.ts), made at the first retransmission or SACK. */
+  private rackObj: RackScan | null = null;
   minRtt = Infinity;
   reorderSeen = false;
   /** RACK reordering timer and Tail Loss Probe timer (absolute ms, Infinity = off). */
@@ -480,6 +494,7 @@ export class TcpConnection implements ByteStream {
     // RFC 5681 §4.1: restart from the initial window after an idle period longer than the RTO.
     if (this.sndMax === this.sndUna && now - this.lastSendAt > this.rtoCur() && this.cwnd > this.iw()) {
       this.cwnd = this.iw();
+      this.ccObj?.onIdle(this);
     }
     if (this.sackOk) {
       this.sendSack(now);
@@ -490,7 +505,7 @@ export class TcpConnection implements ByteStream {
       const n = this.transmit(this.sndUna, mss, now, true);
       if (n < 0) return;
       this.forceRxt = false;
-      this.noteRetransmit(this.sndUna);
+      this.noteRetransmit(this.sndUna, now);
       const e = (this.sndUna + n) >>> 0;
       if (seqGt(e, this.highRxt)) this.highRxt = e;
       if (seqLt(this.sndNxt, e)) this.sndNxt = e;
@@ -541,7 +556,7 @@ export class TcpConnection implements ByteStream {
       }
       if (n < 0) break;
       const seq = this.sndNxt;
-      if (seqLt(seq, this.sndMax)) this.noteRetransmit(seq);
+      if (seqLt(seq, this.sndMax)) this.noteRetransmit(seq, now);
       else if (!this.rttActive && !this.tsOk) {
         this.rttActive = true;
         this.rttSeq = (seq + n) >>> 0;
@@ -593,7 +608,8 @@ export class TcpConnection implements ByteStream {
     if ((f & R_LOST) !== 0) this.lostBytes -= len;
     log.setFlags(k, (f & ~R_LOST) | R_RETRANS | R_EVER_RETRANS);
     log.setSent(k, now, ++this.xmits);
-    this.noteRetransmit(s);
+    (this.rackObj ??= new RackScan()).onRetransmit(s, this.xmits);
+    this.noteRetransmit(s, now);
     if (this.inRecovery) this.prrOut += len;
     this.lastSendAt = now;
     return n;
@@ -619,8 +635,9 @@ export class TcpConnection implements ByteStream {
     for (;;) {
       const room = this.cwnd - this.sackPipe();
       const wndEnd = (this.sndUna + this.sndWnd) >>> 0;
-      // 1. Retransmit what is deemed lost, in sequence order (RFC 6675 NextSeg rule 1).
-      const k = this.nextLost();
+      // 1. Retransmit what is deemed lost, in sequence order (RFC 6675 NextSeg rule 1), unless
+      // F-RTO wants new data first (RFC 5682 step 2b).
+      const k = this.frtoNew > 0 ? -1 : this.nextLost();
       if (k !== -1) {
         if (room < log.len(k) && room < mss) {
           this.cwndLimited = true;
@@ -657,6 +674,10 @@ export class TcpConnection implements ByteStream {
           if (room < mss) this.cwndLimited = true;
           break;
         }
+        if (this.frtoNew > 0) {
+          if (len > mss) len = mss;
+          this.frtoNew--;
+        }
         n = this.transmit(this.sndMax, len, now, true, big && len > mss);
       } else if (this.finQueued && this.sndMax === this.finSeq) {
         if (room <= 0 && flight > 0) {
@@ -666,6 +687,7 @@ export class TcpConnection implements ByteStream {
         n = this.transmit(this.sndMax, 0, now, true);
       } else {
         this.cwndLimited = false; // application-limited
+        this.frtoNew = 0;
         if (this.rescue(now, room)) sent = true;
         break;
       }
@@ -723,17 +745,19 @@ export class TcpConnection implements ByteStream {
   }
 
   /**
-   * RFC 8985 §7.2: arm the Tail Loss Probe timer while data is outstanding in the open state:
-   * 2·SRTT (at least 10 ms, like Linux), plus the peer's delayed-ACK allowance when one segment
-   * is out, and only when it comes before the RTO.
+   * RFC 8985 §7.2: arm the Tail Loss Probe timer while data is outstanding: 2·SRTT + 2 ms (as
+   * Linux), plus the peer's delayed-ACK allowance when one segment is out, and only when it comes
+   * before the RTO. Unlike RFC 8985 (and Linux), also during fast recovery: a Linux receiver
+   * acknowledges a burst with one ACK, and when that ACK is lost in recovery nothing but the RTO
+   * (≥ 200 ms) would ask again; RACK cannot help, nothing was sent after. Measured on the bench's
+   * loss row, this halved the timeouts (bench/loss.ts, docs/bench.md). Not after an RTO (inLoss).
    */
   private schedulePto(now: number): void {
-    if (!this.sackOk || this.inRecovery || this.inLoss || this.tlpOut || this.sndMax === this.sndUna || this.persisting) {
+    if (!this.sackOk || this.inLoss || this.tlpOut || this.sndMax === this.sndUna || this.persisting) {
       if (this.ptoAt !== Infinity) this.ptoAt = Infinity;
       return;
     }
-    let pto = this.hasRtt ? 2 * this.srtt : this.stack.opts.rtoInitial;
-    if (pto < TLP_MIN_MS) pto = TLP_MIN_MS;
+    let pto = this.hasRtt ? 2 * this.srtt + TLP_EXTRA_MS : this.stack.opts.rtoInitial;
     if (this.log.count <= 1) pto += TLP_DELACK_MS;
     const at = now + pto;
     if (at >= this.rtoAt) {
@@ -744,26 +768,24 @@ export class TcpConnection implements ByteStream {
     this.setTimer();
   }
 
-  /** RFC 8985 §7.3: send one new segment if the windows allow, else the last one again. */
+  /**
+   * RFC 8985 §7.3, the probe: the highest unSACKed segment again. RFC 8985 prefers a new segment
+   * when one may be sent, but a receiver acknowledges a lone in-order segment only when its
+   * delayed-ACK timer fires (Linux: 40 ms), while it answers a duplicate at once with a D-SACK
+   * (RFC 2883): when the flight arrived and only its ACK was lost, as under random loss both ways,
+   * the probe costs ~1 RTT instead of ~40 ms. When the last segment itself was lost, the probe
+   * repairs it directly.
+   */
   private tailLossProbe(now: number): void {
     const s = this.state;
     if (!(s === ESTABLISHED || s === CLOSE_WAIT || s === FIN_WAIT_1 || s === CLOSING || s === LAST_ACK)) return;
-    if (this.inRecovery || this.inLoss || this.sndMax === this.sndUna || this.persisting) return;
+    if (this.inLoss || this.sndMax === this.sndUna || this.persisting) return;
     const st = this.stack;
-    const dataEnd = this.finQueued ? this.finSeq : (this.sndUna + this.q.bytes) >>> 0;
-    const remaining = (dataEnd - this.sndMax) | 0;
-    const wndAvail = (this.sndUna + this.sndWnd - this.sndMax) | 0;
-    let n: number;
-    if (remaining > 0 && wndAvail > 0) {
-      n = this.transmit(this.sndMax, Math.min(this.sndMss, remaining, wndAvail), now, true);
-      if (n > 0) this.sentNew(n, now);
-    } else {
-      const log = this.log;
-      let k = log.hi - 1;
-      while (k >= log.lo && (log.flags(k) & R_SACKED) !== 0) k--;
-      if (k < log.lo) return;
-      n = this.retransmitRecord(k, now);
-    }
+    const log = this.log;
+    let k = log.hi - 1;
+    while (k >= log.lo && (log.flags(k) & R_SACKED) !== 0) k--;
+    if (k < log.lo) return;
+    const n = this.retransmitRecord(k, now);
     if (n < 0) {
       this.ptoAt = now + 1; // no TX room: try again shortly
       this.setTimer();
@@ -784,6 +806,8 @@ export class TcpConnection implements ByteStream {
     const len = log.len(k);
     if ((f & R_LOST) !== 0) this.lostBytes -= len;
     log.setFlags(k, (f & R_EVER_RETRANS) | R_SACKED);
+    // For F-RTO only what was sent before the timeout counts (new data SACKed says the loss was real).
+    if ((f & R_EVER_RETRANS) === 0 && (this.spur === null || seqLeq(log.end(k), this.spur.frto.recoveryPoint))) this.origDelivered = true;
     this.sackedBytes += len;
     this.sackedSegs++;
     const e = log.end(k);
@@ -834,26 +858,23 @@ export class TcpConnection implements ByteStream {
     return w < 1 ? 1 : w;
   }
 
-  /** RFC 8985 §6.2 step 5: mark lost what was sent before the RACK segment, long enough ago. */
+  /**
+   * RFC 8985 §6.2 step 5: mark lost what was sent before the RACK segment, long enough ago. The
+   * scan (rack.ts) visits only the candidates, in send order, not every outstanding segment.
+   */
   private rackDetect(now: number): void {
     if (this.rackXmit === -Infinity) return;
     const log = this.log;
-    const reo = this.reoWnd();
     const ro = this.rackOrder;
-    const deadline = this.rackRtt + reo - now;
-    let wait = 0;
-    for (let k = log.lo; k < log.hi; k++) {
-      const f = log.flags(k);
-      if ((f & (R_SACKED | R_LOST)) !== 0) continue;
-      if (log.order(k) > ro) continue; // sent after the RACK segment
-      const rem = log.time(k) + deadline;
-      if (rem <= 0) {
-        this.markLost(k);
-        this.newlyLost++;
-        this.stack.counters.rackLost++;
-      } else if (rem > wait) wait = rem;
+    const span = this.rackRtt + this.reoWnd();
+    const scan = (this.rackObj ??= new RackScan());
+    scan.begin();
+    for (let k = scan.next(log, ro, span, now); k >= 0; k = scan.next(log, ro, span, now)) {
+      this.markLost(k);
+      this.newlyLost++;
+      this.stack.counters.rackLost++;
     }
-    const at = wait > 0 ? now + wait : Infinity;
+    const at = scan.dueAt;
     if (at !== this.reoAt) {
       this.reoAt = at;
       if (at !== Infinity) this.setTimer();
@@ -891,8 +912,13 @@ export class TcpConnection implements ByteStream {
     if (this.cwnd < mss) this.cwnd = mss;
   }
 
-  private noteRetransmit(seq: number): void {
+  private noteRetransmit(seq: number, now: number): void {
     this.stack.counters.retransmits++;
+    if (this.undoOpen) {
+      const sp = this.spur!;
+      sp.dsack.onRetransmit();
+      if (this.tsOk) sp.eifel.onRetransmit(this.tsNow(now));
+    }
     // Karn: an RTT measurement covering a retransmitted segment is ambiguous.
     if (this.rttActive && seqLt(seq, this.rttSeq)) this.rttActive = false;
   }
@@ -1272,7 +1298,9 @@ export class TcpConnection implements ByteStream {
     const opt = st.opt;
     let newSack = false;
     this.delivered = 0;
+    this.origDelivered = false;
     if (this.sackOk && opt.sackCount > 0) {
+      if (isDsack(ack, opt.sack, opt.sackCount)) this.onDsack(opt.sack[0], opt.sack[1]);
       for (let i = 0; i < opt.sackCount; i++) {
         let s = opt.sack[2 * i];
         const e = opt.sack[2 * i + 1];
@@ -1285,13 +1313,16 @@ export class TcpConnection implements ByteStream {
       }
     }
     const scaled = g.wnd << this.sndWscale;
-    if (seqGt(ack, this.sndUna)) {
+    const acked = (ack - this.sndUna) | 0;
+    const frto = this.inLoss && this.spur !== null && this.spur.frto.active; // (the ACK may end the loss state)
+    if (acked > 0) {
       this.ackNewData(ack, now);
       if (this.state === CLOSED) return false;
-      if (this.sackOk) this.sackLossDetect(now);
-    } else if (this.sackOk) {
-      if (newSack) this.sackLossDetect(now);
-    } else if (ack === this.sndUna) {
+    }
+    if (this.sackOk) {
+      if (frto) this.frtoAck(ack, acked > 0, newSack || acked <= 0, acked);
+      if (acked > 0 || newSack) this.sackLossDetect(now);
+    } else if (ack === this.sndUna && acked <= 0) {
       // Duplicate ACK: RFC 5681 §2; with SACK, RFC 6675 §2 also requires new SACK information
       // (so duplicated packets in the network do not cause spurious fast retransmits).
       if (
@@ -1317,6 +1348,7 @@ export class TcpConnection implements ByteStream {
         // A probe octet the peer did not take is simply sent again as normal data.
         if (this.sackOk) {
           for (let k = this.log.lo; k < this.log.hi; k++) this.markLost(k, false);
+          this.rackObj?.clear();
         } else if (seqLt(this.sndUna, this.sndNxt)) this.sndNxt = this.sndUna;
         if (this.sndMax !== this.sndUna && this.rtoAt === Infinity) {
           this.rtoAt = now + this.rtoCur();
@@ -1350,6 +1382,7 @@ export class TcpConnection implements ByteStream {
         this.sackedSegs--;
       } else {
         if ((f & R_LOST) !== 0) this.lostBytes -= len;
+        if ((f & R_EVER_RETRANS) === 0) this.origDelivered = true;
         this.delivered += len;
         this.rackUpdate(k, now);
       }
@@ -1371,6 +1404,7 @@ export class TcpConnection implements ByteStream {
     if (log.count === 0) {
       this.sackedBytes = this.sackedSegs = this.lostBytes = 0;
       if (this.reoAt !== Infinity) this.reoAt = Infinity;
+      this.rackObj?.clear();
     }
   }
 
@@ -1381,6 +1415,11 @@ export class TcpConnection implements ByteStream {
     let dataAcked = acked;
     if (this.finQueued && seqGt(ack, this.finSeq)) dataAcked--;
     const flightBefore = (this.sndMax - this.sndUna) | 0;
+    // RFC 3522: the first ACK of new data after a retransmission echoes the original's timestamp.
+    if (this.undoOpen && this.tsOk && opt.hasTs && this.spur!.eifel.waiting && this.spur!.eifel.onAck(opt.tsEcr)) {
+      st.counters.undoEifel++;
+      this.undoSpurious(this.inLoss, acked);
+    }
     if (dataAcked > 0) this.q.drop(dataAcked);
     if (this.sackOk) this.ackRecords(ack, now);
     this.sndUna = ack;
@@ -1424,17 +1463,9 @@ export class TcpConnection implements ByteStream {
     } else if (this.cwndLimited || flightBefore >= this.cwnd - mss) {
       // With SACK, count what this ACK newly delivered (bytes SACKed earlier were counted then).
       const grow = this.sackOk ? this.delivered : acked;
-      if (this.cwnd < this.ssthresh) {
-        // Slow start, counting acknowledged bytes (RFC 5681 §3.1, RFC 3465).
-        this.cwnd += grow;
-      } else {
-        // Congestion avoidance: one MSS per cwnd of acknowledged bytes.
-        this.caAcc += grow;
-        if (this.caAcc >= this.cwnd) {
-          this.caAcc -= this.cwnd;
-          this.cwnd += mss;
-        }
-      }
+      // Slow start counts acknowledged bytes (RFC 5681 §3.1, RFC 3465) whatever the algorithm.
+      if (this.cwnd < this.ssthresh) this.cwnd += grow;
+      else this.cc.onAck(this, grow, now);
     }
     if (this.inLoss && seqGeq(ack, this.recover)) this.inLoss = false;
 
@@ -1490,12 +1521,12 @@ export class TcpConnection implements ByteStream {
   private enterRecovery(now: number): void {
     const mss = this.sndMss;
     const flight = (this.sndMax - this.sndUna) | 0;
-    this.ssthresh = Math.max(flight >> 1, 2 * mss);
+    this.beginUndo();
+    this.cc.onLoss(this, flight, now);
     this.recover = this.sndMax;
     this.inRecovery = true;
     this.highRxt = this.sndUna;
     this.forceRxt = true;
-    this.caAcc = 0;
     this.ltAllow = 0;
     if (this.sackOk) {
       // PRR (RFC 6937): cwnd follows the data delivered during recovery.
@@ -1509,7 +1540,98 @@ export class TcpConnection implements ByteStream {
     } else this.cwnd = this.ssthresh + 3 * mss;
     this.stack.counters.fastRetransmits++;
     this.stack.markDirty(this);
-    void now;
+  }
+
+  private get cc(): CongestionControl {
+    return (this.ccObj ??= createCongestionControl(this.stack.opts.congestionControl));
+  }
+
+  /** A recovery or RTO episode begins: what to restore if it proves spurious (spurious.ts). */
+  private beginUndo(): void {
+    const sp = (this.spur ??= new SpuriousDetectors());
+    this.cc.snapshot(this);
+    sp.dsack.begin(this.sndUna);
+    sp.eifel.reset();
+    this.undoOpen = true;
+  }
+
+  /**
+   * RFC 2883 D-SACK [s, e). RFC 3708 with Linux's accounting: a duplicate of data already
+   * cumulatively acknowledged counts against the episode's retransmissions ("dumb counting"), one
+   * of data still outstanding only if that segment was retransmitted.
+   */
+  private onDsack(s: number, e: number): void {
+    this.stack.counters.dsacksIn++;
+    // RFC 8985 §6.2 step 4: a duplicate means reordering (or a spurious retransmission) was seen:
+    // RACK keeps a reordering window from now on.
+    this.reorderSeen = true;
+    if (!this.undoOpen) return;
+    if (seqGt(e, this.sndUna)) {
+      // Still outstanding: it counts only if it was retransmitted (Linux does the same per segment).
+      const log = this.log;
+      const k = log.firstEndingAfter(s);
+      if (k >= log.hi || (log.flags(k) & R_EVER_RETRANS) === 0) return;
+    }
+    const segs = Math.ceil(((e - s) | 0) / this.sndMss);
+    if (this.spur!.dsack.onDsack(s, e, segs > 0 ? segs : 1)) {
+      this.stack.counters.undoDsack++;
+      this.undoSpurious(this.inLoss, 0);
+    }
+  }
+
+  /** F-RTO (RFC 5682) after an ACK while recovering from a timeout. */
+  private frtoAck(ack: number, advanced: boolean, dupOrSack: boolean, acked: number): void {
+    const dataEnd = this.finQueued ? this.finSeq : (this.sndUna + this.q.bytes) >>> 0;
+    const canSendNew = ((dataEnd - this.sndMax) | 0) > 0 && ((this.sndUna + this.sndWnd - this.sndMax) | 0) > 0;
+    const v = this.spur!.frto.onAck(ack, advanced, this.origDelivered, dupOrSack, canSendNew);
+    if (v === FRTO_SPURIOUS) {
+      this.stack.counters.undoFrto++;
+      this.undoSpurious(true, acked);
+    } else if (v === FRTO_SEND_NEW) {
+      this.frtoNew = 2;
+      this.stack.markDirty(this);
+    }
+  }
+
+  /**
+   * The current episode was spurious: the congestion state saved when it began comes back, and
+   * what was only presumed lost is not retransmitted (RACK still finds real losses). After a
+   * timeout (RFC 4015) cwnd restarts at FlightSize + min(acked, IW) with ssthresh at the old
+   * window, so the way back is slow start rather than one burst.
+   */
+  private undoSpurious(timeout: boolean, acked: number): void {
+    const sp = this.spur!;
+    this.undoOpen = false;
+    sp.dsack.end();
+    sp.eifel.reset();
+    sp.frto.reset();
+    this.frtoNew = 0;
+    this.cc.undo(this);
+    if (timeout) {
+      const flight = (this.sndMax - this.sndUna) | 0;
+      const iw = this.iw();
+      const cap = flight + (acked < iw ? acked : iw);
+      if (this.cwnd > cap) {
+        if (this.ssthresh < this.cwnd) this.ssthresh = this.cwnd;
+        this.cwnd = cap;
+      }
+      this.backoff = 0;
+    }
+    this.inRecovery = false;
+    this.inLoss = false;
+    this.forceRxt = false;
+    if (this.sackOk) {
+      if (this.lostBytes > 0) {
+        const log = this.log;
+        for (let k = log.lo; k < log.hi; k++) {
+          const f = log.flags(k);
+          if ((f & R_LOST) !== 0) log.setFlags(k, f & ~R_LOST);
+        }
+        this.lostBytes = 0;
+        this.rackObj?.rewind();
+      }
+    } else if (seqLt(this.sndNxt, this.sndMax)) this.sndNxt = this.sndMax; // no go-back-N
+    this.stack.markDirty(this);
   }
 
   private deliver(buf: Buffer, off: number, len: number): void {
@@ -1745,15 +1867,12 @@ export class TcpConnection implements ByteStream {
       return;
     }
     st.counters.timeouts++;
-    const mss = this.sndMss;
-    // RFC 5681 §3.1 eq. 4 (only for the first timeout of a segment) and loss window.
-    if (this.retries === 0) {
-      const flight = (this.sndMax - this.sndUna) | 0;
-      this.ssthresh = Math.max(flight >> 1, 2 * mss);
-    }
+    // RFC 5681 §3.1 eq. 4 (only for the first timeout of a segment, and not again when fast
+    // recovery already reduced it, as Linux) and the loss window.
+    const first = this.retries === 0 && !this.inRecovery;
+    if (first) this.beginUndo();
+    this.cc.onTimeout(this, (this.sndMax - this.sndUna) | 0, first, now);
     this.retries++;
-    this.cwnd = mss;
-    this.caAcc = 0;
     this.inRecovery = false;
     this.forceRxt = false;
     this.recover = this.sndMax;
@@ -1773,6 +1892,9 @@ export class TcpConnection implements ByteStream {
       }
       for (let k = log.lo; k < log.hi; k++) this.markLost(k, false);
       this.rxtHint = log.lo;
+      this.rackObj?.clear(); // every segment is lost now: retransmissions start a new FIFO
+      (this.spur ??= new SpuriousDetectors()).frto.onTimeout(this.sndUna, this.sndMax, this.inLoss);
+      this.frtoNew = 0;
       this.inLoss = true;
       this.tlpOut = false;
     } else this.sndNxt = this.sndUna;

@@ -86,11 +86,13 @@ export class DsackUndo {
  */
 export class EifelDetector {
   private armed = false;
+  /** The episode's first retransmission was judged: later ones are not (RFC 3522 §3.2). */
+  private judged = false;
   private retransmitTs = 0;
 
-  /** The first retransmission of an episode went out with TSval `tsVal`. */
+  /** A retransmission of the episode went out with TSval `tsVal` (only the first one counts). */
   onRetransmit(tsVal: number): void {
-    if (this.armed) return;
+    if (this.armed || this.judged) return;
     this.armed = true;
     this.retransmitTs = tsVal;
   }
@@ -103,11 +105,14 @@ export class EifelDetector {
   onAck(tsEcr: number): boolean {
     if (!this.armed) return false;
     this.armed = false;
+    this.judged = true;
     return tsEcr !== 0 && seqLt(tsEcr, this.retransmitTs);
   }
 
+  /** A new episode. */
   reset(): void {
     this.armed = false;
+    this.judged = false;
   }
 }
 
@@ -179,4 +184,11 @@ export class Frto {
     this.active = false;
     this.probing = false;
   }
+}
+
+/** The three detectors of one connection, made at its first recovery. */
+export class SpuriousDetectors {
+  readonly dsack = new DsackUndo();
+  readonly eifel = new EifelDetector();
+  readonly frto = new Frto();
 }

@@ -8,6 +8,13 @@ import { describe, it } from 'node:test';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/wire/tcp.js';
 import { TcpHarness } from '../../src/tcp/testing.js';
 
+/**
+ * The recovery arithmetic here (PRR's, NewReno's inflation, the RFC 6675 examples) is checked with
+ * NewReno's halving (ssthresh = FlightSize / 2); CUBIC's own numbers are in tcp-congestion.test.ts
+ * and tcp-undo.test.ts.
+ */
+const RENO = { congestionControl: 'newreno' } as const;
+
 const A = TCP_ACK;
 const MSS = 1460;
 
@@ -20,7 +27,7 @@ function open(h: TcpHarness, sackOk: boolean): void {
 }
 
 function setup(segments: number, sackOk = true) {
-  const h = new TcpHarness();
+  const h = new TcpHarness(RENO);
   open(h, sackOk);
   h.conn!.write(Buffer.alloc(segments * MSS, 3));
   const first = h.flush();
@@ -95,14 +102,14 @@ describe('tcp RACK loss detection (RFC 8985 §6)', () => {
 });
 
 describe('tcp Tail Loss Probe (RFC 8985 §7)', () => {
-  it('probes with the last segment at 2·SRTT when the tail of a flight is lost', () => {
+  it('probes with the last segment at 2·SRTT + 2 ms when the tail of a flight is lost', () => {
     const { h, S, ack, first } = setup(4);
     assert.equal(first.length, 4);
     const t0 = h.now;
     const out = h.runFor(250);
     const probes = out.filter((x) => x.s.payload.length > 0);
     assert.equal(probes.length, 1);
-    assert.equal(probes[0].t - t0, 200, 'PTO = 2·SRTT, before the 300 ms RTO');
+    assert.equal(probes[0].t - t0, 202, 'PTO = 2·SRTT + 2 ms (as Linux), before the 300 ms RTO');
     assert.equal(probes[0].s.seq, S(3), 'the highest segment again');
     assert.equal(h.stack.counters.tailLossProbes, 1);
     // Its ACK (one RTT later) reveals the holes: fast recovery, not a timeout.
@@ -113,16 +120,35 @@ describe('tcp Tail Loss Probe (RFC 8985 §7)', () => {
     assert.equal(h.stack.counters.timeouts, 0);
   });
 
-  it('sends new data as the probe when there is some', () => {
-    const { h, S, first } = setup(12);
+  it('probes with the highest segment also when new data could go (the peer answers a duplicate at once)', () => {
+    const { h, S, ack, first } = setup(12);
     assert.equal(first.length, 10, 'initial window');
-    const r = h.advance(200);
-    assert.deepEqual(r.map((s) => s.seq), [S(10)]);
+    const r = h.advance(202);
+    assert.deepEqual(r.map((s) => s.seq), [S(9)], 'segment 9 again, not the new segment 10');
     assert.equal(h.stack.counters.tailLossProbes, 1);
+    // The flight had arrived (only its ACK was lost): the duplicate comes back D-SACKed.
+    h.now += 100;
+    const out = h.in({ flags: A, seq: h.pseq(), ack: S(10), sack: [[S(9), S(10)]] });
+    assert.equal(h.stack.counters.dsacksIn, 1);
+    assert.equal(h.conn!.inRecovery, false);
+    assert.deepEqual(seqs(h, out), [10, 11], 'and the transfer goes on');
+  });
+
+  it('probes during fast recovery too, when a lost ACK leaves nothing but the RTO', () => {
+    const { h, S, ack } = setup(10);
+    h.now += 20;
+    ack(1);
+    ack(1, [[S(2), S(5)]]); // segment 1 lost: recovery, retransmission and PRR's sends
+    assert.equal(h.conn!.inRecovery, true);
+    assert.notEqual(h.conn!.ptoAt, Infinity, 'probe timer armed in recovery');
+    const r = h.advance(Math.ceil(h.conn!.ptoAt - h.now));
+    assert.equal(h.stack.counters.tailLossProbes, 1);
+    assert.equal(seqs(h, r).length, 1, 'one probe');
+    assert.ok(h.conn!.rtoAt > h.now + 100, 'the RTO waits behind it');
   });
 
   it('a lone last segment with FIN is probed after 2·SRTT plus the delayed-ACK allowance', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     open(h, true);
     h.conn!.write(Buffer.from('last'));
     h.conn!.end();
@@ -132,7 +158,7 @@ describe('tcp Tail Loss Probe (RFC 8985 §7)', () => {
     assert.ok((d[0].flags & TCP_FIN) !== 0);
     const out = h.runFor(299);
     assert.equal(out.length, 1);
-    assert.equal(out[0].t - t0, 240);
+    assert.equal(out[0].t - t0, 242, '2·SRTT + 2 ms + 40 ms');
     assert.ok((out[0].s.flags & TCP_FIN) !== 0 && out[0].s.payload.toString() === 'last');
     assert.equal(h.stack.counters.timeouts, 0);
   });

@@ -77,15 +77,22 @@ describe('Eifel detection (RFC 3522)', () => {
     const e = new EifelDetector();
     e.onRetransmit(500);
     assert.equal(e.onAck(500), false, 'same millisecond: cannot tell, conservative');
+    e.reset();
     e.onRetransmit(500);
     assert.equal(e.onAck(800), false);
     assert.equal(e.onAck(100), false, 'disarmed after the first acceptable ACK');
+    e.onRetransmit(900);
+    assert.equal(e.waiting, false, 'later retransmissions of the same episode are not judged (§3.2)');
+    e.reset();
+    e.onRetransmit(900);
+    assert.equal(e.onAck(850), true, 'a new episode is');
   });
 
   it('compares timestamps modulo 2^32 and ignores a zero echo', () => {
     const e = new EifelDetector();
     e.onRetransmit(0x10);
     assert.equal(e.onAck(0xfffffff0), true, 'older across the wrap');
+    e.reset();
     e.onRetransmit(0x10);
     assert.equal(e.onAck(0), false);
   });

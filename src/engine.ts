@@ -14,6 +14,7 @@ import type { EngineConfig } from './cli/vpp-conf.js';
 import type { Logger, LogRing } from './log.js';
 import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { Services } from './services.js';
+import type { CongestionControlName } from './tcp/congestion.js';
 import { serviceCommands } from './commands.js';
 import { LoopHealth, readiness, type CheckResult, type RingSample } from './ops/health.js';
 import { ManagementServer, parseManagementAddress, type ManagementAddress } from './ops/management.js';
@@ -132,6 +133,8 @@ export class Engine {
       clear: () => delete this.dp.exceptions['after-vector'],
     });
     this.services = new Services(this.dp, this.errorSources);
+    const cc = config.engine['tcp-congestion-control'];
+    if (cc !== undefined) this.services.tcpOptions.congestionControl = cc as CongestionControlName;
     this.services.log = (level, fields, message) => log[level](fields, message);
     this.metrics = createMetricsRegistry({
       dp: this.dp,

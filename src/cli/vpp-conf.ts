@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseManagementAddress } from '../ops/management.js';
+import { CONGESTION_CONTROLS } from '../tcp/congestion.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -84,7 +85,7 @@ export function parseConfText(file: string, text: string): ConfItem[] {
 
 const UNIX_FLAGS = new Set(['nodaemon', 'interactive', 'nosyslog', 'coredump-size', 'full-coredump']);
 const UNIX_VALUES = new Set(['cli-listen', 'startup-config', 'log', 'gid', 'cli-prompt', 'cli-history-limit', 'pidfile', 'runtime-dir', 'exec', 'cli-no-pager', 'cli-pager-buffer-limit', 'poll-sleep-usec']);
-const ENGINE_KEYS = new Set(['ring-version', 'block-size', 'block-count', 'frame-size', 'management', 'log-level', 'neighbor-age', 'shutdown-grace', 'stall-threshold', 'tx-offload']);
+const ENGINE_KEYS = new Set(['ring-version', 'block-size', 'block-count', 'frame-size', 'management', 'log-level', 'neighbor-age', 'shutdown-grace', 'stall-threshold', 'tx-offload', 'tcp-congestion-control']);
 
 /** Reads and interprets vpp.conf. */
 export function readVppConf(file: string, text = readFileSync(file, 'utf8')): EngineConfig {
@@ -163,6 +164,7 @@ const ENGINE_VALUE_CHECKS: Record<string, (value: string) => string | undefined>
   'block-count': integerIn(1, 1 << 20),
   'frame-size': integerIn(128, 1 << 20),
   'tx-offload': (v) => (v === 'on' || v === 'off' ? undefined : 'expected on or off'),
+  'tcp-congestion-control': (v) => ((CONGESTION_CONTROLS as readonly string[]).includes(v) ? undefined : `expected ${CONGESTION_CONTROLS.join(' or ')} (the default is cubic)`),
   'log-level': (v) => (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v) ? undefined : 'expected fatal, error, warn, info, debug, trace or silent'),
   'neighbor-age': secondsUpTo(86400),
   'shutdown-grace': secondsUpTo(3600),

@@ -2,6 +2,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, readVppConf } from '../../src/cli/vpp-conf.js';
+import { Engine } from '../../src/engine.js';
+import { MemoryDevice } from '../../src/io/memory-device.js';
+import { createLogger, LogRing } from '../../src/log.js';
 
 describe('vpp.conf: vpp-server stanza values', () => {
   it('accepts good values', () => {
@@ -16,6 +19,7 @@ describe('vpp.conf: vpp-server stanza values', () => {
     ['block-size 12', /expected an integer 4096-/],
     ['management 0.0.0.0:99999', /expected off, <port>, <ipv4>:<port>/],
     ['log-level loud', /expected fatal, error/],
+    ['tcp-congestion-control reno', /expected cubic or newreno/],
   ] as const) {
     it(`rejects '${line}' naming file and line`, () => {
       assert.throws(
@@ -24,4 +28,12 @@ describe('vpp.conf: vpp-server stanza values', () => {
       );
     });
   }
+
+  it('tcp-congestion-control reaches the TCP stack; CUBIC when absent', () => {
+    for (const [conf, want] of [['vpp-server { tcp-congestion-control newreno }', 'newreno'], ['vpp-server { log-level warn }', 'cubic']] as const) {
+      const config = readVppConf('/x/vpp.conf', conf);
+      const engine = new Engine({ config, log: createLogger({ level: 'silent', ring: new LogRing(10) }), logRing: new LogRing(10), openDevice: (ifname) => new MemoryDevice(ifname, Buffer.from([2, 0, 0, 0, 0, 1])) });
+      assert.equal(engine.services.ensureTcp().stack.opts.congestionControl, want);
+    }
+  });
 });

@@ -11,7 +11,7 @@
  */
 import { MemorySink } from '../src/tcp/testing.js';
 import { TcpStack, type TcpOptions } from '../src/tcp/index.js';
-import type { StreamHandler } from '../src/http/stream.js';
+import type { StreamHandler } from '../src/stream/byte-stream.js';
 const SERVER = 0x0a000001;
 const CLIENT = 0x0a000002;
 function prng(seed: number): () => number {

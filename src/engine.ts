@@ -14,7 +14,7 @@ import type { EngineConfig } from './cli/vpp-conf.js';
 import type { Logger, LogRing } from './log.js';
 import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { Services } from './services.js';
-import type { CongestionControlName } from './tcp/congestion.js';
+import { CONGESTION_CONTROLS, type CongestionControlName } from './tcp/congestion.js';
 import { serviceCommands } from './commands.js';
 import { LoopHealth, readiness, type CheckResult, type RingSample } from './ops/health.js';
 import { ManagementServer, parseManagementAddress, type ManagementAddress } from './ops/management.js';
@@ -59,6 +59,15 @@ function seconds(config: EngineConfig, key: string, fallback: number, max: numbe
     throw new EngineConfigError(`vpp-server { ${key} ${raw} }: expected seconds between 0 and ${max} (e.g. ${key} ${fallback})`);
   }
   return v;
+}
+
+function integer(config: EngineConfig, key: string, max: number): number | undefined {
+  const raw = config.engine[key];
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) > max) {
+    throw new EngineConfigError(`vpp-server { ${key} ${raw} }: expected an integer 0-${max}`);
+  }
+  return Number(raw);
 }
 
 export interface DrainResult {
@@ -133,8 +142,19 @@ export class Engine {
       clear: () => delete this.dp.exceptions['after-vector'],
     });
     this.services = new Services(this.dp, this.errorSources);
+    // TIME_WAIT; absent keys keep the stack's defaults (60 s as Linux, 50,000 entries).
+    if (config.engine['tcp-time-wait'] !== undefined) {
+      this.services.tcpOptions.timeWaitMs = seconds(config, 'tcp-time-wait', 60, 3600) * 1000;
+    }
+    const twMax = integer(config, 'tcp-time-wait-max', 10_000_000);
+    if (twMax !== undefined) this.services.tcpOptions.maxTimeWait = twMax;
     const cc = config.engine['tcp-congestion-control'];
-    if (cc !== undefined) this.services.tcpOptions.congestionControl = cc as CongestionControlName;
+    if (cc !== undefined) {
+      if (!(CONGESTION_CONTROLS as readonly string[]).includes(cc)) {
+        throw new EngineConfigError(`vpp-server { tcp-congestion-control ${cc} }: expected ${CONGESTION_CONTROLS.join(' or ')}`);
+      }
+      this.services.tcpOptions.congestionControl = cc as CongestionControlName;
+    }
     this.services.log = (level, fields, message) => log[level](fields, message);
     this.metrics = createMetricsRegistry({
       dp: this.dp,

@@ -10,7 +10,7 @@ import { Http2StaticServer, HTTP2_STATIC_SERVER_NODE } from './http/h2.js';
 import { TlsListener, TLS_NODE, type TlsEventLog, type TlsRuntime } from './http/tls-listener.js';
 import { selfSignedPair, TlsPairError } from './http/tls-credentials.js';
 import { cleartextAccept } from './http/cleartext.js';
-import type { AcceptHandler } from './http/stream.js';
+import type { AcceptHandler } from './stream/byte-stream.js';
 import { DataplaneSegmentSink, TcpHost } from './dataplane/tcp-host.js';
 import type { Dataplane } from './dataplane/dataplane.js';
 import type { ErrorSource, RuntimeSource } from './cli/context.js';
@@ -41,7 +41,7 @@ export class Services {
   readonly http: HttpServerEntry[] = [];
   /** Limits applied to HTTP servers started from now on (tests shorten them). */
   httpLimits: Partial<HttpLimits> = {};
-  /** TCP options for the stack made by ensureTcp() (the engine sets them from vpp.conf). */
+  /** TCP stack options from the vpp-server stanza (TIME_WAIT, congestion control), applied when the stack is created. */
   tcpOptions: Partial<TcpOptions> = {};
   /** Where TLS warnings and reload results go (the engine sets its logger here). */
   log: TlsEventLog = () => undefined;

@@ -56,7 +56,7 @@ function runArpInput(node: ArpInputNode, ctx: NodeContext): void {
   const e = node.e;
   const f = ctx.frames;
   const data = f.data;
-  const now = ctx.now();
+  const now = ctx.ip4.clockMs; // read once per vector by the dataplane
   const traced = ctx.tracer.tracedThisVector;
   for (let q = 0; q < node.queued; q++) {
     const i = node.queue[q];

@@ -24,6 +24,7 @@ import { Ip4Output } from './ip4-output.js';
 import { NeighborTable, type NeighborTimers } from './neighbor.js';
 import type { GraphNode } from './node.js';
 import { sendArp } from './arp-input.js';
+import { RuntimeSampler } from './runtime-sampler.js';
 import { PacketTracer } from './trace.js';
 
 export { DataplaneError } from './errors.js';
@@ -79,8 +80,10 @@ export class Dataplane {
   private current: GraphNode | null = null;
   private capture: PacketCapture | null = null;
   private drops = 0;
-  /** Time spent in applications (session-queue) so far, ns; subtracted from the node that called them. */
+  /** Time spent in applications (session-queue) in timed runs so far, ns; subtracted from the node that called them. */
   private appNanos = 0;
+  /** Which runs `show runtime` times (one vector in 16, see runtime-sampler.ts). */
+  private readonly sampler = new RuntimeSampler();
   /** What the nodes see. */
   private readonly ctx: NodeContext;
 
@@ -339,25 +342,36 @@ export class Dataplane {
     for (let base = 0; base < rx.count; base += capacity) {
       const n = Math.min(capacity, rx.count - base);
       try {
-        const t0 = performance.now();
-        this.ip4.clockMs = this.now();
+        // The one clock read of an untimed vector: neighbours, TCP and the output path use it.
+        const now = this.now();
+        this.ip4.clockMs = now;
+        const scale = this.sampler.begin(now);
+        const t0 = scale > 0 ? performance.now() : 0;
         f.data = rx.data;
         f.count = n;
         f.hwIndex = this.hardware.indexOf(hw);
         if (this.tracer.armed) this.startTrace(hw, rx, base, n);
         if (this.capture !== null && this.capture.options.rx) this.captureRx(hw, rx, base, n);
         // The device's own work (the C ring walk) happens before this call and is reported by the
-        // device (RxVector.drainNanos); the set-up above (trace, pcap rx) is timed here. The N-API
-        // call itself (JS entry, a few hundred ns) is not measured.
-        const t1 = performance.now();
-        g.afPacketInput.record(n, (base === 0 ? (rx.drainNanos ?? 0) : 0) + (t1 - t0) * 1e6);
+        // device (RxVector.drainNanos, every vector); the set-up above (trace, pcap rx) is timed
+        // here. The N-API call itself (JS entry, a few hundred ns) is not measured.
+        const drain = base === 0 ? (rx.drainNanos ?? 0) : 0;
         this.current = g.ethernetInput;
-        runEthernetInput(g.ethernetInput, ctx, hw, rx, base, n);
-        const t2 = performance.now();
-        g.ethernetInput.record(n, (t2 - t1) * 1e6);
-        this.dispatch(t2);
+        if (scale > 0) {
+          const t1 = performance.now();
+          g.afPacketInput.record(n, drain + (t1 - t0) * 1e6 * scale);
+          runEthernetInput(g.ethernetInput, ctx, hw, rx, base, n);
+          const t2 = performance.now();
+          g.ethernetInput.record(n, (t2 - t1) * 1e6 * scale);
+          this.dispatchTimed(t2, scale);
+        } else {
+          g.afPacketInput.record(n, drain);
+          runEthernetInput(g.ethernetInput, ctx, hw, rx, base, n);
+          g.ethernetInput.record(n, 0);
+          this.dispatch();
+        }
         this.current = null;
-        if (this.afterVector !== null) this.runAfterVector();
+        if (this.afterVector !== null) this.runAfterVector(now);
         this.endVector();
       } catch (err) {
         this.abandonVector(err, n);
@@ -365,7 +379,21 @@ export class Dataplane {
     }
   }
 
-  private dispatch(t: number): void {
+  private dispatch(): void {
+    const order = this.graph.dispatchOrder;
+    for (let k = 0; k < order.length; k++) {
+      const node = order[k];
+      const count = node.queued;
+      if (count === 0) continue;
+      this.current = node;
+      node.run!(this.ctx);
+      node.queued = 0;
+      node.record(count, 0);
+    }
+  }
+
+  /** dispatch() with each node timed; the applications it called are charged to session-queue instead. */
+  private dispatchTimed(t: number, scale: number): void {
     const order = this.graph.dispatchOrder;
     for (let k = 0; k < order.length; k++) {
       const node = order[k];
@@ -376,7 +404,7 @@ export class Dataplane {
       node.run!(this.ctx);
       node.queued = 0;
       const t1 = performance.now();
-      node.record(count, (t1 - t) * 1e6 - (this.appNanos - app));
+      node.record(count, ((t1 - t) * 1e6 - (this.appNanos - app)) * scale);
       t = t1;
     }
   }
@@ -388,7 +416,8 @@ export class Dataplane {
       this.graph.errorDrop.record(this.drops, 0);
       this.drops = 0;
     }
-    this.output.flush();
+    this.output.flush(this.sampler.scale);
+    this.sampler.end();
   }
 
   /**
@@ -408,21 +437,48 @@ export class Dataplane {
     this.onNodeError?.(err, node, frames);
   }
 
-  /** Runs the transports' per-vector output (TCP flush), recorded as node tcp4-output. */
-  runAfterVector(): void {
-    const before = this.output.framesCommitted;
-    const app = this.appNanos;
-    const t0 = performance.now();
-    this.afterVector!(this.ip4.clockTick());
-    const frames = this.output.framesCommitted - before;
-    if (frames > 0) this.graph.tcpOutput.record(frames, (performance.now() - t0) * 1e6 - (this.appNanos - app));
+  /**
+   * Starts a run outside the RX path (a timer run, an application's kick, a drained TX backlog):
+   * reads the clock once for it and decides whether it is timed. Returns the time, ms.
+   */
+  beginRun(): number {
+    const now = this.ip4.clockTick();
+    this.sampler.begin(now);
+    return now;
   }
 
-  /** Application calls (from TCP) took `ms` (a sampled estimate for `calls` calls): node session-queue (see TcpHost.timed). */
-  chargeApplication(ms: number, calls = 1): void {
+  /** Runs the transports' per-vector output (TCP flush) at `now`, recorded as node tcp4-output. */
+  runAfterVector(now: number): void {
+    const before = this.output.framesCommitted;
+    const scale = this.sampler.scale;
+    if (scale === 0) {
+      this.afterVector!(now);
+      const frames = this.output.framesCommitted - before;
+      if (frames > 0) this.graph.tcpOutput.record(frames, 0);
+      return;
+    }
+    const app = this.appNanos;
+    const t0 = performance.now();
+    this.afterVector!(now);
+    const frames = this.output.framesCommitted - before;
+    if (frames > 0) this.graph.tcpOutput.record(frames, ((performance.now() - t0) * 1e6 - (this.appNanos - app)) * scale);
+  }
+
+  /** The scale of the current run's times (0: not timed), for session-queue (see TcpHost.timed). */
+  get timeScale(): number {
+    return this.sampler.scale;
+  }
+
+  /** One application call (from TCP) took `ms` in a timed run; charged to session-queue, scaled. */
+  chargeApplication(ms: number): void {
     const ns = ms * 1e6;
     this.appNanos += ns;
-    this.graph.sessionQueue.record(calls, ns);
+    this.graph.sessionQueue.record(1, ns * this.sampler.scale);
+  }
+
+  /** One application call in an untimed run: counted only. */
+  countApplication(): void {
+    this.graph.sessionQueue.record(1, 0);
   }
 
   /** Sends what transports wrote outside a vector (timers, application writes). */
@@ -433,7 +489,8 @@ export class Dataplane {
   /** A device drained its TX backlog: let TCP send what it kept back. */
   private resumeTx(): void {
     try {
-      if (this.afterVector !== null) this.runAfterVector();
+      const now = this.beginRun();
+      if (this.afterVector !== null) this.runAfterVector(now);
       this.endVector();
     } catch (err) {
       this.abandonVector(err, 0);

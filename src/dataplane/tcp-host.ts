@@ -105,8 +105,9 @@ export class TcpHost {
   private fire = (): void => {
     this.timer = null;
     this.armedFor = Infinity;
-    this.stack.tick(this.dp.ip4.clockTick());
-    this.dp.runAfterVector();
+    const now = this.dp.beginRun();
+    this.stack.tick(now);
+    this.dp.runAfterVector(now);
     this.dp.flush();
   };
 
@@ -121,14 +122,15 @@ export class TcpHost {
 
   /** Sends what applications wrote outside a vector (e.g. after an async file read). */
   kick(): void {
-    this.dp.runAfterVector();
+    this.dp.runAfterVector(this.dp.beginRun());
     this.dp.flush();
   }
 
   /**
    * Wraps an application's accept handler so that the time TCP spends in it (HTTP parsing and
    * responses, called from tcp4-input and tcp4-output) is charged to node session-queue, not to
-   * the TCP node that called it. One wrapper object per connection; one call in 16 is timed.
+   * the TCP node that called it. One wrapper object per connection; calls are timed in the runs
+   * the dataplane times (runtime-sampler.ts).
    */
   timed(accept: AcceptHandler): AcceptHandler {
     const dp = this.dp;
@@ -145,11 +147,7 @@ export class TcpHost {
 
 type StreamHandler = ReturnType<AcceptHandler>;
 
-/** Application calls timed: one in APP_SAMPLE (the cost scaled up), so a request pays no clock read. */
-const APP_SAMPLE = 16;
-let appCalls = 0;
-
-/** An application's handler whose onData/onDrain time is charged to session-queue (see TcpHost.timed). */
+/** An application's handler whose onData/onDrain time is charged to session-queue in timed runs (see TcpHost.timed). */
 class TimedHandler implements StreamHandler {
   constructor(
     private readonly h: StreamHandler,
@@ -157,7 +155,9 @@ class TimedHandler implements StreamHandler {
   ) {}
 
   onData(buf: Buffer, off: number, len: number): void {
-    if (++appCalls % APP_SAMPLE !== 0) {
+    const dp = this.dp;
+    if (dp.timeScale === 0) {
+      dp.countApplication();
       this.h.onData(buf, off, len);
       return;
     }
@@ -165,12 +165,14 @@ class TimedHandler implements StreamHandler {
     try {
       this.h.onData(buf, off, len);
     } finally {
-      this.dp.chargeApplication((performance.now() - t) * APP_SAMPLE, APP_SAMPLE);
+      dp.chargeApplication(performance.now() - t);
     }
   }
 
   onDrain(): void {
-    if (++appCalls % APP_SAMPLE !== 0) {
+    const dp = this.dp;
+    if (dp.timeScale === 0) {
+      dp.countApplication();
       this.h.onDrain();
       return;
     }
@@ -178,7 +180,7 @@ class TimedHandler implements StreamHandler {
     try {
       this.h.onDrain();
     } finally {
-      this.dp.chargeApplication((performance.now() - t) * APP_SAMPLE, APP_SAMPLE);
+      dp.chargeApplication(performance.now() - t);
     }
   }
 

@@ -35,7 +35,7 @@ function runTcpInput(node: TcpInputNode, ctx: NodeContext): void {
   const f = ctx.frames;
   const data = f.data;
   const tcp = ctx.tcp;
-  const now = ctx.now();
+  const now = ctx.ip4.clockMs; // read once per vector by the dataplane
   const traced = ctx.tracer.tracedThisVector;
   for (let q = 0; q < node.queued; q++) {
     const i = node.queue[q];

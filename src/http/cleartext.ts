@@ -7,7 +7,7 @@
 import { ByteStreamDuplex } from './duplex.js';
 import type { Http2StaticServer } from './h2.js';
 import type { HttpStaticServer } from './server.js';
-import type { AcceptHandler, ByteStream, StreamHandler } from './stream.js';
+import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** Shared: a new connection allocates no buffer until a preface actually arrives in pieces. */

@@ -14,7 +14,7 @@
  *   data and its receive window closes) until Node calls _read again.
  */
 import { Duplex } from 'node:stream';
-import type { ByteStream, StreamHandler } from './stream.js';
+import type { ByteStream, StreamHandler } from '../stream/byte-stream.js';
 
 export interface ByteStreamDuplexOptions {
   /** Complete writes while the transport has less than this queued. Default 256 KiB. */

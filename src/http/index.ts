@@ -1,5 +1,5 @@
-/** The HTTP static server module: server, command parser, adapters, byte-stream contract, TLS and HTTP/2. */
-export * from './stream.js';
+/** The HTTP static server module: server, command parser, adapters, TLS and HTTP/2. */
+export type * from '../stream/byte-stream.js';
 export * from './server.js';
 export * from './command.js';
 export * from './node-net-adapter.js';

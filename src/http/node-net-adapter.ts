@@ -8,7 +8,7 @@
  * close our side before the queued responses are written; `listenNet` does that.
  */
 import net from 'node:net';
-import type { AcceptHandler, ByteStream, StreamHandler } from './stream.js';
+import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
 
 /** How attachSocket may treat a socket that is not a kernel TCP socket (a TLSSocket over our TCP). */
 export interface AttachOptions {

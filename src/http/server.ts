@@ -15,7 +15,7 @@ import { FileCache, OPEN_FLAGS, makeEtag, type CacheEntry, type CacheStats, type
 import { formatHttpDate, httpDateNow, parseHttpDate } from './http-date.js';
 import { RequestHeadScanner, parseRequestHead, type ParsedRequest, type ParseResult } from './parser.js';
 import { targetToKey } from './path.js';
-import type { AcceptHandler, ByteStream, StreamHandler } from './stream.js';
+import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
 
 /** The node name under which the server's error counters appear in `show errors`. */
 export const HTTP_STATIC_SERVER_NODE = 'http-static-server';

@@ -20,7 +20,7 @@ import tls, { type SecureContext } from 'node:tls';
 import { constants as cryptoConstants } from 'node:crypto';
 import { ByteStreamDuplex } from './duplex.js';
 import { attachSocket } from './node-net-adapter.js';
-import type { AcceptHandler, ByteStream, StreamHandler } from './stream.js';
+import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
 import type { HttpStaticServer } from './server.js';
 import type { Http2StaticServer } from './h2.js';
 import { TLS_CIPHERS, TLS_CURVES, TlsPairError, describeCertificate, loadPair, type CertificateInfo, type TlsPair } from './tls-credentials.js';

@@ -1,6 +1,11 @@
 /**
- * Congestion control: how cwnd grows on ACKs and how far it and ssthresh fall on a loss or an
- * RTO, behind one small interface with two implementations:
+ * Congestion control: how cwnd and ssthresh move on ACKs, on loss and on a retransmission
+ * timeout. The connection holds cwnd and ssthresh (the send loops and `show session` read them);
+ * a CongestionControl object (one per connection, with whatever state its algorithm keeps) is
+ * the only thing that changes them outside loss recovery. The loss-recovery algorithms
+ * (recovery.ts) call it: onAck for ACKs outside recovery, onLoss when fast recovery starts (the
+ * recovery algorithm then sets cwnd itself: NewReno inflation or PRR, until recovery ends at
+ * cwnd = ssthresh or RFC 6582's bound); the timers call onRto. Two implementations:
  *
  *   cubic    RFC 9438 (the default, as in Linux): W_cubic(t) = C·(t − K)³ + W_max with C = 0.4,
  *            β = 0.7, fast convergence, the Reno-friendly region (W_est) and the 1.5·cwnd cap.
@@ -22,6 +27,8 @@ export interface CongestionHost {
   readonly sndMss: number;
   /** Smoothed RTT (ms); 0 before the first sample. */
   readonly srtt: number;
+  /** The last send was limited by cwnd (not by the application): cwnd may grow. */
+  readonly cwndLimited: boolean;
 }
 
 export type CongestionControlName = 'cubic' | 'newreno';
@@ -30,27 +37,36 @@ export const CONGESTION_CONTROLS: readonly CongestionControlName[] = ['cubic', '
 export interface CongestionControl {
   readonly name: CongestionControlName;
   /**
-   * An ACK newly delivered `acked` bytes while the connection was cwnd-limited and not in
-   * recovery: slow start below ssthresh, the algorithm's growth above it.
+   * An ACK outside recovery newly delivered `bytes` (cumulatively acknowledged, or on SACK
+   * connections also SACKed); `flightBefore` were outstanding before it. Grows cwnd when the
+   * sender was limited by it: slow start below ssthresh, the algorithm's growth above it.
    */
-  onAck(h: CongestionHost, acked: number, now: number): void;
-  /** A loss starts a recovery (fast retransmit, RACK): sets ssthresh. `flight`: bytes outstanding. */
+  onAck(h: CongestionHost, bytes: number, flightBefore: number, now: number): void;
+  /**
+   * Loss detected, fast recovery starts with `flight` bytes outstanding: sets ssthresh. The state
+   * before it is remembered for undo().
+   */
   onLoss(h: CongestionHost, flight: number, now: number): void;
   /**
-   * A retransmission timeout: sets ssthresh (on the first timeout of a segment only) and the loss
-   * window, cwnd = 1 MSS (RFC 5681 §3.1).
+   * The retransmission timer expired with `flight` bytes outstanding; `first` = the first timeout
+   * of this data outside a fast recovery (RFC 5681 §3.1 eq. 4 applies only then; the state before
+   * it is remembered for undo()). Sets ssthresh and the loss window, cwnd = 1 MSS.
    */
-  onTimeout(h: CongestionHost, flight: number, first: boolean, now: number): void;
-  /** Remembers the state before a reduction that may prove spurious (called before onLoss/onTimeout). */
-  snapshot(h: CongestionHost): void;
-  /** The reduction since snapshot() was spurious: cwnd, ssthresh and the algorithm's state come back. */
+  onRto(h: CongestionHost, flight: number, first: boolean, now: number): void;
+  /** The last reduction proved spurious (spurious.ts): cwnd, ssthresh and the algorithm's state come back. */
   undo(h: CongestionHost): void;
   /** After an idle restart (RFC 5681 §4.1): growth starts a new epoch. */
   onIdle(h: CongestionHost): void;
 }
 
-export function createCongestionControl(name: CongestionControlName): CongestionControl {
+/** The congestion control a new connection gets (TcpOptions.congestionControl). */
+export function createCongestionControl(name: CongestionControlName = 'cubic'): CongestionControl {
   return name === 'newreno' ? new NewReno() : new Cubic();
+}
+
+/** Growth only when cwnd limited the sender (RFC 7661's concern; as the connection did before). */
+function mayGrow(h: CongestionHost, flightBefore: number): boolean {
+  return h.cwndLimited || flightBefore >= h.cwnd - h.sndMss;
 }
 
 /** RFC 5681 §3.1 eq. 4: ssthresh = max(FlightSize / 2, 2·SMSS). */
@@ -66,7 +82,8 @@ export class NewReno implements CongestionControl {
   private priorCwnd = 0;
   private priorSsthresh = 0;
 
-  onAck(h: CongestionHost, acked: number, _now: number): void {
+  onAck(h: CongestionHost, acked: number, flightBefore: number, _now: number): void {
+    if (!mayGrow(h, flightBefore)) return; // application-limited
     if (h.cwnd < h.ssthresh) {
       h.cwnd += acked; // slow start, byte counting (RFC 3465)
       return;
@@ -79,17 +96,21 @@ export class NewReno implements CongestionControl {
   }
 
   onLoss(h: CongestionHost, flight: number, _now: number): void {
+    this.snapshot(h);
     h.ssthresh = halfFlight(flight, h.sndMss);
     this.acc = 0;
   }
 
-  onTimeout(h: CongestionHost, flight: number, first: boolean, _now: number): void {
-    if (first) h.ssthresh = halfFlight(flight, h.sndMss);
+  onRto(h: CongestionHost, flight: number, first: boolean, _now: number): void {
+    if (first) {
+      this.snapshot(h);
+      h.ssthresh = halfFlight(flight, h.sndMss);
+    }
     h.cwnd = h.sndMss;
     this.acc = 0;
   }
 
-  snapshot(h: CongestionHost): void {
+  private snapshot(h: CongestionHost): void {
     this.priorCwnd = h.cwnd;
     this.priorSsthresh = h.ssthresh;
   }
@@ -147,7 +168,8 @@ export class Cubic implements CongestionControl {
     return CUBIC_C * d * d * d + this.wMax;
   }
 
-  onAck(h: CongestionHost, acked: number, now: number): void {
+  onAck(h: CongestionHost, acked: number, flightBefore: number, now: number): void {
+    if (!mayGrow(h, flightBefore)) return; // application-limited: no growth (RFC 9438 §5.8)
     if (h.cwnd < h.ssthresh) {
       h.cwnd += acked; // slow start as Reno (RFC 9438 §4.10)
       return;
@@ -187,6 +209,7 @@ export class Cubic implements CongestionControl {
   }
 
   onLoss(h: CongestionHost, _flight: number, _now: number): void {
+    this.snapshot(h);
     const mss = h.sndMss;
     const cw = h.cwnd / mss;
     // Fast convergence (§4.7): a flow that lost before reaching its old maximum releases bandwidth.
@@ -197,8 +220,9 @@ export class Cubic implements CongestionControl {
     this.epochStart = -1;
   }
 
-  onTimeout(h: CongestionHost, _flight: number, first: boolean, _now: number): void {
+  onRto(h: CongestionHost, _flight: number, first: boolean, _now: number): void {
     if (first) {
+      this.snapshot(h);
       const mss = h.sndMss;
       const cw = h.cwnd / mss;
       this.cwndPrior = cw;
@@ -210,7 +234,7 @@ export class Cubic implements CongestionControl {
     this.afterTimeout = true;
   }
 
-  snapshot(h: CongestionHost): void {
+  private snapshot(h: CongestionHost): void {
     this.pCwnd = h.cwnd;
     this.pSsthresh = h.ssthresh;
     this.pWMax = this.wMax;

@@ -5,7 +5,7 @@
  * Pure: the caller passes every received segment and the time in; segments leave through the
  * SegmentSink. See docs/ARCHITECTURE.md ("TCP").
  */
-import type { AcceptHandler } from '../http/stream.js';
+import type { AcceptHandler } from '../stream/byte-stream.js';
 import {
   TCP_ACK,
   TCP_FIN,
@@ -22,6 +22,8 @@ import {
   writeTcpHeader,
 } from '../wire/tcp.js';
 import { TcpConnection } from './connection.js';
+import { sendSyn, sendSynAck } from './output.js';
+import { runTimers } from './timers.js';
 import { TimeWaitConnection } from './time-wait.js';
 import { hash4, makeKey } from './hash.js';
 import { TimerHeap } from './heap.js';
@@ -75,8 +77,8 @@ export class TcpStack {
   private readonly listeners = new Map<number, AcceptHandler>();
   private readonly heap = new TimerHeap<TcpConnection>();
   /** TIME_WAIT connections, oldest (earliest lingerAt) first. */
-  private twHead: AnyConnection | null = null;
-  private twTail: AnyConnection | null = null;
+  private twHead: TimeWaitConnection | null = null;
+  private twTail: TimeWaitConnection | null = null;
   private dirtyList: TcpConnection[] = [];
   private spareList: TcpConnection[] = [];
   private inCall = false;
@@ -84,8 +86,6 @@ export class TcpStack {
   private readonly cookieKey: [number, number];
   private readonly tsKey: [number, number];
   private readonly rcvWscale: number;
-  private challengeStart = -Infinity;
-  private challengeCount = 0;
   private lastCookieAt = -Infinity;
 
   constructor(
@@ -127,7 +127,7 @@ export class TcpStack {
     this.inCall = true;
     try {
       c.handler = open(c);
-      c.sendSyn(now);
+      sendSyn(c, now);
       c.rtoAt = now + this.opts.rtoInitial;
       this.timerUpdate(c);
     } finally {
@@ -193,7 +193,12 @@ export class TcpStack {
     this.inCall = true;
     try {
       let c = this.lookup(g.dstIp, g.dstPort, g.srcIp, g.srcPort);
-      if (c !== undefined && c.state === TIME_WAIT && (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN) {
+      if (
+        c !== undefined &&
+        c.state === TIME_WAIT &&
+        (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN &&
+        c instanceof TimeWaitConnection
+      ) {
         if (c.timeWaitReusable(g)) {
           // RFC 6191: a new incarnation; its ISN must be above anything the old one used.
           const floor = (c.sndMax + 65536 + 2) >>> 0;
@@ -272,6 +277,8 @@ export class TcpStack {
 
   /** RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a 4 µs clock. */
   isn(localIp: number, remoteIp: number, localPort: number, remotePort: number, now: number): number {
+    const pick = this.opts.isnFor;
+    if (pick !== undefined) return pick(localIp, localPort, remoteIp, remotePort) >>> 0;
     const f = this.tuple(localIp, remoteIp, localPort, remotePort, this.isnKey, 0);
     return (f + Math.floor(now * 250)) >>> 0;
   }
@@ -300,7 +307,7 @@ export class TcpStack {
     this.insert(c);
     this.setState(c, SYN_RECEIVED);
     this.counters.passiveOpens++;
-    c.sendSynAck(now);
+    sendSynAck(c, now);
     c.rtoAt = now + o.rtoInitial;
     this.timerUpdate(c);
   }
@@ -342,6 +349,11 @@ export class TcpStack {
    * A stateless SYN-ACK whose ISN is a cookie: 5 bits of time, 3 bits of MSS index, 24 bits of
    * keyed hash over the 4-tuple, the peer's ISN and the time. With timestamps, the low 5 bits of
    * our TSval carry the peer's window scale and SACK-permitted (echoed back in TSecr).
+   *
+   * Without timestamps nothing comes back to remember them by, so the SYN-ACK offers neither
+   * window scaling nor SACK (as Linux does): both ends then use unscaled windows. Encoding the
+   * shift in the ISN instead would take 4 of the hash's 24 bits (16× easier to forge a cookie)
+   * for peers that are rare (timestamps are off mainly on Windows) and only during a SYN flood.
    */
   private sendCookie(g: Segment, now: number): void {
     const opt = this.opt;
@@ -355,8 +367,8 @@ export class TcpStack {
     while (idx < 7 && COOKIE_MSS[idx + 1] <= want) idx++;
     const iss = (((t & 31) << 27) | (idx << 24) | this.cookieHash(g, g.seq, t)) >>> 0;
     const tsOk = o.timestamps && opt.hasTs;
-    const wscale = o.windowScaling && opt.wscale >= 0 ? opt.wscale : -1;
-    const sackOk = o.sack && opt.sackOk;
+    const wscale = tsOk && o.windowScaling && opt.wscale >= 0 ? opt.wscale : -1;
+    const sackOk = tsOk && o.sack && opt.sackOk;
     let tsVal = 0;
     if (tsOk) {
       const real = (Math.floor(now) + this.tsOffset(g.dstIp, g.srcIp, g.dstPort, g.srcPort)) >>> 0;
@@ -374,7 +386,7 @@ export class TcpStack {
       (g.seq + 1) >>> 0,
       ours,
       wscale >= 0 ? this.rcvWscale : -1,
-      sackOk && tsOk, // without timestamps the cookie cannot remember SACK
+      sackOk,
       tsOk,
       tsVal,
       opt.tsVal,
@@ -491,21 +503,17 @@ export class TcpStack {
     }
   }
 
-  /** @internal RFC 5961 §7 rate limit. */
-  challengeAllowed(now: number): boolean {
-    if (now - this.challengeStart >= 1000) {
-      this.challengeStart = now;
-      this.challengeCount = 0;
-    }
-    return this.challengeCount++ < this.opts.challengeAckLimit;
-  }
-
-  /** @internal Whether a challenge ACK may go out now (RFC 5961 §7), counted either way. */
-  takeChallengeAck(now: number): boolean {
-    if (!this.challengeAllowed(now)) {
+  /**
+   * @internal Whether a challenge ACK (RFC 5961 §7) may go out now on connection c, counted
+   * either way. Limited per connection only, sharing the out-of-window ACK's clock as Linux does
+   * (see TcpOptions.invalidAckIntervalMs for why there is no stack-wide budget).
+   */
+  takeChallengeAck(c: { lastOowAckAt: number }, now: number): boolean {
+    if (now - c.lastOowAckAt < this.opts.invalidAckIntervalMs) {
       this.err('challenge-ack-limit');
       return false;
     }
+    c.lastOowAckAt = now;
     this.counters.challengeAcks++;
     return true;
   }
@@ -517,7 +525,7 @@ export class TcpStack {
    */
   takeOutOfWindowAck(c: { lastOowAckAt: number }, now: number, segLen: number): boolean {
     if (segLen > 0) return true;
-    if (now - c.lastOowAckAt < 500) {
+    if (now - c.lastOowAckAt < this.opts.invalidAckIntervalMs) {
       this.err('out-of-window-ack-limited');
       return false;
     }
@@ -561,12 +569,11 @@ export class TcpStack {
   }
 
   /**
-   * @internal (Re)queues a TIME_WAIT connection at the end of the 2MSL FIFO, by its lingerAt.
-   * Every TIME_WAIT lasts timeWaitMs from a later `now`, so appending keeps the order without
-   * a heap (O(1) per connection instead of O(log n) against every connection in TIME_WAIT).
+   * (Re)queues a TIME_WAIT connection at the end of the 2MSL FIFO, by its lingerAt. Every
+   * TIME_WAIT lasts timeWaitMs from a later `now`, so appending keeps the order without a heap
+   * (O(1) per connection instead of O(log n) against every connection in TIME_WAIT).
    */
-  timeWaitQueue(c: AnyConnection): void {
-    if (c.heapIdx >= 0) this.heap.remove(c as TcpConnection);
+  private timeWaitQueue(c: TimeWaitConnection): void {
     if (c.inTimeWaitList) this.timeWaitUnlink(c);
     c.inTimeWaitList = true;
     // Walk back from the tail in case timeWaitMs was lowered meanwhile (normally zero steps).
@@ -580,7 +587,13 @@ export class TcpStack {
     else this.twHead = c;
   }
 
-  private timeWaitUnlink(c: AnyConnection): void {
+  /** @internal A retransmitted FIN in TIME_WAIT: our last ACK was lost; the 2MSL wait starts again. */
+  restartTimeWait(c: TimeWaitConnection, now: number): void {
+    c.lingerAt = now + this.opts.timeWaitMs;
+    this.timeWaitQueue(c);
+  }
+
+  private timeWaitUnlink(c: TimeWaitConnection): void {
     const prev = c.twPrev;
     const next = c.twNext;
     if (prev !== null) prev.twNext = next;
@@ -607,7 +620,6 @@ export class TcpStack {
       if (p !== undefined) p.next = tw;
     }
     c.next = null;
-    if (c.inTimeWaitList) this.timeWaitUnlink(c);
     if (c.heapIdx >= 0) this.heap.remove(c);
     c.state = CLOSED; // (the counters keep counting the TIME_WAIT, now tw)
     this.timeWaitQueue(tw);
@@ -618,8 +630,8 @@ export class TcpStack {
     if (c.state === CLOSED) return;
     this.setState(c, CLOSED);
     this.unlink(c);
-    if (c.inTimeWaitList) this.timeWaitUnlink(c);
     if (c instanceof TimeWaitConnection) {
+      if (c.inTimeWaitList) this.timeWaitUnlink(c);
       this.counters.connections--;
       return;
     }
@@ -647,7 +659,7 @@ export class TcpStack {
 
   /** @internal a connection's timers changed */
   timerUpdate(c: TcpConnection): void {
-    if (c.state === CLOSED || c.inTimeWaitList) return;
+    if (c.state === CLOSED) return;
     const d = deadlineOf(c);
     if (c.heapIdx < 0) {
       if (d !== Infinity) this.heap.set(c, d);
@@ -695,15 +707,14 @@ export class TcpStack {
       const heap = this.heap;
       while (heap.size > 0 && heap.topKey() <= now) {
         const c = heap.pop()!;
-        c.onTimers(now);
+        runTimers(c, now);
         this.timerUpdate(c);
       }
-      // 2MSL over (what TcpConnection.onTimers does in TIME_WAIT).
+      // 2MSL over.
       let c = this.twHead;
       while (c !== null && c.lingerAt <= now) {
         c.lingerAt = Infinity;
         this.destroy(c, false);
-        if (c.inTimeWaitList) this.timeWaitUnlink(c); // (not expected)
         c = this.twHead;
       }
     } finally {

@@ -62,7 +62,11 @@ export interface TcpOptions {
   synAckRetries: number;
   /** Delayed ACK timer (ms, ≤ 500 per RFC 9293; 40 like Linux). */
   delayedAckMs: number;
-  /** TIME_WAIT duration (ms): short, since reuse by a newer SYN is supported. */
+  /**
+   * TIME_WAIT duration (ms): 60 s as Linux (TCP_TIMEWAIT_LEN), 2 MSL with its MSL of 30 s. A newer
+   * SYN (higher TSval, or sequence number without timestamps) may reuse the entry sooner
+   * (RFC 6191), as Linux lets it.
+   */
   timeWaitMs: number;
   /** How long FIN_WAIT_2 waits for the peer's FIN after our FIN was acknowledged (ms). */
   finWait2Ms: number;
@@ -71,7 +75,13 @@ export interface TcpOptions {
   synCookies: boolean;
   /** Max connections (not counting TIME_WAIT). */
   maxConnections: number;
-  /** Max connections held in TIME_WAIT; beyond it a closing connection is dropped at once. */
+  /**
+   * Max connections held in TIME_WAIT (Linux's `tcp_max_tw_buckets`). When it is reached, a
+   * closing connection gets no TIME_WAIT entry: its last ACK is sent and it is destroyed at once,
+   * counted in timeWaitOverflows (Linux's TCPTimeWaitOverflow). That is safe with timestamps: an
+   * old duplicate of that connection meets a new incarnation whose TS.Recent is newer (PAWS), and
+   * the ISN clock puts the new incarnation's sequence numbers ahead of the old ones.
+   */
   maxTimeWait: number;
   /** Keep-alive idle time (ms), 0 = off; interval between probes; probes before abort. */
   keepAliveMs: number;
@@ -79,10 +89,23 @@ export interface TcpOptions {
   keepAliveProbes: number;
   /** onDrain fires when queuedBytes falls below this after having reached it. */
   sendLowWater: number;
-  /** RFC 5961 §7: challenge ACKs per second, for the whole stack. */
-  challengeAckLimit: number;
+  /**
+   * Per connection, at most one ACK per this many ms answers an invalid segment: a challenge ACK
+   * (RFC 5961 §7) or the ACK owed for an out-of-window segment without data (Linux's
+   * `tcp_invalid_ratelimit`, 500 ms). There is deliberately no stack-wide challenge-ACK budget:
+   * a shared budget is an oracle (CVE-2016-5696: an off-path host counts the challenge ACKs its
+   * own connection gets and learns whether a spoofed RST hit another one); Linux turned its
+   * global limit off by default (`tcp_challenge_ack_limit` = INT_MAX) for the same reason.
+   */
+  invalidAckIntervalMs: number;
   /** 24+ bytes of key material for ISNs, cookies and timestamp offsets (tests); random by default. */
   secret: Buffer | undefined;
+  /**
+   * Tests only: picks each connection's ISN instead of RFC 6528's clock plus keyed hash (e.g. one
+   * just below 2^32 to test the sequence wrap). SYN cookies ignore it; TIME_WAIT reuse still
+   * raises it above the old connection's sequence space.
+   */
+  isnFor: ((localIp: number, localPort: number, remoteIp: number, remotePort: number) => number) | undefined;
   /**
    * Called when a connection gets output to send outside input()/flush()/tick() (an application
    * write from an asynchronous callback): the caller should arrange a flush() soon.
@@ -104,7 +127,7 @@ export const DEFAULT_OPTIONS: TcpOptions = {
   maxRetries: 8,
   synAckRetries: 5,
   delayedAckMs: 40,
-  timeWaitMs: 2000,
+  timeWaitMs: 60_000,
   finWait2Ms: 30000,
   synQueueMax: 1024,
   synCookies: true,
@@ -114,8 +137,9 @@ export const DEFAULT_OPTIONS: TcpOptions = {
   keepAliveIntervalMs: 75000,
   keepAliveProbes: 9,
   sendLowWater: 64 * 1024,
-  challengeAckLimit: 1000,
+  invalidAckIntervalMs: 500,
   secret: undefined,
+  isnFor: undefined,
   onWork: undefined,
 };
 
@@ -182,6 +206,8 @@ export interface TcpCounters {
   outOfOrderSegments: number;
   duplicateSegments: number;
   timeWaitReused: number;
+  /** Closing connections that got no TIME_WAIT entry because maxTimeWait was reached. */
+  timeWaitOverflows: number;
   windowProbes: number;
   keepAliveProbes: number;
   /** Current counts. */
@@ -222,6 +248,7 @@ export function newCounters(): TcpCounters {
     outOfOrderSegments: 0,
     duplicateSegments: 0,
     timeWaitReused: 0,
+    timeWaitOverflows: 0,
     windowProbes: 0,
     keepAliveProbes: 0,
     connections: 0,

@@ -2,9 +2,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, readVppConf } from '../../src/cli/vpp-conf.js';
-import { Engine } from '../../src/engine.js';
+import { Engine, EngineConfigError } from '../../src/engine.js';
+import { createLogger } from '../../src/log.js';
 import { MemoryDevice } from '../../src/io/memory-device.js';
-import { createLogger, LogRing } from '../../src/log.js';
 
 describe('vpp.conf: vpp-server stanza values', () => {
   it('accepts good values', () => {
@@ -19,6 +19,9 @@ describe('vpp.conf: vpp-server stanza values', () => {
     ['block-size 12', /expected an integer 4096-/],
     ['management 0.0.0.0:99999', /expected off, <port>, <ipv4>:<port>/],
     ['log-level loud', /expected fatal, error/],
+    ['tcp-time-wait forever', /'tcp-time-wait forever': expected seconds between 0 and 3600/],
+    ['tcp-time-wait 7200', /expected seconds between 0 and 3600/],
+    ['tcp-time-wait-max -1', /'tcp-time-wait-max -1': expected an integer 0-10000000/],
     ['tcp-congestion-control reno', /expected cubic or newreno/],
   ] as const) {
     it(`rejects '${line}' naming file and line`, () => {
@@ -32,8 +35,36 @@ describe('vpp.conf: vpp-server stanza values', () => {
   it('tcp-congestion-control reaches the TCP stack; CUBIC when absent', () => {
     for (const [conf, want] of [['vpp-server { tcp-congestion-control newreno }', 'newreno'], ['vpp-server { log-level warn }', 'cubic']] as const) {
       const config = readVppConf('/x/vpp.conf', conf);
-      const engine = new Engine({ config, log: createLogger({ level: 'silent', ring: new LogRing(10) }), logRing: new LogRing(10), openDevice: (ifname) => new MemoryDevice(ifname, Buffer.from([2, 0, 0, 0, 0, 1])) });
+      const engine = new Engine({ config, log: createLogger({ level: 'silent' }), openDevice: (ifname) => new MemoryDevice(ifname, Buffer.from([2, 0, 0, 0, 0, 1])) });
       assert.equal(engine.services.ensureTcp().stack.opts.congestionControl, want);
     }
+  });
+});
+
+describe('vpp.conf: TIME_WAIT keys reach the TCP stack', () => {
+  const engineFor = (engine: Record<string, string>): Engine =>
+    new Engine({
+      config: { nodaemon: true, engine, warnings: [] },
+      log: createLogger({ level: 'silent' }),
+      openDevice: (ifname) => new MemoryDevice(ifname, Buffer.from([2, 0, 0, 0, 0, 1])),
+    });
+
+  it('tcp-time-wait and tcp-time-wait-max set the stack options', () => {
+    const c = readVppConf('/x/vpp.conf', 'vpp-server {\n  tcp-time-wait 30\n  tcp-time-wait-max 1000\n}\n');
+    assert.deepEqual(c.engine, { 'tcp-time-wait': '30', 'tcp-time-wait-max': '1000' });
+    const opts = engineFor(c.engine).services.ensureTcp().stack.opts;
+    assert.equal(opts.timeWaitMs, 30_000);
+    assert.equal(opts.maxTimeWait, 1000);
+  });
+
+  it('without them the stack keeps 60 s and 50,000 entries', () => {
+    const opts = engineFor({}).services.ensureTcp().stack.opts;
+    assert.equal(opts.timeWaitMs, 60_000);
+    assert.equal(opts.maxTimeWait, 50_000);
+  });
+
+  it('a bad value given to the engine directly (not from a file) is refused too', () => {
+    assert.throws(() => engineFor({ 'tcp-time-wait-max': 'lots' }), EngineConfigError);
+    assert.throws(() => engineFor({ 'tcp-congestion-control': 'bbr' }), EngineConfigError);
   });
 });

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { QueueSink, type Wire } from '../helpers/tcp-wire.js';
-import type { ByteStream, StreamHandler } from '../../src/http/stream.js';
+import type { ByteStream, StreamHandler } from '../../src/stream/byte-stream.js';
 import { HttpStaticServer } from '../../src/http/server.js';
 import { get, parseResponses } from './http-harness.js';
 

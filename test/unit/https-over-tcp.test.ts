@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { QueueSink, type Wire } from '../helpers/tcp-wire.js';
-import type { StreamHandler } from '../../src/http/stream.js';
+import type { StreamHandler } from '../../src/stream/byte-stream.js';
 import { HttpStaticServer } from '../../src/http/server.js';
 import { Http2StaticServer } from '../../src/http/h2.js';
 import { TlsListener } from '../../src/http/tls-listener.js';

@@ -158,6 +158,29 @@ describe('tcp connection close (RFC 9293 §3.6)', () => {
     assert.equal(state(h), 'TIME_WAIT');
   });
 
+  it('a challenged RST with a far-future TSval does not set TIME_WAIT\'s TS.Recent (RFC 7323 §5.3)', () => {
+    const h = new TcpHarness({ timeWaitMs: 60000 });
+    h.open({ ts: true });
+    h.conn!.end();
+    const fin = h.flush()[0];
+    h.in({ flags: FA, seq: h.pseq(), ack: h.seq(1), ts: h.ts(fin.tsVal!) });
+    assert.equal(state(h), 'TIME_WAIT');
+    // In the window (not exactly RCV.NXT) and covering it: a challenge ACK.
+    const out = h.in({ flags: TCP_RST, seq: h.pseq(0), data: 'xy', ts: [(h.pTs + 0x40000000) >>> 0, 0] });
+    assert.equal(out.length, 1);
+    assert.equal(out[0].flags, A);
+    assert.equal(out[0].tsEcr, h.pTs, 'echoes the FIN\'s TSval, not the RST\'s');
+    // A retransmitted FIN with a genuine TSval still passes PAWS (and restarts the 2MSL wait) ...
+    h.now += 1000;
+    const re = h.in({ flags: FA, seq: h.pseq(), ack: h.seq(1), ts: h.ts(fin.tsVal!) });
+    assert.equal(re.length, 1);
+    assert.equal(h.stack.errors['paws'], undefined);
+    // ... and a new SYN with a newer TSval may still reuse the entry (RFC 6191).
+    const syn = h.in({ flags: TCP_SYN, seq: h.pseq(100000), ts: h.ts(0) });
+    assert.equal(syn[0].flags, TCP_SYN | A);
+    assert.equal(h.stack.counters.timeWaitReused, 1);
+  });
+
   it('retransmits an unacknowledged FIN', () => {
     const h = new TcpHarness();
     h.open();

@@ -13,13 +13,14 @@ const host = (cwndSegs: number, ssthreshSegs = Infinity, srtt = 0): CongestionHo
   ssthresh: ssthreshSegs === Infinity ? 0x7fffffff : ssthreshSegs * MSS,
   sndMss: MSS,
   srtt,
+  cwndLimited: true,
 });
 const near = (a: number, b: number, eps: number, what: string) => assert.ok(Math.abs(a - b) <= eps, `${what}: ${a} vs ${b}`);
 
 /** ACKs one cwnd worth of data, one MSS per ACK, all at time `now`. */
 function ackRound(cc: Cubic | NewReno, h: CongestionHost, now: number): void {
   const n = Math.floor(h.cwnd / MSS);
-  for (let i = 0; i < n; i++) cc.onAck(h, MSS, now);
+  for (let i = 0; i < n; i++) cc.onAck(h, MSS, 0, now);
 }
 
 describe('CUBIC (RFC 9438)', () => {
@@ -38,7 +39,7 @@ describe('CUBIC (RFC 9438)', () => {
     assert.equal(h.ssthresh, 70 * MSS);
     assert.equal(cc.wMax, 100);
     h.cwnd = h.ssthresh; // recovery ends at ssthresh
-    cc.onAck(h, MSS, 1000); // first ACK in congestion avoidance starts the epoch
+    cc.onAck(h, MSS, 0, 1000); // first ACK in congestion avoidance starts the epoch
     assert.equal(cc.epochStart, 1000);
     near(cc.k, Math.cbrt((100 * (1 - 0.7)) / 0.4), 1e-9, 'K'); // ∛75 ≈ 4.217 s
   });
@@ -48,7 +49,7 @@ describe('CUBIC (RFC 9438)', () => {
     const h = host(100, 50);
     cc.onLoss(h, 0, 0);
     h.cwnd = h.ssthresh;
-    cc.onAck(h, MSS, 0);
+    cc.onAck(h, MSS, 0, 0);
     const K = cc.k;
     near(cc.wCubic(0), 70, 1e-9, 'W_cubic(0) = β·W_max');
     near(cc.wCubic(K), 100, 1e-9, 'W_cubic(K)');
@@ -87,7 +88,7 @@ describe('CUBIC (RFC 9438)', () => {
     cc.onLoss(h, 0, 0);
     cc.wMax = 1000;
     h.cwnd = 10 * MSS;
-    cc.onAck(h, MSS, 0);
+    cc.onAck(h, MSS, 0, 0);
     cc.k = 0; // pretend the curve is already past K: a huge target
     cc.wMax = 1000;
     const before = h.cwnd / MSS;
@@ -141,7 +142,7 @@ describe('CUBIC (RFC 9438)', () => {
   it('slow start below ssthresh: cwnd grows by the bytes acknowledged', () => {
     const cc = new Cubic();
     const h = host(10, 100);
-    cc.onAck(h, 3 * MSS, 0);
+    cc.onAck(h, 3 * MSS, 0, 0);
     assert.equal(h.cwnd, 13 * MSS);
     assert.equal(cc.epochStart, -1, 'no epoch in slow start');
   });
@@ -149,13 +150,13 @@ describe('CUBIC (RFC 9438)', () => {
   it('a timeout sets cwnd to 1 MSS, ssthresh = β·cwnd, and the next epoch has K = 0 and W_max = cwnd at its start (§4.8)', () => {
     const cc = new Cubic();
     const h = host(50);
-    cc.onTimeout(h, 50 * MSS, true, 0);
+    cc.onRto(h, 50 * MSS, true, 0);
     assert.equal(h.cwnd, MSS);
     assert.equal(h.ssthresh, 35 * MSS);
-    cc.onTimeout(h, MSS, false, 500); // a second timeout of the same segment keeps ssthresh
+    cc.onRto(h, MSS, false, 500); // a second timeout of the same segment keeps ssthresh
     assert.equal(h.ssthresh, 35 * MSS);
     h.cwnd = 35 * MSS; // slow start reached ssthresh
-    cc.onAck(h, MSS, 1000);
+    cc.onAck(h, MSS, 0, 1000);
     assert.equal(cc.k, 0);
     near(cc.wMax, 35, 1e-9, 'W_max = cwnd at the start of congestion avoidance');
   });
@@ -167,7 +168,6 @@ describe('CUBIC (RFC 9438)', () => {
     h.cwnd = h.ssthresh;
     for (let i = 0; i < 50; i++) ackRound(cc, h, i * 10);
     const before = { cwnd: h.cwnd, ssthresh: h.ssthresh, wMax: cc.wMax, k: cc.k, epoch: cc.epochStart, wEst: cc.wEst };
-    cc.snapshot(h);
     cc.onLoss(h, 0, 600);
     h.cwnd = h.ssthresh;
     assert.notEqual(cc.wMax, before.wMax);
@@ -182,11 +182,11 @@ describe('CUBIC (RFC 9438)', () => {
   it('an idle restart starts a new epoch', () => {
     const cc = new Cubic();
     const h = host(20, 10);
-    cc.onAck(h, MSS, 0);
+    cc.onAck(h, MSS, 0, 0);
     assert.equal(cc.epochStart, 0);
     cc.onIdle(h);
     assert.equal(cc.epochStart, -1);
-    cc.onAck(h, MSS, 5000);
+    cc.onAck(h, MSS, 0, 5000);
     assert.equal(cc.epochStart, 5000);
   });
 });
@@ -195,13 +195,13 @@ describe('NewReno (RFC 5681, RFC 3465)', () => {
   it('slow start by acknowledged bytes, then one MSS per cwnd of acknowledged bytes', () => {
     const cc = new NewReno();
     const h = host(10, 12);
-    cc.onAck(h, 2 * MSS, 0);
+    cc.onAck(h, 2 * MSS, 0, 0);
     assert.equal(h.cwnd, 12 * MSS);
     ackRound(cc, h, 0);
     assert.equal(h.cwnd, 13 * MSS, 'one MSS after a whole cwnd acknowledged');
-    for (let i = 0; i < 12; i++) cc.onAck(h, MSS, 0);
+    for (let i = 0; i < 12; i++) cc.onAck(h, MSS, 0, 0);
     assert.equal(h.cwnd, 13 * MSS, 'not before');
-    cc.onAck(h, MSS, 0);
+    cc.onAck(h, MSS, 0, 0);
     assert.equal(h.cwnd, 14 * MSS);
   });
 
@@ -212,18 +212,29 @@ describe('NewReno (RFC 5681, RFC 3465)', () => {
     assert.equal(h.ssthresh, 15 * MSS);
     cc.onLoss(h, 3 * MSS, 0);
     assert.equal(h.ssthresh, 2 * MSS);
-    cc.onTimeout(h, 40 * MSS, true, 0);
+    cc.onRto(h, 40 * MSS, true, 0);
     assert.deepEqual([h.cwnd, h.ssthresh], [MSS, 20 * MSS]);
-    cc.onTimeout(h, MSS, false, 0);
+    cc.onRto(h, MSS, false, 0);
     assert.equal(h.ssthresh, 20 * MSS);
   });
 
   it('undo brings back the larger cwnd and ssthresh of before the reduction', () => {
     const cc = new NewReno();
     const h = host(40, 30);
-    cc.snapshot(h);
-    cc.onTimeout(h, 40 * MSS, true, 0);
+    cc.onRto(h, 40 * MSS, true, 0);
     cc.undo(h);
     assert.deepEqual([h.cwnd, h.ssthresh], [40 * MSS, 30 * MSS]);
+  });
+});
+
+describe('congestion control: growth only when cwnd limited the sender', () => {
+  it('an application-limited ACK (flight well below cwnd, not cwnd-limited) grows nothing', () => {
+    for (const cc of [new Cubic(), new NewReno()]) {
+      const h = { ...host(20), cwndLimited: false }; // slow start: any growth shows
+      cc.onAck(h, MSS, 5 * MSS, 0);
+      assert.equal(h.cwnd, 20 * MSS, cc.name);
+      cc.onAck(h, MSS, 19 * MSS, 0); // the flight filled cwnd
+      assert.ok(h.cwnd > 20 * MSS, cc.name);
+    }
   });
 });

@@ -73,15 +73,32 @@ describe('tcp SYN queue and SYN cookies', () => {
     assert.equal(c.rcvWscale, 3);
   });
 
-  it('without timestamps the cookie SYN-ACK offers neither SACK nor timestamps', () => {
+  it('without timestamps the cookie SYN-ACK offers no window scale, SACK or timestamps, and neither side scales', () => {
     const h = new TcpHarness({ synQueueMax: 0 });
-    const sa = h.in({ flags: TCP_SYN, seq: h.pIsn, sackOk: true, wscale: 2 })[0];
+    const sa = h.in({ flags: TCP_SYN, seq: h.pIsn, sackOk: true, wscale: 2, window: 65535 })[0];
+    // What was offered: nothing the returning ACK could not bring back.
+    assert.equal(sa.wscale, -1, 'no window scale option');
     assert.equal(sa.sackOk, false);
     assert.equal(sa.tsVal, undefined);
     h.iss = sa.seq;
-    h.in({ flags: A, seq: h.pseq(), ack: h.seq() });
-    assert.equal(h.conn!.sackOk, false);
-    assert.equal(h.conn!.sndWscale, 0, 'window scale cannot be remembered');
+    // RFC 7323 §2.2: without our window scale option the peer scales neither direction.
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(), window: 65535 });
+    const c = h.conn!;
+    assert.equal(c.sackOk, false);
+    assert.equal(c.sndWscale, 0);
+    assert.equal(c.rcvWscale, 0);
+    // What is used afterwards: the peer's 64 KiB window is 64 KiB, not 64 KiB >> 2 read as bytes.
+    assert.equal(c.sndWnd, 65535);
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(), window: 40000 });
+    assert.equal(c.sndWnd, 40000);
+    // Our window field is bytes: full segments within it are taken whole, not trimmed.
+    const d = Buffer.alloc(1460, 'x');
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: d, window: 40000 });
+    const out = h.in({ flags: A, seq: h.pseq(1460), ack: h.seq(), data: d, window: 40000 });
+    assert.equal(h.received.length, 2920);
+    assert.equal(out.length, 1, 'ACK for two full segments');
+    assert.equal(out[0].ack, h.pseq(2920));
+    assert.equal(out[0].window, 65535, 'the unscaled field of a 256 KiB buffer');
   });
 
   it('rejects a forged or stale cookie with an RST', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemorySink } from '../../src/tcp/testing.js';
 import { TcpStack, type TcpConnection, type TcpOptions } from '../../src/tcp/index.js';
-import type { StreamHandler } from '../../src/http/stream.js';
+import type { StreamHandler } from '../../src/stream/byte-stream.js';
 
 const SERVER = 0x0a000001;
 const CLIENT = 0x0a000002;

@@ -106,16 +106,6 @@ describe('tcp RST and SYN acceptance in synchronized states (RFC 5961)', () => {
     assert.equal(state(h), 'ESTABLISHED');
   });
 
-  it('challenge ACKs are rate limited (§7)', () => {
-    const h = new TcpHarness({ challengeAckLimit: 2 });
-    h.open();
-    for (let i = 0; i < 5; i++) h.in({ flags: TCP_RST, seq: h.pseq(100 + i) });
-    assert.equal(h.stack.counters.challengeAcks, 2);
-    assert.equal(h.stack.errors['challenge-ack-limit'], 3);
-    h.now += 1000;
-    assert.equal(h.in({ flags: TCP_RST, seq: h.pseq(100) }).length, 1);
-  });
-
   it('an ACK for data we never sent is dropped with an ACK (§5.2)', () => {
     const h = new TcpHarness();
     h.open();
@@ -146,11 +136,104 @@ describe('tcp RST and SYN acceptance in synchronized states (RFC 5961)', () => {
     assert.equal(h.stack.errors['paws'], 1);
   });
 
+  for (const [what, flags, ack] of [
+    ['an in-window RST', TCP_RST, 0],
+    ['an in-window SYN', TCP_SYN, 0],
+    ['a segment acknowledging unsent data', A, 5000],
+  ] as const) {
+    it(`${what} with a far-future TSval draws an ACK but does not set TS.Recent (RFC 7323 §5.3 R3 after R2)`, () => {
+      const h = new TcpHarness();
+      h.open({ ts: true });
+      const tsGood = h.pTs + 1;
+      h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'abcd', ts: h.ts(0) });
+      assert.equal(h.advance(50)[0].ack, h.pseq(4), 'the delayed ACK: Last.ACK.sent = RCV.NXT');
+      assert.equal(h.conn!.tsRecent, tsGood);
+      // In the window and covering RCV.NXT (starts 2 below it, at or below Last.ACK.sent, where
+      // R3 would take its TSval), so it passes the window test and draws an ACK; its TSval lies
+      // 2^30 ahead.
+      const future = (h.pTs + 0x40000000) >>> 0;
+      const out = h.in({ flags, seq: h.pseq(2), ack: h.seq(ack), data: 'cdXY', ts: [future, 0] });
+      assert.equal(out.length, 1);
+      assert.equal(out[0].flags, A);
+      assert.equal(out[0].ack, h.pseq(4));
+      assert.equal(out[0].tsEcr, tsGood, 'the ACK echoes the last accepted TSval');
+      assert.equal(h.conn!.tsRecent, tsGood);
+      // Genuine segments afterwards still pass PAWS.
+      h.in({ flags: A, seq: h.pseq(4), ack: h.seq(), data: 'efgh', ts: h.ts(0) });
+      h.in({ flags: A, seq: h.pseq(8), ack: h.seq(), data: 'ijkl', ts: h.ts(0) });
+      assert.equal(h.received.toString(), 'abcdefghijkl');
+      assert.equal(h.stack.errors['paws'], undefined);
+      assert.equal(state(h), 'ESTABLISHED');
+    });
+  }
+
   it('echoes the latest in-order TSval (TS.Recent, RFC 7323 §4.3)', () => {
     const h = new TcpHarness();
     h.open({ ts: true });
     h.onData = (c) => c.write(Buffer.from('r'));
     const out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'q', ts: [123456, 0] });
     assert.equal(out[0].tsEcr, 123456);
+  });
+});
+
+describe('challenge ACKs: one per connection per 500 ms, no stack-wide budget (RFC 5961 §7, CVE-2016-5696)', () => {
+  /**
+   * The attack from issue 9: an off-path host sends one spoofed in-window RST for connection A
+   * (10.0.0.2:1111, which it cannot see), then many SYNs on its own connection B (port 2222) and
+   * counts the challenge ACKs B draws. Returns that count.
+   */
+  function attack(spoofHit: boolean, synsOnB: number): number {
+    const h = new TcpHarness();
+    h.rport = 1111;
+    h.pIsn = 1000;
+    h.open();
+    const aNxt = h.pseq();
+    h.rport = 2222;
+    h.pIsn = 900_000;
+    h.open();
+    const bNxt = h.pseq();
+    if (spoofHit) {
+      h.rport = 1111;
+      const toA = h.in({ flags: TCP_RST, seq: aNxt + 100 });
+      assert.equal(toA.length, 1, "A's challenge ACK goes to A's real peer");
+      assert.equal(toA[0].dstPort, 1111);
+    }
+    h.rport = 2222;
+    let seen = 0;
+    for (let i = 0; i < synsOnB; i++) {
+      for (const s of h.in({ flags: TCP_SYN, seq: bNxt + 10 + i })) if (s.dstPort === 2222 && s.flags === A) seen++;
+    }
+    return seen;
+  }
+
+  it("B's challenge ACKs do not depend on whether a spoofed RST hit A", () => {
+    const hit = attack(true, 1000);
+    const miss = attack(false, 1000);
+    assert.equal(hit, miss, 'the count must not reveal the hit');
+    assert.equal(hit, 1, 'one challenge ACK per 500 ms on B');
+  });
+
+  it('limits challenge ACKs per connection: one per invalidAckIntervalMs (500 ms)', () => {
+    const h = new TcpHarness();
+    h.open();
+    for (let i = 0; i < 5; i++) h.in({ flags: TCP_RST, seq: h.pseq(100 + i) });
+    assert.equal(h.stack.counters.challengeAcks, 1);
+    assert.equal(h.stack.errors['challenge-ack-limit'], 4);
+    h.now += 499;
+    assert.deepEqual(h.in({ flags: TCP_SYN, seq: h.pseq(7) }), []);
+    h.now += 1;
+    const out = h.in({ flags: TCP_SYN, seq: h.pseq(7) });
+    assert.equal(out.length, 1);
+    assert.equal(out[0].flags, A);
+    assert.equal(h.stack.counters.challengeAcks, 2);
+  });
+
+  it('the interval is a stack option', () => {
+    const h = new TcpHarness({ invalidAckIntervalMs: 100 });
+    h.open();
+    h.in({ flags: TCP_RST, seq: h.pseq(100) });
+    h.now += 100;
+    assert.equal(h.in({ flags: TCP_RST, seq: h.pseq(100) }).length, 1);
+    assert.equal(h.stack.counters.challengeAcks, 2);
   });
 });

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { TCP_ACK, TCP_SYN } from '../../src/wire/tcp.js';
 import { TcpHarness } from '../../src/tcp/testing.js';
 import type { DecodedSegment } from '../../src/tcp/testing.js';
+import type { SackRecovery } from '../../src/tcp/recovery-sack.js';
 
 const A = TCP_ACK;
 const MSS = 1460;
@@ -57,7 +58,7 @@ describe('tcp F-RTO (RFC 5682) and the RFC 4015 response', () => {
     // The peer had everything: the ACK of the retransmission covers data never retransmitted.
     const out = ack(10);
     assert.equal(h.stack.counters.undoFrto, 1);
-    assert.equal(c.inLoss, false);
+    assert.equal((c.rec as SackRecovery).inLoss, false);
     assert.equal(c.ssthresh, SS_INIT, 'ssthresh as before the timeout');
     // RFC 4015: cwnd = FlightSize (0 after this ACK) + min(bytes acknowledged, IW).
     assert.equal(c.cwnd, 10 * MSS);
@@ -73,7 +74,7 @@ describe('tcp F-RTO (RFC 5682) and the RFC 4015 response', () => {
     // Their ACK shows segments 1..9 were delivered after all (never retransmitted): spurious.
     const r = ack(12);
     assert.equal(h.stack.counters.undoFrto, 1);
-    assert.equal(c.inLoss, false);
+    assert.equal((c.rec as SackRecovery).inLoss, false);
     assert.ok(seqs(h, r).length > 0 && seqs(h, r)[0] === 12);
   });
 
@@ -83,7 +84,7 @@ describe('tcp F-RTO (RFC 5682) and the RFC 4015 response', () => {
     ack(1); // → 10, 11 sent (step 2b)
     const r = ack(1, [[S(10), S(12)]]);
     assert.equal(h.stack.counters.undoFrto, 0);
-    assert.equal(c.inLoss, true);
+    assert.equal((c.rec as SackRecovery).inLoss, true);
     assert.equal(c.ssthresh, 7 * MSS, 'the reduction stands');
     assert.equal(seqs(h, r)[0], 1, 'the lost segments are retransmitted');
   });
@@ -144,7 +145,7 @@ describe('tcp Eifel detection (RFC 3522)', () => {
     ack(10, undefined, tsOrig); // the ACK the original triggered, late
     assert.equal(h.stack.counters.undoEifel, 1);
     assert.equal(h.stack.counters.undoFrto, 0, 'decided once');
-    assert.equal(c.inLoss, false);
+    assert.equal((c.rec as SackRecovery).inLoss, false);
     assert.equal(c.ssthresh, SS_INIT);
   });
 
@@ -155,7 +156,7 @@ describe('tcp Eifel detection (RFC 3522)', () => {
     ack(1, undefined, h.conn!.tsNow(h.now)); // only the retransmission arrived
     assert.equal(h.stack.counters.undoEifel, 0);
     assert.equal(c.ssthresh, reduced, 'the reduction stands');
-    assert.equal(c.inLoss, true);
+    assert.equal((c.rec as SackRecovery).inLoss, true);
   });
 });
 

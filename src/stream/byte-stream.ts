@@ -3,6 +3,9 @@
  * such as the HTTP server. The transport calls the StreamHandler; the application calls the
  * ByteStream. Chunks passed to write() are queued by reference, not copied: the caller must not
  * modify them afterwards (cached file contents are shared between connections this way).
+ *
+ * The contract sits below both sides (transports import it, applications import it) so that the
+ * TCP stack never depends on the application that runs over it.
  */
 export interface ByteStream {
   /** Queue bytes for sending, in order. */

@@ -41,7 +41,7 @@ export class Services {
   readonly http: HttpServerEntry[] = [];
   /** Limits applied to HTTP servers started from now on (tests shorten them). */
   httpLimits: Partial<HttpLimits> = {};
-  /** TCP stack options from the vpp-server stanza (TIME_WAIT, congestion control), applied when the stack is created. */
+  /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies, congestion control), applied when the stack is created. */
   tcpOptions: Partial<TcpOptions> = {};
   /** Where TLS warnings and reload results go (the engine sets its logger here). */
   log: TlsEventLog = () => undefined;

@@ -527,9 +527,7 @@ export class SackRecovery implements LossRecovery {
       if (c.ptoAt !== Infinity) c.ptoAt = Infinity;
       return;
     }
-    let pto = c.hasRtt ? 2 * c.srtt + TLP_EXTRA_MS : c.stack.opts.rtoInitial;
-    if (this.log.count <= 1) pto += TLP_DELACK_MS;
-    const at = now + pto;
+    const at = now + this.pto();
     if (at >= c.rtoAt) {
       c.ptoAt = Infinity;
       return;
@@ -576,10 +574,26 @@ export class SackRecovery implements LossRecovery {
       return;
     }
     c.stack.counters.tailLossProbes++;
+    const second = this.tlpOut;
     this.tlpOut = true;
     this.tlpEnd = c.sndMax;
-    c.rtoAt = now + rtoCur(c);
+    // One more probe, twice the PTO later, if this one is not answered before the RTO (RFC 8985
+    // sends one): under random loss both ways a probe's ACK is lost as often as any other, and
+    // the RTO behind it costs ≥ 200 ms and the window. It halved the timeouts in loss-sim. The
+    // RTO stays where the first probe put it.
+    if (!second) {
+      c.rtoAt = now + rtoCur(c);
+      const at = now + 2 * this.pto();
+      if (at < c.rtoAt) c.ptoAt = at;
+    }
     c.stack.timerUpdate(c);
+  }
+
+  /** RFC 8985 §7.2: 2·SRTT + 2 ms, plus the delayed-ACK allowance when one segment is out. */
+  private pto(): number {
+    const c = this.c;
+    const pto = c.hasRtt ? 2 * c.srtt + TLP_EXTRA_MS : c.stack.opts.rtoInitial;
+    return this.log.count <= 1 ? pto + TLP_DELACK_MS : pto;
   }
 
   /**

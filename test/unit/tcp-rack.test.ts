@@ -135,6 +135,21 @@ describe('tcp Tail Loss Probe (RFC 8985 §7)', () => {
     assert.deepEqual(seqs(h, out), [10, 11], 'and the transfer goes on');
   });
 
+  it('probes a second time, 2·PTO after the first, when neither is answered; then the RTO', () => {
+    const h = new TcpHarness(RENO);
+    const sa = h.in({ flags: TCP_SYN, seq: h.pIsn, mss: 1460, sackOk: true })[0];
+    h.iss = sa.seq;
+    h.now += 10; // SRTT 10 ms: PTO 22 ms, RTO 200 ms (the minimum)
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq() });
+    h.conn!.write(Buffer.alloc(4 * MSS, 3));
+    assert.equal(h.flush().length, 4);
+    const t0 = h.now;
+    const out = h.runFor(300).filter((x) => x.s.payload.length > 0);
+    assert.deepEqual(out.map((x) => [x.t - t0, (x.s.seq - h.seq()) / MSS]), [[22, 3], [66, 3], [222, 0]], 'probe, probe, then the RTO (RTO armed at the first probe)');
+    assert.equal(h.stack.counters.tailLossProbes, 2);
+    assert.equal(h.stack.counters.timeouts, 1);
+  });
+
   it('probes during fast recovery too, when a lost ACK leaves nothing but the RTO', () => {
     const { h, S, ack } = setup(10);
     h.now += 20;

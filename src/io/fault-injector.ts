@@ -9,7 +9,7 @@
  * Reordering holds a frame back and releases it right after the next frame in the same
  * direction (possibly in a later vector); flush() releases held frames at once.
  */
-import type { Device, DeviceStats, RxHandler, RxVector, TxVector } from './device.js';
+import type { Device, DeviceStats, RxHandler, RxMode, RxVector, TxVector } from './device.js';
 
 /** Probabilities in [0, 1] per frame. */
 export interface FaultRates {
@@ -183,6 +183,20 @@ export class FaultInjector implements Device {
     this.inner.onTxReady = fn;
   }
 
+  /** rx-mode of the inner device (see Device.rxMode). */
+  get rxMode(): RxMode | undefined {
+    return this.inner.rxMode;
+  }
+
+  get rxPolling(): boolean | undefined {
+    return this.inner.rxPolling;
+  }
+
+  setRxMode(mode: RxMode): void {
+    if (this.inner.setRxMode === undefined) throw new Error(`${this.inner.ifname}: this device has no rx-mode`);
+    this.inner.setRxMode(mode);
+  }
+
   /** What the injector did in each direction. */
   get counters(): { rx: FaultCounters; tx: FaultCounters } {
     return { rx: { ...this.rxDir.counters }, tx: { ...this.txDir.counters } };
@@ -217,6 +231,14 @@ export class FaultInjector implements Device {
 
   stats(): DeviceStats {
     return this.inner.stats();
+  }
+
+  setMulticast(mac: Buffer, join: boolean): void {
+    this.inner.setMulticast?.(mac, join);
+  }
+
+  get kernelIpv6(): boolean | undefined {
+    return this.inner.kernelIpv6;
   }
 
   close(): void {

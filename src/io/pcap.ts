@@ -9,7 +9,7 @@
  * the file can be read while the device runs.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { Device, DeviceStats, RxHandler, RxVector, TxVector } from './device.js';
+import type { Device, DeviceStats, RxHandler, RxMode, RxVector, TxVector } from './device.js';
 
 export const PCAP_MAGIC_MICROSECONDS = 0xa1b2c3d4;
 export const LINKTYPE_ETHERNET = 1;
@@ -209,6 +209,20 @@ export class PcapDevice implements Device {
     this.inner.onTxReady = fn;
   }
 
+  /** rx-mode of the inner device (see Device.rxMode). */
+  get rxMode(): RxMode | undefined {
+    return this.inner.rxMode;
+  }
+
+  get rxPolling(): boolean | undefined {
+    return this.inner.rxPolling;
+  }
+
+  setRxMode(mode: RxMode): void {
+    if (this.inner.setRxMode === undefined) throw new Error(`${this.inner.ifname}: this device has no rx-mode`);
+    this.inner.setRxMode(mode);
+  }
+
   start(handler: RxHandler): void {
     if (!this.rx) {
       this.inner.start(handler);
@@ -234,6 +248,14 @@ export class PcapDevice implements Device {
 
   stats(): DeviceStats {
     return this.inner.stats();
+  }
+
+  setMulticast(mac: Buffer, join: boolean): void {
+    this.inner.setMulticast?.(mac, join);
+  }
+
+  get kernelIpv6(): boolean | undefined {
+    return this.inner.kernelIpv6;
   }
 
   close(): void {

@@ -15,6 +15,7 @@ import type { Logger, LogRing } from './log.js';
 import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { DadState } from './dataplane/interface.js';
 import { Services } from './services.js';
+import { CONGESTION_CONTROLS, type CongestionControlName } from './tcp/congestion.js';
 import { resolveMemoryConfig, type MemoryConfig } from './cli/memory-conf.js';
 import { formatBytes } from './tcp/memory-show.js';
 import { MemoryBudget } from './tcp/budget.js';
@@ -167,6 +168,13 @@ export class Engine {
     }
     const twMax = integer(config, 'tcp-time-wait-max', 10_000_000);
     if (twMax !== undefined) this.services.tcpOptions.maxTimeWait = twMax;
+    const cc = config.engine['tcp-congestion-control'];
+    if (cc !== undefined) {
+      if (!(CONGESTION_CONTROLS as readonly string[]).includes(cc)) {
+        throw new EngineConfigError(`vpp-server { tcp-congestion-control ${cc} }: expected ${CONGESTION_CONTROLS.join(' or ')}`);
+      }
+      this.services.tcpOptions.congestionControl = cc as CongestionControlName;
+    }
     this.services.log = (level, fields, message) => log[level](fields, message);
     this.memory = resolveMemoryConfig(config.engine);
     const m = this.memory;

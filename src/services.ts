@@ -44,7 +44,7 @@ export class Services {
   readonly http: HttpServerEntry[] = [];
   /** Limits applied to HTTP servers started from now on (tests shorten them). */
   httpLimits: Partial<HttpLimits> = {};
-  /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies, the memory budget), applied when the stack is created. */
+  /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies, the memory budget, congestion control), applied when the stack is created. */
   tcpOptions: Partial<TcpOptions> = {};
   /** How the memory budget was chosen (show tcp memory). */
   memoryOrigin = 'the built-in default (no engine configuration)';

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseManagementAddress } from '../ops/management.js';
+import { CONGESTION_CONTROLS } from '../tcp/congestion.js';
 import { MEMORY_KEYS, MEMORY_VALUE_CHECKS } from './memory-conf.js';
 
 export class ConfigError extends Error {
@@ -102,6 +103,7 @@ const ENGINE_KEYS = new Set([
   'tcp-time-wait',
   'tcp-time-wait-max',
   'tcp-syn-cookies',
+  'tcp-congestion-control',
   ...MEMORY_KEYS,
 ]);
 
@@ -184,6 +186,7 @@ const ENGINE_VALUE_CHECKS: Record<string, (value: string) => string | undefined>
   'tx-offload': (v) => (v === 'on' || v === 'off' ? undefined : 'expected on or off'),
   // as Linux's net.ipv4.tcp_syncookies 1 / 0 / 2: when the SYN queue is full (default), never, for every SYN
   'tcp-syn-cookies': (v) => (v === 'on' || v === 'off' || v === 'always' ? undefined : 'expected on (when the SYN queue is full), off or always'),
+  'tcp-congestion-control': (v) => ((CONGESTION_CONTROLS as readonly string[]).includes(v) ? undefined : `expected ${CONGESTION_CONTROLS.join(' or ')} (the default is cubic)`),
   'log-level': (v) => (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v) ? undefined : 'expected fatal, error, warn, info, debug, trace or silent'),
   'neighbor-age': secondsUpTo(86400),
   'shutdown-grace': secondsUpTo(3600),

@@ -130,7 +130,7 @@ export class TcpConnection implements ByteStream {
   // session` read them), the algorithms' own state in cc and rec (rec from ESTABLISHED on).
   cwnd = 0;
   ssthresh = 0x7fffffff;
-  readonly cc: CongestionControl = createCongestionControl();
+  readonly cc: CongestionControl;
   rec!: LossRecovery;
   /** The last send was limited by cwnd (not by the application): cwnd may grow. */
   cwndLimited = false;
@@ -176,6 +176,7 @@ export class TcpConnection implements ByteStream {
     public acceptFn: AcceptHandler | null,
   ) {
     this.rto = stack.opts.rtoInitial;
+    this.cc = createCongestionControl(stack.opts.congestionControl);
   }
 
   // ---------------------------------------------------------------- ByteStream

@@ -169,7 +169,10 @@ function sendSynSegment(
  * then whatever loss recovery sends (retransmissions first, then new data and FIN).
  */
 export function sendData(c: TcpConnection, now: number): void {
-  if (c.sndMax === c.sndUna && now - c.lastSendAt > rtoCur(c) && c.cwnd > c.iw()) c.cwnd = c.iw();
+  if (c.sndMax === c.sndUna && now - c.lastSendAt > rtoCur(c) && c.cwnd > c.iw()) {
+    c.cwnd = c.iw();
+    c.cc.onIdle(c);
+  }
   c.rec.send(now);
 }
 

@@ -1,4 +1,5 @@
 /** Public types of the TCP stack: the segment sink, options, counters, session info, states. */
+import type { CongestionControlName } from './congestion.js';
 import type { MemoryBudget } from './budget.js';
 
 /**
@@ -57,6 +58,8 @@ export interface TcpOptions {
   sack: boolean;
   /** Initial congestion window in segments (RFC 6928). */
   initialCwndSegments: number;
+  /** Congestion control (congestion.ts): CUBIC (RFC 9438, the default as in Linux) or NewReno. */
+  congestionControl: CongestionControlName;
   /** RFC 6298 initial RTO, lower and upper bounds (ms). */
   rtoInitial: number;
   rtoMin: number;
@@ -130,6 +133,7 @@ export const DEFAULT_OPTIONS: TcpOptions = {
   timestamps: true,
   sack: true,
   initialCwndSegments: 10,
+  congestionControl: 'cubic',
   rtoInitial: 1000,
   rtoMin: 200,
   rtoMax: 60000,
@@ -199,6 +203,12 @@ export interface TcpCounters {
   /** RFC 3042 limited transmit and RFC 5827 early retransmit (connections without SACK). */
   limitedTransmits: number;
   earlyRetransmits: number;
+  /** ACKs whose first SACK block was a D-SACK (RFC 2883): the peer got a segment twice. */
+  dsacksIn: number;
+  /** Recoveries undone as spurious (spurious.ts), by the detector that found out. */
+  undoDsack: number;
+  undoEifel: number;
+  undoFrto: number;
   rstIn: number;
   rstOut: number;
   challengeAcks: number;
@@ -237,6 +247,10 @@ export function newCounters(): TcpCounters {
     rescueRetransmits: 0,
     limitedTransmits: 0,
     earlyRetransmits: 0,
+    dsacksIn: 0,
+    undoDsack: 0,
+    undoEifel: 0,
+    undoFrto: 0,
     rstIn: 0,
     rstOut: 0,
     challengeAcks: 0,

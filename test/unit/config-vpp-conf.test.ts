@@ -60,6 +60,10 @@ describe('config: vpp.conf', () => {
     assert.deepEqual(c.warnings, []);
   });
 
+  it('reads tcp-congestion-control (cubic, the default, or newreno)', () => {
+    for (const v of ['cubic', 'newreno']) assert.equal(readVppConf(FILE, `vpp-server { tcp-congestion-control ${v} }`).engine['tcp-congestion-control'], v);
+  });
+
   it('reads the file from disk', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vpp-conf-'));
     try {
@@ -117,6 +121,11 @@ describe('config: vpp.conf', () => {
     it('a TCP cli-listen, which only VPP supports', () => {
       const e = configError('unix {\n  cli-listen 127.0.0.1:5002\n}');
       assert.match(e.message, /^\/conf\/vpp\.conf:2: cli-listen 127\.0\.0\.1:5002: only a Unix socket path is supported/);
+    });
+
+    it('a tcp-congestion-control other than cubic or newreno', () => {
+      const e = configError('unix { nodaemon }\nvpp-server {\n  tcp-congestion-control\n    bbr\n}');
+      assert.match(e.message, /^\/conf\/vpp\.conf:4: vpp-server option 'tcp-congestion-control bbr': expected cubic or newreno/);
     });
 
     it('an unknown vpp-server option, listing the valid ones', () => {

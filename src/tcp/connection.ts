@@ -107,8 +107,13 @@ export class TcpConnection implements ByteStream {
   /** Estimate of the peer's segment size (largest seen), for ACK-every-2nd-segment. */
   rcvMss = 536;
   reasm: Reassembly | null = null;
-  private oooFin = false;
-  private oooFinSeq = 0;
+  /**
+   * A FIN seen beyond RCV.NXT, kept apart from the reassembly (it may come without data), and
+   * whether it arrived after the last data kept (for the SACK block order: output.ts).
+   */
+  oooFin = false;
+  oooFinSeq = 0;
+  oooFinLatest = false;
   /** Reading paused: in-order data is held (and the window closes) until resume(). */
   private paused = false;
   private rcvQ: Buffer[] = [];
@@ -367,6 +372,7 @@ export class TcpConnection implements ByteStream {
       else if (seqGt(finAt, this.rcvNxt)) {
         this.oooFin = true;
         this.oooFinSeq = finAt;
+        if (g.dataLen === 0) this.oooFinLatest = true;
         sendAck(this, now);
       }
     }
@@ -420,6 +426,7 @@ export class TcpConnection implements ByteStream {
       const stored = this.reasm.insert(dseq, g.buf, off, len);
       if (!stored) st.err('ooo-overflow');
       st.counters.outOfOrderSegments++;
+      if (stored) this.oooFinLatest = false;
       if (fin && stored) {
         this.oooFin = true;
         this.oooFinSeq = (dseq + len) >>> 0;
@@ -427,7 +434,8 @@ export class TcpConnection implements ByteStream {
       sendAck(this, now);
       return -1;
     }
-    const hadHoles = this.reasm !== null && this.reasm.count > 0;
+    // Holes: data kept beyond RCV.NXT, or a FIN that came on its own beyond it.
+    const hadHoles = (this.reasm !== null && this.reasm.count > 0) || this.oooFin;
     this.rcvNxt = (this.rcvNxt + len) >>> 0;
     this.deliver(g.buf, off, len);
     if (this.state === CLOSED) return -1;
@@ -457,8 +465,8 @@ export class TcpConnection implements ByteStream {
   }
 
   private pullReassembly(): void {
-    const rs = this.reasm!;
-    for (;;) {
+    const rs = this.reasm;
+    while (rs !== null) {
       const b = rs.takeAt(this.rcvNxt);
       if (b === undefined) break;
       this.rcvNxt = (this.rcvNxt + b.length) >>> 0;

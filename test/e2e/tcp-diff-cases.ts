@@ -403,19 +403,11 @@ export const NORMAL: Case[] = [
   {
     name: 'fin-out-of-order',
     rfc: 'RFC 9293 §3.10.7.4 eighth: a FIN beyond RCV.NXT waits for the gap (and is SACKed: RFC 2018)',
-    knownBug: {
-      why: 'an out-of-order FIN without data is remembered (oooFin) but never processed: the segment that fills the gap finds no reassembly entries, so the receive path does not pull the reassembly queue, where the remembered FIN is checked; the peer must retransmit its FIN after an RTO (Linux keeps it, SACKs it, and closes at once)',
-      ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [Timestamp] tsecr=20'], 'A ack=10'],
-    },
     steps: [...open(), { flags: 'FA', seq: 10, advance: false }, { flags: 'A', len: 10, wait: 250, view: summary }],
   },
   {
     name: 'fin-with-data-out-of-order',
     rfc: 'RFC 9293 §3.10.7.4 eighth, RFC 2018: data+FIN beyond RCV.NXT is kept and SACKed; filling the gap delivers both',
-    knownBug: {
-      why: 'minor: our SACK block for out-of-order data+FIN ends before the FIN (10-15), Linux\'s covers the FIN\'s sequence number too (10-16); both keep the FIN and close once the gap is filled',
-      ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=20 sack=10-15'], 'AF ack=16'],
-    },
     steps: [...open(), { flags: 'FA', seq: 10, len: 5, advance: false }, { flags: 'A', len: 10, wait: 250, view: summary }],
   },
   {

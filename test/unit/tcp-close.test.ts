@@ -216,6 +216,51 @@ describe('tcp connection close (RFC 9293 §3.6)', () => {
     assert.deepEqual(h.events, ['accept', 'data:abc', 'data:def', 'end']);
   });
 
+  it('a FIN without data beyond a hole is SACKed, and processed when the hole fills (no retransmission needed)', () => {
+    const h = new TcpHarness();
+    h.open({ sackOk: true });
+    let out = h.in({ flags: FA, seq: h.pseq(10), ack: h.seq() });
+    assert.equal(out.length, 1);
+    assert.equal(out[0].ack, h.pseq());
+    assert.deepEqual(out[0].sack, [[h.pseq(10), h.pseq(11)]], 'the FIN occupies one sequence number (as Linux SACKs it)');
+    out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: '0123456789' });
+    assert.equal(state(h), 'CLOSE_WAIT');
+    assert.deepEqual(h.events, ['accept', 'data:0123456789', 'end']);
+    assert.equal(out.length, 1, 'the ACK of data and FIN at once');
+    assert.equal(out[0].ack, h.pseq(11));
+    assert.deepEqual(out[0].sack, []);
+  });
+
+  it('data+FIN beyond a hole: the SACK block covers the FIN', () => {
+    const h = new TcpHarness();
+    h.open({ sackOk: true });
+    let out = h.in({ flags: FA, seq: h.pseq(10), ack: h.seq(), data: 'abcde' });
+    assert.deepEqual(out[0].sack, [[h.pseq(10), h.pseq(16)]]);
+    // A second piece below it: the latest first, the FIN still covered.
+    out = h.in({ flags: A, seq: h.pseq(3), ack: h.seq(), data: 'xy' });
+    assert.deepEqual(out[0].sack, [
+      [h.pseq(3), h.pseq(5)],
+      [h.pseq(10), h.pseq(16)],
+    ]);
+  });
+
+  it('a FIN alone beyond held data gets its own SACK block, first as the latest arrival', () => {
+    const h = new TcpHarness();
+    h.open({ sackOk: true });
+    h.in({ flags: A, seq: h.pseq(3), ack: h.seq(), data: 'xy' });
+    const out = h.in({ flags: FA, seq: h.pseq(10), ack: h.seq() });
+    assert.deepEqual(out[0].sack, [
+      [h.pseq(10), h.pseq(11)],
+      [h.pseq(3), h.pseq(5)],
+    ]);
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'abc' });
+    assert.equal(state(h), 'ESTABLISHED', 'a hole remains before the FIN');
+    const fill = h.in({ flags: A, seq: h.pseq(5), ack: h.seq(), data: '56789' });
+    assert.equal(fill[0].ack, h.pseq(11));
+    assert.equal(state(h), 'CLOSE_WAIT');
+    assert.equal(h.received.toString(), 'abcxy56789');
+  });
+
   it('abort() sends <SEQ=SND.NXT><CTL=RST> and closes', () => {
     const h = new TcpHarness();
     h.open();

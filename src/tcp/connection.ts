@@ -77,6 +77,11 @@ export class TcpConnection implements ByteStream {
   sndWl1 = 0;
   sndWl2 = 0;
   maxSndWnd = 0;
+  /**
+   * Bytes the peer acknowledged after the handshake, saturating at 2^30 (no window is larger):
+   * bounds how far below SND.UNA an acceptable ACK may lie (ack-input.ts), whatever the wrap.
+   */
+  bytesAcked = 0;
   sndWscale = 0;
   /** Payload bytes per segment we send (peer MSS, our MSS, minus the timestamp option). */
   sndMss = 536;

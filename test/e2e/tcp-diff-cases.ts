@@ -299,10 +299,6 @@ export const NORMAL: Case[] = [
   {
     name: 'ack-below-isn-with-data',
     rfc: 'RFC 5961 §5.2: acceptable is SND.UNA - MAX.SND.WND ≤ SEG.ACK; Linux also caps MAX.SND.WND by the bytes acknowledged so far (an ACK for bytes never sent is too old)',
-    knownBug: {
-      why: 'we take data whose ACK is below our ISN (nothing sent yet): Linux challenges it and drops it (tcp_ack: max_window = min(max_window, bytes_acked)), which narrows blind data injection on a fresh connection',
-      ours: [SYNACK_FULL, [], ['A seq=0 ack=1 [Timestamp] tsecr=30'], ['A seq=0 ack=1 [Timestamp] tsecr=40']],
-    },
     steps: [...open(), { flags: 'A', ack: -1, len: 1 }, probe],
   },
   {

@@ -173,6 +173,8 @@ class Conn implements StreamHandler {
   lastQueued = 0;
   lastProgress: number;
   peerEnded = false;
+  /** The last request asked to close the connection and carried no body. */
+  clientCloses = false;
   /** redirect-to-https: the HTTPS port every GET/HEAD is sent to, or null. */
   redirectPort: number | null = null;
   private processing = false;
@@ -415,11 +417,17 @@ class Conn implements StreamHandler {
     if (this.state === ENDED || this.state === CLOSED) return;
     this.state = ENDED;
     this.endedAt = Date.now();
+    // The client asked to close and nothing it sent is unread: a full close, so that bytes it
+    // still sends get a RST (RFC 9293 §3.6.1) instead of an ACK for data nobody reads. A close
+    // the server decides lingers instead (RFC 9112 §9.6): a half close, and input read and
+    // dropped, so that a RST cannot destroy a response the client has not read yet.
+    const full = this.clientCloses && this.iend === this.istart && this.skipBody === 0 && !this.peerEnded;
     this.ibuf = null;
     this.istart = this.iend = 0;
     for (const job of this.queue) if (job.fh !== null && !job.reading) closeQuietly(job);
     this.queue.length = 0;
-    this.stream.end();
+    if (full && this.stream.close !== undefined) this.stream.close();
+    else this.stream.end();
   }
 
   abort(): void {
@@ -634,6 +642,8 @@ export class HttpStaticServer {
       c.respond(this.errorJob(r.status, false, 1, ''));
       return;
     }
+    // A client that asks to close sends no further request (RFC 9112 §9.6): see finish().
+    c.clientCloses = !r.keepAlive && r.contentLength === 0 && r.transferEncoding === null;
     const isHead = r.method === 'HEAD';
     if (r.method !== 'GET' && !isHead) {
       const known = KNOWN_METHODS.has(r.method);

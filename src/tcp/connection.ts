@@ -60,6 +60,8 @@ export class TcpConnection implements ByteStream {
   active = false;
   /** end() was called before an active open completed: FIN after the handshake and the data. */
   endAfterOpen = false;
+  /** close() was called: the application reads no more (new data is answered with a RST). */
+  readClosed = false;
   /** Place and key in the stack's timer heap. */
   heapIdx = -1;
   heapKey = Infinity;
@@ -217,6 +219,22 @@ export class TcpConnection implements ByteStream {
     this.stack.markDirty(this);
   }
 
+  /**
+   * Full close (RFC 9293 §3.6.1, the half-duplex close a host MAY implement): end(), and no more
+   * reading. Data held unread (a paused reader's) is lost now, data arriving later would be: the
+   * peer is told with a RST in both cases (RFC 2525 "failure to RST on close with data pending").
+   */
+  close(): void {
+    if (this.state === CLOSED || this.state === TIME_WAIT) return;
+    if (this.rcvQueued > 0) {
+      this.stack.err('close-with-data-pending');
+      this.abort();
+      return;
+    }
+    this.readClosed = true;
+    this.end();
+  }
+
   abort(): void {
     if (this.state === CLOSED) return;
     // (TIME_WAIT here: the application aborts from onClose while the connection enters it.)
@@ -359,6 +377,14 @@ export class TcpConnection implements ByteStream {
     // Seventh: segment text.
     const s = this.state;
     if (s !== ESTABLISHED && s !== FIN_WAIT_1 && s !== FIN_WAIT_2) return;
+    if (dataLen > 0 && this.readClosed && seqGt((seq + dataLen) >>> 0, this.rcvNxt)) {
+      // New data after the application closed (FIN-WAIT-1/2, RFC 9293 §3.6.1): nobody will read
+      // it, so do not ACK it; reset, as Linux does, <SEQ=SEG.ACK><CTL=RST>.
+      st.err('data-after-close');
+      st.sendControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, g.ack, 0, TCP_RST);
+      st.destroy(this, true);
+      return;
+    }
     if (dataLen > 0) {
       // Text beyond the window's right edge is cut off, and the FIN after it with it.
       if (((seq + dataLen - this.rcvAdvRight) | 0) > 0) fin = false;

@@ -419,10 +419,6 @@ export const NORMAL: Case[] = [
   {
     name: 'data-after-server-close',
     rfc: 'RFC 9293 §3.6.1 / RFC 1122 4.2.2.13: data arriving after the application closed SHOULD get a RST (the data is lost)',
-    knownBug: {
-      why: 'in FIN-WAIT-2 after our application closed, new data is acknowledged and thrown away: the peer believes it delivered; Linux answers with a RST (RFC 9293 §3.6.1 SHOULD)',
-      ours: [SYNACK_FULL, [], 'AF ack=57 data', [], ['A seq=0 ack=5 [Timestamp] tsecr=50']],
-    },
     steps: [...open(), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'A', wait: 50 }, { flags: 'A', len: 5 }],
   },
   {

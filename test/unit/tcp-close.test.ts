@@ -261,6 +261,75 @@ describe('tcp connection close (RFC 9293 §3.6)', () => {
     assert.equal(h.received.toString(), 'abcxy56789');
   });
 
+  it('close(): new data in FIN_WAIT_2 gets <SEQ=SEG.ACK><CTL=RST> and is not ACKed (RFC 9293 §3.6.1, as Linux)', () => {
+    const h = new TcpHarness();
+    h.open();
+    h.conn!.close();
+    let out = h.flush();
+    assert.equal(out[0].flags, FA);
+    out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(1) });
+    assert.equal(state(h), 'FIN_WAIT_2');
+    out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(1), data: 'late' });
+    assert.equal(out.length, 1);
+    assert.equal(out[0].flags, TCP_RST);
+    assert.equal(out[0].seq, h.seq(1));
+    assert.equal(state(h), undefined);
+    assert.deepEqual(h.events, ['accept', 'close'], 'the data was not delivered');
+    assert.equal(h.stack.errors['data-after-close'], 1);
+  });
+
+  it('close(): also in FIN_WAIT_1; a pure ACK or a FIN without data closes normally', () => {
+    const h = new TcpHarness();
+    h.open();
+    h.conn!.write(Buffer.from('response'));
+    h.conn!.close();
+    h.flush();
+    // Data before the peer acknowledged anything of ours: RST at its ACK.
+    const out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'x' });
+    assert.equal(out.length, 1);
+    assert.equal(out[0].flags, TCP_RST);
+    assert.equal(out[0].seq, h.seq());
+    assert.equal(state(h), undefined);
+
+    const g = new TcpHarness();
+    g.open();
+    g.conn!.close();
+    g.flush();
+    g.in({ flags: A, seq: g.pseq(), ack: g.seq(1) });
+    const fin = g.in({ flags: FA, seq: g.pseq(), ack: g.seq(1) });
+    assert.equal(fin.length, 1);
+    assert.equal(fin[0].flags, A);
+    assert.equal(state(g), 'TIME_WAIT');
+  });
+
+  it('end() is a half close: data in FIN_WAIT_2 is still delivered and ACKed', () => {
+    const h = new TcpHarness();
+    h.open();
+    h.conn!.end();
+    h.flush();
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(1) });
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(1), data: 'more' });
+    const out = h.advance(200);
+    assert.equal(out.length, 1);
+    assert.equal(out[0].flags, A);
+    assert.equal(out[0].ack, h.pseq(4));
+    assert.deepEqual(h.events, ['accept', 'data:more']);
+    assert.equal(state(h), 'FIN_WAIT_2');
+  });
+
+  it('close() with data held unread (a paused reader) resets at once (RFC 2525)', () => {
+    const h = new TcpHarness();
+    h.open();
+    h.conn!.pause();
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'unread' });
+    h.conn!.close();
+    const out = h.sink.take();
+    assert.equal(out.length, 1);
+    assert.equal(out[0].flags & TCP_RST, TCP_RST);
+    assert.equal(state(h), undefined);
+    assert.equal(h.stack.errors['close-with-data-pending'], 1);
+  });
+
   it('abort() sends <SEQ=SND.NXT><CTL=RST> and closes', () => {
     const h = new TcpHarness();
     h.open();

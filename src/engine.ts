@@ -13,6 +13,7 @@ import { runStartupConfig } from './cli/startup-config.js';
 import type { EngineConfig } from './cli/vpp-conf.js';
 import type { Logger, LogRing } from './log.js';
 import { formatIpv4, parseIpv4 } from './wire/address.js';
+import { DadState } from './dataplane/interface.js';
 import { Services } from './services.js';
 import type { TcpOptions } from './tcp/index.js';
 import { serviceCommands } from './commands.js';
@@ -254,7 +255,8 @@ export class Engine {
     return readiness({
       started: this.started,
       draining: this.draining,
-      interfaces: this.dp.interfaces.map((sw) => ({ name: sw.name, up: sw.up, addresses: sw.addresses.length })),
+      // An IPv6 address counts once it passed DAD (an IPv6-only pod is ready too).
+      interfaces: this.dp.interfaces.map((sw) => ({ name: sw.name, up: sw.up, addresses: sw.addresses.length + (sw.ip6?.addresses.filter((a) => a.dad === DadState.Preferred).length ?? 0) })),
       httpServers: this.services.http.length,
       live: this.live(),
     });

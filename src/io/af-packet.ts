@@ -6,7 +6,7 @@
  * writes the offsets, lengths and VLAN metadata of the waiting frames into descriptor arrays
  * allocated here once, and calls us with the count. Nothing is allocated per frame.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,6 +134,8 @@ interface NativeSocket {
   readonly txStopAt: number;
   onWritable(callback: (() => void) | null): void;
   watchWritable(on: boolean): void;
+  /** PACKET_ADD_MEMBERSHIP (join) / PACKET_DROP_MEMBERSHIP with PACKET_MR_MULTICAST for a 6-byte MAC. */
+  multicast(mac: Uint8Array, join: boolean): void;
   start(handler: (count: number, drainNanos: number) => void, onError?: (err: Error) => void): void;
   stop(): void;
   send(
@@ -235,6 +237,8 @@ export class AfPacketDevice implements Device {
   readonly txOffload: TxOffload | undefined;
   /** SO_SNDBUF of the socket that sends, as the kernel granted it (bytes). */
   readonly sendBufferSize: number;
+  /** The kernel runs IPv6 on this interface itself (read from /proc/sys/net/ipv6/conf at open). */
+  readonly kernelIpv6: boolean;
 
   private readonly sock: NativeSocket;
   private readonly rx: RxVector;
@@ -266,6 +270,7 @@ export class AfPacketDevice implements Device {
       retireTimeoutMs: sock.retireTimeoutMs,
     });
     this.sendBufferSize = sock.sendBufferSize;
+    this.kernelIpv6 = kernelRunsIpv6(sock.ifname);
     // The addon as the backlog's kernel side.
     const kernel: TxKernel = {
       transmit: (tx, first) => this.transmit(tx, first),
@@ -394,6 +399,11 @@ export class AfPacketDevice implements Device {
     return s;
   }
 
+  /** Joins / leaves an Ethernet multicast group on the link (see Device.setMulticast). Throws with errno text on failure. */
+  setMulticast(mac: Buffer, join: boolean): void {
+    if (!this.sock.closed) this.sock.multicast(mac, join);
+  }
+
   /** Stops polling, unmaps the ring (the RxVector's data becomes empty), closes the socket. Idempotent. */
   close(): void {
     this.backlog.close();
@@ -440,6 +450,15 @@ export class AfPacketDevice implements Device {
     rx.drainNanos = drainNanos;
     (this.handler as RxHandler)(rx);
   };
+}
+
+/** Whether the kernel has IPv6 on `ifname` (in this network namespace): disable_ipv6 is 0. Unknown (no IPv6 at all): false. */
+function kernelRunsIpv6(ifname: string): boolean {
+  try {
+    return readFileSync(`/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`, 'utf8').trim() === '0';
+  } catch {
+    return false;
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -27,7 +27,7 @@ import { runTimers } from './timers.js';
 import { TimeWaitConnection } from './time-wait.js';
 import { hash4, makeKey } from './hash.js';
 import { TimerHeap } from './heap.js';
-import { seqGt } from './seq.js';
+import { seqGeq, seqGt, seqLt } from './seq.js';
 import {
   CLOSED,
   CLOSING,
@@ -231,7 +231,10 @@ export class TcpStack {
   /** Segments with no connection: LISTEN (RFC 9293 §3.10.7.2) or CLOSED (§3.10.7.1). */
   private listenInput(g: Segment, now: number, isnFloor: number): void {
     const flags = g.flags;
-    const accept = this.listeners.get(g.dstIp * 65536 + g.dstPort) ?? this.listeners.get(g.dstPort);
+    // An address in 240.0.0.0/4 is an IPv6 address's handle (the dataplane's ip6-peers.ts): its
+    // wildcard is the listener on 240.0.0.0 (`tcp://::/port`), not the IPv4 one on 0.0.0.0.
+    const wildcard = g.dstIp >>> 28 === 0xf ? 0xf0000000 * 65536 + g.dstPort : g.dstPort;
+    const accept = this.listeners.get(g.dstIp * 65536 + g.dstPort) ?? this.listeners.get(wildcard);
     if (accept === undefined) {
       if ((flags & TCP_RST) !== 0) {
         this.err('rst-no-connection');
@@ -735,6 +738,30 @@ export class TcpStack {
       if (d === Infinity) heap.remove(c);
       else heap.set(c, d);
     }
+  }
+
+  /**
+   * A Packet Too Big (ICMPv6, RFC 8201) for a segment of this connection: lowers its MSS so that
+   * a segment fits `mtu` with `headerBytes` of IP and TCP header (and the timestamp option when
+   * in use). The quoted sequence number must be in flight (snd.una ≤ seq < snd.max), else it is
+   * ignored and counted (RFC 5927 §4.1: blind ICMP attacks). Later segments and retransmissions
+   * use the new MSS. Returns whether it was lowered.
+   */
+  packetTooBig(localIp: number, localPort: number, remoteIp: number, remotePort: number, seq: number, mtu: number, headerBytes: number): boolean {
+    const c = this.lookup(localIp >>> 0, localPort, remoteIp >>> 0, remotePort);
+    if (!(c instanceof TcpConnection)) {
+      this.err('ptb-no-connection');
+      return false;
+    }
+    if (seqLt(seq, c.sndUna) || seqGeq(seq, c.sndMax)) {
+      this.err('ptb-not-in-flight');
+      return false;
+    }
+    const mss = Math.max(64, mtu - headerBytes - (c.tsOk ? 12 : 0));
+    if (mss >= c.sndMss) return false;
+    c.sndMss = mss;
+    this.err('ptb-mss-lowered');
+    return true;
   }
 
   /** The connection for a 4-tuple, if any (for tests and tools). */

@@ -92,9 +92,12 @@ describe('HTTPS configuration in the engine', () => {
     const missing = await cli(`http static listener add uri tls://0.0.0.0/9443 cert ${tlsDir}/nope.crt key ${tlsDir}/tls.key`);
     assert.equal(missing.ok, false);
     assert.match(missing.output, /cannot read .*nope\.crt: ENOENT/);
+    // IPv6 (issue 10): `::` is its own wildcard, beside 0.0.0.0; a second one on the port is refused.
     const v6 = await cli('http static listener add uri tls://::/9443');
-    assert.equal(v6.ok, false);
-    assert.match(v6.output, /IPv6 listeners are not supported yet/);
+    assert.equal(v6.ok, true, v6.output);
+    const v6dup = await cli('http static listener add uri tls://[2001:db8::1]/9443');
+    assert.equal(v6dup.ok, false);
+    assert.match(v6dup.output, /already listens on port 9443 \(tls:\/\/::\/9443\)/);
   });
 
   it('exports TLS metrics: certificate expiry, handshakes, reload failures', async () => {

@@ -99,7 +99,7 @@ describe('engine operations over memory devices', () => {
     const r1 = await fetch(`${base}/readyz`);
     assert.equal(r1.status, 503);
     const body = (await r1.json()) as { reasons: string[] };
-    assert.match(body.reasons.join('\n'), /no IPv4 address configured/);
+    assert.match(body.reasons.join('\n'), /no IPv4 address configured, nor an IPv6 one/);
     await cli(ADDRESS_LINE);
     const r2 = await fetch(`${base}/readyz`);
     assert.equal(r2.status, 200, JSON.stringify(await r2.clone().json()));

@@ -24,7 +24,16 @@
  *   .multicast(mac, join)              PACKET_ADD_MEMBERSHIP / PACKET_DROP_MEMBERSHIP, PACKET_MR_MULTICAST:
  *                                      receive an Ethernet group (IPv6 ND) on a macvlan; no capability needed
  *   .ref() / .unref()                  whether an active poll keeps the loop alive
+ *   .setRxMode(mode, adaptiveIdleMs?)  'interrupt' (epoll wakes us, the default), 'polling' (a uv_idle
+ *                                      handle drains the ring on every loop turn: the loop never
+ *                                      sleeps in epoll but still runs timers and other I/O each turn),
+ *                                      'adaptive' (interrupt until a wakeup finds frames, then polling
+ *                                      until adaptiveIdleMs pass without a frame)
  *   .close()                           idempotent; also done by the finalizer / env cleanup
+ *
+ * Module functions for the data path: copyBytes(dst, dstOff, src, srcOff, len) (a memmove that, unlike
+ * Buffer#copy of a sub-range on Node 20, allocates no view) and sum16(buf, off, len, initial) (the
+ * Internet checksum's one's complement sum, folded, not complemented).
  *
  * RX: TPACKET_V2 (frame ring, default: wakes per frame) or TPACKET_V3 (block ring). Per wakeup the frames
  * the kernel handed over are described in the descriptor arrays JS passed at construction
@@ -113,7 +122,15 @@ typedef struct afp {
 
   /* polling */
   uv_poll_t *poll;
-  int polling;
+  int polling;        /* receiving (start() .. stop()) */
+  /* rx-mode (see setRxMode): while `spinning`, the idle handle drains the ring on every loop turn
+   * and the poll handle watches only for socket errors (EPOLLERR comes with any event mask). */
+  int rx_mode;        /* RX_MODE_* */
+  int spinning;
+  uv_idle_t *idle;
+  uint64_t adaptive_idle_ns;
+  uint64_t last_frame_ns;  /* adaptive: when the last poll found frames */
+  uint32_t empty_run;      /* adaptive: empty polls in a row (the clock is read every 16) */
   int unrefd;
   napi_ref handler_ref, onerror_ref, self_ref;
   napi_async_context actx;
@@ -121,7 +138,7 @@ typedef struct afp {
 
   /* TX */
   struct mmsghdr *msgs;
-  struct iovec *iovs;             /* 2 per message: [vnet header,] frame */
+  struct iovec *iovs;             /* 3 per message: [vnet header,] frame[, external payload] */
   struct virtio_net_hdr *vnet;    /* one per message when tx_offload */
   uint32_t *msg_frame;            /* message -> index of its frame in the caller's arrays */
   int txfd;                       /* TX-only socket with PACKET_VNET_HDR, or -1 */
@@ -143,6 +160,7 @@ typedef struct afp {
   /* counters */
   uint64_t k_packets, k_drops, k_freezes;
   uint64_t rx_frames, rx_bytes, rx_vectors, rx_wakeups, rx_outgoing, rx_truncated;
+  uint64_t rx_polls, rx_empty_polls, rx_to_polling, rx_to_interrupt;
   uint64_t tx_frames, tx_bytes, tx_errors, tx_eagain, tx_enobufs, tx_invalid, tx_other;
   uint64_t tx_csum_offloaded, tx_gso_frames;
   uint64_t tx_writable_wakeups;
@@ -220,10 +238,17 @@ static void del_ref(napi_env env, napi_ref *r) {
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
-/* What the shared poll handle on the RX fd watches: READABLE while receiving, WRITABLE while a
+#define RX_MODE_INTERRUPT 0
+#define RX_MODE_POLLING 1
+#define RX_MODE_ADAPTIVE 2
+static const char *const rx_mode_names[] = {"interrupt", "polling", "adaptive"};
+
+/* What the shared poll handle on the RX fd watches: READABLE while receiving in interrupt mode
+ * (while the idle handle spins, only PRIORITIZED, which a packet socket never signals: the watch
+ * is there for EPOLLERR, e.g. ENETDOWN, which epoll reports whatever the mask), WRITABLE while a
  * TX watch is armed and the RX fd is the one that sends (no TX offload socket). */
 static int rx_poll_events(const afp_t *a) {
-  return (a->polling ? UV_READABLE : 0) | (a->tx_armed && a->txfd < 0 ? UV_WRITABLE : 0);
+  return (a->polling ? (a->spinning ? UV_PRIORITIZED : UV_READABLE) : 0) | (a->tx_armed && a->txfd < 0 ? UV_WRITABLE : 0);
 }
 
 static int apply_rx_poll(afp_t *a) {
@@ -232,8 +257,11 @@ static int apply_rx_poll(afp_t *a) {
   return ev == 0 ? uv_poll_stop(a->poll) : uv_poll_start(a->poll, ev, on_poll);
 }
 
+static void spin_stop(afp_t *a);
+
 static void stop_polling(afp_t *a, int in_finalizer) {
   a->polling = 0;
+  spin_stop(a);
   apply_rx_poll(a);
   if (a->in_rx) {
     /* Called from the handler: it and onError stay referenced until the drain is over. */
@@ -268,6 +296,11 @@ static void teardown(afp_t *a, int in_finalizer) {
     a->txpoll->data = NULL;
     uv_close((uv_handle_t *)a->txpoll, poll_closed);
     a->txpoll = NULL;
+  }
+  if (a->idle) {
+    a->idle->data = NULL;
+    uv_close((uv_handle_t *)a->idle, poll_closed);
+    a->idle = NULL;
   }
   del_ref(a->env, &a->writable_ref);
   /* Inside the writable callback its async context is still in use: tx_fire destroys it after. */
@@ -645,6 +678,89 @@ out:
   return a->rx_frames + a->rx_outgoing + a->rx_truncated - before;
 }
 
+/* Whether the slot at our position holds something for us (a cheap look before a drain). */
+static inline int rx_ready(const afp_t *a) {
+  if (a->version == 3) {
+    const struct tpacket_block_desc *bd = (const void *)(a->ring + (size_t)a->cur * a->block_size);
+    return (v3_status(bd) & TP_STATUS_USER) != 0;
+  }
+  size_t foff = (size_t)(a->cur / a->frames_per_block) * a->block_size + (size_t)(a->cur % a->frames_per_block) * a->frame_size;
+  const struct tpacket2_hdr *h = (const void *)(a->ring + foff);
+  return (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+}
+
+static void on_idle(uv_idle_t *h);
+
+/* Starts draining on every loop turn (polling, or adaptive while traffic flows); the poll handle
+ * then watches only for errors. Returns a libuv error (the mode stays interrupt) or 0. */
+static int spin_start(afp_t *a) {
+  if (a->spinning || a->closed) return 0;
+  if (!a->idle) {
+    uv_loop_t *loop;
+    if (napi_get_uv_event_loop(a->env, &loop) != napi_ok) return UV_EINVAL;
+    uv_idle_t *h = calloc(1, sizeof *h);
+    if (!h) return UV_ENOMEM;
+    int r = uv_idle_init(loop, h);
+    if (r != 0) {
+      free(h);
+      return r;
+    }
+    h->data = a;
+    if (a->unrefd) uv_unref((uv_handle_t *)h);
+    a->idle = h;
+  }
+  int r = uv_idle_start(a->idle, on_idle);
+  if (r != 0) return r;
+  a->spinning = 1;
+  a->last_frame_ns = monotonic_ns();
+  a->empty_run = 0;
+  apply_rx_poll(a);
+  return 0;
+}
+
+/* Back to sleeping in epoll: the poll handle watches READABLE again (level-triggered, so frames
+ * that arrived meanwhile wake us at once). */
+static void spin_stop(afp_t *a) {
+  if (!a->spinning) return;
+  a->spinning = 0;
+  if (a->idle) uv_idle_stop(a->idle);
+  if (!a->closed) apply_rx_poll(a);
+}
+
+/* What a drain started by a callback leaves to do: a close() or stop() from the handler. */
+static void after_drain(afp_t *a) {
+  if (a->close_pending) {
+    a->close_pending = 0;
+    teardown(a, 0);
+  } else if (a->stop_pending && !a->polling) {
+    stop_polling(a, 0);
+  }
+}
+
+/* One loop turn while spinning: drain what is there; adaptive mode goes back to interrupts after
+ * adaptive_idle_ns without a frame (the clock is read on every 16th empty poll only). */
+static void on_idle(uv_idle_t *h) {
+  afp_t *a = h->data;
+  if (a == NULL || a->closed || !a->polling || !a->spinning) return;
+  a->rx_polls++;
+  if (!rx_ready(a)) {
+    a->rx_empty_polls++;
+    if (a->rx_mode == RX_MODE_ADAPTIVE && (++a->empty_run & 15) == 0 &&
+        monotonic_ns() - a->last_frame_ns >= a->adaptive_idle_ns) {
+      spin_stop(a);
+      a->rx_to_interrupt++;
+    }
+    return;
+  }
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(a->env, &scope) != napi_ok) return;
+  rx_drain(a);
+  a->last_frame_ns = a->mark_ns;
+  a->empty_run = 0;
+  after_drain(a);
+  napi_close_handle_scope(a->env, scope);
+}
+
 static int check_socket_error(afp_t *a) {
   int err = 0;
   socklen_t len = sizeof err;
@@ -743,7 +859,11 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     return;
   }
   a->rx_wakeups++;
-  rx_drain(a);
+  uint64_t got = rx_drain(a);
+  /* adaptive: a wakeup that found frames starts polling (traffic flows) */
+  if (got > 0 && a->rx_mode == RX_MODE_ADAPTIVE && !a->spinning && a->polling && !a->close_pending && status >= 0) {
+    if (spin_start(a) == 0) a->rx_to_polling++;
+  }
   if (!a->close_pending && a->polling && status < 0) {
     /* libuv stops the watcher on POLLERR (e.g. ENETDOWN when the link goes down).
      * Clear the socket error (reading SO_ERROR does) and watch again: the link may
@@ -835,9 +955,11 @@ static napi_value m_start(napi_env env, napi_callback_info info) {
   if (ensure_poll(env, a, &a->poll, a->fd) < 0) return NULL;
   if (!a->polling) {
     a->polling = 1;
-    int r = apply_rx_poll(a);
+    int r = a->rx_mode == RX_MODE_POLLING ? spin_start(a) : 0;
+    if (r == 0) r = apply_rx_poll(a);
     if (r != 0) {
       a->polling = 0;
+      spin_stop(a);
       throw_code(env, uv_err_name(r), 0, "uv_poll_start", uv_strerror(r));
       return NULL;
     }
@@ -855,6 +977,57 @@ static napi_value m_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setRxMode(mode: 'interrupt'|'polling'|'adaptive', adaptiveIdleMs?: number). Takes effect at
+ * once while receiving, or at the next start(). */
+static napi_value m_set_rx_mode(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  afp_t *a = unwrap(env, info, &argc, argv);
+  if (!a) return NULL;
+  char name[16] = "";
+  size_t len = 0;
+  int mode = -1;
+  if (argc >= 1 && napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) == napi_ok) {
+    for (int i = 0; i < 3; i++)
+      if (strcmp(name, rx_mode_names[i]) == 0) mode = i;
+  }
+  if (mode < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "setRxMode(mode: 'interrupt' | 'polling' | 'adaptive', adaptiveIdleMs?)");
+    return NULL;
+  }
+  if (argc >= 2) {
+    double ms = 0;
+    napi_valuetype t;
+    napi_typeof(env, argv[1], &t);
+    if (t != napi_undefined) {
+      if (t != napi_number || napi_get_value_double(env, argv[1], &ms) != napi_ok || !(ms > 0) || ms > 60000) {
+        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "adaptiveIdleMs must be a number of milliseconds in (0, 60000]");
+        return NULL;
+      }
+      a->adaptive_idle_ns = (uint64_t)(ms * 1e6);
+    }
+  }
+  if (a->closed) {
+    throw_code(env, "ERR_SOCKET_CLOSED", 0, NULL, "AF_PACKET socket is closed");
+    return NULL;
+  }
+  a->rx_mode = mode;
+  if (!a->polling) return NULL; /* start() applies it */
+  if (mode == RX_MODE_POLLING) {
+    int r = spin_start(a);
+    if (r != 0) {
+      a->rx_mode = RX_MODE_INTERRUPT;
+      throw_code(env, uv_err_name(r), 0, "uv_idle_start", uv_strerror(r));
+    }
+  } else if (mode == RX_MODE_INTERRUPT) {
+    spin_stop(a);
+  } else {
+    /* adaptive: keep polling if we are (it stops after the idle period), else wait for traffic */
+    a->last_frame_ns = monotonic_ns();
+  }
+  return NULL;
+}
+
 static napi_value m_ref(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   afp_t *a = unwrap(env, info, &argc, NULL);
@@ -862,6 +1035,7 @@ static napi_value m_ref(napi_env env, napi_callback_info info) {
   a->unrefd = 0;
   if (a->poll) uv_ref((uv_handle_t *)a->poll);
   if (a->txpoll) uv_ref((uv_handle_t *)a->txpoll);
+  if (a->idle) uv_ref((uv_handle_t *)a->idle);
   return NULL;
 }
 
@@ -872,6 +1046,7 @@ static napi_value m_unref(napi_env env, napi_callback_info info) {
   a->unrefd = 1;
   if (a->poll) uv_unref((uv_handle_t *)a->poll);
   if (a->txpoll) uv_unref((uv_handle_t *)a->txpoll);
+  if (a->idle) uv_unref((uv_handle_t *)a->idle);
   return NULL;
 }
 
@@ -921,9 +1096,16 @@ static int fill_vnet(struct virtio_net_hdr *h, const uint8_t *frame, uint32_t le
   return 0;
 }
 
+/*
+ * send(buffer, offsets, lengths, count, csumStart?, gsoSize?, first?, extData?, extOff?, extLen?):
+ * with extData (an array of Uint8Array | null, one per frame) and extLen[i] > 0, frame i is
+ * buffer[offsets[i] .. +lengths[i]) (its headers) followed by extData[i][extOff[i] .. +extLen[i])
+ * (its payload, e.g. straight from the file cache): a third iovec, so the payload is not copied in
+ * JS first. Only with TX offload (the kernel then checksums and segments across the iovecs).
+ */
 static napi_value m_send(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7], result;
+  size_t argc = 10;
+  napi_value argv[10], result;
   afp_t *a = unwrap(env, info, &argc, argv);
   if (!a) return NULL;
   if (a->closed || a->close_pending) {
@@ -968,6 +1150,36 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
+  napi_value ext_arr = NULL;
+  const uint32_t *ext_off = NULL, *ext_len = NULL;
+  if (argc > 9) {
+    napi_valuetype t;
+    napi_typeof(env, argv[7], &t);
+    if (t != napi_undefined && t != napi_null) {
+      bool is_array = false;
+      void *eo, *el;
+      size_t neo, nel;
+      uint32_t alen = 0;
+      if (napi_is_array(env, argv[7], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[7], &alen) != napi_ok ||
+          alen < count) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "extData must be an array with an entry per frame");
+        return NULL;
+      }
+      if (get_typed(env, argv[8], napi_uint32_array, "extOff", &eo, &neo) < 0) return NULL;
+      if (get_typed(env, argv[9], napi_uint32_array, "extLen", &el, &nel) < 0) return NULL;
+      if (neo < count || nel < count) {
+        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "count exceeds the extOff/extLen arrays");
+        return NULL;
+      }
+      if (!a->tx_offload) {
+        throw_code(env, "ERR_TX_OFFLOAD", 0, NULL, "external payloads need TX offload (txOffload is off)");
+        return NULL;
+      }
+      ext_arr = argv[7];
+      ext_off = eo;
+      ext_len = el;
+    }
+  }
   if ((csp != NULL || gsop != NULL) && !a->tx_offload) {
     throw_code(env, "ERR_TX_OFFLOAD", 0, NULL, "TX offload is not available on this socket (txOffload is off)");
     return NULL;
@@ -991,9 +1203,28 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
         continue;
       }
       a->msg_frame[m] = i - 1;
-      struct iovec *iov = &a->iovs[2 * m];
+      struct iovec *iov = &a->iovs[3 * m];
+      uint8_t *ext = NULL;
+      uint64_t el = ext_len ? ext_len[i - 1] : 0;
+      if (el > 0) {
+        /* The payload lives in another buffer (external). */
+        napi_value v;
+        void *p = NULL;
+        size_t plen = 0;
+        napi_typedarray_type tt;
+        if (napi_get_element(env, ext_arr, i - 1, &v) != napi_ok ||
+            napi_get_typedarray_info(env, v, &tt, &plen, &p, NULL, NULL) != napi_ok || tt != napi_uint8_array ||
+            (uint64_t)ext_off[i - 1] + el > plen) {
+          a->tx_invalid++;
+          a->tx_errors++;
+          continue;
+        }
+        ext = (uint8_t *)p + ext_off[i - 1];
+      }
       if (vnet) {
-        if (fill_vnet(&a->vnet[m], (uint8_t *)data + o, (uint32_t)l, cs, gso) < 0) {
+        /* Headers (up to the end of TCP's) must lie in the first part; the lengths count both. */
+        if ((cs != 0 && cs + 20 > l) || (cs != 0 && cs + (uint32_t)(((uint8_t *)data)[o + cs + 12] >> 4) * 4 > l) ||
+            fill_vnet(&a->vnet[m], (uint8_t *)data + o, (uint32_t)(l + el), cs, gso) < 0) {
           a->tx_invalid++;
           a->tx_errors++;
           continue;
@@ -1002,8 +1233,10 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
         iov[0].iov_len = sizeof a->vnet[m];
         iov[1].iov_base = (uint8_t *)data + o;
         iov[1].iov_len = (size_t)l;
+        iov[2].iov_base = ext;
+        iov[2].iov_len = (size_t)el;
         a->msgs[m].msg_hdr.msg_iov = iov;
-        a->msgs[m].msg_hdr.msg_iovlen = 2;
+        a->msgs[m].msg_hdr.msg_iovlen = el > 0 ? 3 : 2;
       } else {
         iov[1].iov_base = (uint8_t *)data + o;
         iov[1].iov_len = (size_t)l;
@@ -1017,7 +1250,9 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
       int r = sendmmsg(fd, &a->msgs[j], m - j, MSG_DONTWAIT);
       if (r > 0) {
         for (int k = 0; k < r; k++) {
-          a->tx_bytes += a->iovs[2 * (j + k) + 1].iov_len;
+          /* Frame bytes: the first part, and the external payload if there is one. */
+          const struct iovec *fi = &a->iovs[3 * (j + k)];
+          a->tx_bytes += fi[1].iov_len + (a->msgs[j + k].msg_hdr.msg_iovlen == 3 ? fi[2].iov_len : 0);
           if (vnet) {
             const struct virtio_net_hdr *h = &a->vnet[j + k];
             if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) a->tx_csum_offloaded++;
@@ -1197,6 +1432,12 @@ static napi_value m_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "rxWakeups", (double)a->rx_wakeups);
   set_num(env, o, "rxOutgoingSkipped", (double)a->rx_outgoing);
   set_num(env, o, "rxTruncated", (double)a->rx_truncated);
+  set_str(env, o, "rxMode", rx_mode_names[a->rx_mode]);
+  set_bool(env, o, "rxPolling", a->spinning);
+  set_num(env, o, "rxPolls", (double)a->rx_polls);
+  set_num(env, o, "rxEmptyPolls", (double)a->rx_empty_polls);
+  set_num(env, o, "rxToPolling", (double)a->rx_to_polling);
+  set_num(env, o, "rxToInterrupt", (double)a->rx_to_interrupt);
   set_num(env, o, "txFrames", (double)a->tx_frames);
   set_num(env, o, "txBytes", (double)a->tx_bytes);
   set_num(env, o, "txErrors", (double)a->tx_errors);
@@ -1410,6 +1651,8 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   a->env = env;
   a->fd = -1;
   a->txfd = -1;
+  a->rx_mode = RX_MODE_INTERRUPT;
+  a->adaptive_idle_ns = 20000000u; /* 20 ms, see setRxMode */
 
   size_t nlen = 0;
   napi_valuetype t;
@@ -1495,7 +1738,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   a->d_flags = dp[4];
 
   a->msgs = calloc(TX_BATCH_MAX, sizeof *a->msgs);
-  a->iovs = calloc(2 * TX_BATCH_MAX, sizeof *a->iovs);
+  a->iovs = calloc(3 * TX_BATCH_MAX, sizeof *a->iovs);
   a->vnet = calloc(TX_BATCH_MAX, sizeof *a->vnet);
   a->msg_frame = calloc(TX_BATCH_MAX, sizeof *a->msg_frame);
   if (!a->msgs || !a->iovs || !a->vnet || !a->msg_frame) {
@@ -1618,6 +1861,97 @@ static napi_value m_closed(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* ---------------------------------------------------------------- byte helpers for the data path */
+
+/* A Uint8Array (Buffer) argument: its bytes (byte offset applied) and length. */
+static int u8_arg(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  napi_typedarray_type t;
+  void *p = NULL;
+  if (napi_get_typedarray_info(env, v, &t, len, &p, NULL, NULL) != napi_ok || t != napi_uint8_array) return -1;
+  *data = p;
+  return 0;
+}
+
+static int u32_arg(napi_env env, napi_value v, uint32_t *out) {
+  return napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -1;
+}
+
+/*
+ * copyBytes(dst, dstOff, src, srcOff, len): memmove between two Uint8Arrays, bounds checked.
+ * Buffer#copy of a sub-range makes a Uint8Array view per call on Node 20 (garbage for the
+ * scavenger on every TCP segment); this makes none.
+ */
+static napi_value m_copy_bytes(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  uint8_t *dst, *src;
+  size_t dlen, slen;
+  uint32_t doff, soff, n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 5 || u8_arg(env, argv[0], &dst, &dlen) || u32_arg(env, argv[1], &doff) || u8_arg(env, argv[2], &src, &slen) ||
+      u32_arg(env, argv[3], &soff) || u32_arg(env, argv[4], &n)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "copyBytes(dst: Uint8Array, dstOff, src: Uint8Array, srcOff, len)");
+    return NULL;
+  }
+  if ((uint64_t)doff + n > dlen || (uint64_t)soff + n > slen) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "copyBytes: range outside the buffer");
+    return NULL;
+  }
+  memmove(dst + doff, src + soff, n);
+  return NULL;
+}
+
+/*
+ * sum16(buf, off, len, initial): the Internet checksum's one's complement sum (RFC 1071) of the
+ * 16-bit big-endian words of buf[off .. off+len) (an odd last byte padded with zero) plus
+ * `initial`, folded to 16 bits but not complemented: what wire/checksum.ts's sumWords returns,
+ * folded. Summed 32 bits at a time into 64 bits, in host order; swapped once at the end.
+ */
+static napi_value m_sum16(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], r;
+  uint8_t *b;
+  size_t blen;
+  uint32_t off, len;
+  double initial = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 3 || u8_arg(env, argv[0], &b, &blen) || u32_arg(env, argv[1], &off) || u32_arg(env, argv[2], &len) ||
+      (argc > 3 && napi_get_value_double(env, argv[3], &initial) != napi_ok)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sum16(buf: Uint8Array, off, len, initial?)");
+    return NULL;
+  }
+  if ((uint64_t)off + len > blen) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "sum16: range outside the buffer");
+    return NULL;
+  }
+  const uint8_t *p = b + off;
+  uint64_t sum = 0;
+  uint32_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint32_t w0, w1;
+    memcpy(&w0, p + i, 4);
+    memcpy(&w1, p + i + 4, 4);
+    sum += (uint64_t)w0 + w1;
+  }
+  for (; i + 2 <= len; i += 2) {
+    uint16_t w;
+    memcpy(&w, p + i, 2);
+    sum += w;
+  }
+  if (i < len) {
+    uint16_t w = 0;
+    memcpy(&w, p + i, 1); /* the byte goes first in memory: the high byte of a big-endian word */
+    sum += w;
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  uint16_t folded = (uint16_t)sum;
+  folded = ntohs(folded); /* summed in host order: one swap gives the big-endian sum */
+  uint64_t total = (uint64_t)folded + (initial > 0 ? (uint64_t)initial : 0);
+  while (total >> 16) total = (total & 0xffff) + (total >> 16);
+  napi_create_uint32(env, (uint32_t)total, &r);
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", NULL, m_start, NULL, NULL, NULL, napi_default, NULL},
@@ -1634,6 +1968,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"onWritable", NULL, m_on_writable, NULL, NULL, NULL, napi_default, NULL},
       {"watchWritable", NULL, m_watch_writable, NULL, NULL, NULL, napi_default, NULL},
       {"multicast", NULL, m_multicast, NULL, NULL, NULL, napi_default, NULL},
+      {"setRxMode", NULL, m_set_rx_mode, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value cls, v;
   if (napi_define_class(env, "AfPacketSocket", NAPI_AUTO_LENGTH, m_construct, NULL, sizeof props / sizeof props[0],
@@ -1642,6 +1977,11 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "AfPacketSocket", cls);
   napi_create_uint32(env, TX_BATCH_MAX, &v);
   napi_set_named_property(env, exports, "TX_BATCH_MAX", v);
+  napi_value fn;
+  if (napi_create_function(env, "copyBytes", NAPI_AUTO_LENGTH, m_copy_bytes, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "copyBytes", fn);
+  if (napi_create_function(env, "sum16", NAPI_AUTO_LENGTH, m_sum16, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "sum16", fn);
   return exports;
 }
 

@@ -5,6 +5,7 @@ import { HTTP_LISTENER_ADD_SYNTAX, HTTP_STATIC_SERVER_SYNTAX, parseHttpListenerA
 import { formatHttpStaticServer, formatHttpStaticServerCache } from './http/show.js';
 import type { Services } from './services.js';
 import { isIp6Handle } from './dataplane/ip6-peers.js';
+import { formatTcpMemory } from './tcp/memory-show.js';
 
 export function serviceCommands(services: Services): Command[] {
   return [
@@ -62,6 +63,19 @@ export function serviceCommands(services: Services): Command[] {
         return Object.entries(stack.counters)
           .map(([name, value]) => `${String(value).padStart(12)}  ${name.replace(/([A-Z])/g, ' $1').toLowerCase()}`)
           .join('\n');
+      },
+    },
+    {
+      path: 'show tcp memory',
+      help: 'show tcp memory: the budget for buffered bytes, what is buffered by kind, per-source limits, refusals',
+      run(args) {
+        args.end();
+        const stack = services.tcp?.stack;
+        if (stack === undefined) return 'TCP is not running (no listener configured)';
+        const l = services.http[0]?.server.limits ?? services.httpLimits;
+        const rate = l.minSendBytes === 0 || l.minSendBytes === undefined ? 'off' : `${l.minSendBytes} bytes per ${(l.minSendWindowMs ?? 0) / 1000} s`;
+        const slow = services.http.reduce((n, h) => n + (h.server.errors['send-rate-too-low'] ?? 0), 0);
+        return formatTcpMemory(stack.mem, services.memoryOrigin, stack.errors, [`minimum send rate ${rate}; readers dropped below it ${slow} (send-rate-too-low)`]);
       },
     },
     {

@@ -15,6 +15,9 @@ import type { Logger, LogRing } from './log.js';
 import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { DadState } from './dataplane/interface.js';
 import { Services } from './services.js';
+import { resolveMemoryConfig, type MemoryConfig } from './cli/memory-conf.js';
+import { formatBytes } from './tcp/memory-show.js';
+import { MemoryBudget } from './tcp/budget.js';
 import type { TcpOptions } from './tcp/index.js';
 import { serviceCommands } from './commands.js';
 import { LoopHealth, readiness, type CheckResult, type RingSample } from './ops/health.js';
@@ -102,6 +105,8 @@ export class Engine {
   /** Where the management endpoint listens (null: disabled). */
   readonly managementAddress: ManagementAddress | null;
   readonly shutdownGraceMs: number;
+  /** The memory budget and per-source limits as configured (or defaulted from the cgroup limit). */
+  readonly memory: MemoryConfig;
   /** The last error opening a device (its code says ENODEV, EPERM …), for the start-up error line. */
   lastDeviceError: NodeJS.ErrnoException | null = null;
   private cli: CliServer | null = null;
@@ -163,6 +168,12 @@ export class Engine {
     const twMax = integer(config, 'tcp-time-wait-max', 10_000_000);
     if (twMax !== undefined) this.services.tcpOptions.maxTimeWait = twMax;
     this.services.log = (level, fields, message) => log[level](fields, message);
+    this.memory = resolveMemoryConfig(config.engine);
+    const m = this.memory;
+    this.services.tcpOptions.memory = new MemoryBudget({ limit: m.budget, sourceMaxConnections: m.sourceMaxConnections, sourceMaxBytes: m.sourceMaxBytes });
+    this.services.memoryOrigin = m.origin;
+    this.services.httpLimits.minSendBytes = m.minSendBytes;
+    this.services.httpLimits.minSendWindowMs = m.minSendWindowMs;
     this.metrics = createMetricsRegistry({
       dp: this.dp,
       services: this.services,
@@ -306,6 +317,11 @@ export class Engine {
         ? `${this.management.listening.address}:${this.management.listening.port}`
         : 'off',
       shutdownGraceSeconds: this.shutdownGraceMs / 1000,
+      memory: {
+        budget: `${formatBytes(this.memory.budget)} (${this.memory.origin})`,
+        perSource: `${this.memory.sourceMaxConnections} connections, ${formatBytes(this.memory.sourceMaxBytes)}`,
+        minSendRate: this.memory.minSendBytes === 0 ? 'off' : `${formatBytes(this.memory.minSendBytes)} per ${this.memory.minSendWindowMs / 1000} s`,
+      },
     };
   }
 

@@ -44,8 +44,10 @@ export class Services {
   readonly http: HttpServerEntry[] = [];
   /** Limits applied to HTTP servers started from now on (tests shorten them). */
   httpLimits: Partial<HttpLimits> = {};
-  /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies), applied when the stack is created. */
+  /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies, the memory budget), applied when the stack is created. */
   tcpOptions: Partial<TcpOptions> = {};
+  /** How the memory budget was chosen (show tcp memory). */
+  memoryOrigin = 'the built-in default (no engine configuration)';
   /** Where TLS warnings and reload results go (the engine sets its logger here). */
   log: TlsEventLog = () => undefined;
   /** Lines of `show runtime` beyond the dataplane's graph nodes (TLS handshake cost). */
@@ -125,7 +127,9 @@ export class Services {
     const limits: Partial<HttpLimits> = { ...this.httpLimits };
     if (command.headerTimeoutMs !== undefined) limits.headerTimeoutMs = command.headerTimeoutMs;
     if (command.idleTimeoutMs !== undefined) limits.idleTimeoutMs = command.idleTimeoutMs;
-    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: command.cacheSizeBytes, limits });
+    // Its input buffers and file chunks count in the TCP stack's memory budget.
+    const memory = this.ensureTcp().stack.mem.forApplication();
+    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: command.cacheSizeBytes, limits, memory });
     const h2 = command.http1Only === true ? null : new Http2StaticServer(server, { idleTimeoutMs: server.limits.idleTimeoutMs });
     const entry: HttpServerEntry = { server, command, h2, listeners: [] };
     try {

@@ -3,6 +3,7 @@ import { registerInterfaceCommands } from './interface-commands.js';
 import { registerIpCommands } from './ip-commands.js';
 import { registerIp6Commands } from './ip6-commands.js';
 import { registerPingCommand } from './ping-command.js';
+import { registerRxModeCommands } from './rx-mode-commands.js';
 import { registerShowCommands } from './show-commands.js';
 import { registerTraceCommands } from './trace-commands.js';
 import type { CliContext } from './context.js';
@@ -14,6 +15,7 @@ export function createRegistry(extra: Command[] = []): CommandRegistry<CliContex
   const registry = new CommandRegistry<CliContext>();
   registerShowCommands(registry);
   registerInterfaceCommands(registry);
+  registerRxModeCommands(registry);
   registerIpCommands(registry);
   registerIp6Commands(registry);
   registerTraceCommands(registry);

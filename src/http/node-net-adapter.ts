@@ -44,6 +44,15 @@ class SocketStream implements ByteStream {
     return this.socket.writableLength;
   }
 
+  /** Stops reading: the kernel's receive buffer fills and its window closes. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   end(): void {
     const s = this.socket;
     if (s.destroyed || s.writableEnded) return;

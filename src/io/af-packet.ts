@@ -6,12 +6,10 @@
  * writes the offsets, lengths and VLAN metadata of the waiting frames into descriptor arrays
  * allocated here once, and calls us with the count. Nothing is allocated per frame.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 
-import type { Device, DeviceStats, RxHandler, RxVector, TxOffload, TxVector } from './device.js';
+import { loadAddon as loadNativeAddon } from '../wire/addon.js';
+import type { Device, DeviceStats, RxHandler, RxMode, RxVector, TxOffload, TxVector } from './device.js';
 import { TX_BACKLOG_BATCHES, TxBacklog, txBatchBytes, type TxKernel, type TxStopReason } from './tx-backlog.js';
 
 export interface AfPacketOptions {
@@ -50,6 +48,10 @@ export interface AfPacketOptions {
    * device says whether the kernel accepted it; false keeps the plain path.
    */
   txOffload?: boolean;
+  /** rx-mode at start (default 'interrupt'); `setRxMode` changes it at run time. */
+  rxMode?: RxMode;
+  /** adaptive rx-mode: polling stops after this many ms without a frame (default 20). */
+  adaptiveIdleMs?: number;
   /** Errors thrown by the RX handler, and socket errors (e.g. ENETDOWN when the link goes
    * down). Without it a handler error becomes an uncaught exception. */
   onError?: (err: Error) => void;
@@ -75,6 +77,15 @@ export interface AfPacketStats extends DeviceStats {
   rxWakeups: number;
   /** PACKET_OUTGOING frames skipped (this host's own output). */
   rxOutgoingSkipped: number;
+  /** The rx-mode set, and whether the ring is being polled now (polling, or adaptive under traffic). */
+  rxMode: RxMode;
+  rxPolling: boolean;
+  /** Ring looks on loop turns while polling, and those that found nothing. */
+  rxPolls: number;
+  rxEmptyPolls: number;
+  /** adaptive: switches from interrupt to polling (a wakeup found frames) and back (idle period over). */
+  rxToPolling: number;
+  rxToInterrupt: number;
   /** Frames longer than the ring slot, skipped. */
   rxTruncated: number;
   txFrames: number;
@@ -133,6 +144,7 @@ interface NativeSocket {
   /** Index of the frame the last send() stopped at (txStop), or its count when it did not stop. */
   readonly txStopAt: number;
   onWritable(callback: (() => void) | null): void;
+  setRxMode(mode: RxMode, adaptiveIdleMs?: number): void;
   watchWritable(on: boolean): void;
   /** PACKET_ADD_MEMBERSHIP (join) / PACKET_DROP_MEMBERSHIP with PACKET_MR_MULTICAST for a 6-byte MAC. */
   multicast(mac: Uint8Array, join: boolean): void;
@@ -146,6 +158,9 @@ interface NativeSocket {
     csumStart?: Uint16Array,
     gsoSize?: Uint16Array,
     first?: number,
+    extData?: readonly (Uint8Array | null)[],
+    extOff?: Uint32Array,
+    extLen?: Uint32Array,
   ): number;
   stats(): Omit<AfPacketStats, 'txBlocked' | 'txBacklogged' | 'txBacklogDrops' | 'txBacklogFrames' | 'txBacklogPeak' | 'txResumes'>;
   ref(): void;
@@ -166,37 +181,9 @@ interface NativeModule {
   TX_BATCH_MAX: number;
 }
 
-const ADDON_RELATIVE = join('build', 'Release', 'af_packet.node');
-
-/** The package root: the nearest ancestor of this module holding package.json and binding.gyp. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the vpp-server package root (package.json + binding.gyp)');
-    dir = up;
-  }
-}
-
-let addon: NativeModule | undefined;
-
 /** Loads build/Release/af_packet.node once; a clear error if it was not built. */
 export function loadAddon(): NativeModule {
-  if (addon) return addon;
-  const root = packageRoot();
-  const path = join(root, ADDON_RELATIVE);
-  if (!existsSync(path)) {
-    const err = new Error(
-      `the AF_PACKET addon ${path} is not built: run "make build" in ${root} ` +
-        '(it needs make, g++ and python3; "npm run build:native" builds just the addon)',
-    ) as Error & { code: string };
-    err.code = 'ERR_AF_PACKET_NOT_BUILT';
-    throw err;
-  }
-  const require = createRequire(join(root, 'package.json'));
-  addon = require(path) as NativeModule;
-  return addon;
+  return loadNativeAddon<NativeModule>();
 }
 
 /**
@@ -213,6 +200,9 @@ export const AF_PACKET_DEFAULTS = {
   frameSize: 2048,
   retireTimeoutMs: 1,
   vectorSize: 256,
+  rxMode: 'interrupt' as RxMode,
+  /** adaptive rx-mode: back to interrupts after this long without a frame (ms). */
+  adaptiveIdleMs: 20,
   maxVectorsPerWakeup: 16,
   qdiscBypass: true,
   promiscuous: false,
@@ -248,6 +238,7 @@ export class AfPacketDevice implements Device {
   /** Frames the kernel refused for now (EAGAIN/ENOBUFS), sent once it takes frames again. */
   private readonly backlog: TxBacklog;
   private retryTimer: NodeJS.Timeout | null = null;
+  private mode: RxMode = 'interrupt';
 
   private constructor(sock: NativeSocket, rx: RxVector, onError: ((err: Error) => void) | undefined, backlogBatches: number, batchFrames: number) {
     this.sock = sock;
@@ -327,13 +318,37 @@ export class AfPacketDevice implements Device {
       rx.flags,
     );
     rx.data = Buffer.from(sock.ring);
+    try {
+      sock.setRxMode(o.rxMode, o.adaptiveIdleMs);
+    } catch (err) {
+      sock.close();
+      throw err;
+    }
     const batches = options.txBacklogBatches ?? TX_BACKLOG_BATCHES;
     const batchFrames = options.txBatchFrames ?? 256;
     if (!Number.isInteger(batches) || batches < 1 || !Number.isInteger(batchFrames) || batchFrames < 1) {
       sock.close();
       throw Object.assign(new RangeError('txBacklogBatches and txBatchFrames must be positive integers'), { code: 'ERR_OUT_OF_RANGE' });
     }
-    return new AfPacketDevice(sock, rx, options.onError, batches, batchFrames);
+    const dev = new AfPacketDevice(sock, rx, options.onError, batches, batchFrames);
+    dev.mode = o.rxMode;
+    return dev;
+  }
+
+  /** The rx-mode set (`set interface rx-mode`). */
+  get rxMode(): RxMode {
+    return this.mode;
+  }
+
+  /** Whether the ring is polled now: polling mode, or adaptive while traffic flows. */
+  get rxPolling(): boolean {
+    return !this.sock.closed && (this.sock.stats().rxPolling as boolean);
+  }
+
+  /** Switches the rx-mode at once (also while receiving); see RxMode. */
+  setRxMode(mode: RxMode): void {
+    this.sock.setRxMode(mode);
+    this.mode = mode;
   }
 
   /** RX ring geometry (for `show hardware-interfaces`). */
@@ -412,6 +427,10 @@ export class AfPacketDevice implements Device {
 
   /** Frames [first, count) to the kernel; returns how many it took (see txStop / txStopAt when fewer). */
   private transmit(tx: TxVector, first: number): number {
+    if (this.txOffload !== undefined && tx.hasExt === true) {
+      // Frames whose payload stays in its own buffer (a third iovec, see TxVector.extData).
+      return this.sock.send(tx.data, tx.offset, tx.length, tx.count, tx.csumStart, tx.gsoSize, first, tx.extData, tx.extOff, tx.extLen);
+    }
     if (this.txOffload !== undefined && (tx.csumStart !== undefined || tx.gsoSize !== undefined)) {
       return this.sock.send(tx.data, tx.offset, tx.length, tx.count, tx.csumStart, tx.gsoSize, first);
     }

@@ -11,6 +11,7 @@ import type { ErrorSource } from '../cli/context.js';
 import type { Services } from '../services.js';
 import type { Severity } from '../dataplane/node.js';
 import { newCounters as newTcpCounters, type TcpCounters } from '../tcp/types.js';
+import { MEM_KINDS } from '../tcp/budget.js';
 import { VERSION } from '../version.js';
 
 export interface MetricsSource {
@@ -228,6 +229,21 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
       [{ state: 'other' }, other],
     ];
   });
+
+  // ---- memory budget (as `show tcp memory`; its refusals and drops are in vpp_errors_total, node tcp4-session)
+  const mem = () => services.tcp?.stack.mem;
+  const memGauge = (name: string, help: string, pick: (m: NonNullable<ReturnType<typeof mem>>) => number) =>
+    mirroredGauge(registry, name, help, [], () => {
+      const m = mem();
+      return m === undefined ? [] : [[{}, pick(m)]];
+    });
+  memGauge('vpp_memory_budget_bytes', 'The budget for buffered TCP/HTTP bytes (vpp-server { memory-budget })', (m) => m.limit);
+  mirroredGauge(registry, 'vpp_memory_buffered_bytes', 'Bytes buffered now, by kind (out-of-order, receive, pipelined, send)', ['kind'], () => {
+    const m = mem();
+    return m === undefined ? [] : MEM_KINDS.map((kind, i) => [{ kind }, m.used[i]] as Row<'kind'>);
+  });
+  memGauge('vpp_memory_buffered_peak_bytes', 'Most bytes buffered at once since start', (m) => m.peak);
+  memGauge('vpp_memory_sources', 'Client addresses with at least one connection (per-source limits)', (m) => m.sources.sources);
 
   // ---- HTTP static servers
   const http = memo(() => services.http.map((h) => ({ server: `${h.command.address}:${h.command.port}`, stats: h.server.stats() })));

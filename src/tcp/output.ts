@@ -60,7 +60,10 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
     }
     if (len < 0) len = 0;
     if (len > 0) {
-      c.q.copy((seq - c.sndUna) | 0, len, buf, o + hl);
+      const pos = (seq - c.sndUna) | 0;
+      const q = c.q;
+      // A super-segment lying in one chunk goes by reference where the sink can (no copy).
+      if (!(superSeg && sink.attach !== undefined && q.locate(pos, len) && sink.attach(q.spanChunk!, q.spanOff, len))) q.copy(pos, len, buf, o + hl);
       if (((seq + len) >>> 0) === end) flags |= TCP_PSH;
     }
   }
@@ -91,6 +94,8 @@ export interface ReceiveWindow {
   rcvAdvRight: number;
   readonly rcvMss: number;
   readonly rcvWscale: number;
+  /** The memory budget's source slot (a TcpConnection's; TIME_WAIT has none). */
+  readonly memSrc?: number;
 }
 
 /**
@@ -102,6 +107,7 @@ export function windowField(r: ReceiveWindow, queued: number): number {
   const promised = (r.rcvAdvRight - r.rcvNxt) | 0;
   let win = rcvBuf - queued;
   if (win < 0) win = 0;
+  if (r.memSrc !== undefined) win = r.stack.mem.window(r.memSrc, win, promised, r.rcvMss);
   // Receiver silly window avoidance: move the right edge only by a useful amount.
   const grow = win - promised;
   if (grow < Math.min(rcvBuf >> 1, r.rcvMss)) win = promised > 0 ? promised : 0;

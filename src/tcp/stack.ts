@@ -25,6 +25,7 @@ import { TcpConnection } from './connection.js';
 import { sendSyn, sendSynAck } from './output.js';
 import { runTimers } from './timers.js';
 import { TimeWaitConnection } from './time-wait.js';
+import { MemoryBudget, RECLAIM_MS } from './budget.js';
 import { hash4, makeKey } from './hash.js';
 import { TimerHeap } from './heap.js';
 import { seqGeq, seqGt, seqLt } from './seq.js';
@@ -61,6 +62,8 @@ export class TcpStack {
   /** Named drop/error reasons, for `show errors` under node 'tcp4-input'. */
   readonly errors: Record<string, number> = Object.create(null) as Record<string, number>;
   readonly counters: TcpCounters = newCounters();
+  /** Buffered-bytes budget and per-source limits (budget.ts, source-limits.ts). */
+  readonly mem: MemoryBudget;
 
   /** @internal options of the segment being processed */
   readonly opt = new TcpParsedOptions();
@@ -87,12 +90,15 @@ export class TcpStack {
   private readonly tsKey: [number, number];
   private readonly rcvWscale: number;
   private lastCookieAt = -Infinity;
+  private lastReclaimAt = -Infinity;
 
   constructor(
     readonly sink: SegmentSink,
     options?: Partial<TcpOptions>,
   ) {
     this.opts = { ...DEFAULT_OPTIONS, ...options };
+    this.mem = this.opts.memory ?? new MemoryBudget();
+    this.mem.count = (reason) => this.err(reason);
     const secret = this.opts.secret;
     this.isnKey = makeKey(secret, 0);
     this.cookieKey = makeKey(secret, 8);
@@ -264,6 +270,7 @@ export class TcpStack {
       this.err('conn-limit');
       return;
     }
+    if (this.mem.admitConnection(g.srcIp) !== null) return; // counted: memory or source limit
     if (this.counters.synReceived >= this.opts.synQueueMax) {
       if (this.opts.synCookies) {
         this.err('syn-queue-full-cookie');
@@ -417,6 +424,7 @@ export class TcpStack {
       this.err('conn-limit');
       return true; // drop silently: the peer will retransmit
     }
+    if (this.mem.admitConnection(g.srcIp) !== null) return true; // (counted) the same
     const opt = this.opt;
     const o = this.opts;
     const c = new TcpConnection(this, g.dstIp, g.dstPort, g.srcIp, g.srcPort, accept);
@@ -543,6 +551,7 @@ export class TcpStack {
     c.next = this.table.get(key) ?? null;
     this.table.set(key, c);
     this.counters.connections++;
+    c.memSrc = this.mem.sources.open(c.remoteIp);
   }
 
   private unlink(c: AnyConnection): void {
@@ -625,6 +634,7 @@ export class TcpStack {
     c.next = null;
     if (c.heapIdx >= 0) this.heap.remove(c);
     c.state = CLOSED; // (the counters keep counting the TIME_WAIT, now tw)
+    this.mem.releaseAll(c); // TIME_WAIT holds no buffers and does not count for its source
     this.timeWaitQueue(tw);
   }
 
@@ -641,6 +651,7 @@ export class TcpStack {
     this.heap.remove(c);
     this.counters.connections--;
     c.q.clear();
+    this.mem.releaseAll(c);
     c.reasm = null;
     if (notify) this.notifyClose(c);
   }
@@ -677,6 +688,7 @@ export class TcpStack {
     this.now = now;
     this.inCall = true;
     this.txBlocked = false;
+    if (this.mem.wantsReclaim() && now - this.lastReclaimAt >= RECLAIM_MS) this.reclaim(now);
     const list = this.dirtyList;
     this.dirtyList = this.spareList;
     try {
@@ -694,6 +706,26 @@ export class TcpStack {
       list.length = 0;
       this.spareList = list;
       this.inCall = false;
+    }
+  }
+
+  /**
+   * Memory pressure: drop the out-of-order data of every connection that is tight (all of them
+   * when the global budget is, those of a tight source otherwise). It was never acknowledged; the
+   * peers send it again. The cheapest bytes to give back, so they go first.
+   */
+  private reclaim(now: number): void {
+    this.lastReclaimAt = now;
+    const mem = this.mem;
+    mem.sources.pressureSeen = false;
+    for (const head of this.table.values()) {
+      for (let c: AnyConnection | null = head; c !== null; c = c.next) {
+        if (c instanceof TcpConnection && c.memOoo > 0 && mem.tight(c.memSrc)) {
+          mem.pruneOutOfOrder(c);
+          c.ackPending = true; // tell the peer its SACKed data is gone (fewer SACK blocks)
+          this.markDirty(c);
+        }
+      }
     }
   }
 

@@ -191,8 +191,8 @@ function packetTooBig(ctx: NodeContext, sw: SwInterface, data: Buffer, icmp: num
   if (ours === undefined) return; // not a packet we sent
   const mtu = Math.max(IPV6_MIN_MTU, data.readUInt32BE(icmp + 4));
   // Only peers TCP already knows (a handle): a forged PTB creates nothing.
-  const local = ctx.ip6Peers.find(data, inner + ipv6SourceOffset);
-  const remote = ctx.ip6Peers.find(data, inner + ipv6DestinationOffset);
+  const local = ctx.ip6Peers.find(data, inner + ipv6SourceOffset, sw);
+  const remote = ctx.ip6Peers.find(data, inner + ipv6DestinationOffset, sw);
   if (local < 0 || remote < 0) return;
   const seg = inner + IPV6_HEADER_LEN;
   tcp.packetTooBig(local, data.readUInt16BE(seg), remote, data.readUInt16BE(seg + 2), data.readUInt32BE(seg + 4), mtu, IPV6_HEADER_LEN + 20);
@@ -248,8 +248,9 @@ function neighborAdvertisement(node: Icmp6InputNode, ctx: NodeContext, i: number
   const target = icmp + 8;
   const own = sw.ip6!.find(data, target);
   const tlla = ndOption(data, icmp + ND_NS_NA_LEN, icmp + len, ND_OPT_TARGET_LLADDR);
-  const who = tlla >= 0 ? formatMac(data, tlla + 2) : formatMac(data, ctx.frames.off[i] + 6);
   if (own !== undefined) {
+    // (formatted only here: an ordinary NA costs no string)
+    const who = tlla >= 0 ? formatMac(data, tlla + 2) : formatMac(data, ctx.frames.off[i] + 6);
     if (own.dad === DadState.Tentative) {
       node.errors[e.dadConflicts]++;
       ctx.nd.dadConflict(sw, own, who);
@@ -260,10 +261,14 @@ function neighborAdvertisement(node: Icmp6InputNode, ctx: NodeContext, i: number
     return;
   }
   node.errors[e.naReceived]++;
-  if (tlla < 0) return; // without a link-layer address an NA changes nothing we hold (§7.2.5)
+  const flags = data[icmp + 4];
+  if (tlla < 0) {
+    // §7.2.5: without a link-layer address the one we hold stands; Solicited still confirms it.
+    if ((flags & NA_FLAG_SOLICITED) !== 0) ctx.neighbors6.confirmSolicited6(sw, data, target, now);
+    return;
+  }
   const mac = tlla + 2;
   if (isMulticastMac(data, mac) || isZeroMac(data, mac) || data.compare(sw.mac, 0, 6, mac, mac + 6) === 0) return;
-  const flags = data[icmp + 4];
   ctx.neighbors6.learn6(sw, data, target, data, mac, now, (flags & NA_FLAG_SOLICITED) !== 0, false, (flags & NA_FLAG_OVERRIDE) !== 0);
 }
 

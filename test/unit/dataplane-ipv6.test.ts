@@ -269,6 +269,27 @@ describe('dataplane IPv6: ND state machine', () => {
     assert.equal(moved.mac.toString('hex'), '525400999999');
   });
 
+  it('an NA without a target link-layer option: Solicited confirms an entry that has a MAC, nothing else changes (RFC 4861 §7.2.5)', async () => {
+    const tb = await dualStack();
+    const sw = tb.dp.get(SUB);
+    const n6 = tb.dp.neighbors6;
+    const unicast = { dst: OUR_IP6, ethDst: OUR_MAC };
+    tb.send(nsFrame(OUR_IP6)); // the client's entry, STALE, with its MAC
+    const n = n6.lookup6(sw, CLIENT_IP6, 0)!;
+    assert.equal(n.state, 2 /* STALE */);
+    tb.send(naFrame(CLIENT_IP6, 0x00, null, unicast));
+    assert.equal(n.state, 2, 'not solicited: no confirmation');
+    tb.send(naFrame(CLIENT_IP6, 0x40, null, unicast)); // a unicast probe's answer may omit the TLLA (§4.4)
+    assert.equal(n.state, 1 /* REACHABLE */, '"If the Solicited flag is set, the state of the entry MUST be set to REACHABLE"');
+    assert.ok(n.mac.equals(CLIENT_MAC));
+    // An INCOMPLETE entry has no MAC to confirm: the NA is ignored.
+    const other = ip6('2001:db8:123::77');
+    const e = n6.use6(sw, other, 0, tb.clock.now)!;
+    assert.equal(e.state, 0 /* INCOMPLETE */);
+    tb.send(naFrame(other, 0x60, null, unicast));
+    assert.equal(e.state, 0);
+  });
+
   it('an unsolicited NA never creates an entry; many neighbours with colliding-looking addresses stay distinct', async () => {
     const tb = await dualStack();
     const sw = tb.dp.get(SUB);

@@ -14,7 +14,7 @@
  *   them), redirects and MLD are counted and ignored; Packet Too Big is counted (for TCP's PMTU,
  *   RFC 8201) and other errors are counted.
  */
-import { formatMac, isMulticastMac } from '../wire/address.js';
+import { formatMac, isMulticastMac, macEquals } from '../wire/address.js';
 import {
   checkNsNa,
   icmp6Checksum,
@@ -75,6 +75,7 @@ export function createIcmp6Input(capacity: number) {
       ndSolicitedMulticast: err('solicited NA to a multicast address'),
       ndNotOurTarget: err('NS target is not our address'),
       ndTentativeTarget: err('NS for our tentative address (not answered during DAD)'),
+      dadOwnProbe: err('our own DAD probe looped back (source MAC ours)'),
       ndBadLinkAddress: err('ND link-layer address is multicast or ours'),
       ndOwnAddress: err('NA for our own address (conflict after DAD)'),
       echoMulticast: err('echo request to a multicast address (not answered)'),
@@ -211,7 +212,10 @@ function neighborSolicitation(node: Icmp6InputNode, ctx: NodeContext, i: number,
   }
   const dad = isIp6Unspecified(data, src);
   if (own.dad === DadState.Tentative) {
-    if (dad) {
+    if (dad && macEquals(data, ctx.frames.off[i] + 6, sw.mac, 0)) {
+      // Our own probe, reflected by the link (a hairpin or looping switch): no conflict (RFC 7527 §4.1).
+      ctx.drop(node, i, e.dadOwnProbe);
+    } else if (dad) {
       // Someone else probes the same address at the same time: neither may have it (§5.4.3).
       node.errors[e.dadConflicts]++;
       ctx.nd.dadConflict(sw, own, `a DAD probe from ${formatMac(data, ctx.frames.off[i] + 6)}`);

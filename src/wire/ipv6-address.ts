@@ -8,7 +8,7 @@
  * per-packet path compares in place (`ip6Equals`, `ip6PrefixMatch`) and allocates nothing.
  */
 
-import { hash4, makeKey } from './keyed-hash.js';
+import { makeKey, tableHash4 } from './keyed-hash.js';
 export const IP6_LEN = 16;
 
 /** Parses an IPv6 address (`2001:db8::1`, `::`, `::ffff:192.0.2.1`); null when it is not one. */
@@ -205,9 +205,9 @@ const TABLE_KEY = makeKey(undefined, 0);
 
 /**
  * A 32-bit hash of the address at b[o] (keys the neighbour and peer tables). Keyed with a
- * per-process random secret (HalfSipHash, keyed-hash.ts): an unkeyed mix can be inverted, and
+ * per-process random secret (HalfSipHash-1-3, keyed-hash.ts): an unkeyed mix can be inverted, and
  * addresses an attacker picks (a /64 gives 2^64 of them) would all land on one hash chain.
  */
 export function ip6Hash(b: Buffer, o: number): number {
-  return hash4(TABLE_KEY[0], TABLE_KEY[1], b.readUInt32BE(o), b.readUInt32BE(o + 4), b.readUInt32BE(o + 8), b.readUInt32BE(o + 12)) | 0;
+  return tableHash4(TABLE_KEY[0], TABLE_KEY[1], b.readUInt32BE(o), b.readUInt32BE(o + 4), b.readUInt32BE(o + 8), b.readUInt32BE(o + 12));
 }

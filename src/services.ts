@@ -3,7 +3,7 @@
  * static servers that `http static server …` starts.
  */
 import { statSync } from 'node:fs';
-import { TcpStack, type TcpOptions } from './tcp/index.js';
+import { DEFAULT_OPTIONS, TcpStack, type TcpOptions } from './tcp/index.js';
 import { HttpStaticServer, type HttpLimits } from './http/server.js';
 import type { HttpListenerCommand, HttpStaticServerCommand } from './http/command.js';
 import { Http2StaticServer, HTTP2_STATIC_SERVER_NODE } from './http/h2.js';
@@ -84,8 +84,13 @@ export class Services {
     if (this.tcp !== null) return this.tcp;
     const dp = this.dp;
     let kickScheduled = false;
+    const tcpOptions = { ...DEFAULT_OPTIONS, ...this.tcpOptions };
+    // Connections, TIME_WAIT entries and listeners hold their IPv6 handles (ip6-peers.ts); the
+    // table has room for every address TCP can hold (and a few local ones) plus unheld ones.
+    dp.ip6Peers.setCapacity(tcpOptions.maxConnections + tcpOptions.maxTimeWait + 1024);
     const stack: TcpStack = new TcpStack(new DataplaneSegmentSink(dp), {
       ...this.tcpOptions,
+      addresses: dp.ip6Peers,
       // Our MSS follows the MTU of the interface that owns the local address (IPv6: a 40-byte header).
       mss: (localIp) =>
         isIp6Handle(localIp)
@@ -102,15 +107,6 @@ export class Services {
     });
     const host = new TcpHost(dp, stack);
     this.tcp = host;
-    // IPv6 handles that connections and listeners use are never forgotten (ip6-peers.ts).
-    dp.ip6Peers.inUse = () => {
-      const used = new Set<number>(this.http.flatMap((h) => h.listeners.map((l) => l.ip)));
-      for (const c of stack.connections()) {
-        used.add(c.localIp);
-        used.add(c.remoteIp);
-      }
-      return used;
-    };
     this.errorSources.push({ node: 'tcp4-session', counts: () => stack.errors, clear: () => clearRecord(stack.errors) });
     return host;
   }

@@ -1,6 +1,6 @@
 /** Commands that create and configure interfaces, with VPP's syntax. */
 import { wrap } from './dataplane-call.js';
-import { formatMac, parseIpv4Prefix, parseMac } from '../wire/address.js';
+import { CLASS_E_REASON, formatMac, isClassE, parseIpv4Prefix, parseMac } from '../wire/address.js';
 import { parseIpv6Prefix } from '../wire/ipv6-address.js';
 import { type Args, CommandError, type CommandRegistry } from './registry.js';
 import type { CliContext } from './context.js';
@@ -99,6 +99,7 @@ export function registerInterfaceCommands(registry: CommandRegistry<CliContext>)
       const prefix = parseIpv4Prefix(text);
       if (prefix !== null) {
         args.end();
+        if (!del && isClassE(prefix.address)) throw new CommandError(`\`${text}' ${CLASS_E_REASON}: use another interface address`);
         wrap(() => (del ? ctx.dp.deleteAddress(name, prefix) : ctx.dp.addAddress(name, prefix)));
         return;
       }

@@ -346,6 +346,18 @@ export class NeighborTable {
     if (n.state !== NudState.Reachable) this.setState(n, NudState.Reachable, now);
   }
 
+  /**
+   * IPv6: a Solicited NA without a target link-layer option (a unicast probe's answer may omit
+   * it, RFC 4861 §4.4). §7.2.5: an INCOMPLETE entry ignores it; otherwise the link-layer address
+   * counts as the one we hold, so it is confirmed (REACHABLE).
+   */
+  confirmSolicited6(sw: SwInterface, a: Buffer, off: number, now: number): void {
+    const n = this.lookup6(sw, a, off);
+    if (n === undefined || !n.usable || n.state === NudState.Permanent) return;
+    n.updated = now;
+    this.confirmEntry(n, now);
+  }
+
   /** `set ip neighbor … [static]`: a configured entry (static ones never change or age). */
   set(sw: SwInterface, ip: number, mac: Buffer, isStatic: boolean, now: number): Neighbor | undefined {
     const n = this.lookup(sw, ip) ?? this.create(sw, ip, now, true);

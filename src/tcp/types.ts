@@ -124,6 +124,20 @@ export interface TcpOptions {
    * write from an asynchronous callback): the caller should arrange a flush() soon.
    */
   onWork: (() => void) | undefined;
+  /**
+   * The owner of the 32-bit addresses, when they are handles of something larger (IPv6 peers,
+   * dataplane/ip6-peers.ts): every connection, TIME_WAIT entry and listener holds its addresses
+   * (hold on creation, release when it goes), and ISNs, SYN cookies and timestamp offsets hash
+   * `digest(ip)`, which depends on the address itself, not on the handle it has today (a
+   * handle may change between a SYN answered with a cookie and its ACK). Absent: plain IPv4.
+   */
+  addresses: TcpAddressOwner | undefined;
+}
+
+export interface TcpAddressOwner {
+  hold(ip: number): void;
+  release(ip: number): void;
+  digest(ip: number): number;
 }
 
 export const DEFAULT_OPTIONS: TcpOptions = {
@@ -155,6 +169,7 @@ export const DEFAULT_OPTIONS: TcpOptions = {
   memory: undefined,
   isnFor: undefined,
   onWork: undefined,
+  addresses: undefined,
 };
 
 /** One row of `show session`. */

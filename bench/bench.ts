@@ -37,6 +37,9 @@ const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--conn
   --engine 'K V …' experiment: append \`vpp-server { K V … }\` to the flat pod's vpp.conf (e.g. 'ring-version 2')
   --tls on|off     HTTPS rows on the flat path, ours vs nginx (listen 443 ssl http2), same certificate (default on)
   --only-tls       run only the HTTPS rows (flat path, ours and nginx): a quick check of them
+  --only LIST      run only these measurements (comma-separated: ping, single, download, keepalive,
+                   newconn); the GET checks always run. E.g. --only download --reps 3 --servers ours
+                   --topology flat --tls off: the 10 MB row alone
 Writes bench/results/latest.json. Needs root (network namespaces).`;
 
 interface Options {
@@ -55,17 +58,29 @@ interface Options {
   tls: boolean;
   /** only the HTTPS rows */
   onlyTls: boolean;
+  /** measurements to run (default all) */
+  only: Set<Measurement>;
 }
+
+const MEASUREMENTS = ['ping', 'single', 'download', 'keepalive', 'newconn'] as const;
+type Measurement = (typeof MEASUREMENTS)[number];
 
 interface ServerResult {
   index: { ok: boolean; why?: string };
   file: { ok: boolean; why?: string };
-  ping: PingResult;
+  // Absent when left out with --only.
+  ping?: PingResult;
   /** wrk -t1 -c1 -d2s: request latency on one keep-alive connection */
-  singleConnection: WrkResult;
-  download: DownloadResult;
-  keepAlive: WrkResult;
-  newConnection: WrkResult;
+  singleConnection?: WrkResult;
+  download?: DownloadResult;
+  keepAlive?: WrkResult;
+  newConnection?: WrkResult;
+  /**
+   * Ping and one-connection latency with our RX queue in polling mode (`set interface rx-mode
+   * host-macvlan0 polling`). The kernel has no such mode: for nginx and Node these are their
+   * ordinary figures, so the ratio compares our polling mode with the kernel as it is.
+   */
+  polling?: { ping?: PingResult; single?: WrkResult; serverCpuPct?: number };
   /** `show errors` / `show session` of our dataplane after the run */
   dataplane?: { errors?: string; hardware?: string };
 }
@@ -73,7 +88,7 @@ interface ServerResult {
 type ServerName = 'ours' | 'nginx' | 'node';
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false };
+  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false, only: new Set(MEASUREMENTS) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -110,6 +125,11 @@ function parseArgs(argv: string[]): Options {
       o.tls = true;
       o.topology = 'flat';
       o.servers = o.servers.filter((x) => x !== 'node');
+    }
+    else if (a === '--only') {
+      const list = v().split(',').filter(Boolean);
+      for (const x of list) if (!(MEASUREMENTS as readonly string[]).includes(x)) throw new Error(`--only: '${x}' (valid: ${MEASUREMENTS.join(', ')})`);
+      o.only = new Set(list as Measurement[]);
     }
     else if (a === '--servers') {
       const list = v().split(',').filter(Boolean);
@@ -158,25 +178,32 @@ async function measureServer(label: string, t: Target, o: Options, scratch: stri
   const file = await checkFile(t, `/${BIG_NAME}`, sha256, scratch);
   if (!file.ok) fail(label, `GET /${BIG_NAME}: ${file.why}`);
 
-  progress(`${label}: ping -c 50 -i 0.01`);
-  const p = await ping(t);
-  progress(`${label}:   ping min/avg/max ${p.minUs ?? '-'}/${p.avgUs ?? '-'}/${p.maxUs ?? '-'} µs (${p.received}/${p.transmitted} replies)`);
-  if (!p.ok) fail(label, `ping: ${p.received}/${p.transmitted} replies`);
+  let p: PingResult | undefined;
+  if (o.only.has('ping')) {
+    progress(`${label}: ping -c 50 -i 0.01`);
+    p = await ping(t);
+    progress(`${label}:   ping min/avg/max ${p.minUs ?? '-'}/${p.avgUs ?? '-'}/${p.maxUs ?? '-'} µs (${p.received}/${p.transmitted} replies)`);
+    if (!p.ok) fail(label, `ping: ${p.received}/${p.transmitted} replies`);
+  }
 
-  progress(`${label}: wrk -t1 -c1 -d2s (one connection: request latency)`);
-  const single = await wrk(t, { threads: 1, connections: 1, seconds: 2, close: false });
-  progress(`${label}:   one connection: ${fmt(single.requestsPerSec)} req/s, latency avg ${fmt(single.latencyAvgUs)} µs`);
-  if (!single.ok) fail(label, `one-connection GET: wrk ${single.exit}, ${single.requests} requests`);
-  {
+  let single: WrkResult | undefined;
+  if (o.only.has('single')) {
+    progress(`${label}: wrk -t1 -c1 -d2s (one connection: request latency)`);
+    single = await wrk(t, { threads: 1, connections: 1, seconds: 2, close: false });
+    progress(`${label}:   one connection: ${fmt(single.requestsPerSec)} req/s, latency avg ${fmt(single.latencyAvgUs)} µs`);
+    if (!single.ok) fail(label, `one-connection GET: wrk ${single.exit}, ${single.requests} requests`);
     const se = single.socketErrors;
     if (se.connect + se.read + se.write + se.timeout > 0) fail(label, `one-connection GET: wrk socket errors: connect ${se.connect}, read ${se.read}, write ${se.write}, timeout ${se.timeout}`);
     if (single.non2xx3xx > 0) fail(label, `one-connection GET: ${single.non2xx3xx} non-2xx/3xx responses`);
   }
 
-  progress(`${label}: ${o.reps} × 10 MB download (curl)`);
-  const d = await downloads(t, `/${BIG_NAME}`, BIG_BYTES, o.reps);
-  progress(`${label}:   10 MB: best ${fmt(d.bestMBps)} MB/s, median ${fmt(d.medianMBps)} MB/s [${d.speedsMBps.join(', ')}], server CPU ${d.serverCpuPct ?? '-'}%`);
-  for (const f of d.failures) fail(label, `10 MB download ${f}`);
+  let d: DownloadResult | undefined;
+  if (o.only.has('download')) {
+    progress(`${label}: ${o.reps} × 10 MB download (curl)`);
+    d = await downloads(t, `/${BIG_NAME}`, BIG_BYTES, o.reps);
+    progress(`${label}:   10 MB: best ${fmt(d.bestMBps)} MB/s, median ${fmt(d.medianMBps)} MB/s [${d.speedsMBps.join(', ')}], server CPU ${d.serverCpuPct ?? '-'}%`);
+    for (const f of d.failures) fail(label, `10 MB download ${f}`);
+  }
 
   const runWrk = async (close: boolean): Promise<WrkResult> => {
     const what = close ? 'new connection per request' : 'keep-alive';
@@ -208,9 +235,36 @@ async function measureServer(label: string, t: Target, o: Options, scratch: stri
     }
     return w;
   };
-  const keepAlive = await runWrk(false);
-  const newConnection = await runWrk(true);
+  const keepAlive = o.only.has('keepalive') ? await runWrk(false) : undefined;
+  const newConnection = o.only.has('newconn') ? await runWrk(true) : undefined;
   return { index, file, ping: p, singleConnection: single, download: d, keepAlive, newConnection };
+}
+
+/** Our ping and one-connection latency with the RX queue polling, then back to interrupt mode. */
+async function measurePolling(label: string, t: Target, o: Options, socket: string): Promise<ServerResult['polling']> {
+  const set = async (mode: string) => {
+    const r = await cli(socket, `set interface rx-mode host-macvlan0 ${mode}`);
+    if (r === undefined || r.trim() !== '') fail(label, `set interface rx-mode host-macvlan0 ${mode}: ${r ?? 'no answer'}`);
+  };
+  await set('polling');
+  const out: NonNullable<ServerResult['polling']> = {};
+  try {
+    if (o.only.has('ping')) {
+      progress(`${label} polling: ping -c 50 -i 0.01`);
+      out.ping = await ping(t);
+      progress(`${label} polling:   ping min/avg/max ${out.ping.minUs ?? '-'}/${out.ping.avgUs ?? '-'}/${out.ping.maxUs ?? '-'} µs`);
+      if (!out.ping.ok) fail(`${label} polling`, `ping: ${out.ping.received}/${out.ping.transmitted} replies`);
+    }
+    if (o.only.has('single')) {
+      progress(`${label} polling: wrk -t1 -c1 -d2s`);
+      out.single = await wrk(t, { threads: 1, connections: 1, seconds: 2, close: false });
+      progress(`${label} polling:   one connection: ${fmt(out.single.requestsPerSec)} req/s, latency avg ${fmt(out.single.latencyAvgUs)} µs, server CPU ${out.single.serverCpuPct}%`);
+      if (!out.single.ok) fail(`${label} polling`, `one-connection GET: wrk ${out.single.exit}`);
+    }
+  } finally {
+    await set('interrupt');
+  }
+  return out;
 }
 
 function fmt(x: number | undefined, digits = 0): string {
@@ -232,19 +286,22 @@ interface Row {
 }
 
 const ROWS: Row[] = [
-  { name: 'keep-alive GET req/s', get: (r) => (r.keepAlive.ok ? r.keepAlive.requestsPerSec : undefined) },
-  { name: 'new-connection req/s', get: (r) => (r.newConnection.ok ? r.newConnection.requestsPerSec : undefined) },
-  { name: '10 MB download MB/s (best)', get: (r) => r.download.bestMBps },
-  { name: '10 MB download MB/s (median)', get: (r) => r.download.medianMBps },
-  { name: 'ping RTT avg µs (lower=better)', get: (r) => r.ping.avgUs },
-  { name: 'ping RTT min µs (lower=better)', get: (r) => r.ping.minUs },
-  { name: 'GET latency, 1 conn, avg µs (lower=better)', get: (r) => (r.singleConnection.ok ? r.singleConnection.latencyAvgUs : undefined) },
-  { name: 'keep-alive latency avg µs (64 conns)', get: (r) => r.keepAlive.latencyAvgUs },
-  { name: 'server CPU % keep-alive', get: (r) => r.keepAlive.serverCpuPct },
-  { name: 'server CPU % new-conn', get: (r) => r.newConnection.serverCpuPct },
-  { name: 'server CPU % 10 MB download', get: (r) => r.download.serverCpuPct },
-  { name: 'other processes CPU % (keep-alive)', ratio: false, get: (r) => r.keepAlive.otherCpuPct },
-  { name: 'other processes CPU % (new-conn)', ratio: false, get: (r) => r.newConnection.otherCpuPct },
+  { name: 'keep-alive GET req/s', get: (r) => (r.keepAlive?.ok ? r.keepAlive.requestsPerSec : undefined) },
+  { name: 'new-connection req/s', get: (r) => (r.newConnection?.ok ? r.newConnection.requestsPerSec : undefined) },
+  { name: '10 MB download MB/s (best)', get: (r) => r.download?.bestMBps },
+  { name: '10 MB download MB/s (median)', get: (r) => r.download?.medianMBps },
+  { name: 'ping RTT avg µs (lower=better)', get: (r) => r.ping?.avgUs },
+  { name: 'ping RTT min µs (lower=better)', get: (r) => r.ping?.minUs },
+  { name: 'GET latency, 1 conn, avg µs (lower=better)', get: (r) => (r.singleConnection?.ok ? r.singleConnection.latencyAvgUs : undefined) },
+  { name: 'ping RTT avg µs, ours rx-mode polling', get: (r) => r.polling?.ping?.avgUs },
+  { name: 'GET latency, 1 conn, µs, ours polling', get: (r) => (r.polling?.single?.ok ? r.polling.single.latencyAvgUs : undefined) },
+  { name: 'server CPU % 1 conn, ours polling', get: (r) => r.polling?.single?.serverCpuPct },
+  { name: 'keep-alive latency avg µs (64 conns)', get: (r) => r.keepAlive?.latencyAvgUs },
+  { name: 'server CPU % keep-alive', get: (r) => r.keepAlive?.serverCpuPct },
+  { name: 'server CPU % new-conn', get: (r) => r.newConnection?.serverCpuPct },
+  { name: 'server CPU % 10 MB download', get: (r) => r.download?.serverCpuPct },
+  { name: 'other processes CPU % (keep-alive)', ratio: false, get: (r) => r.keepAlive?.otherCpuPct },
+  { name: 'other processes CPU % (new-conn)', ratio: false, get: (r) => r.newConnection?.otherCpuPct },
 ];
 
 function table(headers: string[], rows: string[][]): string {
@@ -373,6 +430,7 @@ async function main(): Promise<number> {
         if (!o.onlyTls) {
           flatResults.ours = await measureServer('flat/ours', t, o, scratch, sha256);
           flatResults.ours.dataplane = await dataplaneState(flat.podSocket);
+          if (o.only.has('ping') || o.only.has('single')) flatResults.ours.polling = await measurePolling('flat/ours', t, o, flat.podSocket);
         }
         if (tlsFiles !== undefined) {
           const added = await cli(flat.podSocket, `http static listener add uri tls://0.0.0.0/443 cert ${tlsFiles.cert} key ${tlsFiles.key}`);
@@ -398,7 +456,11 @@ async function main(): Promise<number> {
         const s = name === 'nginx' ? startNginx(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp, tlsFiles) : start(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp);
         servers.push(s);
         await waitServing(name, t, s);
-        if (!o.onlyTls) flatResults[name] = await measureServer(`flat/${name}`, t, o, scratch, sha256);
+        if (!o.onlyTls) {
+          const r = await measureServer(`flat/${name}`, t, o, scratch, sha256);
+          r.polling = { ping: r.ping, single: r.singleConnection }; // the kernel has no rx-mode
+          flatResults[name] = r;
+        }
         if (name === 'nginx' && tlsFiles !== undefined) await runTls('flat/nginx https', 'nginx', t, tlsFiles.cert);
         s.stop();
         servers.splice(servers.indexOf(s), 1);

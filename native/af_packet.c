@@ -22,6 +22,11 @@
  *   .sendBufferSize                    SO_SNDBUF of the sending socket as granted
  *   .stats()  -> plain object of counters (kernel PACKET_STATISTICS accumulated)
  *   .ref() / .unref()                  whether an active poll keeps the loop alive
+ *   .setRxMode(mode, adaptiveIdleMs?)  'interrupt' (epoll wakes us, the default), 'polling' (a uv_idle
+ *                                      handle drains the ring on every loop turn: the loop never
+ *                                      sleeps in epoll but still runs timers and other I/O each turn),
+ *                                      'adaptive' (interrupt until a wakeup finds frames, then polling
+ *                                      until adaptiveIdleMs pass without a frame)
  *   .close()                           idempotent; also done by the finalizer / env cleanup
  *
  * RX: TPACKET_V2 (frame ring, default: wakes per frame) or TPACKET_V3 (block ring). Per wakeup the frames
@@ -111,7 +116,15 @@ typedef struct afp {
 
   /* polling */
   uv_poll_t *poll;
-  int polling;
+  int polling;        /* receiving (start() .. stop()) */
+  /* rx-mode (see setRxMode): while `spinning`, the idle handle drains the ring on every loop turn
+   * and the poll handle watches only for socket errors (EPOLLERR comes with any event mask). */
+  int rx_mode;        /* RX_MODE_* */
+  int spinning;
+  uv_idle_t *idle;
+  uint64_t adaptive_idle_ns;
+  uint64_t last_frame_ns;  /* adaptive: when the last poll found frames */
+  uint32_t empty_run;      /* adaptive: empty polls in a row (the clock is read every 16) */
   int unrefd;
   napi_ref handler_ref, onerror_ref, self_ref;
   napi_async_context actx;
@@ -141,6 +154,7 @@ typedef struct afp {
   /* counters */
   uint64_t k_packets, k_drops, k_freezes;
   uint64_t rx_frames, rx_bytes, rx_vectors, rx_wakeups, rx_outgoing, rx_truncated;
+  uint64_t rx_polls, rx_empty_polls, rx_to_polling, rx_to_interrupt;
   uint64_t tx_frames, tx_bytes, tx_errors, tx_eagain, tx_enobufs, tx_invalid, tx_other;
   uint64_t tx_csum_offloaded, tx_gso_frames;
   uint64_t tx_writable_wakeups;
@@ -218,10 +232,17 @@ static void del_ref(napi_env env, napi_ref *r) {
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
-/* What the shared poll handle on the RX fd watches: READABLE while receiving, WRITABLE while a
+#define RX_MODE_INTERRUPT 0
+#define RX_MODE_POLLING 1
+#define RX_MODE_ADAPTIVE 2
+static const char *const rx_mode_names[] = {"interrupt", "polling", "adaptive"};
+
+/* What the shared poll handle on the RX fd watches: READABLE while receiving in interrupt mode
+ * (while the idle handle spins, only PRIORITIZED, which a packet socket never signals: the watch
+ * is there for EPOLLERR, e.g. ENETDOWN, which epoll reports whatever the mask), WRITABLE while a
  * TX watch is armed and the RX fd is the one that sends (no TX offload socket). */
 static int rx_poll_events(const afp_t *a) {
-  return (a->polling ? UV_READABLE : 0) | (a->tx_armed && a->txfd < 0 ? UV_WRITABLE : 0);
+  return (a->polling ? (a->spinning ? UV_PRIORITIZED : UV_READABLE) : 0) | (a->tx_armed && a->txfd < 0 ? UV_WRITABLE : 0);
 }
 
 static int apply_rx_poll(afp_t *a) {
@@ -230,8 +251,11 @@ static int apply_rx_poll(afp_t *a) {
   return ev == 0 ? uv_poll_stop(a->poll) : uv_poll_start(a->poll, ev, on_poll);
 }
 
+static void spin_stop(afp_t *a);
+
 static void stop_polling(afp_t *a, int in_finalizer) {
   a->polling = 0;
+  spin_stop(a);
   apply_rx_poll(a);
   if (a->in_rx) {
     /* Called from the handler: it and onError stay referenced until the drain is over. */
@@ -266,6 +290,11 @@ static void teardown(afp_t *a, int in_finalizer) {
     a->txpoll->data = NULL;
     uv_close((uv_handle_t *)a->txpoll, poll_closed);
     a->txpoll = NULL;
+  }
+  if (a->idle) {
+    a->idle->data = NULL;
+    uv_close((uv_handle_t *)a->idle, poll_closed);
+    a->idle = NULL;
   }
   del_ref(a->env, &a->writable_ref);
   /* Inside the writable callback its async context is still in use: tx_fire destroys it after. */
@@ -643,6 +672,89 @@ out:
   return a->rx_frames + a->rx_outgoing + a->rx_truncated - before;
 }
 
+/* Whether the slot at our position holds something for us (a cheap look before a drain). */
+static inline int rx_ready(const afp_t *a) {
+  if (a->version == 3) {
+    const struct tpacket_block_desc *bd = (const void *)(a->ring + (size_t)a->cur * a->block_size);
+    return (v3_status(bd) & TP_STATUS_USER) != 0;
+  }
+  size_t foff = (size_t)(a->cur / a->frames_per_block) * a->block_size + (size_t)(a->cur % a->frames_per_block) * a->frame_size;
+  const struct tpacket2_hdr *h = (const void *)(a->ring + foff);
+  return (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+}
+
+static void on_idle(uv_idle_t *h);
+
+/* Starts draining on every loop turn (polling, or adaptive while traffic flows); the poll handle
+ * then watches only for errors. Returns a libuv error (the mode stays interrupt) or 0. */
+static int spin_start(afp_t *a) {
+  if (a->spinning || a->closed) return 0;
+  if (!a->idle) {
+    uv_loop_t *loop;
+    if (napi_get_uv_event_loop(a->env, &loop) != napi_ok) return UV_EINVAL;
+    uv_idle_t *h = calloc(1, sizeof *h);
+    if (!h) return UV_ENOMEM;
+    int r = uv_idle_init(loop, h);
+    if (r != 0) {
+      free(h);
+      return r;
+    }
+    h->data = a;
+    if (a->unrefd) uv_unref((uv_handle_t *)h);
+    a->idle = h;
+  }
+  int r = uv_idle_start(a->idle, on_idle);
+  if (r != 0) return r;
+  a->spinning = 1;
+  a->last_frame_ns = monotonic_ns();
+  a->empty_run = 0;
+  apply_rx_poll(a);
+  return 0;
+}
+
+/* Back to sleeping in epoll: the poll handle watches READABLE again (level-triggered, so frames
+ * that arrived meanwhile wake us at once). */
+static void spin_stop(afp_t *a) {
+  if (!a->spinning) return;
+  a->spinning = 0;
+  if (a->idle) uv_idle_stop(a->idle);
+  if (!a->closed) apply_rx_poll(a);
+}
+
+/* What a drain started by a callback leaves to do: a close() or stop() from the handler. */
+static void after_drain(afp_t *a) {
+  if (a->close_pending) {
+    a->close_pending = 0;
+    teardown(a, 0);
+  } else if (a->stop_pending && !a->polling) {
+    stop_polling(a, 0);
+  }
+}
+
+/* One loop turn while spinning: drain what is there; adaptive mode goes back to interrupts after
+ * adaptive_idle_ns without a frame (the clock is read on every 16th empty poll only). */
+static void on_idle(uv_idle_t *h) {
+  afp_t *a = h->data;
+  if (a == NULL || a->closed || !a->polling || !a->spinning) return;
+  a->rx_polls++;
+  if (!rx_ready(a)) {
+    a->rx_empty_polls++;
+    if (a->rx_mode == RX_MODE_ADAPTIVE && (++a->empty_run & 15) == 0 &&
+        monotonic_ns() - a->last_frame_ns >= a->adaptive_idle_ns) {
+      spin_stop(a);
+      a->rx_to_interrupt++;
+    }
+    return;
+  }
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(a->env, &scope) != napi_ok) return;
+  rx_drain(a);
+  a->last_frame_ns = a->mark_ns;
+  a->empty_run = 0;
+  after_drain(a);
+  napi_close_handle_scope(a->env, scope);
+}
+
 static int check_socket_error(afp_t *a) {
   int err = 0;
   socklen_t len = sizeof err;
@@ -741,7 +853,11 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     return;
   }
   a->rx_wakeups++;
-  rx_drain(a);
+  uint64_t got = rx_drain(a);
+  /* adaptive: a wakeup that found frames starts polling (traffic flows) */
+  if (got > 0 && a->rx_mode == RX_MODE_ADAPTIVE && !a->spinning && a->polling && !a->close_pending && status >= 0) {
+    if (spin_start(a) == 0) a->rx_to_polling++;
+  }
   if (!a->close_pending && a->polling && status < 0) {
     /* libuv stops the watcher on POLLERR (e.g. ENETDOWN when the link goes down).
      * Clear the socket error (reading SO_ERROR does) and watch again: the link may
@@ -833,9 +949,11 @@ static napi_value m_start(napi_env env, napi_callback_info info) {
   if (ensure_poll(env, a, &a->poll, a->fd) < 0) return NULL;
   if (!a->polling) {
     a->polling = 1;
-    int r = apply_rx_poll(a);
+    int r = a->rx_mode == RX_MODE_POLLING ? spin_start(a) : 0;
+    if (r == 0) r = apply_rx_poll(a);
     if (r != 0) {
       a->polling = 0;
+      spin_stop(a);
       throw_code(env, uv_err_name(r), 0, "uv_poll_start", uv_strerror(r));
       return NULL;
     }
@@ -853,6 +971,57 @@ static napi_value m_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setRxMode(mode: 'interrupt'|'polling'|'adaptive', adaptiveIdleMs?: number). Takes effect at
+ * once while receiving, or at the next start(). */
+static napi_value m_set_rx_mode(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  afp_t *a = unwrap(env, info, &argc, argv);
+  if (!a) return NULL;
+  char name[16] = "";
+  size_t len = 0;
+  int mode = -1;
+  if (argc >= 1 && napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) == napi_ok) {
+    for (int i = 0; i < 3; i++)
+      if (strcmp(name, rx_mode_names[i]) == 0) mode = i;
+  }
+  if (mode < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "setRxMode(mode: 'interrupt' | 'polling' | 'adaptive', adaptiveIdleMs?)");
+    return NULL;
+  }
+  if (argc >= 2) {
+    double ms = 0;
+    napi_valuetype t;
+    napi_typeof(env, argv[1], &t);
+    if (t != napi_undefined) {
+      if (t != napi_number || napi_get_value_double(env, argv[1], &ms) != napi_ok || !(ms > 0) || ms > 60000) {
+        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "adaptiveIdleMs must be a number of milliseconds in (0, 60000]");
+        return NULL;
+      }
+      a->adaptive_idle_ns = (uint64_t)(ms * 1e6);
+    }
+  }
+  if (a->closed) {
+    throw_code(env, "ERR_SOCKET_CLOSED", 0, NULL, "AF_PACKET socket is closed");
+    return NULL;
+  }
+  a->rx_mode = mode;
+  if (!a->polling) return NULL; /* start() applies it */
+  if (mode == RX_MODE_POLLING) {
+    int r = spin_start(a);
+    if (r != 0) {
+      a->rx_mode = RX_MODE_INTERRUPT;
+      throw_code(env, uv_err_name(r), 0, "uv_idle_start", uv_strerror(r));
+    }
+  } else if (mode == RX_MODE_INTERRUPT) {
+    spin_stop(a);
+  } else {
+    /* adaptive: keep polling if we are (it stops after the idle period), else wait for traffic */
+    a->last_frame_ns = monotonic_ns();
+  }
+  return NULL;
+}
+
 static napi_value m_ref(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   afp_t *a = unwrap(env, info, &argc, NULL);
@@ -860,6 +1029,7 @@ static napi_value m_ref(napi_env env, napi_callback_info info) {
   a->unrefd = 0;
   if (a->poll) uv_ref((uv_handle_t *)a->poll);
   if (a->txpoll) uv_ref((uv_handle_t *)a->txpoll);
+  if (a->idle) uv_ref((uv_handle_t *)a->idle);
   return NULL;
 }
 
@@ -870,6 +1040,7 @@ static napi_value m_unref(napi_env env, napi_callback_info info) {
   a->unrefd = 1;
   if (a->poll) uv_unref((uv_handle_t *)a->poll);
   if (a->txpoll) uv_unref((uv_handle_t *)a->txpoll);
+  if (a->idle) uv_unref((uv_handle_t *)a->idle);
   return NULL;
 }
 
@@ -1195,6 +1366,12 @@ static napi_value m_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "rxWakeups", (double)a->rx_wakeups);
   set_num(env, o, "rxOutgoingSkipped", (double)a->rx_outgoing);
   set_num(env, o, "rxTruncated", (double)a->rx_truncated);
+  set_str(env, o, "rxMode", rx_mode_names[a->rx_mode]);
+  set_bool(env, o, "rxPolling", a->spinning);
+  set_num(env, o, "rxPolls", (double)a->rx_polls);
+  set_num(env, o, "rxEmptyPolls", (double)a->rx_empty_polls);
+  set_num(env, o, "rxToPolling", (double)a->rx_to_polling);
+  set_num(env, o, "rxToInterrupt", (double)a->rx_to_interrupt);
   set_num(env, o, "txFrames", (double)a->tx_frames);
   set_num(env, o, "txBytes", (double)a->tx_bytes);
   set_num(env, o, "txErrors", (double)a->tx_errors);
@@ -1408,6 +1585,8 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   a->env = env;
   a->fd = -1;
   a->txfd = -1;
+  a->rx_mode = RX_MODE_INTERRUPT;
+  a->adaptive_idle_ns = 20000000u; /* 20 ms, see setRxMode */
 
   size_t nlen = 0;
   napi_valuetype t;
@@ -1593,6 +1772,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"txStopAt", NULL, NULL, m_tx_stop_at, NULL, NULL, napi_default, NULL},
       {"onWritable", NULL, m_on_writable, NULL, NULL, NULL, napi_default, NULL},
       {"watchWritable", NULL, m_watch_writable, NULL, NULL, NULL, napi_default, NULL},
+      {"setRxMode", NULL, m_set_rx_mode, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value cls, v;
   if (napi_define_class(env, "AfPacketSocket", NAPI_AUTO_LENGTH, m_construct, NULL, sizeof props / sizeof props[0],

@@ -2,6 +2,7 @@
 import { registerInterfaceCommands } from './interface-commands.js';
 import { registerIpCommands } from './ip-commands.js';
 import { registerPingCommand } from './ping-command.js';
+import { registerRxModeCommands } from './rx-mode-commands.js';
 import { registerShowCommands } from './show-commands.js';
 import { registerTraceCommands } from './trace-commands.js';
 import type { CliContext } from './context.js';
@@ -13,6 +14,7 @@ export function createRegistry(extra: Command[] = []): CommandRegistry<CliContex
   const registry = new CommandRegistry<CliContext>();
   registerShowCommands(registry);
   registerInterfaceCommands(registry);
+  registerRxModeCommands(registry);
   registerIpCommands(registry);
   registerTraceCommands(registry);
   registerPingCommand(registry);

@@ -6,6 +6,7 @@ import type { GraphNode } from '../dataplane/node.js';
 import type { Severity } from '../dataplane/node.js';
 import type { CliContext } from './context.js';
 import { CommandError, type Args, type CommandRegistry } from './registry.js';
+import { queueMode } from './rx-mode-commands.js';
 
 const state = (sw: SwInterface): string => (sw.up ? 'up' : 'down');
 
@@ -68,7 +69,7 @@ function showHardware(ctx: CliContext, brief: boolean): string {
     lines.push('  Link speed: unknown');
     lines.push('  RX Queues:');
     lines.push('    queue thread         mode');
-    lines.push('    0     main (0)       interrupt');
+    lines.push(`    0     main (0)       ${queueMode(hw)}`);
     lines.push(`  Ethernet address ${formatMac(sw.mac)}`);
     if (dev.ring !== undefined) {
       const r = dev.ring;
@@ -144,19 +145,44 @@ function showErrors(ctx: CliContext): string {
   return lines.join('\n');
 }
 
-function showRuntime(ctx: CliContext, since: number): string {
-  const seconds = (Date.now() - since) / 1000;
+/** What `show runtime` counts from: the last `clear runtime` (or the start). */
+interface RuntimeMark {
+  at: number;
+  cpu: NodeJS.CpuUsage;
+  /** Per hardware interface: its device's poll counters at the mark. */
+  polls: Map<string, { polls: number; empty: number; wakeups: number }>;
+}
+
+function pollCounters(hw: { device: { stats(): unknown } }): { polls: number; empty: number; wakeups: number } {
+  const x = hw.device.stats() as { rxPolls?: number; rxEmptyPolls?: number; rxWakeups?: number };
+  return { polls: x.rxPolls ?? 0, empty: x.rxEmptyPolls ?? 0, wakeups: x.rxWakeups ?? 0 };
+}
+
+function runtimeMark(ctx: CliContext): RuntimeMark {
+  return { at: Date.now(), cpu: process.cpuUsage(), polls: new Map(ctx.dp.hardware.map((hw) => [hw.name, pollCounters(hw)])) };
+}
+
+function showRuntime(ctx: CliContext, mark: RuntimeMark): string {
+  const seconds = (Date.now() - mark.at) / 1000;
+  // The CPU this process used meanwhile: in polling mode the loop never sleeps, so this is where
+  // the mode's cost shows (about one core), while interrupt mode costs only the work done.
+  const cpu = process.cpuUsage(mark.cpu);
+  const busy = seconds > 0 ? (cpu.user + cpu.system) / 1e6 / seconds : 0;
+  const polling = ctx.dp.hardware.some((hw) => hw.device.rxPolling === true);
   const lines = [
     `Time ${seconds.toFixed(1)}, since the last 'clear runtime'`,
-    `${'Name'.padEnd(28)}${'State'.padEnd(10)}${'Calls'.padStart(12)}${'Vectors'.padStart(14)}${'Vectors/Call'.padStart(14)}${'ns/Packet'.padStart(12)}`,
+    `  cpu ${(busy * 100).toFixed(1)}% of one core (user ${(cpu.user / 1e6).toFixed(2)} s, system ${(cpu.system / 1e6).toFixed(2)} s)`,
+    `${'Name'.padEnd(28)}${'State'.padEnd(16)}${'Calls'.padStart(12)}${'Vectors'.padStart(14)}${'Vectors/Call'.padStart(14)}${'ns/Packet'.padStart(12)}`,
   ];
   for (const node of ctx.dp.graphNodes()) {
     const r = node.runtime;
     if (r.calls === 0) continue;
     const perCall = r.vectors / r.calls;
     const perPacket = r.vectors > 0 ? r.nanos / r.vectors : 0;
+    // VPP's states: an input node is "polling" or "interrupt wait"; the others run when fed.
+    const state = node.name === 'af-packet-input' ? (polling ? 'polling' : 'interrupt wait') : 'active';
     lines.push(
-      `${node.name.padEnd(28)}${'active'.padEnd(10)}${String(r.calls).padStart(12)}${String(r.vectors).padStart(14)}${perCall.toFixed(2).padStart(14)}${perPacket.toFixed(1).padStart(12)}`,
+      `${node.name.padEnd(28)}${state.padEnd(16)}${String(r.calls).padStart(12)}${String(r.vectors).padStart(14)}${perCall.toFixed(2).padStart(14)}${perPacket.toFixed(1).padStart(12)}`,
     );
   }
   // Work done outside the graph on the same thread (e.g. OpenSSL handshakes), in the same columns.
@@ -166,7 +192,19 @@ function showRuntime(ctx: CliContext, since: number): string {
     const perCall = r.vectors / r.calls;
     const perPacket = r.vectors > 0 ? r.nanos / r.vectors : 0;
     lines.push(
-      `${src.name.padEnd(28)}${'active'.padEnd(10)}${String(r.calls).padStart(12)}${String(r.vectors).padStart(14)}${perCall.toFixed(2).padStart(14)}${perPacket.toFixed(1).padStart(12)}`,
+      `${src.name.padEnd(28)}${'active'.padEnd(16)}${String(r.calls).padStart(12)}${String(r.vectors).padStart(14)}${perCall.toFixed(2).padStart(14)}${perPacket.toFixed(1).padStart(12)}`,
+    );
+  }
+  // How each RX queue was read: ring looks on loop turns (polling) and epoll wakeups (interrupt).
+  for (const hw of ctx.dp.hardware) {
+    if (hw.device.rxMode === undefined) continue;
+    const now = pollCounters(hw);
+    const then = mark.polls.get(hw.name) ?? { polls: 0, empty: 0, wakeups: 0 };
+    const polls = now.polls - then.polls;
+    const empty = now.empty - then.empty;
+    lines.push(
+      `${hw.name} queue 0 rx-mode ${queueMode(hw)}${hw.device.rxPolling === true ? ' (polling now)' : ''}: ` +
+        `${polls} polls (${empty} empty${seconds > 0 ? `, ${(polls / seconds).toFixed(0)}/s` : ''}), ${now.wakeups - then.wakeups} interrupt wakeups`,
     );
   }
   return lines.join('\n');
@@ -211,7 +249,8 @@ function showBuffers(ctx: CliContext): string {
 }
 
 export function registerShowCommands(registry: CommandRegistry<CliContext>): void {
-  let runtimeSince = Date.now();
+  // null: count from the start (the process's CPU, the devices' counters); `clear runtime` sets it.
+  let runtimeSince: RuntimeMark | null = null;
 
   registry.register({
     path: 'show version',
@@ -286,7 +325,7 @@ export function registerShowCommands(registry: CommandRegistry<CliContext>): voi
     help: 'show runtime',
     run(args, ctx) {
       args.end();
-      return showRuntime(ctx, runtimeSince);
+      return showRuntime(ctx, runtimeSince ?? { at: ctx.startedAt, cpu: { user: 0, system: 0 }, polls: new Map() });
     },
   });
   registry.register({
@@ -296,7 +335,7 @@ export function registerShowCommands(registry: CommandRegistry<CliContext>): voi
       args.end();
       for (const node of ctx.dp.graphNodes()) node.clearRuntime();
       for (const src of ctx.runtimeSources ?? []) src.clear();
-      runtimeSince = Date.now();
+      runtimeSince = runtimeMark(ctx);
     },
   });
 }

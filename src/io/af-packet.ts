@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { Device, DeviceStats, RxHandler, RxVector, TxOffload, TxVector } from './device.js';
+import type { Device, DeviceStats, RxHandler, RxMode, RxVector, TxOffload, TxVector } from './device.js';
 import { TX_BACKLOG_BATCHES, TxBacklog, txBatchBytes, type TxKernel, type TxStopReason } from './tx-backlog.js';
 
 export interface AfPacketOptions {
@@ -50,6 +50,10 @@ export interface AfPacketOptions {
    * device says whether the kernel accepted it; false keeps the plain path.
    */
   txOffload?: boolean;
+  /** rx-mode at start (default 'interrupt'); `setRxMode` changes it at run time. */
+  rxMode?: RxMode;
+  /** adaptive rx-mode: polling stops after this many ms without a frame (default 20). */
+  adaptiveIdleMs?: number;
   /** Errors thrown by the RX handler, and socket errors (e.g. ENETDOWN when the link goes
    * down). Without it a handler error becomes an uncaught exception. */
   onError?: (err: Error) => void;
@@ -75,6 +79,15 @@ export interface AfPacketStats extends DeviceStats {
   rxWakeups: number;
   /** PACKET_OUTGOING frames skipped (this host's own output). */
   rxOutgoingSkipped: number;
+  /** The rx-mode set, and whether the ring is being polled now (polling, or adaptive under traffic). */
+  rxMode: RxMode;
+  rxPolling: boolean;
+  /** Ring looks on loop turns while polling, and those that found nothing. */
+  rxPolls: number;
+  rxEmptyPolls: number;
+  /** adaptive: switches from interrupt to polling (a wakeup found frames) and back (idle period over). */
+  rxToPolling: number;
+  rxToInterrupt: number;
   /** Frames longer than the ring slot, skipped. */
   rxTruncated: number;
   txFrames: number;
@@ -133,6 +146,7 @@ interface NativeSocket {
   /** Index of the frame the last send() stopped at (txStop), or its count when it did not stop. */
   readonly txStopAt: number;
   onWritable(callback: (() => void) | null): void;
+  setRxMode(mode: RxMode, adaptiveIdleMs?: number): void;
   watchWritable(on: boolean): void;
   start(handler: (count: number, drainNanos: number) => void, onError?: (err: Error) => void): void;
   stop(): void;
@@ -211,6 +225,9 @@ export const AF_PACKET_DEFAULTS = {
   frameSize: 2048,
   retireTimeoutMs: 1,
   vectorSize: 256,
+  rxMode: 'interrupt' as RxMode,
+  /** adaptive rx-mode: back to interrupts after this long without a frame (ms). */
+  adaptiveIdleMs: 20,
   maxVectorsPerWakeup: 16,
   qdiscBypass: true,
   promiscuous: false,
@@ -244,6 +261,7 @@ export class AfPacketDevice implements Device {
   /** Frames the kernel refused for now (EAGAIN/ENOBUFS), sent once it takes frames again. */
   private readonly backlog: TxBacklog;
   private retryTimer: NodeJS.Timeout | null = null;
+  private mode: RxMode = 'interrupt';
 
   private constructor(sock: NativeSocket, rx: RxVector, onError: ((err: Error) => void) | undefined, backlogBatches: number, batchFrames: number) {
     this.sock = sock;
@@ -322,13 +340,37 @@ export class AfPacketDevice implements Device {
       rx.flags,
     );
     rx.data = Buffer.from(sock.ring);
+    try {
+      sock.setRxMode(o.rxMode, o.adaptiveIdleMs);
+    } catch (err) {
+      sock.close();
+      throw err;
+    }
     const batches = options.txBacklogBatches ?? TX_BACKLOG_BATCHES;
     const batchFrames = options.txBatchFrames ?? 256;
     if (!Number.isInteger(batches) || batches < 1 || !Number.isInteger(batchFrames) || batchFrames < 1) {
       sock.close();
       throw Object.assign(new RangeError('txBacklogBatches and txBatchFrames must be positive integers'), { code: 'ERR_OUT_OF_RANGE' });
     }
-    return new AfPacketDevice(sock, rx, options.onError, batches, batchFrames);
+    const dev = new AfPacketDevice(sock, rx, options.onError, batches, batchFrames);
+    dev.mode = o.rxMode;
+    return dev;
+  }
+
+  /** The rx-mode set (`set interface rx-mode`). */
+  get rxMode(): RxMode {
+    return this.mode;
+  }
+
+  /** Whether the ring is polled now: polling mode, or adaptive while traffic flows. */
+  get rxPolling(): boolean {
+    return !this.sock.closed && (this.sock.stats().rxPolling as boolean);
+  }
+
+  /** Switches the rx-mode at once (also while receiving); see RxMode. */
+  setRxMode(mode: RxMode): void {
+    this.sock.setRxMode(mode);
+    this.mode = mode;
   }
 
   /** RX ring geometry (for `show hardware-interfaces`). */

@@ -99,6 +99,17 @@ export interface DeviceStats {
 
 export type RxHandler = (rx: RxVector) => void;
 
+/**
+ * How a device learns that frames wait (VPP's `set interface rx-mode`):
+ * - `interrupt` (default): it sleeps in epoll until the kernel says the socket is readable;
+ * - `polling`: it looks at the ring on every event-loop turn, so the loop never sleeps (one core
+ *   busy) but timers and other I/O still run every turn;
+ * - `adaptive`: interrupt until a wakeup finds frames, then polling until an idle period
+ *   passes without a frame (AfPacketOptions.adaptiveIdleMs, 20 ms by default).
+ */
+export type RxMode = 'interrupt' | 'polling' | 'adaptive';
+export const RX_MODES: readonly RxMode[] = ['polling', 'interrupt', 'adaptive'];
+
 export interface Device {
   /** Kernel interface name, e.g. "macvlan0". */
   readonly ifname: string;
@@ -124,6 +135,12 @@ export interface Device {
   readonly txReady?: boolean;
   /** Called (once per blocked episode) when the backlog has drained and the device takes frames again. */
   onTxReady?: (() => void) | null;
+  /** The rx-mode in effect; absent = the device hands frames over as they come (in-memory devices). */
+  readonly rxMode?: RxMode;
+  /** Changes the rx-mode at run time (only devices with `rxMode`). */
+  setRxMode?(mode: RxMode): void;
+  /** Whether the device is polling right now (polling, or adaptive while traffic flows). */
+  readonly rxPolling?: boolean;
   stats(): DeviceStats;
   close(): void;
 }

@@ -9,7 +9,7 @@
  * Reordering holds a frame back and releases it right after the next frame in the same
  * direction (possibly in a later vector); flush() releases held frames at once.
  */
-import type { Device, DeviceStats, RxHandler, RxVector, TxVector } from './device.js';
+import type { Device, DeviceStats, RxHandler, RxMode, RxVector, TxVector } from './device.js';
 
 /** Probabilities in [0, 1] per frame. */
 export interface FaultRates {
@@ -181,6 +181,20 @@ export class FaultInjector implements Device {
 
   set onTxReady(fn: (() => void) | null) {
     this.inner.onTxReady = fn;
+  }
+
+  /** rx-mode of the inner device (see Device.rxMode). */
+  get rxMode(): RxMode | undefined {
+    return this.inner.rxMode;
+  }
+
+  get rxPolling(): boolean | undefined {
+    return this.inner.rxPolling;
+  }
+
+  setRxMode(mode: RxMode): void {
+    if (this.inner.setRxMode === undefined) throw new Error(`${this.inner.ifname}: this device has no rx-mode`);
+    this.inner.setRxMode(mode);
   }
 
   /** What the injector did in each direction. */

@@ -9,7 +9,7 @@
  * the file can be read while the device runs.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { Device, DeviceStats, RxHandler, RxVector, TxVector } from './device.js';
+import type { Device, DeviceStats, RxHandler, RxMode, RxVector, TxVector } from './device.js';
 
 export const PCAP_MAGIC_MICROSECONDS = 0xa1b2c3d4;
 export const LINKTYPE_ETHERNET = 1;
@@ -207,6 +207,20 @@ export class PcapDevice implements Device {
 
   set onTxReady(fn: (() => void) | null) {
     this.inner.onTxReady = fn;
+  }
+
+  /** rx-mode of the inner device (see Device.rxMode). */
+  get rxMode(): RxMode | undefined {
+    return this.inner.rxMode;
+  }
+
+  get rxPolling(): boolean | undefined {
+    return this.inner.rxPolling;
+  }
+
+  setRxMode(mode: RxMode): void {
+    if (this.inner.setRxMode === undefined) throw new Error(`${this.inner.ifname}: this device has no rx-mode`);
+    this.inner.setRxMode(mode);
   }
 
   start(handler: RxHandler): void {

@@ -122,11 +122,26 @@ describe('cli: show commands with the seed configuration', () => {
     tb.send([pingFrame(), arpRequestFrame()]);
     const out = await tb.cli('show runtime');
     assert.match(out, /Name\s+State\s+Calls\s+Vectors\s+Vectors\/Call/);
-    assert.match(out, /^af-packet-input\s+active\s+1\s+2\s+2\.00/m);
+    // VPP's state of an input node that sleeps until the kernel wakes it.
+    assert.match(out, /^af-packet-input\s+interrupt wait\s+1\s+2\s+2\.00/m);
+    assert.match(out, /^\s+cpu [\d.]+% of one core \(user [\d.]+ s, system [\d.]+ s\)$/m);
     assert.match(out, /^ip4-icmp-input\s+active\s+1\s+1\s/m);
     assert.match(out, /^arp-input\s+active\s+1\s+1\s/m);
     await tb.cli('clear runtime');
     assert.doesNotMatch(await tb.cli('show runtime'), /af-packet-input/);
+  });
+
+  it('show interface rx-placement lists queue 0 of each hardware interface; rx-mode needs a device that has one', async () => {
+    const tb = await seedTestBed();
+    assert.equal(await tb.cli('show interface rx-placement'), 'Thread 0 (vpp_main):\n  node af-packet-input:\n    host-macvlan0 queue 0 (interrupt)');
+    assert.match(await tb.cli('show hardware-interfaces'), /queue thread\s+mode\n\s+0\s+main \(0\)\s+interrupt\n/);
+    const r = await tb.run('set interface rx-mode host-macvlan0 polling');
+    assert.equal(r.ok, false);
+    assert.match(r.output, /^set interface rx-mode: host-macvlan0: the device \(macvlan0\) has no rx-mode/);
+    assert.match((await tb.run('set interface rx-mode host-macvlan0.123 polling')).output, /is a sub-interface; .*\(host-macvlan0\)/);
+    assert.match((await tb.run('set interface rx-mode host-macvlan0 queue 2 polling')).output, /unknown queue 2 on interface host-macvlan0/);
+    assert.match((await tb.run('set interface rx-mode host-macvlan0 fast')).output, /unknown rx-mode `fast' \(valid: polling, interrupt, adaptive\)/);
+    assert.match((await tb.run('set interface rx-mode host-macvlan7 polling')).output, /unknown interface `host-macvlan7' \(hardware interfaces: host-macvlan0\)/);
   });
 
   it('show version names the engine', async () => {

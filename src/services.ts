@@ -41,6 +41,11 @@ export class Services {
   readonly http: HttpServerEntry[] = [];
   /** Limits applied to HTTP servers started from now on (tests shorten them). */
   httpLimits: Partial<HttpLimits> = {};
+  /**
+   * This thread's share of each static server's cache budget (`cache-size`): 1 with one thread;
+   * 1/W on each of W workers, so the process holds at most one budget in all.
+   */
+  cacheShare = 1;
   /** Where TLS warnings and reload results go (the engine sets its logger here). */
   log: TlsEventLog = () => undefined;
   /** Lines of `show runtime` beyond the dataplane's graph nodes (TLS handshake cost). */
@@ -107,7 +112,7 @@ export class Services {
     const limits: Partial<HttpLimits> = { ...this.httpLimits };
     if (command.headerTimeoutMs !== undefined) limits.headerTimeoutMs = command.headerTimeoutMs;
     if (command.idleTimeoutMs !== undefined) limits.idleTimeoutMs = command.idleTimeoutMs;
-    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: command.cacheSizeBytes, limits });
+    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: Math.floor(command.cacheSizeBytes * this.cacheShare), limits });
     const h2 = command.http1Only === true ? null : new Http2StaticServer(server, { idleTimeoutMs: server.limits.idleTimeoutMs });
     const entry: HttpServerEntry = { server, command, h2, listeners: [] };
     try {

@@ -125,7 +125,9 @@ export class WorkerPool implements ThreadView {
     channel.onmessage = (ev) => {
       const m = (ev as unknown as { data: SharedNeighbor }).data;
       this.neighborMessages++;
-      engine.dp.learnShared(m.sw, m.ip, Buffer.from(m.mac), m.reply, m.create);
+      // The main thread's table is the control plane's view of every thread's neighbours (show ip
+      // neighbors, its own ping): it keeps what any worker heard, a reply to a worker's request too.
+      engine.dp.learnShared(m.sw, m.ip, Buffer.from(m.mac), m.reply, true);
     };
     // The main thread's own learning (none: it reads no queue) would go to the workers the same way.
     engine.dp.neighbors.share = (sw, ip, buf, off, reply, create) => {

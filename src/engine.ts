@@ -47,7 +47,11 @@ export interface EngineOptions {
   workers?: {
     drain(graceMs: number): Promise<{ clean: boolean; remaining: number }>;
     stop(): Promise<void>;
+    /** /metrics over every thread: this engine's registry and the workers', labelled by thread. */
+    metricsText(own: Registry): Promise<string>;
   };
+  /** The `thread` label of every metric (worker threads: vpp_main, vpp_wk_0 …; absent: no label). */
+  threadLabel?: string;
 }
 
 /** Defaults of the `vpp-server { … }` stanza's operations keys. */
@@ -160,6 +164,7 @@ export class Engine {
       errorSources: this.errorSources,
       status: () => ({ live: this.live().ok, ready: this.ready().ok, stalls: this.health.stalls, maxGapMs: this.health.maxGapMs }),
     });
+    if (options.threadLabel !== undefined) this.metrics.setDefaultLabels({ thread: options.threadLabel });
     const ops = opsCommands({
       ring: options.logRing,
       live: () => this.live(),
@@ -180,7 +185,9 @@ export class Engine {
     this.dp.start();
     this.startHeartbeat();
     if (this.managementAddress !== null) {
-      this.management = new ManagementServer(this.managementAddress, { live: () => this.live(), ready: () => this.ready(), metrics: this.metrics });
+      const workers = this.options.workers;
+      const metrics = workers === undefined ? this.metrics : { contentType: this.metrics.contentType, metrics: () => workers.metricsText(this.metrics) };
+      this.management = new ManagementServer(this.managementAddress, { live: () => this.live(), ready: () => this.ready(), metrics });
       try {
         await this.management.listen();
       } catch (err) {

@@ -166,7 +166,16 @@ export async function main(argv: string[]): Promise<number> {
 
   let engine: Engine | null = null;
   try {
-    engine = new Engine({ config, log, openDevice, logRing: ring, threads: pool ?? undefined, execute: pool?.execute, workers: pool ?? undefined });
+    engine = new Engine({
+      config,
+      log,
+      openDevice,
+      logRing: ring,
+      threads: pool ?? undefined,
+      execute: pool?.execute,
+      workers: pool ?? undefined,
+      threadLabel: pool !== null ? 'vpp_main' : undefined,
+    });
     if (pool !== null) {
       await pool.start(cpu.mainCore);
       pool.attach(engine);

@@ -16,6 +16,7 @@
  * The main thread reads no RX queue; it sends (ping, gratuitous ARP) through a send-only socket.
  */
 import { BroadcastChannel, Worker } from 'node:worker_threads';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 import { execute, type ExecuteResult, type LineExecutor } from '../cli/cli.js';
 import type { CliContext } from '../cli/context.js';
 import { tokenize, type CommandRegistry } from '../cli/registry.js';
@@ -306,6 +307,19 @@ export class WorkerPool implements ThreadView {
     const m = await this.request(h, { t: 'exec', id: 0, line, plan });
     if (m.t !== 'done') return { ok: false, output: `unexpected answer ${m.t}` };
     return m;
+  }
+
+  /**
+   * /metrics for the process: the main thread's registry and every worker's, each series labelled
+   * with its thread (vpp_main, vpp_wk_0 …); sum by (…) without (thread) gives the process's figure.
+   */
+  async metricsText(own: Registry): Promise<string> {
+    const all = [await own.getMetricsAsJSON()];
+    for (const h of this.handles) {
+      const m = await this.request(h, { t: 'metrics', id: 0 });
+      if (m.t === 'metrics') all.push(m.json as Awaited<ReturnType<Registry['getMetricsAsJSON']>>);
+    }
+    return AggregatorRegistry.aggregate(all).metrics();
   }
 
   /** Refreshes the workers' LWP and current CPU (show threads). */

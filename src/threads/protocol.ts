@@ -25,6 +25,7 @@ export type ToWorker =
   | { t: 'exec'; id: number; line: string; plan?: OpenPlan }
   | { t: 'rows'; id: number }
   | { t: 'info'; id: number }
+  | { t: 'metrics'; id: number }
   | { t: 'drain'; id: number; graceMs: number }
   | { t: 'stop'; id: number };
 
@@ -37,6 +38,7 @@ export type FromWorker =
   | ({ t: 'done'; id: number; fanoutId?: number | null } & ExecuteResult)
   | { t: 'rows'; id: number; errors: ErrorRow[]; counters: CounterSnapshot }
   | { t: 'info'; id: number; lwp: number; cpuNow: number }
+  | { t: 'metrics'; id: number; json: unknown[] }
   | { t: 'drained'; id: number; clean: boolean; remaining: number }
   | { t: 'stopped'; id: number }
   | { t: 'echo'; src: number; id: number; seq: number; ttl: number; len: number };

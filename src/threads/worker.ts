@@ -59,6 +59,7 @@ function main(): void {
     } satisfies ThreadView,
   });
   engine.dp.tracer.thread = { index: data.index, name };
+  engine.metrics.setDefaultLabels({ thread: name });
 
   const channel = new BroadcastChannel(data.neighborChannel);
   engine.dp.neighbors.share = (sw, ip, buf, off, reply, create) => {
@@ -96,6 +97,9 @@ function main(): void {
         post({ t: 'rows', id: m.id, errors: errorRows(engine.context), counters });
         return;
       }
+      case 'metrics':
+        post({ t: 'metrics', id: m.id, json: await engine.metrics.getMetricsAsJSON() });
+        return;
       case 'info':
         post({ t: 'info', id: m.id, lwp: threadControl.lwp(), cpuNow: threadControl.cpu() });
         return;

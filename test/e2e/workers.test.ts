@@ -22,6 +22,7 @@ import { cli, isRoot, REPO_ROOT } from './lab-helpers.js';
 const skip = isRoot() ? false : 'needs root (network namespaces)';
 const FIXTURES = join(REPO_ROOT, 'test', 'e2e', 'fixtures');
 const IF = 'host-macvlan0';
+const MGMT_PORT = 9187;
 
 interface Outcome {
   ok: number;
@@ -52,7 +53,7 @@ function vectors(section: string, node: string): number {
 /** The vpp.conf and startup.conf init wrote, with the cpu stanza and the queues a test wants. */
 function withWorkers(workers: number, rxQueues: number | null) {
   return (vpp: string, startup: string): [string, string] => [
-    `${vpp.replace(/\ncpu \{[^}]*\}\n/, '\n')}\ncpu {\n  workers ${workers}\n}\n`,
+    `${vpp.replace(/\ncpu \{[^}]*\}\n/, '\n').replace(/\nvpp-server \{[^}]*\}\n/, '\n')}\ncpu {\n  workers ${workers}\n}\nvpp-server { management 127.0.0.1:${MGMT_PORT} }\n`,
     startup.replace(/^create host-interface name macvlan0( num-rx-queues \d+)?/m, `create host-interface name macvlan0${rxQueues !== null ? ` num-rx-queues ${rxQueues}` : ''}`),
   ];
 }
@@ -118,6 +119,15 @@ describe('worker threads on the lab', { skip }, () => {
     assert.match(await pod('show ip neighbors'), /192\.168\.123\.10\s/);
     const ping = await pod('ping 192.168.123.10 repeat 2 interval 0.1');
     assert.match(ping, /2 sent, 2 received, 0% packet loss/, ping);
+  });
+
+  it('labels /metrics by thread: every worker and the main thread report their own series', () => {
+    const text = inNs(lab.ns.pod, ['curl', '-sS', '--max-time', '5', `http://127.0.0.1:${MGMT_PORT}/metrics`], { timeoutMs: 10_000 });
+    for (const t of ['vpp_main', 'vpp_wk_0', 'vpp_wk_1']) assert.match(text, new RegExp(`^vpp_node_vectors_total\\{node="ethernet-input",thread="${t}"\\} \\d+$`, 'm'));
+    const wk = (t: string) => Number(new RegExp(`^vpp_node_vectors_total\\{node="tcp4-input",thread="${t}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    assert.ok(wk('vpp_wk_0') > 0 && wk('vpp_wk_1') > 0, `tcp4-input vectors per worker: ${wk('vpp_wk_0')} / ${wk('vpp_wk_1')}`);
+    // One help and type line per metric family: the threads' series are merged, not concatenated.
+    assert.equal(text.match(/^# TYPE vpp_node_vectors_total /gm)?.length, 1);
   });
 
   it('answers ping whichever worker the kernel hands it to, and runs rx-mode on the owning worker', async () => {

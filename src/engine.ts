@@ -81,6 +81,15 @@ function seconds(config: EngineConfig, key: string, fallback: number, max: numbe
   return v;
 }
 
+function integer(config: EngineConfig, key: string, max: number): number | undefined {
+  const raw = config.engine[key];
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) > max) {
+    throw new EngineConfigError(`vpp-server { ${key} ${raw} }: expected an integer 0-${max}`);
+  }
+  return Number(raw);
+}
+
 export interface DrainResult {
   /** True when every HTTP connection finished before the deadline. */
   clean: boolean;
@@ -156,6 +165,12 @@ export class Engine {
       clear: () => delete this.dp.exceptions['after-vector'],
     });
     this.services = new Services(this.dp, this.errorSources);
+    // TIME_WAIT; absent keys keep the stack's defaults (60 s as Linux, 50,000 entries).
+    if (config.engine['tcp-time-wait'] !== undefined) {
+      this.services.tcpOptions.timeWaitMs = seconds(config, 'tcp-time-wait', 60, 3600) * 1000;
+    }
+    const twMax = integer(config, 'tcp-time-wait-max', 10_000_000);
+    if (twMax !== undefined) this.services.tcpOptions.maxTimeWait = twMax;
     this.services.log = (level, fields, message) => log[level](fields, message);
     if (options.cacheShare !== undefined) this.services.cacheShare = options.cacheShare;
     this.metrics = createMetricsRegistry({

@@ -3,7 +3,7 @@
  * static servers that `http static server …` starts.
  */
 import { statSync } from 'node:fs';
-import { TcpStack } from './tcp/index.js';
+import { TcpStack, type TcpOptions } from './tcp/index.js';
 import { HttpStaticServer, type HttpLimits } from './http/server.js';
 import type { HttpListenerCommand, HttpStaticServerCommand } from './http/command.js';
 import { Http2StaticServer, HTTP2_STATIC_SERVER_NODE } from './http/h2.js';
@@ -46,6 +46,8 @@ export class Services {
    * 1/W on each of W workers, so the process holds at most one budget in all.
    */
   cacheShare = 1;
+  /** TCP stack options from the vpp-server stanza (TIME_WAIT), applied when the stack is created. */
+  tcpOptions: Partial<TcpOptions> = {};
   /** Where TLS warnings and reload results go (the engine sets its logger here). */
   log: TlsEventLog = () => undefined;
   /** Lines of `show runtime` beyond the dataplane's graph nodes (TLS handshake cost). */
@@ -83,6 +85,7 @@ export class Services {
     const dp = this.dp;
     let kickScheduled = false;
     const stack: TcpStack = new TcpStack(new DataplaneSegmentSink(dp), {
+      ...this.tcpOptions,
       // Our MSS follows the MTU of the interface that owns the local address.
       mss: (localIp) => (dp.interfaceForAddress(localIp)?.mtu ?? 1500) - IPV4_MIN_HEADER_LEN - TCP_MIN_HEADER_LEN,
       onWork: () => {

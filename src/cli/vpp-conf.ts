@@ -39,7 +39,10 @@ export interface EngineConfig {
   log?: string;
   /** `cpu { main-core <n> workers <k> corelist-workers <list> }` (absent: no workers). */
   cpu?: CpuConfig;
-  /** Our own stanza: `vpp-server { ring-version 3 block-size 262144 … management 0.0.0.0:9100 }`. */
+  /**
+   * Our own stanza: `vpp-server { ring-version 3 block-size 262144 … management 0.0.0.0:9100
+   * tcp-time-wait 60 tcp-time-wait-max 50000 }`.
+   */
   engine: Record<string, string>;
   warnings: string[];
 }
@@ -174,7 +177,20 @@ export function parseConfText(file: string, text: string): ConfItem[] {
 
 const UNIX_FLAGS = new Set(['nodaemon', 'interactive', 'nosyslog', 'coredump-size', 'full-coredump']);
 const UNIX_VALUES = new Set(['cli-listen', 'startup-config', 'log', 'gid', 'cli-prompt', 'cli-history-limit', 'pidfile', 'runtime-dir', 'exec', 'cli-no-pager', 'cli-pager-buffer-limit', 'poll-sleep-usec']);
-const ENGINE_KEYS = new Set(['ring-version', 'block-size', 'block-count', 'frame-size', 'management', 'log-level', 'neighbor-age', 'shutdown-grace', 'stall-threshold', 'tx-offload']);
+const ENGINE_KEYS = new Set([
+  'ring-version',
+  'block-size',
+  'block-count',
+  'frame-size',
+  'management',
+  'log-level',
+  'neighbor-age',
+  'shutdown-grace',
+  'stall-threshold',
+  'tx-offload',
+  'tcp-time-wait',
+  'tcp-time-wait-max',
+]);
 
 /** Reads and interprets vpp.conf. */
 export function readVppConf(file: string, text = readFileSync(file, 'utf8')): EngineConfig {
@@ -259,6 +275,8 @@ const ENGINE_VALUE_CHECKS: Record<string, (value: string) => string | undefined>
   'neighbor-age': secondsUpTo(86400),
   'shutdown-grace': secondsUpTo(3600),
   'stall-threshold': secondsUpTo(3600),
+  'tcp-time-wait': secondsUpTo(3600),
+  'tcp-time-wait-max': integerIn(0, 10_000_000),
   management: (v) => {
     try {
       parseManagementAddress(v);

@@ -3,6 +3,8 @@ export { TcpStack, COOKIE_MSS } from './stack.js';
 export type { AnyConnection } from './stack.js';
 export { TcpConnection } from './connection.js';
 export { TimeWaitConnection } from './time-wait.js';
+export type { LossRecovery } from './recovery.js';
+export type { CongestionControl } from './congestion.js';
 export {
   DEFAULT_OPTIONS,
   STATE_NAMES,

@@ -22,6 +22,8 @@ import {
   writeTcpHeader,
 } from '../wire/tcp.js';
 import { TcpConnection } from './connection.js';
+import { sendSyn, sendSynAck } from './output.js';
+import { runTimers } from './timers.js';
 import { TimeWaitConnection } from './time-wait.js';
 import { hash4, makeKey } from './hash.js';
 import { TimerHeap } from './heap.js';
@@ -75,8 +77,8 @@ export class TcpStack {
   private readonly listeners = new Map<number, AcceptHandler>();
   private readonly heap = new TimerHeap<TcpConnection>();
   /** TIME_WAIT connections, oldest (earliest lingerAt) first. */
-  private twHead: AnyConnection | null = null;
-  private twTail: AnyConnection | null = null;
+  private twHead: TimeWaitConnection | null = null;
+  private twTail: TimeWaitConnection | null = null;
   private dirtyList: TcpConnection[] = [];
   private spareList: TcpConnection[] = [];
   private inCall = false;
@@ -125,7 +127,7 @@ export class TcpStack {
     this.inCall = true;
     try {
       c.handler = open(c);
-      c.sendSyn(now);
+      sendSyn(c, now);
       c.rtoAt = now + this.opts.rtoInitial;
       this.timerUpdate(c);
     } finally {
@@ -191,7 +193,12 @@ export class TcpStack {
     this.inCall = true;
     try {
       let c = this.lookup(g.dstIp, g.dstPort, g.srcIp, g.srcPort);
-      if (c !== undefined && c.state === TIME_WAIT && (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN) {
+      if (
+        c !== undefined &&
+        c.state === TIME_WAIT &&
+        (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN &&
+        c instanceof TimeWaitConnection
+      ) {
         if (c.timeWaitReusable(g)) {
           // RFC 6191: a new incarnation; its ISN must be above anything the old one used.
           const floor = (c.sndMax + 65536 + 2) >>> 0;
@@ -300,7 +307,7 @@ export class TcpStack {
     this.insert(c);
     this.setState(c, SYN_RECEIVED);
     this.counters.passiveOpens++;
-    c.sendSynAck(now);
+    sendSynAck(c, now);
     c.rtoAt = now + o.rtoInitial;
     this.timerUpdate(c);
   }
@@ -562,12 +569,11 @@ export class TcpStack {
   }
 
   /**
-   * @internal (Re)queues a TIME_WAIT connection at the end of the 2MSL FIFO, by its lingerAt.
-   * Every TIME_WAIT lasts timeWaitMs from a later `now`, so appending keeps the order without
-   * a heap (O(1) per connection instead of O(log n) against every connection in TIME_WAIT).
+   * (Re)queues a TIME_WAIT connection at the end of the 2MSL FIFO, by its lingerAt. Every
+   * TIME_WAIT lasts timeWaitMs from a later `now`, so appending keeps the order without a heap
+   * (O(1) per connection instead of O(log n) against every connection in TIME_WAIT).
    */
-  timeWaitQueue(c: AnyConnection): void {
-    if (c.heapIdx >= 0) this.heap.remove(c as TcpConnection);
+  private timeWaitQueue(c: TimeWaitConnection): void {
     if (c.inTimeWaitList) this.timeWaitUnlink(c);
     c.inTimeWaitList = true;
     // Walk back from the tail in case timeWaitMs was lowered meanwhile (normally zero steps).
@@ -581,7 +587,13 @@ export class TcpStack {
     else this.twHead = c;
   }
 
-  private timeWaitUnlink(c: AnyConnection): void {
+  /** @internal A retransmitted FIN in TIME_WAIT: our last ACK was lost; the 2MSL wait starts again. */
+  restartTimeWait(c: TimeWaitConnection, now: number): void {
+    c.lingerAt = now + this.opts.timeWaitMs;
+    this.timeWaitQueue(c);
+  }
+
+  private timeWaitUnlink(c: TimeWaitConnection): void {
     const prev = c.twPrev;
     const next = c.twNext;
     if (prev !== null) prev.twNext = next;
@@ -608,7 +620,6 @@ export class TcpStack {
       if (p !== undefined) p.next = tw;
     }
     c.next = null;
-    if (c.inTimeWaitList) this.timeWaitUnlink(c);
     if (c.heapIdx >= 0) this.heap.remove(c);
     c.state = CLOSED; // (the counters keep counting the TIME_WAIT, now tw)
     this.timeWaitQueue(tw);
@@ -619,8 +630,8 @@ export class TcpStack {
     if (c.state === CLOSED) return;
     this.setState(c, CLOSED);
     this.unlink(c);
-    if (c.inTimeWaitList) this.timeWaitUnlink(c);
     if (c instanceof TimeWaitConnection) {
+      if (c.inTimeWaitList) this.timeWaitUnlink(c);
       this.counters.connections--;
       return;
     }
@@ -648,7 +659,7 @@ export class TcpStack {
 
   /** @internal a connection's timers changed */
   timerUpdate(c: TcpConnection): void {
-    if (c.state === CLOSED || c.inTimeWaitList) return;
+    if (c.state === CLOSED) return;
     const d = deadlineOf(c);
     if (c.heapIdx < 0) {
       if (d !== Infinity) this.heap.set(c, d);
@@ -696,15 +707,14 @@ export class TcpStack {
       const heap = this.heap;
       while (heap.size > 0 && heap.topKey() <= now) {
         const c = heap.pop()!;
-        c.onTimers(now);
+        runTimers(c, now);
         this.timerUpdate(c);
       }
-      // 2MSL over (what TcpConnection.onTimers does in TIME_WAIT).
+      // 2MSL over.
       let c = this.twHead;
       while (c !== null && c.lingerAt <= now) {
         c.lingerAt = Infinity;
         this.destroy(c, false);
-        if (c.inTimeWaitList) this.timeWaitUnlink(c); // (not expected)
         c = this.twHead;
       }
     } finally {

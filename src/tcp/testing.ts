@@ -1,6 +1,8 @@
 /**
  * Test helpers for the TCP stack (usable by any test): an in-memory SegmentSink that captures
- * what the stack sends, a decoder for captured segments, and a builder for segments to feed in.
+ * what the stack sends, a decoder for captured segments, a builder for segments to feed in, and
+ * a driver that closes many short connections into TIME_WAIT (for the TIME_WAIT cap and its
+ * memory).
  */
 import {
   TCP_HEADER_LEN,
@@ -15,7 +17,7 @@ import {
   writeTcpHeader,
 } from '../wire/tcp.js';
 import type { StreamHandler } from '../stream/byte-stream.js';
-import { TCP_ACK, TCP_SYN } from '../wire/tcp.js';
+import { TCP_ACK, TCP_FIN, TCP_SYN } from '../wire/tcp.js';
 import type { TcpConnection } from './connection.js';
 import { TcpStack } from './stack.js';
 import type { SegmentSink, TcpOptions } from './types.js';
@@ -264,4 +266,66 @@ export class TcpHarness {
   seq(n = 0): number {
     return (this.iss + 1 + n) >>> 0;
   }
+}
+
+/** Keeps only what the last segment said (no copy, no allocation): for drivers of many connections. */
+export class LastSegmentSink implements SegmentSink {
+  readonly buf = Buffer.alloc(2048);
+  readonly off = 34;
+  readonly room = 1480;
+  readonly opt = new TcpParsedOptions();
+  seq = 0;
+  ack = 0;
+  flags = 0;
+  segments = 0;
+  begin(): boolean {
+    return true;
+  }
+  end(tcpLen: number): void {
+    const b = this.buf;
+    const o = this.off;
+    this.seq = b.readUInt32BE(o + 4);
+    this.ack = b.readUInt32BE(o + 8);
+    this.flags = b[o + 13];
+    parseTcpOptions(b, o, tcpHeaderLen(b, o), this.opt);
+    this.segments++;
+    void tcpLen;
+  }
+}
+
+/**
+ * Listens on local:80 with an application that answers nothing and closes at once, so that we
+ * close first and each connection ends in TIME_WAIT on our side.
+ */
+export function listenAndClose(stack: TcpStack, local: number): void {
+  const handler: StreamHandler = { onData() {}, onDrain() {}, onEnd() {}, onClose() {} };
+  stack.listen(local, 80, (s) => {
+    s.end();
+    return handler;
+  });
+}
+
+/**
+ * One short connection from peer:40000 to local:80 (see listenAndClose), with timestamps: SYN,
+ * ACK, our FIN, the peer's FIN+ACK, our last ACK. Returns the flags of our last segment (an ACK
+ * when all went well).
+ */
+export function closeOneConnection(stack: TcpStack, sink: LastSegmentSink, local: number, peer: number, now: number, scratch: Buffer): number {
+  const isn = (peer * 7919) >>> 0;
+  const tsv = Math.floor(now) >>> 0;
+  const send = (flags: number, seq: number, ack: number, tsEcr: number, syn: boolean): void => {
+    let p = TCP_HEADER_LEN;
+    if (syn) p = writeOptMss(scratch, p, 1460);
+    p = writeOptTimestamp(scratch, p, tsv, tsEcr, syn);
+    while ((p & 3) !== 0) scratch[p++] = 1;
+    writeTcpHeader(scratch, 0, 40000, 80, seq, ack, p, flags, 65535);
+    stack.input(peer, local, scratch, 0, p, now);
+    stack.flush(now);
+  };
+  send(TCP_SYN, isn, 0, 0, true); // → SYN-ACK
+  const iss = sink.seq;
+  const ourTs = sink.opt.tsVal;
+  send(TCP_ACK, (isn + 1) >>> 0, (iss + 1) >>> 0, ourTs, false); // → our FIN
+  send(TCP_FIN | TCP_ACK, (isn + 1) >>> 0, (iss + 2) >>> 0, sink.opt.tsVal, false); // → our last ACK
+  return sink.flags;
 }

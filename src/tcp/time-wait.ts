@@ -6,28 +6,38 @@
  * busy server keeps ~100 bytes per closed connection for timeWaitMs instead of kilobytes that
  * the garbage collector would have to copy into the old generation and mark.
  *
- * Segment processing follows TcpConnection.segment() for TIME_WAIT exactly: PAWS (RFC 7323
- * §5.3), the acceptability test, RST (RFC 5961 §3.2, RFC 1337: no assassination), SYN
- * (challenge ACK; a reusable SYN is taken by the stack first, RFC 6191), a retransmitted FIN
- * (ACK again and restart the 2MSL wait).
+ * Segments go through the same acceptance checks as TcpConnection's (acceptance.ts): PAWS
+ * (RFC 7323 §5.3), the sequence test, RST (RFC 5961 §3.2; one at RCV.NXT is ignored, RFC 1337:
+ * no assassination), SYN (challenge ACK; a reusable SYN is taken by the stack first, RFC 6191);
+ * then a retransmitted FIN is ACKed again and restarts the 2MSL wait.
  */
-import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, writeOptTimestamp, writeTcpHeader } from '../wire/tcp.js';
+import { TCP_ACK, TCP_FIN, writeOptTimestamp, writeTcpHeader } from '../wire/tcp.js';
+import {
+  SEG_ACCEPT,
+  SEG_ACCEPT_ACK_ONLY,
+  SEG_OUT_OF_WINDOW,
+  SEG_RESET,
+  type SegmentReceiver,
+  acceptSegment,
+  rejectOutOfWindow,
+  segmentLength,
+  updateTsRecent,
+} from './acceptance.js';
 import type { TcpConnection } from './connection.js';
-import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
+import { type ReceiveWindow, windowField } from './output.js';
+import { seqGt } from './seq.js';
 import type { TcpStack } from './stack.js';
 import { Segment, TIME_WAIT } from './types.js';
 
-export class TimeWaitConnection {
+export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
   /** Next entry in the same hash bucket of the stack's table. */
   next: TcpConnection | TimeWaitConnection | null = null;
   /** TIME_WAIT, then CLOSED once removed. */
   state = TIME_WAIT;
-  /** The 2MSL FIFO (see TcpStack.timeWaitQueue). */
-  twPrev: TcpConnection | TimeWaitConnection | null = null;
-  twNext: TcpConnection | TimeWaitConnection | null = null;
+  /** The stack's 2MSL FIFO (see TcpStack.timeWaitQueue). */
+  twPrev: TimeWaitConnection | null = null;
+  twNext: TimeWaitConnection | null = null;
   inTimeWaitList = false;
-  /** Never in the timer heap. */
-  heapIdx = -1;
   lingerAt: number;
 
   readonly localIp: number;
@@ -38,9 +48,9 @@ export class TimeWaitConnection {
   readonly sndMax: number;
   readonly rcvNxt: number;
   rcvAdvRight: number;
-  private lastAckSent: number;
-  private readonly rcvWscale: number;
-  private readonly rcvMss: number;
+  lastAckSent: number;
+  readonly rcvWscale: number;
+  readonly rcvMss: number;
   readonly tsOk: boolean;
   tsRecent: number;
   private readonly tsOffset: number;
@@ -93,77 +103,28 @@ export class TimeWaitConnection {
   /** One segment for this connection (RFC 9293 §3.10.7.4 in TIME_WAIT). */
   segment(g: Segment, now: number): void {
     const st = this.stack;
-    const opt = st.opt;
-    const flags = g.flags;
-    const segLen = g.dataLen + ((flags & TCP_SYN) !== 0 ? 1 : 0) + ((flags & TCP_FIN) !== 0 ? 1 : 0);
-    if (this.tsOk && opt.hasTs && segLen > 0 && (flags & TCP_RST) === 0 && seqLt(opt.tsVal, this.tsRecent)) {
-      st.err('paws');
-      this.oowAck(now, segLen);
-      return;
-    }
-    let wnd = (this.rcvAdvRight - this.rcvNxt) | 0;
-    if (wnd < 0) wnd = 0;
-    const seq = g.seq;
-    let ok: boolean;
-    if (segLen === 0) {
-      ok = wnd === 0 ? seq === this.rcvNxt : seqGeq(seq, this.rcvNxt) && seqLt(seq, (this.rcvNxt + wnd) >>> 0);
-    } else if (wnd === 0) {
-      ok = false;
-    } else {
-      const last = (seq + segLen - 1) >>> 0;
-      const right = (this.rcvNxt + wnd) >>> 0;
-      ok = (seqGeq(seq, this.rcvNxt) && seqLt(seq, right)) || (seqGeq(last, this.rcvNxt) && seqLt(last, right));
-    }
-    if (!ok) {
-      if (wnd === 0 && seq === this.rcvNxt && (flags & (TCP_SYN | TCP_RST)) === 0) {
-        // Zero window: the ACK of an exactly-placed segment still counts; acknowledge it.
-        this.sendAck(now);
-      } else {
-        if ((flags & TCP_RST) !== 0) {
-          st.err('rst-out-of-window');
-          return;
-        }
-        if ((flags & TCP_FIN) !== 0) {
+    const segLen = segmentLength(g);
+    switch (acceptSegment(this, g, segLen, now)) {
+      case SEG_OUT_OF_WINDOW:
+        if ((g.flags & TCP_FIN) !== 0) {
           // A retransmitted FIN: our last ACK was lost; ACK again and restart the 2MSL wait.
-          this.lingerAt = now + st.opts.timeWaitMs;
-          st.timeWaitQueue(this);
+          st.restartTimeWait(this, now);
         } else if (segLen > 0) st.counters.duplicateSegments++;
-        st.err('out-of-window');
-        this.oowAck(now, segLen);
+        rejectOutOfWindow(this, segLen, now);
         return;
-      }
-    }
-    if ((flags & TCP_RST) !== 0) {
-      if (seq === this.rcvNxt) {
+      case SEG_RESET:
         st.counters.rstIn++;
-        st.err('rst-in-time-wait'); // RFC 1337
+        st.err('rst-in-time-wait'); // RFC 1337: no assassination
         return;
-      }
-      st.err('rst-challenge');
-      this.challengeAck(now);
-      return;
+      case SEG_ACCEPT_ACK_ONLY:
+        this.sendAck(now); // zero window: the ACK of an exactly-placed segment still counts
+        break;
+      case SEG_ACCEPT:
+        break;
+      default:
+        return; // dropped (SYN_RECEIVED verdicts cannot occur here)
     }
-    if ((flags & TCP_SYN) !== 0) {
-      st.err('syn-challenge');
-      this.challengeAck(now);
-      return;
-    }
-    if ((flags & TCP_ACK) === 0) {
-      st.err('no-ack');
-      return;
-    }
-    // RFC 7323 §5.3 R3: only an accepted segment (not a challenged RST or SYN) sets TS.Recent.
-    if (this.tsOk && opt.hasTs && seqLeq(seq, this.lastAckSent) && seqGeq(opt.tsVal, this.tsRecent)) {
-      this.tsRecent = opt.tsVal;
-    }
-  }
-
-  private oowAck(now: number, segLen: number): void {
-    if (this.stack.takeOutOfWindowAck(this, now, segLen)) this.sendAck(now);
-  }
-
-  private challengeAck(now: number): void {
-    if (this.stack.takeChallengeAck(this, now)) this.sendAck(now);
+    updateTsRecent(this, g.seq, st.opt);
   }
 
   /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with the window and timestamps as TcpConnection sends them. */
@@ -177,26 +138,10 @@ export class TimeWaitConnection {
     const buf = sink.buf;
     const o = sink.off;
     const hl = this.tsOk ? 32 : 20;
-    writeTcpHeader(buf, o, this.localPort, this.remotePort, this.sndNxt, this.rcvNxt, hl, TCP_ACK, this.windowField());
+    writeTcpHeader(buf, o, this.localPort, this.remotePort, this.sndNxt, this.rcvNxt, hl, TCP_ACK, windowField(this, 0));
     if (this.tsOk) writeOptTimestamp(buf, o + 20, (Math.floor(now) + this.tsOffset) >>> 0, this.tsRecent);
     sink.end(hl);
     this.lastAckSent = this.rcvNxt;
     st.counters.segmentsOut++;
-  }
-
-  /** TcpConnection.windowField() with nothing queued for the application. */
-  private windowField(): number {
-    const rcvBuf = this.stack.opts.rcvBuf;
-    const promised = (this.rcvAdvRight - this.rcvNxt) | 0;
-    let win = rcvBuf;
-    const grow = win - promised;
-    if (grow < Math.min(rcvBuf >> 1, this.rcvMss)) win = promised > 0 ? promised : 0;
-    const s = this.rcvWscale;
-    let field = win >>> s;
-    if (promised > 0 && field << s < promised) field = (promised + (1 << s) - 1) >>> s;
-    if (field > 0xffff) field = 0xffff;
-    const right = (this.rcvNxt + field * (1 << s)) >>> 0;
-    if (seqGt(right, this.rcvAdvRight)) this.rcvAdvRight = right;
-    return field;
   }
 }

@@ -59,7 +59,11 @@ export interface TcpOptions {
   synAckRetries: number;
   /** Delayed ACK timer (ms, ≤ 500 per RFC 9293; 40 like Linux). */
   delayedAckMs: number;
-  /** TIME_WAIT duration (ms): short, since reuse by a newer SYN is supported. */
+  /**
+   * TIME_WAIT duration (ms): 60 s as Linux (TCP_TIMEWAIT_LEN), 2 MSL with its MSL of 30 s. A newer
+   * SYN (higher TSval, or sequence number without timestamps) may reuse the entry sooner
+   * (RFC 6191), as Linux lets it.
+   */
   timeWaitMs: number;
   /** How long FIN_WAIT_2 waits for the peer's FIN after our FIN was acknowledged (ms). */
   finWait2Ms: number;
@@ -68,7 +72,13 @@ export interface TcpOptions {
   synCookies: boolean;
   /** Max connections (not counting TIME_WAIT). */
   maxConnections: number;
-  /** Max connections held in TIME_WAIT; beyond it a closing connection is dropped at once. */
+  /**
+   * Max connections held in TIME_WAIT (Linux's `tcp_max_tw_buckets`). When it is reached, a
+   * closing connection gets no TIME_WAIT entry: its last ACK is sent and it is destroyed at once,
+   * counted in timeWaitOverflows (Linux's TCPTimeWaitOverflow). That is safe with timestamps: an
+   * old duplicate of that connection meets a new incarnation whose TS.Recent is newer (PAWS), and
+   * the ISN clock puts the new incarnation's sequence numbers ahead of the old ones.
+   */
   maxTimeWait: number;
   /** Keep-alive idle time (ms), 0 = off; interval between probes; probes before abort. */
   keepAliveMs: number;
@@ -113,7 +123,7 @@ export const DEFAULT_OPTIONS: TcpOptions = {
   maxRetries: 8,
   synAckRetries: 5,
   delayedAckMs: 40,
-  timeWaitMs: 2000,
+  timeWaitMs: 60_000,
   finWait2Ms: 30000,
   synQueueMax: 1024,
   synCookies: true,
@@ -186,6 +196,8 @@ export interface TcpCounters {
   outOfOrderSegments: number;
   duplicateSegments: number;
   timeWaitReused: number;
+  /** Closing connections that got no TIME_WAIT entry because maxTimeWait was reached. */
+  timeWaitOverflows: number;
   windowProbes: number;
   keepAliveProbes: number;
   /** Current counts. */
@@ -222,6 +234,7 @@ export function newCounters(): TcpCounters {
     outOfOrderSegments: 0,
     duplicateSegments: 0,
     timeWaitReused: 0,
+    timeWaitOverflows: 0,
     windowProbes: 0,
     keepAliveProbes: 0,
     connections: 0,

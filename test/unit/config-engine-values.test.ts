@@ -2,6 +2,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, readVppConf } from '../../src/cli/vpp-conf.js';
+import { Engine, EngineConfigError } from '../../src/engine.js';
+import { createLogger } from '../../src/log.js';
+import { MemoryDevice } from '../../src/io/memory-device.js';
 
 describe('vpp.conf: vpp-server stanza values', () => {
   it('accepts good values', () => {
@@ -16,6 +19,9 @@ describe('vpp.conf: vpp-server stanza values', () => {
     ['block-size 12', /expected an integer 4096-/],
     ['management 0.0.0.0:99999', /expected off, <port>, <ipv4>:<port>/],
     ['log-level loud', /expected fatal, error/],
+    ['tcp-time-wait forever', /'tcp-time-wait forever': expected seconds between 0 and 3600/],
+    ['tcp-time-wait 7200', /expected seconds between 0 and 3600/],
+    ['tcp-time-wait-max -1', /'tcp-time-wait-max -1': expected an integer 0-10000000/],
   ] as const) {
     it(`rejects '${line}' naming file and line`, () => {
       assert.throws(
@@ -24,4 +30,31 @@ describe('vpp.conf: vpp-server stanza values', () => {
       );
     });
   }
+});
+
+describe('vpp.conf: TIME_WAIT keys reach the TCP stack', () => {
+  const engineFor = (engine: Record<string, string>): Engine =>
+    new Engine({
+      config: { nodaemon: true, engine, warnings: [] },
+      log: createLogger({ level: 'silent' }),
+      openDevice: (ifname) => new MemoryDevice(ifname, Buffer.from([2, 0, 0, 0, 0, 1])),
+    });
+
+  it('tcp-time-wait and tcp-time-wait-max set the stack options', () => {
+    const c = readVppConf('/x/vpp.conf', 'vpp-server {\n  tcp-time-wait 30\n  tcp-time-wait-max 1000\n}\n');
+    assert.deepEqual(c.engine, { 'tcp-time-wait': '30', 'tcp-time-wait-max': '1000' });
+    const opts = engineFor(c.engine).services.ensureTcp().stack.opts;
+    assert.equal(opts.timeWaitMs, 30_000);
+    assert.equal(opts.maxTimeWait, 1000);
+  });
+
+  it('without them the stack keeps 60 s and 50,000 entries', () => {
+    const opts = engineFor({}).services.ensureTcp().stack.opts;
+    assert.equal(opts.timeWaitMs, 60_000);
+    assert.equal(opts.maxTimeWait, 50_000);
+  });
+
+  it('a bad value given to the engine directly (not from a file) is refused too', () => {
+    assert.throws(() => engineFor({ 'tcp-time-wait-max': 'lots' }), EngineConfigError);
+  });
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/wire/tcp.js';
 import { TcpHarness } from '../../src/tcp/testing.js';
+import type { SackRecovery } from '../../src/tcp/recovery-sack.js';
 
 const A = TCP_ACK;
 const MSS = 1460;
@@ -81,7 +82,7 @@ describe('tcp RACK loss detection (RFC 8985 §6)', () => {
     // Silence: the RTO (300 ms after the last ACK) deems every unSACKed segment lost.
     const r = h.advance(300);
     assert.deepEqual(seqs(h, r), [1], 'loss window of one segment');
-    assert.equal(h.conn!.inLoss, true);
+    assert.equal((h.conn!.rec as SackRecovery).inLoss, true);
     h.now += 20;
     const r2 = ack(2, [[S(3), S(4)]]);
     assert.deepEqual(seqs(h, r2), [2, 4], 'slow start: two more, skipping the SACKed segment 3');

@@ -1,0 +1,131 @@
+/**
+ * Segment acceptance in the synchronized states and TIME_WAIT: the checks RFC 9293 §3.10.7.4
+ * makes before a segment may touch the connection, shared by TcpConnection and
+ * TimeWaitConnection:
+ * - R1, PAWS (RFC 7323 §5.3): a segment with data and a TSval older than TS.Recent is an old
+ *   duplicate. Segments without data are exempt (like Linux's "disordered ACK" rule): reordered
+ *   pure ACKs are harmless, the ACK checks still apply, and answering them could start an ACK loop.
+ * - R2, the sequence test: the segment must overlap the receive window (zero window: only
+ *   SEG.SEQ = RCV.NXT, whose ACK is still taken).
+ * - RST (RFC 5961 §3.2): only SEG.SEQ = RCV.NXT resets; elsewhere in the window a challenge ACK.
+ * - SYN (RFC 5961 §4.2): a challenge ACK (in passive SYN-RECEIVED the caller returns to LISTEN).
+ * - no ACK bit: dropped.
+ * R3, TS.Recent, is taken by updateTsRecent once the caller has also accepted the ACK field, so
+ * that a challenged or dropped segment cannot move it.
+ *
+ * The answers the RFCs require (the ACK for an unacceptable segment, challenge ACKs) are sent
+ * here, rate limited per connection (TcpStack.takeOutOfWindowAck/takeChallengeAck).
+ */
+import type { TcpParsedOptions } from '../wire/tcp.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/tcp.js';
+import { seqGeq, seqLeq, seqLt } from './seq.js';
+import type { TcpStack } from './stack.js';
+import { SYN_RECEIVED, type Segment } from './types.js';
+
+/** What the receiving side of either connection kind offers the checks. */
+export interface SegmentReceiver {
+  readonly stack: TcpStack;
+  readonly state: number;
+  readonly tsOk: boolean;
+  tsRecent: number;
+  readonly rcvNxt: number;
+  /** Right edge of the window we last advertised. */
+  readonly rcvAdvRight: number;
+  readonly lastAckSent: number;
+  /** When an ACK for an invalid segment (out of window, or a challenge ACK) last went out. */
+  lastOowAckAt: number;
+  /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> now. */
+  sendAck(now: number): void;
+}
+
+/** Passed every check: process the ACK, the text and the FIN. */
+export const SEG_ACCEPT = 0;
+/** Zero window and SEG.SEQ = RCV.NXT: process the ACK (and owe an ACK), not the text or FIN. */
+export const SEG_ACCEPT_ACK_ONLY = 1;
+/** Dropped here (counted, and answered where the RFCs say so). */
+export const SEG_DROP = 2;
+/** Fails the sequence test; not yet answered: the caller may act, then calls rejectOutOfWindow. */
+export const SEG_OUT_OF_WINDOW = 3;
+/** RST with SEG.SEQ = RCV.NXT: the caller resets the connection (TIME_WAIT ignores it, RFC 1337). */
+export const SEG_RESET = 4;
+/** A SYN inside the window in SYN-RECEIVED: the caller returns to LISTEN. */
+export const SEG_SYN_IN_SYN_RECEIVED = 5;
+
+/** SEG.LEN: the data, plus one for each of SYN and FIN. */
+export function segmentLength(g: Segment): number {
+  return g.dataLen + ((g.flags & TCP_SYN) !== 0 ? 1 : 0) + ((g.flags & TCP_FIN) !== 0 ? 1 : 0);
+}
+
+/** The checks of RFC 9293 §3.10.7.4 up to the ACK field; one of the SEG_* verdicts. */
+export function acceptSegment(r: SegmentReceiver, g: Segment, segLen: number, now: number): number {
+  const st = r.stack;
+  const opt = st.opt;
+  const flags = g.flags;
+  if (r.tsOk && opt.hasTs && segLen > 0 && (flags & TCP_RST) === 0 && seqLt(opt.tsVal, r.tsRecent)) {
+    st.err('paws');
+    outOfWindowAck(r, now, segLen);
+    return SEG_DROP;
+  }
+  const rcvNxt = r.rcvNxt;
+  let wnd = (r.rcvAdvRight - rcvNxt) | 0;
+  if (wnd < 0) wnd = 0;
+  const seq = g.seq;
+  let ok: boolean;
+  if (segLen === 0) {
+    ok = wnd === 0 ? seq === rcvNxt : seqGeq(seq, rcvNxt) && seqLt(seq, (rcvNxt + wnd) >>> 0);
+  } else if (wnd === 0) {
+    ok = false;
+  } else {
+    const last = (seq + segLen - 1) >>> 0;
+    const right = (rcvNxt + wnd) >>> 0;
+    ok = (seqGeq(seq, rcvNxt) && seqLt(seq, right)) || (seqGeq(last, rcvNxt) && seqLt(last, right));
+  }
+  let verdict = SEG_ACCEPT;
+  if (!ok) {
+    if (wnd === 0 && seq === rcvNxt && (flags & (TCP_SYN | TCP_RST)) === 0) {
+      verdict = SEG_ACCEPT_ACK_ONLY;
+    } else if ((flags & TCP_RST) !== 0) {
+      st.err('rst-out-of-window');
+      return SEG_DROP;
+    } else return SEG_OUT_OF_WINDOW;
+  }
+  if ((flags & TCP_RST) !== 0) {
+    if (seq === rcvNxt) return SEG_RESET;
+    st.err('rst-challenge');
+    challengeAck(r, now);
+    return SEG_DROP;
+  }
+  if ((flags & TCP_SYN) !== 0) {
+    if (r.state === SYN_RECEIVED) return SEG_SYN_IN_SYN_RECEIVED;
+    st.err('syn-challenge');
+    challengeAck(r, now);
+    return SEG_DROP;
+  }
+  if ((flags & TCP_ACK) === 0) {
+    st.err('no-ack');
+    return SEG_DROP;
+  }
+  return verdict;
+}
+
+/** Drops a segment that failed the sequence test, with the ACK RFC 9293 asks for (rate limited). */
+export function rejectOutOfWindow(r: SegmentReceiver, segLen: number, now: number): void {
+  r.stack.err('out-of-window');
+  outOfWindowAck(r, now, segLen);
+}
+
+/**
+ * RFC 7323 §5.3 R3 (after R1 and R2, and after the ACK field was found acceptable) and §4.3:
+ * an accepted segment that covers Last.ACK.sent sets TS.Recent.
+ */
+export function updateTsRecent(r: SegmentReceiver, seq: number, opt: TcpParsedOptions): void {
+  if (r.tsOk && opt.hasTs && seqLeq(seq, r.lastAckSent) && seqGeq(opt.tsVal, r.tsRecent)) r.tsRecent = opt.tsVal;
+}
+
+function outOfWindowAck(r: SegmentReceiver, now: number, segLen: number): void {
+  if (r.stack.takeOutOfWindowAck(r, now, segLen)) r.sendAck(now);
+}
+
+function challengeAck(r: SegmentReceiver, now: number): void {
+  if (r.stack.takeChallengeAck(r, now)) r.sendAck(now);
+}

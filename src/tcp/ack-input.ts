@@ -1,0 +1,86 @@
+/**
+ * The sender's side of an arriving segment (RFC 9293 §3.10.7.4 "fifth, check the ACK field"):
+ * whether the ACK is acceptable (RFC 5961 §5.2), what it acknowledges (send queue, SND.UNA, RTT
+ * sample, the retransmission timer, the application's onDrain), the peer's window (SND.WL1/WL2
+ * rule, the end of persist), and the hand-over to loss recovery (see recovery.ts for the order).
+ */
+import type { TcpConnection } from './connection.js';
+import { sendAck } from './output.js';
+import { rttSample } from './rtt.js';
+import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
+import { restartRto, stopPersist } from './timers.js';
+import { CLOSED, CLOSE_WAIT, ESTABLISHED, type Segment } from './types.js';
+
+/** RFC 5961 §5.2: the acceptable ACK range is (SND.UNA - MAX.SND.WND) .. SND.NXT; else drop with an ACK. */
+export function ackAcceptable(c: TcpConnection, ack: number, now: number): boolean {
+  const st = c.stack;
+  if (seqGt(ack, c.sndMax)) {
+    st.err('ack-too-new');
+    sendAck(c, now);
+    return false;
+  }
+  if (seqLt(ack, (c.sndUna - c.maxSndWnd) >>> 0)) {
+    st.err('ack-too-old');
+    sendAck(c, now);
+    return false;
+  }
+  return true;
+}
+
+/** An acceptable ACK in a synchronized state; false = the connection is gone, drop the rest. */
+export function processAck(c: TcpConnection, g: Segment, now: number): boolean {
+  const st = c.stack;
+  const ack = g.ack;
+  const rec = c.rec;
+  const newSack = rec.onAckArrived(st.opt, ack, now);
+  const scaled = g.wnd << c.sndWscale;
+  if (seqGt(ack, c.sndUna)) {
+    ackNewData(c, ack, now);
+    if (c.state === CLOSED) return false;
+  } else rec.onDuplicateAck(g, newSack, scaled === c.sndWnd, now);
+  // Window update (RFC 9293 §3.10.7.4: SND.WL1/SND.WL2 rule).
+  const seq = g.seq;
+  if (seqLt(c.sndWl1, seq) || (c.sndWl1 === seq && seqLeq(c.sndWl2, ack))) {
+    const old = c.sndWnd;
+    c.sndWnd = scaled;
+    c.sndWl1 = seq;
+    c.sndWl2 = ack;
+    if (scaled > c.maxSndWnd) c.maxSndWnd = scaled;
+    if (scaled > 0 && c.persisting) {
+      stopPersist(c, now);
+      st.markDirty(c);
+    } else if (scaled > old) st.markDirty(c);
+  }
+  if (c.persisting) c.probes = 0; // the peer answers our probes
+  return true;
+}
+
+function ackNewData(c: TcpConnection, ack: number, now: number): void {
+  const st = c.stack;
+  const opt = st.opt;
+  const acked = (ack - c.sndUna) | 0;
+  let dataAcked = acked;
+  if (c.finQueued && seqGt(ack, c.finSeq)) dataAcked--;
+  const flightBefore = (c.sndMax - c.sndUna) | 0;
+  if (dataAcked > 0) c.q.drop(dataAcked);
+  c.sndUna = ack;
+  // Forward progress: the path to the peer works (the dataplane refreshes its next hop's neighbour entry).
+  st.sink.confirm?.(c.remoteIp);
+  if (seqLt(c.sndNxt, ack)) c.sndNxt = ack;
+  // RTT: from the echoed timestamp (RFC 7323 §4.1) or the one timed segment (Karn).
+  if (c.tsOk && opt.hasTs && opt.tsEcr !== 0) {
+    const r = (c.tsNow(now) - opt.tsEcr) | 0;
+    if (r >= 0 && r < 3600_000) rttSample(c, r);
+  } else if (c.rttActive && seqGeq(ack, c.rttSeq)) {
+    c.rttActive = false;
+    rttSample(c, now - c.rttTime);
+  }
+  c.retries = 0;
+  c.rec.onUnaAdvanced(ack, acked, flightBefore, now);
+  restartRto(c, now);
+  st.markDirty(c);
+  if (c.drainWanted && c.q.bytes < st.opts.sendLowWater && c.handler !== null) {
+    c.drainWanted = false;
+    if (c.state === ESTABLISHED || c.state === CLOSE_WAIT) c.handler.onDrain();
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Writing a connection's segments: one data/ACK segment into the sink (header, timestamps,
+ * SACK blocks, the window we advertise, payload copied from the send queue), pure ACKs, RSTs,
+ * our SYN and SYN-ACK, the per-flush send step, and the sizing rules both loss-recovery send
+ * loops share.
+ */
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, writeOptSack, writeOptTimestamp, writeTcpHeader } from '../wire/tcp.js';
+import type { TcpConnection } from './connection.js';
+import type { TcpStack } from './stack.js';
+import { rtoCur } from './rtt.js';
+import { seqGt, seqLt } from './seq.js';
+
+/** Largest payload asked for in one super-segment (the sink's room, ≤ one IPv4 packet, decides). */
+export const SUPER_SEGMENT_MAX = 65535;
+
+/** The sequence number where the queued data ends (our FIN's, once end() was called). */
+export function dataEnd(c: TcpConnection): number {
+  return c.finQueued ? c.finSeq : (c.sndUna + c.q.bytes) >>> 0;
+}
+
+/**
+ * Sends one segment at `seq` with up to maxLen data bytes, and FIN when allowFin and the
+ * segment reaches finSeq. Returns the sequence space used, or -1 when the sink had no room.
+ */
+export function transmit(c: TcpConnection, seq: number, maxLen: number, now: number, allowFin: boolean, superSeg = false): number {
+  const st = c.stack;
+  const sink = st.sink;
+  c.lastPiece = 0;
+  if (!sink.begin(c.localIp, c.remoteIp, superSeg)) {
+    st.txBlocked = true;
+    return -1;
+  }
+  const buf = sink.buf;
+  const o = sink.off;
+  let hl = c.tsOk ? 32 : 20;
+  let nsack = 0;
+  const rs = c.reasm;
+  if (c.sackOk && rs !== null && rs.count > 0) {
+    nsack = rs.sackBlocks(st.sackOut, c.tsOk ? 3 : 4);
+    hl += 4 + 8 * nsack;
+  }
+  let len = 0;
+  let flags = TCP_ACK;
+  if (maxLen > 0) {
+    const end = dataEnd(c);
+    len = (end - seq) | 0;
+    if (len > maxLen) len = maxLen;
+    if (len > sink.room - hl) len = sink.room - hl;
+    if (superSeg && len > 0) {
+      // A super-segment: the device cuts it into pieces of one MSS (what fits one frame
+      // with these options); keep it a whole number of pieces unless it ends the data.
+      let piece = c.sndMss;
+      const segRoom = (sink.segRoom ?? sink.room) - hl;
+      if (segRoom < piece) piece = segRoom;
+      if (len > piece) {
+        if (((seq + len) >>> 0) !== end) len -= len % piece;
+        if (len > piece) c.lastPiece = piece;
+      }
+    }
+    if (len < 0) len = 0;
+    if (len > 0) {
+      c.q.copy((seq - c.sndUna) | 0, len, buf, o + hl);
+      if (((seq + len) >>> 0) === end) flags |= TCP_PSH;
+    }
+  }
+  if (allowFin && c.finQueued && ((seq + len) >>> 0) === c.finSeq) flags |= TCP_FIN;
+  writeTcpHeader(buf, o, c.localPort, c.remotePort, seq, c.rcvNxt, hl, flags, windowField(c, c.rcvQueued));
+  let p = o + 20;
+  if (c.tsOk) p = writeOptTimestamp(buf, p, c.tsNow(now), c.tsRecent);
+  if (nsack > 0) writeOptSack(buf, p, st.sackOut, nsack);
+  const piece = c.lastPiece;
+  sink.end(hl + len, piece);
+  c.lastAckSent = c.rcvNxt;
+  c.ackPending = false;
+  const k = st.counters;
+  const segs = piece > 0 ? Math.ceil(len / piece) : 1;
+  k.segmentsOut += segs;
+  if (len > 0) {
+    k.dataSegmentsOut += segs;
+    k.bytesOut += len;
+  }
+  return len + ((flags & TCP_FIN) !== 0 ? 1 : 0);
+}
+
+/** What advertising a receive window needs (TcpConnection and TimeWaitConnection). */
+export interface ReceiveWindow {
+  readonly stack: TcpStack;
+  readonly rcvNxt: number;
+  /** Right edge of the window last advertised (never moves left). */
+  rcvAdvRight: number;
+  readonly rcvMss: number;
+  readonly rcvWscale: number;
+}
+
+/**
+ * The window we advertise now, with `queued` bytes held for the application, as the (scaled)
+ * field value; updates rcvAdvRight.
+ */
+export function windowField(r: ReceiveWindow, queued: number): number {
+  const rcvBuf = r.stack.opts.rcvBuf;
+  const promised = (r.rcvAdvRight - r.rcvNxt) | 0;
+  let win = rcvBuf - queued;
+  if (win < 0) win = 0;
+  // Receiver silly window avoidance: move the right edge only by a useful amount.
+  const grow = win - promised;
+  if (grow < Math.min(rcvBuf >> 1, r.rcvMss)) win = promised > 0 ? promised : 0;
+  const s = r.rcvWscale;
+  let field = win >>> s;
+  if (promised > 0 && field << s < promised) field = (promised + (1 << s) - 1) >>> s;
+  if (field > 0xffff) field = 0xffff;
+  const right = (r.rcvNxt + field * (1 << s)) >>> 0;
+  if (seqGt(right, r.rcvAdvRight)) r.rcvAdvRight = right;
+  return field;
+}
+
+/** A pure ACK now, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (kept for the next flush if the sink is full). */
+export function sendAck(c: TcpConnection, now: number): void {
+  if (transmit(c, c.sndNxt, 0, now, false) < 0) {
+    c.ackPending = true;
+    c.stack.markDirty(c);
+  }
+}
+
+/** <SEQ=seq><ACK=RCV.NXT><CTL=RST,ACK>. */
+export function sendRst(c: TcpConnection, seq: number): void {
+  c.stack.sendControl(c.localIp, c.remoteIp, c.localPort, c.remotePort, seq, c.rcvNxt, TCP_RST | TCP_ACK);
+}
+
+/** Our SYN-ACK (passive or simultaneous open), with the options negotiated from the peer's SYN. */
+export function sendSynAck(c: TcpConnection, now: number): void {
+  const win = c.stack.opts.rcvBuf > 0xffff ? 0xffff : c.stack.opts.rcvBuf;
+  sendSynSegment(c, now, TCP_SYN | TCP_ACK, c.rcvNxt, c.rcvWscaleSent, c.sackOk, c.tsOk, c.tsRecent, win);
+  c.lastAckSent = c.rcvNxt;
+  const right = (c.rcvNxt + win) >>> 0;
+  if (seqGt(right, c.rcvAdvRight) || c.rcvAdvRight === 0) c.rcvAdvRight = right;
+}
+
+/** Our SYN for an active open, offering every option we support. */
+export function sendSyn(c: TcpConnection, now: number): void {
+  const o = c.stack.opts;
+  const wscale = o.windowScaling ? c.stack.rcvWscaleFor() : -1;
+  sendSynSegment(c, now, TCP_SYN, 0, wscale, o.sack, o.timestamps, 0, o.rcvBuf > 0xffff ? 0xffff : o.rcvBuf);
+}
+
+function sendSynSegment(
+  c: TcpConnection,
+  now: number,
+  flags: number,
+  ack: number,
+  wscale: number,
+  sackOk: boolean,
+  tsOk: boolean,
+  tsEcr: number,
+  win: number,
+): void {
+  const st = c.stack;
+  const mss = st.ourMss(c.localIp);
+  st.sendSynAck(c.localIp, c.remoteIp, c.localPort, c.remotePort, c.iss, ack, mss, wscale, sackOk, tsOk, c.tsNow(now), tsEcr, win, flags);
+}
+
+/**
+ * The sending step of a flush, in a synchronized state: RFC 5681 §4.1's restart after idle,
+ * then whatever loss recovery sends (retransmissions first, then new data and FIN).
+ */
+export function sendData(c: TcpConnection, now: number): void {
+  if (c.sndMax === c.sndUna && now - c.lastSendAt > rtoCur(c) && c.cwnd > c.iw()) c.cwnd = c.iw();
+  c.rec.send(now);
+}
+
+/**
+ * Whether new data may go out as super-segments (GSO): the sink can take them and the
+ * connection is in steady state. Retransmissions, probes and limited transmit stay one MSS.
+ */
+export function superOk(c: TcpConnection): boolean {
+  return c.stack.sink.gso === true && c.rec.steady();
+}
+
+/**
+ * The size of the next new-data segment: at most maxLen, what remains queued, the peer's window
+ * (wndAvail) and the congestion room. 0 = wait: sender silly window avoidance (RFC 9293
+ * §3.8.6.2.1, without Nagle) sends small segments only when they end the queued data or nothing
+ * else is in flight.
+ */
+export function newSegmentLen(c: TcpConnection, maxLen: number, remaining: number, wndAvail: number, room: number, flight: number): number {
+  const mss = c.sndMss;
+  let len = maxLen;
+  if (remaining < len) len = remaining;
+  if (wndAvail < len) len = wndAvail;
+  if (room < len) len = room;
+  if (len < mss && len < remaining && flight > 0 && len < c.maxSndWnd >> 1) {
+    if (room < mss) c.cwndLimited = true;
+    return 0;
+  }
+  return len;
+}
+
+/** Counts a retransmission; Karn: an RTT measurement covering a retransmitted segment is ambiguous. */
+export function noteRetransmit(c: TcpConnection, seq: number): void {
+  c.stack.counters.retransmits++;
+  if (c.rttActive && seqLt(seq, c.rttSeq)) c.rttActive = false;
+}

@@ -1,0 +1,570 @@
+/**
+ * Loss recovery on SACK connections, as modern stacks do it: every outstanding segment is kept
+ * in a SentLog with its last send time; RACK (RFC 8985 §6) deems a segment lost once a segment
+ * sent after it was delivered and a reordering window has passed (this also finds lost
+ * retransmissions, which RFC 6675 alone leaves to the RTO); a Tail Loss Probe (RFC 8985 §7)
+ * replaces the RTO for losses at the end of a flight; the pipe is RFC 6675's (outstanding −
+ * SACKed − lost + retransmitted), cwnd during recovery follows PRR (RFC 6937), and one rescue
+ * retransmission (RFC 6675 §5) covers the tail during recovery. After an RTO every unSACKed
+ * segment is deemed lost and resent in order under slow start, with RACK still active.
+ */
+import type { TcpParsedOptions } from '../wire/tcp.js';
+import type { TcpConnection } from './connection.js';
+import { dataEnd, newSegmentLen, noteRetransmit, superOk, SUPER_SEGMENT_MAX, transmit } from './output.js';
+import type { LossRecovery } from './recovery.js';
+import { Scoreboard } from './scoreboard.js';
+import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
+import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
+import { rtoCur } from './rtt.js';
+import { armRto, startPersist } from './timers.js';
+import { CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, type Segment } from './types.js';
+
+/** RFC 8985 §7.2: lower bound of the probe timeout (Linux uses 10 ms too). */
+const TLP_MIN_MS = 10;
+/** Allowance for the peer's delayed ACK when a single segment is outstanding (Linux's minimum ATO). */
+const TLP_DELACK_MS = 40;
+
+export class SackRecovery implements LossRecovery {
+  readonly log = new SentLog();
+  /** What the peer reported as received above SND.UNA (RFC 6675 §3). */
+  readonly sb = new Scoreboard();
+  inRecovery = false;
+  /** After an RTO, until SND.UNA reaches `recover` (Linux's "Loss" state). */
+  inLoss = false;
+  /** SND.MAX when recovery (or the loss state) began. */
+  private recover: number;
+  /** Retransmit the first lost segment at once, whatever the pipe (RFC 6675 §5 step 4.3). */
+  private forceRxt = false;
+  // RFC 6675 pipe accounting (bytes).
+  private sackedBytes = 0;
+  private sackedSegs = 0;
+  /** Bytes of records deemed lost and not retransmitted since. */
+  private lostBytes = 0;
+  /** No lost, not yet retransmitted record below this record number. */
+  private rxtHint = 0;
+  /** Highest sequence number SACKed or cumulatively ACKed (for reordering detection). */
+  private fack: number;
+  /** Bytes newly delivered (cumulatively ACKed or SACKed) by the segment being processed. */
+  private delivered = 0;
+  /** Records RACK deemed lost while processing the current ACK/timer. */
+  private newlyLost = 0;
+  // RACK (RFC 8985 §6): the most recently sent segment known delivered, and its RTT.
+  private rackXmit = -Infinity;
+  private rackOrder = -1;
+  private rackRtt = 0;
+  /** Transmissions so far (orders the records' sends). */
+  private xmits = 0;
+  reorderSeen = false;
+  /** A probe is out: no other one until an ACK advances SND.UNA past tlpEnd. */
+  private tlpOut = false;
+  private tlpEnd = 0;
+  // PRR (RFC 6937).
+  private prrDelivered = 0;
+  private prrOut = 0;
+  private recoverFs = 0;
+  private rescueDone = false;
+
+  constructor(private readonly c: TcpConnection) {
+    this.recover = c.sndUna;
+    this.fack = c.sndUna;
+  }
+
+  steady(): boolean {
+    return !this.inRecovery && !this.inLoss;
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /** RFC 6675 pipe: outstanding − SACKed − lost (a retransmitted lost segment counts again). */
+  private pipe(): number {
+    const c = this.c;
+    return ((c.sndMax - c.sndUna) | 0) - this.sackedBytes - this.lostBytes;
+  }
+
+  send(now: number): void {
+    const c = this.c;
+    const st = c.stack;
+    const mss = c.sndMss;
+    const log = this.log;
+    let sent = false;
+    if (this.forceRxt) {
+      // RFC 6675 §5 step (4.3): the first lost segment goes out at once, whatever the pipe.
+      const k = this.nextLost();
+      if (k !== -1) {
+        if (this.retransmitRecord(k, now) < 0) {
+          st.markDirty(c);
+          return;
+        }
+        sent = true;
+      }
+      this.forceRxt = false;
+    }
+    for (;;) {
+      const room = c.cwnd - this.pipe();
+      const wndEnd = (c.sndUna + c.sndWnd) >>> 0;
+      // 1. Retransmit what is deemed lost, in sequence order (RFC 6675 NextSeg rule 1).
+      const k = this.nextLost();
+      if (k !== -1) {
+        if (room < log.len(k) && room < mss) {
+          c.cwndLimited = true;
+          break;
+        }
+        // Beyond the peer's window only the segment at SND.UNA (it doubles as a window probe).
+        if (log.start(k) !== c.sndUna && !seqLt(log.start(k), wndEnd)) break;
+        if (this.retransmitRecord(k, now) < 0) break;
+        sent = true;
+        continue;
+      }
+      // 2. New data (rule 2).
+      const remaining = (dataEnd(c) - c.sndMax) | 0;
+      const flight = (c.sndMax - c.sndUna) | 0;
+      let n: number;
+      if (remaining > 0) {
+        const wndAvail = (wndEnd - c.sndMax) | 0;
+        if (wndAvail <= 0) {
+          if (c.sndWnd === 0 && flight === 0 && !c.persisting) startPersist(c, now);
+          else if (this.rescue(now, room)) sent = true;
+          break;
+        }
+        if (room <= 0) {
+          c.cwndLimited = true;
+          break;
+        }
+        const big = superOk(c);
+        const len = newSegmentLen(c, big ? SUPER_SEGMENT_MAX : mss, remaining, wndAvail, room, flight);
+        if (len === 0) break;
+        n = transmit(c, c.sndMax, len, now, true, big && len > mss);
+      } else if (c.finQueued && c.sndMax === c.finSeq) {
+        if (room <= 0 && flight > 0) {
+          c.cwndLimited = true;
+          break;
+        }
+        n = transmit(c, c.sndMax, 0, now, true);
+      } else {
+        c.cwndLimited = false; // application-limited
+        if (this.rescue(now, room)) sent = true;
+        break;
+      }
+      if (n < 0) break;
+      this.sentNew(n, now);
+      sent = true;
+    }
+    if (sent && c.sndMax !== c.sndUna) {
+      armRto(c, now);
+      this.armProbe(now);
+    }
+    if (st.txBlocked) st.markDirty(c);
+  }
+
+  /** The first record deemed lost and not retransmitted since, or -1. */
+  private nextLost(): number {
+    if (this.lostBytes <= 0) return -1;
+    const log = this.log;
+    let k = this.rxtHint < log.lo ? log.lo : this.rxtHint;
+    while (k < log.hi && (log.flags(k) & R_LOST) === 0) k++;
+    this.rxtHint = k;
+    return k < log.hi ? k : -1;
+  }
+
+  /** Sends record k again; returns the sequence space sent or -1 (no TX room). */
+  private retransmitRecord(k: number, now: number): number {
+    const c = this.c;
+    const log = this.log;
+    const s = log.start(k);
+    let len = log.len(k);
+    const fin = c.finQueued && log.end(k) === ((c.finSeq + 1) >>> 0);
+    const n = transmit(c, s, fin ? len - 1 : len, now, true);
+    if (n < 0) return -1;
+    if (n === 0) return 0;
+    if (n < len) {
+      log.split(k, (s + n) >>> 0); // the sink's room shrank: keep records as sent
+      len = n;
+    }
+    const f = log.flags(k);
+    if ((f & R_LOST) !== 0) this.lostBytes -= len;
+    log.setFlags(k, (f & ~R_LOST) | R_RETRANS | R_EVER_RETRANS);
+    log.setSent(k, now, ++this.xmits);
+    noteRetransmit(c, s);
+    if (this.inRecovery) this.prrOut += len;
+    c.lastSendAt = now;
+    return n;
+  }
+
+  /**
+   * Records n bytes of sequence space just sent for the first time at SND.MAX: one record per
+   * wire segment (a super-segment's pieces are separate records with one send time), so that
+   * SACK, RACK and retransmissions keep working per MSS.
+   */
+  private sentNew(n: number, now: number): void {
+    const c = this.c;
+    const seq = c.sndMax;
+    const e = (seq + n) >>> 0;
+    const piece = c.lastPiece;
+    let s = seq;
+    if (piece > 0) {
+      while (((e - s) | 0) > piece) {
+        const next = (s + piece) >>> 0;
+        this.log.push(s, next, now, ++this.xmits);
+        s = next;
+      }
+    }
+    this.log.push(s, e, now, ++this.xmits);
+    c.sndMax = c.sndNxt = e;
+    if (this.inRecovery) this.prrOut += n;
+    c.lastSendAt = now;
+  }
+
+  sentOutside(start: number, end: number, now: number): void {
+    this.log.push(start, end, now, ++this.xmits);
+  }
+
+  /**
+   * RFC 6675 §5 (C): once per recovery, when nothing else may be sent, retransmit the highest
+   * unSACKed segment so that a loss at the tail of the flight does not wait for the RTO.
+   */
+  private rescue(now: number, room: number): boolean {
+    if (!this.inRecovery || this.rescueDone || room < this.c.sndMss) return false;
+    const log = this.log;
+    let k = log.hi - 1;
+    while (k >= log.lo && (log.flags(k) & R_SACKED) !== 0) k--;
+    if (k < log.lo || (log.flags(k) & (R_RETRANS | R_LOST)) !== 0) return false;
+    if (this.retransmitRecord(k, now) <= 0) return false;
+    this.rescueDone = true;
+    this.c.stack.counters.rescueRetransmits++;
+    return true;
+  }
+
+  // ---------------------------------------------------------------- ACKs
+
+  onAckArrived(opt: TcpParsedOptions, ack: number, now: number): boolean {
+    const c = this.c;
+    this.delivered = 0;
+    let newSack = false;
+    // SACK blocks (RFC 2018): only those above the cumulative ACK and within what was sent.
+    for (let i = 0; i < opt.sackCount; i++) {
+      let s = opt.sack[2 * i];
+      const e = opt.sack[2 * i + 1];
+      if (!seqLt(s, e) || seqLeq(e, ack) || seqGt(e, c.sndMax)) continue; // D-SACK or bogus
+      if (seqLt(s, ack)) s = ack;
+      if (this.sb.add(s, e)) {
+        newSack = true;
+        this.sackRecords(s, e, now);
+      }
+    }
+    // The cumulative part, before the connection's RTT sample (RACK's check of retransmitted
+    // records compares with the minimum RTT as it was before this ACK).
+    if (seqGt(ack, c.sndUna)) this.ackRecords(ack, now);
+    return newSack;
+  }
+
+  onUnaAdvanced(ack: number, _acked: number, flightBefore: number, now: number): void {
+    const c = this.c;
+    this.sb.trim(ack);
+    if (this.tlpOut && seqGeq(ack, this.tlpEnd)) this.tlpOut = false;
+    if (this.inRecovery) {
+      // Full acknowledgment: leave recovery (RFC 6675 §5, RFC 6937). Before it, RACK finds the
+      // remaining losses and PRR sets cwnd (lossDetect).
+      if (seqGeq(ack, this.recover)) {
+        this.inRecovery = false;
+        c.cwnd = c.ssthresh;
+      }
+    } else {
+      // Count what this ACK newly delivered (bytes SACKed earlier were counted then).
+      c.cc.onAck(c, this.delivered, flightBefore, now);
+    }
+    if (this.inLoss && seqGeq(ack, this.recover)) this.inLoss = false;
+    this.lossDetect(now);
+  }
+
+  onDuplicateAck(_g: Segment, newSack: boolean, _sameWindow: boolean, now: number): void {
+    if (newSack) this.lossDetect(now);
+  }
+
+  /** Marks the records inside a new SACK block [s, e) (only whole records: they were sent whole). */
+  private sackRecords(s: number, e: number, now: number): void {
+    const log = this.log;
+    for (let k = log.firstEndingAfter(s); k < log.hi; k++) {
+      if (!seqLt(log.start(k), e)) break;
+      if (seqGeq(log.start(k), s) && seqLeq(log.end(k), e)) this.delivered += this.markSacked(k, now);
+    }
+  }
+
+  /** Drops the records the cumulative ACK covers, updating RACK and the pipe counters. */
+  private ackRecords(ack: number, now: number): void {
+    const log = this.log;
+    while (log.count > 0 && seqLeq(log.end(log.lo), ack)) {
+      const k = log.lo;
+      const f = log.flags(k);
+      const len = log.len(k);
+      if ((f & R_SACKED) !== 0) {
+        this.sackedBytes -= len;
+        this.sackedSegs--;
+      } else {
+        if ((f & R_LOST) !== 0) this.lostBytes -= len;
+        this.delivered += len;
+        this.rackUpdate(k, now);
+      }
+      log.shift();
+    }
+    if (log.count > 0 && seqLt(log.start(log.lo), ack)) {
+      // Part of a record: keep the counters in step with its new length.
+      const k = log.lo;
+      const f = log.flags(k);
+      const part = (ack - log.start(k)) | 0;
+      if ((f & R_SACKED) !== 0) this.sackedBytes -= part;
+      else {
+        if ((f & R_LOST) !== 0) this.lostBytes -= part;
+        this.delivered += part;
+      }
+      log.trimFront(ack);
+    }
+    if (seqGt(ack, this.fack)) this.fack = ack;
+    if (log.count === 0) {
+      this.sackedBytes = this.sackedSegs = this.lostBytes = 0;
+      if (this.c.reoAt !== Infinity) this.c.reoAt = Infinity;
+    }
+  }
+
+  /** Marks record k SACKed; returns its length if newly so (0 otherwise). */
+  private markSacked(k: number, now: number): number {
+    const log = this.log;
+    const f = log.flags(k);
+    if ((f & R_SACKED) !== 0) return 0;
+    const len = log.len(k);
+    if ((f & R_LOST) !== 0) this.lostBytes -= len;
+    log.setFlags(k, (f & R_EVER_RETRANS) | R_SACKED);
+    this.sackedBytes += len;
+    this.sackedSegs++;
+    const e = log.end(k);
+    if ((f & R_EVER_RETRANS) === 0 && seqLt(e, this.fack)) this.reorderSeen = true;
+    if (seqGt(e, this.fack)) this.fack = e;
+    this.rackUpdate(k, now);
+    return len;
+  }
+
+  private markLost(k: number, count = true): void {
+    const log = this.log;
+    const f = log.flags(k);
+    if ((f & (R_SACKED | R_LOST)) !== 0) return;
+    if (count && (f & R_RETRANS) !== 0) this.c.stack.counters.lostRetransmits++;
+    log.setFlags(k, (f & R_EVER_RETRANS) | R_LOST);
+    this.lostBytes += log.len(k);
+    if (k < this.rxtHint) this.rxtHint = k;
+  }
+
+  // ---------------------------------------------------------------- RACK (RFC 8985 §6) and PRR
+
+  /** RFC 8985 §6.2 step 2: remember the most recently sent segment that was delivered. */
+  private rackUpdate(k: number, now: number): void {
+    const c = this.c;
+    const log = this.log;
+    const t = log.time(k);
+    const rtt = now - t;
+    if ((log.flags(k) & R_EVER_RETRANS) !== 0) {
+      // Possibly the original transmission that was delivered: not a sample for this send time.
+      if (rtt < c.minRtt) return;
+      const opt = c.stack.opt;
+      if (c.tsOk && opt.hasTs && opt.tsEcr !== 0 && seqLt(opt.tsEcr, c.tsNow(t))) return;
+    } else if (rtt < c.minRtt) c.minRtt = rtt;
+    const o = log.order(k);
+    if (o > this.rackOrder) {
+      this.rackOrder = o;
+      this.rackXmit = t;
+      this.rackRtt = rtt;
+    }
+  }
+
+  /**
+   * RFC 8985 §6.2 step 4: the reordering window. Zero while no reordering was seen and we are
+   * already recovering or DupThresh segments are SACKed; otherwise min_RTT/4 (bounded by SRTT),
+   * at least 1 ms, our clock's granularity for RTT samples.
+   */
+  private reoWnd(): number {
+    const c = this.c;
+    if (!this.reorderSeen && (this.inRecovery || this.inLoss || this.sackedSegs >= 3)) return 0;
+    let w = c.minRtt === Infinity ? 1 : c.minRtt / 4;
+    if (c.hasRtt && w > c.srtt) w = c.srtt;
+    return w < 1 ? 1 : w;
+  }
+
+  /** RFC 8985 §6.2 step 5: mark lost what was sent before the RACK segment, long enough ago. */
+  private rackDetect(now: number): void {
+    if (this.rackXmit === -Infinity) return;
+    const c = this.c;
+    const log = this.log;
+    const reo = this.reoWnd();
+    const ro = this.rackOrder;
+    const deadline = this.rackRtt + reo - now;
+    let wait = 0;
+    for (let k = log.lo; k < log.hi; k++) {
+      const f = log.flags(k);
+      if ((f & (R_SACKED | R_LOST)) !== 0) continue;
+      if (log.order(k) > ro) continue; // sent after the RACK segment
+      const rem = log.time(k) + deadline;
+      if (rem <= 0) {
+        this.markLost(k);
+        this.newlyLost++;
+        c.stack.counters.rackLost++;
+      } else if (rem > wait) wait = rem;
+    }
+    const at = wait > 0 ? now + wait : Infinity;
+    if (at !== c.reoAt) {
+      c.reoAt = at;
+      if (at !== Infinity) c.stack.timerUpdate(c);
+    }
+  }
+
+  /**
+   * After an ACK (or the reordering timer): RACK loss detection, entering fast recovery, and
+   * PRR's cwnd for this ACK (RFC 6937 §3, with SSRB).
+   */
+  private lossDetect(now: number): void {
+    const c = this.c;
+    this.newlyLost = 0;
+    if (this.sackedBytes > 0 || this.inRecovery || this.inLoss || c.reoAt !== Infinity) this.rackDetect(now);
+    if (!this.inRecovery && !this.inLoss && this.newlyLost > 0) this.enterRecovery(now);
+    else if (this.inRecovery) this.prrUpdate();
+    const d = this.delivered;
+    this.delivered = 0;
+    if (this.newlyLost > 0 || d > 0) c.stack.markDirty(c);
+  }
+
+  private enterRecovery(now: number): void {
+    const c = this.c;
+    const flight = (c.sndMax - c.sndUna) | 0;
+    c.cc.onLoss(c, flight, now);
+    this.recover = c.sndMax;
+    this.inRecovery = true;
+    this.forceRxt = true;
+    // PRR (RFC 6937): cwnd follows the data delivered during recovery.
+    this.prrDelivered = 0;
+    this.prrOut = 0;
+    this.recoverFs = flight;
+    this.rescueDone = false;
+    this.tlpOut = false;
+    c.ptoAt = Infinity;
+    this.prrUpdate();
+    c.stack.counters.fastRetransmits++;
+    c.stack.markDirty(c);
+  }
+
+  private prrUpdate(): void {
+    const c = this.c;
+    const mss = c.sndMss;
+    const delivered = this.delivered;
+    this.prrDelivered += delivered;
+    const pipe = this.pipe();
+    let sndcnt: number;
+    if (pipe > c.ssthresh) {
+      sndcnt = Math.ceil((this.prrDelivered * c.ssthresh) / (this.recoverFs > 0 ? this.recoverFs : 1)) - this.prrOut;
+    } else {
+      const lim = Math.max(this.prrDelivered - this.prrOut, delivered) + mss;
+      sndcnt = Math.min(c.ssthresh - pipe, lim);
+    }
+    if (sndcnt < 0) sndcnt = 0;
+    c.cwnd = pipe + sndcnt;
+    if (c.cwnd < mss) c.cwnd = mss;
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  /**
+   * RFC 8985 §7.2: arm the Tail Loss Probe timer while data is outstanding in the open state:
+   * 2·SRTT (at least 10 ms, like Linux), plus the peer's delayed-ACK allowance when one segment
+   * is out, and only when it comes before the RTO.
+   */
+  armProbe(now: number): void {
+    const c = this.c;
+    if (this.inRecovery || this.inLoss || this.tlpOut || c.sndMax === c.sndUna || c.persisting) {
+      if (c.ptoAt !== Infinity) c.ptoAt = Infinity;
+      return;
+    }
+    let pto = c.hasRtt ? 2 * c.srtt : c.stack.opts.rtoInitial;
+    if (pto < TLP_MIN_MS) pto = TLP_MIN_MS;
+    if (this.log.count <= 1) pto += TLP_DELACK_MS;
+    const at = now + pto;
+    if (at >= c.rtoAt) {
+      c.ptoAt = Infinity;
+      return;
+    }
+    c.ptoAt = at;
+    c.stack.timerUpdate(c);
+  }
+
+  onTimer(now: number): void {
+    const c = this.c;
+    if (c.reoAt <= now) {
+      // RACK reordering timer: the window for segments sent before the RACK segment has passed.
+      c.reoAt = Infinity;
+      this.delivered = 0;
+      this.lossDetect(now);
+    }
+    if (c.ptoAt <= now) {
+      c.ptoAt = Infinity;
+      this.tailLossProbe(now);
+    }
+  }
+
+  /** RFC 8985 §7.3: send one new segment if the windows allow, else the last one again. */
+  private tailLossProbe(now: number): void {
+    const c = this.c;
+    const s = c.state;
+    if (!(s === ESTABLISHED || s === CLOSE_WAIT || s === FIN_WAIT_1 || s === CLOSING || s === LAST_ACK)) return;
+    if (this.inRecovery || this.inLoss || c.sndMax === c.sndUna || c.persisting) return;
+    const remaining = (dataEnd(c) - c.sndMax) | 0;
+    const wndAvail = (c.sndUna + c.sndWnd - c.sndMax) | 0;
+    let n: number;
+    if (remaining > 0 && wndAvail > 0) {
+      n = transmit(c, c.sndMax, Math.min(c.sndMss, remaining, wndAvail), now, true);
+      if (n > 0) this.sentNew(n, now);
+    } else {
+      const log = this.log;
+      let k = log.hi - 1;
+      while (k >= log.lo && (log.flags(k) & R_SACKED) !== 0) k--;
+      if (k < log.lo) return;
+      n = this.retransmitRecord(k, now);
+    }
+    if (n < 0) {
+      c.ptoAt = now + 1; // no TX room: try again shortly
+      c.stack.timerUpdate(c);
+      return;
+    }
+    c.stack.counters.tailLossProbes++;
+    this.tlpOut = true;
+    this.tlpEnd = c.sndMax;
+    c.rtoAt = now + rtoCur(c);
+    c.stack.timerUpdate(c);
+  }
+
+  /**
+   * RFC 6675 §5.1 / RFC 8985: every unSACKed segment is deemed lost and resent in order under
+   * slow start; SACKed ones are skipped. RACK keeps finding lost retransmissions. If the peer
+   * dropped data it had SACKed (SND.UNA's segment SACKed: reneging), forget the SACKs.
+   */
+  onRto(): void {
+    const c = this.c;
+    this.inRecovery = false;
+    this.forceRxt = false;
+    this.recover = c.sndMax;
+    const log = this.log;
+    if (log.count > 0 && (log.flags(log.lo) & R_SACKED) !== 0) {
+      for (let k = log.lo; k < log.hi; k++) log.setFlags(k, log.flags(k) & R_EVER_RETRANS);
+      this.sackedBytes = this.sackedSegs = this.lostBytes = 0;
+      this.sb.clear();
+    }
+    for (let k = log.lo; k < log.hi; k++) this.markLost(k, false);
+    this.rxtHint = log.lo;
+    this.inLoss = true;
+    this.tlpOut = false;
+  }
+
+  onWindowOpen(): void {
+    // A probe octet the peer did not take is simply sent again as normal data.
+    for (let k = this.log.lo; k < this.log.hi; k++) this.markLost(k, false);
+  }
+
+  release(): void {
+    this.log.release();
+    this.sb.clear();
+  }
+}

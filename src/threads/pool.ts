@@ -94,7 +94,13 @@ export class WorkerPool implements ThreadView {
               h.lwp = m.lwp;
               h.lcore = m.lcore;
               if (m.pinError !== '') {
-                reject(Object.assign(new Error(`${threadName(i)}: cannot pin to CPU ${data.core} (${m.pinError}: it does not exist or this process may not use it; see Cpus_allowed_list in /proc/self/status)`), { code: 'CPU_PIN' }));
+                const where = this.config.cpu?.file !== undefined ? `${this.config.cpu.file}:${this.config.cpu.line}: ` : '';
+                reject(
+                  Object.assign(
+                    new Error(`${where}cpu { corelist-workers }: cannot pin ${threadName(i)} to CPU ${data.core} (${m.pinError}: it does not exist or this process may not use it; see Cpus_allowed_list in /proc/self/status)`),
+                    { code: 'CPU_PIN' },
+                  ),
+                );
               } else resolve();
             } else if (m.t === 'failed') reject(Object.assign(new Error(`${threadName(i)}: ${m.message}`), { code: m.code }));
             else this.onMessage(h, m);

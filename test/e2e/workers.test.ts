@@ -141,6 +141,20 @@ describe('worker threads on the lab', { skip }, () => {
     assert.doesNotMatch(await pod('show interface rx-placement'), /polling/);
   });
 
+  it('refuses to start with a worker pinned to a CPU that does not exist, naming the file and line', async () => {
+    await assert.rejects(
+      lab.restartPod((vpp, startup) => [`${withWorkers(1, null)(vpp, startup)[0].replace(/cpu \{\n  workers 1\n\}/, 'cpu {\n  main-core 0\n  corelist-workers 1000\n}')}`, startup]),
+      /vpp\.conf:\d+: cpu \{ corelist-workers \}: cannot pin vpp_wk_0 to CPU 1000 \(EINVAL/,
+    );
+  });
+
+  it('no workers and num-rx-queues 2: the main thread reads both queues of the group', async () => {
+    await lab.restartPod(withWorkers(0, 2));
+    assert.equal(await pod('show interface rx-placement'), `Thread 0 (vpp_main):\n  node af-packet-input:\n    ${IF} queue 0 (interrupt)\n    ${IF} queue 1 (interrupt)`);
+    assert.equal(many(300, 20).ok, 300);
+    assert.match(await pod('show runtime'), /^host-macvlan0 queue 0,1 rx-mode interrupt/m);
+  });
+
   it('cpu { workers 2 } without num-rx-queues: the one queue on vpp_wk_0 carries everything, as in VPP', async () => {
     await lab.restartPod(withWorkers(2, null));
     assert.equal(await pod('show interface rx-placement'), `Thread 1 (vpp_wk_0):\n  node af-packet-input:\n    ${IF} queue 0 (interrupt)`);

@@ -33,6 +33,10 @@
  *                                      kernel-chosen unique id, 2 = join fanoutId; .fanoutId = the id
  * setThreadAffinity(cpu) threadId() threadCpu()   the calling thread's CPU pinning, LWP, current CPU
  *
+ * Module functions for the data path: copyBytes(dst, dstOff, src, srcOff, len) (a memmove that, unlike
+ * Buffer#copy of a sub-range on Node 20, allocates no view) and sum16(buf, off, len, initial) (the
+ * Internet checksum's one's complement sum, folded, not complemented).
+ *
  * RX: TPACKET_V2 (frame ring, default: wakes per frame) or TPACKET_V3 (block ring). Per wakeup the frames
  * the kernel handed over are described in the descriptor arrays JS passed at construction
  * (offset into the ring, length, VLAN TPID/TCI the kernel stripped), the JS handler is
@@ -147,7 +151,7 @@ typedef struct afp {
 
   /* TX */
   struct mmsghdr *msgs;
-  struct iovec *iovs;             /* 2 per message: [vnet header,] frame */
+  struct iovec *iovs;             /* 3 per message: [vnet header,] frame[, external payload] */
   struct virtio_net_hdr *vnet;    /* one per message when tx_offload */
   uint32_t *msg_frame;            /* message -> index of its frame in the caller's arrays */
   int txfd;                       /* TX-only socket with PACKET_VNET_HDR, or -1 */
@@ -1105,9 +1109,16 @@ static int fill_vnet(struct virtio_net_hdr *h, const uint8_t *frame, uint32_t le
   return 0;
 }
 
+/*
+ * send(buffer, offsets, lengths, count, csumStart?, gsoSize?, first?, extData?, extOff?, extLen?):
+ * with extData (an array of Uint8Array | null, one per frame) and extLen[i] > 0, frame i is
+ * buffer[offsets[i] .. +lengths[i]) (its headers) followed by extData[i][extOff[i] .. +extLen[i])
+ * (its payload, e.g. straight from the file cache): a third iovec, so the payload is not copied in
+ * JS first. Only with TX offload (the kernel then checksums and segments across the iovecs).
+ */
 static napi_value m_send(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7], result;
+  size_t argc = 10;
+  napi_value argv[10], result;
   afp_t *a = unwrap(env, info, &argc, argv);
   if (!a) return NULL;
   if (a->closed || a->close_pending) {
@@ -1152,6 +1163,36 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
+  napi_value ext_arr = NULL;
+  const uint32_t *ext_off = NULL, *ext_len = NULL;
+  if (argc > 9) {
+    napi_valuetype t;
+    napi_typeof(env, argv[7], &t);
+    if (t != napi_undefined && t != napi_null) {
+      bool is_array = false;
+      void *eo, *el;
+      size_t neo, nel;
+      uint32_t alen = 0;
+      if (napi_is_array(env, argv[7], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[7], &alen) != napi_ok ||
+          alen < count) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "extData must be an array with an entry per frame");
+        return NULL;
+      }
+      if (get_typed(env, argv[8], napi_uint32_array, "extOff", &eo, &neo) < 0) return NULL;
+      if (get_typed(env, argv[9], napi_uint32_array, "extLen", &el, &nel) < 0) return NULL;
+      if (neo < count || nel < count) {
+        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "count exceeds the extOff/extLen arrays");
+        return NULL;
+      }
+      if (!a->tx_offload) {
+        throw_code(env, "ERR_TX_OFFLOAD", 0, NULL, "external payloads need TX offload (txOffload is off)");
+        return NULL;
+      }
+      ext_arr = argv[7];
+      ext_off = eo;
+      ext_len = el;
+    }
+  }
   if ((csp != NULL || gsop != NULL) && !a->tx_offload) {
     throw_code(env, "ERR_TX_OFFLOAD", 0, NULL, "TX offload is not available on this socket (txOffload is off)");
     return NULL;
@@ -1175,9 +1216,28 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
         continue;
       }
       a->msg_frame[m] = i - 1;
-      struct iovec *iov = &a->iovs[2 * m];
+      struct iovec *iov = &a->iovs[3 * m];
+      uint8_t *ext = NULL;
+      uint64_t el = ext_len ? ext_len[i - 1] : 0;
+      if (el > 0) {
+        /* The payload lives in another buffer (external). */
+        napi_value v;
+        void *p = NULL;
+        size_t plen = 0;
+        napi_typedarray_type tt;
+        if (napi_get_element(env, ext_arr, i - 1, &v) != napi_ok ||
+            napi_get_typedarray_info(env, v, &tt, &plen, &p, NULL, NULL) != napi_ok || tt != napi_uint8_array ||
+            (uint64_t)ext_off[i - 1] + el > plen) {
+          a->tx_invalid++;
+          a->tx_errors++;
+          continue;
+        }
+        ext = (uint8_t *)p + ext_off[i - 1];
+      }
       if (vnet) {
-        if (fill_vnet(&a->vnet[m], (uint8_t *)data + o, (uint32_t)l, cs, gso) < 0) {
+        /* Headers (up to the end of TCP's) must lie in the first part; the lengths count both. */
+        if ((cs != 0 && cs + 20 > l) || (cs != 0 && cs + (uint32_t)(((uint8_t *)data)[o + cs + 12] >> 4) * 4 > l) ||
+            fill_vnet(&a->vnet[m], (uint8_t *)data + o, (uint32_t)(l + el), cs, gso) < 0) {
           a->tx_invalid++;
           a->tx_errors++;
           continue;
@@ -1186,8 +1246,10 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
         iov[0].iov_len = sizeof a->vnet[m];
         iov[1].iov_base = (uint8_t *)data + o;
         iov[1].iov_len = (size_t)l;
+        iov[2].iov_base = ext;
+        iov[2].iov_len = (size_t)el;
         a->msgs[m].msg_hdr.msg_iov = iov;
-        a->msgs[m].msg_hdr.msg_iovlen = 2;
+        a->msgs[m].msg_hdr.msg_iovlen = el > 0 ? 3 : 2;
       } else {
         iov[1].iov_base = (uint8_t *)data + o;
         iov[1].iov_len = (size_t)l;
@@ -1201,7 +1263,9 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
       int r = sendmmsg(fd, &a->msgs[j], m - j, MSG_DONTWAIT);
       if (r > 0) {
         for (int k = 0; k < r; k++) {
-          a->tx_bytes += a->iovs[2 * (j + k) + 1].iov_len;
+          /* Frame bytes: the first part, and the external payload if there is one. */
+          const struct iovec *fi = &a->iovs[3 * (j + k)];
+          a->tx_bytes += fi[1].iov_len + (a->msgs[j + k].msg_hdr.msg_iovlen == 3 ? fi[2].iov_len : 0);
           if (vnet) {
             const struct virtio_net_hdr *h = &a->vnet[j + k];
             if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) a->tx_csum_offloaded++;
@@ -1737,7 +1801,7 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   a->d_flags = dp[4];
 
   a->msgs = calloc(TX_BATCH_MAX, sizeof *a->msgs);
-  a->iovs = calloc(2 * TX_BATCH_MAX, sizeof *a->iovs);
+  a->iovs = calloc(3 * TX_BATCH_MAX, sizeof *a->iovs);
   a->vnet = calloc(TX_BATCH_MAX, sizeof *a->vnet);
   a->msg_frame = calloc(TX_BATCH_MAX, sizeof *a->msg_frame);
   if (!a->msgs || !a->iovs || !a->vnet || !a->msg_frame) {
@@ -1863,6 +1927,97 @@ static napi_value f_thread_cpu(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* ---------------------------------------------------------------- byte helpers for the data path */
+
+/* A Uint8Array (Buffer) argument: its bytes (byte offset applied) and length. */
+static int u8_arg(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  napi_typedarray_type t;
+  void *p = NULL;
+  if (napi_get_typedarray_info(env, v, &t, len, &p, NULL, NULL) != napi_ok || t != napi_uint8_array) return -1;
+  *data = p;
+  return 0;
+}
+
+static int u32_arg(napi_env env, napi_value v, uint32_t *out) {
+  return napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -1;
+}
+
+/*
+ * copyBytes(dst, dstOff, src, srcOff, len): memmove between two Uint8Arrays, bounds checked.
+ * Buffer#copy of a sub-range makes a Uint8Array view per call on Node 20 (garbage for the
+ * scavenger on every TCP segment); this makes none.
+ */
+static napi_value m_copy_bytes(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  uint8_t *dst, *src;
+  size_t dlen, slen;
+  uint32_t doff, soff, n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 5 || u8_arg(env, argv[0], &dst, &dlen) || u32_arg(env, argv[1], &doff) || u8_arg(env, argv[2], &src, &slen) ||
+      u32_arg(env, argv[3], &soff) || u32_arg(env, argv[4], &n)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "copyBytes(dst: Uint8Array, dstOff, src: Uint8Array, srcOff, len)");
+    return NULL;
+  }
+  if ((uint64_t)doff + n > dlen || (uint64_t)soff + n > slen) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "copyBytes: range outside the buffer");
+    return NULL;
+  }
+  memmove(dst + doff, src + soff, n);
+  return NULL;
+}
+
+/*
+ * sum16(buf, off, len, initial): the Internet checksum's one's complement sum (RFC 1071) of the
+ * 16-bit big-endian words of buf[off .. off+len) (an odd last byte padded with zero) plus
+ * `initial`, folded to 16 bits but not complemented: what wire/checksum.ts's sumWords returns,
+ * folded. Summed 32 bits at a time into 64 bits, in host order; swapped once at the end.
+ */
+static napi_value m_sum16(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], r;
+  uint8_t *b;
+  size_t blen;
+  uint32_t off, len;
+  double initial = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 3 || u8_arg(env, argv[0], &b, &blen) || u32_arg(env, argv[1], &off) || u32_arg(env, argv[2], &len) ||
+      (argc > 3 && napi_get_value_double(env, argv[3], &initial) != napi_ok)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sum16(buf: Uint8Array, off, len, initial?)");
+    return NULL;
+  }
+  if ((uint64_t)off + len > blen) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "sum16: range outside the buffer");
+    return NULL;
+  }
+  const uint8_t *p = b + off;
+  uint64_t sum = 0;
+  uint32_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint32_t w0, w1;
+    memcpy(&w0, p + i, 4);
+    memcpy(&w1, p + i + 4, 4);
+    sum += (uint64_t)w0 + w1;
+  }
+  for (; i + 2 <= len; i += 2) {
+    uint16_t w;
+    memcpy(&w, p + i, 2);
+    sum += w;
+  }
+  if (i < len) {
+    uint16_t w = 0;
+    memcpy(&w, p + i, 1); /* the byte goes first in memory: the high byte of a big-endian word */
+    sum += w;
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  uint16_t folded = (uint16_t)sum;
+  folded = ntohs(folded); /* summed in host order: one swap gives the big-endian sum */
+  uint64_t total = (uint64_t)folded + (initial > 0 ? (uint64_t)initial : 0);
+  while (total >> 16) total = (total & 0xffff) + (total >> 16);
+  napi_create_uint32(env, (uint32_t)total, &r);
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", NULL, m_start, NULL, NULL, NULL, napi_default, NULL},
@@ -1894,6 +2049,10 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_set_named_property(env, exports, "threadId", fn);
   if (napi_create_function(env, "threadCpu", NAPI_AUTO_LENGTH, f_thread_cpu, NULL, &fn) == napi_ok)
     napi_set_named_property(env, exports, "threadCpu", fn);
+  if (napi_create_function(env, "copyBytes", NAPI_AUTO_LENGTH, m_copy_bytes, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "copyBytes", fn);
+  if (napi_create_function(env, "sum16", NAPI_AUTO_LENGTH, m_sum16, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "sum16", fn);
   return exports;
 }
 

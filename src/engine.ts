@@ -15,6 +15,7 @@ import type { EngineConfig } from './cli/vpp-conf.js';
 import type { Logger, LogRing } from './log.js';
 import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { Services } from './services.js';
+import type { TcpOptions } from './tcp/index.js';
 import { serviceCommands } from './commands.js';
 import { LoopHealth, readiness, type CheckResult, type RingSample } from './ops/health.js';
 import { ManagementServer, parseManagementAddress, type ManagementAddress } from './ops/management.js';
@@ -79,6 +80,18 @@ function seconds(config: EngineConfig, key: string, fallback: number, max: numbe
     throw new EngineConfigError(`vpp-server { ${key} ${raw} }: expected seconds between 0 and ${max} (e.g. ${key} ${fallback})`);
   }
   return v;
+}
+
+/**
+ * The TCP stack options the stanza sets. `tcp-syn-cookies` reads as Linux's tcp_syncookies:
+ * `on` (the default) answers with a cookie once the SYN queue is full, `off` never, `always`
+ * for every SYN (a SYN queue of 0, as tcp_syncookies=2; the differential test uses it).
+ */
+export function tcpOptionsOf(config: EngineConfig['engine']): Partial<TcpOptions> {
+  const cookies = config['tcp-syn-cookies'];
+  if (cookies === 'off') return { synCookies: false };
+  if (cookies === 'always') return { synCookies: true, synQueueMax: 0 };
+  return {};
 }
 
 function integer(config: EngineConfig, key: string, max: number): number | undefined {
@@ -165,6 +178,7 @@ export class Engine {
       clear: () => delete this.dp.exceptions['after-vector'],
     });
     this.services = new Services(this.dp, this.errorSources);
+    this.services.tcpOptions = tcpOptionsOf(config.engine);
     // TIME_WAIT; absent keys keep the stack's defaults (60 s as Linux, 50,000 entries).
     if (config.engine['tcp-time-wait'] !== undefined) {
       this.services.tcpOptions.timeWaitMs = seconds(config, 'tcp-time-wait', 60, 3600) * 1000;

@@ -46,7 +46,7 @@ export class Services {
    * 1/W on each of W workers, so the process holds at most one budget in all.
    */
   cacheShare = 1;
-  /** TCP stack options from the vpp-server stanza (TIME_WAIT), applied when the stack is created. */
+  /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies), applied when the stack is created. */
   tcpOptions: Partial<TcpOptions> = {};
   /** Where TLS warnings and reload results go (the engine sets its logger here). */
   log: TlsEventLog = () => undefined;

@@ -190,6 +190,7 @@ const ENGINE_KEYS = new Set([
   'tx-offload',
   'tcp-time-wait',
   'tcp-time-wait-max',
+  'tcp-syn-cookies',
 ]);
 
 /** Reads and interprets vpp.conf. */
@@ -271,6 +272,8 @@ const ENGINE_VALUE_CHECKS: Record<string, (value: string) => string | undefined>
   'block-count': integerIn(1, 1 << 20),
   'frame-size': integerIn(128, 1 << 20),
   'tx-offload': (v) => (v === 'on' || v === 'off' ? undefined : 'expected on or off'),
+  // as Linux's net.ipv4.tcp_syncookies 1 / 0 / 2: when the SYN queue is full (default), never, for every SYN
+  'tcp-syn-cookies': (v) => (v === 'on' || v === 'off' || v === 'always' ? undefined : 'expected on (when the SYN queue is full), off or always'),
   'log-level': (v) => (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v) ? undefined : 'expected fatal, error, warn, info, debug, trace or silent'),
   'neighbor-age': secondsUpTo(86400),
   'shutdown-grace': secondsUpTo(3600),

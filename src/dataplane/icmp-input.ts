@@ -4,7 +4,8 @@
  * (a request from an off-link source with no route is dropped as "no route"), and hands echo
  * replies to the CLI's `ping`.
  */
-import { checkIcmp, IcmpError, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN, icmpType, writeIcmpChecksum } from '../wire/icmp.js';
+import { checkIcmp, IcmpError, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN, icmpType, updatedChecksum, writeIcmpChecksum } from '../wire/icmp.js';
+import { copyBytes } from '../wire/bytes.js';
 import { ipv4Destination, ipv4HeaderLength, ipv4Source, ipv4Ttl, IPV4_MIN_HEADER_LEN, IP_PROTO_ICMP } from '../wire/ipv4.js';
 import type { NodeContext } from './context.js';
 import type { Ip4Output } from './ip4-output.js';
@@ -84,10 +85,13 @@ function runIcmpInput(node: IcmpInputNode, ctx: NodeContext): void {
     }
     const buf = ip4.buf;
     const reply = ip4.l3 + IPV4_MIN_HEADER_LEN;
-    data.copy(buf, reply, icmp, icmp + icmpLen);
+    copyBytes(buf, reply, data, icmp, icmpLen);
     buf[reply] = ICMP_ECHO_REPLY;
     buf[reply + 1] = 0;
-    writeIcmpChecksum(buf, reply, icmpLen);
+    // The request's checksum verified above; only its first word changes.
+    const sum = updatedChecksum(data.readUInt16BE(icmp + 2), data.readUInt16BE(icmp), ICMP_ECHO_REPLY << 8);
+    buf[reply + 2] = sum >>> 8;
+    buf[reply + 3] = sum & 0xff;
     ip4.commit(dst, src, IP_PROTO_ICMP, icmpLen);
     node.errors[e.echoReplies]++;
   }

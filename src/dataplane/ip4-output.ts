@@ -99,6 +99,11 @@ export class Ip4Output implements NeighborEvents {
   /** L3 bytes for one MTU-sized packet, and for this packet (a super-frame may have more). */
   mtuRoom = 0;
   room = 0;
+  /** The packet begun goes straight into its interface's TX batch (not into a hold queue or the discard scratch). */
+  get inBatch(): boolean {
+    return this.mode === Mode.Tx;
+  }
+
   /** The interface the packet leaves by (valid after begin() returned true, in Tx and Hold modes). */
   sw: SwInterface | null = null;
   private mode = Mode.Tx;

@@ -7,6 +7,7 @@ import { ETHERTYPE_VLAN } from '../wire/ethernet.js';
 import type { NodeContext } from './context.js';
 import type { TagRewrite } from './interface.js';
 import { defineNode, err, info } from './node.js';
+import { copyBytes, copyMac } from '../wire/bytes.js';
 
 const MAX_TAGS = 2;
 
@@ -75,14 +76,15 @@ function runL2Output(node: L2OutputNode, ctx: NodeContext, tpids: number[], tcis
       ctx.drop(node, i, e.tooBig);
       continue;
     }
-    data.copy(tx.data, slot, f.off[i], f.off[i] + 12);
+    copyMac(tx.data, slot, data, f.off[i]);
+    copyMac(tx.data, slot + 6, data, f.off[i] + 6);
     let p = slot + 12;
     for (let t = 0; t < tags; t++) {
       tx.data.writeUInt16BE(tpids[t], p);
       tx.data.writeUInt16BE(tcis[t], p + 2);
       p += 4;
     }
-    data.copy(tx.data, p, payloadStart, payloadStart + payloadLength);
+    copyBytes(tx.data, p, data, payloadStart, payloadLength);
     node.errors[e.forwarded]++;
     const traceId = ctx.tracer.tracedThisVector ? ctx.tracer.frameTrace[i] : -1;
     if (traceId >= 0) ctx.tracer.record(traceId, 'l2-output', `l2-output: sw_if_index ${out.index} (${out.name}) tags ${tags}`);

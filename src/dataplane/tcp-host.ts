@@ -80,6 +80,19 @@ export class DataplaneSegmentSink implements SegmentSink {
     this.ip4.commit(this.src, this.dst, IP_PROTO_TCP, tcpLen);
   }
 
+  /**
+   * The super-segment's payload is sent from `data` (a third iovec in the addon's sendmmsg) instead
+   * of being copied into the TX batch: only with checksum offload (the kernel sums across the
+   * pieces), only straight into a batch (a held packet is copied), and not while a pcap capture or
+   * a trace looks at the frames in the batch.
+   */
+  attach(data: Buffer, dataOff: number, len: number): boolean {
+    const ip4 = this.ip4;
+    if (!this.csum || !ip4.inBatch || this.dp.pcap !== null || this.dp.tracer.armed) return false;
+    ip4.sw!.hw.tx.attachNext(data, dataOff, len);
+    return true;
+  }
+
   confirm(remoteIp: number): void {
     this.ip4.confirm(remoteIp);
   }

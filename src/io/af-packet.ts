@@ -6,11 +6,7 @@
  * writes the offsets, lengths and VLAN metadata of the waiting frames into descriptor arrays
  * allocated here once, and calls us with the count. Nothing is allocated per frame.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
+import { loadAddon as loadNativeAddon } from '../wire/addon.js';
 import type { Device, DeviceStats, RxHandler, RxMode, RxVector, TxOffload, TxVector } from './device.js';
 import { TX_BACKLOG_BATCHES, TxBacklog, txBatchBytes, type TxKernel, type TxStopReason } from './tx-backlog.js';
 
@@ -172,6 +168,9 @@ interface NativeSocket {
     csumStart?: Uint16Array,
     gsoSize?: Uint16Array,
     first?: number,
+    extData?: readonly (Uint8Array | null)[],
+    extOff?: Uint32Array,
+    extLen?: Uint32Array,
   ): number;
   stats(): Omit<AfPacketStats, 'txBlocked' | 'txBacklogged' | 'txBacklogDrops' | 'txBacklogFrames' | 'txBacklogPeak' | 'txResumes'>;
   ref(): void;
@@ -198,37 +197,9 @@ interface NativeModule {
   threadCpu(): number;
 }
 
-const ADDON_RELATIVE = join('build', 'Release', 'af_packet.node');
-
-/** The package root: the nearest ancestor of this module holding package.json and binding.gyp. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the vpp-server package root (package.json + binding.gyp)');
-    dir = up;
-  }
-}
-
-let addon: NativeModule | undefined;
-
 /** Loads build/Release/af_packet.node once; a clear error if it was not built. */
 export function loadAddon(): NativeModule {
-  if (addon) return addon;
-  const root = packageRoot();
-  const path = join(root, ADDON_RELATIVE);
-  if (!existsSync(path)) {
-    const err = new Error(
-      `the AF_PACKET addon ${path} is not built: run "make build" in ${root} ` +
-        '(it needs make, g++ and python3; "npm run build:native" builds just the addon)',
-    ) as Error & { code: string };
-    err.code = 'ERR_AF_PACKET_NOT_BUILT';
-    throw err;
-  }
-  const require = createRequire(join(root, 'package.json'));
-  addon = require(path) as NativeModule;
-  return addon;
+  return loadNativeAddon<NativeModule>();
 }
 
 /**
@@ -481,6 +452,10 @@ export class AfPacketDevice implements Device {
 
   /** Frames [first, count) to the kernel; returns how many it took (see txStop / txStopAt when fewer). */
   private transmit(tx: TxVector, first: number): number {
+    if (this.txOffload !== undefined && tx.hasExt === true) {
+      // Frames whose payload stays in its own buffer (a third iovec, see TxVector.extData).
+      return this.sock.send(tx.data, tx.offset, tx.length, tx.count, tx.csumStart, tx.gsoSize, first, tx.extData, tx.extOff, tx.extLen);
+    }
     if (this.txOffload !== undefined && (tx.csumStart !== undefined || tx.gsoSize !== undefined)) {
       return this.sock.send(tx.data, tx.offset, tx.length, tx.count, tx.csumStart, tx.gsoSize, first);
     }

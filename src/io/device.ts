@@ -5,6 +5,7 @@
  * so the data path allocates nothing per frame. A received vector is valid only during
  * the handler call: the frames may live in a kernel ring that is handed back afterwards.
  */
+import { copyBytes } from '../wire/bytes.js';
 
 /** Frames received in one wakeup. Frame i is data[offset[i] .. offset[i] + length[i]). */
 export interface RxVector {
@@ -55,6 +56,29 @@ export interface TxVector {
   length: Uint32Array;
   csumStart?: Uint16Array;
   gsoSize?: Uint16Array;
+  /**
+   * External payloads (only with TX offload, only when `hasExt`): extLen[i] > 0 means frame i is
+   * its headers data[offset[i] .. +length[i]) followed by extData[i][extOff[i] .. +extLen[i]),
+   * bytes that stay where they are (a TCP super-frame's payload in the file cache) until sent.
+   */
+  hasExt?: boolean;
+  extData?: readonly (Uint8Array | null)[];
+  extOff?: Uint32Array;
+  extLen?: Uint32Array;
+}
+
+/** Frame i of `tx` in one piece: `scratch` gets headers and external payload (returns its length). */
+export function gatherFrame(tx: TxVector, i: number, scratch: Buffer, at = 0): number {
+  const n = tx.length[i];
+  copyBytes(scratch, at, tx.data, tx.offset[i], n);
+  const el = tx.hasExt === true ? tx.extLen![i] : 0;
+  if (el > 0) copyBytes(scratch, at + n, tx.extData![i]!, tx.extOff![i], el);
+  return n + el;
+}
+
+/** Bytes of frame i: headers and external payload. */
+export function frameBytes(tx: TxVector, i: number): number {
+  return tx.length[i] + (tx.hasExt === true ? tx.extLen![i] : 0);
 }
 
 /** What a device accepts in TxVector.csumStart / gsoSize. */
@@ -168,8 +192,21 @@ export class TxBatch implements TxVector {
   readonly length: Uint32Array;
   readonly csumStart: Uint16Array;
   readonly gsoSize: Uint16Array;
+  readonly extData: (Uint8Array | null)[];
+  readonly extOff: Uint32Array;
+  readonly extLen: Uint32Array;
+  /** Some frame of this batch has an external payload. */
+  hasExt = false;
   /** Bytes of the arena in use (the next frame starts here). */
   private used = 0;
+  /**
+   * External payload bytes in the batch: counted against the arena's size as if they were in it,
+   * so that a batch never carries more bytes than its arena holds (the TX backlog's bound).
+   */
+  private extBytes = 0;
+  private pendingData: Uint8Array | null = null;
+  private pendingOff = 0;
+  private pendingLen = 0;
 
   constructor(
     readonly capacity: number,
@@ -183,20 +220,39 @@ export class TxBatch implements TxVector {
     this.length = new Uint32Array(capacity);
     this.csumStart = new Uint16Array(capacity);
     this.gsoSize = new Uint16Array(capacity);
+    this.extData = new Array<Uint8Array | null>(capacity).fill(null);
+    this.extOff = new Uint32Array(capacity);
+    this.extLen = new Uint32Array(capacity);
   }
 
   get full(): boolean {
-    return this.count >= this.capacity || this.data.length - this.used < this.slotSize;
+    return this.count >= this.capacity || this.free < this.slotSize;
   }
 
   /** Whether a frame of n bytes fits now. */
   hasRoom(n: number): boolean {
-    return this.count < this.capacity && this.data.length - this.used >= n;
+    return this.count < this.capacity && this.free >= n;
   }
 
-  /** Bytes free from the next slot to the end of the arena. */
+  /** Bytes free from the next slot to the end of the arena (less what external payloads take). */
   get free(): number {
-    return this.data.length - this.used;
+    return this.data.length - this.used - this.extBytes;
+  }
+
+  /**
+   * The next committed frame's payload is src[off .. off+len), sent from there (a device with TX
+   * offload only): the frame written at nextSlot() holds only its headers, and commit() gets the
+   * whole length. `src` must not change until the batch is sent (flush).
+   */
+  attachNext(src: Uint8Array, off: number, len: number): void {
+    this.pendingData = src;
+    this.pendingOff = off;
+    this.pendingLen = len;
+  }
+
+  /** Payload bytes attached to the next frame (0: none). */
+  get attached(): number {
+    return this.pendingLen;
   }
 
   /** Offset of the next free slot; write the frame there, then call commit(length). */
@@ -204,23 +260,44 @@ export class TxBatch implements TxVector {
     return this.used;
   }
 
+  /** Commits the frame at nextSlot(): `length` bytes, an attached payload included. */
   commit(length: number, csumStart = 0, gsoSize = 0): void {
     const i = this.count++;
+    const ext = this.pendingLen;
     this.offset[i] = this.used;
-    this.length[i] = length;
+    this.length[i] = length - ext;
     this.csumStart[i] = csumStart;
     this.gsoSize[i] = gsoSize;
+    this.extLen[i] = ext;
+    if (ext > 0) {
+      this.extData[i] = this.pendingData;
+      this.extOff[i] = this.pendingOff;
+      this.extBytes += ext;
+      this.hasExt = true;
+      this.pendingData = null;
+      this.pendingLen = 0;
+    } else if (this.extData[i] !== null) this.extData[i] = null;
     if (csumStart !== 0) this.offloaded = true;
-    this.used += align(length);
+    this.used += align(length - ext);
+  }
+
+  /** Drops an attachment that no frame took (the frame was not committed). */
+  detach(): void {
+    this.pendingData = null;
+    this.pendingLen = 0;
   }
 
   /** Whether some frame of this batch uses csumStart / gsoSize. */
   offloaded = false;
 
   reset(): void {
+    if (this.hasExt) this.extData.fill(null, 0, this.count); // let the payloads go
     this.count = 0;
     this.used = 0;
+    this.extBytes = 0;
+    this.hasExt = false;
     this.offloaded = false;
+    this.detach();
   }
 }
 

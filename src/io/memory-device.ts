@@ -2,7 +2,7 @@
  * In-memory devices for tests: frames are injected by the test (or by the peer of a pair)
  * and delivered as one vector per deliver() call; frames sent are kept or passed to the peer.
  */
-import type { Device, DeviceStats, RxHandler, RxVector, TxOffload, TxVector } from './device.js';
+import { frameBytes, gatherFrame, type Device, type DeviceStats, type RxHandler, type RxVector, type TxOffload, type TxVector } from './device.js';
 import { completeOffload } from './offload.js';
 import { TX_BACKLOG_BATCHES, TxBacklog, txBatchBytes, type TxKernel, type TxStopReason } from './tx-backlog.js';
 
@@ -19,6 +19,12 @@ export class MemoryDevice implements Device {
   readonly sent: Buffer[] = [];
   /** Called for each frame sent (after it is recorded). */
   onSend: ((frame: Buffer) => void) | null = null;
+  /**
+   * Allocation-free mode for tests that count garbage: when set, each send hands the TX vector
+   * (frames first..count-1, offload fields as built) to this function and nothing is copied,
+   * completed or recorded in `sent`.
+   */
+  onSendVector: ((tx: TxVector, first: number) => void) | null = null;
   private handler: RxHandler | null = null;
   private pending: { frame: Buffer; tpid: number; tci: number; flags: number }[] = [];
   private readonly rx: RxVector;
@@ -30,6 +36,8 @@ export class MemoryDevice implements Device {
    */
   txOffload: TxOffload | undefined = undefined;
   superFrames = 0;
+  /** Frames sent whose payload came by reference (TxVector.extData), gathered here. */
+  externalPayloads = 0;
   /**
    * Test mode: the simulated kernel takes this many more frames, then refuses with `refuseWith`
    * until makeWritable() (Infinity: it never refuses, the default). See refuseAfter().
@@ -75,6 +83,22 @@ export class MemoryDevice implements Device {
   /** Queues a frame for the next deliver(). */
   inject(frame: Buffer, options: InjectOptions = {}): void {
     this.pending.push({ frame: Buffer.from(frame), tpid: options.vlanTci !== undefined ? (options.vlanTpid ?? 0x8100) : 0, tci: options.vlanTci ?? 0, flags: options.flags ?? 0 });
+  }
+
+  /**
+   * The device's own RX vector, for allocation-free delivery: a test points `data` at its buffer,
+   * fills offset/length/flags (vlanTpid/vlanTci) for `count` frames and calls deliverPrepared().
+   */
+  get rxVector(): RxVector {
+    return this.rx;
+  }
+
+  /** Hands the prepared rxVector (its first `count` frames) to the handler, copying nothing. */
+  deliverPrepared(count: number): void {
+    if (count > this.vectorCapacity) throw new RangeError(`${count} frames exceed the vector capacity ${this.vectorCapacity}`);
+    this.rx.count = count;
+    this.statistics.kernelPackets += count;
+    if (this.handler !== null) this.handler(this.rx);
   }
 
   /** Delivers everything injected so far, in vectors of at most the capacity. Returns frames delivered. */
@@ -151,6 +175,10 @@ export class MemoryDevice implements Device {
 
   /** The simulated kernel: frames [first, count) while the budget lasts. */
   private transmit(tx: TxVector, first: number): number {
+    if (this.onSendVector !== null && this.budget === Infinity) {
+      this.onSendVector(tx, first);
+      return tx.count - first;
+    }
     for (let i = first; i < tx.count; i++) {
       if (this.budget <= 0) {
         this.stops[this.refuseWith]++;
@@ -159,19 +187,21 @@ export class MemoryDevice implements Device {
         return i - first;
       }
       this.budget--;
-      const bytes = tx.data.subarray(tx.offset[i], tx.offset[i] + tx.length[i]);
+      // One piece: the headers and, for a frame with an external payload, that payload.
+      const bytes = Buffer.allocUnsafe(frameBytes(tx, i));
+      if (gatherFrame(tx, i, bytes) > tx.length[i]) this.externalPayloads++;
       const cs = tx.csumStart?.[i] ?? 0;
       if (cs !== 0) {
         if (this.txOffload === undefined) throw new Error(`${this.ifname}: offloaded frame sent to a device without txOffload`);
         const gso = tx.gsoSize?.[i] ?? 0;
         if (gso !== 0) this.superFrames++;
-        for (const frame of completeOffload(Buffer.from(bytes), cs, gso)) {
+        for (const frame of completeOffload(bytes, cs, gso)) {
           this.sent.push(frame);
           this.onSend?.(frame);
         }
         continue;
       }
-      const frame = Buffer.from(bytes);
+      const frame = bytes;
       this.sent.push(frame);
       this.onSend?.(frame);
     }

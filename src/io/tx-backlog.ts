@@ -12,7 +12,7 @@
  * dropped. The bound is explicit (`maxFrames`, `maxBytes`, see TX_BACKLOG_BATCHES), and all its
  * memory is allocated once, up front: the unblocked path does not touch it at all.
  */
-import type { TxVector } from './device.js';
+import { frameBytes, gatherFrame, type TxVector } from './device.js';
 
 export type TxStopReason = 'EAGAIN' | 'ENOBUFS';
 
@@ -153,8 +153,8 @@ export class TxBacklog {
     let held = 0;
     for (let i = from; i < tx.count; i++) {
       const off = tx.offset[i];
-      const len = tx.length[i];
-      if (len === 0 || off + len > tx.data.length) {
+      const len = frameBytes(tx, i); // headers and an external payload, gathered into one frame
+      if (len === 0 || off + tx.length[i] > tx.data.length) {
         this.counters.txBacklogDrops++; // not a frame (the kernel side counts these as invalid too)
         continue;
       }
@@ -163,7 +163,7 @@ export class TxBacklog {
         break;
       }
       const k = v.count++;
-      tx.data.copy(v.data, this.used, off, off + len);
+      gatherFrame(tx, i, v.data, this.used);
       v.offset[k] = this.used;
       v.length[k] = len;
       v.csumStart[k] = tx.csumStart?.[i] ?? 0;

@@ -59,7 +59,10 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
     }
     if (len < 0) len = 0;
     if (len > 0) {
-      c.q.copy((seq - c.sndUna) | 0, len, buf, o + hl);
+      const pos = (seq - c.sndUna) | 0;
+      const q = c.q;
+      // A super-segment lying in one chunk goes by reference where the sink can (no copy).
+      if (!(superSeg && sink.attach !== undefined && q.locate(pos, len) && sink.attach(q.spanChunk!, q.spanOff, len))) q.copy(pos, len, buf, o + hl);
       if (((seq + len) >>> 0) === end) flags |= TCP_PSH;
     }
   }

@@ -5,6 +5,7 @@
  * recently received segment first).
  */
 import { seqGt, seqGeq, seqLeq, seqLt } from './seq.js';
+import { copyBytes } from '../wire/bytes.js';
 
 interface Piece {
   seq: number;
@@ -65,7 +66,7 @@ export class Reassembly {
   private add(i: number, s: number, e: number, buf: Buffer, off: number): void {
     const n = (e - s) | 0;
     const data = Buffer.allocUnsafe(n);
-    buf.copy(data, 0, off, off + n);
+    copyBytes(data, 0, buf, off, n);
     this.pieces.splice(i, 0, { seq: s, end: e, data });
     this.bytes += n;
   }

@@ -3,6 +3,7 @@
  * copies bytes into a TX slot. Position 0 is SND.UNA. A cursor remembers where the last
  * copy ended so that sending consecutive segments does not rescan the chunk list.
  */
+import { copyBytes } from '../wire/bytes.js';
 export class SendQueue {
   private chunks: (Buffer | undefined)[] = [];
   private head = 0;
@@ -54,10 +55,15 @@ export class SendQueue {
     }
   }
 
-  /** Copies queue bytes [pos, pos+len) to dst at dstOff. */
-  copy(pos: number, len: number, dst: Buffer, dstOff: number): void {
+  /** Set by locate(): the chunk holding the range, and where in it the range starts. */
+  spanChunk: Buffer | null = null;
+  spanOff = 0;
+  private seekIdx = 0;
+  private seekOff = 0;
+
+  /** Finds byte position pos (seekIdx/seekOff), from the cursor when it lies at or before pos, else from the head. */
+  private seek(pos: number): void {
     const chunks = this.chunks;
-    // Start from the cursor left by the previous copy when it lies at or before pos, else from the head.
     const fromCursor = this.cPos >= 0 && pos >= this.cPos;
     let idx = fromCursor ? this.cIdx : this.head;
     let coff = fromCursor ? this.cOff : this.headOff;
@@ -73,12 +79,46 @@ export class SendQueue {
         coff = 0;
       }
     }
+    this.seekIdx = idx;
+    this.seekOff = coff;
+  }
+
+  /**
+   * Whether queue bytes [pos, pos+len) lie in one chunk; if so spanChunk/spanOff say where (for a
+   * sender that hands the bytes on by reference instead of copying them) and the cursor moves past
+   * them as copy() would move it.
+   */
+  locate(pos: number, len: number): boolean {
+    this.seek(pos);
+    let idx = this.seekIdx;
+    let coff = this.seekOff;
+    const c = this.chunks[idx]!;
+    if (c.length - coff < len) return false;
+    this.spanChunk = c;
+    this.spanOff = coff;
+    coff += len;
+    if (coff === c.length) {
+      idx++;
+      coff = 0;
+    }
+    this.cPos = pos + len;
+    this.cIdx = idx;
+    this.cOff = coff;
+    return true;
+  }
+
+  /** Copies queue bytes [pos, pos+len) to dst at dstOff. */
+  copy(pos: number, len: number, dst: Buffer, dstOff: number): void {
+    const chunks = this.chunks;
+    this.seek(pos);
+    let idx = this.seekIdx;
+    let coff = this.seekOff;
     let left = len;
     while (left > 0) {
       const c = chunks[idx]!;
       const avail = c.length - coff;
       const n = left < avail ? left : avail;
-      c.copy(dst, dstOff, coff, coff + n);
+      copyBytes(dst, dstOff, c, coff, n);
       dstOff += n;
       left -= n;
       if (n === avail) {

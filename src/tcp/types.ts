@@ -33,6 +33,13 @@ export interface SegmentSink {
    */
   end(tcpLen: number, segSize?: number): void;
   /**
+   * Between begin() and end(), for a super-segment: the payload (what would be written at
+   * buf[off + header length …]) is data[dataOff .. dataOff+len), and the sink may send it from
+   * there instead of having it copied (an iovec into the file cache). true: taken, do not copy
+   * (end()'s tcpLen still counts it); false: copy it as usual. `data` must not change until sent.
+   */
+  attach?(data: Buffer, dataOff: number, len: number): boolean;
+  /**
    * An ACK from `remoteIp` advanced snd.una: the path works. The dataplane confirms the next
    * hop's neighbour entry with it (Linux's dst_confirm), so an entry in use never expires.
    */

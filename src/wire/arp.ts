@@ -2,6 +2,7 @@
  * ARP for IPv4 over Ethernet (RFC 826): 28 bytes.
  * htype(2)=1 ptype(2)=0x0800 hlen(1)=6 plen(1)=4 oper(2) sha(6) spa(4) tha(6) tpa(4)
  */
+import { copyMac } from './bytes.js';
 
 export const ARP_LEN = 28;
 export const ARP_REQUEST = 1;
@@ -45,9 +46,9 @@ export function writeArp(
   buf[off + 4] = 6;
   buf[off + 5] = 4;
   buf.writeUInt16BE(operation, off + 6);
-  senderMac.copy(buf, off + 8, 0, 6);
+  copyMac(buf, off + 8, senderMac, 0);
   buf.writeUInt32BE(senderIp >>> 0, off + 14);
-  targetMac.copy(buf, off + 18, 0, 6);
+  copyMac(buf, off + 18, targetMac, 0);
   buf.writeUInt32BE(targetIp >>> 0, off + 24);
   return ARP_LEN;
 }

@@ -4,6 +4,7 @@
  * Layout: destination MAC (6), source MAC (6), then either the EtherType (2) or one or more
  * 4-byte tags (TPID 0x8100 or 0x88a8, then TCI: 3 bits PCP, 1 bit DEI, 12 bits VID).
  */
+import { copyMac } from './bytes.js';
 
 export const ETH_HEADER_LEN = 14;
 export const VLAN_TAG_LEN = 4;
@@ -39,16 +40,16 @@ export function vlanPcp(tci: number): number {
 
 /** Writes destination, source and EtherType; returns the header length (14). */
 export function writeEthernet(buf: Buffer, off: number, dst: Buffer, src: Buffer, type: number): number {
-  dst.copy(buf, off, 0, 6);
-  src.copy(buf, off + 6, 0, 6);
+  copyMac(buf, off, dst, 0);
+  copyMac(buf, off + 6, src, 0);
   buf.writeUInt16BE(type, off + 12);
   return ETH_HEADER_LEN;
 }
 
 /** Writes destination, source, an 802.1Q tag with `vid` and the inner EtherType; returns 18. */
 export function writeEthernetVlan(buf: Buffer, off: number, dst: Buffer, src: Buffer, vid: number, innerType: number): number {
-  dst.copy(buf, off, 0, 6);
-  src.copy(buf, off + 6, 0, 6);
+  copyMac(buf, off, dst, 0);
+  copyMac(buf, off + 6, src, 0);
   buf.writeUInt16BE(ETHERTYPE_VLAN, off + 12);
   buf.writeUInt16BE(vid & 0x0fff, off + 14);
   buf.writeUInt16BE(innerType, off + 16);

@@ -23,6 +23,18 @@ export function checkIcmp(buf: Buffer, off: number, len: number): IcmpError {
 export const icmpType = (buf: Buffer, off: number): number => buf[off];
 export const icmpCode = (buf: Buffer, off: number): number => buf[off + 1];
 
+/**
+ * The checksum after the message's first word (type, code) changed from `oldWord` to `newWord`,
+ * updated incrementally (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')) instead of summing the whole
+ * message again: an echo reply is its (verified) request with type 8 → 0.
+ */
+export function updatedChecksum(checksum: number, oldWord: number, newWord: number): number {
+  let sum = (~checksum & 0xffff) + (~oldWord & 0xffff) + newWord;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
 /** Fills the checksum of an ICMP message of `len` bytes already in place. */
 export function writeIcmpChecksum(buf: Buffer, off: number, len: number): void {
   buf.writeUInt16BE(0, off + 2);

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, readVppConf } from '../../src/cli/vpp-conf.js';
-import { Engine, EngineConfigError } from '../../src/engine.js';
+import { Engine, EngineConfigError, tcpOptionsOf } from '../../src/engine.js';
 import { createLogger } from '../../src/log.js';
 import { MemoryDevice } from '../../src/io/memory-device.js';
 
@@ -12,6 +12,14 @@ describe('vpp.conf: vpp-server stanza values', () => {
     assert.deepEqual(c.engine, { 'ring-version': '3', 'tx-offload': 'off', 'neighbor-age': '60', management: '0.0.0.0:9100' });
   });
 
+  it('tcp-syn-cookies reads as Linux tcp_syncookies 1/0/2', () => {
+    const stack = (v: string) => tcpOptionsOf(readVppConf('/x/vpp.conf', `vpp-server {\n  tcp-syn-cookies ${v}\n}\n`).engine);
+    assert.deepEqual(stack('on'), {});
+    assert.deepEqual(stack('off'), { synCookies: false });
+    assert.deepEqual(stack('always'), { synCookies: true, synQueueMax: 0 });
+    assert.deepEqual(tcpOptionsOf({}), {});
+  });
+
   for (const [line, expected] of [
     ['ring-version 4', /expected 2 \(TPACKET_V2\) or 3/],
     ['tx-offload disable', /expected on or off/],
@@ -19,6 +27,7 @@ describe('vpp.conf: vpp-server stanza values', () => {
     ['block-size 12', /expected an integer 4096-/],
     ['management 0.0.0.0:99999', /expected off, <port>, <ipv4>:<port>/],
     ['log-level loud', /expected fatal, error/],
+    ['tcp-syn-cookies 2', /expected on \(when the SYN queue is full\), off or always/],
     ['tcp-time-wait forever', /'tcp-time-wait forever': expected seconds between 0 and 3600/],
     ['tcp-time-wait 7200', /expected seconds between 0 and 3600/],
     ['tcp-time-wait-max -1', /'tcp-time-wait-max -1': expected an integer 0-10000000/],
@@ -52,6 +61,14 @@ describe('vpp.conf: TIME_WAIT keys reach the TCP stack', () => {
     const opts = engineFor({}).services.ensureTcp().stack.opts;
     assert.equal(opts.timeWaitMs, 60_000);
     assert.equal(opts.maxTimeWait, 50_000);
+  });
+
+  it('tcp-syn-cookies always reaches the stack beside the TIME_WAIT keys (a SYN queue of 0)', () => {
+    const c = readVppConf('/x/vpp.conf', 'vpp-server {\n  tcp-syn-cookies always\n  tcp-time-wait 30\n}\n');
+    const opts = engineFor(c.engine).services.ensureTcp().stack.opts;
+    assert.equal(opts.synCookies, true);
+    assert.equal(opts.synQueueMax, 0);
+    assert.equal(opts.timeWaitMs, 30_000);
   });
 
   it('a bad value given to the engine directly (not from a file) is refused too', () => {

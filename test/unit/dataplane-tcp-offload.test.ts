@@ -11,6 +11,7 @@ import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { DataplaneSegmentSink, TcpHost } from '../../src/dataplane/tcp-host.js';
 import { completeOffload } from '../../src/io/offload.js';
 import { createMemoryPair, MemoryDevice } from '../../src/io/memory-device.js';
+import { TxBatch } from '../../src/io/device.js';
 import { TcpStack } from '../../src/tcp/stack.js';
 import { parseIpv4 } from '../../src/wire/address.js';
 import { internetChecksum, pseudoHeaderSum, sumWords, finish } from '../../src/wire/checksum.js';
@@ -28,7 +29,7 @@ function node(dev: MemoryDevice, ip: number, now: () => number): { dp: Dataplane
   return { dp, stack, host };
 }
 
-async function transfer(sack: boolean, bytes: number, drop: number[] = []): Promise<{ got: Buffer; superFrames: number; sent: number; retransmits: number }> {
+async function transfer(sack: boolean, bytes: number, drop: number[] = []): Promise<{ got: Buffer; superFrames: number; external: number; sent: number; retransmits: number }> {
   let t = 0;
   const now = () => t;
   const a = new MemoryDevice('srv0', Buffer.from([2, 0, 0, 0, 0, 1]));
@@ -71,13 +72,15 @@ async function transfer(sack: boolean, bytes: number, drop: number[] = []): Prom
   }
   s.host.close();
   c.host.close();
-  return { got: Buffer.concat(chunks), superFrames: a.superFrames, retransmits: s.stack.counters.retransmits, sent: payload.equals(Buffer.concat(chunks)) ? bytes : -1 };
+  return { got: Buffer.concat(chunks), superFrames: a.superFrames, external: a.externalPayloads, retransmits: s.stack.counters.retransmits, sent: payload.equals(Buffer.concat(chunks)) ? bytes : -1 };
 }
 
 test('a bulk transfer leaves as super-segments and arrives intact (SACK)', async () => {
   const r = await transfer(true, 2 * 1024 * 1024);
   assert.equal(r.sent, 2 * 1024 * 1024);
   assert.ok(r.superFrames > 0, 'some data left as super-frames');
+  // Their payloads went by reference (TxVector.extData) from the application's buffer, not copied.
+  assert.ok(r.external > 0, `${r.external} frames with an external payload (${r.superFrames} super-frames)`);
 });
 
 test('a bulk transfer leaves as super-segments and arrives intact (no SACK)', async () => {
@@ -133,4 +136,32 @@ test('completeOffload segments like tcp_gso_segment: headers copied, seq advance
     seq += len;
   });
   assert.deepEqual(Buffer.concat(segs.map((s) => s.subarray(t + hl))), payload);
+});
+
+test('a frame with an external payload is sent whole, also after the kernel refused it and it waited in the TX backlog', () => {
+  const dev = new MemoryDevice('ext0', Buffer.from([2, 0, 0, 0, 0, 9]));
+  dev.txOffload = { checksum: true, gso: true, maxGsoBytes: 65535 };
+  const batch = new TxBatch(8, 2048, 65535 + 22);
+  const payload = randomBytes(50_000);
+  const frames: Buffer[] = [];
+  for (let k = 0; k < 3; k++) {
+    const slot = batch.nextSlot();
+    const header = Buffer.from(`header ${k} `);
+    header.copy(batch.data, slot);
+    batch.attachNext(payload, k * 1000, 20_000);
+    batch.commit(header.length + 20_000);
+    frames.push(Buffer.concat([header, payload.subarray(k * 1000, k * 1000 + 20_000)]));
+  }
+  assert.ok(batch.hasExt);
+  assert.equal(batch.length[0], 'header 0 '.length, 'only the headers are in the arena');
+  assert.ok(batch.free <= batch.data.length - 60_000, 'external bytes count against the arena (the backlog bound)');
+  dev.refuseAfter(1);
+  assert.equal(dev.send(batch), 3, 'the refused frames are held, not lost');
+  batch.reset();
+  batch.data.fill(0); // the batch is reused: what waits must not depend on it
+  dev.makeWritable();
+  const sent = dev.takeSent();
+  assert.equal(sent.length, 3);
+  sent.forEach((f, k) => assert.ok(f.equals(frames[k]), `frame ${k} intact`));
+  assert.equal(dev.externalPayloads, 1, 'the first went straight, the other two from the backlog (gathered there)');
 });

@@ -10,6 +10,7 @@ import {
   icmpCode,
   IcmpError,
   icmpType,
+  updatedChecksum,
   writeIcmpChecksum,
 } from '../../src/wire/icmp.js';
 import { decodeIcmpEcho, icmpEcho } from '../helpers/frames.js';
@@ -70,5 +71,22 @@ describe('wire/icmp', () => {
     b[20] ^= 4;
     assert.equal(checkIcmp(b, 0, b.length), IcmpError.BadChecksum);
     assert.equal(checkIcmp(WINDOWS_PING, 0, WINDOWS_PING.length - 1), IcmpError.BadChecksum, 'a truncated message fails its checksum');
+  });
+
+  it('updatedChecksum (RFC 1624) gives what summing the echo reply again gives, for any payload, including the 0x0000/0xffff corner', () => {
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+    for (let t = 0; t < 5000; t++) {
+      const len = ICMP_HEADER_LEN + rnd(200);
+      const req = Buffer.alloc(len);
+      for (let i = 4; i < len; i++) req[i] = rnd(256);
+      req[0] = ICMP_ECHO_REQUEST;
+      writeIcmpChecksum(req, 0, len);
+      const reply = Buffer.from(req);
+      reply[0] = ICMP_ECHO_REPLY;
+      const incremental = updatedChecksum(req.readUInt16BE(2), req.readUInt16BE(0), ICMP_ECHO_REPLY << 8);
+      reply.writeUInt16BE(incremental, 2);
+      assert.equal(checkIcmp(reply, 0, len), IcmpError.None, `payload ${req.toString('hex')}`);
+    }
   });
 });

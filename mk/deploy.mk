@@ -26,6 +26,9 @@ OUT ?=
 REPLICAS ?= 1
 # optional next hop of a default route (ip route add 0.0.0.0/0 via GATEWAY host-macvlan0.VLAN_ID)
 GATEWAY ?=
+# optional dual stack: an IPv6 address beside IP_ADDRESS (e.g. 2001:db8:123::150/64), and an IPv6 default route's next hop
+IPV6_ADDRESS ?=
+GATEWAY6 ?=
 # extra flags for deploy/render, e.g. DEPLOY_FLAGS='--kubernetes --timeout 600'
 DEPLOY_FLAGS ?=
 # OCI labels of the image: version and source revision
@@ -40,7 +43,8 @@ VPP_SERVER := ./bin/vpp-server.js
 # values are passed single-quoted: a stray space or newline reaches the validator, not the shell
 deploy_args = --master '$(strip $(MACVLAN_MASTER))' --vlan '$(strip $(VLAN_ID))' --ip '$(strip $(IP_ADDRESS))' \
 	--namespace '$(strip $(NAMESPACE))' --image '$(strip $(CONTAINER_IMAGE))' --image-vpp '$(strip $(CONTAINER_IMAGE_VPP))' \
-	--engine '$(strip $(ENGINE))' --replicas '$(strip $(REPLICAS))' $(if $(strip $(GATEWAY)),--gateway '$(strip $(GATEWAY))') $(if $(strip $(WWW_DIR)),--www-dir '$(strip $(WWW_DIR))') $(DEPLOY_FLAGS)
+	--engine '$(strip $(ENGINE))' --replicas '$(strip $(REPLICAS))' $(if $(strip $(GATEWAY)),--gateway '$(strip $(GATEWAY))') \
+	$(if $(strip $(IPV6_ADDRESS)),--ipv6 '$(strip $(IPV6_ADDRESS))') $(if $(strip $(GATEWAY6)),--gateway6 '$(strip $(GATEWAY6))') $(if $(strip $(WWW_DIR)),--www-dir '$(strip $(WWW_DIR))') $(DEPLOY_FLAGS)
 
 define need_engine_tool
 	@if [ -z "$(CONTAINER_TOOL)" ]; then \

@@ -21,6 +21,8 @@
  *   .txOffload                         a PACKET_VNET_HDR TX socket is in use (option txOffload)
  *   .sendBufferSize                    SO_SNDBUF of the sending socket as granted
  *   .stats()  -> plain object of counters (kernel PACKET_STATISTICS accumulated)
+ *   .multicast(mac, join)              PACKET_ADD_MEMBERSHIP / PACKET_DROP_MEMBERSHIP, PACKET_MR_MULTICAST:
+ *                                      receive an Ethernet group (IPv6 ND) on a macvlan; no capability needed
  *   .ref() / .unref()                  whether an active poll keeps the loop alive
  *   .setRxMode(mode, adaptiveIdleMs?)  'interrupt' (epoll wakes us, the default), 'polling' (a uv_idle
  *                                      handle drains the ring on every loop turn: the loop never
@@ -1879,6 +1881,44 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   return self;
 }
 
+/* multicast(mac: Uint8Array(6), join: boolean): joins or leaves an Ethernet multicast group on the
+ * socket's interface. A macvlan delivers multicast only for groups joined on it (its mc_filter),
+ * so IPv6 Neighbor Discovery for addresses the kernel does not own needs the solicited-node
+ * groups joined here. The kernel counts joins per socket; each join needs one leave, and all
+ * memberships go when the socket closes. */
+static napi_value m_multicast(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  afp_t *a = unwrap(env, info, &argc, argv);
+  if (!a) return NULL;
+  void *data = NULL;
+  size_t len = 0;
+  napi_typedarray_type t;
+  bool is = false, join = false;
+  if (argc < 2 || napi_is_typedarray(env, argv[0], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_uint8_array || len != 6 ||
+      napi_get_value_bool(env, argv[1], &join) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "multicast(mac: 6-byte Uint8Array, join: boolean)");
+    return NULL;
+  }
+  if (a->fd < 0) {
+    napi_throw_error(env, "ERR_SOCKET_CLOSED", "the AF_PACKET socket is closed");
+    return NULL;
+  }
+  struct packet_mreq mr;
+  memset(&mr, 0, sizeof mr);
+  mr.mr_ifindex = a->ifindex;
+  mr.mr_type = PACKET_MR_MULTICAST;
+  mr.mr_alen = 6;
+  memcpy(mr.mr_address, data, 6);
+  if (setsockopt(a->fd, SOL_PACKET, join ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof mr) < 0) {
+    throw_errno(env, errno, join ? "setsockopt(PACKET_ADD_MEMBERSHIP)" : "setsockopt(PACKET_DROP_MEMBERSHIP)", a->ifname,
+                join ? "cannot join the multicast group" : "cannot leave the multicast group");
+    return NULL;
+  }
+  return NULL;
+}
+
 static napi_value m_closed(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   napi_value r;
@@ -2033,6 +2073,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"txStopAt", NULL, NULL, m_tx_stop_at, NULL, NULL, napi_default, NULL},
       {"onWritable", NULL, m_on_writable, NULL, NULL, NULL, napi_default, NULL},
       {"watchWritable", NULL, m_watch_writable, NULL, NULL, NULL, napi_default, NULL},
+      {"multicast", NULL, m_multicast, NULL, NULL, NULL, napi_default, NULL},
       {"setRxMode", NULL, m_set_rx_mode, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value cls, v;

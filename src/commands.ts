@@ -4,6 +4,8 @@ import { CommandError } from './cli/registry.js';
 import { HTTP_LISTENER_ADD_SYNTAX, HTTP_STATIC_SERVER_SYNTAX, parseHttpListenerAddCommand, parseHttpStaticServerCommand } from './http/command.js';
 import { formatHttpStaticServer, formatHttpStaticServerCache } from './http/show.js';
 import type { Services } from './services.js';
+import { isIp6Handle } from './dataplane/ip6-peers.js';
+import { formatTcpMemory } from './tcp/memory-show.js';
 
 export function serviceCommands(services: Services): Command[] {
   return [
@@ -64,6 +66,19 @@ export function serviceCommands(services: Services): Command[] {
       },
     },
     {
+      path: 'show tcp memory',
+      help: 'show tcp memory: the budget for buffered bytes, what is buffered by kind, per-source limits, refusals',
+      run(args) {
+        args.end();
+        const stack = services.tcp?.stack;
+        if (stack === undefined) return 'TCP is not running (no listener configured)';
+        const l = services.http[0]?.server.limits ?? services.httpLimits;
+        const rate = l.minSendBytes === 0 || l.minSendBytes === undefined ? 'off' : `${l.minSendBytes} bytes per ${(l.minSendWindowMs ?? 0) / 1000} s`;
+        const slow = services.http.reduce((n, h) => n + (h.server.errors['send-rate-too-low'] ?? 0), 0);
+        return formatTcpMemory(stack.mem, services.memoryOrigin, stack.errors, [`minimum send rate ${rate}; readers dropped below it ${slow} (send-rate-too-low)`]);
+      },
+    },
+    {
       path: 'show session',
       help: 'show session [verbose]',
       run(args) {
@@ -72,11 +87,21 @@ export function serviceCommands(services: Services): Command[] {
         const stack = services.tcp?.stack;
         if (stack === undefined) return 'no TCP sessions (no TCP listener configured)';
         const lines: string[] = [];
-        for (const h of services.http) for (const l of h.listeners) lines.push(`[T] ${l.command.address}:${l.command.port}->0.0.0.0:0 LISTEN${l.tls !== null ? ' (tls)' : ''}`);
+        // IPv6 endpoints in brackets ([2001:db8::1]:80): the TCP stack knows them by their handles.
+        const peers = services.dp.ip6Peers;
+        const endpoint = (ip: number, port: number, text: string) => (isIp6Handle(ip) ? `[${peers.format(ip) ?? '?'}]:${port}` : text);
+        for (const h of services.http) {
+          for (const l of h.listeners) {
+            const v6 = l.command.family === 6;
+            lines.push(`[T] ${v6 ? `[${l.command.address}]` : l.command.address}:${l.command.port}->${v6 ? '[::]' : '0.0.0.0'}:0 LISTEN${l.tls !== null ? ' (tls)' : ''}`);
+          }
+        }
         let count = 0;
         for (const s of stack.sessions()) {
           count++;
-          let line = `[T] ${s.local}->${s.remote} ${s.state.padEnd(12)} sendq ${s.sendQueue} recvq ${s.recvQueue}`;
+          const local = endpoint(s.localIp, s.localPort, s.local);
+          const remote = endpoint(s.remoteIp, s.remotePort, s.remote);
+          let line = `[T] ${local}->${remote} ${s.state.padEnd(12)} sendq ${s.sendQueue} recvq ${s.recvQueue}`;
           if (verbose) line += ` srtt ${s.srtt.toFixed(1)}ms rto ${s.rto.toFixed(0)}ms cwnd ${s.cwnd} snd_wnd ${s.sndWnd} rcv_wnd ${s.rcvWnd} mss ${s.mss}`;
           lines.push(line);
         }

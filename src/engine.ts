@@ -14,7 +14,11 @@ import { runStartupConfig } from './cli/startup-config.js';
 import type { EngineConfig } from './cli/vpp-conf.js';
 import type { Logger, LogRing } from './log.js';
 import { formatIpv4, parseIpv4 } from './wire/address.js';
+import { DadState } from './dataplane/interface.js';
 import { Services } from './services.js';
+import { resolveMemoryConfig, type MemoryConfig } from './cli/memory-conf.js';
+import { formatBytes } from './tcp/memory-show.js';
+import { MemoryBudget } from './tcp/budget.js';
 import type { TcpOptions } from './tcp/index.js';
 import { serviceCommands } from './commands.js';
 import { LoopHealth, readiness, type CheckResult, type RingSample } from './ops/health.js';
@@ -122,6 +126,8 @@ export class Engine {
   /** Where the management endpoint listens (null: disabled). */
   readonly managementAddress: ManagementAddress | null;
   readonly shutdownGraceMs: number;
+  /** The memory budget and per-source limits as configured (or defaulted from the cgroup limit). */
+  readonly memory: MemoryConfig;
   /** The last error opening a device (its code says ENODEV, EPERM …), for the start-up error line. */
   lastDeviceError: NodeJS.ErrnoException | null = null;
   private cli: CliServer | null = null;
@@ -186,6 +192,12 @@ export class Engine {
     const twMax = integer(config, 'tcp-time-wait-max', 10_000_000);
     if (twMax !== undefined) this.services.tcpOptions.maxTimeWait = twMax;
     this.services.log = (level, fields, message) => log[level](fields, message);
+    this.memory = resolveMemoryConfig(config.engine);
+    const m = this.memory;
+    this.services.tcpOptions.memory = new MemoryBudget({ limit: m.budget, sourceMaxConnections: m.sourceMaxConnections, sourceMaxBytes: m.sourceMaxBytes });
+    this.services.memoryOrigin = m.origin;
+    this.services.httpLimits.minSendBytes = m.minSendBytes;
+    this.services.httpLimits.minSendWindowMs = m.minSendWindowMs;
     if (options.cacheShare !== undefined) this.services.cacheShare = options.cacheShare;
     this.metrics = createMetricsRegistry({
       dp: this.dp,
@@ -283,7 +295,8 @@ export class Engine {
     return readiness({
       started: this.started,
       draining: this.draining,
-      interfaces: this.dp.interfaces.map((sw) => ({ name: sw.name, up: sw.up, addresses: sw.addresses.length })),
+      // An IPv6 address counts once it passed DAD (an IPv6-only pod is ready too).
+      interfaces: this.dp.interfaces.map((sw) => ({ name: sw.name, up: sw.up, addresses: sw.addresses.length + (sw.ip6?.addresses.filter((a) => a.dad === DadState.Preferred).length ?? 0) })),
       httpServers: this.services.http.length,
       live: this.live(),
     });
@@ -333,6 +346,11 @@ export class Engine {
         ? `${this.management.listening.address}:${this.management.listening.port}`
         : 'off',
       shutdownGraceSeconds: this.shutdownGraceMs / 1000,
+      memory: {
+        budget: `${formatBytes(this.memory.budget)} (${this.memory.origin})`,
+        perSource: `${this.memory.sourceMaxConnections} connections, ${formatBytes(this.memory.sourceMaxBytes)}`,
+        minSendRate: this.memory.minSendBytes === 0 ? 'off' : `${formatBytes(this.memory.minSendBytes)} per ${this.memory.minSendWindowMs / 1000} s`,
+      },
       threads: this.context.threads?.threads().map((t) => `${t.name}${t.lcore !== null ? `@cpu${t.lcore}` : ''}`),
     };
   }

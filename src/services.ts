@@ -16,6 +16,9 @@ import type { Dataplane } from './dataplane/dataplane.js';
 import type { ErrorSource, RuntimeSource } from './cli/context.js';
 import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { IPV4_MIN_HEADER_LEN } from './wire/ipv4.js';
+import { IPV6_HEADER_LEN } from './wire/ipv6.js';
+import { isIp6Unspecified, parseIpv6 } from './wire/ipv6-address.js';
+import { IP6_ANY_HANDLE, isIp6Handle } from './dataplane/ip6-peers.js';
 
 const TCP_MIN_HEADER_LEN = 20;
 
@@ -46,15 +49,17 @@ export class Services {
    * 1/W on each of W workers, so the process holds at most one budget in all.
    */
   cacheShare = 1;
-  /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies), applied when the stack is created. */
+  /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies, the memory budget), applied when the stack is created. */
   tcpOptions: Partial<TcpOptions> = {};
+  /** How the memory budget was chosen (show tcp memory). */
+  memoryOrigin = 'the built-in default (no engine configuration)';
   /** Where TLS warnings and reload results go (the engine sets its logger here). */
   log: TlsEventLog = () => undefined;
   /** Lines of `show runtime` beyond the dataplane's graph nodes (TLS handshake cost). */
   readonly runtimeSources: RuntimeSource[] = [];
 
   constructor(
-    private readonly dp: Dataplane,
+    readonly dp: Dataplane,
     private readonly errorSources: ErrorSource[],
   ) {
     const sum = (pick: (t: TlsListener) => TlsRuntime) => (): TlsRuntime => {
@@ -86,8 +91,11 @@ export class Services {
     let kickScheduled = false;
     const stack: TcpStack = new TcpStack(new DataplaneSegmentSink(dp), {
       ...this.tcpOptions,
-      // Our MSS follows the MTU of the interface that owns the local address.
-      mss: (localIp) => (dp.interfaceForAddress(localIp)?.mtu ?? 1500) - IPV4_MIN_HEADER_LEN - TCP_MIN_HEADER_LEN,
+      // Our MSS follows the MTU of the interface that owns the local address (IPv6: a 40-byte header).
+      mss: (localIp) =>
+        isIp6Handle(localIp)
+          ? (dp.ip6Peers.interfaceOf(localIp)?.mtu ?? 1500) - IPV6_HEADER_LEN - TCP_MIN_HEADER_LEN
+          : (dp.interfaceForAddress(localIp)?.mtu ?? 1500) - IPV4_MIN_HEADER_LEN - TCP_MIN_HEADER_LEN,
       onWork: () => {
         if (kickScheduled) return;
         kickScheduled = true;
@@ -99,6 +107,15 @@ export class Services {
     });
     const host = new TcpHost(dp, stack);
     this.tcp = host;
+    // IPv6 handles that connections and listeners use are never forgotten (ip6-peers.ts).
+    dp.ip6Peers.inUse = () => {
+      const used = new Set<number>(this.http.flatMap((h) => h.listeners.map((l) => l.ip)));
+      for (const c of stack.connections()) {
+        used.add(c.localIp);
+        used.add(c.remoteIp);
+      }
+      return used;
+    };
     this.errorSources.push({ node: 'tcp4-session', counts: () => stack.errors, clear: () => clearRecord(stack.errors) });
     return host;
   }
@@ -115,7 +132,9 @@ export class Services {
     const limits: Partial<HttpLimits> = { ...this.httpLimits };
     if (command.headerTimeoutMs !== undefined) limits.headerTimeoutMs = command.headerTimeoutMs;
     if (command.idleTimeoutMs !== undefined) limits.idleTimeoutMs = command.idleTimeoutMs;
-    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: Math.floor(command.cacheSizeBytes * this.cacheShare), limits });
+    // Its input buffers and file chunks count in the TCP stack's memory budget.
+    const memory = this.ensureTcp().stack.mem.forApplication();
+    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: Math.floor(command.cacheSizeBytes * this.cacheShare), limits, memory });
     const h2 = command.http1Only === true ? null : new Http2StaticServer(server, { idleTimeoutMs: server.limits.idleTimeoutMs });
     const entry: HttpServerEntry = { server, command, h2, listeners: [] };
     try {
@@ -140,17 +159,27 @@ export class Services {
 
   /** Validates the address and refuses a port another listener has (same address, or either wildcard). */
   private checkListener(command: HttpListenerCommand): number {
-    if (command.family !== 4) throw new Error(`${command.address}: IPv6 listeners are not supported yet (use an IPv4 address such as 0.0.0.0)`);
-    const ip = parseIpv4(command.address);
-    if (ip === null) throw new Error(`${command.address} is not an IPv4 address`);
+    const ip = command.family === 4 ? parseIpv4(command.address) : this.ip6Listener(command.address);
+    if (ip === null) throw new Error(`${command.address} is not an IPv${command.family} address`);
+    // 0.0.0.0 is every IPv4 address, :: every IPv6 one (as in VPP, each family has its own listener).
+    const any = isIp6Handle(ip) ? IP6_ANY_HANDLE : 0;
     for (const h of this.http) {
       for (const l of h.listeners) {
-        if (l.command.port === command.port && (l.ip === ip || ip === 0 || l.ip === 0)) {
+        const lAny = isIp6Handle(l.ip) ? IP6_ANY_HANDLE : 0;
+        if (l.command.port === command.port && any === lAny && (l.ip === ip || ip === any || l.ip === any)) {
           throw new Error(`an HTTP server already listens on port ${command.port} (${l.command.transport}://${l.command.address}/${l.command.port})`);
         }
       }
     }
     return ip;
+  }
+
+  /** The TCP handle of an IPv6 listener address: `::`, or the address itself (interned). */
+  private ip6Listener(text: string): number | null {
+    const a = parseIpv6(text);
+    if (a === null) return null;
+    if (isIp6Unspecified(a)) return IP6_ANY_HANDLE;
+    return this.dp.ip6Peers.intern(a, 0, null);
   }
 
   private openListener(entry: HttpServerEntry, command: HttpListenerCommand, ip: number): HttpListenerEntry {

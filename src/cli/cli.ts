@@ -1,6 +1,7 @@
 /** The command set of the dataplane and the function that runs one command line. */
 import { registerInterfaceCommands } from './interface-commands.js';
 import { registerIpCommands } from './ip-commands.js';
+import { registerIp6Commands } from './ip6-commands.js';
 import { registerPingCommand } from './ping-command.js';
 import { registerRxModeCommands } from './rx-mode-commands.js';
 import { registerShowCommands } from './show-commands.js';
@@ -16,6 +17,7 @@ export function createRegistry(extra: Command[] = []): CommandRegistry<CliContex
   registerInterfaceCommands(registry);
   registerRxModeCommands(registry);
   registerIpCommands(registry);
+  registerIp6Commands(registry);
   registerTraceCommands(registry);
   registerPingCommand(registry);
   registry.register({

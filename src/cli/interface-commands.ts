@@ -1,6 +1,7 @@
 /** Commands that create and configure interfaces, with VPP's syntax. */
 import { wrap } from './dataplane-call.js';
 import { formatMac, parseIpv4Prefix, parseMac } from '../wire/address.js';
+import { parseIpv6Prefix } from '../wire/ipv6-address.js';
 import { type Args, CommandError, type CommandRegistry } from './registry.js';
 import type { CliContext } from './context.js';
 
@@ -91,20 +92,29 @@ export function registerInterfaceCommands(registry: CommandRegistry<CliContext>)
 
   registry.register({
     path: 'set interface ip address',
-    help: 'set interface ip address [del] <interface> <address>/<prefix-length> | [del] <interface> all',
+    help: 'set interface ip address [del] <interface> <ip4-or-ip6-address>/<prefix-length> | [del] <interface> all',
     run(args, ctx) {
       const del = args.accept('del');
       const name = interfaceName(args, ctx);
-      const text = args.next('address/prefix-length (e.g. 192.168.123.150/24)');
+      const text = args.next('address/prefix-length (e.g. 192.168.123.150/24 or 2001:db8:123::150/64)');
       if (del && text === 'all') {
         const sw = ctx.dp.get(name);
         for (const a of [...sw.addresses]) ctx.dp.deleteAddress(name, a);
+        for (const a of [...(sw.ip6?.addresses ?? [])]) ctx.dp.deleteAddress6(name, a);
         return;
       }
       const prefix = parseIpv4Prefix(text);
-      if (prefix === null) throw new CommandError(`\`${text}' is not an IPv4 address with prefix length (expected e.g. 192.168.123.150/24)`);
+      if (prefix !== null) {
+        args.end();
+        wrap(() => (del ? ctx.dp.deleteAddress(name, prefix) : ctx.dp.addAddress(name, prefix)));
+        return;
+      }
+      const prefix6 = parseIpv6Prefix(text);
+      if (prefix6 === null) {
+        throw new CommandError(`\`${text}' is not an IPv4 or IPv6 address with prefix length (expected e.g. 192.168.123.150/24 or 2001:db8:123::150/64)`);
+      }
       args.end();
-      wrap(() => (del ? ctx.dp.deleteAddress(name, prefix) : ctx.dp.addAddress(name, prefix)));
+      wrap(() => (del ? ctx.dp.deleteAddress6(name, prefix6) : ctx.dp.addAddress6(name, prefix6)));
     },
   });
 

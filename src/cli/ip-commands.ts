@@ -10,6 +10,7 @@ import { l2Length } from '../dataplane/interface-output.js';
 import { NUD_NAMES, NudState, type Neighbor } from '../dataplane/neighbor.js';
 import { formatIpv4, formatMac, parseIpv4, parseIpv4Prefix, parseMac } from '../wire/address.js';
 import { ETHERTYPE_IPV4, writeEthernet, writeEthernetVlan } from '../wire/ethernet.js';
+import { formatIpv6, parseIpv6, parseIpv6Prefix, type Ipv6Prefix } from '../wire/ipv6-address.js';
 import type { CliContext } from './context.js';
 import { type Args, CommandError, type CommandRegistry } from './registry.js';
 import { centre, vppFixed } from './vpp-format.js';
@@ -22,19 +23,29 @@ function ipv4Arg(args: Args, what: string): number {
   return ip;
 }
 
-/** `ip route [add|del] <prefix>/<len> via <next-hop> [<interface>]` (VPP's order; `add` is the default). */
-function parseRoute(args: Args, ctx: CliContext): { del: boolean; prefix: { address: number; prefixLength: number }; via: number | null; ifname: string | null } {
+type Route =
+  | { family: 4; del: boolean; prefix: { address: number; prefixLength: number }; via: number | null; ifname: string | null }
+  | { family: 6; del: boolean; prefix: Ipv6Prefix; via: Buffer | null; ifname: string | null };
+
+/** `ip route [add|del] <prefix>/<len> via <next-hop> [<interface>]` (VPP's order; `add` is the default), IPv4 or IPv6. */
+function parseRoute(args: Args, ctx: CliContext): Route {
   let del = false;
   if (args.accept('add')) del = false;
   else if (args.accept('del')) del = true;
-  const text = args.next('destination prefix (e.g. 0.0.0.0/0)');
-  const prefix = parseIpv4Prefix(text);
-  if (prefix === null) throw new CommandError(`\`${text}' is not an IPv4 prefix (expected e.g. 0.0.0.0/0 or 10.0.0.0/8)`);
-  let via: number | null = null;
+  const text = args.next('destination prefix (e.g. 0.0.0.0/0 or ::/0)');
+  const prefix4 = parseIpv4Prefix(text);
+  const prefix6 = prefix4 === null ? parseIpv6Prefix(text) : null;
+  if (prefix4 === null && prefix6 === null) throw new CommandError(`\`${text}' is not an IPv4 or IPv6 prefix (expected e.g. 0.0.0.0/0, 10.0.0.0/8 or ::/0)`);
+  let via: number | Buffer | null = null;
   let ifname: string | null = null;
   if (!args.done) {
     if (!args.accept('via')) throw new CommandError(`unknown input \`${args.peek()}' (expected via <next-hop> [<interface>])`);
-    via = ipv4Arg(args, 'next hop');
+    if (prefix4 !== null) via = ipv4Arg(args, 'next hop');
+    else {
+      const hop = args.next('next hop (e.g. fe80::1)');
+      via = parseIpv6(hop);
+      if (via === null) throw new CommandError(`\`${hop}' is not an IPv6 address (next hop, e.g. fe80::1 or 2001:db8:123::1)`);
+    }
     if (!args.done) {
       const name = args.next('interface');
       const sw = ctx.dp.find(name);
@@ -45,10 +56,11 @@ function parseRoute(args: Args, ctx: CliContext): { del: boolean; prefix: { addr
       ifname = sw.name;
     }
   } else if (!del) {
-    throw new CommandError('missing via <next-hop> [<interface>] (e.g. ip route add 0.0.0.0/0 via 192.168.123.1 host-macvlan0.123)');
+    throw new CommandError('missing via <next-hop> [<interface>] (e.g. ip route add 0.0.0.0/0 via 192.168.123.1 host-macvlan0.123, or ::/0 via fe80::1 host-macvlan0.123)');
   }
   args.end();
-  return { del, prefix, via, ifname };
+  if (prefix4 !== null) return { family: 4, del, prefix: prefix4, via: via as number | null, ifname };
+  return { family: 6, del, prefix: prefix6!, via: via as Buffer | null, ifname };
 }
 
 // ---- show ip fib ------------------------------------------------------------------------
@@ -71,11 +83,11 @@ function pathLine(dp: Dataplane, e: FibEntry): string {
 }
 
 /** The L2 header we would write (VPP prints its rewrite string): dst, src, tag, EtherType. */
-function rewriteHex(sw: SwInterface, dst: Buffer | null): string {
+export function rewriteHex(sw: SwInterface, dst: Buffer | null, type = ETHERTYPE_IPV4): string {
   const b = Buffer.alloc(l2Length(sw));
   const to = dst ?? Buffer.alloc(6, 0xff);
-  if (sw.isSub) writeEthernetVlan(b, 0, to, sw.mac, sw.vlanId, ETHERTYPE_IPV4);
-  else writeEthernet(b, 0, to, sw.mac, ETHERTYPE_IPV4);
+  if (sw.isSub) writeEthernetVlan(b, 0, to, sw.mac, sw.vlanId, type);
+  else writeEthernet(b, 0, to, sw.mac, type);
   return b.toString('hex');
 }
 
@@ -105,9 +117,11 @@ function flags(n: Neighbor): string {
   return 'D';
 }
 
-export function showNeighbors(dp: Dataplane, verbose: boolean, only: string | null): string {
+/** `show ip neighbors` (both families, as VPP's) or `show ip6 neighbors` (family 6). */
+export function showNeighbors(dp: Dataplane, verbose: boolean, only: string | null, family: 4 | 6 | 0 = 0): string {
   const now = dp.now();
-  const all = dp.neighbors.all().filter((n) => only === null || n.sw.name === only);
+  const tables = family === 4 ? [dp.neighbors] : family === 6 ? [dp.neighbors6] : [dp.neighbors, dp.neighbors6];
+  const all = tables.flatMap((t) => t.all()).filter((n) => only === null || n.sw.name === only);
   const lines: string[] = [];
   // VPP prints the header only when there are entries.
   if (all.length > 0) {
@@ -118,25 +132,27 @@ export function showNeighbors(dp: Dataplane, verbose: boolean, only: string | nu
   for (const n of all) {
     const age = vppFixed((now - n.updated) / 1000, 4).padStart(12);
     const mac = n.state === NudState.Incomplete ? '00:00:00:00:00:00' : formatMac(n.mac);
-    let row = `${centre(age, 12)}${centre(formatIpv4(n.ip), 40)}${centre(flags(n), 6)}${centre(mac, 20)}${n.sw.name}`;
+    let row = `${centre(age, 12)}${centre(n.ip6 !== null ? formatIpv6(n.ip6) : formatIpv4(n.ip), 40)}${centre(flags(n), 6)}${centre(mac, 20)}${n.sw.name}`;
     if (verbose) {
       const confirmed = n.confirmed > 0 ? `${vppFixed((now - n.confirmed) / 1000, 1)}s ago` : 'never';
       row = `${row.padEnd(102)}${NUD_NAMES[n.state].padEnd(12)}${String(n.probes).padEnd(8)}${confirmed.padEnd(12)}${n.held.length}`;
     }
     lines.push(row);
   }
-  const table = dp.neighbors;
-  if (table.refused > 0) lines.push(`table full (${table.maxEntries} entries): ${table.refused} new neighbours not learnt`);
+  for (const table of tables) {
+    if (table.refused > 0) lines.push(`${table.family === 6 ? 'ip6 ' : ''}table full (${table.maxEntries} entries): ${table.refused} new neighbours not learnt`);
+  }
   return lines.join('\n');
 }
 
 export function registerIpCommands(registry: CommandRegistry<CliContext>): void {
   registry.register({
     path: 'ip route',
-    help: 'ip route [add|del] <dst-ip-addr>/<width> via <next-hop-address> [<next-hop-interface>]',
+    help: 'ip route [add|del] <dst-ip-addr>/<width> via <next-hop-address> [<next-hop-interface>] (IPv4 or IPv6)',
     run(args, ctx) {
       const r = parseRoute(args, ctx);
-      wrap(() => (r.del ? ctx.dp.deleteRoute(r.prefix, r.via, r.ifname) : ctx.dp.addRoute(r.prefix, r.via!, r.ifname)));
+      if (r.family === 4) wrap(() => (r.del ? ctx.dp.deleteRoute(r.prefix, r.via, r.ifname) : ctx.dp.addRoute(r.prefix, r.via!, r.ifname)));
+      else wrap(() => (r.del ? ctx.dp.deleteRoute6(r.prefix, r.via, r.ifname) : ctx.dp.addRoute6(r.prefix, r.via!, r.ifname)));
     },
   });
 
@@ -163,17 +179,20 @@ export function registerIpCommands(registry: CommandRegistry<CliContext>): void 
 
   registry.register({
     path: 'set ip neighbor',
-    help: 'set ip neighbor [del] <interface> <ip-address> <mac-address> [static]',
+    help: 'set ip neighbor [del] <interface> <ip4-or-ip6-address> <mac-address> [static]',
     run(args, ctx) {
       const del = args.accept('del') || args.accept('delete');
       const name = args.next(`interface (interfaces: ${ctx.dp.interfaces.map((s) => s.name).join(', ') || 'none yet'})`);
       const sw = wrap(() => ctx.dp.get(name));
-      const ip = ipv4Arg(args, 'neighbour address');
+      const ipText = args.next('neighbour address (e.g. 192.168.123.1 or fe80::1)');
+      const ip4 = parseIpv4(ipText);
+      const ip6 = ip4 === null ? parseIpv6(ipText) : null;
+      if (ip4 === null && ip6 === null) throw new CommandError(`\`${ipText}' is not an IPv4 or IPv6 address (neighbour address, e.g. 192.168.123.1 or fe80::1)`);
       if (del) {
         // VPP takes (and ignores) the MAC on delete too.
         if (!args.done && parseMac(args.peek()!) !== null) args.next('mac');
         args.end();
-        wrap(() => ctx.dp.deleteNeighbor(sw.name, ip));
+        wrap(() => (ip4 !== null ? ctx.dp.deleteNeighbor(sw.name, ip4) : ctx.dp.deleteNeighbor6(sw.name, ip6!)));
         return;
       }
       const text = args.next('MAC address (e.g. 52:54:00:12:34:56)');
@@ -182,7 +201,7 @@ export function registerIpCommands(registry: CommandRegistry<CliContext>): void 
       if ((mac[0] & 1) === 1) throw new CommandError(`${formatMac(mac)} is a multicast address; a neighbour has a unicast MAC`);
       const isStatic = args.accept('static');
       args.end();
-      wrap(() => ctx.dp.setNeighbor(sw.name, ip, mac, isStatic));
+      wrap(() => (ip4 !== null ? ctx.dp.setNeighbor(sw.name, ip4, mac, isStatic) : ctx.dp.setNeighbor6(sw.name, ip6!, mac, isStatic)));
     },
   });
 

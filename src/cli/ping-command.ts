@@ -5,18 +5,24 @@
  * collects replies until one interval after the last request, then answers.
  *
  * Unlike VPP, "N bytes from" counts the IPv4 header once: it is the reply's IPv4 total length.
+ * For IPv6 it is the reply's payload length, as in VPP (`ping 2001:db8::1` or `ping ipv6 …`; a
+ * link-local destination needs `source <interface>`).
  */
 import { formatIpv4, parseIpv4 } from '../wire/address.js';
+import { formatIpv6, parseIpv6 } from '../wire/ipv6-address.js';
 import type { CliContext } from './context.js';
 import { type Args, CommandError, type CommandRegistry } from './registry.js';
 
 export type EchoSendResult = 'sent' | 'no-route' | 'no-source-address';
 export type EchoReplyHandler = (src: number, id: number, seq: number, ttl: number, icmpBytes: number) => void;
+export type Echo6ReplyHandler = (src: Buffer, srcOff: number, id: number, seq: number, hopLimit: number, icmpBytes: number) => void;
 
-/** The dataplane's ICMP echo service (dp.icmp). */
+/** The dataplane's ICMP echo service (dp.icmp), IPv4 and IPv6. */
 export interface EchoService {
   sendEcho(dst: number, id: number, seq: number, dataBytes: number, sourceSwName?: string): EchoSendResult;
   onEchoReply: EchoReplyHandler | null;
+  sendEcho6(dst: Buffer, id: number, seq: number, dataBytes: number, sourceSwName?: string): EchoSendResult;
+  onEchoReply6: Echo6ReplyHandler | null;
 }
 
 /** What `ping` needs of the dataplane. */
@@ -30,6 +36,8 @@ export interface PingHost {
 
 export interface PingRequest {
   dst: number;
+  /** An IPv6 destination (then `dst` is unused). */
+  dst6?: Buffer;
   source?: string;
   repeat: number;
   intervalMs: number;
@@ -58,17 +66,25 @@ const FAILURES: Record<Exclude<EchoSendResult, 'sent'>, string> = {
  * Replies are handed to the ping that owns their ICMP id. One dispatcher per echo service, so
  * that pings in several CLI sessions run at once.
  */
-const dispatchers = new WeakMap<EchoService, { table: Map<number, EchoReplyHandler>; handler: EchoReplyHandler }>();
+/** A reply as ping sees it: the source as text (formatted only for our own pings' replies). */
+type Reply = (src: () => string, seq: number, ttl: number, icmpBytes: number) => void;
 
-function register(icmp: EchoService, preferredId: number, handler: EchoReplyHandler): number {
+const dispatchers = new WeakMap<EchoService, { table: Map<number, Reply>; h4: EchoReplyHandler; h6: Echo6ReplyHandler }>();
+
+function register(icmp: EchoService, preferredId: number, handler: Reply): number {
   let d = dispatchers.get(icmp);
   if (d === undefined) {
-    const table = new Map<number, EchoReplyHandler>();
-    d = { table, handler: (src, id, seq, ttl, bytes) => table.get(id)?.(src, id, seq, ttl, bytes) };
+    const table = new Map<number, Reply>();
+    d = {
+      table,
+      h4: (src, id, seq, ttl, bytes) => table.get(id)?.(() => formatIpv4(src), seq, ttl, IPV4_HEADER_LEN + bytes),
+      h6: (src, off, id, seq, hopLimit, bytes) => table.get(id)?.(() => formatIpv6(src, off), seq, hopLimit, bytes),
+    };
     dispatchers.set(icmp, d);
   }
-  // Installed again if something replaced it (the dataplane was rebuilt, a test reset it).
-  if (icmp.onEchoReply !== d.handler) icmp.onEchoReply = d.handler;
+  // Installed again if something replaced them (the dataplane was rebuilt, a test reset it).
+  if (icmp.onEchoReply !== d.h4) icmp.onEchoReply = d.h4;
+  if (icmp.onEchoReply6 !== d.h6) icmp.onEchoReply6 = d.h6;
   let id = preferredId & 0xffff;
   while (d.table.has(id)) id = (id + 1) & 0xffff; // VPP: "ICMP ID collision at %d, incrementing"
   d.table.set(id, handler);
@@ -87,13 +103,13 @@ export async function runPing(host: PingHost, req: PingRequest, sleep: (ms: numb
   const sentAt = new Map<number, number>();
   const answered = new Set<number>();
   let sent = 0;
-  const id = register(host.icmp, nextId, (src, _id, seq, ttl, icmpBytes) => {
+  const id = register(host.icmp, nextId, (src, seq, ttl, bytes) => {
     const t0 = sentAt.get(seq);
     if (t0 === undefined) return; // not one of ours (an old id's late reply)
     const dup = answered.has(seq);
     answered.add(seq);
     const rtt = formatVppFloat(host.now() - t0, 4);
-    lines.push(`${IPV4_HEADER_LEN + icmpBytes} bytes from ${formatIpv4(src)}: icmp_seq=${seq} ttl=${ttl} time=${rtt} ms${dup ? ' (DUP!)' : ''}`);
+    lines.push(`${bytes} bytes from ${src()}: icmp_seq=${seq} ttl=${ttl} time=${rtt} ms${dup ? ' (DUP!)' : ''}`);
   });
   nextId = (id + 1) & 0xffff;
   try {
@@ -106,7 +122,7 @@ export async function runPing(host: PingHost, req: PingRequest, sleep: (ms: numb
       sentAt.set(seq, t0);
       let r: EchoSendResult;
       try {
-        r = host.icmp.sendEcho(req.dst, id, seq, req.size, req.source);
+        r = req.dst6 !== undefined ? host.icmp.sendEcho6(req.dst6, id, seq, req.size, req.source) : host.icmp.sendEcho(req.dst, id, seq, req.size, req.source);
       } catch (err) {
         // The payload does not fit the egress interface (its MTU is known only after the lookup).
         if (err instanceof RangeError) throw new CommandError(err.message);
@@ -130,24 +146,34 @@ export async function runPing(host: PingHost, req: PingRequest, sleep: (ms: numb
   return `${body}\nStatistics: ${sent} sent, ${received} received, ${loss}% packet loss\n`;
 }
 
-/** Parses `ping`'s arguments (VPP's keywords; IPv6, burst and table-id other than 0 are not supported). */
+/** Parses `ping`'s arguments (VPP's keywords; burst and table-id other than 0 are not supported). */
 export function parsePing(args: Args, host: Pick<PingHost, 'find' | 'interfaces'>): PingRequest {
-  let dst: number | null = null;
+  let dst: number | Buffer | null = null;
   const req: PingRequest = { dst: 0, repeat: PING_DEFAULTS.repeat, intervalMs: PING_DEFAULTS.intervalMs, size: PING_DEFAULTS.size };
   const maxMtu = Math.max(1500, ...host.interfaces.map((s) => s.mtu));
   const maxSize = maxMtu - IPV4_HEADER_LEN - ICMP_ECHO_HEADER_LEN;
-  const address = (w: string): number => {
+  const address = (w: string): number | Buffer => {
     const ip = parseIpv4(w);
     if (ip !== null) return ip;
-    if (w.includes(':')) throw new CommandError(`\`${w}': IPv6 ping is not supported (ping <ipv4-address>)`);
-    throw new CommandError(`\`${w}' is not an IPv4 address (ping <address> [source <interface>] [repeat <n>] [interval <s>] [size <n>])`);
+    const ip6 = parseIpv6(w);
+    if (ip6 !== null) return ip6;
+    throw new CommandError(`\`${w}' is not an IPv4 or IPv6 address (ping <address> [source <interface>] [repeat <n>] [interval <s>] [size <n>])`);
   };
   while (!args.done) {
     const w = args.next('argument');
     switch (w.toLowerCase()) {
-      case 'ipv4':
-        dst = address(args.next('IPv4 address'));
+      case 'ipv4': {
+        const a = args.next('IPv4 address');
+        dst = parseIpv4(a);
+        if (dst === null) throw new CommandError(`\`${a}' is not an IPv4 address`);
         break;
+      }
+      case 'ipv6': {
+        const a = args.next('IPv6 address');
+        dst = parseIpv6(a);
+        if (dst === null) throw new CommandError(`\`${a}' is not an IPv6 address`);
+        break;
+      }
       case 'source': {
         const name = args.next('interface name');
         const sw = host.find(name);
@@ -185,7 +211,12 @@ export function parsePing(args: Args, host: Pick<PingHost, 'find' | 'interfaces'
     }
   }
   if (dst === null) throw new CommandError('missing address (ping <address> [source <interface>] [repeat <n>] [interval <s>] [size <n>])');
-  req.dst = dst;
+  if (typeof dst === 'number') req.dst = dst;
+  else {
+    req.dst6 = dst;
+    // IPv6's header is 40 bytes: the largest payload is 20 bytes smaller than IPv4's.
+    if (req.size > maxSize - 20) throw new CommandError(`${req.size} is bigger than maximum allowed payload size ${maxSize - 20}`);
+  }
   return req;
 }
 
@@ -217,7 +248,7 @@ export function registerPingCommand(registry: CommandRegistry<CliContext>, optio
   const sleep = options.sleep ?? timerSleep;
   registry.register({
     path: 'ping',
-    help: 'ping <ip-addr> [source <interface>] [size <pktsize:60>] [interval <sec:1>] [repeat <cnt:5>]',
+    help: 'ping {<ip-addr> | ipv4 <ip4-addr> | ipv6 <ip6-addr>} [source <interface>] [size <pktsize:60>] [interval <sec:1>] [repeat <cnt:5>]',
     run(args, ctx) {
       const host: PingHost = ctx.dp;
       return runPing(host, parsePing(args, host), sleep, ctx.session?.signal);

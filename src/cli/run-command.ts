@@ -5,24 +5,33 @@ import { createLogger, LogRing, type Logger } from '../log.js';
 import { ConfigError, readVppConf, type EngineConfig } from './vpp-conf.js';
 import type { Device } from '../io/device.js';
 import { FlagError, parseFlags, type FlagSpec } from '../flags.js';
+import { MEMORY_KEYS, MEMORY_VALUE_CHECKS } from './memory-conf.js';
 
 const RUN_FLAGS: FlagSpec[] = [
   { name: 'config', short: 'c', value: 'FILE', help: 'VPP startup configuration' },
   { name: 'management', value: 'ADDR:PORT|off', help: 'overrides vpp-server { management }' },
   { name: 'shutdown-grace', value: 'SECONDS', help: 'overrides vpp-server { shutdown-grace }' },
   { name: 'stall-threshold', value: 'SECONDS', help: 'overrides vpp-server { stall-threshold }' },
+  ...MEMORY_KEYS.map((name) => ({ name, value: 'VALUE', help: `overrides vpp-server { ${name} }` })),
 ];
 
 const USAGE = `usage: vpp-server run -c <vpp.conf> [--management <addr>:<port>|off] [--shutdown-grace <seconds>]
   -c <file>                  VPP startup configuration (unix { cli-listen … startup-config … })
   --management <a>:<p>|off   overrides vpp-server { management }: keeps vpp.conf usable by FD.io VPP
   --shutdown-grace <s>       overrides vpp-server { shutdown-grace }
+  --memory-budget, --source-max-connections, --source-max-memory, --min-send-bytes,
+  --min-send-window          override the vpp-server { } keys of the same names
 
   vpp.conf may hold a vpp-server { … } stanza:
     management <addr>:<port> | off   /healthz /readyz /metrics over HTTP (default off)
     shutdown-grace <seconds>         time in-flight responses get after SIGTERM (default 20)
     stall-threshold <seconds>        event-loop stall that fails /healthz (default 2)
     log-level <level>                fatal error warn info debug trace (default info)
+    memory-budget <size>|<n>%        buffered TCP/HTTP bytes (default 25% of the cgroup memory limit, or of RAM)
+    source-max-connections <n>       connections per client address (default 1024)
+    source-max-memory <size>|<n>%    buffered bytes per client address (default 25% of memory-budget)
+    min-send-bytes <size>            a reader must take this much per min-send-window (default 16k; 0 = off)
+    min-send-window <seconds>        (default 30)
 
   Signals: SIGTERM / SIGINT drain gracefully and exit 0; a second signal exits at once (1).`;
 
@@ -93,6 +102,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (typeof f.values['config'] === 'string') confPath = f.values['config'];
     for (const k of ['management', 'shutdown-grace', 'stall-threshold']) if (typeof f.values[k] === 'string') overrides[k] = f.values[k] as string;
+    for (const k of MEMORY_KEYS) {
+      const v = f.values[k];
+      if (typeof v !== 'string') continue;
+      const problem = MEMORY_VALUE_CHECKS[k]!(v);
+      if (problem !== undefined) throw new FlagError([`--${k} ${v}: ${problem}`]);
+      overrides[k] = v;
+    }
   } catch (err) {
     if (!(err instanceof FlagError)) throw err;
     console.error(`run: ${err.problems.join('\n  ')}\n${USAGE}`);

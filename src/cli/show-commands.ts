@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { VERSION } from '../version.js';
 import { formatIpv4, formatMac } from '../wire/address.js';
-import type { SwInterface } from '../dataplane/interface.js';
+import { DAD_NAMES, DadState, type SwInterface } from '../dataplane/interface.js';
+import { formatIpv6 } from '../wire/ipv6-address.js';
 import type { GraphNode } from '../dataplane/node.js';
 import type { Severity } from '../dataplane/node.js';
 import type { CliContext } from './context.js';
@@ -55,6 +56,8 @@ function showInterfaceAddress(ctx: CliContext, only: SwInterface[] | null): stri
     lines.push(`${sw.name} (${sw.up ? 'up' : 'dn'}):`);
     if (sw.xconnect !== null) lines.push(`  L2 xconnect ${sw.xconnect.name}`);
     for (const a of sw.addresses) lines.push(`  L3 ${formatIpv4(a.address)}/${a.prefixLength}`);
+    // VPP lists IPv6 interface addresses the same way (the link-local is not one: show ip6 interface).
+    for (const a of sw.ip6?.addresses ?? []) lines.push(`  L3 ${formatIpv6(a.address)}/${a.prefixLength}${a.dad === DadState.Preferred ? '' : ` (${DAD_NAMES[a.dad]})`}`);
   }
   if (only === null) lines.push('local0 (dn):');
   return lines.join('\n');

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseManagementAddress } from '../ops/management.js';
+import { MEMORY_KEYS, MEMORY_VALUE_CHECKS } from './memory-conf.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -191,6 +192,7 @@ const ENGINE_KEYS = new Set([
   'tcp-time-wait',
   'tcp-time-wait-max',
   'tcp-syn-cookies',
+  ...MEMORY_KEYS,
 ]);
 
 /** Reads and interprets vpp.conf. */
@@ -280,6 +282,7 @@ const ENGINE_VALUE_CHECKS: Record<string, (value: string) => string | undefined>
   'stall-threshold': secondsUpTo(3600),
   'tcp-time-wait': secondsUpTo(3600),
   'tcp-time-wait-max': integerIn(0, 10_000_000),
+  ...MEMORY_VALUE_CHECKS,
   management: (v) => {
     try {
       parseManagementAddress(v);

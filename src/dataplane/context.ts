@@ -10,10 +10,17 @@ import type { Fib } from './fib.js';
 import type { Ip4Output } from './ip4-output.js';
 import type { InterfaceOutput } from './interface-output.js';
 import type { GraphNode } from './node.js';
+import type { Ip6Output } from './ip6-output.js';
+import type { Ip6Frames } from './ip6-input.js';
+import type { Icmp6ErrorSender } from './icmp6-error.js';
+import type { NdHooks } from './ip6-link.js';
+import type { Ip6Peers } from './ip6-peers.js';
 
 /** The part of the TCP stack that tcp4-input calls for each received segment. */
 export interface TcpInputHandler {
   input(srcIp: number, dstIp: number, buf: Buffer, off: number, len: number, now: number): void;
+  /** A Packet Too Big for one of its segments (RFC 8201): see TcpStack.packetTooBig. */
+  packetTooBig?(localIp: number, localPort: number, remoteIp: number, remotePort: number, seq: number, mtu: number, headerBytes: number): boolean;
 }
 
 /** Per-packet tracing (`trace add`), see trace.ts. Nodes read `tracedThisVector` before anything else. */
@@ -40,6 +47,11 @@ export interface EchoListener {
   (src: number, id: number, seq: number, ttl: number, icmpBytes: number): void;
 }
 
+/** IPv6 echo replies for `ping`: the source address is src[srcOff] (16 bytes, valid during the call). */
+export interface Echo6Listener {
+  (src: Buffer, srcOff: number, id: number, seq: number, hopLimit: number, icmpBytes: number): void;
+}
+
 export interface NodeContext {
   readonly frames: FrameVector;
   /** Software interfaces; frame i belongs to interfaces[frames.sw[i] - 1]. */
@@ -49,6 +61,15 @@ export interface NodeContext {
   readonly fib: Fib;
   /** Originates IPv4 packets: ip4-lookup, ip4-rewrite (or the neighbour hold queue), interface-output. */
   readonly ip4: Ip4Output;
+  /** IPv6: the neighbour (ND) table, the output path, per-frame upper-layer offsets, errors, DAD hooks. */
+  readonly neighbors6: NeighborTable;
+  readonly ip6: Ip6Output;
+  readonly ip6Frames: Ip6Frames;
+  readonly icmp6Error: Icmp6ErrorSender;
+  readonly nd: NdHooks;
+  /** IPv6 addresses as the TCP stack's 32-bit handles. */
+  readonly ip6Peers: Ip6Peers;
+  readonly echo6Listener: Echo6Listener | null;
   /** L2 frames straight onto an interface (ARP, the cross-connect). */
   readonly output: InterfaceOutput;
   readonly tracer: Tracer;

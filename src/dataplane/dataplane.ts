@@ -11,7 +11,15 @@ import { performance } from 'node:perf_hooks';
 import type { Device, RxVector } from '../io/device.js';
 import { formatIpv4, type Ipv4Prefix, prefixMask, sameSubnet } from '../wire/address.js';
 import { ARP_REQUEST } from '../wire/arp.js';
-import type { EchoListener, NodeContext, PacketCapture, TcpInputHandler } from './context.js';
+import type { Echo6Listener, EchoListener, NodeContext, PacketCapture, TcpInputHandler } from './context.js';
+import { formatIpv6, ip6PrefixMatch, isIp6LinkLocal, type Ipv6Prefix } from '../wire/ipv6-address.js';
+import { Fib6 } from './fib6.js';
+import { Ip6Output } from './ip6-output.js';
+import { Ip6Frames } from './ip6-input.js';
+import { Icmp6ErrorSender } from './icmp6-error.js';
+import { Ip6Control } from './ip6-link.js';
+import { Ip6Peers } from './ip6-peers.js';
+import { sendEcho6 } from './icmp6-input.js';
 import { DataplaneError } from './errors.js';
 import { runEthernetInput } from './ethernet-input.js';
 import { Fib } from './fib.js';
@@ -65,6 +73,14 @@ export class Dataplane {
   readonly tracer: PacketTracer;
   readonly output: InterfaceOutput;
   readonly ip4: Ip4Output;
+  /** IPv6: FIB, neighbour (ND) table, output path, the control plane (addresses, DAD, groups). */
+  readonly fib6 = new Fib6();
+  readonly neighbors6: NeighborTable;
+  readonly ip6: Ip6Output;
+  readonly ip6Control: Ip6Control;
+  readonly icmp6Error: Icmp6ErrorSender;
+  /** IPv6 addresses as the TCP stack's handles (TCP over IPv6). */
+  readonly ip6Peers = new Ip6Peers();
   readonly graph: Graph;
   /** Set by the TCP stack once something listens; segments for our addresses go there. */
   tcp: TcpInputHandler | null = null;
@@ -78,6 +94,8 @@ export class Dataplane {
   readonly icmp: {
     sendEcho(dst: number, id: number, seq: number, dataBytes: number, sourceSwName?: string): EchoResult;
     onEchoReply: EchoListener | null;
+    sendEcho6(dst: Buffer, id: number, seq: number, dataBytes: number, sourceSwName?: string): EchoResult;
+    onEchoReply6: Echo6Listener | null;
   };
   private readonly byName = new Map<string, SwInterface>();
   private readonly openDevice: (ifname: string, rxQueues: number) => Device;
@@ -105,7 +123,11 @@ export class Dataplane {
     this.tracer = new PacketTracer(capacity, this.now);
     this.output = new InterfaceOutput(capacity, this.tracer);
     this.ip4 = new Ip4Output(capacity, this.fib, this.neighbors, this.output, this.tracer, this.now);
-    this.graph = createGraph(capacity, this.ip4.nodes, this.output.node);
+    this.neighbors6 = new NeighborTable(options.neighborAgeMs ?? 300_000, options.neighborTimers, 4096, 6);
+    this.ip6 = new Ip6Output(capacity, this.fib6, this.neighbors6, this.output, this.tracer);
+    this.ip6Control = new Ip6Control(this.interfaces, this.fib6, this.neighbors6, this.ip6, this.now, this.onEvent, () => this.output.flush());
+    this.icmp6Error = new Icmp6ErrorSender(this.ip6, this.now);
+    this.graph = createGraph(capacity, this.ip4.nodes, this.output.node, this.ip6.nodes, this.icmp6Error.node);
     const dp = this;
     this.ctx = {
       frames: this.frames,
@@ -114,6 +136,15 @@ export class Dataplane {
       neighbors: this.neighbors,
       fib: this.fib,
       ip4: this.ip4,
+      neighbors6: this.neighbors6,
+      ip6: this.ip6,
+      ip6Frames: new Ip6Frames(capacity),
+      icmp6Error: this.icmp6Error,
+      nd: this.ip6Control,
+      ip6Peers: this.ip6Peers,
+      get echo6Listener() {
+        return dp.icmp.onEchoReply6;
+      },
       output: this.output,
       tracer: this.tracer,
       get tcp() {
@@ -135,6 +166,15 @@ export class Dataplane {
         return r;
       },
       onEchoReply: null,
+      sendEcho6: (dst, id, seq, dataBytes, sourceSwName) => {
+        const source = sourceSwName !== undefined ? this.get(sourceSwName) : null;
+        this.ip6.clockMs = this.ip4.clockTick();
+        const r = sendEcho6(this.ip6, dst, id, seq, dataBytes, source);
+        this.ip6.endVector();
+        this.output.flush();
+        return r;
+      },
+      onEchoReply6: null,
     };
   }
 
@@ -198,12 +238,22 @@ export class Dataplane {
     sw.adminUp = up;
     if (!up) {
       // A hardware interface going down takes its sub-interfaces' neighbours with it.
-      for (const s of this.interfaces) if (s === sw || (!sw.isSub && s.hw === sw.hw)) this.neighbors.flushInterface(s);
+      for (const s of this.interfaces) {
+        if (s === sw || (!sw.isSub && s.hw === sw.hw)) {
+          this.neighbors.flushInterface(s);
+          this.neighbors6.flushInterface(s);
+        }
+      }
       return;
     }
-    // Announce every address that just became reachable: ours and, for a hardware interface, its sub-interfaces'.
+    // Announce every address that just became reachable: ours and, for a hardware interface, its
+    // sub-interfaces' (IPv6: DAD first, then the unsolicited NA).
     const affected = sw.isSub ? [sw] : this.interfaces.filter((s) => s.hw === sw.hw);
-    for (const s of affected) if (s.up) for (const a of s.addresses) this.sendGratuitousArp(s, a.address);
+    for (const s of affected) {
+      if (!s.up) continue;
+      for (const a of s.addresses) this.sendGratuitousArp(s, a.address);
+      this.ip6Control.interfaceUp(s);
+    }
   }
 
   addAddress(name: string, prefix: Ipv4Prefix): void {
@@ -238,6 +288,57 @@ export class Dataplane {
     sw.addresses.splice(i, 1);
     this.fib.removeConnected(sw, prefix.address, prefix.prefixLength);
     if (sw.addresses.length === 0) this.neighbors.flushInterface(sw);
+  }
+
+  /** `set interface ip address <if> <ipv6>/<len>`: enables IPv6 on the interface; the address is tentative until DAD passes. */
+  addAddress6(name: string, prefix: Ipv6Prefix): void {
+    this.ip6Control.addAddress(this.get(name), prefix);
+  }
+
+  deleteAddress6(name: string, prefix: Ipv6Prefix): void {
+    const sw = this.get(name);
+    this.ip6Control.deleteAddress(sw, prefix);
+    if (sw.ip6 !== null && sw.ip6.addresses.length === 0) this.neighbors6.flushInterface(sw);
+  }
+
+  /** `enable ip6 interface`: false when IPv6 was enabled already. */
+  enableIp6(name: string): boolean {
+    return this.ip6Control.enable(this.get(name));
+  }
+
+  disableIp6(name: string): void {
+    this.ip6Control.disable(this.get(name));
+  }
+
+  addRoute6(prefix: Ipv6Prefix, via: Buffer, interfaceName: string | null): void {
+    const sw = interfaceName !== null ? this.get(interfaceName) : null;
+    this.fib6.addRoute(prefix.address, prefix.prefixLength, via, sw);
+    this.onEvent(`route ${formatIpv6(prefix.address)}/${prefix.prefixLength} via ${formatIpv6(via)}${sw ? ` ${sw.name}` : ''} added`);
+  }
+
+  deleteRoute6(prefix: Ipv6Prefix, via: Buffer | null, interfaceName: string | null): void {
+    const sw = interfaceName !== null ? this.get(interfaceName) : null;
+    this.fib6.deleteRoute(prefix.address, prefix.prefixLength, via, sw);
+  }
+
+  /** `set ip neighbor <interface> <ipv6> <mac> [static]`. */
+  setNeighbor6(name: string, ip: Buffer, mac: Buffer, isStatic: boolean): void {
+    const sw = this.get(name);
+    const link = sw.ip6;
+    if (link === null) throw new DataplaneError('EINVAL', `${name} has IPv6 disabled (enable ip6 interface ${name}, or give it an IPv6 address)`);
+    const onLink = isIp6LinkLocal(ip) || link.addresses.some((a) => ip6PrefixMatch(a.address, 0, ip, 0, a.prefixLength));
+    if (!onLink) {
+      const have = link.addresses.map((a) => `${formatIpv6(a.address)}/${a.prefixLength}`).join(', ') || 'none but the link-local';
+      throw new DataplaneError('EINVAL', `${formatIpv6(ip)} is not link-local nor on a connected prefix of ${name} (its addresses: ${have})`);
+    }
+    if (link.find(ip, 0) !== undefined) throw new DataplaneError('EINVAL', `${formatIpv6(ip)} is our own address on ${name}`);
+    if (this.neighbors6.set6(sw, ip, mac, isStatic, this.now()) === undefined) throw new DataplaneError('ENOSPC', 'neighbour table full');
+    this.output.flush();
+  }
+
+  deleteNeighbor6(name: string, ip: Buffer): void {
+    const sw = this.get(name);
+    if (!this.neighbors6.delete6(sw, ip)) throw new DataplaneError('ENOENT', `no neighbour ${formatIpv6(ip)} on ${name}`);
   }
 
   /** `ip route add <prefix>/<len> via <next-hop> [<interface>]`. */
@@ -276,6 +377,7 @@ export class Dataplane {
     const tx = this.get(txName);
     if (rx === tx) throw new DataplaneError('EINVAL', 'an interface cannot be cross-connected to itself');
     if (rx.addresses.length > 0) throw new DataplaneError('EINVAL', `${rxName} has IP addresses; remove them before putting it in L2 mode`);
+    if (rx.ip6 !== null) throw new DataplaneError('EINVAL', `${rxName} has IPv6 enabled; disable ip6 interface ${rxName} before putting it in L2 mode`);
     rx.xconnect = tx;
   }
 
@@ -323,7 +425,10 @@ export class Dataplane {
 
   /** Runs the neighbour timers (retransmissions, probes, failures, ageing) and sends what they made. */
   tickNeighbors(): void {
-    this.neighbors.tick(this.now());
+    const now = this.now();
+    this.neighbors.tick(now);
+    this.neighbors6.tick(now);
+    this.ip6Control.tick();
     this.output.flush();
   }
 
@@ -351,9 +456,9 @@ export class Dataplane {
     for (let base = 0; base < rx.count; base += capacity) {
       const n = Math.min(capacity, rx.count - base);
       try {
-        // The one clock read of an untimed vector: neighbours, TCP and the output path use it.
+        // The one clock read of an untimed vector: neighbours, TCP and the output paths use it.
         const now = this.now();
-        this.ip4.clockMs = now;
+        this.ip4.clockMs = this.ip6.clockMs = now;
         const scale = this.sampler.begin(now);
         const t0 = scale > 0 ? performance.now() : 0;
         f.data = rx.data;
@@ -421,6 +526,7 @@ export class Dataplane {
   /** Closes a vector (or a timer run): per-packet nodes' runtime, the drop count, the TX flush. */
   private endVector(): void {
     this.ip4.endVector();
+    this.ip6.endVector();
     if (this.drops > 0) {
       this.graph.errorDrop.record(this.drops, 0);
       this.drops = 0;
@@ -452,6 +558,7 @@ export class Dataplane {
    */
   beginRun(): number {
     const now = this.ip4.clockTick();
+    this.ip6.clockMs = now;
     this.sampler.begin(now);
     return now;
   }

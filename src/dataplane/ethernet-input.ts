@@ -30,10 +30,11 @@ export function createEthernetInput(capacity: number) {
       macMismatch: err('l3 mac mismatch'),
       multicast: err('multicast frame not for us'),
       ip6: err('ip6 not enabled'),
+      ip6InL2Broadcast: err('ip6 packet in an L2 broadcast frame'),
       ip4InL2Broadcast: err('ip4 packet in an L2 broadcast frame'),
       unknownType: err('unknown ethernet type'),
     },
-    ['l2-output', 'arp-input', 'ip4-input', 'error-drop'],
+    ['l2-output', 'arp-input', 'ip4-input', 'ip6-input', 'error-drop'],
     capacity,
   );
 }
@@ -129,8 +130,12 @@ export function runEthernetInput(node: EthernetInputNode, ctx: NodeContext, hw: 
     }
     const broadcast = isBroadcastMac(data, off);
     if (!broadcast && !macEquals(data, off, sw.mac, 0)) {
-      ctx.drop(node, i, isMulticastMac(data, off) ? e.multicast : e.macMismatch);
-      continue;
+      // IPv6 multicast (33:33:…): ip6-input checks the group against the ones this interface joined.
+      const ip6Multicast = type === ETHERTYPE_IPV6 && sw.ip6 !== null && data[off] === 0x33 && data[off + 1] === 0x33;
+      if (!ip6Multicast) {
+        ctx.drop(node, i, isMulticastMac(data, off) ? e.multicast : e.macMismatch);
+        continue;
+      }
     }
     const l3 = typeOff + 2;
     f.l3Off[i] = l3;
@@ -147,7 +152,9 @@ export function runEthernetInput(node: EthernetInputNode, ctx: NodeContext, hw: 
       node.toNext(a['arp-input'], i);
     } else if (type === ETHERTYPE_IPV6) {
       sw.counters.ip6++;
-      ctx.drop(node, i, e.ip6);
+      if (sw.ip6 === null) ctx.drop(node, i, e.ip6);
+      else if (broadcast) ctx.drop(node, i, e.ip6InL2Broadcast); // IPv6 never uses the broadcast MAC (RFC 2464)
+      else node.toNext(a['ip6-input'], i);
     } else {
       ctx.drop(node, i, e.unknownType);
     }

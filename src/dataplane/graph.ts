@@ -11,8 +11,12 @@ import type { Ip4Nodes } from './ip4-output.js';
 import { createL2Output } from './l2-output.js';
 import { GraphNode } from './node.js';
 import { createTcpInput } from './tcp-input.js';
+import { createIp6Input } from './ip6-input.js';
+import { createIcmp6Input } from './icmp6-input.js';
+import { createTcp6Input } from './tcp6-input.js';
+import type { Ip6Nodes } from './ip6-output.js';
 
-export function createGraph(capacity: number, ip4: Ip4Nodes, interfaceOutput: GraphNode) {
+export function createGraph(capacity: number, ip4: Ip4Nodes, interfaceOutput: GraphNode, ip6: Ip6Nodes, icmp6Error: GraphNode) {
   const nodes = {
     /** The device drain (C) and the hand-over to JS; frames counted as vectors. */
     afPacketInput: new GraphNode('af-packet-input', [], 0, [], ['ethernet-input']),
@@ -22,6 +26,9 @@ export function createGraph(capacity: number, ip4: Ip4Nodes, interfaceOutput: Gr
     ip4Input: createIp4Input(capacity),
     icmpInput: createIcmpInput(capacity),
     tcpInput: createTcpInput(capacity),
+    ip6Input: createIp6Input(capacity),
+    icmp6Input: createIcmp6Input(capacity),
+    tcp6Input: createTcp6Input(capacity),
     /** The TCP stack's per-vector output (flush), as VPP's tcp4-output. */
     tcpOutput: new GraphNode('tcp4-output', [], 0, [], ['ip4-lookup']),
     /** The applications (HTTP) called from TCP, as VPP's session-queue. */
@@ -29,6 +36,10 @@ export function createGraph(capacity: number, ip4: Ip4Nodes, interfaceOutput: Gr
     ip4Lookup: ip4.lookup,
     ip4Rewrite: ip4.rewrite,
     ip4Arp: ip4.arp,
+    ip6Lookup: ip6.lookup,
+    ip6Rewrite: ip6.rewrite,
+    ip6Discover: ip6.discover,
+    icmp6Error,
     interfaceOutput,
     /** Every dropped frame passes here (counted per vector); the reason is the dropping node's error. */
     errorDrop: new GraphNode('error-drop', [], 0),

@@ -5,6 +5,7 @@
 import type { Device } from '../io/device.js';
 import { TxBatch } from '../io/device.js';
 import type { Ipv4Prefix } from '../wire/address.js';
+import { ip6Equals } from '../wire/ipv6-address.js';
 
 export interface InterfaceCounters {
   rxPackets: number;
@@ -45,9 +46,62 @@ export class HardwareInterface {
   }
 }
 
+/** Duplicate Address Detection (RFC 4862 §5.4) of one IPv6 address. */
+export const enum DadState {
+  /** Probing: not used as a source, not answered for; NS from :: or an NA for it means a conflict. */
+  Tentative = 0,
+  /** DAD passed: the address is ours. */
+  Preferred = 1,
+  /** Someone else has it: refused, kept only to show the result. */
+  Duplicate = 2,
+}
+
+export const DAD_NAMES = ['tentative', 'preferred', 'duplicate'] as const;
+
+/** One IPv6 address of an interface (a global one from configuration, or the link-local). */
+export interface Ip6Address {
+  readonly address: Buffer;
+  readonly prefixLength: number;
+  readonly linkLocal: boolean;
+  dad: DadState;
+  /** DAD probes sent so far, and when the next step is due (ms). */
+  probes: number;
+  due: number;
+  /** Who answered for it, when DAD found a conflict (a MAC as text, or 'another DAD probe'). */
+  conflict: string;
+}
+
+/** IPv6 state of an interface (VPP's ip6 link): null until IPv6 is enabled on it. */
+export class Ip6Link {
+  /** Global (and configured) addresses, in configuration order. */
+  readonly addresses: Ip6Address[] = [];
+  /** The IPv6 multicast groups whose MACs are joined on the device for this interface, by group text (ff02::1:ff00:150). */
+  readonly groups = new Map<string, Buffer>();
+  /** ND counters for `show ip6 interface`. */
+  nsReceived = 0;
+  naSent = 0;
+  constructor(readonly linkLocal: Ip6Address) {}
+
+  /** The address at a[off] when it is one of ours and DAD passed (link-local included). */
+  usable(a: Buffer, off: number): Ip6Address | undefined {
+    const own = this.find(a, off);
+    return own !== undefined && own.dad === DadState.Preferred ? own : undefined;
+  }
+
+  /** The address at a[off] when it is configured here, whatever its DAD state. */
+  find(a: Buffer, off: number): Ip6Address | undefined {
+    if (ip6Equals(this.linkLocal.address, 0, a, off)) return this.linkLocal;
+    const list = this.addresses;
+    for (let i = 0; i < list.length; i++) if (ip6Equals(list[i].address, 0, a, off)) return list[i];
+    return undefined;
+  }
+}
+
 export class SwInterface {
   adminUp = false;
   readonly addresses: Ipv4Prefix[] = [];
+  /** IPv6: null while disabled (`enable ip6 interface`, or an IPv6 address, enables it). */
+  ip6: Ip6Link | null = null;
   readonly counters: InterfaceCounters = newCounters();
   /** L2 cross-connect target; when set, this interface is in L2 mode and switches every frame there. */
   xconnect: SwInterface | null = null;

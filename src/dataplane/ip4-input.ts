@@ -32,7 +32,7 @@ export function createIp4Input(capacity: number) {
       badChecksum: err('ip4 bad header checksum'),
       fragment: err('ip4 fragments not supported'),
       notForUs: err('ip4 destination is not a local address'),
-      badSource: err('ip4 source is broadcast, multicast, zero, loopback or ours'),
+      badSource: err('ip4 source is broadcast, multicast, reserved, zero, loopback or ours'),
       noAddress: err('interface has no IPv4 address'),
       unknownProtocol: err('ip4 protocol not handled'),
     },
@@ -106,7 +106,8 @@ function traceIp4(ctx: NodeContext, id: number, data: Buffer, off: number): void
  */
 function invalidSource(sw: SwInterface, src: number): boolean {
   const first = src >>> 24;
-  if (src === 0 || src === 0xffffffff || first === 127 || (first >= 224 && first <= 239)) return true;
+  // 240.0.0.0/4 is reserved (class E); here it also holds the TCP stack's IPv6 handles (ip6-peers.ts).
+  if (src === 0 || first === 127 || first >= 224) return true;
   for (const a of sw.addresses) {
     if (a.address === src) return true;
     const hostMask = ~prefixMask(a.prefixLength) >>> 0;

@@ -17,7 +17,15 @@
  * traffic flows; a STALE entry nobody used for `ageMs` (`neighbor-age`) is removed.
  * The table does no I/O: it asks its owner (NeighborEvents) to send requests and to send or
  * drop held packets. Time is passed in (ms).
+ *
+ * IPv6 (RFC 4861 §7.3) runs the same machine in a table of its own (`new NeighborTable(…, 6)`):
+ * requests are Neighbor Solicitations (multicast to the solicited-node group, unicast to
+ * re-probe), answers Neighbor Advertisements, whose Solicited flag confirms and whose Override
+ * flag decides whether a different MAC replaces the one we have (§7.2.5). Its entries are keyed
+ * by a 32-bit hash of the address (`ip`) and chained on a collision; the `*6` methods take the
+ * address in place (buffer, offset), so a lookup allocates nothing.
  */
+import { ip6Equals, ip6Hash } from '../wire/ipv6-address.js';
 import type { SwInterface } from './interface.js';
 
 export const enum NudState {
@@ -59,11 +67,16 @@ export class Neighbor {
   failures = 0;
   readonly held: HeldPacket[] = [];
   heldBytes = 0;
+  /** IPv6: the next entry with the same hash key. */
+  chain: Neighbor | null = null;
 
   constructor(
     readonly sw: SwInterface,
+    /** IPv4: the address (unsigned). IPv6: the hash key of `ip6`. */
     readonly ip: number,
     now: number,
+    /** IPv6: the address (16 bytes); null in an IPv4 table. */
+    readonly ip6: Buffer | null = null,
   ) {
     this.updated = now;
     this.used = now;
@@ -169,6 +182,8 @@ export class NeighborTable {
     timers: Partial<NeighborTimers> = {},
     /** Most entries kept. */
     public maxEntries = 4096,
+    /** 4: ARP, keyed by the address; 6: ND, keyed by the address's hash (see the `*6` methods). */
+    readonly family: 4 | 6 = 4,
   ) {
     this.timers = { ...DEFAULT_TIMERS, ...timers };
     // A short neighbor-age also shortens how long a confirmation counts.
@@ -187,19 +202,41 @@ export class NeighborTable {
     return n;
   }
 
+  /** IPv6: the entry for the address at a[off], or undefined. */
+  lookup6(sw: SwInterface, a: Buffer, off: number): Neighbor | undefined {
+    const l = this.last;
+    if (l !== undefined && l.sw === sw && ip6Equals(l.ip6!, 0, a, off)) return l;
+    let n: Neighbor | null | undefined = this.bySw[sw.index]?.get(ip6Hash(a, off));
+    while (n !== undefined && n !== null && !ip6Equals(n.ip6!, 0, a, off)) n = n.chain;
+    if (n === null || n === undefined) return undefined;
+    this.last = n;
+    return n;
+  }
+
   /**
    * The entry to send a packet to `ip` on `sw` through, moving it along as a use does (STALE →
    * DELAY; FAILED → a new resolution once the back-off is over); creates an INCOMPLETE entry and
    * starts resolution when there is none. Undefined only when the table is full.
    */
   use(sw: SwInterface, ip: number, now: number): Neighbor | undefined {
-    let n = this.lookup(sw, ip);
-    if (n === undefined) {
-      n = this.create(sw, ip, now, false, true);
-      if (n === undefined) return undefined;
-      this.startResolution(n, now);
-      return n;
-    }
+    const n = this.lookup(sw, ip);
+    if (n === undefined) return this.resolveNew(this.create(sw, ip, now, false, true), now);
+    return this.used(n, now);
+  }
+
+  /** IPv6 use(): the address at a[off]. */
+  use6(sw: SwInterface, a: Buffer, off: number, now: number): Neighbor | undefined {
+    const n = this.lookup6(sw, a, off);
+    if (n === undefined) return this.resolveNew(this.create(sw, ip6Hash(a, off), now, false, true, a, off), now);
+    return this.used(n, now);
+  }
+
+  private resolveNew(n: Neighbor | undefined, now: number): Neighbor | undefined {
+    if (n !== undefined) this.startResolution(n, now);
+    return n;
+  }
+
+  private used(n: Neighbor, now: number): Neighbor {
     n.used = now;
     const state = n.state;
     if (state === NudState.Reachable && now - n.confirmed <= this.timers.reachableMs) return n;
@@ -263,9 +300,33 @@ export class NeighborTable {
       n = this.create(sw, ip, now);
       if (n === undefined) return undefined;
     }
+    return this.update(n, macBuf, macOff, now, reply, true);
+  }
+
+  /**
+   * IPv6: an NS with a source link-layer option (`solicited` false, `create` true, `override`
+   * true: RFC 4861 §7.2.3) or an NA with a target link-layer option (`solicited` = its S flag,
+   * `override` = its O flag, never creating: §7.2.5) from the address at a[off].
+   */
+  learn6(sw: SwInterface, a: Buffer, off: number, macBuf: Buffer, macOff: number, now: number, solicited: boolean, create: boolean, override: boolean): Neighbor | undefined {
+    let n = this.lookup6(sw, a, off);
+    if (n === undefined) {
+      if (!create) return undefined;
+      n = this.create(sw, ip6Hash(a, off), now, false, false, a, off);
+      if (n === undefined) return undefined;
+    }
+    return this.update(n, macBuf, macOff, now, solicited, override);
+  }
+
+  private update(n: Neighbor, macBuf: Buffer, macOff: number, now: number, reply: boolean, override: boolean): Neighbor {
     if (n.state === NudState.Permanent) return n;
     const changed = !macEqualsAt(n.mac, macBuf, macOff);
     const wasUsable = n.usable;
+    if (changed && wasUsable && !override) {
+      // §7.2.5: a different MAC without Override does not replace ours; a REACHABLE entry becomes STALE.
+      if (n.state === NudState.Reachable) this.setState(n, NudState.Stale, now);
+      return n;
+    }
     if (changed || !wasUsable) macBuf.copy(n.mac, 0, macOff, macOff + 6);
     // Heard from (VPP's age restarts with every ARP packet of the neighbour).
     n.updated = now;
@@ -287,13 +348,35 @@ export class NeighborTable {
     if (n.state !== NudState.Reachable) this.setState(n, NudState.Reachable, now);
   }
 
+  /** IPv6 confirm(). */
+  confirm6(sw: SwInterface, a: Buffer, off: number, now: number): void {
+    const n = this.lookup6(sw, a, off);
+    if (n === undefined || !n.usable || n.state === NudState.Permanent) return;
+    n.confirmed = now;
+    if (n.state !== NudState.Reachable) this.setState(n, NudState.Reachable, now);
+  }
+
   /** `set ip neighbor … [static]`: a configured entry (static ones never change or age). */
   set(sw: SwInterface, ip: number, mac: Buffer, isStatic: boolean, now: number): Neighbor | undefined {
-    let n = this.lookup(sw, ip);
-    if (n === undefined) {
-      n = this.create(sw, ip, now, true);
-      if (n === undefined) return undefined;
-    }
+    const n = this.lookup(sw, ip) ?? this.create(sw, ip, now, true);
+    return n === undefined ? undefined : this.configure(n, mac, isStatic, now);
+  }
+
+  /** IPv6 set(). */
+  set6(sw: SwInterface, a: Buffer, mac: Buffer, isStatic: boolean, now: number): Neighbor | undefined {
+    const n = this.lookup6(sw, a, 0) ?? this.create(sw, ip6Hash(a, 0), now, true, false, a, 0);
+    return n === undefined ? undefined : this.configure(n, mac, isStatic, now);
+  }
+
+  /** IPv6 delete(). */
+  delete6(sw: SwInterface, a: Buffer): boolean {
+    const n = this.lookup6(sw, a, 0);
+    if (n === undefined) return false;
+    this.remove(this.bySw[sw.index]!, n);
+    return true;
+  }
+
+  private configure(n: Neighbor, mac: Buffer, isStatic: boolean, now: number): Neighbor {
     const wasUsable = n.usable;
     mac.copy(n.mac);
     n.updated = now;
@@ -308,7 +391,7 @@ export class NeighborTable {
   /** `set ip neighbor del`; returns whether there was one. */
   delete(sw: SwInterface, ip: number): boolean {
     const m = this.bySw[sw.index];
-    const n = m?.get(ip | 0);
+    const n = this.lookup(sw, ip);
     if (m === undefined || n === undefined) return false;
     this.remove(m, n);
     return true;
@@ -319,7 +402,8 @@ export class NeighborTable {
     const t = this.timers;
     for (const m of this.bySw) {
       if (m === undefined) continue;
-      for (const n of m.values()) {
+      for (const head of m.values()) for (let n: Neighbor | null = head, next: Neighbor | null; n !== null; n = next) {
+        next = n.chain;
         switch (n.state) {
           case NudState.Incomplete:
           case NudState.Probe:
@@ -360,16 +444,23 @@ export class NeighborTable {
   flushInterface(sw: SwInterface): void {
     const m = this.bySw[sw.index];
     if (m === undefined) return;
-    for (const n of m.values()) if (n.sw === sw && n.state !== NudState.Permanent) this.remove(m, n);
+    for (const n of this.entriesOf(m)) if (n.sw === sw && n.state !== NudState.Permanent) this.remove(m, n);
   }
 
   all(): Neighbor[] {
     const out: Neighbor[] = [];
-    for (const m of this.bySw) if (m !== undefined) for (const n of m.values()) out.push(n);
-    return out.sort((a, b) => a.sw.index - b.sw.index || a.ip - b.ip);
+    for (const m of this.bySw) if (m !== undefined) out.push(...this.entriesOf(m));
+    return out.sort((a, b) => a.sw.index - b.sw.index || (a.ip6 !== null && b.ip6 !== null ? Buffer.compare(a.ip6, b.ip6) : a.ip - b.ip));
   }
 
-  private create(sw: SwInterface, ip: number, now: number, configured = false, resolving = false): Neighbor | undefined {
+  /** The entries of one interface's map, chains included (not for the per-packet path: it allocates). */
+  private entriesOf(m: Map<number, Neighbor>): Neighbor[] {
+    const out: Neighbor[] = [];
+    for (const head of m.values()) for (let n: Neighbor | null = head; n !== null; n = n.chain) out.push(n);
+    return out;
+  }
+
+  private create(sw: SwInterface, ip: number, now: number, configured = false, resolving = false, a6: Buffer | null = null, a6Off = 0): Neighbor | undefined {
     if (resolving && this.incompleteCount >= this.timers.maxIncomplete && !this.evict(NudState.Incomplete)) {
       this.refused++;
       return undefined;
@@ -379,13 +470,15 @@ export class NeighborTable {
       this.refused++;
       return undefined;
     }
-    const n = new Neighbor(sw, ip >>> 0, now);
+    const n = a6 === null ? new Neighbor(sw, ip >>> 0, now) : new Neighbor(sw, ip | 0, now, Buffer.from(a6.subarray(a6Off, a6Off + 16)));
     this.incompleteCount++; // a new entry starts INCOMPLETE
     let m = this.bySw[sw.index];
     if (m === undefined) {
       m = new Map();
       this.bySw[sw.index] = m;
     }
+    // IPv6: a hash collision chains the new entry in front of the others.
+    if (a6 !== null) n.chain = m.get(ip | 0) ?? null;
     m.set(ip | 0, n);
     this.count++;
     return n;
@@ -405,7 +498,7 @@ export class NeighborTable {
     let map: Map<number, Neighbor> | undefined;
     for (const m of this.bySw) {
       if (m === undefined) continue;
-      for (const n of m.values()) {
+      for (const head of m.values()) for (let n: Neighbor | null = head; n !== null; n = n.chain) {
         if (n.state !== state) continue;
         if (victim === undefined || n.used < victim.used) {
           victim = n;
@@ -473,7 +566,20 @@ export class NeighborTable {
   }
 
   private remove(m: Map<number, Neighbor>, n: Neighbor): void {
-    m.delete(n.ip | 0);
+    const key = n.ip | 0;
+    const head = m.get(key);
+    if (head === n) {
+      if (n.chain !== null) m.set(key, n.chain);
+      else m.delete(key);
+    } else {
+      for (let p = head ?? null; p !== null; p = p.chain) {
+        if (p.chain === n) {
+          p.chain = n.chain;
+          break;
+        }
+      }
+    }
+    n.chain = null;
     this.count--;
     if (n.state === NudState.Incomplete) this.incompleteCount--;
     if (n.held.length > 0) this.events?.failed(n, n.held.length);

@@ -10,6 +10,9 @@ import { IPV4_MIN_HEADER_LEN, IP_PROTO_TCP } from '../wire/ipv4.js';
 import type { SegmentSink, TcpStack } from '../tcp/index.js';
 import type { Dataplane } from './dataplane.js';
 import type { Ip4Output } from './ip4-output.js';
+import type { Ip6Output } from './ip6-output.js';
+import { isIp6Handle } from './ip6-peers.js';
+import { IP6_NH_TCP, IPV6_HEADER_LEN } from '../wire/ipv6.js';
 
 const TCP_CHECKSUM_OFFSET = 16;
 
@@ -34,9 +37,15 @@ export class DataplaneSegmentSink implements SegmentSink {
   private dst = 0;
   private csum = false;
   private readonly ip4: Ip4Output;
+  private readonly ip6: Ip6Output;
+  /** The segment being built goes over IPv6 (addresses src6 → dst6). */
+  private v6 = false;
+  private src6: Buffer = Buffer.alloc(16);
+  private dst6: Buffer = Buffer.alloc(16);
 
   constructor(private readonly dp: Dataplane) {
     this.ip4 = dp.ip4;
+    this.ip6 = dp.ip6;
   }
 
   /** Some interface can take TCP super-frames (the stack then builds them for bulk data). */
@@ -47,6 +56,8 @@ export class DataplaneSegmentSink implements SegmentSink {
   }
 
   begin(localIp: number, remoteIp: number, large = false, control = false): boolean {
+    if (isIp6Handle(remoteIp)) return this.begin6(localIp, remoteIp, control);
+    this.v6 = false;
     const ip4 = this.ip4;
     const superFrame = large && this.gso;
     // Data waits while the device is backlogged (TCP keeps it); control segments queue behind it.
@@ -62,8 +73,38 @@ export class DataplaneSegmentSink implements SegmentSink {
     return true;
   }
 
+  /**
+   * IPv6: the handles' addresses (ip6-peers.ts), out through the IPv6 output path, the link-local
+   * peer by the interface it was heard on. No checksum offload or GSO (the native TX path offloads
+   * TCPv4 only): the checksum is computed here and every segment is one MSS.
+   */
+  private begin6(localIp: number, remoteIp: number, control: boolean): boolean {
+    const peers = this.dp.ip6Peers;
+    const ip6 = this.ip6;
+    const src = peers.address(localIp);
+    const dst = peers.address(remoteIp);
+    if (src === undefined || dst === undefined) ip6.beginDiscard();
+    else if (!ip6.begin(dst, 0, peers.interfaceOf(remoteIp), 0, !control)) return false;
+    this.v6 = true;
+    this.src6 = src ?? this.src6;
+    this.dst6 = dst ?? this.dst6;
+    this.csum = false;
+    this.buf = ip6.buf;
+    this.off = ip6.l3 + IPV6_HEADER_LEN;
+    this.segRoom = ip6.mtuRoom - IPV6_HEADER_LEN;
+    this.room = ip6.room - IPV6_HEADER_LEN;
+    return true;
+  }
+
   end(tcpLen: number, segSize = 0): void {
     const buf = this.buf;
+    if (this.v6) {
+      const pseudo6 = sumWords(this.dst6, 0, 16, sumWords(this.src6, 0, 16, (tcpLen >>> 16) + (tcpLen & 0xffff) + IP6_NH_TCP));
+      buf.writeUInt16BE(0, this.off + TCP_CHECKSUM_OFFSET);
+      buf.writeUInt16BE(finish(sumWords(buf, this.off, tcpLen, pseudo6)), this.off + TCP_CHECKSUM_OFFSET);
+      this.ip6.commit(this.src6, 0, IP6_NH_TCP, tcpLen);
+      return;
+    }
     const pseudo = pseudoHeaderSum(this.src, this.dst, IP_PROTO_TCP, tcpLen);
     if (this.csum) {
       // The kernel completes it (and, for a super-frame, redoes it per segment from this sum,
@@ -94,6 +135,11 @@ export class DataplaneSegmentSink implements SegmentSink {
   }
 
   confirm(remoteIp: number): void {
+    if (isIp6Handle(remoteIp)) {
+      const dst = this.dp.ip6Peers.address(remoteIp);
+      if (dst !== undefined) this.ip6.confirm(dst, this.dp.ip6Peers.interfaceOf(remoteIp));
+      return;
+    }
     this.ip4.confirm(remoteIp);
   }
 }

@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
+import { parseIpv6 } from '../wire/ipv6-address.js';
 import {
   ValueError,
   clean,
@@ -15,6 +16,10 @@ import {
   parseInterfaceName,
   parseGateway,
   parseIpv4Cidr,
+  parseIpv6Cidr,
+  parseGateway6,
+  ordinalAddress6,
+  type Ipv6Cidr,
   parseMac,
   parseReplicas,
   podOrdinal,
@@ -55,6 +60,9 @@ export interface InitSettings {
   sysfsNet: string;
   /** next hop of the default route (GATEWAY), when given */
   gateway?: string;
+  /** dual stack: IPV6_ADDRESS (+ the ordinal in a StatefulSet) and GATEWAY6, when given */
+  ip6?: Ipv6Cidr;
+  gateway6?: string;
   /** in a StatefulSet (REPLICAS > 1): this pod's ordinal, from POD_NAME; `ip` is then IP_ADDRESS + ordinal */
   ordinal?: number;
   /** TLS_DIR (the mounted kubernetes.io/tls Secret) and HTTPS_PORT: an HTTPS listener beside HTTP */
@@ -110,6 +118,17 @@ export function initSettingsFromEnv(env: Env): InitSettings {
     replicaAddresses(s.ip, 1, extra.gateway);
   }
   if (extra.gateway !== undefined) out.gateway = extra.gateway;
+  // Dual stack: IPV6_ADDRESS beside IP_ADDRESS (pod n of a StatefulSet: + n), GATEWAY6 for ::/0.
+  const ip6Raw = clean(env['IPV6_ADDRESS']);
+  const v6 = { ip6: ip6Raw === undefined ? undefined : parseIpv6Cidr(ip6Raw, 'IPV6_ADDRESS') };
+  const g6 = clean(env['GATEWAY6']);
+  if (g6 !== undefined) out.gateway6 = parseGateway6(g6, v6.ip6, 'GATEWAY6');
+  if (v6.ip6 !== undefined) {
+    out.ip6 = out.ordinal !== undefined ? ordinalAddress6(v6.ip6, out.ordinal, 'IPV6_ADDRESS') : v6.ip6;
+    if (out.gateway6 !== undefined && parseIpv6(out.gateway6)!.equals(out.ip6.bytes)) {
+      throw new ValueError(`GATEWAY6 ${out.gateway6} is the address of this pod (${out.ip6.cidr}): give the router's address`);
+    }
+  }
   const tlsDir = clean(env['TLS_DIR']);
   if (tlsDir !== undefined) {
     const tls = collect<{ dir: string; port: number }>({
@@ -165,7 +184,7 @@ export function renderVppConf(s: Pick<InitSettings, 'cliSocket' | 'confDir'>): s
 
 /** `startup.conf` in the seed's form: the seven commands (and the default route when GATEWAY is set). */
 export function renderStartupConf(
-  s: Pick<InitSettings, 'hostInterface' | 'vlanId' | 'ip' | 'wwwRoot' | 'httpPort' | 'cacheSize' | 'gateway' | 'tls'>,
+  s: Pick<InitSettings, 'hostInterface' | 'vlanId' | 'ip' | 'wwwRoot' | 'httpPort' | 'cacheSize' | 'gateway' | 'tls' | 'ip6' | 'gateway6'>,
   mac: string,
 ): string {
   const hw = `host-${s.hostInterface}`;
@@ -179,9 +198,15 @@ export function renderStartupConf(
     `set int ip address ${sub} ${s.ip.cidr}`,
     // VPP's line for a default route; only with GATEWAY, so the seed's seven lines stay as they were
     ...(s.gateway !== undefined ? [`ip route add 0.0.0.0/0 via ${s.gateway} ${sub}`] : []),
+    // Dual stack (IPV6_ADDRESS, GATEWAY6): VPP's same line, IPv6 (DAD runs when it is added)
+    ...(s.ip6 !== undefined ? [`set int ip address ${sub} ${s.ip6.cidr}`] : []),
+    ...(s.gateway6 !== undefined ? [`ip route add ::/0 via ${s.gateway6} ${sub}`] : []),
     `http static server www-root ${s.wwwRoot} uri tcp://0.0.0.0/${s.httpPort} cache-size ${s.cacheSize}`,
     // VPP 25.06's second listener of the same server, with our cert/key extension (TLS_SECRET)
     ...(s.tls !== undefined ? [`http static listener add uri tls://0.0.0.0/${s.tls.port} cert ${s.tls.dir}/tls.crt key ${s.tls.dir}/tls.key`] : []),
+    // Dual stack: the same server on IPv6 too (VPP 25.06's second listener; `::` is every IPv6 address)
+    ...(s.ip6 !== undefined ? [`http static listener add uri tcp://::/${s.httpPort}`] : []),
+    ...(s.ip6 !== undefined && s.tls !== undefined ? [`http static listener add uri tls://::/${s.tls.port} cert ${s.tls.dir}/tls.crt key ${s.tls.dir}/tls.key`] : []),
     '',
   ].join('\n');
 }

@@ -94,6 +94,9 @@ export interface DeployConfig {
   replicas?: number;
   /** next hop of the default route (GATEWAY), dotted quad, validated by the options */
   gateway?: string;
+  /** dual stack: the IPv6 address with prefix (IPV6_ADDRESS) and the IPv6 default route's next hop (GATEWAY6), validated by the options */
+  ipv6?: string;
+  gateway6?: string;
   /** a kubernetes.io/tls Secret mounted at TLS_DIR: HTTPS on HTTPS_PORT beside HTTP (engine ts) */
   tlsSecret?: string;
 }
@@ -215,6 +218,8 @@ export function initEnv(c: DeployConfig): Record<string, string> {
   };
   if (c.www) e['WWW_SOURCE'] = WWW_SOURCE;
   if (c.gateway !== undefined) e['GATEWAY'] = c.gateway;
+  if (c.ipv6 !== undefined) e['IPV6_ADDRESS'] = c.ipv6;
+  if (c.gateway6 !== undefined) e['GATEWAY6'] = c.gateway6;
   if ((c.replicas ?? 1) > 1) e['REPLICAS'] = String(c.replicas);
   if (c.tlsSecret !== undefined) {
     e['TLS_DIR'] = TLS_DIR;

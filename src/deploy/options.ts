@@ -16,6 +16,8 @@ import {
   parseInterfaceName,
   parseIpv4Cidr,
   parseGateway,
+  parseGateway6,
+  parseIpv6Cidr,
   parseNamespace,
   parseReplicas,
   parseSecretName,
@@ -62,6 +64,8 @@ export const OPTION_SPECS: Spec[] = [
   { flag: '--engine', takesValue: true, help: "dataplane: 'ts' (ours, default, NET_RAW only) or 'vpp' (FD.io VPP)" },
   { flag: '--replicas', takesValue: true, help: 'pods (env REPLICAS, default 1: a Deployment); above 1 a StatefulSet, one pod per node, pod n on IP + n' },
   { flag: '--gateway', takesValue: true, help: "next hop of a default route, inside the address's prefix (env GATEWAY; default: none)" },
+  { flag: '--ipv6', takesValue: true, help: 'dual stack: an IPv6 address with prefix beside --ip (env IPV6_ADDRESS, e.g. 2001:db8:123::150/64; default: none; --engine ts only)' },
+  { flag: '--gateway6', takesValue: true, help: 'next hop of an IPv6 default route: link-local or on the --ipv6 prefix (env GATEWAY6; default: none)' },
   { flag: '--tls-secret', takesValue: true, help: 'a kubernetes.io/tls Secret (env TLS_SECRET): mounted read-only at /tls, HTTPS on 443 beside HTTP on 80, rotated without a restart (--engine ts only)' },
   { flag: '--www-dir', takesValue: true, help: 'local directory of web content, shipped as a ConfigMap (default: index.html "Welcome")' },
   { flag: '--openshift', takesValue: false, help: 'render for OpenShift: SCC, ClusterRole, ClusterRoleBinding (render default; deploy detects)' },
@@ -80,7 +84,7 @@ export function usage(command: string, summary: string, accepted: string[]): str
 }
 
 export const COMMON_FLAGS = [
-  '--master', '--vlan', '--ip', '--namespace', '--image', '--image-vpp', '--engine', '--replicas', '--gateway', '--tls-secret', '--www-dir',
+  '--master', '--vlan', '--ip', '--namespace', '--image', '--image-vpp', '--engine', '--replicas', '--gateway', '--ipv6', '--gateway6', '--tls-secret', '--www-dir',
   '--openshift', '--kubernetes', '--probes', '--help',
 ];
 export const CLUSTER_FLAGS = ['--kubeconfig', '--context'];
@@ -142,6 +146,16 @@ export function parseCommandOptions(
   if (ip !== undefined && replicas !== undefined && (gatewayRaw.trim() === '' || gateway !== undefined)) {
     attempt(() => replicaAddresses(ip, replicas, gateway, '--ip (IP_ADDRESS)'));
   }
+  const ipv6Raw = str('--ipv6', 'IPV6_ADDRESS', '');
+  const ipv6 = ipv6Raw.trim() === '' ? undefined : attempt(() => parseIpv6Cidr(ipv6Raw, '--ipv6 (IPV6_ADDRESS)'));
+  const gateway6Raw = str('--gateway6', 'GATEWAY6', '');
+  const gateway6 = gateway6Raw.trim() === '' || (ipv6Raw.trim() !== '' && ipv6 === undefined) ? undefined : attempt(() => parseGateway6(gateway6Raw, ipv6, '--gateway6 (GATEWAY6)'));
+  if (ipv6 !== undefined && engine === 'vpp') {
+    // VPP 24.10 has one http_static listener (IPv4 or IPv6); a second one is 25.06 syntax.
+    problems.push(
+      `--ipv6 (IPV6_ADDRESS) ${ipv6.cidr} needs --engine ts: dual stack serves HTTP on IPv4 and IPv6 with a second listener (http static listener add, VPP 25.06), which FD.io VPP 24.10 does not have; deploy with --engine ts, or without IPV6_ADDRESS`,
+    );
+  }
   const probes = attempt((): ProbeMode => {
     // Our engine has a management endpoint for HTTP probes; FD.io VPP is probed through its CLI.
     const p = str('--probes', undefined, engine === 'vpp' ? 'exec' : 'http').trim();
@@ -181,6 +195,8 @@ export function parseCommandOptions(
       probes: probes!,
       ...(replicas !== undefined && replicas > 1 ? { replicas } : {}),
       ...(gateway !== undefined ? { gateway } : {}),
+      ...(ipv6 !== undefined ? { ipv6: ipv6.cidr } : {}),
+      ...(gateway6 !== undefined ? { gateway6 } : {}),
       ...(tlsSecret !== undefined ? { tlsSecret } : {}),
       ...(www ? { www } : {}),
     },

@@ -5,6 +5,7 @@
  * a `ValueError` whose message says what was wrong and what is valid.
  */
 import { formatIpv4, parseIpv4, prefixMask } from '../wire/address.js';
+import { formatIpv6, ip6Network, ip6PrefixMatch, isIp6LinkLocal, isIp6Loopback, isIp6Multicast, isIp6Unspecified, isIp6V4Mapped, parseIpv6 } from '../wire/ipv6-address.js';
 
 /** A bad value given by the user. `exitCode` 2 is the usage-error convention of our commands. */
 export class ValueError extends Error {
@@ -321,4 +322,75 @@ export function podOrdinal(podName: string, what = 'POD_NAME'): number {
   const m = /-([0-9]+)$/.exec(podName.trim());
   if (!m) throw new ValueError(`${what} ${show(podName.trim())} does not end in -<ordinal>: a StatefulSet's pods are named <name>-0, <name>-1, …`);
   return Number(m[1]);
+}
+
+export interface Ipv6Cidr {
+  /** RFC 5952 text */
+  address: string;
+  prefix: number;
+  cidr: string;
+  bytes: Buffer;
+}
+
+/**
+ * An IPv6 address with a prefix length for an interface: a prefix length of 1-128, and a unicast
+ * host address: not ::, ::1, multicast, link-local (made from the MAC), IPv4-mapped, nor the
+ * subnet-router anycast address of its prefix (all host bits zero, for prefixes up to /126).
+ */
+export function parseIpv6Cidr(raw: string, what = 'IPV6_ADDRESS'): Ipv6Cidr {
+  const s = raw.trim();
+  const slash = s.indexOf('/');
+  if (slash < 0) throw new ValueError(`${what} ${show(s)} has no prefix length: write it with one, e.g. 2001:db8:123::150/64`);
+  const addrPart = s.slice(0, slash);
+  const prefixPart = s.slice(slash + 1);
+  const bytes = parseIpv6(addrPart);
+  if (bytes === null) throw new ValueError(`${what} ${show(s)}: ${show(addrPart)} is not an IPv6 address (e.g. 2001:db8:123::150/64)`);
+  if (!/^[0-9]{1,3}$/.test(prefixPart) || Number(prefixPart) < 1 || Number(prefixPart) > 128) {
+    throw new ValueError(`${what} ${show(s)}: prefix length ${show(prefixPart)} is not a number from 1 to 128`);
+  }
+  const prefix = Number(prefixPart);
+  const bad = isIp6Unspecified(bytes)
+    ? 'is the unspecified address ::'
+    : isIp6Loopback(bytes)
+      ? 'is the loopback address ::1'
+      : isIp6Multicast(bytes)
+        ? 'is a multicast address'
+        : isIp6LinkLocal(bytes)
+          ? 'is link-local (fe80::/10): the dataplane makes its link-local address from the MAC; give a global or unique local address'
+          : isIp6V4Mapped(bytes)
+            ? 'is IPv4-mapped (::ffff:0:0/96): put an IPv4 address in IP_ADDRESS instead'
+            : prefix <= 126 && ip6Network(bytes, prefix).equals(bytes)
+              ? `is the subnet-router anycast address of ${formatIpv6(bytes)}/${prefix}; use a host address`
+              : null;
+  if (bad !== null) throw new ValueError(`${what} ${show(s)} ${bad}`);
+  const address = formatIpv6(bytes);
+  return { address, prefix, cidr: `${address}/${prefix}`, bytes };
+}
+
+/** GATEWAY6: the IPv6 default route's next hop: link-local (the usual router address) or on IPV6_ADDRESS's prefix. */
+export function parseGateway6(raw: string, ip: Ipv6Cidr | undefined, what = 'GATEWAY6'): string {
+  const s = raw.trim();
+  const b = parseIpv6(s);
+  if (b === null) throw new ValueError(`${what} ${show(s)} is not an IPv6 address (e.g. fe80::1 or 2001:db8:123::1)`);
+  if (isIp6Unspecified(b) || isIp6Loopback(b) || isIp6Multicast(b) || isIp6V4Mapped(b)) throw new ValueError(`${what} ${show(s)} is not a unicast address: give the router's address`);
+  if (ip === undefined) throw new ValueError(`${what} is set but IPV6_ADDRESS is not: the IPv6 default route needs an IPv6 address`);
+  if (!isIp6LinkLocal(b)) {
+    if (!ip6PrefixMatch(b, 0, ip.bytes, 0, ip.prefix)) throw new ValueError(`${what} ${show(s)} is not on ${formatIpv6(ip6Network(ip.bytes, ip.prefix))}/${ip.prefix} (IPV6_ADDRESS): give a router on that prefix, or its link-local address`);
+    if (b.equals(ip.bytes)) throw new ValueError(`${what} ${show(s)} is the pod's own address ${ip.cidr}: give the router's address`);
+  }
+  return formatIpv6(b);
+}
+
+/** IPV6_ADDRESS + n (pod ordinal n of a StatefulSet), in the same prefix. */
+export function ordinalAddress6(ip: Ipv6Cidr, n: number, what = 'IPV6_ADDRESS'): Ipv6Cidr {
+  const b = Buffer.from(ip.bytes);
+  let carry = n;
+  for (let i = 15; i >= 0 && carry > 0; i--) {
+    const v = b[i] + carry;
+    b[i] = v & 0xff;
+    carry = v >>> 8;
+  }
+  if (carry > 0 || !ip6PrefixMatch(b, 0, ip.bytes, 0, ip.prefix)) throw new ValueError(`${what} ${ip.cidr} + ${n} (pod ordinal ${n}) leaves the prefix /${ip.prefix}`);
+  const address = formatIpv6(b);
+  return { address, prefix: ip.prefix, cidr: `${address}/${ip.prefix}`, bytes: b };
 }

@@ -15,6 +15,7 @@ import { FileCache, OPEN_FLAGS, makeEtag, type CacheEntry, type CacheStats, type
 import { formatHttpDate, httpDateNow, parseHttpDate } from './http-date.js';
 import { RequestHeadScanner, parseRequestHead, type ParsedRequest, type ParseResult } from './parser.js';
 import { targetToKey } from './path.js';
+import { SendFloor } from './send-floor.js';
 import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
 
 /** The node name under which the server's error counters appear in `show errors`. */
@@ -41,6 +42,7 @@ export const HTTP_ERROR_REASONS: Readonly<Record<string, string>> = {
   'header-timeout': 'request head not received in time',
   'idle-timeout': 'keep-alive connection idle too long',
   'send-timeout': 'peer stopped reading',
+  'send-rate-too-low': 'peer reads below the minimum send rate (min-send-bytes per min-send-window)',
   'linger-timeout': 'peer did not close after our FIN',
   'pipeline-overflow': 'too many pipelined bytes buffered',
   'closed-mid-response': 'connection closed before its responses were sent',
@@ -67,6 +69,18 @@ export interface HttpLimits {
   sendTimeoutMs: number;
   /** Requests parsed ahead of the one being answered. Default 64. */
   maxPipelineDepth: number;
+  /**
+   * Minimum send rate: while bytes are queued, the peer must take at least minSendBytes per
+   * minSendWindowMs, or it is aborted (send-rate-too-low). 0 = off. Default 16 KiB per 30 s.
+   */
+  minSendBytes: number;
+  minSendWindowMs: number;
+  /**
+   * Unparsed input beyond which a connection that cannot parse further (its responses are
+   * backed up) pauses its transport, so that TCP closes its window (at once while memory is
+   * tight). Default 4 KiB.
+   */
+  inputPauseBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<HttpLimits> = {
@@ -78,7 +92,22 @@ export const DEFAULT_LIMITS: Readonly<HttpLimits> = {
   maxBodyBytes: 8 * 1024,
   sendTimeoutMs: 60_000,
   maxPipelineDepth: 64,
+  minSendBytes: 16 * 1024,
+  minSendWindowMs: 30_000,
+  inputPauseBytes: 4 * 1024,
 };
+
+/**
+ * Where the server charges the bytes it buffers (the transport's memory budget, see
+ * src/tcp/budget.ts): its unparsed input buffers ('pipelined') and the file chunks it has read
+ * and not yet seen acknowledged ('send'). `tight()`: memory is short, read no more ahead.
+ */
+export interface HttpMemory {
+  /** `stream`: whose bytes they are (a TCP connection of ours counts them for its client address). */
+  charge(kind: 'pipelined' | 'send', bytes: number, stream: ByteStream): void;
+  release(kind: 'pipelined' | 'send', bytes: number, stream: ByteStream): void;
+  tight(stream: ByteStream): boolean;
+}
 
 export interface HttpStaticServerOptions {
   wwwRoot: string;
@@ -96,6 +125,10 @@ export interface HttpStaticServerOptions {
   streamHighWaterBytes?: number;
   /** Timer sweep period (timeouts, background revalidation). Default max(10, min(250, revalidateMs / 4, min(header, idle timeout) / 4)) ms. */
   sweepIntervalMs?: number;
+  /** The memory budget to charge buffered bytes to; none by default. */
+  memory?: HttpMemory;
+  /** Clock (ms) for timeouts; Date.now by default (tests inject their own and call sweep()). */
+  now?: () => number;
 }
 
 export interface HttpStaticServerStats {
@@ -173,6 +206,14 @@ class Conn implements StreamHandler {
   lastQueued = 0;
   lastProgress: number;
   peerEnded = false;
+  /** The transport is paused: unparsed input reached inputPauseBytes while parsing was blocked. */
+  inputPaused = false;
+  /** Bytes written to the stream so far (written − queuedBytes = what the peer has taken). */
+  written = 0;
+  readonly floor = new SendFloor();
+  /** Streamed file chunks not yet acknowledged, charged as 'send': [end position in `written`, size] pairs. */
+  private readonly sendMarks: number[] = [];
+  private sendHead = 0;
   /** redirect-to-https: the HTTPS port every GET/HEAD is sent to, or null. */
   redirectPort: number | null = null;
   private processing = false;
@@ -202,10 +243,12 @@ class Conn implements StreamHandler {
     if (p < end && this.state === OPEN) {
       this.istart = this.iend = 0;
       this.append(buf, p, end - p);
+      this.flow();
     }
   }
 
   onDrain(): void {
+    this.settleSend();
     const job = this.queue[0];
     if (job !== undefined && job.fh !== null && job.ready && job.head === null) this.streamMore(job);
     if (this.state === OPEN && this.iend > this.istart) this.processBuffered();
@@ -215,8 +258,7 @@ class Conn implements StreamHandler {
     this.peerEnded = true;
     if (this.state === OPEN) {
       this.state = CLOSING;
-      this.ibuf = null;
-      this.istart = this.iend = 0;
+      this.dropInput();
     }
     if (this.state === CLOSING && this.queue.length === 0) this.finish();
   }
@@ -225,10 +267,72 @@ class Conn implements StreamHandler {
     if (this.state === CLOSED) return;
     if (this.queue.length > 0) this.server.count('closed-mid-response');
     this.state = CLOSED;
-    this.ibuf = null;
+    this.dropInput();
+    this.releaseSend();
     for (const job of this.queue) if (job.fh !== null && !job.reading) closeQuietly(job);
     this.queue.length = 0;
     this.server.connectionClosed(this);
+  }
+
+  // ---- backpressure and memory
+
+  /**
+   * Backpressure to the transport: while parsing is blocked (responses backed up) and unparsed
+   * input reaches inputPauseBytes, pause the stream (our TCP then holds what arrives and its
+   * window closes); resume once parsing can go on. Transports without pause() are bounded by
+   * maxBufferedInput (pipeline-overflow) instead.
+   */
+  private flow(): void {
+    const pending = this.iend - this.istart;
+    const mem = this.server.memory;
+    if (!this.inputPaused) {
+      if (
+        this.state === OPEN &&
+        pending > 0 &&
+        this.stream.pause !== undefined &&
+        this.paused() &&
+        (pending >= this.server.limits.inputPauseBytes || (mem !== undefined && mem.tight(this.stream)))
+      ) {
+        this.inputPaused = true;
+        this.stream.pause();
+      }
+    } else if (this.state !== OPEN || (!this.paused() && pending < this.server.limits.inputPauseBytes)) {
+      this.inputPaused = false;
+      if (this.state !== CLOSED) this.stream.resume?.();
+    }
+  }
+
+  /** Forgets the input buffer (and its charge). */
+  private dropInput(): void {
+    if (this.ibuf !== null) this.server.memory?.release('pipelined', this.ibuf.length, this.stream);
+    this.ibuf = null;
+    this.istart = this.iend = 0;
+  }
+
+  /** Releases the charge of streamed chunks the peer has acknowledged. */
+  settleSend(): void {
+    const marks = this.sendMarks;
+    if (this.sendHead === marks.length) return;
+    const acked = this.written - this.stream.queuedBytes;
+    let n = 0;
+    while (this.sendHead < marks.length && marks[this.sendHead] <= acked) {
+      n += marks[this.sendHead + 1];
+      this.sendHead += 2;
+    }
+    if (this.sendHead === marks.length) {
+      marks.length = 0;
+      this.sendHead = 0;
+    }
+    if (n > 0) this.server.memory?.release('send', n, this.stream);
+  }
+
+  private releaseSend(): void {
+    const marks = this.sendMarks;
+    let n = 0;
+    for (let i = this.sendHead; i < marks.length; i += 2) n += marks[i + 1];
+    marks.length = 0;
+    this.sendHead = 0;
+    if (n > 0) this.server.memory?.release('send', n, this.stream);
   }
 
   // ---- input
@@ -246,8 +350,13 @@ class Conn implements StreamHandler {
       if (ib !== null && need <= ib.length) {
         ib.copy(ib, 0, this.istart, this.iend);
       } else {
-        const nb = Buffer.allocUnsafe(Math.max(4096, need * 2));
+        const nb = Buffer.allocUnsafe(Math.max(4096, need + (need >> 1)));
         if (ib !== null) ib.copy(nb, 0, this.istart, this.iend);
+        const mem = this.server.memory;
+        if (mem !== undefined) {
+          if (ib !== null) mem.release('pipelined', ib.length, this.stream);
+          mem.charge('pipelined', nb.length, this.stream);
+        }
         this.ibuf = ib = nb;
       }
       this.istart = 0;
@@ -262,7 +371,11 @@ class Conn implements StreamHandler {
     const p = this.consume(this.ibuf, this.istart, this.iend);
     if (this.ibuf === null) return;
     this.istart = p;
-    if (p >= this.iend) this.istart = this.iend = 0;
+    if (p >= this.iend) {
+      this.istart = this.iend = 0;
+      if (this.ibuf.length > 8192) this.dropInput(); // a big buffer is not kept once empty
+    }
+    this.flow();
   }
 
   private paused(): boolean {
@@ -272,7 +385,7 @@ class Conn implements StreamHandler {
   /** Parses and dispatches as many requests as buf[start, end) holds; returns where it stopped. */
   private consume(buf: Buffer, start: number, end: number): number {
     this.processing = true;
-    const now = Date.now();
+    const now = this.server.now();
     let p = start;
     try {
       while (p < end && this.state === OPEN) {
@@ -338,6 +451,7 @@ class Conn implements StreamHandler {
     }
     job.head = null;
     s.bytesSent += n;
+    this.written += n;
     s.responses[(job.status / 100) | 0]++;
   }
 
@@ -367,6 +481,7 @@ class Conn implements StreamHandler {
       if (this.state === CLOSING) this.finish();
       else if (this.state === OPEN && this.iend > this.istart) this.processBuffered();
     }
+    if (this.inputPaused) this.flow();
   }
 
   private streamMore(job: Job): void {
@@ -377,7 +492,11 @@ class Conn implements StreamHandler {
       this.pump();
       return;
     }
-    if (this.stream.queuedBytes >= s.streamHighWater) return; // onDrain resumes
+    this.settleSend();
+    const queued = this.stream.queuedBytes;
+    if (queued >= s.streamHighWater) return; // onDrain resumes
+    // Memory is short: one chunk in flight at a time (the sweep's safety net resumes us).
+    if (queued > 0 && s.memory?.tight(this.stream) === true) return;
     const n = Math.min(s.streamChunk, job.end - job.pos);
     const chunk = Buffer.allocUnsafeSlow(n);
     const fh = job.fh;
@@ -398,6 +517,10 @@ class Conn implements StreamHandler {
         }
         this.stream.write(bytesRead === n ? chunk : chunk.subarray(0, bytesRead));
         s.bytesSent += bytesRead;
+        this.written += bytesRead;
+        // The chunk's memory is pinned until the peer has acknowledged its last byte.
+        s.memory?.charge('send', n, this.stream);
+        this.sendMarks.push(this.written, n);
         job.pos += bytesRead;
         this.streamMore(job);
       },
@@ -414,9 +537,8 @@ class Conn implements StreamHandler {
   finish(): void {
     if (this.state === ENDED || this.state === CLOSED) return;
     this.state = ENDED;
-    this.endedAt = Date.now();
-    this.ibuf = null;
-    this.istart = this.iend = 0;
+    this.endedAt = this.server.now();
+    this.dropInput();
     for (const job of this.queue) if (job.fh !== null && !job.reading) closeQuietly(job);
     this.queue.length = 0;
     this.stream.end();
@@ -432,8 +554,7 @@ class Conn implements StreamHandler {
   drain(): void {
     if (this.state === OPEN) {
       this.state = CLOSING;
-      this.ibuf = null;
-      this.istart = this.iend = 0;
+      this.dropInput();
     }
     if (this.state === CLOSING && this.queue.length === 0) this.finish();
   }
@@ -530,6 +651,8 @@ export class HttpStaticServer {
   readonly streamHighWater: number;
   readonly pauseBytes: number;
   readonly maxBufferedInput: number;
+  readonly memory: HttpMemory | undefined;
+  readonly now: () => number;
   private readonly conns = new Set<Conn>();
   /** request-target → key, for targets seen recently (bounded; cleared when full). */
   private readonly keyMemo = new Map<string, ReturnType<typeof targetToKey>>();
@@ -540,6 +663,8 @@ export class HttpStaticServer {
   constructor(opts: HttpStaticServerOptions) {
     this.wwwRoot = opts.wwwRoot;
     this.limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
+    this.memory = opts.memory;
+    this.now = opts.now ?? Date.now;
     this.serverName = opts.serverName ?? `vpp-server/${VERSION}`;
     this.serverLine = `Server: ${this.serverName}\r\n`;
     let root = opts.wwwRoot;
@@ -557,7 +682,7 @@ export class HttpStaticServer {
     const revalidateMs = opts.revalidateMs ?? 1000;
     const sweep =
       opts.sweepIntervalMs ?? Math.max(10, Math.min(250, revalidateMs / 4, Math.min(l.headerTimeoutMs, l.idleTimeoutMs) / 4));
-    this.sweepTimer = setInterval(() => this.sweep(Date.now()), sweep);
+    this.sweepTimer = setInterval(() => this.sweep(this.now()), sweep);
     this.sweepTimer.unref();
     this.accept = this.acceptWith(null);
   }
@@ -572,7 +697,7 @@ export class HttpStaticServer {
 
   private acceptWith(redirectPort: number | null): AcceptHandler {
     return (stream: ByteStream): StreamHandler => {
-      const c = new Conn(this, stream, Date.now());
+      const c = new Conn(this, stream, this.now());
       c.redirectPort = redirectPort;
       if (this.closed) {
         stream.abort();
@@ -817,7 +942,7 @@ export class HttpStaticServer {
   }
 
   /** The response for a cached entry: prebuilt heads for the common cases, the body by reference. */
-  private entryJob(r: ParsedRequest, e: CacheEntry, mode: number, now: number = Date.now()): Job {
+  private entryJob(r: ParsedRequest, e: CacheEntry, mode: number, now: number = this.now()): Job {
     const job = new Job();
     job.ready = true;
     job.close = mode === 1;
@@ -900,7 +1025,8 @@ export class HttpStaticServer {
 
   // ---- timers
 
-  private sweep(now: number): void {
+  /** The timer sweep (run every sweepIntervalMs; tests with their own clock call it). */
+  sweep(now: number): void {
     const l = this.limits;
     this.cache.refreshHot(now);
     for (const c of this.conns) {
@@ -914,6 +1040,12 @@ export class HttpStaticServer {
         c.abort();
         continue;
       }
+      if (c.floor.check(now, q, c.written - q, l.minSendWindowMs, l.minSendBytes)) {
+        this.count('send-rate-too-low');
+        c.abort();
+        continue;
+      }
+      c.settleSend();
       // safety net for transports whose onDrain is coarser than our high-water marks
       const head = c.queue[0];
       if (head !== undefined && head.fh !== null && head.ready && head.head === null && !head.reading && q < this.streamHighWater) {

@@ -6,6 +6,8 @@
  * writes the offsets, lengths and VLAN metadata of the waiting frames into descriptor arrays
  * allocated here once, and calls us with the count. Nothing is allocated per frame.
  */
+import { readFileSync } from 'node:fs';
+
 import { loadAddon as loadNativeAddon } from '../wire/addon.js';
 import type { Device, DeviceStats, RxHandler, RxMode, RxVector, TxOffload, TxVector } from './device.js';
 import { TX_BACKLOG_BATCHES, TxBacklog, txBatchBytes, type TxKernel, type TxStopReason } from './tx-backlog.js';
@@ -158,6 +160,8 @@ interface NativeSocket {
   onWritable(callback: (() => void) | null): void;
   setRxMode(mode: RxMode, adaptiveIdleMs?: number): void;
   watchWritable(on: boolean): void;
+  /** PACKET_ADD_MEMBERSHIP (join) / PACKET_DROP_MEMBERSHIP with PACKET_MR_MULTICAST for a 6-byte MAC. */
+  multicast(mac: Uint8Array, join: boolean): void;
   start(handler: (count: number, drainNanos: number) => void, onError?: (err: Error) => void): void;
   stop(): void;
   send(
@@ -247,6 +251,8 @@ export class AfPacketDevice implements Device {
   readonly receives: boolean;
   /** The PACKET_FANOUT_HASH group this RX queue is in, or null. */
   readonly fanoutId: number | null;
+  /** The kernel runs IPv6 on this interface itself (read from /proc/sys/net/ipv6/conf at open). */
+  readonly kernelIpv6: boolean;
 
   private readonly sock: NativeSocket;
   private readonly rx: RxVector;
@@ -281,6 +287,7 @@ export class AfPacketDevice implements Device {
     this.sendBufferSize = sock.sendBufferSize;
     this.receives = sock.receive;
     this.fanoutId = sock.fanoutId ?? null;
+    this.kernelIpv6 = kernelRunsIpv6(sock.ifname);
     // The addon as the backlog's kernel side.
     const kernel: TxKernel = {
       transmit: (tx, first) => this.transmit(tx, first),
@@ -444,6 +451,11 @@ export class AfPacketDevice implements Device {
     return s;
   }
 
+  /** Joins / leaves an Ethernet multicast group on the link (see Device.setMulticast). Throws with errno text on failure. */
+  setMulticast(mac: Buffer, join: boolean): void {
+    if (!this.sock.closed) this.sock.multicast(mac, join);
+  }
+
   /** Stops polling, unmaps the ring (the RxVector's data becomes empty), closes the socket. Idempotent. */
   close(): void {
     this.backlog.close();
@@ -494,6 +506,15 @@ export class AfPacketDevice implements Device {
     rx.drainNanos = drainNanos;
     (this.handler as RxHandler)(rx);
   };
+}
+
+/** Whether the kernel has IPv6 on `ifname` (in this network namespace): disable_ipv6 is 0. Unknown (no IPv6 at all): false. */
+function kernelRunsIpv6(ifname: string): boolean {
+  try {
+    return readFileSync(`/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`, 'utf8').trim() === '0';
+  } catch {
+    return false;
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -159,6 +159,18 @@ export interface Device {
   readonly txReady?: boolean;
   /** Called (once per blocked episode) when the backlog has drained and the device takes frames again. */
   onTxReady?: (() => void) | null;
+  /**
+   * Joins (or leaves) the Ethernet multicast group `mac` on the link, so that the device
+   * receives frames sent to it (a macvlan delivers only the groups joined on it). AF_PACKET:
+   * PACKET_ADD_MEMBERSHIP / PACKET_DROP_MEMBERSHIP with PACKET_MR_MULTICAST, which needs no
+   * capability beyond the socket. Joins are counted: each join needs its own leave.
+   */
+  setMulticast?(mac: Buffer, join: boolean): void;
+  /**
+   * Whether the kernel runs IPv6 on this link itself (then it owns the EUI-64 link-local of the
+   * link's MAC: see dataplane/ip6-link.ts). Undefined: not known (treated as off).
+   */
+  readonly kernelIpv6?: boolean;
   /** The rx-mode in effect; absent = the device hands frames over as they come (in-memory devices). */
   readonly rxMode?: RxMode;
   /** Changes the rx-mode at run time (only devices with `rxMode`). */

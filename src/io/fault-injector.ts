@@ -233,6 +233,14 @@ export class FaultInjector implements Device {
     return this.inner.stats();
   }
 
+  setMulticast(mac: Buffer, join: boolean): void {
+    this.inner.setMulticast?.(mac, join);
+  }
+
+  get kernelIpv6(): boolean | undefined {
+    return this.inner.kernelIpv6;
+  }
+
   close(): void {
     this.handler = null;
     this.inner.close();

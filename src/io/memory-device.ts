@@ -17,6 +17,10 @@ export interface InjectOptions {
 export class MemoryDevice implements Device {
   /** Copies of every frame sent, oldest first. */
   readonly sent: Buffer[] = [];
+  /** Multicast MACs joined (setMulticast), as text, with their join counts. */
+  readonly multicast = new Map<string, number>();
+  /** What Device.kernelIpv6 reports (a test sets it). */
+  kernelIpv6: boolean | undefined = undefined;
   /** Called for each frame sent (after it is recorded). */
   onSend: ((frame: Buffer) => void) | null = null;
   /**
@@ -227,6 +231,14 @@ export class MemoryDevice implements Device {
       txBacklogPeak: b.txBacklogPeak,
       txResumes: b.txResumes,
     };
+  }
+
+  setMulticast(mac: Buffer, join: boolean): void {
+    const key = [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
+    const n = (this.multicast.get(key) ?? 0) + (join ? 1 : -1);
+    if (n < 0) throw new Error(`leave of ${key}, which was not joined`);
+    if (n === 0) this.multicast.delete(key);
+    else this.multicast.set(key, n);
   }
 
   close(): void {

@@ -250,6 +250,14 @@ export class PcapDevice implements Device {
     return this.inner.stats();
   }
 
+  setMulticast(mac: Buffer, join: boolean): void {
+    this.inner.setMulticast?.(mac, join);
+  }
+
+  get kernelIpv6(): boolean | undefined {
+    return this.inner.kernelIpv6;
+  }
+
   close(): void {
     this.inner.close();
     this.writer.close();

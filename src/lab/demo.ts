@@ -33,6 +33,13 @@ export async function runDemo(lab: Lab): Promise<number> {
     console.log(ping.output.trim());
     const rtt = /= [\d.]+\/([\d.]+)\//.exec(ping.output)?.[1];
     results.push([`ping ${pod.ip} 3/3`, ping.ok, rtt !== undefined ? `avg rtt ${rtt} ms` : '']);
+    if (pod.ip6 !== undefined) {
+      heading(`ping -6 ${pod.ip6} from ${lab.ns.client}${which}`);
+      const ping6 = lab.ping(3, pod.ip6);
+      console.log(ping6.output.trim());
+      const rtt6 = /= [\d.]+\/([\d.]+)\//.exec(ping6.output)?.[1];
+      results.push([`ping -6 ${pod.ip6} 3/3`, ping6.ok, rtt6 !== undefined ? `avg rtt ${rtt6} ms` : '']);
+    }
 
     heading(`curl http://${pod.ip}/index.html${which}`);
     let curlOk = false;

@@ -22,6 +22,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliClient } from '../cli/cli-client.js';
+import { formatIpv6, parseIpv6 } from '../wire/ipv6-address.js';
 import { deleteNamespaces, inNs, listNamespaces, run, stopProcess, succeeds, waitFor } from './exec.js';
 import { capNodeCopy, setprivArgs, writeSecretVolume, type PlannedSecret } from '../deploy/kubelet.js';
 import { selfSignedPair } from '../http/tls-credentials.js';
@@ -35,12 +36,23 @@ export interface LabSettings {
   /** The dataplane's address with prefix length (pod n gets this + n). */
   serverAddress: string;
   clientAddress: string;
+  /** Dual stack: the dataplane's IPv6 address (pod n: + n) and the client's, with prefix length. */
+  serverAddress6?: string;
+  clientAddress6?: string;
   /** pods on the worker (default 1) */
   replicas?: number;
 }
 
 export function defaultSettings(prefix = DEFAULT_PREFIX, replicas = 1): LabSettings {
-  return { prefix, vlanId: 123, serverAddress: '192.168.123.150/24', clientAddress: '192.168.123.10/24', ...(replicas > 1 ? { replicas } : {}) };
+  return {
+    prefix,
+    vlanId: 123,
+    serverAddress: '192.168.123.150/24',
+    clientAddress: '192.168.123.10/24',
+    serverAddress6: '2001:db8:123::150/64',
+    clientAddress6: '2001:db8:123::10/64',
+    ...(replicas > 1 ? { replicas } : {}),
+  };
 }
 
 export const MAX_LAB_REPLICAS = 8;
@@ -58,6 +70,9 @@ export interface LabPod {
   /** address with prefix length */
   address: string;
   ip: string;
+  /** IPv6 (dual stack): address with prefix length, and the address alone; undefined without serverAddress6 */
+  address6?: string;
+  ip6?: string;
   socket: string;
   confDir: string;
   wwwDir: string;
@@ -141,11 +156,13 @@ export class Lab {
     this.pods = Array.from({ length: replicas }, (_, n) => {
       const ip = [...octets.slice(0, 3), octets[3]! + n].join('.');
       const dir = n === 0 ? join(this.stateDir, 'pod') : join(this.stateDir, `pod${n}`);
+      const v6 = settings.serverAddress6 !== undefined ? ipv6Plus(settings.serverAddress6, n) : undefined;
       return {
         ordinal: n,
         ns: n === 0 ? this.ns.pod : `${p}-pod${n}`,
         address: `${ip}/${len}`,
         ip,
+        ...(v6 !== undefined ? { address6: `${v6.ip}/${v6.len}`, ip6: v6.ip } : {}),
         socket: n === 0 ? this.podSocket : join(this.stateDir, `cli${n}.sock`),
         confDir: join(dir, 'conf'),
         wwwDir: join(dir, 'www'),
@@ -194,8 +211,15 @@ export class Lab {
     if (this.pid('switch') === undefined || this.pods.some((x) => this.pid(x.role) === undefined)) return false;
     for (const x of this.pods) {
       if (!((await this.cli(x.socket, 'show interface address'))?.includes(x.address) ?? false)) return false;
+      if (x.ip6 !== undefined && !(await this.dadPassed(x))) return false;
     }
     return true;
+  }
+
+  /** Whether the pod's IPv6 address passed duplicate address detection (show ip6 interface says "preferred"). */
+  async dadPassed(x: LabPod): Promise<boolean> {
+    const out = await this.cli(x.socket, `show ip6 interface host-macvlan0.${this.settings.vlanId}`);
+    return out?.includes(`      ${x.ip6}: preferred`) ?? false;
   }
 
   /** Builds the lab; does nothing if it is already up and healthy, rebuilds a half-built one. */
@@ -232,6 +256,14 @@ export class Lab {
       run(['ip', '-n', n, 'link', 'set', dev, 'up']);
     }
     run(['ip', '-n', this.ns.client, 'addr', 'add', this.settings.clientAddress, 'dev', 'eth0']);
+    if (this.settings.clientAddress6 !== undefined) {
+      // The client is a dual-stack host: IPv6 on its eth0 only, no router discovery (nothing
+      // sends RAs here), no DAD delay for its own address (ours is what DAD is tested on). The
+      // pod's kernel keeps IPv6 off on macvlan0, so it joins no multicast group there: the
+      // dataplane's own PACKET_ADD_MEMBERSHIP is what makes ND for its address work.
+      inNs(this.ns.client, ['sysctl', '-qw', 'net.ipv6.conf.eth0.disable_ipv6=0', 'net.ipv6.conf.eth0.accept_ra=0', 'net.ipv6.conf.eth0.autoconf=0']);
+      run(['ip', '-n', this.ns.client, 'addr', 'add', this.settings.clientAddress6, 'dev', 'eth0', 'nodad']);
+    }
     // A veth leaves TCP/UDP checksums to "hardware" (CHECKSUM_PARTIAL) and no hardware ever
     // fills them in: the client's frames would cross the switch with partial checksums. Make
     // the client's kernel compute them, as a host whose NIC does the offload would deliver them.
@@ -273,6 +305,11 @@ export class Lab {
       this.spawnDataplane(x.role, x.ns, ['net_raw'], join(x.confDir, 'vpp.conf'));
     }
     for (const x of this.pods) await this.waitForCli(x.socket, x.role, x.address);
+    for (const x of this.pods) {
+      if (x.ip6 === undefined) continue;
+      this.progress(`waiting for ${x.ip6} to pass duplicate address detection (about a second)`);
+      await waitFor(`DAD of ${x.ip6} in ${x.ns}`, async () => ((await this.dadPassed(x)) ? true : undefined), 10_000);
+    }
     return 'created';
   }
 
@@ -299,6 +336,7 @@ export class Lab {
       'HOST_INTERFACE=macvlan0',
       `VLAN_ID=${this.settings.vlanId}`,
       `IP_ADDRESS=${this.settings.serverAddress}`,
+      ...(this.settings.serverAddress6 !== undefined ? [`IPV6_ADDRESS=${this.settings.serverAddress6}`] : []),
       `CONF_DIR=${pod.confDir}`,
       `WWW_ROOT=${pod.wwwDir}`,
       `CLI_SOCKET=${pod.socket}`,
@@ -341,7 +379,7 @@ export class Lab {
 
   /** A fresh self-signed certificate for every pod address (and the name vpp.lab), trusted through caFile. */
   private makeCertificate(): void {
-    const pair = selfSignedPair({ names: [...this.pods.map((x) => x.ip), 'vpp.lab'], commonName: 'vpp.lab' });
+    const pair = selfSignedPair({ names: [...this.pods.map((x) => x.ip), ...this.pods.flatMap((x) => (x.ip6 !== undefined ? [x.ip6] : [])), 'vpp.lab'], commonName: 'vpp.lab' });
     this.publishCertificate(pair.certPem, pair.keyPem);
     writeFileSync(this.caFile, pair.certPem, { mode: 0o644 });
   }
@@ -457,7 +495,7 @@ export class Lab {
   /** Pings the dataplane (pod 0, or the address given) from the client; returns ping's output and whether all replies came. */
   ping(count = 3, ip = this.serverIp): { ok: boolean; output: string } {
     try {
-      const output = inNs(this.ns.client, ['ping', '-c', String(count), '-W', '1', '-i', '0.2', ip], { timeoutMs: 10_000 + count * 1000 });
+      const output = inNs(this.ns.client, ['ping', ...(ip.includes(':') ? ['-6'] : []), '-c', String(count), '-W', '1', '-i', '0.2', ip], { timeoutMs: 10_000 + count * 1000 });
       return { ok: true, output };
     } catch (err) {
       return { ok: false, output: (err as Error).message };
@@ -481,3 +519,17 @@ function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('the lab creates network namespaces: run it as root');
 }
 
+
+/** `addr/len` + n (pod ordinal n), as init computes it for a StatefulSet. */
+function ipv6Plus(cidr: string, n: number): { ip: string; len: string } {
+  const [addr, len] = cidr.split('/');
+  const b = parseIpv6(addr!);
+  if (b === null) throw new Error(`lab: ${cidr} is not an IPv6 address`);
+  let carry = n;
+  for (let i = 15; i >= 0 && carry > 0; i--) {
+    const v = b[i] + carry;
+    b[i] = v & 0xff;
+    carry = v >>> 8;
+  }
+  return { ip: formatIpv6(b), len: len! };
+}

@@ -139,7 +139,7 @@ export function readiness(s: ReadinessSnapshot): CheckResult {
   if (s.interfaces.length === 0) reasons.push('no interface configured: expected create host-interface in the startup-config');
   for (const i of s.interfaces) if (!i.up) reasons.push(`interface ${i.name} is down: set interface state ${i.name} up`);
   if (s.interfaces.length > 0 && !s.interfaces.some((i) => i.up && i.addresses > 0)) {
-    reasons.push('no IPv4 address configured on an interface that is up: set interface ip address <if> <a.b.c.d/len>');
+    reasons.push('no IPv4 address configured, nor an IPv6 one that passed DAD, on an interface that is up: set interface ip address <if> <a.b.c.d/len> | <ipv6>/<len>');
   }
   if (s.httpServers === 0) reasons.push('no HTTP static server is listening: http static server www-root <dir> uri tcp://0.0.0.0/80');
   if (!s.live.ok) reasons.push(...s.live.reasons.map((r) => `not live: ${r}`));

@@ -11,6 +11,7 @@ import type { ErrorSource } from '../cli/context.js';
 import type { Services } from '../services.js';
 import type { Severity } from '../dataplane/node.js';
 import { newCounters as newTcpCounters, type TcpCounters } from '../tcp/types.js';
+import { MEM_KINDS } from '../tcp/budget.js';
 import { VERSION } from '../version.js';
 
 export interface MetricsSource {
@@ -229,6 +230,21 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     ];
   });
 
+  // ---- memory budget (as `show tcp memory`; its refusals and drops are in vpp_errors_total, node tcp4-session)
+  const mem = () => services.tcp?.stack.mem;
+  const memGauge = (name: string, help: string, pick: (m: NonNullable<ReturnType<typeof mem>>) => number) =>
+    mirroredGauge(registry, name, help, [], () => {
+      const m = mem();
+      return m === undefined ? [] : [[{}, pick(m)]];
+    });
+  memGauge('vpp_memory_budget_bytes', 'The budget for buffered TCP/HTTP bytes (vpp-server { memory-budget })', (m) => m.limit);
+  mirroredGauge(registry, 'vpp_memory_buffered_bytes', 'Bytes buffered now, by kind (out-of-order, receive, pipelined, send)', ['kind'], () => {
+    const m = mem();
+    return m === undefined ? [] : MEM_KINDS.map((kind, i) => [{ kind }, m.used[i]] as Row<'kind'>);
+  });
+  memGauge('vpp_memory_buffered_peak_bytes', 'Most bytes buffered at once since start', (m) => m.peak);
+  memGauge('vpp_memory_sources', 'Client addresses with at least one connection (per-source limits)', (m) => m.sources.sources);
+
   // ---- HTTP static servers
   const http = memo(() => services.http.map((h) => ({ server: `${h.command.address}:${h.command.port}`, stats: h.server.stats() })));
   const httpCounter = (name: string, help: string, pick: (s: ReturnType<typeof http>[number]['stats']) => number) =>
@@ -273,7 +289,17 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     ),
   );
   tlsCounter('vpp_tls_reloads_total', 'Certificate reloads that took effect', (r) => r.stats.reloads);
-  tlsCounter('vpp_tls_reload_failures_total', 'Certificate reloads refused (TLS_RELOAD_FAILED): the previous pair stays', (r) => r.stats.errors['reload-failed'] ?? 0);
+  mirroredCounter(registry, 'vpp_tls_reload_failures_total', 'Certificate reloads refused (TLS_RELOAD_FAILED), by reason: the previous pair stays', ['listener', 'reason'], () =>
+    tlsRows().flatMap((r) => Object.entries(r.stats.reloadFailures).map(([reason, n]) => [{ listener: r.listener, reason }, n] as Row<'listener' | 'reason'>)),
+  );
+  mirroredCounter(registry, 'vpp_tls_connections_refused_total', 'TLS connections reset before their handshake, by reason', ['listener', 'reason'], () =>
+    tlsRows().flatMap((r) =>
+      ['hello-timeout', 'not-tls', 'handshake-limit', 'handshake-limit-source'].map(
+        (reason) => [{ listener: r.listener, reason }, r.stats.errors[reason] ?? 0] as Row<'listener' | 'reason'>,
+      ),
+    ),
+  );
+  tlsCounter('vpp_tls_ticket_key_rotations_total', 'Session-ticket key rotations', (r) => r.stats.ticketKeyRotations);
   mirroredCounter(registry, 'vpp_tls_handshake_seconds_total', 'Time spent in OpenSSL on handshake records (show runtime tls-handshake)', ['listener'], () =>
     tlsRows().map((r) => [{ listener: r.listener }, r.tls.handshakeRuntime.nanos / 1e9]),
   );

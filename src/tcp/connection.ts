@@ -29,7 +29,7 @@ import { ackAcceptable, processAck } from './ack-input.js';
 import { type CongestionControl, createCongestionControl } from './congestion.js';
 import { synReceivedAck, synSentInput } from './handshake.js';
 import { sendAck, sendData, sendRst, sendSynAck } from './output.js';
-import { Reassembly } from './reassembly.js';
+import type { Reassembly } from './reassembly.js';
 import type { LossRecovery } from './recovery.js';
 import { SendQueue } from './send-queue.js';
 import { seqGt, seqLeq } from './seq.js';
@@ -107,6 +107,12 @@ export class TcpConnection implements ByteStream {
   /** Estimate of the peer's segment size (largest seen), for ACK-every-2nd-segment. */
   rcvMss = 536;
   reasm: Reassembly | null = null;
+  /** Memory budget (budget.ts): source slot, bytes charged for out-of-order, held and application data. */
+  memSrc = -1;
+  memOoo = 0;
+  memRecv = 0;
+  memPipe = 0;
+  memSend = 0;
   private oooFin = false;
   private oooFinSeq = 0;
   /** Reading paused: in-order data is held (and the window closes) until resume(). */
@@ -210,7 +216,13 @@ export class TcpConnection implements ByteStream {
   abort(): void {
     if (this.state === CLOSED) return;
     // (TIME_WAIT here: the application aborts from onClose while the connection enters it.)
-    if (this.state !== TIME_WAIT) sendRst(this, this.sndMax);
+    if (this.state !== TIME_WAIT) {
+      // A peer checks a RST against its window: past a window it closed (a reader that stopped,
+      // our probe byte beyond it) the RST would be dropped, so use the window's right edge
+      // then, as Linux's tcp_acceptable_seq does.
+      const edge = (this.sndUna + this.sndWnd) >>> 0;
+      sendRst(this, seqGt(this.sndMax, edge) && this.state !== SYN_SENT && this.state !== SYN_RECEIVED ? edge : this.sndMax);
+    }
     this.stack.destroy(this, true);
   }
 
@@ -231,6 +243,7 @@ export class TcpConnection implements ByteStream {
     while (this.rcvQ.length > 0 && !this.paused && this.state !== CLOSED) {
       const b = this.rcvQ.shift()!;
       this.rcvQueued -= b.length;
+      this.stack.mem.releaseReceive(this, b.length);
       this.handler?.onData(b, 0, b.length);
     }
     if (this.state === CLOSED || this.paused) return;
@@ -416,14 +429,17 @@ export class TcpConnection implements ByteStream {
     if (len > this.rcvMss) this.rcvMss = len > ours ? ours : len;
     if (dseq !== this.rcvNxt) {
       // Out of order: keep it, and send an immediate duplicate ACK carrying SACK blocks.
-      if (this.reasm === null) this.reasm = new Reassembly();
-      const stored = this.reasm.insert(dseq, g.buf, off, len);
-      if (!stored) st.err('ooo-overflow');
+      const stored = st.mem.storeOutOfOrder(this, dseq, g.buf, off, len);
       st.counters.outOfOrderSegments++;
       if (fin && stored) {
         this.oooFin = true;
         this.oooFinSeq = (dseq + len) >>> 0;
       }
+      sendAck(this, now);
+      return -1;
+    }
+    // A paused reader's data is held: over the memory limit it is not taken (nor ACKed).
+    if ((this.paused || this.rcvQueued > 0) && !st.mem.holdReceive(this, len)) {
       sendAck(this, now);
       return -1;
     }
@@ -451,6 +467,7 @@ export class TcpConnection implements ByteStream {
       buf.copy(b, 0, off, off + len);
       this.rcvQ.push(b);
       this.rcvQueued += len;
+      this.stack.mem.chargeReceive(this, len);
       return;
     }
     this.handler!.onData(buf, off, len);
@@ -465,10 +482,12 @@ export class TcpConnection implements ByteStream {
       if (this.paused || this.rcvQueued > 0) {
         this.rcvQ.push(b);
         this.rcvQueued += b.length;
+        this.stack.mem.chargeReceive(this, b.length);
         this.stack.counters.bytesIn += b.length;
       } else this.deliver(b, 0, b.length);
       if (this.state === CLOSED) return;
     }
+    this.stack.mem.syncOutOfOrder(this);
     if (this.oooFin && this.oooFinSeq === this.rcvNxt) {
       this.oooFin = false;
       this.receiveFin(this.stack.now);
@@ -516,6 +535,7 @@ export class TcpConnection implements ByteStream {
       while (this.rcvQ.length > 0 && this.state !== CLOSED) {
         const b = this.rcvQ.shift()!;
         this.rcvQueued -= b.length;
+        this.stack.mem.releaseReceive(this, b.length);
         this.handler?.onData(b, 0, b.length);
       }
       if (this.state === CLOSED) return;

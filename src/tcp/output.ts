@@ -93,6 +93,8 @@ export interface ReceiveWindow {
   rcvAdvRight: number;
   readonly rcvMss: number;
   readonly rcvWscale: number;
+  /** The memory budget's source slot (a TcpConnection's; TIME_WAIT has none). */
+  readonly memSrc?: number;
 }
 
 /**
@@ -104,6 +106,7 @@ export function windowField(r: ReceiveWindow, queued: number): number {
   const promised = (r.rcvAdvRight - r.rcvNxt) | 0;
   let win = rcvBuf - queued;
   if (win < 0) win = 0;
+  if (r.memSrc !== undefined) win = r.stack.mem.window(r.memSrc, win, promised, r.rcvMss);
   // Receiver silly window avoidance: move the right edge only by a useful amount.
   const grow = win - promised;
   if (grow < Math.min(rcvBuf >> 1, r.rcvMss)) win = promised > 0 ? promised : 0;

@@ -25,9 +25,10 @@ import { TcpConnection } from './connection.js';
 import { sendSyn, sendSynAck } from './output.js';
 import { runTimers } from './timers.js';
 import { TimeWaitConnection } from './time-wait.js';
+import { MemoryBudget, RECLAIM_MS } from './budget.js';
 import { hash4, makeKey } from './hash.js';
 import { TimerHeap } from './heap.js';
-import { seqGt } from './seq.js';
+import { seqGeq, seqGt, seqLt } from './seq.js';
 import {
   CLOSED,
   CLOSING,
@@ -61,6 +62,8 @@ export class TcpStack {
   /** Named drop/error reasons, for `show errors` under node 'tcp4-input'. */
   readonly errors: Record<string, number> = Object.create(null) as Record<string, number>;
   readonly counters: TcpCounters = newCounters();
+  /** Buffered-bytes budget and per-source limits (budget.ts, source-limits.ts). */
+  readonly mem: MemoryBudget;
 
   /** @internal options of the segment being processed */
   readonly opt = new TcpParsedOptions();
@@ -87,12 +90,15 @@ export class TcpStack {
   private readonly tsKey: [number, number];
   private readonly rcvWscale: number;
   private lastCookieAt = -Infinity;
+  private lastReclaimAt = -Infinity;
 
   constructor(
     readonly sink: SegmentSink,
     options?: Partial<TcpOptions>,
   ) {
     this.opts = { ...DEFAULT_OPTIONS, ...options };
+    this.mem = this.opts.memory ?? new MemoryBudget();
+    this.mem.count = (reason) => this.err(reason);
     const secret = this.opts.secret;
     this.isnKey = makeKey(secret, 0);
     this.cookieKey = makeKey(secret, 8);
@@ -231,7 +237,10 @@ export class TcpStack {
   /** Segments with no connection: LISTEN (RFC 9293 §3.10.7.2) or CLOSED (§3.10.7.1). */
   private listenInput(g: Segment, now: number, isnFloor: number): void {
     const flags = g.flags;
-    const accept = this.listeners.get(g.dstIp * 65536 + g.dstPort) ?? this.listeners.get(g.dstPort);
+    // An address in 240.0.0.0/4 is an IPv6 address's handle (the dataplane's ip6-peers.ts): its
+    // wildcard is the listener on 240.0.0.0 (`tcp://::/port`), not the IPv4 one on 0.0.0.0.
+    const wildcard = g.dstIp >>> 28 === 0xf ? 0xf0000000 * 65536 + g.dstPort : g.dstPort;
+    const accept = this.listeners.get(g.dstIp * 65536 + g.dstPort) ?? this.listeners.get(wildcard);
     if (accept === undefined) {
       if ((flags & TCP_RST) !== 0) {
         this.err('rst-no-connection');
@@ -261,6 +270,7 @@ export class TcpStack {
       this.err('conn-limit');
       return;
     }
+    if (this.mem.admitConnection(g.srcIp) !== null) return; // counted: memory or source limit
     if (this.counters.synReceived >= this.opts.synQueueMax) {
       if (this.opts.synCookies) {
         this.err('syn-queue-full-cookie');
@@ -414,6 +424,7 @@ export class TcpStack {
       this.err('conn-limit');
       return true; // drop silently: the peer will retransmit
     }
+    if (this.mem.admitConnection(g.srcIp) !== null) return true; // (counted) the same
     const opt = this.opt;
     const o = this.opts;
     const c = new TcpConnection(this, g.dstIp, g.dstPort, g.srcIp, g.srcPort, accept);
@@ -540,6 +551,7 @@ export class TcpStack {
     c.next = this.table.get(key) ?? null;
     this.table.set(key, c);
     this.counters.connections++;
+    c.memSrc = this.mem.sources.open(c.remoteIp);
   }
 
   private unlink(c: AnyConnection): void {
@@ -622,6 +634,7 @@ export class TcpStack {
     c.next = null;
     if (c.heapIdx >= 0) this.heap.remove(c);
     c.state = CLOSED; // (the counters keep counting the TIME_WAIT, now tw)
+    this.mem.releaseAll(c); // TIME_WAIT holds no buffers and does not count for its source
     this.timeWaitQueue(tw);
   }
 
@@ -638,6 +651,7 @@ export class TcpStack {
     this.heap.remove(c);
     this.counters.connections--;
     c.q.clear();
+    this.mem.releaseAll(c);
     c.reasm = null;
     if (notify) this.notifyClose(c);
   }
@@ -674,6 +688,7 @@ export class TcpStack {
     this.now = now;
     this.inCall = true;
     this.txBlocked = false;
+    if (this.mem.wantsReclaim() && now - this.lastReclaimAt >= RECLAIM_MS) this.reclaim(now);
     const list = this.dirtyList;
     this.dirtyList = this.spareList;
     try {
@@ -691,6 +706,26 @@ export class TcpStack {
       list.length = 0;
       this.spareList = list;
       this.inCall = false;
+    }
+  }
+
+  /**
+   * Memory pressure: drop the out-of-order data of every connection that is tight (all of them
+   * when the global budget is, those of a tight source otherwise). It was never acknowledged; the
+   * peers send it again. The cheapest bytes to give back, so they go first.
+   */
+  private reclaim(now: number): void {
+    this.lastReclaimAt = now;
+    const mem = this.mem;
+    mem.sources.pressureSeen = false;
+    for (const head of this.table.values()) {
+      for (let c: AnyConnection | null = head; c !== null; c = c.next) {
+        if (c instanceof TcpConnection && c.memOoo > 0 && mem.tight(c.memSrc)) {
+          mem.pruneOutOfOrder(c);
+          c.ackPending = true; // tell the peer its SACKed data is gone (fewer SACK blocks)
+          this.markDirty(c);
+        }
+      }
     }
   }
 
@@ -735,6 +770,30 @@ export class TcpStack {
       if (d === Infinity) heap.remove(c);
       else heap.set(c, d);
     }
+  }
+
+  /**
+   * A Packet Too Big (ICMPv6, RFC 8201) for a segment of this connection: lowers its MSS so that
+   * a segment fits `mtu` with `headerBytes` of IP and TCP header (and the timestamp option when
+   * in use). The quoted sequence number must be in flight (snd.una ≤ seq < snd.max), else it is
+   * ignored and counted (RFC 5927 §4.1: blind ICMP attacks). Later segments and retransmissions
+   * use the new MSS. Returns whether it was lowered.
+   */
+  packetTooBig(localIp: number, localPort: number, remoteIp: number, remotePort: number, seq: number, mtu: number, headerBytes: number): boolean {
+    const c = this.lookup(localIp >>> 0, localPort, remoteIp >>> 0, remotePort);
+    if (!(c instanceof TcpConnection)) {
+      this.err('ptb-no-connection');
+      return false;
+    }
+    if (seqLt(seq, c.sndUna) || seqGeq(seq, c.sndMax)) {
+      this.err('ptb-not-in-flight');
+      return false;
+    }
+    const mss = Math.max(64, mtu - headerBytes - (c.tsOk ? 12 : 0));
+    if (mss >= c.sndMss) return false;
+    c.sndMss = mss;
+    this.err('ptb-mss-lowered');
+    return true;
   }
 
   /** The connection for a 4-tuple, if any (for tests and tools). */

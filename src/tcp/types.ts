@@ -1,4 +1,5 @@
 /** Public types of the TCP stack: the segment sink, options, counters, session info, states. */
+import type { MemoryBudget } from './budget.js';
 
 /**
  * Where outgoing segments go. The dataplane implements it: it reserves room for L2+IPv4
@@ -105,6 +106,11 @@ export interface TcpOptions {
   /** 24+ bytes of key material for ISNs, cookies and timestamp offsets (tests); random by default. */
   secret: Buffer | undefined;
   /**
+   * The memory budget for buffered bytes and the per-source limits (budget.ts); one is made
+   * with DEFAULT_MEMORY when absent. Several stacks (worker threads, later) may share one.
+   */
+  memory: MemoryBudget | undefined;
+  /**
    * Tests only: picks each connection's ISN instead of RFC 6528's clock plus keyed hash (e.g. one
    * just below 2^32 to test the sequence wrap). SYN cookies ignore it; TIME_WAIT reuse still
    * raises it above the old connection's sequence space.
@@ -142,6 +148,7 @@ export const DEFAULT_OPTIONS: TcpOptions = {
   sendLowWater: 64 * 1024,
   invalidAckIntervalMs: 500,
   secret: undefined,
+  memory: undefined,
   isnFor: undefined,
   onWork: undefined,
 };

@@ -15,17 +15,13 @@ import { cli, isRoot, REPO_ROOT } from './lab-helpers.js';
 const skip = isRoot() ? false : 'needs root (network namespaces)';
 const FIXTURES = join(REPO_ROOT, 'test', 'e2e', 'fixtures');
 
-describe('HTTP over our TCP on the lab', { skip }, () => {
+describe('HTTP over our TCP on the lab (IPv4 and IPv6)', { skip }, () => {
   const lab = new Lab(defaultSettings('httplab'));
   const url = (path: string) => `http://${lab.serverIp}${path}`;
   const big = randomBytes(10 * 1024 * 1024);
   const bigSha = createHash('sha256').update(big).digest('hex');
   const curl = (args: string[], timeoutMs = 30_000) => inNs(lab.ns.client, ['curl', '-sS', '--max-time', String(timeoutMs / 1000), ...args], { timeoutMs: timeoutMs + 5000 });
   const nft = (script: string) => inNs(lab.ns.client, ['nft', '-f', '-'], { input: script });
-  const downloadSha = (timeoutMs: number) => {
-    const out = inNs(lab.ns.client, ['sh', '-c', `curl -sS --max-time ${timeoutMs / 1000} ${url('/big.bin')} | sha256sum`], { timeoutMs: timeoutMs + 5000 });
-    return out.split(' ')[0];
-  };
 
   before(async () => {
     lab.down();
@@ -43,62 +39,89 @@ describe('HTTP over our TCP on the lab', { skip }, () => {
   });
   after(() => lab.down());
 
-  it('answers the first curl with Welcome', () => {
-    assert.equal(curl([url('/index.html')]).trim(), 'Welcome');
-  });
+  // The family-independent cases run over IPv4 and over IPv6 (issue 10), on the same dataplane.
+  for (const v6 of [false, true]) {
+    const label = v6 ? 'IPv6' : 'IPv4';
+    const addr = v6 ? lab.pods[0]!.ip6! : lab.serverIp;
+    const host = v6 ? `[${addr}]` : addr;
+    const nftFamily = v6 ? 'ip6' : 'ip';
+    const urlFor = (path: string) => `http://${host}${path}`;
+    const downloadSha = (timeoutMs: number) => {
+      const out = inNs(lab.ns.client, ['sh', '-c', `curl -sS --max-time ${timeoutMs / 1000} '${urlFor('/big.bin')}' | sha256sum`], { timeoutMs: timeoutMs + 5000 });
+      return out.split(' ')[0];
+    };
+    it(`${label}: answers the first curl with Welcome`, () => {
+      assert.equal(curl([urlFor('/index.html')]).trim(), 'Welcome');
+    });
 
-  it('sends valid headers to curl -I, 304 to a conditional request and 206 for a range', () => {
-    const head = curl(['-I', url('/index.html')]);
-    assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
-    assert.match(head, /\r\nContent-Length: 8\r\n/i);
-    assert.match(head, /\r\nContent-Type: text\/html/i);
-    assert.match(head, /\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\n/i);
-    assert.match(head, /\r\nServer: vpp-server/i);
-    const etag = /\r\nETag: (.*)\r\n/i.exec(head)?.[1];
-    const lastModified = /\r\nLast-Modified: (.*)\r\n/i.exec(head)?.[1];
-    assert.ok(etag !== undefined && lastModified !== undefined);
-    assert.equal(curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', `If-None-Match: ${etag}`, url('/index.html')]), '304');
-    assert.equal(curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', `If-Modified-Since: ${lastModified}`, url('/index.html')]), '304');
-    const range = curl(['-sS', '-D', '-', '-o', '/dev/null', '-H', 'Range: bytes=1000-1009', url('/big.bin')]);
-    assert.match(range, /^HTTP\/1\.1 206/);
-    assert.match(range, /\r\nContent-Range: bytes 1000-1009\/10485760\r\n/i);
-    const hex = inNs(lab.ns.client, ['sh', '-c', `curl -sS --max-time 5 -H 'Range: bytes=1000-1009' ${url('/big.bin')} | od -An -v -tx1`]);
-    assert.equal(hex.replace(/\s+/g, ''), big.subarray(1000, 1010).toString('hex'));
-  });
+    it(`${label}: sends valid headers to curl -I, 304 to a conditional request and 206 for a range`, () => {
+      const head = curl(['-I', urlFor('/index.html')]);
+      assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(head, /\r\nContent-Length: 8\r\n/i);
+      assert.match(head, /\r\nContent-Type: text\/html/i);
+      assert.match(head, /\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\n/i);
+      assert.match(head, /\r\nServer: vpp-server/i);
+      const etag = /\r\nETag: (.*)\r\n/i.exec(head)?.[1];
+      const lastModified = /\r\nLast-Modified: (.*)\r\n/i.exec(head)?.[1];
+      assert.ok(etag !== undefined && lastModified !== undefined);
+      assert.equal(curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', `If-None-Match: ${etag}`, urlFor('/index.html')]), '304');
+      assert.equal(curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', `If-Modified-Since: ${lastModified}`, urlFor('/index.html')]), '304');
+      const range = curl(['-sS', '-D', '-', '-o', '/dev/null', '-H', 'Range: bytes=1000-1009', urlFor('/big.bin')]);
+      assert.match(range, /^HTTP\/1\.1 206/);
+      assert.match(range, /\r\nContent-Range: bytes 1000-1009\/10485760\r\n/i);
+      const hex = inNs(lab.ns.client, ['sh', '-c', `curl -sS --max-time 5 -H 'Range: bytes=1000-1009' '${urlFor('/big.bin')}' | od -An -v -tx1`]);
+      assert.equal(hex.replace(/\s+/g, ''), big.subarray(1000, 1010).toString('hex'));
+    });
 
-  it('serves a 10 MB file intact', () => {
-    assert.equal(downloadSha(60_000), bigSha);
-  });
+    it(`${label}: serves a 10 MB file intact`, () => {
+      assert.equal(downloadSha(60_000), bigSha);
+    });
 
-  it('serves a 10 MB file intact with 5% random loss in both directions (nftables numgen)', () => {
-    nft(`table inet vpploss {
-      chain in { type filter hook input priority 0; ip saddr ${lab.serverIp} numgen random mod 100 < 5 drop; }
-      chain out { type filter hook output priority 0; ip daddr ${lab.serverIp} numgen random mod 100 < 5 drop; }
-    }`);
-    try {
-      assert.equal(downloadSha(120_000), bigSha);
-    } finally {
-      inNs(lab.ns.client, ['nft', 'delete', 'table', 'inet', 'vpploss']);
-    }
-  });
+    it(`${label}: serves a 10 MB file intact with 5% random loss in both directions (nftables numgen)`, () => {
+      nft(`table inet vpploss {
+        chain in { type filter hook input priority 0; ${nftFamily} saddr ${addr} numgen random mod 100 < 5 drop; }
+        chain out { type filter hook output priority 0; ${nftFamily} daddr ${addr} numgen random mod 100 < 5 drop; }
+      }`);
+      try {
+        assert.equal(downloadSha(120_000), bigSha);
+      } finally {
+        inNs(lab.ns.client, ['nft', 'delete', 'table', 'inet', 'vpploss']);
+      }
+    });
 
-  it('serves a 10 MB file intact when every packet from the client is duplicated (nftables dup)', () => {
-    nft(`table ip vppdup {
-      chain out { type filter hook output priority 0; ip daddr ${lab.serverIp} dup to ${lab.serverIp} device "eth0"; }
-    }`);
-    try {
-      assert.equal(downloadSha(120_000), bigSha);
-    } finally {
-      inNs(lab.ns.client, ['nft', 'delete', 'table', 'ip', 'vppdup']);
-    }
-  });
+    it(`${label}: serves a 10 MB file intact when every packet from the client is duplicated (nftables dup)`, () => {
+      nft(`table ${nftFamily} vppdup {
+        chain out { type filter hook output priority 0; ${nftFamily} daddr ${addr} dup to ${addr} device "eth0"; }
+      }`);
+      try {
+        assert.equal(downloadSha(120_000), bigSha);
+      } finally {
+        inNs(lab.ns.client, ['nft', 'delete', 'table', nftFamily, 'vppdup']);
+      }
+    });
 
-  it('answers 100 pipelined requests on one connection, in order', () => {
-    const out = inNs(lab.ns.client, ['python3', join(FIXTURES, 'pipeline.py'), lab.serverIp, '80', '100', '/a.txt', '/b.txt'], { timeoutMs: 20_000 });
-    const bodies = out.trim().split('\n');
-    assert.equal(bodies.length, 100);
-    bodies.forEach((b, i) => assert.equal(b, i % 2 === 0 ? '200 AAAA' : '200 BBBBBBBB', `response ${i}`));
-  });
+    it(`${label}: answers 100 pipelined requests on one connection, in order`, () => {
+      const out = inNs(lab.ns.client, ['python3', join(FIXTURES, 'pipeline.py'), addr, '80', '100', '/a.txt', '/b.txt'], { timeoutMs: 20_000 });
+      const bodies = out.trim().split('\n');
+      assert.equal(bodies.length, 100);
+      bodies.forEach((b, i) => assert.equal(b, i % 2 === 0 ? '200 AAAA' : '200 BBBBBBBB', `response ${i}`));
+    });
+
+    it(`${label}: never serves anything outside www-root`, () => {
+      const attempts = [
+        '/../canary.txt', '/../../canary.txt', '/%2e%2e/canary.txt', '/%2e%2e%2fcanary.txt', '/..%2fcanary.txt',
+        '/%252e%252e/canary.txt', '/.%2e/canary.txt', '/%2e./canary.txt', '/..\\canary.txt', '/..%5ccanary.txt',
+        '/%2e%2e%5ccanary.txt', '/sub/../../canary.txt', '/sub/%2e%2e/%2e%2e/canary.txt', '/escape.txt', '/./../canary.txt',
+        '//../canary.txt', '/index.html%00/../../canary.txt', '/%00../canary.txt', '/..;/canary.txt', '/sub/..%2f..%2fcanary.txt',
+        `http://${host}/../canary.txt`, '/%c0%ae%c0%ae/canary.txt',
+      ];
+      for (const path of attempts) {
+        const out = inNs(lab.ns.client, ['curl', '-sS', '--path-as-is', '--max-time', '5', '-w', '\n%{http_code}', `http://${host}${path.startsWith('http') ? '' : path}`, ...(path.startsWith('http') ? ['--request-target', path] : [])], { timeoutMs: 10_000 });
+        assert.doesNotMatch(out, /CANARY/, `${path} leaked the canary`);
+        assert.match(out.trim().split('\n').pop() ?? '', /^(400|403|404)$/, `${path}: ${out}`);
+      }
+    });
+  }
 
   it('takes wrk with 64 connections for 10 s with no socket errors and no non-2xx responses', () => {
     const out = inNs(lab.ns.client, ['wrk', '-t', '2', '-c', '64', '-d', '10s', url('/index.html')], { timeoutMs: 30_000 });
@@ -106,21 +129,6 @@ describe('HTTP over our TCP on the lab', { skip }, () => {
     assert.doesNotMatch(out, /Non-2xx/, out);
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
     assert.ok(rps > 100, out);
-  });
-
-  it('never serves anything outside www-root', () => {
-    const attempts = [
-      '/../canary.txt', '/../../canary.txt', '/%2e%2e/canary.txt', '/%2e%2e%2fcanary.txt', '/..%2fcanary.txt',
-      '/%252e%252e/canary.txt', '/.%2e/canary.txt', '/%2e./canary.txt', '/..\\canary.txt', '/..%5ccanary.txt',
-      '/%2e%2e%5ccanary.txt', '/sub/../../canary.txt', '/sub/%2e%2e/%2e%2e/canary.txt', '/escape.txt', '/./../canary.txt',
-      '//../canary.txt', '/index.html%00/../../canary.txt', '/%00../canary.txt', '/..;/canary.txt', '/sub/..%2f..%2fcanary.txt',
-      `http://${lab.serverIp}/../canary.txt`, '/%c0%ae%c0%ae/canary.txt',
-    ];
-    for (const path of attempts) {
-      const out = inNs(lab.ns.client, ['curl', '-sS', '--path-as-is', '--max-time', '5', '-w', '\n%{http_code}', `http://${lab.serverIp}${path.startsWith('http') ? '' : path}`, ...(path.startsWith('http') ? ['--request-target', path] : [])], { timeoutMs: 10_000 });
-      assert.doesNotMatch(out, /CANARY/, `${path} leaked the canary`);
-      assert.match(out.trim().split('\n').pop() ?? '', /^(400|403|404)$/, `${path}: ${out}`);
-    }
   });
 
   it('keeps serving curl during a bounded SYN flood from the client namespace (hping3)', async () => {

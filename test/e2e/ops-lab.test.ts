@@ -119,7 +119,7 @@ describe('operations in the lab: endpoint, metrics, runtime, lifecycle, logs', {
   it('/readyz is 503 until the address is set through the CLI, then 200; /healthz is 200', async () => {
     const before = mgmt('/readyz');
     assert.equal(before.status, 503, before.body);
-    assert.match(before.body, /no IPv4 address configured/);
+    assert.match(before.body, /no IPv4 address configured, nor an IPv6 one/);
     assert.equal(mgmt('/healthz').status, 200);
     await cli(lab.podSocket, `set int ip address host-macvlan0.${lab.settings.vlanId} ${lab.settings.serverAddress}`);
     const afterSet = mgmt('/readyz');

@@ -30,3 +30,14 @@ export class QueueSink implements SegmentSink {
     this.queue.push({ to: this.peer!, src: this.src, dst: this.dst, bytes: Buffer.from(this.buf.subarray(0, tcpLen)) });
   }
 }
+
+/** Delivers up to 5000 queued segments to their stacks, then runs the stacks' timers and flushes them. */
+export function moveSegments(queue: Wire[], now: number, stacks: TcpStack[]): void {
+  let n = 0;
+  while (queue.length > 0 && n++ < 5000) {
+    const w = queue.shift()!;
+    w.to.input(w.src, w.dst, w.bytes, 0, w.bytes.length, now);
+  }
+  for (const s of stacks) s.tick(now);
+  for (const s of stacks) s.flush(now);
+}

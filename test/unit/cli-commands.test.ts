@@ -180,7 +180,7 @@ describe('cli: parsing and errors', () => {
     r = await tb.run('c');
     assert.match(r.output, /ambiguous input `c'.*could be: (clear, create|create, clear)/);
     r = await tb.run('show i');
-    assert.match(r.output, /ambiguous input `i' after 'show' \(could be: interface, ip\)/);
+    assert.match(r.output, /ambiguous input `i' after 'show' \(could be: interface, ip, ip6\)/);
   });
 
   it('an incomplete command names what may follow', async () => {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { PacketTracer } from '../../src/dataplane/trace.js';
 import type { PcapTrace } from '../../src/dataplane/pcap-trace.js';
 import { Args } from '../../src/cli/registry.js';
-import { formatVppFloat, parsePing, runPing, type EchoReplyHandler, type EchoService, type PingHost } from '../../src/cli/ping-command.js';
+import { formatVppFloat, parsePing, runPing, type EchoReplyHandler, type Echo6ReplyHandler, type EchoService, type PingHost } from '../../src/cli/ping-command.js';
 import { seedTestBed, type TestBed } from '../helpers/dataplane.js';
 import { ETH_P_8021Q, pingFrame } from '../helpers/frames.js';
 
@@ -161,6 +161,7 @@ describe('cli: pcap trace', () => {
 /** An echo service whose peer answers `rtt` ms later (on the fake clock), except for seqs in `lose`. */
 class FakeEcho implements EchoService {
   onEchoReply: EchoReplyHandler | null = null;
+  onEchoReply6: Echo6ReplyHandler | null = null;
   readonly sent: Array<{ dst: number; id: number; seq: number; size: number; source?: string }> = [];
   private readonly due: Array<{ at: number; run: () => void }> = [];
 
@@ -180,6 +181,13 @@ class FakeEcho implements EchoService {
       this.due.push({ at: this.clock.now + this.rtt, run: () => this.onEchoReply?.(dst, id, seq, 64, 8 + size) });
       if (this.stray && seq === 2) this.due.push({ at: this.clock.now + this.rtt * 2, run: () => this.onEchoReply?.(dst, id ^ 1, seq, 64, 8 + size) });
     }
+    return 'sent' as const;
+  }
+
+  sendEcho6(dst: Buffer, id: number, seq: number, size: number, source?: string) {
+    if (this.result !== 'sent') return this.result;
+    this.sent.push({ dst: -1, id, seq, size, source });
+    if (!this.lose.has(seq)) this.due.push({ at: this.clock.now + this.rtt, run: () => this.onEchoReply6?.(dst, 0, id, seq, 64, 8 + size) });
     return 'sent' as const;
   }
 
@@ -285,6 +293,17 @@ describe('cli: ping', () => {
     assert.doesNotMatch(oa, /192\.168\.123\.11/);
   });
 
+  it('pings IPv6 (`ping <ip6>` or `ping ipv6 <ip6>`): bytes = the ICMPv6 length, as VPP prints the payload length', async () => {
+    const clock = { now: 0 };
+    const echo = new FakeEcho(clock, 0.5);
+    const req = parse('ipv6 2001:db8:123::10 repeat 2 interval 0.01');
+    assert.deepEqual(req.dst6, Buffer.from('20010db8012300000000000000000010', 'hex'));
+    const out = await runPing(fakeHost(echo, clock), req, (ms) => echo.sleep(ms));
+    assert.match(out, /^68 bytes from 2001:db8:123::10: icmp_seq=1 ttl=64 time=\.5000 ms\n68 bytes from 2001:db8:123::10: icmp_seq=2 /);
+    assert.match(out, /Statistics: 2 sent, 2 received, 0% packet loss/);
+    assert.deepEqual(parse('fe80::1 source host-macvlan0.123').source, 'host-macvlan0.123');
+  });
+
   it('parses VPP keywords; bad input is a clear error', () => {
     assert.deepEqual(parse('192.168.123.10'), { dst: 0xc0a87b0a, repeat: 5, intervalMs: 1000, size: 60 });
     assert.deepEqual(parse('ipv4 192.168.123.10 source host-macvlan0.123 repeat 2 interval .5 size 0 table-id 0 burst 1'), {
@@ -296,8 +315,10 @@ describe('cli: ping', () => {
     });
     const bad: Array<[string, RegExp]> = [
       ['', /missing address \(ping <address>/],
-      ['192.168.123', /`192\.168\.123' is not an IPv4 address/],
-      ['fe80::1', /IPv6 ping is not supported/],
+      ['192.168.123', /`192\.168\.123' is not an IPv4 or IPv6 address/],
+      ['2001:db8::1::2', /`2001:db8::1::2' is not an IPv4 or IPv6 address/],
+      ['ipv6 192.168.123.10', /`192\.168\.123\.10' is not an IPv6 address/],
+      ['2001:db8::1 size 1453', /: 1453 is bigger than maximum allowed payload size 1452$/],
       ['192.168.123.10 repeat 0', /repeat `0' is not valid \(expected an integer 1-1000000\)/],
       ['192.168.123.10 repeat x', /repeat `x' is not valid/],
       ['192.168.123.10 interval 0', /interval `0' is not valid \(expected seconds, 0\.001-3600\)/],

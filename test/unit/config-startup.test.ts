@@ -106,9 +106,18 @@ describe('config: startup.conf', () => {
 
   describe('bad address', () => {
     for (const [address, message] of [
-      ['192.168.123.300/24', /`192\.168\.123\.300\/24' is not an IPv4 address with prefix length \(expected e\.g\. 192\.168\.123\.150\/24\)/],
-      ['192.168.123.150', /is not an IPv4 address with prefix length \(expected e\.g\./],
-      ['192.168.123.150/33', /is not an IPv4 address with prefix length/],
+      ['192.168.123.300/24', /`192\.168\.123\.300\/24' is not an IPv4 or IPv6 address with prefix length \(expected e\.g\. 192\.168\.123\.150\/24 or 2001:db8:123::150\/64\)/],
+      ['192.168.123.150', /is not an IPv4 or IPv6 address with prefix length \(expected e\.g\./],
+      ['192.168.123.150/33', /is not an IPv4 or IPv6 address with prefix length/],
+      ['2001:db8:123::150/129', /is not an IPv4 or IPv6 address with prefix length/],
+      ['2001:db8:123::150', /is not an IPv4 or IPv6 address with prefix length/],
+      ['ff02::1/64', /ff02::1\/64 is multicast; an interface needs a unicast address/],
+      ['::/64', /is the unspecified address/],
+      ['::1/128', /is the loopback address/],
+      ['::ffff:192.168.123.150/120', /is IPv4-mapped/],
+      ['fe80::1/64', /is link-local; the link-local address is made from the MAC/],
+      ['2001:db8:123::/64', /subnet-router anycast address of its prefix; use a host address/],
+      ['2001:db8:123::150/0', /the prefix length must be 1-128/],
       ['192.168.123.0/24', /network or broadcast address of its subnet; use a host address/],
       ['192.168.123.255/24', /network or broadcast address/],
     ] as const) {
@@ -190,7 +199,7 @@ describe('config: startup.conf', () => {
       ['set interface state', /missing interface name \(interfaces: host-macvlan0\)/],
       ['set interface state host-macvlan0', /missing state \(valid: up, down\)/],
       ['set interface mac address host-macvlan0', /missing MAC address \(e\.g\. c6:b4:b5:74:11:88\)/],
-      ['set int ip address host-macvlan0', /missing address\/prefix-length \(e\.g\. 192\.168\.123\.150\/24\)/],
+      ['set int ip address host-macvlan0', /missing address\/prefix-length \(e\.g\. 192\.168\.123\.150\/24 or 2001:db8:123::150\/64\)/],
       ['create sub-interfaces host-macvlan0', /missing sub-interface id \(expected an integer 1-4294967295\)/],
       ['create sub-interfaces host-macvlan0 5 dot1q', /missing VLAN ID \(expected an integer 1-4094\)/],
       ['set interface l2 xconnect host-macvlan0', /missing interface name \(interfaces: host-macvlan0\)/],

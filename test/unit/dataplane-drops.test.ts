@@ -99,9 +99,10 @@ const cases: Case[] = [
   { name: 'ARP with operation 3', frame: () => ethernet({ tags: [{ vid: 123 }], type: ETH_P_ARP, payload: arp({ op: 3 }) }), counter: 'arp-input/malformed ARP packet', dropsOn: SUB },
   { name: 'ARP claiming our own address (conflict)', frame: () => arpRequestFrame({ spa: OUR_IP, tpa: ip('192.168.123.1') }), counter: 'arp-input/ARP with our own sender address (address conflict?)', dropsOn: SUB },
   { name: 'ARP from outside our subnet', frame: () => arpRequestFrame({ spa: ip('10.1.1.1') }), counter: 'arp-input/ARP sender not in a connected subnet', dropsOn: SUB },
-  { name: 'ping from our own address (spoofed)', frame: () => pingFrame({ ipSrc: OUR_IP }), counter: 'ip4-input/ip4 source is broadcast, multicast, zero, loopback or ours', dropsOn: SUB },
-  { name: 'ping from the limited broadcast address', frame: () => pingFrame({ ipSrc: 0xffffffff }), counter: 'ip4-input/ip4 source is broadcast, multicast, zero, loopback or ours', dropsOn: SUB },
-  { name: 'TCP SYN from a multicast source', frame: () => tcpFrame({ src: ip('239.1.2.3') }), counter: 'ip4-input/ip4 source is broadcast, multicast, zero, loopback or ours', dropsOn: SUB },
+  { name: 'ping from our own address (spoofed)', frame: () => pingFrame({ ipSrc: OUR_IP }), counter: 'ip4-input/ip4 source is broadcast, multicast, reserved, zero, loopback or ours', dropsOn: SUB },
+  { name: 'ping from the limited broadcast address', frame: () => pingFrame({ ipSrc: 0xffffffff }), counter: 'ip4-input/ip4 source is broadcast, multicast, reserved, zero, loopback or ours', dropsOn: SUB },
+  { name: 'TCP SYN from a class E source (where the IPv6 handles live)', frame: () => tcpFrame({ src: ip('240.0.0.1') }), counter: 'ip4-input/ip4 source is broadcast, multicast, reserved, zero, loopback or ours', dropsOn: SUB },
+  { name: 'TCP SYN from a multicast source', frame: () => tcpFrame({ src: ip('239.1.2.3') }), counter: 'ip4-input/ip4 source is broadcast, multicast, reserved, zero, loopback or ours', dropsOn: SUB },
   { name: 'ARP request with a multicast sender MAC', frame: () => arpRequestFrame({ sha: Buffer.from('01005e000001', 'hex') }), counter: 'arp-input/ARP sender MAC is broadcast, multicast, zero or ours', dropsOn: SUB },
   { name: 'gratuitous ARP from a neighbour', frame: () => arpRequestFrame({ tpa: CLIENT_IP }), counter: 'arp-input/gratuitous ARP received', dropsOn: SUB, info: true },
   {

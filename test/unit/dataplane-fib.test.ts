@@ -101,7 +101,7 @@ describe('ip route / set ip neighbor on the CLI and in startup.conf', () => {
     const cases: Array<[string, RegExp]> = [
       ['ip route add 0.0.0.0/0 via 10.0.0.1 host-macvlan0.123', /next hop 10\.0\.0\.1 is not on a connected prefix of host-macvlan0\.123 \(connected: 192\.168\.123\.0\/24 on host-macvlan0\.123\)/],
       ['ip route add 0.0.0.0/0 via 192.168.123.1 host-macvlan9', /unknown interface `host-macvlan9' \(interfaces: host-macvlan0, host-macvlan0\.123\)/],
-      ['ip route add 0.0.0.0 via 192.168.123.1', /`0\.0\.0\.0' is not an IPv4 prefix/],
+      ['ip route add 0.0.0.0 via 192.168.123.1', /`0\.0\.0\.0' is not an IPv4 or IPv6 prefix/],
       ['ip route add 0.0.0.0/0 192.168.123.1', /expected via <next-hop>/],
       ['ip route add 0.0.0.0/0', /missing via <next-hop>/],
       ['set ip neighbor host-macvlan0.123 192.168.123.1 52:54:00:zz:34:56', /is not a MAC address/],

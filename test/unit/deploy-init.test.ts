@@ -295,3 +295,44 @@ describe('deploy init: GATEWAY and the StatefulSet ordinal', () => {
     assert.throws(() => initSettingsFromEnv({ ...base, IP_ADDRESS: '192.168.123.253/24', REPLICAS: '3', POD_NAME: 'vpp-server-0' }), /ordinal 2 would get 192\.168\.123\.255, the broadcast address/);
   });
 });
+
+describe('deploy init: dual stack (IPV6_ADDRESS, GATEWAY6)', () => {
+  const base = { VLAN_ID: '123', IP_ADDRESS: '192.168.123.150/24' };
+
+  test("IPV6_ADDRESS adds VPP's IPv6 address line after the IPv4 one, GATEWAY6 the ::/0 route; canonical text", () => {
+    const s = initSettingsFromEnv({ ...base, IPV6_ADDRESS: ' 2001:DB8:123:0::150/64\n', GATEWAY6: 'FE80::1' });
+    const lines = renderStartupConf(s, SEED_MAC).trim().split('\n');
+    assert.equal(lines[5], 'set int ip address host-macvlan0.123 192.168.123.150/24');
+    assert.equal(lines[6], 'set int ip address host-macvlan0.123 2001:db8:123::150/64');
+    assert.equal(lines[7], 'ip route add ::/0 via fe80::1 host-macvlan0.123');
+    assert.match(lines[8], /^http static server www-root \/www uri tcp:\/\/0\.0\.0\.0\/80 /);
+    assert.equal(lines[9], 'http static listener add uri tcp://::/80', 'the same server on IPv6');
+    assert.equal(initSettingsFromEnv({ ...base, IPV6_ADDRESS: '2001:db8:123::150/64', GATEWAY6: '2001:db8:123::1' }).gateway6, '2001:db8:123::1');
+  });
+
+  test('IPV6_ADDRESS and GATEWAY6 are validated with a clear message', () => {
+    const bad: Array<[Record<string, string>, RegExp]> = [
+      [{ IPV6_ADDRESS: '2001:db8:123::150' }, /IPV6_ADDRESS "?2001:db8:123::150"? has no prefix length/],
+      [{ IPV6_ADDRESS: '2001:db8:123::150/0' }, /prefix length "?0"? is not a number from 1 to 128/],
+      [{ IPV6_ADDRESS: '2001:db8:123::150/129' }, /not a number from 1 to 128/],
+      [{ IPV6_ADDRESS: '2001:db8:123::/64' }, /subnet-router anycast address/],
+      [{ IPV6_ADDRESS: 'ff02::1/64' }, /is a multicast address/],
+      [{ IPV6_ADDRESS: 'fe80::150/64' }, /is link-local/],
+      [{ IPV6_ADDRESS: '::/64' }, /unspecified address/],
+      [{ IPV6_ADDRESS: '::1/128' }, /loopback/],
+      [{ IPV6_ADDRESS: '::ffff:192.168.123.150/120' }, /IPv4-mapped/],
+      [{ IPV6_ADDRESS: '2001:db8::123::150/64' }, /is not an IPv6 address/],
+      [{ GATEWAY6: 'fe80::1' }, /GATEWAY6 is set but IPV6_ADDRESS is not/],
+      [{ IPV6_ADDRESS: '2001:db8:123::150/64', GATEWAY6: '2001:db8:124::1' }, /is not on 2001:db8:123::\/64/],
+      [{ IPV6_ADDRESS: '2001:db8:123::150/64', GATEWAY6: '2001:db8:123::150' }, /the pod's own address/],
+      [{ IPV6_ADDRESS: '2001:db8:123::150/64', GATEWAY6: 'ff02::2' }, /not a unicast address/],
+    ];
+    for (const [env, re] of bad) assert.throws(() => initSettingsFromEnv({ ...base, ...env }), re, JSON.stringify(env));
+  });
+
+  test('REPLICAS > 1: IPV6_ADDRESS + the ordinal too', () => {
+    const s = initSettingsFromEnv({ ...base, IPV6_ADDRESS: '2001:db8:123::1ff/64', REPLICAS: '3', POD_NAME: 'vpp-server-2' });
+    assert.equal(s.ip6?.cidr, '2001:db8:123::201/64');
+    assert.throws(() => initSettingsFromEnv({ ...base, IPV6_ADDRESS: '2001:db8:123::fe/127', REPLICAS: '3', POD_NAME: 'vpp-server-2' }), /leaves the prefix \/127/);
+  });
+});

@@ -102,6 +102,12 @@ describe('deploy render', () => {
     ['GATEWAY outside the prefix', [], { GATEWAY: '10.1.1.1' }, /--gateway \(GATEWAY\) 10\.1\.1\.1 is not inside 192\.168\.123\.0\/24/],
     ['GATEWAY is a pod address', ['--replicas', '3', '--gateway', '192.168.123.151'], {}, /GATEWAY 192\.168\.123\.151 is the address of pod ordinal 1/],
     ['GATEWAY is the address', ['--gateway', '192.168.123.150'], {}, /is the pod's own address/],
+    ['IPv6 without prefix', ['--ipv6', '2001:db8:123::150'], {}, /--ipv6 \(IPV6_ADDRESS\) "2001:db8:123::150" has no prefix length/],
+    ['IPv6 link-local', [], { IPV6_ADDRESS: 'fe80::150/64' }, /--ipv6 \(IPV6_ADDRESS\) "fe80::150\/64" is link-local/],
+    ['IPv6 subnet-router anycast', ['--ipv6', '2001:db8:123::/64'], {}, /subnet-router anycast/],
+    ['GATEWAY6 without IPv6', ['--gateway6', 'fe80::1'], {}, /--gateway6 \(GATEWAY6\) is set but IPV6_ADDRESS is not/],
+    ['GATEWAY6 off the prefix', ['--ipv6', '2001:db8:123::150/64', '--gateway6', '2001:db8:9::1'], {}, /is not on 2001:db8:123::\/64/],
+    ['dual stack with ENGINE=vpp', ['--engine', 'vpp', '--ipv6', '2001:db8:123::150/64'], {}, /--ipv6 \(IPV6_ADDRESS\) 2001:db8:123::150\/64 needs --engine ts: .*VPP 24\.10/],
   ];
   for (const [name, args, env, message] of bad) {
     test(`bad option fails with what is valid: ${name}`, () => {
@@ -117,6 +123,13 @@ describe('deploy render', () => {
       assert.match(r.stderr, /^vpp-server render: /);
       assert.match(r.stderr, message);
     }
+  });
+
+  test('dual stack: --ipv6 / --gateway6 reach the init container as IPV6_ADDRESS / GATEWAY6 (canonical text)', () => {
+    const yaml = renderToString(['--ipv6', '2001:DB8:123:0::150/64', '--gateway6', 'fe80::1', '--kubernetes']);
+    assert.match(yaml, /- name: IPV6_ADDRESS\n\s+value: "?2001:db8:123::150\/64"?/);
+    assert.match(yaml, /- name: GATEWAY6\n\s+value: "?fe80::1"?/);
+    assert.doesNotMatch(renderToString(['--kubernetes']), /IPV6_ADDRESS/);
   });
 
   test('several bad options are reported together', () => {

@@ -53,7 +53,8 @@ describe('flags: util.parseArgs with one convention', () => {
 
   test('every subcommand rejects an unknown flag with exit 2 and its valid flags', () => {
     const cases: Array<[string[], RegExp]> = [
-      [['run', '--bogus'], /^run: unknown option --bogus; valid options: --config --management --shutdown-grace --stall-threshold --help/],
+      [['run', '--bogus'], /^run: unknown option --bogus; valid options: --config --management --shutdown-grace --stall-threshold --memory-budget --source-max-connections --source-max-memory --min-send-bytes --min-send-window --help/],
+      [['run', '-c', '/dev/null', '--min-send-window', 'soon'], /^run: --min-send-window soon: expected seconds between 0\.1 and 3600/],
       [['lab', 'status', '--bogus'], /^vpp-server lab: unknown option --bogus; valid options: --prefix --replicas --help/],
       [['init', '--bogus'], /^vpp-server init: unknown option --bogus; valid options: --sysfs-net --help/],
       [['render', '--bogus'], /^vpp-server render: unknown option --bogus; valid options: --master --vlan --ip/],

@@ -37,6 +37,10 @@ import {
   type Tag,
 } from '../helpers/frames.js';
 import { Rng } from '../helpers/prng.js';
+import { checksum6, CLIENT_IP6, decodeIpv6, groupMac, icmp6, ip6, ipv6, OUR_IP6, OUR_LL_TEXT, solicited } from '../helpers/frames6.js';
+
+const OUR_LL = ip6(OUR_LL_TEXT);
+const IP6_LINE = 'set int ip address host-macvlan0.123 2001:db8:123::150/64';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed2024);
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? 100_000);
@@ -98,9 +102,79 @@ class FrameFuzzer {
     return { vlanTci: (r.int(8) << 13) | (r.chance(0.1) ? r.int(4096) : r.pick(VIDS)), vlanTpid: r.chance(0.9) ? ETH_P_8021Q : ETH_P_8021AD };
   }
 
-  /** A valid L3 payload (ARP, ICMP echo, TCP) to or from our address. */
-  private validL3(): { type: number; payload: Buffer } {
+  private ip6(): Buffer {
     const r = this.r;
+    switch (r.int(6)) {
+      case 0:
+      case 1:
+        return OUR_IP6;
+      case 2:
+        return OUR_LL;
+      case 3:
+        return CLIENT_IP6;
+      case 4:
+        return r.chance(0.5) ? ip6('ff02::1') : solicited(OUR_IP6);
+      default:
+        return r.bytes(16);
+    }
+  }
+
+  /** IPv6: echo, NS/NA, other ICMPv6, TCP, UDP, behind random extension-header chains. */
+  private validIp6(): { type: number; payload: Buffer; dst?: Buffer } {
+    const r = this.r;
+    const src = r.chance(0.7) ? CLIENT_IP6 : r.chance(0.2) ? Buffer.alloc(16) : this.ip6();
+    let dst = this.ip6();
+    let nh = 58;
+    let upper: Buffer;
+    let hop = r.chance(0.8) ? 255 : r.int(256);
+    const kind = r.int(6);
+    if (kind <= 1) upper = icmp6(r.chance(0.9) ? 128 : 129, 0, Buffer.concat([r.bytes(4), r.bytes(r.int(100))]), src, dst);
+    else if (kind === 2) {
+      dst = r.chance(0.6) ? solicited(OUR_IP6) : OUR_IP6;
+      const target = r.chance(0.8) ? OUR_IP6 : this.ip6();
+      const opt = r.chance(0.8) ? Buffer.concat([Buffer.from([1, 1]), r.chance(0.8) ? Buffer.from('525400123456', 'hex') : r.bytes(6)]) : r.bytes(r.int(16));
+      upper = icmp6(135, 0, Buffer.concat([Buffer.alloc(4), target, opt]), src, dst);
+    } else if (kind === 3) {
+      upper = icmp6(136, 0, Buffer.concat([Buffer.from([r.int(256), 0, 0, 0]), r.chance(0.5) ? CLIENT_IP6 : this.ip6(), Buffer.from([2, 1]), r.bytes(6)]), src, dst);
+    } else if (kind === 4) {
+      upper = icmp6(r.pick([1, 2, 3, 4, 130, 131, 133, 134, 137, 143, 200]), r.int(3), r.bytes(r.int(64) + 4), src, dst);
+      hop = r.chance(0.5) ? 255 : 64;
+    } else {
+      nh = r.pick([6, 6, 17, 59, 99]);
+      upper = r.bytes(r.range(nh === 6 ? 20 : 0, 100));
+      if (nh === 6 && r.chance(0.7)) {
+        upper.writeUInt16BE(0, 16);
+        upper.writeUInt16BE(checksum6(src, dst, 6, upper), 16);
+      }
+    }
+    // A random chain of extension headers in front, sometimes.
+    const chain: Buffer[] = [];
+    for (let k = r.chance(0.7) ? 0 : r.range(1, 10); k > 0; k--) {
+      const hType = r.pick([0, 43, 44, 60, 60]);
+      const len = r.int(3);
+      const h = Buffer.alloc((len + 1) * 8);
+      h[1] = r.chance(0.9) ? len : r.int(256);
+      if (hType === 43) h[3] = r.chance(0.5) ? 0 : r.int(4);
+      else if (hType !== 44) for (let o = 2; o < h.length; o++) h[o] = r.chance(0.7) ? 0 : r.int(256);
+      chain.push(Buffer.from([hType]), h);
+    }
+    // Link the chain: each header's first byte names the next one.
+    const headers: Buffer[] = [];
+    let first = nh;
+    for (let k = chain.length - 2; k >= 0; k -= 2) {
+      const h = chain[k + 1];
+      h[0] = first;
+      first = chain[k][0];
+      headers.unshift(h);
+    }
+    const payload = ipv6({ src, dst, nh: first, hopLimit: hop, payload: Buffer.concat([...headers, upper]) });
+    return { type: ETH_P_IPV6, payload, dst: dst[0] === 0xff ? groupMac(dst) : OUR_MAC };
+  }
+
+  /** A valid L3 payload (ARP, ICMP echo, TCP, IPv6) to or from our address. */
+  private validL3(): { type: number; payload: Buffer; dst?: Buffer } {
+    const r = this.r;
+    if (r.chance(0.3)) return this.validIp6();
     switch (r.int(3)) {
       case 0:
         return {
@@ -204,6 +278,14 @@ class FrameFuzzer {
         this.flipBytes(payload, r.range(1, 4));
         kind = 'l3-flip';
         break;
+      case 3:
+        if (l3.type === ETH_P_IPV6 && payload.length >= 40) {
+          // Lies in the IPv6 header: payload length, next header, hop limit.
+          const at = r.pick([4, 5, 6, 7]);
+          payload[at] = r.int(256);
+        }
+        kind = 'ipv6-lie';
+        break;
       case 2:
         if (l3.type === ETH_P_IPV4 && payload.length > 24) {
           // Break the ICMP/TCP checksum.
@@ -215,7 +297,7 @@ class FrameFuzzer {
       default:
         break;
     }
-    let frame = ethernet({ dst: r.chance(0.85) ? OUR_MAC : this.mac(), tags, type: r.chance(0.9) ? l3.type : r.pick(TYPES), payload, pad: r.chance(0.7) });
+    let frame = ethernet({ dst: r.chance(0.85) ? (l3.dst ?? OUR_MAC) : this.mac(), tags, type: r.chance(0.9) ? l3.type : r.pick(TYPES), payload, pad: r.chance(0.7) });
     if (r.chance(0.15)) {
       frame = frame.subarray(0, r.int(frame.length + 1)); // truncated anywhere
       kind += '-truncated';
@@ -239,6 +321,17 @@ function checkSent(frame: Buffer): void {
     const a = decodeArp(eth.payload);
     assert.equal(a.sha, OUR_MAC_TEXT);
     assert.equal(a.spa, '192.168.123.150');
+    return;
+  }
+  if (eth.type === ETH_P_IPV6) {
+    const ip6 = decodeIpv6(eth.payload);
+    assert.ok(ip6.checksumOk, 'ICMPv6 checksum');
+    assert.equal(ip6.nh, 58, 'we originate only ICMPv6 here');
+    const fromUs = ip6.src.equals(OUR_IP6) || ip6.src.equals(OUR_LL) || ip6.src.equals(Buffer.alloc(16));
+    assert.ok(fromUs, 'from our address (or :: for DAD)');
+    assert.ok([1, 4, 129, 135, 136].includes(ip6.payload[0]), `ICMPv6 type ${ip6.payload[0]}`);
+    assert.ok(eth.payload.length <= 1500 + 4, 'within the MTU');
+    if (ip6.payload[0] === 135 || ip6.payload[0] === 136) assert.equal(ip6.hopLimit, 255);
     return;
   }
   assert.equal(eth.type, ETH_P_IPV4);
@@ -276,18 +369,30 @@ describe('fuzz', () => {
   it(`${FRAMES} random and mutated frames into the seed configuration: no exception, every frame accounted for`, async () => {
     const start = Date.now();
     const tb = await seedTestBed();
+    // Dual stack: the IPv6 address passes DAD before the fuzz starts.
+    await tb.cli(IP6_LINE);
+    tb.clock.now += 1000;
+    tb.dp.tickNeighbors();
     tb.device().takeSent();
+    const out0 = sentCounters(tb.dp);
     // A TCP stack that checks the segment it is handed lies inside the frame.
     let tcpDelivered = 0;
     const rng = new Rng(SEED);
     tb.dp.tcp = {
       input(src, dst, buf, off, len) {
-        assert.equal(dst, OUR_IP);
+        // IPv4: our address; IPv6: the handle of one of our addresses (dataplane/ip6-peers.ts).
+        if (dst >>> 28 === 0xf) {
+          const a = tb.dp.ip6Peers.address(dst);
+          assert.ok(a !== undefined && (a.equals(OUR_IP6) || a.equals(OUR_LL)), 'an IPv6 segment for our address');
+          assert.ok(tb.dp.ip6Peers.address(src) !== undefined);
+        } else assert.equal(dst, OUR_IP);
         assert.ok(off >= 0 && len >= 20 && off + len <= buf.length, 'segment within the buffer');
         assert.equal(typeof src, 'number');
         tcpDelivered++;
       },
     };
+    const thrown: string[] = [];
+    tb.dp.onNodeError = (err, node) => thrown.push(`${node}: ${(err as Error).stack ?? String(err)}`);
     let sent = 0;
     let halfway = 0;
     const kinds = pump(tb, 'macvlan0', rng, FRAMES / 2, (f) => {
@@ -298,8 +403,15 @@ describe('fuzz', () => {
     tb.dp.tcp = null;
     await tb.cli('set int state host-macvlan0 down');
     await tb.cli('set int state host-macvlan0 up');
-    for (const f of tb.device().takeSent()) checkSent(f);
+    tb.clock.now += 1000; // DAD again after the bounce
+    tb.dp.tickNeighbors();
+    for (const f of tb.device().takeSent()) {
+      checkSent(f);
+      // Gratuitous ARP is counted nowhere; the IPv6 DAD probes and NAs are (ip6-discover-neighbor).
+      if (decodeEthernet(f).type === ETH_P_IPV6) sent++;
+    }
     halfway = totalDispositions(tb.dp);
+    assert.deepEqual(thrown, [], 'no node threw');
     assert.equal(halfway, FRAMES / 2);
     for (const [k, v] of pump(tb, 'macvlan0', rng, FRAMES / 2, (f) => {
       checkSent(f);
@@ -320,7 +432,14 @@ describe('fuzz', () => {
     // answered, or an ARP request of the neighbour machinery. Echo replies to senders that never
     // answer ARP stay held (or are dropped when resolution fails): they are not sent.
     const out = sentCounters(tb.dp);
+    const delta = (k: string) => (out.get(k) ?? 0) - (out0.get(k) ?? 0);
     const accounted =
+      delta('ip6-rewrite/packets rewritten') +
+      delta('ip6-discover-neighbor/held packets sent after resolution') +
+      delta('ip6-discover-neighbor/neighbor solicitations sent (multicast)') +
+      delta('ip6-discover-neighbor/neighbor solicitations sent (unicast, to re-confirm a neighbour)') +
+      delta('ip6-discover-neighbor/neighbor advertisements sent') +
+      delta('ip6-discover-neighbor/DAD probes sent') +
       (c.get('arp-input/ARP replies sent') ?? 0) +
       (out.get('ip4-rewrite/packets rewritten') ?? 0) +
       (out.get('ip4-arp/held packets sent after resolution') ?? 0) +
@@ -328,7 +447,7 @@ describe('fuzz', () => {
       (out.get('ip4-arp/ARP probes sent (unicast, to re-confirm a neighbour)') ?? 0);
     assert.equal(sent, accounted, 'one frame sent per output counted');
     assert.ok((c.get('ip4-icmp-input/echo replies sent') ?? 0) >= (out.get('ip4-rewrite/packets rewritten') ?? 0), 'every reply rewritten was counted as an echo reply');
-    assert.equal(c.get('tcp4-input/segments delivered to TCP'), tcpDelivered);
+    assert.equal((c.get('tcp4-input/segments delivered to TCP') ?? 0) + (c.get('tcp6-input/segments delivered to TCP') ?? 0), tcpDelivered);
     // The generator reached the interesting paths.
     for (const key of [
       'ethernet-input/runt frame (shorter than an Ethernet header)',
@@ -346,6 +465,15 @@ describe('fuzz', () => {
       'arp-input/ARP replies sent',
       'tcp4-input/tcp bad checksum',
       'tcp4-input/no TCP listener configured',
+      'ip6-input/ip6 extension header truncated',
+      'ip6-input/ip6 fragments not supported',
+      'ip6-input/ip6 multicast group not joined',
+      'ip6-icmp-input/echo replies sent',
+      'ip6-icmp-input/neighbor solicitations answered',
+      'ip6-icmp-input/icmp6 bad checksum',
+      'ip6-icmp-input/ND hop limit is not 255',
+      'tcp6-input/segments delivered to TCP',
+      'tcp6-input/no TCP listener configured',
     ]) {
       assert.ok((c.get(key) ?? 0) > 0, `fuzz never reached '${key}'`);
     }

@@ -92,9 +92,12 @@ describe('HTTPS configuration in the engine', () => {
     const missing = await cli(`http static listener add uri tls://0.0.0.0/9443 cert ${tlsDir}/nope.crt key ${tlsDir}/tls.key`);
     assert.equal(missing.ok, false);
     assert.match(missing.output, /cannot read .*nope\.crt: ENOENT/);
+    // IPv6 (issue 10): `::` is its own wildcard, beside 0.0.0.0; a second one on the port is refused.
     const v6 = await cli('http static listener add uri tls://::/9443');
-    assert.equal(v6.ok, false);
-    assert.match(v6.output, /IPv6 listeners are not supported yet/);
+    assert.equal(v6.ok, true, v6.output);
+    const v6dup = await cli('http static listener add uri tls://[2001:db8::1]/9443');
+    assert.equal(v6dup.ok, false);
+    assert.match(v6dup.output, /already listens on port 9443 \(tls:\/\/::\/9443\)/);
   });
 
   it('exports TLS metrics: certificate expiry, handshakes, reload failures', async () => {
@@ -102,7 +105,9 @@ describe('HTTPS configuration in the engine', () => {
     const expiry = /^vpp_tls_certificate_not_after_seconds\{listener="0\.0\.0\.0:443"\} (\d+)$/m.exec(text);
     assert.ok(expiry !== null, text.split('\n').filter((l) => l.includes('tls')).join('\n'));
     assert.equal(Number(expiry[1]), Math.floor(Date.parse(pair.leaf.validTo) / 1000));
-    assert.match(text, /^vpp_tls_reload_failures_total\{listener="0\.0\.0\.0:443"\} 0$/m);
+    assert.match(text, /^vpp_tls_reload_failures_total\{listener="0\.0\.0\.0:443",reason="key-mismatch"\} 0$/m);
+    assert.match(text, /^vpp_tls_reload_failures_total\{listener="0\.0\.0\.0:443",reason="expired"\} 0$/m);
+    assert.match(text, /^vpp_tls_connections_refused_total\{listener="0\.0\.0\.0:443",reason="handshake-limit-source"\} 0$/m);
     assert.match(text, /^vpp_tls_handshakes_total\{listener="0\.0\.0\.0:443",version="TLSv1\.3"\} 0$/m);
     assert.match(text, /^vpp_http2_sessions_total\{server="0\.0\.0\.0:80"\} 0$/m);
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });

@@ -99,7 +99,7 @@ describe('engine operations over memory devices', () => {
     const r1 = await fetch(`${base}/readyz`);
     assert.equal(r1.status, 503);
     const body = (await r1.json()) as { reasons: string[] };
-    assert.match(body.reasons.join('\n'), /no IPv4 address configured/);
+    assert.match(body.reasons.join('\n'), /no IPv4 address configured, nor an IPv6 one/);
     await cli(ADDRESS_LINE);
     const r2 = await fetch(`${base}/readyz`);
     assert.equal(r2.status, 200, JSON.stringify(await r2.clone().json()));
@@ -188,6 +188,21 @@ describe('engine operations over memory devices', () => {
     assert.match(await cli('show memory'), /rss\s+[\d.]+ MiB/);
     assert.match(await cli('show health'), /live \(\/healthz\): ok\nready \(\/readyz\): ok\nmanagement endpoint: http:\/\/127\.0\.0\.1:\d+\//);
     assert.match(await cli('show hardware-interfaces'), /kernel socket statistics: packets \d+ drops 0 freeze 0/);
+  });
+
+  it('shows the memory budget on the CLI, in /metrics and in the start-up summary', async () => {
+    const show = await cli('show tcp memory');
+    assert.match(show, /^memory budget [\d.]+ [MG]iB \(25% of (cgroup v[12] \S+|RAM \(no cgroup memory limit\)) [\d.]+ [MG]iB, the default\)$/m);
+    assert.match(show, /^  out-of-order\s+0 B\s+peak 0 B$/m);
+    assert.match(show, /^per source address: at most 1024 connections and [\d.]+ [KMG]iB/m);
+    assert.match(show, /^minimum send rate 16384 bytes per 30 s; readers dropped below it 0 \(send-rate-too-low\)$/m);
+    assert.match(show, /^\s+0  source-conn-limit\s+new connection refused/m);
+    const m = parseMetrics(await (await fetch(`${base}/metrics`)).text());
+    assert.equal(m.get('vpp_memory_budget_bytes'), engine.memory.budget);
+    assert.equal(m.get('vpp_memory_buffered_bytes{kind="out-of-order"}'), 0);
+    const summary = engine.summary().memory as { budget: string; perSource: string; minSendRate: string };
+    assert.match(summary.budget, /^[\d.]+ [MG]iB \(25% of /);
+    assert.equal(summary.minSendRate, '16.0 KiB per 30 s');
   });
 
   it('reports a stalled event loop on /healthz (debug stall) and counts it', async () => {

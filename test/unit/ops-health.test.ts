@@ -106,7 +106,7 @@ describe('readiness', () => {
   it('says why not, one reason per missing piece', () => {
     const noAddress = readiness({ ...ready, interfaces: ready.interfaces.map((i) => ({ ...i, addresses: 0 })) });
     assert.equal(noAddress.ok, false);
-    assert.match(noAddress.reasons.join('\n'), /no IPv4 address configured.*set interface ip address/);
+    assert.match(noAddress.reasons.join('\n'), /no IPv4 address configured, nor an IPv6 one that passed DAD.*set interface ip address/);
     const down = readiness({ ...ready, interfaces: [{ ...ready.interfaces[0], up: false }, ready.interfaces[1]] });
     assert.match(down.reasons.join('\n'), /interface host-macvlan0 is down: set interface state host-macvlan0 up/);
     assert.match(readiness({ ...ready, httpServers: 0 }).reasons.join('\n'), /no HTTP static server is listening/);

@@ -96,6 +96,11 @@ interface ServerResult {
    * ordinary figures, so the ratio compares our polling mode with the kernel as it is.
    */
   polling?: { ping?: PingResult; single?: WrkResult; serverCpuPct?: number };
+  /**
+   * Keep-alive and new-connection runs with two workers: ours with `cpu { workers 2 }` and
+   * `num-rx-queues 2`, nginx with `worker_processes 2`.
+   */
+  workers2?: { keepAlive?: WrkResult; newConnection?: WrkResult };
   /** `show errors` / `show session` of our dataplane after the run */
   dataplane?: { errors?: string; hardware?: string };
 }
@@ -315,6 +320,22 @@ interface Row {
   ratio?: boolean;
 }
 
+/** Server CPU per request, µs: the server's CPU share over the run divided by its request rate. */
+function cpuPerRequestUs(w: WrkResult | undefined): number | undefined {
+  if (w === undefined || !w.ok || w.serverCpuPct === undefined || !(w.requestsPerSec > 0)) return undefined;
+  return (w.serverCpuPct / 100 / w.requestsPerSec) * 1e6;
+}
+
+function quotient(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
+}
+
+/** --only's keep-alive and new-connection runs, for the 2-worker rows (undefined: neither was asked for). */
+function twoWorkerOptions(o: Options): Options | undefined {
+  const only = new Set([...o.only].filter((m) => m === 'keepalive' || m === 'newconn'));
+  return only.size === 0 ? undefined : { ...o, only };
+}
+
 const ROWS: Row[] = [
   { name: 'keep-alive GET req/s', get: (r) => (r.keepAlive?.ok ? r.keepAlive.requestsPerSec : undefined) },
   { name: 'new-connection req/s', get: (r) => (r.newConnection?.ok ? r.newConnection.requestsPerSec : undefined) },
@@ -330,6 +351,14 @@ const ROWS: Row[] = [
   { name: 'server CPU % keep-alive', get: (r) => r.keepAlive?.serverCpuPct },
   { name: 'server CPU % new-conn', get: (r) => r.newConnection?.serverCpuPct },
   { name: 'server CPU % 10 MB download', get: (r) => r.download?.serverCpuPct },
+  { name: '2 workers: keep-alive req/s (nginx worker_processes 2)', get: (r) => (r.workers2?.keepAlive?.ok ? r.workers2.keepAlive.requestsPerSec : undefined) },
+  { name: '2 workers: new-connection req/s', get: (r) => (r.workers2?.newConnection?.ok ? r.workers2.newConnection.requestsPerSec : undefined) },
+  { name: 'server CPU µs/request keep-alive, 1 worker', digits: 2, get: (r) => cpuPerRequestUs(r.keepAlive) },
+  { name: 'server CPU µs/request keep-alive, 2 workers', digits: 2, get: (r) => cpuPerRequestUs(r.workers2?.keepAlive) },
+  { name: 'server CPU µs/request new-conn, 1 worker', digits: 2, get: (r) => cpuPerRequestUs(r.newConnection) },
+  { name: 'server CPU µs/request new-conn, 2 workers', digits: 2, get: (r) => cpuPerRequestUs(r.workers2?.newConnection) },
+  { name: 'CPU/request 2 workers ÷ 1 worker, keep-alive (goal ≤1.15)', digits: 2, get: (r) => quotient(cpuPerRequestUs(r.workers2?.keepAlive), cpuPerRequestUs(r.keepAlive)) },
+  { name: 'CPU/request 2 workers ÷ 1 worker, new-conn (goal ≤1.15)', digits: 2, get: (r) => quotient(cpuPerRequestUs(r.workers2?.newConnection), cpuPerRequestUs(r.newConnection)) },
   { name: 'other processes CPU % (keep-alive)', ratio: false, get: (r) => r.keepAlive?.otherCpuPct },
   { name: 'other processes CPU % (new-conn)', ratio: false, get: (r) => r.newConnection?.otherCpuPct },
 ];
@@ -514,6 +543,22 @@ async function main(): Promise<number> {
           if (line !== undefined) progress(`flat/ours https: show runtime: ${line.trim()}`);
         }
         flat.stopOurs();
+        const two = twoWorkerOptions(o);
+        if (two !== undefined && !o.onlyTls) {
+          progress('flat: our dataplane again with cpu { workers 2 } and num-rx-queues 2');
+          flat.setWorkers(2);
+          try {
+            await flat.startOurs();
+            const r2 = await measureServer('flat/ours 2 workers', t, two, scratch, sha256);
+            if (flatResults.ours !== undefined) flatResults.ours.workers2 = { keepAlive: r2.keepAlive, newConnection: r2.newConnection };
+            const rt = await cli(flat.podSocket, 'show runtime');
+            const per = rt?.split('\n').filter((l) => /^Thread |^session-queue|^  cpu /.test(l)).join('\n    ');
+            if (per !== undefined) progress(`flat/ours 2 workers: show runtime (per thread):\n    ${per}`);
+          } finally {
+            flat.stopOurs();
+            flat.setWorkers(0);
+          }
+        }
       }
 
       if (o.servers.includes('nginx') || o.servers.includes('node')) {
@@ -538,6 +583,20 @@ async function main(): Promise<number> {
         if (name === 'nginx' && tlsFiles !== undefined) await runTls('flat/nginx https', 'nginx', t, tlsFiles.cert, s.pid);
         s.stop();
         servers.splice(servers.indexOf(s), 1);
+        const two = twoWorkerOptions(o);
+        if (name === 'nginx' && two !== undefined && !o.onlyTls) {
+          progress('flat: nginx again with worker_processes 2');
+          const s2 = startNginx(flat.ns.pod, join(flat.stateDir, 'nginx2'), flat.podWwwDir, flat.serverIp, undefined, 2);
+          servers.push(s2);
+          try {
+            await waitServing('nginx (2 workers)', t, s2);
+            const r2 = await measureServer('flat/nginx 2 workers', t, two, scratch, sha256);
+            if (flatResults.nginx !== undefined) flatResults.nginx.workers2 = { keepAlive: r2.keepAlive, newConnection: r2.newConnection };
+          } finally {
+            s2.stop();
+            servers.splice(servers.indexOf(s2), 1);
+          }
+        }
       }
     }
   } finally {
@@ -557,6 +616,11 @@ async function main(): Promise<number> {
           return [row.name, fmt(v('ours'), row.digits), fmt(v('nginx'), row.digits), fmt(v('node'), row.digits), row.ratio === false ? '' : ratio(v('ours'), v('nginx')), row.ratio === false ? '' : ratio(v('ours'), v('node'))];
         }),
       ),
+    );
+    out.push(
+      'Worker rows: ours with cpu { workers 2 } + num-rx-queues 2 against nginx with worker_processes 2. On a 2-core machine wrk',
+      'and both server threads share the same two cores, so the 2-worker throughput is for information only: worker scaling is',
+      'judged by server CPU per request (server CPU time / requests), 2 workers against 1 (goal: at most 1.15×).',
     );
   }
   if (results.tls !== undefined) {

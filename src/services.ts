@@ -44,6 +44,11 @@ export class Services {
   readonly http: HttpServerEntry[] = [];
   /** Limits applied to HTTP servers started from now on (tests shorten them). */
   httpLimits: Partial<HttpLimits> = {};
+  /**
+   * This thread's share of each static server's cache budget (`cache-size`): 1 with one thread;
+   * 1/W on each of W workers, so the process holds at most one budget in all.
+   */
+  cacheShare = 1;
   /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies, the memory budget, congestion control), applied when the stack is created. */
   tcpOptions: Partial<TcpOptions> = {};
   /** How the memory budget was chosen (show tcp memory). */
@@ -125,7 +130,7 @@ export class Services {
     if (command.idleTimeoutMs !== undefined) limits.idleTimeoutMs = command.idleTimeoutMs;
     // Its input buffers and file chunks count in the TCP stack's memory budget.
     const memory = this.ensureTcp().stack.mem.forApplication();
-    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: command.cacheSizeBytes, limits, memory });
+    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: Math.floor(command.cacheSizeBytes * this.cacheShare), limits, memory });
     const h2 = command.http1Only === true ? null : new Http2StaticServer(server, { idleTimeoutMs: server.limits.idleTimeoutMs });
     const entry: HttpServerEntry = { server, command, h2, listeners: [] };
     try {

@@ -6,6 +6,9 @@ import { type Args, CommandError, type CommandRegistry } from './registry.js';
 import type { CliContext } from './context.js';
 
 
+/** Most RX queues (AF_PACKET sockets in one fanout group) an interface may have. */
+export const MAX_RX_QUEUES = 64;
+
 function interfaceName(args: Args, ctx: CliContext): string {
   const name = args.next(`interface name (interfaces: ${ctx.dp.interfaces.map((s) => s.name).join(', ') || 'none yet'})`);
   return wrap(() => ctx.dp.get(name)).name;
@@ -22,19 +25,23 @@ function macArg(args: Args): Buffer {
 export function registerInterfaceCommands(registry: CommandRegistry<CliContext>): void {
   registry.register({
     path: 'create host-interface',
-    help: 'create host-interface name <ifname> [hw-addr <mac>]',
+    help: 'create host-interface name <ifname> [hw-addr <mac>] [num-rx-queues <n>] [num-tx-queues <n>]',
     run(args, ctx) {
       let ifname: string | undefined;
       let mac: Buffer | undefined;
+      let rxQueues = 1;
       while (!args.done) {
-        const key = args.oneOf('option', ['name', 'hw-addr']);
+        const key = args.oneOf('option', ['name', 'hw-addr', 'num-rx-queues', 'num-tx-queues']);
         if (key === 'name') ifname = args.next('host interface name');
+        else if (key === 'num-rx-queues') rxQueues = args.integer('number of RX queues', 1, MAX_RX_QUEUES);
+        // Every thread sends through a socket of its own: there is no TX queue to share or count.
+        else if (key === 'num-tx-queues') args.integer('number of TX queues', 1, MAX_RX_QUEUES + 1);
         else mac = macArg(args);
       }
       if (ifname === undefined) throw new CommandError('missing name <ifname> (the kernel interface to attach to, e.g. macvlan0)');
       if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(ifname)) throw new CommandError(`\`${ifname}' is not a valid Linux interface name`);
       try {
-        return wrap(() => ctx.dp.createHostInterface(ifname!, mac));
+        return wrap(() => ctx.dp.createHostInterface(ifname!, mac, rxQueues));
       } catch (err) {
         const e = err as { code?: string; message: string };
         if (err instanceof CommandError) throw err;

@@ -163,6 +163,11 @@ export class NeighborTable {
   private heldTotal = 0;
   readonly timers: NeighborTimers;
   events: NeighborEvents | null = null;
+  /**
+   * Told about what learn() hears that other threads need (worker threads: an ARP packet reaches
+   * one thread only). Null: one thread, nobody to tell.
+   */
+  share: ((sw: SwInterface, ip: number, macBuf: Buffer, macOff: number, reply: boolean, create: boolean) => void) | null = null;
 
   /** New neighbours not created because the table was full (of entries in use), or too many were resolving. */
   refused = 0;
@@ -285,6 +290,11 @@ export class NeighborTable {
    */
   learn(sw: SwInterface, ip: number, macBuf: Buffer, macOff: number, now: number, reply: boolean, create: boolean): Neighbor | undefined {
     let n = this.lookup(sw, ip);
+    // Other threads have their own tables and may be the ones waiting for this answer: tell them
+    // what is news (a confirmation, a new entry, a new or first MAC), not every repeat.
+    if (this.share !== null && (reply || (n === undefined ? create : !n.usable || !macEqualsAt(n.mac, macBuf, macOff)))) {
+      this.share(sw, ip, macBuf, macOff, reply, create);
+    }
     if (n === undefined) {
       if (!create) return undefined;
       n = this.create(sw, ip, now);

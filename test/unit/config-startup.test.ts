@@ -227,7 +227,7 @@ describe('config: startup.conf', () => {
     let r = await failure(['create host-interface name macvlan0', 'set interface state host-macvlan0 sideways'], 2);
     assert.match(r.text, /unknown state `sideways' \(valid: up, down\)/);
     r = await failure(['create host-interface nmae macvlan0'], 1);
-    assert.match(r.text, /unknown option `nmae' \(valid: name, hw-addr\)/);
+    assert.match(r.text, /unknown option `nmae' \(valid: name, hw-addr, num-rx-queues, num-tx-queues\)/);
     r = await failure(['create host-interface name this-name-is-too-long0'], 1);
     assert.match(r.text, /not a valid Linux interface name/);
   });

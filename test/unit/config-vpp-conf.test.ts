@@ -48,10 +48,29 @@ describe('config: vpp.conf', () => {
     assert.match(c.warnings[0], /:6: /, 'line numbers count the comment line');
   });
 
-  it('accepts everything on one line, and other stanzas VPP knows (cpu, buffers, dpdk) with a warning each', () => {
+  it('accepts everything on one line, and other stanzas VPP knows (buffers, dpdk) with a warning each; cpu is read', () => {
     const c = readVppConf(FILE, 'unix { nodaemon cli-listen /run/x.sock } cpu { main-core 1 } buffers { buffers-per-numa 16384 } dpdk { dev default { num-rx-queues 2 } }');
     assert.equal(c.cliListen, '/run/x.sock');
-    assert.equal(c.warnings.length, 3);
+    assert.equal(c.warnings.length, 2);
+    assert.deepEqual(c.cpu, { mainCore: 1, workers: 0, workerCores: null, file: FILE, line: 1 });
+  });
+
+  it('reads cpu { main-core workers corelist-workers } as VPP does', () => {
+    assert.deepEqual(readVppConf(FILE, 'cpu { workers 2 }').cpu, { mainCore: null, workers: 2, workerCores: null, file: FILE, line: 1 });
+    const c = readVppConf(FILE, 'cpu {\n  main-core 0\n  corelist-workers 1-2,4\n}');
+    assert.equal(c.cpu?.workers, 3);
+    assert.deepEqual(c.cpu?.workerCores, [1, 2, 4]);
+    assert.equal(readVppConf(FILE, 'unix { nodaemon }').cpu?.workers, 0);
+    // VPP's rule: corelist-* needs main-core.
+    assert.throws(() => readVppConf(FILE, 'cpu {\n corelist-workers 1-2\n}'), /vpp\.conf:2: main-core must be specified when using corelist-workers/);
+    assert.throws(() => readVppConf(FILE, 'cpu { main-core 1 corelist-workers 1-2 }'), /includes main-core 1/);
+    assert.throws(() => readVppConf(FILE, 'cpu { main-core 0 workers 3 corelist-workers 1-2 }'), /workers 3 disagrees with corelist-workers, which names 2 CPUs/);
+    assert.throws(() => readVppConf(FILE, 'cpu { workers two }'), /'workers two': expected an integer 0-64/);
+    assert.throws(() => readVppConf(FILE, 'cpu { main-core 0 corelist-workers 3-1 }'), /`3-1' is not a CPU range/);
+    assert.throws(() => readVppConf(FILE, 'cpu { worker 2 }'), /unknown cpu option 'worker' \(valid: .*corelist-workers.*workers/);
+    const w = readVppConf(FILE, 'cpu { workers 1 skip-cores 1 use-pthreads }');
+    assert.equal(w.warnings.length, 2);
+    assert.match(w.warnings[0], /skip-cores 1' is ignored/);
   });
 
   it('reads its own vpp-server stanza', () => {

@@ -425,7 +425,7 @@ export class Dataplane {
 
   /** Runs the neighbour timers (retransmissions, probes, failures, ageing) and sends what they made. */
   tickNeighbors(): void {
-    const now = this.now();
+    const now = this.freshClock();
     this.neighbors.tick(now);
     this.neighbors6.tick(now);
     this.ip6Control.tick();
@@ -456,36 +456,34 @@ export class Dataplane {
     for (let base = 0; base < rx.count; base += capacity) {
       const n = Math.min(capacity, rx.count - base);
       try {
-        // The one clock read of an untimed vector: neighbours, TCP and the output paths use it.
+        // The clock read at the start of the vector: neighbours, TCP input and the output paths use it.
         const now = this.now();
         this.ip4.clockMs = this.ip6.clockMs = now;
-        const scale = this.sampler.begin(now);
-        const t0 = scale > 0 ? performance.now() : 0;
+        const timed = this.sampler.begin(now);
         f.data = rx.data;
         f.count = n;
         f.hwIndex = this.hardware.indexOf(hw);
         if (this.tracer.armed) this.startTrace(hw, rx, base, n);
         if (this.capture !== null && this.capture.options.rx) this.captureRx(hw, rx, base, n);
-        // The device's own work (the C ring walk) happens before this call and is reported by the
-        // device (RxVector.drainNanos, every vector); the set-up above (trace, pcap rx) is timed
-        // here. The N-API call itself (JS entry, a few hundred ns) is not measured.
-        const drain = base === 0 ? (rx.drainNanos ?? 0) : 0;
+        // af-packet-input is the device's own work, the C ring walk, which the device measures
+        // for every vector (RxVector.drainNanos). The N-API call itself is not measured.
+        g.afPacketInput.record(n, base === 0 ? (rx.drainNanos ?? 0) : 0);
         this.current = g.ethernetInput;
-        if (scale > 0) {
+        if (timed) {
           const t1 = performance.now();
-          g.afPacketInput.record(n, drain + (t1 - t0) * 1e6 * scale);
           runEthernetInput(g.ethernetInput, ctx, hw, rx, base, n);
           const t2 = performance.now();
-          g.ethernetInput.record(n, (t2 - t1) * 1e6 * scale);
-          this.dispatchTimed(t2, scale);
+          g.ethernetInput.recordTimed(n, (t2 - t1) * 1e6);
+          this.dispatchTimed(t2);
         } else {
-          g.afPacketInput.record(n, drain);
           runEthernetInput(g.ethernetInput, ctx, hw, rx, base, n);
-          g.ethernetInput.record(n, 0);
+          g.ethernetInput.recordUntimed(n);
           this.dispatch();
         }
         this.current = null;
-        if (this.afterVector !== null) this.runAfterVector(now);
+        // TCP output takes a fresh reading: the application (HTTP, TLS) may have run for a while
+        // inside the vector, and segments must carry the time they really leave at.
+        if (this.afterVector !== null) this.runAfterVector(this.freshClock());
         this.endVector();
       } catch (err) {
         this.abandonVector(err, n);
@@ -502,12 +500,12 @@ export class Dataplane {
       this.current = node;
       node.run!(this.ctx);
       node.queued = 0;
-      node.record(count, 0);
+      node.recordUntimed(count);
     }
   }
 
   /** dispatch() with each node timed; the applications it called are charged to session-queue instead. */
-  private dispatchTimed(t: number, scale: number): void {
+  private dispatchTimed(t: number): void {
     const order = this.graph.dispatchOrder;
     for (let k = 0; k < order.length; k++) {
       const node = order[k];
@@ -518,7 +516,7 @@ export class Dataplane {
       node.run!(this.ctx);
       node.queued = 0;
       const t1 = performance.now();
-      node.record(count, ((t1 - t) * 1e6 - (this.appNanos - app)) * scale);
+      node.recordTimed(count, (t1 - t) * 1e6 - (this.appNanos - app));
       t = t1;
     }
   }
@@ -531,7 +529,7 @@ export class Dataplane {
       this.graph.errorDrop.record(this.drops, 0);
       this.drops = 0;
     }
-    this.output.flush(this.sampler.scale);
+    this.output.flush(this.sampler.timed);
     this.sampler.end();
   }
 
@@ -557,44 +555,49 @@ export class Dataplane {
    * reads the clock once for it and decides whether it is timed. Returns the time, ms.
    */
   beginRun(): number {
+    const now = this.freshClock();
+    this.sampler.begin(now);
+    return now;
+  }
+
+  /** Reads the clock for both output paths and returns it, ms. */
+  private freshClock(): number {
     const now = this.ip4.clockTick();
     this.ip6.clockMs = now;
-    this.sampler.begin(now);
     return now;
   }
 
   /** Runs the transports' per-vector output (TCP flush) at `now`, recorded as node tcp4-output. */
   runAfterVector(now: number): void {
     const before = this.output.framesCommitted;
-    const scale = this.sampler.scale;
-    if (scale === 0) {
+    if (!this.sampler.timed) {
       this.afterVector!(now);
       const frames = this.output.framesCommitted - before;
-      if (frames > 0) this.graph.tcpOutput.record(frames, 0);
+      if (frames > 0) this.graph.tcpOutput.recordUntimed(frames);
       return;
     }
     const app = this.appNanos;
     const t0 = performance.now();
     this.afterVector!(now);
     const frames = this.output.framesCommitted - before;
-    if (frames > 0) this.graph.tcpOutput.record(frames, ((performance.now() - t0) * 1e6 - (this.appNanos - app)) * scale);
+    if (frames > 0) this.graph.tcpOutput.recordTimed(frames, (performance.now() - t0) * 1e6 - (this.appNanos - app));
   }
 
-  /** The scale of the current run's times (0: not timed), for session-queue (see TcpHost.timed). */
-  get timeScale(): number {
-    return this.sampler.scale;
+  /** Whether the current run is timed, for session-queue (see TcpHost.timed). */
+  get timing(): boolean {
+    return this.sampler.timed;
   }
 
-  /** One application call (from TCP) took `ms` in a timed run; charged to session-queue, scaled. */
+  /** One application call (from TCP) took `ms` in a timed run: session-queue. */
   chargeApplication(ms: number): void {
     const ns = ms * 1e6;
     this.appNanos += ns;
-    this.graph.sessionQueue.record(1, ns * this.sampler.scale);
+    this.graph.sessionQueue.recordTimed(1, ns);
   }
 
   /** One application call in an untimed run: counted only. */
   countApplication(): void {
-    this.graph.sessionQueue.record(1, 0);
+    this.graph.sessionQueue.recordUntimed(1);
   }
 
   /** Sends what transports wrote outside a vector (timers, application writes). */

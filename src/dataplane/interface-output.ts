@@ -112,11 +112,11 @@ export class InterfaceOutput {
     return hw.device.txReady !== false;
   }
 
-  /** Sends every TX batch that has frames; `timeScale` > 0 times the sends (see runtime-sampler.ts). */
-  flush(timeScale = 0): void {
+  /** Sends every TX batch that has frames; `timed` times the sends (see runtime-sampler.ts). */
+  flush(timed = false): void {
     const dirty = this.dirty;
     if (dirty.length === 0) return;
-    for (let i = 0; i < dirty.length; i++) this.flushHardware(dirty[i], timeScale);
+    for (let i = 0; i < dirty.length; i++) this.flushHardware(dirty[i], timed);
     dirty.length = 0;
   }
 
@@ -128,11 +128,11 @@ export class InterfaceOutput {
     this.tracedPending = false;
   }
 
-  private flushHardware(hw: HardwareInterface, timeScale = 0): void {
+  private flushHardware(hw: HardwareInterface, timed = false): void {
     const tx = hw.tx;
     const count = tx.count;
     if (count === 0) return;
-    const t0 = timeScale > 0 ? performance.now() : 0;
+    const t0 = timed ? performance.now() : 0;
     if (this.capture !== null && this.capture.options.tx) this.captureBatch(hw);
     if (this.tracedPending) this.traceBatch(hw);
     const sent = hw.device.send(tx);
@@ -142,7 +142,8 @@ export class InterfaceOutput {
       node.errors[node.e.refused] += count - sent;
       hw.sw.counters.txErrors += count - sent;
     }
-    node.record(count, timeScale > 0 ? (performance.now() - t0) * 1e6 * timeScale : 0);
+    if (timed) node.recordTimed(count, (performance.now() - t0) * 1e6);
+    else node.recordUntimed(count);
     tx.reset();
   }
 

@@ -70,14 +70,33 @@ export class GraphNode {
     this.errors[error] += n;
   }
 
-  /** Records one dispatch of `vectors` frames that took `nanos`. */
+  /** Records one dispatch of `vectors` frames that took `nanos` (measured every time, or already scaled). */
   record(vectors: number, nanos: number): void {
     this.runtime.calls++;
     this.runtime.vectors += vectors;
     this.runtime.nanos += nanos;
   }
 
+  /** Dispatches since this node was last timed (see runtime-sampler.ts). */
+  private untimed = 0;
+
+  /** Records a dispatch in an untimed run: counted, its time estimated at the node's next timed one. */
+  recordUntimed(vectors: number): void {
+    this.runtime.calls++;
+    this.runtime.vectors += vectors;
+    this.untimed++;
+  }
+
+  /** Records a timed dispatch that took `nanos`; it stands for itself and the untimed ones before it. */
+  recordTimed(vectors: number, nanos: number): void {
+    this.runtime.calls++;
+    this.runtime.vectors += vectors;
+    this.runtime.nanos += nanos * (this.untimed + 1);
+    this.untimed = 0;
+  }
+
   clearRuntime(): void {
+    this.untimed = 0;
     this.runtime.calls = 0;
     this.runtime.vectors = 0;
     this.runtime.nanos = 0;

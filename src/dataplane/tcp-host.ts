@@ -215,7 +215,7 @@ class TimedHandler implements StreamHandler {
 
   onData(buf: Buffer, off: number, len: number): void {
     const dp = this.dp;
-    if (dp.timeScale === 0) {
+    if (!dp.timing) {
       dp.countApplication();
       this.h.onData(buf, off, len);
       return;
@@ -230,7 +230,7 @@ class TimedHandler implements StreamHandler {
 
   onDrain(): void {
     const dp = this.dp;
-    if (dp.timeScale === 0) {
+    if (!dp.timing) {
       dp.countApplication();
       this.h.onDrain();
       return;

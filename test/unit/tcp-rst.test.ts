@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/wire/tcp.js';
 import { TcpHarness } from '../../src/tcp/testing.js';
+import { foldPrivateReasons, TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL } from '../../src/tcp/private-reasons.js';
 
 const A = TCP_ACK;
 
@@ -235,5 +236,38 @@ describe('challenge ACKs: one per connection per 500 ms, no stack-wide budget (R
     h.now += 100;
     assert.equal(h.in({ flags: TCP_RST, seq: h.pseq(100) }).length, 1);
     assert.equal(h.stack.counters.challengeAcks, 2);
+  });
+});
+
+describe('tcp drop reasons as the management endpoint exports them (review-tcp1 H1/F8)', () => {
+  // What /metrics shows for node tcp4-session (metrics.ts folds the source's private reasons).
+  const exported = (h: TcpHarness): string => JSON.stringify(foldPrivateReasons(h.stack.errors, TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL).sort());
+
+  it('does not depend on whether a spoofed RST hit the window; show errors still tells them apart', () => {
+    const probe = (hit: boolean): TcpHarness => {
+      const h = new TcpHarness();
+      h.open();
+      h.in({ flags: TCP_RST, seq: h.pseq(hit ? 1000 : 0x40000000) });
+      return h;
+    };
+    const hit = probe(true);
+    const miss = probe(false);
+    assert.equal(exported(hit), exported(miss), 'the exported counters tell a hit (rst-challenge) from a miss (rst-out-of-window)');
+    assert.equal(hit.stack.errors['rst-challenge'], 1);
+    assert.equal(miss.stack.errors['rst-out-of-window'], 1);
+  });
+
+  it('nor on whether a spoofed SYN or ACK hit it, nor on whether the 4-tuple has a connection', () => {
+    const probe = (kind: number): TcpHarness => {
+      const h = new TcpHarness();
+      h.open();
+      if (kind === 0) h.in({ flags: TCP_SYN, seq: h.pseq(1000) });
+      else if (kind === 1) h.in({ flags: A, seq: h.pseq(0x40000000), ack: h.seq() });
+      else if (kind === 2) h.in({ flags: A, seq: h.pseq(), ack: h.seq(100_000) });
+      else h.in({ flags: TCP_RST, seq: 1, srcPort: 1 + h.rport });
+      return h;
+    };
+    const rows = [0, 1, 2, 3].map((k) => exported(probe(k)));
+    for (const r of rows) assert.equal(r, rows[0]);
   });
 });

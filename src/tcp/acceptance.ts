@@ -8,7 +8,9 @@
  * - R2, the sequence test: the segment must overlap the receive window (zero window: only
  *   SEG.SEQ = RCV.NXT, whose ACK is still taken).
  * - RST (RFC 5961 §3.2): only SEG.SEQ = RCV.NXT resets; elsewhere in the window a challenge ACK.
- * - SYN (RFC 5961 §4.2): a challenge ACK (in passive SYN-RECEIVED the caller returns to LISTEN).
+ * - SYN (RFC 5961 §4.2): a challenge ACK, rate limited, whatever its sequence number or TSval
+ *   (in SYN-RECEIVED: in the window the caller returns to LISTEN, outside it the caller checks for
+ *   a retransmitted SYN).
  * - no ACK bit: dropped.
  * R3, TS.Recent, is taken by updateTsRecent once the caller has also accepted the ACK field, so
  * that a challenged or dropped segment cannot move it.
@@ -62,6 +64,7 @@ export function acceptSegment(r: SegmentReceiver, g: Segment, segLen: number, no
   const opt = st.opt;
   const flags = g.flags;
   if (r.tsOk && opt.hasTs && segLen > 0 && (flags & TCP_RST) === 0 && seqLt(opt.tsVal, r.tsRecent)) {
+    if ((flags & TCP_SYN) !== 0 && r.state !== SYN_RECEIVED) return synChallenge(r, now);
     st.err('paws');
     outOfWindowAck(r, now, segLen);
     return SEG_DROP;
@@ -87,6 +90,8 @@ export function acceptSegment(r: SegmentReceiver, g: Segment, segLen: number, no
     } else if ((flags & TCP_RST) !== 0) {
       st.err('rst-out-of-window');
       return SEG_DROP;
+    } else if ((flags & TCP_SYN) !== 0 && r.state !== SYN_RECEIVED) {
+      return synChallenge(r, now); // RFC 5961 §4.2: "regardless of the sequence number"
     } else return SEG_OUT_OF_WINDOW;
   }
   if ((flags & TCP_RST) !== 0) {
@@ -97,9 +102,7 @@ export function acceptSegment(r: SegmentReceiver, g: Segment, segLen: number, no
   }
   if ((flags & TCP_SYN) !== 0) {
     if (r.state === SYN_RECEIVED) return SEG_SYN_IN_SYN_RECEIVED;
-    st.err('syn-challenge');
-    challengeAck(r, now);
-    return SEG_DROP;
+    return synChallenge(r, now);
   }
   if ((flags & TCP_ACK) === 0) {
     st.err('no-ack');
@@ -124,6 +127,19 @@ export function updateTsRecent(r: SegmentReceiver, seq: number, opt: TcpParsedOp
 
 function outOfWindowAck(r: SegmentReceiver, now: number, segLen: number): void {
   if (r.stack.takeOutOfWindowAck(r, now, segLen)) r.sendAck(now);
+}
+
+/**
+ * A SYN in a synchronized state or TIME_WAIT, in the window or not, PAWS-failing or not: a
+ * challenge ACK under the per-connection limit (Linux's syn_challenge). The ACK owed for an
+ * unacceptable segment with data is not limited, but a SYN is no such segment: unlimited, one
+ * spoofed SYN per ACK would make us a reflector (Linux's tcp_oow_rate_limited exempts only data
+ * without SYN).
+ */
+function synChallenge(r: SegmentReceiver, now: number): number {
+  r.stack.err('syn-challenge');
+  challengeAck(r, now);
+  return SEG_DROP;
 }
 
 function challengeAck(r: SegmentReceiver, now: number): void {

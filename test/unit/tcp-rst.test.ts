@@ -101,6 +101,7 @@ describe('tcp RST and SYN acceptance in synchronized states (RFC 5961)', () => {
     assert.equal(out.length, 1);
     assert.equal(out[0].flags, A);
     assert.equal(out[0].ack, h.pseq());
+    h.now += 500; // the challenge ACKs share the per-connection limit (one per 500 ms)
     out = h.in({ flags: TCP_SYN, seq: h.pIsn });
     assert.equal(out.length, 1);
     assert.equal(out[0].flags, A);
@@ -227,6 +228,43 @@ describe('challenge ACKs: one per connection per 500 ms, no stack-wide budget (R
     assert.equal(out.length, 1);
     assert.equal(out[0].flags, A);
     assert.equal(h.stack.counters.challengeAcks, 2);
+  });
+
+  it('out-of-window SYNs on an established connection draw at most one ACK per 500 ms (Linux: syn_challenge; review-tcp1 F1a)', () => {
+    const h = new TcpHarness();
+    h.open();
+    let acks = 0;
+    // far beyond the receive window: RFC 5961 §4.2 "regardless of the sequence number"
+    for (let i = 0; i < 20; i++) acks += h.in({ flags: TCP_SYN, seq: h.pseq(10_000_000 + i) }).length;
+    assert.equal(acks, 1, `20 spoofed out-of-window SYNs drew ${acks} ACKs`);
+    assert.equal(h.stack.errors['syn-challenge'], 20);
+    h.now += 500;
+    assert.equal(h.in({ flags: TCP_SYN, seq: h.pseq(10_000_000) }).length, 1, 'one again after the interval');
+  });
+
+  it('PAWS-failing SYNs draw at most one ACK per 500 ms (review-tcp1 F1b)', () => {
+    const h = new TcpHarness();
+    h.open({ ts: true });
+    let acks = 0;
+    for (let i = 0; i < 20; i++) acks += h.in({ flags: TCP_SYN, seq: h.pseq(100 + i), ts: [h.pTs - 1000, 0] }).length;
+    assert.equal(acks, 1, `20 PAWS-failing SYNs drew ${acks} ACKs`);
+    assert.equal(state(h), 'ESTABLISHED');
+  });
+
+  it('an in-window challenge ACK and an out-of-window SYN 1 ms later share one budget (review-tcp1 F1c)', () => {
+    const h = new TcpHarness();
+    h.open();
+    assert.equal(h.in({ flags: TCP_RST, seq: h.pseq(100) }).length, 1);
+    h.now += 1;
+    assert.equal(h.in({ flags: TCP_SYN, seq: h.pseq(10_000_000) }).length, 0);
+  });
+
+  it('out-of-window data without SYN still gets its ACK every time (Linux exempts it too)', () => {
+    const h = new TcpHarness();
+    h.open();
+    let acks = 0;
+    for (let i = 0; i < 3; i++) acks += h.in({ flags: A, seq: h.pseq(-100), ack: h.seq(), data: 'old' }).length;
+    assert.equal(acks, 3);
   });
 
   it('the interval is a stack option', () => {

@@ -127,3 +127,15 @@ describe('tcp TIME_WAIT duration and cap', () => {
     assert.equal(c.timeWaitOverflows, closed - cap, 'a free slot takes the next one');
   });
 });
+
+describe('tcp TIME_WAIT answers to segments it does not take (review-tcp1)', () => {
+  it('SYNs that may not reopen it (old TSval) draw at most one ACK per 500 ms (Linux: tcp_timewait_check_oow_rate_limit; F1d)', () => {
+    const h = new TcpHarness();
+    closeFrom(h, 6100);
+    assert.equal(stateOf(h, 6100), 'TIME_WAIT');
+    let acks = 0;
+    for (let i = 0; i < 20; i++) acks += h.in({ flags: TCP_SYN, seq: h.pseq(100_000 + i), mss: 1460, ts: [h.pTs - 1000, 0] }).length;
+    assert.equal(acks, 1, `20 spoofed SYNs to a TIME_WAIT entry drew ${acks} ACKs`);
+    assert.equal(stateOf(h, 6100), 'TIME_WAIT');
+  });
+});

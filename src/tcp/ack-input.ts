@@ -11,17 +11,21 @@ import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import { restartRto, stopPersist } from './timers.js';
 import { CLOSED, CLOSE_WAIT, ESTABLISHED, type Segment } from './types.js';
 
-/** RFC 5961 §5.2: the acceptable ACK range is (SND.UNA - MAX.SND.WND) .. SND.NXT; else drop with an ACK. */
+/**
+ * RFC 5961 §5.2: the acceptable ACK range is (SND.UNA - MAX.SND.WND) .. SND.NXT; else drop with
+ * an ACK, a challenge ACK under the per-connection limit (as Linux's tcp_send_challenge_ack):
+ * unlimited, each spoofed segment would draw one.
+ */
 export function ackAcceptable(c: TcpConnection, ack: number, now: number): boolean {
   const st = c.stack;
   if (seqGt(ack, c.sndMax)) {
     st.err('ack-too-new');
-    sendAck(c, now);
+    if (st.takeChallengeAck(c, now)) sendAck(c, now);
     return false;
   }
   if (seqLt(ack, (c.sndUna - c.maxSndWnd) >>> 0)) {
     st.err('ack-too-old');
-    sendAck(c, now);
+    if (st.takeChallengeAck(c, now)) sendAck(c, now);
     return false;
   }
   return true;

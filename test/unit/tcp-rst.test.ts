@@ -267,6 +267,21 @@ describe('challenge ACKs: one per connection per 500 ms, no stack-wide budget (R
     assert.equal(acks, 3);
   });
 
+  it('unacceptable ACK values (too new, too old) draw rate-limited challenge ACKs, not one per segment (RFC 5961 §5.2; review-tcp1 F2)', () => {
+    const h = new TcpHarness();
+    h.open();
+    let acks = 0;
+    for (let i = 0; i < 20; i++) acks += h.in({ flags: A, seq: h.pseq(), ack: h.seq(100_000), data: 'x' }).length;
+    assert.equal(acks, 1, `20 segments acknowledging unsent data drew ${acks} ACKs`);
+    assert.equal(h.stack.errors['ack-too-new'], 20);
+    h.now += 500;
+    acks = 0;
+    for (let i = 0; i < 20; i++) acks += h.in({ flags: A, seq: h.pseq(), ack: h.seq(-0x40000000), data: 'x' }).length;
+    assert.equal(acks, 1, `20 segments with a far too old ACK drew ${acks} ACKs`);
+    assert.equal(h.stack.errors['ack-too-old'], 20);
+    assert.deepEqual(h.events, ['accept'], 'none of the data was taken');
+  });
+
   it('the interval is a stack option', () => {
     const h = new TcpHarness({ invalidAckIntervalMs: 100 });
     h.open();

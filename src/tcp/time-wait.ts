@@ -100,6 +100,11 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
     return seqGt(g.seq, this.rcvNxt);
   }
 
+  /** No PAWS exemption in TIME_WAIT (as Linux's tcp_timewait_state_process): nothing to reorder. */
+  disorderedAck(): boolean {
+    return false;
+  }
+
   /** One segment for this connection (RFC 9293 §3.10.7.4 in TIME_WAIT). */
   segment(g: Segment, now: number): void {
     const st = this.stack;

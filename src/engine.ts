@@ -3,6 +3,8 @@
  * `vpp-server run` process runs it; with its management endpoint (/healthz, /readyz, /metrics),
  * liveness heartbeat and graceful drain.
  */
+import { timeWaitWarnings } from './tcp/time-wait-warnings.js';
+import { DEFAULT_OPTIONS as DEFAULT_TCP_OPTIONS } from './tcp/types.js';
 import { Dataplane } from './dataplane/dataplane.js';
 import type { Device } from './io/device.js';
 import { createRegistry, type Command } from './cli/cli.js';
@@ -198,6 +200,10 @@ export class Engine {
     const { config, log } = this.options;
     this.dp.start();
     this.startHeartbeat();
+    const tcp = this.services.tcpOptions;
+    for (const w of timeWaitWarnings(tcp.timeWaitMs ?? DEFAULT_TCP_OPTIONS.timeWaitMs, tcp.maxTimeWait ?? DEFAULT_TCP_OPTIONS.maxTimeWait, this.memory.budget)) {
+      log.warn({ code: w.code }, w.message);
+    }
     if (this.managementAddress !== null) {
       this.management = new ManagementServer(this.managementAddress, { live: () => this.live(), ready: () => this.ready(), metrics: this.metrics });
       try {

@@ -321,12 +321,7 @@ export const NORMAL: Case[] = [
   { name: 'paws-pure-ack-slightly-old', rfc: 'RFC 7323 §5.3 / Linux tcp_disordered_ack: a reordered pure ACK is not an old duplicate', steps: [...open(), { flags: 'A', tsval: 15 }, probe] },
   {
     name: 'paws-pure-ack-very-old',
-    rfc: 'RFC 7323 §5.3 R1: TSval < TS.Recent → drop and ACK',
-    expectDifference: {
-      why: 'we exempt segments without data from PAWS (a reordered or old pure ACK is harmless, its ACK checks still apply, and answering it could start an ACK loop); Linux exempts only a recent reordered duplicate ACK and answers this one with a (rate-limited) duplicate ACK',
-      linux: [SYNACK_FULL, [], ['A seq=0 ack=0 [Timestamp] tsecr=20'], ['A seq=0 ack=1 [Timestamp] tsecr=40']],
-      ours: [SYNACK_FULL, [], [], ['A seq=0 ack=1 [Timestamp] tsecr=40']],
-    },
+    rfc: 'RFC 7323 §5.3 R1: TSval < TS.Recent → drop and ACK (only a recent reordered duplicate ACK is exempt, Linux tcp_disordered_ack)',
     steps: [...open(), { flags: 'A', tsval: TS_OLD }, probe],
   },
   { name: 'paws-old-tsval-on-exact-rst', rfc: 'RFC 7323 §5.2: a RST is acceptable regardless of its timestamp', steps: [...open(), { flags: 'R', tsval: TS_OLD }, probe] },
@@ -486,6 +481,21 @@ export const NORMAL: Case[] = [
     name: 'time-wait-syn-without-ts-below',
     rfc: 'RFC 9293 §3.10.7.4: without timestamps a SYN below RCV.NXT is an old duplicate: ACK',
     steps: [...open({ mss: 1460, ws: 7, sack: true }), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'FA' }, { flags: 'S', opts: { mss: 1460, ws: 7, sack: true }, seq: -1000 }],
+  },
+  // -- the issue 9 review's probes (review-tcp1): rate limits on the answers to invalid segments, PAWS
+  { name: 'rv-syn-beyond-window-twice', rfc: 'RFC 5961 §4.2 + §7', steps: [...open(), { flags: 'S', seq: 'wnd+1000' }, { flags: 'S', seq: 'wnd+2000' }] },
+  { name: 'rv-paws-syn-twice', rfc: 'RFC 5961 §4.2 + §7, RFC 7323 R1', steps: [...open(), { flags: 'S', seq: 100, tsval: TS_OLD }, { flags: 'S', seq: 200, tsval: TS_OLD }] },
+  { name: 'rv-ack-unsent-twice', rfc: 'RFC 5961 §5.2 + §7', steps: [...open(), { flags: 'A', ack: 1000, len: 1, advance: false }, { flags: 'A', ack: 2000, len: 1, advance: false }] },
+  { name: 'rv-ack-too-old-twice', rfc: 'RFC 5961 §5.2 + §7', steps: [...open(), { flags: 'A', ack: -(2 ** 30), len: 1, advance: false }, { flags: 'A', ack: -(2 ** 30) + 5, len: 1, advance: false }] },
+  {
+    name: 'rv-paws-old-pure-ack-acks-response',
+    rfc: 'RFC 7323 §5.3 R1',
+    steps: [...open(), { flags: 'A', data: 'req', wait: 120, view: summary }, { flags: 'A', tsval: TS_OLD, wait: 900, view: summary }],
+  },
+  {
+    name: 'rv-tw-no-ts-syn-with-ts-below',
+    rfc: 'RFC 6191 §2 (previous incarnation without TS, new SYN with TS: honor)',
+    steps: [...open({ mss: 1460, ws: 7, sack: true }), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'FA' }, { flags: 'S', opts: FULL, seq: -1000 }],
   },
 ];
 

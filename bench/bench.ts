@@ -18,7 +18,7 @@ import { cli, FlatLab, tuneClient } from './flat-lab.js';
 import { checkFile, downloads, getIndex, machineBusyPct, otherCpuPct, otherCpuSnapshot, ping, wrk, type DownloadResult, type PingResult, type Target, type WrkResult } from './measure.js';
 import { killAllRunning, mustRun, progress, runAsync } from './proc.js';
 import { logTail, startNginx, startNode, type KernelServer } from './servers.js';
-import { measureTls, writeBenchCertificate, type TlsBenchResult, type TlsFiles } from './tls.js';
+import { TLS_ROW_NAMES, measureTls, writeBenchCertificate, type TlsBenchResult, type TlsFiles, type TlsRowName } from './tls.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIG_NAME = '10mb.bin';
@@ -37,6 +37,7 @@ const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--conn
   --engine 'K V …' experiment: append \`vpp-server { K V … }\` to the flat pod's vpp.conf (e.g. 'ring-version 2')
   --tls on|off     HTTPS rows on the flat path, ours vs nginx (listen 443 ssl http2), same certificate (default on)
   --only-tls       run only the HTTPS rows (flat path, ours and nginx): a quick check of them
+  --tls-rows LIST  which HTTPS rows (comma-separated subset of ${TLS_ROW_NAMES.join(',')}; default all), e.g. to profile one
   --only LIST      run only these measurements (comma-separated: ping, single, download, keepalive,
                    newconn); the GET checks always run. E.g. --only download --reps 3 --servers ours
                    --topology flat --tls off: the 10 MB row alone
@@ -58,6 +59,8 @@ interface Options {
   tls: boolean;
   /** only the HTTPS rows */
   onlyTls: boolean;
+  /** which HTTPS rows */
+  tlsRows: TlsRowName[];
   /** measurements to run (default all) */
   only: Set<Measurement>;
 }
@@ -88,7 +91,7 @@ interface ServerResult {
 type ServerName = 'ours' | 'nginx' | 'node';
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false, only: new Set(MEASUREMENTS) };
+  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false, tlsRows: [...TLS_ROW_NAMES], only: new Set(MEASUREMENTS) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -125,6 +128,11 @@ function parseArgs(argv: string[]): Options {
       o.tls = true;
       o.topology = 'flat';
       o.servers = o.servers.filter((x) => x !== 'node');
+    }
+    else if (a === '--tls-rows') {
+      const list = v().split(',').filter(Boolean);
+      for (const x of list) if (!(TLS_ROW_NAMES as readonly string[]).includes(x)) throw new Error(`--tls-rows: '${x}' (valid: ${TLS_ROW_NAMES.join(', ')})`);
+      o.tlsRows = list as TlsRowName[];
     }
     else if (a === '--only') {
       const list = v().split(',').filter(Boolean);
@@ -384,8 +392,8 @@ async function main(): Promise<number> {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
 
   const results: { lab?: { ours: ServerResult }; flat?: Partial<Record<ServerName, ServerResult>>; tls?: { ours?: TlsBenchResult; nginx?: TlsBenchResult } } = {};
-  const runTls = async (label: string, who: 'ours' | 'nginx', t: Target, caFile: string): Promise<void> => {
-    const r = await measureTls(label, t.clientNs, t.ip, caFile, `/${BIG_NAME}`, BIG_BYTES, o, progress);
+  const runTls = async (label: string, who: 'ours' | 'nginx', t: Target, caFile: string, serverPid: number | undefined): Promise<void> => {
+    const r = await measureTls(label, t.clientNs, t.ip, caFile, `/${BIG_NAME}`, BIG_BYTES, o, progress, o.tlsRows, serverPid);
     for (const f of r.failures) fail(label, f);
     results.tls = { ...results.tls, [who]: r };
   };
@@ -435,7 +443,7 @@ async function main(): Promise<number> {
         if (tlsFiles !== undefined) {
           const added = await cli(flat.podSocket, `http static listener add uri tls://0.0.0.0/443 cert ${tlsFiles.cert} key ${tlsFiles.key}`);
           if (added !== undefined && added.trim() !== '') fail('flat/ours', `http static listener add: ${added.trim()}`);
-          else await runTls('flat/ours https', 'ours', t, tlsFiles.cert);
+          else await runTls('flat/ours https', 'ours', t, tlsFiles.cert, flat.ourPid);
           const rt = await cli(flat.podSocket, 'show runtime');
           const line = rt?.split('\n').find((l) => l.startsWith('tls-handshake'));
           if (line !== undefined) progress(`flat/ours https: show runtime: ${line.trim()}`);
@@ -461,7 +469,7 @@ async function main(): Promise<number> {
           r.polling = { ping: r.ping, single: r.singleConnection }; // the kernel has no rx-mode
           flatResults[name] = r;
         }
-        if (name === 'nginx' && tlsFiles !== undefined) await runTls('flat/nginx https', 'nginx', t, tlsFiles.cert);
+        if (name === 'nginx' && tlsFiles !== undefined) await runTls('flat/nginx https', 'nginx', t, tlsFiles.cert, s.pid);
         s.stop();
         servers.splice(servers.indexOf(s), 1);
       }
@@ -488,21 +496,25 @@ async function main(): Promise<number> {
   if (results.tls !== undefined) {
     const a = results.tls.ours;
     const b = results.tls.nginx;
-    const TLS_ROWS: Array<[string, (r: TlsBenchResult) => number | undefined, string]> = [
+    const TLS_ROWS: Array<[string, (r: TlsBenchResult) => number | undefined, string, number?]> = [
       ['HTTPS keep-alive GET req/s (wrk)', (r) => r.keepAliveRps, 'goal ≥ 1.0×'],
       ['new TLS connections/s (s_time -new)', (r) => r.newHandshakesPerSec, 'goal ≥ 0.7×'],
       ['resumed TLS connections/s (s_time -reuse)', (r) => r.resumedHandshakesPerSec, ''],
       ['10 MB over TLS MB/s (best of 3)', (r) => r.downloadMBps, 'goal ≥ 0.8×'],
       ['h2load req/s (-c 10 -m 10)', (r) => r.h2loadRps, ''],
+      ['server CPU µs per keep-alive request', (r) => r.keepAliveCpuUs, 'lower is better', 1],
+      ['server CPU µs per new TLS connection', (r) => r.newHandshakeCpuUs, '', 1],
+      ['server CPU ms per 10 MB over TLS', (r) => r.downloadCpuMs, '', 1],
+      ['server CPU µs per h2load request', (r) => r.h2loadCpuUs, '', 1],
     ];
     out.push('', 'HTTPS on the FLAT path (same certificate; nginx 1 worker, listen 443 ssl http2)');
     out.push(
       table(
         ['', 'ours', 'nginx', 'ours/nginx', ''],
-        TLS_ROWS.map(([name, get, goal]) => {
+        TLS_ROWS.map(([name, get, goal, digits]) => {
           const x = a ? get(a) : undefined;
           const y = b ? get(b) : undefined;
-          return [name, fmt(x), fmt(y), ratio(x, y), goal];
+          return [name, fmt(x, digits), fmt(y, digits), ratio(x, y), goal];
         }),
       ),
     );

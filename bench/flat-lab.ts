@@ -35,6 +35,10 @@ export class FlatLab {
   readonly serverAddress = '192.168.123.150/24';
   readonly clientAddress = '192.168.123.10/24';
   private podPid: number | undefined;
+  /** The pod dataplane's process (its CPU time is read for the per-request cost). */
+  get ourPid(): number | undefined {
+    return this.podPid;
+  }
 
   constructor(readonly prefix: string) {
     this.ns = { switch: `${prefix}-switch`, worker: `${prefix}-worker`, pod: `${prefix}-pod`, client: `${prefix}-client` };

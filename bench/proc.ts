@@ -1,5 +1,6 @@
 /** Running commands for the bench: async (so Ctrl-C is handled between steps), with timeouts, never throwing. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 
 export interface RunResult {
   argv: string[];
@@ -71,3 +72,38 @@ const t0 = Date.now();
 export function progress(message: string): void {
   process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
 }
+
+/**
+ * CPU seconds (user + system) used so far by `pid` and every process below it (a server's
+ * workers; the `ip netns exec` / setpriv chain execs into the server itself), from /proc.
+ */
+export function treeCpuSeconds(pid: number): number {
+  const parentOf = new Map<number, number>();
+  const ticks = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${e}/stat`, 'latin1');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid … utime(14) stime(15): comm may hold spaces and parentheses.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    parentOf.set(Number(e), Number(f[1]));
+    ticks.set(Number(e), Number(f[11]) + Number(f[12]));
+  }
+  let sum = 0;
+  for (const [p, t] of ticks) {
+    for (let x: number | undefined = p; x !== undefined && x > 1; x = parentOf.get(x)) {
+      if (x === pid) {
+        sum += t;
+        break;
+      }
+    }
+  }
+  return sum / CLOCK_TICKS;
+}
+
+/** USER_HZ: 100 on every Linux architecture the bench runs on. */
+const CLOCK_TICKS = 100;

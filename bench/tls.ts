@@ -8,7 +8,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selfSignedPair } from '../src/http/tls-credentials.js';
 import { parseWrk } from './measure.js';
-import { runAsync } from './proc.js';
+import { runAsync, treeCpuSeconds } from './proc.js';
+
+/** The HTTPS rows, selectable with --tls-rows. */
+export const TLS_ROW_NAMES = ['keepalive', 'handshakes', 'download', 'h2load'] as const;
+export type TlsRowName = (typeof TLS_ROW_NAMES)[number];
 
 export interface TlsBenchResult {
   keepAliveRps?: number;
@@ -19,6 +23,11 @@ export interface TlsBenchResult {
   downloadOk?: boolean;
   h2loadRps?: number;
   h2loadFailed?: number;
+  /** The server's CPU time (user + system, its process tree) per unit of each row: machine-load independent-ish. */
+  keepAliveCpuUs?: number;
+  newHandshakeCpuUs?: number;
+  downloadCpuMs?: number;
+  h2loadCpuUs?: number;
   failures: string[];
 }
 
@@ -63,53 +72,83 @@ export async function measureTls(
   bigBytes: number,
   o: { duration: number; connections: number; threads: number },
   progress: (m: string) => void,
+  rows: readonly TlsRowName[] = TLS_ROW_NAMES,
+  serverPid?: number,
 ): Promise<TlsBenchResult> {
   const r: TlsBenchResult = { failures: [] };
+  const cpu = (): number => (serverPid === undefined ? NaN : treeCpuSeconds(serverPid));
+  /** CPU per unit of work, or undefined without a pid or work. */
+  const per = (cpu0: number, units: number, scale: number): number | undefined => {
+    const used = cpu() - cpu0;
+    return Number.isFinite(used) && units > 0 ? (used * scale) / units : undefined;
+  };
   const base = `https://${ip}`;
-
-  progress(`${label}: wrk -t${o.threads} -c${o.connections} -d${o.duration}s over TLS (keep-alive)`);
-  const w = await inNs(clientNs, ['wrk', '-t', String(o.threads), '-c', String(o.connections), '-d', `${o.duration}s`, `${base}/index.html`], (o.duration + 30) * 1000);
-  const pw = parseWrk(w.stdout);
-  r.keepAliveRps = pw.requestsPerSec || undefined;
-  const se = pw.socketErrors;
-  if (se.connect + se.read + se.write + se.timeout > 0) r.keepAliveErrors = `connect ${se.connect}, read ${se.read}, write ${se.write}, timeout ${se.timeout}`;
-  if (pw.requests === 0) r.failures.push(`wrk over TLS: no requests (${(w.stderr || w.stdout).trim().split('\n')[0]})`);
-  progress(`${label}:   ${r.keepAliveRps?.toFixed(0) ?? '-'} req/s${r.keepAliveErrors ? `, socket errors ${r.keepAliveErrors}` : ''}`);
-
-  const stime = Math.max(3, Math.min(10, o.duration));
-  for (const mode of ['-new', '-reuse'] as const) {
-    progress(`${label}: openssl s_time ${mode} -time ${stime}`);
-    const s = await inNs(clientNs, ['openssl', 's_time', '-connect', `${ip}:443`, mode, '-time', String(stime), '-CAfile', caFile], (stime + 30) * 1000);
-    const cps = parseSTime(s.stdout);
-    if (cps === undefined) r.failures.push(`s_time ${mode}: no figure (${(s.stderr || s.stdout).trim().split('\n').slice(-1)[0]})`);
-    if (mode === '-new') r.newHandshakesPerSec = cps;
-    else r.resumedHandshakesPerSec = cps;
-    progress(`${label}:   ${cps?.toFixed(0) ?? '-'} connections/s`);
-  }
-
-  progress(`${label}: 3 × 10 MB download over TLS (curl --cacert)`);
-  let best = 0;
-  r.downloadOk = true;
-  for (let i = 0; i < 3; i++) {
-    const d = await inNs(clientNs, ['curl', '-sS', '--http1.1', '--max-time', '60', '--cacert', caFile, '-o', '/dev/null', '-w', '%{size_download} %{speed_download}', `${base}${bigPath}`], 70_000);
-    const [size, speed] = d.stdout.trim().split(' ').map(Number);
-    if (size !== bigBytes) {
-      r.downloadOk = false;
-      r.failures.push(`10 MB over TLS: got ${size} bytes (${d.stderr.trim()})`);
-      continue;
-    }
-    best = Math.max(best, speed! / 1e6);
-  }
-  r.downloadMBps = best > 0 ? best : undefined;
-  progress(`${label}:   best ${r.downloadMBps?.toFixed(1) ?? '-'} MB/s`);
-
-  progress(`${label}: h2load -n 20000 -c 10 -m 10 (HTTP/2 over TLS)`);
-  const h = await inNs(clientNs, ['h2load', '-n', '20000', '-c', '10', '-m', '10', `${base}/index.html`], 120_000);
-  const ph = parseH2load(h.stdout);
-  r.h2loadRps = ph.rps;
-  r.h2loadFailed = ph.failed;
-  if (ph.rps === undefined) r.failures.push(`h2load: no figure (${(h.stderr || h.stdout).trim().split('\n').slice(-1)[0]})`);
-  if ((ph.failed ?? 0) > 0) r.failures.push(`h2load: ${ph.failed} failed requests`);
-  progress(`${label}:   ${ph.rps?.toFixed(0) ?? '-'} req/s, ${ph.failed ?? '-'} failed`);
+  if (rows.includes('keepalive')) await keepAlive();
+  if (rows.includes('handshakes')) await handshakes();
+  if (rows.includes('download')) await download();
+  if (rows.includes('h2load')) await h2load();
   return r;
+
+  async function keepAlive(): Promise<void> {
+    progress(`${label}: wrk -t${o.threads} -c${o.connections} -d${o.duration}s over TLS (keep-alive)`);
+    const c0 = cpu();
+    const w = await inNs(clientNs, ['wrk', '-t', String(o.threads), '-c', String(o.connections), '-d', `${o.duration}s`, `${base}/index.html`], (o.duration + 30) * 1000);
+    const pw = parseWrk(w.stdout);
+    r.keepAliveRps = pw.requestsPerSec || undefined;
+    r.keepAliveCpuUs = per(c0, pw.requests, 1e6);
+    const se = pw.socketErrors;
+    if (se.connect + se.read + se.write + se.timeout > 0) r.keepAliveErrors = `connect ${se.connect}, read ${se.read}, write ${se.write}, timeout ${se.timeout}`;
+    if (pw.requests === 0) r.failures.push(`wrk over TLS: no requests (${(w.stderr || w.stdout).trim().split('\n')[0]})`);
+    progress(`${label}:   ${r.keepAliveRps?.toFixed(0) ?? '-'} req/s${r.keepAliveErrors ? `, socket errors ${r.keepAliveErrors}` : ''}`);
+  }
+
+  async function handshakes(): Promise<void> {
+    const stime = Math.max(3, Math.min(10, o.duration));
+    for (const mode of ['-new', '-reuse'] as const) {
+      progress(`${label}: openssl s_time ${mode} -time ${stime}`);
+      const c0 = cpu();
+      const s = await inNs(clientNs, ['openssl', 's_time', '-connect', `${ip}:443`, mode, '-time', String(stime), '-CAfile', caFile], (stime + 30) * 1000);
+      const cps = parseSTime(s.stdout);
+      if (cps === undefined) r.failures.push(`s_time ${mode}: no figure (${(s.stderr || s.stdout).trim().split('\n').slice(-1)[0]})`);
+      if (mode === '-new') {
+        r.newHandshakesPerSec = cps;
+        const n = /(\d+) connections in/.exec(s.stdout);
+        r.newHandshakeCpuUs = per(c0, n ? Number(n[1]) : 0, 1e6);
+      } else r.resumedHandshakesPerSec = cps;
+      progress(`${label}:   ${cps?.toFixed(0) ?? '-'} connections/s`);
+    }
+  }
+
+  async function download(): Promise<void> {
+    progress(`${label}: 3 × 10 MB download over TLS (curl --cacert)`);
+    let best = 0;
+    r.downloadOk = true;
+    const c0 = cpu();
+    for (let i = 0; i < 3; i++) {
+      const d = await inNs(clientNs, ['curl', '-sS', '--http1.1', '--max-time', '60', '--cacert', caFile, '-o', '/dev/null', '-w', '%{size_download} %{speed_download}', `${base}${bigPath}`], 70_000);
+      const [size, speed] = d.stdout.trim().split(' ').map(Number);
+      if (size !== bigBytes) {
+        r.downloadOk = false;
+        r.failures.push(`10 MB over TLS: got ${size} bytes (${d.stderr.trim()})`);
+        continue;
+      }
+      best = Math.max(best, speed! / 1e6);
+    }
+    r.downloadMBps = best > 0 ? best : undefined;
+    r.downloadCpuMs = per(c0, 3, 1e3);
+    progress(`${label}:   best ${r.downloadMBps?.toFixed(1) ?? '-'} MB/s`);
+  }
+
+  async function h2load(): Promise<void> {
+    progress(`${label}: h2load -n 20000 -c 10 -m 10 (HTTP/2 over TLS)`);
+    const c0 = cpu();
+    const h = await inNs(clientNs, ['h2load', '-n', '20000', '-c', '10', '-m', '10', `${base}/index.html`], 120_000);
+    const ph = parseH2load(h.stdout);
+    r.h2loadRps = ph.rps;
+    r.h2loadFailed = ph.failed;
+    r.h2loadCpuUs = per(c0, 20000, 1e6);
+    if (ph.rps === undefined) r.failures.push(`h2load: no figure (${(h.stderr || h.stdout).trim().split('\n').slice(-1)[0]})`);
+    if ((ph.failed ?? 0) > 0) r.failures.push(`h2load: ${ph.failed} failed requests`);
+    progress(`${label}:   ${ph.rps?.toFixed(0) ?? '-'} req/s, ${ph.failed ?? '-'} failed`);
+  }
 }

@@ -37,9 +37,13 @@ export const HTTP2_ERROR_REASONS: Readonly<Record<string, string>> = {
 export interface Http2Limits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS. Default 128. */
   maxConcurrentStreams: number;
-  /** SETTINGS_MAX_HEADER_LIST_SIZE, bytes. Default 16 KiB (as HTTP/1.1's maxHeaderBytes). */
+  /**
+   * SETTINGS_MAX_HEADER_LIST_SIZE, bytes: the hard stop, beyond which nghttp2 resets the stream.
+   * Default twice HTTP/1.1's maxHeaderBytes, so that a head HTTP/1.1 answers with 431 gets the
+   * same 431 here (checked against the HTTP/1.1 limits in onStream).
+   */
   maxHeaderListSize: number;
-  /** Header fields per request (pseudo-headers included). Default 128. */
+  /** Header fields per request (pseudo-headers included), the hard stop. Default 2 × maxHeaderCount + 8. */
   maxHeaderListPairs: number;
   /** Client resets of unanswered streams tolerated per window. Default 200. */
   maxResetsPerWindow: number;
@@ -85,7 +89,7 @@ export class Http2StaticServer {
     limits: Partial<Http2Limits> = {},
     now: () => number = () => performance.now(),
   ) {
-    this.limits = { ...DEFAULT_HTTP2_LIMITS, maxHeaderListSize: http.limits.maxHeaderBytes, ...limits };
+    this.limits = { ...DEFAULT_HTTP2_LIMITS, maxHeaderListSize: 2 * http.limits.maxHeaderBytes, maxHeaderListPairs: 2 * http.limits.maxHeaderCount + 8, ...limits };
     this.now = now;
     for (const reason of Object.keys(HTTP2_ERROR_REASONS)) this.errors[reason] = 0;
     const l = this.limits;
@@ -139,7 +143,7 @@ export class Http2StaticServer {
       else this.count('session-error');
     });
     session.on('close', () => this.sessions.delete(session));
-    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.onStream(session, stream, headers));
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => this.onStream(session, stream, headers, raw));
   }
 
   /** A client reset a stream: the rapid-reset pattern, when it repeats fast. */
@@ -160,7 +164,7 @@ export class Http2StaticServer {
     }
   }
 
-  private onStream(session: Http2Session, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  private onStream(session: Http2Session, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, raw: string[]): void {
     this.streams++;
     const s = this.http;
     s.requests++;
@@ -176,10 +180,32 @@ export class Http2StaticServer {
     const method = String(headers[':method'] ?? '');
     const target = String(headers[':path'] ?? '');
     const isHead = method === 'HEAD';
+    // The HTTP/1.1 limits, in the order its parser meets them, on the head as HTTP/1.1 would
+    // carry it: the request line, then the header block.
+    const limits = s.limits;
+    if (method.length + target.length + 10 > limits.maxRequestLine) {
+      s.count('uri-too-long');
+      this.sendError(stream, 414, false);
+      return;
+    }
+    const head = http1HeadSize(method, target, raw);
+    if (head.fields > limits.maxHeaderCount || head.bytes > limits.maxHeaderBytes) {
+      s.count(head.fields > limits.maxHeaderCount ? 'too-many-headers' : 'headers-too-large');
+      this.sendError(stream, 431, false);
+      return;
+    }
     if (method !== 'GET' && !isHead) {
       const known = KNOWN_METHODS.has(method);
       s.count(known ? 'method-not-allowed' : 'not-implemented');
       this.sendError(stream, known ? 405 : 501, false, known ? { allow: 'GET, HEAD' } : {});
+      return;
+    }
+    // A body is read and dropped up to maxBodyBytes (nghttp2 does that here); a larger one is
+    // refused, as HTTP/1.1 refuses it.
+    const declared = Number(header(headers, 'content-length') ?? 0);
+    if (declared > limits.maxBodyBytes) {
+      s.count('body-too-large');
+      this.sendError(stream, 413, isHead);
       return;
     }
     const path = targetToKey(target);
@@ -420,6 +446,22 @@ function gone(stream: ServerHttp2Stream): boolean {
 /** Most file streams (files too big for the cache) open at once per session, and the chunk each reads. */
 const MAX_FILE_STREAMS_PER_SESSION = 16;
 const H2_FILE_CHUNK = 64 * 1024;
+
+/**
+ * The size of this request's head as HTTP/1.1 would send it ("GET /p HTTP/1.1\r\n", a line per
+ * field, :authority as Host, the blank line) and its field count, for HTTP/1.1's limits.
+ */
+function http1HeadSize(method: string, target: string, raw: string[]): { bytes: number; fields: number } {
+  let bytes = method.length + target.length + 12 + 2;
+  let fields = 0;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.charCodeAt(0) === 0x3a /* : */ && name !== ':authority') continue;
+    fields++;
+    bytes += (name === ':authority' ? 4 : name.length) + 2 + raw[i + 1]!.length + 2;
+  }
+  return { bytes, fields };
+}
 
 function header(headers: IncomingHttpHeaders, name: string): string | null {
   const v = headers[name];

@@ -16,11 +16,19 @@ export interface AttachOptions {
   remote?: string;
   /** Reset the connection underneath (resetAndDestroy() works only on a kernel TCP socket). */
   abort?: () => void;
+  /**
+   * When the writes corked in this tick are flushed. Default process.nextTick. The TLS listener
+   * flushes them as soon as the input that caused them has been handled, so that the encrypted
+   * answer reaches our TCP inside the same vector (and leaves with its ACK in the same batch)
+   * instead of in a later kick of its own.
+   */
+  flushSoon?: (flush: () => void) => void;
 }
 
 class SocketStream implements ByteStream {
   private corked = false;
   readonly remote: string;
+  private readonly flushNow = (): void => this.uncork();
 
   constructor(
     private readonly socket: net.Socket,
@@ -35,7 +43,8 @@ class SocketStream implements ByteStream {
     if (!this.corked) {
       this.corked = true;
       s.cork();
-      process.nextTick(uncork, this);
+      if (this.options.flushSoon !== undefined) this.options.flushSoon(this.flushNow);
+      else process.nextTick(uncork, this);
     }
     s.write(chunk);
   }

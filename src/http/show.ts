@@ -57,6 +57,10 @@ export function formatHttpStaticServer(s: ShownServer, now: number = Date.now())
     lines.push(
       `    handshakes   ${ts.handshakes} (tls1.3 ${ts.tls13}, tls1.2 ${ts.tls12}, resumed ${ts.resumed}; alpn h2 ${ts.alpnH2}, http/1.1 ${ts.alpnHttp11}), failed ${ts.errors['handshake-failed']! + ts.errors['protocol-refused']! + ts.errors['no-shared-cipher']! + ts.errors['handshake-timeout']!}, open ${ts.connectionsOpen}`,
     );
+    lines.push(
+      `    refused      before the handshake: hello-timeout ${ts.errors['hello-timeout']}, not-tls ${ts.errors['not-tls']}, limit ${ts.errors['handshake-limit']}, per-source limit ${ts.errors['handshake-limit-source']}; waiting for hello ${ts.awaitingHello}, handshaking ${ts.handshaking}`,
+    );
+    lines.push(`    tickets      key rotations ${ts.ticketKeyRotations}`);
   }
   if (s.h2 !== null) {
     const h = s.h2.stats();

@@ -77,10 +77,12 @@ function splitPemCertificates(text: string): string[] {
   return out;
 }
 
-/** Why a pair was refused; `code` is stable for logs and metrics. */
+export type TlsPairReason = 'unreadable' | 'bad-certificate' | 'bad-key' | 'key-mismatch' | 'refused-by-openssl' | 'expired' | 'not-yet-valid';
+
+/** Why a pair was refused; `reason` is stable for logs and metrics. */
 export class TlsPairError extends Error {
   constructor(
-    readonly reason: 'unreadable' | 'bad-certificate' | 'bad-key' | 'key-mismatch' | 'refused-by-openssl',
+    readonly reason: TlsPairReason,
     message: string,
   ) {
     super(message);
@@ -111,17 +113,48 @@ export function checkPair(certPem: Buffer, keyPem: Buffer, source: string): TlsP
   return { certPem, keyPem, leaf, source };
 }
 
-/** Reads and checks a pair from files (following symlinks, as a mounted Secret needs). */
-export function loadPair(certFile: string, keyFile: string): TlsPair {
-  let certPem: Buffer;
-  let keyPem: Buffer;
-  try {
-    certPem = readFileSync(certFile);
-    keyPem = readFileSync(keyFile);
-  } catch (err) {
-    throw new TlsPairError('unreadable', `cannot read ${(err as NodeJS.ErrnoException).path ?? certFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+/** How loadPair reads a file (injected by tests to interleave a rotation between the two reads). */
+export type PairFileReader = (file: string) => Buffer;
+
+/**
+ * Reads and checks a pair from files (following symlinks, as a mounted Secret needs).
+ *
+ * The two files are two reads: a kubelet symlink swap between them gives the old certificate
+ * with the new key, which does not match. A pair that fails the check is therefore read again,
+ * until two reads in a row give the same bytes (then the files really hold a bad pair) or a read
+ * gives a good pair; at most `MAX_PAIR_READS` reads of each file.
+ */
+export function loadPair(certFile: string, keyFile: string, read: PairFileReader = (f) => readFileSync(f)): TlsPair {
+  let last: { cert: Buffer; key: Buffer } | null = null;
+  for (let attempt = 1; ; attempt++) {
+    let certPem: Buffer;
+    let keyPem: Buffer;
+    try {
+      certPem = read(certFile);
+      keyPem = read(keyFile);
+    } catch (err) {
+      throw new TlsPairError('unreadable', `cannot read ${(err as NodeJS.ErrnoException).path ?? certFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    try {
+      return checkPair(certPem, keyPem, `${certFile} + ${keyFile}`);
+    } catch (err) {
+      const stable = last !== null && last.cert.equals(certPem) && last.key.equals(keyPem);
+      if (stable || attempt >= MAX_PAIR_READS || !(err instanceof TlsPairError)) throw err;
+      last = { cert: certPem, key: keyPem };
+    }
   }
-  return checkPair(certPem, keyPem, `${certFile} + ${keyFile}`);
+}
+
+/** Reads of a pair before a bad one is believed (a swap between reads is retried). */
+export const MAX_PAIR_READS = 4;
+
+/** 'expired' / 'not-yet-valid' when the leaf is outside its validity at `nowMs`, else null. */
+export function validityProblem(pair: TlsPair, nowMs: number): 'expired' | 'not-yet-valid' | null {
+  const from = Date.parse(pair.leaf.validFrom);
+  const to = Date.parse(pair.leaf.validTo);
+  if (nowMs > to) return 'expired';
+  if (nowMs < from) return 'not-yet-valid';
+  return null;
 }
 
 export interface SelfSignedOptions {

@@ -4,16 +4,22 @@
  * done, ALPN decides: `h2` → the HTTP/2 server, anything else → the HTTP/1.1 static server,
  * both sharing one www-root and cache.
  *
+ * - Admission: no TLSSocket (≈60 KiB of OpenSSL state) until the first record, the ClientHello,
+ *   is complete; at most one record is buffered, for at most the hello timeout; bytes that are
+ *   no TLS handshake record reset the connection (not-tls). Connections waiting or handshaking
+ *   are capped per source address, handshakes under way in total; refusals are counted.
  * - Policy: TLS 1.2 and 1.3 only, Mozilla intermediate ciphers (tls-credentials.ts), no
- *   renegotiation, stateless session tickets whose keys survive certificate rotation.
+ *   renegotiation, stateless session tickets whose key is replaced every 12 h (rotateTicketKeys).
  * - Rotation: the pair's directory is watched (pair-watcher.ts); a good new pair becomes a new
- *   SecureContext that new handshakes use; connections already open keep theirs. A bad pair is
- *   refused (log code TLS_RELOAD_FAILED, counter reload-failed) and the old one stays.
+ *   SecureContext that new handshakes use; connections already open keep theirs. A bad pair
+ *   (unreadable, unparsable, key mismatch after re-reading, expired, not yet valid, refused by
+ *   OpenSSL) is refused (log code TLS_RELOAD_FAILED with its reason, counter reload-failed) and
+ *   the old one stays. An expired certificate at start-up is served with a TLS_CERT_EXPIRED warning.
  * - Cost: the time spent inside OpenSSL while a connection handshakes (the synchronous push of
  *   its records into the TLSSocket, which runs the handshake) is the runtime line
  *   `tls-handshake`: Calls = records pushed, Vectors = handshakes completed, so its ns/Packet
  *   column is the cost of one handshake (failed handshakes' time included). The time spent
- *   decrypting afterwards is `tls-input` (Vectors = input chunks).
+ *   decrypting afterwards is `tls-input` (Vectors = input chunks; one in 16 is timed and scaled).
  */
 import { randomBytes } from 'node:crypto';
 import tls, { type SecureContext } from 'node:tls';
@@ -23,7 +29,18 @@ import { attachSocket } from './node-net-adapter.js';
 import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
 import type { HttpStaticServer } from './server.js';
 import type { Http2StaticServer } from './h2.js';
-import { TLS_CIPHERS, TLS_CURVES, TlsPairError, describeCertificate, loadPair, type CertificateInfo, type TlsPair } from './tls-credentials.js';
+import {
+  TLS_CIPHERS,
+  TLS_CURVES,
+  TlsPairError,
+  describeCertificate,
+  loadPair,
+  validityProblem,
+  type CertificateInfo,
+  type PairFileReader,
+  type TlsPair,
+  type TlsPairReason,
+} from './tls-credentials.js';
 import { PairWatcher, type PairWatcherOptions } from './pair-watcher.js';
 
 export const TLS_NODE = 'tls-server';
@@ -33,11 +50,30 @@ export const TLS_ERROR_REASONS: Readonly<Record<string, string>> = {
   'protocol-refused': 'TLS handshakes refused: protocol older than TLS 1.2',
   'no-shared-cipher': 'TLS handshakes refused: no cipher in common',
   'handshake-timeout': 'TLS handshakes not complete in time',
+  'hello-timeout': 'connections reset: no complete ClientHello record in time',
+  'not-tls': 'connections reset: the first bytes are not a TLS handshake record',
   'handshake-limit': 'connections reset: too many TLS handshakes under way at once',
-  'reload-failed': 'certificate reloads refused (unparsable pair or key mismatch)',
+  'handshake-limit-source': 'connections reset: too many TLS handshakes under way from one address',
+  'reload-failed': 'certificate reloads refused (unreadable, unparsable, key mismatch, expired, not yet valid)',
 };
 
+/** Reasons a reload is refused, each a label of the reload-failure metric. */
+export const TLS_RELOAD_REASONS: readonly TlsPairReason[] = ['unreadable', 'bad-certificate', 'bad-key', 'key-mismatch', 'refused-by-openssl', 'expired', 'not-yet-valid'];
+
 export type TlsEventLog = (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
+
+/** The timer a listener rotates its session-ticket keys with (injected by tests). */
+export interface TicketTimer {
+  every(ms: number, fn: () => void): { cancel(): void };
+}
+
+const realTicketTimer: TicketTimer = {
+  every(ms, fn) {
+    const h = setInterval(fn, ms);
+    h.unref();
+    return { cancel: () => clearInterval(h) };
+  },
+};
 
 export interface TlsListenerOptions {
   certFile?: string;
@@ -48,10 +84,29 @@ export interface TlsListenerOptions {
   /** Handshakes not finished after this long are reset. Default 10 s. */
   handshakeTimeoutMs?: number;
   /**
-   * Most handshakes under way at once (default 1024): each holds OpenSSL state (~60 KiB) before
-   * the client has proved anything, so a flood of silent connections is bounded by this.
+   * A connection whose first TLS record (the ClientHello) is not complete after this long is
+   * reset. Default min(5 s, handshakeTimeoutMs).
+   */
+  helloTimeoutMs?: number;
+  /**
+   * Most handshakes under way at once (default 1024): each holds OpenSSL state (~60 KiB) from its
+   * ClientHello until it completes, so a flood of half-done handshakes is bounded by this.
    */
   maxHandshakes?: number;
+  /**
+   * Most connections from one address that are waiting for their ClientHello or handshaking
+   * (default 64): one client cannot take every handshake slot.
+   */
+  maxHandshakesPerSource?: number;
+  /** Session-ticket keys are replaced this often (default 12 h; 0 = never). */
+  ticketKeyRotationMs?: number;
+  ticketTimer?: TicketTimer;
+  /** Wall clock (ms since the epoch) for certificate validity. Default Date.now. */
+  now?: () => number;
+  /** Monotonic clock (ms) for the handshake timeouts. Default performance.now. */
+  monotonic?: () => number;
+  /** How the pair's files are read (tests interleave a rotation between the two reads). */
+  readFile?: PairFileReader;
   /** Watch the files for rotation. Default true when files are given. */
   watch?: boolean;
   watchOptions?: PairWatcherOptions;
@@ -71,16 +126,35 @@ export interface TlsStats {
   alpnH2: number;
   alpnHttp11: number;
   reloads: number;
+  /** Refused reloads by reason (their sum is errors['reload-failed']). */
+  reloadFailures: Record<string, number>;
+  ticketKeyRotations: number;
   connectionsOpen: number;
+  /** Connections whose ClientHello record is not complete yet (no OpenSSL state). */
+  awaitingHello: number;
+  /** Handshakes under way (a TLSSocket each). */
+  handshaking: number;
   errors: Record<string, number>;
 }
 
 const newRuntime = (): TlsRuntime => ({ calls: 0, vectors: 0, nanos: 0 });
 
+/** The handler of a connection refused at accept: it was reset, nothing will come. */
+const REFUSED: StreamHandler = { onData() {}, onDrain() {}, onEnd() {}, onClose() {} };
+
+/** TLS record header: content type, version (2), length (2). */
+const RECORD_HEADER = 5;
+const CONTENT_HANDSHAKE = 0x16;
+/** RFC 8446 §5.1: a plaintext record carries at most 2^14 bytes. */
+const MAX_PLAINTEXT_RECORD = 16384;
+/** Post-handshake input chunks timed for `tls-input`: one in this many, scaled. */
+const INPUT_SAMPLE_EVERY = 16;
+
 export class TlsListener {
   readonly certFile: string | undefined;
   readonly keyFile: string | undefined;
   readonly errors: Record<string, number> = {};
+  readonly reloadFailures: Record<string, number> = {};
   /** Runtime lines for `show runtime`: handshake records, and records after the handshake. */
   readonly handshakeRuntime = newRuntime();
   readonly inputRuntime = newRuntime();
@@ -91,17 +165,34 @@ export class TlsListener {
   alpnH2 = 0;
   alpnHttp11 = 0;
   reloads = 0;
+  ticketKeyRotations = 0;
   readonly accept: AcceptHandler;
   private pairNow: TlsPair;
   private context: SecureContext;
-  private readonly ticketKeys = randomBytes(48);
+  private ticketKeys = randomBytes(48);
   private readonly watcher: PairWatcher | null = null;
   private readonly log: TlsEventLog;
   private readonly open = new Set<Tracked>();
   private readonly sweep: NodeJS.Timeout;
+  private readonly ticketRotation: { cancel(): void } | null = null;
   private readonly handshakeTimeoutMs: number;
+  private readonly helloTimeoutMs: number;
   private readonly maxHandshakes: number;
+  private readonly maxPerSource: number;
+  private readonly now: () => number;
+  private readonly monotonic: () => number;
+  private readonly readFile: PairFileReader | undefined;
   private handshakesNow = 0;
+  /** Connections waiting for their ClientHello or handshaking, by source address. */
+  private readonly perSource = new Map<string, number>();
+  private inputSample = 0;
+  /** Inside input(): answers corked meanwhile are flushed when it returns (see flushSoon). */
+  private inInput = false;
+  private readonly flushes: Array<() => void> = [];
+  private readonly flushSoon = (flush: () => void): void => {
+    if (this.inInput) this.flushes.push(flush);
+    else process.nextTick(flush);
+  };
 
   constructor(
     private readonly http: HttpStaticServer,
@@ -109,13 +200,19 @@ export class TlsListener {
     options: TlsListenerOptions,
   ) {
     for (const r of Object.keys(TLS_ERROR_REASONS)) this.errors[r] = 0;
+    for (const r of TLS_RELOAD_REASONS) this.reloadFailures[r] = 0;
     this.log = options.log ?? (() => undefined);
     this.certFile = options.certFile;
     this.keyFile = options.keyFile;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+    this.helloTimeoutMs = options.helloTimeoutMs ?? Math.min(5000, this.handshakeTimeoutMs);
     this.maxHandshakes = options.maxHandshakes ?? 1024;
+    this.maxPerSource = options.maxHandshakesPerSource ?? 64;
+    this.now = options.now ?? Date.now;
+    this.monotonic = options.monotonic ?? (() => performance.now());
+    this.readFile = options.readFile;
     if (options.certFile !== undefined && options.keyFile !== undefined) {
-      this.pairNow = loadPair(options.certFile, options.keyFile);
+      this.pairNow = loadPair(options.certFile, options.keyFile, this.readFile);
     } else if (options.pair !== undefined) {
       this.pairNow = options.pair;
     } else {
@@ -129,11 +226,15 @@ export class TlsListener {
         `OpenSSL refuses this certificate/key (${(err as Error).message}): use an RSA key of at least 2048 bits or an ECDSA P-256/P-384 key, with a SHA-256 (or stronger) signature`,
       );
     }
+    this.warnIfInvalidAtStart();
     if (options.certFile !== undefined && options.keyFile !== undefined && options.watch !== false) {
       this.watcher = new PairWatcher([options.certFile, options.keyFile], () => this.reload(), options.watchOptions);
     }
-    this.sweep = setInterval(() => this.sweepHandshakes(performance.now()), Math.min(1000, Math.max(10, this.handshakeTimeoutMs / 4)));
+    const shortest = Math.min(this.handshakeTimeoutMs, this.helloTimeoutMs);
+    this.sweep = setInterval(() => this.sweepHandshakes(this.monotonic()), Math.min(1000, Math.max(10, shortest / 4)));
     this.sweep.unref();
+    const rotateMs = options.ticketKeyRotationMs ?? 12 * 3600_000;
+    if (rotateMs > 0) this.ticketRotation = (options.ticketTimer ?? realTicketTimer).every(rotateMs, () => this.rotateTicketKeys());
     this.accept = (stream) => this.acceptStream(stream);
   }
 
@@ -154,9 +255,19 @@ export class TlsListener {
       alpnH2: this.alpnH2,
       alpnHttp11: this.alpnHttp11,
       reloads: this.reloads,
+      reloadFailures: { ...this.reloadFailures },
+      ticketKeyRotations: this.ticketKeyRotations,
       connectionsOpen: this.open.size,
+      awaitingHello: this.awaitingHello(),
+      handshaking: this.handshakesNow,
       errors: { ...this.errors },
     };
+  }
+
+  private awaitingHello(): number {
+    let n = 0;
+    for (const t of this.open) if (t.stage === 'hello') n++;
+    return n;
   }
 
   private makeContext(pair: TlsPair): SecureContext {
@@ -177,6 +288,38 @@ export class TlsListener {
   }
 
   /**
+   * At start-up an expired (or not yet valid) configured certificate is served, as nginx does
+   * (refusing to start would turn a late renewal into an outage of plain errors, and clients
+   * that do not check dates keep working), but it is logged loudly with its dates. A rotation to
+   * such a certificate, on the other hand, is refused: the one being served is better.
+   */
+  private warnIfInvalidAtStart(): void {
+    const problem = validityProblem(this.pairNow, this.now());
+    if (problem === null) return;
+    const info = describeCertificate(this.pairNow);
+    const code = problem === 'expired' ? 'TLS_CERT_EXPIRED' : 'TLS_CERT_NOT_YET_VALID';
+    const what = problem === 'expired' ? `EXPIRED on ${info.notAfter}` : `NOT VALID until ${info.notBefore}`;
+    this.log(
+      'warn',
+      { code, cert: this.certFile ?? this.pairNow.source, subject: info.subject, notBefore: info.notBefore, notAfter: info.notAfter, fingerprint: info.fingerprint256 },
+      `TLS certificate ${info.subject} is ${what}: serving it anyway (clients that check dates will refuse it); install a valid certificate, it is picked up without a restart`,
+    );
+  }
+
+  /**
+   * Replaces the session-ticket keys (forward secrecy of resumed sessions: whoever obtains a
+   * ticket key can decrypt every session resumed with its tickets). Node gives a SecureContext
+   * one ticket key, and its ticket callback refuses tickets under any other key name, so there
+   * is no decrypt-only previous key: after a rotation each client with an old ticket makes one
+   * full handshake, then resumes with the new ticket. Open connections keep their context.
+   */
+  rotateTicketKeys(): void {
+    this.ticketKeys = randomBytes(48);
+    this.context = this.makeContext(this.pairNow);
+    this.ticketKeyRotations++;
+  }
+
+  /**
    * Re-reads the files. A good pair replaces the context for new handshakes; a bad one is
    * refused and logged. Returns what happened (tests, the CLI).
    */
@@ -185,15 +328,26 @@ export class TlsListener {
     let next: TlsPair;
     let context: SecureContext;
     try {
-      next = loadPair(this.certFile, this.keyFile);
+      next = loadPair(this.certFile, this.keyFile, this.readFile);
       if (next.certPem.equals(this.pairNow.certPem) && next.keyPem.equals(this.pairNow.keyPem)) return 'unchanged';
+      const problem = validityProblem(next, this.now());
+      if (problem !== null) {
+        const info = describeCertificate(next);
+        throw new TlsPairError(
+          problem,
+          problem === 'expired'
+            ? `${this.certFile}: the new certificate (${info.subject}) expired on ${info.notAfter}`
+            : `${this.certFile}: the new certificate (${info.subject}) is not valid before ${info.notBefore}`,
+        );
+      }
       // OpenSSL may refuse a pair that parses and matches (a key too small for its security
       // level, a weak signature): building the context is part of the check, so such a pair is
       // refused like any other and the old one keeps serving.
       context = this.makeContext(next);
     } catch (err) {
-      const reason = err instanceof TlsPairError ? err.reason : (err as { code?: string }).code?.startsWith('ERR_SSL') ? 'refused-by-openssl' : 'unreadable';
+      const reason: TlsPairReason = err instanceof TlsPairError ? err.reason : (err as { code?: string }).code?.startsWith('ERR_SSL') ? 'refused-by-openssl' : 'unreadable';
       this.errors['reload-failed']!++;
+      this.reloadFailures[reason] = (this.reloadFailures[reason] ?? 0) + 1;
       const cur = describeCertificate(this.pairNow);
       this.log(
         'warn',
@@ -214,17 +368,39 @@ export class TlsListener {
     return 'reloaded';
   }
 
+  /**
+   * A new connection costs a small object until its first record, the ClientHello, is complete
+   * (at most one record, 16 KiB + 5, is buffered, for at most helloTimeoutMs); only then is
+   * the TLSSocket and its OpenSSL state created. Connections waiting or handshaking are capped
+   * per source address, handshakes in total.
+   */
   private acceptStream(stream: ByteStream): StreamHandler {
+    const source = sourceOf(stream.remote);
+    const n = this.perSource.get(source) ?? 0;
+    if (n >= this.maxPerSource) {
+      this.errors['handshake-limit-source']!++;
+      stream.abort();
+      return REFUSED;
+    }
+    this.perSource.set(source, n + 1);
+    const t = new Tracked(this, stream, source, this.monotonic());
+    this.open.add(t);
+    return t;
+  }
+
+  /** @internal (Tracked) The first record is complete: the TLSSocket is made, or the connection refused. */
+  startHandshake(t: Tracked, head: Buffer): void {
     if (this.handshakesNow >= this.maxHandshakes) {
       this.errors['handshake-limit']!++;
-      stream.abort();
-      return { onData() {}, onDrain() {}, onEnd() {}, onClose() {} };
+      this.refuse(t);
+      return;
     }
-    const duplex = new ByteStreamDuplex(stream);
-    const t: Tracked = { duplex, started: performance.now(), handshaking: true, socket: null };
     this.handshakesNow++;
-    this.open.add(t);
-    const t0 = process.hrtime.bigint();
+    t.stage = 'handshake';
+    t.started = this.monotonic();
+    const start = performance.now();
+    const duplex = new ByteStreamDuplex(t.stream);
+    t.duplex = duplex;
     const socket = new tls.TLSSocket(duplex, {
       isServer: true,
       secureContext: this.context,
@@ -232,48 +408,90 @@ export class TlsListener {
       requestCert: false,
     });
     t.socket = socket;
-    this.record(this.handshakeRuntime, t0, 0);
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (t.handshaking) this.handshakeFailed(t, err);
+      if (t.stage === 'handshake') this.handshakeFailed(t, err);
     });
-    socket.on('close', () => {
-      this.endHandshake(t);
-      this.open.delete(t);
-    });
+    socket.on('close', () => this.gone(t));
     socket.once('secure', () => this.secured(t, socket));
-    return {
-      onData: (buf, off, len) => {
-        const start = process.hrtime.bigint();
-        duplex.onData(buf, off, len);
-        if (t.handshaking) this.record(this.handshakeRuntime, start, 0);
-        else this.record(this.inputRuntime, start, 1);
-      },
-      onDrain: () => duplex.onDrain(),
-      onEnd: () => duplex.onEnd(),
-      onClose: () => {
-        this.endHandshake(t);
-        this.open.delete(t);
-        duplex.onClose();
-      },
-    };
+    duplex.onData(head, 0, head.length);
+    this.charge(this.handshakeRuntime, start, 1, 0);
   }
 
-  /** One call into OpenSSL; `vectors` counts handshakes completed (tls-handshake) or input chunks (tls-input). */
-  private record(r: TlsRuntime, start: bigint, vectors: number): void {
-    r.calls++;
+  /** @internal (Tracked) Bytes for a connection with a TLSSocket. */
+  input(t: Tracked, buf: Buffer, off: number, len: number): void {
+    const duplex = t.duplex!;
+    if (t.stage === 'handshake') {
+      const start = performance.now();
+      duplex.onData(buf, off, len);
+      this.charge(this.handshakeRuntime, start, 1, 0);
+      return;
+    }
+    // After the handshake: one chunk in INPUT_SAMPLE_EVERY is timed and stands for the others
+    // (a clock read per chunk is a measurable part of a small request's cost).
+    const timed = ++this.inputSample >= INPUT_SAMPLE_EVERY;
+    const start = timed ? performance.now() : 0;
+    // Decrypting runs the HTTP server synchronously; what it answers is corked, and flushed
+    // (encrypted, handed to TCP) right here, so that it leaves in this vector's batch.
+    this.inInput = true;
+    try {
+      duplex.onData(buf, off, len);
+    } finally {
+      this.inInput = false;
+      this.runFlushes();
+    }
+    if (timed) {
+      this.inputSample = 0;
+      this.charge(this.inputRuntime, start, INPUT_SAMPLE_EVERY, INPUT_SAMPLE_EVERY);
+    }
+  }
+
+  private runFlushes(): void {
+    const f = this.flushes;
+    let i = 0;
+    try {
+      for (; i < f.length; i++) f[i]!();
+    } finally {
+      // A flush that threw must not leave the others corked for good.
+      for (i++; i < f.length; i++) process.nextTick(f[i]!);
+      f.length = 0;
+    }
+  }
+
+  /** @internal (Tracked) Resets a connection that will not get a TLSSocket. */
+  refuse(t: Tracked): void {
+    this.release(t);
+    t.stage = 'closed';
+    this.open.delete(t);
+    t.stream.abort();
+  }
+
+  /** @internal (Tracked, socket close) The connection is gone. */
+  gone(t: Tracked): void {
+    this.release(t);
+    t.stage = 'closed';
+    this.open.delete(t);
+  }
+
+  /** `calls` calls into OpenSSL (or a sample standing for them); `vectors` handshakes completed or input chunks. */
+  private charge(r: TlsRuntime, startMs: number, calls: number, vectors: number): void {
+    r.calls += calls;
     r.vectors += vectors;
-    r.nanos += Number(process.hrtime.bigint() - start);
+    r.nanos += Math.round((performance.now() - startMs) * 1e6 * (calls > 1 ? calls : 1));
   }
 
-  /** A handshake ended (done, failed, timed out or its connection went): one fewer under way. */
-  private endHandshake(t: Tracked): void {
-    if (!t.handshaking) return;
-    t.handshaking = false;
-    this.handshakesNow--;
+  /** The connection no longer waits or handshakes: its places in the caps are free. */
+  private release(t: Tracked): void {
+    if (t.stage === 'hello' || t.stage === 'handshake') {
+      if (t.stage === 'handshake') this.handshakesNow--;
+      const n = (this.perSource.get(t.source) ?? 1) - 1;
+      if (n <= 0) this.perSource.delete(t.source);
+      else this.perSource.set(t.source, n);
+    }
   }
 
   private handshakeFailed(t: Tracked, err: NodeJS.ErrnoException): void {
-    this.endHandshake(t);
+    this.release(t);
+    t.stage = 'failed';
     const text = `${err.code ?? ''} ${err.message}`;
     if (/UNSUPPORTED_PROTOCOL|VERSION_TOO_LOW|unsupported protocol/i.test(text)) this.errors['protocol-refused']!++;
     else if (/NO_SHARED_CIPHER|no shared cipher|NO_CIPHERS/i.test(text)) this.errors['no-shared-cipher']!++;
@@ -281,7 +499,8 @@ export class TlsListener {
   }
 
   private secured(t: Tracked, socket: tls.TLSSocket): void {
-    this.endHandshake(t);
+    this.release(t);
+    t.stage = 'open';
     // What tls.Server's own 'secure' listener does before 'secureConnection': http2 waits for a
     // 'secureConnect' that a server-side socket never emits while this is still set.
     (socket as unknown as { secureConnecting: boolean }).secureConnecting = false;
@@ -290,7 +509,7 @@ export class TlsListener {
     if (socket.isSessionReused()) this.resumed++;
     if (socket.getProtocol() === 'TLSv1.3') this.tls13++;
     else this.tls12++;
-    const remote = t.duplex.remote;
+    const duplex = t.duplex!;
     if (socket.alpnProtocol === 'h2' && this.h2 !== null) {
       this.alpnH2++;
       // The TLSSocket inherits allowHalfOpen from the Duplex (HTTP/1.1 needs it to finish
@@ -300,15 +519,20 @@ export class TlsListener {
       return;
     }
     this.alpnHttp11++;
-    attachSocket(socket, this.http.accept, { remote, abort: () => t.duplex.abortTransport() });
+    attachSocket(socket, this.http.accept, { remote: t.stream.remote, abort: () => duplex.abortTransport(), flushSoon: this.flushSoon });
   }
 
-  private sweepHandshakes(now: number): void {
+  /** Resets connections whose ClientHello or handshake is late (the sweep timer; tests call it with their clock). */
+  sweepHandshakes(now: number = this.monotonic()): void {
     for (const t of this.open) {
-      if (t.handshaking && now - t.started > this.handshakeTimeoutMs) {
-        this.endHandshake(t);
+      if (t.stage === 'hello' && now - t.started > this.helloTimeoutMs) {
+        this.errors['hello-timeout']!++;
+        this.refuse(t);
+      } else if (t.stage === 'handshake' && now - t.started > this.handshakeTimeoutMs) {
+        this.release(t);
+        t.stage = 'failed';
         this.errors['handshake-timeout']!++;
-        t.duplex.abortTransport();
+        t.duplex!.abortTransport();
         t.socket?.destroy();
       }
     }
@@ -317,18 +541,123 @@ export class TlsListener {
   /** Graceful: nothing to do at the TLS level (the HTTP servers drain their connections). */
   close(): void {
     this.watcher?.close();
+    this.ticketRotation?.cancel();
     clearInterval(this.sweep);
     for (const t of [...this.open]) {
-      t.duplex.abortTransport();
+      this.release(t);
+      t.stage = 'closed';
+      if (t.duplex !== null) t.duplex.abortTransport();
+      else t.stream.abort();
       t.socket?.destroy();
     }
     this.open.clear();
+    this.perSource.clear();
   }
 }
 
-interface Tracked {
-  duplex: ByteStreamDuplex;
-  started: number;
-  handshaking: boolean;
-  socket: tls.TLSSocket | null;
+/** "a.b.c.d" of "a.b.c.d:port" (the address part of any "host:port"). */
+function sourceOf(remote: string): string {
+  const i = remote.lastIndexOf(':');
+  return i < 0 ? remote : remote.slice(0, i);
+}
+
+/**
+ * One accepted connection, its StreamHandler. Until the first TLS record is complete it only
+ * buffers that record (stage 'hello'); then the listener gives it a ByteStreamDuplex and a
+ * TLSSocket, and bytes go straight to them.
+ */
+class Tracked implements StreamHandler {
+  stage: 'hello' | 'handshake' | 'open' | 'failed' | 'closed' = 'hello';
+  duplex: ByteStreamDuplex | null = null;
+  socket: tls.TLSSocket | null = null;
+  /** The first record's bytes so far (only while they arrive in pieces). */
+  private head: Buffer | null = null;
+  private headLen = 0;
+
+  constructor(
+    private readonly listener: TlsListener,
+    readonly stream: ByteStream,
+    readonly source: string,
+    public started: number,
+  ) {}
+
+  onData(buf: Buffer, off: number, len: number): void {
+    if (this.duplex !== null) {
+      this.listener.input(this, buf, off, len);
+      return;
+    }
+    if (this.stage !== 'hello' || len === 0) return;
+    // Common case: the whole ClientHello in one segment, nothing buffered.
+    if (this.headLen === 0) {
+      const need = recordLength(buf, off, len);
+      if (need < 0) return this.listener.refuse(this.notTls());
+      if (need > 0 && len >= need) {
+        const copy = Buffer.allocUnsafe(len);
+        buf.copy(copy, 0, off, off + len);
+        this.listener.startHandshake(this, copy);
+        return;
+      }
+    }
+    // In pieces: keep the record (at most 16 KiB + 5 bytes), in a buffer of the size its
+    // header announces (5 bytes until the header is complete), never more than one record.
+    let used = 0;
+    while (used < len) {
+      if (this.head === null) this.head = Buffer.allocUnsafe(RECORD_HEADER);
+      const take = Math.min(len - used, this.head.length - this.headLen);
+      buf.copy(this.head, this.headLen, off + used, off + used + take);
+      this.headLen += take;
+      used += take;
+      const need = recordLength(this.head, 0, this.headLen);
+      if (need < 0) return this.listener.refuse(this.notTls());
+      if (need === 0) continue;
+      if (this.head.length < need) {
+        const grown = Buffer.allocUnsafe(need);
+        this.head.copy(grown, 0, 0, this.headLen);
+        this.head = grown;
+        continue;
+      }
+      if (this.headLen < need) continue;
+      // Complete: the record and whatever came after it in this chunk go to OpenSSL.
+      const rest = len - used;
+      const all = rest === 0 ? this.head : Buffer.concat([this.head, buf.subarray(off + used, off + len)]);
+      this.head = null;
+      this.headLen = 0;
+      this.listener.startHandshake(this, all);
+      return;
+    }
+  }
+
+  private notTls(): this {
+    this.listener.errors['not-tls']!++;
+    return this;
+  }
+
+  onDrain(): void {
+    this.duplex?.onDrain();
+  }
+
+  onEnd(): void {
+    if (this.duplex !== null) this.duplex.onEnd();
+    else if (this.stage === 'hello') this.listener.refuse(this); // FIN before a ClientHello
+  }
+
+  onClose(): void {
+    this.listener.gone(this);
+    this.head = null;
+    this.duplex?.onClose();
+  }
+}
+
+/**
+ * How many bytes the first record takes (header included), from its first bytes: 0 while the
+ * header is incomplete, -1 if they are no TLS handshake record (a client speaking plain HTTP,
+ * an SSLv2-format hello, garbage, or a length no ClientHello record may have).
+ */
+function recordLength(b: Buffer, off: number, len: number): number {
+  if (b[off] !== CONTENT_HANDSHAKE) return -1;
+  if (len >= 2 && b[off + 1] !== 0x03) return -1;
+  if (len < RECORD_HEADER) return 0;
+  const n = (b[off + 3]! << 8) | b[off + 4]!;
+  if (n === 0 || n > MAX_PLAINTEXT_RECORD) return -1;
+  return RECORD_HEADER + n;
 }

@@ -296,7 +296,17 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     ),
   );
   tlsCounter('vpp_tls_reloads_total', 'Certificate reloads that took effect', (r) => r.stats.reloads);
-  tlsCounter('vpp_tls_reload_failures_total', 'Certificate reloads refused (TLS_RELOAD_FAILED): the previous pair stays', (r) => r.stats.errors['reload-failed'] ?? 0);
+  mirroredCounter(registry, 'vpp_tls_reload_failures_total', 'Certificate reloads refused (TLS_RELOAD_FAILED), by reason: the previous pair stays', ['listener', 'reason'], () =>
+    tlsRows().flatMap((r) => Object.entries(r.stats.reloadFailures).map(([reason, n]) => [{ listener: r.listener, reason }, n] as Row<'listener' | 'reason'>)),
+  );
+  mirroredCounter(registry, 'vpp_tls_connections_refused_total', 'TLS connections reset before their handshake, by reason', ['listener', 'reason'], () =>
+    tlsRows().flatMap((r) =>
+      ['hello-timeout', 'not-tls', 'handshake-limit', 'handshake-limit-source'].map(
+        (reason) => [{ listener: r.listener, reason }, r.stats.errors[reason] ?? 0] as Row<'listener' | 'reason'>,
+      ),
+    ),
+  );
+  tlsCounter('vpp_tls_ticket_key_rotations_total', 'Session-ticket key rotations', (r) => r.stats.ticketKeyRotations);
   mirroredCounter(registry, 'vpp_tls_handshake_seconds_total', 'Time spent in OpenSSL on handshake records (show runtime tls-handshake)', ['listener'], () =>
     tlsRows().map((r) => [{ listener: r.listener }, r.tls.handshakeRuntime.nanos / 1e9]),
   );

@@ -105,7 +105,9 @@ describe('HTTPS configuration in the engine', () => {
     const expiry = /^vpp_tls_certificate_not_after_seconds\{listener="0\.0\.0\.0:443"\} (\d+)$/m.exec(text);
     assert.ok(expiry !== null, text.split('\n').filter((l) => l.includes('tls')).join('\n'));
     assert.equal(Number(expiry[1]), Math.floor(Date.parse(pair.leaf.validTo) / 1000));
-    assert.match(text, /^vpp_tls_reload_failures_total\{listener="0\.0\.0\.0:443"\} 0$/m);
+    assert.match(text, /^vpp_tls_reload_failures_total\{listener="0\.0\.0\.0:443",reason="key-mismatch"\} 0$/m);
+    assert.match(text, /^vpp_tls_reload_failures_total\{listener="0\.0\.0\.0:443",reason="expired"\} 0$/m);
+    assert.match(text, /^vpp_tls_connections_refused_total\{listener="0\.0\.0\.0:443",reason="handshake-limit-source"\} 0$/m);
     assert.match(text, /^vpp_tls_handshakes_total\{listener="0\.0\.0\.0:443",version="TLSv1\.3"\} 0$/m);
     assert.match(text, /^vpp_http2_sessions_total\{server="0\.0\.0\.0:80"\} 0$/m);
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });

@@ -84,11 +84,12 @@ export interface Case {
   /** Where we differ from Linux on purpose: why, and what each side answers (the views' output). */
   expectDifference?: { why: string; linux: unknown; ours: unknown };
   /**
-   * Where we differ from Linux by mistake (reported, to be fixed): what is wrong, and our answer
-   * today. The test asserts that we still answer exactly so (and still differ from Linux): a fix
-   * or any other change makes it fail, and the mark is then removed or updated.
+   * Where we differ from Linux by mistake (reported, to be fixed): what is wrong, our answer
+   * today and Linux's (the right one). The test asserts both exactly (so the mark cannot hide a
+   * change of the judge, e.g. a sysctl): a fix or any other change makes it fail, and the mark is
+   * then removed or updated.
    */
-  knownBug?: { why: string; ours: unknown };
+  knownBug?: { why: string; ours: unknown; linux: unknown };
 }
 
 // ---- views ----------------------------------------------------------------------------------
@@ -160,6 +161,13 @@ const TS_OLD = -100_000;
 // ---- the cases --------------------------------------------------------------------------------
 
 /** Cases run with the listener's defaults (Linux tcp_syncookies=1, ours `tcp-syn-cookies on`). */
+/**
+ * The last step of a listener case whose segment draws no answer: an ACK, which a listener answers
+ * with <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2). Silence alone would also be what a dead or
+ * unreachable target gives.
+ */
+const alive: Step = { flags: 'A', ack: 12345 };
+
 export const NORMAL: Case[] = [
   // -- the listener: handshake options, and segments that find no connection
   { name: 'syn-all-options', rfc: 'RFC 9293 §3.10.7.2, RFC 7323 §1.3/§2.2, RFC 2018 §2', steps: [...open(FULL), probe] },
@@ -187,8 +195,8 @@ export const NORMAL: Case[] = [
     rfc: 'RFC 9293 §3.10.7.2: data on a SYN may be queued, but is acknowledged only once processed (without TFO both drop it)',
     steps: [{ flags: 'S', opts: FULL, len: 10, advance: false }, { flags: 'A', wait: 30 }, probe],
   },
-  { name: 'syn-fin-to-listener', rfc: 'RFC 9293 §3.10.7.2 (SYN+FIN is not a valid opening)', steps: [{ flags: 'SF', opts: FULL }] },
-  { name: 'syn-rst-to-listener', rfc: 'RFC 9293 §3.10.7.2: the RST is checked first: dropped', steps: [{ flags: 'SR', opts: FULL }] },
+  { name: 'syn-fin-to-listener', rfc: 'RFC 9293 §3.10.7.2 (SYN+FIN is not a valid opening)', steps: [{ flags: 'SF', opts: FULL }, alive] },
+  { name: 'syn-rst-to-listener', rfc: 'RFC 9293 §3.10.7.2: the RST is checked first: dropped', steps: [{ flags: 'SR', opts: FULL }, alive] },
   {
     name: 'syn-ecn-setup',
     rfc: 'RFC 3168 §6.1.1: an ECN-setup SYN (ECE+CWR) gets an ECN-setup SYN-ACK (ECE) only from an ECN-capable server',
@@ -215,8 +223,8 @@ export const NORMAL: Case[] = [
     steps: [{ flags: 'S', opts: FULL }, { flags: 'A', data: 'req', wait: 120, view: summary }],
   },
   { name: 'ack-to-listener', rfc: 'RFC 9293 §3.10.7.2: an ACK in LISTEN gets <SEQ=SEG.ACK><CTL=RST>', steps: [{ flags: 'A', ack: 12345 }] },
-  { name: 'rst-to-listener', rfc: 'RFC 9293 §3.10.7.2: a RST in LISTEN is ignored', steps: [{ flags: 'R' }] },
-  { name: 'fin-to-listener', rfc: 'RFC 9293 §3.10.7.2: no SYN, RST or ACK: dropped', steps: [{ flags: 'F' }] },
+  { name: 'rst-to-listener', rfc: 'RFC 9293 §3.10.7.2: a RST in LISTEN is ignored', steps: [{ flags: 'R' }, alive] },
+  { name: 'fin-to-listener', rfc: 'RFC 9293 §3.10.7.2: no SYN, RST or ACK: dropped', steps: [{ flags: 'F' }, alive] },
   { name: 'synack-to-listener', rfc: 'RFC 9293 §3.10.7.2: ACK set → RST with SEG.ACK', steps: [{ flags: 'SA', ack: 777 }] },
   { name: 'syn-to-closed-port', rfc: 'RFC 9293 §3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>', port: 81, steps: [{ flags: 'S', opts: FULL }] },
   { name: 'data-to-closed-port', rfc: 'RFC 9293 §3.10.7.1: <SEQ=SEG.ACK><CTL=RST>', port: 81, steps: [{ flags: 'A', ack: 4242, len: 5 }] },
@@ -300,6 +308,7 @@ export const NORMAL: Case[] = [
     name: 'ack-below-isn-with-data',
     rfc: 'RFC 5961 §5.2: acceptable is SND.UNA - MAX.SND.WND ≤ SEG.ACK; Linux also caps MAX.SND.WND by the bytes acknowledged so far (an ACK for bytes never sent is too old)',
     knownBug: {
+      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=0 [Timestamp] tsecr=20'], ['A seq=0 ack=-1 [SAck,Timestamp] tsecr=20 sack=0-1']],
       why: 'we take data whose ACK is below our ISN (nothing sent yet): Linux challenges it and drops it (tcp_ack: max_window = min(max_window, bytes_acked)), which narrows blind data injection on a fresh connection',
       ours: [SYNACK_FULL, [], ['A seq=0 ack=1 [Timestamp] tsecr=30'], ['A seq=0 ack=1 [Timestamp] tsecr=40']],
     },
@@ -343,6 +352,7 @@ export const NORMAL: Case[] = [
     name: 'data-duplicate-dsack',
     rfc: 'RFC 9293 §3.10.7.4 (ACK for an old segment), RFC 2883 (D-SACK block)',
     knownBug: {
+      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=40 sack=-10-0']],
       why: DSACK_MISSING,
       ours: [SYNACK_FULL, [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=0 [Timestamp] tsecr=30']],
     },
@@ -357,6 +367,7 @@ export const NORMAL: Case[] = [
     name: 'data-overlapping-left-edge',
     rfc: 'RFC 9293 §3.10.7.4: a segment starting below RCV.NXT is trimmed and its new part taken; RFC 2883: the duplicate part in a D-SACK block',
     knownBug: {
+      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=5 [SAck,Timestamp] tsecr=40 sack=-5-0']],
       why: DSACK_MISSING,
       ours: [SYNACK_FULL, [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=5 [Timestamp] tsecr=40']],
     },
@@ -369,6 +380,7 @@ export const NORMAL: Case[] = [
     name: 'keepalive-probe-garbage-byte',
     rfc: 'RFC 9293 §3.8.4: one old byte → ACK; RFC 2883: with a D-SACK block',
     knownBug: {
+      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=30 sack=-1-0']],
       why: DSACK_MISSING,
       ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [Timestamp] tsecr=20']],
     },
@@ -399,6 +411,7 @@ export const NORMAL: Case[] = [
     name: 'fin-out-of-order',
     rfc: 'RFC 9293 §3.10.7.4 eighth: a FIN beyond RCV.NXT waits for the gap (and is SACKed: RFC 2018)',
     knownBug: {
+      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=20 sack=10-11'], 'AF ack=11'],
       why: 'an out-of-order FIN without data is remembered (oooFin) but never processed: the segment that fills the gap finds no reassembly entries, so the receive path does not pull the reassembly queue, where the remembered FIN is checked; the peer must retransmit its FIN after an RTO (Linux keeps it, SACKs it, and closes at once)',
       ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [Timestamp] tsecr=20'], 'A ack=10'],
     },
@@ -408,6 +421,7 @@ export const NORMAL: Case[] = [
     name: 'fin-with-data-out-of-order',
     rfc: 'RFC 9293 §3.10.7.4 eighth, RFC 2018: data+FIN beyond RCV.NXT is kept and SACKed; filling the gap delivers both',
     knownBug: {
+      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=20 sack=10-16'], 'AF ack=16'],
       why: 'minor: our SACK block for out-of-order data+FIN ends before the FIN (10-15), Linux\'s covers the FIN\'s sequence number too (10-16); both keep the FIN and close once the gap is filled',
       ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=20 sack=10-15'], 'AF ack=16'],
     },
@@ -427,6 +441,7 @@ export const NORMAL: Case[] = [
     name: 'data-after-server-close',
     rfc: 'RFC 9293 §3.6.1 / RFC 1122 4.2.2.13: data arriving after the application closed SHOULD get a RST (the data is lost)',
     knownBug: {
+      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], 'AF ack=57 data', [], ['R seq=0 []']],
       why: 'in FIN-WAIT-2 after our application closed, new data is acknowledged and thrown away: the peer believes it delivered; Linux answers with a RST (RFC 9293 §3.6.1 SHOULD)',
       ours: [SYNACK_FULL, [], 'AF ack=57 data', [], ['A seq=0 ack=5 [Timestamp] tsecr=50']],
     },

@@ -19,11 +19,12 @@ import { checkFile, downloads, getIndex, machineBusyPct, otherCpuPct, otherCpuSn
 import { killAllRunning, mustRun, progress, runAsync } from './proc.js';
 import { logTail, startNginx, startNode, type KernelServer } from './servers.js';
 import { TLS_ROW_NAMES, measureTls, writeBenchCertificate, type TlsBenchResult, type TlsFiles, type TlsRowName } from './tls.js';
+import { addPathLoss, KERNEL_LOSS_KEYS, kernelTcpCounters, lossDownloads, parseTcpStats, segmentBeforeThePath, type LossDownloadResult } from './loss.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIG_NAME = '10mb.bin';
 const BIG_BYTES = 10 * 1024 * 1024;
-const SYSTEM_PACKAGES = ['wrk', 'nginx-light', 'curl', 'iputils-ping', 'ethtool', 'iproute2', 'nghttp2-client', 'openssl'];
+const SYSTEM_PACKAGES = ['wrk', 'nginx-light', 'curl', 'iputils-ping', 'ethtool', 'iproute2', 'nghttp2-client', 'openssl', 'nftables'];
 
 const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--connections C] [--threads T] [--topology both|lab|flat] [--servers ours,nginx,node]
   --duration S     seconds per wrk run (default 10)
@@ -39,8 +40,11 @@ const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--conn
   --only-tls       run only the HTTPS rows (flat path, ours and nginx): a quick check of them
   --tls-rows LIST  which HTTPS rows (comma-separated subset of ${TLS_ROW_NAMES.join(',')}; default all), e.g. to profile one
   --only LIST      run only these measurements (comma-separated: ping, single, download, keepalive,
-                   newconn); the GET checks always run. E.g. --only download --reps 3 --servers ours
-                   --topology flat --tls off: the 10 MB row alone
+                   newconn, loss); the GET checks always run. E.g. --only download --reps 3 --servers ours
+                   --topology flat --tls off: the 10 MB row alone. --only loss alone also means the flat
+                   path, ours and nginx, no HTTPS: 10 MB downloads while the bridge drops --loss % of the
+                   TCP frames in each direction
+  --loss P         the loss row's random drop, % each way (default 5)
 Writes bench/results/latest.json. Needs root (network namespaces).`;
 
 interface Options {
@@ -63,10 +67,18 @@ interface Options {
   tlsRows: TlsRowName[];
   /** measurements to run (default all) */
   only: Set<Measurement>;
+  /** the loss row's drop rate in each direction, % */
+  lossPct: number;
 }
 
-const MEASUREMENTS = ['ping', 'single', 'download', 'keepalive', 'newconn'] as const;
+const MEASUREMENTS = ['ping', 'single', 'download', 'keepalive', 'newconn', 'loss'] as const;
 type Measurement = (typeof MEASUREMENTS)[number];
+
+/** Something measureServer does is wanted (the loss row runs on its own). */
+function measuresBeyondLoss(o: Options): boolean {
+  for (const m of o.only) if (m !== 'loss') return true;
+  return false;
+}
 
 interface ServerResult {
   index: { ok: boolean; why?: string };
@@ -84,6 +96,11 @@ interface ServerResult {
    * ordinary figures, so the ratio compares our polling mode with the kernel as it is.
    */
   polling?: { ping?: PingResult; single?: WrkResult; serverCpuPct?: number };
+  /**
+   * Keep-alive and new-connection runs with two workers: ours with `cpu { workers 2 }` and
+   * `num-rx-queues 2`, nginx with `worker_processes 2`.
+   */
+  workers2?: { keepAlive?: WrkResult; newConnection?: WrkResult };
   /** `show errors` / `show session` of our dataplane after the run */
   dataplane?: { errors?: string; hardware?: string };
 }
@@ -91,7 +108,7 @@ interface ServerResult {
 type ServerName = 'ours' | 'nginx' | 'node';
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false, tlsRows: [...TLS_ROW_NAMES], only: new Set(MEASUREMENTS) };
+  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false, tlsRows: [...TLS_ROW_NAMES], only: new Set(MEASUREMENTS), lossPct: 5 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -123,6 +140,10 @@ function parseArgs(argv: string[]): Options {
       const t = v();
       if (t !== 'on' && t !== 'off') throw new Error(`--tls: '${t}' (valid: on, off)`);
       o.tls = t === 'on';
+    } else if (a === '--loss') {
+      const p = Number(v());
+      if (!(p > 0 && p < 100)) throw new Error(`--loss: '${argv[i]}' (a percentage between 0 and 100)`);
+      o.lossPct = p;
     } else if (a === '--only-tls') {
       o.onlyTls = true;
       o.tls = true;
@@ -138,6 +159,12 @@ function parseArgs(argv: string[]): Options {
       const list = v().split(',').filter(Boolean);
       for (const x of list) if (!(MEASUREMENTS as readonly string[]).includes(x)) throw new Error(`--only: '${x}' (valid: ${MEASUREMENTS.join(', ')})`);
       o.only = new Set(list as Measurement[]);
+      if (list.length === 1 && list[0] === 'loss') {
+        // The loss row alone: it runs on the flat path, against ours and nginx.
+        o.tls = false;
+        o.topology = 'flat';
+        o.servers = o.servers.filter((x) => x !== 'node');
+      }
     }
     else if (a === '--servers') {
       const list = v().split(',').filter(Boolean);
@@ -293,6 +320,22 @@ interface Row {
   ratio?: boolean;
 }
 
+/** Server CPU per request, µs: the server's CPU share over the run divided by its request rate. */
+function cpuPerRequestUs(w: WrkResult | undefined): number | undefined {
+  if (w === undefined || !w.ok || w.serverCpuPct === undefined || !(w.requestsPerSec > 0)) return undefined;
+  return (w.serverCpuPct / 100 / w.requestsPerSec) * 1e6;
+}
+
+function quotient(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
+}
+
+/** --only's keep-alive and new-connection runs, for the 2-worker rows (undefined: neither was asked for). */
+function twoWorkerOptions(o: Options): Options | undefined {
+  const only = new Set([...o.only].filter((m) => m === 'keepalive' || m === 'newconn'));
+  return only.size === 0 ? undefined : { ...o, only };
+}
+
 const ROWS: Row[] = [
   { name: 'keep-alive GET req/s', get: (r) => (r.keepAlive?.ok ? r.keepAlive.requestsPerSec : undefined) },
   { name: 'new-connection req/s', get: (r) => (r.newConnection?.ok ? r.newConnection.requestsPerSec : undefined) },
@@ -308,6 +351,14 @@ const ROWS: Row[] = [
   { name: 'server CPU % keep-alive', get: (r) => r.keepAlive?.serverCpuPct },
   { name: 'server CPU % new-conn', get: (r) => r.newConnection?.serverCpuPct },
   { name: 'server CPU % 10 MB download', get: (r) => r.download?.serverCpuPct },
+  { name: '2 workers: keep-alive req/s (nginx worker_processes 2)', get: (r) => (r.workers2?.keepAlive?.ok ? r.workers2.keepAlive.requestsPerSec : undefined) },
+  { name: '2 workers: new-connection req/s', get: (r) => (r.workers2?.newConnection?.ok ? r.workers2.newConnection.requestsPerSec : undefined) },
+  { name: 'server CPU µs/request keep-alive, 1 worker', digits: 2, get: (r) => cpuPerRequestUs(r.keepAlive) },
+  { name: 'server CPU µs/request keep-alive, 2 workers', digits: 2, get: (r) => cpuPerRequestUs(r.workers2?.keepAlive) },
+  { name: 'server CPU µs/request new-conn, 1 worker', digits: 2, get: (r) => cpuPerRequestUs(r.newConnection) },
+  { name: 'server CPU µs/request new-conn, 2 workers', digits: 2, get: (r) => cpuPerRequestUs(r.workers2?.newConnection) },
+  { name: 'CPU/request 2 workers ÷ 1 worker, keep-alive (goal ≤1.15)', digits: 2, get: (r) => quotient(cpuPerRequestUs(r.workers2?.keepAlive), cpuPerRequestUs(r.keepAlive)) },
+  { name: 'CPU/request 2 workers ÷ 1 worker, new-conn (goal ≤1.15)', digits: 2, get: (r) => quotient(cpuPerRequestUs(r.workers2?.newConnection), cpuPerRequestUs(r.newConnection)) },
   { name: 'other processes CPU % (keep-alive)', ratio: false, get: (r) => r.keepAlive?.otherCpuPct },
   { name: 'other processes CPU % (new-conn)', ratio: false, get: (r) => r.newConnection?.otherCpuPct },
 ];
@@ -320,6 +371,24 @@ function table(headers: string[], rows: string[][]): string {
 
 async function dataplaneState(socket: string): Promise<ServerResult['dataplane']> {
   return { errors: await cli(socket, 'show errors'), hardware: await cli(socket, 'show hardware-interfaces') };
+}
+
+/** Counters as `name value` pairs (only `keys`, in that order, when given). */
+function formatCounters(c: Record<string, number> | undefined, keys?: string[]): string {
+  if (c === undefined) return '-';
+  const names = keys ?? Object.keys(c);
+  return names.filter((k) => c[k] !== undefined).map((k) => `${k} ${c[k]}`).join(', ') || '(no change)';
+}
+
+/** Until /index.html answers (at most 10 s). */
+async function waitIndex(label: string, t: Target): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const r = await getIndex(t);
+    if (r.body?.trim() === 'Welcome') return;
+    if (Date.now() > deadline) throw new Error(`${label}: /index.html not served within 10 s (${r.why ?? 'wrong body'})`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }
 
 async function waitServing(label: string, t: Target, server: KernelServer): Promise<void> {
@@ -391,7 +460,31 @@ async function main(): Promise<number> {
   };
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
 
-  const results: { lab?: { ours: ServerResult }; flat?: Partial<Record<ServerName, ServerResult>>; tls?: { ours?: TlsBenchResult; nginx?: TlsBenchResult } } = {};
+  const results: {
+    lab?: { ours: ServerResult };
+    flat?: Partial<Record<ServerName, ServerResult>>;
+    tls?: { ours?: TlsBenchResult; nginx?: TlsBenchResult };
+    loss?: { ours?: LossDownloadResult; nginx?: LossDownloadResult };
+  } = {};
+  /** The loss row against one server: the bridge drops lossPct % each way meanwhile. */
+  const runLoss = async (label: string, who: 'ours' | 'nginx', t: Target, counters: () => Promise<Record<string, number>>): Promise<void> => {
+    await waitIndex(label, t);
+    progress(`${label}: ${o.reps} × 10 MB download with ${o.lossPct}% random loss both ways (nftables on the bridge)`);
+    const restoreOffload = await segmentBeforeThePath(flat.ns.worker);
+    const removeLoss = await addPathLoss(flat.ns.switch, t.ip, o.lossPct);
+    let r: LossDownloadResult;
+    try {
+      r = await lossDownloads(t, flat.ns.switch, `/${BIG_NAME}`, BIG_BYTES, o.reps, counters);
+    } finally {
+      await removeLoss();
+      await restoreOffload();
+    }
+    progress(`${label}:   median ${fmt(r.medianSeconds, 3)} s [${r.seconds.map((x) => x.toFixed(3)).join(', ')}], bridge dropped ${r.dropped?.fromServer} frames from the server and ${r.dropped?.toServer} to it`);
+    progress(`${label}:   server TCP: ${formatCounters(r.server, who === 'ours' ? undefined : KERNEL_LOSS_KEYS)}`);
+    progress(`${label}:   client TCP: ${formatCounters(r.client, KERNEL_LOSS_KEYS)}`);
+    for (const f of r.failures) fail(label, `loss download ${f}`);
+    results.loss = { ...results.loss, [who]: r };
+  };
   const runTls = async (label: string, who: 'ours' | 'nginx', t: Target, caFile: string, serverPid: number | undefined): Promise<void> => {
     const r = await measureTls(label, t.clientNs, t.ip, caFile, `/${BIG_NAME}`, BIG_BYTES, o, progress, o.tlsRows, serverPid);
     for (const f of r.failures) fail(label, f);
@@ -435,11 +528,12 @@ async function main(): Promise<number> {
       if (o.servers.includes('ours')) {
         progress('flat: starting our dataplane in the pod (uid 10000, CAP_NET_RAW only)');
         await flat.startOurs();
-        if (!o.onlyTls) {
+        if (!o.onlyTls && measuresBeyondLoss(o)) {
           flatResults.ours = await measureServer('flat/ours', t, o, scratch, sha256);
           flatResults.ours.dataplane = await dataplaneState(flat.podSocket);
           if (o.only.has('ping') || o.only.has('single')) flatResults.ours.polling = await measurePolling('flat/ours', t, o, flat.podSocket);
         }
+        if (!o.onlyTls && o.only.has('loss')) await runLoss('flat/ours loss', 'ours', t, async () => parseTcpStats(await cli(flat.podSocket, 'show tcp stats')));
         if (tlsFiles !== undefined) {
           const added = await cli(flat.podSocket, `http static listener add uri tls://0.0.0.0/443 cert ${tlsFiles.cert} key ${tlsFiles.key}`);
           if (added !== undefined && added.trim() !== '') fail('flat/ours', `http static listener add: ${added.trim()}`);
@@ -449,6 +543,22 @@ async function main(): Promise<number> {
           if (line !== undefined) progress(`flat/ours https: show runtime: ${line.trim()}`);
         }
         flat.stopOurs();
+        const two = twoWorkerOptions(o);
+        if (two !== undefined && !o.onlyTls) {
+          progress('flat: our dataplane again with cpu { workers 2 } and num-rx-queues 2');
+          flat.setWorkers(2);
+          try {
+            await flat.startOurs();
+            const r2 = await measureServer('flat/ours 2 workers', t, two, scratch, sha256);
+            if (flatResults.ours !== undefined) flatResults.ours.workers2 = { keepAlive: r2.keepAlive, newConnection: r2.newConnection };
+            const rt = await cli(flat.podSocket, 'show runtime');
+            const per = rt?.split('\n').filter((l) => /^Thread |^session-queue|^  cpu /.test(l)).join('\n    ');
+            if (per !== undefined) progress(`flat/ours 2 workers: show runtime (per thread):\n    ${per}`);
+          } finally {
+            flat.stopOurs();
+            flat.setWorkers(0);
+          }
+        }
       }
 
       if (o.servers.includes('nginx') || o.servers.includes('node')) {
@@ -464,14 +574,29 @@ async function main(): Promise<number> {
         const s = name === 'nginx' ? startNginx(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp, tlsFiles) : start(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp);
         servers.push(s);
         await waitServing(name, t, s);
-        if (!o.onlyTls) {
+        if (!o.onlyTls && measuresBeyondLoss(o)) {
           const r = await measureServer(`flat/${name}`, t, o, scratch, sha256);
           r.polling = { ping: r.ping, single: r.singleConnection }; // the kernel has no rx-mode
           flatResults[name] = r;
         }
+        if (name === 'nginx' && !o.onlyTls && o.only.has('loss')) await runLoss('flat/nginx loss', 'nginx', t, () => kernelTcpCounters(flat.ns.pod));
         if (name === 'nginx' && tlsFiles !== undefined) await runTls('flat/nginx https', 'nginx', t, tlsFiles.cert, s.pid);
         s.stop();
         servers.splice(servers.indexOf(s), 1);
+        const two = twoWorkerOptions(o);
+        if (name === 'nginx' && two !== undefined && !o.onlyTls) {
+          progress('flat: nginx again with worker_processes 2');
+          const s2 = startNginx(flat.ns.pod, join(flat.stateDir, 'nginx2'), flat.podWwwDir, flat.serverIp, undefined, 2);
+          servers.push(s2);
+          try {
+            await waitServing('nginx (2 workers)', t, s2);
+            const r2 = await measureServer('flat/nginx 2 workers', t, two, scratch, sha256);
+            if (flatResults.nginx !== undefined) flatResults.nginx.workers2 = { keepAlive: r2.keepAlive, newConnection: r2.newConnection };
+          } finally {
+            s2.stop();
+            servers.splice(servers.indexOf(s2), 1);
+          }
+        }
       }
     }
   } finally {
@@ -481,7 +606,7 @@ async function main(): Promise<number> {
   // ── report ──
   const out: string[] = [];
   const f = results.flat;
-  if (f !== undefined && !o.onlyTls) {
+  if (f !== undefined && !o.onlyTls && measuresBeyondLoss(o)) {
     out.push('', `FLAT path (no VLAN; client ── Linux bridge ── worker eth0 ── macvlan0 in the pod; wrk -t${o.threads} -c${o.connections} -d${o.duration}s; ${o.reps} × 10 MiB)`);
     out.push(
       table(
@@ -491,6 +616,11 @@ async function main(): Promise<number> {
           return [row.name, fmt(v('ours'), row.digits), fmt(v('nginx'), row.digits), fmt(v('node'), row.digits), row.ratio === false ? '' : ratio(v('ours'), v('nginx')), row.ratio === false ? '' : ratio(v('ours'), v('node'))];
         }),
       ),
+    );
+    out.push(
+      'Worker rows: ours with cpu { workers 2 } + num-rx-queues 2 against nginx with worker_processes 2. On a 2-core machine wrk',
+      'and both server threads share the same two cores, so the 2-worker throughput is for information only: worker scaling is',
+      'judged by server CPU per request (server CPU time / requests), 2 workers against 1 (goal: at most 1.15×).',
     );
   }
   if (results.tls !== undefined) {
@@ -518,6 +648,28 @@ async function main(): Promise<number> {
         }),
       ),
     );
+  }
+  if (results.loss !== undefined) {
+    const a = results.loss.ours;
+    const b = results.loss.nginx;
+    out.push('', `LOSS on the FLAT path: the bridge drops ${o.lossPct}% of the TCP frames each way at random (nftables numgen); 10 MiB with curl, ${o.reps} times`);
+    const rows: Array<[string, (r: LossDownloadResult) => number | undefined, number, string]> = [
+      ['10 MB download s, median (lower=better)', (r) => r.medianSeconds, 3, 'goal ≤ 1.2×'],
+      ['frames dropped from the server', (r) => r.dropped?.fromServer, 0, ''],
+      ['frames dropped towards the server', (r) => r.dropped?.toServer, 0, ''],
+    ];
+    out.push(
+      table(
+        ['', 'ours', 'nginx', 'ours/nginx', ''],
+        rows.map(([name, get, digits, goal]) => {
+          const x = a ? get(a) : undefined;
+          const y = b ? get(b) : undefined;
+          return [name, fmt(x, digits), fmt(y, digits), goal === '' ? '' : ratio(x, y), goal];
+        }),
+      ),
+    );
+    if (a !== undefined) out.push(`ours:  ${a.seconds.map((x) => x.toFixed(3)).join(' ')} s; TCP ${formatCounters(a.server)}`);
+    if (b !== undefined) out.push(`nginx: ${b.seconds.map((x) => x.toFixed(3)).join(' ')} s; kernel TCP ${formatCounters(b.server, KERNEL_LOSS_KEYS)}`);
   }
   if (results.lab !== undefined) {
     out.push('', 'LAB path (tagged: client untagged ── userspace switch (our L2 xconnect, VLAN 123) ── macvlan0, ours on host-macvlan0.123)');
@@ -561,6 +713,10 @@ async function main(): Promise<number> {
           return [row.name, { oursOverNginx: r(v('ours'), v('nginx')), oursOverNode: r(v('ours'), v('node')) }];
         }))
       : undefined,
+    lossRatio:
+      results.loss?.ours?.medianSeconds !== undefined && results.loss.nginx?.medianSeconds
+        ? Math.round((results.loss.ours.medianSeconds / results.loss.nginx.medianSeconds) * 1000) / 1000
+        : undefined,
     tlsRatios:
       results.tls?.ours && results.tls.nginx
         ? (() => {

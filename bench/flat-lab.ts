@@ -116,6 +116,21 @@ export class FlatLab {
     }
   }
 
+  /**
+   * Our dataplane with `cpu { workers n }` and `num-rx-queues n` (n = 0: as init wrote it), as a
+   * VPP user configures worker threads; takes effect at the next startOurs().
+   */
+  setWorkers(n: number): void {
+    const conf = join(this.podConfDir, 'vpp.conf');
+    const startup = join(this.podConfDir, 'startup.conf');
+    const vpp = readFileSync(conf, 'utf8').replace(/\ncpu \{[^}]*\}\n/, '\n');
+    writeFileSync(conf, n > 0 ? `${vpp}\ncpu {\n  workers ${n}\n}\n` : vpp);
+    const lines = readFileSync(startup, 'utf8').replace(/^(create host-interface name macvlan0)( num-rx-queues \d+)?/m, `$1${n > 0 ? ` num-rx-queues ${n}` : ''}`);
+    writeFileSync(startup, lines);
+    chownSync(conf, POD_UID, POD_UID);
+    chownSync(startup, POD_UID, POD_UID);
+  }
+
   startupConf(): string {
     return readFileSync(join(this.podConfDir, 'startup.conf'), 'utf8');
   }

@@ -14,14 +14,14 @@ export interface KernelServer {
   stop(): void;
 }
 
-/** nginx: 1 worker, access_log off, sendfile on, keepalive_requests large; the same www root. */
-export function startNginx(ns: string, dir: string, wwwRoot: string, address: string, tls?: { cert: string; key: string }): KernelServer {
+/** nginx: 1 worker (or `workers`), access_log off, sendfile on, keepalive_requests large; the same www root. */
+export function startNginx(ns: string, dir: string, wwwRoot: string, address: string, tls?: { cert: string; key: string }, workers = 1): KernelServer {
   mkdirSync(join(dir, 'tmp'), { recursive: true });
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
     conf,
     `# written by the vpp-server bench
-worker_processes 1;
+worker_processes ${workers};
 daemon off;
 master_process on;
 user nobody nogroup;

@@ -30,6 +30,10 @@
  *                                      'adaptive' (interrupt until a wakeup finds frames, then polling
  *                                      until adaptiveIdleMs pass without a frame)
  *   .close()                           idempotent; also done by the finalizer / env cleanup
+ *   options.receive false              a send-only socket (bound with protocol 0)
+ *   options.fanout 1 | 2, fanoutId     RX queue in a PACKET_FANOUT_HASH group: 1 = new group with a
+ *                                      kernel-chosen unique id, 2 = join fanoutId; .fanoutId = the id
+ * setThreadAffinity(cpu) threadId() threadCpu()   the calling thread's CPU pinning, LWP, current CPU
  *
  * Module functions for the data path: copyBytes(dst, dstOff, src, srcOff, len) (a memmove that, unlike
  * Buffer#copy of a sub-range on Node 20, allocates no view) and sum16(buf, off, len, initial) (the
@@ -64,10 +68,15 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#define FANOUT_NONE 0
+#define FANOUT_NEW 1
+#define FANOUT_JOIN 2
 #define TX_BATCH_MAX 1024u /* UIO_MAXIOV: sendmmsg takes at most this many messages */
 #define TX_OFFLOAD_SNDBUF (4 * 1024 * 1024) /* asked for on the TX offload socket by default */
 
@@ -96,6 +105,12 @@ typedef struct afp {
   int mtu;
   unsigned char mac[6];
   int promisc;
+  /* RX: 0 = a send-only socket (bound with protocol 0: the kernel queues nothing on it). */
+  int receive;
+  /* PACKET_FANOUT: FANOUT_NONE, FANOUT_NEW (id 0 + PACKET_FANOUT_FLAG_UNIQUEID: the kernel picks an
+   * id no group of this netns has) or FANOUT_JOIN (fanout_id, no flag). fanout_id: the group's id. */
+  int fanout_mode;
+  uint32_t fanout_id;
 
   /* ring geometry */
   int version; /* 2 or 3 */
@@ -1458,6 +1473,48 @@ static napi_value m_stats(napi_env env, napi_callback_info info) {
 
 /* ---------------------------------------------------------------- constructor */
 
+/*
+ * RX queues of one interface: several sockets in one PACKET_FANOUT_HASH group, the kernel deals
+ * each frame to one of them by its flow hash (symmetric on addresses and ports, the same for
+ * every frame of a flow; frames without ports hash on addresses only). The group's id must be
+ * unique: two dataplanes on one device that picked the same fixed id would join one group and
+ * silently share its frames. So the first socket passes id 0 with PACKET_FANOUT_FLAG_UNIQUEID
+ * (Linux 4.3+), the kernel chooses a free id, read back with getsockopt(PACKET_FANOUT); the
+ * other queues join that id without the flag (the kernel drops it from the group's flags).
+ */
+static int join_fanout(napi_env env, afp_t *a) {
+  const char *ifn = a->ifname;
+  int val;
+  if (a->fanout_mode == FANOUT_NEW) {
+    val = (int)((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_UNIQUEID) << 16);
+  } else {
+    if (a->fanout_id > 0xffff) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "fanoutId must be 0..65535");
+      return -1;
+    }
+    val = (int)(a->fanout_id | (PACKET_FANOUT_HASH << 16));
+  }
+  if (setsockopt(a->fd, SOL_PACKET, PACKET_FANOUT, &val, sizeof val) < 0) {
+    int e = errno;
+    char what[160];
+    if (a->fanout_mode == FANOUT_NEW)
+      snprintf(what, sizeof what, "cannot create a PACKET_FANOUT_HASH group with a unique id (needs Linux 4.3+)");
+    else
+      snprintf(what, sizeof what, "cannot join PACKET_FANOUT_HASH group %u (it must exist on this device, same type)",
+               a->fanout_id);
+    throw_errno(env, e, "setsockopt(PACKET_FANOUT)", ifn, what);
+    return -1;
+  }
+  int got = 0;
+  socklen_t glen = sizeof got;
+  if (getsockopt(a->fd, SOL_PACKET, PACKET_FANOUT, &got, &glen) < 0) {
+    throw_errno(env, errno, "getsockopt(PACKET_FANOUT)", ifn, "cannot read the fanout group id");
+    return -1;
+  }
+  a->fanout_id = (uint32_t)got & 0xffff;
+  return 0;
+}
+
 static int setup_socket(napi_env env, afp_t *a, int qdisc_bypass, int promisc, uint32_t sndbuf, int *bypass_on,
                         int *ignore_on) {
   const char *ifn = a->ifname;
@@ -1573,12 +1630,13 @@ static int setup_socket(napi_env env, afp_t *a, int qdisc_bypass, int promisc, u
   struct sockaddr_ll sll;
   memset(&sll, 0, sizeof sll);
   sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_protocol = a->receive ? htons(ETH_P_ALL) : 0;
   sll.sll_ifindex = a->ifindex;
   if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
     throw_errno(env, errno, "bind", ifn, "cannot bind the AF_PACKET socket");
     return -1;
   }
+  if (a->fanout_mode != FANOUT_NONE && join_fanout(env, a) < 0) return -1;
   if (promisc) {
     struct packet_mreq mr;
     memset(&mr, 0, sizeof mr);
@@ -1676,13 +1734,15 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "options must be an object");
     return NULL;
   }
-  uint32_t ver, bs, bc, fs, rt, mv, sndbuf;
-  int qb, promisc, txo;
+  uint32_t ver, bs, bc, fs, rt, mv, sndbuf, fmode, fid;
+  int qb, promisc, txo, recv;
   if (opt_u32(env, argv[1], "ringVersion", 2, &ver) || opt_u32(env, argv[1], "blockSize", 256 * 1024, &bs) ||
       opt_u32(env, argv[1], "blockCount", 64, &bc) || opt_u32(env, argv[1], "frameSize", 2048, &fs) ||
       opt_u32(env, argv[1], "retireTimeoutMs", 1, &rt) || opt_u32(env, argv[1], "maxVectorsPerWakeup", 16, &mv) ||
       opt_u32(env, argv[1], "sendBufferSize", 0, &sndbuf) || opt_bool(env, argv[1], "qdiscBypass", 1, &qb) ||
-      opt_bool(env, argv[1], "promiscuous", 0, &promisc) || opt_bool(env, argv[1], "txOffload", 1, &txo)) {
+      opt_bool(env, argv[1], "promiscuous", 0, &promisc) || opt_bool(env, argv[1], "txOffload", 1, &txo) ||
+      opt_bool(env, argv[1], "receive", 1, &recv) || opt_u32(env, argv[1], "fanout", FANOUT_NONE, &fmode) ||
+      opt_u32(env, argv[1], "fanoutId", 0, &fid)) {
     free(a);
     return NULL;
   }
@@ -1696,6 +1756,8 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   else if ((uint64_t)bs * bc > 0xffffffffull) bad = "the ring (blockSize * blockCount) must be smaller than 4 GiB";
   else if (rt == 0) bad = "retireTimeoutMs must be at least 1";
   else if (mv == 0) bad = "maxVectorsPerWakeup must be at least 1";
+  else if (fmode > FANOUT_JOIN) bad = "fanout must be 0 (none), 1 (new group, unique id) or 2 (join fanoutId)";
+  else if (fmode != FANOUT_NONE && !recv) bad = "a send-only socket (receive: false) cannot be in a fanout group";
   if (bad) {
     free(a);
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", bad);
@@ -1710,6 +1772,9 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   a->retire_ms = rt;
   a->max_vectors = mv;
   a->ring_len = (size_t)bs * bc;
+  a->receive = recv;
+  a->fanout_mode = (int)fmode;
+  a->fanout_id = fid;
 
   /* descriptors: pinned for the life of the socket, data pointers taken once */
   void *dp[5];
@@ -1811,6 +1876,8 @@ static napi_value m_construct(napi_env env, napi_callback_info info) {
   set_bool(env, self, "promiscuous", a->promisc);
   set_bool(env, self, "txOffload", a->tx_offload);
   set_u32(env, self, "sendBufferSize", (uint32_t)a->sndbuf);
+  set_bool(env, self, "receive", a->receive);
+  if (a->fanout_mode != FANOUT_NONE) set_u32(env, self, "fanoutId", a->fanout_id);
   return self;
 }
 
@@ -1858,6 +1925,45 @@ static napi_value m_closed(napi_env env, napi_callback_info info) {
   afp_t *a = unwrap(env, info, &argc, NULL);
   if (!a) return NULL;
   napi_get_boolean(env, a->closed || a->close_pending, &r);
+  return r;
+}
+
+/*
+ * setThreadAffinity(cpu) -> 0 or an errno name: pins the calling thread (a worker_thread is one
+ * OS thread: sched_setaffinity with pid 0 acts on the caller only) to one CPU. A CPU that does
+ * not exist or lies outside the process's allowed set (a container's cpuset) gives EINVAL and
+ * leaves the affinity as it was.
+ */
+static napi_value f_set_thread_affinity(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], r;
+  uint32_t cpu;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &cpu) != napi_ok || cpu >= CPU_SETSIZE) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "setThreadAffinity(cpu): cpu must be an integer 0..1023");
+    return NULL;
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  int rc = sched_setaffinity(0, sizeof set, &set);
+  napi_create_string_utf8(env, rc == 0 ? "" : errno_name(errno), NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+/* threadId() -> the calling thread's kernel id (LWP, as `show threads` prints it). */
+static napi_value f_thread_id(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_create_int32(env, (int32_t)syscall(SYS_gettid), &r);
+  return r;
+}
+
+/* threadCpu() -> the CPU the calling thread runs on now (sched_getcpu), -1 if unknown. */
+static napi_value f_thread_cpu(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_create_int32(env, sched_getcpu(), &r);
   return r;
 }
 
@@ -1978,6 +2084,12 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_create_uint32(env, TX_BATCH_MAX, &v);
   napi_set_named_property(env, exports, "TX_BATCH_MAX", v);
   napi_value fn;
+  if (napi_create_function(env, "setThreadAffinity", NAPI_AUTO_LENGTH, f_set_thread_affinity, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "setThreadAffinity", fn);
+  if (napi_create_function(env, "threadId", NAPI_AUTO_LENGTH, f_thread_id, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "threadId", fn);
+  if (napi_create_function(env, "threadCpu", NAPI_AUTO_LENGTH, f_thread_cpu, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "threadCpu", fn);
   if (napi_create_function(env, "copyBytes", NAPI_AUTO_LENGTH, m_copy_bytes, NULL, &fn) == napi_ok)
     napi_set_named_property(env, exports, "copyBytes", fn);
   if (napi_create_function(env, "sum16", NAPI_AUTO_LENGTH, m_sum16, NULL, &fn) == napi_ok)

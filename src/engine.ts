@@ -7,7 +7,8 @@ import { timeWaitWarnings } from './tcp/time-wait-warnings.js';
 import { DEFAULT_OPTIONS as DEFAULT_TCP_OPTIONS } from './tcp/types.js';
 import { Dataplane } from './dataplane/dataplane.js';
 import type { Device } from './io/device.js';
-import { createRegistry, type Command } from './cli/cli.js';
+import { createRegistry, executorOf, type Command, type LineExecutor } from './cli/cli.js';
+import type { ThreadView } from './cli/threads.js';
 import { CliServer } from './cli/cli-server.js';
 import type { CliContext, ErrorSource } from './cli/context.js';
 import type { CommandRegistry } from './cli/registry.js';
@@ -17,6 +18,7 @@ import type { Logger, LogRing } from './log.js';
 import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { DadState } from './dataplane/interface.js';
 import { Services } from './services.js';
+import { CONGESTION_CONTROLS, type CongestionControlName } from './tcp/congestion.js';
 import { resolveMemoryConfig, type MemoryConfig } from './cli/memory-conf.js';
 import { formatBytes } from './tcp/memory-show.js';
 import { MemoryBudget } from './tcp/budget.js';
@@ -31,13 +33,33 @@ import type { Registry } from 'prom-client';
 export interface EngineOptions {
   config: EngineConfig;
   log: Logger;
-  openDevice: (ifname: string) => Device;
+  openDevice: (ifname: string, rxQueues: number) => Device;
   /** The logger's ring buffer, for `show log`. */
   logRing?: LogRing;
   /** Extra commands (tests). */
   commands?: Command[];
   /** Monotonic clock, ms (tests). */
   now?: () => number;
+  /** Threads and queue placement for the CLI (worker threads; absent: this thread reads every queue). */
+  threads?: ThreadView;
+  /**
+   * How CLI and startup-config lines run (the main thread with workers: dispatched to them);
+   * default: this engine's registry.
+   */
+  execute?: LineExecutor;
+  /** Whether this engine sends gratuitous ARP (false on workers: the main thread announces). */
+  announces?: boolean;
+  /** This thread's share of the HTTP cache budget (1/W on each of W workers). */
+  cacheShare?: number;
+  /** The worker threads (main thread with `cpu { workers }`): drained and stopped with this engine. */
+  workers?: {
+    drain(graceMs: number): Promise<{ clean: boolean; remaining: number }>;
+    stop(): Promise<void>;
+    /** /metrics over every thread: this engine's registry and the workers', labelled by thread. */
+    metricsText(own: Registry): Promise<string>;
+  };
+  /** The `thread` label of every metric (worker threads: vpp_main, vpp_wk_0 …; absent: no label). */
+  threadLabel?: string;
 }
 
 /** Defaults of the `vpp-server { … }` stanza's operations keys. */
@@ -117,6 +139,8 @@ export class Engine {
   private started = false;
   private draining = false;
   private readonly now: () => number;
+  /** Runs a CLI line (this registry, or the dispatcher to the workers). */
+  readonly run: LineExecutor;
   private readonly exceptionLog = new Map<string, { lastLogged: number; suppressed: number }>();
 
   constructor(private readonly options: EngineOptions) {
@@ -137,9 +161,10 @@ export class Engine {
     });
 
     this.dp = new Dataplane({
-      openDevice: (ifname) => {
+      announces: options.announces,
+      openDevice: (ifname, rxQueues) => {
         try {
-          return options.openDevice(ifname);
+          return options.openDevice(ifname, rxQueues);
         } catch (err) {
           this.lastDeviceError = err as NodeJS.ErrnoException;
           throw err;
@@ -169,6 +194,13 @@ export class Engine {
     }
     const twMax = integer(config, 'tcp-time-wait-max', 10_000_000);
     if (twMax !== undefined) this.services.tcpOptions.maxTimeWait = twMax;
+    const cc = config.engine['tcp-congestion-control'];
+    if (cc !== undefined) {
+      if (!(CONGESTION_CONTROLS as readonly string[]).includes(cc)) {
+        throw new EngineConfigError(`vpp-server { tcp-congestion-control ${cc} }: expected ${CONGESTION_CONTROLS.join(' or ')}`);
+      }
+      this.services.tcpOptions.congestionControl = cc as CongestionControlName;
+    }
     this.services.log = (level, fields, message) => log[level](fields, message);
     this.memory = resolveMemoryConfig(config.engine);
     const m = this.memory;
@@ -176,12 +208,14 @@ export class Engine {
     this.services.memoryOrigin = m.origin;
     this.services.httpLimits.minSendBytes = m.minSendBytes;
     this.services.httpLimits.minSendWindowMs = m.minSendWindowMs;
+    if (options.cacheShare !== undefined) this.services.cacheShare = options.cacheShare;
     this.metrics = createMetricsRegistry({
       dp: this.dp,
       services: this.services,
       errorSources: this.errorSources,
       status: () => ({ live: this.live().ok, ready: this.ready().ok, stalls: this.health.stalls, maxGapMs: this.health.maxGapMs }),
     });
+    if (options.threadLabel !== undefined) this.metrics.setDefaultLabels({ thread: options.threadLabel });
     const ops = opsCommands({
       ring: options.logRing,
       live: () => this.live(),
@@ -189,7 +223,8 @@ export class Engine {
       management: () => this.managementText(),
     });
     this.registry = createRegistry([...serviceCommands(this.services), ...ops, ...(options.commands ?? [])]);
-    this.context = { dp: this.dp, startedAt: Date.now(), errorSources: this.errorSources, runtimeSources: this.services.runtimeSources };
+    this.context = { dp: this.dp, startedAt: Date.now(), errorSources: this.errorSources, runtimeSources: this.services.runtimeSources, threads: options.threads };
+    this.run = options.execute ?? executorOf(this.registry);
   }
 
   /**
@@ -205,7 +240,9 @@ export class Engine {
       log.warn({ code: w.code }, w.message);
     }
     if (this.managementAddress !== null) {
-      this.management = new ManagementServer(this.managementAddress, { live: () => this.live(), ready: () => this.ready(), metrics: this.metrics });
+      const workers = this.options.workers;
+      const metrics = workers === undefined ? this.metrics : { contentType: this.metrics.contentType, metrics: () => workers.metricsText(this.metrics) };
+      this.management = new ManagementServer(this.managementAddress, { live: () => this.live(), ready: () => this.ready(), metrics });
       try {
         await this.management.listen();
       } catch (err) {
@@ -224,14 +261,14 @@ export class Engine {
       }
     }
     if (config.cliListen !== undefined) {
-      this.cli = new CliServer(config.cliListen, this.registry, this.context, (line, ok) =>
+      this.cli = new CliServer(config.cliListen, this.run, this.context, (line, ok) =>
         log.info({ event: 'cli', ok }, `cli: ${line}`),
       );
       const { replacedStale } = await this.cli.listen();
       if (replacedStale) log.warn({ code: 'STALE_CLI_SOCKET', path: config.cliListen }, 'replaced a stale CLI socket left by a previous run (it had crashed or was killed); nothing to do');
     }
     if (config.startupConfig !== undefined) {
-      await runStartupConfig(this.registry, config.startupConfig, this.context, ({ line, command, output }) =>
+      await runStartupConfig(this.run, config.startupConfig, this.context, ({ line, command, output }) =>
         log.info({ event: 'config', file: config.startupConfig, line }, output === '' ? command : `${command} -> ${output}`),
       );
     }
@@ -328,6 +365,7 @@ export class Engine {
         perSource: `${this.memory.sourceMaxConnections} connections, ${formatBytes(this.memory.sourceMaxBytes)}`,
         minSendRate: this.memory.minSendBytes === 0 ? 'off' : `${formatBytes(this.memory.minSendBytes)} per ${this.memory.minSendWindowMs / 1000} s`,
       },
+      threads: this.context.threads?.threads().map((t) => `${t.name}${t.lcore !== null ? `@cpu${t.lcore}` : ''}`),
     };
   }
 
@@ -350,6 +388,17 @@ export class Engine {
    * connection is done or `graceMs` has passed. The dataplane keeps running meanwhile.
    */
   async drain(graceMs = this.shutdownGraceMs): Promise<DrainResult> {
+    const workers = this.options.workers;
+    if (workers !== undefined) {
+      // The connections live on the workers; each drains its own at the same time.
+      const t0 = this.now();
+      const [own, theirs] = await Promise.all([this.drainHere(graceMs), workers.drain(graceMs)]);
+      return { clean: own.clean && theirs.clean, remaining: own.remaining + theirs.remaining, elapsedMs: this.now() - t0 };
+    }
+    return this.drainHere(graceMs);
+  }
+
+  private async drainHere(graceMs: number): Promise<DrainResult> {
     const t0 = this.now();
     this.draining = true;
     const tcp = this.services.tcp;
@@ -380,6 +429,7 @@ export class Engine {
     this.heartbeat = null;
     await this.cli?.close();
     this.cli = null;
+    await this.options.workers?.stop();
     // Reset what is left, send those RSTs, then stop the transports and the devices.
     for (const h of this.services.http) h.server.close();
     this.services.tcp?.kick();

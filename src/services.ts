@@ -3,7 +3,7 @@
  * static servers that `http static server …` starts.
  */
 import { statSync } from 'node:fs';
-import { TcpStack, type TcpOptions } from './tcp/index.js';
+import { DEFAULT_OPTIONS, TcpStack, type TcpOptions } from './tcp/index.js';
 import { HttpStaticServer, type HttpLimits } from './http/server.js';
 import type { HttpListenerCommand, HttpStaticServerCommand } from './http/command.js';
 import { Http2StaticServer, HTTP2_STATIC_SERVER_NODE } from './http/h2.js';
@@ -45,7 +45,12 @@ export class Services {
   readonly http: HttpServerEntry[] = [];
   /** Limits applied to HTTP servers started from now on (tests shorten them). */
   httpLimits: Partial<HttpLimits> = {};
-  /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies, the memory budget), applied when the stack is created. */
+  /**
+   * This thread's share of each static server's cache budget (`cache-size`): 1 with one thread;
+   * 1/W on each of W workers, so the process holds at most one budget in all.
+   */
+  cacheShare = 1;
+  /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies, the memory budget, congestion control), applied when the stack is created. */
   tcpOptions: Partial<TcpOptions> = {};
   /** How the memory budget was chosen (show tcp memory). */
   memoryOrigin = 'the built-in default (no engine configuration)';
@@ -85,8 +90,13 @@ export class Services {
     if (this.tcp !== null) return this.tcp;
     const dp = this.dp;
     let kickScheduled = false;
+    const tcpOptions = { ...DEFAULT_OPTIONS, ...this.tcpOptions };
+    // Connections, TIME_WAIT entries and listeners hold their IPv6 handles (ip6-peers.ts); the
+    // table has room for every address TCP can hold (and a few local ones) plus unheld ones.
+    dp.ip6Peers.setCapacity(tcpOptions.maxConnections + tcpOptions.maxTimeWait + 1024);
     const stack: TcpStack = new TcpStack(new DataplaneSegmentSink(dp), {
       ...this.tcpOptions,
+      addresses: dp.ip6Peers,
       // Our MSS follows the MTU of the interface that owns the local address (IPv6: a 40-byte header).
       mss: (localIp) =>
         isIp6Handle(localIp)
@@ -103,15 +113,6 @@ export class Services {
     });
     const host = new TcpHost(dp, stack);
     this.tcp = host;
-    // IPv6 handles that connections and listeners use are never forgotten (ip6-peers.ts).
-    dp.ip6Peers.inUse = () => {
-      const used = new Set<number>(this.http.flatMap((h) => h.listeners.map((l) => l.ip)));
-      for (const c of stack.connections()) {
-        used.add(c.localIp);
-        used.add(c.remoteIp);
-      }
-      return used;
-    };
     this.errorSources.push({
       node: 'tcp4-session',
       counts: () => stack.errors,
@@ -135,7 +136,7 @@ export class Services {
     if (command.idleTimeoutMs !== undefined) limits.idleTimeoutMs = command.idleTimeoutMs;
     // Its input buffers and file chunks count in the TCP stack's memory budget.
     const memory = this.ensureTcp().stack.mem.forApplication();
-    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: command.cacheSizeBytes, limits, memory });
+    const server = new HttpStaticServer({ wwwRoot: command.wwwRoot, cacheSizeBytes: Math.floor(command.cacheSizeBytes * this.cacheShare), limits, memory });
     const h2 = command.http1Only === true ? null : new Http2StaticServer(server, { idleTimeoutMs: server.limits.idleTimeoutMs });
     const entry: HttpServerEntry = { server, command, h2, listeners: [] };
     try {

@@ -6,7 +6,7 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { CliContext } from './context.js';
-import { execute } from './cli.js';
+import { executorOf, type LineExecutor } from './cli.js';
 import type { CommandRegistry } from './registry.js';
 
 export const RESPONSE_END = '\0';
@@ -29,10 +29,14 @@ export class CliServer {
 
   constructor(
     readonly path: string,
-    private readonly registry: CommandRegistry<CliContext>,
+    registry: CommandRegistry<CliContext> | LineExecutor,
     private readonly context: CliContext,
     private readonly onCommand: (line: string, ok: boolean) => void = () => {},
-  ) {}
+  ) {
+    this.run = executorOf(registry);
+  }
+
+  private readonly run: LineExecutor;
 
   /** Listens, replacing a stale socket file left by a crash; fails if another process serves it. */
   async listen(): Promise<{ replacedStale: boolean }> {
@@ -82,7 +86,7 @@ export class CliServer {
           let ok = false;
           let output: string;
           try {
-            ({ ok, output } = await execute(this.registry, line, context));
+            ({ ok, output } = await this.run(line, context));
           } catch (err) {
             output = `internal error: ${(err as Error).message}`;
           }

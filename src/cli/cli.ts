@@ -41,6 +41,14 @@ export interface ExecuteResult {
   output: string;
 }
 
+/** Runs one line in a context: `execute` over a registry, or the main thread's dispatcher to its workers. */
+export type LineExecutor = (line: string, ctx: CliContext) => Promise<ExecuteResult>;
+
+/** The executor of a registry, or the executor given. */
+export function executorOf(target: CommandRegistry<CliContext> | LineExecutor): LineExecutor {
+  return typeof target === 'function' ? target : (line, ctx) => execute(target, line, ctx);
+}
+
 /** Runs one line. Errors come back VPP style: "<command>: <what is wrong>". */
 export async function execute(registry: CommandRegistry<CliContext>, line: string, ctx: CliContext): Promise<ExecuteResult> {
   const words = tokenize(line);

@@ -1,5 +1,6 @@
 /** What CLI commands operate on. */
 import type { Dataplane } from '../dataplane/dataplane.js';
+import type { ThreadView } from './threads.js';
 
 export interface CliContext {
   readonly dp: Dataplane;
@@ -9,6 +10,8 @@ export interface CliContext {
   readonly errorSources: ErrorSource[];
   /** Extra lines of `show runtime` (e.g. tls-handshake) beside the dataplane's graph nodes. */
   readonly runtimeSources?: readonly RuntimeSource[];
+  /** Threads and RX queue placement (absent: one thread reads every queue). */
+  readonly threads?: ThreadView;
   /** Called by `quit` in an interactive session; not available in startup-config. `signal`
    *  aborts when the client goes away, so that a long command (ping) stops early. */
   readonly session?: { close(): void; readonly signal?: AbortSignal };

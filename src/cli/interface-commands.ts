@@ -1,10 +1,13 @@
 /** Commands that create and configure interfaces, with VPP's syntax. */
 import { wrap } from './dataplane-call.js';
-import { formatMac, parseIpv4Prefix, parseMac } from '../wire/address.js';
+import { CLASS_E_REASON, formatMac, isClassE, parseIpv4Prefix, parseMac } from '../wire/address.js';
 import { parseIpv6Prefix } from '../wire/ipv6-address.js';
 import { type Args, CommandError, type CommandRegistry } from './registry.js';
 import type { CliContext } from './context.js';
 
+
+/** Most RX queues (AF_PACKET sockets in one fanout group) an interface may have. */
+export const MAX_RX_QUEUES = 64;
 
 function interfaceName(args: Args, ctx: CliContext): string {
   const name = args.next(`interface name (interfaces: ${ctx.dp.interfaces.map((s) => s.name).join(', ') || 'none yet'})`);
@@ -22,19 +25,23 @@ function macArg(args: Args): Buffer {
 export function registerInterfaceCommands(registry: CommandRegistry<CliContext>): void {
   registry.register({
     path: 'create host-interface',
-    help: 'create host-interface name <ifname> [hw-addr <mac>]',
+    help: 'create host-interface name <ifname> [hw-addr <mac>] [num-rx-queues <n>] [num-tx-queues <n>]',
     run(args, ctx) {
       let ifname: string | undefined;
       let mac: Buffer | undefined;
+      let rxQueues = 1;
       while (!args.done) {
-        const key = args.oneOf('option', ['name', 'hw-addr']);
+        const key = args.oneOf('option', ['name', 'hw-addr', 'num-rx-queues', 'num-tx-queues']);
         if (key === 'name') ifname = args.next('host interface name');
+        else if (key === 'num-rx-queues') rxQueues = args.integer('number of RX queues', 1, MAX_RX_QUEUES);
+        // Every thread sends through a socket of its own: there is no TX queue to share or count.
+        else if (key === 'num-tx-queues') args.integer('number of TX queues', 1, MAX_RX_QUEUES + 1);
         else mac = macArg(args);
       }
       if (ifname === undefined) throw new CommandError('missing name <ifname> (the kernel interface to attach to, e.g. macvlan0)');
       if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(ifname)) throw new CommandError(`\`${ifname}' is not a valid Linux interface name`);
       try {
-        return wrap(() => ctx.dp.createHostInterface(ifname!, mac));
+        return wrap(() => ctx.dp.createHostInterface(ifname!, mac, rxQueues));
       } catch (err) {
         const e = err as { code?: string; message: string };
         if (err instanceof CommandError) throw err;
@@ -99,6 +106,7 @@ export function registerInterfaceCommands(registry: CommandRegistry<CliContext>)
       const prefix = parseIpv4Prefix(text);
       if (prefix !== null) {
         args.end();
+        if (!del && isClassE(prefix.address)) throw new CommandError(`\`${text}' ${CLASS_E_REASON}: use another interface address`);
         wrap(() => (del ? ctx.dp.deleteAddress(name, prefix) : ctx.dp.addAddress(name, prefix)));
         return;
       }

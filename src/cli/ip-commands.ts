@@ -8,7 +8,7 @@ import type { FibEntry } from '../dataplane/fib.js';
 import type { SwInterface } from '../dataplane/interface.js';
 import { l2Length } from '../dataplane/interface-output.js';
 import { NUD_NAMES, NudState, type Neighbor } from '../dataplane/neighbor.js';
-import { formatIpv4, formatMac, parseIpv4, parseIpv4Prefix, parseMac } from '../wire/address.js';
+import { CLASS_E_REASON, formatIpv4, formatMac, isClassE, parseIpv4, parseIpv4Prefix, parseMac } from '../wire/address.js';
 import { ETHERTYPE_IPV4, writeEthernet, writeEthernetVlan } from '../wire/ethernet.js';
 import { formatIpv6, parseIpv6, parseIpv6Prefix, type Ipv6Prefix } from '../wire/ipv6-address.js';
 import type { CliContext } from './context.js';
@@ -59,6 +59,11 @@ function parseRoute(args: Args, ctx: CliContext): Route {
     throw new CommandError('missing via <next-hop> [<interface>] (e.g. ip route add 0.0.0.0/0 via 192.168.123.1 host-macvlan0.123, or ::/0 via fe80::1 host-macvlan0.123)');
   }
   args.end();
+  if (prefix4 !== null && !del) {
+    // A route inside 240.0.0.0/4 (or via it) could never carry a packet: refused, not silently dead.
+    if (prefix4.prefixLength >= 4 && isClassE(prefix4.address)) throw new CommandError(`\`${text}' ${CLASS_E_REASON}: no route can be added there`);
+    if (typeof via === 'number' && isClassE(via)) throw new CommandError(`next hop ${formatIpv4(via)} ${CLASS_E_REASON}`);
+  }
   if (prefix4 !== null) return { family: 4, del, prefix: prefix4, via: via as number | null, ifname };
   return { family: 6, del, prefix: prefix6!, via: via as Buffer | null, ifname };
 }

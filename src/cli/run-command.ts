@@ -58,6 +58,16 @@ export function effectiveCapabilities(status?: string): string[] {
   }
 }
 
+/** Which CPUs this process may use, for a pinning error. */
+function cpuHint(): string {
+  try {
+    const list = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return `the CPU does not exist or this process may not use it (Cpus_allowed_list ${list ?? 'unknown'}); change cpu { main-core … corelist-workers … }`;
+  } catch {
+    return 'the CPU does not exist or this process may not use it';
+  }
+}
+
 /** What to do about a device that did not open, by error code. */
 const DEVICE_HINTS: Record<string, string> = {
   ENODEV:
@@ -142,27 +152,50 @@ export async function main(argv: string[]): Promise<number> {
     log.error({ code: 'UNHANDLED_REJECTION', err: { message: e?.message ?? String(reason), stack: e?.stack } }, `unhandled promise rejection: ${e?.message ?? String(reason)} (a bug: please report it)`);
   });
 
-  const { AfPacketDevice } = await import('../io/af-packet.js');
-  const openDevice = (ifname: string): Device =>
-    AfPacketDevice.open(ifname, {
-      ringVersion: config.engine['ring-version'] !== undefined ? (Number(config.engine['ring-version']) as 2 | 3) : undefined,
-      blockSize: config.engine['block-size'] !== undefined ? Number(config.engine['block-size']) : undefined,
-      blockCount: config.engine['block-count'] !== undefined ? Number(config.engine['block-count']) : undefined,
-      frameSize: config.engine['frame-size'] !== undefined ? Number(config.engine['frame-size']) : undefined,
-      // `tx-offload off`: no PACKET_VNET_HDR TX socket (checksums in JS, one frame per segment).
-      txOffload: config.engine['tx-offload'] !== undefined ? config.engine['tx-offload'] !== 'off' : undefined,
-      onError: (err) => {
-        const e = err as NodeJS.ErrnoException;
-        log.warn(
-          { code: e.code ?? 'DEVICE_ERROR', ifname, err: { message: e.message } },
-          `${ifname}: ${e.message}${e.code !== undefined && DEVICE_HINTS[e.code] !== undefined ? ` (${DEVICE_HINTS[e.code]})` : ''}`,
-        );
-      },
-    });
+  const { afPacketOptions, openQueues } = await import('../threads/devices.js');
+  const deviceOptions = afPacketOptions(config, (err) => {
+    const e = err as NodeJS.ErrnoException;
+    log.warn(
+      { code: e.code ?? 'DEVICE_ERROR', err: { message: e.message } },
+      `${e.message}${e.code !== undefined && DEVICE_HINTS[e.code] !== undefined ? ` (${DEVICE_HINTS[e.code]})` : ''}`,
+    );
+  });
+  const cpu = config.cpu ?? { mainCore: null, workers: 0, workerCores: null };
+  if (cpu.mainCore !== null) {
+    const { threadControl } = await import('../io/af-packet.js');
+    const problem = threadControl.pin(cpu.mainCore);
+    if (problem !== '') {
+      const message = `${cpu.file}:${cpu.line}: cpu { main-core ${cpu.mainCore} }: cannot pin the main thread to CPU ${cpu.mainCore} (${problem}): ${cpuHint()}`;
+      log.error({ code: 'CPU_PIN', file: cpu.file, line: cpu.line }, message);
+      console.error(`run: ${message}`);
+      return 1;
+    }
+  }
+  // With workers the main thread reads no queue: it sends through a send-only socket, and each
+  // worker opens the queues placed on it (src/threads/pool.ts). Without, it reads them all.
+  const { WorkerPool } = await import('../threads/pool.js');
+  const pool = cpu.workers > 0 ? new WorkerPool(config, log, cpu.workers, cpu.workerCores) : null;
+  const openDevice = (ifname: string, rxQueues: number): Device =>
+    pool !== null
+      ? openQueues(ifname, deviceOptions, [], 'none').device
+      : openQueues(ifname, deviceOptions, [...Array(rxQueues).keys()], rxQueues > 1 ? 'new' : 'none').device;
 
   let engine: Engine | null = null;
   try {
-    engine = new Engine({ config, log, openDevice, logRing: ring });
+    engine = new Engine({
+      config,
+      log,
+      openDevice,
+      logRing: ring,
+      threads: pool ?? undefined,
+      execute: pool?.execute,
+      workers: pool ?? undefined,
+      threadLabel: pool !== null ? 'vpp_main' : undefined,
+    });
+    if (pool !== null) {
+      await pool.start(cpu.mainCore);
+      pool.attach(engine);
+    }
     await engine.start();
   } catch (err) {
     const f = startFailure(err, engine);

@@ -9,10 +9,16 @@ import type { HardwareInterface } from '../dataplane/interface.js';
 import { RX_MODES, type RxMode } from '../io/device.js';
 import type { CliContext } from './context.js';
 import { CommandError, type CommandRegistry } from './registry.js';
+import { formatRxPlacement, localPlacement, type QueuePlacement } from './threads.js';
 
-/** The mode a queue is in, as VPP prints it in rx-placement and show hardware-interfaces. */
+/** Every RX queue and the thread that reads it (one thread: all on vpp_main). */
+export function rxPlacement(ctx: CliContext): QueuePlacement[] {
+  return ctx.threads?.placement() ?? localPlacement(ctx.dp.hardware, 0);
+}
+
+/** The mode queue 0 of `hw` is in, as this thread's device says. */
 export function queueMode(hw: HardwareInterface): RxMode {
-  return hw.device.rxMode ?? 'interrupt';
+  return hw.device.queueRxMode?.(hw.device.rxQueueIds?.[0] ?? 0) ?? hw.device.rxMode ?? 'interrupt';
 }
 
 function hardwareInterface(ctx: CliContext, name: string): HardwareInterface {
@@ -26,19 +32,26 @@ function hardwareInterface(ctx: CliContext, name: string): HardwareInterface {
   throw new CommandError(`unknown interface \`${name}' (hardware interfaces: ${known})`);
 }
 
-function showRxPlacement(ctx: CliContext): string {
-  if (ctx.dp.hardware.length === 0) return '';
-  // One thread reads every queue: VPP prints the thread, then the input node once, then the queues.
-  const lines = ['Thread 0 (vpp_main):', '  node af-packet-input:'];
-  for (const hw of ctx.dp.hardware) lines.push(`    ${hw.name} queue 0 (${queueMode(hw)})`);
-  return lines.join('\n');
+/** Sets the mode of `queue` (null: every queue this thread reads) on this thread's device. */
+function setLocalRxMode(hw: HardwareInterface, queue: number | null, mode: RxMode): void {
+  const dev = hw.device;
+  if (dev.rxMode === undefined && dev.setQueueRxMode === undefined) {
+    throw new CommandError(`${hw.name}: the device (${dev.ifname}) has no rx-mode: it hands frames over as they come`);
+  }
+  try {
+    if (queue !== null && dev.setQueueRxMode !== undefined) dev.setQueueRxMode(queue, mode);
+    else if (dev.setRxMode !== undefined) dev.setRxMode(mode);
+    else throw new Error('the device has no rx-mode');
+  } catch (err) {
+    throw new CommandError(`${hw.name}: ${(err as Error).message}`);
+  }
 }
 
 export function registerRxModeCommands(registry: CommandRegistry<CliContext>): void {
   registry.register({
     path: 'set interface rx-mode',
     help: 'set interface rx-mode <interface> [queue <n>] [polling | interrupt | adaptive]',
-    run(args, ctx) {
+    async run(args, ctx) {
       const name = args.next(`interface name (hardware interfaces: ${ctx.dp.hardware.map((h) => h.name).join(', ') || 'none yet'})`);
       const hw = hardwareInterface(ctx, name);
       let queue: number | null = null;
@@ -51,16 +64,13 @@ export function registerRxModeCommands(registry: CommandRegistry<CliContext>): v
         mode = args.oneOf('rx-mode', RX_MODES);
       }
       if (mode === null) throw new CommandError('please specify a mode: polling, interrupt or adaptive');
-      if (queue !== null && queue !== 0) throw new CommandError(`unknown queue ${queue} on interface ${hw.name} (it has one rx queue, queue 0)`);
-      const dev = hw.device;
-      if (dev.rxMode === undefined || dev.setRxMode === undefined) {
-        throw new CommandError(`${hw.name}: the device (${dev.ifname}) has no rx-mode: it hands frames over as they come`);
+      if (queue !== null && queue >= hw.rxQueues) {
+        const has = hw.rxQueues === 1 ? 'one rx queue, queue 0' : `${hw.rxQueues} rx queues, 0-${hw.rxQueues - 1}`;
+        throw new CommandError(`unknown queue ${queue} on interface ${hw.name} (it has ${has})`);
       }
-      try {
-        dev.setRxMode(mode);
-      } catch (err) {
-        throw new CommandError(`${hw.name}: ${(err as Error).message}`);
-      }
+      // With workers the queues are read elsewhere: the main thread has them set there.
+      if (ctx.threads?.setRxMode !== undefined) return ctx.threads.setRxMode(hw.name, queue, mode);
+      setLocalRxMode(hw, queue, mode);
     },
   });
 
@@ -69,7 +79,7 @@ export function registerRxModeCommands(registry: CommandRegistry<CliContext>): v
     help: 'show interface rx-placement',
     run(args, ctx) {
       args.end();
-      return showRxPlacement(ctx);
+      return formatRxPlacement(rxPlacement(ctx));
     },
   });
 }

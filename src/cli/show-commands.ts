@@ -1,4 +1,5 @@
 /** The show and clear commands, with layouts modelled on VPP's. */
+import { readFileSync } from 'node:fs';
 import { VERSION } from '../version.js';
 import { formatIpv4, formatMac } from '../wire/address.js';
 import { DAD_NAMES, DadState, type SwInterface } from '../dataplane/interface.js';
@@ -7,7 +8,8 @@ import type { GraphNode } from '../dataplane/node.js';
 import type { Severity } from '../dataplane/node.js';
 import type { CliContext } from './context.js';
 import { CommandError, type Args, type CommandRegistry } from './registry.js';
-import { queueMode } from './rx-mode-commands.js';
+import { queueMode, rxPlacement } from './rx-mode-commands.js';
+import { formatThreads, threadName } from './threads.js';
 
 const state = (sw: SwInterface): string => (sw.up ? 'up' : 'down');
 
@@ -72,7 +74,11 @@ function showHardware(ctx: CliContext, brief: boolean): string {
     lines.push('  Link speed: unknown');
     lines.push('  RX Queues:');
     lines.push('    queue thread         mode');
-    lines.push(`    0     main (0)       ${queueMode(hw)}`);
+    for (const q of rxPlacement(ctx)) {
+      if (q.hw !== hw.name) continue;
+      const thread = q.thread === 0 ? 'main (0)' : `${threadName(q.thread)} (${q.thread})`;
+      lines.push(`    ${String(q.queue).padEnd(6)}${thread.padEnd(15)}${q.mode}`);
+    }
     lines.push(`  Ethernet address ${formatMac(sw.mac)}`);
     if (dev.ring !== undefined) {
       const r = dev.ring;
@@ -117,7 +123,7 @@ interface RingInfo {
   frameCount: number;
 }
 
-interface ErrorRow {
+export interface ErrorRow {
   count: number;
   node: string;
   reason: string;
@@ -141,8 +147,13 @@ function errorRows(ctx: CliContext): ErrorRow[] {
 }
 
 function showErrors(ctx: CliContext): string {
+  return formatErrors(errorRows(ctx));
+}
+
+/** `show errors` from rows (the main thread with workers sums every thread's rows first). */
+export function formatErrors(rows: readonly ErrorRow[]): string {
   const lines = [`${'Count'.padStart(12)}  ${'Node'.padEnd(28)}${'Reason'.padEnd(48)}Severity`];
-  for (const r of errorRows(ctx)) {
+  for (const r of rows) {
     lines.push(`${String(r.count).padStart(12)}  ${r.node.padEnd(28)}${r.reason.padEnd(48)}${r.severity}`);
   }
   return lines.join('\n');
@@ -162,19 +173,38 @@ function pollCounters(hw: { device: { stats(): unknown } }): { polls: number; em
 }
 
 function runtimeMark(ctx: CliContext): RuntimeMark {
-  return { at: Date.now(), cpu: process.cpuUsage(), polls: new Map(ctx.dp.hardware.map((hw) => [hw.name, pollCounters(hw)])) };
+  return { at: Date.now(), cpu: cpuUsage(ctx), polls: new Map(ctx.dp.hardware.map((hw) => [hw.name, pollCounters(hw)])) };
+}
+
+/**
+ * The CPU time show runtime reports: the process's with one thread (it includes libuv's file
+ * threads, which serve the HTTP cache's reads); with worker threads each thread's own, from
+ * /proc/thread-self/stat (utime and stime in clock ticks, 100 per second), so that every thread
+ * says what it cost.
+ */
+function cpuUsage(ctx: CliContext): NodeJS.CpuUsage {
+  if (ctx.threads === undefined) return process.cpuUsage();
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    // Fields after the command name (which may hold spaces) start at state: utime is field 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) * 10_000, system: Number(f[12]) * 10_000 };
+  } catch {
+    return process.cpuUsage();
+  }
 }
 
 function showRuntime(ctx: CliContext, mark: RuntimeMark): string {
   const seconds = (Date.now() - mark.at) / 1000;
   // The CPU this process used meanwhile: in polling mode the loop never sleeps, so this is where
   // the mode's cost shows (about one core), while interrupt mode costs only the work done.
-  const cpu = process.cpuUsage(mark.cpu);
+  const total = cpuUsage(ctx);
+  const cpu = { user: total.user - mark.cpu.user, system: total.system - mark.cpu.system };
   const busy = seconds > 0 ? (cpu.user + cpu.system) / 1e6 / seconds : 0;
   const polling = ctx.dp.hardware.some((hw) => hw.device.rxPolling === true);
   const lines = [
     `Time ${seconds.toFixed(1)}, since the last 'clear runtime'`,
-    `  cpu ${(busy * 100).toFixed(1)}% of one core (user ${(cpu.user / 1e6).toFixed(2)} s, system ${(cpu.system / 1e6).toFixed(2)} s)`,
+    `  cpu ${(busy * 100).toFixed(1)}% of one core (user ${(cpu.user / 1e6).toFixed(2)} s, system ${(cpu.system / 1e6).toFixed(2)} s${ctx.threads !== undefined ? ', this thread' : ''})`,
     `${'Name'.padEnd(28)}${'State'.padEnd(16)}${'Calls'.padStart(12)}${'Vectors'.padStart(14)}${'Vectors/Call'.padStart(14)}${'ns/Packet'.padStart(12)}`,
   ];
   for (const node of ctx.dp.graphNodes()) {
@@ -205,8 +235,9 @@ function showRuntime(ctx: CliContext, mark: RuntimeMark): string {
     const then = mark.polls.get(hw.name) ?? { polls: 0, empty: 0, wakeups: 0 };
     const polls = now.polls - then.polls;
     const empty = now.empty - then.empty;
+    const queues = (hw.device.rxQueueIds ?? [0]).join(',');
     lines.push(
-      `${hw.name} queue 0 rx-mode ${queueMode(hw)}${hw.device.rxPolling === true ? ' (polling now)' : ''}: ` +
+      `${hw.name} queue ${queues} rx-mode ${queueMode(hw)}${hw.device.rxPolling === true ? ' (polling now)' : ''}: ` +
         `${polls} polls (${empty} empty${seconds > 0 ? `, ${(polls / seconds).toFixed(0)}/s` : ''}), ${now.wakeups - then.wakeups} interrupt wakeups`,
     );
   }
@@ -280,6 +311,14 @@ export function registerShowCommands(registry: CommandRegistry<CliContext>): voi
       const brief = args.accept('brief');
       args.end();
       return showHardware(ctx, brief);
+    },
+  });
+  registry.register({
+    path: 'show threads',
+    help: 'show threads',
+    run(args, ctx) {
+      args.end();
+      return formatThreads(ctx.threads?.threads() ?? [{ index: 0, name: 'vpp_main', type: '', lwp: process.pid, lcore: null, cpuNow: -1 }]);
     },
   });
   registry.register({

@@ -1,7 +1,7 @@
 /** Runs a startup-config file (one CLI command a line) and stops at the first bad line. */
 import { readFileSync } from 'node:fs';
 import type { CliContext } from './context.js';
-import { execute } from './cli.js';
+import { executorOf, type LineExecutor } from './cli.js';
 import type { CommandRegistry } from './registry.js';
 import { ConfigError } from './vpp-conf.js';
 
@@ -12,7 +12,7 @@ export interface ExecutedLine {
 }
 
 export async function runStartupConfig(
-  registry: CommandRegistry<CliContext>,
+  registry: CommandRegistry<CliContext> | LineExecutor,
   file: string,
   ctx: CliContext,
   onLine: (executed: ExecutedLine) => void = () => {},
@@ -23,11 +23,12 @@ export async function runStartupConfig(
   } catch (err) {
     throw new ConfigError(file, 0, `cannot read startup-config: ${(err as Error).message}`);
   }
+  const run = executorOf(registry);
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const command = lines[i].trim();
     if (command === '' || command.startsWith('#') || command.startsWith('comment')) continue;
-    const result = await execute(registry, command, ctx);
+    const result = await run(command, ctx);
     if (!result.ok) throw new ConfigError(file, i + 1, result.output);
     onLine({ line: i + 1, command, output: result.output });
   }

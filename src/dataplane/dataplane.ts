@@ -38,8 +38,8 @@ import { PacketTracer } from './trace.js';
 export { DataplaneError } from './errors.js';
 
 export interface DataplaneOptions {
-  /** Opens the device behind `create host-interface name <ifname>`. */
-  openDevice: (ifname: string) => Device;
+  /** Opens the device behind `create host-interface name <ifname> [num-rx-queues <n>]`. */
+  openDevice: (ifname: string, rxQueues: number) => Device;
   /** Monotonic clock in ms. */
   now?: () => number;
   /** Largest vector handed to the graph at once. */
@@ -50,6 +50,12 @@ export interface DataplaneOptions {
   neighborTimers?: Partial<NeighborTimers>;
   /** Called for events worth a log line (address up, gratuitous ARP sent, …). */
   onEvent?: (message: string) => void;
+  /**
+   * Whether this dataplane announces its addresses (gratuitous ARP on address add / link up;
+   * default true). With worker threads every thread holds the same configuration, and only the
+   * main thread announces, once.
+   */
+  announces?: boolean;
 }
 
 const BROADCAST_MAC = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
@@ -92,7 +98,8 @@ export class Dataplane {
     onEchoReply6: Echo6Listener | null;
   };
   private readonly byName = new Map<string, SwInterface>();
-  private readonly openDevice: (ifname: string) => Device;
+  private readonly openDevice: (ifname: string, rxQueues: number) => Device;
+  private readonly announces: boolean;
   private readonly onEvent: (message: string) => void;
   private housekeeping: NodeJS.Timeout | null = null;
   private current: GraphNode | null = null;
@@ -109,6 +116,7 @@ export class Dataplane {
     this.openDevice = options.openDevice;
     this.now = options.now ?? (() => performance.now());
     this.onEvent = options.onEvent ?? (() => {});
+    this.announces = options.announces ?? true;
     const capacity = options.vectorSize ?? 256;
     this.frames = new FrameVector(capacity);
     this.neighbors = new NeighborTable(options.neighborAgeMs ?? 300_000, options.neighborTimers);
@@ -187,12 +195,13 @@ export class Dataplane {
 
   // ---- configuration -------------------------------------------------------------------
 
-  /** `create host-interface name <ifname>`: opens the device, returns the new interface's name. */
-  createHostInterface(ifname: string, mac?: Buffer): string {
+  /** `create host-interface name <ifname> [num-rx-queues <n>]`: opens the device, returns the new interface's name. */
+  createHostInterface(ifname: string, mac?: Buffer, rxQueues = 1): string {
     const name = `host-${ifname}`;
     if (this.byName.has(name)) throw new DataplaneError('EEXIST', `interface ${name} already exists`);
-    const device = this.openDevice(ifname);
+    const device = this.openDevice(ifname, rxQueues);
     const hw = new HardwareInterface(name, device, 256);
+    hw.rxQueues = rxQueues;
     hw.sw = this.addSw(name, hw, 0, 0);
     if (mac !== undefined) hw.sw.mac = mac;
     this.hardware.push(hw);
@@ -648,8 +657,29 @@ export class Dataplane {
 
   // ---- output helpers for the control plane ----------------------------------------------
 
+  /**
+   * A neighbour another thread heard (an ARP packet reaches one RX queue only): learnt here as
+   * if this thread had received it, without telling the others again; what waited for it leaves.
+   */
+  learnShared(swIndex: number, ip: number, mac: Buffer, reply: boolean, create: boolean): void {
+    const sw = this.interfaces[swIndex - 1];
+    if (sw === undefined) return;
+    const now = this.beginRun();
+    const share = this.neighbors.share;
+    this.neighbors.share = null;
+    try {
+      this.neighbors.learn(sw, ip, mac, 0, now, reply, create);
+      this.endVector();
+    } catch (err) {
+      this.abandonVector(err, 0);
+    } finally {
+      this.neighbors.share = share;
+    }
+  }
+
   /** Announces `ip` on `sw` (an ARP request for our own address, RFC 5227 §3), and sends it now. */
   sendGratuitousArp(sw: SwInterface, ip: number): void {
+    if (!this.announces) return;
     sendArp(this.ctx, sw, ARP_REQUEST, BROADCAST_MAC, ip, ZERO_MAC, ip);
     this.output.flush();
     this.onEvent(`gratuitous ARP sent for ${formatIpv4(ip)} on ${sw.name}`);

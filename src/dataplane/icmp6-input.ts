@@ -14,7 +14,7 @@
  *   them), redirects and MLD are counted and ignored; Packet Too Big is counted (for TCP's PMTU,
  *   RFC 8201) and other errors are counted.
  */
-import { formatMac, isMulticastMac } from '../wire/address.js';
+import { formatMac, isMulticastMac, macEquals } from '../wire/address.js';
 import {
   checkNsNa,
   icmp6Checksum,
@@ -75,6 +75,7 @@ export function createIcmp6Input(capacity: number) {
       ndSolicitedMulticast: err('solicited NA to a multicast address'),
       ndNotOurTarget: err('NS target is not our address'),
       ndTentativeTarget: err('NS for our tentative address (not answered during DAD)'),
+      dadOwnProbe: err('our own DAD probe looped back (source MAC ours)'),
       ndBadLinkAddress: err('ND link-layer address is multicast or ours'),
       ndOwnAddress: err('NA for our own address (conflict after DAD)'),
       echoMulticast: err('echo request to a multicast address (not answered)'),
@@ -191,8 +192,8 @@ function packetTooBig(ctx: NodeContext, sw: SwInterface, data: Buffer, icmp: num
   if (ours === undefined) return; // not a packet we sent
   const mtu = Math.max(IPV6_MIN_MTU, data.readUInt32BE(icmp + 4));
   // Only peers TCP already knows (a handle): a forged PTB creates nothing.
-  const local = ctx.ip6Peers.find(data, inner + ipv6SourceOffset);
-  const remote = ctx.ip6Peers.find(data, inner + ipv6DestinationOffset);
+  const local = ctx.ip6Peers.find(data, inner + ipv6SourceOffset, sw);
+  const remote = ctx.ip6Peers.find(data, inner + ipv6DestinationOffset, sw);
   if (local < 0 || remote < 0) return;
   const seg = inner + IPV6_HEADER_LEN;
   tcp.packetTooBig(local, data.readUInt16BE(seg), remote, data.readUInt16BE(seg + 2), data.readUInt32BE(seg + 4), mtu, IPV6_HEADER_LEN + 20);
@@ -211,7 +212,10 @@ function neighborSolicitation(node: Icmp6InputNode, ctx: NodeContext, i: number,
   }
   const dad = isIp6Unspecified(data, src);
   if (own.dad === DadState.Tentative) {
-    if (dad) {
+    if (dad && macEquals(data, ctx.frames.off[i] + 6, sw.mac, 0)) {
+      // Our own probe, reflected by the link (a hairpin or looping switch): no conflict (RFC 7527 §4.1).
+      ctx.drop(node, i, e.dadOwnProbe);
+    } else if (dad) {
       // Someone else probes the same address at the same time: neither may have it (§5.4.3).
       node.errors[e.dadConflicts]++;
       ctx.nd.dadConflict(sw, own, `a DAD probe from ${formatMac(data, ctx.frames.off[i] + 6)}`);
@@ -248,8 +252,9 @@ function neighborAdvertisement(node: Icmp6InputNode, ctx: NodeContext, i: number
   const target = icmp + 8;
   const own = sw.ip6!.find(data, target);
   const tlla = ndOption(data, icmp + ND_NS_NA_LEN, icmp + len, ND_OPT_TARGET_LLADDR);
-  const who = tlla >= 0 ? formatMac(data, tlla + 2) : formatMac(data, ctx.frames.off[i] + 6);
   if (own !== undefined) {
+    // (formatted only here: an ordinary NA costs no string)
+    const who = tlla >= 0 ? formatMac(data, tlla + 2) : formatMac(data, ctx.frames.off[i] + 6);
     if (own.dad === DadState.Tentative) {
       node.errors[e.dadConflicts]++;
       ctx.nd.dadConflict(sw, own, who);
@@ -260,10 +265,14 @@ function neighborAdvertisement(node: Icmp6InputNode, ctx: NodeContext, i: number
     return;
   }
   node.errors[e.naReceived]++;
-  if (tlla < 0) return; // without a link-layer address an NA changes nothing we hold (§7.2.5)
+  const flags = data[icmp + 4];
+  if (tlla < 0) {
+    // §7.2.5: without a link-layer address the one we hold stands; Solicited still confirms it.
+    if ((flags & NA_FLAG_SOLICITED) !== 0) ctx.neighbors6.confirmSolicited6(sw, data, target, now);
+    return;
+  }
   const mac = tlla + 2;
   if (isMulticastMac(data, mac) || isZeroMac(data, mac) || data.compare(sw.mac, 0, 6, mac, mac + 6) === 0) return;
-  const flags = data[icmp + 4];
   ctx.neighbors6.learn6(sw, data, target, data, mac, now, (flags & NA_FLAG_SOLICITED) !== 0, false, (flags & NA_FLAG_OVERRIDE) !== 0);
 }
 

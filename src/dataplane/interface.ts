@@ -30,6 +30,8 @@ export class HardwareInterface {
   readonly subByVlan = new Map<number, SwInterface>();
   readonly tx: TxBatch;
   sw!: SwInterface;
+  /** RX queues of the interface (`num-rx-queues`), over all threads. */
+  rxQueues = 1;
 
   constructor(
     readonly name: string,

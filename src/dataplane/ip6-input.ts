@@ -122,7 +122,8 @@ function runIp6Input(node: Ip6InputNode, ctx: NodeContext, walk: Ip6Walk): void 
     else if (proto === IP6_NH_TCP) node.toNext(a['tcp6-input'], i);
     else if (proto === IP6_NH_NONE) ctx.drop(node, i, e.noNextHeader);
     else {
-      if (!isIp6Multicast(data, dst)) {
+      // No error about a multicast packet, nor about one in a link-layer multicast frame (RFC 4443 §2.4 (e.2), (e.3)).
+      if (!isIp6Multicast(data, dst) && (data[f.off[i]] & 1) === 0) {
         if (proto === IP6_NH_UDP) ctx.icmp6Error.send(sw, data, ip, f.l3Len[i], ICMP6_PORT_UNREACHABLE, 0);
         else ctx.icmp6Error.send(sw, data, ip, f.l3Len[i], ICMP6_PARAM_UNRECOGNIZED_NH, walk.headers === 0 ? 6 : walkNextHeaderPointer(data, ip, walk));
       }

@@ -163,6 +163,11 @@ export class NeighborTable {
   private heldTotal = 0;
   readonly timers: NeighborTimers;
   events: NeighborEvents | null = null;
+  /**
+   * Told about what learn() hears that other threads need (worker threads: an ARP packet reaches
+   * one thread only). Null: one thread, nobody to tell.
+   */
+  share: ((sw: SwInterface, ip: number, macBuf: Buffer, macOff: number, reply: boolean, create: boolean) => void) | null = null;
 
   /** New neighbours not created because the table was full (of entries in use), or too many were resolving. */
   refused = 0;
@@ -285,6 +290,11 @@ export class NeighborTable {
    */
   learn(sw: SwInterface, ip: number, macBuf: Buffer, macOff: number, now: number, reply: boolean, create: boolean): Neighbor | undefined {
     let n = this.lookup(sw, ip);
+    // Other threads have their own tables and may be the ones waiting for this answer: tell them
+    // what is news (a confirmation, a new entry, a new or first MAC), not every repeat.
+    if (this.share !== null && (reply || (n === undefined ? create : !n.usable || !macEqualsAt(n.mac, macBuf, macOff)))) {
+      this.share(sw, ip, macBuf, macOff, reply, create);
+    }
     if (n === undefined) {
       if (!create) return undefined;
       n = this.create(sw, ip, now);
@@ -344,6 +354,18 @@ export class NeighborTable {
     if (n === undefined || !n.usable || n.state === NudState.Permanent) return;
     n.confirmed = now;
     if (n.state !== NudState.Reachable) this.setState(n, NudState.Reachable, now);
+  }
+
+  /**
+   * IPv6: a Solicited NA without a target link-layer option (a unicast probe's answer may omit
+   * it, RFC 4861 §4.4). §7.2.5: an INCOMPLETE entry ignores it; otherwise the link-layer address
+   * counts as the one we hold, so it is confirmed (REACHABLE).
+   */
+  confirmSolicited6(sw: SwInterface, a: Buffer, off: number, now: number): void {
+    const n = this.lookup6(sw, a, off);
+    if (n === undefined || !n.usable || n.state === NudState.Permanent) return;
+    n.updated = now;
+    this.confirmEntry(n, now);
   }
 
   /** `set ip neighbor … [static]`: a configured entry (static ones never change or age). */

@@ -19,6 +19,7 @@ export function createTcp6Input(capacity: number) {
       tooShort: err('tcp segment too short'),
       badChecksum: err('tcp bad checksum'),
       multicast: err('tcp segment to a multicast address'),
+      l2Multicast: err('tcp segment in a link-layer multicast frame'),
       noStack: err('no TCP listener configured'),
       tooManyPeers: err('IPv6 peer table full (connections use every entry)'),
     },
@@ -44,6 +45,11 @@ export function createTcp6Input(capacity: number) {
       // ip6-input takes all-nodes and solicited-node groups (for ND); TCP is unicast only.
       if (data[ip + ipv6DestinationOffset] === 0xff) {
         ctx.drop(node, i, e.multicast);
+        continue;
+      }
+      // A unicast address in a multicast/broadcast frame is not for this host alone (Linux: pkt_type != PACKET_HOST).
+      if ((data[f.off[i]] & 1) !== 0) {
+        ctx.drop(node, i, e.l2Multicast);
         continue;
       }
       // Frames from this host's own kernel may carry a partial checksum it vouches for.

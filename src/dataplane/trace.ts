@@ -166,10 +166,13 @@ export class PacketTracer {
     r.lines.push(line.length > MAX_TRACE_LINE_LENGTH ? `${line.slice(0, MAX_TRACE_LINE_LENGTH - 3)}...` : line);
   }
 
+  /** The thread this tracer's dataplane runs on, for show trace's header (a worker sets it). */
+  thread = { index: 0, name: 'vpp_main' };
+
   /** `show trace [max N]`: VPP's layout, thread header included. */
   show(max = DEFAULT_SHOW_MAX): string {
     if (this.records.length === 0) return 'No packets in trace buffer';
-    let out = '------------------- Start of thread 0 vpp_main -------------------\n';
+    let out = `------------------- Start of thread ${this.thread.index} ${this.thread.name} -------------------\n`;
     const shown = Math.min(max, this.records.length);
     for (let i = 0; i < shown; i++) {
       const r = this.records[i];

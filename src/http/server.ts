@@ -206,6 +206,8 @@ class Conn implements StreamHandler {
   lastQueued = 0;
   lastProgress: number;
   peerEnded = false;
+  /** The last request asked to close the connection and carried no body. */
+  clientCloses = false;
   /** The transport is paused: unparsed input reached inputPauseBytes while parsing was blocked. */
   inputPaused = false;
   /** Bytes written to the stream so far (written − queuedBytes = what the peer has taken). */
@@ -538,10 +540,16 @@ class Conn implements StreamHandler {
     if (this.state === ENDED || this.state === CLOSED) return;
     this.state = ENDED;
     this.endedAt = this.server.now();
+    // The client asked to close and nothing it sent is unread: a full close, so that bytes it
+    // still sends get a RST (RFC 9293 §3.6.1) instead of an ACK for data nobody reads. A close
+    // the server decides lingers instead (RFC 9112 §9.6): a half close, and input read and
+    // dropped, so that a RST cannot destroy a response the client has not read yet.
+    const full = this.clientCloses && this.iend === this.istart && this.skipBody === 0 && !this.peerEnded;
     this.dropInput();
     for (const job of this.queue) if (job.fh !== null && !job.reading) closeQuietly(job);
     this.queue.length = 0;
-    this.stream.end();
+    if (full && this.stream.close !== undefined) this.stream.close();
+    else this.stream.end();
   }
 
   abort(): void {
@@ -759,6 +767,8 @@ export class HttpStaticServer {
       c.respond(this.errorJob(r.status, false, 1, ''));
       return;
     }
+    // A client that asks to close sends no further request (RFC 9112 §9.6): see finish().
+    c.clientCloses = !r.keepAlive && r.contentLength === 0 && r.transferEncoding === null;
     const isHead = r.method === 'HEAD';
     if (r.method !== 'GET' && !isHead) {
       const known = KNOWN_METHODS.has(r.method);

@@ -48,6 +48,18 @@ export interface AfPacketOptions {
    * device says whether the kernel accepted it; false keeps the plain path.
    */
   txOffload?: boolean;
+  /**
+   * False: a send-only socket (bound with protocol 0, so the kernel queues nothing on it; its
+   * ring is the smallest one). The control-plane thread sends through one when workers read the
+   * queues. Default true.
+   */
+  receive?: boolean;
+  /**
+   * This socket is one RX queue of a PACKET_FANOUT_HASH group: 'new' creates the group with an id
+   * the kernel picks, unique in the network namespace (PACKET_FANOUT_FLAG_UNIQUEID); { join: id }
+   * joins the group another queue created. `fanoutId` on the device is the group's id.
+   */
+  fanout?: 'new' | { join: number };
   /** rx-mode at start (default 'interrupt'); `setRxMode` changes it at run time. */
   rxMode?: RxMode;
   /** adaptive rx-mode: polling stops after this many ms without a frame (default 20). */
@@ -136,6 +148,8 @@ interface NativeSocket {
   readonly promiscuous: boolean;
   readonly txOffload: boolean;
   readonly sendBufferSize: number;
+  readonly receive: boolean;
+  readonly fanoutId?: number;
   readonly closed: boolean;
   /** Why the last send() stopped early: 'EAGAIN', 'ENOBUFS', or ''. */
   readonly txStop: string;
@@ -179,6 +193,12 @@ interface NativeModule {
     flags: Uint8Array,
   ) => NativeSocket;
   TX_BATCH_MAX: number;
+  /** Pins the calling thread to one CPU; '' or the errno name (EINVAL: no such CPU in the allowed set). */
+  setThreadAffinity(cpu: number): string;
+  /** The calling thread's kernel thread id (LWP). */
+  threadId(): number;
+  /** The CPU the calling thread runs on now (-1 if unknown). */
+  threadCpu(): number;
 }
 
 /** Loads build/Release/af_packet.node once; a clear error if it was not built. */
@@ -227,6 +247,10 @@ export class AfPacketDevice implements Device {
   readonly txOffload: TxOffload | undefined;
   /** SO_SNDBUF of the socket that sends, as the kernel granted it (bytes). */
   readonly sendBufferSize: number;
+  /** False for a send-only socket (options.receive). */
+  readonly receives: boolean;
+  /** The PACKET_FANOUT_HASH group this RX queue is in, or null. */
+  readonly fanoutId: number | null;
   /** The kernel runs IPv6 on this interface itself (read from /proc/sys/net/ipv6/conf at open). */
   readonly kernelIpv6: boolean;
 
@@ -261,6 +285,8 @@ export class AfPacketDevice implements Device {
       retireTimeoutMs: sock.retireTimeoutMs,
     });
     this.sendBufferSize = sock.sendBufferSize;
+    this.receives = sock.receive;
+    this.fanoutId = sock.fanoutId ?? null;
     this.kernelIpv6 = kernelRunsIpv6(sock.ifname);
     // The addon as the backlog's kernel side.
     const kernel: TxKernel = {
@@ -288,6 +314,14 @@ export class AfPacketDevice implements Device {
     if (!Number.isInteger(o.vectorSize) || o.vectorSize < 1 || o.vectorSize > 65536) {
       throw Object.assign(new RangeError('vectorSize must be an integer in 1..65536'), { code: 'ERR_OUT_OF_RANGE' });
     }
+    if (o.receive === false && o.fanout !== undefined) {
+      throw Object.assign(new RangeError('a send-only socket (receive: false) cannot be an RX queue of a fanout group'), { code: 'ERR_INVALID_ARG_VALUE' });
+    }
+    if (o.fanout !== undefined && o.fanout !== 'new' && !(Number.isInteger(o.fanout.join) && o.fanout.join >= 0 && o.fanout.join <= 0xffff)) {
+      throw Object.assign(new RangeError('fanout.join must be a group id 0..65535'), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    // A send-only socket still has a ring (the addon always maps one): the smallest, one page.
+    const sendOnly = o.receive === false;
     const rx: RxVector = {
       count: 0,
       data: Buffer.alloc(0),
@@ -301,9 +335,12 @@ export class AfPacketDevice implements Device {
       ifname,
       {
         ringVersion: o.ringVersion,
-        blockSize: o.blockSize,
-        blockCount: o.blockCount,
-        frameSize: o.frameSize,
+        blockSize: sendOnly ? 4096 : o.blockSize,
+        blockCount: sendOnly ? 1 : o.blockCount,
+        frameSize: sendOnly ? 2048 : o.frameSize,
+        receive: !sendOnly,
+        fanout: o.fanout === undefined ? 0 : o.fanout === 'new' ? 1 : 2,
+        fanoutId: o.fanout === undefined || o.fanout === 'new' ? 0 : o.fanout.join,
         retireTimeoutMs: o.retireTimeoutMs,
         maxVectorsPerWakeup: o.maxVectorsPerWakeup,
         qdiscBypass: o.qdiscBypass,
@@ -485,3 +522,20 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }
+
+/**
+ * The calling thread, as the kernel sees it: pin it to a CPU (sched_setaffinity on this thread
+ * only; a worker_thread is one OS thread), its LWP and the CPU it runs on. Needs the addon.
+ */
+export const threadControl = {
+  /** '' when pinned, else the errno name (EINVAL: the CPU does not exist or is not in this process's cpuset). */
+  pin(cpu: number): string {
+    return loadAddon().setThreadAffinity(cpu);
+  },
+  lwp(): number {
+    return loadAddon().threadId();
+  },
+  cpu(): number {
+    return loadAddon().threadCpu();
+  },
+};

@@ -177,6 +177,15 @@ export interface Device {
   setRxMode?(mode: RxMode): void;
   /** Whether the device is polling right now (polling, or adaptive while traffic flows). */
   readonly rxPolling?: boolean;
+  /**
+   * The interface's RX queues this device reads (their numbers, VPP's `queue <n>`); absent = one
+   * queue, 0. Empty: a send-only device (a thread that reads none of the interface's queues).
+   */
+  readonly rxQueueIds?: readonly number[];
+  /** The rx-mode of one of those queues (devices with rxQueueIds). */
+  queueRxMode?(queue: number): RxMode;
+  /** Sets the rx-mode of one queue (devices with rxQueueIds). */
+  setQueueRxMode?(queue: number, mode: RxMode): void;
   stats(): DeviceStats;
   close(): void;
 }

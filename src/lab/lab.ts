@@ -448,6 +448,24 @@ export class Lab {
     }
   }
 
+  /**
+   * Restarts the first pod's dataplane (as the kubelet runs it) after `edit` changed the files
+   * init wrote: (vpp.conf, startup.conf) → the new pair. Resolves once its address is configured.
+   */
+  async restartPod(edit: (vppConf: string, startupConf: string) => [string, string]): Promise<void> {
+    const x = this.pods[0]!;
+    const pid = this.pid(x.role);
+    if (pid !== undefined) stopProcess(pid);
+    rmSync(this.pidFile(x.role), { force: true });
+    const vppPath = join(x.confDir, 'vpp.conf');
+    const startupPath = join(x.confDir, 'startup.conf');
+    const [vpp, startup] = edit(readFileSync(vppPath, 'utf8'), readFileSync(startupPath, 'utf8'));
+    writeFileSync(vppPath, vpp);
+    writeFileSync(startupPath, startup);
+    this.spawnDataplane(x.role, x.ns, ['net_raw'], vppPath);
+    await this.waitForCli(x.socket, x.role, x.address);
+  }
+
   /** Stops the dataplanes and removes every namespace and file the lab made. */
   down(): string[] {
     requireRoot();

@@ -49,7 +49,8 @@ export function parseManagementAddress(value: string): ManagementAddress | null 
 export interface ManagementHandlers {
   live(): CheckResult;
   ready(): CheckResult;
-  metrics: Registry;
+  /** A registry, or the main thread's view over every thread's registries (worker threads). */
+  metrics: Pick<Registry, 'metrics' | 'contentType'>;
 }
 
 export class ManagementServer {

@@ -12,8 +12,14 @@ export interface ByteStream {
   write(chunk: Buffer): void;
   /** Bytes queued and not yet acknowledged by the peer; use it for backpressure. */
   readonly queuedBytes: number;
-  /** Send FIN after everything queued has been sent. */
+  /** Send FIN after everything queued has been sent (a half close: reading goes on). */
   end(): void;
+  /**
+   * Optional full close (close(2) rather than shutdown(SHUT_WR)): FIN after everything queued,
+   * and this side reads no more. Data the peer sends afterwards is lost, and the transport says
+   * so with a RST (RFC 9293 §3.6.1), as it does when data is still held unread at the call.
+   */
+  close?(): void;
   /** Reset the connection now, discarding what is queued. */
   abort(): void;
   /** "a.b.c.d:port" of the peer, for logs. */

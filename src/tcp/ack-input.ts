@@ -13,8 +13,10 @@ import { CLOSED, CLOSE_WAIT, ESTABLISHED, type Segment } from './types.js';
 
 /**
  * RFC 5961 §5.2: the acceptable ACK range is (SND.UNA - MAX.SND.WND) .. SND.NXT; else drop with
- * an ACK, a challenge ACK under the per-connection limit (as Linux's tcp_send_challenge_ack):
- * unlimited, each spoofed segment would draw one.
+ * a challenge ACK under the per-connection limit (as Linux's tcp_send_challenge_ack:
+ * unlimited, each spoofed segment would draw one). Like Linux (tcp_ack), MAX.SND.WND is capped
+ * by the bytes acknowledged so far: an ACK below anything the peer ever acknowledged (below our ISN on a fresh connection) cannot be an
+ * old duplicate, and taking its data would widen blind data injection.
  */
 export function ackAcceptable(c: TcpConnection, ack: number, now: number): boolean {
   const st = c.stack;
@@ -23,7 +25,8 @@ export function ackAcceptable(c: TcpConnection, ack: number, now: number): boole
     if (st.takeChallengeAck(c, now)) sendAck(c, now);
     return false;
   }
-  if (seqLt(ack, (c.sndUna - c.maxSndWnd) >>> 0)) {
+  const maxWnd = c.bytesAcked < c.maxSndWnd ? c.bytesAcked : c.maxSndWnd;
+  if (seqLt(ack, (c.sndUna - maxWnd) >>> 0)) {
     st.err('ack-too-old');
     if (st.takeChallengeAck(c, now)) sendAck(c, now);
     return false;
@@ -59,6 +62,9 @@ export function processAck(c: TcpConnection, g: Segment, now: number): boolean {
   return true;
 }
 
+/** Where bytesAcked stops counting: above any window (65535 << 14), and a small integer. */
+const BYTES_ACKED_CAP = 1 << 30;
+
 function ackNewData(c: TcpConnection, ack: number, now: number): void {
   const st = c.stack;
   const opt = st.opt;
@@ -67,6 +73,7 @@ function ackNewData(c: TcpConnection, ack: number, now: number): void {
   if (c.finQueued && seqGt(ack, c.finSeq)) dataAcked--;
   const flightBefore = (c.sndMax - c.sndUna) | 0;
   if (dataAcked > 0) c.q.drop(dataAcked);
+  if (c.bytesAcked < BYTES_ACKED_CAP) c.bytesAcked += acked;
   c.sndUna = ack;
   // Forward progress: the path to the peer works (the dataplane refreshes its next hop's neighbour entry).
   st.sink.confirm?.(c.remoteIp);

@@ -61,6 +61,8 @@ export class TcpConnection implements ByteStream {
   active = false;
   /** end() was called before an active open completed: FIN after the handshake and the data. */
   endAfterOpen = false;
+  /** close() was called: the application reads no more (new data is answered with a RST). */
+  readClosed = false;
   /** Place and key in the stack's timer heap. */
   heapIdx = -1;
   heapKey = Infinity;
@@ -78,6 +80,11 @@ export class TcpConnection implements ByteStream {
   sndWl1 = 0;
   sndWl2 = 0;
   maxSndWnd = 0;
+  /**
+   * Bytes the peer acknowledged after the handshake, saturating at 2^30 (no window is larger):
+   * bounds how far below SND.UNA an acceptable ACK may lie (ack-input.ts), whatever the wrap.
+   */
+  bytesAcked = 0;
   sndWscale = 0;
   /** Payload bytes per segment we send (peer MSS, our MSS, minus the timestamp option). */
   sndMss = 536;
@@ -114,8 +121,13 @@ export class TcpConnection implements ByteStream {
   memRecv = 0;
   memPipe = 0;
   memSend = 0;
-  private oooFin = false;
-  private oooFinSeq = 0;
+  /**
+   * A FIN seen beyond RCV.NXT, kept apart from the reassembly (it may come without data), and
+   * whether it arrived after the last data kept (for the SACK block order: output.ts).
+   */
+  oooFin = false;
+  oooFinSeq = 0;
+  oooFinLatest = false;
   /** Reading paused: in-order data is held (and the window closes) until resume(). */
   private paused = false;
   private rcvQ: Buffer[] = [];
@@ -131,7 +143,7 @@ export class TcpConnection implements ByteStream {
   // session` read them), the algorithms' own state in cc and rec (rec from ESTABLISHED on).
   cwnd = 0;
   ssthresh = 0x7fffffff;
-  readonly cc: CongestionControl = createCongestionControl();
+  readonly cc: CongestionControl;
   rec!: LossRecovery;
   /** The last send was limited by cwnd (not by the application): cwnd may grow. */
   cwndLimited = false;
@@ -177,6 +189,7 @@ export class TcpConnection implements ByteStream {
     public acceptFn: AcceptHandler | null,
   ) {
     this.rto = stack.opts.rtoInitial;
+    this.cc = createCongestionControl(stack.opts.congestionControl);
   }
 
   // ---------------------------------------------------------------- ByteStream
@@ -212,6 +225,22 @@ export class TcpConnection implements ByteStream {
     this.finQueued = true;
     this.finSeq = (this.sndUna + this.q.bytes) >>> 0;
     this.stack.markDirty(this);
+  }
+
+  /**
+   * Full close (RFC 9293 §3.6.1, the half-duplex close a host MAY implement): end(), and no more
+   * reading. Data held unread (a paused reader's) is lost now, data arriving later would be: the
+   * peer is told with a RST in both cases (RFC 2525 "failure to RST on close with data pending").
+   */
+  close(): void {
+    if (this.state === CLOSED || this.state === TIME_WAIT) return;
+    if (this.rcvQueued > 0) {
+      this.stack.err('close-with-data-pending');
+      this.abort();
+      return;
+    }
+    this.readClosed = true;
+    this.end();
   }
 
   abort(): void {
@@ -368,6 +397,14 @@ export class TcpConnection implements ByteStream {
     // Seventh: segment text.
     const s = this.state;
     if (s !== ESTABLISHED && s !== FIN_WAIT_1 && s !== FIN_WAIT_2) return;
+    if (dataLen > 0 && this.readClosed && seqGt((seq + dataLen) >>> 0, this.rcvNxt)) {
+      // New data after the application closed (FIN-WAIT-1/2, RFC 9293 §3.6.1): nobody will read
+      // it, so do not ACK it; reset, as Linux does, <SEQ=SEG.ACK><CTL=RST>.
+      st.err('data-after-close');
+      st.sendControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, g.ack, 0, TCP_RST);
+      st.destroy(this, true);
+      return;
+    }
     if (dataLen > 0) {
       // Text beyond the window's right edge is cut off, and the FIN after it with it.
       if (((seq + dataLen - this.rcvAdvRight) | 0) > 0) fin = false;
@@ -386,6 +423,7 @@ export class TcpConnection implements ByteStream {
       else if (seqGt(finAt, this.rcvNxt)) {
         this.oooFin = true;
         this.oooFinSeq = finAt;
+        if (g.dataLen === 0) this.oooFinLatest = true;
         sendAck(this, now);
       }
     }
@@ -437,6 +475,7 @@ export class TcpConnection implements ByteStream {
       // Out of order: keep it, and send an immediate duplicate ACK carrying SACK blocks.
       const stored = st.mem.storeOutOfOrder(this, dseq, g.buf, off, len);
       st.counters.outOfOrderSegments++;
+      if (stored) this.oooFinLatest = false;
       if (fin && stored) {
         this.oooFin = true;
         this.oooFinSeq = (dseq + len) >>> 0;
@@ -449,7 +488,8 @@ export class TcpConnection implements ByteStream {
       sendAck(this, now);
       return -1;
     }
-    const hadHoles = this.reasm !== null && this.reasm.count > 0;
+    // Holes: data kept beyond RCV.NXT, or a FIN that came on its own beyond it.
+    const hadHoles = (this.reasm !== null && this.reasm.count > 0) || this.oooFin;
     this.rcvNxt = (this.rcvNxt + len) >>> 0;
     this.deliver(g.buf, off, len);
     if (this.state === CLOSED) return -1;
@@ -480,8 +520,8 @@ export class TcpConnection implements ByteStream {
   }
 
   private pullReassembly(): void {
-    const rs = this.reasm!;
-    for (;;) {
+    const rs = this.reasm;
+    while (rs !== null) {
       const b = rs.takeAt(this.rcvNxt);
       if (b === undefined) break;
       this.rcvNxt = (this.rcvNxt + b.length) >>> 0;

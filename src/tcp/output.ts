@@ -7,6 +7,7 @@
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, writeOptSack, writeOptTimestamp, writeTcpHeader } from '../wire/tcp.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpStack } from './stack.js';
+import { sackBlocksWithFin } from './reassembly.js';
 import { rtoCur } from './rtt.js';
 import { seqGt, seqLt } from './seq.js';
 
@@ -35,8 +36,8 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
   let hl = c.tsOk ? 32 : 20;
   let nsack = 0;
   const rs = c.reasm;
-  if (c.sackOk && rs !== null && rs.count > 0) {
-    nsack = rs.sackBlocks(st.sackOut, c.tsOk ? 3 : 4);
+  if (c.sackOk && ((rs !== null && rs.count > 0) || c.oooFin)) {
+    nsack = sackBlocksWithFin(rs, c.oooFin, c.oooFinSeq, c.oooFinLatest, st.sackOut, c.tsOk ? 3 : 4);
     hl += 4 + 8 * nsack;
   }
   let len = 0;
@@ -169,7 +170,10 @@ function sendSynSegment(
  * then whatever loss recovery sends (retransmissions first, then new data and FIN).
  */
 export function sendData(c: TcpConnection, now: number): void {
-  if (c.sndMax === c.sndUna && now - c.lastSendAt > rtoCur(c) && c.cwnd > c.iw()) c.cwnd = c.iw();
+  if (c.sndMax === c.sndUna && now - c.lastSendAt > rtoCur(c) && c.cwnd > c.iw()) {
+    c.cwnd = c.iw();
+    c.cc.onIdle(c);
+  }
   c.rec.send(now);
 }
 

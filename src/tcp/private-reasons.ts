@@ -28,6 +28,7 @@ export const TCP_PRIVATE_REASONS: ReadonlySet<string> = new Set([
   'syn-in-syn-received',
   'bad-ack-syn-received',
   'rst-in-time-wait',
+  'data-after-close',
   'time-wait-unacceptable',
   // whether a 4-tuple has a connection or a listener (stack.ts)
   'rst-no-connection',

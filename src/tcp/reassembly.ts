@@ -137,3 +137,37 @@ export class Reassembly {
 }
 
 const scratch: number[] = [];
+
+/**
+ * The SACK blocks of an ACK (RFC 2018): the ranges `rs` holds, and an out-of-order FIN's
+ * sequence number, which a block covers like data (the FIN occupies it; Linux reports it so, and
+ * a sender that SACKs sequence space sees its FIN arrived). A FIN right after a held range
+ * extends that range; one on its own gets a block, first when it is the latest arrival
+ * (`finLatest`), else after the first. Returns the number of blocks written to out.
+ */
+export function sackBlocksWithFin(
+  rs: Reassembly | null,
+  fin: boolean,
+  finSeq: number,
+  finLatest: boolean,
+  out: Uint32Array,
+  max: number,
+): number {
+  let n = rs !== null && rs.count > 0 ? rs.sackBlocks(out, max) : 0;
+  if (!fin || max <= 0) return n;
+  for (let i = 0; i < n; i++) {
+    if (out[2 * i + 1] === finSeq) {
+      out[2 * i + 1] = finSeq + 1;
+      return n;
+    }
+  }
+  const at = finLatest || n === 0 ? 0 : 1;
+  if (n === max) n--; // the last block gives way
+  for (let i = n; i > at; i--) {
+    out[2 * i] = out[2 * i - 2];
+    out[2 * i + 1] = out[2 * i - 1];
+  }
+  out[2 * at] = finSeq;
+  out[2 * at + 1] = finSeq + 1;
+  return n + 1;
+}

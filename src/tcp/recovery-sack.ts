@@ -7,20 +7,27 @@
  * SACKed − lost + retransmitted), cwnd during recovery follows PRR (RFC 6937), and one rescue
  * retransmission (RFC 6675 §5) covers the tail during recovery. After an RTO every unSACKed
  * segment is deemed lost and resent in order under slow start, with RACK still active.
+ *
+ * Recoveries that prove spurious are undone (spurious.ts): every retransmission of the episode
+ * reported back as a duplicate (D-SACK, RFC 3708), the first ACK after a retransmission echoing
+ * the original's timestamp (Eifel, RFC 3522), or after an RTO data acknowledged that was never
+ * retransmitted (F-RTO, RFC 5682); the response is RFC 4015's.
  */
 import type { TcpParsedOptions } from '../wire/tcp.js';
 import type { TcpConnection } from './connection.js';
 import { dataEnd, newSegmentLen, noteRetransmit, superOk, SUPER_SEGMENT_MAX, transmit } from './output.js';
 import type { LossRecovery } from './recovery.js';
+import { RackScan } from './rack.js';
 import { Scoreboard } from './scoreboard.js';
 import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
 import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import { rtoCur } from './rtt.js';
+import { FRTO_SEND_NEW, FRTO_SPURIOUS, isDsack, SpuriousDetectors } from './spurious.js';
 import { armRto, startPersist } from './timers.js';
 import { CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, type Segment } from './types.js';
 
-/** RFC 8985 §7.2: lower bound of the probe timeout (Linux uses 10 ms too). */
-const TLP_MIN_MS = 10;
+/** RFC 8985 §7.2: added to 2·SRTT for the probe timeout (Linux's TCP_TIMEOUT_MIN_US, 2 ms). */
+const TLP_EXTRA_MS = 2;
 /** Allowance for the peer's delayed ACK when a single segment is outstanding (Linux's minimum ATO). */
 const TLP_DELACK_MS = 40;
 
@@ -63,6 +70,18 @@ export class SackRecovery implements LossRecovery {
   private prrOut = 0;
   private recoverFs = 0;
   private rescueDone = false;
+  /** RACK's incremental loss scan (rack.ts), made at the first retransmission or SACK. */
+  private rack: RackScan | null = null;
+  /** Detectors of spurious retransmissions (spurious.ts), made at the first recovery. */
+  private spur: SpuriousDetectors | null = null;
+  /** The current recovery/RTO episode can still be undone (the controller holds a snapshot). */
+  private undoOpen = false;
+  /** F-RTO step 2b (RFC 5682): new segments to send before any further retransmission. */
+  private frtoNew = 0;
+  /** The ACK being processed delivered (cumulatively or by SACK) a segment never retransmitted. */
+  private origDelivered = false;
+  /** The ACK being processed carried new SACK information. */
+  private newSack = false;
 
   constructor(private readonly c: TcpConnection) {
     this.recover = c.sndUna;
@@ -102,8 +121,9 @@ export class SackRecovery implements LossRecovery {
     for (;;) {
       const room = c.cwnd - this.pipe();
       const wndEnd = (c.sndUna + c.sndWnd) >>> 0;
-      // 1. Retransmit what is deemed lost, in sequence order (RFC 6675 NextSeg rule 1).
-      const k = this.nextLost();
+      // 1. Retransmit what is deemed lost, in sequence order (RFC 6675 NextSeg rule 1), unless
+      // F-RTO wants new data first (RFC 5682 step 2b).
+      const k = this.frtoNew > 0 ? -1 : this.nextLost();
       if (k !== -1) {
         if (room < log.len(k) && room < mss) {
           c.cwndLimited = true;
@@ -131,8 +151,12 @@ export class SackRecovery implements LossRecovery {
           break;
         }
         const big = superOk(c);
-        const len = newSegmentLen(c, big ? SUPER_SEGMENT_MAX : mss, remaining, wndAvail, room, flight);
+        let len = newSegmentLen(c, big ? SUPER_SEGMENT_MAX : mss, remaining, wndAvail, room, flight);
         if (len === 0) break;
+        if (this.frtoNew > 0) {
+          if (len > mss) len = mss;
+          this.frtoNew--;
+        }
         n = transmit(c, c.sndMax, len, now, true, big && len > mss);
       } else if (c.finQueued && c.sndMax === c.finSeq) {
         if (room <= 0 && flight > 0) {
@@ -142,6 +166,7 @@ export class SackRecovery implements LossRecovery {
         n = transmit(c, c.sndMax, 0, now, true);
       } else {
         c.cwndLimited = false; // application-limited
+        this.frtoNew = 0;
         if (this.rescue(now, room)) sent = true;
         break;
       }
@@ -184,7 +209,13 @@ export class SackRecovery implements LossRecovery {
     if ((f & R_LOST) !== 0) this.lostBytes -= len;
     log.setFlags(k, (f & ~R_LOST) | R_RETRANS | R_EVER_RETRANS);
     log.setSent(k, now, ++this.xmits);
+    (this.rack ??= new RackScan()).onRetransmit(s, this.xmits);
     noteRetransmit(c, s);
+    if (this.undoOpen) {
+      const sp = this.spur!;
+      sp.dsack.onRetransmit();
+      if (c.tsOk) sp.eifel.onRetransmit(c.tsNow(now));
+    }
     if (this.inRecovery) this.prrOut += len;
     c.lastSendAt = now;
     return n;
@@ -239,7 +270,9 @@ export class SackRecovery implements LossRecovery {
   onAckArrived(opt: TcpParsedOptions, ack: number, now: number): boolean {
     const c = this.c;
     this.delivered = 0;
+    this.origDelivered = false;
     let newSack = false;
+    if (opt.sackCount > 0 && isDsack(ack, opt.sack, opt.sackCount)) this.onDsack(opt.sack[0], opt.sack[1]);
     // SACK blocks (RFC 2018): only those above the cumulative ACK and within what was sent.
     for (let i = 0; i < opt.sackCount; i++) {
       let s = opt.sack[2 * i];
@@ -254,11 +287,19 @@ export class SackRecovery implements LossRecovery {
     // The cumulative part, before the connection's RTT sample (RACK's check of retransmitted
     // records compares with the minimum RTT as it was before this ACK).
     if (seqGt(ack, c.sndUna)) this.ackRecords(ack, now);
+    this.newSack = newSack;
     return newSack;
   }
 
-  onUnaAdvanced(ack: number, _acked: number, flightBefore: number, now: number): void {
+  onUnaAdvanced(ack: number, acked: number, flightBefore: number, now: number): void {
     const c = this.c;
+    const opt = c.stack.opt;
+    const frto = this.inLoss && this.spur !== null && this.spur.frto.active; // (this ACK may end the loss state)
+    // RFC 3522: the first ACK of new data after a retransmission echoes the original's timestamp.
+    if (this.undoOpen && c.tsOk && opt.hasTs && this.spur!.eifel.waiting && this.spur!.eifel.onAck(opt.tsEcr)) {
+      c.stack.counters.undoEifel++;
+      this.undoSpurious(this.inLoss, acked);
+    }
     this.sb.trim(ack);
     if (this.tlpOut && seqGeq(ack, this.tlpEnd)) this.tlpOut = false;
     if (this.inRecovery) {
@@ -273,10 +314,12 @@ export class SackRecovery implements LossRecovery {
       c.cc.onAck(c, this.delivered, flightBefore, now);
     }
     if (this.inLoss && seqGeq(ack, this.recover)) this.inLoss = false;
+    if (frto) this.frtoAck(ack, true, this.newSack, acked);
     this.lossDetect(now);
   }
 
   onDuplicateAck(_g: Segment, newSack: boolean, _sameWindow: boolean, now: number): void {
+    if (this.inLoss && this.spur !== null && this.spur.frto.active) this.frtoAck(this.c.sndUna, false, true, 0);
     if (newSack) this.lossDetect(now);
   }
 
@@ -301,6 +344,7 @@ export class SackRecovery implements LossRecovery {
         this.sackedSegs--;
       } else {
         if ((f & R_LOST) !== 0) this.lostBytes -= len;
+        if ((f & R_EVER_RETRANS) === 0) this.origDelivered = true;
         this.delivered += len;
         this.rackUpdate(k, now);
       }
@@ -322,6 +366,7 @@ export class SackRecovery implements LossRecovery {
     if (log.count === 0) {
       this.sackedBytes = this.sackedSegs = this.lostBytes = 0;
       if (this.c.reoAt !== Infinity) this.c.reoAt = Infinity;
+      this.rack?.clear();
     }
   }
 
@@ -333,6 +378,8 @@ export class SackRecovery implements LossRecovery {
     const len = log.len(k);
     if ((f & R_LOST) !== 0) this.lostBytes -= len;
     log.setFlags(k, (f & R_EVER_RETRANS) | R_SACKED);
+    // For F-RTO only what was sent before the timeout counts (new data SACKed says the loss was real).
+    if ((f & R_EVER_RETRANS) === 0 && (this.spur === null || seqLeq(log.end(k), this.spur.frto.recoveryPoint))) this.origDelivered = true;
     this.sackedBytes += len;
     this.sackedSegs++;
     const e = log.end(k);
@@ -387,27 +434,24 @@ export class SackRecovery implements LossRecovery {
     return w < 1 ? 1 : w;
   }
 
-  /** RFC 8985 §6.2 step 5: mark lost what was sent before the RACK segment, long enough ago. */
+  /**
+   * RFC 8985 §6.2 step 5: mark lost what was sent before the RACK segment, long enough ago. The
+   * scan (rack.ts) visits only the candidates, in send order, not every outstanding segment.
+   */
   private rackDetect(now: number): void {
     if (this.rackXmit === -Infinity) return;
     const c = this.c;
     const log = this.log;
-    const reo = this.reoWnd();
     const ro = this.rackOrder;
-    const deadline = this.rackRtt + reo - now;
-    let wait = 0;
-    for (let k = log.lo; k < log.hi; k++) {
-      const f = log.flags(k);
-      if ((f & (R_SACKED | R_LOST)) !== 0) continue;
-      if (log.order(k) > ro) continue; // sent after the RACK segment
-      const rem = log.time(k) + deadline;
-      if (rem <= 0) {
-        this.markLost(k);
-        this.newlyLost++;
-        c.stack.counters.rackLost++;
-      } else if (rem > wait) wait = rem;
+    const span = this.rackRtt + this.reoWnd();
+    const scan = (this.rack ??= new RackScan());
+    scan.begin();
+    for (let k = scan.next(log, ro, span, now); k >= 0; k = scan.next(log, ro, span, now)) {
+      this.markLost(k);
+      this.newlyLost++;
+      c.stack.counters.rackLost++;
     }
-    const at = wait > 0 ? now + wait : Infinity;
+    const at = scan.dueAt;
     if (at !== c.reoAt) {
       c.reoAt = at;
       if (at !== Infinity) c.stack.timerUpdate(c);
@@ -433,6 +477,7 @@ export class SackRecovery implements LossRecovery {
     const c = this.c;
     const flight = (c.sndMax - c.sndUna) | 0;
     c.cc.onLoss(c, flight, now);
+    this.beginUndo();
     this.recover = c.sndMax;
     this.inRecovery = true;
     this.forceRxt = true;
@@ -469,20 +514,20 @@ export class SackRecovery implements LossRecovery {
   // ---------------------------------------------------------------- timers
 
   /**
-   * RFC 8985 §7.2: arm the Tail Loss Probe timer while data is outstanding in the open state:
-   * 2·SRTT (at least 10 ms, like Linux), plus the peer's delayed-ACK allowance when one segment
-   * is out, and only when it comes before the RTO.
+   * RFC 8985 §7.2: arm the Tail Loss Probe timer while data is outstanding: 2·SRTT + 2 ms (as
+   * Linux), plus the peer's delayed-ACK allowance when one segment is out, and only when it comes
+   * before the RTO. Unlike RFC 8985 (and Linux), also during fast recovery: a Linux receiver
+   * acknowledges a burst with one ACK, and when that ACK is lost in recovery nothing but the RTO
+   * (≥ 200 ms) would ask again; RACK cannot help, nothing was sent after. Measured on the bench's
+   * loss row, this halved the timeouts (docs/bench.md). Not after an RTO (inLoss).
    */
   armProbe(now: number): void {
     const c = this.c;
-    if (this.inRecovery || this.inLoss || this.tlpOut || c.sndMax === c.sndUna || c.persisting) {
+    if (this.inLoss || this.tlpOut || c.sndMax === c.sndUna || c.persisting) {
       if (c.ptoAt !== Infinity) c.ptoAt = Infinity;
       return;
     }
-    let pto = c.hasRtt ? 2 * c.srtt : c.stack.opts.rtoInitial;
-    if (pto < TLP_MIN_MS) pto = TLP_MIN_MS;
-    if (this.log.count <= 1) pto += TLP_DELACK_MS;
-    const at = now + pto;
+    const at = now + this.pto();
     if (at >= c.rtoAt) {
       c.ptoAt = Infinity;
       return;
@@ -505,35 +550,50 @@ export class SackRecovery implements LossRecovery {
     }
   }
 
-  /** RFC 8985 §7.3: send one new segment if the windows allow, else the last one again. */
+  /**
+   * RFC 8985 §7.3, the probe: the highest unSACKed segment again. RFC 8985 prefers a new segment
+   * when one may be sent, but a receiver acknowledges a lone in-order segment only when its
+   * delayed-ACK timer fires (Linux: 40 ms), while it answers a duplicate at once with a D-SACK
+   * (RFC 2883): when the flight arrived and only its ACK was lost, as under random loss both ways,
+   * the probe costs ~1 RTT instead of ~40 ms. When the last segment itself was lost, the probe
+   * repairs it directly.
+   */
   private tailLossProbe(now: number): void {
     const c = this.c;
     const s = c.state;
     if (!(s === ESTABLISHED || s === CLOSE_WAIT || s === FIN_WAIT_1 || s === CLOSING || s === LAST_ACK)) return;
-    if (this.inRecovery || this.inLoss || c.sndMax === c.sndUna || c.persisting) return;
-    const remaining = (dataEnd(c) - c.sndMax) | 0;
-    const wndAvail = (c.sndUna + c.sndWnd - c.sndMax) | 0;
-    let n: number;
-    if (remaining > 0 && wndAvail > 0) {
-      n = transmit(c, c.sndMax, Math.min(c.sndMss, remaining, wndAvail), now, true);
-      if (n > 0) this.sentNew(n, now);
-    } else {
-      const log = this.log;
-      let k = log.hi - 1;
-      while (k >= log.lo && (log.flags(k) & R_SACKED) !== 0) k--;
-      if (k < log.lo) return;
-      n = this.retransmitRecord(k, now);
-    }
+    if (this.inLoss || c.sndMax === c.sndUna || c.persisting) return;
+    const log = this.log;
+    let k = log.hi - 1;
+    while (k >= log.lo && (log.flags(k) & R_SACKED) !== 0) k--;
+    if (k < log.lo) return;
+    const n = this.retransmitRecord(k, now);
     if (n < 0) {
       c.ptoAt = now + 1; // no TX room: try again shortly
       c.stack.timerUpdate(c);
       return;
     }
     c.stack.counters.tailLossProbes++;
+    const second = this.tlpOut;
     this.tlpOut = true;
     this.tlpEnd = c.sndMax;
-    c.rtoAt = now + rtoCur(c);
+    // One more probe, twice the PTO later, if this one is not answered before the RTO (RFC 8985
+    // sends one): under random loss both ways a probe's ACK is lost as often as any other, and
+    // the RTO behind it costs ≥ 200 ms and the window. It halved the timeouts in loss-sim. The
+    // RTO stays where the first probe put it.
+    if (!second) {
+      c.rtoAt = now + rtoCur(c);
+      const at = now + 2 * this.pto();
+      if (at < c.rtoAt) c.ptoAt = at;
+    }
     c.stack.timerUpdate(c);
+  }
+
+  /** RFC 8985 §7.2: 2·SRTT + 2 ms, plus the delayed-ACK allowance when one segment is out. */
+  private pto(): number {
+    const c = this.c;
+    const pto = c.hasRtt ? 2 * c.srtt + TLP_EXTRA_MS : c.stack.opts.rtoInitial;
+    return this.log.count <= 1 ? pto + TLP_DELACK_MS : pto;
   }
 
   /**
@@ -543,6 +603,11 @@ export class SackRecovery implements LossRecovery {
    */
   onRto(): void {
     const c = this.c;
+    // The first timeout of this data outside a fast recovery begins an episode that may be undone
+    // (the timers counted the retry already); after one inside a recovery, that episode goes on.
+    if (c.retries === 1 && !this.inRecovery) this.beginUndo();
+    (this.spur ??= new SpuriousDetectors()).frto.onTimeout(c.sndUna, c.sndMax, this.inLoss);
+    this.frtoNew = 0;
     this.inRecovery = false;
     this.forceRxt = false;
     this.recover = c.sndMax;
@@ -554,6 +619,7 @@ export class SackRecovery implements LossRecovery {
     }
     for (let k = log.lo; k < log.hi; k++) this.markLost(k, false);
     this.rxtHint = log.lo;
+    this.rack?.clear(); // every segment is lost now: retransmissions start a new FIFO
     this.inLoss = true;
     this.tlpOut = false;
   }
@@ -561,6 +627,95 @@ export class SackRecovery implements LossRecovery {
   onWindowOpen(): void {
     // A probe octet the peer did not take is simply sent again as normal data.
     for (let k = this.log.lo; k < this.log.hi; k++) this.markLost(k, false);
+    this.rack?.clear();
+  }
+
+  // ---------------------------------------------------------------- undo (spurious.ts)
+
+  /** A recovery or RTO episode begins (the controller took its snapshot in onLoss/onRto). */
+  private beginUndo(): void {
+    const sp = (this.spur ??= new SpuriousDetectors());
+    sp.dsack.begin(this.c.sndUna);
+    sp.eifel.reset();
+    this.undoOpen = true;
+  }
+
+  /**
+   * RFC 2883 D-SACK [s, e). RFC 3708 with Linux's accounting: a duplicate of data already
+   * cumulatively acknowledged counts against the episode's retransmissions ("dumb counting"), one
+   * of data still outstanding only if that segment was retransmitted.
+   */
+  private onDsack(s: number, e: number): void {
+    const c = this.c;
+    c.stack.counters.dsacksIn++;
+    // RFC 8985 §6.2 step 4: a duplicate means reordering (or a spurious retransmission) was seen:
+    // RACK keeps a reordering window from now on.
+    this.reorderSeen = true;
+    if (!this.undoOpen) return;
+    if (seqGt(e, c.sndUna)) {
+      const log = this.log;
+      const k = log.firstEndingAfter(s);
+      if (k >= log.hi || (log.flags(k) & R_EVER_RETRANS) === 0) return;
+    }
+    const segs = Math.ceil(((e - s) | 0) / c.sndMss);
+    if (this.spur!.dsack.onDsack(s, e, segs > 0 ? segs : 1)) {
+      c.stack.counters.undoDsack++;
+      this.undoSpurious(this.inLoss, 0);
+    }
+  }
+
+  /** F-RTO (RFC 5682) after an ACK while recovering from a timeout. */
+  private frtoAck(ack: number, advanced: boolean, dupOrSack: boolean, acked: number): void {
+    const c = this.c;
+    const canSendNew = ((dataEnd(c) - c.sndMax) | 0) > 0 && ((c.sndUna + c.sndWnd - c.sndMax) | 0) > 0;
+    const v = this.spur!.frto.onAck(ack, advanced, this.origDelivered, dupOrSack, canSendNew);
+    if (v === FRTO_SPURIOUS) {
+      c.stack.counters.undoFrto++;
+      this.undoSpurious(true, acked);
+    } else if (v === FRTO_SEND_NEW) {
+      this.frtoNew = 2;
+      c.stack.markDirty(c);
+    }
+  }
+
+  /**
+   * The current episode was spurious: the congestion state from before it comes back, and what
+   * was only presumed lost is not retransmitted (RACK still finds real losses). After a timeout
+   * (RFC 4015) cwnd restarts at FlightSize + min(acked, IW) with ssthresh at the old window, so
+   * the way back is slow start rather than one burst.
+   */
+  private undoSpurious(timeout: boolean, acked: number): void {
+    const c = this.c;
+    const sp = this.spur!;
+    this.undoOpen = false;
+    sp.dsack.end();
+    sp.eifel.reset();
+    sp.frto.reset();
+    this.frtoNew = 0;
+    c.cc.undo(c);
+    if (timeout) {
+      const flight = (c.sndMax - c.sndUna) | 0;
+      const iw = c.iw();
+      const cap = flight + (acked < iw ? acked : iw);
+      if (c.cwnd > cap) {
+        if (c.ssthresh < c.cwnd) c.ssthresh = c.cwnd;
+        c.cwnd = cap;
+      }
+      c.backoff = 0;
+    }
+    this.inRecovery = false;
+    this.inLoss = false;
+    this.forceRxt = false;
+    if (this.lostBytes > 0) {
+      const log = this.log;
+      for (let k = log.lo; k < log.hi; k++) {
+        const f = log.flags(k);
+        if ((f & R_LOST) !== 0) log.setFlags(k, f & ~R_LOST);
+      }
+      this.lostBytes = 0;
+      this.rack?.rewind();
+    }
+    c.stack.markDirty(c);
   }
 
   release(): void {

@@ -144,11 +144,13 @@ export class TcpStack {
 
   /** Accept connections to localIp:port (localIp 0 = any local address). */
   listen(localIp: number, port: number, accept: AcceptHandler): void {
-    this.listeners.set((localIp >>> 0) * 65536 + port, accept);
+    const key = (localIp >>> 0) * 65536 + port;
+    if (!this.listeners.has(key)) this.opts.addresses?.hold(localIp >>> 0);
+    this.listeners.set(key, accept);
   }
 
   unlisten(localIp: number, port: number): void {
-    this.listeners.delete((localIp >>> 0) * 65536 + port);
+    if (this.listeners.delete((localIp >>> 0) * 65536 + port)) this.opts.addresses?.release(localIp >>> 0);
   }
 
   /** @internal */
@@ -282,6 +284,11 @@ export class TcpStack {
   }
 
   private tuple(localIp: number, remoteIp: number, localPort: number, remotePort: number, k: [number, number], x: number): number {
+    const a = this.opts.addresses;
+    if (a !== undefined) {
+      localIp = a.digest(localIp);
+      remoteIp = a.digest(remoteIp);
+    }
     return hash4(k[0], k[1] ^ x, localIp, remoteIp, (localPort << 16) | remotePort, 0x5a17);
   }
 
@@ -552,6 +559,11 @@ export class TcpStack {
     this.table.set(key, c);
     this.counters.connections++;
     c.memSrc = this.mem.sources.open(c.remoteIp);
+    const a = this.opts.addresses;
+    if (a !== undefined) {
+      a.hold(c.localIp);
+      a.hold(c.remoteIp);
+    }
   }
 
   private unlink(c: AnyConnection): void {
@@ -643,6 +655,11 @@ export class TcpStack {
     if (c.state === CLOSED) return;
     this.setState(c, CLOSED);
     this.unlink(c);
+    const a = this.opts.addresses;
+    if (a !== undefined) {
+      a.release(c.localIp);
+      a.release(c.remoteIp);
+    }
     if (c instanceof TimeWaitConnection) {
       if (c.inTimeWaitList) this.timeWaitUnlink(c);
       this.counters.connections--;

@@ -200,7 +200,9 @@ function onRto(c: TcpConnection, now: number): void {
     return;
   }
   st.counters.timeouts++;
-  c.cc.onRto(c, (c.sndMax - c.sndUna) | 0, c.retries === 0, now);
+  // RFC 5681 §3.1 eq. 4 only for the first timeout of this data, and not again when a fast
+  // recovery already reduced ssthresh (as Linux).
+  c.cc.onRto(c, (c.sndMax - c.sndUna) | 0, c.retries === 0 && !c.rec.inRecovery, now);
   c.retries++;
   c.rttActive = false;
   c.rec.onRto(now);

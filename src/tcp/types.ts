@@ -1,4 +1,5 @@
 /** Public types of the TCP stack: the segment sink, options, counters, session info, states. */
+import type { CongestionControlName } from './congestion.js';
 import type { MemoryBudget } from './budget.js';
 
 /**
@@ -57,6 +58,8 @@ export interface TcpOptions {
   sack: boolean;
   /** Initial congestion window in segments (RFC 6928). */
   initialCwndSegments: number;
+  /** Congestion control (congestion.ts): CUBIC (RFC 9438, the default as in Linux) or NewReno. */
+  congestionControl: CongestionControlName;
   /** RFC 6298 initial RTO, lower and upper bounds (ms). */
   rtoInitial: number;
   rtoMin: number;
@@ -121,6 +124,20 @@ export interface TcpOptions {
    * write from an asynchronous callback): the caller should arrange a flush() soon.
    */
   onWork: (() => void) | undefined;
+  /**
+   * The owner of the 32-bit addresses, when they are handles of something larger (IPv6 peers,
+   * dataplane/ip6-peers.ts): every connection, TIME_WAIT entry and listener holds its addresses
+   * (hold on creation, release when it goes), and ISNs, SYN cookies and timestamp offsets hash
+   * `digest(ip)`, which depends on the address itself, not on the handle it has today (a
+   * handle may change between a SYN answered with a cookie and its ACK). Absent: plain IPv4.
+   */
+  addresses: TcpAddressOwner | undefined;
+}
+
+export interface TcpAddressOwner {
+  hold(ip: number): void;
+  release(ip: number): void;
+  digest(ip: number): number;
 }
 
 export const DEFAULT_OPTIONS: TcpOptions = {
@@ -130,6 +147,7 @@ export const DEFAULT_OPTIONS: TcpOptions = {
   timestamps: true,
   sack: true,
   initialCwndSegments: 10,
+  congestionControl: 'cubic',
   rtoInitial: 1000,
   rtoMin: 200,
   rtoMax: 60000,
@@ -151,6 +169,7 @@ export const DEFAULT_OPTIONS: TcpOptions = {
   memory: undefined,
   isnFor: undefined,
   onWork: undefined,
+  addresses: undefined,
 };
 
 /** One row of `show session`. */
@@ -199,6 +218,12 @@ export interface TcpCounters {
   /** RFC 3042 limited transmit and RFC 5827 early retransmit (connections without SACK). */
   limitedTransmits: number;
   earlyRetransmits: number;
+  /** ACKs whose first SACK block was a D-SACK (RFC 2883): the peer got a segment twice. */
+  dsacksIn: number;
+  /** Recoveries undone as spurious (spurious.ts), by the detector that found out. */
+  undoDsack: number;
+  undoEifel: number;
+  undoFrto: number;
   rstIn: number;
   rstOut: number;
   challengeAcks: number;
@@ -237,6 +262,10 @@ export function newCounters(): TcpCounters {
     rescueRetransmits: 0,
     limitedTransmits: 0,
     earlyRetransmits: 0,
+    dsacksIn: 0,
+    undoDsack: 0,
+    undoEifel: 0,
+    undoFrto: 0,
     rstIn: 0,
     rstOut: 0,
     challengeAcks: 0,

@@ -40,6 +40,17 @@ export function parseIpv4Prefix(text: string): Ipv4Prefix | null {
   return { address, prefixLength };
 }
 
+/**
+ * 240.0.0.0/4 (class E, reserved, RFC 1112 §4; 255.255.255.255 included): never a usable IPv4
+ * address here. The TCP stack's IPv6 handles live there (dataplane/ip6-peers.ts), so ip4-input
+ * drops such sources and the CLI refuses it as an interface address, route or next hop.
+ */
+export function isClassE(ip: number): boolean {
+  return ip >>> 28 === 0xf;
+}
+
+export const CLASS_E_REASON = 'is in 240.0.0.0/4 (class E, reserved: never a valid address, and this dataplane uses it for its IPv6 TCP handles)';
+
 export function sameSubnet(a: number, b: number, prefixLength: number): boolean {
   const mask = prefixMask(prefixLength);
   return ((a & mask) >>> 0) === ((b & mask) >>> 0);

@@ -8,6 +8,7 @@
  * per-packet path compares in place (`ip6Equals`, `ip6PrefixMatch`) and allocates nothing.
  */
 
+import { makeKey, tableHash4 } from './keyed-hash.js';
 export const IP6_LEN = 16;
 
 /** Parses an IPv6 address (`2001:db8::1`, `::`, `::ffff:192.0.2.1`); null when it is not one. */
@@ -199,14 +200,14 @@ export function eui64LinkLocal(mac: Buffer): Buffer {
   return a;
 }
 
+/** The per-process key of ip6Hash: random, so nobody outside can choose addresses that collide. */
+const TABLE_KEY = makeKey(undefined, 0);
+
 /**
- * A 32-bit hash of the address at b[o], a small integer (keys the neighbour table). Mixes every
- * word, so addresses differing only in the prefix or only in the interface identifier differ.
+ * A 32-bit hash of the address at b[o] (keys the neighbour and peer tables). Keyed with a
+ * per-process random secret (HalfSipHash-1-3, keyed-hash.ts): an unkeyed mix can be inverted, and
+ * addresses an attacker picks (a /64 gives 2^64 of them) would all land on one hash chain.
  */
 export function ip6Hash(b: Buffer, o: number): number {
-  let h = Math.imul(b.readUInt32BE(o) ^ 0x9e3779b9, 0x85ebca6b);
-  h = Math.imul(h ^ b.readUInt32BE(o + 4) ^ (h >>> 15), 0xc2b2ae35);
-  h = Math.imul(h ^ b.readUInt32BE(o + 8) ^ (h >>> 13), 0x27d4eb2f);
-  h = Math.imul(h ^ b.readUInt32BE(o + 12) ^ (h >>> 16), 0x165667b1);
-  return (h ^ (h >>> 15)) | 0;
+  return tableHash4(TABLE_KEY[0], TABLE_KEY[1], b.readUInt32BE(o), b.readUInt32BE(o + 4), b.readUInt32BE(o + 8), b.readUInt32BE(o + 12));
 }

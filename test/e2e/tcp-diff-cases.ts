@@ -307,11 +307,6 @@ export const NORMAL: Case[] = [
   {
     name: 'ack-below-isn-with-data',
     rfc: 'RFC 5961 §5.2: acceptable is SND.UNA - MAX.SND.WND ≤ SEG.ACK; Linux also caps MAX.SND.WND by the bytes acknowledged so far (an ACK for bytes never sent is too old)',
-    knownBug: {
-      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=0 [Timestamp] tsecr=20'], ['A seq=0 ack=-1 [SAck,Timestamp] tsecr=20 sack=0-1']],
-      why: 'we take data whose ACK is below our ISN (nothing sent yet): Linux challenges it and drops it (tcp_ack: max_window = min(max_window, bytes_acked)), which narrows blind data injection on a fresh connection',
-      ours: [SYNACK_FULL, [], ['A seq=0 ack=1 [Timestamp] tsecr=30'], ['A seq=0 ack=1 [Timestamp] tsecr=40']],
-    },
     steps: [...open(), { flags: 'A', ack: -1, len: 1 }, probe],
   },
   {
@@ -410,21 +405,11 @@ export const NORMAL: Case[] = [
   {
     name: 'fin-out-of-order',
     rfc: 'RFC 9293 §3.10.7.4 eighth: a FIN beyond RCV.NXT waits for the gap (and is SACKed: RFC 2018)',
-    knownBug: {
-      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=20 sack=10-11'], 'AF ack=11'],
-      why: 'an out-of-order FIN without data is remembered (oooFin) but never processed: the segment that fills the gap finds no reassembly entries, so the receive path does not pull the reassembly queue, where the remembered FIN is checked; the peer must retransmit its FIN after an RTO (Linux keeps it, SACKs it, and closes at once)',
-      ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [Timestamp] tsecr=20'], 'A ack=10'],
-    },
     steps: [...open(), { flags: 'FA', seq: 10, advance: false }, { flags: 'A', len: 10, wait: 250, view: summary }],
   },
   {
     name: 'fin-with-data-out-of-order',
     rfc: 'RFC 9293 §3.10.7.4 eighth, RFC 2018: data+FIN beyond RCV.NXT is kept and SACKed; filling the gap delivers both',
-    knownBug: {
-      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=20 sack=10-16'], 'AF ack=16'],
-      why: 'minor: our SACK block for out-of-order data+FIN ends before the FIN (10-15), Linux\'s covers the FIN\'s sequence number too (10-16); both keep the FIN and close once the gap is filled',
-      ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=20 sack=10-15'], 'AF ack=16'],
-    },
     steps: [...open(), { flags: 'FA', seq: 10, len: 5, advance: false }, { flags: 'A', len: 10, wait: 250, view: summary }],
   },
   {
@@ -440,11 +425,6 @@ export const NORMAL: Case[] = [
   {
     name: 'data-after-server-close',
     rfc: 'RFC 9293 §3.6.1 / RFC 1122 4.2.2.13: data arriving after the application closed SHOULD get a RST (the data is lost)',
-    knownBug: {
-      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], 'AF ack=57 data', [], ['R seq=0 []']],
-      why: 'in FIN-WAIT-2 after our application closed, new data is acknowledged and thrown away: the peer believes it delivered; Linux answers with a RST (RFC 9293 §3.6.1 SHOULD)',
-      ours: [SYNACK_FULL, [], 'AF ack=57 data', [], ['A seq=0 ack=5 [Timestamp] tsecr=50']],
-    },
     steps: [...open(), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'A', wait: 50 }, { flags: 'A', len: 5 }],
   },
   {

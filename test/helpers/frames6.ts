@@ -112,11 +112,11 @@ export function nsFrame(target: Buffer, o: FrameSpec & { slla?: Buffer | null } 
   return frame({ ethDst: groupMac(dst), ...o, src, dst }, 58, icmp6(135, 0, body, src, dst, o.badChecksum), dst, 255);
 }
 
-/** NA for `target` (flags: 0x80 R, 0x40 S, 0x20 O) with a TLLA. */
-export function naFrame(target: Buffer, flags: number, tlla: Buffer, o: FrameSpec = {}): Buffer {
+/** NA for `target` (flags: 0x80 R, 0x40 S, 0x20 O) with a TLLA (none when null). */
+export function naFrame(target: Buffer, flags: number, tlla: Buffer | null, o: FrameSpec = {}): Buffer {
   const src = o.src ?? target;
   const dst = o.dst ?? ip6('ff02::1');
-  const body = Buffer.concat([Buffer.from([flags, 0, 0, 0]), target, Buffer.from([2, 1]), tlla]);
+  const body = Buffer.concat([Buffer.from([flags, 0, 0, 0]), target, tlla === null ? Buffer.alloc(0) : Buffer.concat([Buffer.from([2, 1]), tlla])]);
   return frame({ ethDst: groupMac(dst), ...o, src, dst }, 58, icmp6(136, 0, body, src, dst, o.badChecksum), dst, 255);
 }
 

@@ -31,6 +31,7 @@ describe('vpp.conf: vpp-server stanza values', () => {
     ['tcp-time-wait forever', /'tcp-time-wait forever': expected seconds between 0 and 3600/],
     ['tcp-time-wait 7200', /expected seconds between 0 and 3600/],
     ['tcp-time-wait-max -1', /'tcp-time-wait-max -1': expected an integer 0-10000000/],
+    ['tcp-congestion-control reno', /expected cubic or newreno/],
   ] as const) {
     it(`rejects '${line}' naming file and line`, () => {
       assert.throws(
@@ -39,6 +40,14 @@ describe('vpp.conf: vpp-server stanza values', () => {
       );
     });
   }
+
+  it('tcp-congestion-control reaches the TCP stack; CUBIC when absent', () => {
+    for (const [conf, want] of [['vpp-server { tcp-congestion-control newreno }', 'newreno'], ['vpp-server { log-level warn }', 'cubic']] as const) {
+      const config = readVppConf('/x/vpp.conf', conf);
+      const engine = new Engine({ config, log: createLogger({ level: 'silent' }), openDevice: (ifname) => new MemoryDevice(ifname, Buffer.from([2, 0, 0, 0, 0, 1])) });
+      assert.equal(engine.services.ensureTcp().stack.opts.congestionControl, want);
+    }
+  });
 });
 
 describe('vpp.conf: TIME_WAIT keys reach the TCP stack', () => {
@@ -73,5 +82,6 @@ describe('vpp.conf: TIME_WAIT keys reach the TCP stack', () => {
 
   it('a bad value given to the engine directly (not from a file) is refused too', () => {
     assert.throws(() => engineFor({ 'tcp-time-wait-max': 'lots' }), EngineConfigError);
+    assert.throws(() => engineFor({ 'tcp-congestion-control': 'bbr' }), EngineConfigError);
   });
 });

@@ -120,6 +120,7 @@ describe('config: startup.conf', () => {
       ['2001:db8:123::150/0', /the prefix length must be 1-128/],
       ['192.168.123.0/24', /network or broadcast address of its subnet; use a host address/],
       ['192.168.123.255/24', /network or broadcast address/],
+      ['240.0.0.1/24', /`240\.0\.0\.1\/24' is in 240\.0\.0\.0\/4 \(class E, reserved: never a valid address, and this dataplane uses it for its IPv6 TCP handles\): use another interface address/],
     ] as const) {
       it(address, async () => {
         const { text } = await failure([...SEED.slice(0, 5), `set int ip address host-macvlan0.123 ${address}`], 6);
@@ -127,6 +128,15 @@ describe('config: startup.conf', () => {
         assert.match(text, message);
       });
     }
+
+    it('a route into 240.0.0.0/4, or via it, is refused with the reason (a route covering it is fine)', async () => {
+      let r = await failure([...SEED, 'ip route add 240.1.0.0/16 via 192.168.123.1 host-macvlan0.123'], 7);
+      assert.match(r.text, /`240\.1\.0\.0\/16' is in 240\.0\.0\.0\/4 \(class E.*\): no route can be added there/);
+      r = await failure([...SEED, 'ip route add 10.0.0.0/8 via 250.0.0.1 host-macvlan0.123'], 7);
+      assert.match(r.text, /next hop 250\.0\.0\.1 is in 240\.0\.0\.0\/4/);
+      const tb = await createTestBed();
+      await runStartupConfig(tb.registry, writeConf([...SEED, 'ip route add 128.0.0.0/1 via 192.168.123.1 host-macvlan0.123']), tb.ctx);
+    });
 
     it('an address already on another interface, or overlapping its subnet', async () => {
       let r = await failure([...SEED, 'set int ip address host-macvlan0 192.168.123.150/24'], 7);
@@ -217,7 +227,7 @@ describe('config: startup.conf', () => {
     let r = await failure(['create host-interface name macvlan0', 'set interface state host-macvlan0 sideways'], 2);
     assert.match(r.text, /unknown state `sideways' \(valid: up, down\)/);
     r = await failure(['create host-interface nmae macvlan0'], 1);
-    assert.match(r.text, /unknown option `nmae' \(valid: name, hw-addr\)/);
+    assert.match(r.text, /unknown option `nmae' \(valid: name, hw-addr, num-rx-queues, num-tx-queues\)/);
     r = await failure(['create host-interface name this-name-is-too-long0'], 1);
     assert.match(r.text, /not a valid Linux interface name/);
   });

@@ -48,16 +48,39 @@ describe('config: vpp.conf', () => {
     assert.match(c.warnings[0], /:6: /, 'line numbers count the comment line');
   });
 
-  it('accepts everything on one line, and other stanzas VPP knows (cpu, buffers, dpdk) with a warning each', () => {
+  it('accepts everything on one line, and other stanzas VPP knows (buffers, dpdk) with a warning each; cpu is read', () => {
     const c = readVppConf(FILE, 'unix { nodaemon cli-listen /run/x.sock } cpu { main-core 1 } buffers { buffers-per-numa 16384 } dpdk { dev default { num-rx-queues 2 } }');
     assert.equal(c.cliListen, '/run/x.sock');
-    assert.equal(c.warnings.length, 3);
+    assert.equal(c.warnings.length, 2);
+    assert.deepEqual(c.cpu, { mainCore: 1, workers: 0, workerCores: null, file: FILE, line: 1 });
+  });
+
+  it('reads cpu { main-core workers corelist-workers } as VPP does', () => {
+    assert.deepEqual(readVppConf(FILE, 'cpu { workers 2 }').cpu, { mainCore: null, workers: 2, workerCores: null, file: FILE, line: 1 });
+    const c = readVppConf(FILE, 'cpu {\n  main-core 0\n  corelist-workers 1-2,4\n}');
+    assert.equal(c.cpu?.workers, 3);
+    assert.deepEqual(c.cpu?.workerCores, [1, 2, 4]);
+    assert.equal(readVppConf(FILE, 'unix { nodaemon }').cpu?.workers, 0);
+    // VPP's rule: corelist-* needs main-core.
+    assert.throws(() => readVppConf(FILE, 'cpu {\n corelist-workers 1-2\n}'), /vpp\.conf:2: main-core must be specified when using corelist-workers/);
+    assert.throws(() => readVppConf(FILE, 'cpu { main-core 1 corelist-workers 1-2 }'), /includes main-core 1/);
+    assert.throws(() => readVppConf(FILE, 'cpu { main-core 0 workers 3 corelist-workers 1-2 }'), /workers 3 disagrees with corelist-workers, which names 2 CPUs/);
+    assert.throws(() => readVppConf(FILE, 'cpu { workers two }'), /'workers two': expected an integer 0-64/);
+    assert.throws(() => readVppConf(FILE, 'cpu { main-core 0 corelist-workers 3-1 }'), /`3-1' is not a CPU range/);
+    assert.throws(() => readVppConf(FILE, 'cpu { worker 2 }'), /unknown cpu option 'worker' \(valid: .*corelist-workers.*workers/);
+    const w = readVppConf(FILE, 'cpu { workers 1 skip-cores 1 use-pthreads }');
+    assert.equal(w.warnings.length, 2);
+    assert.match(w.warnings[0], /skip-cores 1' is ignored/);
   });
 
   it('reads its own vpp-server stanza', () => {
     const c = readVppConf(FILE, 'unix { cli-listen /run/x.sock }\nvpp-server { ring-version 3 block-size 262144 log-level debug }');
     assert.deepEqual(c.engine, { 'ring-version': '3', 'block-size': '262144', 'log-level': 'debug' });
     assert.deepEqual(c.warnings, []);
+  });
+
+  it('reads tcp-congestion-control (cubic, the default, or newreno)', () => {
+    for (const v of ['cubic', 'newreno']) assert.equal(readVppConf(FILE, `vpp-server { tcp-congestion-control ${v} }`).engine['tcp-congestion-control'], v);
   });
 
   it('reads the file from disk', () => {
@@ -117,6 +140,11 @@ describe('config: vpp.conf', () => {
     it('a TCP cli-listen, which only VPP supports', () => {
       const e = configError('unix {\n  cli-listen 127.0.0.1:5002\n}');
       assert.match(e.message, /^\/conf\/vpp\.conf:2: cli-listen 127\.0\.0\.1:5002: only a Unix socket path is supported/);
+    });
+
+    it('a tcp-congestion-control other than cubic or newreno', () => {
+      const e = configError('unix { nodaemon }\nvpp-server {\n  tcp-congestion-control\n    bbr\n}');
+      assert.match(e.message, /^\/conf\/vpp\.conf:4: vpp-server option 'tcp-congestion-control bbr': expected cubic or newreno/);
     });
 
     it('an unknown vpp-server option, listing the valid ones', () => {

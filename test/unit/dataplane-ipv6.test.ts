@@ -6,8 +6,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { counterDelta, counters, createTestBed, SEED_STARTUP_LINES, sentCounters, type TestBed } from '../helpers/dataplane.js';
-import { CLIENT_MAC, CLIENT_MAC_TEXT, decodeEthernet, ETH_P_IPV6, mac, OUR_MAC, OUR_MAC_TEXT } from '../helpers/frames.js';
-import { CLIENT_IP6, CLIENT_LL, decodeIpv6, echo6Frame, groupMac, ip6, naFrame, nsFrame, OUR_IP6, OUR_LL_TEXT, solicited } from '../helpers/frames6.js';
+import { CLIENT_MAC, CLIENT_MAC_TEXT, decodeEthernet, ethernet, ETH_P_IPV6, mac, OUR_MAC, OUR_MAC_TEXT } from '../helpers/frames.js';
+import { CLIENT_IP6, CLIENT_LL, decodeIpv6, echo6Frame, groupMac, ip6, ipv6, naFrame, nsFrame, OUR_IP6, OUR_LL_TEXT, solicited, tcp6Frame } from '../helpers/frames6.js';
 
 const SUB = 'host-macvlan0.123';
 const V6_LINE = `set int ip address ${SUB} 2001:db8:123::150/64`;
@@ -110,6 +110,17 @@ describe('dataplane IPv6: addresses, DAD, groups', () => {
     const tb = await createTestBed([...SEED_STARTUP_LINES, V6_LINE]);
     tb.send(nsFrame(OUR_IP6, { src: Buffer.alloc(16), slla: null }));
     assert.ok(tb.events.some((e) => /is in use \(a DAD probe from 52:54:00:12:34:56\): refused/.test(e)));
+  });
+
+  it('our own DAD probe looped back by the link (source MAC ours) is no conflict (RFC 7527 §4.1)', async () => {
+    const tb = await createTestBed([...SEED_STARTUP_LINES, V6_LINE]);
+    const before = counters(tb.dp);
+    tb.send(nsFrame(OUR_IP6, { src: Buffer.alloc(16), slla: null, ethSrc: OUR_MAC, ethDst: groupMac(solicited(OUR_IP6)) }));
+    assert.deepEqual(counterDelta(before, counters(tb.dp)).get('ip6-icmp-input/our own DAD probe looped back (source MAC ours)'), 1);
+    assert.ok(!tb.events.some((e) => /is in use/.test(e)), tb.events.join('\n'));
+    tb.clock.now += 1000;
+    tb.dp.tickNeighbors();
+    assert.match(await tb.cli(`show ip6 interface ${SUB}`), /2001:db8:123::150: preferred\n/);
   });
 
   it('a DAD probe for an address we own is answered with an NA to all-nodes (defended)', async () => {
@@ -269,6 +280,27 @@ describe('dataplane IPv6: ND state machine', () => {
     assert.equal(moved.mac.toString('hex'), '525400999999');
   });
 
+  it('an NA without a target link-layer option: Solicited confirms an entry that has a MAC, nothing else changes (RFC 4861 §7.2.5)', async () => {
+    const tb = await dualStack();
+    const sw = tb.dp.get(SUB);
+    const n6 = tb.dp.neighbors6;
+    const unicast = { dst: OUR_IP6, ethDst: OUR_MAC };
+    tb.send(nsFrame(OUR_IP6)); // the client's entry, STALE, with its MAC
+    const n = n6.lookup6(sw, CLIENT_IP6, 0)!;
+    assert.equal(n.state, 2 /* STALE */);
+    tb.send(naFrame(CLIENT_IP6, 0x00, null, unicast));
+    assert.equal(n.state, 2, 'not solicited: no confirmation');
+    tb.send(naFrame(CLIENT_IP6, 0x40, null, unicast)); // a unicast probe's answer may omit the TLLA (§4.4)
+    assert.equal(n.state, 1 /* REACHABLE */, '"If the Solicited flag is set, the state of the entry MUST be set to REACHABLE"');
+    assert.ok(n.mac.equals(CLIENT_MAC));
+    // An INCOMPLETE entry has no MAC to confirm: the NA is ignored.
+    const other = ip6('2001:db8:123::77');
+    const e = n6.use6(sw, other, 0, tb.clock.now)!;
+    assert.equal(e.state, 0 /* INCOMPLETE */);
+    tb.send(naFrame(other, 0x60, null, unicast));
+    assert.equal(e.state, 0);
+  });
+
   it('an unsolicited NA never creates an entry; many neighbours with colliding-looking addresses stay distinct', async () => {
     const tb = await dualStack();
     const sw = tb.dp.get(SUB);
@@ -365,6 +397,21 @@ describe('dataplane IPv6: trace, pcap, ICMPv6 errors', () => {
     await tb.cli('trace add af-packet-input 1');
     tb.send(echo6Frame({ badChecksum: true }));
     assert.match(await tb.cli('show trace'), /ip6-icmp-input: icmp6 bad checksum/);
+  });
+
+  it('no ICMPv6 error and no TCP for a unicast packet in a link-layer multicast frame (RFC 4443 §2.4 (e.3))', async () => {
+    const tb = await dualStack();
+    tb.send(nsFrame(OUR_IP6)); // the client is a known neighbour: an error could be sent
+    tb.device().takeSent();
+    const allNodesMac = Buffer.from('333300000001', 'hex');
+    const udp = (dst: Buffer) => ethernet({ dst, tags: [{ vid: 123 }], type: ETH_P_IPV6, payload: ipv6({ nh: 17, payload: Buffer.alloc(16) }) });
+    const six = (frames: Buffer[]) => frames.filter((f) => decodeEthernet(f).type === ETH_P_IPV6);
+    assert.equal(six(tb.send(udp(allNodesMac))).length, 0, 'no Port Unreachable about an L2-multicast frame');
+    assert.equal(six(tb.send(udp(Buffer.from('ffffffffffff', 'hex')))).length, 0, 'nor about a broadcast one');
+    assert.equal(six(tb.send(udp(OUR_MAC))).length, 1, 'the same packet to our MAC gets its Port Unreachable');
+    const before = counters(tb.dp);
+    assert.equal(six(tb.send(tcp6Frame({ seq: 1, flags: 2 }, { ethDst: allNodesMac }))).length, 0, 'no SYN-ACK or RST');
+    assert.equal(counterDelta(before, counters(tb.dp)).get('tcp6-input/tcp segment in a link-layer multicast frame'), 1);
   });
 
   it('unknown next header and UDP get a Parameter Problem / Port Unreachable, rate-limited to a burst of 10 then 10 per second (RFC 4443 §2.4)', async () => {

@@ -138,3 +138,34 @@ test('a 5 MB file streamed with backpressure over our own TCP arrives intact', a
     http.close();
   }
 });
+
+test('after the client asked to close, bytes it still sends get a RST; after a close the server chose, they are read and dropped', async () => {
+  const http = new HttpStaticServer({ wwwRoot: tmp, cacheSizeBytes: 1024 * 1024 });
+  try {
+    const net = new Net(http);
+    // The client asked: the server closes fully (RFC 9293 §3.6.1), so late bytes are not ACKed.
+    const a = net.connect();
+    a.stream.write(Buffer.from(get('/index.html', 'Connection: close\r\n')));
+    await net.run(() => a.got.ended);
+    assert.equal(parseResponses(a.got.data)[0]!.body.toString(), 'Welcome\n');
+    a.stream.write(Buffer.from('late bytes'));
+    await net.run(() => a.got.closed);
+    assert.equal(net.server.errors['data-after-close'], 1);
+    assert.equal(net.client.errors['connection-reset'], 1);
+
+    // The server chose (a malformed request: 400 and close): it lingers, a half close.
+    const b = net.connect();
+    b.stream.write(Buffer.from('NOT HTTP\r\n\r\n'));
+    await net.run(() => b.got.ended);
+    assert.equal(parseResponses(b.got.data)[0]!.status, 400);
+    b.stream.write(Buffer.from('more bytes'));
+    await net.run(() => b.stream.queuedBytes === 0);
+    assert.equal(b.got.closed, false, 'no RST');
+    assert.equal(net.server.errors['data-after-close'], 1);
+    b.stream.end();
+    await net.run(() => b.got.closed);
+    assert.equal(net.client.errors['connection-reset'], 1);
+  } finally {
+    http.close();
+  }
+});

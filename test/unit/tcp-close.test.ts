@@ -216,6 +216,120 @@ describe('tcp connection close (RFC 9293 §3.6)', () => {
     assert.deepEqual(h.events, ['accept', 'data:abc', 'data:def', 'end']);
   });
 
+  it('a FIN without data beyond a hole is SACKed, and processed when the hole fills (no retransmission needed)', () => {
+    const h = new TcpHarness();
+    h.open({ sackOk: true });
+    let out = h.in({ flags: FA, seq: h.pseq(10), ack: h.seq() });
+    assert.equal(out.length, 1);
+    assert.equal(out[0].ack, h.pseq());
+    assert.deepEqual(out[0].sack, [[h.pseq(10), h.pseq(11)]], 'the FIN occupies one sequence number (as Linux SACKs it)');
+    out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: '0123456789' });
+    assert.equal(state(h), 'CLOSE_WAIT');
+    assert.deepEqual(h.events, ['accept', 'data:0123456789', 'end']);
+    assert.equal(out.length, 1, 'the ACK of data and FIN at once');
+    assert.equal(out[0].ack, h.pseq(11));
+    assert.deepEqual(out[0].sack, []);
+  });
+
+  it('data+FIN beyond a hole: the SACK block covers the FIN', () => {
+    const h = new TcpHarness();
+    h.open({ sackOk: true });
+    let out = h.in({ flags: FA, seq: h.pseq(10), ack: h.seq(), data: 'abcde' });
+    assert.deepEqual(out[0].sack, [[h.pseq(10), h.pseq(16)]]);
+    // A second piece below it: the latest first, the FIN still covered.
+    out = h.in({ flags: A, seq: h.pseq(3), ack: h.seq(), data: 'xy' });
+    assert.deepEqual(out[0].sack, [
+      [h.pseq(3), h.pseq(5)],
+      [h.pseq(10), h.pseq(16)],
+    ]);
+  });
+
+  it('a FIN alone beyond held data gets its own SACK block, first as the latest arrival', () => {
+    const h = new TcpHarness();
+    h.open({ sackOk: true });
+    h.in({ flags: A, seq: h.pseq(3), ack: h.seq(), data: 'xy' });
+    const out = h.in({ flags: FA, seq: h.pseq(10), ack: h.seq() });
+    assert.deepEqual(out[0].sack, [
+      [h.pseq(10), h.pseq(11)],
+      [h.pseq(3), h.pseq(5)],
+    ]);
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'abc' });
+    assert.equal(state(h), 'ESTABLISHED', 'a hole remains before the FIN');
+    const fill = h.in({ flags: A, seq: h.pseq(5), ack: h.seq(), data: '56789' });
+    assert.equal(fill[0].ack, h.pseq(11));
+    assert.equal(state(h), 'CLOSE_WAIT');
+    assert.equal(h.received.toString(), 'abcxy56789');
+  });
+
+  it('close(): new data in FIN_WAIT_2 gets <SEQ=SEG.ACK><CTL=RST> and is not ACKed (RFC 9293 §3.6.1, as Linux)', () => {
+    const h = new TcpHarness();
+    h.open();
+    h.conn!.close();
+    let out = h.flush();
+    assert.equal(out[0].flags, FA);
+    out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(1) });
+    assert.equal(state(h), 'FIN_WAIT_2');
+    out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(1), data: 'late' });
+    assert.equal(out.length, 1);
+    assert.equal(out[0].flags, TCP_RST);
+    assert.equal(out[0].seq, h.seq(1));
+    assert.equal(state(h), undefined);
+    assert.deepEqual(h.events, ['accept', 'close'], 'the data was not delivered');
+    assert.equal(h.stack.errors['data-after-close'], 1);
+  });
+
+  it('close(): also in FIN_WAIT_1; a pure ACK or a FIN without data closes normally', () => {
+    const h = new TcpHarness();
+    h.open();
+    h.conn!.write(Buffer.from('response'));
+    h.conn!.close();
+    h.flush();
+    // Data before the peer acknowledged anything of ours: RST at its ACK.
+    const out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'x' });
+    assert.equal(out.length, 1);
+    assert.equal(out[0].flags, TCP_RST);
+    assert.equal(out[0].seq, h.seq());
+    assert.equal(state(h), undefined);
+
+    const g = new TcpHarness();
+    g.open();
+    g.conn!.close();
+    g.flush();
+    g.in({ flags: A, seq: g.pseq(), ack: g.seq(1) });
+    const fin = g.in({ flags: FA, seq: g.pseq(), ack: g.seq(1) });
+    assert.equal(fin.length, 1);
+    assert.equal(fin[0].flags, A);
+    assert.equal(state(g), 'TIME_WAIT');
+  });
+
+  it('end() is a half close: data in FIN_WAIT_2 is still delivered and ACKed', () => {
+    const h = new TcpHarness();
+    h.open();
+    h.conn!.end();
+    h.flush();
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(1) });
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(1), data: 'more' });
+    const out = h.advance(200);
+    assert.equal(out.length, 1);
+    assert.equal(out[0].flags, A);
+    assert.equal(out[0].ack, h.pseq(4));
+    assert.deepEqual(h.events, ['accept', 'data:more']);
+    assert.equal(state(h), 'FIN_WAIT_2');
+  });
+
+  it('close() with data held unread (a paused reader) resets at once (RFC 2525)', () => {
+    const h = new TcpHarness();
+    h.open();
+    h.conn!.pause();
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'unread' });
+    h.conn!.close();
+    const out = h.sink.take();
+    assert.equal(out.length, 1);
+    assert.equal(out[0].flags & TCP_RST, TCP_RST);
+    assert.equal(state(h), undefined);
+    assert.equal(h.stack.errors['close-with-data-pending'], 1);
+  });
+
   it('abort() sends <SEQ=SND.NXT><CTL=RST> and closes', () => {
     const h = new TcpHarness();
     h.open();

@@ -9,6 +9,13 @@ import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/wire/tcp.js';
 import { TcpHarness } from '../../src/tcp/testing.js';
 import type { SackRecovery } from '../../src/tcp/recovery-sack.js';
 
+/**
+ * The recovery arithmetic here (PRR's, NewReno's inflation, the RFC 6675 examples) is checked with
+ * NewReno's halving (ssthresh = FlightSize / 2); CUBIC's own numbers are in tcp-congestion.test.ts
+ * and tcp-undo.test.ts.
+ */
+const RENO = { congestionControl: 'newreno' } as const;
+
 const A = TCP_ACK;
 const MSS = 1460;
 
@@ -21,7 +28,7 @@ function open(h: TcpHarness, sackOk: boolean): void {
 }
 
 function setup(segments: number, sackOk = true) {
-  const h = new TcpHarness();
+  const h = new TcpHarness(RENO);
   open(h, sackOk);
   h.conn!.write(Buffer.alloc(segments * MSS, 3));
   const first = h.flush();
@@ -96,14 +103,14 @@ describe('tcp RACK loss detection (RFC 8985 §6)', () => {
 });
 
 describe('tcp Tail Loss Probe (RFC 8985 §7)', () => {
-  it('probes with the last segment at 2·SRTT when the tail of a flight is lost', () => {
+  it('probes with the last segment at 2·SRTT + 2 ms when the tail of a flight is lost', () => {
     const { h, S, ack, first } = setup(4);
     assert.equal(first.length, 4);
     const t0 = h.now;
     const out = h.runFor(250);
     const probes = out.filter((x) => x.s.payload.length > 0);
     assert.equal(probes.length, 1);
-    assert.equal(probes[0].t - t0, 200, 'PTO = 2·SRTT, before the 300 ms RTO');
+    assert.equal(probes[0].t - t0, 202, 'PTO = 2·SRTT + 2 ms (as Linux), before the 300 ms RTO');
     assert.equal(probes[0].s.seq, S(3), 'the highest segment again');
     assert.equal(h.stack.counters.tailLossProbes, 1);
     // Its ACK (one RTT later) reveals the holes: fast recovery, not a timeout.
@@ -114,16 +121,50 @@ describe('tcp Tail Loss Probe (RFC 8985 §7)', () => {
     assert.equal(h.stack.counters.timeouts, 0);
   });
 
-  it('sends new data as the probe when there is some', () => {
-    const { h, S, first } = setup(12);
+  it('probes with the highest segment also when new data could go (the peer answers a duplicate at once)', () => {
+    const { h, S, ack, first } = setup(12);
     assert.equal(first.length, 10, 'initial window');
-    const r = h.advance(200);
-    assert.deepEqual(r.map((s) => s.seq), [S(10)]);
+    const r = h.advance(202);
+    assert.deepEqual(r.map((s) => s.seq), [S(9)], 'segment 9 again, not the new segment 10');
     assert.equal(h.stack.counters.tailLossProbes, 1);
+    // The flight had arrived (only its ACK was lost): the duplicate comes back D-SACKed.
+    h.now += 100;
+    const out = h.in({ flags: A, seq: h.pseq(), ack: S(10), sack: [[S(9), S(10)]] });
+    assert.equal(h.stack.counters.dsacksIn, 1);
+    assert.equal(h.conn!.inRecovery, false);
+    assert.deepEqual(seqs(h, out), [10, 11], 'and the transfer goes on');
+  });
+
+  it('probes a second time, 2·PTO after the first, when neither is answered; then the RTO', () => {
+    const h = new TcpHarness(RENO);
+    const sa = h.in({ flags: TCP_SYN, seq: h.pIsn, mss: 1460, sackOk: true })[0];
+    h.iss = sa.seq;
+    h.now += 10; // SRTT 10 ms: PTO 22 ms, RTO 200 ms (the minimum)
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq() });
+    h.conn!.write(Buffer.alloc(4 * MSS, 3));
+    assert.equal(h.flush().length, 4);
+    const t0 = h.now;
+    const out = h.runFor(300).filter((x) => x.s.payload.length > 0);
+    assert.deepEqual(out.map((x) => [x.t - t0, (x.s.seq - h.seq()) / MSS]), [[22, 3], [66, 3], [222, 0]], 'probe, probe, then the RTO (RTO armed at the first probe)');
+    assert.equal(h.stack.counters.tailLossProbes, 2);
+    assert.equal(h.stack.counters.timeouts, 1);
+  });
+
+  it('probes during fast recovery too, when a lost ACK leaves nothing but the RTO', () => {
+    const { h, S, ack } = setup(10);
+    h.now += 20;
+    ack(1);
+    ack(1, [[S(2), S(5)]]); // segment 1 lost: recovery, retransmission and PRR's sends
+    assert.equal(h.conn!.inRecovery, true);
+    assert.notEqual(h.conn!.ptoAt, Infinity, 'probe timer armed in recovery');
+    const r = h.advance(Math.ceil(h.conn!.ptoAt - h.now));
+    assert.equal(h.stack.counters.tailLossProbes, 1);
+    assert.equal(seqs(h, r).length, 1, 'one probe');
+    assert.ok(h.conn!.rtoAt > h.now + 100, 'the RTO waits behind it');
   });
 
   it('a lone last segment with FIN is probed after 2·SRTT plus the delayed-ACK allowance', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     open(h, true);
     h.conn!.write(Buffer.from('last'));
     h.conn!.end();
@@ -133,7 +174,7 @@ describe('tcp Tail Loss Probe (RFC 8985 §7)', () => {
     assert.ok((d[0].flags & TCP_FIN) !== 0);
     const out = h.runFor(299);
     assert.equal(out.length, 1);
-    assert.equal(out[0].t - t0, 240);
+    assert.equal(out[0].t - t0, 242, '2·SRTT + 2 ms + 40 ms');
     assert.ok((out[0].s.flags & TCP_FIN) !== 0 && out[0].s.payload.toString() === 'last');
     assert.equal(h.stack.counters.timeouts, 0);
   });

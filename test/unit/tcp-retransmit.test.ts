@@ -3,6 +3,13 @@ import { describe, it } from 'node:test';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../../src/wire/tcp.js';
 import { TcpHarness } from '../../src/tcp/testing.js';
 
+/**
+ * The recovery arithmetic here (PRR's, NewReno's inflation, the RFC 6675 examples) is checked with
+ * NewReno's halving (ssthresh = FlightSize / 2); CUBIC's own numbers are in tcp-congestion.test.ts
+ * and tcp-undo.test.ts.
+ */
+const RENO = { congestionControl: 'newreno' } as const;
+
 const A = TCP_ACK;
 const MSS = 1460;
 
@@ -20,7 +27,7 @@ function openWithRtt(h: TcpHarness, rtt: number, o: { sackOk?: boolean; ts?: boo
 
 describe('tcp RTT estimation and RTO (RFC 6298)', () => {
   it('first sample: SRTT = R, RTTVAR = R/2, RTO = SRTT + 4·RTTVAR', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     openWithRtt(h, 100);
     const s = info(h);
     assert.equal(s.srtt, 100);
@@ -29,7 +36,7 @@ describe('tcp RTT estimation and RTO (RFC 6298)', () => {
   });
 
   it('later samples: RTTVAR = 3/4·RTTVAR + 1/4·|SRTT − R|, SRTT = 7/8·SRTT + 1/8·R', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     openWithRtt(h, 100);
     h.conn!.write(Buffer.alloc(100));
     h.flush();
@@ -42,13 +49,13 @@ describe('tcp RTT estimation and RTO (RFC 6298)', () => {
   });
 
   it('RTO is at least rtoMin', () => {
-    const h = new TcpHarness({ rtoMin: 200 });
+    const h = new TcpHarness({ ...RENO, rtoMin: 200 });
     openWithRtt(h, 1);
     assert.equal(info(h).rto, 200);
   });
 
   it('measures RTT from echoed timestamps (RFC 7323 §4)', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     openWithRtt(h, 50, { ts: true });
     assert.equal(info(h).srtt, 50);
     h.conn!.write(Buffer.alloc(10));
@@ -59,7 +66,7 @@ describe('tcp RTT estimation and RTO (RFC 6298)', () => {
   });
 
   it('retransmits on timeout with exponential backoff, then aborts after maxRetries', () => {
-    const h = new TcpHarness({ maxRetries: 4 });
+    const h = new TcpHarness({ ...RENO, maxRetries: 4 });
     openWithRtt(h, 100); // RTO 300
     h.conn!.write(Buffer.from('data'));
     const t0 = h.now;
@@ -80,7 +87,7 @@ describe('tcp RTT estimation and RTO (RFC 6298)', () => {
   });
 
   it('caps the backed-off RTO at rtoMax', () => {
-    const h = new TcpHarness({ maxRetries: 6, rtoMax: 1000 });
+    const h = new TcpHarness({ ...RENO, maxRetries: 6, rtoMax: 1000 });
     openWithRtt(h, 100);
     h.conn!.write(Buffer.from('x'));
     const t0 = h.now;
@@ -90,7 +97,7 @@ describe('tcp RTT estimation and RTO (RFC 6298)', () => {
   });
 
   it('an ACK of new data resets the retry count and the timer', () => {
-    const h = new TcpHarness({ maxRetries: 2 });
+    const h = new TcpHarness({ ...RENO, maxRetries: 2 });
     openWithRtt(h, 100);
     h.conn!.write(Buffer.alloc(3000));
     h.flush();
@@ -101,7 +108,7 @@ describe('tcp RTT estimation and RTO (RFC 6298)', () => {
   });
 
   it('after a timeout: cwnd = 1 MSS, go-back-N from SND.UNA, then slow start', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     openWithRtt(h, 100);
     h.conn!.write(Buffer.alloc(5 * MSS));
     assert.equal(h.flush().length, 5);
@@ -118,7 +125,7 @@ describe('tcp RTT estimation and RTO (RFC 6298)', () => {
   });
 
   it('resets cwnd to the initial window after an idle period (RFC 5681 §4.1)', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     openWithRtt(h, 100);
     h.conn!.write(Buffer.alloc(20 * MSS));
     h.flush();
@@ -140,7 +147,7 @@ describe('tcp fast retransmit and NewReno recovery (RFC 5681 §3.2, RFC 6582)', 
   const dup = (h: TcpHarness, n: number) => h.in({ flags: A, seq: h.pseq(), ack: h.seq(n * MSS) });
 
   it('three duplicate ACKs trigger a retransmission of the missing segment', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     tenSegments(h);
     h.in({ flags: A, seq: h.pseq(), ack: h.seq(MSS) }); // segment 0 arrived, 1 lost
     assert.deepEqual(dup(h, 1), []);
@@ -160,7 +167,7 @@ describe('tcp fast retransmit and NewReno recovery (RFC 5681 §3.2, RFC 6582)', 
   });
 
   it('a partial ACK retransmits the next hole at once; a full ACK ends recovery', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     tenSegments(h);
     h.in({ flags: A, seq: h.pseq(), ack: h.seq(MSS) });
     dup(h, 1);
@@ -178,7 +185,7 @@ describe('tcp fast retransmit and NewReno recovery (RFC 5681 §3.2, RFC 6582)', 
   });
 
   it('does not start a second recovery for duplicates of data sent before `recover`', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     tenSegments(h);
     h.in({ flags: A, seq: h.pseq(), ack: h.seq(MSS) });
     dup(h, 1);

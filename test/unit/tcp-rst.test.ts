@@ -127,6 +127,39 @@ describe('tcp RST and SYN acceptance in synchronized states (RFC 5961)', () => {
     assert.deepEqual(h.events, ['accept']);
   });
 
+  it('an ACK below our ISN on a fresh connection is too old: nothing acknowledged yet bounds MAX.SND.WND (§5.2, as Linux)', () => {
+    const h = new TcpHarness();
+    h.open({ window: 65535 });
+    let out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(-1), data: 'x' });
+    assert.equal(out.length, 1);
+    assert.equal(out[0].ack, h.pseq(), 'the data was not taken');
+    assert.equal(h.stack.errors['ack-too-old'], 1);
+    assert.deepEqual(h.events, ['accept']);
+    // With the ACK at SND.UNA the same byte is taken.
+    out = h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'x' });
+    assert.deepEqual(h.events, ['accept', 'data:x']);
+  });
+
+  it('an old duplicate ACK within the bytes acknowledged is accepted, one beyond them is not, across the 2^32 wrap', () => {
+    const ISN = 0xffffffff - 100; // SND.UNA wraps after 100 bytes
+    const h = new TcpHarness({ isnFor: () => ISN });
+    h.open({ window: 65535 });
+    h.conn!.write(Buffer.alloc(300, 0x61));
+    const sent = h.flush();
+    assert.equal(sent.reduce((n, s) => n + s.payload.length, 0), 300);
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(300) });
+    assert.ok(h.seq(300) < 1000, 'SND.UNA wrapped');
+    // 300 bytes acknowledged: an ACK 300 below SND.UNA (= our ISN + 1) is a possible old duplicate.
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(0), data: 'a' });
+    assert.deepEqual(h.events, ['accept', 'data:a']);
+    // One further below (our ISN itself: never acknowledged by the peer) is too old.
+    const out = h.in({ flags: A, seq: h.pseq(1), ack: h.seq(-1), data: 'b' });
+    assert.equal(out.length, 1);
+    assert.equal(out[0].ack, h.pseq(1));
+    assert.equal(h.stack.errors['ack-too-old'], 1);
+    assert.deepEqual(h.events, ['accept', 'data:a']);
+  });
+
   it('PAWS drops a segment with an old timestamp (RFC 7323 §5)', () => {
     const h = new TcpHarness();
     h.open({ ts: true });

@@ -5,6 +5,13 @@ import { TcpHarness } from '../../src/tcp/testing.js';
 import { NewRenoRecovery } from '../../src/tcp/recovery-newreno.js';
 import type { SackRecovery } from '../../src/tcp/recovery-sack.js';
 
+/**
+ * The recovery arithmetic here (PRR's, NewReno's inflation, the RFC 6675 examples) is checked with
+ * NewReno's halving (ssthresh = FlightSize / 2); CUBIC's own numbers are in tcp-congestion.test.ts
+ * and tcp-undo.test.ts.
+ */
+const RENO = { congestionControl: 'newreno' } as const;
+
 const A = TCP_ACK;
 const MSS = 1460;
 
@@ -22,7 +29,7 @@ function openSack(h: TcpHarness): void {
 describe('tcp SACK-based loss recovery (RFC 2018, RFC 6675)', () => {
   /** Ten segments in flight; the peer got 0, lost 1 and 3. */
   function scenario() {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     openSack(h);
     h.conn!.write(Buffer.alloc(10 * MSS, 7));
     assert.equal(h.flush().length, 10);
@@ -82,7 +89,7 @@ describe('tcp SACK-based loss recovery (RFC 2018, RFC 6675)', () => {
   });
 
   it('does not use SACK when the peer did not offer it', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness(RENO);
     h.open();
     h.conn!.write(Buffer.alloc(5 * MSS));
     h.flush();
@@ -93,7 +100,7 @@ describe('tcp SACK-based loss recovery (RFC 2018, RFC 6675)', () => {
 
   it('as receiver: at most 3 SACK blocks with timestamps, 4 without', () => {
     for (const ts of [true, false]) {
-      const h = new TcpHarness();
+      const h = new TcpHarness(RENO);
       h.open({ sackOk: true, ts });
       let out: ReturnType<TcpHarness['in']> = [];
       for (let i = 1; i <= 5; i++) {

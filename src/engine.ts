@@ -3,6 +3,8 @@
  * `vpp-server run` process runs it; with its management endpoint (/healthz, /readyz, /metrics),
  * liveness heartbeat and graceful drain.
  */
+import { timeWaitWarnings } from './tcp/time-wait-warnings.js';
+import { DEFAULT_OPTIONS as DEFAULT_TCP_OPTIONS } from './tcp/types.js';
 import { Dataplane } from './dataplane/dataplane.js';
 import type { Device } from './io/device.js';
 import { createRegistry, executorOf, type Command, type LineExecutor } from './cli/cli.js';
@@ -233,6 +235,10 @@ export class Engine {
     const { config, log } = this.options;
     this.dp.start();
     this.startHeartbeat();
+    const tcp = this.services.tcpOptions;
+    for (const w of timeWaitWarnings(tcp.timeWaitMs ?? DEFAULT_TCP_OPTIONS.timeWaitMs, tcp.maxTimeWait ?? DEFAULT_TCP_OPTIONS.maxTimeWait, this.memory.budget)) {
+      log.warn({ code: w.code }, w.message);
+    }
     if (this.managementAddress !== null) {
       const workers = this.options.workers;
       const metrics = workers === undefined ? this.metrics : { contentType: this.metrics.contentType, metrics: () => workers.metricsText(this.metrics) };

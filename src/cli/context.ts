@@ -21,6 +21,9 @@ export interface ErrorSource {
   node: string;
   counts(): Record<string, number>;
   clear?(): void;
+  /** Reasons the management endpoint (/metrics) shows only as their sum `as`, never one by one
+   *  (they are a side channel there, see tcp/private-reasons.ts); `show errors` shows them all. */
+  private?: { reasons: ReadonlySet<string>; as: string };
 }
 
 export interface RuntimeSource {

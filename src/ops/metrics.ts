@@ -12,6 +12,7 @@ import type { Services } from '../services.js';
 import type { Severity } from '../dataplane/node.js';
 import { newCounters as newTcpCounters, type TcpCounters } from '../tcp/types.js';
 import { MEM_KINDS } from '../tcp/budget.js';
+import { foldPrivateReasons } from '../tcp/private-reasons.js';
 import { VERSION } from '../version.js';
 
 export interface MetricsSource {
@@ -69,6 +70,10 @@ const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCas
 
 /** TCP counters that are current counts (gauges), not running totals. */
 const TCP_GAUGES = new Set<keyof TcpCounters>(['connections', 'synReceived', 'established', 'timeWait']);
+/** TCP counters not exported: a challenge ACK goes out only when a spoofed RST or SYN hit the
+ *  window, so a live count of them is the same side channel as the reasons in
+ *  tcp/private-reasons.ts (`show tcp stats` on the CLI socket still has it). */
+const TCP_PRIVATE_COUNTERS = new Set<keyof TcpCounters>(['challengeAcks']);
 
 /** Extra AF_PACKET device counters exported when the device has them (name → help). */
 const DEVICE_COUNTERS: Record<string, [string, string]> = {
@@ -155,7 +160,9 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
       node.errorNames.forEach((reason, i) => rows.push([{ node: node.name, reason, severity: sev?.[i] ?? 'error' }, node.errors[i]]));
     }
     for (const source of src.errorSources) {
-      for (const [reason, count] of Object.entries(source.counts())) rows.push([{ node: source.node, reason, severity: 'error' }, count]);
+      const counts = source.counts();
+      const exported = source.private === undefined ? Object.entries(counts) : foldPrivateReasons(counts, source.private.reasons, source.private.as);
+      for (const [reason, count] of exported) rows.push([{ node: source.node, reason, severity: 'error' }, count]);
     }
     return rows;
   });
@@ -211,7 +218,7 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   // ---- TCP
   const tcp = () => services.tcp?.stack.counters;
   for (const key of Object.keys(newTcpCounters()) as (keyof TcpCounters)[]) {
-    if (TCP_GAUGES.has(key)) continue;
+    if (TCP_GAUGES.has(key) || TCP_PRIVATE_COUNTERS.has(key)) continue;
     const base = snake(key).replace(/_total$/, '');
     mirroredCounter(registry, `vpp_tcp_${base}_total`, `TCP ${snake(key).replace(/_/g, ' ')} (TcpStack counters.${key})`, [], () => {
       const c = tcp();

@@ -2,13 +2,15 @@
  * Segment acceptance in the synchronized states and TIME_WAIT: the checks RFC 9293 §3.10.7.4
  * makes before a segment may touch the connection, shared by TcpConnection and
  * TimeWaitConnection:
- * - R1, PAWS (RFC 7323 §5.3): a segment with data and a TSval older than TS.Recent is an old
- *   duplicate. Segments without data are exempt (like Linux's "disordered ACK" rule): reordered
- *   pure ACKs are harmless, the ACK checks still apply, and answering them could start an ACK loop.
+ * - R1, PAWS (RFC 7323 §5.3): a segment with a TSval older than TS.Recent is an old duplicate,
+ *   answered with a rate-limited ACK. The one exemption is Linux's "disordered ACK" rule
+ *   (isDisorderedAck): a reordered duplicate ACK that changes nothing; TIME_WAIT has none.
  * - R2, the sequence test: the segment must overlap the receive window (zero window: only
  *   SEG.SEQ = RCV.NXT, whose ACK is still taken).
  * - RST (RFC 5961 §3.2): only SEG.SEQ = RCV.NXT resets; elsewhere in the window a challenge ACK.
- * - SYN (RFC 5961 §4.2): a challenge ACK (in passive SYN-RECEIVED the caller returns to LISTEN).
+ * - SYN (RFC 5961 §4.2): a challenge ACK, rate limited, whatever its sequence number or TSval
+ *   (in SYN-RECEIVED: in the window the caller returns to LISTEN, outside it the caller checks for
+ *   a retransmitted SYN).
  * - no ACK bit: dropped.
  * R3, TS.Recent, is taken by updateTsRecent once the caller has also accepted the ACK field, so
  * that a challenged or dropped segment cannot move it.
@@ -18,7 +20,7 @@
  */
 import type { TcpParsedOptions } from '../wire/tcp.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/tcp.js';
-import { seqGeq, seqLeq, seqLt } from './seq.js';
+import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import type { TcpStack } from './stack.js';
 import { SYN_RECEIVED, type Segment } from './types.js';
 
@@ -36,7 +38,43 @@ export interface SegmentReceiver {
   lastOowAckAt: number;
   /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> now. */
   sendAck(now: number): void;
+  /** Whether a segment failing PAWS is still taken as a reordered duplicate ACK (isDisorderedAck). */
+  disorderedAck(g: Segment, tsVal: number): boolean;
 }
+
+/** What isDisorderedAck reads of the sending side. */
+export interface DisorderedAckSender {
+  readonly rcvNxt: number;
+  readonly tsRecent: number;
+  readonly sndUna: number;
+  readonly sndWnd: number;
+  readonly sndWl1: number;
+  readonly sndWscale: number;
+  readonly rto: number;
+}
+
+/**
+ * The one exemption from PAWS (RFC 7323 §5.3 R1), Linux's tcp_disordered_ack: a pure ACK that
+ * sits exactly at RCV.NXT, acknowledges nothing new (SEG.ACK = SND.UNA), would not change the
+ * send window, and whose TSval is at most one RTO older than TS.Recent: a duplicate ACK that was
+ * merely reordered behind a newer one. Anything else older than TS.Recent is an old duplicate:
+ * taken, its ACK could drop unacknowledged data from the send queue or close the send window.
+ */
+export function isDisorderedAck(c: DisorderedAckSender, g: Segment, tsVal: number): boolean {
+  return (
+    (g.flags & (TCP_SYN | TCP_FIN | TCP_RST | TCP_ACK)) === TCP_ACK &&
+    g.dataLen === 0 &&
+    g.seq === c.rcvNxt &&
+    g.ack === c.sndUna &&
+    !seqGt(g.seq, c.sndWl1) &&
+    g.wnd << c.sndWscale === c.sndWnd &&
+    ((c.tsRecent - tsVal) | 0) <= c.rto
+  );
+}
+
+/** TSval ticks below TS.Recent that PAWS still lets pass, as Linux's TCP_PAWS_WINDOW: segments
+ *  sent within the same clock tick may be reordered without being old duplicates. */
+const PAWS_WINDOW = 1;
 
 /** Passed every check: process the ACK, the text and the FIN. */
 export const SEG_ACCEPT = 0;
@@ -61,7 +99,8 @@ export function acceptSegment(r: SegmentReceiver, g: Segment, segLen: number, no
   const st = r.stack;
   const opt = st.opt;
   const flags = g.flags;
-  if (r.tsOk && opt.hasTs && segLen > 0 && (flags & TCP_RST) === 0 && seqLt(opt.tsVal, r.tsRecent)) {
+  if (r.tsOk && opt.hasTs && (flags & TCP_RST) === 0 && ((r.tsRecent - opt.tsVal) | 0) > PAWS_WINDOW && !r.disorderedAck(g, opt.tsVal)) {
+    if ((flags & TCP_SYN) !== 0 && r.state !== SYN_RECEIVED) return synChallenge(r, now);
     st.err('paws');
     outOfWindowAck(r, now, segLen);
     return SEG_DROP;
@@ -87,6 +126,8 @@ export function acceptSegment(r: SegmentReceiver, g: Segment, segLen: number, no
     } else if ((flags & TCP_RST) !== 0) {
       st.err('rst-out-of-window');
       return SEG_DROP;
+    } else if ((flags & TCP_SYN) !== 0 && r.state !== SYN_RECEIVED) {
+      return synChallenge(r, now); // RFC 5961 §4.2: "regardless of the sequence number"
     } else return SEG_OUT_OF_WINDOW;
   }
   if ((flags & TCP_RST) !== 0) {
@@ -97,9 +138,7 @@ export function acceptSegment(r: SegmentReceiver, g: Segment, segLen: number, no
   }
   if ((flags & TCP_SYN) !== 0) {
     if (r.state === SYN_RECEIVED) return SEG_SYN_IN_SYN_RECEIVED;
-    st.err('syn-challenge');
-    challengeAck(r, now);
-    return SEG_DROP;
+    return synChallenge(r, now);
   }
   if ((flags & TCP_ACK) === 0) {
     st.err('no-ack');
@@ -124,6 +163,19 @@ export function updateTsRecent(r: SegmentReceiver, seq: number, opt: TcpParsedOp
 
 function outOfWindowAck(r: SegmentReceiver, now: number, segLen: number): void {
   if (r.stack.takeOutOfWindowAck(r, now, segLen)) r.sendAck(now);
+}
+
+/**
+ * A SYN in a synchronized state or TIME_WAIT, in the window or not, PAWS-failing or not: a
+ * challenge ACK under the per-connection limit (Linux's syn_challenge). The ACK owed for an
+ * unacceptable segment with data is not limited, but a SYN is no such segment: unlimited, one
+ * spoofed SYN per ACK would make us a reflector (Linux's tcp_oow_rate_limited exempts only data
+ * without SYN).
+ */
+function synChallenge(r: SegmentReceiver, now: number): number {
+  r.stack.err('syn-challenge');
+  challengeAck(r, now);
+  return SEG_DROP;
 }
 
 function challengeAck(r: SegmentReceiver, now: number): void {

@@ -13,21 +13,22 @@ import { CLOSED, CLOSE_WAIT, ESTABLISHED, type Segment } from './types.js';
 
 /**
  * RFC 5961 §5.2: the acceptable ACK range is (SND.UNA - MAX.SND.WND) .. SND.NXT; else drop with
- * an ACK. Like Linux (tcp_ack), MAX.SND.WND is capped by the bytes acknowledged so far: an ACK
- * below anything the peer ever acknowledged (below our ISN on a fresh connection) cannot be an
+ * a challenge ACK under the per-connection limit (as Linux's tcp_send_challenge_ack:
+ * unlimited, each spoofed segment would draw one). Like Linux (tcp_ack), MAX.SND.WND is capped
+ * by the bytes acknowledged so far: an ACK below anything the peer ever acknowledged (below our ISN on a fresh connection) cannot be an
  * old duplicate, and taking its data would widen blind data injection.
  */
 export function ackAcceptable(c: TcpConnection, ack: number, now: number): boolean {
   const st = c.stack;
   if (seqGt(ack, c.sndMax)) {
     st.err('ack-too-new');
-    sendAck(c, now);
+    if (st.takeChallengeAck(c, now)) sendAck(c, now);
     return false;
   }
   const maxWnd = c.bytesAcked < c.maxSndWnd ? c.bytesAcked : c.maxSndWnd;
   if (seqLt(ack, (c.sndUna - maxWnd) >>> 0)) {
     st.err('ack-too-old');
-    sendAck(c, now);
+    if (st.takeChallengeAck(c, now)) sendAck(c, now);
     return false;
   }
   return true;

@@ -21,6 +21,7 @@ import {
   SEG_RESET,
   SEG_SYN_IN_SYN_RECEIVED,
   acceptSegment,
+  isDisorderedAck,
   rejectOutOfWindow,
   segmentLength,
   updateTsRecent,
@@ -307,6 +308,11 @@ export class TcpConnection implements ByteStream {
   }
 
   /** A pure ACK now (the acceptance checks' answer; see output.ts). */
+  /** @internal SegmentReceiver: the PAWS exemption (acceptance.ts isDisorderedAck). */
+  disorderedAck(g: Segment, tsVal: number): boolean {
+    return isDisorderedAck(this, g, tsVal);
+  }
+
   sendAck(now: number): void {
     sendAck(this, now);
   }

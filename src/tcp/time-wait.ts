@@ -100,6 +100,11 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
     return seqGt(g.seq, this.rcvNxt);
   }
 
+  /** No PAWS exemption in TIME_WAIT (as Linux's tcp_timewait_state_process): nothing to reorder. */
+  disorderedAck(): boolean {
+    return false;
+  }
+
   /** One segment for this connection (RFC 9293 §3.10.7.4 in TIME_WAIT). */
   segment(g: Segment, now: number): void {
     const st = this.stack;
@@ -117,14 +122,23 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
         st.err('rst-in-time-wait'); // RFC 1337: no assassination
         return;
       case SEG_ACCEPT_ACK_ONLY:
-        this.sendAck(now); // zero window: the ACK of an exactly-placed segment still counts
-        break;
       case SEG_ACCEPT:
         break;
       default:
         return; // dropped (SYN_RECEIVED verdicts cannot occur here)
     }
-    updateTsRecent(this, g.seq, st.opt);
+    // As Linux's tcp_timewait_state_process: what may arrive in the window now is a bare ACK at
+    // RCV.NXT, and only that moves TS.Recent; its ACK field must be SND.NXT (everything we sent,
+    // our FIN included, was acknowledged to get here). Anything else (data, a garbage ACK field)
+    // is not taken: it gets the ACK of an unacceptable segment (rate limited unless it has data),
+    // so a blind segment anywhere in the window cannot move TS.Recent ahead and make the real
+    // client's next SYN look like an old duplicate (RFC 6191).
+    if (segLen === 0 && g.seq === this.rcvNxt && g.ack === this.sndNxt) {
+      updateTsRecent(this, g.seq, st.opt);
+      return;
+    }
+    st.err('time-wait-unacceptable');
+    if (st.takeOutOfWindowAck(this, now, g.dataLen)) this.sendAck(now);
   }
 
   /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with the window and timestamps as TcpConnection sends them. */

@@ -84,11 +84,12 @@ export interface Case {
   /** Where we differ from Linux on purpose: why, and what each side answers (the views' output). */
   expectDifference?: { why: string; linux: unknown; ours: unknown };
   /**
-   * Where we differ from Linux by mistake (reported, to be fixed): what is wrong, and our answer
-   * today. The test asserts that we still answer exactly so (and still differ from Linux): a fix
-   * or any other change makes it fail, and the mark is then removed or updated.
+   * Where we differ from Linux by mistake (reported, to be fixed): what is wrong, our answer
+   * today and Linux's (the right one). The test asserts both exactly (so the mark cannot hide a
+   * change of the judge, e.g. a sysctl): a fix or any other change makes it fail, and the mark is
+   * then removed or updated.
    */
-  knownBug?: { why: string; ours: unknown };
+  knownBug?: { why: string; ours: unknown; linux: unknown };
 }
 
 // ---- views ----------------------------------------------------------------------------------
@@ -160,6 +161,13 @@ const TS_OLD = -100_000;
 // ---- the cases --------------------------------------------------------------------------------
 
 /** Cases run with the listener's defaults (Linux tcp_syncookies=1, ours `tcp-syn-cookies on`). */
+/**
+ * The last step of a listener case whose segment draws no answer: an ACK, which a listener answers
+ * with <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2). Silence alone would also be what a dead or
+ * unreachable target gives.
+ */
+const alive: Step = { flags: 'A', ack: 12345 };
+
 export const NORMAL: Case[] = [
   // -- the listener: handshake options, and segments that find no connection
   { name: 'syn-all-options', rfc: 'RFC 9293 §3.10.7.2, RFC 7323 §1.3/§2.2, RFC 2018 §2', steps: [...open(FULL), probe] },
@@ -187,8 +195,8 @@ export const NORMAL: Case[] = [
     rfc: 'RFC 9293 §3.10.7.2: data on a SYN may be queued, but is acknowledged only once processed (without TFO both drop it)',
     steps: [{ flags: 'S', opts: FULL, len: 10, advance: false }, { flags: 'A', wait: 30 }, probe],
   },
-  { name: 'syn-fin-to-listener', rfc: 'RFC 9293 §3.10.7.2 (SYN+FIN is not a valid opening)', steps: [{ flags: 'SF', opts: FULL }] },
-  { name: 'syn-rst-to-listener', rfc: 'RFC 9293 §3.10.7.2: the RST is checked first: dropped', steps: [{ flags: 'SR', opts: FULL }] },
+  { name: 'syn-fin-to-listener', rfc: 'RFC 9293 §3.10.7.2 (SYN+FIN is not a valid opening)', steps: [{ flags: 'SF', opts: FULL }, alive] },
+  { name: 'syn-rst-to-listener', rfc: 'RFC 9293 §3.10.7.2: the RST is checked first: dropped', steps: [{ flags: 'SR', opts: FULL }, alive] },
   {
     name: 'syn-ecn-setup',
     rfc: 'RFC 3168 §6.1.1: an ECN-setup SYN (ECE+CWR) gets an ECN-setup SYN-ACK (ECE) only from an ECN-capable server',
@@ -215,8 +223,8 @@ export const NORMAL: Case[] = [
     steps: [{ flags: 'S', opts: FULL }, { flags: 'A', data: 'req', wait: 120, view: summary }],
   },
   { name: 'ack-to-listener', rfc: 'RFC 9293 §3.10.7.2: an ACK in LISTEN gets <SEQ=SEG.ACK><CTL=RST>', steps: [{ flags: 'A', ack: 12345 }] },
-  { name: 'rst-to-listener', rfc: 'RFC 9293 §3.10.7.2: a RST in LISTEN is ignored', steps: [{ flags: 'R' }] },
-  { name: 'fin-to-listener', rfc: 'RFC 9293 §3.10.7.2: no SYN, RST or ACK: dropped', steps: [{ flags: 'F' }] },
+  { name: 'rst-to-listener', rfc: 'RFC 9293 §3.10.7.2: a RST in LISTEN is ignored', steps: [{ flags: 'R' }, alive] },
+  { name: 'fin-to-listener', rfc: 'RFC 9293 §3.10.7.2: no SYN, RST or ACK: dropped', steps: [{ flags: 'F' }, alive] },
   { name: 'synack-to-listener', rfc: 'RFC 9293 §3.10.7.2: ACK set → RST with SEG.ACK', steps: [{ flags: 'SA', ack: 777 }] },
   { name: 'syn-to-closed-port', rfc: 'RFC 9293 §3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>', port: 81, steps: [{ flags: 'S', opts: FULL }] },
   { name: 'data-to-closed-port', rfc: 'RFC 9293 §3.10.7.1: <SEQ=SEG.ACK><CTL=RST>', port: 81, steps: [{ flags: 'A', ack: 4242, len: 5 }] },
@@ -317,12 +325,7 @@ export const NORMAL: Case[] = [
   { name: 'paws-pure-ack-slightly-old', rfc: 'RFC 7323 §5.3 / Linux tcp_disordered_ack: a reordered pure ACK is not an old duplicate', steps: [...open(), { flags: 'A', tsval: 15 }, probe] },
   {
     name: 'paws-pure-ack-very-old',
-    rfc: 'RFC 7323 §5.3 R1: TSval < TS.Recent → drop and ACK',
-    expectDifference: {
-      why: 'we exempt segments without data from PAWS (a reordered or old pure ACK is harmless, its ACK checks still apply, and answering it could start an ACK loop); Linux exempts only a recent reordered duplicate ACK and answers this one with a (rate-limited) duplicate ACK',
-      linux: [SYNACK_FULL, [], ['A seq=0 ack=0 [Timestamp] tsecr=20'], ['A seq=0 ack=1 [Timestamp] tsecr=40']],
-      ours: [SYNACK_FULL, [], [], ['A seq=0 ack=1 [Timestamp] tsecr=40']],
-    },
+    rfc: 'RFC 7323 §5.3 R1: TSval < TS.Recent → drop and ACK (only a recent reordered duplicate ACK is exempt, Linux tcp_disordered_ack)',
     steps: [...open(), { flags: 'A', tsval: TS_OLD }, probe],
   },
   { name: 'paws-old-tsval-on-exact-rst', rfc: 'RFC 7323 §5.2: a RST is acceptable regardless of its timestamp', steps: [...open(), { flags: 'R', tsval: TS_OLD }, probe] },
@@ -344,6 +347,7 @@ export const NORMAL: Case[] = [
     name: 'data-duplicate-dsack',
     rfc: 'RFC 9293 §3.10.7.4 (ACK for an old segment), RFC 2883 (D-SACK block)',
     knownBug: {
+      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=40 sack=-10-0']],
       why: DSACK_MISSING,
       ours: [SYNACK_FULL, [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=0 [Timestamp] tsecr=30']],
     },
@@ -358,6 +362,7 @@ export const NORMAL: Case[] = [
     name: 'data-overlapping-left-edge',
     rfc: 'RFC 9293 §3.10.7.4: a segment starting below RCV.NXT is trimmed and its new part taken; RFC 2883: the duplicate part in a D-SACK block',
     knownBug: {
+      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=5 [SAck,Timestamp] tsecr=40 sack=-5-0']],
       why: DSACK_MISSING,
       ours: [SYNACK_FULL, [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=5 [Timestamp] tsecr=40']],
     },
@@ -370,6 +375,7 @@ export const NORMAL: Case[] = [
     name: 'keepalive-probe-garbage-byte',
     rfc: 'RFC 9293 §3.8.4: one old byte → ACK; RFC 2883: with a D-SACK block',
     knownBug: {
+      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=30 sack=-1-0']],
       why: DSACK_MISSING,
       ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [Timestamp] tsecr=20']],
     },
@@ -470,6 +476,21 @@ export const NORMAL: Case[] = [
     name: 'time-wait-syn-without-ts-below',
     rfc: 'RFC 9293 §3.10.7.4: without timestamps a SYN below RCV.NXT is an old duplicate: ACK',
     steps: [...open({ mss: 1460, ws: 7, sack: true }), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'FA' }, { flags: 'S', opts: { mss: 1460, ws: 7, sack: true }, seq: -1000 }],
+  },
+  // -- the issue 9 review's probes (review-tcp1): rate limits on the answers to invalid segments, PAWS
+  { name: 'rv-syn-beyond-window-twice', rfc: 'RFC 5961 §4.2 + §7', steps: [...open(), { flags: 'S', seq: 'wnd+1000' }, { flags: 'S', seq: 'wnd+2000' }] },
+  { name: 'rv-paws-syn-twice', rfc: 'RFC 5961 §4.2 + §7, RFC 7323 R1', steps: [...open(), { flags: 'S', seq: 100, tsval: TS_OLD }, { flags: 'S', seq: 200, tsval: TS_OLD }] },
+  { name: 'rv-ack-unsent-twice', rfc: 'RFC 5961 §5.2 + §7', steps: [...open(), { flags: 'A', ack: 1000, len: 1, advance: false }, { flags: 'A', ack: 2000, len: 1, advance: false }] },
+  { name: 'rv-ack-too-old-twice', rfc: 'RFC 5961 §5.2 + §7', steps: [...open(), { flags: 'A', ack: -(2 ** 30), len: 1, advance: false }, { flags: 'A', ack: -(2 ** 30) + 5, len: 1, advance: false }] },
+  {
+    name: 'rv-paws-old-pure-ack-acks-response',
+    rfc: 'RFC 7323 §5.3 R1',
+    steps: [...open(), { flags: 'A', data: 'req', wait: 120, view: summary }, { flags: 'A', tsval: TS_OLD, wait: 900, view: summary }],
+  },
+  {
+    name: 'rv-tw-no-ts-syn-with-ts-below',
+    rfc: 'RFC 6191 §2 (previous incarnation without TS, new SYN with TS: honor)',
+    steps: [...open({ mss: 1460, ws: 7, sack: true }), { flags: 'A', data: 'req-close', wait: 120, view: summary }, { flags: 'FA' }, { flags: 'S', opts: FULL, seq: -1000 }],
   },
 ];
 

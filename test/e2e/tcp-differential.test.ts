@@ -20,8 +20,10 @@
  *
  * A case agrees when every step's replies, reduced by the step's view, are equal. A case marked
  * expectDifference asserts exactly the answers of both sides (it fails if either changes); a case
- * marked knownBug asserts our answer of today, which differs from Linux (it fails once we agree,
- * or answer anything else: then remove or update the mark).
+ * marked knownBug asserts our answer of today, which differs from Linux, and Linux's (it fails
+ * once we agree, or either side answers anything else: then remove or update the mark). A case
+ * without a connection that expects silence ends with a step the listener answers, so that a
+ * dead target cannot pass it.
  * TCPDIFF_DUMP=<file> writes the injector's raw output there.
  */
 import { after, before, describe, it } from 'node:test';
@@ -141,6 +143,10 @@ describe('TCP differential test: Linux and our stack answer the same segments', 
     it(`${c.name} (${c.rfc})`, () => {
       const o = outcomes.get(c.name);
       assert.ok(o !== undefined, `${c.name} did not run`);
+      // A case without a connection that both sides leave unanswered proves nothing: a dead
+      // target is silent too. Such cases end with a step the listener answers (`alive`).
+      const silent = (rs: StepResult[]): boolean => rs.every((s) => s.replies.length === 0);
+      if (c.steps[0]?.flags !== 'S') assert.ok(!silent(o.linux) || !silent(o.ours), `${c.name}: neither side answered anything; end the case with a step that draws an answer`);
       const linux = essence(c, o.linux);
       const ours = essence(c, o.ours);
       const shown = `\n  Linux: ${JSON.stringify(linux)}\n  ours:  ${JSON.stringify(ours)}`;
@@ -151,6 +157,7 @@ describe('TCP differential test: Linux and our stack answer the same segments', 
       } else if (c.knownBug !== undefined) {
         console.log(`# ${c.name}: known bug (${c.knownBug.why})`);
         assert.notDeepEqual(ours, linux, `now agrees with Linux: remove the knownBug mark${shown}`);
+        assert.deepEqual(linux, c.knownBug.linux, `Linux's answer changed: check the judge, update the knownBug mark${shown}`);
         assert.deepEqual(ours, c.knownBug.ours, `our answer changed (still differs from Linux): update the knownBug mark${shown}`);
       } else {
         assert.deepEqual(ours, linux, `we answer differently from Linux${shown}`);

@@ -108,6 +108,48 @@ describe('tcp ACK-loop and duplicate defences', () => {
     assert.equal(h.conn!.queuedBytes, 0);
   });
 
+  it('a pure ACK far older than TS.Recent is an old duplicate: it acknowledges nothing (RFC 7323 §5.3 R1; review-tcp1 F3)', () => {
+    const h = new TcpHarness();
+    h.open({ ts: true });
+    const c = h.conn!;
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'abcd', ts: h.ts(0) });
+    h.advance(50);
+    const tsRecent = c.tsRecent;
+    c.write(Buffer.alloc(4000, 1));
+    assert.ok(h.flush().length > 0);
+    const una = c.sndUna;
+    const out = h.in({ flags: A, seq: h.pseq(4), ack: h.seq(4000), ts: [(tsRecent - 100_000) >>> 0, 0] });
+    assert.equal(c.sndUna, una, 'SND.UNA moved on an ACK that failed PAWS');
+    assert.equal(h.stack.errors['paws'], 1);
+    assert.equal(out.length, 1, 'answered with an ACK (rate limited), as Linux does');
+    assert.equal(out[0].flags, A);
+  });
+
+  it('nor does it change the send window (review-tcp1 F3b)', () => {
+    const h = new TcpHarness();
+    h.open({ ts: true });
+    const c = h.conn!;
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'abcd', ts: h.ts(0) });
+    h.advance(50);
+    const wnd = c.sndWnd;
+    h.in({ flags: A, seq: h.pseq(4), ack: h.seq(), window: 0, ts: [(c.tsRecent - 100_000) >>> 0, 0] });
+    assert.equal(c.sndWnd, wnd, 'an old duplicate closed the send window');
+  });
+
+  it('a reordered duplicate ACK within one RTO of TS.Recent that changes nothing is still taken (Linux tcp_disordered_ack)', () => {
+    const h = new TcpHarness();
+    h.open({ ts: true });
+    const c = h.conn!;
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'abcd', ts: h.ts(0) });
+    h.in({ flags: A, seq: h.pseq(4), ack: h.seq(), ts: h.ts(0) }); // SND.WL1 = this SEG.SEQ
+    const tsRecent = c.tsRecent;
+    assert.deepEqual(h.in({ flags: A, seq: h.pseq(4), ack: h.seq(), ts: [(tsRecent - 20) >>> 0, 0] }), []);
+    assert.equal(h.stack.errors['paws'], undefined);
+    // the same, but older than one RTO: PAWS drops it
+    h.in({ flags: A, seq: h.pseq(4), ack: h.seq(), ts: [(tsRecent - c.rto - 1) >>> 0, 0] });
+    assert.equal(h.stack.errors['paws'], 1);
+  });
+
   it('answers zero-length out-of-window segments at most every 500 ms', () => {
     const h = new TcpHarness();
     h.open();

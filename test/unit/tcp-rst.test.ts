@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/wire/tcp.js';
 import { TcpHarness } from '../../src/tcp/testing.js';
+import { foldPrivateReasons, TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL } from '../../src/tcp/private-reasons.js';
 
 const A = TCP_ACK;
 
@@ -100,6 +101,7 @@ describe('tcp RST and SYN acceptance in synchronized states (RFC 5961)', () => {
     assert.equal(out.length, 1);
     assert.equal(out[0].flags, A);
     assert.equal(out[0].ack, h.pseq());
+    h.now += 500; // the challenge ACKs share the per-connection limit (one per 500 ms)
     out = h.in({ flags: TCP_SYN, seq: h.pIsn });
     assert.equal(out.length, 1);
     assert.equal(out[0].flags, A);
@@ -261,6 +263,58 @@ describe('challenge ACKs: one per connection per 500 ms, no stack-wide budget (R
     assert.equal(h.stack.counters.challengeAcks, 2);
   });
 
+  it('out-of-window SYNs on an established connection draw at most one ACK per 500 ms (Linux: syn_challenge; review-tcp1 F1a)', () => {
+    const h = new TcpHarness();
+    h.open();
+    let acks = 0;
+    // far beyond the receive window: RFC 5961 §4.2 "regardless of the sequence number"
+    for (let i = 0; i < 20; i++) acks += h.in({ flags: TCP_SYN, seq: h.pseq(10_000_000 + i) }).length;
+    assert.equal(acks, 1, `20 spoofed out-of-window SYNs drew ${acks} ACKs`);
+    assert.equal(h.stack.errors['syn-challenge'], 20);
+    h.now += 500;
+    assert.equal(h.in({ flags: TCP_SYN, seq: h.pseq(10_000_000) }).length, 1, 'one again after the interval');
+  });
+
+  it('PAWS-failing SYNs draw at most one ACK per 500 ms (review-tcp1 F1b)', () => {
+    const h = new TcpHarness();
+    h.open({ ts: true });
+    let acks = 0;
+    for (let i = 0; i < 20; i++) acks += h.in({ flags: TCP_SYN, seq: h.pseq(100 + i), ts: [h.pTs - 1000, 0] }).length;
+    assert.equal(acks, 1, `20 PAWS-failing SYNs drew ${acks} ACKs`);
+    assert.equal(state(h), 'ESTABLISHED');
+  });
+
+  it('an in-window challenge ACK and an out-of-window SYN 1 ms later share one budget (review-tcp1 F1c)', () => {
+    const h = new TcpHarness();
+    h.open();
+    assert.equal(h.in({ flags: TCP_RST, seq: h.pseq(100) }).length, 1);
+    h.now += 1;
+    assert.equal(h.in({ flags: TCP_SYN, seq: h.pseq(10_000_000) }).length, 0);
+  });
+
+  it('out-of-window data without SYN still gets its ACK every time (Linux exempts it too)', () => {
+    const h = new TcpHarness();
+    h.open();
+    let acks = 0;
+    for (let i = 0; i < 3; i++) acks += h.in({ flags: A, seq: h.pseq(-100), ack: h.seq(), data: 'old' }).length;
+    assert.equal(acks, 3);
+  });
+
+  it('unacceptable ACK values (too new, too old) draw rate-limited challenge ACKs, not one per segment (RFC 5961 §5.2; review-tcp1 F2)', () => {
+    const h = new TcpHarness();
+    h.open();
+    let acks = 0;
+    for (let i = 0; i < 20; i++) acks += h.in({ flags: A, seq: h.pseq(), ack: h.seq(100_000), data: 'x' }).length;
+    assert.equal(acks, 1, `20 segments acknowledging unsent data drew ${acks} ACKs`);
+    assert.equal(h.stack.errors['ack-too-new'], 20);
+    h.now += 500;
+    acks = 0;
+    for (let i = 0; i < 20; i++) acks += h.in({ flags: A, seq: h.pseq(), ack: h.seq(-0x40000000), data: 'x' }).length;
+    assert.equal(acks, 1, `20 segments with a far too old ACK drew ${acks} ACKs`);
+    assert.equal(h.stack.errors['ack-too-old'], 20);
+    assert.deepEqual(h.events, ['accept'], 'none of the data was taken');
+  });
+
   it('the interval is a stack option', () => {
     const h = new TcpHarness({ invalidAckIntervalMs: 100 });
     h.open();
@@ -268,5 +322,38 @@ describe('challenge ACKs: one per connection per 500 ms, no stack-wide budget (R
     h.now += 100;
     assert.equal(h.in({ flags: TCP_RST, seq: h.pseq(100) }).length, 1);
     assert.equal(h.stack.counters.challengeAcks, 2);
+  });
+});
+
+describe('tcp drop reasons as the management endpoint exports them (review-tcp1 H1/F8)', () => {
+  // What /metrics shows for node tcp4-session (metrics.ts folds the source's private reasons).
+  const exported = (h: TcpHarness): string => JSON.stringify(foldPrivateReasons(h.stack.errors, TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL).sort());
+
+  it('does not depend on whether a spoofed RST hit the window; show errors still tells them apart', () => {
+    const probe = (hit: boolean): TcpHarness => {
+      const h = new TcpHarness();
+      h.open();
+      h.in({ flags: TCP_RST, seq: h.pseq(hit ? 1000 : 0x40000000) });
+      return h;
+    };
+    const hit = probe(true);
+    const miss = probe(false);
+    assert.equal(exported(hit), exported(miss), 'the exported counters tell a hit (rst-challenge) from a miss (rst-out-of-window)');
+    assert.equal(hit.stack.errors['rst-challenge'], 1);
+    assert.equal(miss.stack.errors['rst-out-of-window'], 1);
+  });
+
+  it('nor on whether a spoofed SYN or ACK hit it, nor on whether the 4-tuple has a connection', () => {
+    const probe = (kind: number): TcpHarness => {
+      const h = new TcpHarness();
+      h.open();
+      if (kind === 0) h.in({ flags: TCP_SYN, seq: h.pseq(1000) });
+      else if (kind === 1) h.in({ flags: A, seq: h.pseq(0x40000000), ack: h.seq() });
+      else if (kind === 2) h.in({ flags: A, seq: h.pseq(), ack: h.seq(100_000) });
+      else h.in({ flags: TCP_RST, seq: 1, srcPort: 1 + h.rport });
+      return h;
+    };
+    const rows = [0, 1, 2, 3].map((k) => exported(probe(k)));
+    for (const r of rows) assert.equal(r, rows[0]);
   });
 });

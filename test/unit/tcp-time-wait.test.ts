@@ -127,3 +127,53 @@ describe('tcp TIME_WAIT duration and cap', () => {
     assert.equal(c.timeWaitOverflows, closed - cap, 'a free slot takes the next one');
   });
 });
+
+describe('tcp TIME_WAIT answers to segments it does not take (review-tcp1)', () => {
+  it('SYNs that may not reopen it (old TSval) draw at most one ACK per 500 ms (Linux: tcp_timewait_check_oow_rate_limit; F1d)', () => {
+    const h = new TcpHarness();
+    closeFrom(h, 6100);
+    assert.equal(stateOf(h, 6100), 'TIME_WAIT');
+    let acks = 0;
+    for (let i = 0; i < 20; i++) acks += h.in({ flags: TCP_SYN, seq: h.pseq(100_000 + i), mss: 1460, ts: [h.pTs - 1000, 0] }).length;
+    assert.equal(acks, 1, `20 spoofed SYNs to a TIME_WAIT entry drew ${acks} ACKs`);
+    assert.equal(stateOf(h, 6100), 'TIME_WAIT');
+  });
+});
+
+describe('tcp TS.Recent in TIME_WAIT (review-tcp1 M4)', () => {
+  type Entry = { remotePort: number; tsRecent: number; constructor: { name: string } };
+  const entry = (h: TcpHarness, port: number): Entry => {
+    // (sessions() returns copies: read the table's entry itself)
+    const table = (h.stack as unknown as { table: Map<number, Entry> }).table;
+    const tw = [...table.values()].find((c) => c.remotePort === port)!;
+    assert.equal(tw.constructor.name, 'TimeWaitConnection');
+    return tw;
+  };
+
+  it('an in-window segment with a garbage ACK field and a far-future TSval does not move TS.Recent (Linux: only a bare segment at RCV.NXT does; F6)', () => {
+    const h = new TcpHarness();
+    closeFrom(h, 6000);
+    const tw = entry(h, 6000);
+    const before = tw.tsRecent;
+    // blind: the sequence number anywhere within 4 bytes below RCV.NXT, the ACK field a guess
+    const out = h.in({ flags: A, seq: h.pseq(1 - 3), ack: 0xdeadbeef, data: 'zzzz', ts: [(h.pTs + 0x40000000) >>> 0, 0] });
+    assert.equal(tw.tsRecent, before, 'TS.Recent was moved 2^30 ahead by a blind segment');
+    assert.equal(out.length, 1, 'answered with an ACK, as Linux does');
+    assert.equal(out[0].flags, A);
+    // nor does a bare ACK at RCV.NXT whose ACK field is not SND.NXT
+    h.in({ flags: A, seq: h.pseq(1), ack: 0xdeadbeef, ts: [(h.pTs + 0x40000000) >>> 0, 0] });
+    assert.equal(tw.tsRecent, before);
+    // the genuine client reconnects from the same port (RFC 6191: newer TSval → new incarnation)
+    const syn = h.in({ flags: TCP_SYN, seq: h.pseq(100_000), mss: 1460, ts: [++h.pTs, 0] });
+    assert.equal(syn[0]?.flags, TCP_SYN | TCP_ACK, 'the reconnect was refused');
+  });
+
+  it('a bare ACK at RCV.NXT acknowledging SND.NXT still moves TS.Recent', () => {
+    const h = new TcpHarness();
+    closeFrom(h, 6001);
+    const tw = entry(h, 6001);
+    const ts = (tw.tsRecent + 5) >>> 0;
+    assert.deepEqual(h.in({ flags: A, seq: h.pseq(1), ack: h.seq(1), ts: [ts, 0] }), []);
+    assert.equal(tw.tsRecent, ts);
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * Drop reasons of the TCP stack that are kept off the management endpoint.
+ *
+ * Each of these is counted when a segment arrives for a connection (or a 4-tuple), and which one
+ * goes up tells where the segment fell: an RST inside the window is `rst-challenge`, outside it
+ * `rst-out-of-window`; a segment for an existing connection is never `rst-no-connection`. Anyone
+ * who can both send spoofed segments and scrape a live per-reason counter learns whether a guess
+ * at someone else's connection hit its window (the off-path attack of CVE-2016-5696, with
+ * /metrics as the side channel instead of a global challenge-ACK limit). Linux keeps such counters
+ * local (nstat, /proc/net/netstat). We do the same: `show errors` on the local CLI socket has them
+ * per reason; /metrics has only their sum, `segment-checks`, which a blind segment raises by one
+ * whether it hit or missed.
+ */
+export const TCP_PRIVATE_REASONS: ReadonlySet<string> = new Set([
+  // where a segment fell relative to the window (acceptance.ts, ack-input.ts, connection.ts)
+  'paws',
+  'out-of-window',
+  'out-of-window-ack-limited',
+  'rst-out-of-window',
+  'rst-challenge',
+  'syn-challenge',
+  'challenge-ack-limit',
+  'no-ack',
+  'ack-too-new',
+  'ack-too-old',
+  'connection-reset',
+  'rst-syn-received',
+  'syn-in-syn-received',
+  'bad-ack-syn-received',
+  'rst-in-time-wait',
+  'data-after-close',
+  'time-wait-unacceptable',
+  // whether a 4-tuple has a connection or a listener (stack.ts)
+  'rst-no-connection',
+  'no-listener-rst',
+  'listen-bad-ack-rst',
+  'listen-no-syn',
+  'syn-sent-bad-ack',
+  'connection-refused',
+  'ptb-no-connection',
+  'ptb-not-in-flight',
+  'ptb-mss-lowered',
+]);
+
+/** The reason /metrics shows for the sum of TCP_PRIVATE_REASONS. */
+export const TCP_PRIVATE_REASONS_TOTAL = 'segment-checks';
+
+/**
+ * Error counters as the management endpoint exports them: reasons in `privateReasons` summed
+ * into one `total` row (present, 0 included, so that its appearance tells nothing either).
+ */
+export function foldPrivateReasons(counts: Record<string, number>, privateReasons: ReadonlySet<string>, total: string): [string, number][] {
+  const rows: [string, number][] = [];
+  let sum = 0;
+  for (const [reason, n] of Object.entries(counts)) {
+    if (privateReasons.has(reason)) sum += n;
+    else rows.push([reason, n]);
+  }
+  rows.push([total, sum]);
+  return rows;
+}

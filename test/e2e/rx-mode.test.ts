@@ -75,6 +75,13 @@ describe('rx-mode on the lab: switching at run time under traffic', { skip }, ()
     assert.ok(q.pollingNow);
     // The frames were read by polls, not by epoll wakeups.
     assert.ok(q.polls > q.empty, runtime);
+    // Where the time went (native/af_packet.c's histograms): every echo request waited in the ring
+    // and its reply was handed to the kernel inside the vector that carried the request.
+    const hw = await pod('show hardware-interfaces');
+    const count = (what: string): number => Number(new RegExp(`latency ${what}[^\\n]* n (\\d+)`).exec(hw)?.[1] ?? -1);
+    assert.ok(count('ring-wait') >= 5, hw);
+    assert.ok(count('handler') >= 5, hw);
+    assert.ok(count('pickup to reply sent') >= 5, hw);
 
     await pod(`set interface rx-mode ${IF} interrupt`);
     await pod('clear runtime');

@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { defaultSettings, Lab } from '../../src/lab/lab.js';
 import { inNs } from '../../src/lab/exec.js';
 import { cli, isRoot } from './lab-helpers.js';
@@ -49,6 +50,19 @@ describe('rx-mode on the lab: switching at run time under traffic', { skip }, ()
   it('starts in interrupt mode, and says so in rx-placement and show hardware-interfaces', async () => {
     assert.equal(await pod('show interface rx-placement'), `Thread 0 (vpp_main):\n  node af-packet-input:\n    ${IF} queue 0 (interrupt)`);
     assert.match(await pod('show hardware-interfaces'), /queue thread\s+mode\n\s+0\s+main \(0\)\s+interrupt\n/);
+  });
+
+  it('sleeps when idle in interrupt mode: the main thread wakes a few times a second, not 100', async () => {
+    // prom-client's event-loop-delay timer (10 ms by default) woke an idle dataplane 100 times a
+    // second; at EVENT_LOOP_LAG_RESOLUTION_MS (100 ms) the timers left wake it ~15-20 times.
+    const pid = lab.pid('pod');
+    assert.ok(pid !== undefined, 'the pod dataplane runs');
+    const slices = (): number => Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(/\s+/)[2]);
+    await new Promise((r) => setTimeout(r, 500));
+    const before = slices();
+    await new Promise((r) => setTimeout(r, 2000));
+    const perSecond = (slices() - before) / 2;
+    assert.ok(perSecond < 50, `the idle main thread ran ${perSecond} times a second`);
   });
 
   it('rejects what VPP rejects: a missing mode, an unknown queue, a sub-interface, a bad mode', async () => {

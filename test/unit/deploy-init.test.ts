@@ -284,10 +284,10 @@ describe('deploy init: GATEWAY and the StatefulSet ordinal', () => {
 
   test('REPLICAS > 1: the address is IP_ADDRESS + the ordinal of POD_NAME', () => {
     const s = initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-2' });
-    assert.equal(s.ip.cidr, '192.168.123.152/24');
+    assert.equal(s.ip?.cidr, '192.168.123.152/24');
     assert.equal(s.ordinal, 2);
     assert.match(renderStartupConf(s, SEED_MAC), /^set int ip address host-macvlan0\.123 192\.168\.123\.152\/24$/m);
-    assert.equal(initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-0' }).ip.cidr, '192.168.123.150/24');
+    assert.equal(initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-0' }).ip?.cidr, '192.168.123.150/24');
     assert.throws(() => initSettingsFromEnv({ ...base, REPLICAS: '3' }), /POD_NAME is not set/);
     assert.throws(() => initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-3' }), /ordinal 3 is not below REPLICAS=3/);
     assert.throws(() => initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server' }), /does not end in -<ordinal>/);

@@ -457,7 +457,8 @@ export function isIpv6Cidr(ip: Ipv4Cidr | Ipv6Cidr): ip is Ipv6Cidr {
 export function parseIpCidr(raw: string, what = 'IP_ADDRESS'): Ipv4Cidr | Ipv6Cidr {
   const s = raw.trim();
   if (s.includes(':')) return parseIpv6Cidr(s, what);
-  if (!/^[0-9./]*$/.test(s)) {
+  // text with dots is taken as IPv4 and gets that parser's precise message (octet, prefix, …)
+  if (!s.includes('.')) {
     throw new ValueError(
       `${what} ${show(s)} is neither an IPv4 nor an IPv6 address with prefix length: e.g. 192.168.123.150/24, or 2001:db8:123::150/64 for an IPv6-only pod`,
     );

@@ -20,7 +20,6 @@ import {
   parseIpCidr,
   parseIpv6Cidr,
   parseGateway6,
-  ordinalAddress6,
   type Ipv6Cidr,
   parseMac,
   parseReplicas,

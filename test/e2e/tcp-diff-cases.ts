@@ -364,6 +364,26 @@ export const NORMAL: Case[] = [
     steps: [...open(), { flags: 'A', seq: 100, len: 10 }, { flags: 'A', seq: 300, len: 10 }, { flags: 'A', seq: 110, len: 10 }],
   },
   {
+    name: 'dsack-inside-out-of-order-block',
+    rfc: 'RFC 2883 §4 example 3: a duplicate of held out-of-order data → D-SACK block, then the block containing it',
+    steps: [...open(), { flags: 'A', seq: 100, len: 10 }, { flags: 'A', seq: 100, len: 10 }],
+  },
+  {
+    name: 'dsack-overlapping-out-of-order-block',
+    rfc: 'RFC 2883 §4: the part already held is the D-SACK block, the merged held range the next block',
+    steps: [...open(), { flags: 'A', seq: 100, len: 10 }, { flags: 'A', seq: 105, len: 10 }],
+  },
+  {
+    name: 'dsack-in-order-segment-covers-held-data',
+    rfc: 'RFC 2883 §4 rule 3: the D-SACK block is exactly the duplicate run: the held data the in-order segment brings again, not the new bytes after it',
+    steps: [...open(), { flags: 'A', seq: 20, len: 10 }, { flags: 'A', len: 35 }],
+  },
+  {
+    name: 'dsack-not-without-sack-permitted',
+    rfc: 'RFC 2883 §4 / RFC 2018: no SACK option (so no D-SACK) unless SACK-permitted was exchanged',
+    steps: [...open({ mss: 1460, ws: 7 }), { flags: 'A', len: 10 }, { flags: 'A', seq: -10, len: 10 }],
+  },
+  {
     name: 'data-overlapping-left-edge',
     rfc: 'RFC 9293 §3.10.7.4: a segment starting below RCV.NXT is trimmed and its new part taken; RFC 2883 §4: the duplicate part in a D-SACK block',
     steps: [...open(), { flags: 'A', len: 10 }, { flags: 'A', seq: -5, len: 10 }],

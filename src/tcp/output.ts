@@ -52,6 +52,7 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
       out[1] = c.dsackEnd;
       for (let i = 2; i < 2 * nsack; i++) out[i] = sackTail[i - 2];
       c.dsack = false;
+      st.counters.dsacksOut++;
     } else nsack = sackBlocksWithFin(rs, c.oooFin, c.oooFinSeq, c.oooFinLatest, st.sackOut, max);
     hl += 4 + 8 * nsack;
   }

@@ -56,12 +56,13 @@ function receiver(base: number, o: { sack?: boolean; ts?: boolean; sink?: Memory
 
 describe('tcp D-SACK as a receiver (RFC 2883 §4 and its examples 1-5)', () => {
   it('example 1: a duplicate segment below the cumulative ACK', () => {
-    const { seg, said, recognised } = receiver(3000);
+    const { h, seg, said, recognised } = receiver(3000);
     seg(3000, 3500);
     seg(3500, 4000); // (the RFC's ACKs of these are lost)
     const out = seg(3000, 3500);
     assert.equal(said(out), '4000, 3000-3500');
     assert.ok(recognised(out));
+    assert.equal(h.stack.counters.dsacksOut, 1);
   });
 
   it('example 2: a duplicate segment, then the out-of-order block', () => {
@@ -132,12 +133,13 @@ describe('tcp D-SACK as a receiver (RFC 2883 §4 and its examples 1-5)', () => {
   });
 
   it('each duplicate is reported once: the next ACK carries only the SACK blocks', () => {
-    const { seg, said } = receiver(3000);
+    const { h, seg, said } = receiver(3000);
     seg(3000, 3500);
     seg(3500, 4000);
     assert.equal(said(seg(4500, 5000)), '4000, 4500-5000');
     assert.equal(said(seg(3000, 3500)), '4000, 3000-3500, 4500-5000');
     assert.equal(said(seg(5500, 6000)), '4000, 5500-6000, 4500-5000');
+    assert.equal(h.stack.counters.dsacksOut, 1);
   });
 
   it('rides on the next data segment when the ACK was delayed', () => {
@@ -188,12 +190,13 @@ describe('tcp D-SACK as a receiver (RFC 2883 §4 and its examples 1-5)', () => {
   });
 
   it('only when SACK was negotiated', () => {
-    const { seg, said } = receiver(3000, { sack: false });
+    const { h, seg, said } = receiver(3000, { sack: false });
     seg(3000, 3500);
     seg(3500, 4000);
     assert.equal(said(seg(3000, 3500)), '4000');
     assert.equal(said(seg(4500, 5000)), '4000');
     assert.equal(said(seg(4500, 5000)), '4000');
+    assert.equal(h.stack.counters.dsacksOut, 0);
   });
 
   it('with timestamps 3 blocks in all (the D-SACK and 2), without them 4', () => {

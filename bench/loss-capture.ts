@@ -4,7 +4,8 @@
  * server-side port (switch namespace, w0: every frame the server sent, before the drop, and the
  * ACKs that survived it). A tool for finding where the time goes, not part of the bench.
  *
- *   flock /tmp/vpp-e2e.lock node dist/bench/loss-capture.js [OUT_DIR] [REPS] [ours,nginx]
+ *   flock /tmp/vpp-e2e.lock node dist/bench/loss-capture.js [OUT_DIR] [REPS] [ours,nginx,kernel-cubic,kernel-reno,kernel-bbr]
+ *   (env: LOSS=5 %, ENGINE='tcp-congestion-control bbr' for ours)
  *
  * Each download's pcap is OUT_DIR/<server>-<n>.pcap; the curl time is printed.
  */
@@ -49,7 +50,7 @@ async function capture(name: string): Promise<void> {
 }
 
 try {
-  await flat.up();
+  await flat.up(process.env.ENGINE); // ENGINE='tcp-congestion-control bbr': a vpp-server { } stanza for ours
   const big = randomBytes(10 * 1024 * 1024);
   for (const [n, b] of [['10mb.bin', big], ['index.html', Buffer.from('Welcome\n')]] as const) {
     writeFileSync(join(flat.podWwwDir, n), b, { mode: 0o644 });

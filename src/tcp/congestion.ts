@@ -327,7 +327,9 @@ export class Bbr implements CongestionControl {
     this.sample(h, bytes, now);
     const mss = h.sndMss;
     const target = this.target(h);
-    let cw = h.cwnd + bytes;
+    // Startup grows only a window that limited the sender (an application that writes little
+    // would otherwise grow it without bound, and no pacer would smooth the burst it allows later).
+    let cw = this.filled || h.cwndLimited ? h.cwnd + bytes : h.cwnd;
     if (this.filled && cw > target) cw = target;
     if (cw < BBR_MIN_CWND * mss) cw = BBR_MIN_CWND * mss;
     h.cwnd = Math.floor(cw);

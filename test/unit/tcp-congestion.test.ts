@@ -290,6 +290,15 @@ describe('bbr (model-based, after BBR v1; issue 9: random loss is not congestion
     near(h.cwnd, 23 * MSS, 1, 'cwnd = 2 · BDP + 3');
   });
 
+  it('startup does not grow a window the application left unused', () => {
+    const cc = new Bbr();
+    const h = { ...host(10), minRtt: 1, cwndLimited: false };
+    feed(cc, h, 2, 1, 0.5);
+    assert.equal(h.cwnd, 10 * MSS, 'startup: no growth');
+    feed(cc, h, 1000, 1, 0.5);
+    assert.equal(h.cwnd, 7 * MSS, 'then the model: 2 · 2 segments/ms · 1 ms + 3');
+  });
+
   it('never below 4 segments', () => {
     const cc = new Bbr();
     const h = { ...host(10), minRtt: 0.01 };

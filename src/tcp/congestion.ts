@@ -310,6 +310,8 @@ export class Bbr implements CongestionControl {
   private nSample = 0;
   private sampleStart = -1;
   private sampleBytes = 0;
+  /** The current sample's round ends once this many bytes (the flight at its start) are delivered. */
+  private roundBytes = 0;
   private fullBw = 0;
   private fullBwCount = 0;
   private priorCwnd = 0;
@@ -322,9 +324,9 @@ export class Bbr implements CongestionControl {
     return t > BBR_MIN_CWND * mss ? t : BBR_MIN_CWND * mss;
   }
 
-  onAck(h: CongestionHost, bytes: number, _flightBefore: number, now: number): void {
+  onAck(h: CongestionHost, bytes: number, flightBefore: number, now: number): void {
     if (bytes <= 0) return;
-    this.sample(h, bytes, now);
+    this.sample(h, bytes, flightBefore, now);
     const mss = h.sndMss;
     const target = this.target(h);
     // Startup grows only a window that limited the sender (an application that writes little
@@ -336,22 +338,29 @@ export class Bbr implements CongestionControl {
     if (h.ssthresh < h.cwnd) h.ssthresh = h.cwnd; // (read by `show session` only)
   }
 
-  /** Delivery-rate samples: bytes delivered over intervals of at least one RTprop. */
-  private sample(h: CongestionHost, bytes: number, now: number): void {
+  /**
+   * Delivery-rate samples, one per round trip: the bytes delivered from one ACK until what was
+   * outstanding then has been delivered (and at least one RTprop has passed), over that time. A
+   * sample per RTprop alone was too short on a LAN (tens of µs: a handful of ACKs, and a filter
+   * window of 10 samples forgot the path within a millisecond).
+   */
+  private sample(h: CongestionHost, bytes: number, flight: number, now: number): void {
     if (this.sampleStart < 0) {
       this.sampleStart = now;
       this.sampleBytes = 0;
+      this.roundBytes = flight;
       return; // the interval starts at this ACK; its bytes were sent before it
     }
     this.sampleBytes += bytes;
     const dt = now - this.sampleStart;
     const rt = h.minRtt < Infinity && h.minRtt > 0 ? h.minRtt : 1;
-    if (dt < rt || this.sampleBytes < 2 * h.sndMss) return;
+    if (dt < rt || this.sampleBytes < 2 * h.sndMss || this.sampleBytes < this.roundBytes) return;
     const bw = this.sampleBytes / dt;
     this.samples[this.nSample % BBR_BW_WINDOW] = bw;
     this.nSample++;
     this.sampleStart = now;
     this.sampleBytes = 0;
+    this.roundBytes = flight;
     let max = 0;
     const n = this.nSample < BBR_BW_WINDOW ? this.nSample : BBR_BW_WINDOW;
     for (let i = 0; i < n; i++) if (this.samples[i] > max) max = this.samples[i];

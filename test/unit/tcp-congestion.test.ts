@@ -281,11 +281,15 @@ describe('bbr (model-based, after BBR v1; issue 9: random loss is not congestion
     near(h.cwnd, before, 1, 'back at the target after 40 ACKs (4 ms)');
   });
 
-  it('the estimate follows a slower path within the filter window (10 samples)', () => {
+  it('the estimate follows a slower path within the filter window (10 rounds)', () => {
     const cc = new Bbr();
     const h = { ...host(10), minRtt: 1 };
     let t = feed(cc, h, 200, 10, 0.1);
-    t = feed(cc, h, 300, 1, 0.1, t); // now 10 segments per ms
+    // Now 10 segments per ms: a round (what was in flight, ~200 segments) takes 20 ms, and the
+    // old samples leave the filter after 10 of them.
+    t = feed(cc, h, 1500, 1, 0.1, t);
+    assert.ok(cc.btlBw > 10 * MSS, 'not yet: 150 ms are fewer than 10 rounds');
+    t = feed(cc, h, 1000, 1, 0.1, t);
     near(cc.btlBw, 10 * MSS, 1, 'BtlBw = 10 segments/ms');
     near(h.cwnd, 23 * MSS, 1, 'cwnd = 2 · BDP + 3');
   });

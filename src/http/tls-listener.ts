@@ -57,6 +57,7 @@ export const TLS_ERROR_REASONS: Readonly<Record<string, string>> = {
   'not-tls': 'connections reset: the first bytes are not a TLS handshake record',
   'handshake-limit': 'connections reset: too many TLS handshakes under way at once',
   'handshake-limit-source': 'connections reset: too many TLS handshakes under way from one address',
+  'record-error': 'TLS connections closed after the handshake: a record OpenSSL refused (bad MAC, bad record, protocol error)',
   'reload-failed': 'certificate reloads refused (unreadable, unparsable, key mismatch, expired, not yet valid)',
 };
 
@@ -247,6 +248,7 @@ export class TlsListener {
     this.nativeHooks = {
       onSecure: (s) => this.securedNative(s),
       onHandshakeFailed: (s, cls, text) => this.handshakeFailedNative(s, cls, text),
+      onRecordError: () => void this.errors['record-error']!++,
     };
     if (options.certFile !== undefined && options.keyFile !== undefined) {
       this.pairNow = loadPair(options.certFile, options.keyFile, this.readFile);
@@ -477,6 +479,7 @@ export class TlsListener {
     t.socket = socket;
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (t.stage === 'handshake') this.handshakeFailed(t, err);
+      else if (t.stage === 'open' && /^ERR_SSL_/.test(err.code ?? '')) this.errors['record-error']!++;
     });
     socket.on('close', () => this.gone(t));
     socket.once('secure', () => this.secured(t, socket));

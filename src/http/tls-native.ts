@@ -82,6 +82,8 @@ export interface NativeTlsHooks {
   onSecure(session: NativeTlsSession): void;
   /** The handshake failed (errClass: 1 protocol, 2 cipher, else other). */
   onHandshakeFailed(session: NativeTlsSession, errClass: number, text: string): void;
+  /** After the handshake, OpenSSL refused a record (the connection is closed). */
+  onRecordError(session: NativeTlsSession, text: string): void;
 }
 
 export class NativeTlsSession implements ByteStream {
@@ -180,10 +182,8 @@ export class NativeTlsSession implements ByteStream {
       flags = state[0]!;
       errClass = state[2]!;
       if (state[1]! > 0) this.sendOutput();
-      if ((flags & FLAG_FATAL) !== 0) {
-        this.fatal(errClass);
-        return;
-      }
+      // A handshake that completed in this call counts as done even if the bytes after its
+      // Finished were refused (then it is a record error of an open connection).
       if ((flags & FLAG_DONE) !== 0) {
         const [protocol, resumed, alpn] = e.tlsInfo(conn);
         this.protocol = protocol;
@@ -194,6 +194,10 @@ export class NativeTlsSession implements ByteStream {
       }
       const h = this.handler;
       if (plain !== null && h !== null && !this.handlerClosed) h.onData(plain, 0, plain.length);
+      if ((flags & FLAG_FATAL) !== 0) {
+        this.fatal(errClass);
+        return;
+      }
       if ((flags & FLAG_PEER_CLOSED) !== 0 && h !== null && !this.handlerClosed) h.onEnd();
     } finally {
       this.inFeed = false;
@@ -279,7 +283,10 @@ export class NativeTlsSession implements ByteStream {
     const wasSecure = this.secure;
     this.release();
     if (!wasSecure) this.hooks.onHandshakeFailed(this, errClass, text);
-    else this.closeHandler();
+    else {
+      this.hooks.onRecordError(this, text);
+      this.closeHandler();
+    }
     if (this.tcp.close !== undefined) this.tcp.close();
     else this.tcp.end();
   }

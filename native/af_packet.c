@@ -2058,8 +2058,6 @@ static napi_value m_sum16(napi_env env, napi_callback_info info) {
   return r;
 }
 
-void tls_engine_init(napi_env env, napi_value exports); /* tls_engine.c */
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", NULL, m_start, NULL, NULL, NULL, napi_default, NULL},
@@ -2096,7 +2094,6 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_set_named_property(env, exports, "copyBytes", fn);
   if (napi_create_function(env, "sum16", NAPI_AUTO_LENGTH, m_sum16, NULL, &fn) == napi_ok)
     napi_set_named_property(env, exports, "sum16", fn);
-  tls_engine_init(env, exports);
   return exports;
 }
 

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -649,7 +650,7 @@ static napi_value m_live(napi_env env, napi_callback_info info) {
   return v;
 }
 
-void tls_engine_init(napi_env env, napi_value exports) {
+static napi_value init(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
     napi_callback cb;
@@ -664,4 +665,10 @@ void tls_engine_init(napi_env env, napi_value exports) {
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn) == napi_ok)
       napi_set_named_property(env, exports, fns[i].name, fn);
   }
+  napi_value v;
+  if (napi_create_string_utf8(env, OpenSSL_version(OPENSSL_VERSION), NAPI_AUTO_LENGTH, &v) == napi_ok)
+    napi_set_named_property(env, exports, "opensslVersion", v);
+  return exports;
 }
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,5 +1,6 @@
 /**
- * The native TLS engine (native/tls_engine.c): Node's own OpenSSL (the symbols Node 20's binary
+ * The native TLS engine (native/tls_engine.c, build/Release/tls_engine.node, an addon of its own
+ * so that a Node without exported OpenSSL symbols loses only this engine, not AF_PACKET): Node's own OpenSSL (the symbols Node 20's binary
  * exports) driven over memory BIOs from the addon, with no JS streams in between. Ciphertext from
  * our TCP ByteStream goes in, plaintext comes out synchronously to the HTTP/1.1 server (or to a
  * ByteStreamDuplex under Node's http2, for ALPN h2); answers are encrypted into records and handed
@@ -12,7 +13,7 @@
  * holds less than `HIGH_WATER` bytes (256 KiB, as the Node path's ByteStreamDuplex), the rest when
  * TCP drains; `queuedBytes` counts both, so the HTTP server's own backpressure sees the total.
  */
-import { tryLoadAddon } from '../wire/addon.js';
+import { tryLoadPackageAddon } from '../wire/addon.js';
 import type { ByteStream, StreamHandler } from '../stream/byte-stream.js';
 
 /** An SSL_CTX or an SSL, opaque to JS. */
@@ -30,6 +31,8 @@ export interface TlsEngineAddon {
   tlsErrorText(conn: NativeHandle): string;
   tlsFree(conn: NativeHandle): void;
   tlsLive(): number;
+  /** OpenSSL_version() as the engine sees it: Node's (process.versions.openssl). */
+  opensslVersion: string;
 }
 
 const FLAG_DONE = 1;
@@ -52,8 +55,9 @@ const state = new Int32Array(new ArrayBuffer(16));
 /** The engine, or null when the addon is not built or predates it. */
 export function nativeTls(): TlsEngineAddon | null {
   if (addon !== undefined) return addon;
-  const a = tryLoadAddon<Partial<TlsEngineAddon>>();
-  if (a === undefined || typeof a.tlsContextNew !== 'function') {
+  const a = tryLoadPackageAddon<Partial<TlsEngineAddon>>('tls_engine');
+  // The engine must run on the very OpenSSL Node runs on (one library, one set of headers).
+  if (a === undefined || typeof a.tlsContextNew !== 'function' || !String(a.opensslVersion).includes(` ${process.versions.openssl.split('+')[0]} `)) {
     addon = null;
     return null;
   }

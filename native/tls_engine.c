@@ -36,6 +36,7 @@
 #endif
 #include <node_api.h>
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +57,11 @@
 #define ERRCLASS_OTHER 3
 
 #define RECORD_MAX 16384
-/* A write BIO that grew beyond this is replaced after its bytes are taken (no idle megabytes). */
-#define WBIO_KEEP (64 * 1024)
+/* Output up to this size is copied into a JS Buffer (the connection keeps its buffer); larger
+ * output is handed over as an external Buffer (no copy; the connection starts a new one). */
+#define OUT_COPY_MAX (16 * 1024)
+/* Per-record overhead bound for preallocating output (header 5 + tag 16 + type 1 + padding). */
+#define RECORD_OVERHEAD 64
 
 typedef struct tls_ctx {
   SSL_CTX *ctx;
@@ -68,7 +72,9 @@ typedef struct tls_ctx {
 
 typedef struct tls_conn {
   SSL *ssl;
-  BIO *rbio, *wbio; /* owned by ssl */
+  BIO *rbio, *wbio; /* owned by ssl: a memory BIO in, our output BIO (below) out */
+  unsigned char *obuf; /* ciphertext waiting to be taken */
+  size_t olen, ocap;
   tls_ctx *ctx;
   int done;
   int dead; /* fatal error or peer close seen: no more reads */
@@ -84,6 +90,77 @@ static __thread napi_ref state_ref = NULL;
 static __thread unsigned char *scratch = NULL;
 static __thread size_t scratch_cap = 0;
 static __thread unsigned char staging[RECORD_MAX];
+
+/* ---- the output BIO: OpenSSL's records are appended to conn->obuf (a memory BIO would grow by
+ * clear-realloc, copying and wiping its buffer again and again under a 10 MB answer). */
+
+static BIO_METHOD *out_method = NULL;
+
+/* Large output buffers handed to JS come back (their Buffer's finalizer) to a small per-thread
+ * pool: a 10 MB answer then reuses warm pages instead of faulting in fresh ones per batch. */
+#define POOL_CAP ((size_t)256 * 1024 + 24 * RECORD_OVERHEAD)
+#define POOL_MAX 16
+static __thread unsigned char *pool[POOL_MAX];
+static __thread int pool_n = 0;
+static pthread_once_t out_once = PTHREAD_ONCE_INIT;
+
+static int out_reserve(tls_conn *c, size_t need) {
+  if (c->ocap - c->olen >= need) return 1;
+  if (c->obuf == NULL && need > OUT_COPY_MAX && need <= POOL_CAP) {
+    unsigned char *p = pool_n > 0 ? pool[--pool_n] : malloc(POOL_CAP);
+    if (p == NULL) return 0;
+    c->obuf = p;
+    c->ocap = POOL_CAP;
+    return 1;
+  }
+  size_t cap = c->ocap ? c->ocap : 4096;
+  while (cap - c->olen < need) cap *= 2;
+  unsigned char *p = realloc(c->obuf, cap);
+  if (p == NULL) return 0;
+  c->obuf = p;
+  c->ocap = cap;
+  return 1;
+}
+
+static int out_write_ex(BIO *b, const char *data, size_t len, size_t *written) {
+  tls_conn *c = BIO_get_data(b);
+  *written = 0;
+  if (c == NULL || !out_reserve(c, len)) return 0;
+  memcpy(c->obuf + c->olen, data, len);
+  c->olen += len;
+  *written = len;
+  return 1;
+}
+
+static long out_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)num;
+  (void)ptr;
+  tls_conn *c = BIO_get_data(b);
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;
+    case BIO_CTRL_PENDING:
+    case BIO_CTRL_WPENDING:
+      return c ? (long)c->olen : 0;
+    default:
+      return 0;
+  }
+}
+
+static int out_create(BIO *b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+static void out_method_init(void) {
+  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vpp-server tls output");
+  if (m == NULL) return;
+  if (!BIO_meth_set_write_ex(m, out_write_ex) || !BIO_meth_set_ctrl(m, out_ctrl) || !BIO_meth_set_create(m, out_create)) {
+    BIO_meth_free(m);
+    return;
+  }
+  out_method = m;
+}
 
 static void ctx_unref(tls_ctx *c) {
   if (--c->refs > 0) return;
@@ -299,8 +376,13 @@ static napi_value m_set_state(napi_env env, napi_callback_info info) {
 
 static void conn_release(tls_conn *c) {
   if (c->ssl == NULL) return;
+  BIO_set_data(c->wbio, NULL);
   SSL_free(c->ssl);
   c->ssl = NULL;
+  if (c->ocap == POOL_CAP && pool_n < POOL_MAX) pool[pool_n++] = c->obuf;
+  else free(c->obuf);
+  c->obuf = NULL;
+  c->olen = c->ocap = 0;
   __atomic_sub_fetch(&live_conns, 1, __ATOMIC_RELAXED);
   ctx_unref(c->ctx);
   c->ctx = NULL;
@@ -338,9 +420,10 @@ static napi_value m_conn_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   ERR_clear_error();
+  pthread_once(&out_once, out_method_init);
   c->ssl = SSL_new(ctx->ctx);
   c->rbio = BIO_new(BIO_s_mem());
-  c->wbio = BIO_new(BIO_s_mem());
+  c->wbio = out_method ? BIO_new(out_method) : NULL;
   if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
     if (c->ssl) SSL_free(c->ssl);
     if (c->rbio) BIO_free(c->rbio);
@@ -351,7 +434,7 @@ static napi_value m_conn_new(napi_env env, napi_callback_info info) {
   }
   /* An empty read BIO says "retry later", not EOF. */
   BIO_set_mem_eof_return(c->rbio, -1);
-  BIO_set_mem_eof_return(c->wbio, -1);
+  BIO_set_data(c->wbio, c);
   SSL_set_bio(c->ssl, c->rbio, c->wbio);
   SSL_set_accept_state(c->ssl);
   c->ctx = ctx;
@@ -482,8 +565,14 @@ static napi_value m_feed(napi_env env, napi_callback_info info) {
     }
   }
 done:
-  set_state(flags, BIO_ctrl_pending(c->wbio), errclass);
+  set_state(flags, c->olen, errclass);
   return result;
+}
+
+static void out_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  if ((size_t)(uintptr_t)hint == POOL_CAP && pool_n < POOL_MAX) pool[pool_n++] = data;
+  else free(data);
 }
 
 static napi_value m_take_output(napi_env env, napi_callback_info info) {
@@ -495,21 +584,23 @@ static napi_value m_take_output(napi_env env, napi_callback_info info) {
   napi_value result;
   napi_get_null(env, &result);
   if (c->ssl == NULL) return result;
-  size_t n = BIO_ctrl_pending(c->wbio);
+  size_t n = c->olen;
   if (n == 0) return result;
-  void *out;
-  if (napi_create_buffer(env, n, &out, &result) != napi_ok) return NULL;
-  int got = BIO_read(c->wbio, out, (int)n);
-  (void)got;
-  if (n > WBIO_KEEP) {
-    /* Drop the grown buffer: a fresh, empty write BIO (SSL_set0_wbio frees the old one). */
-    BIO *w = BIO_new(BIO_s_mem());
-    if (w != NULL) {
-      BIO_set_mem_eof_return(w, -1);
-      SSL_set0_wbio(c->ssl, w);
-      c->wbio = w;
+  if (n <= OUT_COPY_MAX) {
+    void *out;
+    if (napi_create_buffer_copy(env, n, c->obuf, &out, &result) != napi_ok) return NULL;
+    c->olen = 0;
+    if (c->ocap > 4 * OUT_COPY_MAX) {
+      if (c->ocap == POOL_CAP && pool_n < POOL_MAX) pool[pool_n++] = c->obuf;
+      else free(c->obuf);
+      c->obuf = NULL;
+      c->ocap = 0;
     }
+    return result;
   }
+  if (napi_create_external_buffer(env, n, c->obuf, out_finalize, (void *)(uintptr_t)c->ocap, &result) != napi_ok) return NULL;
+  c->obuf = NULL;
+  c->olen = c->ocap = 0;
   return result;
 }
 
@@ -543,6 +634,8 @@ static napi_value m_writev(napi_env env, napi_callback_info info) {
     return z;
   }
   ERR_clear_error();
+  /* Room for all the records up front: no regrowth while OpenSSL appends them. */
+  if (max < (size_t)1 << 30) out_reserve(c, max + (max / RECORD_MAX + 2) * RECORD_OVERHEAD);
   for (uint32_t i = 0; i < count && taken < max; i++) {
     napi_value el;
     if (napi_get_element(env, argv[1], i, &el) != napi_ok) break;
@@ -577,7 +670,7 @@ failed:
   flags |= FLAG_FATAL;
   errclass = fail(c);
 done:
-  set_state(flags, BIO_ctrl_pending(c->wbio), errclass);
+  set_state(flags, c->olen, errclass);
   napi_value r;
   napi_create_double(env, (double)taken, &r);
   return r;
@@ -594,7 +687,7 @@ static napi_value m_shutdown(napi_env env, napi_callback_info info) {
     ERR_clear_error();
     SSL_shutdown(c->ssl); /* 0: our close_notify is written; we do not wait for the peer's */
     ERR_clear_error();
-    pending = BIO_ctrl_pending(c->wbio);
+    pending = c->olen;
   }
   set_state(0, pending, 0);
   return NULL;

@@ -255,7 +255,8 @@ export class NativeTlsSession implements ByteStream {
     while (this.pending > 0) {
       const room = HIGH_WATER - this.tcp.queuedBytes;
       if (room <= 0 && this.tcp.queuedBytes > 0) break;
-      const max = room < MIN_BATCH ? MIN_BATCH : room;
+      const budget = room < MIN_BATCH ? MIN_BATCH : room;
+      const max = this.pending < budget ? this.pending : budget;
       const taken = e.tlsWritev(conn, out, out.length, max);
       if (state[1]! > 0) this.sendOutput();
       if ((state[0]! & FLAG_FATAL) !== 0) {

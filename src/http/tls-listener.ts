@@ -1,8 +1,10 @@
 /**
- * TLS termination over our TCP: each accepted ByteStream becomes a ByteStreamDuplex under a
- * server-side tls.TLSSocket (OpenSSL does the handshake and the records). Once the handshake is
- * done, ALPN decides: `h2` → the HTTP/2 server, anything else → the HTTP/1.1 static server,
- * both sharing one www-root and cache.
+ * TLS termination over our TCP. Engine 'native' (default when built): each accepted ByteStream
+ * gets a NativeTlsSession (tls-native.ts, native/tls_engine.c: Node's own OpenSSL over memory BIOs,
+ * records in and out synchronously, no JS streams). Engine 'node': a ByteStreamDuplex under a
+ * server-side tls.TLSSocket. Once the handshake is done, ALPN decides: `h2` → the HTTP/2 server,
+ * anything else → the HTTP/1.1 static server, both sharing one www-root and cache. Everything
+ * below holds for both engines.
  *
  * - Admission: no TLSSocket (≈60 KiB of OpenSSL state) until the first record, the ClientHello,
  *   is complete; at most one record is buffered, for at most the hello timeout; bytes that are

@@ -14,12 +14,14 @@
  *                   offering ALPN with nothing in common gets a fatal no_application_protocol, as
  *                   Node's tls does). Throws an Error whose code is ERR_SSL_<REASON> when OpenSSL
  *                   refuses the chain, the key or the pair.
- *   tlsSetState(Int32Array(4))   where the calls below report: [0] flags, [1] ciphertext pending
- *                   output, [2] error class (1 protocol, 2 cipher, 3 other)
+ *   tlsSetState(Int32Array(4), Buffer)   where the calls below report: [0] flags, [1] ciphertext
+ *                   pending output, [2] error class (1 protocol, 2 cipher, 3 other); and where tlsFeed
+ *                   leaves plaintext that fits (valid until the next tlsFeed)
  *   tlsConnNew(ctx) -> conn       SSL_new in accept state with two memory BIOs; holds a reference to ctx
  *                   (a rotation's new context does not affect open connections)
- *   tlsFeed(conn, buf, off, len) -> Buffer | null   ciphertext in; handshake and/or SSL_read; the
- *                   plaintext that came out (null if none). Flags: 1 handshake completed in this call,
+ *   tlsFeed(conn, buf, off, len) -> number | Buffer | null   ciphertext in; handshake and/or
+ *                   SSL_read; the plaintext that came out: its length in the shared Buffer, or a new
+ *                   Buffer when it did not fit, or null if none. Flags: 1 handshake completed in this call,
  *                   2 peer sent close_notify, 4 fatal error (alert, if any, is in the output)
  *   tlsWritev(conn, chunks[], n, maxBytes) -> number  plaintext bytes taken from the front of chunks[0..n)
  *                   (at most maxBytes, whole chunks except maybe the last), encrypted into records
@@ -89,6 +91,10 @@ static __thread napi_ref state_ref = NULL;
 /* Per-thread scratch for plaintext (worker threads may each run an engine). */
 static __thread unsigned char *scratch = NULL;
 static __thread size_t scratch_cap = 0;
+/* The JS Buffer of tlsSetState: plaintext that fits is left there (tlsFeed returns its length). */
+static __thread unsigned char *shared_in = NULL;
+static __thread size_t shared_cap = 0;
+static __thread napi_ref shared_ref = NULL;
 static __thread unsigned char staging[RECORD_MAX];
 
 /* ---- the output BIO: OpenSSL's records are appended to conn->obuf (a memory BIO would grow by
@@ -357,8 +363,8 @@ out:
 }
 
 static napi_value m_set_state(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   napi_typedarray_type t;
   size_t n;
@@ -371,6 +377,15 @@ static napi_value m_set_state(napi_env env, napi_callback_info info) {
   if (state_ref != NULL) napi_delete_reference(env, state_ref);
   napi_create_reference(env, argv[0], 1, &state_ref);
   state = data;
+  if (argc >= 2) {
+    void *b;
+    size_t blen;
+    if (!get_buffer(env, argv[1], &b, &blen)) return NULL;
+    if (shared_ref != NULL) napi_delete_reference(env, shared_ref);
+    napi_create_reference(env, argv[1], 1, &shared_ref);
+    shared_in = b;
+    shared_cap = blen;
+  }
   return NULL;
 }
 
@@ -535,14 +550,23 @@ static napi_value m_feed(napi_env env, napi_callback_info info) {
   }
   if (c->done) {
     size_t n = 0;
+    unsigned char *dst = shared_in;
+    size_t cap = shared_cap;
+    int own = 0; /* in scratch (then copied into a new Buffer) rather than in the shared one */
     for (;;) {
-      if (!grow_scratch(n + RECORD_MAX)) {
-        flags |= FLAG_FATAL;
-        errclass = fail(c);
-        break;
+      if (cap - n < RECORD_MAX) {
+        if (!grow_scratch(n + RECORD_MAX)) {
+          flags |= FLAG_FATAL;
+          errclass = fail(c);
+          break;
+        }
+        if (!own && n > 0) memcpy(scratch, dst, n);
+        own = 1;
+        dst = scratch;
+        cap = scratch_cap;
       }
       size_t got = 0;
-      int r = SSL_read_ex(c->ssl, scratch + n, scratch_cap - n, &got);
+      int r = SSL_read_ex(c->ssl, dst + n, cap - n, &got);
       if (r == 1) {
         n += got;
         continue;
@@ -559,9 +583,11 @@ static napi_value m_feed(napi_env env, napi_callback_info info) {
       errclass = fail(c);
       break;
     }
-    if (n > 0) {
+    if (n > 0 && own) {
       void *out;
       if (napi_create_buffer_copy(env, n, scratch, &out, &result) != napi_ok) return NULL;
+    } else if (n > 0) {
+      napi_create_double(env, (double)n, &result);
     }
   }
 done:

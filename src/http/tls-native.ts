@@ -21,9 +21,10 @@ export type NativeHandle = { readonly __native: unique symbol };
 
 export interface TlsEngineAddon {
   tlsContextNew(cert: Buffer, key: Buffer, ciphers12: string, suites13: string, groups: string, alpnWire: Buffer, ticketKeys: Buffer, sessionTimeout: number): NativeHandle;
-  tlsSetState(state: Int32Array): void;
+  tlsSetState(state: Int32Array, plaintext: Buffer): void;
   tlsConnNew(ctx: NativeHandle): NativeHandle;
-  tlsFeed(conn: NativeHandle, buf: Buffer, off: number, len: number): Buffer | null;
+  /** The plaintext: its length in the shared plaintext Buffer, a Buffer of its own when it did not fit, or null. */
+  tlsFeed(conn: NativeHandle, buf: Buffer, off: number, len: number): number | Buffer | null;
   tlsTakeOutput(conn: NativeHandle): Buffer | null;
   tlsWritev(conn: NativeHandle, chunks: Buffer[], n: number, maxBytes: number): number;
   tlsShutdown(conn: NativeHandle): void;
@@ -51,6 +52,11 @@ const MIN_BATCH = 16 * 1024;
 let addon: TlsEngineAddon | null | undefined;
 /** [flags, pending output bytes, error class, unused]: written by every call that reports. */
 const state = new Int32Array(new ArrayBuffer(16));
+/**
+ * Where tlsFeed leaves the plaintext of one call when it fits (the common case: no allocation per
+ * request). Handlers get it as onData(buf, off, len), valid only during the call (the contract).
+ */
+const plainShared = Buffer.from(new ArrayBuffer(64 * 1024));
 
 /** The engine, or null when the addon is not built or predates it. */
 export function nativeTls(): TlsEngineAddon | null {
@@ -62,7 +68,7 @@ export function nativeTls(): TlsEngineAddon | null {
     return null;
   }
   addon = a as TlsEngineAddon;
-  addon.tlsSetState(state);
+  addon.tlsSetState(state, plainShared);
   return addon;
 }
 
@@ -178,7 +184,7 @@ export class NativeTlsSession implements ByteStream {
     if (conn === null) return;
     const e = this.engine;
     this.inFeed = true;
-    let plain: Buffer | null;
+    let plain: number | Buffer | null;
     let flags: number;
     let errClass: number;
     try {
@@ -197,7 +203,10 @@ export class NativeTlsSession implements ByteStream {
         this.hooks.onSecure(this);
       }
       const h = this.handler;
-      if (plain !== null && h !== null && !this.handlerClosed) h.onData(plain, 0, plain.length);
+      if (plain !== null && h !== null && !this.handlerClosed) {
+        if (typeof plain === 'number') h.onData(plainShared, 0, plain);
+        else h.onData(plain, 0, plain.length);
+      }
       if ((flags & FLAG_FATAL) !== 0) {
         this.fatal(errClass);
         return;

@@ -126,6 +126,23 @@ describe('the native TLS engine against a real OpenSSL client', { skip }, () => 
     await until('no-shared-cipher', () => l.errors['no-shared-cipher']! > before);
   });
 
+  it('TLS 1.2 client-initiated renegotiation is refused (no second handshake), the server carries on', async () => {
+    const hs = l.handshakes;
+    const s = tls.connect({ host: '127.0.0.1', port: net1.port, servername: 'localhost', ca: pairA.certPem, maxVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'] });
+    s.on('error', () => undefined);
+    await new Promise<void>((r) => s.once('secureConnect', () => r()));
+    const outcome = await new Promise<string>((resolve) => {
+      const ok = s.renegotiate({ rejectUnauthorized: false }, (err) => resolve(err ? `refused: ${err.message}` : 'renegotiated'));
+      if (!ok) resolve('not attempted');
+      s.once('close', () => resolve('closed'));
+    });
+    assert.notEqual(outcome, 'renegotiated', outcome);
+    s.destroy();
+    assert.equal(l.handshakes, hs + 1, 'one handshake, no renegotiation');
+    const ok = await get(net1.port, '/index.html', { maxVersion: 'TLSv1.2' });
+    assert.equal(ok.status, 'HTTP/1.1 200 OK');
+  });
+
   it('a 3 MB answer arrives intact through the engine (records of 16 KiB, TCP backpressure)', async () => {
     for (const v of ['TLSv1.3', 'TLSv1.2'] as const) {
       const r = await get(net1.port, '/big.bin', { maxVersion: v });

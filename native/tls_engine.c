@@ -79,7 +79,8 @@ typedef struct tls_conn {
   size_t olen, ocap;
   tls_ctx *ctx;
   int done;
-  int dead; /* fatal error or peer close seen: no more reads */
+  int dead;        /* fatal error: no more reads or writes */
+  int peer_closed; /* close_notify received: what else comes in is ignored */
   char err[256];
 } tls_conn;
 
@@ -519,7 +520,7 @@ static napi_value m_feed(napi_env env, napi_callback_info info) {
   napi_get_value_uint32(env, argv[3], &len);
   napi_value result;
   napi_get_null(env, &result);
-  if (c->ssl == NULL || c->dead) {
+  if (c->ssl == NULL || c->dead || c->peer_closed) {
     set_state(c->dead ? FLAG_FATAL : 0, 0, 0);
     return result;
   }
@@ -575,7 +576,7 @@ static napi_value m_feed(napi_env env, napi_callback_info info) {
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
       if (e == SSL_ERROR_ZERO_RETURN) {
         flags |= FLAG_PEER_CLOSED;
-        c->dead = 1;
+        c->peer_closed = 1;
         ERR_clear_error();
         break;
       }
@@ -653,8 +654,8 @@ static napi_value m_writev(napi_env env, napi_callback_info info) {
   size_t max = maxd <= 0 ? 0 : (size_t)maxd;
   size_t taken = 0, staged = 0;
   int flags = 0, errclass = 0;
-  if (c->ssl == NULL || !c->done) {
-    set_state(0, 0, 0);
+  if (c->ssl == NULL || !c->done || c->dead) {
+    set_state(c->dead ? FLAG_FATAL : 0, 0, 0);
     napi_value z;
     napi_create_uint32(env, 0, &z);
     return z;
@@ -709,7 +710,7 @@ static napi_value m_shutdown(napi_env env, napi_callback_info info) {
   tls_conn *c = get_conn(env, argv[0]);
   if (c == NULL) return NULL;
   size_t pending = 0;
-  if (c->ssl != NULL && c->done) {
+  if (c->ssl != NULL && c->done && !c->dead) {
     ERR_clear_error();
     SSL_shutdown(c->ssl); /* 0: our close_notify is written; we do not wait for the peer's */
     ERR_clear_error();

@@ -23,9 +23,11 @@
  *                   SSL_read; the plaintext that came out: its length in the shared Buffer, or a new
  *                   Buffer when it did not fit, or null if none. Flags: 1 handshake completed in this call,
  *                   2 peer sent close_notify, 4 fatal error (alert, if any, is in the output)
- *   tlsWritev(conn, chunks[], n, maxBytes) -> number  plaintext bytes taken from the front of chunks[0..n)
- *                   (at most maxBytes, whole chunks except maybe the last), encrypted into records
- *                   of up to 16 KiB (small chunks coalesce into one record); the ciphertext is pending
+ *   tlsWritev(conn, chunks[], n, maxBytes, target?) -> number  plaintext bytes taken from the front of
+ *                   chunks[0..n) (at most maxBytes, whole chunks except maybe the last), encrypted into
+ *                   records of up to 16 KiB (small chunks coalesce into one record); the ciphertext is
+ *                   pending, or, with a target Buffer big enough (maxBytes + 64 per record), written
+ *                   at its start (state[3] = 1, state[1] = its length)
  *   tlsTakeOutput(conn) -> Buffer | null   the pending ciphertext (handshake, records, alerts, tickets)
  *   tlsShutdown(conn)     close_notify (pending output)
  *   tlsInfo(conn) -> [protocol, resumed, alpn]
@@ -77,6 +79,7 @@ typedef struct tls_conn {
   BIO *rbio, *wbio; /* owned by ssl: a memory BIO in, our output BIO (below) out */
   unsigned char *obuf; /* ciphertext waiting to be taken */
   size_t olen, ocap;
+  int fixed; /* obuf is the caller's Buffer for this tlsWritev: it does not grow */
   tls_ctx *ctx;
   int done;
   int dead;        /* fatal error: no more reads or writes */
@@ -113,6 +116,7 @@ static pthread_once_t out_once = PTHREAD_ONCE_INIT;
 
 static int out_reserve(tls_conn *c, size_t need) {
   if (c->ocap - c->olen >= need) return 1;
+  if (c->fixed) return 0;
   if (c->obuf == NULL && need > OUT_COPY_MAX && need <= POOL_CAP) {
     unsigned char *p = pool_n > 0 ? pool[--pool_n] : malloc(POOL_CAP);
     if (p == NULL) return 0;
@@ -642,8 +646,8 @@ static int write_all(tls_conn *c, const unsigned char *p, size_t n) {
 }
 
 static napi_value m_writev(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   tls_conn *c = get_conn(env, argv[0]);
   if (c == NULL) return NULL;
@@ -661,8 +665,27 @@ static napi_value m_writev(napi_env env, napi_callback_info info) {
     return z;
   }
   ERR_clear_error();
+  /* A target Buffer (a slab JS recycles once TCP has sent it): the records go straight there. */
+  unsigned char *saved = NULL;
+  size_t saved_cap = 0, in_target = 0;
+  int use_target = 0;
+  if (argc >= 5 && c->olen == 0) {
+    bool is = false;
+    if (napi_is_buffer(env, argv[4], &is) == napi_ok && is) {
+      void *t;
+      size_t tlen;
+      if (napi_get_buffer_info(env, argv[4], &t, &tlen) == napi_ok && tlen >= max + (max / RECORD_MAX + 2) * RECORD_OVERHEAD) {
+        saved = c->obuf;
+        saved_cap = c->ocap;
+        c->obuf = t;
+        c->ocap = tlen;
+        c->fixed = 1;
+        use_target = 1;
+      }
+    }
+  }
   /* Room for all the records up front: no regrowth while OpenSSL appends them. */
-  if (max < (size_t)1 << 30) out_reserve(c, max + (max / RECORD_MAX + 2) * RECORD_OVERHEAD);
+  if (!use_target && max < (size_t)1 << 30) out_reserve(c, max + (max / RECORD_MAX + 2) * RECORD_OVERHEAD);
   for (uint32_t i = 0; i < count && taken < max; i++) {
     napi_value el;
     if (napi_get_element(env, argv[1], i, &el) != napi_ok) break;
@@ -697,7 +720,15 @@ failed:
   flags |= FLAG_FATAL;
   errclass = fail(c);
 done:
-  set_state(flags, c->olen, errclass);
+  if (use_target) {
+    in_target = c->olen;
+    c->obuf = saved;
+    c->ocap = saved_cap;
+    c->olen = 0;
+    c->fixed = 0;
+  }
+  set_state(flags, use_target ? in_target : c->olen, errclass);
+  if (state != NULL) state[3] = use_target;
   napi_value r;
   napi_create_double(env, (double)taken, &r);
   return r;

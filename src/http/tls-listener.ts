@@ -647,6 +647,8 @@ export class TlsListener {
   /** Resets connections whose ClientHello or handshake is late (the sweep timer; tests call it with their clock). */
   sweepHandshakes(now: number = this.monotonic()): void {
     for (const t of this.open) {
+      // Output slabs that TCP has sent since the connection last wrote go back to the pool.
+      t.session?.reclaim();
       if (t.stage === 'hello' && now - t.started > this.helloTimeoutMs) {
         this.errors['hello-timeout']!++;
         this.refuse(t);

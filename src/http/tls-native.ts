@@ -26,7 +26,8 @@ export interface TlsEngineAddon {
   /** The plaintext: its length in the shared plaintext Buffer, a Buffer of its own when it did not fit, or null. */
   tlsFeed(conn: NativeHandle, buf: Buffer, off: number, len: number): number | Buffer | null;
   tlsTakeOutput(conn: NativeHandle): Buffer | null;
-  tlsWritev(conn: NativeHandle, chunks: Buffer[], n: number, maxBytes: number): number;
+  /** With a target big enough, the records go into it: state[3] = 1, state[1] = their length. */
+  tlsWritev(conn: NativeHandle, chunks: Buffer[], n: number, maxBytes: number, target?: Buffer): number;
   tlsShutdown(conn: NativeHandle): void;
   tlsInfo(conn: NativeHandle): [string, boolean, string | false];
   tlsErrorText(conn: NativeHandle): string;
@@ -48,6 +49,19 @@ export const ERRCLASS_CIPHER = 2;
 const HIGH_WATER = 256 * 1024;
 /** At least this much is encrypted per flush when TCP has room at all (one full record). */
 const MIN_BATCH = 16 * 1024;
+/**
+ * Bulk output (a batch above SLAB_FROM bytes) is encrypted straight into a slab: a Buffer of the
+ * thread's pool that goes back to the pool once TCP has sent it (bytes written − queuedBytes
+ * covers it). No allocation per batch, so a 10 MB answer makes no garbage (an external Buffer per
+ * batch made V8 run major GCs). Small output (an answer to a keep-alive request) is copied into
+ * a Buffer of its own, as it was.
+ */
+const SLAB = 64 * 1024;
+/** Plaintext per slab: room for the records' overhead (64 bytes per record, as the engine reserves). */
+const SLAB_PLAIN = SLAB - 64 * (SLAB / 16384 + 2);
+const SLAB_FROM = 16 * 1024;
+const SLAB_POOL_MAX = 64;
+const slabPool: Buffer[] = [];
 
 let addon: TlsEngineAddon | null | undefined;
 /** [flags, pending output bytes, error class, unused]: written by every call that reports. */
@@ -108,6 +122,10 @@ export class NativeTlsSession implements ByteStream {
   private conn: NativeHandle | null;
   private readonly out: Buffer[] = [];
   private pending = 0;
+  /** Ciphertext bytes handed to TCP; minus tcp.queuedBytes, those it has sent. */
+  private cipherWritten = 0;
+  /** Slabs TCP may still hold, in order, each with the cipherWritten its last byte ends at. */
+  private readonly slabs: Array<{ buf: Buffer; end: number }> = [];
   private flushQueued = false;
   /** Inside feed(): writes are flushed when it returns (they leave in this vector's batch). */
   private inFeed = false;
@@ -219,6 +237,7 @@ export class NativeTlsSession implements ByteStream {
   }
 
   tcpDrain(): void {
+    this.reclaim();
     if (this.pending > 0) this.flush();
     if (!this.handlerClosed) this.handler?.onDrain();
   }
@@ -237,6 +256,9 @@ export class NativeTlsSession implements ByteStream {
   /** The TCP connection is gone. */
   tcpClose(): void {
     this.release();
+    // TCP holds nothing any more.
+    for (const s of this.slabs) if (slabPool.length < SLAB_POOL_MAX) slabPool.push(s.buf);
+    this.slabs.length = 0;
     this.closeHandler();
   }
 
@@ -252,7 +274,10 @@ export class NativeTlsSession implements ByteStream {
     const conn = this.conn;
     if (conn === null) return;
     const b = this.engine.tlsTakeOutput(conn);
-    if (b !== null) this.tcp.write(b);
+    if (b !== null) {
+      this.cipherWritten += b.length;
+      this.tcp.write(b);
+    }
   }
 
   /** Encrypts what is queued, as far as TCP has room; then close_notify + FIN if asked. */
@@ -265,9 +290,26 @@ export class NativeTlsSession implements ByteStream {
       const room = HIGH_WATER - this.tcp.queuedBytes;
       if (room <= 0 && this.tcp.queuedBytes > 0) break;
       const budget = room < MIN_BATCH ? MIN_BATCH : room;
-      const max = this.pending < budget ? this.pending : budget;
-      const taken = e.tlsWritev(conn, out, out.length, max);
-      if (state[1]! > 0) this.sendOutput();
+      let max = this.pending < budget ? this.pending : budget;
+      let taken: number;
+      if (max > SLAB_FROM) {
+        if (max > SLAB_PLAIN) max = SLAB_PLAIN;
+        if (this.slabs.length > 0) this.reclaim();
+        const slab = slabPool.pop() ?? Buffer.allocUnsafeSlow(SLAB);
+        taken = e.tlsWritev(conn, out, out.length, max, slab);
+        const n = state[1]!;
+        if (state[3] === 1 && n > 0) {
+          this.cipherWritten += n;
+          this.slabs.push({ buf: slab, end: this.cipherWritten });
+          this.tcp.write(slab.subarray(0, n));
+        } else {
+          if (slabPool.length < SLAB_POOL_MAX) slabPool.push(slab);
+          if (n > 0) this.sendOutput();
+        }
+      } else {
+        taken = e.tlsWritev(conn, out, out.length, max);
+        if (state[1]! > 0) this.sendOutput();
+      }
       if ((state[0]! & FLAG_FATAL) !== 0) {
         this.fatal(state[2]!);
         return;
@@ -303,6 +345,19 @@ export class NativeTlsSession implements ByteStream {
     }
     if (this.tcp.close !== undefined) this.tcp.close();
     else this.tcp.end();
+  }
+
+  /** Slabs TCP has sent go back to the pool (also called by the listener's sweep for idle connections). */
+  reclaim(): void {
+    const slabs = this.slabs;
+    if (slabs.length === 0) return;
+    const sent = this.cipherWritten - this.tcp.queuedBytes;
+    let i = 0;
+    while (i < slabs.length && slabs[i]!.end <= sent) {
+      if (slabPool.length < SLAB_POOL_MAX) slabPool.push(slabs[i]!.buf);
+      i++;
+    }
+    if (i > 0) slabs.splice(0, i);
   }
 
   /** Frees the SSL now; the session writes nothing more. */

@@ -20,7 +20,7 @@ import type { LossRecovery } from './recovery.js';
 import { RackScan } from './rack.js';
 import { Scoreboard } from './scoreboard.js';
 import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
-import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
+import { seqAdd, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import { rtoCur } from './rtt.js';
 import { FRTO_SEND_NEW, FRTO_SPURIOUS, isDsack, SpuriousDetectors } from './spurious.js';
 import { armRto, startPersist } from './timers.js';
@@ -120,7 +120,7 @@ export class SackRecovery implements LossRecovery {
     }
     for (;;) {
       const room = c.cwnd - this.pipe();
-      const wndEnd = (c.sndUna + c.sndWnd) >>> 0;
+      const wndEnd = seqAdd(c.sndUna, c.sndWnd);
       // 1. Retransmit what is deemed lost, in sequence order (RFC 6675 NextSeg rule 1), unless
       // F-RTO wants new data first (RFC 5682 step 2b).
       const k = this.frtoNew > 0 ? -1 : this.nextLost();
@@ -197,12 +197,12 @@ export class SackRecovery implements LossRecovery {
     const log = this.log;
     const s = log.start(k);
     let len = log.len(k);
-    const fin = c.finQueued && log.end(k) === ((c.finSeq + 1) >>> 0);
+    const fin = c.finQueued && log.end(k) === seqAdd(c.finSeq, 1);
     const n = transmit(c, s, fin ? len - 1 : len, now, true);
     if (n < 0) return -1;
     if (n === 0) return 0;
     if (n < len) {
-      log.split(k, (s + n) >>> 0); // the sink's room shrank: keep records as sent
+      log.split(k, seqAdd(s, n)); // the sink's room shrank: keep records as sent
       len = n;
     }
     const f = log.flags(k);
@@ -229,12 +229,12 @@ export class SackRecovery implements LossRecovery {
   private sentNew(n: number, now: number): void {
     const c = this.c;
     const seq = c.sndMax;
-    const e = (seq + n) >>> 0;
+    const e = seqAdd(seq, n);
     const piece = c.lastPiece;
     let s = seq;
     if (piece > 0) {
       while (((e - s) | 0) > piece) {
-        const next = (s + piece) >>> 0;
+        const next = seqAdd(s, piece);
         this.log.push(s, next, now, ++this.xmits);
         s = next;
       }

@@ -6,6 +6,7 @@
  */
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import { copyBytes } from '../wire/bytes.js';
+import { clearArray } from '../util/array.js';
 
 interface Piece {
   seq: number;
@@ -98,7 +99,7 @@ export class Reassembly {
     if (ps.length === 0 || max <= 0) return 0;
     // Merge adjacent pieces into ranges, highest first, into a scratch list.
     const ranges = scratch;
-    ranges.length = 0;
+    clearArray(ranges);
     let rs = ps[0].seq;
     let re = ps[0].end;
     for (let i = 1; i < ps.length; i++) {

@@ -47,6 +47,7 @@ import {
   newCounters,
 } from './types.js';
 import type { SegmentSink, SessionInfo, TcpCounters, TcpOptions } from './types.js';
+import { clearArray } from '../util/array.js';
 
 /** MSS values a SYN cookie can encode (3 bits). */
 export const COOKIE_MSS = [536, 1200, 1360, 1400, 1440, 1452, 1460, 8960];
@@ -721,7 +722,7 @@ export class TcpStack {
         c.output(now);
       }
     } finally {
-      list.length = 0;
+      clearArray(list);
       this.spareList = list;
       this.inCall = false;
     }

@@ -56,9 +56,9 @@ export class Neighbor {
   /** Last confirmation of reachability (ms). */
   confirmed = 0;
   /** Last ARP heard from it, or change of state (ms): the age `show ip neighbors` prints. */
-  updated: number;
+  updated = 0;
   /** Last time a packet used the entry (ms). */
-  used: number;
+  used = 0; // (initialised: a field declared without a value starts undefined and stays tagged, so each time stored would allocate)
   /** Requests sent in the current INCOMPLETE or PROBE episode. */
   probes = 0;
   /** When the next timer action is due (ms): a retransmission, DELAY → PROBE, or the end of a FAILED back-off. */

@@ -153,7 +153,8 @@ export class TcpConnection implements ByteStream {
   hasRtt = false;
   srtt = 0;
   rttvar = 0;
-  rto: number;
+  /** Initialised (as every number field that later holds doubles): a field first defined as undefined is tagged, and each double stored in it is a new heap number. */
+  rto = 0;
   backoff = 0;
   retries = 0;
   minRtt = Infinity;

@@ -39,7 +39,7 @@ export class SackRecovery implements LossRecovery {
   /** After an RTO, until SND.UNA reaches `recover` (Linux's "Loss" state). */
   inLoss = false;
   /** SND.MAX when recovery (or the loss state) began. */
-  private recover: number;
+  private recover = 0;
   /** Retransmit the first lost segment at once, whatever the pipe (RFC 6675 §5 step 4.3). */
   private forceRxt = false;
   // RFC 6675 pipe accounting (bytes).
@@ -50,7 +50,7 @@ export class SackRecovery implements LossRecovery {
   /** No lost, not yet retransmitted record below this record number. */
   private rxtHint = 0;
   /** Highest sequence number SACKed or cumulatively ACKed (for reordering detection). */
-  private fack: number;
+  private fack = 0;
   /** Bytes newly delivered (cumulatively ACKed or SACKed) by the segment being processed. */
   private delivered = 0;
   /** Records RACK deemed lost while processing the current ACK/timer. */

@@ -35,7 +35,8 @@ function runTcpInput(node: TcpInputNode, ctx: NodeContext): void {
   const f = ctx.frames;
   const data = f.data;
   const tcp = ctx.tcp;
-  const now = ctx.ip4.clockMs; // read once per vector by the dataplane
+  // The clock of the vector, as the one heap number made for it (passed per segment: see clockBoxed).
+  const now = ctx.ip4.clockBoxed ?? ctx.ip4.clockMs;
   const traced = ctx.tracer.tracedThisVector;
   for (let q = 0; q < node.queued; q++) {
     const i = node.queue[q];

@@ -694,9 +694,10 @@ export class TcpStack {
   timerUpdate(c: TcpConnection): void {
     if (c.state === CLOSED) return;
     const d = deadlineOf(c);
-    if (c.heapIdx < 0) {
-      if (d !== Infinity) this.heap.set(c, d);
-    } else if (d < c.heapKey) this.heap.set(c, d);
+    if (c.heapIdx < 0 ? d !== Infinity : d < c.heapKey) {
+      c.heapKey = d;
+      this.heap.keyLowered(c);
+    }
     // A later deadline is applied lazily when the old key fires.
   }
 

@@ -6,6 +6,7 @@
  * allocates per packet: options are parsed into a caller-owned TcpParsedOptions.
  */
 import { finish, pseudoHeaderSum, sumWords } from './checksum.js';
+import { readInt32, write32 } from './bytes.js';
 
 export const TCP_HEADER_LEN = 20;
 export const TCP_MAX_HEADER_LEN = 60;
@@ -66,22 +67,7 @@ export function setTcpAck(b: Buffer, o: number, v: number): void {
   write32(b, o + 8, v);
 }
 
-/**
- * A 32-bit big-endian field as a signed integer: how the TCP stack holds sequence numbers and
- * timestamps (a V8 small integer; an unsigned value ≥ 2^31 would be a heap number, see
- * src/tcp/seq.ts).
- */
-export const readInt32 = (b: Buffer, o: number): number => (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
-/**
- * Writes a 32-bit big-endian field from a signed or unsigned value, byte by byte: no call into
- * Buffer#writeUInt32BE (whose range check takes a heap number for an unsigned value ≥ 2^31).
- */
-export function write32(b: Buffer, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
-}
+export { readInt32, write32 };
 export function setTcpWindow(b: Buffer, o: number, v: number): void {
   b[o + 14] = v >>> 8;
   b[o + 15] = v & 0xff;

@@ -281,15 +281,15 @@ export class Ip4Output implements NeighborEvents {
   /** Reads the clock for the packets about to be built (see clockMs). */
   clockTick(): number {
     const now = this.now();
-    this.clockMs = now;
     this.clockBoxed = now;
+    this.clockMs = now;
     return now;
   }
 
   /** Sets the clock (ms) for the packets about to be built (see clockMs, clockBoxed). */
   setClock(now: number): void {
-    this.clockMs = now;
     this.clockBoxed = now;
+    this.clockMs = now;
   }
 
   /** Records the per-packet nodes' runtime for the packets since the last call. */

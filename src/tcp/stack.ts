@@ -693,11 +693,7 @@ export class TcpStack {
   /** @internal a connection's timers changed */
   timerUpdate(c: TcpConnection): void {
     if (c.state === CLOSED) return;
-    const d = deadlineOf(c);
-    if (c.heapIdx < 0 ? d !== Infinity : d < c.heapKey) {
-      c.heapKey = d;
-      this.heap.keyLowered(c);
-    }
+    if (lowerHeapKey(c)) this.heap.keyLowered(c);
     // A later deadline is applied lazily when the old key fires.
   }
 
@@ -863,6 +859,19 @@ export type AnyConnection = TcpConnection | TimeWaitConnection;
 /** A 30-bit key (a V8 small integer: no boxing per lookup) from the remote endpoint. */
 function connKey(ip: number, port: number): number {
   return (ip ^ Math.imul(port | (port << 16), 0x9e3779b1)) & 0x3fffffff;
+}
+
+/**
+ * Makes the connection's earliest deadline its heap key when that is earlier than the key (or
+ * the connection is not in the heap and has one); returns whether it did. A boolean and not the
+ * deadline: this runs per segment sent, and a double returned from a call V8 does not inline
+ * (the senders are large) is a new heap number.
+ */
+function lowerHeapKey(c: TcpConnection): boolean {
+  const d = deadlineOf(c);
+  if (c.heapIdx < 0 ? d === Infinity : d >= c.heapKey) return false;
+  c.heapKey = d;
+  return true;
 }
 
 function deadlineOf(c: TcpConnection): number {

@@ -153,7 +153,7 @@ export class TcpConnection implements ByteStream {
   hasRtt = false;
   srtt = 0;
   rttvar = 0;
-  /** Initialised (as every number field that later holds doubles): a field first defined as undefined is tagged, and each double stored in it is a new heap number. */
+  /** ms. Initialised (the constructor sets it): a field declared without a value stays tagged in V8, and each double stored in it would be a new heap number. */
   rto = 0;
   backoff = 0;
   retries = 0;

@@ -85,7 +85,7 @@ function showHardware(ctx: CliContext, brief: boolean): string {
       lines.push(`  Linux PACKET socket interface v${r.version}`);
       lines.push('  FEATURES:');
       lines.push('    qdisc-bpass-enabled');
-      if (dev.txOffload !== undefined) lines.push('    tx-offload (vnet-hdr: tcp checksum, tcp4 gso)');
+      if (dev.txOffload !== undefined) lines.push('    tx-offload (vnet-hdr: tcp checksum, tcp4 and tcp6 gso)');
       lines.push('  RX Queue 0:');
       lines.push(`    block size:${r.blockSize} nr:${r.blockCount} frame size:${r.frameSize} nr:${r.frameCount}`);
       lines.push('  TX: sendmmsg, one call per vector');

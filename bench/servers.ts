@@ -27,7 +27,9 @@ master_process on;
 user nobody nogroup;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'nginx-error.log')} warn;
-events { worker_connections 4096; }
+# Room for the idle-memory row's 8,000 connections (bench/idle-memory.ts).
+worker_rlimit_nofile 20000;
+events { worker_connections 16384; }
 http {
   access_log off;
   sendfile on;

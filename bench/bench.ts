@@ -483,10 +483,10 @@ async function main(): Promise<number> {
     results.ipv6 = { ...results.ipv6, [who]: r };
   };
   /** The idle row against one server: its RSS (and for nginx the kernel's socket memory) per idle connection. */
-  const runIdle = async (label: string, who: 'ours' | 'nginx', t: Target, rss: () => number | undefined): Promise<void> => {
+  const runIdle = async (label: string, who: 'ours' | 'nginx', t: Target, rss: () => number | undefined, whileOpen?: () => Promise<void>): Promise<void> => {
     await waitIndex(label, t);
     progress(`${label}: ${IDLE_CONNECTIONS} idle keep-alive connections (one request each), held open`);
-    const r = await measureIdleMemory(t.clientNs, t.ip, rss, who === 'nginx', progress);
+    const r = await measureIdleMemory(t.clientNs, t.ip, rss, who === 'nginx', progress, IDLE_CONNECTIONS, whileOpen);
     if (!r.ok) fail(label, `idle connections: ${r.why}`);
     progress(`${label}:   per connection: RSS ${fmt(r.rssKiB, 2)} KiB, kernel ${fmt(r.kernelKiB, 2)} KiB, total ${fmt(r.totalKiB, 2)} KiB`);
     results.idle = { ...results.idle, [who]: r };
@@ -555,7 +555,13 @@ async function main(): Promise<number> {
         progress('flat: starting our dataplane in the pod (uid 10000, CAP_NET_RAW only)');
         await flat.startOurs();
         // First, on a fresh process: the idle row measures its RSS growth.
-        if (!o.onlyTls && o.only.has('idle')) await runIdle('flat/ours idle', 'ours', t, () => (flat.ourPid === undefined ? undefined : rssBytes(flat.ourPid)));
+        if (!o.onlyTls && o.only.has('idle')) {
+          const memBefore = await cli(flat.podSocket, 'show memory');
+          await runIdle('flat/ours idle', 'ours', t, () => (flat.ourPid === undefined ? undefined : rssBytes(flat.ourPid)), async () => {
+            progress(`flat/ours idle: show memory before:\n    ${memBefore?.trim().split('\n').join('\n    ')}`);
+            progress(`flat/ours idle: show memory with the connections open:\n    ${(await cli(flat.podSocket, 'show memory'))?.trim().split('\n').join('\n    ')}`);
+          });
+        }
         if (!o.onlyTls && measuresBeyondLoss(o)) {
           flatResults.ours = await measureServer('flat/ours', t, o, scratch, sha256);
           flatResults.ours.dataplane = await dataplaneState(flat.podSocket);

@@ -92,7 +92,7 @@ function meminfo(): { slab: number; unreclaim: number } {
  * growth of `rss()` (the server process(es)) and of the machine's Slab. `kernelShare`: nginx
  * (its sockets are in the kernel: half the Slab growth is charged to it); ours: false.
  */
-export async function measureIdleMemory(clientNs: string, ip: string, rss: () => number | undefined, kernelShare: boolean, log: (m: string) => void, count = IDLE_CONNECTIONS): Promise<IdleMemoryResult> {
+export async function measureIdleMemory(clientNs: string, ip: string, rss: () => number | undefined, kernelShare: boolean, log: (m: string) => void, count = IDLE_CONNECTIONS, whileOpen?: () => Promise<void>): Promise<IdleMemoryResult> {
   await sleep(1000);
   const rss0 = rss();
   const m0 = meminfo();
@@ -122,6 +122,7 @@ export async function measureIdleMemory(clientNs: string, ip: string, rss: () =>
   await sleep(2000);
   const rss1 = rss();
   const m1 = meminfo();
+  if (whileOpen !== undefined) await whileOpen();
   child.stdin.end();
   await Promise.race([exited, sleep(10_000)]);
   if (code === undefined) child.kill('SIGKILL');

@@ -1,5 +1,6 @@
 /** The show and clear commands, with layouts modelled on VPP's. */
 import { readFileSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { VERSION } from '../version.js';
 import { formatIpv4, formatMac } from '../wire/address.js';
 import { DAD_NAMES, DadState, type SwInterface } from '../dataplane/interface.js';
@@ -257,7 +258,14 @@ function showMemory(): string {
     `  heap used / total   ${mib(m.heapUsed).padStart(12)} / ${mib(m.heapTotal)}`,
     `  external            ${mib(m.external).padStart(12)}   (Buffers, rings and TX batches live here)`,
     `  array buffers       ${mib(m.arrayBuffers).padStart(12)}`,
+    '  V8 heap spaces (used / size):',
   ];
+  // Where RSS growth sits: live objects (old space) or the young generation's semi-spaces, which
+  // V8 grows under a high allocation rate and which hold garbage between scavenges.
+  for (const sp of getHeapSpaceStatistics()) {
+    if (sp.space_size === 0) continue;
+    lines.push(`    ${sp.space_name.padEnd(26)}${mib(sp.space_used_size).padStart(12)} / ${mib(sp.space_size)}`);
+  }
   return lines.join('\n');
 }
 

@@ -1,12 +1,13 @@
 /**
- * Memory per idle keep-alive connection (issue 12 item 5): an idle connection gives back the
- * storage of its loss recovery's per-segment log (SentLog: five typed arrays, about 1.2 KiB) when
- * the application says it is idle (ByteStream.compact, called by the HTTP server's sweep), and
- * only when nothing is outstanding; the next data allocates it again and recovery still works.
+ * Memory per idle keep-alive connection (issue 12 item 5): the storage of a connection's
+ * per-segment log (SentLog: five typed arrays, about 1.2 KiB) goes back to a per-thread pool as
+ * soon as every record is acknowledged, and the next log to need storage takes it from there;
+ * grown storage is let go when the application says it is idle (ByteStream.compact, from the
+ * HTTP server's sweep), only with nothing outstanding. Recovery still works on pooled storage.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SentLog } from '../../src/tcp/sent-log.js';
+import { SentLog, sentLogPoolSize } from '../../src/tcp/sent-log.js';
 import { SackRecovery } from '../../src/tcp/recovery-sack.js';
 import { TcpHarness } from '../../src/tcp/testing.js';
 import { TCP_ACK, TCP_PSH } from '../../src/wire/tcp.js';
@@ -23,10 +24,14 @@ test('SentLog.compact lets the storage of an empty log go, keeps the record numb
   log.compact();
   assert.equal(capacity(log), 8, 'records held: kept');
   assert.equal(log.start(1), 200);
+  const storage = (log as unknown as { s: Uint32Array }).s;
   log.shift();
+  const pooled = sentLogPoolSize();
   log.shift();
+  assert.equal(capacity(log), 0, 'emptied: storage back in the pool');
+  assert.equal(sentLogPoolSize(), pooled + 1);
   log.compact();
-  assert.equal(capacity(log), 0, 'empty: storage released');
+  assert.equal(capacity(log), 0);
   assert.equal(log.lo, 2);
   assert.equal(log.hi, 2, 'record numbers kept (indices held elsewhere stay valid)');
   log.push(300, 400, 3, 3);
@@ -35,9 +40,19 @@ test('SentLog.compact lets the storage of an empty log go, keeps the record numb
   assert.equal(log.end(2), 400);
   assert.equal(log.order(2), 3);
   assert.equal(capacity(log), 8);
+  assert.equal((log as unknown as { s: Uint32Array }).s, storage, 'the pooled storage, reused');
+  assert.equal(sentLogPoolSize(), pooled);
+  // Grown storage is not pooled: compact (idle) drops it.
+  for (let k = 0; k < 20; k++) log.push(400 + k * 10, 410 + k * 10, 4, 4 + k);
+  assert.equal(capacity(log), 32);
+  while (log.count > 0) log.shift();
+  assert.equal(capacity(log), 32, 'grown storage stays while the connection is busy');
+  log.compact();
+  assert.equal(capacity(log), 0);
+  assert.equal(sentLogPoolSize(), pooled);
 });
 
-test('an idle connection compacts only with nothing outstanding; the next response allocates again, and a loss in it is repaired', () => {
+test('a connection holds log storage only while data is outstanding; the next response takes it again, and a loss in it is repaired', () => {
   const h = new TcpHarness({ timestamps: true, sack: true });
   h.onData = (c) => c.write(Buffer.alloc(3000, 0x41));
   h.open({ sackOk: true, ts: true });
@@ -52,8 +67,9 @@ test('an idle connection compacts only with nothing outstanding; the next respon
   assert.equal(capacity(log), 8, 'unacknowledged data: the log stays');
   h.in({ flags: TCP_ACK, seq: h.pseq(5), ack: h.seq(3000), ts: ts() });
   assert.equal(log.count, 0);
+  assert.equal(capacity(log), 0, 'all acknowledged: storage back in the pool');
   c.compact();
-  assert.equal(capacity(log), 0, 'idle: released');
+  assert.equal(capacity(log), 0);
   // Request 2: the first segment is lost; SACK for the others, then the retransmission.
   const out2 = h.in({ flags: TCP_ACK | TCP_PSH, seq: h.pseq(5), ack: h.seq(3000), data: 'GET 2', ts: ts() }).filter((s) => s.payload.length > 0);
   assert.ok(capacity(log) > 0, 'allocated again by the response');

@@ -473,7 +473,7 @@ async function main(): Promise<number> {
     tls?: { ours?: TlsBenchResult; nginx?: TlsBenchResult };
     loss?: { ours?: LossDownloadResult; nginx?: LossDownloadResult };
     ipv6?: { ours?: Ipv6BenchResult; nginx?: Ipv6BenchResult };
-    idle?: { ours?: { cold: IdleMemoryResult; warm?: IdleMemoryResult }; nginx?: { cold: IdleMemoryResult; warm?: IdleMemoryResult } };
+    idle?: { ours?: IdleMemoryResult; nginx?: IdleMemoryResult };
   } = {};
   /** The ipv6 row against one server (IPv4 and IPv6 back to back, same process). */
   const runIpv6 = async (label: string, who: 'ours' | 'nginx', t: Target): Promise<void> => {
@@ -486,18 +486,10 @@ async function main(): Promise<number> {
   const runIdle = async (label: string, who: 'ours' | 'nginx', t: Target, rss: () => number | undefined, whileOpen?: () => Promise<void>): Promise<void> => {
     await waitIndex(label, t);
     progress(`${label}: ${IDLE_CONNECTIONS} idle keep-alive connections (one request each), held open`);
-    // Twice: on the fresh process (cold: includes the one-time growth of the server's heap, e.g.
-    // V8's young generation), then again after those connections closed (warm: what a server that
-    // has seen traffic before pays per connection).
-    const cold = await measureIdleMemory(t.clientNs, t.ip, rss, who === 'nginx', progress, IDLE_CONNECTIONS, whileOpen);
-    if (!cold.ok) fail(label, `idle connections: ${cold.why}`);
-    progress(`${label}:   cold, per connection: RSS ${fmt(cold.rssKiB, 2)} KiB, kernel ${fmt(cold.kernelKiB, 2)} KiB, total ${fmt(cold.totalKiB, 2)} KiB`);
-    progress(`${label}: again, after those closed (warm)`);
-    await new Promise((res) => setTimeout(res, 2000));
-    const warm = await measureIdleMemory(t.clientNs, t.ip, rss, who === 'nginx', progress, IDLE_CONNECTIONS, whileOpen);
-    if (!warm.ok) fail(label, `idle connections (warm): ${warm.why}`);
-    progress(`${label}:   warm, per connection: RSS ${fmt(warm.rssKiB, 2)} KiB, kernel ${fmt(warm.kernelKiB, 2)} KiB, total ${fmt(warm.totalKiB, 2)} KiB`);
-    results.idle = { ...results.idle, [who]: { cold, warm } };
+    const r = await measureIdleMemory(t.clientNs, t.ip, rss, who === 'nginx', progress, IDLE_CONNECTIONS, whileOpen);
+    if (!r.ok) fail(label, `idle connections: ${r.why}`);
+    progress(`${label}:   per connection: RSS ${fmt(r.rssKiB, 2)} KiB, kernel ${fmt(r.kernelKiB, 2)} KiB, total ${fmt(r.totalKiB, 2)} KiB`);
+    results.idle = { ...results.idle, [who]: r };
   };
   /** The loss row against one server: the bridge drops lossPct % each way meanwhile. */
   const runLoss = async (label: string, who: 'ours' | 'nginx', t: Target, counters: () => Promise<Record<string, number>>): Promise<void> => {
@@ -682,12 +674,8 @@ async function main(): Promise<number> {
   }
   if (results.idle !== undefined) {
     out.push('', `IDLE keep-alive connections on the FLAT path: ${IDLE_CONNECTIONS} connections (one GET each) held open by a client in the client namespace`);
-    out.push(table(['', 'ours', 'nginx', 'ours/nginx', ''], [
-      ...idleMemoryRows(results.idle.ours?.cold, results.idle.nginx?.cold, fmt, 'fresh process'),
-      ...idleMemoryRows(results.idle.ours?.warm, results.idle.nginx?.warm, fmt, 'again, warm'),
-    ]));
+    out.push(table(['', 'ours', 'nginx', 'ours/nginx', ''], idleMemoryRows(results.idle.ours, results.idle.nginx, fmt)));
     out.push('ours: our process\'s RSS growth (no kernel sockets); nginx: its worker\'s RSS growth + half the growth of Slab in /proc/meminfo (client and server sockets both live on this machine).');
-    out.push('fresh process: the first 8,000 connections (includes one-time heap growth); warm: 8,000 more after those closed.');
   }
   if (results.tls !== undefined) {
     const a = results.tls.ours;

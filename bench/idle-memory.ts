@@ -149,12 +149,12 @@ export async function measureIdleMemory(clientNs: string, ip: string, rss: () =>
 }
 
 /** The report's table rows: [name, ours, nginx, ratio, goal]. */
-export function idleMemoryRows(ours: IdleMemoryResult | undefined, nginx: IdleMemoryResult | undefined, fmt: (x: number | undefined, d?: number) => string, what: string): string[][] {
+export function idleMemoryRows(ours: IdleMemoryResult | undefined, nginx: IdleMemoryResult | undefined, fmt: (x: number | undefined, d?: number) => string): string[][] {
   const r = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(2)}×` : '-');
   return [
-    [`KiB per idle connection (${what}): process RSS`, fmt(ours?.rssKiB, 2), fmt(nginx?.rssKiB, 2), '', ''],
-    [`KiB per idle connection (${what}): kernel, Slab/2`, ours === undefined ? '-' : '0 (none)', fmt(nginx?.kernelKiB, 2), '', ''],
-    [`KiB per idle connection (${what}): total`, fmt(ours?.totalKiB, 2), fmt(nginx?.totalKiB, 2), r(ours?.totalKiB, nginx?.totalKiB), 'goal ≤ 1.0×'],
-    [`Slab growth MiB (${what}; ours: client sockets only)`, fmt(ours?.slabGrowth !== undefined ? ours.slabGrowth / 1048576 : undefined, 1), fmt(nginx?.slabGrowth !== undefined ? nginx.slabGrowth / 1048576 : undefined, 1), '', ''],
+    ['KiB per idle connection: process RSS', fmt(ours?.rssKiB, 2), fmt(nginx?.rssKiB, 2), '', ''],
+    ['KiB per idle connection: kernel (Slab growth / 2)', ours === undefined ? '-' : '0 (none)', fmt(nginx?.kernelKiB, 2), '', ''],
+    ['KiB per idle connection: total', fmt(ours?.totalKiB, 2), fmt(nginx?.totalKiB, 2), r(ours?.totalKiB, nginx?.totalKiB), 'goal ≤ 1.0×'],
+    ['Slab growth, MiB (ours: the client sockets alone)', fmt(ours?.slabGrowth !== undefined ? ours.slabGrowth / 1048576 : undefined, 1), fmt(nginx?.slabGrowth !== undefined ? nginx.slabGrowth / 1048576 : undefined, 1), '', ''],
   ];
 }

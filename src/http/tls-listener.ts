@@ -42,6 +42,7 @@ import {
   type TlsPairReason,
 } from './tls-credentials.js';
 import { PairWatcher, type PairWatcherOptions } from './pair-watcher.js';
+import { type DenseMember, DenseSet } from '../stream/dense-set.js';
 
 export const TLS_NODE = 'tls-server';
 
@@ -172,7 +173,8 @@ export class TlsListener {
   private ticketKeys = randomBytes(48);
   private readonly watcher: PairWatcher | null = null;
   private readonly log: TlsEventLog;
-  private readonly open = new Set<Tracked>();
+  /** Open connections (a DenseSet, not a Set: see dense-set.ts). */
+  private readonly open = new DenseSet<Tracked>();
   private readonly sweep: NodeJS.Timeout;
   private readonly ticketRotation: { cancel(): void } | null = null;
   private readonly handshakeTimeoutMs: number;
@@ -566,7 +568,8 @@ function sourceOf(remote: string): string {
  * buffers that record (stage 'hello'); then the listener gives it a ByteStreamDuplex and a
  * TLSSocket, and bytes go straight to them.
  */
-class Tracked implements StreamHandler {
+class Tracked implements StreamHandler, DenseMember {
+  denseSlot = -1;
   stage: 'hello' | 'handshake' | 'open' | 'failed' | 'closed' = 'hello';
   duplex: ByteStreamDuplex | null = null;
   socket: tls.TLSSocket | null = null;

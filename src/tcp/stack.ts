@@ -75,8 +75,17 @@ export class TcpStack {
   txBlocked = false;
 
   private readonly seg = new Segment();
-  /** connKey(remoteIp, remotePort) → chain of connections (compared on the full 4-tuple). */
-  private readonly table = new Map<number, AnyConnection>();
+  /**
+   * The connection table: bucket connKey(remoteIp, remotePort) & (length - 1) heads a chain of
+   * connections through `next` (compared on the full 4-tuple). Our own array rather than a Map:
+   * a Map leaves a hole per delete and rebuilds itself once they fill it, and the table it leaves
+   * behind in the old generation keeps every connection it held alive through the next
+   * scavenges (they were all promoted; see src/stream/dense-set.ts). A bucket is cleared the
+   * moment its connection leaves; the array doubles past one connection per bucket and halves
+   * below one per eight.
+   */
+  private buckets: (AnyConnection | null)[] = new Array<AnyConnection | null>(MIN_BUCKETS).fill(null);
+  private tableCount = 0;
   private readonly listeners = new Map<number, AcceptHandler>();
   private readonly heap = new TimerHeap<TcpConnection>();
   /** TIME_WAIT connections, oldest (earliest lingerAt) first. */
@@ -226,14 +235,15 @@ export class TcpStack {
   }
 
   private lookup(localIp: number, localPort: number, remoteIp: number, remotePort: number): AnyConnection | undefined {
-    let c = this.table.get(connKey(remoteIp, remotePort));
+    const b = this.buckets;
+    let c = b[connKey(remoteIp, remotePort) & (b.length - 1)];
     while (
-      c !== undefined &&
+      c !== null &&
       (c.remotePort !== remotePort || c.remoteIp !== remoteIp || c.localPort !== localPort || c.localIp !== localIp)
     ) {
-      c = c.next ?? undefined;
+      c = c.next;
     }
-    return c;
+    return c ?? undefined;
   }
 
   /** Segments with no connection: LISTEN (RFC 9293 §3.10.7.2) or CLOSED (§3.10.7.1). */
@@ -554,9 +564,12 @@ export class TcpStack {
   // ------------------------------------------------------------------ bookkeeping
 
   private insert(c: TcpConnection): void {
-    const key = connKey(c.remoteIp, c.remotePort);
-    c.next = this.table.get(key) ?? null;
-    this.table.set(key, c);
+    if (this.tableCount >= this.buckets.length) this.resizeTable(this.buckets.length * 2);
+    const b = this.buckets;
+    const i = connKey(c.remoteIp, c.remotePort) & (b.length - 1);
+    c.next = b[i];
+    b[i] = c;
+    this.tableCount++;
     this.counters.connections++;
     c.memSrc = this.mem.sources.open(c.remoteIp);
     const a = this.opts.addresses;
@@ -567,16 +580,44 @@ export class TcpStack {
   }
 
   private unlink(c: AnyConnection): void {
-    const key = connKey(c.remoteIp, c.remotePort);
-    let p = this.table.get(key);
-    if (p === c) {
-      if (c.next === null) this.table.delete(key);
-      else this.table.set(key, c.next);
-    } else {
-      while (p !== undefined && p.next !== c) p = p.next ?? undefined;
-      if (p !== undefined) p.next = c.next;
-    }
+    if (this.replaceInTable(c, c.next)) this.tableCount--;
     c.next = null;
+    const n = this.buckets.length;
+    if (n > MIN_BUCKETS && this.tableCount < n >>> 3) this.resizeTable(n >>> 1);
+  }
+
+  /** Puts `by` (already chained to c.next, or c.next itself) in c's place in its chain; false if c is not in the table. */
+  private replaceInTable(c: AnyConnection, by: AnyConnection | null): boolean {
+    const b = this.buckets;
+    const i = connKey(c.remoteIp, c.remotePort) & (b.length - 1);
+    let p = b[i];
+    if (p === c) {
+      b[i] = by;
+      return true;
+    }
+    while (p !== null && p.next !== c) p = p.next;
+    if (p === null) return false;
+    p.next = by;
+    return true;
+  }
+
+  /** Rehashes the table into n buckets (a power of two); the old array is cleared, holding nothing. */
+  private resizeTable(n: number): void {
+    const old = this.buckets;
+    const b = new Array<AnyConnection | null>(n).fill(null);
+    const mask = n - 1;
+    for (let j = 0; j < old.length; j++) {
+      let c = old[j];
+      while (c !== null) {
+        const next = c.next;
+        const i = connKey(c.remoteIp, c.remotePort) & mask;
+        c.next = b[i];
+        b[i] = c;
+        c = next;
+      }
+      old[j] = null;
+    }
+    this.buckets = b;
   }
 
   /** @internal state change with the current-count counters */
@@ -635,14 +676,8 @@ export class TcpStack {
    */
   toTimeWait(c: TcpConnection): void {
     const tw = new TimeWaitConnection(this, c);
-    const key = connKey(c.remoteIp, c.remotePort);
-    let p = this.table.get(key);
     tw.next = c.next;
-    if (p === c) this.table.set(key, tw);
-    else {
-      while (p !== undefined && p.next !== c) p = p.next ?? undefined;
-      if (p !== undefined) p.next = tw;
-    }
+    this.replaceInTable(c, tw);
     c.next = null;
     if (c.heapIdx >= 0) this.heap.remove(c);
     c.state = CLOSED; // (the counters keep counting the TIME_WAIT, now tw)
@@ -735,7 +770,7 @@ export class TcpStack {
     this.lastReclaimAt = now;
     const mem = this.mem;
     mem.sources.pressureSeen = false;
-    for (const head of this.table.values()) {
+    for (const head of this.buckets) {
       for (let c: AnyConnection | null = head; c !== null; c = c.next) {
         if (c instanceof TcpConnection && c.memOoo > 0 && mem.tight(c.memSrc)) {
           mem.pruneOutOfOrder(c);
@@ -818,10 +853,13 @@ export class TcpStack {
     return this.lookup(localIp >>> 0, localPort, remoteIp >>> 0, remotePort);
   }
 
+  /** Every connection, as of the call (the caller may close some while it walks them). */
   *connections(): IterableIterator<AnyConnection> {
-    for (const head of this.table.values()) {
-      for (let c: AnyConnection | null = head; c !== null; c = c.next) yield c;
+    const all: AnyConnection[] = [];
+    for (const head of this.buckets) {
+      for (let c: AnyConnection | null = head; c !== null; c = c.next) all.push(c);
     }
+    yield* all;
   }
 
   /** Rows for `show session`. */
@@ -855,6 +893,9 @@ const EMPTY = Buffer.alloc(0);
 
 /** What the connection table holds: full connections, and TIME_WAIT ones in their reduced form. */
 export type AnyConnection = TcpConnection | TimeWaitConnection;
+
+/** The connection table's smallest size (buckets). */
+const MIN_BUCKETS = 64;
 
 /** A 30-bit key (a V8 small integer: no boxing per lookup) from the remote endpoint. */
 function connKey(ip: number, port: number): number {

@@ -91,6 +91,13 @@ export class TcpStack {
   /** TIME_WAIT connections, oldest (earliest lingerAt) first. */
   private twHead: TimeWaitConnection | null = null;
   private twTail: TimeWaitConnection | null = null;
+  /**
+   * TIME_WAIT entries whose connection is gone (expired, reused by a new SYN), reused for the
+   * next connections to close: a busy server closes one per request, and an entry lives long
+   * enough (until its port comes back, or timeWaitMs) to be copied by two scavenges and promoted
+   * if it were new each time. At most TW_FREE_MAX are kept.
+   */
+  private readonly twFree: TimeWaitConnection[] = [];
   private dirtyList: TcpConnection[] = [];
   private spareList: TcpConnection[] = [];
   private inCall = false;
@@ -675,7 +682,12 @@ export class TcpStack {
    * application that may still hold it (it was told onClose already).
    */
   toTimeWait(c: TcpConnection): void {
-    const tw = new TimeWaitConnection(this, c);
+    const spare = this.twFree.pop();
+    let tw: TimeWaitConnection;
+    if (spare !== undefined) {
+      tw = spare;
+      tw.init(c);
+    } else tw = new TimeWaitConnection(this, c);
     tw.next = c.next;
     this.replaceInTable(c, tw);
     c.next = null;
@@ -698,6 +710,7 @@ export class TcpStack {
     if (c instanceof TimeWaitConnection) {
       if (c.inTimeWaitList) this.timeWaitUnlink(c);
       this.counters.connections--;
+      if (this.twFree.length < TW_FREE_MAX) this.twFree.push(c);
       return;
     }
     this.heap.remove(c);
@@ -893,6 +906,9 @@ const EMPTY = Buffer.alloc(0);
 
 /** What the connection table holds: full connections, and TIME_WAIT ones in their reduced form. */
 export type AnyConnection = TcpConnection | TimeWaitConnection;
+
+/** Spare TIME_WAIT entries kept for reuse (see TcpStack.twFree): ~300 bytes each. */
+const TW_FREE_MAX = 1024;
 
 /** The connection table's smallest size (buckets). */
 const MIN_BUCKETS = 64;

@@ -40,7 +40,7 @@ function churnYoung(): void {
  * `batch` connections side by side (as under wrk -c64), each as closeOneConnection's: all SYNs,
  * then all ACKs (the listener closes: our FIN), then all FIN+ACKs; from peers base, base+1, ….
  */
-function closeInBatches(stack: TcpStack, sink: LastSegmentSink, local: number, base: number, count: number, batch: number, t0: number): number {
+function closeInBatches(stack: TcpStack, sink: LastSegmentSink, local: number, base: number, count: number, batch: number, t0: number, peers = count): number {
   const scratch = Buffer.alloc(64);
   const iss = new Float64Array(batch);
   let now = t0;
@@ -55,12 +55,13 @@ function closeInBatches(stack: TcpStack, sink: LastSegmentSink, local: number, b
   };
   for (let b = 0; b < count; b += batch) {
     const n = Math.min(batch, count - b);
+    const peer = (j: number): number => base + ((b + j) % peers);
     for (let j = 0; j < n; j++) {
-      send(base + b + j, TCP_SYN, 1000, 0, true);
+      send(peer(j), TCP_SYN, 1000, 0, true);
       iss[j] = sink.seq;
     }
-    for (let j = 0; j < n; j++) send(base + b + j, TCP_ACK, 1001, (iss[j] + 1) >>> 0, false);
-    for (let j = 0; j < n; j++) send(base + b + j, TCP_FIN | TCP_ACK, 1001, (iss[j] + 2) >>> 0, false);
+    for (let j = 0; j < n; j++) send(peer(j), TCP_ACK, 1001, (iss[j] + 1) >>> 0, false);
+    for (let j = 0; j < n; j++) send(peer(j), TCP_FIN | TCP_ACK, 1001, (iss[j] + 2) >>> 0, false);
     now += 1;
   }
   return now;
@@ -109,6 +110,29 @@ describe('new connections die young (issue 12)', () => {
     assert.ok(stack.counters.passiveOpens >= n + 2000, `${stack.counters.passiveOpens} connections opened`);
     assert.ok(r.scavenges >= 2, `only ${r.scavenges} scavenges in ${n} connections`);
     // With a Map as the table: ~1,000 bytes per connection. A scavenge may promote the batch it meets.
+    assert.ok(r.promoted / n < 100, `${(r.promoted / n).toFixed(0)} bytes promoted per connection (${r.scavenges} scavenges)`);
+  });
+});
+
+describe('TIME_WAIT entries are reused (issue 12)', () => {
+  it("closing into TIME_WAIT with the clients' ports coming back allocates no entries to promote", () => {
+    const sink = new LastSegmentSink();
+    const stack = new TcpStack(sink, {});
+    const local = 0x0a000001;
+    listenAndClose(stack, local);
+    // 20,000 clients, each back after 20,000 connections (as wrk's ports come back): its entry
+    // lived through scavenges, and the new SYN reuses it (RFC 6191, newer timestamp).
+    const peers = 20_000;
+    let now = closeInBatches(stack, sink, local, 0x0b000000, 30_000, 64, 1000, peers);
+    const n = 60_000;
+    const reused0 = stack.counters.timeWaitReused;
+    const r = promotedBy(() => {
+      now = closeInBatches(stack, sink, local, 0x0b000000, n, 64, now, peers);
+    });
+    assert.equal(stack.counters.timeWait, peers);
+    assert.equal(stack.counters.timeWaitReused - reused0, n);
+    assert.ok(r.scavenges >= 2, `only ${r.scavenges} scavenges in ${n} connections`);
+    // With a new entry per connection: ~300 bytes each.
     assert.ok(r.promoted / n < 100, `${(r.promoted / n).toFixed(0)} bytes promoted per connection (${r.scavenges} scavenges)`);
   });
 });

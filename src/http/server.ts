@@ -18,6 +18,7 @@ import { targetToKey } from './path.js';
 import { SendFloor } from './send-floor.js';
 import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
 import { type DenseMember, DenseSet } from '../stream/dense-set.js';
+import { clearArray } from '../util/array.js';
 
 /** The node name under which the server's error counters appear in `show errors`. */
 export const HTTP_STATIC_SERVER_NODE = 'http-static-server';
@@ -324,7 +325,7 @@ class Conn implements StreamHandler, DenseMember {
       this.sendHead += 2;
     }
     if (this.sendHead === marks.length) {
-      marks.length = 0;
+      clearArray(marks);
       this.sendHead = 0;
     }
     if (n > 0) this.server.memory?.release('send', n, this.stream);
@@ -334,7 +335,7 @@ class Conn implements StreamHandler, DenseMember {
     const marks = this.sendMarks;
     let n = 0;
     for (let i = this.sendHead; i < marks.length; i += 2) n += marks[i + 1];
-    marks.length = 0;
+    clearArray(marks);
     this.sendHead = 0;
     if (n > 0) this.server.memory?.release('send', n, this.stream);
   }

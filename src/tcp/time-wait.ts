@@ -15,7 +15,7 @@
  * for the next connection to close, so a server closing one connection per request allocates
  * none: new entries lived long enough to be promoted and then marked and swept. The number
  * fields start as numbers (not undefined), so V8 keeps each one in a box it updates in place
- * when the entry is reused (more bytes per entry than undefined-first fields, whose non-small
+ * when the entry is reused (a few more bytes per entry than undefined-first fields, whose non-small
  * values would be allocated anew on each reuse and promoted; bench/time-wait-memory.js).
  */
 import { TCP_ACK, TCP_FIN, writeOptTimestamp, writeTcpHeader } from '../wire/tcp.js';

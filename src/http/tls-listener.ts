@@ -46,6 +46,7 @@ import {
   type TlsPairReason,
 } from './tls-credentials.js';
 import { PairWatcher, type PairWatcherOptions } from './pair-watcher.js';
+import { type DenseMember, DenseSet } from '../stream/dense-set.js';
 import { ERRCLASS_CIPHER, ERRCLASS_PROTOCOL, NativeTlsSession, alpnWire, nativeTls, type NativeHandle, type NativeTlsHooks, type TlsEngineAddon } from './tls-native.js';
 
 export const TLS_NODE = 'tls-server';
@@ -205,7 +206,8 @@ export class TlsListener {
   private ticketKeys = randomBytes(80);
   private readonly watcher: PairWatcher | null = null;
   private readonly log: TlsEventLog;
-  private readonly open = new Set<Tracked>();
+  /** Open connections (a DenseSet, not a Set: see dense-set.ts). */
+  private readonly open = new DenseSet<Tracked>();
   private readonly sweep: NodeJS.Timeout;
   private readonly ticketRotation: { cancel(): void } | null = null;
   private readonly handshakeTimeoutMs: number;
@@ -694,7 +696,8 @@ function sourceOf(remote: string): string {
  * buffers that record (stage 'hello'); then the listener gives it a ByteStreamDuplex and a
  * TLSSocket, and bytes go straight to them.
  */
-class Tracked implements StreamHandler {
+class Tracked implements StreamHandler, DenseMember {
+  denseSlot = -1;
   stage: 'hello' | 'handshake' | 'open' | 'failed' | 'closed' = 'hello';
   duplex: ByteStreamDuplex | null = null;
   socket: tls.TLSSocket | null = null;

@@ -26,7 +26,7 @@ import { sendSyn, sendSynAck } from './output.js';
 import { runTimers } from './timers.js';
 import { TimeWaitConnection } from './time-wait.js';
 import { MemoryBudget, RECLAIM_MS } from './budget.js';
-import { hash4, makeKey } from './hash.js';
+import { hash4, makeKey, tableHash4 } from './hash.js';
 import { TimerHeap } from './heap.js';
 import { readSeq, seqAdd, seqGeq, seqGt, seqI32, seqLt, seqSub } from './seq.js';
 import {
@@ -914,8 +914,16 @@ const TW_FREE_MAX = 1024;
 const MIN_BUCKETS = 64;
 
 /** A 30-bit key (a V8 small integer: no boxing per lookup) from the remote endpoint. */
+/**
+ * The connection table's bucket hash: keyed (HalfSipHash-1-3, a per-process key), because the
+ * peer chooses its address and port: with a fixed function, a client (or an IPv6 peer, whose
+ * 240/4 handles are handed out in order) could pick 4-tuples that all land in one bucket and make
+ * every lookup walk a chain of thousands.
+ */
+const CONN_TABLE_KEY = makeKey(undefined, 0);
+
 function connKey(ip: number, port: number): number {
-  return (ip ^ Math.imul(port | (port << 16), 0x9e3779b1)) & 0x3fffffff;
+  return tableHash4(CONN_TABLE_KEY[0], CONN_TABLE_KEY[1], ip, port, 0, 0) & 0x3fffffff;
 }
 
 /**

@@ -2,6 +2,7 @@
  * The transport and application services a dataplane hosts: one TCP stack, shared by the HTTP
  * static servers that `http static server …` starts.
  */
+import type { SharedLimits } from './tcp/shared-limits.js';
 import { statSync } from 'node:fs';
 import { DEFAULT_OPTIONS, TcpStack, type TcpOptions } from './tcp/index.js';
 import { HttpStaticServer, type HttpLimits } from './http/server.js';
@@ -52,6 +53,10 @@ export class Services {
   cacheShare = 1;
   /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies, the memory budget, congestion control), applied when the stack is created. */
   tcpOptions: Partial<TcpOptions> = {};
+  /** The process-wide limits (shared-limits.ts): the TLS listeners' handshake caps live there too. */
+  sharedLimits: SharedLimits | null = null;
+  /** The workers' error counters by node and reason, while the main thread prints a show that sums them (show tcp memory). */
+  peerErrors: Record<string, Record<string, number>> | null = null;
   /** How the memory budget was chosen (show tcp memory). */
   memoryOrigin = 'the built-in default (no engine configuration)';
   /** Where TLS warnings and reload results go (the engine sets its logger here). */

@@ -99,6 +99,7 @@ export class TcpStack {
     this.opts = { ...DEFAULT_OPTIONS, ...options };
     this.mem = this.opts.memory ?? new MemoryBudget();
     this.mem.count = (reason) => this.err(reason);
+    this.mem.sources.addresses = this.opts.addresses;
     const secret = this.opts.secret;
     this.isnKey = makeKey(secret, 0);
     this.cookieKey = makeKey(secret, 8);
@@ -274,6 +275,7 @@ export class TcpStack {
     }
     if (this.mem.admitConnection(g.srcIp) !== null) return; // counted: memory or source limit
     if (this.counters.synReceived >= this.opts.synQueueMax) {
+      this.mem.cancelAdmit(); // no connection is made for it (a cookie is stateless)
       if (this.opts.synCookies) {
         this.err('syn-queue-full-cookie');
         this.sendCookie(g, now);
@@ -558,7 +560,7 @@ export class TcpStack {
     c.next = this.table.get(key) ?? null;
     this.table.set(key, c);
     this.counters.connections++;
-    c.memSrc = this.mem.sources.open(c.remoteIp);
+    c.memSrc = this.mem.slotFor(c.remoteIp);
     const a = this.opts.addresses;
     if (a !== undefined) {
       a.hold(c.localIp);
@@ -584,10 +586,15 @@ export class TcpStack {
     const k = this.counters;
     const old = c.state;
     if (old === SYN_RECEIVED) k.synReceived--;
-    else if (old === TIME_WAIT) k.timeWait--;
-    else if (isSynchronized(old)) k.established--;
+    else if (old === TIME_WAIT) {
+      k.timeWait--;
+      this.mem.timeWaitAdd(-1);
+    } else if (isSynchronized(old)) k.established--;
     if (s === SYN_RECEIVED) k.synReceived++;
-    else if (s === TIME_WAIT) k.timeWait++;
+    else if (s === TIME_WAIT) {
+      k.timeWait++;
+      this.mem.timeWaitAdd(1);
+    }
     else if (isSynchronized(s)) k.established++;
     c.state = s;
   }

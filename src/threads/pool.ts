@@ -26,6 +26,8 @@ import type { EngineConfig } from '../cli/vpp-conf.js';
 import type { Engine } from '../engine.js';
 import type { RxMode } from '../io/device.js';
 import type { Logger } from '../log.js';
+import { SharedLimits, sourceCapacityFor } from '../tcp/shared-limits.js';
+import { DEFAULT_OPTIONS as DEFAULT_TCP_OPTIONS } from '../tcp/types.js';
 import type { CounterSnapshot, FromWorker, OpenPlan, SharedNeighbor, ToWorker, WorkerData } from './protocol.js';
 
 /** Shows printed once per thread, under a thread header. */
@@ -66,6 +68,11 @@ export class WorkerPool implements ThreadView {
   private mainLcore: number | null = null;
   /** Neighbour messages seen on the channel (all threads' news), for tests and show threads. */
   neighborMessages = 0;
+  /**
+   * The limits every thread shares (tcp/shared-limits.ts): the memory budget, per-source limits,
+   * TIME_WAIT and TLS handshake counts; the main thread is thread 0, worker i thread i.
+   */
+  readonly shared: SharedLimits;
 
   constructor(
     private readonly config: EngineConfig,
@@ -74,6 +81,7 @@ export class WorkerPool implements ThreadView {
     private readonly cores: readonly number[] | null,
   ) {
     this.placer = new QueuePlacer(workers);
+    this.shared = SharedLimits.create({ threads: workers + 1, sources: sourceCapacityFor(DEFAULT_TCP_OPTIONS.maxConnections * workers) });
   }
 
   /** Starts the workers and waits until each runs (or one failed: then all are stopped). */
@@ -82,7 +90,14 @@ export class WorkerPool implements ThreadView {
     const url = new URL('./worker.js', import.meta.url);
     const started: Promise<void>[] = [];
     for (let i = 1; i <= this.workers; i++) {
-      const data: WorkerData = { index: i, workers: this.workers, config: this.config, core: this.cores?.[i - 1] ?? null, neighborChannel: this.channelName };
+      const data: WorkerData = {
+        index: i,
+        workers: this.workers,
+        config: this.config,
+        core: this.cores?.[i - 1] ?? null,
+        neighborChannel: this.channelName,
+        sharedLimits: this.shared.buffer,
+      };
       const worker = new Worker(url, { workerData: data, name: threadName(i) });
       const h: Handle = { index: i, worker, lwp: 0, lcore: null, cpuNow: -1, pending: new Map(), exited: false };
       this.handles.push(h);
@@ -181,6 +196,7 @@ export class WorkerPool implements ThreadView {
     if (path === 'create host-interface') return this.createHostInterface(line, ctx, registry);
     if (path === 'show errors') return this.sumErrors(line, ctx, registry);
     if (path === 'show interface') return this.sumInterfaces(line, ctx, registry);
+    if (path === 'show tcp memory') return this.withPeerErrors(line, ctx, registry);
     if (PER_THREAD.has(path)) return this.perThread(path, line, ctx, registry);
     if (MAIN_ONLY.has(path) || path.startsWith('show ')) return execute(registry, line, ctx);
     // Configuration: the main thread validates, then every worker follows.
@@ -263,6 +279,27 @@ export class WorkerPool implements ThreadView {
       }
     }
     return { ok: true, output: formatErrors([...sum.values()]) };
+  }
+
+  /**
+   * show tcp memory: the figures are the process's already (shared-limits.ts), read by the main
+   * thread; the refusals are counted where they happen, so every worker's counters are added.
+   */
+  private async withPeerErrors(line: string, ctx: CliContext, registry: CommandRegistry<CliContext>): Promise<ExecuteResult> {
+    const sums: Record<string, Record<string, number>> = {};
+    for (const r of await this.rows()) {
+      for (const e of r.errors) {
+        const node = (sums[e.node] ??= {});
+        node[e.reason] = (node[e.reason] ?? 0) + e.count;
+      }
+    }
+    const services = this.engine!.services;
+    services.peerErrors = sums;
+    try {
+      return await execute(registry, line, ctx);
+    } finally {
+      services.peerErrors = null;
+    }
   }
 
   /** show interface: the main thread's counters plus every worker's, for the one print. */

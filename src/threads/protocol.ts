@@ -13,6 +13,8 @@ export interface WorkerData {
   core: number | null;
   /** The BroadcastChannel on which neighbours heard by one thread reach the others. */
   neighborChannel: string;
+  /** The process-wide limits (tcp/shared-limits.ts), made by the main thread; the worker attaches as thread `index`. */
+  sharedLimits: SharedArrayBuffer;
 }
 
 /** The queues a worker opens while it runs `create host-interface …`. */

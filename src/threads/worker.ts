@@ -17,6 +17,7 @@ import { localPlacement, threadName, type ThreadView } from '../cli/threads.js';
 import { createLogger } from '../log.js';
 import { threadControl } from '../io/af-packet.js';
 import { afPacketOptions, openQueues } from './devices.js';
+import { SharedLimits } from '../tcp/shared-limits.js';
 import type { CounterSnapshot, FromWorker, OpenPlan, SharedNeighbor, ToWorker, WorkerData } from './protocol.js';
 
 const data = rawWorkerData as WorkerData;
@@ -52,6 +53,7 @@ function main(): void {
     },
     announces: false,
     cacheShare: 1 / data.workers,
+    sharedLimits: SharedLimits.attach(data.sharedLimits, data.index),
     threads: {
       self: data.index,
       threads: () => [],

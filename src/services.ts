@@ -217,7 +217,7 @@ export class Services {
     const handshakeTimeoutMs = entry.server.limits.headerTimeoutMs;
     if (command.certFile !== undefined && command.keyFile !== undefined) {
       try {
-        return new TlsListener(entry.server, entry.h2, { certFile: command.certFile, keyFile: command.keyFile, log: this.log, handshakeTimeoutMs });
+        return new TlsListener(entry.server, entry.h2, { certFile: command.certFile, keyFile: command.keyFile, log: this.log, handshakeTimeoutMs, shared: this.sharedLimits ?? undefined });
       } catch (err) {
         if (err instanceof TlsPairError) throw new Error(`tls://${command.address}/${command.port}: ${err.message}`);
         throw err;
@@ -235,7 +235,7 @@ export class Services {
       { code: 'TLS_SELF_SIGNED', listener: `tls://${command.address}/${command.port}`, subjectAltName: info.subjectAltName, fingerprint: info.fingerprint256 },
       `tls://${command.address}/${command.port} has no cert/key: serving a self-signed certificate made for this process (${info.subjectAltName}); clients will not trust it. Give cert <file> key <file> for a real one`,
     );
-    return new TlsListener(entry.server, entry.h2, { pair, log: this.log, handshakeTimeoutMs });
+    return new TlsListener(entry.server, entry.h2, { pair, log: this.log, handshakeTimeoutMs, shared: this.sharedLimits ?? undefined });
   }
 
   /** Stops accepting on every listener (drain). */

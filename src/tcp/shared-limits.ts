@@ -192,7 +192,8 @@ export class SourceTable {
           if (live) {
             if (Atomics.load(a, o + S_COUNT) >= maxCount) return ACQUIRE_COUNT_LIMIT;
             if (Atomics.load(a, o + S_KIB) * 1024 >= refuseBytes) return ACQUIRE_BYTES_LIMIT;
-            Atomics.add(a, o + S_COUNT, 1);
+            // (A release may have taken it to 0 since: then it is live again, counted so.)
+            if (Atomics.add(a, o + S_COUNT, 1) === 0) Atomics.add(a, this.liveAt, 1);
             return s;
           }
           dead = s;

@@ -24,6 +24,7 @@ import { errorRows, formatErrors, type ErrorRow } from '../cli/show-commands.js'
 import { QueuePlacer, threadName, type QueuePlacement, type ThreadInfo, type ThreadView } from '../cli/threads.js';
 import type { EngineConfig } from '../cli/vpp-conf.js';
 import type { Engine } from '../engine.js';
+import { PcapTrace } from '../dataplane/pcap-trace.js';
 import type { RxMode } from '../io/device.js';
 import type { Logger } from '../log.js';
 import { SharedLimits, sourceCapacityFor } from '../tcp/shared-limits.js';
@@ -42,7 +43,7 @@ const PER_THREAD = new Set([
   'show http static server cache',
 ]);
 /** Lines that only the main thread runs (the configuration lives on in its dataplane). */
-const MAIN_ONLY = new Set(['help', 'ping', 'pcap trace', 'debug stall', 'set interface rx-mode']);
+const MAIN_ONLY = new Set(['help', 'ping', 'debug stall', 'set interface rx-mode']);
 /** Shows whose headers VPP's own format carries (show trace: "Start of thread N …"). */
 const OWN_HEADER = new Set(['show trace']);
 
@@ -197,6 +198,7 @@ export class WorkerPool implements ThreadView {
     if (path === 'show errors') return this.sumErrors(line, ctx, registry);
     if (path === 'show interface') return this.sumInterfaces(line, ctx, registry);
     if (path === 'show tcp memory') return this.withPeerErrors(line, ctx, registry);
+    if (path === 'pcap trace') return this.pcapTrace(words, line, ctx, registry);
     if (PER_THREAD.has(path)) return this.perThread(path, line, ctx, registry);
     if (MAIN_ONLY.has(path) || path.startsWith('show ')) return execute(registry, line, ctx);
     // Configuration: the main thread validates, then every worker follows.
@@ -300,6 +302,44 @@ export class WorkerPool implements ThreadView {
     } finally {
       services.peerErrors = null;
     }
+  }
+
+  /**
+   * pcap trace with workers, as VPP captures every thread's frames into the one file: a capture
+   * starts on the main thread (which validates it and captures what it sends itself, e.g. ping)
+   * and then on every worker, each into its own buffer of `max` frames; `status` adds the
+   * workers' counts; `off` takes every worker's records and the main thread merges them with its
+   * own in time order (the first `max` frames of all threads) and writes the file.
+   */
+  private async pcapTrace(words: string[], line: string, ctx: CliContext, registry: CommandRegistry<CliContext>): Promise<ExecuteResult> {
+    const VALUED = new Set(['max', 'intfc', 'file', 'max-bytes-per-pkt']);
+    const has = (w: string) => words.some((x, i) => i >= 2 && x === w && !VALUED.has(words[i - 1]));
+    const dp = this.engine!.dp;
+    const mine = (): PcapTrace | null => (dp.pcap instanceof PcapTrace ? dp.pcap : null);
+    const ask = (take: boolean) => Promise.all(this.handles.map((h) => this.request(h, { t: 'pcap', id: 0, take })));
+    if (has('status') || has('off')) {
+      const capture = mine();
+      if (capture !== null) {
+        const answers = await ask(has('off'));
+        capture.peerCaptured = 0;
+        for (const a of answers) {
+          if (a.t !== 'pcap') continue;
+          capture.peerCaptured += a.captured;
+          if (a.records !== null) capture.addPeerRecords(Buffer.from(a.records.buffer, a.records.byteOffset, a.records.byteLength));
+        }
+      }
+      return execute(registry, line, ctx);
+    }
+    const r = await execute(registry, line, ctx);
+    if (!r.ok || mine() === null) return r;
+    const results = await Promise.all(this.handles.map((h) => this.exec(h, line)));
+    const failed = results.findIndex((x) => !x.ok);
+    if (failed >= 0) {
+      await ask(true); // (discarded)
+      dp.pcap = null;
+      return { ok: false, output: `pcap trace: ${threadName(failed + 1)}: ${results[failed].output}` };
+    }
+    return r;
   }
 
   /** show interface: the main thread's counters plus every worker's, for the one print. */

@@ -113,10 +113,13 @@ export class MemoryBudget {
   /** Publishing quantum of the total (bytes), and what this thread published last (bytes). */
   private quantum = 1024;
   private published = 0;
+  /** The only thread of the shared limits. */
+  private readonly solo: boolean;
 
   constructor(opts: Partial<MemoryOptions> = {}, shared?: SharedLimits) {
     const o = { ...DEFAULT_MEMORY, ...opts };
     this.shared = shared ?? SharedLimits.create({ threads: 1, sources: sourceCapacityFor(1024) });
+    this.solo = this.shared.threads === 1;
     this.setLimit(o.limit);
     this.sources = new SourceLimits({ maxConnections: o.sourceMaxConnections, maxBytes: o.sourceMaxBytes }, this.shared);
   }
@@ -130,6 +133,8 @@ export class MemoryBudget {
 
   /** The process's buffered bytes as this thread sees them (exact with one thread). */
   globalTotal(): number {
+    // One thread: the shared figure is ours; skip the shared memory (this is per segment).
+    if (this.solo) return this.total;
     return this.total + (this.shared.totalKib() - this.shared.ownKib()) * 1024;
   }
 
@@ -138,14 +143,14 @@ export class MemoryBudget {
     if (u > this.peaks[kind]) this.peaks[kind] = u;
     const t = (this.total += n);
     if (t > this.peak) this.peak = t;
-    if (t - this.published >= this.quantum) this.publish();
+    if (!this.solo && t - this.published >= this.quantum) this.publish();
     if (slot >= 0) this.sources.charge(slot, n);
   }
 
   release(kind: number, slot: number, n: number): void {
     this.used[kind] -= n;
     const t = (this.total -= n);
-    if (this.published - t >= this.quantum || t === 0) this.publish();
+    if (!this.solo && (this.published - t >= this.quantum || t === 0)) this.publish();
     if (slot >= 0) this.sources.release(slot, n);
   }
 
@@ -157,12 +162,12 @@ export class MemoryBudget {
 
   /** At or above the pressure level, globally or for the source. */
   tight(slot: number): boolean {
-    return this.globalTotal() >= this.pressureAt || (slot >= 0 && this.sources.tight(slot));
+    return (this.solo ? this.total : this.globalTotal()) >= this.pressureAt || (slot >= 0 && this.sources.tight(slot));
   }
 
   /** Whether n more bytes fit, globally and for the source. */
   room(slot: number, n: number): boolean {
-    return this.globalTotal() + n <= this.limit && (slot < 0 || this.sources.room(slot, n));
+    return (this.solo ? this.total : this.globalTotal()) + n <= this.limit && (slot < 0 || this.sources.room(slot, n));
   }
 
   /**

@@ -64,6 +64,8 @@ export class SourceLimits {
   /** What this thread published per slot, KiB. */
   private readonly published: Int32Array;
   private readonly quantum: number;
+  /** The only thread: its own figures are the shared ones (nothing to read per segment). */
+  private readonly solo: boolean;
   /** Connections this thread admitted without a slot (table full), counted by the stack. */
   unaccounted = 0;
 
@@ -75,6 +77,7 @@ export class SourceLimits {
     this.table = shared.sources;
     this.local = new Float64Array(this.table.capacity);
     this.published = new Int32Array(this.table.capacity);
+    this.solo = shared.threads === 1;
     this.quantum = Math.min(64 * 1024, Math.max(1024, Math.floor(opts.maxBytes / (32 * shared.threads))));
   }
 
@@ -103,8 +106,12 @@ export class SourceLimits {
    * -1 - SOURCE_CONN_LIMIT / -1 - SOURCE_MEMORY_LIMIT.
    */
   acquire(ip: number): number {
-    const s = this.key(ip).acquire(this.maxConnections, this.refuseBytes);
-    if (s >= 0) return s;
+    const s = this.key(ip).acquire(this.maxConnections, Infinity);
+    if (s >= 0) {
+      if (this.bytes(s) < this.refuseBytes) return s;
+      this.table.release(s);
+      return -1 - SOURCE_MEMORY_LIMIT;
+    }
     if (s === ACQUIRE_TABLE_FULL) {
       this.unaccounted++;
       return NO_SLOT;
@@ -127,15 +134,18 @@ export class SourceLimits {
 
   charge(slot: number, n: number): void {
     const b = (this.local[slot] += n);
-    const d = b - this.published[slot] * 1024;
-    if (d >= this.quantum) this.publish(slot, b);
-    if (b >= this.pressureBytes || (this.shared.threads > 1 && this.bytes(slot) >= this.pressureBytes)) this.pressureSeen = true;
+    if (this.solo) {
+      // One thread: nobody reads what would be published.
+      if (b >= this.pressureBytes) this.pressureSeen = true;
+      return;
+    }
+    if (b - this.published[slot] * 1024 >= this.quantum) this.publish(slot, b);
+    if (this.bytes(slot) >= this.pressureBytes) this.pressureSeen = true;
   }
 
   release(slot: number, n: number): void {
     const b = (this.local[slot] -= n);
-    const d = this.published[slot] * 1024 - b;
-    if (d >= this.quantum || b === 0) this.publish(slot, b);
+    if (!this.solo && (this.published[slot] * 1024 - b >= this.quantum || b === 0)) this.publish(slot, b);
   }
 
   private publish(slot: number, b: number): void {
@@ -148,17 +158,18 @@ export class SourceLimits {
 
   /** The source's bytes as this thread sees them: its own, exact, and what the others published. */
   bytes(slot: number): number {
+    if (this.solo) return this.local[slot];
     return (this.table.kib(slot) - this.published[slot]) * 1024 + this.local[slot];
   }
 
   /** May `slot` buffer n more bytes? */
   room(slot: number, n: number): boolean {
-    return this.bytes(slot) + n <= this.maxBytes;
+    return (this.solo ? this.local[slot] : this.bytes(slot)) + n <= this.maxBytes;
   }
 
   /** Above the source's pressure level. */
   tight(slot: number): boolean {
-    return this.bytes(slot) >= this.pressureBytes;
+    return (this.solo ? this.local[slot] : this.bytes(slot)) >= this.pressureBytes;
   }
 
   /** Connections and bytes of one address (for tests and `show tcp memory`). */

@@ -29,7 +29,7 @@ import { tableHash4 } from '../wire/keyed-hash.js';
 
 /** Slots probed from an address's hash before the table is called full for it. */
 export const PROBE = 32;
-/** Most slots of a source table (7 MiB of shared memory at 7 words a slot... rounded to 8). */
+/** Most slots of a source table (8 MiB of shared memory at 8 words a slot; pages never touched cost nothing). */
 export const MAX_CAPACITY = 1 << 18;
 /** Fewest slots. */
 export const MIN_CAPACITY = 256;

@@ -135,7 +135,7 @@ export class MemoryBudget {
   globalTotal(): number {
     // One thread: the shared figure is ours; skip the shared memory (this is per segment).
     if (this.solo) return this.total;
-    return this.total + (this.shared.totalKib() - this.shared.ownKib()) * 1024;
+    return this.total - this.published + this.shared.totalKib() * 1024;
   }
 
   charge(kind: number, slot: number, n: number): void {

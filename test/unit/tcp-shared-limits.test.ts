@@ -191,7 +191,8 @@ describe('shared source table', () => {
       });
     const [p1, p2] = await Promise.all([run(1), run(2)]);
     for (let r = 0; r < 200; r++) assert.equal(p1[r] + p2[r], 50, `round ${r}: ${p1[r]} + ${p2[r]} places, exactly the limit`);
-    assert.ok(p1.some((n, r) => n > 0 && p2[r] > 0), 'both workers won places in some rounds');
+    // (Which worker wins how many places depends on scheduling: on a loaded machine one may take
+    // all 50 in every round. The sum is what must hold.)
     assert.equal(shared.sources.live, 0, 'every slot free again');
     assert.equal(shared.totalKib(), 0, 'every published total back to 0');
   });

@@ -594,8 +594,7 @@ export class TcpStack {
     else if (s === TIME_WAIT) {
       k.timeWait++;
       this.mem.timeWaitAdd(1);
-    }
-    else if (isSynchronized(s)) k.established++;
+    } else if (isSynchronized(s)) k.established++;
     c.state = s;
   }
 

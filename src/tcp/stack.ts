@@ -73,6 +73,12 @@ export class TcpStack {
   now = 0;
   /** @internal the sink refused a segment during this flush */
   txBlocked = false;
+  /**
+   * @internal The process's TIME_WAIT count (every thread's) right after the last connection
+   * entered TIME_WAIT, counting it: above maxTimeWait it gets no entry. Taken from the one atomic
+   * add, so two threads adding at once never both see room for the last place.
+   */
+  timeWaitRank = 0;
 
   private readonly seg = new Segment();
   /** connKey(remoteIp, remotePort) → chain of connections (compared on the full 4-tuple). */
@@ -593,7 +599,7 @@ export class TcpStack {
     if (s === SYN_RECEIVED) k.synReceived++;
     else if (s === TIME_WAIT) {
       k.timeWait++;
-      this.mem.timeWaitAdd(1);
+      this.timeWaitRank = this.mem.timeWaitAdd(1);
     } else if (isSynchronized(s)) k.established++;
     c.state = s;
   }

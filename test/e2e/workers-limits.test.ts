@@ -12,6 +12,8 @@
  * 3. pcap trace rx tx: the one file (read by tshark) holds both directions of every one of 200
  *    connections, in time order, though the main thread reads no queue and the connections were
  *    served by both workers.
+ * 4. tcp-time-wait-max 50: 200 connections the server closes leave 50 TIME_WAIT entries in all,
+ *    on both workers, and 150 overflows.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -180,5 +182,24 @@ describe('limits and pcap across worker threads on the lab', { skip, timeout: 30
     }
     assert.equal(syn.size, 200, 'the SYN of every connection (rx, both workers)');
     assert.equal(synAck.size, 200, 'the SYN-ACK of every connection (tx, both workers)');
+  });
+
+  it('tcp-time-wait-max holds for both workers together', async () => {
+    await lab.restartPod(withWorkers('  tcp-time-wait-max 50'));
+    assert.ok(lab.ping(1).ok);
+    // Connection: close: the server closes first, so each connection leaves a TIME_WAIT entry here.
+    const r = JSON.parse(
+      inNs(lab.ns.client, ['python3', join(FIXTURES, 'many_connections.py'), lab.serverIp, '80', '/index.html', 'Welcome', '200', '20'], { timeoutMs: 120_000 }),
+    ) as { ok: number };
+    assert.equal(r.ok, 200);
+    const stats = threadSections(await pod('show tcp stats'));
+    const tw = ['vpp_wk_0', 'vpp_wk_1'].map((t) => Number(/^\s*(\d+)\s+time wait$/m.exec(stats.get(t) ?? '')?.[1]));
+    const overflows = ['vpp_wk_0', 'vpp_wk_1'].map((t) => Number(/^\s*(\d+)\s+time wait overflows$/m.exec(stats.get(t) ?? '')?.[1]));
+    const memory = await pod('show tcp memory');
+    console.log(`TIME_WAIT per worker ${tw}, overflows per worker ${overflows}; ${/^TIME_WAIT.*$/m.exec(memory)?.[0]}`);
+    assert.ok(tw[0]! > 0 && tw[1]! > 0, `both workers hold TIME_WAIT entries: ${tw}`);
+    assert.equal(tw[0]! + tw[1]!, 50, 'the one cap, not 50 per worker');
+    assert.equal(overflows[0]! + overflows[1]!, 150);
+    assert.match(memory, /^TIME_WAIT entries 50 \(all threads\)$/m);
   });
 });

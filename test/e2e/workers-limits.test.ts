@@ -140,7 +140,10 @@ describe('limits and pcap across worker threads on the lab', { skip, timeout: 30
     const errors = await pod('show errors');
     console.log(`flood: ${established} connections; process peak ${(peak / MiB).toFixed(1)} MiB; worker peaks ${peaks.map((p) => (p / MiB).toFixed(1))} MiB\n${show}`);
     assert.ok(established >= 390, `the handshakes completed (${established})`);
-    assert.ok(peak <= BUDGET_MIB * MiB, `the process never held more than the one budget (peak ${peak})`);
+    // Each thread's view is exact for its own bytes and the others' to a quantum (1/32 of the
+    // budget per thread, here 170 KiB; shared-limits.ts): the one budget holds to 2 quanta.
+    const quantum = Math.floor((BUDGET_MIB * MiB) / (32 * 3));
+    assert.ok(peak <= BUDGET_MIB * MiB + 2 * quantum, `the process never held more than the one budget (peak ${peak})`);
     assert.ok(peak >= 0.6 * BUDGET_MIB * MiB, `the flood did fill it (peak ${peak})`);
     assert.ok(peaks[0]! > 0.15 * BUDGET_MIB * MiB && peaks[1]! > 0.15 * BUDGET_MIB * MiB, `both workers held part of it: ${peaks}`);
     assert.ok(errorCount(errors, 'tcp4-session', 'rcv-drop-memory') + errorCount(errors, 'tcp4-session', 'ooo-drop-memory') > 0, 'the limit was hit');

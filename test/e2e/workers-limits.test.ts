@@ -3,9 +3,11 @@
  * 12), on the lab with `cpu { workers 2 }` and `num-rx-queues 2` (the kernel's flow hash deals a
  * source's connections to both workers):
  *
- * 1. source-max-connections 40: 100 connections at once from the client get 40 answered in total
- *    (not 40 per worker); the other 60 see their SYNs dropped. Both workers hold some of the 40
- *    (show session per thread) and both refused some (vpp_errors_total by thread).
+ * 1. source-max-connections 40: 100 connections from the client (one every 20 ms, so that the
+ *    first 40 admitted are dealt to the workers by the flow hash, not by which worker ran first)
+ *    get 40 answered in total (not 40 per worker); the other 60 see their SYNs dropped. Both
+ *    workers hold some of the 40 (show session per thread) and both refused some
+ *    (vpp_errors_total by thread).
  * 2. memory-budget 16m: 400 connections from four raw sources pin out-of-order data and
  *    pipelined requests (75 MiB offered); the process's buffered peak (every thread's bytes) stays
  *    within the one budget, while both workers hold a share of it.

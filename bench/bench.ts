@@ -19,7 +19,7 @@ import { checkFile, downloads, getIndex, machineBusyPct, otherCpuPct, otherCpuSn
 import { killAllRunning, mustRun, progress, runAsync } from './proc.js';
 import { logTail, startNginx, startNode, type KernelServer } from './servers.js';
 import { TLS_ROW_NAMES, measureTls, writeBenchCertificate, type TlsBenchResult, type TlsFiles, type TlsRowName } from './tls.js';
-import { addPathLoss, KERNEL_LOSS_KEYS, kernelTcpCounters, lossDownloads, parseTcpStats, segmentBeforeThePath, type LossDownloadResult } from './loss.js';
+import { addPathLoss, KERNEL_LOSS_KEYS, kernelCongestionControl, kernelTcpCounters, lossDownloads, parseTcpStats, segmentBeforeThePath, type LossDownloadResult } from './loss.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIG_NAME = '10mb.bin';
@@ -479,6 +479,10 @@ async function main(): Promise<number> {
       await removeLoss();
       await restoreOffload();
     }
+    // Which congestion control each side ran: nginx takes the kernel's default (bbr on the machine
+    // this was written on), ours its vpp.conf's tcp-congestion-control (cubic unless --engine says).
+    r.congestionControl = who === 'nginx' ? await kernelCongestionControl(flat.ns.pod) : (/tcp-congestion-control\s+(\S+)/.exec(o.engine ?? '')?.[1] ?? 'cubic');
+    progress(`${label}:   congestion control ${r.congestionControl ?? '?'}`);
     progress(`${label}:   median ${fmt(r.medianSeconds, 3)} s [${r.seconds.map((x) => x.toFixed(3)).join(', ')}], bridge dropped ${r.dropped?.fromServer} frames from the server and ${r.dropped?.toServer} to it`);
     progress(`${label}:   server TCP: ${formatCounters(r.server, who === 'ours' ? undefined : KERNEL_LOSS_KEYS)}`);
     progress(`${label}:   client TCP: ${formatCounters(r.client, KERNEL_LOSS_KEYS)}`);
@@ -668,8 +672,8 @@ async function main(): Promise<number> {
         }),
       ),
     );
-    if (a !== undefined) out.push(`ours:  ${a.seconds.map((x) => x.toFixed(3)).join(' ')} s; TCP ${formatCounters(a.server)}`);
-    if (b !== undefined) out.push(`nginx: ${b.seconds.map((x) => x.toFixed(3)).join(' ')} s; kernel TCP ${formatCounters(b.server, KERNEL_LOSS_KEYS)}`);
+    if (a !== undefined) out.push(`ours (${a.congestionControl ?? '?'}):  ${a.seconds.map((x) => x.toFixed(3)).join(' ')} s; TCP ${formatCounters(a.server)}`);
+    if (b !== undefined) out.push(`nginx (kernel ${b.congestionControl ?? '?'}): ${b.seconds.map((x) => x.toFixed(3)).join(' ')} s; kernel TCP ${formatCounters(b.server, KERNEL_LOSS_KEYS)}`);
   }
   if (results.lab !== undefined) {
     out.push('', 'LAB path (tagged: client untagged ── userspace switch (our L2 xconnect, VLAN 123) ── macvlan0, ours on host-macvlan0.123)');

@@ -27,6 +27,14 @@ export interface LossDownloadResult {
   client?: Record<string, number>;
   /** the server's TCP counters, differences: the kernel's for nginx, `show tcp stats` for ours */
   server?: Record<string, number>;
+  /** the congestion control the server ran (the kernel's net.ipv4.tcp_congestion_control for nginx) */
+  congestionControl?: string;
+}
+
+/** The kernel's default congestion control in `ns` (what nginx runs: it does not set TCP_CONGESTION). */
+export async function kernelCongestionControl(ns: string): Promise<string | undefined> {
+  const r = await runAsync(['ip', 'netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/tcp_congestion_control'], { timeoutMs: 5000 });
+  return r.code === 0 ? r.stdout.trim() : undefined;
 }
 
 const TABLE = 'benchloss';

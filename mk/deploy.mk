@@ -3,6 +3,8 @@
 # (./bin/vpp-server.js render|deploy|undeploy|status), which validate the values first.
 #
 #   make deploy MACVLAN_MASTER=eno8403np1 VLAN_ID=123 IP_ADDRESS=192.168.123.150/24
+#   make deploy ... IP_ADDRESS=192.168.123.150/24 IPV6_ADDRESS=2001:db8:123::150/64   # dual stack
+#   make deploy ... IP_ADDRESS=2001:db8:123::150/64 GATEWAY6=fe80::1                   # IPv6-only
 #   make kustomize                            # the YAML on stdout, no cluster needed
 #   make kustomize OUT=vpp-server.yaml        # the YAML into a file (free of build output)
 #   make undeploy
@@ -12,6 +14,7 @@ CONTAINER_IMAGE ?= quay.io/vpp-server/vpp-server:latest
 CONTAINER_IMAGE_VPP ?= quay.io/vpp-server/vpp:24.10
 MACVLAN_MASTER ?= eno8403np1
 VLAN_ID ?= 123
+# IPv4 (the seed's), or IPv6 for an IPv6-only pod (no IPv4 address, uri tcp://::/80; GATEWAY6, not GATEWAY)
 IP_ADDRESS ?= 192.168.123.150/24
 NAMESPACE ?= vpp-server
 # ts: our dataplane (only NET_RAW); vpp: FD.io VPP 24.10 from Containerfile.vpp
@@ -24,9 +27,10 @@ CONTAINER_TOOL ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/
 OUT ?=
 # pods: 1 (the seed's Deployment) or more (a StatefulSet, one pod per node, pod n on IP_ADDRESS + n)
 REPLICAS ?= 1
-# optional next hop of a default route (ip route add 0.0.0.0/0 via GATEWAY host-macvlan0.VLAN_ID)
+# optional next hop of the IPv4 default route (ip route add 0.0.0.0/0 via GATEWAY host-macvlan0.VLAN_ID); refused with an IPv6 IP_ADDRESS
 GATEWAY ?=
-# optional dual stack: an IPv6 address beside IP_ADDRESS (e.g. 2001:db8:123::150/64), and an IPv6 default route's next hop
+# optional dual stack: an IPv6 address beside an IPv4 IP_ADDRESS (e.g. 2001:db8:123::150/64); GATEWAY6: the next hop
+# of the IPv6 default route (dual stack or IPv6-only), link-local or on the IPv6 prefix
 IPV6_ADDRESS ?=
 GATEWAY6 ?=
 # extra flags for deploy/render, e.g. DEPLOY_FLAGS='--kubernetes --timeout 600'

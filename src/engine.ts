@@ -256,6 +256,9 @@ export class Engine {
       this.management = new ManagementServer(this.managementAddress, { live: () => this.live(), ready: () => this.ready(), metrics });
       try {
         await this.management.listen();
+        if (this.management.fellBackToIpv4) {
+          log.warn({ code: 'MANAGEMENT_IPV4_ONLY', port: this.managementAddress.port }, `management endpoint: this kernel has no IPv6, listening on 0.0.0.0:${this.managementAddress.port} instead of [::]`);
+        }
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         this.management = null;

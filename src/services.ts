@@ -19,7 +19,8 @@ import { TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL } from './tcp/private-re
 import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { IPV4_MIN_HEADER_LEN } from './wire/ipv4.js';
 import { IPV6_HEADER_LEN } from './wire/ipv6.js';
-import { isIp6Unspecified, parseIpv6 } from './wire/ipv6-address.js';
+import { formatIpv6, isIp6Unspecified, parseIpv6 } from './wire/ipv6-address.js';
+import { DadState } from './dataplane/interface.js';
 import { IP6_ANY_HANDLE, isIp6Handle } from './dataplane/ip6-peers.js';
 
 const TCP_MIN_HEADER_LEN = 20;
@@ -223,10 +224,17 @@ export class Services {
         throw err;
       }
     }
-    // No certificate given: a fresh self-signed one for the addresses this dataplane has.
+    // No certificate given: a fresh self-signed one for the addresses this dataplane has, IPv4
+    // and IPv6 (global ones, tentative included: DAD is still running when start-up configures
+    // the listener; link-local ones are no names a client would use). A wildcard is no name.
     const names = new Set<string>();
-    if (command.address !== '0.0.0.0') names.add(command.address);
-    for (const sw of this.dp.interfaces) for (const a of sw.addresses) names.add(formatIpv4(a.address));
+    if (command.address !== '0.0.0.0' && !(command.family === 6 && isIp6Unspecified(parseIpv6(command.address) ?? Buffer.alloc(16)))) {
+      names.add(command.family === 6 ? formatIpv6(parseIpv6(command.address)!) : command.address);
+    }
+    for (const sw of this.dp.interfaces) {
+      for (const a of sw.addresses) names.add(formatIpv4(a.address));
+      for (const a of sw.ip6?.addresses ?? []) if (!a.linkLocal && a.dad !== DadState.Duplicate) names.add(formatIpv6(a.address));
+    }
     names.add('localhost');
     const pair = selfSignedPair({ names: [...names] });
     const info = pair.leaf;

@@ -20,7 +20,8 @@ import {
   type DeployConfig,
 } from './manifests.js';
 import { CLUSTER_FLAGS, COMMON_FLAGS, parseCommandOptions, reportValueError, usage } from './options.js';
-import { ValueError, replicaAddresses, type Engine, type Ipv4Cidr } from './values.js';
+import { ValueError, parseIpv6Cidr, replicaAddresses, replicaAddresses6, type Engine, type Ipv4Cidr } from './values.js';
+import { formatIpv6, ip6Network } from '../wire/ipv6-address.js';
 
 const FLAGS = [...COMMON_FLAGS, ...CLUSTER_FLAGS, '--timeout', '--no-wait'];
 const SUMMARY =
@@ -65,15 +66,27 @@ export function podLines(pod: V1Pod): string[] {
   return lines;
 }
 
-/** How to reach the address (every pod's, in a StatefulSet) and inspect the dataplane. */
-export function reachLines(r: { namespace: string; engine: Engine; ip: Ipv4Cidr; vlanId: number; podName?: string; replicas?: number }): string[] {
+/**
+ * How to reach the address (every pod's, in a StatefulSet; IPv4, IPv6 or both) and inspect the
+ * dataplane. `ip` is the IPv4 address (absent for an IPv6-only pod), `ipv6` the IPv6 one with prefix.
+ */
+export function reachLines(r: { namespace: string; engine: Engine; ip?: Ipv4Cidr; ipv6?: string; vlanId: number; podName?: string; replicas?: number }): string[] {
   const n = r.replicas ?? 1;
-  const all = replicaAddresses(r.ip, n);
+  const v4 = r.ip !== undefined ? replicaAddresses(r.ip, n) : [];
+  const v6base = r.ipv6 !== undefined ? parseIpv6Cidr(r.ipv6) : undefined;
+  const v6 = v6base !== undefined ? replicaAddresses6(v6base, n) : [];
+  const prefixes = [
+    ...(r.ip !== undefined ? [`${r.ip.network}/${r.ip.prefix}`] : []),
+    ...(v6base !== undefined ? [`${formatIpv6(ip6Network(v6base.bytes, v6base.prefix))}/${v6base.prefix}`] : []),
+  ].join(' or ');
+  const what = [r.ip?.cidr, v6base?.cidr].filter((a) => a !== undefined).join(' and ');
+  const firsts = [r.ip?.address, v6base?.address].filter((a) => a !== undefined).join(' / ');
   return [
     n === 1
-      ? `the address: ${r.ip.cidr} on VLAN ${r.vlanId}, in userspace (host-macvlan0.${r.vlanId}). From a host on VLAN ${r.vlanId} in ${r.ip.network}/${r.ip.prefix}:`
-      : `the addresses: ${all.map((a) => a.address).join(', ')} (pod ${APP_NAME}-<n> has ${r.ip.address} + n) on VLAN ${r.vlanId}, in userspace (host-macvlan0.${r.vlanId}). From a host on VLAN ${r.vlanId} in ${r.ip.network}/${r.ip.prefix}:`,
-    ...all.flatMap((a) => [`  ping ${a.address}`, `  curl http://${a.address}/index.html`]),
+      ? `the address${v4.length && v6.length ? 'es' : ''}: ${what} on VLAN ${r.vlanId}, in userspace (host-macvlan0.${r.vlanId}). From a host on VLAN ${r.vlanId} in ${prefixes}:`
+      : `the addresses: ${[...v4, ...v6].map((a) => a.address).join(', ')} (pod ${APP_NAME}-<n> has ${firsts} + n) on VLAN ${r.vlanId}, in userspace (host-macvlan0.${r.vlanId}). From a host on VLAN ${r.vlanId} in ${prefixes}:`,
+    ...v4.flatMap((a) => [`  ping ${a.address}`, `  curl http://${a.address}/index.html`]),
+    ...v6.flatMap((a) => [`  ping -6 ${a.address}`, `  curl -6 'http://[${a.address}]/index.html'`]),
     'inspect the dataplane:',
     `  kubectl -n ${r.namespace} exec ${r.podName ?? (n > 1 ? `${APP_NAME}-0` : `deploy/${APP_NAME}`)} -c ${APP_NAME} -- ${ctlArgv(r.engine, CLI_SOCKET, 'show', 'int', 'addr').join(' ')}`,
   ];

@@ -16,19 +16,27 @@ WWW_ROOT has no content of its own, WWW_ROOT/index.html ("Welcome"). Safe to run
 environment:
   HOST_INTERFACE  interface the dataplane opens with AF_PACKET (default ${INIT_DEFAULTS.HOST_INTERFACE})
   VLAN_ID         VLAN of the userspace sub-interface, 1-4094 (required)
-  IP_ADDRESS      IPv4 host address with prefix, e.g. 192.168.123.150/24 (required)
+  IP_ADDRESS      host address with prefix (required): IPv4, e.g. 192.168.123.150/24, or IPv6 for an
+                  IPv6-only pod, e.g. 2001:db8:123::150/64 (then 'uri tcp://::/HTTP_PORT', no IPv4)
+  IPV6_ADDRESS    optional, dual stack: an IPv6 address with prefix beside an IPv4 IP_ADDRESS; adds
+                  the address and 'http static listener add uri tcp://::/HTTP_PORT'
+  GATEWAY6        optional next hop of the IPv6 default route (link-local, or on the IPv6 prefix):
+                  adds 'ip route add ::/0 via GATEWAY6 host-HOST_INTERFACE.VLAN_ID'
   WWW_ROOT        web root served over HTTP (default ${INIT_DEFAULTS.WWW_ROOT})
   WWW_SOURCE      optional directory (the mounted web-content ConfigMap) copied into WWW_ROOT
   CONF_DIR        where vpp.conf and startup.conf go (default ${INIT_DEFAULTS.CONF_DIR})
   HTTP_PORT       HTTP port (default ${INIT_DEFAULTS.HTTP_PORT})
   CACHE_SIZE      HTTP file cache size (default ${INIT_DEFAULTS.CACHE_SIZE})
   CLI_SOCKET      CLI socket of the dataplane (default ${INIT_DEFAULTS.CLI_SOCKET})
-  GATEWAY         optional next hop of the default route: adds
-                  'ip route add 0.0.0.0/0 via GATEWAY host-HOST_INTERFACE.VLAN_ID' (inside the prefix, not the address)
-  REPLICAS        pods of the StatefulSet (default 1); above 1 the address is IP_ADDRESS + the ordinal of POD_NAME
+  GATEWAY         optional next hop of the IPv4 default route: adds
+                  'ip route add 0.0.0.0/0 via GATEWAY host-HOST_INTERFACE.VLAN_ID' (inside the prefix, not the address;
+                  refused when IP_ADDRESS is IPv6: use GATEWAY6)
+  REPLICAS        pods of the StatefulSet (default 1); above 1 each address (IPv4 and IPv6) is the given one
+                  + the ordinal of POD_NAME
   POD_NAME        this pod's name, <name>-<ordinal> (the manifests set it from metadata.name)
   TLS_DIR         optional directory of tls.crt and tls.key (the mounted TLS_SECRET): adds
                   'http static listener add uri tls://0.0.0.0/HTTPS_PORT cert TLS_DIR/tls.crt key TLS_DIR/tls.key'
+                  (tls://::/HTTPS_PORT for IPv6, dual stack or IPv6-only)
   HTTPS_PORT      HTTPS port with TLS_DIR (default 443)
   SYSFS_NET       where interfaces are looked up (default ${INIT_DEFAULTS.SYSFS_NET})
 
@@ -61,10 +69,13 @@ export async function main(args: string[], env: Record<string, string | undefine
         ? `init: serving the default index.html from ${settings.wwwRoot}`
         : `init: ${settings.wwwRoot} has content of its own; default index.html not written`,
     );
-    if (settings.ordinal !== undefined) console.log(`init: pod ordinal ${settings.ordinal}: address ${settings.ip.cidr} (IP_ADDRESS + ${settings.ordinal})`);
+    const addresses = [settings.ip?.cidr, settings.ip6?.cidr].filter((a) => a !== undefined).join(' and ');
+    if (settings.ordinal !== undefined) console.log(`init: pod ordinal ${settings.ordinal}: address ${addresses} (IP_ADDRESS${settings.ip !== undefined && settings.ip6 !== undefined ? ' and IPV6_ADDRESS' : ''} + ${settings.ordinal})`);
     if (settings.gateway !== undefined) console.log(`init: default route via ${settings.gateway}`);
+    if (settings.gateway6 !== undefined) console.log(`init: IPv6 default route via ${settings.gateway6}`);
     console.log(
-      `init: host-${settings.hostInterface}.${settings.vlanId} will have ${settings.ip.cidr}; ` +
+      `init: host-${settings.hostInterface}.${settings.vlanId} will have ${addresses}` +
+        `${settings.ip === undefined ? ' (IPv6-only)' : settings.ip6 !== undefined ? ' (dual stack)' : ''}; ` +
         `HTTP on port ${settings.httpPort}; CLI socket ${settings.cliSocket}`,
     );
     return 0;

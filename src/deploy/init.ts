@@ -6,7 +6,6 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
-import { parseIpv6 } from '../wire/ipv6-address.js';
 import {
   ValueError,
   clean,
@@ -15,15 +14,18 @@ import {
   parseCacheSize,
   parseInterfaceName,
   parseGateway,
-  parseIpv4Cidr,
+  gatewayWithoutIpv4,
+  ipv6Twice,
+  isIpv6Cidr,
+  parseIpCidr,
   parseIpv6Cidr,
   parseGateway6,
-  ordinalAddress6,
   type Ipv6Cidr,
   parseMac,
   parseReplicas,
   podOrdinal,
   replicaAddresses,
+  replicaAddresses6,
   parsePort,
   parseSocketPath,
   parseVlanId,
@@ -48,7 +50,8 @@ export const DEFAULT_INDEX_HTML = 'Welcome\n';
 export interface InitSettings {
   hostInterface: string;
   vlanId: number;
-  ip: Ipv4Cidr;
+  /** the IPv4 address (IP_ADDRESS); absent in an IPv6-only pod, whose address is `ip6` */
+  ip?: Ipv4Cidr;
   wwwRoot: string;
   confDir: string;
   httpPort: number;
@@ -60,10 +63,13 @@ export interface InitSettings {
   sysfsNet: string;
   /** next hop of the default route (GATEWAY), when given */
   gateway?: string;
-  /** dual stack: IPV6_ADDRESS (+ the ordinal in a StatefulSet) and GATEWAY6, when given */
+  /**
+   * The IPv6 address (+ the ordinal in a StatefulSet): IPV6_ADDRESS beside an IPv4 IP_ADDRESS
+   * (dual stack), or an IPv6 IP_ADDRESS (IPv6-only, `ip` absent). GATEWAY6, when given.
+   */
   ip6?: Ipv6Cidr;
   gateway6?: string;
-  /** in a StatefulSet (REPLICAS > 1): this pod's ordinal, from POD_NAME; `ip` is then IP_ADDRESS + ordinal */
+  /** in a StatefulSet (REPLICAS > 1): this pod's ordinal, from POD_NAME; `ip` (and `ip6`) are then the address + ordinal */
   ordinal?: number;
   /** TLS_DIR (the mounted kubernetes.io/tls Secret) and HTTPS_PORT: an HTTPS listener beside HTTP */
   tls?: { dir: string; port: number };
@@ -80,10 +86,11 @@ export function initSettingsFromEnv(env: Env): InitSettings {
     return v;
   };
   const wwwSource = clean(env['WWW_SOURCE']);
-  const s = collect<Omit<InitSettings, 'wwwSource' | 'gateway' | 'ordinal'>>({
+  const s = collect<Omit<InitSettings, 'wwwSource' | 'gateway' | 'ordinal' | 'ip' | 'ip6'> & { ipAny: Ipv4Cidr | Ipv6Cidr }>({
     hostInterface: () => parseInterfaceName(get('HOST_INTERFACE'), 'HOST_INTERFACE'),
     vlanId: () => parseVlanId(required('VLAN_ID', '123'), 'VLAN_ID'),
-    ip: () => parseIpv4Cidr(required('IP_ADDRESS', '192.168.123.150/24'), 'IP_ADDRESS'),
+    // IPv4 (the seed's form; IPV6_ADDRESS beside it for dual stack) or IPv6: an IPv6-only pod
+    ipAny: () => parseIpCidr(required('IP_ADDRESS', '192.168.123.150/24'), 'IP_ADDRESS'),
     wwwRoot: () => parseAbsolutePath(get('WWW_ROOT'), 'WWW_ROOT'),
     confDir: () => parseAbsolutePath(get('CONF_DIR'), 'CONF_DIR'),
     httpPort: () => parsePort(get('HTTP_PORT'), 'HTTP_PORT'),
@@ -91,7 +98,11 @@ export function initSettingsFromEnv(env: Env): InitSettings {
     cliSocket: () => parseSocketPath(get('CLI_SOCKET'), 'CLI_SOCKET'),
     sysfsNet: () => parseAbsolutePath(get('SYSFS_NET'), 'SYSFS_NET'),
   });
-  const out: InitSettings = wwwSource === undefined ? s : { ...s, wwwSource: parseAbsolutePath(wwwSource, 'WWW_SOURCE') };
+  const { ipAny, ...rest } = s;
+  const ip4 = isIpv6Cidr(ipAny) ? undefined : ipAny;
+  const ip6Only = isIpv6Cidr(ipAny) ? ipAny : undefined;
+  const out: InitSettings = { ...rest, ...(ip4 !== undefined ? { ip: ip4 } : {}) };
+  if (wwwSource !== undefined) out.wwwSource = parseAbsolutePath(wwwSource, 'WWW_SOURCE');
   // Scale-out: every pod of the StatefulSet gets the same environment; its address is
   // IP_ADDRESS + its ordinal, read from its name (POD_NAME, from the downward API).
   const extra = collect<{ replicas: number; ordinal: number | undefined; gateway: string | undefined }>({
@@ -104,30 +115,32 @@ export function initSettingsFromEnv(env: Env): InitSettings {
     },
     gateway: () => {
       const g = clean(env['GATEWAY']);
-      return g === undefined ? undefined : parseGateway(g, s.ip, 'GATEWAY');
+      if (g === undefined) return undefined;
+      // an IPv6-only pod has no IPv4 address to route from: refused, not ignored (docs/deploy.md)
+      if (ip6Only !== undefined) throw gatewayWithoutIpv4(g, ip6Only, 'GATEWAY');
+      return parseGateway(g, ip4, 'GATEWAY');
     },
   });
-  if (extra.ordinal !== undefined) {
-    if (extra.ordinal >= extra.replicas) {
-      throw new ValueError(`POD_NAME ${clean(env['POD_NAME'])}: ordinal ${extra.ordinal} is not below REPLICAS=${extra.replicas}`);
-    }
-    const all = replicaAddresses(s.ip, extra.replicas, extra.gateway, 'IP_ADDRESS');
-    out.ip = all[extra.ordinal]!;
-    out.ordinal = extra.ordinal;
-  } else if (extra.gateway !== undefined) {
-    replicaAddresses(s.ip, 1, extra.gateway);
+  if (extra.ordinal !== undefined && extra.ordinal >= extra.replicas) {
+    throw new ValueError(`POD_NAME ${clean(env['POD_NAME'])}: ordinal ${extra.ordinal} is not below REPLICAS=${extra.replicas}`);
+  }
+  if (extra.ordinal !== undefined) out.ordinal = extra.ordinal;
+  if (ip4 !== undefined) {
+    if (extra.ordinal !== undefined) out.ip = replicaAddresses(ip4, extra.replicas, extra.gateway, 'IP_ADDRESS')[extra.ordinal]!;
+    else if (extra.gateway !== undefined) replicaAddresses(ip4, 1, extra.gateway);
   }
   if (extra.gateway !== undefined) out.gateway = extra.gateway;
-  // Dual stack: IPV6_ADDRESS beside IP_ADDRESS (pod n of a StatefulSet: + n), GATEWAY6 for ::/0.
+  // The IPv6 address: IPV6_ADDRESS (dual stack) or the IPv6 IP_ADDRESS (IPv6-only); pod n of a
+  // StatefulSet gets it + n, as for IPv4. GATEWAY6 is the next hop of ::/0.
   const ip6Raw = clean(env['IPV6_ADDRESS']);
-  const v6 = { ip6: ip6Raw === undefined ? undefined : parseIpv6Cidr(ip6Raw, 'IPV6_ADDRESS') };
+  if (ip6Raw !== undefined && ip6Only !== undefined) throw ipv6Twice(ip6Only, ip6Raw, 'IPV6_ADDRESS');
+  const v6 = ip6Only ?? (ip6Raw === undefined ? undefined : parseIpv6Cidr(ip6Raw, 'IPV6_ADDRESS'));
+  const v6What = ip6Only !== undefined ? 'IP_ADDRESS' : 'IPV6_ADDRESS';
   const g6 = clean(env['GATEWAY6']);
-  if (g6 !== undefined) out.gateway6 = parseGateway6(g6, v6.ip6, 'GATEWAY6');
-  if (v6.ip6 !== undefined) {
-    out.ip6 = out.ordinal !== undefined ? ordinalAddress6(v6.ip6, out.ordinal, 'IPV6_ADDRESS') : v6.ip6;
-    if (out.gateway6 !== undefined && parseIpv6(out.gateway6)!.equals(out.ip6.bytes)) {
-      throw new ValueError(`GATEWAY6 ${out.gateway6} is the address of this pod (${out.ip6.cidr}): give the router's address`);
-    }
+  if (g6 !== undefined) out.gateway6 = parseGateway6(g6, v6, 'GATEWAY6', v6What);
+  if (v6 !== undefined) {
+    const all = replicaAddresses6(v6, extra.ordinal !== undefined ? extra.replicas : 1, out.gateway6, v6What);
+    out.ip6 = all[extra.ordinal ?? 0]!;
   }
   const tlsDir = clean(env['TLS_DIR']);
   if (tlsDir !== undefined) {
@@ -182,13 +195,35 @@ export function renderVppConf(s: Pick<InitSettings, 'cliSocket' | 'confDir'>): s
   ].join('\n');
 }
 
-/** `startup.conf` in the seed's form: the seven commands (and the default route when GATEWAY is set). */
+/**
+ * `startup.conf` in the seed's form: the seven commands (and the default route when GATEWAY is
+ * set). Dual stack adds the IPv6 address, route and listeners; an IPv6-only pod (no `ip`) has the
+ * IPv6 address in the IPv4 one's place and the server on `tcp://::/<port>`, which is what FD.io
+ * VPP 24.10 runs too (its one http_static listener, `::` in its URI form).
+ */
 export function renderStartupConf(
   s: Pick<InitSettings, 'hostInterface' | 'vlanId' | 'ip' | 'wwwRoot' | 'httpPort' | 'cacheSize' | 'gateway' | 'tls' | 'ip6' | 'gateway6'>,
   mac: string,
 ): string {
   const hw = `host-${s.hostInterface}`;
   const sub = `${hw}.${s.vlanId}`;
+  if (s.ip === undefined && s.ip6 === undefined) throw new ValueError('IP_ADDRESS is not set: the sub-interface needs an address');
+  const tlsFiles = s.tls !== undefined ? ` cert ${s.tls.dir}/tls.crt key ${s.tls.dir}/tls.key` : '';
+  if (s.ip === undefined) {
+    // IPv6-only: the server's own URI is IPv6 (`::` = every IPv6 address); no listener add
+    return [
+      `create host-interface name ${s.hostInterface}`,
+      `set interface mac address ${hw} ${mac}`,
+      `set int state ${hw} up`,
+      `create sub-interfaces ${hw} ${s.vlanId}`,
+      `set interface state ${sub} up`,
+      `set int ip address ${sub} ${s.ip6!.cidr}`,
+      ...(s.gateway6 !== undefined ? [`ip route add ::/0 via ${s.gateway6} ${sub}`] : []),
+      `http static server www-root ${s.wwwRoot} uri tcp://::/${s.httpPort} cache-size ${s.cacheSize}`,
+      ...(s.tls !== undefined ? [`http static listener add uri tls://::/${s.tls.port}${tlsFiles}`] : []),
+      '',
+    ].join('\n');
+  }
   return [
     `create host-interface name ${s.hostInterface}`,
     `set interface mac address ${hw} ${mac}`,
@@ -203,10 +238,10 @@ export function renderStartupConf(
     ...(s.gateway6 !== undefined ? [`ip route add ::/0 via ${s.gateway6} ${sub}`] : []),
     `http static server www-root ${s.wwwRoot} uri tcp://0.0.0.0/${s.httpPort} cache-size ${s.cacheSize}`,
     // VPP 25.06's second listener of the same server, with our cert/key extension (TLS_SECRET)
-    ...(s.tls !== undefined ? [`http static listener add uri tls://0.0.0.0/${s.tls.port} cert ${s.tls.dir}/tls.crt key ${s.tls.dir}/tls.key`] : []),
+    ...(s.tls !== undefined ? [`http static listener add uri tls://0.0.0.0/${s.tls.port}${tlsFiles}`] : []),
     // Dual stack: the same server on IPv6 too (VPP 25.06's second listener; `::` is every IPv6 address)
     ...(s.ip6 !== undefined ? [`http static listener add uri tcp://::/${s.httpPort}`] : []),
-    ...(s.ip6 !== undefined && s.tls !== undefined ? [`http static listener add uri tls://::/${s.tls.port} cert ${s.tls.dir}/tls.crt key ${s.tls.dir}/tls.key`] : []),
+    ...(s.ip6 !== undefined && s.tls !== undefined ? [`http static listener add uri tls://::/${s.tls.port}${tlsFiles}`] : []),
     '',
   ].join('\n');
 }
@@ -292,7 +327,7 @@ export function runInit(s: InitSettings): InitResult {
   put('CONF_DIR', s.confDir, join(s.confDir, 'vpp.conf'), renderVppConf(s));
   put('CONF_DIR', s.confDir, join(s.confDir, 'startup.conf'), renderStartupConf(s, mac));
   // a StatefulSet pod's own address, for the exec readiness probe (manifests.ts ADDRESS_FILE)
-  if (s.ordinal !== undefined) put('CONF_DIR', s.confDir, join(s.confDir, 'address'), `${s.ip.cidr}\n`);
+  if (s.ordinal !== undefined) put('CONF_DIR', s.confDir, join(s.confDir, 'address'), `${(s.ip ?? s.ip6)!.cidr}\n`);
 
   io('WWW_ROOT', s.wwwRoot, () => mkdirSync(s.wwwRoot, { recursive: true }));
   if (s.wwwSource !== undefined) {

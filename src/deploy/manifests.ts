@@ -23,7 +23,7 @@ import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
 import type { IEnvVar } from 'kubernetes-models/v1/EnvVar';
 import type { IObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
-import { NetworkAttachmentDefinition, SecurityContextConstraints, type MacvlanCniConfig } from './models.js';
+import { NetworkAttachmentDefinition, SecurityContextConstraints, type CniConfigList, type MacvlanCniConfig } from './models.js';
 import { INIT_DEFAULTS } from './init.js';
 import type { WwwContent } from './www-content.js';
 import type { Engine, Ipv4Cidr } from './values.js';
@@ -79,7 +79,8 @@ export interface DeployConfig {
   /** the worker node's interface the MACVLAN sits on */
   master: string;
   vlanId: number;
-  ip: Ipv4Cidr;
+  /** the IPv4 address (IP_ADDRESS); absent for an IPv6-only pod, whose address is `ipv6` */
+  ip?: Ipv4Cidr;
   namespace: string;
   /** our image: init container, and the dataplane for engine ts */
   image: string;
@@ -94,11 +95,22 @@ export interface DeployConfig {
   replicas?: number;
   /** next hop of the default route (GATEWAY), dotted quad, validated by the options */
   gateway?: string;
-  /** dual stack: the IPv6 address with prefix (IPV6_ADDRESS) and the IPv6 default route's next hop (GATEWAY6), validated by the options */
+  /**
+   * The IPv6 address with prefix, validated by the options: beside `ip`, dual stack (rendered as
+   * IPV6_ADDRESS); without `ip`, an IPv6-only pod (rendered as IP_ADDRESS). GATEWAY6: the IPv6
+   * default route's next hop.
+   */
   ipv6?: string;
   gateway6?: string;
   /** a kubernetes.io/tls Secret mounted at TLS_DIR: HTTPS on HTTPS_PORT beside HTTP (engine ts) */
   tlsSecret?: string;
+}
+
+/** The pod's first address with prefix: the IPv4 one, or the IPv6 one of an IPv6-only pod. */
+export function primaryAddress(c: Pick<DeployConfig, 'ip' | 'ipv6'>): string {
+  const a = c.ip?.cidr ?? c.ipv6;
+  if (a === undefined) throw new Error('the deployment has no address: IP_ADDRESS is required');
+  return a;
 }
 
 /** The kind of workload the config renders. */
@@ -147,6 +159,20 @@ export function macvlanConfig(master: string): MacvlanCniConfig {
   return { cniVersion: '0.3.1', name: NAD_NAME, type: 'macvlan', master, linkInContainer: false, mode: 'bridge' };
 }
 
+/**
+ * The NAD's CNI configuration. For FD.io VPP with an IPv6 address (an IPv6-only pod), the macvlan
+ * plugin is chained with the tuning plugin's `allmulti`: VPP's af_packet joins no multicast group,
+ * and a macvlan delivers only the groups joined on it, so the Neighbor Solicitations for VPP's
+ * address (its solicited-node group) would never reach it. Our engine joins its groups itself
+ * (PACKET_ADD_MEMBERSHIP) and keeps the seed's single-plugin configuration.
+ */
+export function nadConfig(c: Pick<DeployConfig, 'master' | 'engine' | 'ipv6'>): MacvlanCniConfig | CniConfigList {
+  const macvlan = macvlanConfig(c.master);
+  if (!(c.engine === 'vpp' && c.ipv6 !== undefined)) return macvlan;
+  const { cniVersion, name, ...plugin } = macvlan;
+  return { cniVersion, name, plugins: [plugin, { type: 'tuning', allmulti: true }] };
+}
+
 /** The Multus annotation asking for the NAD as interface macvlan0. */
 export function networksAnnotation(): string {
   return JSON.stringify([{ name: NAD_NAME, interface: POD_INTERFACE }]);
@@ -168,7 +194,7 @@ export function ctlArgv(engine: Engine, cliSocket: string, ...command: string[])
  */
 export function probesFor(
   engine: Engine,
-  ip: Ipv4Cidr,
+  ip: { cidr: string },
   mode: ProbeMode = 'exec',
   cliSocket: string = CLI_SOCKET,
   addressFile?: string,
@@ -209,7 +235,8 @@ export function initEnv(c: DeployConfig): Record<string, string> {
   const e: Record<string, string> = {
     HOST_INTERFACE: POD_INTERFACE,
     VLAN_ID: String(c.vlanId),
-    IP_ADDRESS: c.ip.cidr,
+    // an IPv6-only pod: its IPv6 address is IP_ADDRESS (init tells the family by the ':')
+    IP_ADDRESS: primaryAddress(c),
     WWW_ROOT,
     CONF_DIR,
     HTTP_PORT: String(HTTP_PORT),
@@ -218,7 +245,7 @@ export function initEnv(c: DeployConfig): Record<string, string> {
   };
   if (c.www) e['WWW_SOURCE'] = WWW_SOURCE;
   if (c.gateway !== undefined) e['GATEWAY'] = c.gateway;
-  if (c.ipv6 !== undefined) e['IPV6_ADDRESS'] = c.ipv6;
+  if (c.ip !== undefined && c.ipv6 !== undefined) e['IPV6_ADDRESS'] = c.ipv6;
   if (c.gateway6 !== undefined) e['GATEWAY6'] = c.gateway6;
   if ((c.replicas ?? 1) > 1) e['REPLICAS'] = String(c.replicas);
   if (c.tlsSecret !== undefined) {
@@ -238,7 +265,7 @@ function initEnvVars(c: DeployConfig): IEnvVar[] {
 function buildPodTemplate(c: DeployConfig): IPodTemplateSpec {
   const caps = ENGINE_CAPABILITIES[c.engine];
   const probeMode: ProbeMode = c.probes ?? (c.engine === 'ts' ? 'http' : 'exec');
-  const probes = probesFor(c.engine, c.ip, probeMode, CLI_SOCKET, (c.replicas ?? 1) > 1 ? `${CONF_DIR}/${ADDRESS_FILE}` : undefined);
+  const probes = probesFor(c.engine, { cidr: primaryAddress(c) }, probeMode, CLI_SOCKET, (c.replicas ?? 1) > 1 ? `${CONF_DIR}/${ADDRESS_FILE}` : undefined);
   const restricted = {
     allowPrivilegeEscalation: false,
     privileged: false,
@@ -307,7 +334,7 @@ function buildPodTemplate(c: DeployConfig): IPodTemplateSpec {
     command: c.engine === 'ts' ? [IMAGE_PATHS.capNode, IMAGE_PATHS.app] : [IMAGE_PATHS.vpp],
     args:
       c.engine === 'ts'
-        ? ['run', '-c', `${CONF_DIR}/vpp.conf`, ...(probeMode === 'http' ? ['--management', `0.0.0.0:${MANAGEMENT_PORT}`] : [])]
+        ? ['run', '-c', `${CONF_DIR}/vpp.conf`, ...(probeMode === 'http' ? ['--management', `[::]:${MANAGEMENT_PORT}`] : [])]
         : ['-c', `${CONF_DIR}/vpp.conf`],
     securityContext: { ...restricted, capabilities: { drop: ['ALL'], add: [...caps] } },
     resources:
@@ -466,7 +493,7 @@ export function buildManifests(c: DeployConfig): KubeObject[] {
   objects.push(
     new NetworkAttachmentDefinition({
       metadata: meta(NAD_NAME),
-      spec: { config: JSON.stringify(macvlanConfig(c.master), null, 2) },
+      spec: { config: JSON.stringify(nadConfig(c), null, 2) },
     }),
   );
   if (c.www) {
@@ -668,9 +695,9 @@ export function tlsNotes(c: DeployConfig): string[] {
   ];
   const n = c.replicas ?? 1;
   if (n > 1) {
-    const first = c.ip.cidr.split('/')[0];
+    const firsts = [c.ip?.address, c.ipv6?.split('/')[0]].filter((a): a is string => a !== undefined);
     notes.push(
-      `note: REPLICAS ${n} with TLS_SECRET: every pod serves the same certificate on its own address (${first} and the next ${n - 1}): ` +
+      `note: REPLICAS ${n} with TLS_SECRET: every pod serves the same certificate on its own address${firsts.length > 1 ? 'es' : ''} (${firsts.map((a) => `${a} and the next ${n - 1}`).join('; ')}): ` +
         'its subject alternative names must cover all of them (or a DNS name each address answers to), or clients will refuse some pods.',
     );
   }

@@ -240,6 +240,13 @@ export interface MacvlanCniConfig {
   ipam?: Record<string, unknown>;
 }
 
+/** A CNI configuration list (`plugins`, chained in order), as Multus takes it in a NAD. */
+export interface CniConfigList {
+  cniVersion: string;
+  name: string;
+  plugins: ({ type: string } & Record<string, unknown>)[];
+}
+
 export interface INetworkAttachmentDefinition {
   apiVersion: 'k8s.cni.cncf.io/v1';
   kind: 'NetworkAttachmentDefinition';
@@ -283,11 +290,27 @@ export function cniConfigProblems(config: string | undefined): string[] {
   if (typeof o['name'] !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(o['name'])) p.push(`name ${JSON.stringify(o['name'])} is not a valid CNI network name`);
   const plugins = o['plugins'];
   if (plugins === undefined && typeof o['type'] !== 'string') p.push('type (the CNI plugin) is missing');
-  if (o['type'] === 'macvlan') {
-    if (typeof o['master'] !== 'string' || o['master'] === '') p.push('macvlan needs master (the host interface)');
-    if (o['mode'] !== undefined && !MACVLAN_MODES.includes(String(o['mode']))) p.push(`macvlan mode ${JSON.stringify(o['mode'])} is not one of ${MACVLAN_MODES.join(', ')}`);
-    if (o['linkInContainer'] !== undefined && typeof o['linkInContainer'] !== 'boolean') p.push('linkInContainer must be a boolean');
-  }
+  const pluginProblems = (q: Record<string, unknown>, where: string) => {
+    if (q['type'] === 'macvlan') {
+      if (typeof q['master'] !== 'string' || q['master'] === '') p.push(`${where}macvlan needs master (the host interface)`);
+      if (q['mode'] !== undefined && !MACVLAN_MODES.includes(String(q['mode']))) p.push(`${where}macvlan mode ${JSON.stringify(q['mode'])} is not one of ${MACVLAN_MODES.join(', ')}`);
+      if (q['linkInContainer'] !== undefined && typeof q['linkInContainer'] !== 'boolean') p.push(`${where}linkInContainer must be a boolean`);
+    }
+    if (q['type'] === 'tuning') {
+      for (const flag of ['allmulti', 'promisc']) if (q[flag] !== undefined && typeof q[flag] !== 'boolean') p.push(`${where}tuning ${flag} must be a boolean`);
+    }
+  };
+  if (plugins !== undefined) {
+    // a configuration list: the first plugin makes the interface, the others (tuning) adjust it
+    if (!Array.isArray(plugins) || plugins.length === 0) p.push('plugins must be a non-empty list of CNI plugin configurations');
+    else {
+      plugins.forEach((q, i) => {
+        if (q === null || typeof q !== 'object' || Array.isArray(q)) p.push(`plugins[${i}] is not a JSON object`);
+        else if (typeof (q as Record<string, unknown>)['type'] !== 'string') p.push(`plugins[${i}]: type (the CNI plugin) is missing`);
+        else pluginProblems(q as Record<string, unknown>, `plugins[${i}]: `);
+      });
+    }
+  } else pluginProblems(o, '');
   return p;
 }
 

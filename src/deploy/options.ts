@@ -14,7 +14,10 @@ import {
   parseEngine,
   parseImage,
   parseInterfaceName,
-  parseIpv4Cidr,
+  gatewayWithoutIpv4,
+  ipv6Twice,
+  isIpv6Cidr,
+  parseIpCidr,
   parseGateway,
   parseGateway6,
   parseIpv6Cidr,
@@ -23,6 +26,8 @@ import {
   parseSecretName,
   parseVlanId,
   replicaAddresses,
+  replicaAddresses6,
+  type Ipv6Cidr,
 } from './values.js';
 import { FlagError, flagHelp, parseFlags, type FlagSpec } from '../flags.js';
 
@@ -57,15 +62,15 @@ interface Spec {
 export const OPTION_SPECS: Spec[] = [
   { flag: '--master', takesValue: true, help: `worker node interface the MACVLAN sits on (env MACVLAN_MASTER, default ${SEED_DEFAULTS.master})` },
   { flag: '--vlan', takesValue: true, help: `VLAN ID 1-4094 of the userspace sub-interface (env VLAN_ID, default ${SEED_DEFAULTS.vlan})` },
-  { flag: '--ip', takesValue: true, help: `IPv4 host address with prefix (env IP_ADDRESS, default ${SEED_DEFAULTS.ip})` },
+  { flag: '--ip', takesValue: true, help: `host address with prefix (env IP_ADDRESS, default ${SEED_DEFAULTS.ip}); an IPv6 one (e.g. 2001:db8:123::150/64) makes an IPv6-only pod` },
   { flag: '--namespace', takesValue: true, help: `namespace (default ${SEED_DEFAULTS.namespace})` },
   { flag: '--image', takesValue: true, help: `our image (env CONTAINER_IMAGE, default ${DEFAULT_IMAGE})` },
   { flag: '--image-vpp', takesValue: true, help: `FD.io VPP image for --engine vpp (env CONTAINER_IMAGE_VPP, default ${DEFAULT_IMAGE_VPP})` },
   { flag: '--engine', takesValue: true, help: "dataplane: 'ts' (ours, default, NET_RAW only) or 'vpp' (FD.io VPP)" },
   { flag: '--replicas', takesValue: true, help: 'pods (env REPLICAS, default 1: a Deployment); above 1 a StatefulSet, one pod per node, pod n on IP + n' },
-  { flag: '--gateway', takesValue: true, help: "next hop of a default route, inside the address's prefix (env GATEWAY; default: none)" },
+  { flag: '--gateway', takesValue: true, help: "next hop of the IPv4 default route, inside --ip's prefix (env GATEWAY; default: none; refused for an IPv6-only pod: use --gateway6)" },
   { flag: '--ipv6', takesValue: true, help: 'dual stack: an IPv6 address with prefix beside --ip (env IPV6_ADDRESS, e.g. 2001:db8:123::150/64; default: none; --engine ts only)' },
-  { flag: '--gateway6', takesValue: true, help: 'next hop of an IPv6 default route: link-local or on the --ipv6 prefix (env GATEWAY6; default: none)' },
+  { flag: '--gateway6', takesValue: true, help: 'next hop of an IPv6 default route: link-local or on the prefix of --ipv6 (or of an IPv6 --ip) (env GATEWAY6; default: none)' },
   { flag: '--tls-secret', takesValue: true, help: 'a kubernetes.io/tls Secret (env TLS_SECRET): mounted read-only at /tls, HTTPS on 443 beside HTTP on 80, rotated without a restart (--engine ts only)' },
   { flag: '--www-dir', takesValue: true, help: 'local directory of web content, shipped as a ConfigMap (default: index.html "Welcome")' },
   { flag: '--openshift', takesValue: false, help: 'render for OpenShift: SCC, ClusterRole, ClusterRoleBinding (render default; deploy detects)' },
@@ -134,22 +139,45 @@ export function parseCommandOptions(
   };
   const master = attempt(() => parseInterfaceName(str('--master', 'MACVLAN_MASTER', SEED_DEFAULTS.master), '--master (MACVLAN_MASTER)'));
   const vlanId = attempt(() => parseVlanId(str('--vlan', 'VLAN_ID', SEED_DEFAULTS.vlan), '--vlan (VLAN_ID)'));
-  const ip = attempt(() => parseIpv4Cidr(str('--ip', 'IP_ADDRESS', SEED_DEFAULTS.ip), '--ip (IP_ADDRESS)'));
+  // IP_ADDRESS: IPv4 (alone, or beside IPV6_ADDRESS for dual stack) or IPv6 (an IPv6-only pod)
+  const ipAny = attempt(() => parseIpCidr(str('--ip', 'IP_ADDRESS', SEED_DEFAULTS.ip), '--ip (IP_ADDRESS)'));
+  const ip = ipAny !== undefined && !isIpv6Cidr(ipAny) ? ipAny : undefined;
+  const ip6Only = ipAny !== undefined && isIpv6Cidr(ipAny) ? ipAny : undefined;
   const namespace = attempt(() => parseNamespace(str('--namespace', undefined, SEED_DEFAULTS.namespace), '--namespace'));
   const image = attempt(() => parseImage(str('--image', 'CONTAINER_IMAGE', DEFAULT_IMAGE), '--image (CONTAINER_IMAGE)'));
   const imageVpp = attempt(() => parseImage(str('--image-vpp', 'CONTAINER_IMAGE_VPP', DEFAULT_IMAGE_VPP), '--image-vpp (CONTAINER_IMAGE_VPP)'));
   const engine = attempt(() => parseEngine(str('--engine', undefined, SEED_DEFAULTS.engine), '--engine'));
   const replicas = attempt(() => parseReplicas(str('--replicas', 'REPLICAS', SEED_DEFAULTS.replicas), '--replicas (REPLICAS)'));
   const gatewayRaw = str('--gateway', 'GATEWAY', '');
-  const gateway = gatewayRaw.trim() === '' ? undefined : attempt(() => parseGateway(gatewayRaw, ip, '--gateway (GATEWAY)'));
+  const gateway =
+    gatewayRaw.trim() === ''
+      ? undefined
+      : ip6Only !== undefined
+        ? attempt(() => {
+            // an IPv6-only pod has no IPv4 route: refused rather than ignored (docs/deploy.md)
+            throw gatewayWithoutIpv4(gatewayRaw, ip6Only, '--gateway (GATEWAY)');
+          })
+        : attempt(() => parseGateway(gatewayRaw, ip, '--gateway (GATEWAY)'));
   // every pod's address (IP_ADDRESS + ordinal) inside the prefix, none of them the gateway
   if (ip !== undefined && replicas !== undefined && (gatewayRaw.trim() === '' || gateway !== undefined)) {
     attempt(() => replicaAddresses(ip, replicas, gateway, '--ip (IP_ADDRESS)'));
   }
   const ipv6Raw = str('--ipv6', 'IPV6_ADDRESS', '');
-  const ipv6 = ipv6Raw.trim() === '' ? undefined : attempt(() => parseIpv6Cidr(ipv6Raw, '--ipv6 (IPV6_ADDRESS)'));
+  let ipv6: Ipv6Cidr | undefined;
+  if (ipv6Raw.trim() !== '') {
+    ipv6 = ip6Only !== undefined ? attempt(() => { throw ipv6Twice(ip6Only, ipv6Raw, '--ipv6 (IPV6_ADDRESS)'); }) : attempt(() => parseIpv6Cidr(ipv6Raw, '--ipv6 (IPV6_ADDRESS)'));
+  }
+  // the pod's IPv6 address: IP_ADDRESS (IPv6-only) or IPV6_ADDRESS (dual stack)
+  const v6 = ip6Only ?? ipv6;
+  const v6What = ip6Only !== undefined ? '--ip (IP_ADDRESS)' : '--ipv6 (IPV6_ADDRESS)';
+  const v6Broken = (ipv6Raw.trim() !== '' && ipv6 === undefined) || (ipAny === undefined && ipv6Raw.trim() === '');
   const gateway6Raw = str('--gateway6', 'GATEWAY6', '');
-  const gateway6 = gateway6Raw.trim() === '' || (ipv6Raw.trim() !== '' && ipv6 === undefined) ? undefined : attempt(() => parseGateway6(gateway6Raw, ipv6, '--gateway6 (GATEWAY6)'));
+  const gateway6 =
+    gateway6Raw.trim() === '' || v6Broken ? undefined : attempt(() => parseGateway6(gateway6Raw, v6, '--gateway6 (GATEWAY6)', ip6Only !== undefined ? 'IP_ADDRESS' : 'IPV6_ADDRESS'));
+  // every pod's IPv6 address (+ ordinal, as for IPv4) inside the prefix, none of them GATEWAY6
+  if (v6 !== undefined && replicas !== undefined && (gateway6Raw.trim() === '' || gateway6 !== undefined)) {
+    attempt(() => replicaAddresses6(v6, replicas, gateway6, v6What));
+  }
   if (ipv6 !== undefined && engine === 'vpp') {
     // VPP 24.10 has one http_static listener (IPv4 or IPv6); a second one is 25.06 syntax.
     problems.push(
@@ -186,7 +214,7 @@ export function parseCommandOptions(
     config: {
       master: master!,
       vlanId: vlanId!,
-      ip: ip!,
+      ...(ip !== undefined ? { ip } : {}),
       namespace: namespace!,
       image: image!,
       imageVpp: imageVpp!,
@@ -195,7 +223,7 @@ export function parseCommandOptions(
       probes: probes!,
       ...(replicas !== undefined && replicas > 1 ? { replicas } : {}),
       ...(gateway !== undefined ? { gateway } : {}),
-      ...(ipv6 !== undefined ? { ipv6: ipv6.cidr } : {}),
+      ...(v6 !== undefined ? { ipv6: v6.cidr } : {}),
       ...(gateway6 !== undefined ? { gateway6 } : {}),
       ...(tlsSecret !== undefined ? { tlsSecret } : {}),
       ...(www ? { www } : {}),

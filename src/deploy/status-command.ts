@@ -10,7 +10,7 @@ import { APP_NAME, IMAGE_PATHS, NAD_NAME, clusterScopedName, selectorString } fr
 import { CLUSTER_FLAGS, COMMON_FLAGS, parseCommandOptions, reportValueError, usage } from './options.js';
 import type { Io } from './deploy-command.js';
 import { podLines, reachLines } from './deploy-command.js';
-import { ValueError, ordinalAddress, parseIpv4Cidr, podOrdinal, type Ipv4Cidr } from './values.js';
+import { ValueError, isIpv6Cidr, ordinalAddress, ordinalAddress6, parseIpCidr, parseIpv6Cidr, podOrdinal, type Ipv4Cidr, type Ipv6Cidr } from './values.js';
 
 // all commands take the same options; status only uses --namespace and the cluster ones
 const FLAGS = [...COMMON_FLAGS, ...CLUSTER_FLAGS];
@@ -29,15 +29,32 @@ async function readOptional(c: Cluster, o: KubernetesObject): Promise<Record<str
   }
 }
 
-/** A pod's address: the Deployment's one, or IP_ADDRESS + the ordinal of a StatefulSet pod. */
-function podAddress(kind: 'Deployment' | 'StatefulSet', base: Ipv4Cidr | undefined, name: string | undefined): string {
+/** A pod's address: the Deployment's one, or IP_ADDRESS (IPv4 or IPv6) + the ordinal of a StatefulSet pod. */
+function podAddress(kind: 'Deployment' | 'StatefulSet', base: Ipv4Cidr | Ipv6Cidr | undefined, name: string | undefined): string {
   if (!base) return '?';
   if (kind === 'Deployment') return base.cidr;
   try {
-    return ordinalAddress(base, podOrdinal(name ?? '')).cidr;
+    const n = podOrdinal(name ?? '');
+    return (isIpv6Cidr(base) ? ordinalAddress6(base, n) : ordinalAddress(base, n)).cidr;
   } catch {
     return '?';
   }
+}
+
+/** The init container's IP_ADDRESS (and IPV6_ADDRESS, dual stack) as parsed addresses; empty when not made by us. */
+function envAddresses(env: Record<string, string>): (Ipv4Cidr | Ipv6Cidr)[] {
+  const out: (Ipv4Cidr | Ipv6Cidr)[] = [];
+  try {
+    out.push(parseIpCidr(env['IP_ADDRESS'] ?? ''));
+  } catch {
+    return out;
+  }
+  try {
+    if (env['IPV6_ADDRESS'] !== undefined && !isIpv6Cidr(out[0]!)) out.push(parseIpv6Cidr(env['IPV6_ADDRESS']));
+  } catch {
+    // not ours: the IPv4 address alone
+  }
+  return out;
 }
 
 export async function status(cluster: Cluster, namespace: string, io: Io = consoleIo): Promise<number> {
@@ -59,25 +76,23 @@ export async function status(cluster: Cluster, namespace: string, io: Io = conso
       `image ${main?.image ?? '?'}, capabilities ${(main?.securityContext?.capabilities?.add ?? []).join(',') || 'none'}`,
   );
   const env = Object.fromEntries((dep.spec?.template?.spec?.initContainers?.[0]?.env ?? []).map((e) => [e.name, e.value ?? '']));
-  let base: ReturnType<typeof parseIpv4Cidr> | undefined;
-  try {
-    base = parseIpv4Cidr(env['IP_ADDRESS'] ?? '');
-  } catch {
-    // not made by us: no addresses to show
-  }
+  // not made by us (no valid IP_ADDRESS): no addresses to show
+  const bases = envAddresses(env);
   const pods = (await listPods(cluster, namespace, selectorString())).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '', 'en', { numeric: true }));
   if (pods.length === 0) io.out('no pods');
   else io.out(`pods (${pods.length}):`);
   for (const p of pods) {
     const ready = p.status?.containerStatuses?.[0]?.ready ? 'ready' : 'not ready';
-    io.out(`  ${p.metadata?.name ?? '?'}  address ${podAddress(w.kind, base, p.metadata?.name)}  node ${p.spec?.nodeName ?? '(not scheduled)'}  ${ready}`);
+    io.out(`  ${p.metadata?.name ?? '?'}  address ${bases.length ? bases.map((b) => podAddress(w.kind, b, p.metadata?.name)).join(', ') : '?'}  node ${p.spec?.nodeName ?? '(not scheduled)'}  ${ready}`);
     io.out(`    ${podSummary(p).line}`);
   }
   const nad = d.multus ? await readOptional(cluster, { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: NAD_NAME, namespace } }) : undefined;
   if (nad) {
     let master = '?';
     try {
-      master = JSON.parse(nad['spec']?.config ?? '{}').master ?? '?';
+      const cni = JSON.parse(nad['spec']?.config ?? '{}');
+      // a single plugin (the seed's) or a list (macvlan first, then tuning)
+      master = (Array.isArray(cni.plugins) ? cni.plugins.find((q: { type?: string }) => q.type === 'macvlan')?.master : cni.master) ?? '?';
     } catch {
       // keep '?'
     }
@@ -92,10 +107,12 @@ export async function status(cluster: Cluster, namespace: string, io: Io = conso
   const ready = pods.find((p) => p.status?.containerStatuses?.[0]?.ready);
   if (ready) for (const l of podLines(ready)) io.out(l);
   try {
-    const ip = parseIpv4Cidr(env['IP_ADDRESS'] ?? '');
+    if (bases.length === 0) throw new Error('no IP_ADDRESS');
+    const ip = bases.find((b): b is Ipv4Cidr => !isIpv6Cidr(b));
+    const ipv6 = bases.find(isIpv6Cidr)?.cidr;
     const engine = main?.command?.[0] === IMAGE_PATHS.vpp ? 'vpp' : 'ts';
     const podName = ready?.metadata?.name;
-    for (const l of reachLines({ namespace, engine, ip, vlanId: Number(env['VLAN_ID']), replicas: want, ...(podName ? { podName } : {}) })) io.out(l);
+    for (const l of reachLines({ namespace, engine, ...(ip ? { ip } : {}), ...(ipv6 ? { ipv6 } : {}), vlanId: Number(env['VLAN_ID']), replicas: want, ...(podName ? { podName } : {}) })) io.out(l);
   } catch {
     // the Deployment was not made by us (no IP_ADDRESS in the init env): no hints
   }

@@ -367,30 +367,120 @@ export function parseIpv6Cidr(raw: string, what = 'IPV6_ADDRESS'): Ipv6Cidr {
   return { address, prefix, cidr: `${address}/${prefix}`, bytes };
 }
 
-/** GATEWAY6: the IPv6 default route's next hop: link-local (the usual router address) or on IPV6_ADDRESS's prefix. */
-export function parseGateway6(raw: string, ip: Ipv6Cidr | undefined, what = 'GATEWAY6'): string {
+/**
+ * GATEWAY6: the IPv6 default route's next hop: link-local (the usual router address) or on the
+ * prefix of the pod's IPv6 address. `source` names where that address came from: IPV6_ADDRESS
+ * (dual stack) or IP_ADDRESS (an IPv6-only pod).
+ */
+export function parseGateway6(raw: string, ip: Ipv6Cidr | undefined, what = 'GATEWAY6', source = 'IPV6_ADDRESS'): string {
   const s = raw.trim();
+  if (s.includes('/')) throw new ValueError(`${what} ${show(s)}: give the router's address alone, without a prefix length (e.g. fe80::1)`);
   const b = parseIpv6(s);
   if (b === null) throw new ValueError(`${what} ${show(s)} is not an IPv6 address (e.g. fe80::1 or 2001:db8:123::1)`);
   if (isIp6Unspecified(b) || isIp6Loopback(b) || isIp6Multicast(b) || isIp6V4Mapped(b)) throw new ValueError(`${what} ${show(s)} is not a unicast address: give the router's address`);
-  if (ip === undefined) throw new ValueError(`${what} is set but IPV6_ADDRESS is not: the IPv6 default route needs an IPv6 address`);
+  if (ip === undefined) {
+    throw new ValueError(
+      `${what} is set but IPV6_ADDRESS is not, nor is IP_ADDRESS an IPv6 address: the IPv6 default route needs an IPv6 address ` +
+        '(IPV6_ADDRESS beside an IPv4 IP_ADDRESS for dual stack, or an IPv6 IP_ADDRESS for an IPv6-only pod)',
+    );
+  }
   if (!isIp6LinkLocal(b)) {
-    if (!ip6PrefixMatch(b, 0, ip.bytes, 0, ip.prefix)) throw new ValueError(`${what} ${show(s)} is not on ${formatIpv6(ip6Network(ip.bytes, ip.prefix))}/${ip.prefix} (IPV6_ADDRESS): give a router on that prefix, or its link-local address`);
+    if (!ip6PrefixMatch(b, 0, ip.bytes, 0, ip.prefix)) throw new ValueError(`${what} ${show(s)} is not on ${formatIpv6(ip6Network(ip.bytes, ip.prefix))}/${ip.prefix} (${source}): give a router on that prefix, or its link-local address`);
     if (b.equals(ip.bytes)) throw new ValueError(`${what} ${show(s)} is the pod's own address ${ip.cidr}: give the router's address`);
   }
   return formatIpv6(b);
 }
 
-/** IPV6_ADDRESS + n (pod ordinal n of a StatefulSet), in the same prefix. */
+const bigOf = (b: Buffer): bigint => BigInt(`0x${b.toString('hex')}`);
+const bytesOf = (v: bigint): Buffer => Buffer.from(v.toString(16).padStart(32, '0'), 'hex');
+const ALL_ONES_128 = (1n << 128n) - 1n;
+
+/** The last address of the prefix of `ip` (all host bits one). */
+function lastOfPrefix6(ip: Ipv6Cidr): bigint {
+  const hostMask = ip.prefix === 128 ? 0n : ALL_ONES_128 >> BigInt(ip.prefix);
+  return bigOf(ip.bytes) | hostMask;
+}
+
+/**
+ * The IPv6 address of pod ordinal `n` of a StatefulSet: the pod's IPv6 address + n, in the same
+ * prefix (IPv6 has no broadcast address: every address up to the last of the prefix is a host).
+ * Throws, saying how many pods the prefix has room for, when it leaves the prefix.
+ */
 export function ordinalAddress6(ip: Ipv6Cidr, n: number, what = 'IPV6_ADDRESS'): Ipv6Cidr {
-  const b = Buffer.from(ip.bytes);
-  let carry = n;
-  for (let i = 15; i >= 0 && carry > 0; i--) {
-    const v = b[i] + carry;
-    b[i] = v & 0xff;
-    carry = v >>> 8;
+  const base = bigOf(ip.bytes);
+  const addr = base + BigInt(n);
+  const last = lastOfPrefix6(ip);
+  if (addr > last) {
+    const fits = last - base + 1n;
+    throw new ValueError(
+      `${what} ${ip.cidr}: pod ordinal ${n} would get ${addr > ALL_ONES_128 ? 'an address past ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' : formatIpv6(bytesOf(addr))}, ` +
+        `outside ${formatIpv6(ip6Network(ip.bytes, ip.prefix))}/${ip.prefix} (it leaves the prefix /${ip.prefix}): from ${ip.address} the prefix has room for ` +
+        `${fits} pod${fits === 1n ? '' : 's'} (last address ${formatIpv6(bytesOf(last))}); start lower, use a shorter prefix or fewer replicas`,
+    );
   }
-  if (carry > 0 || !ip6PrefixMatch(b, 0, ip.bytes, 0, ip.prefix)) throw new ValueError(`${what} ${ip.cidr} + ${n} (pod ordinal ${n}) leaves the prefix /${ip.prefix}`);
+  const b = bytesOf(addr);
   const address = formatIpv6(b);
   return { address, prefix: ip.prefix, cidr: `${address}/${ip.prefix}`, bytes: b };
+}
+
+/**
+ * Every pod's IPv6 address, ordinal 0 to replicas-1 (the IPv4 replicaAddresses' twin): each in the
+ * prefix, none of them GATEWAY6.
+ */
+export function replicaAddresses6(ip: Ipv6Cidr, replicas: number, gateway6?: string, what = 'IPV6_ADDRESS'): Ipv6Cidr[] {
+  const out: Ipv6Cidr[] = [];
+  for (let n = 0; n < replicas; n++) out.push(ordinalAddress6(ip, n, what));
+  if (gateway6 !== undefined) {
+    const g = parseIpv6(gateway6);
+    const clash = g === null ? -1 : out.findIndex((a) => a.bytes.equals(g));
+    if (clash >= 0) {
+      throw new ValueError(
+        replicas === 1
+          ? `GATEWAY6 ${gateway6} is the pod's own address ${ip.cidr}: give the router's address`
+          : `GATEWAY6 ${gateway6} is the address of pod ordinal ${clash} (${out[0]!.address}–${out.at(-1)!.address} for ${replicas} replicas): give the router's address, outside that range`,
+      );
+    }
+  }
+  return out;
+}
+
+/** Whether an address parsed by parseIpCidr is IPv6. */
+export function isIpv6Cidr(ip: Ipv4Cidr | Ipv6Cidr): ip is Ipv6Cidr {
+  return 'bytes' in ip;
+}
+
+/**
+ * IP_ADDRESS: an IPv4 address with prefix (the seed's form, alone or with IPV6_ADDRESS for dual
+ * stack), or an IPv6 one: an IPv6-only pod. The family is told by a ':' in the text; each is then
+ * validated by its own parser (parseIpv4Cidr, parseIpv6Cidr).
+ */
+export function parseIpCidr(raw: string, what = 'IP_ADDRESS'): Ipv4Cidr | Ipv6Cidr {
+  const s = raw.trim();
+  if (s.includes(':')) return parseIpv6Cidr(s, what);
+  // text with dots is taken as IPv4 and gets that parser's precise message (octet, prefix, …)
+  if (!s.includes('.')) {
+    throw new ValueError(
+      `${what} ${show(s)} is neither an IPv4 nor an IPv6 address with prefix length: e.g. 192.168.123.150/24, or 2001:db8:123::150/64 for an IPv6-only pod`,
+    );
+  }
+  return parseIpv4Cidr(s, what);
+}
+
+/**
+ * GATEWAY when IP_ADDRESS is IPv6 (an IPv6-only pod): refused, since the pod has no IPv4 address
+ * and so no IPv4 route; the IPv6 default route's next hop is GATEWAY6.
+ */
+export function gatewayWithoutIpv4(raw: string, ip: Ipv6Cidr, what = 'GATEWAY'): ValueError {
+  return new ValueError(
+    `${what} ${show(raw.trim())} is set but IP_ADDRESS ${ip.cidr} is IPv6 (an IPv6-only pod, no IPv4 address to route from): ` +
+      `give the IPv6 router as GATEWAY6 (e.g. fe80::1, or an address on ${formatIpv6(ip6Network(ip.bytes, ip.prefix))}/${ip.prefix}), and leave GATEWAY empty`,
+  );
+}
+
+/** IP_ADDRESS is IPv6 and IPV6_ADDRESS is set too: one IPv6 address per pod, and dual stack needs an IPv4 IP_ADDRESS. */
+export function ipv6Twice(ip: Ipv6Cidr, ipv6Raw: string, what = 'IPV6_ADDRESS'): ValueError {
+  return new ValueError(
+    `${what} ${show(ipv6Raw.trim())} is set but IP_ADDRESS ${ip.cidr} is IPv6 already: for dual stack put the IPv4 address in IP_ADDRESS ` +
+      'and the IPv6 one in IPV6_ADDRESS; for an IPv6-only pod leave IPV6_ADDRESS empty',
+  );
 }

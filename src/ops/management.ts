@@ -2,7 +2,9 @@
  * The management endpoint: a plain Node `http` server (the kernel's TCP, not the dataplane's) on
  * the pod's own network, serving /healthz, /readyz and /metrics.
  *
- * vpp.conf: `vpp-server { management 0.0.0.0:9100 }` (`off` or absent: no endpoint).
+ * vpp.conf: `vpp-server { management [::]:9100 }` (`off` or absent: no endpoint). `[::]` answers over
+ * IPv4 and IPv6 (falling back to 0.0.0.0 where the kernel has no IPv6), which an IPv6-only cluster's
+ * kubelet needs; `0.0.0.0:9100` is IPv4 only.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -63,19 +65,38 @@ export class ManagementServer {
     private readonly handlers: ManagementHandlers,
   ) {}
 
-  /** Listens; rejects with the listen error (EADDRINUSE, EADDRNOTAVAIL, EACCES …). */
+  /**
+   * Set when the address was `::` and the pod's kernel has no IPv6 (EAFNOSUPPORT, EADDRNOTAVAIL):
+   * the endpoint then listens on 0.0.0.0 instead, and the caller says so in the log.
+   */
+  fellBackToIpv4 = false;
+
+  /**
+   * Listens; rejects with the listen error (EADDRINUSE, EADDRNOTAVAIL, EACCES …). `::` is one
+   * dual-stack socket (Node leaves IPV6_V6ONLY off), so the kubelet's probes reach it over the pod
+   * network's IPv4 or IPv6, whichever the cluster runs; a kernel without IPv6 gets 0.0.0.0.
+   */
   async listen(): Promise<AddressInfo> {
     const server = createServer((req, res) => void this.handle(req, res));
     server.keepAliveTimeout = 5000;
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.address.port, this.address.host, () => {
-        server.off('error', reject);
-        resolve();
+    const listenOn = (host: string) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.address.port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    try {
+      await listenOn(this.address.host);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (this.address.host !== '::' || (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL')) throw err;
+      this.fellBackToIpv4 = true;
+      await listenOn('0.0.0.0');
+    }
     // Probes must never keep the process alive on their own.
     server.unref();
     this.server = server;

@@ -40,6 +40,8 @@ export interface SegmentReceiver {
   sendAck(now: number): void;
   /** Whether a segment failing PAWS is still taken as a reordered duplicate ACK (isDisorderedAck). */
   disorderedAck(g: Segment, tsVal: number): boolean;
+  /** A segment dropped by PAWS: its part below RCV.NXT goes in a D-SACK block (dsack.ts; not in TIME_WAIT). */
+  duplicateDropped?(seq: number, segLen: number): void;
 }
 
 /** What isDisorderedAck reads of the sending side. */
@@ -102,6 +104,7 @@ export function acceptSegment(r: SegmentReceiver, g: Segment, segLen: number, no
   if (r.tsOk && opt.hasTs && (flags & TCP_RST) === 0 && ((r.tsRecent - opt.tsVal) | 0) > PAWS_WINDOW && !r.disorderedAck(g, opt.tsVal)) {
     if ((flags & TCP_SYN) !== 0 && r.state !== SYN_RECEIVED) return synChallenge(r, now);
     st.err('paws');
+    r.duplicateDropped?.(g.seq, segLen);
     outOfWindowAck(r, now, segLen);
     return SEG_DROP;
   }

@@ -81,7 +81,7 @@ function ackNewData(c: TcpConnection, ack: number, now: number): void {
   // RTT: from the echoed timestamp (RFC 7323 §4.1) or the one timed segment (Karn).
   if (c.tsOk && opt.hasTs && opt.tsEcr !== 0) {
     const r = (c.tsNow(now) - opt.tsEcr) | 0;
-    if (r >= 0 && r < 3600_000) rttSample(c, r);
+    if (r >= 0 && r < 3600_000) rttSample(c, r, true);
   } else if (c.rttActive && seqGeq(ack, c.rttSeq)) {
     c.rttActive = false;
     rttSample(c, now - c.rttTime);

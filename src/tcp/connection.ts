@@ -28,6 +28,7 @@ import {
 } from './acceptance.js';
 import { ackAcceptable, processAck } from './ack-input.js';
 import { type CongestionControl, createCongestionControl } from './congestion.js';
+import { dsackExtend, dsackOld, dsackSet } from './dsack.js';
 import { synReceivedAck, synSentInput } from './handshake.js';
 import { sendAck, sendData, sendRst, sendSynAck } from './output.js';
 import type { Reassembly } from './reassembly.js';
@@ -128,6 +129,10 @@ export class TcpConnection implements ByteStream {
   oooFin = false;
   oooFinSeq = 0;
   oooFinLatest = false;
+  /** A D-SACK block owed on the next segment sent (dsack.ts, RFC 2883). */
+  dsack = false;
+  dsackStart = 0;
+  dsackEnd = 0;
   /** Reading paused: in-order data is held (and the window closes) until resume(). */
   private paused = false;
   private rcvQ: Buffer[] = [];
@@ -307,12 +312,17 @@ export class TcpConnection implements ByteStream {
     return this.rec !== undefined && this.rec.inRecovery;
   }
 
-  /** A pure ACK now (the acceptance checks' answer; see output.ts). */
   /** @internal SegmentReceiver: the PAWS exemption (acceptance.ts isDisorderedAck). */
   disorderedAck(g: Segment, tsVal: number): boolean {
     return isDisorderedAck(this, g, tsVal);
   }
 
+  /** @internal SegmentReceiver: a segment PAWS dropped may still be a duplicate to report (D-SACK). */
+  duplicateDropped(seq: number, segLen: number): void {
+    dsackOld(this, seq, segLen);
+  }
+
+  /** A pure ACK now (the acceptance checks' answer; see output.ts). */
   sendAck(now: number): void {
     sendAck(this, now);
   }
@@ -356,6 +366,7 @@ export class TcpConnection implements ByteStream {
           return;
         }
         if (segLen > 0) st.counters.duplicateSegments++;
+        dsackOld(this, seq, segLen);
         rejectOutOfWindow(this, segLen, now);
         return;
       case SEG_RESET:
@@ -460,8 +471,10 @@ export class TcpConnection implements ByteStream {
       if (d >= len) {
         // All old data: a retransmission whose ACK we sent was lost.
         st.counters.duplicateSegments++;
+        dsackSet(this, dseq, (dseq + len) >>> 0);
         return 0;
       }
+      dsackSet(this, dseq, this.rcvNxt);
       dseq = this.rcvNxt;
       off += d;
       len -= d;
@@ -475,6 +488,8 @@ export class TcpConnection implements ByteStream {
       // Out of order: keep it, and send an immediate duplicate ACK carrying SACK blocks.
       const stored = st.mem.storeOutOfOrder(this, dseq, g.buf, off, len);
       st.counters.outOfOrderSegments++;
+      const rs = this.reasm;
+      if (stored && rs !== null && rs.dupStart !== rs.dupEnd) dsackSet(this, rs.dupStart, rs.dupEnd);
       if (stored) this.oooFinLatest = false;
       if (fin && stored) {
         this.oooFin = true;
@@ -491,6 +506,12 @@ export class TcpConnection implements ByteStream {
     // Holes: data kept beyond RCV.NXT, or a FIN that came on its own beyond it.
     const hadHoles = (this.reasm !== null && this.reasm.count > 0) || this.oooFin;
     this.rcvNxt = (this.rcvNxt + len) >>> 0;
+    // Held data the segment brought again is part of its duplicate (after its old left part, if any).
+    const held = this.reasm;
+    if (held !== null && held.count > 0 && held.overlapBelow(this.rcvNxt)) {
+      if (d > 0) dsackExtend(this, held.dupStart, held.dupEnd);
+      else dsackSet(this, held.dupStart, held.dupEnd);
+    }
     this.deliver(g.buf, off, len);
     if (this.state === CLOSED) return -1;
     if (hadHoles) {

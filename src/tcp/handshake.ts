@@ -77,7 +77,7 @@ export function synReceivedAck(c: TcpConnection, g: Segment, now: number): boole
 /** The handshake's RTT sample: from the echoed timestamp, or the SYN(-ACK) if it was sent once (Karn). */
 function handshakeRtt(c: TcpConnection, now: number): void {
   const opt = c.stack.opt;
-  if (c.tsOk && opt.hasTs && opt.tsEcr !== 0) rttSample(c, (c.tsNow(now) - opt.tsEcr) | 0);
+  if (c.tsOk && opt.hasTs && opt.tsEcr !== 0) rttSample(c, (c.tsNow(now) - opt.tsEcr) | 0, true);
   else if (c.retries === 0) rttSample(c, now - c.rttTime);
   c.retries = 0;
   c.backoff = 0;

@@ -14,6 +14,9 @@ import { seqGt, seqLt } from './seq.js';
 /** Largest payload asked for in one super-segment (the sink's room, ≤ one IPv4 packet, decides). */
 export const SUPER_SEGMENT_MAX = 65535;
 
+/** The SACK blocks that follow a D-SACK block (scratch, copied into the stack's sackOut). */
+const sackTail = new Uint32Array(6);
+
 /** The sequence number where the queued data ends (our FIN's, once end() was called). */
 export function dataEnd(c: TcpConnection): number {
   return c.finQueued ? c.finSeq : (c.sndUna + c.q.bytes) >>> 0;
@@ -27,6 +30,9 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
   const st = c.stack;
   const sink = st.sink;
   c.lastPiece = 0;
+  // A D-SACK reports a duplicate once (RFC 2883 §4): the device would copy it onto every piece of
+  // a super-segment, so the segment that carries it is a plain one.
+  if (superSeg && c.dsack) superSeg = false;
   if (!sink.begin(c.localIp, c.remoteIp, superSeg)) {
     st.txBlocked = true;
     return -1;
@@ -36,8 +42,18 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
   let hl = c.tsOk ? 32 : 20;
   let nsack = 0;
   const rs = c.reasm;
-  if (c.sackOk && ((rs !== null && rs.count > 0) || c.oooFin)) {
-    nsack = sackBlocksWithFin(rs, c.oooFin, c.oooFinSeq, c.oooFinLatest, st.sackOut, c.tsOk ? 3 : 4);
+  if (c.sackOk && ((rs !== null && rs.count > 0) || c.oooFin || c.dsack)) {
+    const max = c.tsOk ? 3 : 4;
+    if (c.dsack) {
+      // RFC 2883: the D-SACK block first, then the SACK blocks (dsack.ts); reported once.
+      const out = st.sackOut;
+      nsack = 1 + sackBlocksWithFin(rs, c.oooFin, c.oooFinSeq, c.oooFinLatest, sackTail, max - 1);
+      out[0] = c.dsackStart;
+      out[1] = c.dsackEnd;
+      for (let i = 2; i < 2 * nsack; i++) out[i] = sackTail[i - 2];
+      c.dsack = false;
+      st.counters.dsacksOut++;
+    } else nsack = sackBlocksWithFin(rs, c.oooFin, c.oooFinSeq, c.oooFinLatest, st.sackOut, max);
     hl += 4 + 8 * nsack;
   }
   let len = 0;

@@ -27,6 +27,12 @@ export class Reassembly {
   /** The most recently received out-of-order range, for the first SACK block. */
   private lastSeq = 0;
   private lastEnd = 0;
+  /**
+   * The duplicate found by the last insert() or overlapBelow() (RFC 2883): the first run of bytes
+   * already held, extended while the runs are contiguous; dupStart = dupEnd when there was none.
+   */
+  dupStart = 0;
+  dupEnd = 0;
 
   get count(): number {
     return this.pieces.length;
@@ -38,6 +44,7 @@ export class Reassembly {
    */
   insert(seq: number, buf: Buffer, off: number, len: number): boolean {
     const ps = this.pieces;
+    this.dupStart = this.dupEnd = 0;
     if (ps.length >= MAX_PIECES) return false;
     let s = seq >>> 0;
     const e = (seq + len) >>> 0;
@@ -56,11 +63,33 @@ export class Reassembly {
         this.add(i, s, p.seq, buf, off + ((s - seq) | 0));
         i++;
       }
-      // Skip what p already holds.
-      if (seqGt(p.end, s)) s = p.end;
+      // Skip what p already holds (a duplicate).
+      if (seqGt(p.end, s)) {
+        this.noteDup(seqGt(p.seq, s) ? p.seq : s, seqLt(p.end, e) ? p.end : e);
+        s = p.end;
+      }
       i++;
     }
     return true;
+  }
+
+  /**
+   * Finds the held bytes below `end` (data an in-order segment ending there brought again) and
+   * records them as the duplicate (dupStart/dupEnd); returns whether there were any.
+   */
+  overlapBelow(end: number): boolean {
+    const ps = this.pieces;
+    this.dupStart = this.dupEnd = 0;
+    for (let i = 0; i < ps.length && seqLt(ps[i].seq, end); i++) this.noteDup(ps[i].seq, seqLt(ps[i].end, end) ? ps[i].end : end);
+    return this.dupStart !== this.dupEnd;
+  }
+
+  /** The first duplicate run is kept; a later one only extends it when contiguous (Linux's tcp_dsack_extend). */
+  private noteDup(s: number, e: number): void {
+    if (this.dupStart === this.dupEnd) {
+      this.dupStart = s;
+      this.dupEnd = e;
+    } else if (s === this.dupEnd) this.dupEnd = e;
   }
 
   private add(i: number, s: number, e: number, buf: Buffer, off: number): void {

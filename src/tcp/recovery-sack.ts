@@ -51,6 +51,8 @@ export class SackRecovery implements LossRecovery {
   private rxtHint = 0;
   /** Highest sequence number SACKed or cumulatively ACKed (for reordering detection). */
   private fack: number;
+  /** fack as it was before the ACK being processed (reordering is judged against it, as Linux). */
+  private fackBefore: number;
   /** Bytes newly delivered (cumulatively ACKed or SACKed) by the segment being processed. */
   private delivered = 0;
   /** Records RACK deemed lost while processing the current ACK/timer. */
@@ -59,6 +61,16 @@ export class SackRecovery implements LossRecovery {
   private rackXmit = -Infinity;
   private rackOrder = -1;
   private rackRtt = 0;
+  /**
+   * RACK.min_RTT (RFC 8985 §6.2 step 4) from the send log's times: the clock's resolution (µs),
+   * where the connection's RTT estimate comes from timestamps in whole milliseconds.
+   */
+  private minRttFine = Infinity;
+  /** RFC 8985 §6.2 step 4: RACK.reo_wnd_mult, raised by D-SACKs, back to 1 after 16 recoveries. */
+  private reoWndMult = 1;
+  /** No further raise of reoWndMult until SND.UNA passes this (one per round trip). */
+  private reoWndRound = 0;
+  private reoWndPersist = 0;
   /** Transmissions so far (orders the records' sends). */
   private xmits = 0;
   reorderSeen = false;
@@ -85,7 +97,8 @@ export class SackRecovery implements LossRecovery {
 
   constructor(private readonly c: TcpConnection) {
     this.recover = c.sndUna;
-    this.fack = c.sndUna;
+    this.fack = this.fackBefore = c.sndUna;
+    this.reoWndRound = c.sndUna;
   }
 
   steady(): boolean {
@@ -271,6 +284,7 @@ export class SackRecovery implements LossRecovery {
     const c = this.c;
     this.delivered = 0;
     this.origDelivered = false;
+    this.fackBefore = this.fack;
     let newSack = false;
     if (opt.sackCount > 0 && isDsack(ack, opt.sack, opt.sackCount)) this.onDsack(opt.sack[0], opt.sack[1]);
     // SACK blocks (RFC 2018): only those above the cumulative ACK and within what was sent.
@@ -307,9 +321,9 @@ export class SackRecovery implements LossRecovery {
       // remaining losses and PRR sets cwnd (lossDetect).
       if (seqGeq(ack, this.recover)) {
         this.inRecovery = false;
-        c.cwnd = c.ssthresh;
+        if (c.cc.modelBased !== true) c.cwnd = c.ssthresh;
       }
-    } else {
+    } else if (c.cc.modelBased !== true) {
       // Count what this ACK newly delivered (bytes SACKed earlier were counted then).
       c.cc.onAck(c, this.delivered, flightBefore, now);
     }
@@ -383,7 +397,10 @@ export class SackRecovery implements LossRecovery {
     this.sackedBytes += len;
     this.sackedSegs++;
     const e = log.end(k);
-    if ((f & R_EVER_RETRANS) === 0 && seqLt(e, this.fack)) this.reorderSeen = true;
+    // RFC 8985 §6.2 step 3: a segment sent once, SACKed below what an earlier ACK reported, was
+    // reordered. Against fack before this ACK: one ACK's blocks (newest first) and the ones a lost
+    // ACK carried are not a reordering, they arrive together.
+    if ((f & R_EVER_RETRANS) === 0 && seqLt(e, this.fackBefore)) this.reorderSeen = true;
     if (seqGt(e, this.fack)) this.fack = e;
     this.rackUpdate(k, now);
     return len;
@@ -409,10 +426,13 @@ export class SackRecovery implements LossRecovery {
     const rtt = now - t;
     if ((log.flags(k) & R_EVER_RETRANS) !== 0) {
       // Possibly the original transmission that was delivered: not a sample for this send time.
-      if (rtt < c.minRtt) return;
+      if (rtt < (this.minRttFine !== Infinity ? this.minRttFine : c.minRtt)) return;
       const opt = c.stack.opt;
       if (c.tsOk && opt.hasTs && opt.tsEcr !== 0 && seqLt(opt.tsEcr, c.tsNow(t))) return;
-    } else if (rtt < c.minRtt) c.minRtt = rtt;
+    } else {
+      if (rtt < c.minRtt) c.minRtt = rtt;
+      if (rtt < this.minRttFine) this.minRttFine = rtt;
+    }
     const o = log.order(k);
     if (o > this.rackOrder) {
       this.rackOrder = o;
@@ -423,15 +443,21 @@ export class SackRecovery implements LossRecovery {
 
   /**
    * RFC 8985 §6.2 step 4: the reordering window. Zero while no reordering was seen and we are
-   * already recovering or DupThresh segments are SACKed; otherwise min_RTT/4 (bounded by SRTT),
-   * at least 1 ms, our clock's granularity for RTT samples.
+   * already recovering or DupThresh segments are SACKed; otherwise reo_wnd_mult · min_RTT/4,
+   * bounded by SRTT (as Linux). min_RTT is measured from the send log (µs resolution), so the
+   * window is as small as the path's: on a LAN path of 50 µs it is ~12 µs, not the 1 ms floor
+   * this had while min_RTT came from whole-millisecond timestamps (each loss then waited for the
+   * reordering timer, ≥ 1 ms with Node's timers, instead of being found by the next ACK).
+   * Without a fine sample yet, the whole-millisecond estimate with a 1 ms floor.
    */
   private reoWnd(): number {
     const c = this.c;
     if (!this.reorderSeen && (this.inRecovery || this.inLoss || this.sackedSegs >= 3)) return 0;
-    let w = c.minRtt === Infinity ? 1 : c.minRtt / 4;
-    if (c.hasRtt && w > c.srtt) w = c.srtt;
-    return w < 1 ? 1 : w;
+    const fine = this.minRttFine !== Infinity;
+    let w = (this.reoWndMult * (fine ? this.minRttFine : c.minRtt === Infinity ? 4 : c.minRtt)) / 4;
+    const bound = c.hasRtt && c.srtt > 0 ? c.srtt : Infinity;
+    if (w > bound) w = bound;
+    return fine || w >= 1 ? w : 1;
   }
 
   /**
@@ -466,8 +492,12 @@ export class SackRecovery implements LossRecovery {
     const c = this.c;
     this.newlyLost = 0;
     if (this.sackedBytes > 0 || this.inRecovery || this.inLoss || c.reoAt !== Infinity) this.rackDetect(now);
+    const model = c.cc.modelBased === true;
     if (!this.inRecovery && !this.inLoss && this.newlyLost > 0) this.enterRecovery(now);
-    else if (this.inRecovery) this.prrUpdate();
+    else if (this.inRecovery && !model) this.prrUpdate();
+    // A model-based controller (bbr) sets cwnd on every ACK that delivered data, recovering or
+    // not, SACKed bytes included; it replaces PRR.
+    if (model && this.delivered > 0) c.cc.onAck(c, this.delivered, (c.sndMax - c.sndUna) | 0, now);
     const d = this.delivered;
     this.delivered = 0;
     if (this.newlyLost > 0 || d > 0) c.stack.markDirty(c);
@@ -488,7 +518,9 @@ export class SackRecovery implements LossRecovery {
     this.rescueDone = false;
     this.tlpOut = false;
     c.ptoAt = Infinity;
-    this.prrUpdate();
+    // RFC 8985 §6.2 step 4: after 16 recoveries without a D-SACK the multiplier is 1 again.
+    if (this.reoWndPersist > 0 && --this.reoWndPersist === 0) this.reoWndMult = 1;
+    if (c.cc.modelBased !== true) this.prrUpdate();
     c.stack.counters.fastRetransmits++;
     c.stack.markDirty(c);
   }
@@ -648,9 +680,15 @@ export class SackRecovery implements LossRecovery {
   private onDsack(s: number, e: number): void {
     const c = this.c;
     c.stack.counters.dsacksIn++;
-    // RFC 8985 §6.2 step 4: a duplicate means reordering (or a spurious retransmission) was seen:
-    // RACK keeps a reordering window from now on.
-    this.reorderSeen = true;
+    // RFC 8985 §6.2 step 4: a D-SACK widens the reordering window (reo_wnd_mult + 1, once per
+    // round trip), it does not by itself mean reordering: under random loss both ways most are
+    // the answers to tail loss probes whose ACK was lost. (This set reorderSeen once, and from
+    // then on every loss waited a reordering window; Linux, too, only raises reo_wnd_steps.)
+    if (seqGeq(c.sndUna, this.reoWndRound)) {
+      if (this.reoWndMult < 255) this.reoWndMult++;
+      this.reoWndRound = c.sndMax;
+      this.reoWndPersist = 16;
+    }
     if (!this.undoOpen) return;
     if (seqGt(e, c.sndUna)) {
       const log = this.log;

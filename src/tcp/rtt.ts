@@ -1,10 +1,15 @@
 /** RFC 6298 round-trip estimation and the retransmission timeout it gives. */
 import type { TcpConnection } from './connection.js';
 
-/** One RTT sample r (ms) (RFC 6298 §2 with clock granularity G = 1 ms); resets the backoff. */
-export function rttSample(c: TcpConnection, r: number): void {
+/**
+ * One RTT sample r (ms) (RFC 6298 §2 with clock granularity G = 1 ms); resets the backoff.
+ * `coarse`: from timestamps, in whole milliseconds.
+ */
+export function rttSample(c: TcpConnection, r: number, coarse = false): void {
   if (r < 0) return;
-  if (r < c.minRtt) c.minRtt = r;
+  // On SACK connections the minimum (RACK's, bbr's) comes from the send log (recovery-sack.ts,
+  // µs resolution), not from timestamps in whole milliseconds (0 on a LAN).
+  if (r < c.minRtt && !(coarse && c.sackOk)) c.minRtt = r;
   if (!c.hasRtt) {
     c.hasRtt = true;
     c.srtt = r;

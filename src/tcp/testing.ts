@@ -141,7 +141,7 @@ export type PeerSegment = Omit<BuildOptions, 'srcPort' | 'dstPort'> & { srcPort?
  * application that records its events. Each input is followed by flush(), like the dataplane.
  */
 export class TcpHarness {
-  readonly sink = new MemorySink();
+  readonly sink: MemorySink;
   readonly stack: TcpStack;
   now = 1000;
   readonly local = 0x0a000001;
@@ -162,7 +162,9 @@ export class TcpHarness {
   /** Our ISN, learnt from the SYN-ACK. */
   iss = 0;
 
-  constructor(opts?: Partial<TcpOptions>, listen = true) {
+  /** `sink`: what captures our segments (a MemorySink unless given, e.g. one that takes super-segments). */
+  constructor(opts?: Partial<TcpOptions>, listen = true, sink: MemorySink = new MemorySink()) {
+    this.sink = sink;
     this.stack = new TcpStack(this.sink, { secret: Buffer.alloc(32, 7), ...opts });
     if (listen) this.stack.listen(this.local, this.lport, (s) => this.accept(s as TcpConnection));
   }

@@ -222,6 +222,8 @@ export interface TcpCounters {
   earlyRetransmits: number;
   /** ACKs whose first SACK block was a D-SACK (RFC 2883): the peer got a segment twice. */
   dsacksIn: number;
+  /** Segments we sent with a D-SACK block (RFC 2883, dsack.ts): the peer sent us data twice. */
+  dsacksOut: number;
   /** Recoveries undone as spurious (spurious.ts), by the detector that found out. */
   undoDsack: number;
   undoEifel: number;
@@ -265,6 +267,7 @@ export function newCounters(): TcpCounters {
     limitedTransmits: 0,
     earlyRetransmits: 0,
     dsacksIn: 0,
+    dsacksOut: 0,
     undoDsack: 0,
     undoEifel: 0,
     undoFrto: 0,

@@ -155,7 +155,12 @@ export function withResponse(opts: SynOptions = FULL): Step[] {
 /** The SYN-ACK to FULL, as both send it (the first step of most cases). */
 const SYNACK_FULL = ['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'];
 const TS_FUTURE = 2 ** 30;
-const DSACK_MISSING = 'D-SACK (RFC 2883) is not implemented yet (issue 9 item 3 plans it): Linux reports the duplicate in a SACK block';
+/**
+ * Both answer a wholly old segment with the same D-SACK block (RFC 2883); only the echoed
+ * timestamp differs.
+ */
+const TSECR_OF_DUPLICATE =
+  'the D-SACK block agrees; the echoed timestamp differs on purpose. RFC 7323 §5.3: a segment wholly below RCV.NXT fails the window test (R2) before TS.Recent may take its TSval (R3), so we echo the TS.Recent of the original: a sender whose retransmission followed a lost ACK sees an echo older than the retransmission and knows it was not needed (Eifel, RFC 3522; the only detector without SACK). Linux starts its window test at RCV.WUP (the last ACK sent, a FreeBSD heritage), so a duplicate that ends exactly there passes it and its TSval is echoed';
 const TS_OLD = -100_000;
 
 // ---- the cases --------------------------------------------------------------------------------
@@ -345,11 +350,11 @@ export const NORMAL: Case[] = [
   { name: 'data-out-of-order-sack', rfc: 'RFC 9293 §3.10.7.4 (ACK for a segment beyond RCV.NXT), RFC 2018 §4 (its SACK block)', steps: [...open(), { flags: 'A', seq: 100, len: 10 }, probe] },
   {
     name: 'data-duplicate-dsack',
-    rfc: 'RFC 9293 §3.10.7.4 (ACK for an old segment), RFC 2883 (D-SACK block)',
-    knownBug: {
-      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=40 sack=-10-0']],
-      why: DSACK_MISSING,
-      ours: [SYNACK_FULL, [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=0 [Timestamp] tsecr=30']],
+    rfc: 'RFC 9293 §3.10.7.4 (ACK for an old segment), RFC 2883 §4 (D-SACK block)',
+    expectDifference: {
+      why: TSECR_OF_DUPLICATE,
+      linux: [SYNACK_FULL, [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=40 sack=-10-0']],
+      ours: [SYNACK_FULL, [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=30 sack=-10-0']],
     },
     steps: [...open(), { flags: 'A', len: 10 }, { flags: 'A', seq: -10, len: 10 }],
   },
@@ -359,13 +364,28 @@ export const NORMAL: Case[] = [
     steps: [...open(), { flags: 'A', seq: 100, len: 10 }, { flags: 'A', seq: 300, len: 10 }, { flags: 'A', seq: 110, len: 10 }],
   },
   {
+    name: 'dsack-inside-out-of-order-block',
+    rfc: 'RFC 2883 §4 example 3: a duplicate of held out-of-order data → D-SACK block, then the block containing it',
+    steps: [...open(), { flags: 'A', seq: 100, len: 10 }, { flags: 'A', seq: 100, len: 10 }],
+  },
+  {
+    name: 'dsack-overlapping-out-of-order-block',
+    rfc: 'RFC 2883 §4: the part already held is the D-SACK block, the merged held range the next block',
+    steps: [...open(), { flags: 'A', seq: 100, len: 10 }, { flags: 'A', seq: 105, len: 10 }],
+  },
+  {
+    name: 'dsack-in-order-segment-covers-held-data',
+    rfc: 'RFC 2883 §4 rule 3: the D-SACK block is exactly the duplicate run: the held data the in-order segment brings again, not the new bytes after it',
+    steps: [...open(), { flags: 'A', seq: 20, len: 10 }, { flags: 'A', len: 35 }],
+  },
+  {
+    name: 'dsack-not-without-sack-permitted',
+    rfc: 'RFC 2883 §4 / RFC 2018: no SACK option (so no D-SACK) unless SACK-permitted was exchanged',
+    steps: [...open({ mss: 1460, ws: 7 }), { flags: 'A', len: 10 }, { flags: 'A', seq: -10, len: 10 }],
+  },
+  {
     name: 'data-overlapping-left-edge',
-    rfc: 'RFC 9293 §3.10.7.4: a segment starting below RCV.NXT is trimmed and its new part taken; RFC 2883: the duplicate part in a D-SACK block',
-    knownBug: {
-      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=5 [SAck,Timestamp] tsecr=40 sack=-5-0']],
-      why: DSACK_MISSING,
-      ours: [SYNACK_FULL, [], ['A seq=0 ack=10 [Timestamp] tsecr=30'], ['A seq=0 ack=5 [Timestamp] tsecr=40']],
-    },
+    rfc: 'RFC 9293 §3.10.7.4: a segment starting below RCV.NXT is trimmed and its new part taken; RFC 2883 §4: the duplicate part in a D-SACK block',
     steps: [...open(), { flags: 'A', len: 10 }, { flags: 'A', seq: -5, len: 10 }],
   },
   { name: 'data-beyond-window', rfc: 'RFC 9293 §3.10.7.4: not acceptable → ACK, drop', steps: [...open(), { flags: 'A', seq: 'wnd+10', len: 10 }, probe] },
@@ -373,11 +393,11 @@ export const NORMAL: Case[] = [
   { name: 'keepalive-probe-empty', rfc: 'RFC 9293 §3.8.4 / §3.10.7.4: SEG.SEQ = RCV.NXT-1 is unacceptable → ACK', steps: [...open(), { flags: 'A', seq: -1 }] },
   {
     name: 'keepalive-probe-garbage-byte',
-    rfc: 'RFC 9293 §3.8.4: one old byte → ACK; RFC 2883: with a D-SACK block',
-    knownBug: {
-      linux: [['SA seq=isn ack=1 [MSS,SAckOK,Timestamp,WScale] mss=1460 tsecr=10'], [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=30 sack=-1-0']],
-      why: DSACK_MISSING,
-      ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [Timestamp] tsecr=20']],
+    rfc: 'RFC 9293 §3.8.4: one old byte → ACK; RFC 2883 §4: with a D-SACK block',
+    expectDifference: {
+      why: TSECR_OF_DUPLICATE,
+      linux: [SYNACK_FULL, [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=30 sack=-1-0']],
+      ours: [SYNACK_FULL, [], ['A seq=0 ack=0 [SAck,Timestamp] tsecr=20 sack=-1-0']],
     },
     steps: [...open(), { flags: 'A', seq: -1, len: 1 }],
   },

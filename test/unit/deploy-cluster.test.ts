@@ -516,3 +516,51 @@ describe('scale-out and forced platform against a fake API server', () => {
     });
   });
 });
+
+describe('IPv6 against a fake API server', () => {
+  // an IPv6-only pod: no IPv4 address (`ip` absent), its IPv6 address is `ipv6`
+  const v6only = (over: Partial<DeployConfig> = {}): DeployConfig => {
+    const { ip: _ip, ...rest } = config(over);
+    return { ...rest, ipv6: '2001:db8:123::150/64' };
+  };
+
+  test('IPv6-only REPLICAS=3: status lists each pod with its IPv6 address, the hints say ping -6 and curl -6', async () => {
+    await withServer({ openshift: true, multus: true, lastNotReady: true }, async (s) => {
+      const c = connect({ kubeconfig: s.kubeconfig(dir) });
+      const io = capture();
+      assert.equal(await deploy(c, v6only({ replicas: 3 }), { wait: true, timeout: 5, pollMs: 10 }, io), 0);
+      const text = io.lines.join('\n');
+      assert.match(text, /the addresses: 2001:db8:123::150, 2001:db8:123::151, 2001:db8:123::152 \(pod vpp-server-<n> has 2001:db8:123::150 \+ n\) on VLAN 123, .* in 2001:db8:123::\/64:/);
+      assert.match(text, /^ {2}ping -6 2001:db8:123::152\n {2}curl -6 'http:\/\/\[2001:db8:123::152\]\/index\.html'$/m);
+      assert.doesNotMatch(text, /ping 192/);
+      const sts = s.applies().find((r) => r.body.kind === 'StatefulSet')!.body;
+      const env = Object.fromEntries(sts.spec.template.spec.initContainers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+      assert.equal(env.IP_ADDRESS, '2001:db8:123::150/64');
+      assert.equal(env.IPV6_ADDRESS, undefined);
+      const io2 = capture();
+      await status(c, 'vpp-server', io2);
+      const st = io2.lines.join('\n');
+      assert.match(st, /vpp-server-0 {2}address 2001:db8:123::150\/64 {2}node worker01 {2}ready/);
+      assert.match(st, /vpp-server-2 {2}address 2001:db8:123::152\/64 {2}node worker03 {2}not ready/);
+      assert.match(st, /ping -6 2001:db8:123::151/);
+    });
+  });
+
+  test('dual stack: the hints name both addresses; ENGINE=vpp IPv6-only: status reads master from the chained NAD', async () => {
+    await withServer({ openshift: true, multus: true }, async (s) => {
+      const c = connect({ kubeconfig: s.kubeconfig(dir) });
+      const io = capture();
+      await deploy(c, config({ ipv6: '2001:db8:123::150/64' }), { wait: true, timeout: 5, pollMs: 10 }, io);
+      const text = io.lines.join('\n');
+      assert.match(text, /the addresses: 192\.168\.123\.150\/24 and 2001:db8:123::150\/64 on VLAN 123, .* in 192\.168\.123\.0\/24 or 2001:db8:123::\/64:/);
+      assert.match(text, /ping 192\.168\.123\.150\n {2}curl http:\/\/192\.168\.123\.150\/index\.html\n {2}ping -6 2001:db8:123::150\n/);
+      const io2 = capture();
+      await status(c, 'vpp-server', io2);
+      assert.match(io2.lines.join('\n'), /address 192\.168\.123\.150\/24, 2001:db8:123::150\/64 {2}node/);
+      await deploy(c, v6only({ engine: 'vpp', probes: 'exec' }), { wait: false, timeout: 1 }, capture());
+      const io3 = capture();
+      await status(c, 'vpp-server', io3);
+      assert.match(io3.lines.join('\n'), /net-attach-def vpp-server\/macvlan0: macvlan on eno8403np1/);
+    });
+  });
+});

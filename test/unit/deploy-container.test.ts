@@ -98,7 +98,7 @@ describe('Containerfile (engine ts)', () => {
     // exec form, the file-capability node itself: a shell (the base image's docker-entrypoint.sh)
     // would lose the capability under no_new_privs
     assert.deepEqual(JSON.parse(entry.args), [IMAGE_PATHS.capNode, IMAGE_PATHS.app]);
-    assert.deepEqual(JSON.parse(cmd.args), ['run', '-c', '/conf/vpp.conf', '--management', '0.0.0.0:9100']);
+    assert.deepEqual(JSON.parse(cmd.args), ['run', '-c', '/conf/vpp.conf', '--management', '[::]:9100']);
   });
 
   test('OCI labels carry the version and the source revision (build args from make build-container)', () => {
@@ -143,7 +143,7 @@ describe('mk/deploy.mk', () => {
   const mk = read('mk/deploy.mk');
   const make = (args: string[], env: Record<string, string> = {}) => {
     const base: Record<string, string | undefined> = { ...process.env, MAKEFLAGS: '', MAKELEVEL: '' };
-    for (const v of ['MACVLAN_MASTER', 'VLAN_ID', 'IP_ADDRESS', 'CONTAINER_IMAGE', 'CONTAINER_IMAGE_VPP', 'NAMESPACE', 'ENGINE', 'WWW_DIR', 'DEPLOY_FLAGS', 'REPLICAS', 'GATEWAY']) delete base[v];
+    for (const v of ['MACVLAN_MASTER', 'VLAN_ID', 'IP_ADDRESS', 'CONTAINER_IMAGE', 'CONTAINER_IMAGE_VPP', 'NAMESPACE', 'ENGINE', 'WWW_DIR', 'DEPLOY_FLAGS', 'REPLICAS', 'GATEWAY', 'IPV6_ADDRESS', 'GATEWAY6', 'TLS_SECRET']) delete base[v];
     return spawnSync('make', ['--no-print-directory', ...args], { cwd: repo, encoding: 'utf8', env: { ...base, ...env } });
   };
 
@@ -212,6 +212,26 @@ describe('mk/deploy.mk', () => {
     const gw = make(['-s', '-o', 'build', 'kustomize', 'GATEWAY=192.168.123.1']);
     assert.equal(gw.status, 0, gw.stderr);
     assert.match(gw.stdout, /- name: GATEWAY\n\s+value: 192\.168\.123\.1/);
+  });
+
+  test('make kustomize IP_ADDRESS=<IPv6> renders the IPv6-only pod (valid manifests); bad IPv6 input fails with the reason', () => {
+    const r = make(['-s', '-o', 'build', 'kustomize', 'IP_ADDRESS=2001:db8:123::150/64', 'GATEWAY6=fe80::1']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, renderToString(['--ip', '2001:db8:123::150/64', '--gateway6', 'fe80::1'], {}));
+    assert.match(r.stdout, /- name: IP_ADDRESS\n\s+value: 2001:db8:123::150\/64/);
+    assert.doesNotMatch(r.stdout, /IPV6_ADDRESS/);
+    const vpp = make(['-s', '-o', 'build', 'kustomize', 'IP_ADDRESS=2001:db8:123::150/64', 'ENGINE=vpp']);
+    assert.equal(vpp.status, 0, vpp.stderr);
+    assert.match(vpp.stdout, /"type": "tuning"/);
+    const ll = make(['-s', '-o', 'build', 'kustomize', 'IP_ADDRESS=fe80::150/64']);
+    assert.notEqual(ll.status, 0);
+    assert.match(ll.stderr, /--ip \(IP_ADDRESS\) "fe80::150\/64" is link-local/);
+    const gw = make(['-s', '-o', 'build', 'kustomize', 'IP_ADDRESS=2001:db8:123::150/64', 'GATEWAY=192.168.123.1']);
+    assert.notEqual(gw.status, 0);
+    assert.match(gw.stderr, /is set but IP_ADDRESS 2001:db8:123::150\/64 is IPv6/);
+    const twice = make(['-s', '-o', 'build', 'kustomize', 'IP_ADDRESS=2001:db8:123::150/64', 'IPV6_ADDRESS=2001:db8:123::151/64']);
+    assert.notEqual(twice.status, 0);
+    assert.match(twice.stderr, /is IPv6 already/);
   });
 
   test('make status (deploy-status its alias) and the exit code of the command shown through make', () => {

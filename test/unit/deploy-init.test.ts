@@ -284,10 +284,10 @@ describe('deploy init: GATEWAY and the StatefulSet ordinal', () => {
 
   test('REPLICAS > 1: the address is IP_ADDRESS + the ordinal of POD_NAME', () => {
     const s = initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-2' });
-    assert.equal(s.ip.cidr, '192.168.123.152/24');
+    assert.equal(s.ip?.cidr, '192.168.123.152/24');
     assert.equal(s.ordinal, 2);
     assert.match(renderStartupConf(s, SEED_MAC), /^set int ip address host-macvlan0\.123 192\.168\.123\.152\/24$/m);
-    assert.equal(initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-0' }).ip.cidr, '192.168.123.150/24');
+    assert.equal(initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-0' }).ip?.cidr, '192.168.123.150/24');
     assert.throws(() => initSettingsFromEnv({ ...base, REPLICAS: '3' }), /POD_NAME is not set/);
     assert.throws(() => initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-3' }), /ordinal 3 is not below REPLICAS=3/);
     assert.throws(() => initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server' }), /does not end in -<ordinal>/);
@@ -334,5 +334,146 @@ describe('deploy init: dual stack (IPV6_ADDRESS, GATEWAY6)', () => {
     const s = initSettingsFromEnv({ ...base, IPV6_ADDRESS: '2001:db8:123::1ff/64', REPLICAS: '3', POD_NAME: 'vpp-server-2' });
     assert.equal(s.ip6?.cidr, '2001:db8:123::201/64');
     assert.throws(() => initSettingsFromEnv({ ...base, IPV6_ADDRESS: '2001:db8:123::fe/127', REPLICAS: '3', POD_NAME: 'vpp-server-2' }), /leaves the prefix \/127/);
+  });
+});
+
+describe('deploy init: IPv6-only (an IPv6 IP_ADDRESS)', () => {
+  const base = { VLAN_ID: '123', IP_ADDRESS: '2001:db8:123::150/64' };
+
+  test('golden startup.conf: the IPv6 address in the IPv4 one\'s place, the server on tcp://::/80, no listener add, no IPv4 line', () => {
+    const s = initSettingsFromEnv(base);
+    assert.equal(s.ip, undefined, 'no IPv4 address');
+    assert.equal(s.ip6?.cidr, '2001:db8:123::150/64');
+    assert.equal(renderVppConf(s), golden('seed-vpp.conf'), 'vpp.conf is the same');
+    assert.equal(renderStartupConf(s, SEED_MAC), golden('ipv6-only-startup.conf'));
+    const text = renderStartupConf(s, SEED_MAC);
+    assert.doesNotMatch(text, /0\.0\.0\.0|listener add/, 'only what FD.io VPP 24.10 runs');
+  });
+
+  test('canonical text (upper case, zeros, stray whitespace), GATEWAY6 adds the ::/0 route (link-local or on the prefix)', () => {
+    const s = initSettingsFromEnv({ ...base, IP_ADDRESS: ' 2001:DB8:123:0::150/64\n', GATEWAY6: 'FE80::1' });
+    const lines = renderStartupConf(s, SEED_MAC).trim().split('\n');
+    assert.deepEqual(lines.slice(5), [
+      'set int ip address host-macvlan0.123 2001:db8:123::150/64',
+      'ip route add ::/0 via fe80::1 host-macvlan0.123',
+      'http static server www-root /www uri tcp://::/80 cache-size 512m',
+    ]);
+    assert.equal(initSettingsFromEnv({ ...base, GATEWAY6: '2001:db8:123::1' }).gateway6, '2001:db8:123::1');
+  });
+
+  test('TLS_DIR: the HTTPS listener is tls://::/443 (the certificate from the mounted Secret)', () => {
+    const s = initSettingsFromEnv({ ...base, TLS_DIR: '/tls' });
+    const lines = renderStartupConf(s, SEED_MAC).trim().split('\n');
+    assert.equal(lines.at(-2), 'http static server www-root /www uri tcp://::/80 cache-size 512m');
+    assert.equal(lines.at(-1), 'http static listener add uri tls://::/443 cert /tls/tls.crt key /tls/tls.key');
+    assert.equal(lines.filter((l) => l.includes('tls://')).length, 1, 'one HTTPS listener');
+  });
+
+  test('the v6 IP_ADDRESS is validated exactly like IPV6_ADDRESS, each with a clear message naming IP_ADDRESS', () => {
+    const bad: Array<[string, RegExp]> = [
+      ['2001:db8:123::150', /IP_ADDRESS "2001:db8:123::150" has no prefix length: write it with one, e.g. 2001:db8:123::150\/64$/],
+      ['2001:db8:123::150/0', /IP_ADDRESS "2001:db8:123::150\/0": prefix length "0" is not a number from 1 to 128$/],
+      ['2001:db8:123::150/129', /IP_ADDRESS "2001:db8:123::150\/129": prefix length "129" is not a number from 1 to 128$/],
+      ['2001:db8:123::150/x', /prefix length "x" is not a number from 1 to 128/],
+      ['2001:db8:123::/64', /IP_ADDRESS "2001:db8:123::\/64" is the subnet-router anycast address of 2001:db8:123::\/64; use a host address$/],
+      ['ff02::1/64', /IP_ADDRESS "ff02::1\/64" is a multicast address$/],
+      ['fe80::150/64', /IP_ADDRESS "fe80::150\/64" is link-local \(fe80::\/10\): the dataplane makes its link-local address from the MAC; give a global or unique local address$/],
+      ['::/64', /IP_ADDRESS "::\/64" is the unspecified address ::$/],
+      ['::1/128', /IP_ADDRESS "::1\/128" is the loopback address ::1$/],
+      ['::ffff:192.168.123.150/120', /IP_ADDRESS "::ffff:192\.168\.123\.150\/120" is IPv4-mapped \(::ffff:0:0\/96\): put an IPv4 address in IP_ADDRESS instead$/],
+      ['2001:db8::123::150/64', /IP_ADDRESS "2001:db8::123::150\/64": "2001:db8::123::150" is not an IPv6 address/],
+      ['[2001:db8:123::150]/64', /is not an IPv6 address/],
+      ['abc', /IP_ADDRESS "abc" is neither an IPv4 nor an IPv6 address with prefix length: e\.g\. 192\.168\.123\.150\/24, or 2001:db8:123::150\/64 for an IPv6-only pod$/],
+    ];
+    for (const [ip, re] of bad) assert.throws(() => initSettingsFromEnv({ ...base, IP_ADDRESS: ip }), re, ip);
+    // a /127 (RFC 6164) and a /128 are host addresses: no subnet-router anycast check there
+    assert.equal(initSettingsFromEnv({ ...base, IP_ADDRESS: '2001:db8:123::/127' }).ip6?.cidr, '2001:db8:123::/127');
+    assert.equal(initSettingsFromEnv({ ...base, IP_ADDRESS: '2001:db8:123::150/128' }).ip6?.cidr, '2001:db8:123::150/128');
+  });
+
+  test('GATEWAY is refused (no IPv4 address to route from), IPV6_ADDRESS beside it is refused, GATEWAY6 is checked against IP_ADDRESS', () => {
+    const bad: Array<[Record<string, string>, RegExp]> = [
+      [{ GATEWAY: '192.168.123.1' }, /GATEWAY "192\.168\.123\.1" is set but IP_ADDRESS 2001:db8:123::150\/64 is IPv6 \(an IPv6-only pod, no IPv4 address to route from\): give the IPv6 router as GATEWAY6 \(e\.g\. fe80::1, or an address on 2001:db8:123::\/64\), and leave GATEWAY empty$/],
+      [{ GATEWAY: 'fe80::1' }, /GATEWAY "fe80::1" is set but IP_ADDRESS .* is IPv6.*give the IPv6 router as GATEWAY6/],
+      [{ IPV6_ADDRESS: '2001:db8:123::151/64' }, /IPV6_ADDRESS "2001:db8:123::151\/64" is set but IP_ADDRESS 2001:db8:123::150\/64 is IPv6 already: for dual stack put the IPv4 address in IP_ADDRESS and the IPv6 one in IPV6_ADDRESS; for an IPv6-only pod leave IPV6_ADDRESS empty$/],
+      [{ GATEWAY6: '2001:db8:124::1' }, /GATEWAY6 "2001:db8:124::1" is not on 2001:db8:123::\/64 \(IP_ADDRESS\): give a router on that prefix, or its link-local address$/],
+      [{ GATEWAY6: '2001:db8:123::150' }, /GATEWAY6 "2001:db8:123::150" is the pod's own address 2001:db8:123::150\/64: give the router's address$/],
+      [{ GATEWAY6: 'ff02::2' }, /GATEWAY6 "ff02::2" is not a unicast address: give the router's address$/],
+      [{ GATEWAY6: 'fe80::1/64' }, /GATEWAY6 "fe80::1\/64": give the router's address alone, without a prefix length \(e\.g\. fe80::1\)$/],
+      [{ GATEWAY6: '192.168.123.1' }, /GATEWAY6 "192\.168\.123\.1" is not an IPv6 address/],
+    ];
+    for (const [env, re] of bad) assert.throws(() => initSettingsFromEnv({ ...base, ...env }), re, JSON.stringify(env));
+    // an IPv4 IP_ADDRESS with GATEWAY6 and no IPV6_ADDRESS: says both ways to get an IPv6 address
+    assert.throws(
+      () => initSettingsFromEnv({ VLAN_ID: '123', IP_ADDRESS: '192.168.123.150/24', GATEWAY6: 'fe80::1' }),
+      /GATEWAY6 is set but IPV6_ADDRESS is not, nor is IP_ADDRESS an IPv6 address: .*an IPv6 IP_ADDRESS for an IPv6-only pod\)$/,
+    );
+  });
+
+  test('REPLICAS > 1: pod n gets IP_ADDRESS + n (IPv6), written to the address file for the exec probe; clear errors', () => {
+    const s = initSettingsFromEnv({ ...base, IP_ADDRESS: '2001:db8:123::1ff/64', REPLICAS: '3', POD_NAME: 'vpp-server-2' });
+    assert.equal(s.ip, undefined);
+    assert.equal(s.ip6?.cidr, '2001:db8:123::201/64');
+    assert.equal(s.ordinal, 2);
+    assert.match(renderStartupConf(s, SEED_MAC), /^set int ip address host-macvlan0\.123 2001:db8:123::201\/64$/m);
+    assert.throws(
+      () => initSettingsFromEnv({ ...base, IP_ADDRESS: '2001:db8:123::fe/127', REPLICAS: '3', POD_NAME: 'vpp-server-0' }),
+      /IP_ADDRESS 2001:db8:123::fe\/127: pod ordinal 2 would get 2001:db8:123::100, outside 2001:db8:123::fe\/127 \(it leaves the prefix \/127\): from 2001:db8:123::fe the prefix has room for 2 pods \(last address 2001:db8:123::ff\); start lower, use a shorter prefix or fewer replicas$/,
+    );
+    assert.throws(
+      () => initSettingsFromEnv({ ...base, IP_ADDRESS: '2001:db8:123:0:ffff:ffff:ffff:ffff/64', REPLICAS: '2', POD_NAME: 'vpp-server-0' }),
+      /pod ordinal 1 would get 2001:db8:123:1::, outside 2001:db8:123::\/64 .*room for 1 pod \(last address 2001:db8:123:0:ffff:ffff:ffff:ffff\)/,
+    );
+    assert.throws(
+      () => initSettingsFromEnv({ ...base, REPLICAS: '3', POD_NAME: 'vpp-server-0', GATEWAY6: '2001:db8:123::152' }),
+      /GATEWAY6 2001:db8:123::152 is the address of pod ordinal 2 \(2001:db8:123::150–2001:db8:123::152 for 3 replicas\): give the router's address, outside that range$/,
+    );
+    const t = scratch();
+    try {
+      const r = runCli({ ...t.env, IP_ADDRESS: '2001:db8:123::150/64', REPLICAS: '3', POD_NAME: 'vpp-server-1' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(join(t.env.CONF_DIR, 'address'), 'utf8'), '2001:db8:123::151/64\n');
+      assert.match(r.stdout, /^init: pod ordinal 1: address 2001:db8:123::151\/64 \(IP_ADDRESS \+ 1\)$/m);
+      assert.match(r.stdout, /^init: host-macvlan0\.123 will have 2001:db8:123::151\/64 \(IPv6-only\); HTTP on port 80; /m);
+    } finally {
+      t.done();
+    }
+  });
+
+  test('the init command: writes the IPv6-only files, exit 2 with the message on bad input, nothing written', () => {
+    const t = scratch();
+    try {
+      const ok = runCli({ ...t.env, IP_ADDRESS: '2001:db8:123::150/64', GATEWAY6: 'fe80::1' });
+      assert.equal(ok.code, 0, ok.stderr);
+      const startup = readFileSync(join(t.env.CONF_DIR, 'startup.conf'), 'utf8').replaceAll(t.env.WWW_ROOT, '/www');
+      assert.match(startup, /^http static server www-root \/www uri tcp:\/\/::\/80 cache-size 512m$/m);
+      assert.match(ok.stdout, /^init: IPv6 default route via fe80::1$/m);
+      assert.match(ok.stdout, /will have 2001:db8:123::150\/64 \(IPv6-only\)/);
+    } finally {
+      t.done();
+    }
+    for (const [env, re] of [
+      [{ IP_ADDRESS: 'fe80::150/64' }, /^vpp-server init: IP_ADDRESS "fe80::150\/64" is link-local/],
+      [{ IP_ADDRESS: '2001:db8:123::150/64', GATEWAY: '192.168.123.1' }, /^vpp-server init: GATEWAY "192\.168\.123\.1" is set but IP_ADDRESS 2001:db8:123::150\/64 is IPv6/],
+      [{ IP_ADDRESS: '2001:db8:123::150/64', IPV6_ADDRESS: '2001:db8:123::151/64' }, /^vpp-server init: IPV6_ADDRESS .* is IPv6 already/],
+    ] as Array<[Record<string, string>, RegExp]>) {
+      const t2 = scratch();
+      try {
+        const r = runCli({ ...t2.env, ...env });
+        assert.equal(r.code, 2, JSON.stringify(env));
+        assert.match(r.stderr, re);
+        assert.throws(() => readFileSync(join(t2.env.CONF_DIR, 'startup.conf')), /ENOENT/, 'nothing is written on error');
+      } finally {
+        t2.done();
+      }
+    }
+  });
+
+  test('--help documents the IPv6 forms', () => {
+    const r = runCli({}, ['--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /IPv6-only pod, e\.g\. 2001:db8:123::150\/64/);
+    assert.match(r.stdout, /^ {2}IPV6_ADDRESS /m);
+    assert.match(r.stdout, /^ {2}GATEWAY6 /m);
   });
 });

@@ -104,6 +104,21 @@ describe('deploy manifests: NetworkAttachmentDefinition', () => {
     assert.deepEqual(cniConfigProblems(nad.spec.config), []);
   });
 
+  test('a configuration list (macvlan chained with tuning) is checked plugin by plugin', () => {
+    const list = (plugins: unknown) => JSON.stringify({ cniVersion: '0.3.1', name: 'macvlan0', plugins });
+    assert.deepEqual(cniConfigProblems(list([{ type: 'macvlan', master: 'eth0', mode: 'bridge' }, { type: 'tuning', allmulti: true }])), []);
+    assert.match(cniConfigProblems(list([])).join(), /plugins must be a non-empty list/);
+    assert.match(cniConfigProblems(list([{ type: 'macvlan' }])).join(), /plugins\[0\]: macvlan needs master/);
+    assert.match(cniConfigProblems(list([{ type: 'macvlan', master: 'eth0' }, { allmulti: true }])).join(), /plugins\[1\]: type \(the CNI plugin\) is missing/);
+    assert.match(cniConfigProblems(list([{ type: 'macvlan', master: 'eth0' }, { type: 'tuning', allmulti: 'yes' }])).join(), /plugins\[1\]: tuning allmulti must be a boolean/);
+    assert.match(cniConfigProblems(list([7])).join(), /plugins\[0\] is not a JSON object/);
+    // the rendered NAD of an IPv6-only FD.io VPP pod passes the checker and the schema
+    const { ip: _ip, ...noV4 } = seed({ engine: 'vpp' });
+    const objs = buildManifests({ ...noV4, ipv6: '2001:db8:123::150/64' });
+    validateAll(objs);
+    assert.deepEqual(cniConfigProblems(find(objs, 'NetworkAttachmentDefinition')[0].spec.config), []);
+  });
+
   test('the CNI checker names missing and wrong fields', () => {
     assert.deepEqual(cniConfigProblems('{"cniVersion":"0.3.1","name":"n","type":"macvlan","master":"eth0"}'), []);
     assert.match(cniConfigProblems(undefined).join(), /spec.config is missing/);
@@ -173,7 +188,7 @@ describe('deploy manifests: the Deployment', () => {
       CONF_DIR: '/conf', HTTP_PORT: '80', CACHE_SIZE: '512m', CLI_SOCKET: '/run/vpp/cli-vpp1.sock',
     });
     assert.deepEqual(k.main.command, ['/usr/local/bin/vpp-server-node', '/app/bin/vpp-server.js']);
-    assert.deepEqual(k.main.args, ['run', '-c', '/conf/vpp.conf', '--management', '0.0.0.0:9100']);
+    assert.deepEqual(k.main.args, ['run', '-c', '/conf/vpp.conf', '--management', '[::]:9100']);
     assert.deepEqual(k.main.env, {});
     assert.equal(k.main.image, 'quay.io/example/vpp-server:0.1.0');
     assert.deepEqual(k.main.capabilities, { add: ['NET_RAW'], drop: ['ALL'] });
@@ -209,7 +224,7 @@ describe('deploy manifests: the Deployment', () => {
     assert.equal(init.env['CLI_SOCKET'], '/tmp/x/run/cli-vpp1.sock');
     assert.equal(init.env['VLAN_ID'], '123');
     const main = localizeRun(k.main, programs, dirs);
-    assert.deepEqual([main.file, ...main.argv], ['/usr/bin/node', '/repo/bin/vpp-server.js', 'run', '-c', '/tmp/x/conf/vpp.conf', '--management', '0.0.0.0:9100']);
+    assert.deepEqual([main.file, ...main.argv], ['/usr/bin/node', '/repo/bin/vpp-server.js', 'run', '-c', '/tmp/x/conf/vpp.conf', '--management', '[::]:9100']);
   });
 
   test('probes: exec now (liveness: CLI answers; readiness: the address is listed), httpGet /healthz /readyz later', () => {

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderToString } from '../../src/deploy/render-command.js';
 import { parseCommandOptions, COMMON_FLAGS } from '../../src/deploy/options.js';
-import { parseYaml } from '../../src/deploy/manifests.js';
+import { kubeletCommands, parseYaml } from '../../src/deploy/manifests.js';
+import { initSettingsFromEnv, renderStartupConf } from '../../src/deploy/init.js';
 import { ValueError } from '../../src/deploy/values.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -108,6 +109,25 @@ describe('deploy render', () => {
     ['GATEWAY6 without IPv6', ['--gateway6', 'fe80::1'], {}, /--gateway6 \(GATEWAY6\) is set but IPV6_ADDRESS is not/],
     ['GATEWAY6 off the prefix', ['--ipv6', '2001:db8:123::150/64', '--gateway6', '2001:db8:9::1'], {}, /is not on 2001:db8:123::\/64/],
     ['dual stack with ENGINE=vpp', ['--engine', 'vpp', '--ipv6', '2001:db8:123::150/64'], {}, /--ipv6 \(IPV6_ADDRESS\) 2001:db8:123::150\/64 needs --engine ts: .*VPP 24\.10/],
+    // IPv6-only: an IPv6 IP_ADDRESS, validated like IPV6_ADDRESS
+    ['IPv6 IP_ADDRESS without prefix', ['--ip', '2001:db8:123::150'], {}, /--ip \(IP_ADDRESS\) "2001:db8:123::150" has no prefix length: write it with one, e\.g\. 2001:db8:123::150\/64/],
+    ['IPv6 IP_ADDRESS prefix 0', [], { IP_ADDRESS: '2001:db8:123::150/0' }, /--ip \(IP_ADDRESS\) "2001:db8:123::150\/0": prefix length "0" is not a number from 1 to 128/],
+    ['IPv6 IP_ADDRESS prefix 129', ['--ip', '2001:db8:123::150/129'], {}, /prefix length "129" is not a number from 1 to 128/],
+    ['IPv6 IP_ADDRESS subnet-router anycast', ['--ip', '2001:db8:123::/64'], {}, /--ip \(IP_ADDRESS\) "2001:db8:123::\/64" is the subnet-router anycast address of 2001:db8:123::\/64; use a host address/],
+    ['IPv6 IP_ADDRESS multicast', ['--ip', 'ff05::2/64'], {}, /--ip \(IP_ADDRESS\) "ff05::2\/64" is a multicast address/],
+    ['IPv6 IP_ADDRESS link-local', [], { IP_ADDRESS: 'fe80::150/64' }, /--ip \(IP_ADDRESS\) "fe80::150\/64" is link-local \(fe80::\/10\)/],
+    ['IPv6 IP_ADDRESS ::', ['--ip', '::/1'], {}, /is the unspecified address ::/],
+    ['IPv6 IP_ADDRESS ::1', ['--ip', '::1/128'], {}, /is the loopback address ::1/],
+    ['IPv6 IP_ADDRESS IPv4-mapped', ['--ip', '::ffff:10.0.0.1/128'], {}, /is IPv4-mapped \(::ffff:0:0\/96\): put an IPv4 address in IP_ADDRESS instead/],
+    ['IP_ADDRESS neither family', ['--ip', 'web'], {}, /--ip \(IP_ADDRESS\) "web" is neither an IPv4 nor an IPv6 address with prefix length/],
+    ['IPv6-only with GATEWAY', ['--ip', '2001:db8:123::150/64', '--gateway', '192.168.123.1'], {}, /--gateway \(GATEWAY\) "192\.168\.123\.1" is set but IP_ADDRESS 2001:db8:123::150\/64 is IPv6 \(an IPv6-only pod, no IPv4 address to route from\): give the IPv6 router as GATEWAY6/],
+    ['IPv6-only with IPV6_ADDRESS', ['--ip', '2001:db8:123::150/64'], { IPV6_ADDRESS: '2001:db8:123::151/64' }, /--ipv6 \(IPV6_ADDRESS\) "2001:db8:123::151\/64" is set but IP_ADDRESS 2001:db8:123::150\/64 is IPv6 already: for dual stack put the IPv4 address in IP_ADDRESS/],
+    ['IPv6-only, GATEWAY6 off the prefix', ['--ip', '2001:db8:123::150/64', '--gateway6', '2001:db8:9::1'], {}, /--gateway6 \(GATEWAY6\) "2001:db8:9::1" is not on 2001:db8:123::\/64 \(IP_ADDRESS\)/],
+    ['IPv6-only, GATEWAY6 the own address', ['--ip', '2001:db8:123::150/64', '--gateway6', '2001:db8:123::150'], {}, /is the pod's own address 2001:db8:123::150\/64/],
+    ['IPv6-only replicas past the prefix', ['--ip', '2001:db8:123::fe/127', '--replicas', '3'], {}, /--ip \(IP_ADDRESS\) 2001:db8:123::fe\/127: pod ordinal 2 would get 2001:db8:123::100, outside 2001:db8:123::fe\/127 .*room for 2 pods/],
+    ['IPv6-only, GATEWAY6 a pod address', ['--ip', '2001:db8:123::150/64', '--replicas', '3', '--gateway6', '2001:db8:123::151'], {}, /GATEWAY6 2001:db8:123::151 is the address of pod ordinal 1 \(2001:db8:123::150–2001:db8:123::152 for 3 replicas\)/],
+    ['dual stack replicas past the IPv6 prefix', ['--ipv6', '2001:db8:123::ff/120', '--replicas', '2'], {}, /--ipv6 \(IPV6_ADDRESS\) 2001:db8:123::ff\/120: pod ordinal 1 would get 2001:db8:123::100, outside 2001:db8:123::\/120/],
+    ['IPv6-only with TLS and ENGINE=vpp', ['--ip', '2001:db8:123::150/64', '--engine', 'vpp', '--tls-secret', 'web-tls'], {}, /--tls-secret \(TLS_SECRET\) web-tls needs --engine ts/],
   ];
   for (const [name, args, env, message] of bad) {
     test(`bad option fails with what is valid: ${name}`, () => {
@@ -130,6 +150,55 @@ describe('deploy render', () => {
     assert.match(yaml, /- name: IPV6_ADDRESS\n\s+value: "?2001:db8:123::150\/64"?/);
     assert.match(yaml, /- name: GATEWAY6\n\s+value: "?fe80::1"?/);
     assert.doesNotMatch(renderToString(['--kubernetes']), /IPV6_ADDRESS/);
+  });
+
+  test('IPv6-only: --ip <IPv6> reaches init as IP_ADDRESS (no IPV6_ADDRESS), and the rendered init environment gives the IPv6-only startup.conf', () => {
+    const yaml = renderToString(['--ip', '2001:DB8:123:0::150/64', '--gateway6', 'fe80::1', '--kubernetes']);
+    const k = kubeletCommands(yaml);
+    assert.equal(k.init.env['IP_ADDRESS'], '2001:db8:123::150/64');
+    assert.equal(k.init.env['GATEWAY6'], 'fe80::1');
+    assert.equal(k.init.env['IPV6_ADDRESS'], undefined);
+    assert.equal(k.init.env['GATEWAY'], undefined);
+    const s = initSettingsFromEnv(k.init.env);
+    const startup = renderStartupConf(s, 'c6:b4:b5:74:11:88');
+    assert.match(startup, /^set int ip address host-macvlan0\.123 2001:db8:123::150\/64\nip route add ::\/0 via fe80::1 host-macvlan0\.123\nhttp static server www-root \/www uri tcp:\/\/::\/80 cache-size 512m\n$/m);
+    // our engine: HTTP probes on the management port (/readyz waits for DAD); the NAD is the seed's single plugin
+    assert.equal(k.main.readinessProbe?.httpGet?.path, '/readyz');
+    const nad = (parseYaml(yaml) as any[]).find((d) => d.kind === 'NetworkAttachmentDefinition');
+    assert.equal(JSON.parse(nad.spec.config).type, 'macvlan');
+  });
+
+  test('IPv6-only with ENGINE=vpp: only what VPP 24.10 runs (uri tcp://::/80), the exec probe greps the IPv6 address, the NAD adds tuning allmulti', () => {
+    const yaml = renderToString(['--ip', '2001:db8:123::150/64', '--engine', 'vpp', '--kubernetes']);
+    const k = kubeletCommands(yaml);
+    const startup = renderStartupConf(initSettingsFromEnv(k.init.env), 'c6:b4:b5:74:11:88');
+    assert.match(startup, /uri tcp:\/\/::\/80 /);
+    assert.doesNotMatch(startup, /listener add|0\.0\.0\.0/);
+    assert.match(k.main.readinessProbe?.exec?.command?.join(' ') ?? '', /vppctl -s \/run\/vpp\/cli-vpp1\.sock show interface address \| grep -qwF '2001:db8:123::150\/64'$/);
+    const nad = (parseYaml(yaml) as any[]).find((d) => d.kind === 'NetworkAttachmentDefinition');
+    assert.deepEqual(JSON.parse(nad.spec.config), {
+      cniVersion: '0.3.1',
+      name: 'macvlan0',
+      plugins: [
+        { type: 'macvlan', master: 'eno8403np1', linkInContainer: false, mode: 'bridge' },
+        { type: 'tuning', allmulti: true },
+      ],
+    });
+    // an IPv4 pod with ENGINE=vpp keeps the seed's NAD
+    const v4 = (parseYaml(renderToString(['--engine', 'vpp', '--kubernetes'])) as any[]).find((d) => d.kind === 'NetworkAttachmentDefinition');
+    assert.equal(JSON.parse(v4.spec.config).type, 'macvlan');
+  });
+
+  test('IPv6-only with TLS_SECRET: tls://::/443 from the mounted Secret; REPLICAS: the StatefulSet with the address file for exec probes', () => {
+    const k = kubeletCommands(renderToString(['--ip', '2001:db8:123::150/64', '--tls-secret', 'web-tls', '--kubernetes']));
+    const startup = renderStartupConf(initSettingsFromEnv(k.init.env), 'c6:b4:b5:74:11:88');
+    assert.match(startup, /^http static listener add uri tls:\/\/::\/443 cert \/tls\/tls\.crt key \/tls\/tls\.key$/m);
+    const sts = kubeletCommands(renderToString(['--ip', '2001:db8:123::150/64', '--replicas', '3', '--probes', 'exec', '--kubernetes']));
+    assert.equal(sts.kind, 'StatefulSet');
+    assert.equal(sts.init.env['REPLICAS'], '3');
+    const got = [0, 1, 2].map((n) => initSettingsFromEnv({ ...sts.init.env, POD_NAME: `${sts.podNamePrefix}${n}` }).ip6?.cidr);
+    assert.deepEqual(got, ['2001:db8:123::150/64', '2001:db8:123::151/64', '2001:db8:123::152/64']);
+    assert.match(sts.main.readinessProbe?.exec?.command?.join(' ') ?? '', /grep -qwF -f \/conf\/address$/);
   });
 
   test('several bad options are reported together', () => {

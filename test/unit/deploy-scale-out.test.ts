@@ -79,7 +79,7 @@ describe('scale-out: REPLICAS=3 renders a StatefulSet', () => {
     assert.equal(k.init.env['IP_ADDRESS'], '192.168.123.150/24');
     assert.equal(k.init.env['REPLICAS'], '3');
     assert.deepEqual(k.init.fieldEnv, { POD_NAME: 'metadata.name' });
-    const got = [0, 1, 2].map((n) => initSettingsFromEnv({ ...k.init.env, POD_NAME: `${k.podNamePrefix}${n}` }).ip.cidr);
+    const got = [0, 1, 2].map((n) => initSettingsFromEnv({ ...k.init.env, POD_NAME: `${k.podNamePrefix}${n}` }).ip?.cidr);
     assert.deepEqual(got, ['192.168.123.150/24', '192.168.123.151/24', '192.168.123.152/24']);
     assert.deepEqual(replicaAddresses(parseIpv4Cidr('192.168.123.150/24'), 3).map((a) => a.address), ['192.168.123.150', '192.168.123.151', '192.168.123.152']);
   });

@@ -83,3 +83,21 @@ describe('ManagementServer', () => {
     await a.close();
   });
 });
+
+describe('ManagementServer on [::]', () => {
+  it('is one dual-stack listener: the kubelet reaches it over IPv4 and over IPv6', async () => {
+    const registry = new Registry();
+    const ok: CheckResult = { ok: true, reasons: [] };
+    const server = new ManagementServer({ host: '::', port: 0 }, { live: () => ok, ready: () => ok, metrics: registry });
+    const addr = await server.listen();
+    try {
+      assert.equal(server.fellBackToIpv4, false);
+      for (const base of [`http://127.0.0.1:${addr.port}`, `http://[::1]:${addr.port}`]) {
+        const res = await fetch(`${base}/readyz`);
+        assert.equal(res.status, 200, base);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -7,19 +7,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RackScan } from '../../src/tcp/rack.js';
 import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from '../../src/tcp/sent-log.js';
+import { prng } from '../helpers/tcp-pair.js';
 
 const MSS = 1000;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A SentLog that counts how often a record's flags are read (the walk's unit of work). */
 class CountingLog extends SentLog {

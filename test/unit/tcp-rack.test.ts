@@ -102,6 +102,86 @@ describe('tcp RACK loss detection (RFC 8985 §6)', () => {
   });
 });
 
+describe('tcp RACK reordering window on a fast path (issue 9: loss recovery as fast as Linux)', () => {
+  /** Handshake with a 50 µs RTT (a LAN or the bench's bridge), `segments` written and sent. */
+  function fast(segments: number) {
+    const h = new TcpHarness(RENO);
+    const sa = h.in({ flags: TCP_SYN, seq: h.pIsn, mss: 1460, sackOk: true })[0];
+    h.iss = sa.seq;
+    h.now += 0.05;
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq() });
+    h.conn!.write(Buffer.alloc(segments * MSS, 3));
+    h.flush();
+    const S = (i: number) => h.seq(i * MSS);
+    const ack = (n: number, sack?: [number, number][]) => h.in({ flags: A, seq: h.pseq(), ack: S(n), sack });
+    return { h, S, ack, rec: () => h.conn!.rec as SackRecovery };
+  }
+
+  it('the window is min_RTT/4 measured from the send times, not a 1 ms floor', () => {
+    const { h, S, ack } = fast(10);
+    h.now += 0.05;
+    ack(1);
+    h.now += 0.01;
+    ack(1, [[S(2), S(3)]]); // one SACKed segment: maybe reordering, wait a window
+    assert.equal(h.conn!.inRecovery, false);
+    const wait = h.conn!.reoAt - h.now;
+    assert.ok(wait > 0 && wait < 0.05, `reordering timer ${wait} ms away: RACK.rtt + min_RTT/4 after the send, not 1 ms`);
+  });
+
+  it('a D-SACK does not count as reordering: later losses are repaired at the ACK, not after a window', () => {
+    const { h, S, ack, rec } = fast(12);
+    h.now += 0.05;
+    ack(10); // the first ten arrived; 10 and 11 are out
+    // A tail loss probe's answer: the duplicate D-SACKed (the probe's ACK of an arrived segment).
+    h.now += 0.05;
+    ack(12, [[S(11), S(12)]]);
+    assert.equal(h.stack.counters.dsacksIn, 1);
+    assert.equal(rec().reorderSeen, false, 'a duplicate is not a reordering (RFC 8985 §6.2 step 3)');
+    h.conn!.write(Buffer.alloc(10 * MSS, 4));
+    h.flush(); // segments 12..21
+    h.now += 0.05;
+    // 12 lost; 13, 14, 15 arrive: DupThresh SACKed, no reordering seen, so reo_wnd = 0.
+    const r = ack(12, [[S(13), S(16)]]);
+    assert.equal(h.conn!.inRecovery, true, 'fast recovery at this ACK');
+    assert.deepEqual(seqs(h, r).slice(0, 1), [12], 'segment 12 retransmitted at once, no reordering timer');
+  });
+
+  it("several new SACK blocks in one ACK (the newest first) are not a reordering", () => {
+    const { h, S, ack, rec } = fast(12);
+    h.now += 0.05;
+    ack(1);
+    h.now += 0.01;
+    // The ACK that reported [3,4) was lost: this one carries both holes' neighbours, newest first.
+    ack(1, [[S(5), S(6)], [S(3), S(4)]]);
+    assert.equal(rec().reorderSeen, false);
+    // A segment that really arrives late, below what an earlier ACK reported, is one.
+    h.now += 0.01;
+    ack(1, [[S(2), S(4)], [S(5), S(6)]]);
+    assert.equal(rec().reorderSeen, true);
+  });
+});
+
+describe('tcp SACK recovery with a model-based controller (bbr)', () => {
+  it('no PRR reduction: cwnd stays where the model has it through fast recovery, and after it', () => {
+    const h = new TcpHarness({ congestionControl: 'bbr' });
+    open(h, true);
+    h.conn!.write(Buffer.alloc(30 * MSS, 3));
+    h.flush();
+    const S = (i: number) => h.seq(i * MSS);
+    const ack = (n: number, sack?: [number, number][]) => h.in({ flags: A, seq: h.pseq(), ack: S(n), sack });
+    h.now += 20;
+    ack(1);
+    const before = h.conn!.cwnd;
+    const r = ack(1, [[S(2), S(5)]]); // segment 1 lost
+    assert.equal(h.conn!.inRecovery, true);
+    assert.equal(seqs(h, r)[0], 1, 'segment 1 retransmitted');
+    assert.ok(h.conn!.cwnd >= before, `cwnd ${h.conn!.cwnd} not reduced below ${before}`);
+    h.in({ flags: A, seq: h.pseq(), ack: h.conn!.sndMax });
+    assert.equal(h.conn!.inRecovery, false);
+    assert.ok(h.conn!.cwnd >= before, 'and not set to a reduced ssthresh when recovery ends');
+  });
+});
+
 describe('tcp Tail Loss Probe (RFC 8985 §7)', () => {
   it('probes with the last segment at 2·SRTT + 2 ms when the tail of a flight is lost', () => {
     const { h, S, ack, first } = setup(4);

@@ -35,6 +35,7 @@ describe('tcp SACK-based loss recovery (RFC 2018, RFC 6675)', () => {
     assert.equal(h.flush().length, 10);
     const S = (i: number) => h.seq(i * MSS);
     const ack = (sack: [number, number][]) => h.in({ flags: A, seq: h.pseq(), ack: S(1), sack });
+    h.now += 1; // the ACKs come one (sub-)RTT later: RACK's min_RTT is 1 ms, its window 0.25 ms
     h.in({ flags: A, seq: h.pseq(), ack: S(1) });
     return { h, S, ack };
   }

@@ -240,8 +240,8 @@ function median(sorted: number[]): number {
   return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
 }
 
-export async function ping(t: Target, count = 50): Promise<PingResult> {
-  const r = await runAsync(['ip', 'netns', 'exec', t.clientNs, 'ping', '-c', String(count), '-i', '0.01', '-q', '-w', '15', t.ip], { timeoutMs: 20_000 });
+export async function ping(t: Target, count = 50, interval = '0.01'): Promise<PingResult> {
+  const r = await runAsync(['ip', 'netns', 'exec', t.clientNs, 'ping', '-c', String(count), '-i', interval, '-q', '-w', '15', t.ip], { timeoutMs: 20_000 });
   const p = parsePing(r.stdout);
   return { ...p, ok: r.code === 0 && p.received === p.transmitted && p.transmitted > 0, raw: (r.stdout + r.stderr).trim() };
 }

@@ -74,6 +74,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Log2 buckets in µs: 0 = below 1 µs, k = [2^(k-1), 2^k) µs, the last one everything from 2^14 µs (16 ms) on. */
+#define LAT_BUCKETS 16
+static inline uint32_t lat_bucket(uint64_t ns) {
+  uint64_t us = ns / 1000u;
+  uint32_t k = us == 0 ? 0 : 64u - (uint32_t)__builtin_clzll(us);
+  return k < LAT_BUCKETS ? k : LAT_BUCKETS - 1;
+}
+
 #define FANOUT_NONE 0
 #define FANOUT_NEW 1
 #define FANOUT_JOIN 2
@@ -181,6 +189,17 @@ typedef struct afp {
   uint64_t tx_writable_wakeups;
   uint64_t socket_errors, handler_errors;
   int last_socket_error, last_tx_errno;
+
+  /* Latency histograms (see lat_bucket): where a frame's time goes between the kernel and the
+   * reply. Always on: one CLOCK_REALTIME read per drain and a few instructions per frame.
+   *   ring wait  per frame: the kernel's RX timestamp (tp_sec/tp_nsec, CLOCK_REALTIME, taken when
+   *              the packet socket queued it) to the drain that picked it up (wakeup + loop turn);
+   *   handler    per vector: the JS handler's run (the graph, applications, the TX flush);
+   *   reply      per send() made inside a handler: the drain's start to sendmmsg's return (a
+   *              reply handed to the kernel inside the vector that carried its request). */
+  uint64_t drain_rt_ns;    /* CLOCK_REALTIME at the start of the current drain */
+  uint64_t drain_mono_ns;  /* CLOCK_MONOTONIC at the start of the current drain */
+  uint64_t lat_ring[LAT_BUCKETS], lat_handler[LAT_BUCKETS], lat_reply[LAT_BUCKETS];
 } afp_t;
 
 /* ---------------------------------------------------------------- errors */
@@ -509,6 +528,21 @@ static inline uint64_t monotonic_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CLOCK_REALTIME, the clock of the ring's RX timestamps. */
+static inline uint64_t realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A frame's wait in the ring: its kernel RX timestamp to the drain's start (0 when the kernel
+ * gave none, or the realtime clock stepped back). */
+static inline void lat_ring_wait(afp_t *a, uint32_t sec, uint32_t nsec) {
+  uint64_t ts = (uint64_t)sec * 1000000000u + nsec;
+  if (sec == 0 || ts > a->drain_rt_ns) return;
+  a->lat_ring[lat_bucket(a->drain_rt_ns - ts)]++;
+}
+
 /* Calls the handler with (count, ns): ns is the C time spent collecting these frames (the ring
  * walk and the descriptors since the drain started or the previous call returned), capped to
  * stay a small integer for V8 (no allocation). */
@@ -517,12 +551,14 @@ static int deliver(afp_t *a, uint32_t n) {
   napi_value cb = NULL, global, argv[2], result;
   a->rx_vectors++;
   if (!a->handler_ref || napi_get_reference_value(env, a->handler_ref, &cb) != napi_ok || cb == NULL) return -1;
-  uint64_t spent = monotonic_ns() - a->mark_ns;
+  uint64_t called = monotonic_ns();
+  uint64_t spent = called - a->mark_ns;
   napi_get_global(env, &global);
   napi_create_uint32(env, n, &argv[0]);
   napi_create_uint32(env, spent > 0x3fffffffu ? 0x3fffffffu : (uint32_t)spent, &argv[1]);
   napi_status st = napi_make_callback(env, a->actx, global, cb, 2, argv, &result);
   a->mark_ns = monotonic_ns();
+  a->lat_handler[lat_bucket(a->mark_ns - called)]++;
   if (st != napi_ok) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
@@ -615,7 +651,8 @@ static uint64_t rx_drain(afp_t *a) {
   uint32_t n = 0, vectors = 0, advanced = 0;
   uint64_t before = a->rx_frames + a->rx_outgoing + a->rx_truncated;
   a->in_rx = 1;
-  a->mark_ns = monotonic_ns();
+  a->mark_ns = a->drain_mono_ns = monotonic_ns();
+  a->drain_rt_ns = realtime_ns();
   a->unreleased = 0; /* every drain ended with a release (or a close) */
   while (advanced < slots) {
     if (a->version == 3) {
@@ -648,6 +685,7 @@ static uint64_t rx_drain(afp_t *a) {
           a->rx_truncated++;
         } else {
           fill(a, n++, off, h->tp_snaplen, h->tp_status, (uint16_t)h->hv1.tp_vlan_tci, h->hv1.tp_vlan_tpid);
+          lat_ring_wait(a, h->tp_sec, h->tp_nsec);
         }
         a->pkt_idx++;
         if (a->pkt_idx < num && h->tp_next_offset < TPACKET_ALIGN(sizeof(struct tpacket3_hdr))) {
@@ -678,6 +716,7 @@ static uint64_t rx_drain(afp_t *a) {
         a->rx_truncated++;
       } else {
         fill(a, n++, off, h->tp_snaplen, status, h->tp_vlan_tci, h->tp_vlan_tpid);
+        lat_ring_wait(a, h->tp_sec, h->tp_nsec);
       }
       a->cur = (a->cur + 1) % a->frame_count;
     }
@@ -1302,6 +1341,7 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
   }
   a->tx_accepted = sent;
   a->tx_stop_at = stop;
+  if (a->in_rx && sent > 0) a->lat_reply[lat_bucket(monotonic_ns() - a->drain_mono_ns)]++;
   napi_create_uint32(env, sent, &result);
   return result;
 }
@@ -1429,6 +1469,15 @@ static void read_kernel_stats(afp_t *a) {
   }
 }
 
+/* A latency histogram as an array of LAT_BUCKETS counts (see lat_bucket). */
+static void set_hist(napi_env env, napi_value o, const char *name, const uint64_t *h) {
+  napi_value arr, v;
+  if (napi_create_array_with_length(env, LAT_BUCKETS, &arr) != napi_ok) return;
+  for (uint32_t k = 0; k < LAT_BUCKETS; k++)
+    if (napi_create_double(env, (double)h[k], &v) == napi_ok) napi_set_element(env, arr, k, v);
+  napi_set_named_property(env, o, name, arr);
+}
+
 static napi_value m_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   napi_value o;
@@ -1468,6 +1517,9 @@ static napi_value m_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "socketErrors", (double)a->socket_errors);
   set_str(env, o, "socketLastError", a->last_socket_error ? errno_name(a->last_socket_error) : "");
   set_num(env, o, "handlerErrors", (double)a->handler_errors);
+  set_hist(env, o, "latRingWait", a->lat_ring);
+  set_hist(env, o, "latHandler", a->lat_handler);
+  set_hist(env, o, "latReply", a->lat_reply);
   return o;
 }
 

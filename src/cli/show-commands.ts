@@ -1,6 +1,7 @@
 /** The show and clear commands, with layouts modelled on VPP's. */
 import { readFileSync } from 'node:fs';
 import { VERSION } from '../version.js';
+import { formatHistogram } from '../io/latency-histogram.js';
 import { formatIpv4, formatMac } from '../wire/address.js';
 import { DAD_NAMES, DadState, type SwInterface } from '../dataplane/interface.js';
 import { formatIpv6 } from '../wire/ipv6-address.js';
@@ -107,6 +108,14 @@ function showHardware(ctx: CliContext, brief: boolean): string {
       lines.push(`  tx frames ${x.txFrames} bytes ${x.txBytes} eagain ${x.txEagain} nobufs ${x.txNobufs}${x.txLastError ? ` last error ${x.txLastError}` : ''}`);
       if (typeof x.txCsumOffloaded === 'number') lines.push(`  tx checksum-offloaded ${x.txCsumOffloaded} gso super-frames ${x.txGsoFrames}`);
       lines.push(`  socket errors ${x.socketErrors}${x.socketLastError ? ` (last ${x.socketLastError})` : ''}, handler errors ${x.handlerErrors}`);
+    }
+    const lat = stats as unknown as Partial<Record<'latRingWait' | 'latHandler' | 'latReply', number[]>>;
+    if (Array.isArray(lat.latRingWait)) {
+      // Where a frame's time goes (native/af_packet.c): kernel RX timestamp -> our drain, the JS
+      // handler per vector, our drain -> a reply's sendmmsg returning inside that vector.
+      lines.push(`  latency ring-wait (kernel rx timestamp to pickup) ${formatHistogram(lat.latRingWait)}`);
+      lines.push(`  latency handler (per vector) ${formatHistogram(lat.latHandler ?? [])}`);
+      lines.push(`  latency pickup to reply sent (per send in a vector) ${formatHistogram(lat.latReply ?? [])}`);
     }
     if (typeof x.txBlocked === 'number') {
       // TX backpressure: frames the kernel refused for now (EAGAIN/ENOBUFS) wait in the device's backlog.

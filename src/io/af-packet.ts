@@ -121,6 +121,15 @@ export interface AfPacketStats extends DeviceStats {
   /** Frames sent with checksum offload, and of those, GSO super-frames. */
   txCsumOffloaded: number;
   txGsoFrames: number;
+  /**
+   * Latency histograms, counts per log2 µs bucket (see latency-histogram.ts): a frame's wait in the
+   * ring (its kernel RX timestamp to the drain that picked it up), the JS handler's run per vector,
+   * and the drain's start to the return of each send() made inside the handler (a reply handed
+   * to the kernel in the vector that carried its request).
+   */
+  latRingWait: number[];
+  latHandler: number[];
+  latReply: number[];
   /** errno name of the last TX failure ('' if none). */
   txLastError: string;
   socketErrors: number;

@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { defaultSettings, Lab } from '../../src/lab/lab.js';
 import { inNs } from '../../src/lab/exec.js';
 import { cli, isRoot } from './lab-helpers.js';
@@ -51,6 +52,19 @@ describe('rx-mode on the lab: switching at run time under traffic', { skip }, ()
     assert.match(await pod('show hardware-interfaces'), /queue thread\s+mode\n\s+0\s+main \(0\)\s+interrupt\n/);
   });
 
+  it('sleeps when idle in interrupt mode: the main thread wakes a few times a second, not 100', async () => {
+    // prom-client's event-loop-delay timer (10 ms by default) woke an idle dataplane 100 times a
+    // second; at EVENT_LOOP_LAG_RESOLUTION_MS (100 ms) the timers left wake it ~15-20 times.
+    const pid = lab.pid('pod');
+    assert.ok(pid !== undefined, 'the pod dataplane runs');
+    const slices = (): number => Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(/\s+/)[2]);
+    await new Promise((r) => setTimeout(r, 500));
+    const before = slices();
+    await new Promise((r) => setTimeout(r, 2000));
+    const perSecond = (slices() - before) / 2;
+    assert.ok(perSecond < 50, `the idle main thread ran ${perSecond} times a second`);
+  });
+
   it('rejects what VPP rejects: a missing mode, an unknown queue, a sub-interface, a bad mode', async () => {
     await assert.rejects(pod(`set interface rx-mode ${IF}`), /please specify a mode/);
     await assert.rejects(pod(`set interface rx-mode ${IF} queue 1 polling`), /unknown queue 1 on interface host-macvlan0/);
@@ -75,6 +89,13 @@ describe('rx-mode on the lab: switching at run time under traffic', { skip }, ()
     assert.ok(q.pollingNow);
     // The frames were read by polls, not by epoll wakeups.
     assert.ok(q.polls > q.empty, runtime);
+    // Where the time went (native/af_packet.c's histograms): every echo request waited in the ring
+    // and its reply was handed to the kernel inside the vector that carried the request.
+    const hw = await pod('show hardware-interfaces');
+    const count = (what: string): number => Number(new RegExp(`latency ${what}[^\\n]* n (\\d+)`).exec(hw)?.[1] ?? -1);
+    assert.ok(count('ring-wait') >= 5, hw);
+    assert.ok(count('handler') >= 5, hw);
+    assert.ok(count('pickup to reply sent') >= 5, hw);
 
     await pod(`set interface rx-mode ${IF} interrupt`);
     await pod('clear runtime');

@@ -25,7 +25,7 @@ $(NODE_MODULES): package.json
 	npm install --no-audit --no-fund --ignore-scripts
 	@touch $@
 
-$(NATIVE): native/af_packet.c binding.gyp $(NODE_MODULES)
+$(NATIVE): native/af_packet.c native/tls_engine.c binding.gyp $(NODE_MODULES)
 	npm run build:native
 
 $(DIST): $(NODE_MODULES) $(shell find src test bench -name '*.ts' 2>/dev/null) tsconfig.json

@@ -16,7 +16,11 @@ import type { Icmp6ErrorSender } from './icmp6-error.js';
 import type { NdHooks } from './ip6-link.js';
 import type { Ip6Peers } from './ip6-peers.js';
 
-/** The part of the TCP stack that tcp4-input calls for each received segment. */
+/**
+ * The part of the TCP stack that tcp4-input calls for each received segment. IPv4 addresses come
+ * as signed 32-bit integers (`>>> 0` gives the usual unsigned form; see ipv4SourceI32 for why);
+ * `now` is the vector's clock, the same heap number for every segment of the vector.
+ */
 export interface TcpInputHandler {
   input(srcIp: number, dstIp: number, buf: Buffer, off: number, len: number, now: number): void;
   /** A Packet Too Big for one of its segments (RFC 8201): see TcpStack.packetTooBig. */

@@ -459,7 +459,8 @@ export class Dataplane {
       try {
         // The clock read at the start of the vector: neighbours, TCP input and the output paths use it.
         const now = this.now();
-        this.ip4.clockMs = this.ip6.clockMs = now;
+        this.ip4.setClock(now);
+        this.ip6.clockMs = now;
         const timed = this.sampler.begin(now);
         f.data = rx.data;
         f.count = n;

@@ -12,6 +12,7 @@ import type { HardwareInterface, SwInterface } from './interface.js';
 import type { PacketCapture, Tracer } from './context.js';
 import { defineNode, err, info } from './node.js';
 import { formatFrameTrace } from './trace-format.js';
+import { clearArray } from '../util/array.js';
 
 const MIN_FRAME = 60;
 
@@ -117,13 +118,13 @@ export class InterfaceOutput {
     const dirty = this.dirty;
     if (dirty.length === 0) return;
     for (let i = 0; i < dirty.length; i++) this.flushHardware(dirty[i], timed);
-    dirty.length = 0;
+    clearArray(dirty);
   }
 
   /** Forgets every unsent frame (after a node threw and the batch may be inconsistent). */
   discard(): void {
     for (const hw of this.dirty) hw.tx.reset();
-    this.dirty.length = 0;
+    clearArray(this.dirty);
     for (const ids of this.slotTrace.values()) ids.fill(-1);
     this.tracedPending = false;
   }

@@ -149,6 +149,7 @@ export class SwInterface {
 
   /** The configured address that `ip` belongs to exactly, or undefined. */
   ownAddress(ip: number): Ipv4Prefix | undefined {
+    ip >>>= 0; // either form (the RX path passes int32s: see ipv4SourceI32)
     for (const a of this.addresses) if (a.address === ip) return a;
     return undefined;
   }

@@ -6,11 +6,13 @@ import {
   checkIpv4,
   Ipv4Error,
   ipv4Destination,
+  ipv4DestinationI32,
   ipv4HeaderLength,
   ipv4Id,
   ipv4IsFragment,
   ipv4Protocol,
   ipv4Source,
+  ipv4SourceI32,
   ipv4TotalLength,
   ipv4Ttl,
   IP_PROTO_ICMP,
@@ -69,11 +71,11 @@ function runIp4Input(node: Ip4InputNode, ctx: NodeContext): void {
       ctx.drop(node, i, e.noAddress);
       continue;
     }
-    if (sw.ownAddress(ipv4Destination(data, off)) === undefined) {
+    if (sw.ownAddress(ipv4DestinationI32(data, off)) === undefined) {
       ctx.drop(node, i, e.notForUs);
       continue;
     }
-    if (invalidSource(sw, ipv4Source(data, off))) {
+    if (invalidSource(sw, ipv4SourceI32(data, off))) {
       ctx.drop(node, i, e.badSource);
       continue;
     }
@@ -105,6 +107,7 @@ function traceIp4(ctx: NodeContext, id: number, data: Buffer, off: number): void
  * broadcast of our subnet, or our own address is bogus; answering it would reflect traffic.
  */
 function invalidSource(sw: SwInterface, src: number): boolean {
+  src >>>= 0; // (either form: see ipv4SourceI32)
   const first = src >>> 24;
   // 240.0.0.0/4 is reserved (class E); here it also holds the TCP stack's IPv6 handles (ip6-peers.ts).
   if (src === 0 || first === 127 || first >= 224) return true;

@@ -56,9 +56,13 @@ export class Neighbor {
   /** Last confirmation of reachability (ms). */
   confirmed = 0;
   /** Last ARP heard from it, or change of state (ms): the age `show ip neighbors` prints. */
-  updated: number;
-  /** Last time a packet used the entry (ms). */
-  used: number;
+  updated = 0;
+  /**
+   * Last time a packet used the entry (ms), written per packet. Initialised here (the constructor
+   * sets it): a field declared without a value is first defined as undefined and stays tagged in
+   * V8, so every time stored in it would be a new heap number.
+   */
+  used = 0;
   /** Requests sent in the current INCOMPLETE or PROBE episode. */
   probes = 0;
   /** When the next timer action is due (ms): a retransmission, DELAY → PROBE, or the end of a FAILED back-off. */

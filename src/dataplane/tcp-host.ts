@@ -68,8 +68,9 @@ export class DataplaneSegmentSink implements SegmentSink {
     this.off = ip4.l3 + IPV4_MIN_HEADER_LEN;
     this.segRoom = ip4.mtuRoom - IPV4_MIN_HEADER_LEN;
     this.room = ip4.room - IPV4_MIN_HEADER_LEN;
-    this.src = localIp;
-    this.dst = remoteIp;
+    // int32: passed on per segment (commit, checksum), where an unsigned address ≥ 2^31 would be boxed.
+    this.src = localIp | 0;
+    this.dst = remoteIp | 0;
     return true;
   }
 

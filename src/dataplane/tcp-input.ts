@@ -3,7 +3,7 @@
  * TCP stack, which answers through the IPv4 output path (tcp-host.ts).
  */
 import { finish, pseudoHeaderSum, sumWords } from '../wire/checksum.js';
-import { ipv4Destination, ipv4HeaderLength, ipv4Source, IP_PROTO_TCP } from '../wire/ipv4.js';
+import { ipv4DestinationI32, ipv4HeaderLength, ipv4SourceI32, IP_PROTO_TCP } from '../wire/ipv4.js';
 import { RX_FLAG_CSUM_NOT_READY, RX_FLAG_CSUM_VALID } from '../io/device.js';
 import type { NodeContext } from './context.js';
 import { defineNode, err, info } from './node.js';
@@ -35,7 +35,8 @@ function runTcpInput(node: TcpInputNode, ctx: NodeContext): void {
   const f = ctx.frames;
   const data = f.data;
   const tcp = ctx.tcp;
-  const now = ctx.ip4.clockMs; // read once per vector by the dataplane
+  // The clock of the vector, as the one heap number made for it (passed per segment: see clockBoxed).
+  const now = ctx.ip4.clockBoxed ?? ctx.ip4.clockMs;
   const traced = ctx.tracer.tracedThisVector;
   for (let q = 0; q < node.queued; q++) {
     const i = node.queue[q];
@@ -47,8 +48,8 @@ function runTcpInput(node: TcpInputNode, ctx: NodeContext): void {
       ctx.drop(node, i, e.tooShort);
       continue;
     }
-    const src = ipv4Source(data, ip);
-    const dst = ipv4Destination(data, ip);
+    const src = ipv4SourceI32(data, ip); // int32 (see ipv4SourceI32); TcpStack.input takes either form
+    const dst = ipv4DestinationI32(data, ip);
     // Frames from this host's own kernel may carry a partial checksum it vouches for.
     if ((f.flags[i] & CHECKSUM_TRUSTED) === 0 && finish(sumWords(data, off, len, pseudoHeaderSum(src, dst, IP_PROTO_TCP, len))) !== 0) {
       ctx.drop(node, i, e.badChecksum);

@@ -32,7 +32,7 @@ export function createTcp6Input(capacity: number) {
     const data = f.data;
     const tcp = ctx.tcp;
     const peers = ctx.ip6Peers;
-    const now = ctx.ip4.clockMs; // read once per vector by the dataplane
+    const now = ctx.ip4.clockBoxed ?? ctx.ip4.clockMs; // the vector's clock (see Ip4Output.clockBoxed)
     for (let q = 0; q < node.queued; q++) {
       const i = node.queue[q];
       const ip = f.l3Off[i];

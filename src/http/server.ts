@@ -17,6 +17,7 @@ import { RequestHeadScanner, parseRequestHead, type ParsedRequest, type ParseRes
 import { targetToKey } from './path.js';
 import { SendFloor } from './send-floor.js';
 import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
+import { clearArray } from '../util/array.js';
 
 /** The node name under which the server's error counters appear in `show errors`. */
 export const HTTP_STATIC_SERVER_NODE = 'http-static-server';
@@ -322,7 +323,7 @@ class Conn implements StreamHandler {
       this.sendHead += 2;
     }
     if (this.sendHead === marks.length) {
-      marks.length = 0;
+      clearArray(marks);
       this.sendHead = 0;
     }
     if (n > 0) this.server.memory?.release('send', n, this.stream);
@@ -332,7 +333,7 @@ class Conn implements StreamHandler {
     const marks = this.sendMarks;
     let n = 0;
     for (let i = this.sendHead; i < marks.length; i += 2) n += marks[i + 1];
-    marks.length = 0;
+    clearArray(marks);
     this.sendHead = 0;
     if (n > 0) this.server.memory?.release('send', n, this.stream);
   }

@@ -46,7 +46,7 @@ export function formatHttpStaticServer(s: ShownServer, now: number = Date.now())
     const info = t.certificate();
     const ts = t.stats();
     const daysLeft = ((info.notAfterEpoch * 1000 - now) / 86_400_000).toFixed(1);
-    lines.push(`  listener ${uri}  tls 1.2-1.3, alpn ${s.h2 === null ? 'http/1.1' : 'h2, http/1.1'}`);
+    lines.push(`  listener ${uri}  tls 1.2-1.3, alpn ${s.h2 === null ? 'http/1.1' : 'h2, http/1.1'}, engine ${t.engine}`);
     lines.push(`    certificate  ${info.selfSigned ? 'self-signed for this process' : `${t.certFile} key ${t.keyFile}`}`);
     lines.push(`    subject      ${info.subject}`);
     lines.push(`    issuer       ${info.issuer}`);

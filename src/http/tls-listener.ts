@@ -1,8 +1,10 @@
 /**
- * TLS termination over our TCP: each accepted ByteStream becomes a ByteStreamDuplex under a
- * server-side tls.TLSSocket (OpenSSL does the handshake and the records). Once the handshake is
- * done, ALPN decides: `h2` → the HTTP/2 server, anything else → the HTTP/1.1 static server,
- * both sharing one www-root and cache.
+ * TLS termination over our TCP. Engine 'native' (default when built): each accepted ByteStream
+ * gets a NativeTlsSession (tls-native.ts, native/tls_engine.c: Node's own OpenSSL over memory BIOs,
+ * records in and out synchronously, no JS streams). Engine 'node': a ByteStreamDuplex under a
+ * server-side tls.TLSSocket. Once the handshake is done, ALPN decides: `h2` → the HTTP/2 server,
+ * anything else → the HTTP/1.1 static server, both sharing one www-root and cache. Everything
+ * below holds for both engines.
  *
  * - Admission: no TLSSocket (≈60 KiB of OpenSSL state) until the first record, the ClientHello,
  *   is complete; at most one record is buffered, for at most the hello timeout; bytes that are
@@ -33,6 +35,8 @@ import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-st
 import type { HttpStaticServer } from './server.js';
 import type { Http2StaticServer } from './h2.js';
 import {
+  TLS12_CIPHERS,
+  TLS13_CIPHERSUITES,
   TLS_CIPHERS,
   TLS_CURVES,
   TlsPairError,
@@ -45,6 +49,7 @@ import {
   type TlsPairReason,
 } from './tls-credentials.js';
 import { PairWatcher, type PairWatcherOptions } from './pair-watcher.js';
+import { ERRCLASS_CIPHER, ERRCLASS_PROTOCOL, NativeTlsSession, alpnWire, nativeTls, type NativeHandle, type NativeTlsHooks, type TlsEngineAddon } from './tls-native.js';
 
 export const TLS_NODE = 'tls-server';
 
@@ -57,6 +62,7 @@ export const TLS_ERROR_REASONS: Readonly<Record<string, string>> = {
   'not-tls': 'connections reset: the first bytes are not a TLS handshake record',
   'handshake-limit': 'connections reset: too many TLS handshakes under way at once',
   'handshake-limit-source': 'connections reset: too many TLS handshakes under way from one address',
+  'record-error': 'TLS connections closed after the handshake: a record OpenSSL refused (bad MAC, bad record, protocol error)',
   'reload-failed': 'certificate reloads refused (unreadable, unparsable, key mismatch, expired, not yet valid)',
 };
 
@@ -78,7 +84,27 @@ const realTicketTimer: TicketTimer = {
   },
 };
 
+/**
+ * Which TLS engine runs the records: 'native' (native/tls_engine.c: Node's own OpenSSL over memory
+ * BIOs, no JS streams) or 'node' (a tls.TLSSocket over a ByteStreamDuplex). Both use the same
+ * OpenSSL, policy, admission, counters and runtime lines.
+ */
+export type TlsEngineName = 'node' | 'native';
+
+/**
+ * The default engine: $VPP_TLS_ENGINE if it says node or native, else native when the addon has
+ * it (it is built with the AF_PACKET addon), else node.
+ */
+export function defaultTlsEngine(): TlsEngineName {
+  const env = process.env['VPP_TLS_ENGINE'];
+  if (env === 'node') return 'node';
+  if (env === 'native' && nativeTls() !== null) return 'native';
+  return nativeTls() !== null ? 'native' : 'node';
+}
+
 export interface TlsListenerOptions {
+  /** The TLS engine (default defaultTlsEngine()). */
+  engine?: TlsEngineName;
   certFile?: string;
   keyFile?: string;
   /** Used when no files are given (a self-signed pair). */
@@ -176,8 +202,15 @@ export class TlsListener {
   ticketKeyRotations = 0;
   readonly accept: AcceptHandler;
   private pairNow: TlsPair;
-  private context: SecureContext;
-  private ticketKeys = randomBytes(48);
+  readonly engine: TlsEngineName;
+  /** The node engine's context (null with the native engine). */
+  private context: SecureContext | null = null;
+  /** The native engine's SSL_CTX (null with the node engine). */
+  private nativeCtx: NativeHandle | null = null;
+  private readonly native: TlsEngineAddon | null;
+  private readonly nativeHooks: NativeTlsHooks;
+  /** 80 bytes: the native engine's ticket key (name, HMAC, AES); the node engine uses its first 48. */
+  private ticketKeys = randomBytes(80);
   private readonly watcher: PairWatcher | null = null;
   private readonly log: TlsEventLog;
   private readonly open = new Set<Tracked>();
@@ -220,6 +253,14 @@ export class TlsListener {
     this.now = options.now ?? Date.now;
     this.monotonic = options.monotonic ?? (() => performance.now());
     this.readFile = options.readFile;
+    this.engine = options.engine ?? defaultTlsEngine();
+    this.native = this.engine === 'native' ? nativeTls() : null;
+    if (this.engine === 'native' && this.native === null) throw new Error('the native TLS engine is not built (npm run build:native)');
+    this.nativeHooks = {
+      onSecure: (s) => this.securedNative(s),
+      onHandshakeFailed: (s, cls, text) => this.handshakeFailedNative(s, cls, text),
+      onRecordError: () => void this.errors['record-error']!++,
+    };
     if (options.certFile !== undefined && options.keyFile !== undefined) {
       this.pairNow = loadPair(options.certFile, options.keyFile, this.readFile);
     } else if (options.pair !== undefined) {
@@ -228,7 +269,7 @@ export class TlsListener {
       throw new Error('a TLS listener needs cert and key files, or a pair');
     }
     try {
-      this.context = this.makeContext(this.pairNow);
+      this.installContext(this.makeContext(this.pairNow));
     } catch (err) {
       throw new TlsPairError(
         'refused-by-openssl',
@@ -279,7 +320,20 @@ export class TlsListener {
     return n;
   }
 
-  private makeContext(pair: TlsPair): SecureContext {
+  /** A context for new handshakes: a SecureContext (node engine) or an SSL_CTX (native engine). */
+  private makeContext(pair: TlsPair): SecureContext | NativeHandle {
+    if (this.native !== null) {
+      return this.native.tlsContextNew(
+        pair.certPem,
+        pair.keyPem,
+        TLS12_CIPHERS.join(':'),
+        TLS13_CIPHERSUITES.join(':'),
+        TLS_CURVES,
+        alpnWire(this.alpnProtocols()),
+        this.ticketKeys,
+        7200,
+      );
+    }
     return tls.createSecureContext({
       cert: pair.certPem,
       key: pair.keyPem,
@@ -291,9 +345,18 @@ export class TlsListener {
       honorCipherOrder: false,
       // Secure renegotiation (RFC 5746) is still signalled; renegotiating is refused.
       secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
-      ticketKeys: this.ticketKeys,
+      ticketKeys: this.ticketKeys.subarray(0, 48),
       sessionTimeout: 7200,
     });
+  }
+
+  private installContext(c: SecureContext | NativeHandle): void {
+    if (this.native !== null) this.nativeCtx = c as NativeHandle;
+    else this.context = c as SecureContext;
+  }
+
+  private alpnProtocols(): string[] {
+    return this.h2 !== null ? ['h2', 'http/1.1'] : ['http/1.1'];
   }
 
   /**
@@ -323,8 +386,8 @@ export class TlsListener {
    * full handshake, then resumes with the new ticket. Open connections keep their context.
    */
   rotateTicketKeys(): void {
-    this.ticketKeys = randomBytes(48);
-    this.context = this.makeContext(this.pairNow);
+    this.ticketKeys = randomBytes(80);
+    this.installContext(this.makeContext(this.pairNow));
     this.ticketKeyRotations++;
   }
 
@@ -335,7 +398,7 @@ export class TlsListener {
   reload(): 'reloaded' | 'unchanged' | 'refused' {
     if (this.certFile === undefined || this.keyFile === undefined) return 'unchanged';
     let next: TlsPair;
-    let context: SecureContext;
+    let context: SecureContext | NativeHandle;
     try {
       next = loadPair(this.certFile, this.keyFile, this.readFile);
       if (next.certPem.equals(this.pairNow.certPem) && next.keyPem.equals(this.pairNow.keyPem)) return 'unchanged';
@@ -365,7 +428,7 @@ export class TlsListener {
       );
       return 'refused';
     }
-    this.context = context;
+    this.installContext(context);
     this.pairNow = next;
     this.reloads++;
     const info = describeCertificate(next);
@@ -409,22 +472,81 @@ export class TlsListener {
     t.stage = 'handshake';
     t.started = this.monotonic();
     const start = performance.now();
+    if (this.native !== null) {
+      const session = new NativeTlsSession(this.native, t.stream, this.nativeCtx!, this.nativeHooks);
+      t.session = session;
+      session.tracked = t;
+      session.feed(head, 0, head.length);
+      this.charge(this.handshakeRuntime, start, 1, 0);
+      return;
+    }
     const duplex = new ByteStreamDuplex(t.stream);
     t.duplex = duplex;
     const socket = new tls.TLSSocket(duplex, {
       isServer: true,
-      secureContext: this.context,
-      ALPNProtocols: this.h2 !== null ? ['h2', 'http/1.1'] : ['http/1.1'],
+      secureContext: this.context!,
+      ALPNProtocols: this.alpnProtocols(),
       requestCert: false,
     });
     t.socket = socket;
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (t.stage === 'handshake') this.handshakeFailed(t, err);
+      else if (t.stage === 'open' && /^ERR_SSL_/.test(err.code ?? '')) this.errors['record-error']!++;
     });
     socket.on('close', () => this.gone(t));
     socket.once('secure', () => this.secured(t, socket));
     duplex.onData(head, 0, head.length);
     this.charge(this.handshakeRuntime, start, 1, 0);
+  }
+
+  /** @internal (Tracked) Bytes for a connection with a native session. */
+  inputNative(t: Tracked, session: NativeTlsSession, buf: Buffer, off: number, len: number): void {
+    if (t.stage === 'handshake') {
+      const start = performance.now();
+      session.feed(buf, off, len);
+      this.charge(this.handshakeRuntime, start, 1, 0);
+      return;
+    }
+    const timed = ++this.inputSample >= INPUT_SAMPLE_EVERY;
+    const start = timed ? performance.now() : 0;
+    // Decrypting runs the HTTP server synchronously; its answer is encrypted and handed to TCP
+    // before feed() returns, so that it leaves in this vector's batch.
+    session.feed(buf, off, len);
+    if (timed) {
+      this.inputSample = 0;
+      this.charge(this.inputRuntime, start, INPUT_SAMPLE_EVERY, INPUT_SAMPLE_EVERY);
+    }
+  }
+
+  private securedNative(s: NativeTlsSession): void {
+    const t = s.tracked as Tracked;
+    this.release(t);
+    t.stage = 'open';
+    this.handshakes++;
+    this.handshakeRuntime.vectors++;
+    if (s.resumed) this.resumed++;
+    if (s.protocol === 'TLSv1.3') this.tls13++;
+    else this.tls12++;
+    if (s.alpn === 'h2' && this.h2 !== null) {
+      this.alpnH2++;
+      const duplex = new ByteStreamDuplex(s);
+      // An HTTP/2 session has nothing to finish once the peer has closed.
+      duplex.once('end', () => duplex.end());
+      s.handler = duplex;
+      this.h2.attach(duplex);
+      return;
+    }
+    this.alpnHttp11++;
+    s.handler = this.http.accept(s);
+  }
+
+  private handshakeFailedNative(s: NativeTlsSession, errClass: number, _text: string): void {
+    const t = s.tracked as Tracked;
+    this.release(t);
+    t.stage = 'failed';
+    if (errClass === ERRCLASS_PROTOCOL) this.errors['protocol-refused']!++;
+    else if (errClass === ERRCLASS_CIPHER) this.errors['no-shared-cipher']!++;
+    else this.errors['handshake-failed']!++;
   }
 
   /** @internal (Tracked) Bytes for a connection with a TLSSocket. */
@@ -537,6 +659,8 @@ export class TlsListener {
   /** Resets connections whose ClientHello or handshake is late (the sweep timer; tests call it with their clock). */
   sweepHandshakes(now: number = this.monotonic()): void {
     for (const t of this.open) {
+      // Output slabs that TCP has sent since the connection last wrote go back to the pool.
+      t.session?.reclaim();
       if (t.stage === 'hello' && now - t.started > this.helloTimeoutMs) {
         this.errors['hello-timeout']!++;
         this.refuse(t);
@@ -544,8 +668,11 @@ export class TlsListener {
         this.release(t);
         t.stage = 'failed';
         this.errors['handshake-timeout']!++;
-        t.duplex!.abortTransport();
-        t.socket?.destroy();
+        if (t.session !== null) t.session.abort();
+        else {
+          t.duplex!.abortTransport();
+          t.socket?.destroy();
+        }
       }
     }
   }
@@ -558,7 +685,8 @@ export class TlsListener {
     for (const t of [...this.open]) {
       this.release(t);
       t.stage = 'closed';
-      if (t.duplex !== null) t.duplex.abortTransport();
+      if (t.session !== null) t.session.abort();
+      else if (t.duplex !== null) t.duplex.abortTransport();
       else t.stream.abort();
       t.socket?.destroy();
     }
@@ -594,6 +722,7 @@ class Tracked implements StreamHandler {
   slot = -1;
   duplex: ByteStreamDuplex | null = null;
   socket: tls.TLSSocket | null = null;
+  session: NativeTlsSession | null = null;
   /** The first record's bytes so far (only while they arrive in pieces). */
   private head: Buffer | null = null;
   private headLen = 0;
@@ -606,6 +735,10 @@ class Tracked implements StreamHandler {
   ) {}
 
   onData(buf: Buffer, off: number, len: number): void {
+    if (this.session !== null) {
+      this.listener.inputNative(this, this.session, buf, off, len);
+      return;
+    }
     if (this.duplex !== null) {
       this.listener.input(this, buf, off, len);
       return;
@@ -657,17 +790,20 @@ class Tracked implements StreamHandler {
   }
 
   onDrain(): void {
-    this.duplex?.onDrain();
+    if (this.session !== null) this.session.tcpDrain();
+    else this.duplex?.onDrain();
   }
 
   onEnd(): void {
-    if (this.duplex !== null) this.duplex.onEnd();
+    if (this.session !== null) this.session.tcpEnd();
+    else if (this.duplex !== null) this.duplex.onEnd();
     else if (this.stage === 'hello') this.listener.refuse(this); // FIN before a ClientHello
   }
 
   onClose(): void {
     this.listener.gone(this);
     this.head = null;
+    this.session?.tcpClose();
     this.duplex?.onClose();
   }
 }

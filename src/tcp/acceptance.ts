@@ -20,7 +20,7 @@
  */
 import type { TcpParsedOptions } from '../wire/tcp.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/tcp.js';
-import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
+import { seqAdd, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import type { TcpStack } from './stack.js';
 import { SYN_RECEIVED, type Segment } from './types.js';
 
@@ -114,12 +114,12 @@ export function acceptSegment(r: SegmentReceiver, g: Segment, segLen: number, no
   const seq = g.seq;
   let ok: boolean;
   if (segLen === 0) {
-    ok = wnd === 0 ? seq === rcvNxt : seqGeq(seq, rcvNxt) && seqLt(seq, (rcvNxt + wnd) >>> 0);
+    ok = wnd === 0 ? seq === rcvNxt : seqGeq(seq, rcvNxt) && seqLt(seq, seqAdd(rcvNxt, wnd));
   } else if (wnd === 0) {
     ok = false;
   } else {
-    const last = (seq + segLen - 1) >>> 0;
-    const right = (rcvNxt + wnd) >>> 0;
+    const last = (seq + segLen - 1) | 0;
+    const right = seqAdd(rcvNxt, wnd);
     ok = (seqGeq(seq, rcvNxt) && seqLt(seq, right)) || (seqGeq(last, rcvNxt) && seqLt(last, right));
   }
   let verdict = SEG_ACCEPT;

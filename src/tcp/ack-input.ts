@@ -7,7 +7,7 @@
 import type { TcpConnection } from './connection.js';
 import { sendAck } from './output.js';
 import { rttSample } from './rtt.js';
-import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
+import { seqGeq, seqGt, seqLeq, seqLt, seqSub } from './seq.js';
 import { restartRto, stopPersist } from './timers.js';
 import { CLOSED, CLOSE_WAIT, ESTABLISHED, type Segment } from './types.js';
 
@@ -26,7 +26,7 @@ export function ackAcceptable(c: TcpConnection, ack: number, now: number): boole
     return false;
   }
   const maxWnd = c.bytesAcked < c.maxSndWnd ? c.bytesAcked : c.maxSndWnd;
-  if (seqLt(ack, (c.sndUna - maxWnd) >>> 0)) {
+  if (seqLt(ack, seqSub(c.sndUna, maxWnd))) {
     st.err('ack-too-old');
     if (st.takeChallengeAck(c, now)) sendAck(c, now);
     return false;

@@ -34,7 +34,7 @@ import { sendAck, sendData, sendRst, sendSynAck } from './output.js';
 import type { Reassembly } from './reassembly.js';
 import type { LossRecovery } from './recovery.js';
 import { SendQueue } from './send-queue.js';
-import { seqGt, seqLeq } from './seq.js';
+import { seqAdd, seqGt, seqLeq } from './seq.js';
 import type { TcpStack } from './stack.js';
 import { armDelayedAck, armFinWait2, startTimeWait } from './timers.js';
 import type { TimeWaitConnection } from './time-wait.js';
@@ -158,7 +158,8 @@ export class TcpConnection implements ByteStream {
   hasRtt = false;
   srtt = 0;
   rttvar = 0;
-  rto: number;
+  /** ms. Initialised (the constructor sets it): a field declared without a value stays tagged in V8, and each double stored in it would be a new heap number. */
+  rto = 0;
   backoff = 0;
   retries = 0;
   minRtt = Infinity;
@@ -228,7 +229,7 @@ export class TcpConnection implements ByteStream {
     else if (this.state === CLOSE_WAIT) this.stack.setState(this, LAST_ACK);
     else return;
     this.finQueued = true;
-    this.finSeq = (this.sndUna + this.q.bytes) >>> 0;
+    this.finSeq = seqAdd(this.sndUna, this.q.bytes);
     this.stack.markDirty(this);
   }
 
@@ -255,7 +256,7 @@ export class TcpConnection implements ByteStream {
       // A peer checks a RST against its window: past a window it closed (a reader that stopped,
       // our probe byte beyond it) the RST would be dropped, so use the window's right edge
       // then, as Linux's tcp_acceptable_seq does.
-      const edge = (this.sndUna + this.sndWnd) >>> 0;
+      const edge = seqAdd(this.sndUna, this.sndWnd);
       sendRst(this, seqGt(this.sndMax, edge) && this.state !== SYN_SENT && this.state !== SYN_RECEIVED ? edge : this.sndMax);
     }
     this.stack.destroy(this, true);
@@ -299,7 +300,7 @@ export class TcpConnection implements ByteStream {
   // ---------------------------------------------------------------- helpers
 
   tsNow(now: number): number {
-    return (Math.floor(now) + this.tsOffset) >>> 0;
+    return seqAdd(Math.floor(now), this.tsOffset);
   }
 
   /** Initial window (RFC 6928 for 10 segments; RFC 5681 §3.1 otherwise). */
@@ -408,7 +409,7 @@ export class TcpConnection implements ByteStream {
     // Seventh: segment text.
     const s = this.state;
     if (s !== ESTABLISHED && s !== FIN_WAIT_1 && s !== FIN_WAIT_2) return;
-    if (dataLen > 0 && this.readClosed && seqGt((seq + dataLen) >>> 0, this.rcvNxt)) {
+    if (dataLen > 0 && this.readClosed && seqGt(seqAdd(seq, dataLen), this.rcvNxt)) {
       // New data after the application closed (FIN-WAIT-1/2, RFC 9293 §3.6.1): nobody will read
       // it, so do not ACK it; reset, as Linux does, <SEQ=SEG.ACK><CTL=RST>.
       st.err('data-after-close');
@@ -429,7 +430,7 @@ export class TcpConnection implements ByteStream {
 
     // Eighth: FIN.
     if (fin) {
-      const finAt = (seq + g.dataLen) >>> 0;
+      const finAt = seqAdd(seq, g.dataLen);
       if (finAt === this.rcvNxt) this.receiveFin(now);
       else if (seqGt(finAt, this.rcvNxt)) {
         this.oooFin = true;
@@ -471,7 +472,7 @@ export class TcpConnection implements ByteStream {
       if (d >= len) {
         // All old data: a retransmission whose ACK we sent was lost.
         st.counters.duplicateSegments++;
-        dsackSet(this, dseq, (dseq + len) >>> 0);
+        dsackSet(this, dseq, seqAdd(dseq, len));
         return 0;
       }
       dsackSet(this, dseq, this.rcvNxt);
@@ -493,7 +494,7 @@ export class TcpConnection implements ByteStream {
       if (stored) this.oooFinLatest = false;
       if (fin && stored) {
         this.oooFin = true;
-        this.oooFinSeq = (dseq + len) >>> 0;
+        this.oooFinSeq = seqAdd(dseq, len);
       }
       sendAck(this, now);
       return -1;
@@ -505,7 +506,7 @@ export class TcpConnection implements ByteStream {
     }
     // Holes: data kept beyond RCV.NXT, or a FIN that came on its own beyond it.
     const hadHoles = (this.reasm !== null && this.reasm.count > 0) || this.oooFin;
-    this.rcvNxt = (this.rcvNxt + len) >>> 0;
+    this.rcvNxt = seqAdd(this.rcvNxt, len);
     // Held data the segment brought again is part of its duplicate (after its old left part, if any).
     const held = this.reasm;
     if (held !== null && held.count > 0 && held.overlapBelow(this.rcvNxt)) {
@@ -545,7 +546,7 @@ export class TcpConnection implements ByteStream {
     while (rs !== null) {
       const b = rs.takeAt(this.rcvNxt);
       if (b === undefined) break;
-      this.rcvNxt = (this.rcvNxt + b.length) >>> 0;
+      this.rcvNxt = seqAdd(this.rcvNxt, b.length);
       if (this.paused || this.rcvQueued > 0) {
         this.rcvQ.push(b);
         this.rcvQueued += b.length;
@@ -563,7 +564,7 @@ export class TcpConnection implements ByteStream {
 
   private receiveFin(now: number): void {
     const st = this.stack;
-    this.rcvNxt = (this.rcvNxt + 1) >>> 0;
+    this.rcvNxt = seqAdd(this.rcvNxt, 1);
     this.ackPending = true;
     st.markDirty(this);
     const s = this.state;

@@ -17,7 +17,7 @@
  *     duplicate of the most recent packet).
  * The sender side (recognising a D-SACK, undo) is spurious.ts.
  */
-import { seqGt, seqLt } from './seq.js';
+import { seqAdd, seqGt, seqLt } from './seq.js';
 
 /** What a receiver keeps for its next D-SACK block (TcpConnection). */
 export interface DsackState {
@@ -32,8 +32,8 @@ export interface DsackState {
 export function dsackSet(c: DsackState, s: number, e: number): void {
   if (!c.sackOk || !seqLt(s, e)) return;
   c.dsack = true;
-  c.dsackStart = s >>> 0;
-  c.dsackEnd = e >>> 0;
+  c.dsackStart = s | 0;
+  c.dsackEnd = e | 0;
 }
 
 /** Adds [s, e) to the report of the same segment when it touches it (else the first run stays). */
@@ -43,8 +43,8 @@ export function dsackExtend(c: DsackState, s: number, e: number): void {
     return;
   }
   if (seqGt(s, c.dsackEnd) || seqGt(c.dsackStart, e)) return;
-  if (seqLt(s, c.dsackStart)) c.dsackStart = s >>> 0;
-  if (seqGt(e, c.dsackEnd)) c.dsackEnd = e >>> 0;
+  if (seqLt(s, c.dsackStart)) c.dsackStart = s | 0;
+  if (seqGt(e, c.dsackEnd)) c.dsackEnd = e | 0;
 }
 
 /**
@@ -53,6 +53,6 @@ export function dsackExtend(c: DsackState, s: number, e: number): void {
  */
 export function dsackOld(c: DsackState & { readonly rcvNxt: number }, seq: number, segLen: number): void {
   if (segLen === 0 || !seqLt(seq, c.rcvNxt)) return;
-  const end = (seq + segLen) >>> 0;
+  const end = seqAdd(seq, segLen);
   dsackSet(c, seq, seqLt(end, c.rcvNxt) ? end : c.rcvNxt);
 }

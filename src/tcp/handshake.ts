@@ -10,7 +10,7 @@ import type { LossRecovery } from './recovery.js';
 import { NewRenoRecovery } from './recovery-newreno.js';
 import { SackRecovery } from './recovery-sack.js';
 import { rttSample } from './rtt.js';
-import { seqGt, seqLeq } from './seq.js';
+import { seqAdd, seqGt, seqLeq } from './seq.js';
 import { armKeepAlive } from './timers.js';
 import { CLOSED, ESTABLISHED, SYN_RECEIVED, type Segment } from './types.js';
 
@@ -36,10 +36,10 @@ export function synSentInput(c: TcpConnection, g: Segment, now: number): void {
   }
   if ((flags & TCP_SYN) === 0) return;
   c.irs = g.seq;
-  c.rcvNxt = (g.seq + 1) >>> 0;
+  c.rcvNxt = seqAdd(g.seq, 1);
   c.lastAckSent = c.rcvNxt;
   const synWin = st.opts.rcvBuf > 0xffff ? 0xffff : st.opts.rcvBuf;
-  c.rcvAdvRight = (c.rcvNxt + synWin) >>> 0;
+  c.rcvAdvRight = seqAdd(c.rcvNxt, synWin);
   st.negotiate(c, opt.mss, opt.wscale, opt.sackOk, opt.hasTs, opt.tsVal, true);
   c.sndWnd = g.wnd; // never scaled in a SYN
   c.maxSndWnd = g.wnd;

@@ -38,6 +38,19 @@ export class TimerHeap<T extends HeapItem> {
     this.up(it.heapIdx);
   }
 
+  /**
+   * Inserts `it` (not in the heap), or moves it after its key went down; the caller has stored
+   * the new key in `it.heapKey`. No key argument: a double passed to a call V8 does not inline is
+   * boxed, and this runs for every segment sent (the RTO and probe timers are re-armed).
+   */
+  keyLowered(it: T): void {
+    if (it.heapIdx < 0) {
+      it.heapIdx = this.a.length;
+      this.a.push(it);
+    }
+    this.up(it.heapIdx);
+  }
+
   pop(): T | undefined {
     const a = this.a;
     if (a.length === 0) return undefined;

@@ -9,17 +9,17 @@ import type { TcpConnection } from './connection.js';
 import type { TcpStack } from './stack.js';
 import { sackBlocksWithFin } from './reassembly.js';
 import { rtoCur } from './rtt.js';
-import { seqGt, seqLt } from './seq.js';
+import { seqAdd, seqGt, seqLt } from './seq.js';
 
 /** Largest payload asked for in one super-segment (the sink's room, ≤ one IPv4 packet, decides). */
 export const SUPER_SEGMENT_MAX = 65535;
 
 /** The SACK blocks that follow a D-SACK block (scratch, copied into the stack's sackOut). */
-const sackTail = new Uint32Array(6);
+const sackTail = new Int32Array(6);
 
 /** The sequence number where the queued data ends (our FIN's, once end() was called). */
 export function dataEnd(c: TcpConnection): number {
-  return c.finQueued ? c.finSeq : (c.sndUna + c.q.bytes) >>> 0;
+  return c.finQueued ? c.finSeq : seqAdd(c.sndUna, c.q.bytes);
 }
 
 /**
@@ -70,7 +70,7 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
       const segRoom = (sink.segRoom ?? sink.room) - hl;
       if (segRoom < piece) piece = segRoom;
       if (len > piece) {
-        if (((seq + len) >>> 0) !== end) len -= len % piece;
+        if (seqAdd(seq, len) !== end) len -= len % piece;
         if (len > piece) c.lastPiece = piece;
       }
     }
@@ -80,10 +80,10 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
       const q = c.q;
       // A super-segment lying in one chunk goes by reference where the sink can (no copy).
       if (!(superSeg && sink.attach !== undefined && q.locate(pos, len) && sink.attach(q.spanChunk!, q.spanOff, len))) q.copy(pos, len, buf, o + hl);
-      if (((seq + len) >>> 0) === end) flags |= TCP_PSH;
+      if (seqAdd(seq, len) === end) flags |= TCP_PSH;
     }
   }
-  if (allowFin && c.finQueued && ((seq + len) >>> 0) === c.finSeq) flags |= TCP_FIN;
+  if (allowFin && c.finQueued && (seqAdd(seq, len)) === c.finSeq) flags |= TCP_FIN;
   writeTcpHeader(buf, o, c.localPort, c.remotePort, seq, c.rcvNxt, hl, flags, windowField(c, c.rcvQueued));
   let p = o + 20;
   if (c.tsOk) p = writeOptTimestamp(buf, p, c.tsNow(now), c.tsRecent);
@@ -131,7 +131,7 @@ export function windowField(r: ReceiveWindow, queued: number): number {
   let field = win >>> s;
   if (promised > 0 && field << s < promised) field = (promised + (1 << s) - 1) >>> s;
   if (field > 0xffff) field = 0xffff;
-  const right = (r.rcvNxt + field * (1 << s)) >>> 0;
+  const right = (r.rcvNxt + field * (1 << s)) | 0;
   if (seqGt(right, r.rcvAdvRight)) r.rcvAdvRight = right;
   return field;
 }
@@ -154,7 +154,7 @@ export function sendSynAck(c: TcpConnection, now: number): void {
   const win = c.stack.opts.rcvBuf > 0xffff ? 0xffff : c.stack.opts.rcvBuf;
   sendSynSegment(c, now, TCP_SYN | TCP_ACK, c.rcvNxt, c.rcvWscaleSent, c.sackOk, c.tsOk, c.tsRecent, win);
   c.lastAckSent = c.rcvNxt;
-  const right = (c.rcvNxt + win) >>> 0;
+  const right = seqAdd(c.rcvNxt, win);
   if (seqGt(right, c.rcvAdvRight) || c.rcvAdvRight === 0) c.rcvAdvRight = right;
 }
 

@@ -20,14 +20,14 @@
  */
 import { R_EVER_RETRANS, R_LOST, R_SACKED, type SentLog } from './sent-log.js';
 
-const NONE_U32 = new Uint32Array(0);
+const NONE_I32 = new Int32Array(0);
 const NONE_F64 = new Float64Array(0);
 
 export class RackScan {
   /** No record below this number is a candidate that was sent only once. */
   private hint = 0;
   // FIFO of retransmissions, oldest first: the record's start and its transmission number.
-  private qs = NONE_U32;
+  private qs = NONE_I32;
   private qo = NONE_F64;
   private qm = -1;
   private qh = 0;
@@ -110,7 +110,7 @@ export class RackScan {
 
   private grow(): void {
     const n = this.qm < 0 ? 8 : (this.qm + 1) * 2;
-    const s = new Uint32Array(n);
+    const s = new Int32Array(n);
     const o = new Float64Array(n);
     for (let j = this.qh; j < this.qt; j++) {
       s[j & (n - 1)] = this.qs[j & this.qm];

@@ -4,8 +4,9 @@
  * filled. Also produces the SACK blocks we advertise (RFC 2018 §4: the block holding the most
  * recently received segment first).
  */
-import { seqGt, seqGeq, seqLeq, seqLt } from './seq.js';
+import { seqAdd, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import { copyBytes } from '../wire/bytes.js';
+import { clearArray } from '../util/array.js';
 
 interface Piece {
   seq: number;
@@ -46,8 +47,8 @@ export class Reassembly {
     const ps = this.pieces;
     this.dupStart = this.dupEnd = 0;
     if (ps.length >= MAX_PIECES) return false;
-    let s = seq >>> 0;
-    const e = (seq + len) >>> 0;
+    let s = seq | 0;
+    const e = seqAdd(seq, len);
     this.lastSeq = s;
     this.lastEnd = e;
     // First piece that ends after s.
@@ -122,12 +123,12 @@ export class Reassembly {
    * Writes up to `max` SACK blocks (merged ranges) into out as [start, end) pairs and returns
    * how many: the range with the latest segment first, then the others from highest down.
    */
-  sackBlocks(out: Uint32Array, max: number): number {
+  sackBlocks(out: Int32Array, max: number): number {
     const ps = this.pieces;
     if (ps.length === 0 || max <= 0) return 0;
     // Merge adjacent pieces into ranges, highest first, into a scratch list.
     const ranges = scratch;
-    ranges.length = 0;
+    clearArray(ranges);
     let rs = ps[0].seq;
     let re = ps[0].end;
     for (let i = 1; i < ps.length; i++) {
@@ -179,7 +180,7 @@ export function sackBlocksWithFin(
   fin: boolean,
   finSeq: number,
   finLatest: boolean,
-  out: Uint32Array,
+  out: Int32Array,
   max: number,
 ): number {
   let n = rs !== null && rs.count > 0 ? rs.sackBlocks(out, max) : 0;

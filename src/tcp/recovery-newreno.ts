@@ -8,7 +8,7 @@
 import type { TcpConnection } from './connection.js';
 import { dataEnd, newSegmentLen, noteRetransmit, superOk, SUPER_SEGMENT_MAX, transmit } from './output.js';
 import type { LossRecovery } from './recovery.js';
-import { seqGeq, seqGt, seqLt } from './seq.js';
+import { seqAdd, seqGeq, seqGt, seqLt } from './seq.js';
 import { armRto, startPersist } from './timers.js';
 import { TCP_FIN, TCP_SYN } from '../wire/tcp.js';
 import type { Segment } from './types.js';
@@ -41,7 +41,7 @@ export class NewRenoRecovery implements LossRecovery {
       if (n < 0) return;
       this.forceRxt = false;
       noteRetransmit(c, c.sndUna);
-      const e = (c.sndUna + n) >>> 0;
+      const e = seqAdd(c.sndUna, n);
       if (seqLt(c.sndNxt, e)) c.sndNxt = e;
       c.lastSendAt = now;
     }
@@ -85,10 +85,10 @@ export class NewRenoRecovery implements LossRecovery {
       else if (!c.rttActive && !c.tsOk) {
         // Without timestamps: time one segment per RTT (Karn's algorithm discards it on a retransmission).
         c.rttActive = true;
-        c.rttSeq = (seq + n) >>> 0;
+        c.rttSeq = seqAdd(seq, n);
         c.rttTime = now;
       }
-      c.sndNxt = (seq + n) >>> 0;
+      c.sndNxt = seqAdd(seq, n);
       if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
       c.lastSendAt = now;
       sent = true;

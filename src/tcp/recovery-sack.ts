@@ -20,7 +20,7 @@ import type { LossRecovery } from './recovery.js';
 import { RackScan } from './rack.js';
 import { Scoreboard } from './scoreboard.js';
 import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
-import { seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
+import { seqAdd, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import { rtoCur } from './rtt.js';
 import { FRTO_SEND_NEW, FRTO_SPURIOUS, isDsack, SpuriousDetectors } from './spurious.js';
 import { armRto, startPersist } from './timers.js';
@@ -39,7 +39,7 @@ export class SackRecovery implements LossRecovery {
   /** After an RTO, until SND.UNA reaches `recover` (Linux's "Loss" state). */
   inLoss = false;
   /** SND.MAX when recovery (or the loss state) began. */
-  private recover: number;
+  private recover = 0;
   /** Retransmit the first lost segment at once, whatever the pipe (RFC 6675 §5 step 4.3). */
   private forceRxt = false;
   // RFC 6675 pipe accounting (bytes).
@@ -50,9 +50,9 @@ export class SackRecovery implements LossRecovery {
   /** No lost, not yet retransmitted record below this record number. */
   private rxtHint = 0;
   /** Highest sequence number SACKed or cumulatively ACKed (for reordering detection). */
-  private fack: number;
+  private fack = 0;
   /** fack as it was before the ACK being processed (reordering is judged against it, as Linux). */
-  private fackBefore: number;
+  private fackBefore = 0;
   /** Bytes newly delivered (cumulatively ACKed or SACKed) by the segment being processed. */
   private delivered = 0;
   /** Records RACK deemed lost while processing the current ACK/timer. */
@@ -133,7 +133,7 @@ export class SackRecovery implements LossRecovery {
     }
     for (;;) {
       const room = c.cwnd - this.pipe();
-      const wndEnd = (c.sndUna + c.sndWnd) >>> 0;
+      const wndEnd = seqAdd(c.sndUna, c.sndWnd);
       // 1. Retransmit what is deemed lost, in sequence order (RFC 6675 NextSeg rule 1), unless
       // F-RTO wants new data first (RFC 5682 step 2b).
       const k = this.frtoNew > 0 ? -1 : this.nextLost();
@@ -210,12 +210,12 @@ export class SackRecovery implements LossRecovery {
     const log = this.log;
     const s = log.start(k);
     let len = log.len(k);
-    const fin = c.finQueued && log.end(k) === ((c.finSeq + 1) >>> 0);
+    const fin = c.finQueued && log.end(k) === seqAdd(c.finSeq, 1);
     const n = transmit(c, s, fin ? len - 1 : len, now, true);
     if (n < 0) return -1;
     if (n === 0) return 0;
     if (n < len) {
-      log.split(k, (s + n) >>> 0); // the sink's room shrank: keep records as sent
+      log.split(k, seqAdd(s, n)); // the sink's room shrank: keep records as sent
       len = n;
     }
     const f = log.flags(k);
@@ -242,12 +242,12 @@ export class SackRecovery implements LossRecovery {
   private sentNew(n: number, now: number): void {
     const c = this.c;
     const seq = c.sndMax;
-    const e = (seq + n) >>> 0;
+    const e = seqAdd(seq, n);
     const piece = c.lastPiece;
     let s = seq;
     if (piece > 0) {
       while (((e - s) | 0) > piece) {
-        const next = (s + piece) >>> 0;
+        const next = seqAdd(s, piece);
         this.log.push(s, next, now, ++this.xmits);
         s = next;
       }

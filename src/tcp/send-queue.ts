@@ -4,6 +4,7 @@
  * copy ended so that sending consecutive segments does not rescan the chunk list.
  */
 import { copyBytes } from '../wire/bytes.js';
+import { clearArray } from '../util/array.js';
 export class SendQueue {
   private chunks: (Buffer | undefined)[] = [];
   private head = 0;
@@ -45,7 +46,7 @@ export class SendQueue {
       if (this.cPos < 0 || this.cIdx < this.head) this.cPos = -1;
     }
     if (this.head === chunks.length) {
-      chunks.length = 0;
+      clearArray(chunks);
       this.head = 0;
       this.cPos = -1;
     } else if (this.head > 64 && this.head * 2 > chunks.length) {

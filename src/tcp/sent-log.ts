@@ -19,7 +19,7 @@ export const R_RETRANS = 4;
 export const R_EVER_RETRANS = 8;
 
 /** Shared storage of a log that holds nothing yet (allocated on the first push). */
-const NONE_U32 = new Uint32Array(0);
+const NONE_I32 = new Int32Array(0);
 const NONE_F64 = new Float64Array(0);
 const NONE_U8 = new Uint8Array(0);
 /**
@@ -32,8 +32,8 @@ export class SentLog {
   /** Capacity − 1 (a power of two minus one); −1 while nothing is allocated. */
   private mask = -1;
   /** Start and end sequence numbers, last transmission time (ms), R_* flags. */
-  private s = NONE_U32;
-  private e = NONE_U32;
+  private s = NONE_I32;
+  private e = NONE_I32;
   private t = NONE_F64;
   /** Transmission order (a counter per connection): RACK's "sent after" without clock ties. */
   private o = NONE_F64;
@@ -88,8 +88,8 @@ export class SentLog {
 
   private grow(): void {
     const n = this.mask < 0 ? FIRST_CAPACITY : (this.mask + 1) * 2;
-    const s = new Uint32Array(n);
-    const e = new Uint32Array(n);
+    const s = new Int32Array(n);
+    const e = new Int32Array(n);
     const t = new Float64Array(n);
     const o = new Float64Array(n);
     const f = new Uint8Array(n);
@@ -164,7 +164,7 @@ export class SentLog {
   release(): void {
     this.lo = this.hi = 0;
     this.mask = -1;
-    this.s = this.e = NONE_U32;
+    this.s = this.e = NONE_I32;
     this.t = this.o = NONE_F64;
     this.f = NONE_U8;
   }

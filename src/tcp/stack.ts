@@ -28,7 +28,7 @@ import { TimeWaitConnection } from './time-wait.js';
 import { MemoryBudget, RECLAIM_MS } from './budget.js';
 import { hash4, makeKey } from './hash.js';
 import { TimerHeap } from './heap.js';
-import { seqGeq, seqGt, seqLt } from './seq.js';
+import { readSeq, seqAdd, seqGeq, seqGt, seqI32, seqLt, seqSub } from './seq.js';
 import {
   CLOSED,
   CLOSING,
@@ -47,6 +47,7 @@ import {
   newCounters,
 } from './types.js';
 import type { SegmentSink, SessionInfo, TcpCounters, TcpOptions } from './types.js';
+import { clearArray } from '../util/array.js';
 
 /** MSS values a SYN cookie can encode (3 bits). */
 export const COOKIE_MSS = [536, 1200, 1360, 1400, 1440, 1452, 1460, 8960];
@@ -68,7 +69,7 @@ export class TcpStack {
   /** @internal options of the segment being processed */
   readonly opt = new TcpParsedOptions();
   /** @internal scratch for SACK blocks we emit */
-  readonly sackOut = new Uint32Array(8);
+  readonly sackOut = new Int32Array(8);
   /** @internal time of the current input/flush/tick */
   now = 0;
   /** @internal the sink refused a segment during this flush */
@@ -130,7 +131,7 @@ export class TcpStack {
     const iss = this.isn(localIp, remoteIp, localPort, remotePort, now);
     c.iss = iss;
     c.sndUna = iss;
-    c.sndNxt = c.sndMax = (iss + 1) >>> 0;
+    c.sndNxt = c.sndMax = seqAdd(iss, 1);
     c.tsOffset = this.tsOffset(localIp, remoteIp, localPort, remotePort);
     c.rttTime = now;
     this.insert(c);
@@ -197,8 +198,8 @@ export class TcpStack {
     g.dstIp = dstIp >>> 0;
     g.srcPort = (buf[off] << 8) | buf[off + 1];
     g.dstPort = (buf[off + 2] << 8) | buf[off + 3];
-    g.seq = buf.readUInt32BE(off + 4);
-    g.ack = buf.readUInt32BE(off + 8);
+    g.seq = readSeq(buf, off + 4);
+    g.ack = readSeq(buf, off + 8);
     g.flags = buf[off + 13];
     g.wnd = (buf[off + 14] << 8) | buf[off + 15];
     g.buf = buf;
@@ -216,16 +217,16 @@ export class TcpStack {
       ) {
         if (c.timeWaitReusable(g)) {
           // RFC 6191: a new incarnation; its ISN must be above anything the old one used.
-          const floor = (c.sndMax + 65536 + 2) >>> 0;
+          const floor = (c.sndMax + 65536 + 2) | 0;
           this.destroy(c, false);
           this.counters.timeWaitReused++;
           c = undefined;
-          this.listenInput(g, now, floor);
+          this.listenInput(g, now, true, floor);
           return;
         }
       }
       if (c !== undefined) c.segment(g, now);
-      else this.listenInput(g, now, -1);
+      else this.listenInput(g, now, false, 0);
     } finally {
       this.inCall = false;
       g.buf = EMPTY;
@@ -244,7 +245,7 @@ export class TcpStack {
   }
 
   /** Segments with no connection: LISTEN (RFC 9293 §3.10.7.2) or CLOSED (§3.10.7.1). */
-  private listenInput(g: Segment, now: number, isnFloor: number): void {
+  private listenInput(g: Segment, now: number, floored: boolean, isnFloor: number): void {
     const flags = g.flags;
     // An address in 240.0.0.0/4 is an IPv6 address's handle (the dataplane's ip6-peers.ts): its
     // wildcard is the listener on 240.0.0.0 (`tcp://::/port`), not the IPv4 one on 0.0.0.0.
@@ -288,7 +289,7 @@ export class TcpStack {
       } else this.err('syn-queue-full');
       return;
     }
-    this.passiveOpen(g, now, accept, isnFloor);
+    this.passiveOpen(g, now, accept, floored, isnFloor);
   }
 
   private tuple(localIp: number, remoteIp: number, localPort: number, remotePort: number, k: [number, number], x: number): number {
@@ -303,26 +304,27 @@ export class TcpStack {
   /** RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a 4 µs clock. */
   isn(localIp: number, remoteIp: number, localPort: number, remotePort: number, now: number): number {
     const pick = this.opts.isnFor;
-    if (pick !== undefined) return pick(localIp, localPort, remoteIp, remotePort) >>> 0;
+    if (pick !== undefined) return seqI32(pick(localIp, localPort, remoteIp, remotePort));
     const f = this.tuple(localIp, remoteIp, localPort, remotePort, this.isnKey, 0);
-    return (f + Math.floor(now * 250)) >>> 0;
+    return seqAdd(f, Math.floor(now * 250));
   }
 
   private tsOffset(localIp: number, remoteIp: number, localPort: number, remotePort: number): number {
     return this.tuple(localIp, remoteIp, localPort, remotePort, this.tsKey, 0);
   }
 
-  private passiveOpen(g: Segment, now: number, accept: AcceptHandler, isnFloor: number): void {
+  /** `floored`: the ISN must be above `isnFloor` (an int32 sequence number: any value is one, so no sentinel). */
+  private passiveOpen(g: Segment, now: number, accept: AcceptHandler, floored: boolean, isnFloor: number): void {
     const opt = this.opt;
     const o = this.opts;
     const c = new TcpConnection(this, g.dstIp, g.dstPort, g.srcIp, g.srcPort, accept);
     c.irs = g.seq;
-    c.rcvNxt = (g.seq + 1) >>> 0;
+    c.rcvNxt = seqAdd(g.seq, 1);
     let iss = this.isn(g.dstIp, g.srcIp, g.dstPort, g.srcPort, now);
-    if (isnFloor !== -1 && !seqGt(iss, isnFloor)) iss = isnFloor;
+    if (floored && !seqGt(iss, isnFloor)) iss = isnFloor;
     c.iss = iss;
     c.sndUna = iss;
-    c.sndNxt = c.sndMax = (iss + 1) >>> 0;
+    c.sndNxt = c.sndMax = seqAdd(iss, 1);
     this.negotiate(c, opt.mss, opt.wscale, opt.sackOk, opt.hasTs, opt.tsVal);
     c.sndWnd = g.wnd; // never scaled in a SYN
     c.maxSndWnd = g.wnd;
@@ -390,16 +392,16 @@ export class TcpStack {
     const want = peer < ours ? peer : ours;
     let idx = 0;
     while (idx < 7 && COOKIE_MSS[idx + 1] <= want) idx++;
-    const iss = (((t & 31) << 27) | (idx << 24) | this.cookieHash(g, g.seq, t)) >>> 0;
+    const iss = (((t & 31) << 27) | (idx << 24) | this.cookieHash(g, g.seq, t)) | 0;
     const tsOk = o.timestamps && opt.hasTs;
     const wscale = tsOk && o.windowScaling && opt.wscale >= 0 ? opt.wscale : -1;
     const sackOk = tsOk && o.sack && opt.sackOk;
     let tsVal = 0;
     if (tsOk) {
-      const real = (Math.floor(now) + this.tsOffset(g.dstIp, g.srcIp, g.dstPort, g.srcPort)) >>> 0;
+      const real = seqAdd(Math.floor(now), this.tsOffset(g.dstIp, g.srcIp, g.dstPort, g.srcPort));
       const bits = (wscale >= 0 ? wscale : 15) | (sackOk ? 16 : 0);
-      tsVal = ((real & ~31) | bits) >>> 0;
-      if (seqGt(tsVal, real)) tsVal = (tsVal - 32) >>> 0;
+      tsVal = ((real & ~31) | bits) | 0;
+      if (seqGt(tsVal, real)) tsVal = seqSub(tsVal, 32);
     }
     const win = o.rcvBuf > 0xffff ? 0xffff : o.rcvBuf;
     this.sendSynAck(
@@ -408,7 +410,7 @@ export class TcpStack {
       g.dstPort,
       g.srcPort,
       iss,
-      (g.seq + 1) >>> 0,
+      seqAdd(g.seq, 1),
       ours,
       wscale >= 0 ? this.rcvWscale : -1,
       sackOk,
@@ -422,8 +424,8 @@ export class TcpStack {
 
   /** Validates an ACK to a listener as a SYN cookie and, if good, creates the connection. */
   private cookieAck(g: Segment, now: number, accept: AcceptHandler): boolean {
-    const cookie = (g.ack - 1) >>> 0;
-    const peerIsn = (g.seq - 1) >>> 0;
+    const cookie = seqSub(g.ack, 1);
+    const peerIsn = seqSub(g.seq, 1);
     const t = Math.floor(now / COOKIE_PERIOD_MS);
     const tc = cookie >>> 27;
     let ok = false;
@@ -460,7 +462,7 @@ export class TcpStack {
     c.sndWl1 = peerIsn;
     c.sndWl2 = cookie;
     c.lastAckSent = g.seq;
-    c.rcvAdvRight = (g.seq + (o.rcvBuf > 0xffff ? 0xffff : o.rcvBuf)) >>> 0;
+    c.rcvAdvRight = (g.seq + (o.rcvBuf > 0xffff ? 0xffff : o.rcvBuf)) | 0;
     c.retries = 1; // no handshake RTT sample without timestamps: we did not time the SYN-ACK
     this.insert(c);
     this.setState(c, SYN_RECEIVED);
@@ -525,7 +527,7 @@ export class TcpStack {
       this.sendControl(g.dstIp, g.srcIp, g.dstPort, g.srcPort, g.ack, 0, TCP_RST);
     } else {
       const segLen = g.dataLen + ((g.flags & TCP_SYN) !== 0 ? 1 : 0) + ((g.flags & TCP_FIN) !== 0 ? 1 : 0);
-      this.sendControl(g.dstIp, g.srcIp, g.dstPort, g.srcPort, 0, (g.seq + segLen) >>> 0, TCP_RST | TCP_ACK);
+      this.sendControl(g.dstIp, g.srcIp, g.dstPort, g.srcPort, 0, seqAdd(g.seq, segLen), TCP_RST | TCP_ACK);
     }
   }
 
@@ -703,10 +705,7 @@ export class TcpStack {
   /** @internal a connection's timers changed */
   timerUpdate(c: TcpConnection): void {
     if (c.state === CLOSED) return;
-    const d = deadlineOf(c);
-    if (c.heapIdx < 0) {
-      if (d !== Infinity) this.heap.set(c, d);
-    } else if (d < c.heapKey) this.heap.set(c, d);
+    if (lowerHeapKey(c)) this.heap.keyLowered(c);
     // A later deadline is applied lazily when the old key fires.
   }
 
@@ -732,7 +731,7 @@ export class TcpStack {
         c.output(now);
       }
     } finally {
-      list.length = 0;
+      clearArray(list);
       this.spareList = list;
       this.inCall = false;
     }
@@ -814,6 +813,7 @@ export class TcpStack {
       this.err('ptb-no-connection');
       return false;
     }
+    seq = seqI32(seq); // quoted from the wire as unsigned
     if (seqLt(seq, c.sndUna) || seqGeq(seq, c.sndMax)) {
       this.err('ptb-not-in-flight');
       return false;
@@ -871,6 +871,19 @@ export type AnyConnection = TcpConnection | TimeWaitConnection;
 /** A 30-bit key (a V8 small integer: no boxing per lookup) from the remote endpoint. */
 function connKey(ip: number, port: number): number {
   return (ip ^ Math.imul(port | (port << 16), 0x9e3779b1)) & 0x3fffffff;
+}
+
+/**
+ * Makes the connection's earliest deadline its heap key when that is earlier than the key (or
+ * the connection is not in the heap and has one); returns whether it did. A boolean and not the
+ * deadline: this runs per segment sent, and a double returned from a call V8 does not inline
+ * (the senders are large) is a new heap number.
+ */
+function lowerHeapKey(c: TcpConnection): boolean {
+  const d = deadlineOf(c);
+  if (c.heapIdx < 0 ? d === Infinity : d >= c.heapKey) return false;
+  c.heapKey = d;
+  return true;
 }
 
 function deadlineOf(c: TcpConnection): number {

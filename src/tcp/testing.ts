@@ -47,7 +47,7 @@ export function decodeSegment(bytes: Buffer, localIp = 0, remoteIp = 0): Decoded
   const opt = new TcpParsedOptions();
   if (parseTcpOptions(bytes, 0, hl, opt) !== 0) throw new Error('bad options in emitted segment');
   const sack: [number, number][] = [];
-  for (let i = 0; i < opt.sackCount; i++) sack.push([opt.sack[2 * i], opt.sack[2 * i + 1]]);
+  for (let i = 0; i < opt.sackCount; i++) sack.push([opt.sack[2 * i] >>> 0, opt.sack[2 * i + 1] >>> 0]); // the parser's int32s as wire figures
   return {
     localIp,
     remoteIp,
@@ -60,8 +60,8 @@ export function decodeSegment(bytes: Buffer, localIp = 0, remoteIp = 0): Decoded
     mss: opt.mss,
     wscale: opt.wscale,
     sackOk: opt.sackOk,
-    tsVal: opt.hasTs ? opt.tsVal : undefined,
-    tsEcr: opt.hasTs ? opt.tsEcr : undefined,
+    tsVal: opt.hasTs ? opt.tsVal >>> 0 : undefined,
+    tsEcr: opt.hasTs ? opt.tsEcr >>> 0 : undefined,
     sack,
     payload: Buffer.from(bytes.subarray(hl)),
     bytes,

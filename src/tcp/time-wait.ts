@@ -25,7 +25,7 @@ import {
 } from './acceptance.js';
 import type { TcpConnection } from './connection.js';
 import { type ReceiveWindow, windowField } from './output.js';
-import { seqGt } from './seq.js';
+import { seqAdd, seqGt } from './seq.js';
 import type { TcpStack } from './stack.js';
 import { Segment, TIME_WAIT } from './types.js';
 
@@ -153,7 +153,7 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
     const o = sink.off;
     const hl = this.tsOk ? 32 : 20;
     writeTcpHeader(buf, o, this.localPort, this.remotePort, this.sndNxt, this.rcvNxt, hl, TCP_ACK, windowField(this, 0));
-    if (this.tsOk) writeOptTimestamp(buf, o + 20, (Math.floor(now) + this.tsOffset) >>> 0, this.tsRecent);
+    if (this.tsOk) writeOptTimestamp(buf, o + 20, seqAdd(Math.floor(now), this.tsOffset), this.tsRecent);
     sink.end(hl);
     this.lastAckSent = this.rcvNxt;
     st.counters.segmentsOut++;

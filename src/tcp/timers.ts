@@ -13,7 +13,7 @@
 import type { TcpConnection } from './connection.js';
 import { sendSyn, sendSynAck, transmit } from './output.js';
 import { rtoCur } from './rtt.js';
-import { seqGt } from './seq.js';
+import { seqAdd, seqGt, seqSub } from './seq.js';
 import { CLOSED, CLOSE_WAIT, ESTABLISHED, FIN_WAIT_2, SYN_RECEIVED, SYN_SENT } from './types.js';
 
 /** Starts the retransmission timer if data is outstanding and it is not running (RFC 6298 §5.1). */
@@ -131,7 +131,7 @@ export function runTimers(c: TcpConnection, now: number): void {
       const n = transmit(c, c.sndUna, 1, now, true);
       if (n > 0) {
         st.counters.windowProbes++;
-        const e = (c.sndUna + n) >>> 0;
+        const e = seqAdd(c.sndUna, n);
         if (seqGt(e, c.sndMax)) {
           c.rec.sentOutside(c.sndMax, e, now);
           c.sndMax = e;
@@ -163,7 +163,7 @@ export function runTimers(c: TcpConnection, now: number): void {
         // RFC 9293 §3.8.4: a segment with SEG.SEQ = SND.NXT - 1 and no data.
         c.kaProbes++;
         st.counters.keepAliveProbes++;
-        transmit(c, (c.sndUna - 1) >>> 0, 0, now, false);
+        transmit(c, seqSub(c.sndUna, 1), 0, now, false);
         c.kaAt = now + o.keepAliveIntervalMs;
       }
     }

@@ -42,6 +42,21 @@ export function loadAddon<T>(): T {
   return addon as T;
 }
 
+/**
+ * Another addon of this package (build/Release/<name>.node), or undefined when it is not built or
+ * does not load (e.g. the TLS engine on a Node whose binary does not export OpenSSL's symbols).
+ */
+export function tryLoadPackageAddon<T>(name: string): T | undefined {
+  try {
+    const root = packageRoot();
+    const path = join(root, 'build', 'Release', `${name}.node`);
+    if (!existsSync(path)) return undefined;
+    return createRequire(join(root, 'package.json'))(path) as T;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The addon, or undefined when it is not built (callers then use their JS fallback). */
 export function tryLoadAddon<T>(): T | undefined {
   try {

@@ -44,3 +44,21 @@ export function copyMac(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff
   dst[dstOff + 4] = src[srcOff + 4];
   dst[dstOff + 5] = src[srcOff + 5];
 }
+
+/**
+ * A 32-bit big-endian field as a signed integer: how the TCP stack holds sequence numbers and
+ * timestamps, and the per-packet paths IPv4 addresses (a V8 small integer; an unsigned value
+ * ≥ 2^31 would be a heap number wherever it crosses a call, see src/tcp/seq.ts).
+ */
+export const readInt32 = (b: Uint8Array, o: number): number => (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+
+/**
+ * Writes a 32-bit big-endian field from a signed or unsigned value, byte by byte: no call into
+ * Buffer#writeUInt32BE (whose range check takes a heap number for an unsigned value ≥ 2^31).
+ */
+export function write32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = (v >>> 16) & 0xff;
+  b[o + 2] = (v >>> 8) & 0xff;
+  b[o + 3] = v & 0xff;
+}

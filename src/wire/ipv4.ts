@@ -2,6 +2,7 @@
  * IPv4 header (RFC 791). Fields are read on demand from the buffer; nothing is copied.
  */
 import { internetChecksum } from './checksum.js';
+import { write32 } from './bytes.js';
 
 export const IPV4_MIN_HEADER_LEN = 20;
 export const IP_PROTO_ICMP = 1;
@@ -40,6 +41,14 @@ export const ipv4Ttl = (buf: Buffer, off: number): number => buf[off + 8];
 export const ipv4Protocol = (buf: Buffer, off: number): number => buf[off + 9];
 export const ipv4Source = (buf: Buffer, off: number): number => buf.readUInt32BE(off + 12);
 export const ipv4Destination = (buf: Buffer, off: number): number => buf.readUInt32BE(off + 16);
+/**
+ * The addresses as signed 32-bit integers, for the per-packet paths: an unsigned address of
+ * 128.0.0.0 or above (192.168.x.y) is a heap number on Node 20/x64 wherever it crosses a call V8
+ * does not inline (16 bytes each time), a small integer never is. The callees take either form
+ * (they normalise with `>>> 0` where they compare with configured, unsigned, addresses).
+ */
+export const ipv4SourceI32 = (b: Buffer, o: number): number => (b[o + 12] << 24) | (b[o + 13] << 16) | (b[o + 14] << 8) | b[o + 15];
+export const ipv4DestinationI32 = (b: Buffer, o: number): number => (b[o + 16] << 24) | (b[o + 17] << 16) | (b[o + 18] << 8) | b[o + 19];
 
 /**
  * Writes a 20-byte header without options, with DF set and the checksum filled in.
@@ -63,8 +72,9 @@ export function writeIpv4(
   buf[off + 8] = ttl;
   buf[off + 9] = protocol;
   buf.writeUInt16BE(0, off + 10);
-  buf.writeUInt32BE(src >>> 0, off + 12);
-  buf.writeUInt32BE(dst >>> 0, off + 16);
+  // Byte by byte: either form of address (unsigned, or int32 from the per-packet paths), no call.
+  write32(buf, off + 12, src);
+  write32(buf, off + 16, dst);
   buf.writeUInt16BE(internetChecksum(buf, off, IPV4_MIN_HEADER_LEN), off + 10);
   return IPV4_MIN_HEADER_LEN;
 }

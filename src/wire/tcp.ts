@@ -6,6 +6,7 @@
  * allocates per packet: options are parsed into a caller-owned TcpParsedOptions.
  */
 import { finish, pseudoHeaderSum, sumWords } from './checksum.js';
+import { readInt32, write32 } from './bytes.js';
 
 export const TCP_HEADER_LEN = 20;
 export const TCP_MAX_HEADER_LEN = 60;
@@ -60,11 +61,13 @@ export const tcpUrgent = (b: Buffer, o: number): number => (b[o + 18] << 8) | b[
 
 // Field writers.
 export function setTcpSeq(b: Buffer, o: number, v: number): void {
-  b.writeUInt32BE(v >>> 0, o + 4);
+  write32(b, o + 4, v);
 }
 export function setTcpAck(b: Buffer, o: number, v: number): void {
-  b.writeUInt32BE(v >>> 0, o + 8);
+  write32(b, o + 8, v);
 }
+
+export { readInt32, write32 };
 export function setTcpWindow(b: Buffer, o: number, v: number): void {
   b[o + 14] = v >>> 8;
   b[o + 15] = v & 0xff;
@@ -89,7 +92,11 @@ export function checkTcp(b: Buffer, o: number, len: number): number {
   return TCP_OK;
 }
 
-/** Parsed options; one instance is reused for every segment. -1 / false mean "absent". */
+/**
+ * Parsed options; one instance is reused for every segment. -1 / false mean "absent".
+ * TSval, TSecr and the SACK block edges are in the TCP stack's form, signed 32-bit integers
+ * (src/tcp/seq.ts says why): `>>> 0` gives the unsigned figure.
+ */
 export class TcpParsedOptions {
   mss = -1;
   wscale = -1;
@@ -99,7 +106,7 @@ export class TcpParsedOptions {
   tsEcr = 0;
   /** Number of SACK blocks; block i is [sack[2i], sack[2i+1]). */
   sackCount = 0;
-  readonly sack = new Uint32Array(8);
+  readonly sack = new Int32Array(8);
   reset(): void {
     this.mss = -1;
     this.wscale = -1;
@@ -146,16 +153,16 @@ export function parseTcpOptions(b: Buffer, o: number, hl: number, out: TcpParsed
       case TCPOPT_TIMESTAMP:
         if (olen !== 10) return TCP_ERR_BAD_OPTION;
         out.hasTs = true;
-        out.tsVal = b.readUInt32BE(p + 2);
-        out.tsEcr = b.readUInt32BE(p + 6);
+        out.tsVal = readInt32(b, p + 2);
+        out.tsEcr = readInt32(b, p + 6);
         break;
       case TCPOPT_SACK: {
         if (olen < 10 || (olen - 2) % 8 !== 0) return TCP_ERR_BAD_OPTION;
         let n = (olen - 2) >>> 3;
         if (n > 4) n = 4;
         for (let i = 0; i < n; i++) {
-          out.sack[2 * i] = b.readUInt32BE(p + 2 + 8 * i);
-          out.sack[2 * i + 1] = b.readUInt32BE(p + 6 + 8 * i);
+          out.sack[2 * i] = readInt32(b, p + 2 + 8 * i);
+          out.sack[2 * i + 1] = readInt32(b, p + 6 + 8 * i);
         }
         out.sackCount = n;
         break;
@@ -187,8 +194,8 @@ export function writeTcpHeader(
   b[o + 1] = srcPort & 0xff;
   b[o + 2] = dstPort >>> 8;
   b[o + 3] = dstPort & 0xff;
-  b.writeUInt32BE(seq >>> 0, o + 4);
-  b.writeUInt32BE(ack >>> 0, o + 8);
+  write32(b, o + 4, seq);
+  write32(b, o + 8, ack);
   b[o + 12] = (hl >>> 2) << 4;
   b[o + 13] = flags;
   b[o + 14] = window >>> 8;
@@ -234,8 +241,8 @@ export function writeOptTimestamp(b: Buffer, p: number, tsVal: number, tsEcr: nu
   }
   b[p + 2] = TCPOPT_TIMESTAMP;
   b[p + 3] = 10;
-  b.writeUInt32BE(tsVal >>> 0, p + 4);
-  b.writeUInt32BE(tsEcr >>> 0, p + 8);
+  write32(b, p + 4, tsVal);
+  write32(b, p + 8, tsEcr);
   return p + 12;
 }
 /** NOP NOP + SACK with `n` blocks from `blocks` (4 + 8n bytes). */
@@ -246,8 +253,8 @@ export function writeOptSack(b: Buffer, p: number, blocks: ArrayLike<number>, n:
   b[p + 3] = 2 + 8 * n;
   p += 4;
   for (let i = 0; i < n; i++) {
-    b.writeUInt32BE(blocks[2 * i] >>> 0, p);
-    b.writeUInt32BE(blocks[2 * i + 1] >>> 0, p + 4);
+    write32(b, p, blocks[2 * i]);
+    write32(b, p + 4, blocks[2 * i + 1]);
     p += 8;
   }
   return p;

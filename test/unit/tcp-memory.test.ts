@@ -127,14 +127,14 @@ describe('memory budget: pressure and limit', () => {
     let sent = 0;
     for (let i = 0; i < 40; i++) {
       h.in({ flags: TCP_ACK, seq: h.pseq(sent), ack: h.seq(), data: kb(1000) });
-      if (h.conn!.rcvNxt === h.pseq(sent + 1000)) sent += 1000;
+      if (h.conn!.rcvNxt >>> 0 === h.pseq(sent + 1000)) sent += 1000;
     }
     // 35 × 1128 = 39 480 fit in 40 000; the 36th does not.
     assert.equal(sent, 35_000);
     assert.ok(mem.total <= mem.limit);
     assert.ok((h.stack.errors['rcv-drop-memory'] ?? 0) >= 1);
     const ack = h.advance(100).filter((s) => (s.flags & TCP_ACK) !== 0).at(-1);
-    assert.equal(ack?.ack ?? h.conn!.rcvNxt, h.pseq(35_000), 'only what was kept is acknowledged');
+    assert.equal(ack?.ack ?? h.conn!.rcvNxt >>> 0, h.pseq(35_000), 'only what was kept is acknowledged');
     // New connections are refused while the budget is this full.
     assert.equal(openFrom(h, OTHER_IP, 41000), undefined);
     assert.equal(h.stack.errors['memory-limit'], 1);
@@ -271,7 +271,7 @@ describe('dropping a reader that closed its window', () => {
     h.in({ flags: TCP_ACK, seq: h.pseq(), ack: h.seq(2920), window: 0 }); // it takes those, then stops
     const probes = h.runFor(5000).filter((x) => x.s.payload.length === 1);
     assert.ok(probes.length > 0, 'a zero-window probe went out');
-    assert.equal(h.conn!.sndMax, h.seq(2921), 'the probe byte is beyond the window');
+    assert.equal(h.conn!.sndMax >>> 0, h.seq(2921), 'the probe byte is beyond the window');
     h.conn!.abort();
     const rst = h.flush().concat(h.sink.take()).find((s) => (s.flags & 0x04) !== 0);
     assert.ok(rst !== undefined);

@@ -182,7 +182,7 @@ describe('tcp RST and SYN acceptance in synchronized states (RFC 5961)', () => {
       const tsGood = h.pTs + 1;
       h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'abcd', ts: h.ts(0) });
       assert.equal(h.advance(50)[0].ack, h.pseq(4), 'the delayed ACK: Last.ACK.sent = RCV.NXT');
-      assert.equal(h.conn!.tsRecent, tsGood);
+      assert.equal(h.conn!.tsRecent >>> 0, tsGood);
       // In the window and covering RCV.NXT (starts 2 below it, at or below Last.ACK.sent, where
       // R3 would take its TSval), so it passes the window test and draws an ACK; its TSval lies
       // 2^30 ahead.
@@ -192,7 +192,7 @@ describe('tcp RST and SYN acceptance in synchronized states (RFC 5961)', () => {
       assert.equal(out[0].flags, A);
       assert.equal(out[0].ack, h.pseq(4));
       assert.equal(out[0].tsEcr, tsGood, 'the ACK echoes the last accepted TSval');
-      assert.equal(h.conn!.tsRecent, tsGood);
+      assert.equal(h.conn!.tsRecent >>> 0, tsGood);
       // Genuine segments afterwards still pass PAWS.
       h.in({ flags: A, seq: h.pseq(4), ack: h.seq(), data: 'efgh', ts: h.ts(0) });
       h.in({ flags: A, seq: h.pseq(8), ack: h.seq(), data: 'ijkl', ts: h.ts(0) });

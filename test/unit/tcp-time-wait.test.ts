@@ -174,6 +174,6 @@ describe('tcp TS.Recent in TIME_WAIT (review-tcp1 M4)', () => {
     const tw = entry(h, 6001);
     const ts = (tw.tsRecent + 5) >>> 0;
     assert.deepEqual(h.in({ flags: A, seq: h.pseq(1), ack: h.seq(1), ts: [ts, 0] }), []);
-    assert.equal(tw.tsRecent, ts);
+    assert.equal(tw.tsRecent >>> 0, ts);
   });
 });

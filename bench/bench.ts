@@ -20,6 +20,9 @@ import { killAllRunning, mustRun, progress, runAsync } from './proc.js';
 import { logTail, startNginx, startNode, type KernelServer } from './servers.js';
 import { TLS_ROW_NAMES, measureTls, writeBenchCertificate, type TlsBenchResult, type TlsFiles, type TlsRowName } from './tls.js';
 import { measureFloor, type FloorResult } from './floor.js';
+import { ipv6Table, ipv6Target, measureIpv6, type Ipv6BenchResult } from './ipv6.js';
+import { addIdleSources, childPids, IDLE_CONNECTIONS, idleMemoryRows, measureIdleMemory, rssBytes, type IdleMemoryResult } from './idle-memory.js';
+import { CONGESTION_CONTROLS } from '../src/tcp/congestion.js';
 import { addPathLoss, KERNEL_LOSS_KEYS, kernelCongestionControl, kernelTcpCounters, lossDownloads, parseTcpStats, segmentBeforeThePath, type LossDownloadResult } from './loss.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -41,10 +44,13 @@ const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--conn
   --only-tls       run only the HTTPS rows (flat path, ours and nginx): a quick check of them
   --tls-rows LIST  which HTTPS rows (comma-separated subset of ${TLS_ROW_NAMES.join(',')}; default all), e.g. to profile one
   --only LIST      run only these measurements (comma-separated: ping, single, download, keepalive,
-                   newconn, loss); the GET checks always run. E.g. --only download --reps 3 --servers ours
-                   --topology flat --tls off: the 10 MB row alone. --only loss alone also means the flat
-                   path, ours and nginx, no HTTPS: 10 MB downloads while the bridge drops --loss % of the
-                   TCP frames in each direction
+                   newconn, loss, ipv6, idle); the GET checks always run. E.g. --only download --reps 3
+                   --servers ours --topology flat --tls off: the 10 MB row alone. loss, ipv6 and idle are
+                   flat-path rows against ours and nginx: a list of only those also means the flat path,
+                   ours and nginx, no HTTPS. loss: 10 MB downloads while the bridge drops --loss % of the
+                   TCP frames in each direction; ipv6: keep-alive and 10 MB over IPv4 and IPv6 back to back
+                   (the flat path gets IPv6 addresses); idle: memory per idle keep-alive connection with
+                   ${IDLE_CONNECTIONS} of them open
   --loss P         the loss row's random drop, % each way (default 5)
 Writes bench/results/latest.json. Needs root (network namespaces).`;
 
@@ -72,12 +78,14 @@ interface Options {
   lossPct: number;
 }
 
-const MEASUREMENTS = ['ping', 'single', 'download', 'keepalive', 'newconn', 'loss'] as const;
+const MEASUREMENTS = ['ping', 'single', 'download', 'keepalive', 'newconn', 'loss', 'ipv6', 'idle'] as const;
 type Measurement = (typeof MEASUREMENTS)[number];
+/** Rows that run on their own on the flat path, against ours and nginx (not in measureServer). */
+const FLAT_ROWS: readonly Measurement[] = ['loss', 'ipv6', 'idle'];
 
-/** Something measureServer does is wanted (the loss row runs on its own). */
+/** Something measureServer does is wanted (the loss, ipv6 and idle rows run on their own). */
 function measuresBeyondLoss(o: Options): boolean {
-  for (const m of o.only) if (m !== 'loss') return true;
+  for (const m of o.only) if (!FLAT_ROWS.includes(m)) return true;
   return false;
 }
 
@@ -163,8 +171,8 @@ function parseArgs(argv: string[]): Options {
       const list = v().split(',').filter(Boolean);
       for (const x of list) if (!(MEASUREMENTS as readonly string[]).includes(x)) throw new Error(`--only: '${x}' (valid: ${MEASUREMENTS.join(', ')})`);
       o.only = new Set(list as Measurement[]);
-      if (list.length === 1 && list[0] === 'loss') {
-        // The loss row alone: it runs on the flat path, against ours and nginx.
+      if (list.every((x) => FLAT_ROWS.includes(x as Measurement))) {
+        // Only flat-path rows (loss, ipv6, idle): the flat path, against ours and nginx.
         o.tls = false;
         o.topology = 'flat';
         o.servers = o.servers.filter((x) => x !== 'node');
@@ -478,12 +486,33 @@ async function main(): Promise<number> {
     lab?: { ours: ServerResult };
     flat?: Partial<Record<ServerName, ServerResult>>;
     tls?: { ours?: TlsBenchResult; nginx?: TlsBenchResult };
-    loss?: { ours?: LossDownloadResult; nginx?: LossDownloadResult };
+    /** oursKernelCc: ours again with the congestion control of the kernel nginx runs on, when it differs from ours. */
+    loss?: { ours?: LossDownloadResult; oursKernelCc?: LossDownloadResult; nginx?: LossDownloadResult };
     /** The ping floor (bench/floor.ts): a minimal C responder on the same macvlan0. */
     floor?: FloorResult;
+    ipv6?: { ours?: Ipv6BenchResult; nginx?: Ipv6BenchResult };
+    idle?: { ours?: IdleMemoryResult; nginx?: IdleMemoryResult };
   } = {};
+  /** The ipv6 row against one server (IPv4 and IPv6 back to back, same process). */
+  const runIpv6 = async (label: string, who: 'ours' | 'nginx', t: Target): Promise<void> => {
+    const t6 = ipv6Target(t, flat.serverIp6);
+    await waitIndex(`${label} (IPv6)`, t6);
+    const r = await measureIpv6(label, t, t6, o, `/${BIG_NAME}`, BIG_BYTES, progress, fail);
+    results.ipv6 = { ...results.ipv6, [who]: r };
+  };
+  /** The idle row against one server: its RSS (and for nginx the kernel's socket memory) per idle connection. */
+  const runIdle = async (label: string, who: 'ours' | 'nginx', t: Target, rss: () => number | undefined, whileOpen?: () => Promise<void>): Promise<void> => {
+    await waitIndex(label, t);
+    progress(`${label}: ${IDLE_CONNECTIONS} idle keep-alive connections (one request each), held open`);
+    const r = await measureIdleMemory(t.clientNs, t.ip, rss, who === 'nginx', progress, IDLE_CONNECTIONS, whileOpen);
+    if (!r.ok) fail(label, `idle connections: ${r.why}`);
+    progress(`${label}:   per connection: RSS ${fmt(r.rssKiB, 2)} KiB, kernel ${fmt(r.kernelKiB, 2)} KiB, total ${fmt(r.totalKiB, 2)} KiB`);
+    results.idle = { ...results.idle, [who]: r };
+  };
   /** The loss row against one server: the bridge drops lossPct % each way meanwhile. */
-  const runLoss = async (label: string, who: 'ours' | 'nginx', t: Target, counters: () => Promise<Record<string, number>>): Promise<void> => {
+  /** Ours runs cubic unless the experiment's --engine stanza names another. */
+  const oursCongestionControl = (): string => /tcp-congestion-control\s+(\S+)/.exec(o.engine ?? '')?.[1] ?? 'cubic';
+  const runLoss = async (label: string, who: 'ours' | 'oursKernelCc' | 'nginx', t: Target, counters: () => Promise<Record<string, number>>, ourCc?: string): Promise<void> => {
     await waitIndex(label, t);
     progress(`${label}: ${o.reps} × 10 MB download with ${o.lossPct}% random loss both ways (nftables on the bridge)`);
     const restoreOffload = await segmentBeforeThePath(flat.ns.worker);
@@ -497,10 +526,10 @@ async function main(): Promise<number> {
     }
     // Which congestion control each side ran: nginx takes the kernel's default (bbr on the machine
     // this was written on), ours its vpp.conf's tcp-congestion-control (cubic unless --engine says).
-    r.congestionControl = who === 'nginx' ? await kernelCongestionControl(flat.ns.pod) : (/tcp-congestion-control\s+(\S+)/.exec(o.engine ?? '')?.[1] ?? 'cubic');
+    r.congestionControl = who === 'nginx' ? await kernelCongestionControl(flat.ns.pod) : (ourCc ?? oursCongestionControl());
     progress(`${label}:   congestion control ${r.congestionControl ?? '?'}`);
     progress(`${label}:   median ${fmt(r.medianSeconds, 3)} s [${r.seconds.map((x) => x.toFixed(3)).join(', ')}], bridge dropped ${r.dropped?.fromServer} frames from the server and ${r.dropped?.toServer} to it`);
-    progress(`${label}:   server TCP: ${formatCounters(r.server, who === 'ours' ? undefined : KERNEL_LOSS_KEYS)}`);
+    progress(`${label}:   server TCP: ${formatCounters(r.server, who === 'nginx' ? KERNEL_LOSS_KEYS : undefined)}`);
     progress(`${label}:   client TCP: ${formatCounters(r.client, KERNEL_LOSS_KEYS)}`);
     for (const f of r.failures) fail(label, `loss download ${f}`);
     results.loss = { ...results.loss, [who]: r };
@@ -528,7 +557,8 @@ async function main(): Promise<number> {
     if (o.topology !== 'lab') {
       progress(`── flat topology: Linux bridge, no VLAN, 192.168.123.150 on macvlan0 (prefix ${o.prefix}flat) ──`);
       flatBuilt = true;
-      await flat.up(o.engine);
+      await flat.up(o.engine, { ipv6: o.only.has('ipv6') });
+      if (o.only.has('idle')) await addIdleSources(flat.ns.client);
       putFiles(flat.podWwwDir, big);
       setup.flatVppConf = flat.vppConf();
       setup.flatStartupConf = flat.startupConf();
@@ -548,12 +578,41 @@ async function main(): Promise<number> {
       if (o.servers.includes('ours')) {
         progress('flat: starting our dataplane in the pod (uid 10000, CAP_NET_RAW only)');
         await flat.startOurs();
+        // First, on a fresh process: the idle row measures its RSS growth.
+        if (!o.onlyTls && o.only.has('idle')) {
+          const memBefore = await cli(flat.podSocket, 'show memory');
+          await runIdle('flat/ours idle', 'ours', t, () => (flat.ourPid === undefined ? undefined : rssBytes(flat.ourPid)), async () => {
+            progress(`flat/ours idle: show memory before:\n    ${memBefore?.trim().split('\n').join('\n    ')}`);
+            progress(`flat/ours idle: show memory with the connections open:\n    ${(await cli(flat.podSocket, 'show memory'))?.trim().split('\n').join('\n    ')}`);
+          });
+        }
         if (!o.onlyTls && measuresBeyondLoss(o)) {
           flatResults.ours = await measureServer('flat/ours', t, o, scratch, sha256);
           flatResults.ours.dataplane = await dataplaneState(flat.podSocket);
           if (o.only.has('ping') || o.only.has('single')) flatResults.ours.polling = await measurePolling('flat/ours', t, o, flat.podSocket);
         }
-        if (!o.onlyTls && o.only.has('loss')) await runLoss('flat/ours loss', 'ours', t, async () => parseTcpStats(await cli(flat.podSocket, 'show tcp stats')));
+        if (!o.onlyTls && o.only.has('ipv6')) await runIpv6('flat/ours', 'ours', t);
+        if (!o.onlyTls && o.only.has('loss')) {
+          const ourStats = async () => parseTcpStats(await cli(flat.podSocket, 'show tcp stats'));
+          await runLoss('flat/ours loss', 'ours', t, ourStats);
+          // Like for like: nginx cannot choose its congestion control, it runs the kernel's default
+          // (bbr on some machines, cubic on most). When ours can run that one too, run it again
+          // with it, so the table compares recovery with the same controller as well as as shipped.
+          const kernelCc = await kernelCongestionControl(flat.ns.pod);
+          if (kernelCc !== undefined && kernelCc !== oursCongestionControl() && (CONGESTION_CONTROLS as readonly string[]).includes(kernelCc)) {
+            progress(`flat: our dataplane again with tcp-congestion-control ${kernelCc} (the kernel's default, which nginx runs)`);
+            flat.stopOurs();
+            flat.setCongestionControl(kernelCc);
+            try {
+              await flat.startOurs();
+              await runLoss(`flat/ours loss (${kernelCc})`, 'oursKernelCc', t, ourStats, kernelCc);
+            } finally {
+              flat.stopOurs();
+              flat.setCongestionControl(undefined);
+              await flat.startOurs();
+            }
+          }
+        }
         if (tlsFiles !== undefined) {
           const added = await cli(flat.podSocket, `http static listener add uri tls://0.0.0.0/443 cert ${tlsFiles.cert} key ${tlsFiles.key}`);
           if (added !== undefined && added.trim() !== '') fail('flat/ours', `http static listener add: ${added.trim()}`);
@@ -599,14 +658,22 @@ async function main(): Promise<number> {
       ] as const) {
         if (!o.servers.includes(name)) continue;
         progress(`flat: starting ${name} in ${flat.ns.pod}`);
-        const s = name === 'nginx' ? startNginx(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp, tlsFiles) : start(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp);
+        const s = name === 'nginx' ? startNginx(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp, tlsFiles, 1, flat.hasIpv6) : start(flat.ns.pod, join(flat.stateDir, name), flat.podWwwDir, flat.serverIp);
         servers.push(s);
         await waitServing(name, t, s);
+        if (name === 'nginx' && !o.onlyTls && o.only.has('idle')) {
+          await runIdle('flat/nginx idle', 'nginx', t, () => {
+            let sum = 0;
+            for (const w of childPids(s.pid)) sum += rssBytes(w) ?? 0;
+            return sum > 0 ? sum : undefined;
+          });
+        }
         if (!o.onlyTls && measuresBeyondLoss(o)) {
           const r = await measureServer(`flat/${name}`, t, o, scratch, sha256);
           r.polling = { ping: r.ping, single: r.singleConnection }; // the kernel has no rx-mode
           flatResults[name] = r;
         }
+        if (name === 'nginx' && !o.onlyTls && o.only.has('ipv6')) await runIpv6('flat/nginx', 'nginx', t);
         if (name === 'nginx' && !o.onlyTls && o.only.has('loss')) await runLoss('flat/nginx loss', 'nginx', t, () => kernelTcpCounters(flat.ns.pod));
         if (name === 'nginx' && tlsFiles !== undefined) await runTls('flat/nginx https', 'nginx', t, tlsFiles.cert, s.pid);
         s.stop();
@@ -668,6 +735,17 @@ async function main(): Promise<number> {
       "spinner seeing the ring), the reply's send and the wakeup of ping. The kernel answers inside ping's own send and pays none of it.",
     );
   }
+  if (results.ipv6 !== undefined) {
+    out.push('', `IPv6 on the FLAT path: the same server over IPv4 and IPv6 back to back (ours: one dual-stack dataplane; nginx: listen 192.168.123.150:80 and [::]:80); wrk -t${o.threads} -c${o.connections} -d${o.duration}s; ${o.reps} × 10 MiB`);
+    const t6 = ipv6Table(results.ipv6.ours, results.ipv6.nginx, BIG_BYTES, fmt);
+    out.push(table(t6.headers, t6.rows));
+    out.push('v6÷v4 is the ours/nginx ratio over IPv6 divided by the one over IPv4: the goal is an IPv6 ratio within 10% of IPv4\'s.');
+  }
+  if (results.idle !== undefined) {
+    out.push('', `IDLE keep-alive connections on the FLAT path: ${IDLE_CONNECTIONS} connections (one GET each) held open by a client in the client namespace`);
+    out.push(table(['', 'ours', 'nginx', 'ours/nginx', ''], idleMemoryRows(results.idle.ours, results.idle.nginx, fmt)));
+    out.push('ours: our process\'s RSS growth (no kernel sockets); nginx: its worker\'s RSS growth + half the growth of Slab in /proc/meminfo (client and server sockets both live on this machine).');
+  }
   if (results.tls !== undefined) {
     const a = results.tls.ours;
     const b = results.tls.nginx;
@@ -697,6 +775,7 @@ async function main(): Promise<number> {
   if (results.loss !== undefined) {
     const a = results.loss.ours;
     const b = results.loss.nginx;
+    const k = results.loss.oursKernelCc;
     out.push('', `LOSS on the FLAT path: the bridge drops ${o.lossPct}% of the TCP frames each way at random (nftables numgen); 10 MiB with curl, ${o.reps} times`);
     const rows: Array<[string, (r: LossDownloadResult) => number | undefined, number, string]> = [
       ['10 MB download s, median (lower=better)', (r) => r.medianSeconds, 3, 'goal ≤ 1.2×'],
@@ -713,7 +792,16 @@ async function main(): Promise<number> {
         }),
       ),
     );
+    if (k !== undefined) {
+      out.push(
+        table(
+          ['', `ours (${k.congestionControl})`, `nginx (${b?.congestionControl ?? '?'})`, 'ours/nginx', ''],
+          [['10 MB download s, median, same congestion control', fmt(k.medianSeconds, 3), fmt(b?.medianSeconds, 3), ratio(k.medianSeconds, b?.medianSeconds), 'goal ≤ 1.2×']],
+        ),
+      );
+    }
     if (a !== undefined) out.push(`ours (${a.congestionControl ?? '?'}):  ${a.seconds.map((x) => x.toFixed(3)).join(' ')} s; TCP ${formatCounters(a.server)}`);
+    if (k !== undefined) out.push(`ours (${k.congestionControl ?? '?'}):  ${k.seconds.map((x) => x.toFixed(3)).join(' ')} s; TCP ${formatCounters(k.server)}`);
     if (b !== undefined) out.push(`nginx (kernel ${b.congestionControl ?? '?'}): ${b.seconds.map((x) => x.toFixed(3)).join(' ')} s; kernel TCP ${formatCounters(b.server, KERNEL_LOSS_KEYS)}`);
   }
   if (results.lab !== undefined) {

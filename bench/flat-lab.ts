@@ -34,6 +34,10 @@ export class FlatLab {
   readonly podWwwDir: string;
   readonly serverAddress = '192.168.123.150/24';
   readonly clientAddress = '192.168.123.10/24';
+  /** IPv6 beside IPv4 (the bench's ipv6 rows): set before up() with `ipv6`. */
+  readonly serverAddress6 = '2001:db8:123::150/64';
+  readonly clientAddress6 = '2001:db8:123::10/64';
+  private ipv6 = false;
   private podPid: number | undefined;
   /** The pod dataplane's process (its CPU time is read for the per-request cost). */
   get ourPid(): number | undefined {
@@ -52,12 +56,22 @@ export class FlatLab {
     return this.serverAddress.split('/')[0];
   }
 
+  /** The server's IPv6 address (without the prefix length); only with up(…, { ipv6: true }). */
+  get serverIp6(): string {
+    return this.serverAddress6.split('/')[0];
+  }
+
+  get hasIpv6(): boolean {
+    return this.ipv6;
+  }
+
   get logFile(): string {
     return join(this.stateDir, 'pod.log');
   }
 
   /** Builds the namespaces and links and writes the pod's configuration; starts nothing. */
-  async up(engineStanza?: string): Promise<void> {
+  async up(engineStanza?: string, opts: { ipv6?: boolean } = {}): Promise<void> {
+    this.ipv6 = opts.ipv6 === true;
     if (listNamespaces().some((n) => n.startsWith(`${this.prefix}-`)) || existsSync(this.stateDir)) this.down();
     for (const n of Object.values(this.ns)) {
       await mustRun(['ip', 'netns', 'add', n]);
@@ -65,7 +79,8 @@ export class FlatLab {
       await mustRun(['ip', 'netns', 'exec', n, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     }
     const sw = this.ns.switch;
-    await mustRun(['ip', '-n', sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+    // No MLD snooping: our dataplane sends no MLD reports, so its solicited-node group must be flooded.
+    await mustRun(['ip', '-n', sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
     await mustRun(['ip', 'link', 'add', 'c0', 'netns', sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.ns.client]);
     await mustRun(['ip', 'link', 'add', 'w0', 'netns', sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.ns.worker]);
     await mustRun(['ip', '-n', sw, 'link', 'set', 'c0', 'master', 'br0']);
@@ -83,6 +98,11 @@ export class FlatLab {
       await mustRun(['ip', '-n', n, 'link', 'set', dev, 'up']);
     }
     await mustRun(['ip', '-n', this.ns.client, 'addr', 'add', this.clientAddress, 'dev', 'eth0']);
+    if (this.ipv6) {
+      // The client's kernel IPv6 on eth0 only, without DAD (nodad: usable at once).
+      await mustRun(['ip', 'netns', 'exec', this.ns.client, 'sysctl', '-qw', 'net.ipv6.conf.eth0.accept_dad=0', 'net.ipv6.conf.eth0.accept_ra=0', 'net.ipv6.conf.eth0.disable_ipv6=0']);
+      await mustRun(['ip', '-n', this.ns.client, '-6', 'addr', 'add', this.clientAddress6, 'dev', 'eth0', 'nodad']);
+    }
     // veth leaves TCP checksums partial; make the client's kernel fill them in (as the lab does).
     await mustRun(['ip', 'netns', 'exec', this.ns.client, 'ethtool', '-K', 'eth0', 'tx', 'off']);
     await tuneClient(this.ns.client);
@@ -96,6 +116,8 @@ export class FlatLab {
       'ip', 'netns', 'exec', this.ns.pod, ...unprivileged([]),
       'env', '-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
       'HOST_INTERFACE=macvlan0', 'VLAN_ID=123', `IP_ADDRESS=${this.serverAddress}`,
+      // Dual stack: init adds the IPv6 address and `http static listener add uri tcp://::/80`.
+      ...(this.ipv6 ? [`IPV6_ADDRESS=${this.serverAddress6}`] : []),
       `CONF_DIR=${this.podConfDir}`, `WWW_ROOT=${this.podWwwDir}`, `CLI_SOCKET=${this.podSocket}`,
       process.execPath, CLI_ENTRY, 'init',
     ]);
@@ -131,6 +153,18 @@ export class FlatLab {
     chownSync(startup, POD_UID, POD_UID);
   }
 
+  /**
+   * Ours with `vpp-server { tcp-congestion-control <cc> }` (undefined: as before), for the loss row's
+   * like-for-like run; takes effect at the next startOurs(). A later stanza overrides an earlier one.
+   */
+  setCongestionControl(cc: string | undefined): void {
+    const conf = join(this.podConfDir, 'vpp.conf');
+    const marker = '# bench: congestion control\n';
+    const base = readFileSync(conf, 'utf8').split(marker)[0];
+    writeFileSync(conf, cc === undefined ? base : `${base}${marker}vpp-server { tcp-congestion-control ${cc} }\n`);
+    chownSync(conf, POD_UID, POD_UID);
+  }
+
   startupConf(): string {
     return readFileSync(join(this.podConfDir, 'startup.conf'), 'utf8');
   }
@@ -157,6 +191,14 @@ export class FlatLab {
         const out = await cli(this.podSocket, 'show interface address');
         return out?.includes(this.serverAddress) ? true : undefined;
       });
+      if (this.ipv6) {
+        // Our DAD takes about a second: poll until the address is preferred.
+        await waitFor('the flat pod dataplane to pass DAD for its IPv6 address', async () => {
+          if (!alive(child.pid!)) throw new Error('the flat pod dataplane exited');
+          const out = await cli(this.podSocket, 'show ip6 interface host-macvlan0');
+          return out?.includes(`      ${this.serverIp6}: preferred`) ? true : undefined;
+        });
+      }
     } catch (err) {
       const tail = existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-15).join('\n  ') : '(no log)';
       throw new Error(`${(err as Error).message}\n  last lines of ${this.logFile}:\n  ${tail}`);
@@ -171,6 +213,12 @@ export class FlatLab {
   /** Gives the kernel the server address on macvlan0 (our dataplane must be stopped). */
   async kernelAddress(on: boolean): Promise<void> {
     await mustRun(['ip', '-n', this.ns.pod, 'addr', on ? 'add' : 'del', this.serverAddress, 'dev', 'macvlan0']);
+    if (!this.ipv6) return;
+    if (on) {
+      // The kernel's IPv6 on macvlan0 (off while ours ran: see docs/ipv6.md), its address without DAD.
+      await mustRun(['ip', 'netns', 'exec', this.ns.pod, 'sysctl', '-qw', 'net.ipv6.conf.macvlan0.accept_dad=0', 'net.ipv6.conf.macvlan0.accept_ra=0', 'net.ipv6.conf.macvlan0.disable_ipv6=0']);
+      await mustRun(['ip', '-n', this.ns.pod, '-6', 'addr', 'add', this.serverAddress6, 'dev', 'macvlan0', 'nodad']);
+    } else await mustRun(['ip', 'netns', 'exec', this.ns.pod, 'sysctl', '-qw', 'net.ipv6.conf.macvlan0.disable_ipv6=1']);
   }
 
   /** Stops everything running in the namespaces and removes them and the state directory. Synchronous. */

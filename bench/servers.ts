@@ -15,7 +15,7 @@ export interface KernelServer {
 }
 
 /** nginx: 1 worker (or `workers`), access_log off, sendfile on, keepalive_requests large; the same www root. */
-export function startNginx(ns: string, dir: string, wwwRoot: string, address: string, tls?: { cert: string; key: string }, workers = 1): KernelServer {
+export function startNginx(ns: string, dir: string, wwwRoot: string, address: string, tls?: { cert: string; key: string }, workers = 1, ipv6 = false): KernelServer {
   mkdirSync(join(dir, 'tmp'), { recursive: true });
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
@@ -27,7 +27,9 @@ master_process on;
 user nobody nogroup;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'nginx-error.log')} warn;
-events { worker_connections 4096; }
+# Room for the idle-memory row's 8,000 connections (bench/idle-memory.ts).
+worker_rlimit_nofile 20000;
+events { worker_connections 16384; }
 http {
   access_log off;
   sendfile on;
@@ -43,7 +45,7 @@ http {
   scgi_temp_path ${join(dir, 'tmp')};
   server {
     listen ${address}:80 backlog=4096;
-    root ${wwwRoot};
+${ipv6 ? '    listen [::]:80 ipv6only=on backlog=4096;\n' : ''}    root ${wwwRoot};
     index index.html;
   }
 ${tls === undefined ? '' : `  # HTTPS with the same certificate as ours; TLS 1.2/1.3, OpenSSL's defaults otherwise, tickets on.

@@ -165,7 +165,7 @@ typedef struct afp {
   struct virtio_net_hdr *vnet;    /* one per message when tx_offload */
   uint32_t *msg_frame;            /* message -> index of its frame in the caller's arrays */
   int txfd;                       /* TX-only socket with PACKET_VNET_HDR, or -1 */
-  int tx_offload;                 /* txfd is usable: checksum offload and TCPv4 GSO */
+  int tx_offload;                 /* txfd is usable: checksum offload and TCPv4/TCPv6 GSO */
   int sndbuf;                     /* SO_SNDBUF of the sending socket, as the kernel granted it */
   int tx_stop;                    /* errno that stopped the last send (EAGAIN/ENOBUFS), or 0 */
   uint32_t tx_accepted;           /* frames the kernel took in the last send */
@@ -1128,10 +1128,13 @@ static napi_value m_close(napi_env env, napi_callback_info info) {
  * byte order of virtio 1.0, little-endian, which is what the kernel's vio_le() expects on a
  * little-endian host). csum_start = 0: no offload (a zero header: the frame goes as it is).
  * Otherwise the L4 header starts at csum_start and is TCP: NEEDS_CSUM with csum_offset 16 (the
- * checksum field must hold the folded pseudo-header sum, not complemented); gso_size > 0 also
- * asks for TCPv4 segmentation into gso_size-byte payloads (the kernel copies the headers,
- * advances the sequence number and the IPv4 ID, fixes lengths and checksums, and keeps
- * PSH/FIN for the last piece). Returns -1 when the frame cannot be described.
+ * checksum field must hold the folded pseudo-header sum, not complemented: for IPv6 the sum of
+ * RFC 8200 §8.1's pseudo-header); gso_size > 0 also asks for TCP segmentation into gso_size-byte
+ * payloads, GSO_TCPV4 or GSO_TCPV6 by the frame's EtherType (the kernel copies the headers,
+ * advances the sequence number and the IPv4 ID, fixes the IPv4 total / IPv6 payload lengths and
+ * the checksums, and keeps PSH/FIN for the last piece). For IPv6 the TCP header must follow the
+ * fixed 40-byte header (we send no extension headers). Returns -1 when the frame cannot be
+ * described.
  */
 static int fill_vnet(struct virtio_net_hdr *h, const uint8_t *frame, uint32_t len, uint32_t cs, uint32_t gso) {
   memset(h, 0, sizeof *h);
@@ -1144,7 +1147,13 @@ static int fill_vnet(struct virtio_net_hdr *h, const uint8_t *frame, uint32_t le
   h->csum_offset = htole16(16);
   h->hdr_len = htole16((uint16_t)(cs + thl));
   if (gso != 0 && len - cs - thl > gso) {
-    h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+    /* The family from the EtherType after the MACs and any 802.1Q/802.1ad tags. */
+    uint32_t p = 12;
+    while (p + 2 < cs && ((frame[p] == 0x81 && frame[p + 1] == 0x00) || (frame[p] == 0x88 && frame[p + 1] == 0xa8))) p += 4;
+    if (p + 2 > cs) return -1;
+    if (frame[p] == 0x86 && frame[p + 1] == 0xdd) h->gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+    else if (frame[p] == 0x08 && frame[p + 1] == 0x00) h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+    else return -1;
     h->gso_size = htole16((uint16_t)gso);
   }
   return 0;
@@ -1707,7 +1716,7 @@ static int setup_socket(napi_env env, afp_t *a, int qdisc_bypass, int promisc, u
  * The TX offload socket: a second AF_PACKET socket used only for sending, bound to the
  * interface with protocol 0 (so the kernel never queues a received frame on it), with
  * PACKET_VNET_HDR: every frame is preceded by a struct virtio_net_hdr, which lets the kernel
- * complete TCP checksums (CHECKSUM_PARTIAL) and take TCPv4 super-frames of up to 64 KiB that it
+ * complete TCP checksums (CHECKSUM_PARTIAL) and take TCPv4 and TCPv6 super-frames of up to 64 KiB that it
  * segments in software or hands to a device that does (veth, macvlan pass them on whole). A
  * separate socket because PACKET_VNET_HDR must be set before any ring and must not change how
  * the RX ring is read. Best effort: any failure leaves txfd = -1 and TX on the main socket.
@@ -2110,6 +2119,45 @@ static napi_value m_sum16(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/*
+ * vnetHeader(frame, csumStart, gsoSize): the struct virtio_net_hdr that send() would put before
+ * this frame, as {flags, gsoType, hdrLen, gsoSize, csumStart, csumOffset} in host order, or null
+ * when send() would refuse the frame (fill_vnet returns -1). For unit tests: the fields are
+ * checked against include/uapi/linux/virtio_net.h without a socket.
+ */
+static napi_value m_vnet_header(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], r, v;
+  uint8_t *b;
+  size_t blen;
+  uint32_t cs, gso;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 3 || u8_arg(env, argv[0], &b, &blen) || u32_arg(env, argv[1], &cs) || u32_arg(env, argv[2], &gso) ||
+      cs > 0xffff || gso > 0xffff || blen > 0xffffffffu) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "vnetHeader(frame: Uint8Array, csumStart, gsoSize)");
+    return NULL;
+  }
+  struct virtio_net_hdr h;
+  if (fill_vnet(&h, b, (uint32_t)blen, cs, gso) < 0) {
+    napi_get_null(env, &r);
+    return r;
+  }
+  napi_create_object(env, &r);
+  napi_create_uint32(env, h.flags, &v);
+  napi_set_named_property(env, r, "flags", v);
+  napi_create_uint32(env, h.gso_type, &v);
+  napi_set_named_property(env, r, "gsoType", v);
+  napi_create_uint32(env, le16toh(h.hdr_len), &v);
+  napi_set_named_property(env, r, "hdrLen", v);
+  napi_create_uint32(env, le16toh(h.gso_size), &v);
+  napi_set_named_property(env, r, "gsoSize", v);
+  napi_create_uint32(env, le16toh(h.csum_start), &v);
+  napi_set_named_property(env, r, "csumStart", v);
+  napi_create_uint32(env, le16toh(h.csum_offset), &v);
+  napi_set_named_property(env, r, "csumOffset", v);
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", NULL, m_start, NULL, NULL, NULL, napi_default, NULL},
@@ -2146,6 +2194,8 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_set_named_property(env, exports, "copyBytes", fn);
   if (napi_create_function(env, "sum16", NAPI_AUTO_LENGTH, m_sum16, NULL, &fn) == napi_ok)
     napi_set_named_property(env, exports, "sum16", fn);
+  if (napi_create_function(env, "vnetHeader", NAPI_AUTO_LENGTH, m_vnet_header, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "vnetHeader", fn);
   return exports;
 }
 

@@ -1,5 +1,6 @@
 /** The show and clear commands, with layouts modelled on VPP's. */
 import { readFileSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { VERSION } from '../version.js';
 import { formatHistogram } from '../io/latency-histogram.js';
 import { formatIpv4, formatMac } from '../wire/address.js';
@@ -94,7 +95,7 @@ function showHardware(ctx: CliContext, brief: boolean): string {
       lines.push(`  Linux PACKET socket interface v${r.version}`);
       lines.push('  FEATURES:');
       lines.push('    qdisc-bpass-enabled');
-      if (dev.txOffload !== undefined) lines.push('    tx-offload (vnet-hdr: tcp checksum, tcp4 gso)');
+      if (dev.txOffload !== undefined) lines.push('    tx-offload (vnet-hdr: tcp checksum, tcp4 and tcp6 gso)');
       lines.push('  RX Queue 0:');
       lines.push(`    block size:${r.blockSize} nr:${r.blockCount} frame size:${r.frameSize} nr:${r.frameCount}`);
       lines.push('  TX: sendmmsg, one call per vector');
@@ -274,7 +275,14 @@ function showMemory(): string {
     `  heap used / total   ${mib(m.heapUsed).padStart(12)} / ${mib(m.heapTotal)}`,
     `  external            ${mib(m.external).padStart(12)}   (Buffers, rings and TX batches live here)`,
     `  array buffers       ${mib(m.arrayBuffers).padStart(12)}`,
+    '  V8 heap spaces (used / size):',
   ];
+  // Where RSS growth sits: live objects (old space) or the young generation's semi-spaces, which
+  // V8 grows under a high allocation rate and which hold garbage between scavenges.
+  for (const sp of getHeapSpaceStatistics()) {
+    if (sp.space_size === 0) continue;
+    lines.push(`    ${sp.space_name.padEnd(26)}${mib(sp.space_used_size).padStart(12)} / ${mib(sp.space_size)}`);
+  }
   return lines.join('\n');
 }
 

@@ -94,6 +94,11 @@ export class Ip6Output implements NeighborEvents {
   mtuRoom = 0;
   room = 0;
   sw: SwInterface | null = null;
+  /** The packet begun goes straight into its interface's TX batch (not held, not discarded). */
+  get inBatch(): boolean {
+    return this.mode === Mode.Tx;
+  }
+
   /** Set by the dataplane once per vector (see Ip4Output.clockMs). */
   clockMs = 0;
   private mode = Mode.Tx;
@@ -123,7 +128,9 @@ export class Ip6Output implements NeighborEvents {
 
   /**
    * Starts a packet to the address at dst[dstOff] (kept by reference until commit()). `via`: the
-   * interface a link-local destination is on (the one its packet came in by). Returns false only
+   * interface a link-local destination is on (the one its packet came in by). `want` > 0 asks for
+   * a TCP super-frame of up to that many L3 bytes (GSO, on a device that offers it; as IPv4's
+   * begin: `room` then says how much there is). Returns false only
    * while the device is backlogged and `waitForTx` asked to wait; a packet that cannot leave is
    * written into scratch and dropped at commit(), counted.
    */
@@ -182,15 +189,19 @@ export class Ip6Output implements NeighborEvents {
         return this.toScratch(Mode.Discard, null);
       }
       this.sw = sw;
-      this.mtuRoom = this.room = this.output.l3Room(sw);
+      this.mtuRoom = this.output.l3Room(sw);
+      // A held super-frame is released onto this device: only if it segments them.
+      this.room = want > 0 && sw.hw.device.txOffload?.gso === true ? Math.min(want, SCRATCH_BYTES - 64) : this.mtuRoom;
       return this.toScratch(Mode.Hold, n);
     }
     this.mode = Mode.Tx;
     this.sw = sw;
     this.neighbor = n;
-    this.l3 = this.output.beginFrame(sw, n.mac, ETHERTYPE_IPV6);
+    const superFrame = want > 0 && sw.hw.device.txOffload?.gso === true;
+    this.l3 = this.output.beginFrame(sw, n.mac, ETHERTYPE_IPV6, superFrame ? want + l2Length(sw) : 0);
     this.buf = sw.hw.tx.data;
-    this.mtuRoom = this.room = this.output.l3Room(sw);
+    this.mtuRoom = this.output.l3Room(sw);
+    this.room = superFrame ? Math.min(want, this.output.l3SuperRoom(sw)) : this.mtuRoom;
     if (traceId >= 0) {
       const hex = this.buf.toString('hex', this.l3 - l2Length(sw), this.l3);
       this.tracer.record(traceId, 'ip6-rewrite', `tx_sw_if_index ${sw.index} adj: ipv6 via ${formatIpv6(n.ip6!)} ${sw.name}: mtu:${sw.mtu} ${formatMac(n.mac)} ${hex}`);
@@ -199,8 +210,12 @@ export class Ip6Output implements NeighborEvents {
     return true;
   }
 
-  /** Writes the IPv6 header (source at src[srcOff]) and commits the packet begun with begin(). */
-  commit(src: Buffer, srcOff: number, nextHeader: number, payloadLength: number, hopLimit = 64): void {
+  /**
+   * Writes the IPv6 header (source at src[srcOff]) and commits the packet begun with begin().
+   * `csumOffload`: the upper-layer header follows the IPv6 header and its checksum is left to the
+   * device (the field holds the pseudo-header sum); `gsoSize` > 0 marks a TCP super-frame.
+   */
+  commit(src: Buffer, srcOff: number, nextHeader: number, payloadLength: number, hopLimit = 64, csumOffload = false, gsoSize = 0): void {
     writeIpv6(this.buf, this.l3, src, srcOff, this.dstBuf, this.dstOff, nextHeader, payloadLength, hopLimit);
     const l3Length = IPV6_HEADER_LEN + payloadLength;
     const nodes = this.nodes;
@@ -210,10 +225,11 @@ export class Ip6Output implements NeighborEvents {
     }
     if (this.mode === Mode.Tx) {
       nodes.rewrite.errors[nodes.rewrite.e.rewritten]++;
-      this.output.commitFrame(this.sw!, l3Length, 0, 0, this.traceId);
+      const sw = this.sw!;
+      this.output.commitFrame(sw, l3Length, csumOffload ? l2Length(sw) + IPV6_HEADER_LEN : 0, gsoSize, this.traceId);
     } else if (this.mode === Mode.Hold) {
       const d = nodes.discover;
-      const r = this.neighbors.hold(this.neighbor!, this.buf, 0, l3Length, ETHERTYPE_IPV6, 0, 0, this.traceId);
+      const r = this.neighbors.hold(this.neighbor!, this.buf, 0, l3Length, ETHERTYPE_IPV6, csumOffload ? IPV6_HEADER_LEN : 0, gsoSize, this.traceId);
       if (r === HoldResult.Held) d.errors[d.e.held]++;
       else if (r === HoldResult.HeldDroppedOldest) {
         d.errors[d.e.held]++;
@@ -331,6 +347,7 @@ export class Ip6Output implements NeighborEvents {
 
   release(n: Neighbor): void {
     const sw = n.sw;
+    const l2 = l2Length(sw);
     const d = this.nodes.discover;
     for (let k = 0; k < n.held.length; k++) {
       const p = n.held[k];
@@ -338,9 +355,11 @@ export class Ip6Output implements NeighborEvents {
         d.errors[d.e.failedDrops] += n.held.length - k;
         break;
       }
-      const l3 = this.output.beginFrame(sw, n.mac, p.type);
+      // A held TCP segment keeps its offload fields (a super-frame only went into the hold queue
+      // of a device that segments them).
+      const l3 = this.output.beginFrame(sw, n.mac, p.type, p.data.length + l2);
       p.data.copy(sw.hw.tx.data, l3);
-      this.output.commitFrame(sw, p.data.length, 0, 0, p.traceId);
+      this.output.commitFrame(sw, p.data.length, p.csumStartL3 !== 0 ? l2 + p.csumStartL3 : 0, p.gsoSize, p.traceId);
       d.errors[d.e.released]++;
     }
   }

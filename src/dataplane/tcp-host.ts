@@ -56,7 +56,7 @@ export class DataplaneSegmentSink implements SegmentSink {
   }
 
   begin(localIp: number, remoteIp: number, large = false, control = false): boolean {
-    if (isIp6Handle(remoteIp)) return this.begin6(localIp, remoteIp, control);
+    if (isIp6Handle(remoteIp)) return this.begin6(localIp, remoteIp, large, control);
     this.v6 = false;
     const ip4 = this.ip4;
     const superFrame = large && this.gso;
@@ -76,20 +76,21 @@ export class DataplaneSegmentSink implements SegmentSink {
 
   /**
    * IPv6: the handles' addresses (ip6-peers.ts), out through the IPv6 output path, the link-local
-   * peer by the interface it was heard on. No checksum offload or GSO (the native TX path offloads
-   * TCPv4 only): the checksum is computed here and every segment is one MSS.
+   * peer by the interface it was heard on. The same TX offload as IPv4: checksum offload with the
+   * IPv6 pseudo-header sum in the field, and super-frames (VIRTIO_NET_HDR_GSO_TCPV6) for bulk data.
    */
-  private begin6(localIp: number, remoteIp: number, control: boolean): boolean {
+  private begin6(localIp: number, remoteIp: number, large: boolean, control: boolean): boolean {
     const peers = this.dp.ip6Peers;
     const ip6 = this.ip6;
     const src = peers.address(localIp);
     const dst = peers.address(remoteIp);
+    // 65,535 L3 bytes as for IPv4: the IPv6 payload length (16 bits) then still holds the TCP length.
     if (src === undefined || dst === undefined) ip6.beginDiscard();
-    else if (!ip6.begin(dst, 0, peers.interfaceOf(remoteIp), 0, !control)) return false;
+    else if (!ip6.begin(dst, 0, peers.interfaceOf(remoteIp), large && this.gso ? 65_535 : 0, !control)) return false;
     this.v6 = true;
     this.src6 = src ?? this.src6;
     this.dst6 = dst ?? this.dst6;
-    this.csum = false;
+    this.csum = ip6.sw?.hw.device.txOffload?.checksum === true;
     this.buf = ip6.buf;
     this.off = ip6.l3 + IPV6_HEADER_LEN;
     this.segRoom = ip6.mtuRoom - IPV6_HEADER_LEN;
@@ -101,6 +102,15 @@ export class DataplaneSegmentSink implements SegmentSink {
     const buf = this.buf;
     if (this.v6) {
       const pseudo6 = sumWords(this.dst6, 0, 16, sumWords(this.src6, 0, 16, (tcpLen >>> 16) + (tcpLen & 0xffff) + IP6_NH_TCP));
+      if (this.csum) {
+        // As for IPv4: the folded pseudo-header sum, not complemented; the kernel finishes it
+        // (per segment for a super-frame, adjusting the length in it).
+        buf.writeUInt16BE(~finish(pseudo6) & 0xffff, this.off + TCP_CHECKSUM_OFFSET);
+        const hl = (buf[this.off + 12] >>> 4) * 4;
+        const gso = segSize > 0 && tcpLen - hl > segSize ? segSize : 0;
+        this.ip6.commit(this.src6, 0, IP6_NH_TCP, tcpLen, 64, true, gso);
+        return;
+      }
       buf.writeUInt16BE(0, this.off + TCP_CHECKSUM_OFFSET);
       buf.writeUInt16BE(finish(sumWords(buf, this.off, tcpLen, pseudo6)), this.off + TCP_CHECKSUM_OFFSET);
       this.ip6.commit(this.src6, 0, IP6_NH_TCP, tcpLen);
@@ -129,9 +139,10 @@ export class DataplaneSegmentSink implements SegmentSink {
    * a trace looks at the frames in the batch.
    */
   attach(data: Buffer, dataOff: number, len: number): boolean {
-    const ip4 = this.ip4;
-    if (!this.csum || !ip4.inBatch || this.dp.pcap !== null || this.dp.tracer.armed) return false;
-    ip4.sw!.hw.tx.attachNext(data, dataOff, len);
+    if (!this.csum || this.dp.pcap !== null || this.dp.tracer.armed) return false;
+    const out = this.v6 ? this.ip6 : this.ip4;
+    if (!out.inBatch) return false;
+    out.sw!.hw.tx.attachNext(data, dataOff, len);
     return true;
   }
 

@@ -1092,8 +1092,11 @@ export class HttpStaticServer {
         c.idleSince = 0;
         continue;
       }
-      if (c.idleSince === 0) c.idleSince = now;
-      else if (now - c.idleSince >= l.idleTimeoutMs) {
+      if (c.idleSince === 0) {
+        c.idleSince = now;
+        // Idle from here on: the transport can shrink what it holds (memory per idle connection).
+        c.stream.compact?.();
+      } else if (now - c.idleSince >= l.idleTimeoutMs) {
         this.count('idle-timeout');
         c.finish();
       }

@@ -31,6 +31,11 @@ export interface ByteStream {
    */
   pause?(): void;
   resume?(): void;
+  /**
+   * Optional: the application has nothing to send or answer for now (an idle keep-alive
+   * connection). The transport may let go of storage it can make again when traffic resumes.
+   */
+  compact?(): void;
 }
 
 export interface StreamHandler {

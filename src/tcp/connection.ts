@@ -249,6 +249,15 @@ export class TcpConnection implements ByteStream {
     this.end();
   }
 
+  /**
+   * The application is idle (ByteStream.compact): with nothing outstanding or queued, the loss
+   * recovery's per-segment log gives its storage back (about 1.2 KiB of an idle keep-alive
+   * connection's ~3.7 KiB of heap); the next segment sent allocates it again.
+   */
+  compact(): void {
+    if (this.sndUna === this.sndMax && this.q.bytes === 0) this.rec.compact();
+  }
+
   abort(): void {
     if (this.state === CLOSED) return;
     // (TIME_WAIT here: the application aborts from onClose while the connection enters it.)

@@ -200,4 +200,8 @@ export class NewRenoRecovery implements LossRecovery {
   release(): void {
     // Nothing per segment.
   }
+
+  compact(): void {
+    // Nothing to let go.
+  }
 }

@@ -760,4 +760,8 @@ export class SackRecovery implements LossRecovery {
     this.log.release();
     this.sb.clear();
   }
+
+  compact(): void {
+    this.log.compact();
+  }
 }

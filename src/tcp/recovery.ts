@@ -50,4 +50,6 @@ export interface LossRecovery {
   onWindowOpen(): void;
   /** The connection left for TIME_WAIT: let go of per-segment state. */
   release(): void;
+  /** Nothing is outstanding and the application is idle: let go of storage that can be made again. */
+  compact(): void;
 }

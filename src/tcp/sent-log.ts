@@ -28,6 +28,26 @@ const NONE_U8 = new Uint8Array(0);
  */
 const FIRST_CAPACITY = 8;
 
+/**
+ * Storage of the first capacity, given back by logs that emptied (every record acknowledged):
+ * the next log that needs storage takes it from here instead of allocating. So a connection
+ * holds its ~1.2 KiB of typed arrays only while it has data outstanding, and a keep-alive
+ * connection's request/response cycles allocate nothing: what lives is about one storage per
+ * connection with data in flight, not one per connection (an idle keep-alive connection costs
+ * none). Per thread (each worker has its own module instance).
+ */
+const POOL_MAX = 1024;
+const poolS: Int32Array<ArrayBuffer>[] = [];
+const poolE: Int32Array<ArrayBuffer>[] = [];
+const poolT: Float64Array<ArrayBuffer>[] = [];
+const poolO: Float64Array<ArrayBuffer>[] = [];
+const poolF: Uint8Array<ArrayBuffer>[] = [];
+
+/** Storages in the pool now (for tests). */
+export function sentLogPoolSize(): number {
+  return poolS.length;
+}
+
 export class SentLog {
   /** Capacity − 1 (a power of two minus one); −1 while nothing is allocated. */
   private mask = -1;
@@ -87,6 +107,16 @@ export class SentLog {
   }
 
   private grow(): void {
+    if (this.mask < 0 && poolS.length > 0) {
+      // Empty (hi === lo): nothing to copy.
+      this.s = poolS.pop()!;
+      this.e = poolE.pop()!;
+      this.t = poolT.pop()!;
+      this.o = poolO.pop()!;
+      this.f = poolF.pop()!;
+      this.mask = FIRST_CAPACITY - 1;
+      return;
+    }
     const n = this.mask < 0 ? FIRST_CAPACITY : (this.mask + 1) * 2;
     const s = new Int32Array(n);
     const e = new Int32Array(n);
@@ -110,9 +140,25 @@ export class SentLog {
     this.mask = n - 1;
   }
 
-  /** Drops the oldest record. */
+  /** Drops the oldest record; the storage of a log it empties goes back to the pool (first capacity only). */
   shift(): void {
     this.lo++;
+    if (this.lo === this.hi && this.mask === FIRST_CAPACITY - 1) this.toPool();
+  }
+
+  /** Gives first-capacity storage to the pool (if it has room) and holds none. */
+  private toPool(): void {
+    if (this.mask === FIRST_CAPACITY - 1 && poolS.length < POOL_MAX) {
+      poolS.push(this.s);
+      poolE.push(this.e);
+      poolT.push(this.t);
+      poolO.push(this.o);
+      poolF.push(this.f);
+    }
+    this.mask = -1;
+    this.s = this.e = NONE_I32;
+    this.t = this.o = NONE_F64;
+    this.f = NONE_U8;
   }
 
   /** Moves the start of the oldest record up to `seq` (a partial acknowledgment). */
@@ -160,12 +206,20 @@ export class SentLog {
     this.lo = this.hi = 0;
   }
 
+  /**
+   * Lets the storage of an empty log go (an idle connection): grown storage is dropped, first-
+   * capacity storage goes to the pool (shift() already does that as the log empties). The
+   * record numbers (lo, hi) stay, so indices kept elsewhere remain valid; the next push takes
+   * storage again. Nothing happens while records are held.
+   */
+  compact(): void {
+    if (this.hi !== this.lo || this.mask < 0) return;
+    this.toPool();
+  }
+
   /** Empties the log and lets its storage go (a connection that sends no more data). */
   release(): void {
     this.lo = this.hi = 0;
-    this.mask = -1;
-    this.s = this.e = NONE_I32;
-    this.t = this.o = NONE_F64;
-    this.f = NONE_U8;
+    this.toPool();
   }
 }

@@ -259,7 +259,16 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     return m === undefined ? [] : MEM_KINDS.map((kind, i) => [{ kind }, m.used[i]] as Row<'kind'>);
   });
   memGauge('vpp_memory_buffered_peak_bytes', 'Most bytes buffered at once since start', (m) => m.peak);
-  memGauge('vpp_memory_sources', 'Client addresses with at least one connection (per-source limits)', (m) => m.sources.sources);
+  // The process-wide figures (tcp/shared-limits.ts) come from one thread only, the main thread
+  // (thread 0), so that a sum over the thread label does not count them once per thread.
+  const sharedGauge = (name: string, help: string, pick: (m: NonNullable<ReturnType<typeof mem>>) => number) =>
+    mirroredGauge(registry, name, help, [], () => {
+      const m = mem();
+      return m === undefined || m.shared.thread !== 0 ? [] : [[{}, pick(m)]];
+    });
+  sharedGauge('vpp_memory_sources', 'Client addresses with at least one connection, in all threads (per-source limits)', (m) => m.sources.sources);
+  sharedGauge('vpp_memory_process_buffered_bytes', 'Bytes buffered in all threads, as the threads published them (to the KiB; the budget is tested against it)', (m) => m.globalTotal());
+  sharedGauge('vpp_tcp_time_wait_process', 'TIME_WAIT entries in all threads (tcp-time-wait-max caps this count)', (m) => m.shared.timeWait);
 
   // ---- HTTP static servers
   const http = memo(() => services.http.map((h) => ({ server: `${h.command.address}:${h.command.port}`, stats: h.server.stats() })));

@@ -74,6 +74,12 @@ export class TcpStack {
   now = 0;
   /** @internal the sink refused a segment during this flush */
   txBlocked = false;
+  /**
+   * @internal The process's TIME_WAIT count (every thread's) right after the last connection
+   * entered TIME_WAIT, counting it: above maxTimeWait it gets no entry. Taken from the one atomic
+   * add, so two threads adding at once never both see room for the last place.
+   */
+  timeWaitRank = 0;
 
   private readonly seg = new Segment();
   /**
@@ -116,6 +122,7 @@ export class TcpStack {
     this.opts = { ...DEFAULT_OPTIONS, ...options };
     this.mem = this.opts.memory ?? new MemoryBudget();
     this.mem.count = (reason) => this.err(reason);
+    this.mem.sources.addresses = this.opts.addresses;
     const secret = this.opts.secret;
     this.isnKey = makeKey(secret, 0);
     this.cookieKey = makeKey(secret, 8);
@@ -292,6 +299,7 @@ export class TcpStack {
     }
     if (this.mem.admitConnection(g.srcIp) !== null) return; // counted: memory or source limit
     if (this.counters.synReceived >= this.opts.synQueueMax) {
+      this.mem.cancelAdmit(); // no connection is made for it (a cookie is stateless)
       if (this.opts.synCookies) {
         this.err('syn-queue-full-cookie');
         this.sendCookie(g, now);
@@ -580,7 +588,7 @@ export class TcpStack {
     b[i] = c;
     this.tableCount++;
     this.counters.connections++;
-    c.memSrc = this.mem.sources.open(c.remoteIp);
+    c.memSrc = this.mem.slotFor(c.remoteIp);
     const a = this.opts.addresses;
     if (a !== undefined) {
       a.hold(c.localIp);
@@ -634,11 +642,15 @@ export class TcpStack {
     const k = this.counters;
     const old = c.state;
     if (old === SYN_RECEIVED) k.synReceived--;
-    else if (old === TIME_WAIT) k.timeWait--;
-    else if (isSynchronized(old)) k.established--;
+    else if (old === TIME_WAIT) {
+      k.timeWait--;
+      this.mem.timeWaitAdd(-1);
+    } else if (isSynchronized(old)) k.established--;
     if (s === SYN_RECEIVED) k.synReceived++;
-    else if (s === TIME_WAIT) k.timeWait++;
-    else if (isSynchronized(s)) k.established++;
+    else if (s === TIME_WAIT) {
+      k.timeWait++;
+      this.timeWaitRank = this.mem.timeWaitAdd(1);
+    } else if (isSynchronized(s)) k.established++;
     c.state = s;
   }
 

@@ -186,6 +186,7 @@ typedef struct afp {
   uint64_t rx_polls, rx_empty_polls, rx_to_polling, rx_to_interrupt;
   uint64_t tx_frames, tx_bytes, tx_errors, tx_eagain, tx_enobufs, tx_invalid, tx_other;
   uint64_t tx_csum_offloaded, tx_gso_frames;
+  uint64_t tx_gso_too_big;        /* GSO frames of 65,536 bytes or more refused (the kernel would drop them silently) */
   uint64_t tx_writable_wakeups;
   uint64_t socket_errors, handler_errors;
   int last_socket_error, last_tx_errno;
@@ -1123,6 +1124,10 @@ static napi_value m_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The largest GSO frame the kernel takes (L2 header included): gso_max_size is 65,536 and a frame
+ * of that length is already dropped. */
+#define GSO_FRAME_MAX 65535u
+
 /*
  * Fills the virtio_net_hdr of one frame for the TX socket (PACKET_VNET_HDR; fields in the
  * byte order of virtio 1.0, little-endian, which is what the kernel's vio_le() expects on a
@@ -1283,6 +1288,13 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
           continue;
         }
         ext = (uint8_t *)p + ext_off[i - 1];
+      }
+      if (vnet && gso != 0 && l + el > GSO_FRAME_MAX) {
+        /* The kernel silently drops a GSO frame whose skb->len reaches gso_max_size (65,536 on
+         * veth, macvlan and most NICs), L2 header included: refuse it here, where it is counted. */
+        a->tx_gso_too_big++;
+        a->tx_errors++;
+        continue;
       }
       if (vnet) {
         /* Headers (up to the end of TCP's) must lie in the first part; the lengths count both. */
@@ -1520,6 +1532,7 @@ static napi_value m_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "txOther", (double)a->tx_other);
   set_num(env, o, "txCsumOffloaded", (double)a->tx_csum_offloaded);
   set_num(env, o, "txGsoFrames", (double)a->tx_gso_frames);
+  set_num(env, o, "txGsoTooBig", (double)a->tx_gso_too_big);
   set_num(env, o, "txWritableWakeups", (double)a->tx_writable_wakeups);
   set_num(env, o, "txSendBuffer", (double)a->sndbuf);
   set_str(env, o, "txLastError", a->last_tx_errno ? errno_name(a->last_tx_errno) : "");

@@ -105,7 +105,8 @@ export class InterfaceOutput {
   l3SuperRoom(sw: SwInterface): number {
     const off = sw.hw.device.txOffload;
     if (off === undefined || !off.gso) return this.l3Room(sw);
-    return Math.max(this.l3Room(sw), Math.min(off.maxGsoBytes, sw.hw.tx.free - l2Length(sw)));
+    const l2 = l2Length(sw);
+    return Math.max(this.l3Room(sw), Math.min(off.maxGsoBytes, GSO_FRAME_MAX - l2, sw.hw.tx.free - l2));
   }
 
   /** Whether `hw`'s device takes frames now (false while it drains a backlog the kernel refused). */
@@ -198,6 +199,17 @@ export class InterfaceOutput {
       cap.captureTx(tx.data, tx.offset[i], tx.length[i], swIndex, hw.sw.index);
     }
   }
+}
+
+/**
+ * The largest TCP super-frame, L2 header (Ethernet + VLAN tag) included: the kernel silently drops
+ * a GSO frame whose length reaches the device's gso_max_size (65,536 on veth, macvlan and most NICs).
+ */
+export const GSO_FRAME_MAX = 65_535;
+
+/** The L3 room of a super-frame leaving by `sw` (what fits GSO_FRAME_MAX after its L2 header). */
+export function superL3Max(sw: SwInterface): number {
+  return GSO_FRAME_MAX - l2Length(sw);
 }
 
 export function l2Length(sw: SwInterface): number {

@@ -25,7 +25,7 @@ import { IPV4_MIN_HEADER_LEN, writeIpv4 } from '../wire/ipv4.js';
 import type { Tracer } from './context.js';
 import type { Fib, FibEntry } from './fib.js';
 import type { SwInterface } from './interface.js';
-import { type InterfaceOutput, l2Length } from './interface-output.js';
+import { type InterfaceOutput, l2Length, superL3Max } from './interface-output.js';
 import { HoldResult, NudState, type Neighbor, type NeighborEvents, type NeighborTable } from './neighbor.js';
 import { defineNode, err, info } from './node.js';
 
@@ -206,7 +206,7 @@ export class Ip4Output implements NeighborEvents {
       this.sw = sw;
       this.mtuRoom = this.output.l3Room(sw);
       // A held super-frame is released onto this device: only if it segments them.
-      this.room = want > 0 && sw.hw.device.txOffload?.gso === true ? Math.min(want, SCRATCH_BYTES - 64) : this.mtuRoom;
+      this.room = want > 0 && sw.hw.device.txOffload?.gso === true ? Math.min(want, SCRATCH_BYTES - 64, superL3Max(sw)) : this.mtuRoom;
       return this.toScratch(Mode.Hold, n);
     }
     this.mode = Mode.Tx;

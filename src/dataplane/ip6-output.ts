@@ -22,7 +22,7 @@ import { IP6_NH_ICMP6, IPV6_HEADER_LEN, writeIpv6 } from '../wire/ipv6.js';
 import type { Tracer } from './context.js';
 import type { Fib6, Fib6Entry } from './fib6.js';
 import { DadState, type Ip6Address, type SwInterface } from './interface.js';
-import { type InterfaceOutput, l2Length } from './interface-output.js';
+import { type InterfaceOutput, l2Length, superL3Max } from './interface-output.js';
 import { HoldResult, NudState, type Neighbor, type NeighborEvents, type NeighborTable } from './neighbor.js';
 import { defineNode, err, info } from './node.js';
 
@@ -191,7 +191,7 @@ export class Ip6Output implements NeighborEvents {
       this.sw = sw;
       this.mtuRoom = this.output.l3Room(sw);
       // A held super-frame is released onto this device: only if it segments them.
-      this.room = want > 0 && sw.hw.device.txOffload?.gso === true ? Math.min(want, SCRATCH_BYTES - 64) : this.mtuRoom;
+      this.room = want > 0 && sw.hw.device.txOffload?.gso === true ? Math.min(want, SCRATCH_BYTES - 64, superL3Max(sw)) : this.mtuRoom;
       return this.toScratch(Mode.Hold, n);
     }
     this.mode = Mode.Tx;

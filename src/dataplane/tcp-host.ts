@@ -61,6 +61,7 @@ export class DataplaneSegmentSink implements SegmentSink {
     const ip4 = this.ip4;
     const superFrame = large && this.gso;
     // Data waits while the device is backlogged (TCP keeps it); control segments queue behind it.
+    // A super-frame: ip4-output lowers 65,535 to 65,535 − L2 (GSO_FRAME_MAX: the kernel drops more).
     if (!ip4.begin(remoteIp, superFrame ? 65_535 : 0, !control)) return false;
     // Held packets keep the offload fields: they leave by the same device once resolved.
     this.csum = ip4.sw?.hw.device.txOffload?.checksum === true;
@@ -84,7 +85,8 @@ export class DataplaneSegmentSink implements SegmentSink {
     const ip6 = this.ip6;
     const src = peers.address(localIp);
     const dst = peers.address(remoteIp);
-    // 65,535 L3 bytes as for IPv4: the IPv6 payload length (16 bits) then still holds the TCP length.
+    // 65,535 L3 bytes as for IPv4 (the IPv6 payload length, 16 bits, then still holds the TCP length);
+    // the output path lowers it to what keeps the frame with its L2 header ≤ 65,535 (GSO_FRAME_MAX).
     if (src === undefined || dst === undefined) ip6.beginDiscard();
     else if (!ip6.begin(dst, 0, peers.interfaceOf(remoteIp), large && this.gso ? 65_535 : 0, !control)) return false;
     this.v6 = true;

@@ -19,6 +19,7 @@ import {
   isIpv6Cidr,
   parseIpCidr,
   parseIpv6Cidr,
+  checkGateway6NotOwnLinkLocal,
   parseGateway6,
   type Ipv6Cidr,
   parseMac,
@@ -305,6 +306,7 @@ function hasContent(dir: string): boolean {
 /** The init container's job. Throws ValueError for bad input or a missing interface. */
 export function runInit(s: InitSettings): InitResult {
   const mac = readInterfaceMac(s.sysfsNet, s.hostInterface);
+  if (s.gateway6 !== undefined) checkGateway6NotOwnLinkLocal(s.gateway6, mac);
   const written: string[] = [];
   const unchanged: string[] = [];
   /** IO errors say which directory and what to check (an emptyDir not mounted or not writable by the pod's uid). */

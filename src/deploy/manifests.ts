@@ -212,9 +212,10 @@ export function probesFor(
   }
   const query = ctlArgv(engine, cliSocket, 'show', 'interface', 'address');
   return {
-    // -w: the address must stand as a whole word (192.168.1.1/24 does not match 2.168.1.1/24)
-    // in a StatefulSet each pod has its own address: init writes it to `addressFile`
-    readinessProbe: { exec: { command: ['/bin/sh', '-c', `${query.join(' ')} | grep -qwF ${addressFile ? `-f ${addressFile}` : `'${ip.cidr}'`}`] }, ...timing.readiness },
+    // -x: the whole line `  L3 <addr>/<len>` (VPP's and our format): not an address that is still
+    // `(tentative)` or was refused as `(duplicate)` by DAD, nor 2.168.1.1/24 for 192.168.1.1/24.
+    // In a StatefulSet each pod has its own address: init writes it to `addressFile`.
+    readinessProbe: { exec: { command: ['/bin/sh', '-c', `${query.join(' ')} | grep -qxF ${addressFile ? `"  L3 $(cat ${addressFile})"` : `'  L3 ${ip.cidr}'`}`] }, ...timing.readiness },
     livenessProbe: { exec: { command: query }, ...timing.liveness },
     ports: undefined,
   };

@@ -5,7 +5,7 @@
  * a `ValueError` whose message says what was wrong and what is valid.
  */
 import { formatIpv4, parseIpv4, prefixMask } from '../wire/address.js';
-import { formatIpv6, ip6Network, ip6PrefixMatch, isIp6LinkLocal, isIp6Loopback, isIp6Multicast, isIp6Unspecified, isIp6V4Mapped, parseIpv6 } from '../wire/ipv6-address.js';
+import { eui64LinkLocal, formatIpv6, ip6Network, ip6PrefixMatch, isIp6LinkLocal, isIp6Loopback, isIp6Multicast, isIp6Unspecified, isIp6V4Mapped, parseIpv6 } from '../wire/ipv6-address.js';
 
 /** A bad value given by the user. `exitCode` 2 is the usage-error convention of our commands. */
 export class ValueError extends Error {
@@ -359,12 +359,65 @@ export function parseIpv6Cidr(raw: string, what = 'IPV6_ADDRESS'): Ipv6Cidr {
           ? 'is link-local (fe80::/10): the dataplane makes its link-local address from the MAC; give a global or unique local address'
           : isIp6V4Mapped(bytes)
             ? 'is IPv4-mapped (::ffff:0:0/96): put an IPv4 address in IP_ADDRESS instead'
-            : prefix <= 126 && ip6Network(bytes, prefix).equals(bytes)
-              ? `is the subnet-router anycast address of ${formatIpv6(bytes)}/${prefix}; use a host address`
-              : null;
+            : isIp6V4Compatible(bytes)
+              ? 'is IPv4-compatible (::/96, deprecated by RFC 4291 §2.5.5.1): give a global or unique local address, or an IPv4 address in IP_ADDRESS'
+              : isIp6SiteLocal(bytes)
+                ? 'is site-local (fec0::/10, deprecated by RFC 3879): give a global or unique local (fd00::/8) address'
+                : prefix <= 126 && ip6Network(bytes, prefix).equals(bytes)
+                  ? `is the subnet-router anycast address of ${formatIpv6(bytes)}/${prefix}; use a host address`
+                  : isIp6ReservedAnycast(bytes, prefix)
+                    ? `is a reserved subnet anycast address of ${formatIpv6(ip6Network(bytes, prefix))}/${prefix} (RFC 2526: interface IDs fdff:ffff:ffff:ff80–fdff:ffff:ffff:ffff); use a host address`
+                    : null;
   if (bad !== null) throw new ValueError(`${what} ${show(s)} ${bad}`);
   const address = formatIpv6(bytes);
   return { address, prefix, cidr: `${address}/${prefix}`, bytes };
+}
+
+/** ::/96 except :: and ::1: an IPv4-compatible address (RFC 4291 §2.5.5.1, deprecated). */
+function isIp6V4Compatible(b: Buffer): boolean {
+  for (let i = 0; i < 12; i++) if (b[i] !== 0) return false;
+  return !isIp6Unspecified(b) && !isIp6Loopback(b);
+}
+
+/** fec0::/10, site-local (deprecated by RFC 3879). */
+function isIp6SiteLocal(b: Buffer): boolean {
+  return b[0] === 0xfe && (b[1]! & 0xc0) === 0xc0;
+}
+
+/**
+ * RFC 2526 reserved subnet anycast addresses: with 64-bit (EUI-64 format) interface IDs, i.e. on
+ * a prefix of /64 or shorter, the IDs fdff:ffff:ffff:ff80 to fdff:ffff:ffff:ffff (anycast IDs 0-127).
+ */
+function isIp6ReservedAnycast(b: Buffer, prefix: number): boolean {
+  if (prefix > 64) return false;
+  if (b[8] !== 0xfd || (b[15]! & 0x80) === 0) return false;
+  for (let i = 9; i < 15; i++) if (b[i] !== 0xff) return false;
+  return true;
+}
+
+/** The EUI-64 interface ID is all zero: fe80:: is the subnet-router anycast address of fe80::/64. */
+function isZeroInterfaceId(b: Buffer): boolean {
+  for (let i = 8; i < 16; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * GATEWAY6 must not be one of the pod's own link-local addresses: the dataplane's EUI-64 of the
+ * MAC, or (untagged, where the kernel runs IPv6 on the interface and owns that one) its variant
+ * with the universal/local bit flipped (ip6-link.ts). Checked by init, which reads the MAC.
+ */
+export function checkGateway6NotOwnLinkLocal(gateway6: string, mac: string, what = 'GATEWAY6'): void {
+  const g = parseIpv6(gateway6);
+  const m = Buffer.from(mac.replace(/[:-]/g, ''), 'hex');
+  if (g === null || m.length !== 6 || !isIp6LinkLocal(g)) return;
+  const own = eui64LinkLocal(m);
+  const flipped = Buffer.from(own);
+  flipped[8] ^= 0x02;
+  if (g.equals(own) || g.equals(flipped)) {
+    throw new ValueError(
+      `${what} ${gateway6} is the pod's own link-local address (made from the interface's MAC ${mac}): give the router's address`,
+    );
+  }
 }
 
 /**
@@ -384,6 +437,7 @@ export function parseGateway6(raw: string, ip: Ipv6Cidr | undefined, what = 'GAT
         '(IPV6_ADDRESS beside an IPv4 IP_ADDRESS for dual stack, or an IPv6 IP_ADDRESS for an IPv6-only pod)',
     );
   }
+  if (isIp6LinkLocal(b) && isZeroInterfaceId(b)) throw new ValueError(`${what} ${show(s)} is the subnet-router anycast address of fe80::/64, not a router's address (e.g. fe80::1)`);
   if (!isIp6LinkLocal(b)) {
     if (!ip6PrefixMatch(b, 0, ip.bytes, 0, ip.prefix)) throw new ValueError(`${what} ${show(s)} is not on ${formatIpv6(ip6Network(ip.bytes, ip.prefix))}/${ip.prefix} (${source}): give a router on that prefix, or its link-local address`);
     if (b.equals(ip.bytes)) throw new ValueError(`${what} ${show(s)} is the pod's own address ${ip.cidr}: give the router's address`);
@@ -429,7 +483,15 @@ export function ordinalAddress6(ip: Ipv6Cidr, n: number, what = 'IPV6_ADDRESS'):
  */
 export function replicaAddresses6(ip: Ipv6Cidr, replicas: number, gateway6?: string, what = 'IPV6_ADDRESS'): Ipv6Cidr[] {
   const out: Ipv6Cidr[] = [];
-  for (let n = 0; n < replicas; n++) out.push(ordinalAddress6(ip, n, what));
+  for (let n = 0; n < replicas; n++) {
+    const a = ordinalAddress6(ip, n, what);
+    if (isIp6ReservedAnycast(a.bytes, a.prefix)) {
+      throw new ValueError(
+        `${what} ${ip.cidr}: pod ordinal ${n} would get ${a.address}, a reserved subnet anycast address (RFC 2526: interface IDs fdff:ffff:ffff:ff80–fdff:ffff:ffff:ffff); start lower or use fewer replicas`,
+      );
+    }
+    out.push(a);
+  }
   if (gateway6 !== undefined) {
     const g = parseIpv6(gateway6);
     const clash = g === null ? -1 : out.findIndex((a) => a.bytes.equals(g));

@@ -121,6 +121,8 @@ export interface AfPacketStats extends DeviceStats {
   /** Frames sent with checksum offload, and of those, GSO super-frames. */
   txCsumOffloaded: number;
   txGsoFrames: number;
+  /** GSO frames of 65,536 bytes or more (L2 included) refused: the kernel would drop them silently. */
+  txGsoTooBig: number;
   /**
    * Latency histograms, counts per log2 µs bucket (see latency-histogram.ts): a frame's wait in the
    * ring (its kernel RX timestamp to the drain that picked it up), the JS handler's run per vector,

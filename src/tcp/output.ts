@@ -63,10 +63,14 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
     len = (end - seq) | 0;
     if (len > maxLen) len = maxLen;
     if (len > sink.room - hl) len = sink.room - hl;
+    // sndMss leaves room for the timestamp option only: SACK blocks come out of the payload
+    // (RFC 6691; Linux's tcp_current_mss), a segment's payload + options ≤ the peer's MSS + 12.
+    const mss = nsack > 0 ? c.sndMss - (4 + 8 * nsack) : c.sndMss;
+    if (!superSeg && nsack > 0 && len > mss) len = mss;
     if (superSeg && len > 0) {
       // A super-segment: the device cuts it into pieces of one MSS (what fits one frame
       // with these options); keep it a whole number of pieces unless it ends the data.
-      let piece = c.sndMss;
+      let piece = mss;
       const segRoom = (sink.segRoom ?? sink.room) - hl;
       if (segRoom < piece) piece = segRoom;
       if (len > piece) {

@@ -479,6 +479,16 @@ describe('AF_PACKET device (real kernel peers in network namespaces)', { skip: S
         assert.equal(stats.txErrors, 3);
       });
 
+      it('refuses a TCP super-frame of 65,536 bytes or more, L2 included, and counts it (txGsoTooBig)', async () => {
+        // The kernel drops a GSO frame whose length reaches gso_max_size (65,536) silently.
+        const before = (await probe.ok('stats')).stats as Record<string, number>;
+        const r = await probe.ok('sendGsoSizes', { lengths: [65_535, 65_536], dst: peerMac.replace(/:/g, ''), src: devMac.replace(/:/g, '') });
+        const stats = r.stats as Record<string, number>;
+        assert.equal(stats.txGsoTooBig - before.txGsoTooBig, 1);
+        assert.equal(stats.txErrors - before.txErrors, 1);
+        assert.equal(stats.txGsoFrames - before.txGsoFrames, 1, 'the 65,535-byte super-frame went as GSO');
+      });
+
       it('hands an error thrown by the handler to onError and keeps receiving', async () => {
         const since = probe.mark();
         await probe.ok('throwNext', { n: 1 });

@@ -326,8 +326,36 @@ describe('deploy init: dual stack (IPV6_ADDRESS, GATEWAY6)', () => {
       [{ IPV6_ADDRESS: '2001:db8:123::150/64', GATEWAY6: '2001:db8:124::1' }, /is not on 2001:db8:123::\/64/],
       [{ IPV6_ADDRESS: '2001:db8:123::150/64', GATEWAY6: '2001:db8:123::150' }, /the pod's own address/],
       [{ IPV6_ADDRESS: '2001:db8:123::150/64', GATEWAY6: 'ff02::2' }, /not a unicast address/],
+      [{ IPV6_ADDRESS: '2001:db8:123::150/64', GATEWAY6: 'fe80::' }, /subnet-router anycast address of fe80::\/64/],
+      [{ IPV6_ADDRESS: '::1.2.3.4/64' }, /IPv4-compatible/],
+      [{ IPV6_ADDRESS: 'fec0::150/10' }, /site-local/],
+      [{ IPV6_ADDRESS: 'fec0:1::150/64' }, /site-local/],
+      [{ IPV6_ADDRESS: '2001:db8:123::fdff:ffff:ffff:ff80/64' }, /reserved subnet anycast/],
+      [{ IPV6_ADDRESS: '2001:db8:123::fdff:ffff:ffff:ffff/48' }, /reserved subnet anycast/],
+      [{ IPV6_ADDRESS: '2001:db8:123::fdff:ffff:ffff:ff7e/64', REPLICAS: '3', POD_NAME: 'vpp-server-0' }, /pod ordinal 2 would get 2001:db8:123:0:fdff:ffff:ffff:ff80, a reserved subnet anycast/],
     ];
     for (const [env, re] of bad) assert.throws(() => initSettingsFromEnv({ ...base, ...env }), re, JSON.stringify(env));
+    // Just below the reserved range, and /65 and longer (interface IDs not in EUI-64 format): fine.
+    assert.equal(initSettingsFromEnv({ ...base, IPV6_ADDRESS: '2001:db8:123::fdff:ffff:ffff:ff7f/64' }).ip6?.address, '2001:db8:123:0:fdff:ffff:ffff:ff7f');
+    assert.equal(initSettingsFromEnv({ ...base, IPV6_ADDRESS: '2001:db8:123::fdff:ffff:ffff:ff80/96' }).ip6?.address, '2001:db8:123:0:fdff:ffff:ffff:ff80');
+  });
+
+  test("GATEWAY6 is not the pod's own EUI-64 link-local (either U/L bit): init reads the MAC", () => {
+    for (const own of ['fe80::c4b4:b5ff:fe74:1188', 'FE80::C6B4:B5FF:FE74:1188']) {
+      const t = scratch();
+      try {
+        const s = initSettingsFromEnv({ ...t.env, IPV6_ADDRESS: '2001:db8:123::150/64', GATEWAY6: own });
+        assert.throws(() => runInit(s), /GATEWAY6 fe80::c[46]b4:b5ff:fe74:1188 is the pod's own link-local address \(made from the interface's MAC c6:b4:b5:74:11:88\)/);
+      } finally {
+        t.done();
+      }
+    }
+    const t = scratch();
+    try {
+      runInit(initSettingsFromEnv({ ...t.env, IPV6_ADDRESS: '2001:db8:123::150/64', GATEWAY6: 'fe80::c4b4:b5ff:fe74:1189' }));
+    } finally {
+      t.done();
+    }
   });
 
   test('REPLICAS > 1: IPV6_ADDRESS + the ordinal too', () => {

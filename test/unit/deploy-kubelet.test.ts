@@ -60,7 +60,7 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
       const sock = join(t.stateDir, 'run-vpp/cli-vpp1.sock');
       const execPlan = kubeletPlan(toYaml(buildManifests(seed({ probes: 'exec' }))), { repoRoot: repo, stateDir: t.stateDir, node: '/usr/bin/node', capNode: '/cap/vpp-server-node' });
       assert.deepEqual(execPlan.probes.liveness, ['/usr/bin/node', join(repo, 'bin/vpp-server.js'), 'ctl', '-s', sock, 'show', 'interface', 'address']);
-      assert.deepEqual(execPlan.probes.readiness, ['/bin/sh', '-c', `/usr/bin/node ${join(repo, 'bin/vpp-server.js')} ctl -s ${sock} show interface address | grep -qwF '192.168.123.150/24'`]);
+      assert.deepEqual(execPlan.probes.readiness, ['/bin/sh', '-c', `/usr/bin/node ${join(repo, 'bin/vpp-server.js')} ctl -s ${sock} show interface address | grep -qxF '  L3 192.168.123.150/24'`]);
       assert.throws(() => kubeletPlan(buildManifests(seed({ engine: 'vpp' })), { repoRoot: repo, stateDir: t.stateDir, capNode: '/cap/x' }), /only --engine ts can run outside its image/);
       // a StatefulSet: POD_NAME from the downward API is the pod's name
       const sts = kubeletPlan(buildManifests(seed({ replicas: 2 })), { repoRoot: repo, stateDir: t.stateDir, capNode: '/cap/x', podName: 'vpp-server-1' });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -204,7 +205,7 @@ describe('deploy manifests: the Deployment', () => {
     assert.equal(k.init.image, 'quay.io/example/vpp-server:0.1.0');
     assert.deepEqual([...k.main.command, ...k.main.args], ['/usr/bin/vpp', '-c', '/conf/vpp.conf']);
     assert.ok(k.main.mounts.some((m) => m.mountPath === '/run/user'));
-    assert.deepEqual(k.main.readinessProbe?.exec?.command, ['/bin/sh', '-c', "/usr/bin/vppctl -s /run/vpp/cli-vpp1.sock show interface address | grep -qwF '192.168.123.150/24'"]);
+    assert.deepEqual(k.main.readinessProbe?.exec?.command, ['/bin/sh', '-c', "/usr/bin/vppctl -s /run/vpp/cli-vpp1.sock show interface address | grep -qxF '  L3 192.168.123.150/24'"]);
   });
 
   test('kubeletCommands reads the rendered YAML as well as the objects', () => {
@@ -227,11 +228,30 @@ describe('deploy manifests: the Deployment', () => {
     assert.deepEqual([main.file, ...main.argv], ['/usr/bin/node', '/repo/bin/vpp-server.js', 'run', '-c', '/tmp/x/conf/vpp.conf', '--management', '0.0.0.0:9100']);
   });
 
+  test('the exec readiness probe fails while the address is tentative or duplicate, and for a longer address', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'probe-'));
+    try {
+      writeFileSync(join(dir, 'address'), '2001:db8:123::150/64\n');
+      for (const file of [undefined, join(dir, 'address')]) {
+        const cmd = probesFor('ts', { cidr: '2001:db8:123::150/64' }, 'exec', CLI_SOCKET, file).readinessProbe.exec!.command![2]!;
+        const filter = cmd.slice(cmd.indexOf('| ') + 2);
+        const ready = (line: string) =>
+          spawnSync('/bin/sh', ['-c', filter], { input: `host-macvlan0 (up):\nhost-macvlan0.123 (up):\n${line}\nlocal0 (dn):\n` }).status === 0;
+        assert.equal(ready('  L3 2001:db8:123::150/64'), true, `${filter}: preferred`);
+        assert.equal(ready('  L3 2001:db8:123::150/64 (tentative)'), false, `${filter}: tentative`);
+        assert.equal(ready('  L3 2001:db8:123::150/64 (duplicate)'), false, `${filter}: duplicate`);
+        assert.equal(ready('  L3 2001:db8:123::1500/64'), false, `${filter}: another address`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('probes: exec now (liveness: CLI answers; readiness: the address is listed), httpGet /healthz /readyz later', () => {
     const ip = parseIpv4Cidr('192.168.123.150/24');
     const exec = probesFor('ts', ip);
     assert.deepEqual(exec.livenessProbe.exec?.command, ['node', '/app/bin/vpp-server.js', 'ctl', '-s', CLI_SOCKET, 'show', 'interface', 'address']);
-    assert.match(exec.readinessProbe.exec!.command![2]!, /ctl -s \/run\/vpp\/cli-vpp1.sock show interface address \| grep -qwF '192.168.123.150\/24'$/);
+    assert.match(exec.readinessProbe.exec!.command![2]!, /ctl -s \/run\/vpp\/cli-vpp1.sock show interface address \| grep -qxF '  L3 192.168.123.150\/24'$/);
     const http = probesFor('ts', ip, 'http');
     assert.equal(http.readinessProbe.httpGet?.path, '/readyz');
     assert.equal(http.livenessProbe.httpGet?.path, '/healthz');

@@ -174,7 +174,7 @@ describe('deploy render', () => {
     const startup = renderStartupConf(initSettingsFromEnv(k.init.env), 'c6:b4:b5:74:11:88');
     assert.match(startup, /uri tcp:\/\/::\/80 /);
     assert.doesNotMatch(startup, /listener add|0\.0\.0\.0/);
-    assert.match(k.main.readinessProbe?.exec?.command?.join(' ') ?? '', /vppctl -s \/run\/vpp\/cli-vpp1\.sock show interface address \| grep -qwF '2001:db8:123::150\/64'$/);
+    assert.match(k.main.readinessProbe?.exec?.command?.join(' ') ?? '', /vppctl -s \/run\/vpp\/cli-vpp1\.sock show interface address \| grep -qxF '  L3 2001:db8:123::150\/64'$/);
     const nad = (parseYaml(yaml) as any[]).find((d) => d.kind === 'NetworkAttachmentDefinition');
     assert.deepEqual(JSON.parse(nad.spec.config), {
       cniVersion: '0.3.1',
@@ -198,7 +198,7 @@ describe('deploy render', () => {
     assert.equal(sts.init.env['REPLICAS'], '3');
     const got = [0, 1, 2].map((n) => initSettingsFromEnv({ ...sts.init.env, POD_NAME: `${sts.podNamePrefix}${n}` }).ip6?.cidr);
     assert.deepEqual(got, ['2001:db8:123::150/64', '2001:db8:123::151/64', '2001:db8:123::152/64']);
-    assert.match(sts.main.readinessProbe?.exec?.command?.join(' ') ?? '', /grep -qwF -f \/conf\/address$/);
+    assert.match(sts.main.readinessProbe?.exec?.command?.join(' ') ?? '', /grep -qxF "  L3 \$\(cat \/conf\/address\)"$/);
   });
 
   test('several bad options are reported together', () => {

@@ -86,7 +86,7 @@ describe('scale-out: REPLICAS=3 renders a StatefulSet', () => {
 
   test('exec readiness probes check each pod\'s own address (written by init), not ordinal 0\'s', () => {
     const k = kubeletCommands(buildManifests(seed({ replicas: 3, engine: 'vpp' })));
-    assert.match(k.main.readinessProbe!.exec!.command![2]!, /grep -qwF -f \/conf\/address$/);
+    assert.match(k.main.readinessProbe!.exec!.command![2]!, /grep -qxF "  L3 \$\(cat \/conf\/address\)"$/);
   });
 });
 

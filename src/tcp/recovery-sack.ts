@@ -358,7 +358,12 @@ export class SackRecovery implements LossRecovery {
         this.sackedSegs--;
       } else {
         if ((f & R_LOST) !== 0) this.lostBytes -= len;
-        if ((f & R_EVER_RETRANS) === 0) this.origDelivered = true;
+        if ((f & R_EVER_RETRANS) === 0) {
+          this.origDelivered = true;
+          // RFC 8985 §6.2 step 3 (Linux tcp_clean_rtx_queue): a segment sent once that the
+          // cumulative ACK delivers below what an earlier ACK had SACKed was reordered.
+          if (seqLt(log.end(k), this.fackBefore)) this.reorderSeen = true;
+        }
         this.delivered += len;
         this.rackUpdate(k, now);
       }
@@ -449,13 +454,17 @@ export class SackRecovery implements LossRecovery {
    * this had while min_RTT came from whole-millisecond timestamps (each loss then waited for the
    * reordering timer, ≥ 1 ms with Node's timers, instead of being found by the next ACK).
    * Without a fine sample yet, the whole-millisecond estimate with a 1 ms floor.
+   * The SRTT bound is at least min_RTT (RFC 8985 §6.2 step 4 takes both in the same clock): with
+   * timestamps SRTT is averaged from whole-millisecond samples and decays to ~0 below 1 ms, which
+   * made every reordering on a LAN a spurious retransmission.
    */
   private reoWnd(): number {
     const c = this.c;
     if (!this.reorderSeen && (this.inRecovery || this.inLoss || this.sackedSegs >= 3)) return 0;
     const fine = this.minRttFine !== Infinity;
     let w = (this.reoWndMult * (fine ? this.minRttFine : c.minRtt === Infinity ? 4 : c.minRtt)) / 4;
-    const bound = c.hasRtt && c.srtt > 0 ? c.srtt : Infinity;
+    let bound = c.hasRtt && c.srtt > 0 ? c.srtt : Infinity;
+    if (fine && bound < this.minRttFine) bound = this.minRttFine;
     if (w > bound) w = bound;
     return fine || w >= 1 ? w : 1;
   }
@@ -680,6 +689,11 @@ export class SackRecovery implements LossRecovery {
   private onDsack(s: number, e: number): void {
     const c = this.c;
     c.stack.counters.dsacksIn++;
+    // RFC 3708 §5, as Linux's tcp_dsack_seen: a D-SACK block longer than the largest window the
+    // peer ever offered cannot be a duplicate of ours; a forged one is ignored altogether (it
+    // neither widens the reordering window nor counts towards an undo).
+    const len = (e - s) | 0;
+    if (len <= 0 || len > Math.max(c.maxSndWnd, c.sndMss)) return;
     // RFC 8985 §6.2 step 4: a D-SACK widens the reordering window (reo_wnd_mult + 1, once per
     // round trip), it does not by itself mean reordering: under random loss both ways most are
     // the answers to tail loss probes whose ACK was lost. (This set reorderSeen once, and from
@@ -695,7 +709,7 @@ export class SackRecovery implements LossRecovery {
       const k = log.firstEndingAfter(s);
       if (k >= log.hi || (log.flags(k) & R_EVER_RETRANS) === 0) return;
     }
-    const segs = Math.ceil(((e - s) | 0) / c.sndMss);
+    const segs = Math.ceil(len / c.sndMss);
     if (this.spur!.dsack.onDsack(s, e, segs > 0 ? segs : 1)) {
       c.stack.counters.undoDsack++;
       this.undoSpurious(this.inLoss, 0);

@@ -65,7 +65,12 @@ export class DsackUndo {
    */
   onDsack(s: number, e: number, segs: number): boolean {
     if (!this.active || this.sent === 0 || !seqGt(e, this.marker)) return false;
-    void s;
+    // Only the part above the marker is about this episode's retransmissions.
+    const len = (e - s) | 0;
+    if (seqLt(s, this.marker) && len > 0) segs = Math.max(1, Math.ceil((segs * ((e - this.marker) | 0)) / len));
+    // Never more duplicates than retransmissions not yet accounted for (RFC 3708 §5; Linux:
+    // dsack_dups > total_retrans -> ignored): such a block is not believed.
+    if (segs > this.retrans) return false;
     this.retrans -= segs;
     if (this.retrans > 0) return false;
     this.active = false;

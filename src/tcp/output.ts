@@ -66,7 +66,10 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
     // sndMss leaves room for the timestamp option only: SACK blocks come out of the payload
     // (RFC 6691; Linux's tcp_current_mss), a segment's payload + options ≤ the peer's MSS + 12.
     const mss = nsack > 0 ? c.sndMss - (4 + 8 * nsack) : c.sndMss;
-    if (!superSeg && nsack > 0 && len > mss) len = mss;
+    // A plain segment never exceeds SND.MSS (RFC 9293 §3.7.1 MUST-16), also when the caller asked
+    // for a super-segment that was refused above (a D-SACK is owed): only the pieces of a
+    // super-segment may add up to more.
+    if (!superSeg && len > mss) len = mss;
     if (superSeg && len > 0) {
       // A super-segment: the device cuts it into pieces of one MSS (what fits one frame
       // with these options); keep it a whole number of pieces unless it ends the data.

@@ -37,7 +37,7 @@ export function formatTcpMemory(mem: MemoryBudget, origin: string, errors: Recor
       ` (table of ${s.table.capacity}, ${s.table.full} admitted unaccounted: table full)`,
   );
   for (const r of s.top(top)) {
-    const who = r.ip6 !== undefined ? formatIpv6(r.ip6) : ipToString(r.ip);
+    const who = r.ip6 !== undefined ? `${formatIpv6(r.ip6)}/64` : ipToString(r.ip);
     lines.push(`  ${who.padEnd(16)} connections ${String(r.connections).padStart(6)}   buffered ${formatBytes(r.bytes)}`);
   }
   lines.push(`TIME_WAIT entries ${sh.timeWait}${threads > 1 ? ' (all threads)' : ''}`);

@@ -133,13 +133,17 @@ export class SourceTable {
     return this;
   }
 
+  /**
+   * An IPv6 source is keyed by its /64 (the interface identifier is dropped): every IPv6 host is
+   * given a /64 (RFC 4291 §2.5.4, RFC 7421), so a per-/128 limit would not limit one host at all.
+   */
   key6(b: Buffer, off: number): this {
     const k = this.key;
     k.fam = 6;
     k.w0 = b.readInt32BE(off);
     k.w1 = b.readInt32BE(off + 4);
-    k.w2 = b.readInt32BE(off + 8);
-    k.w3 = b.readInt32BE(off + 12);
+    k.w2 = 0;
+    k.w3 = 0;
     return this;
   }
 

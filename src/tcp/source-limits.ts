@@ -12,8 +12,9 @@
  *
  * Per segment a connection pays one add and one comparison (its slot is kept on the connection),
  * plus one atomic add when the quantum is crossed; the address lookup happens once per connection.
- * IPv4 sources are keyed by their address; IPv6 sources by their 128-bit address, which the stack's
- * address owner (dataplane/ip6-peers.ts) gives for a handle (handles differ between threads).
+ * IPv4 sources are keyed by their address; IPv6 sources by their /64 prefix (all addresses of one
+ * host's /64 share one entry), taken from the 128-bit address that the stack's address owner
+ * (dataplane/ip6-peers.ts) gives for a handle (handles differ between threads).
  */
 import {
   ACQUIRE_BYTES_LIMIT,
@@ -180,7 +181,7 @@ export class SourceLimits {
 
   /**
    * The `n` sources holding most bytes (then most connections), for `show tcp memory`: `ip` is
-   * the IPv4 address; an IPv6 source has `ip6` (its 16 bytes) and ip 0.
+   * the IPv4 address; an IPv6 source has `ip6` (its /64 prefix, the low 8 bytes zero) and ip 0.
    */
   top(n: number): { ip: number; ip6?: Buffer; connections: number; bytes: number }[] {
     const rows = this.table.rows().map((r: SourceRow) => {

@@ -132,7 +132,7 @@ describe('shared limits: two stacks on one buffer', () => {
 });
 
 describe('shared source table', () => {
-  it('a full probe window admits the address unaccounted and counts it; IPv6 keys are the 128-bit address', () => {
+  it('a full probe window admits the address unaccounted and counts it; IPv6 keys are the /64 prefix', () => {
     const shared = SharedLimits.create({ threads: 1, sources: 1 });
     const t = shared.sources;
     assert.equal(t.capacity, MIN_CAPACITY);
@@ -143,13 +143,16 @@ describe('shared source table', () => {
     assert.ok(t.live <= MIN_CAPACITY && t.live >= MIN_CAPACITY - PROBE * 4);
     const s = new SourceLimits({ maxConnections: 2, maxBytes: 1 << 20 });
     const a = Buffer.from('20010db8000000000000000000000001', 'hex');
-    const b = Buffer.from('20010db8000000000000000000000002', 'hex');
-    s.addresses = { address: (ip) => (ip === 0xf0000001 ? a : ip === 0xf0000002 ? b : undefined) };
+    const b = Buffer.from('20010db8000000010000000000000002', 'hex');
+    const a2 = Buffer.from('20010db800000000ffffffffffffffff', 'hex');
+    s.addresses = { address: (ip) => (ip === 0xf0000001 ? a : ip === 0xf0000002 ? b : ip === 0xf0000003 ? a2 : undefined) };
     s.open(0xf0000001);
     s.open(0xf0000001);
     assert.ok(s.acquire(0xf0000001) < -1, 'the third from 2001:db8::1 is refused');
-    assert.ok(s.acquire(0xf0000002) >= 0, '2001:db8::2 is another source');
-    assert.equal(s.top(5).find((r) => r.ip6?.equals(a))?.connections, 2);
+    assert.ok(s.acquire(0xf0000003) < -1, '2001:db8::ffff:ffff:ffff:ffff is the same /64: refused');
+    assert.ok(s.acquire(0xf0000002) >= 0, '2001:db8:0:1::2 is another source (another /64)');
+    const prefix = Buffer.from('20010db8000000000000000000000000', 'hex');
+    assert.equal(s.top(5).find((r) => r.ip6?.equals(prefix))?.connections, 2);
   });
 
   it('worker_threads racing on one source never get past its limit and leave no count behind', async () => {

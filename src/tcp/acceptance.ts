@@ -30,6 +30,8 @@ export interface SegmentReceiver {
   readonly state: number;
   readonly tsOk: boolean;
   tsRecent: number;
+  /** When TS.Recent was last set (ms, the stack's clock): RFC 7323 §5.5's 24-day validity. */
+  tsRecentAt: number;
   readonly rcvNxt: number;
   /** Right edge of the window we last advertised. */
   readonly rcvAdvRight: number;
@@ -78,6 +80,17 @@ export function isDisorderedAck(c: DisorderedAckSender, g: Segment, tsVal: numbe
  *  sent within the same clock tick may be reordered without being old duplicates. */
 const PAWS_WINDOW = 1;
 
+/**
+ * RFC 7323 §5.5: TS.Recent not updated for 24 days is invalid (the peer's TSval may have moved by
+ * more than 2^31 ticks at 1 kHz), and PAWS does not reject against it (Linux TCP_PAWS_24DAYS).
+ */
+export const PAWS_IDLE_MS = 24 * 86400 * 1000;
+
+/** Whether TS.Recent is still valid at `now` (set within the last 24 days). */
+function tsRecentValid(r: SegmentReceiver, now: number): boolean {
+  return now - r.tsRecentAt < PAWS_IDLE_MS;
+}
+
 /** Passed every check: process the ACK, the text and the FIN. */
 export const SEG_ACCEPT = 0;
 /** Zero window and SEG.SEQ = RCV.NXT: process the ACK (and owe an ACK), not the text or FIN. */
@@ -101,7 +114,7 @@ export function acceptSegment(r: SegmentReceiver, g: Segment, segLen: number, no
   const st = r.stack;
   const opt = st.opt;
   const flags = g.flags;
-  if (r.tsOk && opt.hasTs && (flags & TCP_RST) === 0 && ((r.tsRecent - opt.tsVal) | 0) > PAWS_WINDOW && !r.disorderedAck(g, opt.tsVal)) {
+  if (r.tsOk && opt.hasTs && (flags & TCP_RST) === 0 && ((r.tsRecent - opt.tsVal) | 0) > PAWS_WINDOW && tsRecentValid(r, now) && !r.disorderedAck(g, opt.tsVal)) {
     if ((flags & TCP_SYN) !== 0 && r.state !== SYN_RECEIVED) return synChallenge(r, now);
     st.err('paws');
     r.duplicateDropped?.(g.seq, segLen);
@@ -158,10 +171,14 @@ export function rejectOutOfWindow(r: SegmentReceiver, segLen: number, now: numbe
 
 /**
  * RFC 7323 §5.3 R3 (after R1 and R2, and after the ACK field was found acceptable) and §4.3:
- * an accepted segment that covers Last.ACK.sent sets TS.Recent.
+ * an accepted segment that covers Last.ACK.sent sets TS.Recent (also an older TSval once
+ * TS.Recent is invalid, §5.5).
  */
-export function updateTsRecent(r: SegmentReceiver, seq: number, opt: TcpParsedOptions): void {
-  if (r.tsOk && opt.hasTs && seqLeq(seq, r.lastAckSent) && seqGeq(opt.tsVal, r.tsRecent)) r.tsRecent = opt.tsVal;
+export function updateTsRecent(r: SegmentReceiver, seq: number, opt: TcpParsedOptions, now: number): void {
+  if (r.tsOk && opt.hasTs && seqLeq(seq, r.lastAckSent) && (seqGeq(opt.tsVal, r.tsRecent) || !tsRecentValid(r, now))) {
+    r.tsRecent = opt.tsVal;
+    r.tsRecentAt = now;
+  }
 }
 
 function outOfWindowAck(r: SegmentReceiver, now: number, segLen: number): void {

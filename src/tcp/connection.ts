@@ -106,6 +106,8 @@ export class TcpConnection implements ByteStream {
   rcvWscaleSent = -1;
   tsOffset = 0;
   tsRecent = 0;
+  /** When TS.Recent was last set (RFC 7323 §5.5). */
+  tsRecentAt = 0;
 
   // Receive sequence space.
   irs = 0;
@@ -406,11 +408,11 @@ export class TcpConnection implements ByteStream {
         st.sendControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, g.ack, 0, TCP_RST);
         return;
       }
-      updateTsRecent(this, seq, st.opt);
+      updateTsRecent(this, seq, st.opt, now);
       if (!synReceivedAck(this, g, now)) return;
     } else {
       if (!ackAcceptable(this, g.ack, now)) return;
-      updateTsRecent(this, seq, st.opt);
+      updateTsRecent(this, seq, st.opt, now);
       if (!processAck(this, g, now)) return;
       if (this.finQueued && seqGt(this.sndUna, this.finSeq) && !this.ourFinAcked(now)) return;
     }

@@ -373,6 +373,7 @@ export class TcpStack {
     c.tsOk = o.timestamps && hasTs;
     if (c.tsOk) {
       c.tsRecent = tsVal;
+      c.tsRecentAt = this.now;
       if (!active) c.tsOffset = this.tsOffset(c.localIp, c.remoteIp, c.localPort, c.remotePort);
     }
     const ours = this.ourMss(c.localIp);

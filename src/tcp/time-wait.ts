@@ -61,6 +61,7 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
   rcvMss = 0;
   tsOk = false;
   tsRecent = 0;
+  tsRecentAt = 0;
   private tsOffset = 0;
   lastOowAckAt = 0;
   // For `show session` only.
@@ -98,6 +99,7 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
     this.rcvMss = c.rcvMss;
     this.tsOk = c.tsOk;
     this.tsRecent = c.tsRecent;
+    this.tsRecentAt = c.tsRecentAt;
     this.tsOffset = c.tsOffset;
     this.lingerAt = c.lingerAt;
     this.lastOowAckAt = c.lastOowAckAt;
@@ -151,7 +153,7 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
     // so a blind segment anywhere in the window cannot move TS.Recent ahead and make the real
     // client's next SYN look like an old duplicate (RFC 6191).
     if (segLen === 0 && g.seq === this.rcvNxt && g.ack === this.sndNxt) {
-      updateTsRecent(this, g.seq, st.opt);
+      updateTsRecent(this, g.seq, st.opt, now);
       return;
     }
     st.err('time-wait-unacceptable');

@@ -54,23 +54,6 @@ export class Scoreboard {
     return n;
   }
 
-  /** End of the range containing seq, or -1. */
-  endOfRangeAt(seq: number): number {
-    const r = this.r;
-    for (let i = 0; i < r.length; i += 2) {
-      if (seqGt(r[i], seq)) return -1;
-      if (seqLt(seq, r[i + 1])) return r[i + 1];
-    }
-    return -1;
-  }
-
-  /** Start of the first range beginning after seq, or -1. */
-  nextStartAfter(seq: number): number {
-    const r = this.r;
-    for (let i = 0; i < r.length; i += 2) if (seqGt(r[i], seq)) return r[i];
-    return -1;
-  }
-
   /**
    * RFC 6675 IsLost() boundary with DupThresh = 3: every unSACKed byte below the returned
    * sequence number has 3 discontiguous SACKed ranges or more than 2 × mss SACKed bytes above

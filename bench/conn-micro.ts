@@ -6,7 +6,7 @@
  * from the next port. `--conns` connections run side by side; each round hands the server one
  * vector with every frame the clients have to send.
  *
- *   node dist/bench/conn-micro.js [--seconds 5] [--conns 64] [--rate 15000] [--warmup 1] [--count N]
+ *   node dist/bench/conn-micro.js [--seconds 5] [--conns 64] [--rate 15000] [--warmup 1] [--count N] [--gc]
  *   node --cpu-prof --cpu-prof-dir /tmp/prof dist/bench/conn-micro.js
  *
  * Prints connections/s, the server's share of the time (the client's frame building and
@@ -15,12 +15,18 @@
  * `--count N` measures N connections instead of --seconds: a fixed amount of work, for counting
  * instructions where the CPU has no performance counters (e.g. under valgrind --tool=callgrind,
  * comparing two builds at the same N).
+ *
+ * `--gc` also reports the garbage collector's work in the measured window (v8.GCProfiler): the
+ * scavenges and full GCs, their cost, and per connection the bytes allocated in the young
+ * generation and the bytes promoted to the old one (the old generation's growth across each
+ * scavenge: what survived twice, or once when the scavenger promotes early).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
+import { GCProfiler } from 'node:v8';
 import { Dataplane } from '../src/dataplane/dataplane.js';
 import { DataplaneSegmentSink, TcpHost } from '../src/dataplane/tcp-host.js';
 import { HttpStaticServer } from '../src/http/server.js';
@@ -131,6 +137,7 @@ async function main(): Promise<void> {
   const rate = arg('--rate', 15000);
   const warmup = arg('--warmup', 1);
   const count = arg('--count', 0);
+  const gcStats = process.argv.includes('--gc');
   const www = mkdtempSync(join(tmpdir(), 'conn-micro-'));
   writeFileSync(join(www, 'index.html'), 'Welcome\n');
 
@@ -303,6 +310,8 @@ async function main(): Promise<void> {
   }
   done = framesIn = clientTime = bad = extraFrames = 0;
   dev.framesOut = 0;
+  const profiler = gcStats ? new GCProfiler() : null;
+  profiler?.start();
   const start = performance.now();
   const cpu0 = process.cpuUsage();
   const end = start + seconds * 1000;
@@ -330,6 +339,7 @@ async function main(): Promise<void> {
   if (process.env.DEBUG) for (const s of stack.sessions()) console.log(s.state, s.sendQueue, s.recvQueue);
   const cpu = process.cpuUsage(cpu0);
   const elapsed = (performance.now() - start) / 1000;
+  const gcReport = profiler?.stop();
   const serverTime = elapsed - clientTime / 1000;
   console.log(
     `connections ${done} in ${elapsed.toFixed(2)} s: ${Math.round(done / elapsed)}/s; server share ${serverTime.toFixed(2)} s → ` +
@@ -345,10 +355,47 @@ async function main(): Promise<void> {
     `stack: connections ${stack.counters.connections}, time-wait ${stack.counters.timeWait} ` +
       `(overflows ${stack.counters.timeWaitOverflows}, reused ${stack.counters.timeWaitReused}); http requests ${server.stats().requests}`,
   );
+  if (gcReport !== undefined) printGc(gcReport.statistics, done);
   host.close();
   server.close();
   dp.close();
   rmSync(www, { recursive: true, force: true });
+}
+
+type GcStat = ReturnType<GCProfiler['stop']>['statistics'][number];
+
+/** Sums a GCProfiler report: young-generation allocation and promotion per connection, GC cost. */
+function printGc(stats: GcStat[], conns: number): void {
+  const used = (s: GcStat['beforeGC'], names: string[]): number =>
+    s.heapSpaceStatistics.filter((x) => names.includes(x.spaceName)).reduce((a, x) => a + x.spaceUsedSize, 0);
+  const YOUNG = ['new_space', 'new_large_object_space'];
+  const OLD = ['old_space', 'code_space', 'large_object_space', 'map_space'];
+  let scavenges = 0;
+  let full = 0;
+  let costScavenge = 0;
+  let costFull = 0;
+  let allocated = 0;
+  let promoted = 0;
+  let lastYoung = -1;
+  for (const s of stats) {
+    const youngBefore = used(s.beforeGC, YOUNG);
+    if (lastYoung >= 0) allocated += Math.max(0, youngBefore - lastYoung);
+    lastYoung = used(s.afterGC, YOUNG);
+    if (s.gcType === 'Scavenge' || s.gcType === 'MinorMarkCompact') {
+      scavenges++;
+      costScavenge += s.cost;
+      promoted += Math.max(0, used(s.afterGC, OLD) - used(s.beforeGC, OLD));
+    } else {
+      full++;
+      costFull += s.cost;
+    }
+  }
+  const per = (x: number): string => (x / conns).toFixed(0);
+  console.log(
+    `gc: ${scavenges} scavenges (${(costScavenge / 1000).toFixed(0)} ms, ${(costScavenge / conns).toFixed(2)} µs per connection), ` +
+      `${full} other (${(costFull / 1000).toFixed(0)} ms); per connection: ${per(allocated)} B allocated young ` +
+      `(between the first and last GC), ${per(promoted)} B promoted`,
+  );
 }
 
 await main();

@@ -49,5 +49,5 @@ console.log(
   `TIME_WAIT entries ${held} (overflows ${stack.counters.timeWaitOverflows}): ` +
     `${((during - before) / held).toFixed(0)} heap bytes per entry while held ` +
     `(${((during - before) / 1048576).toFixed(1)} MiB); ` +
-    `${((after - before) / 1048576).toFixed(1)} MiB left after they expired (the table's capacity)`,
+    `${((after - before) / 1048576).toFixed(1)} MiB left after they expired (the table's capacity and the spare entries kept for reuse)`,
 );

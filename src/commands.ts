@@ -74,8 +74,12 @@ export function serviceCommands(services: Services): Command[] {
         if (stack === undefined) return 'TCP is not running (no listener configured)';
         const l = services.http[0]?.server.limits ?? services.httpLimits;
         const rate = l.minSendBytes === 0 || l.minSendBytes === undefined ? 'off' : `${l.minSendBytes} bytes per ${(l.minSendWindowMs ?? 0) / 1000} s`;
-        const slow = services.http.reduce((n, h) => n + (h.server.errors['send-rate-too-low'] ?? 0), 0);
-        return formatTcpMemory(stack.mem, services.memoryOrigin, stack.errors, [`minimum send rate ${rate}; readers dropped below it ${slow} (send-rate-too-low)`]);
+        // With workers the refusals happen there: the main thread adds every worker's counters.
+        const peer = services.peerErrors;
+        const errors: Record<string, number> = { ...stack.errors };
+        for (const [k, v] of Object.entries(peer?.['tcp4-session'] ?? {})) errors[k] = (errors[k] ?? 0) + v;
+        const slow = services.http.reduce((n, h) => n + (h.server.errors['send-rate-too-low'] ?? 0), 0) + (peer?.['http-static-server']?.['send-rate-too-low'] ?? 0);
+        return formatTcpMemory(stack.mem, services.memoryOrigin, errors, [`minimum send rate ${rate}; readers dropped below it ${slow} (send-rate-too-low)`]);
       },
     },
     {

@@ -22,6 +22,7 @@ import { CONGESTION_CONTROLS, type CongestionControlName } from './tcp/congestio
 import { resolveMemoryConfig, type MemoryConfig } from './cli/memory-conf.js';
 import { formatBytes } from './tcp/memory-show.js';
 import { MemoryBudget } from './tcp/budget.js';
+import { SharedLimits, sourceCapacityFor } from './tcp/shared-limits.js';
 import type { TcpOptions } from './tcp/index.js';
 import { serviceCommands } from './commands.js';
 import { LoopHealth, readiness, type CheckResult, type RingSample } from './ops/health.js';
@@ -40,6 +41,11 @@ export interface EngineOptions {
   commands?: Command[];
   /** Monotonic clock, ms (tests). */
   now?: () => number;
+  /**
+   * The process-wide budget, per-source limits, TIME_WAIT and TLS handshake counts, as this thread
+   * sees them (worker threads attach to the buffer the main thread made); absent: made here.
+   */
+  sharedLimits?: SharedLimits;
   /** Threads and queue placement for the CLI (worker threads; absent: this thread reads every queue). */
   threads?: ThreadView;
   /**
@@ -131,6 +137,8 @@ export class Engine {
   readonly shutdownGraceMs: number;
   /** The memory budget and per-source limits as configured (or defaulted from the cgroup limit). */
   readonly memory: MemoryConfig;
+  /** The process-wide limits (shared by the worker threads; this thread's view). */
+  readonly sharedLimits: SharedLimits;
   /** The last error opening a device (its code says ENODEV, EPERM …), for the start-up error line. */
   lastDeviceError: NodeJS.ErrnoException | null = null;
   private cli: CliServer | null = null;
@@ -204,7 +212,10 @@ export class Engine {
     this.services.log = (level, fields, message) => log[level](fields, message);
     this.memory = resolveMemoryConfig(config.engine);
     const m = this.memory;
-    this.services.tcpOptions.memory = new MemoryBudget({ limit: m.budget, sourceMaxConnections: m.sourceMaxConnections, sourceMaxBytes: m.sourceMaxBytes });
+    // One set of limits for the process: the workers attach to the main thread's buffer.
+    this.sharedLimits = options.sharedLimits ?? SharedLimits.create({ threads: 1, sources: sourceCapacityFor(this.services.tcpOptions.maxConnections ?? DEFAULT_TCP_OPTIONS.maxConnections) });
+    this.services.tcpOptions.memory = new MemoryBudget({ limit: m.budget, sourceMaxConnections: m.sourceMaxConnections, sourceMaxBytes: m.sourceMaxBytes }, this.sharedLimits);
+    this.services.sharedLimits = this.sharedLimits;
     this.services.memoryOrigin = m.origin;
     this.services.httpLimits.minSendBytes = m.minSendBytes;
     this.services.httpLimits.minSendWindowMs = m.minSendWindowMs;

@@ -2,6 +2,7 @@
  * The transport and application services a dataplane hosts: one TCP stack, shared by the HTTP
  * static servers that `http static server …` starts.
  */
+import type { SharedLimits } from './tcp/shared-limits.js';
 import { statSync } from 'node:fs';
 import { DEFAULT_OPTIONS, TcpStack, type TcpOptions } from './tcp/index.js';
 import { HttpStaticServer, type HttpLimits } from './http/server.js';
@@ -53,6 +54,10 @@ export class Services {
   cacheShare = 1;
   /** TCP stack options from the vpp-server stanza (TIME_WAIT, SYN cookies, the memory budget, congestion control), applied when the stack is created. */
   tcpOptions: Partial<TcpOptions> = {};
+  /** The process-wide limits (shared-limits.ts): the TLS listeners' handshake caps live there too. */
+  sharedLimits: SharedLimits | null = null;
+  /** The workers' error counters by node and reason, while the main thread prints a show that sums them (show tcp memory). */
+  peerErrors: Record<string, Record<string, number>> | null = null;
   /** How the memory budget was chosen (show tcp memory). */
   memoryOrigin = 'the built-in default (no engine configuration)';
   /** Where TLS warnings and reload results go (the engine sets its logger here). */
@@ -213,7 +218,7 @@ export class Services {
     const handshakeTimeoutMs = entry.server.limits.headerTimeoutMs;
     if (command.certFile !== undefined && command.keyFile !== undefined) {
       try {
-        return new TlsListener(entry.server, entry.h2, { certFile: command.certFile, keyFile: command.keyFile, log: this.log, handshakeTimeoutMs });
+        return new TlsListener(entry.server, entry.h2, { certFile: command.certFile, keyFile: command.keyFile, log: this.log, handshakeTimeoutMs, shared: this.sharedLimits ?? undefined });
       } catch (err) {
         if (err instanceof TlsPairError) throw new Error(`tls://${command.address}/${command.port}: ${err.message}`);
         throw err;
@@ -238,7 +243,7 @@ export class Services {
       { code: 'TLS_SELF_SIGNED', listener: `tls://${command.address}/${command.port}`, subjectAltName: info.subjectAltName, fingerprint: info.fingerprint256 },
       `tls://${command.address}/${command.port} has no cert/key: serving a self-signed certificate made for this process (${info.subjectAltName}); clients will not trust it. Give cert <file> key <file> for a real one`,
     );
-    return new TlsListener(entry.server, entry.h2, { pair, log: this.log, handshakeTimeoutMs });
+    return new TlsListener(entry.server, entry.h2, { pair, log: this.log, handshakeTimeoutMs, shared: this.sharedLimits ?? undefined });
   }
 
   /** Stops accepting on every listener (drain). */

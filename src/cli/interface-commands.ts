@@ -30,18 +30,21 @@ export function registerInterfaceCommands(registry: CommandRegistry<CliContext>)
       let ifname: string | undefined;
       let mac: Buffer | undefined;
       let rxQueues = 1;
+      let txQueues: number | null = null;
       while (!args.done) {
         const key = args.oneOf('option', ['name', 'hw-addr', 'num-rx-queues', 'num-tx-queues']);
         if (key === 'name') ifname = args.next('host interface name');
         else if (key === 'num-rx-queues') rxQueues = args.integer('number of RX queues', 1, MAX_RX_QUEUES);
-        // Every thread sends through a socket of its own: there is no TX queue to share or count.
-        else if (key === 'num-tx-queues') args.integer('number of TX queues', 1, MAX_RX_QUEUES + 1);
+        // VPP: thread j sends on TX queue j % n, threads beyond n share one under a spin lock. Here
+        // every thread always sends through a socket of its own (VPP with n = threads): the value
+        // is kept for show hardware-interfaces, which says so.
+        else if (key === 'num-tx-queues') txQueues = args.integer('number of TX queues', 1, MAX_RX_QUEUES + 1);
         else mac = macArg(args);
       }
       if (ifname === undefined) throw new CommandError('missing name <ifname> (the kernel interface to attach to, e.g. macvlan0)');
       if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(ifname)) throw new CommandError(`\`${ifname}' is not a valid Linux interface name`);
       try {
-        return wrap(() => ctx.dp.createHostInterface(ifname!, mac, rxQueues));
+        return wrap(() => ctx.dp.createHostInterface(ifname!, mac, rxQueues, txQueues));
       } catch (err) {
         const e = err as { code?: string; message: string };
         if (err instanceof CommandError) throw err;

@@ -188,6 +188,7 @@ export async function main(argv: string[]): Promise<number> {
       openDevice,
       logRing: ring,
       threads: pool ?? undefined,
+      sharedLimits: pool?.shared,
       execute: pool?.execute,
       workers: pool ?? undefined,
       threadLabel: pool !== null ? 'vpp_main' : undefined,

@@ -81,6 +81,14 @@ function showHardware(ctx: CliContext, brief: boolean): string {
       const thread = q.thread === 0 ? 'main (0)' : `${threadName(q.thread)} (${q.thread})`;
       lines.push(`    ${String(q.queue).padEnd(6)}${thread.padEnd(15)}${q.mode}`);
     }
+    // VPP's TX queue table: thread j uses queue j % num-tx-queues, shared under a lock when
+    // several threads map to one. Each of our threads has a TX socket of its own: one queue per
+    // thread, never shared, whatever num-tx-queues asked (VPP with num-tx-queues = threads).
+    const self = ctx.threads?.self ?? 0;
+    lines.push('  TX Queues:');
+    lines.push('    queue shared thread(s)');
+    lines.push(`    ${String(self).padEnd(6)}${'no'.padEnd(7)}${self}`);
+    if (hw.txQueuesAsked !== null) lines.push(`    (num-tx-queues ${hw.txQueuesAsked}: every thread sends on its own socket, as VPP with num-tx-queues = threads)`);
     lines.push(`  Ethernet address ${formatMac(sw.mac)}`);
     if (dev.ring !== undefined) {
       const r = dev.ring;

@@ -196,12 +196,13 @@ export class Dataplane {
   // ---- configuration -------------------------------------------------------------------
 
   /** `create host-interface name <ifname> [num-rx-queues <n>]`: opens the device, returns the new interface's name. */
-  createHostInterface(ifname: string, mac?: Buffer, rxQueues = 1): string {
+  createHostInterface(ifname: string, mac?: Buffer, rxQueues = 1, txQueues: number | null = null): string {
     const name = `host-${ifname}`;
     if (this.byName.has(name)) throw new DataplaneError('EEXIST', `interface ${name} already exists`);
     const device = this.openDevice(ifname, rxQueues);
     const hw = new HardwareInterface(name, device, 256);
     hw.rxQueues = rxQueues;
+    hw.txQueuesAsked = txQueues;
     hw.sw = this.addSw(name, hw, 0, 0);
     if (mac !== undefined) hw.sw.mac = mac;
     this.hardware.push(hw);

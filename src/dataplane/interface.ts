@@ -32,6 +32,12 @@ export class HardwareInterface {
   sw!: SwInterface;
   /** RX queues of the interface (`num-rx-queues`), over all threads. */
   rxQueues = 1;
+  /**
+   * `num-tx-queues` as given (null: not given). Not a count we open: every thread sends through
+   * its own AF_PACKET socket, which is VPP with num-tx-queues = threads (no queue shared under a
+   * lock); show hardware-interfaces says so.
+   */
+  txQueuesAsked: number | null = null;
 
   constructor(
     readonly name: string,

@@ -72,9 +72,37 @@ export function checkPcapTraceOptions(o: PcapTraceOptions): void {
   if (problem !== null) throw new DataplaneError('EINVAL', `pcap file name ${problem}`);
 }
 
+/**
+ * Merges the records of several captures (each in time order: one per thread) into one list in
+ * time order, at most `max` records; a tie keeps the earlier capture's record first.
+ */
+export function mergePcapRecords(captures: readonly Buffer[], max: number): { records: Buffer; count: number } {
+  const refs: Array<{ ts: number; c: number; off: number; len: number }> = [];
+  captures.forEach((b, c) => {
+    for (let off = 0; off + PCAP_RECORD_HEADER_LEN <= b.length; ) {
+      const len = PCAP_RECORD_HEADER_LEN + b.readUInt32LE(off + 8);
+      refs.push({ ts: b.readUInt32LE(off) * 1e6 + b.readUInt32LE(off + 4), c, off, len });
+      off += len;
+    }
+  });
+  refs.sort((x, y) => x.ts - y.ts || x.c - y.c || x.off - y.off);
+  const kept = refs.slice(0, max);
+  const out = Buffer.allocUnsafe(kept.reduce((n, r) => n + r.len, 0));
+  let p = 0;
+  for (const r of kept) p += captures[r.c].copy(out, p, r.off, r.off + r.len);
+  return { records: out, count: kept.length };
+}
+
 export class PcapTrace {
-  /** Frames captured so far. */
+  /** Frames captured so far (by this thread). */
   captured = 0;
+  /**
+   * Frames the worker threads captured (worker threads, src/threads/pool.ts): each captures into
+   * its own buffer; `pcap trace status` adds their counts, `pcap trace off` merges their records
+   * with ours in time order before writing the one file, as VPP writes every thread's frames.
+   */
+  peerCaptured = 0;
+  private readonly peers: Buffer[] = [];
   /** The capture buffer: records back to back, allocated once. */
   private readonly buffer: Buffer;
   private used = 0;
@@ -86,6 +114,16 @@ export class PcapTrace {
   ) {
     checkPcapTraceOptions(options);
     this.buffer = Buffer.allocUnsafe(options.max * (options.maxBytesPerPacket + PCAP_RECORD_HEADER_LEN));
+  }
+
+  /** This thread's records so far (a view of the capture buffer). */
+  records(): Buffer {
+    return this.buffer.subarray(0, this.used);
+  }
+
+  /** Adds another thread's records, to be merged into the file by finish(). */
+  addPeerRecords(records: Buffer): void {
+    if (records.length > 0) this.peers.push(records);
   }
 
   /** True once `max` frames are held: the dataplane may skip the capture calls. */
@@ -139,6 +177,12 @@ export class PcapTrace {
    */
   finish(): string {
     this.finished = true;
+    let records = this.records();
+    if (this.peers.length > 0) {
+      const merged = mergePcapRecords([records, ...this.peers], this.options.max);
+      records = merged.records;
+      this.captured = merged.count;
+    }
     if (this.captured === 0) return 'No packets captured...';
     const file = this.options.file;
     const existing = lstatOrNull(file);
@@ -159,7 +203,7 @@ export class PcapTrace {
     }
     try {
       writeAll(fd, pcapGlobalHeader(FILE_SNAPLEN));
-      writeAll(fd, this.buffer.subarray(0, this.used));
+      writeAll(fd, records);
       closeSync(fd);
       renameSync(tmp, file);
     } catch (err) {
@@ -182,7 +226,7 @@ export class PcapTrace {
   status(): string {
     const o = this.options;
     const what = [o.rx ? 'rx' : '', o.tx ? 'tx' : '', o.drop ? 'drop' : ''].filter((w) => w !== '').join(' and ');
-    return `pcap ${what} dispatch capture enabled: ${this.captured} of ${o.max} pkts...\ncapture to file ${o.file}`;
+    return `pcap ${what} dispatch capture enabled: ${Math.min(o.max, this.captured + this.peerCaptured)} of ${o.max} pkts...\ncapture to file ${o.file}`;
   }
 }
 

@@ -335,7 +335,7 @@ function buildPodTemplate(c: DeployConfig): IPodTemplateSpec {
     command: c.engine === 'ts' ? [IMAGE_PATHS.capNode, IMAGE_PATHS.app] : [IMAGE_PATHS.vpp],
     args:
       c.engine === 'ts'
-        ? ['run', '-c', `${CONF_DIR}/vpp.conf`, ...(probeMode === 'http' ? ['--management', `[::]:${MANAGEMENT_PORT}`] : [])]
+        ? ['run', '-c', `${CONF_DIR}/vpp.conf`, ...(probeMode === 'http' ? ['--management', `0.0.0.0:${MANAGEMENT_PORT}`] : [])]
         : ['-c', `${CONF_DIR}/vpp.conf`],
     securityContext: { ...restricted, capabilities: { drop: ['ALL'], add: [...caps] } },
     resources:

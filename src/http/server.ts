@@ -17,6 +17,7 @@ import { RequestHeadScanner, parseRequestHead, type ParsedRequest, type ParseRes
 import { targetToKey } from './path.js';
 import { SendFloor } from './send-floor.js';
 import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
+import { type DenseMember, DenseSet } from '../stream/dense-set.js';
 import { clearArray } from '../util/array.js';
 
 /** The node name under which the server's error counters appear in `show errors`. */
@@ -192,7 +193,8 @@ class Job {
   close = false;
 }
 
-class Conn implements StreamHandler {
+class Conn implements StreamHandler, DenseMember {
+  denseSlot = -1;
   state = OPEN;
   ibuf: Buffer | null = null;
   istart = 0;
@@ -662,7 +664,8 @@ export class HttpStaticServer {
   readonly maxBufferedInput: number;
   readonly memory: HttpMemory | undefined;
   readonly now: () => number;
-  private readonly conns = new Set<Conn>();
+  /** Open connections (a DenseSet, not a Set: see dense-set.ts). */
+  private readonly conns = new DenseSet<Conn>();
   /** request-target → key, for targets seen recently (bounded; cleared when full). */
   private readonly keyMemo = new Map<string, ReturnType<typeof targetToKey>>();
   private readonly sweepTimer: NodeJS.Timeout;

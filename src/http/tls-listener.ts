@@ -23,6 +23,9 @@
  *   column is the cost of one handshake (failed handshakes' time included). The time spent
  *   decrypting afterwards is `tls-input` (Vectors = input chunks; one in 16 is timed and scaled).
  */
+import { ACQUIRE_COUNT_LIMIT, SharedLimits, type SourceTable } from '../tcp/shared-limits.js';
+import { parseIpv6 } from '../wire/ipv6-address.js';
+import { parseIpv4 } from '../wire/address.js';
 import { randomBytes } from 'node:crypto';
 import tls, { type SecureContext } from 'node:tls';
 import { constants as cryptoConstants } from 'node:crypto';
@@ -46,6 +49,7 @@ import {
   type TlsPairReason,
 } from './tls-credentials.js';
 import { PairWatcher, type PairWatcherOptions } from './pair-watcher.js';
+import { type DenseMember, DenseSet } from '../stream/dense-set.js';
 import { ERRCLASS_CIPHER, ERRCLASS_PROTOCOL, NativeTlsSession, alpnWire, nativeTls, type NativeHandle, type NativeTlsHooks, type TlsEngineAddon } from './tls-native.js';
 
 export const TLS_NODE = 'tls-server';
@@ -124,6 +128,11 @@ export interface TlsListenerOptions {
    * (default 64): one client cannot take every handshake slot.
    */
   maxHandshakesPerSource?: number;
+  /**
+   * Where the caps are counted: the process's shared limits (tcp/shared-limits.ts), so that the
+   * caps hold for all TLS listeners of all worker threads together; absent: this listener's own.
+   */
+  shared?: SharedLimits;
   /** Session-ticket keys are replaced this often (default 12 h; 0 = never). */
   ticketKeyRotationMs?: number;
   ticketTimer?: TicketTimer;
@@ -205,7 +214,8 @@ export class TlsListener {
   private ticketKeys = randomBytes(80);
   private readonly watcher: PairWatcher | null = null;
   private readonly log: TlsEventLog;
-  private readonly open = new Set<Tracked>();
+  /** Open connections (a DenseSet, not a Set: see dense-set.ts). */
+  private readonly open = new DenseSet<Tracked>();
   private readonly sweep: NodeJS.Timeout;
   private readonly ticketRotation: { cancel(): void } | null = null;
   private readonly handshakeTimeoutMs: number;
@@ -216,8 +226,8 @@ export class TlsListener {
   private readonly monotonic: () => number;
   private readonly readFile: PairFileReader | undefined;
   private handshakesNow = 0;
-  /** Connections waiting for their ClientHello or handshaking, by source address. */
-  private readonly perSource = new Map<string, number>();
+  /** Handshakes under way and connections waiting or handshaking per source (shared-limits.ts). */
+  private readonly caps: SharedLimits;
   private inputSample = 0;
   /** Inside input(): answers corked meanwhile are flushed when it returns (see flushSoon). */
   private inInput = false;
@@ -241,6 +251,7 @@ export class TlsListener {
     this.helloTimeoutMs = options.helloTimeoutMs ?? Math.min(5000, this.handshakeTimeoutMs);
     this.maxHandshakes = options.maxHandshakes ?? 1024;
     this.maxPerSource = options.maxHandshakesPerSource ?? 64;
+    this.caps = options.shared ?? SharedLimits.create({ threads: 1, sources: 0, tlsSources: 2 * this.maxHandshakes });
     this.now = options.now ?? Date.now;
     this.monotonic = options.monotonic ?? (() => performance.now());
     this.readFile = options.readFile;
@@ -439,21 +450,22 @@ export class TlsListener {
    */
   private acceptStream(stream: ByteStream): StreamHandler {
     const source = sourceOf(stream.remote);
-    const n = this.perSource.get(source) ?? 0;
-    if (n >= this.maxPerSource) {
+    // A source whose slots are all taken (the table is full) is admitted, still under the total cap.
+    const slot = sourceKey(this.caps.tls, source).acquire(this.maxPerSource, Infinity);
+    if (slot === ACQUIRE_COUNT_LIMIT) {
       this.errors['handshake-limit-source']!++;
       stream.abort();
       return REFUSED;
     }
-    this.perSource.set(source, n + 1);
     const t = new Tracked(this, stream, source, this.monotonic());
+    t.slot = slot;
     this.open.add(t);
     return t;
   }
 
   /** @internal (Tracked) The first record is complete: the TLSSocket is made, or the connection refused. */
   startHandshake(t: Tracked, head: Buffer): void {
-    if (this.handshakesNow >= this.maxHandshakes) {
+    if (!this.caps.tlsHandshakeEnter(this.maxHandshakes)) {
       this.errors['handshake-limit']!++;
       this.refuse(t);
       return;
@@ -604,10 +616,12 @@ export class TlsListener {
   /** The connection no longer waits or handshakes: its places in the caps are free. */
   private release(t: Tracked): void {
     if (t.stage === 'hello' || t.stage === 'handshake') {
-      if (t.stage === 'handshake') this.handshakesNow--;
-      const n = (this.perSource.get(t.source) ?? 1) - 1;
-      if (n <= 0) this.perSource.delete(t.source);
-      else this.perSource.set(t.source, n);
+      if (t.stage === 'handshake') {
+        this.handshakesNow--;
+        this.caps.tlsHandshakeLeave();
+      }
+      if (t.slot >= 0) this.caps.tls.release(t.slot);
+      t.slot = -1;
     }
   }
 
@@ -679,8 +693,18 @@ export class TlsListener {
       t.socket?.destroy();
     }
     this.open.clear();
-    this.perSource.clear();
   }
+}
+
+/** The shared table's key for a source's text ("a.b.c.d", "[v6]" or "v6"); other text is hashed. */
+function sourceKey(table: SourceTable, source: string): SourceTable {
+  const v4 = parseIpv4(source);
+  if (v4 !== null) return table.key4(v4);
+  const v6 = parseIpv6(source.startsWith('[') && source.endsWith(']') ? source.slice(1, -1) : source);
+  if (v6 !== null) return table.key6(v6, 0);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < source.length; i++) h = Math.imul(h ^ source.charCodeAt(i), 0x01000193);
+  return table.key4(h);
 }
 
 /** "a.b.c.d" of "a.b.c.d:port" (the address part of any "host:port"). */
@@ -694,8 +718,11 @@ function sourceOf(remote: string): string {
  * buffers that record (stage 'hello'); then the listener gives it a ByteStreamDuplex and a
  * TLSSocket, and bytes go straight to them.
  */
-class Tracked implements StreamHandler {
+class Tracked implements StreamHandler, DenseMember {
+  denseSlot = -1;
   stage: 'hello' | 'handshake' | 'open' | 'failed' | 'closed' = 'hello';
+  /** Its place in the per-source cap (shared-limits.ts), -1 when none. */
+  slot = -1;
   duplex: ByteStreamDuplex | null = null;
   socket: tls.TLSSocket | null = null;
   session: NativeTlsSession | null = null;

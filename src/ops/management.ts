@@ -2,9 +2,9 @@
  * The management endpoint: a plain Node `http` server (the kernel's TCP, not the dataplane's) on
  * the pod's own network, serving /healthz, /readyz and /metrics.
  *
- * vpp.conf: `vpp-server { management [::]:9100 }` (`off` or absent: no endpoint). `[::]` answers over
- * IPv4 and IPv6 (falling back to 0.0.0.0 where the kernel has no IPv6), which an IPv6-only cluster's
- * kubelet needs; `0.0.0.0:9100` is IPv4 only.
+ * vpp.conf: `vpp-server { management 0.0.0.0:9100 }` (`off` or absent: no endpoint). The rendered pod
+ * uses 0.0.0.0: `[::]` would also answer on macvlan0's kernel link-local (docs/deploy.md). `[::]`
+ * is one dual-stack socket, falling back to 0.0.0.0 where the kernel has no IPv6.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

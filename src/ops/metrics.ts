@@ -69,11 +69,17 @@ function memo<T>(fn: () => T, ttlMs = 200): () => T {
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** TCP counters that are current counts (gauges), not running totals. */
-const TCP_GAUGES = new Set<keyof TcpCounters>(['connections', 'synReceived', 'established', 'timeWait']);
+export const TCP_GAUGES = new Set<keyof TcpCounters>(['connections', 'synReceived', 'established', 'timeWait']);
 /** TCP counters not exported: a challenge ACK goes out only when a spoofed RST or SYN hit the
  *  window, so a live count of them is the same side channel as the reasons in
  *  tcp/private-reasons.ts (`show tcp stats` on the CLI socket still has it). */
-const TCP_PRIVATE_COUNTERS = new Set<keyof TcpCounters>(['challengeAcks']);
+/**
+ * Counters that would tell an off-path host where a spoofed segment fell relative to a connection's
+ * windows (the CVE-2016-5696 class, through /metrics instead of a rate limit): challenge ACKs, data
+ * judged a duplicate (behind RCV.NXT), out-of-order data (ahead of it, with an acceptable ACK), and
+ * D-SACKs sent (a duplicate's proof). `show tcp stats` on the CLI still shows them; /metrics does not.
+ */
+export const TCP_PRIVATE_COUNTERS: ReadonlySet<keyof TcpCounters> = new Set<keyof TcpCounters>(['challengeAcks', 'duplicateSegments', 'outOfOrderSegments', 'dsacksOut']);
 
 /** Extra AF_PACKET device counters exported when the device has them (name → help). */
 const DEVICE_COUNTERS: Record<string, [string, string]> = {
@@ -259,7 +265,16 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     return m === undefined ? [] : MEM_KINDS.map((kind, i) => [{ kind }, m.used[i]] as Row<'kind'>);
   });
   memGauge('vpp_memory_buffered_peak_bytes', 'Most bytes buffered at once since start', (m) => m.peak);
-  memGauge('vpp_memory_sources', 'Client addresses with at least one connection (per-source limits)', (m) => m.sources.sources);
+  // The process-wide figures (tcp/shared-limits.ts) come from one thread only, the main thread
+  // (thread 0), so that a sum over the thread label does not count them once per thread.
+  const sharedGauge = (name: string, help: string, pick: (m: NonNullable<ReturnType<typeof mem>>) => number) =>
+    mirroredGauge(registry, name, help, [], () => {
+      const m = mem();
+      return m === undefined || m.shared.thread !== 0 ? [] : [[{}, pick(m)]];
+    });
+  sharedGauge('vpp_memory_sources', 'Client addresses with at least one connection, in all threads (per-source limits)', (m) => m.sources.sources);
+  sharedGauge('vpp_memory_process_buffered_bytes', 'Bytes buffered in all threads, as the threads published them (to the KiB; the budget is tested against it)', (m) => m.globalTotal());
+  sharedGauge('vpp_tcp_time_wait_process', 'TIME_WAIT entries in all threads (tcp-time-wait-max caps this count)', (m) => m.shared.timeWait);
 
   // ---- HTTP static servers
   const http = memo(() => services.http.map((h) => ({ server: `${h.command.address}:${h.command.port}`, stats: h.server.stats() })));

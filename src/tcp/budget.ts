@@ -21,9 +21,16 @@
  * (SourceLimits), so that one client cannot take the budget from the others.
  *
  * Per segment the cost is a few integer operations: the charge/release adds and the level test.
+ *
+ * With worker threads the budget, the per-source limits and the TIME_WAIT count are the
+ * process's (shared-limits.ts): every thread's MemoryBudget is a view of one SharedArrayBuffer.
+ * `used`, `total` and `peak` are this thread's exact figures; `globalTotal()` is the process's as
+ * this thread sees it (its own exact bytes plus what the others published, see shared-limits.ts)
+ * and is what the levels are tested against.
  */
 import { Reassembly } from './reassembly.js';
-import { SOURCE_CONN_LIMIT, SOURCE_OK, SourceLimits } from './source-limits.js';
+import { SharedLimits, sourceCapacityFor } from './shared-limits.js';
+import { NO_SLOT, SOURCE_CONN_LIMIT, SourceLimits } from './source-limits.js';
 
 export const MEM_OOO = 0;
 export const MEM_RECV = 1;
@@ -60,6 +67,7 @@ export const MEMORY_ERROR_REASONS: Readonly<Record<string, string>> = {
   'ooo-drop-memory': 'out-of-order segment not kept: memory pressure (the peer retransmits)',
   'ooo-pruned-memory': "a connection's out-of-order data dropped under memory pressure",
   'rcv-drop-memory': 'in-order segment for a paused reader not taken (not ACKed): memory limit',
+  'source-table-full': 'new connection admitted without per-source accounting: no room for its address in the source table',
 };
 
 /** What the budget needs of a connection: its source slot, what it has charged, its reassembly queue. */
@@ -95,19 +103,39 @@ export class MemoryBudget {
   total = 0;
   peak = 0;
   readonly sources: SourceLimits;
+  /** The process-wide figures this budget is a view of (its own when not given). */
+  readonly shared: SharedLimits;
   /** Where the budget counts its drops and refusals (the stack's error counters). */
   count: (reason: string) => void = () => undefined;
+  /** The slot admitConnection() reserved for the connection the stack is about to insert. */
+  private admitted = NO_SLOT;
+  private admittedIp = -1;
+  /** Publishing quantum of the total (bytes), and what this thread published last (bytes). */
+  private quantum = 1024;
+  private published = 0;
+  /** The only thread of the shared limits. */
+  private readonly solo: boolean;
 
-  constructor(opts: Partial<MemoryOptions> = {}) {
+  constructor(opts: Partial<MemoryOptions> = {}, shared?: SharedLimits) {
     const o = { ...DEFAULT_MEMORY, ...opts };
+    this.shared = shared ?? SharedLimits.create({ threads: 1, sources: sourceCapacityFor(1024) });
+    this.solo = this.shared.threads === 1;
     this.setLimit(o.limit);
-    this.sources = new SourceLimits({ maxConnections: o.sourceMaxConnections, maxBytes: o.sourceMaxBytes });
+    this.sources = new SourceLimits({ maxConnections: o.sourceMaxConnections, maxBytes: o.sourceMaxBytes }, this.shared);
   }
 
   setLimit(limit: number): void {
     this.limit = limit;
     this.pressureAt = Math.floor((limit * 3) / 4);
     this.refuseAt = Math.floor((limit * 15) / 16);
+    this.quantum = Math.min(256 * 1024, Math.max(1024, Math.floor(limit / (32 * this.shared.threads))));
+  }
+
+  /** The process's buffered bytes as this thread sees them (exact with one thread). */
+  globalTotal(): number {
+    // One thread: the shared figure is ours; skip the shared memory (this is per segment).
+    if (this.solo) return this.total;
+    return this.total - this.published + this.shared.totalKib() * 1024;
   }
 
   charge(kind: number, slot: number, n: number): void {
@@ -115,35 +143,79 @@ export class MemoryBudget {
     if (u > this.peaks[kind]) this.peaks[kind] = u;
     const t = (this.total += n);
     if (t > this.peak) this.peak = t;
+    if (!this.solo && t - this.published >= this.quantum) this.publish();
     if (slot >= 0) this.sources.charge(slot, n);
   }
 
   release(kind: number, slot: number, n: number): void {
     this.used[kind] -= n;
-    this.total -= n;
+    const t = (this.total -= n);
+    if (!this.solo && (this.published - t >= this.quantum || t === 0)) this.publish();
     if (slot >= 0) this.sources.release(slot, n);
+  }
+
+  private publish(): void {
+    const kib = Math.round(this.total / 1024);
+    this.published = kib * 1024;
+    this.shared.publish(kib, this.used);
   }
 
   /** At or above the pressure level, globally or for the source. */
   tight(slot: number): boolean {
-    return this.total >= this.pressureAt || (slot >= 0 && this.sources.tight(slot));
+    return (this.solo ? this.total : this.globalTotal()) >= this.pressureAt || (slot >= 0 && this.sources.tight(slot));
   }
 
   /** Whether n more bytes fit, globally and for the source. */
   room(slot: number, n: number): boolean {
-    return this.total + n <= this.limit && (slot < 0 || this.sources.room(slot, n));
+    return (this.solo ? this.total : this.globalTotal()) + n <= this.limit && (slot < 0 || this.sources.room(slot, n));
   }
 
-  /** Whether a new connection from `ip` is admitted: null, or the reason (counted) it is not. */
+  /**
+   * Whether a new connection from `ip` is admitted: null, or the reason (counted) it is not. An
+   * admitted connection has its place in its source's count already (for every thread at once):
+   * the stack inserts it next (slotFor) or gives the place back (cancelAdmit).
+   */
   admitConnection(ip: number): string | null {
+    this.cancelAdmit();
     let reason: string | null = null;
-    if (this.total >= this.refuseAt) reason = 'memory-limit';
+    if (this.globalTotal() >= this.refuseAt) reason = 'memory-limit';
     else {
-      const s = this.sources.admit(ip);
-      if (s !== SOURCE_OK) reason = s === SOURCE_CONN_LIMIT ? 'source-conn-limit' : 'source-memory-limit';
+      const s = this.sources.acquire(ip);
+      if (s >= NO_SLOT) {
+        if (s === NO_SLOT) this.count('source-table-full');
+        this.admitted = s;
+        this.admittedIp = ip >>> 0;
+      } else reason = s === -1 - SOURCE_CONN_LIMIT ? 'source-conn-limit' : 'source-memory-limit';
     }
     if (reason !== null) this.count(reason);
     return reason;
+  }
+
+  /** The source slot of a connection being inserted: the one admitConnection() reserved for it, or a new place (active open). */
+  slotFor(ip: number): number {
+    if (this.admittedIp === ip >>> 0) {
+      const s = this.admitted;
+      this.admittedIp = -1;
+      this.admitted = NO_SLOT;
+      return s;
+    }
+    this.cancelAdmit();
+    const s = this.sources.open(ip);
+    if (s === NO_SLOT) this.count('source-table-full');
+    return s;
+  }
+
+  /** An admitted connection was not made after all (answered with a cookie, refused): its place goes back. */
+  cancelAdmit(): void {
+    if (this.admittedIp === -1) return;
+    this.sources.close(this.admitted);
+    this.admittedIp = -1;
+    this.admitted = NO_SLOT;
+  }
+
+  /** Counts a connection entering (1) or leaving (-1) TIME_WAIT in the process's count; returns the count. */
+  timeWaitAdd(d: number): number {
+    return this.shared.timeWaitAdd(d);
   }
 
   // ---------------------------------------------------------------- a connection's buffers
@@ -267,6 +339,6 @@ export class MemoryBudget {
 
   /** Whether the stack should walk its connections to prune out-of-order data. */
   wantsReclaim(): boolean {
-    return this.used[MEM_OOO] > 0 && (this.total >= this.pressureAt || this.sources.pressureSeen);
+    return this.used[MEM_OOO] > 0 && (this.globalTotal() >= this.pressureAt || this.sources.pressureSeen);
   }
 }

@@ -619,6 +619,7 @@ export class TcpConnection implements ByteStream {
     }
     this.deliverEnd();
     st.setState(this, TIME_WAIT);
+    const rank = st.timeWaitRank; // (before the application's onClose can close others)
     startTimeWait(this, now);
     this.q.clear();
     this.reasm = null;
@@ -630,8 +631,9 @@ export class TcpConnection implements ByteStream {
     // Acknowledge the peer's FIN now (this connection leaves the flush list): also when it is
     // dropped for overflow, or the peer would retransmit its FIN and then get an RST.
     if (this.ackPending) sendAck(this, now);
-    if (st.counters.timeWait > st.opts.maxTimeWait) {
-      // Full (see TcpOptions.maxTimeWait): no entry; PAWS and the ISN clock protect what follows.
+    if (rank > st.opts.maxTimeWait) {
+      // Full (see TcpOptions.maxTimeWait; the count is the process's, every thread's entries):
+      // no entry; PAWS and the ISN clock protect what follows.
       st.counters.timeWaitOverflows++;
       st.err('time-wait-overflow');
       st.destroy(this, false);

@@ -1,6 +1,7 @@
 /** `show tcp memory`: the memory budget, what is buffered by kind, the per-source limits, the refusals. */
 import { MEM_KINDS, MEMORY_ERROR_REASONS, type MemoryBudget } from './budget.js';
 import { ipToString } from './types.js';
+import { formatIpv6 } from '../wire/ipv6-address.js';
 
 /** "1.5 GiB", "64.0 MiB", "512 B". */
 export function formatBytes(n: number): string {
@@ -10,19 +11,43 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-/** `origin`: how the budget was chosen; `errors`: the stack's error counters; `extra`: more limit lines. */
+/** `origin`: how the budget was chosen; `errors`: the stack's error counters (every thread's, summed); `extra`: more limit lines. */
 export function formatTcpMemory(mem: MemoryBudget, origin: string, errors: Record<string, number>, extra: string[] = [], top = 5): string {
+  const sh = mem.shared;
+  const threads = sh.threads;
   const lines = [
-    `memory budget ${formatBytes(mem.limit)} (${origin})`,
+    `memory budget ${formatBytes(mem.limit)} (${origin})${threads > 1 ? `, shared by ${threads} threads` : ''}`,
     `  tight from ${formatBytes(mem.pressureAt)} (out-of-order data pruned, windows held), new connections refused from ${formatBytes(mem.refuseAt)}`,
-    `buffered ${formatBytes(mem.total)}, peak ${formatBytes(mem.peak)}`,
   ];
-  MEM_KINDS.forEach((kind, i) => lines.push(`  ${kind.padEnd(14)}${formatBytes(mem.used[i]).padStart(12)}   peak ${formatBytes(mem.peaks[i])}`));
+  if (threads === 1) {
+    lines.push(`buffered ${formatBytes(mem.total)}, peak ${formatBytes(mem.peak)}`);
+    MEM_KINDS.forEach((kind, i) => lines.push(`  ${kind.padEnd(14)}${formatBytes(mem.used[i]).padStart(12)}   peak ${formatBytes(mem.peaks[i])}`));
+  } else {
+    // Every thread publishes its figures (to the KiB, when they moved by more than a quantum).
+    const figures = Array.from({ length: threads }, (_, t) => sh.threadFigures(t));
+    const kinds = [0, 0, 0, 0];
+    for (const f of figures) f.kinds.forEach((k, i) => (kinds[i] += k));
+    lines.push(`buffered ${formatBytes(mem.globalTotal())} in all threads, peak ${formatBytes(sh.peakKib() * 1024)}`);
+    MEM_KINDS.forEach((kind, i) => lines.push(`  ${kind.padEnd(14)}${formatBytes(kinds[i] * 1024).padStart(12)}`));
+    figures.forEach((f, t) => lines.push(`  thread ${t} ${threadLabel(t).padEnd(10)}${formatBytes(f.total * 1024).padStart(12)}   peak ${formatBytes(f.peak * 1024)}`));
+  }
   const s = mem.sources;
-  lines.push(`per source address: at most ${s.maxConnections} connections and ${formatBytes(s.maxBytes)} (tight from ${formatBytes(s.pressureBytes)}); ${s.sources} addresses now`);
-  for (const r of s.top(top)) lines.push(`  ${ipToString(r.ip).padEnd(16)} connections ${String(r.connections).padStart(6)}   buffered ${formatBytes(r.bytes)}`);
+  lines.push(
+    `per source address: at most ${s.maxConnections} connections and ${formatBytes(s.maxBytes)} (tight from ${formatBytes(s.pressureBytes)}); ${s.sources} addresses now` +
+      ` (table of ${s.table.capacity}, ${s.table.full} admitted unaccounted: table full)`,
+  );
+  for (const r of s.top(top)) {
+    const who = r.ip6 !== undefined ? formatIpv6(r.ip6) : ipToString(r.ip);
+    lines.push(`  ${who.padEnd(16)} connections ${String(r.connections).padStart(6)}   buffered ${formatBytes(r.bytes)}`);
+  }
+  lines.push(`TIME_WAIT entries ${sh.timeWait}${threads > 1 ? ' (all threads)' : ''}`);
   lines.push(...extra);
   lines.push('refused and dropped:');
   for (const [reason, text] of Object.entries(MEMORY_ERROR_REASONS)) lines.push(`${String(errors[reason] ?? 0).padStart(12)}  ${reason.padEnd(20)} ${text}`);
   return lines.join('\n');
+}
+
+/** vpp_main, vpp_wk_0 … */
+function threadLabel(t: number): string {
+  return t === 0 ? 'vpp_main' : `vpp_wk_${t - 1}`;
 }

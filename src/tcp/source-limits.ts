@@ -1,14 +1,29 @@
 /**
- * Per-source-address accounting: connections and buffered bytes per remote IPv4 address, with
- * limits. One object with a narrow interface (open/close a connection, charge/release bytes,
- * ask whether a new connection is admitted) so that it can later be shared by worker threads
- * (issue 12): the counters live in typed arrays indexed by a slot number that never moves while
- * the source has connections, so they can become a SharedArrayBuffer updated with Atomics, and
- * only open/close touch the address → slot index.
+ * Per-source-address accounting: connections and buffered bytes per remote address, with
+ * limits, for the whole process (shared-limits.ts): one source spread over several worker
+ * threads has its limits once, not once per thread.
  *
- * Per segment a connection pays one array add (its slot is kept on the connection); the address
- * lookup happens once per new connection.
+ * The connection count of a source is one shared counter, checked and raised in one step when a
+ * connection is admitted (acquire), lowered when it ends. Its bytes are counted exactly by each
+ * thread in a private array indexed by the slot, and published to the shared slot (KiB) when they
+ * moved by more than a quantum (at most 1/32 of the limit per thread, 1 KiB…64 KiB), and always
+ * when they return to 0. A thread's view of a source's bytes is its own exact figure plus what
+ * the others published: one thread alone sees exact figures.
+ *
+ * Per segment a connection pays one add and one comparison (its slot is kept on the connection),
+ * plus one atomic add when the quantum is crossed; the address lookup happens once per connection.
+ * IPv4 sources are keyed by their address; IPv6 sources by their 128-bit address, which the stack's
+ * address owner (dataplane/ip6-peers.ts) gives for a handle (handles differ between threads).
  */
+import {
+  ACQUIRE_BYTES_LIMIT,
+  ACQUIRE_COUNT_LIMIT,
+  ACQUIRE_TABLE_FULL,
+  SharedLimits,
+  sourceCapacityFor,
+  type SourceRow,
+  type SourceTable,
+} from './shared-limits.js';
 
 /** Why a new connection from a source is refused (0 = admitted). */
 export const SOURCE_OK = 0;
@@ -22,8 +37,14 @@ export interface SourceLimitOptions {
   maxBytes: number;
 }
 
-/** Source slots are allocated on demand, in steps of this many. */
-const INITIAL_SLOTS = 256;
+/** What the stack's address owner tells about a 32-bit handle (ip6-peers.ts). */
+export interface SourceAddresses {
+  /** The 16-byte IPv6 address of a handle, or undefined (then the number is an IPv4 address). */
+  address?(ip: number): Buffer | undefined;
+}
+
+/** Slot -1: the connection is not accounted per source (the table was full for its address). */
+export const NO_SLOT = -1;
 
 export class SourceLimits {
   maxConnections: number;
@@ -34,106 +55,145 @@ export class SourceLimits {
   refuseBytes: number;
   /** Set when a source crossed pressureBytes since the stack last reclaimed out-of-order data. */
   pressureSeen = false;
+  /** Where IPv6 handles are turned into addresses (set by the stack). */
+  addresses: SourceAddresses | undefined;
 
-  private readonly index = new Map<number, number>();
-  private ips = new Uint32Array(INITIAL_SLOTS);
-  /** Connections per slot. */
-  conns = new Int32Array(INITIAL_SLOTS);
-  /** Buffered bytes per slot. */
-  bytes = new Float64Array(INITIAL_SLOTS);
-  private freeSlots: number[] = [];
-  private nextSlot = 0;
+  readonly table: SourceTable;
+  /** This thread's exact bytes per slot. */
+  private readonly local: Float64Array;
+  /** What this thread published per slot, KiB. */
+  private readonly published: Int32Array;
+  private readonly quantum: number;
+  /** The only thread: its own figures are the shared ones (nothing to read per segment). */
+  private readonly solo: boolean;
+  /** Connections this thread admitted without a slot (table full), counted by the stack. */
+  unaccounted = 0;
 
-  constructor(opts: SourceLimitOptions) {
+  constructor(opts: SourceLimitOptions, readonly shared: SharedLimits = SharedLimits.create({ threads: 1, sources: sourceCapacityFor(1024) })) {
     this.maxConnections = opts.maxConnections;
     this.maxBytes = opts.maxBytes;
     this.pressureBytes = Math.floor((opts.maxBytes * 3) / 4);
     this.refuseBytes = Math.floor((opts.maxBytes * 15) / 16);
+    this.table = shared.sources;
+    this.local = new Float64Array(this.table.capacity);
+    this.published = new Int32Array(this.table.capacity);
+    this.solo = shared.threads === 1;
+    this.quantum = Math.min(64 * 1024, Math.max(1024, Math.floor(opts.maxBytes / (32 * shared.threads))));
   }
 
-  /** Sources with at least one connection. */
+  /** Sources with at least one connection (every thread's). */
   get sources(): number {
-    return this.index.size;
+    return this.table.live;
   }
 
-  /** Whether a new connection from `ip` is admitted: SOURCE_OK or the reason it is not. */
+  private key(ip: number): SourceTable {
+    const a = this.addresses?.address?.(ip);
+    return a !== undefined ? this.table.key6(a, 0) : this.table.key4(ip);
+  }
+
+  /** Whether a new connection from `ip` would be admitted (a check only; acquire admits). */
   admit(ip: number): number {
-    const slot = this.index.get(ip >>> 0);
-    if (slot === undefined) return SOURCE_OK;
-    if (this.conns[slot] >= this.maxConnections) return SOURCE_CONN_LIMIT;
-    if (this.bytes[slot] >= this.refuseBytes) return SOURCE_MEMORY_LIMIT;
+    const slot = this.key(ip).find();
+    if (slot < 0) return SOURCE_OK;
+    if (this.table.count(slot) >= this.maxConnections) return SOURCE_CONN_LIMIT;
+    if (this.bytes(slot) >= this.refuseBytes) return SOURCE_MEMORY_LIMIT;
     return SOURCE_OK;
   }
 
-  /** A connection from `ip` starts: returns its slot (kept by the connection until close). */
-  open(ip: number): number {
-    ip >>>= 0;
-    let slot = this.index.get(ip);
-    if (slot === undefined) {
-      slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.grab();
-      this.index.set(ip, slot);
-      this.ips[slot] = ip;
-      this.conns[slot] = 0;
-      this.bytes[slot] = 0;
+  /**
+   * Admits a new connection from `ip` if its source is under its limits: its slot (or NO_SLOT
+   * when the table has no room for the address: admitted, counted in `unaccounted`), or
+   * -1 - SOURCE_CONN_LIMIT / -1 - SOURCE_MEMORY_LIMIT.
+   */
+  acquire(ip: number): number {
+    const s = this.key(ip).acquire(this.maxConnections, Infinity);
+    if (s >= 0) {
+      if (this.bytes(s) < this.refuseBytes) return s;
+      this.table.release(s);
+      return -1 - SOURCE_MEMORY_LIMIT;
     }
-    this.conns[slot]++;
-    return slot;
+    if (s === ACQUIRE_TABLE_FULL) {
+      this.unaccounted++;
+      return NO_SLOT;
+    }
+    return s === ACQUIRE_COUNT_LIMIT ? -1 - SOURCE_CONN_LIMIT : -1 - SOURCE_MEMORY_LIMIT;
+  }
+
+  /** A connection from `ip` starts whatever the limits say (an active open): its slot or NO_SLOT. */
+  open(ip: number): number {
+    const s = this.key(ip).acquire(0x7fffffff, Infinity);
+    if (s >= 0) return s;
+    this.unaccounted++;
+    return NO_SLOT;
   }
 
   /** The connection holding `slot` ended (its bytes were released before). */
   close(slot: number): void {
-    if (--this.conns[slot] > 0) return;
-    this.index.delete(this.ips[slot]);
-    this.bytes[slot] = 0;
-    this.freeSlots.push(slot);
+    if (slot >= 0) this.table.release(slot);
   }
 
   charge(slot: number, n: number): void {
-    const b = (this.bytes[slot] += n);
-    if (b >= this.pressureBytes) this.pressureSeen = true;
+    const b = (this.local[slot] += n);
+    if (this.solo) {
+      // One thread: nobody reads what would be published.
+      if (b >= this.pressureBytes) this.pressureSeen = true;
+      return;
+    }
+    if (b - this.published[slot] * 1024 >= this.quantum) this.publish(slot, b);
+    if (this.bytes(slot) >= this.pressureBytes) this.pressureSeen = true;
   }
 
   release(slot: number, n: number): void {
-    this.bytes[slot] -= n;
+    const b = (this.local[slot] -= n);
+    if (!this.solo && (this.published[slot] * 1024 - b >= this.quantum || b === 0)) this.publish(slot, b);
+  }
+
+  private publish(slot: number, b: number): void {
+    const kib = Math.round(b / 1024);
+    const d = kib - this.published[slot];
+    if (d === 0) return;
+    this.published[slot] = kib;
+    this.table.addKib(slot, d);
+  }
+
+  /** The source's bytes as this thread sees them: its own, exact, and what the others published. */
+  bytes(slot: number): number {
+    if (this.solo) return this.local[slot];
+    return (this.table.kib(slot) - this.published[slot]) * 1024 + this.local[slot];
   }
 
   /** May `slot` buffer n more bytes? */
   room(slot: number, n: number): boolean {
-    return this.bytes[slot] + n <= this.maxBytes;
+    return (this.solo ? this.local[slot] : this.bytes(slot)) + n <= this.maxBytes;
   }
 
   /** Above the source's pressure level. */
   tight(slot: number): boolean {
-    return this.bytes[slot] >= this.pressureBytes;
+    return (this.solo ? this.local[slot] : this.bytes(slot)) >= this.pressureBytes;
   }
 
   /** Connections and bytes of one address (for tests and `show tcp memory`). */
   get(ip: number): { connections: number; bytes: number } | undefined {
-    const slot = this.index.get(ip >>> 0);
-    return slot === undefined ? undefined : { connections: this.conns[slot], bytes: this.bytes[slot] };
+    const slot = this.key(ip).find();
+    return slot < 0 ? undefined : { connections: this.table.count(slot), bytes: this.bytes(slot) };
   }
 
-  /** The `n` sources holding most bytes (then most connections), for `show tcp memory`. */
-  top(n: number): { ip: number; connections: number; bytes: number }[] {
-    const rows: { ip: number; connections: number; bytes: number }[] = [];
-    for (const [ip, slot] of this.index) rows.push({ ip, connections: this.conns[slot], bytes: this.bytes[slot] });
+  /**
+   * The `n` sources holding most bytes (then most connections), for `show tcp memory`: `ip` is
+   * the IPv4 address; an IPv6 source has `ip6` (its 16 bytes) and ip 0.
+   */
+  top(n: number): { ip: number; ip6?: Buffer; connections: number; bytes: number }[] {
+    const rows = this.table.rows().map((r: SourceRow) => {
+      const bytes = this.bytes(r.slot);
+      if (r.fam === 4) return { ip: r.w0 >>> 0, connections: r.count, bytes };
+      const ip6 = Buffer.alloc(16);
+      ip6.writeInt32BE(r.w0, 0);
+      ip6.writeInt32BE(r.w1, 4);
+      ip6.writeInt32BE(r.w2, 8);
+      ip6.writeInt32BE(r.w3, 12);
+      return { ip: 0, ip6, connections: r.count, bytes };
+    });
     rows.sort((a, b) => b.bytes - a.bytes || b.connections - a.connections);
     return rows.slice(0, n);
-  }
-
-  private grab(): number {
-    if (this.nextSlot === this.ips.length) {
-      const size = this.ips.length * 2;
-      const ips = new Uint32Array(size);
-      ips.set(this.ips);
-      const conns = new Int32Array(size);
-      conns.set(this.conns);
-      const bytes = new Float64Array(size);
-      bytes.set(this.bytes);
-      this.ips = ips;
-      this.conns = conns;
-      this.bytes = bytes;
-    }
-    return this.nextSlot++;
   }
 }

@@ -26,7 +26,7 @@ import { sendSyn, sendSynAck } from './output.js';
 import { runTimers } from './timers.js';
 import { TimeWaitConnection } from './time-wait.js';
 import { MemoryBudget, RECLAIM_MS } from './budget.js';
-import { hash4, makeKey } from './hash.js';
+import { hash4, makeKey, tableHash4 } from './hash.js';
 import { TimerHeap } from './heap.js';
 import { readSeq, seqAdd, seqGeq, seqGt, seqI32, seqLt, seqSub } from './seq.js';
 import {
@@ -74,15 +74,37 @@ export class TcpStack {
   now = 0;
   /** @internal the sink refused a segment during this flush */
   txBlocked = false;
+  /**
+   * @internal The process's TIME_WAIT count (every thread's) right after the last connection
+   * entered TIME_WAIT, counting it: above maxTimeWait it gets no entry. Taken from the one atomic
+   * add, so two threads adding at once never both see room for the last place.
+   */
+  timeWaitRank = 0;
 
   private readonly seg = new Segment();
-  /** connKey(remoteIp, remotePort) → chain of connections (compared on the full 4-tuple). */
-  private readonly table = new Map<number, AnyConnection>();
+  /**
+   * The connection table: bucket connKey(remoteIp, remotePort) & (length - 1) heads a chain of
+   * connections through `next` (compared on the full 4-tuple). Our own array rather than a Map:
+   * a Map leaves a hole per delete and rebuilds itself once they fill it, and the table it leaves
+   * behind in the old generation keeps every connection it held alive through the next
+   * scavenges (they were all promoted; see src/stream/dense-set.ts). A bucket is cleared the
+   * moment its connection leaves; the array doubles past one connection per bucket and halves
+   * below one per eight.
+   */
+  private buckets: (AnyConnection | null)[] = new Array<AnyConnection | null>(MIN_BUCKETS).fill(null);
+  private tableCount = 0;
   private readonly listeners = new Map<number, AcceptHandler>();
   private readonly heap = new TimerHeap<TcpConnection>();
   /** TIME_WAIT connections, oldest (earliest lingerAt) first. */
   private twHead: TimeWaitConnection | null = null;
   private twTail: TimeWaitConnection | null = null;
+  /**
+   * TIME_WAIT entries whose connection is gone (expired, reused by a new SYN), reused for the
+   * next connections to close: a busy server closes one per request, and an entry lives long
+   * enough (until its port comes back, or timeWaitMs) to be copied by two scavenges and promoted
+   * if it were new each time. At most TW_FREE_MAX are kept.
+   */
+  private readonly twFree: TimeWaitConnection[] = [];
   private dirtyList: TcpConnection[] = [];
   private spareList: TcpConnection[] = [];
   private inCall = false;
@@ -100,6 +122,7 @@ export class TcpStack {
     this.opts = { ...DEFAULT_OPTIONS, ...options };
     this.mem = this.opts.memory ?? new MemoryBudget();
     this.mem.count = (reason) => this.err(reason);
+    this.mem.sources.addresses = this.opts.addresses;
     const secret = this.opts.secret;
     this.isnKey = makeKey(secret, 0);
     this.cookieKey = makeKey(secret, 8);
@@ -227,14 +250,15 @@ export class TcpStack {
   }
 
   private lookup(localIp: number, localPort: number, remoteIp: number, remotePort: number): AnyConnection | undefined {
-    let c = this.table.get(connKey(remoteIp, remotePort));
+    const b = this.buckets;
+    let c = b[connKey(remoteIp, remotePort) & (b.length - 1)];
     while (
-      c !== undefined &&
+      c !== null &&
       (c.remotePort !== remotePort || c.remoteIp !== remoteIp || c.localPort !== localPort || c.localIp !== localIp)
     ) {
-      c = c.next ?? undefined;
+      c = c.next;
     }
-    return c;
+    return c ?? undefined;
   }
 
   /** Segments with no connection: LISTEN (RFC 9293 §3.10.7.2) or CLOSED (§3.10.7.1). */
@@ -275,6 +299,7 @@ export class TcpStack {
     }
     if (this.mem.admitConnection(g.srcIp) !== null) return; // counted: memory or source limit
     if (this.counters.synReceived >= this.opts.synQueueMax) {
+      this.mem.cancelAdmit(); // no connection is made for it (a cookie is stateless)
       if (this.opts.synCookies) {
         this.err('syn-queue-full-cookie');
         this.sendCookie(g, now);
@@ -556,11 +581,14 @@ export class TcpStack {
   // ------------------------------------------------------------------ bookkeeping
 
   private insert(c: TcpConnection): void {
-    const key = connKey(c.remoteIp, c.remotePort);
-    c.next = this.table.get(key) ?? null;
-    this.table.set(key, c);
+    if (this.tableCount >= this.buckets.length) this.resizeTable(this.buckets.length * 2);
+    const b = this.buckets;
+    const i = connKey(c.remoteIp, c.remotePort) & (b.length - 1);
+    c.next = b[i];
+    b[i] = c;
+    this.tableCount++;
     this.counters.connections++;
-    c.memSrc = this.mem.sources.open(c.remoteIp);
+    c.memSrc = this.mem.slotFor(c.remoteIp);
     const a = this.opts.addresses;
     if (a !== undefined) {
       a.hold(c.localIp);
@@ -569,16 +597,44 @@ export class TcpStack {
   }
 
   private unlink(c: AnyConnection): void {
-    const key = connKey(c.remoteIp, c.remotePort);
-    let p = this.table.get(key);
-    if (p === c) {
-      if (c.next === null) this.table.delete(key);
-      else this.table.set(key, c.next);
-    } else {
-      while (p !== undefined && p.next !== c) p = p.next ?? undefined;
-      if (p !== undefined) p.next = c.next;
-    }
+    if (this.replaceInTable(c, c.next)) this.tableCount--;
     c.next = null;
+    const n = this.buckets.length;
+    if (n > MIN_BUCKETS && this.tableCount < n >>> 3) this.resizeTable(n >>> 1);
+  }
+
+  /** Puts `by` (already chained to c.next, or c.next itself) in c's place in its chain; false if c is not in the table. */
+  private replaceInTable(c: AnyConnection, by: AnyConnection | null): boolean {
+    const b = this.buckets;
+    const i = connKey(c.remoteIp, c.remotePort) & (b.length - 1);
+    let p = b[i];
+    if (p === c) {
+      b[i] = by;
+      return true;
+    }
+    while (p !== null && p.next !== c) p = p.next;
+    if (p === null) return false;
+    p.next = by;
+    return true;
+  }
+
+  /** Rehashes the table into n buckets (a power of two); the old array is cleared, holding nothing. */
+  private resizeTable(n: number): void {
+    const old = this.buckets;
+    const b = new Array<AnyConnection | null>(n).fill(null);
+    const mask = n - 1;
+    for (let j = 0; j < old.length; j++) {
+      let c = old[j];
+      while (c !== null) {
+        const next = c.next;
+        const i = connKey(c.remoteIp, c.remotePort) & mask;
+        c.next = b[i];
+        b[i] = c;
+        c = next;
+      }
+      old[j] = null;
+    }
+    this.buckets = b;
   }
 
   /** @internal state change with the current-count counters */
@@ -586,11 +642,15 @@ export class TcpStack {
     const k = this.counters;
     const old = c.state;
     if (old === SYN_RECEIVED) k.synReceived--;
-    else if (old === TIME_WAIT) k.timeWait--;
-    else if (isSynchronized(old)) k.established--;
+    else if (old === TIME_WAIT) {
+      k.timeWait--;
+      this.mem.timeWaitAdd(-1);
+    } else if (isSynchronized(old)) k.established--;
     if (s === SYN_RECEIVED) k.synReceived++;
-    else if (s === TIME_WAIT) k.timeWait++;
-    else if (isSynchronized(s)) k.established++;
+    else if (s === TIME_WAIT) {
+      k.timeWait++;
+      this.timeWaitRank = this.mem.timeWaitAdd(1);
+    } else if (isSynchronized(s)) k.established++;
     c.state = s;
   }
 
@@ -636,15 +696,14 @@ export class TcpStack {
    * application that may still hold it (it was told onClose already).
    */
   toTimeWait(c: TcpConnection): void {
-    const tw = new TimeWaitConnection(this, c);
-    const key = connKey(c.remoteIp, c.remotePort);
-    let p = this.table.get(key);
+    const spare = this.twFree.pop();
+    let tw: TimeWaitConnection;
+    if (spare !== undefined) {
+      tw = spare;
+      tw.init(c);
+    } else tw = new TimeWaitConnection(this, c);
     tw.next = c.next;
-    if (p === c) this.table.set(key, tw);
-    else {
-      while (p !== undefined && p.next !== c) p = p.next ?? undefined;
-      if (p !== undefined) p.next = tw;
-    }
+    this.replaceInTable(c, tw);
     c.next = null;
     if (c.heapIdx >= 0) this.heap.remove(c);
     c.state = CLOSED; // (the counters keep counting the TIME_WAIT, now tw)
@@ -665,6 +724,7 @@ export class TcpStack {
     if (c instanceof TimeWaitConnection) {
       if (c.inTimeWaitList) this.timeWaitUnlink(c);
       this.counters.connections--;
+      if (this.twFree.length < TW_FREE_MAX) this.twFree.push(c);
       return;
     }
     this.heap.remove(c);
@@ -734,7 +794,7 @@ export class TcpStack {
     this.lastReclaimAt = now;
     const mem = this.mem;
     mem.sources.pressureSeen = false;
-    for (const head of this.table.values()) {
+    for (const head of this.buckets) {
       for (let c: AnyConnection | null = head; c !== null; c = c.next) {
         if (c instanceof TcpConnection && c.memOoo > 0 && mem.tight(c.memSrc)) {
           mem.pruneOutOfOrder(c);
@@ -818,10 +878,13 @@ export class TcpStack {
     return this.lookup(localIp >>> 0, localPort, remoteIp >>> 0, remotePort);
   }
 
+  /** Every connection, as of the call (the caller may close some while it walks them). */
   *connections(): IterableIterator<AnyConnection> {
-    for (const head of this.table.values()) {
-      for (let c: AnyConnection | null = head; c !== null; c = c.next) yield c;
+    const all: AnyConnection[] = [];
+    for (const head of this.buckets) {
+      for (let c: AnyConnection | null = head; c !== null; c = c.next) all.push(c);
     }
+    yield* all;
   }
 
   /** Rows for `show session`. */
@@ -856,9 +919,23 @@ const EMPTY = Buffer.alloc(0);
 /** What the connection table holds: full connections, and TIME_WAIT ones in their reduced form. */
 export type AnyConnection = TcpConnection | TimeWaitConnection;
 
+/** Spare TIME_WAIT entries kept for reuse (see TcpStack.twFree): ~300 bytes each. */
+const TW_FREE_MAX = 1024;
+
+/** The connection table's smallest size (buckets). */
+const MIN_BUCKETS = 64;
+
 /** A 30-bit key (a V8 small integer: no boxing per lookup) from the remote endpoint. */
+/**
+ * The connection table's bucket hash: keyed (HalfSipHash-1-3, a per-process key), because the
+ * peer chooses its address and port: with a fixed function, a client (or an IPv6 peer, whose
+ * 240/4 handles are handed out in order) could pick 4-tuples that all land in one bucket and make
+ * every lookup walk a chain of thousands.
+ */
+const CONN_TABLE_KEY = makeKey(undefined, 0);
+
 function connKey(ip: number, port: number): number {
-  return (ip ^ Math.imul(port | (port << 16), 0x9e3779b1)) & 0x3fffffff;
+  return tableHash4(CONN_TABLE_KEY[0], CONN_TABLE_KEY[1], ip, port, 0, 0) & 0x3fffffff;
 }
 
 /**

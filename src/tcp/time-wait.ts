@@ -10,6 +10,13 @@
  * (RFC 7323 §5.3), the sequence test, RST (RFC 5961 §3.2; one at RCV.NXT is ignored, RFC 1337:
  * no assassination), SYN (challenge ACK; a reusable SYN is taken by the stack first, RFC 6191);
  * then a retransmitted FIN is ACKed again and restarts the 2MSL wait.
+ *
+ * An entry whose connection is gone is kept (up to TW_FREE_MAX, stack.ts) and reused by init()
+ * for the next connection to close, so a server closing one connection per request allocates
+ * none: new entries lived long enough to be promoted and then marked and swept. The number
+ * fields start as numbers (not undefined), so V8 keeps each one in a box it updates in place
+ * when the entry is reused (a few more bytes per entry than undefined-first fields, whose non-small
+ * values would be allocated anew on each reuse and promoted; bench/time-wait-memory.js).
  */
 import { TCP_ACK, TCP_FIN, writeOptTimestamp, writeTcpHeader } from '../wire/tcp.js';
 import {
@@ -38,36 +45,46 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
   twPrev: TimeWaitConnection | null = null;
   twNext: TimeWaitConnection | null = null;
   inTimeWaitList = false;
-  lingerAt: number;
+  lingerAt = 0;
 
-  readonly localIp: number;
-  readonly localPort: number;
-  readonly remoteIp: number;
-  readonly remotePort: number;
-  readonly sndNxt: number;
-  readonly sndMax: number;
-  readonly rcvNxt: number;
-  rcvAdvRight: number;
-  lastAckSent: number;
-  readonly rcvWscale: number;
-  readonly rcvMss: number;
-  readonly tsOk: boolean;
-  tsRecent: number;
-  private readonly tsOffset: number;
-  lastOowAckAt: number;
+  // (Set by init: an entry is reused for another connection once it is gone, see TcpStack.twFree.)
+  localIp = 0;
+  localPort = 0;
+  remoteIp = 0;
+  remotePort = 0;
+  sndNxt = 0;
+  sndMax = 0;
+  rcvNxt = 0;
+  rcvAdvRight = 0;
+  lastAckSent = 0;
+  rcvWscale = 0;
+  rcvMss = 0;
+  tsOk = false;
+  tsRecent = 0;
+  private tsOffset = 0;
+  lastOowAckAt = 0;
   // For `show session` only.
-  readonly srtt: number;
-  readonly rttvar: number;
-  readonly rto: number;
-  readonly cwnd: number;
-  readonly ssthresh: number;
-  readonly sndWnd: number;
-  readonly sndMss: number;
+  srtt = 0;
+  rttvar = 0;
+  rto = 0;
+  cwnd = 0;
+  ssthresh = 0;
+  sndWnd = 0;
+  sndMss = 0;
 
   constructor(
     readonly stack: TcpStack,
     c: TcpConnection,
   ) {
+    this.init(c);
+  }
+
+  /** Takes over connection c (which just entered TIME_WAIT); also when the entry is reused. */
+  init(c: TcpConnection): void {
+    this.next = null;
+    this.state = TIME_WAIT;
+    this.twPrev = this.twNext = null;
+    this.inTimeWaitList = false;
     this.localIp = c.localIp;
     this.localPort = c.localPort;
     this.remoteIp = c.remoteIp;

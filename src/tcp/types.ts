@@ -138,6 +138,8 @@ export interface TcpAddressOwner {
   hold(ip: number): void;
   release(ip: number): void;
   digest(ip: number): number;
+  /** The 16-byte address of an IPv6 handle (per-source limits key on it: handles differ between threads). */
+  address?(ip: number): Buffer | undefined;
 }
 
 export const DEFAULT_OPTIONS: TcpOptions = {

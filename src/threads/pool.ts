@@ -24,8 +24,11 @@ import { errorRows, formatErrors, type ErrorRow } from '../cli/show-commands.js'
 import { QueuePlacer, threadName, type QueuePlacement, type ThreadInfo, type ThreadView } from '../cli/threads.js';
 import type { EngineConfig } from '../cli/vpp-conf.js';
 import type { Engine } from '../engine.js';
+import { PcapTrace } from '../dataplane/pcap-trace.js';
 import type { RxMode } from '../io/device.js';
 import type { Logger } from '../log.js';
+import { SharedLimits, sourceCapacityFor } from '../tcp/shared-limits.js';
+import { DEFAULT_OPTIONS as DEFAULT_TCP_OPTIONS } from '../tcp/types.js';
 import type { CounterSnapshot, FromWorker, OpenPlan, SharedNeighbor, ToWorker, WorkerData } from './protocol.js';
 
 /** Shows printed once per thread, under a thread header. */
@@ -40,7 +43,7 @@ const PER_THREAD = new Set([
   'show http static server cache',
 ]);
 /** Lines that only the main thread runs (the configuration lives on in its dataplane). */
-const MAIN_ONLY = new Set(['help', 'ping', 'pcap trace', 'debug stall', 'set interface rx-mode']);
+const MAIN_ONLY = new Set(['help', 'ping', 'debug stall', 'set interface rx-mode']);
 /** Shows whose headers VPP's own format carries (show trace: "Start of thread N …"). */
 const OWN_HEADER = new Set(['show trace']);
 
@@ -66,6 +69,11 @@ export class WorkerPool implements ThreadView {
   private mainLcore: number | null = null;
   /** Neighbour messages seen on the channel (all threads' news), for tests and show threads. */
   neighborMessages = 0;
+  /**
+   * The limits every thread shares (tcp/shared-limits.ts): the memory budget, per-source limits,
+   * TIME_WAIT and TLS handshake counts; the main thread is thread 0, worker i thread i.
+   */
+  readonly shared: SharedLimits;
 
   constructor(
     private readonly config: EngineConfig,
@@ -74,6 +82,7 @@ export class WorkerPool implements ThreadView {
     private readonly cores: readonly number[] | null,
   ) {
     this.placer = new QueuePlacer(workers);
+    this.shared = SharedLimits.create({ threads: workers + 1, sources: sourceCapacityFor(DEFAULT_TCP_OPTIONS.maxConnections * workers) });
   }
 
   /** Starts the workers and waits until each runs (or one failed: then all are stopped). */
@@ -82,7 +91,14 @@ export class WorkerPool implements ThreadView {
     const url = new URL('./worker.js', import.meta.url);
     const started: Promise<void>[] = [];
     for (let i = 1; i <= this.workers; i++) {
-      const data: WorkerData = { index: i, workers: this.workers, config: this.config, core: this.cores?.[i - 1] ?? null, neighborChannel: this.channelName };
+      const data: WorkerData = {
+        index: i,
+        workers: this.workers,
+        config: this.config,
+        core: this.cores?.[i - 1] ?? null,
+        neighborChannel: this.channelName,
+        sharedLimits: this.shared.buffer,
+      };
       const worker = new Worker(url, { workerData: data, name: threadName(i) });
       const h: Handle = { index: i, worker, lwp: 0, lcore: null, cpuNow: -1, pending: new Map(), exited: false };
       this.handles.push(h);
@@ -181,6 +197,8 @@ export class WorkerPool implements ThreadView {
     if (path === 'create host-interface') return this.createHostInterface(line, ctx, registry);
     if (path === 'show errors') return this.sumErrors(line, ctx, registry);
     if (path === 'show interface') return this.sumInterfaces(line, ctx, registry);
+    if (path === 'show tcp memory') return this.withPeerErrors(line, ctx, registry);
+    if (path === 'pcap trace') return this.pcapTrace(words, line, ctx, registry);
     if (PER_THREAD.has(path)) return this.perThread(path, line, ctx, registry);
     if (MAIN_ONLY.has(path) || path.startsWith('show ')) return execute(registry, line, ctx);
     // Configuration: the main thread validates, then every worker follows.
@@ -263,6 +281,65 @@ export class WorkerPool implements ThreadView {
       }
     }
     return { ok: true, output: formatErrors([...sum.values()]) };
+  }
+
+  /**
+   * show tcp memory: the figures are the process's already (shared-limits.ts), read by the main
+   * thread; the refusals are counted where they happen, so every worker's counters are added.
+   */
+  private async withPeerErrors(line: string, ctx: CliContext, registry: CommandRegistry<CliContext>): Promise<ExecuteResult> {
+    const sums: Record<string, Record<string, number>> = {};
+    for (const r of await this.rows()) {
+      for (const e of r.errors) {
+        const node = (sums[e.node] ??= {});
+        node[e.reason] = (node[e.reason] ?? 0) + e.count;
+      }
+    }
+    const services = this.engine!.services;
+    services.peerErrors = sums;
+    try {
+      return await execute(registry, line, ctx);
+    } finally {
+      services.peerErrors = null;
+    }
+  }
+
+  /**
+   * pcap trace with workers, as VPP captures every thread's frames into the one file: a capture
+   * starts on the main thread (which validates it and captures what it sends itself, e.g. ping)
+   * and then on every worker, each into its own buffer of `max` frames; `status` adds the
+   * workers' counts; `off` takes every worker's records and the main thread merges them with its
+   * own in time order (the first `max` frames of all threads) and writes the file.
+   */
+  private async pcapTrace(words: string[], line: string, ctx: CliContext, registry: CommandRegistry<CliContext>): Promise<ExecuteResult> {
+    const VALUED = new Set(['max', 'intfc', 'file', 'max-bytes-per-pkt']);
+    const has = (w: string) => words.some((x, i) => i >= 2 && x === w && !VALUED.has(words[i - 1]));
+    const dp = this.engine!.dp;
+    const mine = (): PcapTrace | null => (dp.pcap instanceof PcapTrace ? dp.pcap : null);
+    const ask = (take: boolean) => Promise.all(this.handles.map((h) => this.request(h, { t: 'pcap', id: 0, take })));
+    if (has('status') || has('off')) {
+      const capture = mine();
+      if (capture !== null) {
+        const answers = await ask(has('off'));
+        capture.peerCaptured = 0;
+        for (const a of answers) {
+          if (a.t !== 'pcap') continue;
+          capture.peerCaptured += a.captured;
+          if (a.records !== null) capture.addPeerRecords(Buffer.from(a.records.buffer, a.records.byteOffset, a.records.byteLength));
+        }
+      }
+      return execute(registry, line, ctx);
+    }
+    const r = await execute(registry, line, ctx);
+    if (!r.ok || mine() === null) return r;
+    const results = await Promise.all(this.handles.map((h) => this.exec(h, line)));
+    const failed = results.findIndex((x) => !x.ok);
+    if (failed >= 0) {
+      await ask(true); // (discarded)
+      dp.pcap = null;
+      return { ok: false, output: `pcap trace: ${threadName(failed + 1)}: ${results[failed].output}` };
+    }
+    return r;
   }
 
   /** show interface: the main thread's counters plus every worker's, for the one print. */

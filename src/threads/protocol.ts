@@ -13,6 +13,8 @@ export interface WorkerData {
   core: number | null;
   /** The BroadcastChannel on which neighbours heard by one thread reach the others. */
   neighborChannel: string;
+  /** The process-wide limits (tcp/shared-limits.ts), made by the main thread; the worker attaches as thread `index`. */
+  sharedLimits: SharedArrayBuffer;
 }
 
 /** The queues a worker opens while it runs `create host-interface …`. */
@@ -27,6 +29,8 @@ export type ToWorker =
   | { t: 'info'; id: number }
   | { t: 'metrics'; id: number }
   | { t: 'drain'; id: number; graceMs: number }
+  /** The worker's pcap capture: its count, or (take) its records, ending its capture. */
+  | { t: 'pcap'; id: number; take: boolean }
   | { t: 'stop'; id: number };
 
 /** Interface counters by sw_if_index. */
@@ -40,6 +44,7 @@ export type FromWorker =
   | { t: 'info'; id: number; lwp: number; cpuNow: number }
   | { t: 'metrics'; id: number; json: unknown[] }
   | { t: 'drained'; id: number; clean: boolean; remaining: number }
+  | { t: 'pcap'; id: number; captured: number; records: Uint8Array | null }
   | { t: 'stopped'; id: number }
   | { t: 'echo'; src: number; id: number; seq: number; ttl: number; len: number };
 

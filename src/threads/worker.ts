@@ -17,6 +17,8 @@ import { localPlacement, threadName, type ThreadView } from '../cli/threads.js';
 import { createLogger } from '../log.js';
 import { threadControl } from '../io/af-packet.js';
 import { afPacketOptions, openQueues } from './devices.js';
+import { SharedLimits } from '../tcp/shared-limits.js';
+import { PcapTrace } from '../dataplane/pcap-trace.js';
 import type { CounterSnapshot, FromWorker, OpenPlan, SharedNeighbor, ToWorker, WorkerData } from './protocol.js';
 
 const data = rawWorkerData as WorkerData;
@@ -52,6 +54,7 @@ function main(): void {
     },
     announces: false,
     cacheShare: 1 / data.workers,
+    sharedLimits: SharedLimits.attach(data.sharedLimits, data.index),
     threads: {
       self: data.index,
       threads: () => [],
@@ -106,6 +109,17 @@ function main(): void {
       case 'drain': {
         const r = await engine.drain(m.graceMs);
         post({ t: 'drained', id: m.id, clean: r.clean, remaining: r.remaining });
+        return;
+      }
+      case 'pcap': {
+        const capture = engine.dp.pcap instanceof PcapTrace ? engine.dp.pcap : null;
+        if (capture === null || !m.take) {
+          post({ t: 'pcap', id: m.id, captured: capture?.captured ?? 0, records: null });
+          return;
+        }
+        engine.dp.pcap = null; // the main thread writes the file
+        const records = Uint8Array.from(capture.records());
+        port.postMessage({ t: 'pcap', id: m.id, captured: capture.captured, records } satisfies FromWorker, [records.buffer]);
         return;
       }
       case 'stop':

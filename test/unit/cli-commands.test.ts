@@ -131,6 +131,14 @@ describe('cli: show commands with the seed configuration', () => {
     assert.doesNotMatch(await tb.cli('show runtime'), /af-packet-input/);
   });
 
+  it('num-tx-queues is kept and shown: one TX queue per thread, never shared (VPP with num-tx-queues = threads)', async () => {
+    const tb = await seedTestBed();
+    assert.match(await tb.cli('show hardware-interfaces'), /TX Queues:\n\s+queue shared thread\(s\)\n\s+0\s+no\s+0\n\s+Ethernet address/);
+    const r = await tb.run('create host-interface name eth7 num-tx-queues 3');
+    assert.equal(r.ok, true, r.output);
+    assert.match(await tb.cli('show hardware-interfaces'), /host-eth7[^]*TX Queues:\n\s+queue shared thread\(s\)\n\s+0\s+no\s+0\n\s+\(num-tx-queues 3: every thread sends on its own socket, as VPP with num-tx-queues = threads\)/);
+  });
+
   it('show interface rx-placement lists queue 0 of each hardware interface; rx-mode needs a device that has one', async () => {
     const tb = await seedTestBed();
     assert.equal(await tb.cli('show interface rx-placement'), 'Thread 0 (vpp_main):\n  node af-packet-input:\n    host-macvlan0 queue 0 (interrupt)');

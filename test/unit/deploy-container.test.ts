@@ -98,7 +98,7 @@ describe('Containerfile (engine ts)', () => {
     // exec form, the file-capability node itself: a shell (the base image's docker-entrypoint.sh)
     // would lose the capability under no_new_privs
     assert.deepEqual(JSON.parse(entry.args), [IMAGE_PATHS.capNode, IMAGE_PATHS.app]);
-    assert.deepEqual(JSON.parse(cmd.args), ['run', '-c', '/conf/vpp.conf', '--management', '[::]:9100']);
+    assert.deepEqual(JSON.parse(cmd.args), ['run', '-c', '/conf/vpp.conf', '--management', '0.0.0.0:9100']);
   });
 
   test('OCI labels carry the version and the source revision (build args from make build-container)', () => {

@@ -14,6 +14,7 @@ import {
   defaultPcapFileName,
   PCAP_MAX_BUFFER_BYTES,
   pcapFileNameProblem,
+  mergePcapRecords,
   PcapTrace,
   type PcapTraceOptions,
 } from '../../src/dataplane/pcap-trace.js';
@@ -180,5 +181,37 @@ describe('dataplane/pcap-trace: PcapTrace', () => {
     p.captureRx(f, 0, f.length, 0, 0, 1);
     assert.throws(() => p.finish(), /cannot write .*link\.pcap: it is a symbolic link; 1 packets not written/);
     assert.equal(readFileSync(file('target'), 'utf8'), 'precious');
+  });
+});
+
+describe('dataplane/pcap-trace: worker threads', () => {
+  it("merges every thread's records in time order, the first max of them, into one file tshark reads", { skip: !hasTshark() && 'tshark not installed' }, () => {
+    // Three threads capturing at interleaved times (main: ping it sent; workers: what they read).
+    const clocks = [[5, 50], [1, 3, 7, 9], [2, 4, 6, 8, 10]];
+    const threads = clocks.map((times, i) => {
+      let k = 0;
+      const t = new PcapTrace(options({ max: 9, file: file(`merge${i}`) }), () => 1_700_000_000_000 + times[k++] * 1000);
+      for (const ms of times) {
+        const f = strippedPing(ms);
+        t.captureRx(f, 0, f.length, 0, 0, 1);
+      }
+      return t;
+    });
+    const merged = mergePcapRecords(threads.map((t) => t.records()), 100);
+    assert.equal(merged.count, 11);
+    const main = threads[0];
+    main.peerCaptured = 9;
+    assert.match(main.status(), /: 9 of 9 pkts/, 'status counts every thread, up to max');
+    main.addPeerRecords(threads[1].records());
+    main.addPeerRecords(threads[2].records());
+    assert.equal(main.finish(), `Write 9 packets to ${file('merge0')}, and stop capture...`, 'the first max frames of all threads');
+    const rows = tshark(file('merge0'), ['frame.time_epoch', 'icmp.seq']);
+    assert.deepEqual(
+      rows.map((r) => Number(r[1])),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
+    const times = rows.map((r) => Number(r[0]));
+    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+    rmSync(file('merge0'), { force: true });
   });
 });

@@ -144,8 +144,7 @@ describe('tcp TS.Recent in TIME_WAIT (review-tcp1 M4)', () => {
   type Entry = { remotePort: number; tsRecent: number; constructor: { name: string } };
   const entry = (h: TcpHarness, port: number): Entry => {
     // (sessions() returns copies: read the table's entry itself)
-    const table = (h.stack as unknown as { table: Map<number, Entry> }).table;
-    const tw = [...table.values()].find((c) => c.remotePort === port)!;
+    const tw = [...h.stack.connections()].find((c) => c.remotePort === port) as unknown as Entry;
     assert.equal(tw.constructor.name, 'TimeWaitConnection');
     return tw;
   };

@@ -1,0 +1,401 @@
+/**
+ * The limits that hold for the whole process, whatever thread a connection landed on (issues 9
+ * and 12): one SharedArrayBuffer, created by the main thread and handed to every worker, holds
+ *
+ * - the global memory budget's figure: every thread keeps its own exact byte counts (a plain
+ *   number, as before) and publishes them, rounded to KiB, into one shared total whenever they
+ *   moved by more than a quantum since it last did (Linux batches tcp_memory_allocated per CPU
+ *   the same way). A thread's view of the total is its own exact bytes plus what the others
+ *   published, so with k threads it is off by less than (k - 1) quanta; the quantum is at most
+ *   1/32 of the limit per thread (at most 256 KiB), and one thread alone is exact;
+ * - the per-source table: source address → connections (an exact shared counter) and bytes (the
+ *   same batched publishing as the total, per slot);
+ * - the TIME_WAIT count (its cap is the process's, as Linux's tcp_max_tw_buckets is the host's);
+ * - the TLS handshakes under way, in total and per source (a second source table).
+ *
+ * Counters are updated with Atomics (lock-free). The source table's slots are claimed under a
+ * short spin lock taken once per new connection, never per segment: a connection keeps its slot
+ * number, and a slot is never re-keyed while it has a connection, so charging bytes to it is one
+ * add. The table is open addressing with a bounded probe (PROBE slots from the keyed hash of the
+ * address, tableHash4 of wire/keyed-hash.ts with a key made by the main thread): an address whose
+ * window is full is admitted without per-source accounting (it still counts in the global budget
+ * and every other limit) and counted (`source-table-full`): a full window means the table holds
+ * about as many busy sources as it has room for, which the default sizing (twice the connections
+ * the stacks may hold, up to MAX_CAPACITY) makes rare. Slots are never emptied, only reused: one
+ * whose count is 0 is free, so a lookup can stop at the first slot never used.
+ */
+import { randomBytes } from 'node:crypto';
+import { tableHash4 } from '../wire/keyed-hash.js';
+
+/** Slots probed from an address's hash before the table is called full for it. */
+export const PROBE = 32;
+/** Most slots of a source table (8 MiB of shared memory at 8 words a slot; pages never touched cost nothing). */
+export const MAX_CAPACITY = 1 << 18;
+/** Fewest slots. */
+export const MIN_CAPACITY = 256;
+
+// Header words.
+const H_MAGIC = 0;
+const H_THREADS = 1;
+const H_CAPACITY = 2;
+const H_TLS_CAPACITY = 3;
+const H_KEY0 = 4;
+const H_KEY1 = 5;
+/** Sum of every thread's published total, KiB. */
+const H_TOTAL_KIB = 6;
+/** Highest H_TOTAL_KIB seen, KiB. */
+const H_PEAK_KIB = 7;
+const H_TIME_WAIT = 8;
+const H_TLS_HANDSHAKES = 9;
+const H_LOCK = 10;
+const H_TLS_LOCK = 11;
+const H_FULL = 12;
+const H_TLS_FULL = 13;
+const H_SOURCES = 14;
+const H_TLS_SOURCES = 15;
+const HEADER = 16;
+const MAGIC = 0x5653_4c31; // 'VSL1'
+
+/** Per thread: published total, then the four kinds (MEM_*), then its peak (all KiB). */
+const THREAD_STRIDE = 8;
+export const T_TOTAL = 0;
+export const T_KINDS = 1;
+export const T_PEAK = 5;
+
+/** Per slot: family (0 never used, 4, 6), four address words, count, published bytes (KiB). */
+const SLOT_STRIDE = 8;
+const S_FAM = 0;
+const S_COUNT = 5;
+const S_KIB = 6;
+
+/** acquire(): the source has its maximum count. */
+export const ACQUIRE_COUNT_LIMIT = -2;
+/** acquire(): the source holds its maximum bytes. */
+export const ACQUIRE_BYTES_LIMIT = -3;
+/** acquire(): no slot in the address's probe window (admitted, not accounted per source). */
+export const ACQUIRE_TABLE_FULL = -1;
+
+function pow2AtLeast(n: number): number {
+  let p = MIN_CAPACITY;
+  while (p < n && p < MAX_CAPACITY) p *= 2;
+  return p;
+}
+
+function spinLock(a: Int32Array, at: number): void {
+  if (Atomics.compareExchange(a, at, 0, 1) === 0) return;
+  let spins = 0;
+  while (Atomics.compareExchange(a, at, 0, 1) !== 0) {
+    // The holder runs a few dozen instructions; if it was descheduled, sleep 50 µs at a time.
+    if (++spins > 64) Atomics.wait(a, at, 1, 0.05);
+  }
+}
+
+/** A source's key: IPv4 (family 4, the address in w0) or IPv6 (family 6, its four words). */
+export interface SourceKey {
+  fam: number;
+  w0: number;
+  w1: number;
+  w2: number;
+  w3: number;
+}
+
+/** One busy slot, for show commands. */
+export interface SourceRow extends SourceKey {
+  slot: number;
+  count: number;
+  bytes: number;
+}
+
+/** A bounded shared table: source address → count and published bytes. */
+export class SourceTable {
+  private readonly mask: number;
+  /** The key acquire()/find() work on (set with key4/key6; no allocation per lookup). */
+  readonly key: SourceKey = { fam: 0, w0: 0, w1: 0, w2: 0, w3: 0 };
+
+  constructor(
+    private readonly a: Int32Array,
+    private readonly base: number,
+    readonly capacity: number,
+    private readonly lockAt: number,
+    private readonly fullAt: number,
+    private readonly liveAt: number,
+    private readonly k0: number,
+    private readonly k1: number,
+  ) {
+    this.mask = capacity - 1;
+  }
+
+  key4(ip: number): this {
+    const k = this.key;
+    k.fam = 4;
+    k.w0 = ip | 0;
+    k.w1 = k.w2 = k.w3 = 0;
+    return this;
+  }
+
+  key6(b: Buffer, off: number): this {
+    const k = this.key;
+    k.fam = 6;
+    k.w0 = b.readInt32BE(off);
+    k.w1 = b.readInt32BE(off + 4);
+    k.w2 = b.readInt32BE(off + 8);
+    k.w3 = b.readInt32BE(off + 12);
+    return this;
+  }
+
+  private start(): number {
+    const k = this.key;
+    return tableHash4(this.k0, this.k1 ^ k.fam, k.w0, k.w1, k.w2, k.w3) & this.mask;
+  }
+
+  private matches(o: number): boolean {
+    const a = this.a;
+    const k = this.key;
+    return Atomics.load(a, o + S_FAM) === k.fam && Atomics.load(a, o + 1) === k.w0 && Atomics.load(a, o + 2) === k.w1 && Atomics.load(a, o + 3) === k.w2 && Atomics.load(a, o + 4) === k.w3;
+  }
+
+  /** The busy slot of the current key, or -1 (no lock: a snapshot, for show and admission hints). */
+  find(): number {
+    const a = this.a;
+    const s0 = this.start();
+    for (let j = 0; j < PROBE; j++) {
+      const s = (s0 + j) & this.mask;
+      const o = this.base + s * SLOT_STRIDE;
+      if (Atomics.load(a, o + S_FAM) === 0) return -1;
+      if (Atomics.load(a, o + S_COUNT) > 0 && this.matches(o)) return s;
+    }
+    return -1;
+  }
+
+  /**
+   * One more user of the current key's slot: the slot, or ACQUIRE_COUNT_LIMIT when it already has
+   * maxCount users, ACQUIRE_BYTES_LIMIT when its published bytes reach refuseBytes, or
+   * ACQUIRE_TABLE_FULL (counted). Check and increment are one step for every thread.
+   */
+  acquire(maxCount: number, refuseBytes: number): number {
+    const a = this.a;
+    const s0 = this.start();
+    spinLock(a, this.lockAt);
+    try {
+      let dead = -1;
+      let free = -1;
+      for (let j = 0; j < PROBE; j++) {
+        const s = (s0 + j) & this.mask;
+        const o = this.base + s * SLOT_STRIDE;
+        const fam = a[o + S_FAM];
+        if (fam === 0) {
+          if (free < 0) free = s;
+          break;
+        }
+        const live = Atomics.load(a, o + S_COUNT) > 0;
+        if (this.matches(o)) {
+          if (live) {
+            if (Atomics.load(a, o + S_COUNT) >= maxCount) return ACQUIRE_COUNT_LIMIT;
+            if (Atomics.load(a, o + S_KIB) * 1024 >= refuseBytes) return ACQUIRE_BYTES_LIMIT;
+            // (A release may have taken it to 0 since: then it is live again, counted so.)
+            if (Atomics.add(a, o + S_COUNT, 1) === 0) Atomics.add(a, this.liveAt, 1);
+            return s;
+          }
+          dead = s;
+        } else if (!live && free < 0) free = s;
+      }
+      const s = dead >= 0 ? dead : free;
+      if (s < 0) {
+        Atomics.add(a, this.fullAt, 1);
+        return ACQUIRE_TABLE_FULL;
+      }
+      if (maxCount <= 0) return ACQUIRE_COUNT_LIMIT;
+      const o = this.base + s * SLOT_STRIDE;
+      const k = this.key;
+      Atomics.store(a, o + 1, k.w0);
+      Atomics.store(a, o + 2, k.w1);
+      Atomics.store(a, o + 3, k.w2);
+      Atomics.store(a, o + 4, k.w3);
+      Atomics.store(a, o + S_FAM, k.fam);
+      Atomics.store(a, o + S_KIB, 0);
+      Atomics.store(a, o + S_COUNT, 1);
+      Atomics.add(a, this.liveAt, 1);
+      return s;
+    } finally {
+      Atomics.store(a, this.lockAt, 0);
+    }
+  }
+
+  /** One user of the slot is gone (lock-free; the slot is free again at 0). */
+  release(slot: number): void {
+    if (Atomics.sub(this.a, this.base + slot * SLOT_STRIDE + S_COUNT, 1) === 1) Atomics.sub(this.a, this.liveAt, 1);
+  }
+
+  count(slot: number): number {
+    return Atomics.load(this.a, this.base + slot * SLOT_STRIDE + S_COUNT);
+  }
+
+  /** Bytes every thread published for the slot, KiB (a plain read, see SharedLimits.totalKib). */
+  kib(slot: number): number {
+    return this.a[this.base + slot * SLOT_STRIDE + S_KIB];
+  }
+
+  addKib(slot: number, d: number): void {
+    Atomics.add(this.a, this.base + slot * SLOT_STRIDE + S_KIB, d);
+  }
+
+  /** Slots in use now. */
+  get live(): number {
+    return Atomics.load(this.a, this.liveAt);
+  }
+
+  /** New sources admitted without a slot because their probe window was full. */
+  get full(): number {
+    return Atomics.load(this.a, this.fullAt);
+  }
+
+  /** Every busy slot (a snapshot; for show commands). */
+  rows(): SourceRow[] {
+    const a = this.a;
+    const out: SourceRow[] = [];
+    for (let s = 0; s < this.capacity; s++) {
+      const o = this.base + s * SLOT_STRIDE;
+      const count = Atomics.load(a, o + S_COUNT);
+      if (count <= 0) continue;
+      out.push({ slot: s, fam: a[o], w0: a[o + 1], w1: a[o + 2], w2: a[o + 3], w3: a[o + 4], count, bytes: Atomics.load(a, o + S_KIB) * 1024 });
+    }
+    return out;
+  }
+}
+
+export interface SharedLimitsOptions {
+  /** Threads that attach (the main thread and every worker). */
+  threads: number;
+  /** Source slots wanted (rounded up to a power of two, MIN_CAPACITY…MAX_CAPACITY). */
+  sources: number;
+  /** TLS source slots wanted. */
+  tlsSources?: number;
+}
+
+/** One thread's view of the process-wide limits. */
+export class SharedLimits {
+  readonly threads: number;
+  readonly sources: SourceTable;
+  readonly tls: SourceTable;
+  private readonly a: Int32Array;
+  private readonly mine: number;
+
+  private constructor(
+    readonly buffer: SharedArrayBuffer,
+    /** This thread's index (0 = main). */
+    readonly thread: number,
+  ) {
+    const a = new Int32Array(buffer);
+    if (a[H_MAGIC] !== MAGIC) throw new Error('not a shared-limits buffer');
+    this.a = a;
+    this.threads = a[H_THREADS];
+    if (thread < 0 || thread >= this.threads) throw new Error(`thread ${thread} outside 0…${this.threads - 1}`);
+    this.mine = HEADER + thread * THREAD_STRIDE;
+    const cap = a[H_CAPACITY];
+    const tlsCap = a[H_TLS_CAPACITY];
+    const tableAt = HEADER + this.threads * THREAD_STRIDE;
+    this.sources = new SourceTable(a, tableAt, cap, H_LOCK, H_FULL, H_SOURCES, a[H_KEY0], a[H_KEY1]);
+    this.tls = new SourceTable(a, tableAt + cap * SLOT_STRIDE, tlsCap, H_TLS_LOCK, H_TLS_FULL, H_TLS_SOURCES, a[H_KEY0] ^ 0x7f4a7c15, a[H_KEY1]);
+  }
+
+  /** Makes the buffer (main thread) and returns thread 0's view; workers attach(buffer, i). */
+  static create(o: SharedLimitsOptions): SharedLimits {
+    const threads = Math.max(1, o.threads | 0);
+    const cap = pow2AtLeast(o.sources);
+    const tlsCap = pow2AtLeast(o.tlsSources ?? MIN_CAPACITY);
+    const words = HEADER + threads * THREAD_STRIDE + (cap + tlsCap) * SLOT_STRIDE;
+    const buffer = new SharedArrayBuffer(words * 4);
+    const a = new Int32Array(buffer);
+    const key = randomBytes(8);
+    a[H_THREADS] = threads;
+    a[H_CAPACITY] = cap;
+    a[H_TLS_CAPACITY] = tlsCap;
+    a[H_KEY0] = key.readInt32LE(0);
+    a[H_KEY1] = key.readInt32LE(4);
+    Atomics.store(a, H_MAGIC, MAGIC);
+    return new SharedLimits(buffer, 0);
+  }
+
+  static attach(buffer: SharedArrayBuffer, thread: number): SharedLimits {
+    return new SharedLimits(buffer, thread);
+  }
+
+  // ---- the memory total
+
+  /**
+   * Sum of what every thread published, KiB. A plain read (per segment; Atomics.load costs a
+   * builtin call in Node 20's V8): an aligned Int32Array element is tear-free, and a value a
+   * moment old is within what the quanta allow anyway.
+   */
+  totalKib(): number {
+    return this.a[H_TOTAL_KIB];
+  }
+
+  /** What this thread published last, KiB. */
+  ownKib(): number {
+    return this.a[this.mine + T_TOTAL];
+  }
+
+  /** Publishes this thread's total (KiB) and kinds (KiB each); keeps the shared peak. */
+  publish(totalKib: number, kinds: readonly number[]): void {
+    const a = this.a;
+    const m = this.mine;
+    const d = totalKib - a[m + T_TOTAL];
+    Atomics.store(a, m + T_TOTAL, totalKib);
+    for (let i = 0; i < 4; i++) Atomics.store(a, m + T_KINDS + i, Math.round(kinds[i] / 1024));
+    if (totalKib > a[m + T_PEAK]) Atomics.store(a, m + T_PEAK, totalKib);
+    if (d === 0) return;
+    const now = Atomics.add(a, H_TOTAL_KIB, d) + d;
+    let peak = Atomics.load(a, H_PEAK_KIB);
+    while (now > peak) {
+      const was = Atomics.compareExchange(a, H_PEAK_KIB, peak, now);
+      if (was === peak) break;
+      peak = was;
+    }
+  }
+
+  /** Highest published total, KiB. */
+  peakKib(): number {
+    return Atomics.load(this.a, H_PEAK_KIB);
+  }
+
+  /** A thread's published figures (KiB): total, the four kinds, its peak. */
+  threadFigures(t: number): { total: number; kinds: number[]; peak: number } {
+    const a = this.a;
+    const o = HEADER + t * THREAD_STRIDE;
+    return { total: Atomics.load(a, o + T_TOTAL), kinds: [0, 1, 2, 3].map((i) => Atomics.load(a, o + T_KINDS + i)), peak: Atomics.load(a, o + T_PEAK) };
+  }
+
+  // ---- TIME_WAIT
+
+  /** Adds d to the process's TIME_WAIT count; returns the new count. */
+  timeWaitAdd(d: number): number {
+    return Atomics.add(this.a, H_TIME_WAIT, d) + d;
+  }
+
+  get timeWait(): number {
+    return Atomics.load(this.a, H_TIME_WAIT);
+  }
+
+  // ---- TLS handshakes
+
+  /** One more handshake under way if fewer than max are: whether it may start. */
+  tlsHandshakeEnter(max: number): boolean {
+    if (Atomics.add(this.a, H_TLS_HANDSHAKES, 1) < max) return true;
+    Atomics.sub(this.a, H_TLS_HANDSHAKES, 1);
+    return false;
+  }
+
+  tlsHandshakeLeave(): void {
+    Atomics.sub(this.a, H_TLS_HANDSHAKES, 1);
+  }
+
+  get tlsHandshakes(): number {
+    return Atomics.load(this.a, H_TLS_HANDSHAKES);
+  }
+}
+
+/** Source slots for stacks that may hold `connections` connections in all: twice that, bounded. */
+export function sourceCapacityFor(connections: number): number {
+  return pow2AtLeast(2 * connections);
+}

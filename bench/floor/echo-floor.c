@@ -96,8 +96,11 @@ int main(int argc, char **argv) {
         send(fd, tx, 42, MSG_DONTWAIT);
       } else if (type == ETH_P_IP && len >= 14 + 20 + 8 && f[23] == 1 && memcmp(f + 30, &me, 4) == 0) {
         uint32_t ihl = (uint32_t)(f[14] & 15) * 4, tot = (uint32_t)(f[16] << 8 | f[17]);
+        /* Every length from the wire is checked before use: a header of 20-60 bytes, an ICMP
+         * header after it within the total length, the total within the frame and our TX buffer. */
+        if (ihl < 20 || tot < ihl + 8 || 14 + tot > len || 14 + tot > sizeof tx) goto next;
         uint8_t *icmp = f + 14 + ihl;
-        if (icmp[0] == 8 && 14 + tot <= len) {
+        if (icmp[0] == 8) {
           memcpy(tx, f + 6, 6);
           memcpy(tx + 6, mac, 6);
           memcpy(tx + 12, f + 12, 14 + tot - 12);
@@ -118,6 +121,7 @@ int main(int argc, char **argv) {
         }
       }
     }
+  next:
     __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
     cur = (cur + 1) % req.tp_frame_nr;
   }

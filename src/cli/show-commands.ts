@@ -107,7 +107,7 @@ function showHardware(ctx: CliContext, brief: boolean): string {
     if (typeof x.rxFrames === 'number') {
       lines.push(`  rx frames ${x.rxFrames} bytes ${x.rxBytes} vectors ${x.rxVectors} wakeups ${x.rxWakeups} truncated ${x.rxTruncated}`);
       lines.push(`  tx frames ${x.txFrames} bytes ${x.txBytes} eagain ${x.txEagain} nobufs ${x.txNobufs}${x.txLastError ? ` last error ${x.txLastError}` : ''}`);
-      if (typeof x.txCsumOffloaded === 'number') lines.push(`  tx checksum-offloaded ${x.txCsumOffloaded} gso super-frames ${x.txGsoFrames}`);
+      if (typeof x.txCsumOffloaded === 'number') lines.push(`  tx checksum-offloaded ${x.txCsumOffloaded} gso super-frames ${x.txGsoFrames}${typeof x.txGsoTooBig === 'number' && x.txGsoTooBig > 0 ? ` gso-too-big (refused, ≥ 65,536 bytes) ${x.txGsoTooBig}` : ''}`);
       lines.push(`  socket errors ${x.socketErrors}${x.socketLastError ? ` (last ${x.socketLastError})` : ''}, handler errors ${x.handlerErrors}`);
     }
     const lat = stats as unknown as Partial<Record<'latRingWait' | 'latHandler' | 'latReply', number[]>>;

@@ -80,6 +80,14 @@ describe('rx-mode on the lab: switching at run time under traffic', { skip }, ()
     await pod('clear runtime');
     // Idle: the loop keeps looking (empty polls grow) and still answers every CLI command.
     assert.ok(await eventually(async () => queueLine(await pod('show runtime')).empty > 1000, 5000), 'no empty polls while polling');
+    // The histograms' overflow bucket (≥ 16,384 µs, printed `>16384:N`), counted since the socket
+    // opened: pings on an idle, polling path must not add to it (a unit or bucketing bug would).
+    const LAT = ['ring-wait', 'handler', 'pickup to reply sent'];
+    const overflow = (hw: string, what: string): number => {
+      const line = new RegExp(`latency ${what}[^\n]*`).exec(hw)?.[0] ?? '';
+      return Number(/>16384:(\d+)/.exec(line)?.[1] ?? 0);
+    };
+    const hwBefore = await pod('show hardware-interfaces');
     assert.equal(curl(), 'Welcome');
     assert.ok(lab.ping(5).ok, 'ping in polling mode');
     const runtime = await pod('show runtime');
@@ -96,6 +104,7 @@ describe('rx-mode on the lab: switching at run time under traffic', { skip }, ()
     assert.ok(count('ring-wait') >= 5, hw);
     assert.ok(count('handler') >= 5, hw);
     assert.ok(count('pickup to reply sent') >= 5, hw);
+    for (const what of LAT) assert.equal(overflow(hw, what), overflow(hwBefore, what), `latency ${what}: a ping on an idle path took ≥ 16 ms\n${hwBefore}\n${hw}`);
 
     await pod(`set interface rx-mode ${IF} interrupt`);
     await pod('clear runtime');

@@ -32,6 +32,8 @@ export class ByteStreamDuplex extends Duplex implements StreamHandler {
   /** Bytes received from the transport, and written to it. */
   bytesIn = 0;
   bytesOut = 0;
+  /** Called after the transport's onDrain (the writer above may be waiting on the transport). */
+  afterDrain: (() => void) | null = null;
 
   constructor(
     readonly stream: ByteStream,
@@ -66,6 +68,7 @@ export class ByteStreamDuplex extends Duplex implements StreamHandler {
       this.pendingWrite = null;
       cb();
     }
+    this.afterDrain?.();
   }
 
   onEnd(): void {

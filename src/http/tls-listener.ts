@@ -655,7 +655,14 @@ export class TlsListener {
       return;
     }
     this.alpnHttp11++;
-    attachSocket(socket, this.http.accept, { remote: t.stream.remote, abort: () => duplex.abortTransport(), flushSoon: this.flushSoon });
+    attachSocket(socket, this.http.accept, {
+      remote: t.stream.remote,
+      abort: () => duplex.abortTransport(),
+      flushSoon: this.flushSoon,
+      // What TLS has already handed to the Duplex and to our TCP (as the native engine counts it).
+      queuedBelow: () => duplex.writableLength + t.stream.queuedBytes,
+      onDrainBelow: (drained) => (duplex.afterDrain = drained),
+    });
   }
 
   /** Resets connections whose ClientHello or handshake is late (the sweep timer; tests call it with their clock). */

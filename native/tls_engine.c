@@ -664,6 +664,15 @@ static napi_value m_writev(napi_env env, napi_callback_info info) {
     napi_create_uint32(env, 0, &z);
     return z;
   }
+  /* Every chunk must be a Buffer: checked before a target slab is installed as c->obuf, so no
+   * early return can leave JS memory there (review M1). */
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value el;
+    void *data;
+    size_t n;
+    if (napi_get_element(env, argv[1], i, &el) != napi_ok) break;
+    if (!get_buffer(env, el, &data, &n)) return NULL;
+  }
   ERR_clear_error();
   /* A target Buffer (a slab JS recycles once TCP has sent it): the records go straight there. */
   unsigned char *saved = NULL;
@@ -691,7 +700,7 @@ static napi_value m_writev(napi_env env, napi_callback_info info) {
     if (napi_get_element(env, argv[1], i, &el) != napi_ok) break;
     void *data;
     size_t n;
-    if (!get_buffer(env, el, &data, &n)) return NULL;
+    if (!get_buffer(env, el, &data, &n)) goto done; /* not reached: checked above */
     const unsigned char *p = data;
     if (n > max - taken) n = max - taken;
     taken += n;

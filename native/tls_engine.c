@@ -59,6 +59,11 @@
 #define ERRCLASS_PROTOCOL 1
 #define ERRCLASS_CIPHER 2
 #define ERRCLASS_OTHER 3
+#define ERRCLASS_KEY_UPDATE 4 /* more than KEY_UPDATE_MAX KeyUpdates without application data */
+
+/* TLS 1.3 KeyUpdate messages accepted in a row without application data in between: each costs
+ * the server a key derivation (~14 µs), and OpenSSL itself sets no limit (review M2). */
+#define KEY_UPDATE_MAX 32
 
 #define RECORD_MAX 16384
 /* Output up to this size is copied into a JS Buffer (the connection keeps its buffer); larger
@@ -84,6 +89,8 @@ typedef struct tls_conn {
   int done;
   int dead;        /* fatal error: no more reads or writes */
   int peer_closed; /* close_notify received: what else comes in is ignored */
+  unsigned key_updates; /* KeyUpdates received since the last application data */
+  int key_update_flood; /* more than KEY_UPDATE_MAX of them: fatal */
   char err[256];
 } tls_conn;
 
@@ -424,6 +431,8 @@ static tls_conn *get_conn(napi_env env, napi_value v) {
   return p;
 }
 
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl, void *arg);
+
 static napi_value m_conn_new(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -457,6 +466,8 @@ static napi_value m_conn_new(napi_env env, napi_callback_info info) {
   BIO_set_data(c->wbio, c);
   SSL_set_bio(c->ssl, c->rbio, c->wbio);
   SSL_set_accept_state(c->ssl);
+  SSL_set_msg_callback(c->ssl, msg_cb);
+  SSL_set_msg_callback_arg(c->ssl, c);
   c->ctx = ctx;
   ctx->refs++;
   __atomic_add_fetch(&live_conns, 1, __ATOMIC_RELAXED);
@@ -467,6 +478,28 @@ static napi_value m_conn_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return r;
+}
+
+/* Counts the peer's KeyUpdate handshake messages (content type 22, handshake type 24). Beyond
+ * KEY_UPDATE_MAX the rest of the input is dropped (OpenSSL then stops with "want read" after this
+ * record instead of working through thousands more) and m_feed makes the connection fatal. */
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl, void *arg) {
+  (void)version;
+  (void)ssl;
+  tls_conn *c = arg;
+  if (write_p || c == NULL || content_type != SSL3_RT_HANDSHAKE || len < 1) return;
+  if (((const unsigned char *)buf)[0] != SSL3_MT_KEY_UPDATE) return;
+  if (++c->key_updates > KEY_UPDATE_MAX && !c->key_update_flood) {
+    c->key_update_flood = 1;
+    (void)BIO_reset(c->rbio);
+  }
+}
+
+static int flood_fail(tls_conn *c) {
+  if (c->err[0] == 0) snprintf(c->err, sizeof c->err, "key-update-flood: more than %d TLS KeyUpdates without application data", KEY_UPDATE_MAX);
+  ERR_clear_error();
+  c->dead = 1;
+  return ERRCLASS_KEY_UPDATE;
 }
 
 /* The class of a failure, from OpenSSL's first error, remembered with its text. */
@@ -574,7 +607,13 @@ static napi_value m_feed(napi_env env, napi_callback_info info) {
       int r = SSL_read_ex(c->ssl, dst + n, cap - n, &got);
       if (r == 1) {
         n += got;
+        if (got > 0 && !c->key_update_flood) c->key_updates = 0;
         continue;
+      }
+      if (c->key_update_flood) {
+        flags |= FLAG_FATAL;
+        errclass = flood_fail(c);
+        break;
       }
       int e = SSL_get_error(c->ssl, r);
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;

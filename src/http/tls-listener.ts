@@ -50,7 +50,7 @@ import {
 } from './tls-credentials.js';
 import { PairWatcher, type PairWatcherOptions } from './pair-watcher.js';
 import { type DenseMember, DenseSet } from '../stream/dense-set.js';
-import { ERRCLASS_CIPHER, ERRCLASS_PROTOCOL, NativeTlsSession, alpnWire, nativeTls, type NativeHandle, type NativeTlsHooks, type TlsEngineAddon } from './tls-native.js';
+import { ERRCLASS_CIPHER, ERRCLASS_KEY_UPDATE, ERRCLASS_PROTOCOL, NativeTlsSession, alpnWire, nativeTls, type NativeHandle, type NativeTlsHooks, type TlsEngineAddon } from './tls-native.js';
 
 export const TLS_NODE = 'tls-server';
 
@@ -64,6 +64,9 @@ export const TLS_ERROR_REASONS: Readonly<Record<string, string>> = {
   'handshake-limit': 'connections reset: too many TLS handshakes under way at once',
   'handshake-limit-source': 'connections reset: too many TLS handshakes under way from one address',
   'record-error': 'TLS connections closed after the handshake: a record OpenSSL refused (bad MAC, bad record, protocol error)',
+  // The native engine only: Node's TLSSocket has no hook on received handshake messages, so the
+  // node engine ($VPP_TLS_ENGINE=node) neither limits nor counts KeyUpdates.
+  'key-update-flood': 'TLS connections closed: more than 32 TLS 1.3 KeyUpdates without application data in between (native engine)',
   'reload-failed': 'certificate reloads refused (unreadable, unparsable, key mismatch, expired, not yet valid)',
 };
 
@@ -261,7 +264,7 @@ export class TlsListener {
     this.nativeHooks = {
       onSecure: (s) => this.securedNative(s),
       onHandshakeFailed: (s, cls, text) => this.handshakeFailedNative(s, cls, text),
-      onRecordError: () => void this.errors['record-error']!++,
+      onRecordError: (_s, _text, cls) => void this.errors[cls === ERRCLASS_KEY_UPDATE ? 'key-update-flood' : 'record-error']!++,
     };
     if (options.certFile !== undefined && options.keyFile !== undefined) {
       this.pairNow = loadPair(options.certFile, options.keyFile, this.readFile);

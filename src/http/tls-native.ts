@@ -44,6 +44,8 @@ const FLAG_FATAL = 4;
 /** The class of a fatal error (state[2]). */
 export const ERRCLASS_PROTOCOL = 1;
 export const ERRCLASS_CIPHER = 2;
+/** More than 32 TLS 1.3 KeyUpdates in a row without application data (the engine's limit). */
+export const ERRCLASS_KEY_UPDATE = 4;
 
 /** Encrypt while TCP holds less than this. */
 const HIGH_WATER = 256 * 1024;
@@ -106,8 +108,11 @@ export interface NativeTlsHooks {
   onSecure(session: NativeTlsSession): void;
   /** The handshake failed (errClass: 1 protocol, 2 cipher, else other). */
   onHandshakeFailed(session: NativeTlsSession, errClass: number, text: string): void;
-  /** After the handshake, OpenSSL refused a record (the connection is closed). */
-  onRecordError(session: NativeTlsSession, text: string): void;
+  /**
+   * After the handshake, OpenSSL refused a record, or the peer sent a KeyUpdate flood (errClass
+   * ERRCLASS_KEY_UPDATE): the connection is closed.
+   */
+  onRecordError(session: NativeTlsSession, text: string, errClass: number): void;
 }
 
 export class NativeTlsSession implements ByteStream {
@@ -340,7 +345,7 @@ export class NativeTlsSession implements ByteStream {
     this.release();
     if (!wasSecure) this.hooks.onHandshakeFailed(this, errClass, text);
     else {
-      this.hooks.onRecordError(this, text);
+      this.hooks.onRecordError(this, text, errClass);
       this.closeHandler();
     }
     if (this.tcp.close !== undefined) this.tcp.close();

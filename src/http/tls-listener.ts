@@ -478,14 +478,14 @@ export class TlsListener {
     t.started = this.monotonic();
     const start = performance.now();
     if (this.native !== null) {
-      const session = new NativeTlsSession(this.native, t.stream, this.nativeCtx!, this.nativeHooks);
+      const session = new NativeTlsSession(this.native, t.stream, this.nativeCtx!, this.nativeHooks, this.http.memory);
       t.session = session;
       session.tracked = t;
       session.feed(head, 0, head.length);
       this.charge(this.handshakeRuntime, start, 1, 0);
       return;
     }
-    const duplex = new ByteStreamDuplex(t.stream);
+    const duplex = new ByteStreamDuplex(t.stream, { memory: this.http.memory });
     t.duplex = duplex;
     const socket = new tls.TLSSocket(duplex, {
       isServer: true,
@@ -673,6 +673,7 @@ export class TlsListener {
     for (const t of this.open) {
       // Output slabs that TCP has sent since the connection last wrote go back to the pool.
       t.session?.reclaim();
+      t.duplex?.settle();
       if (t.stage === 'hello' && now - t.started > this.helloTimeoutMs) {
         this.errors['hello-timeout']!++;
         this.refuse(t);

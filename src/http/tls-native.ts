@@ -15,6 +15,7 @@
  */
 import { tryLoadPackageAddon } from '../wire/addon.js';
 import type { ByteStream, StreamHandler } from '../stream/byte-stream.js';
+import type { HttpMemory } from './server.js';
 
 /** An SSL_CTX or an SSL, opaque to JS. */
 export type NativeHandle = { readonly __native: unique symbol };
@@ -129,6 +130,8 @@ export class NativeTlsSession implements ByteStream {
   private pending = 0;
   /** Ciphertext bytes handed to TCP; minus tcp.queuedBytes, those it has sent. */
   private cipherWritten = 0;
+  /** Of cipherWritten, what TCP had sent when last looked at: the rest is charged to the budget as 'send'. */
+  private cipherSettled = 0;
   /** Slabs TCP may still hold, in order, each with the cipherWritten its last byte ends at. */
   private readonly slabs: Array<{ buf: Buffer; end: number }> = [];
   private flushQueued = false;
@@ -149,6 +152,8 @@ export class NativeTlsSession implements ByteStream {
     readonly tcp: ByteStream,
     ctx: NativeHandle,
     private readonly hooks: NativeTlsHooks,
+    /** The TCP memory budget: ciphertext TCP holds is charged as 'send' to the TCP connection (review M3). */
+    private readonly memory?: HttpMemory,
   ) {
     this.conn = engine.tlsConnNew(ctx);
   }
@@ -281,6 +286,7 @@ export class NativeTlsSession implements ByteStream {
     const b = this.engine.tlsTakeOutput(conn);
     if (b !== null) {
       this.cipherWritten += b.length;
+      this.memory?.charge('send', b.length, this.tcp);
       this.tcp.write(b);
     }
   }
@@ -306,6 +312,7 @@ export class NativeTlsSession implements ByteStream {
         if (state[3] === 1 && n > 0) {
           this.cipherWritten += n;
           this.slabs.push({ buf: slab, end: this.cipherWritten });
+          this.memory?.charge('send', n, this.tcp);
           this.tcp.write(slab.subarray(0, n));
         } else {
           if (slabPool.length < SLAB_POOL_MAX) slabPool.push(slab);
@@ -355,8 +362,12 @@ export class NativeTlsSession implements ByteStream {
   /** Slabs TCP has sent go back to the pool (also called by the listener's sweep for idle connections). */
   reclaim(): void {
     const slabs = this.slabs;
-    if (slabs.length === 0) return;
     const sent = this.cipherWritten - this.tcp.queuedBytes;
+    if (this.memory !== undefined && sent > this.cipherSettled) {
+      this.memory.release('send', sent - this.cipherSettled, this.tcp);
+      this.cipherSettled = sent;
+    }
+    if (slabs.length === 0) return;
     let i = 0;
     while (i < slabs.length && slabs[i]!.end <= sent) {
       if (slabPool.length < SLAB_POOL_MAX) slabPool.push(slabs[i]!.buf);

@@ -1,8 +1,10 @@
 /**
- * Review H1 (node engine): a TLS client over our TCP that pipelines GETs for a cached file
+ * Review H1 (node engine) and M3: a TLS client over our TCP that pipelines GETs for a cached file
  * and never reads. Per engine, the server's queue per connection stays bounded (the node engine used
  * to encrypt every cached answer whole into TCP's send queue: 33 MB per connection with 4 pipelined
- * 8 MB GETs), and once the client reads, every answer arrives intact.
+ * 8 MB GETs), the ciphertext TCP holds is charged to the TCP memory budget as 'send' (M3: it was
+ * not, so 200 non-reading TLS connections held 50 MB the budget did not see), and once the client
+ * reads, every answer arrives intact and the charge is released.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { TcpStack } from '../../src/tcp/stack.js';
+import { MEM_SEND } from '../../src/tcp/budget.js';
 import { QueueSink, type Wire } from '../helpers/tcp-wire.js';
 import { HttpStaticServer } from '../../src/http/server.js';
 import { TlsListener } from '../../src/http/tls-listener.js';
@@ -31,12 +34,12 @@ const PIPELINED = 4;
 
 for (const engine of ['node', 'native'] as const) {
   test(`${engine} engine: non-reading clients of a cached file: bounded send queue per connection, then intact`, async () => {
-    const http = new HttpStaticServer({ wwwRoot: tmp, cacheSizeBytes: 64 << 20 });
-    const tlsl = new TlsListener(http, null, { pair, engine, watch: false });
     const queue: Wire[] = [];
     const sa = new QueueSink(queue);
     const sb = new QueueSink(queue);
     const server = new TcpStack(sa, { secret: Buffer.alloc(32, 3) });
+    const http = new HttpStaticServer({ wwwRoot: tmp, cacheSizeBytes: 64 << 20, memory: server.mem.forApplication() });
+    const tlsl = new TlsListener(http, null, { pair, engine, watch: false });
     const client = new TcpStack(sb, { secret: Buffer.alloc(32, 4) });
     sa.peer = client;
     sb.peer = server;
@@ -86,6 +89,12 @@ for (const engine of ['node', 'native'] as const) {
     const queues = [...server.sessions()].map((x) => x.sendQueue);
     assert.equal(queues.length, CONNS);
     for (const q of queues) assert.ok(q < 1024 * 1024, `${engine}: server send queue ${q} B for a client that does not read (before: the whole answers)`);
+    tlsl.sweepHandshakes();
+    const held = queues.reduce((a, b) => a + b, 0);
+    const charged = server.mem.used[MEM_SEND]!;
+    assert.ok(held > 100_000, `send queues ${held}`);
+    assert.ok(charged >= held, `${engine}: 'send' charged ${charged} B, TCP holds ${held} B of ciphertext`);
+    assert.ok(charged < held + 2 * 1024 * 1024, `${engine}: 'send' charged ${charged} B, TCP holds ${held} B`);
     // Now read: every answer arrives.
     sockets.forEach((s, i) => {
       s.on('data', (b: Buffer) => (received[i]! += b.length));
@@ -93,6 +102,9 @@ for (const engine of ['node', 'native'] as const) {
     });
     await pump(() => received.every((n) => n >= PIPELINED * SIZE), 60_000);
     for (const n of received) assert.ok(n >= PIPELINED * SIZE, `received ${n} of ${PIPELINED * SIZE}+`);
+    await pump(() => server.mem.used[MEM_SEND]! === 0, 2000);
+    tlsl.sweepHandshakes();
+    assert.ok(server.mem.used[MEM_SEND]! < 64 * 1024, `${engine}: 'send' still charged ${server.mem.used[MEM_SEND]} B once everything is read`);
     for (const s of sockets) s.destroy();
     await pump(() => false, 100);
     tlsl.close();

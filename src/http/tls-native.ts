@@ -75,12 +75,22 @@ const state = new Int32Array(new ArrayBuffer(16));
  */
 const plainShared = Buffer.from(new ArrayBuffer(64 * 1024));
 
+/**
+ * Whether OpenSSL_version() ("OpenSSL 3.0.15+quic 3 Sep 2024") names the OpenSSL Node reports
+ * (process.versions.openssl, "3.0.15+quic" or "3.0.19"): the version word, with or without a
+ * "+suffix" (review L4: Node builds on quictls say "+quic" in both, which the check refused).
+ */
+export function sameOpenssl(addonVersion: string, nodeVersion: string): boolean {
+  const word = addonVersion.split(' ')[1] ?? '';
+  return word !== '' && (word === nodeVersion || word.split('+')[0] === nodeVersion.split('+')[0]);
+}
+
 /** The engine, or null when the addon is not built or predates it. */
 export function nativeTls(): TlsEngineAddon | null {
   if (addon !== undefined) return addon;
   const a = tryLoadPackageAddon<Partial<TlsEngineAddon>>('tls_engine');
   // The engine must run on the very OpenSSL Node runs on (one library, one set of headers).
-  if (a === undefined || typeof a.tlsContextNew !== 'function' || !String(a.opensslVersion).includes(` ${process.versions.openssl.split('+')[0]} `)) {
+  if (a === undefined || typeof a.tlsContextNew !== 'function' || !sameOpenssl(String(a.opensslVersion), process.versions.openssl)) {
     addon = null;
     return null;
   }

@@ -49,3 +49,13 @@ test('tlsWritev with a non-Buffer chunk and a target slab: a TypeError, no crash
   assert.equal(res.slabTouched, false);
   assert.ok(res.out > 0, 'the later record comes out of tlsTakeOutput');
 });
+
+test('the OpenSSL version check: the same version, with or without a +quic suffix (review L4)', async () => {
+  const { sameOpenssl } = await import('../../src/http/tls-native.js');
+  assert.equal(sameOpenssl('OpenSSL 3.0.15+quic 3 Sep 2024', '3.0.15+quic'), true);
+  assert.equal(sameOpenssl('OpenSSL 3.0.19 27 Jan 2026', '3.0.19'), true);
+  assert.equal(sameOpenssl('OpenSSL 3.0.15 3 Sep 2024', '3.0.15+quic'), true);
+  assert.equal(sameOpenssl('OpenSSL 3.0.1 14 Dec 2021', '3.0.15+quic'), false);
+  assert.equal(sameOpenssl('OpenSSL 3.0.15+quic 3 Sep 2024', '3.0.1'), false);
+  assert.equal(sameOpenssl('', '3.0.19'), false);
+});

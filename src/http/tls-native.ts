@@ -294,11 +294,22 @@ export class NativeTlsSession implements ByteStream {
     const conn = this.conn;
     if (conn === null) return;
     const b = this.engine.tlsTakeOutput(conn);
-    if (b !== null) {
-      this.cipherWritten += b.length;
-      this.memory?.charge('send', b.length, this.tcp);
-      this.tcp.write(b);
-    }
+    if (b !== null) this.toTcp(b);
+  }
+
+  /**
+   * Hands ciphertext to TCP; counts (cipherWritten, the budget) only what TCP took: a connection
+   * that has queued its FIN refuses writes, and a refused slab must not make reclaim() think TCP
+   * has sent a later one it still holds (review L6). Returns the bytes taken.
+   */
+  private toTcp(b: Buffer): number {
+    const before = this.tcp.queuedBytes;
+    this.tcp.write(b);
+    const took = this.tcp.queuedBytes - before;
+    if (took <= 0) return 0;
+    this.cipherWritten += took;
+    this.memory?.charge('send', took, this.tcp);
+    return took;
   }
 
   /** Encrypts what is queued, as far as TCP has room; then close_notify + FIN if asked. */
@@ -320,10 +331,8 @@ export class NativeTlsSession implements ByteStream {
         taken = e.tlsWritev(conn, out, out.length, max, slab);
         const n = state[1]!;
         if (state[3] === 1 && n > 0) {
-          this.cipherWritten += n;
-          this.slabs.push({ buf: slab, end: this.cipherWritten });
-          this.memory?.charge('send', n, this.tcp);
-          this.tcp.write(slab.subarray(0, n));
+          if (this.toTcp(slab.subarray(0, n)) > 0) this.slabs.push({ buf: slab, end: this.cipherWritten });
+          else if (slabPool.length < SLAB_POOL_MAX) slabPool.push(slab);
         } else {
           if (slabPool.length < SLAB_POOL_MAX) slabPool.push(slab);
           if (n > 0) this.sendOutput();

@@ -22,8 +22,7 @@ import { TLS_ROW_NAMES, measureTls, writeBenchCertificate, type TlsBenchResult, 
 import { measureFloor, type FloorResult } from './floor.js';
 import { ipv6Table, ipv6Target, measureIpv6, type Ipv6BenchResult } from './ipv6.js';
 import { addIdleSources, childPids, IDLE_CONNECTIONS, idleMemoryRows, measureIdleMemory, rssBytes, type IdleMemoryResult } from './idle-memory.js';
-import { CONGESTION_CONTROLS } from '../src/tcp/congestion.js';
-import { addPathLoss, KERNEL_LOSS_KEYS, kernelCongestionControl, kernelTcpCounters, lossDownloads, parseTcpStats, segmentBeforeThePath, type LossDownloadResult } from './loss.js';
+import { addPathLoss, KERNEL_LOSS_KEYS, kernelCongestionControl, setKernelCongestionControl, kernelTcpCounters, lossDownloads, parseTcpStats, segmentBeforeThePath, type LossDownloadResult } from './loss.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIG_NAME = '10mb.bin';
@@ -486,8 +485,8 @@ async function main(): Promise<number> {
     lab?: { ours: ServerResult };
     flat?: Partial<Record<ServerName, ServerResult>>;
     tls?: { ours?: TlsBenchResult; nginx?: TlsBenchResult };
-    /** oursKernelCc: ours again with the congestion control of the kernel nginx runs on, when it differs from ours. */
-    loss?: { ours?: LossDownloadResult; oursKernelCc?: LossDownloadResult; nginx?: LossDownloadResult };
+    /** nginxSameCc: nginx again with the kernel's default set to our congestion control, when it was another. */
+    loss?: { ours?: LossDownloadResult; nginx?: LossDownloadResult; nginxSameCc?: LossDownloadResult };
     /** The ping floor (bench/floor.ts): a minimal C responder on the same macvlan0. */
     floor?: FloorResult;
     ipv6?: { ours?: Ipv6BenchResult; nginx?: Ipv6BenchResult };
@@ -512,7 +511,7 @@ async function main(): Promise<number> {
   /** The loss row against one server: the bridge drops lossPct % each way meanwhile. */
   /** Ours runs cubic unless the experiment's --engine stanza names another. */
   const oursCongestionControl = (): string => /tcp-congestion-control\s+(\S+)/.exec(o.engine ?? '')?.[1] ?? 'cubic';
-  const runLoss = async (label: string, who: 'ours' | 'oursKernelCc' | 'nginx', t: Target, counters: () => Promise<Record<string, number>>, ourCc?: string): Promise<void> => {
+  const runLoss = async (label: string, who: 'ours' | 'nginx' | 'nginxSameCc', t: Target, counters: () => Promise<Record<string, number>>): Promise<void> => {
     await waitIndex(label, t);
     progress(`${label}: ${o.reps} × 10 MB download with ${o.lossPct}% random loss both ways (nftables on the bridge)`);
     const restoreOffload = await segmentBeforeThePath(flat.ns.worker);
@@ -526,7 +525,7 @@ async function main(): Promise<number> {
     }
     // Which congestion control each side ran: nginx takes the kernel's default (bbr on the machine
     // this was written on), ours its vpp.conf's tcp-congestion-control (cubic unless --engine says).
-    r.congestionControl = who === 'nginx' ? await kernelCongestionControl(flat.ns.pod) : (ourCc ?? oursCongestionControl());
+    r.congestionControl = who === 'ours' ? oursCongestionControl() : await kernelCongestionControl(flat.ns.pod);
     progress(`${label}:   congestion control ${r.congestionControl ?? '?'}`);
     progress(`${label}:   median ${fmt(r.medianSeconds, 3)} s [${r.seconds.map((x) => x.toFixed(3)).join(', ')}], bridge dropped ${r.dropped?.fromServer} frames from the server and ${r.dropped?.toServer} to it`);
     progress(`${label}:   server TCP: ${formatCounters(r.server, who === 'nginx' ? KERNEL_LOSS_KEYS : undefined)}`);
@@ -593,25 +592,7 @@ async function main(): Promise<number> {
         }
         if (!o.onlyTls && o.only.has('ipv6')) await runIpv6('flat/ours', 'ours', t);
         if (!o.onlyTls && o.only.has('loss')) {
-          const ourStats = async () => parseTcpStats(await cli(flat.podSocket, 'show tcp stats'));
-          await runLoss('flat/ours loss', 'ours', t, ourStats);
-          // Like for like: nginx cannot choose its congestion control, it runs the kernel's default
-          // (bbr on some machines, cubic on most). When ours can run that one too, run it again
-          // with it, so the table compares recovery with the same controller as well as as shipped.
-          const kernelCc = await kernelCongestionControl(flat.ns.pod);
-          if (kernelCc !== undefined && kernelCc !== oursCongestionControl() && (CONGESTION_CONTROLS as readonly string[]).includes(kernelCc)) {
-            progress(`flat: our dataplane again with tcp-congestion-control ${kernelCc} (the kernel's default, which nginx runs)`);
-            flat.stopOurs();
-            flat.setCongestionControl(kernelCc);
-            try {
-              await flat.startOurs();
-              await runLoss(`flat/ours loss (${kernelCc})`, 'oursKernelCc', t, ourStats, kernelCc);
-            } finally {
-              flat.stopOurs();
-              flat.setCongestionControl(undefined);
-              await flat.startOurs();
-            }
-          }
+          await runLoss('flat/ours loss', 'ours', t, async () => parseTcpStats(await cli(flat.podSocket, 'show tcp stats')));
         }
         if (tlsFiles !== undefined) {
           const added = await cli(flat.podSocket, `http static listener add uri tls://0.0.0.0/443 cert ${tlsFiles.cert} key ${tlsFiles.key}`);
@@ -678,6 +659,28 @@ async function main(): Promise<number> {
         if (name === 'nginx' && tlsFiles !== undefined) await runTls('flat/nginx https', 'nginx', t, tlsFiles.cert, s.pid);
         s.stop();
         servers.splice(servers.indexOf(s), 1);
+        // Like for like: nginx cannot choose its congestion control, it runs the kernel's default
+        // (bbr on some machines, cubic on most). When that is not ours, run nginx's loss row again
+        // with the pod namespace's default set to ours (a listener's controller is fixed when it is
+        // made, so nginx restarts), so recovery is also compared with the same controller.
+        const kernelCc = name === 'nginx' && !o.onlyTls && o.only.has('loss') ? await kernelCongestionControl(flat.ns.pod) : undefined;
+        if (kernelCc !== undefined && kernelCc !== oursCongestionControl()) {
+          progress(`flat: nginx again with the kernel's ${oursCongestionControl()} (net.ipv4.tcp_congestion_control in ${flat.ns.pod}; it ran ${kernelCc})`);
+          const restore = await setKernelCongestionControl(flat.ns.pod, oursCongestionControl());
+          try {
+            const s3 = startNginx(flat.ns.pod, join(flat.stateDir, 'nginx-cc'), flat.podWwwDir, flat.serverIp, undefined, 1);
+            servers.push(s3);
+            try {
+              await waitServing('nginx (same congestion control)', t, s3);
+              await runLoss(`flat/nginx loss (${oursCongestionControl()})`, 'nginxSameCc', t, () => kernelTcpCounters(flat.ns.pod));
+            } finally {
+              s3.stop();
+              servers.splice(servers.indexOf(s3), 1);
+            }
+          } finally {
+            await restore();
+          }
+        }
         const two = twoWorkerOptions(o);
         if (name === 'nginx' && two !== undefined && !o.onlyTls) {
           progress('flat: nginx again with worker_processes 2');
@@ -775,7 +778,7 @@ async function main(): Promise<number> {
   if (results.loss !== undefined) {
     const a = results.loss.ours;
     const b = results.loss.nginx;
-    const k = results.loss.oursKernelCc;
+    const k = results.loss.nginxSameCc;
     out.push('', `LOSS on the FLAT path: the bridge drops ${o.lossPct}% of the TCP frames each way at random (nftables numgen); 10 MiB with curl, ${o.reps} times`);
     const rows: Array<[string, (r: LossDownloadResult) => number | undefined, number, string]> = [
       ['10 MB download s, median (lower=better)', (r) => r.medianSeconds, 3, 'goal ≤ 1.2×'],
@@ -795,13 +798,13 @@ async function main(): Promise<number> {
     if (k !== undefined) {
       out.push(
         table(
-          ['', `ours (${k.congestionControl})`, `nginx (${b?.congestionControl ?? '?'})`, 'ours/nginx', ''],
-          [['10 MB download s, median, same congestion control', fmt(k.medianSeconds, 3), fmt(b?.medianSeconds, 3), ratio(k.medianSeconds, b?.medianSeconds), 'goal ≤ 1.2×']],
+          ['', `ours (${a?.congestionControl ?? '?'})`, `nginx (kernel ${k.congestionControl ?? '?'})`, 'ours/nginx', ''],
+          [['10 MB download s, median, same congestion control', fmt(a?.medianSeconds, 3), fmt(k.medianSeconds, 3), ratio(a?.medianSeconds, k.medianSeconds), 'goal ≤ 1.2×']],
         ),
       );
     }
     if (a !== undefined) out.push(`ours (${a.congestionControl ?? '?'}):  ${a.seconds.map((x) => x.toFixed(3)).join(' ')} s; TCP ${formatCounters(a.server)}`);
-    if (k !== undefined) out.push(`ours (${k.congestionControl ?? '?'}):  ${k.seconds.map((x) => x.toFixed(3)).join(' ')} s; TCP ${formatCounters(k.server)}`);
+    if (k !== undefined) out.push(`nginx (kernel ${k.congestionControl ?? '?'}): ${k.seconds.map((x) => x.toFixed(3)).join(' ')} s; kernel TCP ${formatCounters(k.server, KERNEL_LOSS_KEYS)}`);
     if (b !== undefined) out.push(`nginx (kernel ${b.congestionControl ?? '?'}): ${b.seconds.map((x) => x.toFixed(3)).join(' ')} s; kernel TCP ${formatCounters(b.server, KERNEL_LOSS_KEYS)}`);
   }
   if (results.lab !== undefined) {

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 /**
  * The loss row of the bench (issue 9): a 10 MiB download while the path drops a share of the TCP
  * frames in each direction at random, ours against nginx over exactly the same path.
@@ -35,6 +36,36 @@ export interface LossDownloadResult {
 export async function kernelCongestionControl(ns: string): Promise<string | undefined> {
   const r = await runAsync(['ip', 'netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/tcp_congestion_control'], { timeoutMs: 5000 });
   return r.code === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * Sets the default congestion control of `ns` to `cc` (for servers started after it) and returns a
+ * function that puts it back. A namespace other than the first may only choose a controller in
+ * the machine-wide net.ipv4.tcp_allowed_congestion_control (EPERM otherwise), so `cc` is added to
+ * that list for the while, and the list restored too.
+ */
+export async function setKernelCongestionControl(ns: string, cc: string): Promise<() => Promise<void>> {
+  const allowedPath = '/proc/sys/net/ipv4/tcp_allowed_congestion_control';
+  const allowed = readFileSync(allowedPath, 'utf8').trim();
+  const before = await kernelCongestionControl(ns);
+  if (!allowed.split(/\s+/).includes(cc)) writeFileSync(allowedPath, `${allowed} ${cc}`);
+  const set = async (v: string) => {
+    const r = await runAsync(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.tcp_congestion_control=${v}`], { timeoutMs: 5000 });
+    if (r.code !== 0) throw new Error(`${ns}: cannot set net.ipv4.tcp_congestion_control=${v}: ${r.stderr.trim()}`);
+  };
+  try {
+    await set(cc);
+  } catch (err) {
+    writeFileSync(allowedPath, allowed);
+    throw err;
+  }
+  return async () => {
+    try {
+      if (before !== undefined) await set(before);
+    } finally {
+      writeFileSync(allowedPath, allowed);
+    }
+  };
 }
 
 const TABLE = 'benchloss';

@@ -69,11 +69,17 @@ function memo<T>(fn: () => T, ttlMs = 200): () => T {
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** TCP counters that are current counts (gauges), not running totals. */
-const TCP_GAUGES = new Set<keyof TcpCounters>(['connections', 'synReceived', 'established', 'timeWait']);
+export const TCP_GAUGES = new Set<keyof TcpCounters>(['connections', 'synReceived', 'established', 'timeWait']);
 /** TCP counters not exported: a challenge ACK goes out only when a spoofed RST or SYN hit the
  *  window, so a live count of them is the same side channel as the reasons in
  *  tcp/private-reasons.ts (`show tcp stats` on the CLI socket still has it). */
-const TCP_PRIVATE_COUNTERS = new Set<keyof TcpCounters>(['challengeAcks']);
+/**
+ * Counters that would tell an off-path host where a spoofed segment fell relative to a connection's
+ * windows (the CVE-2016-5696 class, through /metrics instead of a rate limit): challenge ACKs, data
+ * judged a duplicate (behind RCV.NXT), out-of-order data (ahead of it, with an acceptable ACK), and
+ * D-SACKs sent (a duplicate's proof). `show tcp stats` on the CLI still shows them; /metrics does not.
+ */
+export const TCP_PRIVATE_COUNTERS: ReadonlySet<keyof TcpCounters> = new Set<keyof TcpCounters>(['challengeAcks', 'duplicateSegments', 'outOfOrderSegments', 'dsacksOut']);
 
 /** Extra AF_PACKET device counters exported when the device has them (name → help). */
 const DEVICE_COUNTERS: Record<string, [string, string]> = {

@@ -11,10 +11,10 @@
  *            β = 0.7, fast convergence, the Reno-friendly region (W_est) and the 1.5·cwnd cap.
  *   newreno  RFC 5681 / RFC 3465 byte counting: slow start by the bytes acknowledged, one MSS per
  *            cwnd of acknowledged bytes in congestion avoidance, ssthresh = FlightSize / 2.
- *   bbr      model-based (after BBR v1, draft-cardwell-iccrg-bbr-congestion-control): cwnd is
- *            twice the path's estimated bandwidth-delay product, and a loss does not reduce it;
- *            see class Bbr for what it leaves out. Linux's default on many machines (this one's:
- *            net.ipv4.tcp_congestion_control = bbr, so nginx in the bench runs it).
+
+ * No model-based controller (BBR): one was tried and withdrawn after review, because without a
+ * pacer, packet-timed rounds and loss-driven brakes it overfilled a real bottleneck's queue
+ * (docs/bench.md, "Session 3"). The bench compares our CUBIC with the kernel's CUBIC instead.
  *
  * Loss recovery (PRR, RFC 6675, NewReno's inflation) stays with the connection: the controller
  * only decides ssthresh at the start of a recovery and the growth outside it, and can put both back
@@ -37,17 +37,11 @@ export interface CongestionHost {
   readonly minRtt: number;
 }
 
-export type CongestionControlName = 'cubic' | 'newreno' | 'bbr';
-export const CONGESTION_CONTROLS: readonly CongestionControlName[] = ['cubic', 'newreno', 'bbr'];
+export type CongestionControlName = 'cubic' | 'newreno';
+export const CONGESTION_CONTROLS: readonly CongestionControlName[] = ['cubic', 'newreno'];
 
 export interface CongestionControl {
   readonly name: CongestionControlName;
-  /**
-   * The controller sets cwnd from its model on every ACK, in loss recovery too (bbr): SACK
-   * recovery then calls onAck for every ACK that delivered data (cumulatively or by SACK) and
-   * does not apply PRR, nor cwnd = ssthresh when recovery ends.
-   */
-  readonly modelBased?: boolean;
   /**
    * An ACK outside recovery newly delivered `bytes` (cumulatively acknowledged, or on SACK
    * connections also SACKed); `flightBefore` were outstanding before it. Grows cwnd when the
@@ -73,7 +67,7 @@ export interface CongestionControl {
 
 /** The congestion control a new connection gets (TcpOptions.congestionControl). */
 export function createCongestionControl(name: CongestionControlName = 'cubic'): CongestionControl {
-  return name === 'newreno' ? new NewReno() : name === 'bbr' ? new Bbr() : new Cubic();
+  return name === 'newreno' ? new NewReno() : new Cubic();
 }
 
 /** Growth only when cwnd limited the sender (RFC 7661's concern; as the connection did before). */
@@ -274,123 +268,3 @@ export class Cubic implements CongestionControl {
   }
 }
 
-/** BBR's cwnd gain: inflight up to twice the estimated bandwidth-delay product. */
-export const BBR_CWND_GAIN = 2;
-/** Startup ends after this many bandwidth samples in a row without 25% growth. */
-const BBR_FULL_BW_ROUNDS = 3;
-/** Bandwidth samples (≈ round trips) the max filter remembers. */
-const BBR_BW_WINDOW = 10;
-/** The smallest cwnd (segments), as Linux's bbr_cwnd_min_target. */
-const BBR_MIN_CWND = 4;
-
-/**
- * A model-based controller after BBR v1: cwnd = 2 · BtlBw · RTprop (+ a few segments), where
- * BtlBw is the maximum delivery rate over the last 10 samples and RTprop the minimum RTT. Losses
- * do not reduce cwnd (random loss says nothing about the path's capacity); after a timeout cwnd
- * restarts at one segment and grows by what is delivered, back to the model's target.
- *
- * Deliberately smaller than BBR (and than Linux's tcp_bbr.c), which this stack cannot support yet:
- *   - no pacing (the output path has no pacer): sending stays ACK-clocked, bounded by cwnd; the
- *     pacing-gain cycle (ProbeBW's 1.25 / 0.75) and Drain are therefore absent, and the cwnd gain
- *     of 2 is what lets the delivery rate (and so the estimate) grow;
- *   - delivery rate is measured per interval of at least one RTprop from the bytes delivered (the
- *     ACK rate), not per packet with the send-rate bound of draft-cheng-iccrg-delivery-rate;
- *   - RTprop is the minimum over the connection's life (no 10 s expiry, no ProbeRTT);
- *   - no long-term (policer) model.
- * Opt-in (`tcp-congestion-control bbr`); CUBIC stays the default.
- */
-export class Bbr implements CongestionControl {
-  readonly name = 'bbr';
-  readonly modelBased = true;
-  /** The bandwidth estimate (bytes/ms): the max of the recent samples. */
-  btlBw = 0;
-  /** Startup (exponential growth) is over. */
-  filled = false;
-  private readonly samples = new Float64Array(BBR_BW_WINDOW);
-  private nSample = 0;
-  private sampleStart = -1;
-  private sampleBytes = 0;
-  /** The current sample's round ends once this many bytes (the flight at its start) are delivered. */
-  private roundBytes = 0;
-  private fullBw = 0;
-  private fullBwCount = 0;
-  private priorCwnd = 0;
-
-  /** The model's cwnd (bytes): 2 · BtlBw · RTprop + 3 segments, at least 4 segments; Infinity without a model yet. */
-  target(h: CongestionHost): number {
-    const mss = h.sndMss;
-    if (this.btlBw <= 0 || !(h.minRtt < Infinity)) return Infinity;
-    const t = BBR_CWND_GAIN * this.btlBw * h.minRtt + 3 * mss;
-    return t > BBR_MIN_CWND * mss ? t : BBR_MIN_CWND * mss;
-  }
-
-  onAck(h: CongestionHost, bytes: number, flightBefore: number, now: number): void {
-    if (bytes <= 0) return;
-    this.sample(h, bytes, flightBefore, now);
-    const mss = h.sndMss;
-    const target = this.target(h);
-    // Startup grows only a window that limited the sender (an application that writes little
-    // would otherwise grow it without bound, and no pacer would smooth the burst it allows later).
-    let cw = this.filled || h.cwndLimited ? h.cwnd + bytes : h.cwnd;
-    if (this.filled && cw > target) cw = target;
-    if (cw < BBR_MIN_CWND * mss) cw = BBR_MIN_CWND * mss;
-    h.cwnd = Math.floor(cw);
-    if (h.ssthresh < h.cwnd) h.ssthresh = h.cwnd; // (read by `show session` only)
-  }
-
-  /**
-   * Delivery-rate samples, one per round trip: the bytes delivered from one ACK until what was
-   * outstanding then has been delivered (and at least one RTprop has passed), over that time. A
-   * sample per RTprop alone was too short on a LAN (tens of µs: a handful of ACKs, and a filter
-   * window of 10 samples forgot the path within a millisecond).
-   */
-  private sample(h: CongestionHost, bytes: number, flight: number, now: number): void {
-    if (this.sampleStart < 0) {
-      this.sampleStart = now;
-      this.sampleBytes = 0;
-      this.roundBytes = flight;
-      return; // the interval starts at this ACK; its bytes were sent before it
-    }
-    this.sampleBytes += bytes;
-    const dt = now - this.sampleStart;
-    const rt = h.minRtt < Infinity && h.minRtt > 0 ? h.minRtt : 1;
-    if (dt < rt || this.sampleBytes < 2 * h.sndMss || this.sampleBytes < this.roundBytes) return;
-    const bw = this.sampleBytes / dt;
-    this.samples[this.nSample % BBR_BW_WINDOW] = bw;
-    this.nSample++;
-    this.sampleStart = now;
-    this.sampleBytes = 0;
-    this.roundBytes = flight;
-    let max = 0;
-    const n = this.nSample < BBR_BW_WINDOW ? this.nSample : BBR_BW_WINDOW;
-    for (let i = 0; i < n; i++) if (this.samples[i] > max) max = this.samples[i];
-    this.btlBw = max;
-    if (!this.filled) {
-      // Startup ends once the estimate stopped growing by 25% for 3 samples in a row.
-      if (max >= this.fullBw * 1.25) {
-        this.fullBw = max;
-        this.fullBwCount = 0;
-      } else if (++this.fullBwCount >= BBR_FULL_BW_ROUNDS) this.filled = true;
-    }
-  }
-
-  onLoss(h: CongestionHost, _flight: number, _now: number): void {
-    this.priorCwnd = h.cwnd;
-    if (h.ssthresh < h.cwnd) h.ssthresh = h.cwnd;
-  }
-
-  onRto(h: CongestionHost, _flight: number, _first: boolean, _now: number): void {
-    this.priorCwnd = h.cwnd;
-    h.cwnd = h.sndMss;
-    this.sampleStart = -1;
-  }
-
-  undo(h: CongestionHost): void {
-    if (this.priorCwnd > h.cwnd) h.cwnd = this.priorCwnd;
-    this.priorCwnd = 0;
-  }
-
-  onIdle(_h: CongestionHost): void {
-    this.sampleStart = -1;
-  }
-}

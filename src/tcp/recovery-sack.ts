@@ -321,9 +321,9 @@ export class SackRecovery implements LossRecovery {
       // remaining losses and PRR sets cwnd (lossDetect).
       if (seqGeq(ack, this.recover)) {
         this.inRecovery = false;
-        if (c.cc.modelBased !== true) c.cwnd = c.ssthresh;
+        c.cwnd = c.ssthresh;
       }
-    } else if (c.cc.modelBased !== true) {
+    } else {
       // Count what this ACK newly delivered (bytes SACKed earlier were counted then).
       c.cc.onAck(c, this.delivered, flightBefore, now);
     }
@@ -492,12 +492,8 @@ export class SackRecovery implements LossRecovery {
     const c = this.c;
     this.newlyLost = 0;
     if (this.sackedBytes > 0 || this.inRecovery || this.inLoss || c.reoAt !== Infinity) this.rackDetect(now);
-    const model = c.cc.modelBased === true;
     if (!this.inRecovery && !this.inLoss && this.newlyLost > 0) this.enterRecovery(now);
-    else if (this.inRecovery && !model) this.prrUpdate();
-    // A model-based controller (bbr) sets cwnd on every ACK that delivered data, recovering or
-    // not, SACKed bytes included; it replaces PRR.
-    if (model && this.delivered > 0) c.cc.onAck(c, this.delivered, (c.sndMax - c.sndUna) | 0, now);
+    else if (this.inRecovery) this.prrUpdate();
     const d = this.delivered;
     this.delivered = 0;
     if (this.newlyLost > 0 || d > 0) c.stack.markDirty(c);
@@ -520,7 +516,7 @@ export class SackRecovery implements LossRecovery {
     c.ptoAt = Infinity;
     // RFC 8985 §6.2 step 4: after 16 recoveries without a D-SACK the multiplier is 1 again.
     if (this.reoWndPersist > 0 && --this.reoWndPersist === 0) this.reoWndMult = 1;
-    if (c.cc.modelBased !== true) this.prrUpdate();
+    this.prrUpdate();
     c.stack.counters.fastRetransmits++;
     c.stack.markDirty(c);
   }

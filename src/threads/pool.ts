@@ -138,6 +138,14 @@ export class WorkerPool implements ThreadView {
     }
     for (const h of this.handles) {
       h.worker.on('error', (err) => this.log.error({ code: 'WORKER_ERROR', thread: threadName(h.index), err: { message: err.message, stack: err.stack } }, `${threadName(h.index)} failed: ${err.message}`));
+      // A worker gone while the dataplane runs leaves its RX queue dead (the fanout group rehashes
+      // its flows onto threads that have no state for them) and its share of the shared TCP limits
+      // (shared-limits.ts) held for good: as for an uncaught exception, exit so that the kubelet
+      // restarts a clean process.
+      h.worker.on('exit', (code) => {
+        if (this.stopping) return;
+        this.onWorkerLost(h, code);
+      });
     }
   }
 
@@ -429,13 +437,24 @@ export class WorkerPool implements ThreadView {
     return { clean, remaining };
   }
 
+  /** Set by stop(): from then on a worker's exit is expected. */
+  private stopping = false;
+
+  /** What a worker lost while running costs: the process (tests replace it). */
+  onWorkerLost = (h: { index: number }, code: number): void => {
+    this.log.fatal({ code: 'WORKER_EXITED', thread: threadName(h.index), exitCode: code }, `${threadName(h.index)} exited while running (code ${code}): exiting so that a clean process takes over`);
+    process.exit(70);
+  };
+
   /** Stops the workers' engines (RSTs sent, devices closed), then the threads. */
   async stop(): Promise<void> {
+    this.stopping = true;
     await Promise.all(this.handles.map((h) => this.request(h, { t: 'stop', id: 0 })));
     await this.terminate();
   }
 
   private async terminate(): Promise<void> {
+    this.stopping = true;
     this.channel?.close();
     this.channel = null;
     await Promise.all(this.handles.filter((h) => !h.exited).map((h) => h.worker.terminate()));

@@ -448,8 +448,10 @@ describe('AF_PACKET device (real kernel peers in network namespaces)', { skip: S
           assert.equal(new Set(numbers).size, numbers.length, `a frame was handed over twice: ${detail}`);
           assert.ok(numbers.every((n, i) => i === 0 || n > numbers[i - 1]), `in order: ${detail}`);
           assert.equal(got[got.length - 1], 'afpt-full-end');
-          // Every frame that reached the ring was handed over once (the probe's socket saw only these).
-          assert.equal(numbers.length, s.kernelPackets - 1, detail);
+          // Every frame that reached the ring was handed over once. The kernel may put a frame of
+          // its own on the link meanwhile (an IPv6 router solicitation, say): count it as handed over.
+          const others = p.events.slice(since).filter((e) => e.ev === 'rx' && !rxWith('afpt-full-')(e)).length;
+          assert.equal(numbers.length + others, s.kernelPackets - 1, `${detail}; ${others} other frames`);
           assert.ok(inRing <= s.kernelPackets, detail);
           await p.ok('close');
           await p.stop();

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Bbr, CUBIC_ALPHA, CUBIC_BETA, CUBIC_C, Cubic, NewReno, createCongestionControl, type CongestionHost } from '../../src/tcp/congestion.js';
+import { CUBIC_ALPHA, CUBIC_BETA, CUBIC_C, Cubic, NewReno, createCongestionControl, type CongestionHost } from '../../src/tcp/congestion.js';
 
 const MSS = 1000;
 const host = (cwndSegs: number, ssthreshSegs = Infinity, srtt = 0): CongestionHost => ({
@@ -240,73 +240,3 @@ describe('congestion control: growth only when cwnd limited the sender', () => {
   });
 });
 
-describe('bbr (model-based, after BBR v1; issue 9: random loss is not congestion)', () => {
-  /** One ACK of `segs` segments every `every` ms over a path of RTprop `rtt` ms: `n` ACKs. */
-  function feed(cc: Bbr, h: CongestionHost & { cwnd: number }, n: number, segs: number, every: number, t0 = 0): number {
-    let t = t0;
-    for (let i = 0; i < n; i++) {
-      t += every;
-      cc.onAck(h, segs * MSS, h.cwnd, t);
-    }
-    return t;
-  }
-
-  it('is selectable by name and model-based', () => {
-    const cc = createCongestionControl('bbr');
-    assert.equal(cc.name, 'bbr');
-    assert.equal(cc.modelBased, true);
-  });
-
-  it('startup grows cwnd by what is delivered; once the rate stops growing, cwnd is 2·BtlBw·RTprop + 3 segments', () => {
-    const cc = new Bbr();
-    const h = { ...host(10), minRtt: 1 };
-    // 100 segments per ms (100 kB/ms): BDP 100 segments at RTprop 1 ms.
-    feed(cc, h, 200, 10, 0.1);
-    assert.equal(cc.filled, true, 'the bandwidth stopped growing: startup over');
-    near(cc.btlBw, 100 * MSS, 1, 'BtlBw = 100 segments/ms');
-    near(h.cwnd, 203 * MSS, 1, 'cwnd = 2 · BDP + 3 segments');
-  });
-
-  it('a loss does not reduce cwnd; a timeout restarts at one segment and grows back to the model', () => {
-    const cc = new Bbr();
-    const h = { ...host(10), minRtt: 1 };
-    let t = feed(cc, h, 200, 10, 0.1);
-    const before = h.cwnd;
-    cc.onLoss(h, before, t);
-    assert.equal(h.cwnd, before, 'no multiplicative decrease');
-    assert.ok(h.ssthresh >= before);
-    cc.onRto(h, before, true, t);
-    assert.equal(h.cwnd, MSS);
-    t = feed(cc, h, 40, 10, 0.1, t);
-    near(h.cwnd, before, 1, 'back at the target after 40 ACKs (4 ms)');
-  });
-
-  it('the estimate follows a slower path within the filter window (10 rounds)', () => {
-    const cc = new Bbr();
-    const h = { ...host(10), minRtt: 1 };
-    let t = feed(cc, h, 200, 10, 0.1);
-    // Now 10 segments per ms: a round (what was in flight, ~200 segments) takes 20 ms, and the
-    // old samples leave the filter after 10 of them.
-    t = feed(cc, h, 1500, 1, 0.1, t);
-    assert.ok(cc.btlBw > 10 * MSS, 'not yet: 150 ms are fewer than 10 rounds');
-    t = feed(cc, h, 1000, 1, 0.1, t);
-    near(cc.btlBw, 10 * MSS, 1, 'BtlBw = 10 segments/ms');
-    near(h.cwnd, 23 * MSS, 1, 'cwnd = 2 · BDP + 3');
-  });
-
-  it('startup does not grow a window the application left unused', () => {
-    const cc = new Bbr();
-    const h = { ...host(10), minRtt: 1, cwndLimited: false };
-    feed(cc, h, 2, 1, 0.5);
-    assert.equal(h.cwnd, 10 * MSS, 'startup: no growth');
-    feed(cc, h, 1000, 1, 0.5);
-    assert.equal(h.cwnd, 7 * MSS, 'then the model: 2 · 2 segments/ms · 1 ms + 3');
-  });
-
-  it('never below 4 segments', () => {
-    const cc = new Bbr();
-    const h = { ...host(10), minRtt: 0.01 };
-    feed(cc, h, 200, 1, 1);
-    assert.equal(h.cwnd, 4 * MSS);
-  });
-});

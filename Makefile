@@ -12,7 +12,7 @@ LAB_REPLICAS ?= 1
 # Debian packages the tests, the lab and the bench use.
 SYSTEM_PACKAGES := iproute2 iputils-ping curl tshark tcpdump wrk nginx-light hping3 nftables \
                    libcap2-bin procps python3 make g++ ethtool prometheus nghttp2-client testssl.sh openssl \
-                   python3-scapy
+                   python3-scapy libssl-dev
 
 .PHONY: all build deps system-deps test test-unit test-e2e test-tls demo lab-up lab-down lab-status bench clean
 

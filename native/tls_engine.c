@@ -59,6 +59,11 @@
 #define ERRCLASS_PROTOCOL 1
 #define ERRCLASS_CIPHER 2
 #define ERRCLASS_OTHER 3
+#define ERRCLASS_KEY_UPDATE 4 /* more than KEY_UPDATE_MAX KeyUpdates without application data */
+
+/* TLS 1.3 KeyUpdate messages accepted in a row without application data in between: each costs
+ * the server a key derivation (~14 µs), and OpenSSL itself sets no limit (review M2). */
+#define KEY_UPDATE_MAX 32
 
 #define RECORD_MAX 16384
 /* Output up to this size is copied into a JS Buffer (the connection keeps its buffer); larger
@@ -84,6 +89,8 @@ typedef struct tls_conn {
   int done;
   int dead;        /* fatal error: no more reads or writes */
   int peer_closed; /* close_notify received: what else comes in is ignored */
+  unsigned key_updates; /* KeyUpdates received since the last application data */
+  int key_update_flood; /* more than KEY_UPDATE_MAX of them: fatal */
   char err[256];
 } tls_conn;
 
@@ -113,6 +120,18 @@ static BIO_METHOD *out_method = NULL;
 static __thread unsigned char *pool[POOL_MAX];
 static __thread int pool_n = 0;
 static pthread_once_t out_once = PTHREAD_ONCE_INIT;
+/* This thread's env is gone (its cleanup hook ran): buffers finalized later are freed, not pooled. */
+static __thread int torn_down = 0;
+
+/* Tags on the externals (review L1): a context passed as a connection, or any other external, is
+ * refused instead of being cast to the wrong struct. */
+static const napi_type_tag CTX_TAG = {0x9c1e4f0a6b3d2e71ULL, 0x5a7c8e2f1d3b4a69ULL};
+static const napi_type_tag CONN_TAG = {0x2b6d9e1f4c8a3e57ULL, 0x7e1a5c3d9b2f6e48ULL};
+
+static int has_tag(napi_env env, napi_value v, const napi_type_tag *tag) {
+  bool ok = false;
+  return napi_check_object_type_tag(env, v, tag, &ok) == napi_ok && ok;
+}
 
 static int out_reserve(tls_conn *c, size_t need) {
   if (c->ocap - c->olen >= need) return 1;
@@ -201,6 +220,16 @@ static void throw_ssl(napi_env env, const char *what) {
   snprintf(msg, sizeof msg, "%s: %s", what, buf);
   ERR_clear_error();
   napi_throw_error(env, code, msg);
+}
+
+/* No password prompt (review L2): OpenSSL's default callback reads the controlling terminal and
+ * blocks the thread; an encrypted key is refused instead. */
+static int no_password(char *buf, int size, int rwflag, void *u) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  (void)u;
+  return 0;
 }
 
 static int get_buffer(napi_env env, napi_value v, void **data, size_t *len) {
@@ -313,7 +342,7 @@ static napi_value m_context_new(napi_env env, napi_callback_info info) {
   }
   /* The chain: the leaf, then any intermediates, from one PEM. */
   bio = BIO_new_mem_buf(cert, (int)cert_len);
-  if (bio == NULL || (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+  if (bio == NULL || (x = PEM_read_bio_X509(bio, NULL, no_password, NULL)) == NULL) {
     throw_ssl(env, "certificate");
     goto out;
   }
@@ -324,7 +353,7 @@ static napi_value m_context_new(napi_env env, napi_callback_info info) {
   X509_free(x);
   x = NULL;
   for (;;) {
-    X509 *extra = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    X509 *extra = PEM_read_bio_X509(bio, NULL, no_password, NULL);
     if (extra == NULL) break;
     if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
       X509_free(extra);
@@ -335,7 +364,7 @@ static napi_value m_context_new(napi_env env, napi_callback_info info) {
   ERR_clear_error(); /* the end of the PEM stream */
   BIO_free(bio);
   bio = BIO_new_mem_buf(key, (int)key_len);
-  if (bio == NULL || (pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
+  if (bio == NULL || (pk = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL)) == NULL) {
     throw_ssl(env, "private key");
     goto out;
   }
@@ -352,6 +381,7 @@ static napi_value m_context_new(napi_env env, napi_callback_info info) {
     goto out;
   }
   c = NULL; /* owned by the external now */
+  if (napi_type_tag_object(env, result, &CTX_TAG) != napi_ok) result = NULL;
 out:
   if (x) X509_free(x);
   if (pk) EVP_PKEY_free(pk);
@@ -399,7 +429,7 @@ static void conn_release(tls_conn *c) {
   BIO_set_data(c->wbio, NULL);
   SSL_free(c->ssl);
   c->ssl = NULL;
-  if (c->ocap == POOL_CAP && pool_n < POOL_MAX) pool[pool_n++] = c->obuf;
+  if (c->ocap == POOL_CAP && pool_n < POOL_MAX && !torn_down) pool[pool_n++] = c->obuf;
   else free(c->obuf);
   c->obuf = NULL;
   c->olen = c->ocap = 0;
@@ -417,19 +447,21 @@ static void conn_finalize(napi_env env, void *data, void *hint) {
 
 static tls_conn *get_conn(napi_env env, napi_value v) {
   void *p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+  if (!has_tag(env, v, &CONN_TAG) || napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "not a TLS connection");
     return NULL;
   }
   return p;
 }
 
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl, void *arg);
+
 static napi_value m_conn_new(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   void *p = NULL;
-  if (argc < 1 || napi_get_value_external(env, argv[0], &p) != napi_ok || p == NULL) {
+  if (argc < 1 || !has_tag(env, argv[0], &CTX_TAG) || napi_get_value_external(env, argv[0], &p) != napi_ok || p == NULL) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "not a TLS context");
     return NULL;
   }
@@ -457,6 +489,8 @@ static napi_value m_conn_new(napi_env env, napi_callback_info info) {
   BIO_set_data(c->wbio, c);
   SSL_set_bio(c->ssl, c->rbio, c->wbio);
   SSL_set_accept_state(c->ssl);
+  SSL_set_msg_callback(c->ssl, msg_cb);
+  SSL_set_msg_callback_arg(c->ssl, c);
   c->ctx = ctx;
   ctx->refs++;
   __atomic_add_fetch(&live_conns, 1, __ATOMIC_RELAXED);
@@ -466,7 +500,30 @@ static napi_value m_conn_new(napi_env env, napi_callback_info info) {
     free(c);
     return NULL;
   }
+  if (napi_type_tag_object(env, r, &CONN_TAG) != napi_ok) return NULL; /* the finalizer frees c */
   return r;
+}
+
+/* Counts the peer's KeyUpdate handshake messages (content type 22, handshake type 24). Beyond
+ * KEY_UPDATE_MAX the rest of the input is dropped (OpenSSL then stops with "want read" after this
+ * record instead of working through thousands more) and m_feed makes the connection fatal. */
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl, void *arg) {
+  (void)version;
+  (void)ssl;
+  tls_conn *c = arg;
+  if (write_p || c == NULL || content_type != SSL3_RT_HANDSHAKE || len < 1) return;
+  if (((const unsigned char *)buf)[0] != SSL3_MT_KEY_UPDATE) return;
+  if (++c->key_updates > KEY_UPDATE_MAX && !c->key_update_flood) {
+    c->key_update_flood = 1;
+    (void)BIO_reset(c->rbio);
+  }
+}
+
+static int flood_fail(tls_conn *c) {
+  if (c->err[0] == 0) snprintf(c->err, sizeof c->err, "key-update-flood: more than %d TLS KeyUpdates without application data", KEY_UPDATE_MAX);
+  ERR_clear_error();
+  c->dead = 1;
+  return ERRCLASS_KEY_UPDATE;
 }
 
 /* The class of a failure, from OpenSSL's first error, remembered with its text. */
@@ -574,7 +631,13 @@ static napi_value m_feed(napi_env env, napi_callback_info info) {
       int r = SSL_read_ex(c->ssl, dst + n, cap - n, &got);
       if (r == 1) {
         n += got;
+        if (got > 0 && !c->key_update_flood) c->key_updates = 0;
         continue;
+      }
+      if (c->key_update_flood) {
+        flags |= FLAG_FATAL;
+        errclass = flood_fail(c);
+        break;
       }
       int e = SSL_get_error(c->ssl, r);
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
@@ -602,7 +665,7 @@ done:
 
 static void out_finalize(napi_env env, void *data, void *hint) {
   (void)env;
-  if ((size_t)(uintptr_t)hint == POOL_CAP && pool_n < POOL_MAX) pool[pool_n++] = data;
+  if ((size_t)(uintptr_t)hint == POOL_CAP && pool_n < POOL_MAX && !torn_down) pool[pool_n++] = data;
   else free(data);
 }
 
@@ -622,7 +685,7 @@ static napi_value m_take_output(napi_env env, napi_callback_info info) {
     if (napi_create_buffer_copy(env, n, c->obuf, &out, &result) != napi_ok) return NULL;
     c->olen = 0;
     if (c->ocap > 4 * OUT_COPY_MAX) {
-      if (c->ocap == POOL_CAP && pool_n < POOL_MAX) pool[pool_n++] = c->obuf;
+      if (c->ocap == POOL_CAP && pool_n < POOL_MAX && !torn_down) pool[pool_n++] = c->obuf;
       else free(c->obuf);
       c->obuf = NULL;
       c->ocap = 0;
@@ -664,6 +727,15 @@ static napi_value m_writev(napi_env env, napi_callback_info info) {
     napi_create_uint32(env, 0, &z);
     return z;
   }
+  /* Every chunk must be a Buffer: checked before a target slab is installed as c->obuf, so no
+   * early return can leave JS memory there (review M1). */
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value el;
+    void *data;
+    size_t n;
+    if (napi_get_element(env, argv[1], i, &el) != napi_ok) break;
+    if (!get_buffer(env, el, &data, &n)) return NULL;
+  }
   ERR_clear_error();
   /* A target Buffer (a slab JS recycles once TCP has sent it): the records go straight there. */
   unsigned char *saved = NULL;
@@ -691,7 +763,7 @@ static napi_value m_writev(napi_env env, napi_callback_info info) {
     if (napi_get_element(env, argv[1], i, &el) != napi_ok) break;
     void *data;
     size_t n;
-    if (!get_buffer(env, el, &data, &n)) return NULL;
+    if (!get_buffer(env, el, &data, &n)) goto done; /* not reached: checked above */
     const unsigned char *p = data;
     if (n > max - taken) n = max - taken;
     taken += n;
@@ -794,6 +866,21 @@ static napi_value m_free(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* This thread's env is going away (a worker exits): its pools and scratch are freed (review L3). */
+static void thread_cleanup(void *arg) {
+  (void)arg;
+  torn_down = 1;
+  while (pool_n > 0) free(pool[--pool_n]);
+  free(scratch);
+  scratch = NULL;
+  scratch_cap = 0;
+  state = NULL;
+  state_ref = NULL;
+  shared_in = NULL;
+  shared_ref = NULL;
+  shared_cap = 0;
+}
+
 static napi_value m_live(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value v;
@@ -819,6 +906,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value v;
   if (napi_create_string_utf8(env, OpenSSL_version(OPENSSL_VERSION), NAPI_AUTO_LENGTH, &v) == napi_ok)
     napi_set_named_property(env, exports, "opensslVersion", v);
+  napi_add_env_cleanup_hook(env, thread_cleanup, NULL);
   return exports;
 }
 

@@ -15,12 +15,18 @@
  */
 import { Duplex } from 'node:stream';
 import type { ByteStream, StreamHandler } from '../stream/byte-stream.js';
+import type { HttpMemory } from './server.js';
 
 export interface ByteStreamDuplexOptions {
   /** Complete writes while the transport has less than this queued. Default 256 KiB. */
   highWaterBytes?: number;
   /** Readable buffer size before the transport is paused. Default 64 KiB. */
   readableHighWaterMark?: number;
+  /**
+   * The TCP memory budget: what this Duplex has handed to the transport and the transport still
+   * holds is charged as 'send' to it (settled on onDrain and settle()).
+   */
+  memory?: HttpMemory;
 }
 
 export class ByteStreamDuplex extends Duplex implements StreamHandler {
@@ -29,9 +35,14 @@ export class ByteStreamDuplex extends Duplex implements StreamHandler {
   private paused = false;
   private ended = false;
   private readonly highWater: number;
+  private readonly memory: HttpMemory | undefined;
+  /** Of bytesOut, what the transport had sent when last looked at (the rest is charged). */
+  private settled = 0;
   /** Bytes received from the transport, and written to it. */
   bytesIn = 0;
   bytesOut = 0;
+  /** Called after the transport's onDrain (the writer above may be waiting on the transport). */
+  afterDrain: (() => void) | null = null;
 
   constructor(
     readonly stream: ByteStream,
@@ -41,6 +52,7 @@ export class ByteStreamDuplex extends Duplex implements StreamHandler {
     // writer above ends (TLS close_notify first, then end()).
     super({ allowHalfOpen: true, readableHighWaterMark: options.readableHighWaterMark ?? 64 * 1024, decodeStrings: true });
     this.highWater = options.highWaterBytes ?? 256 * 1024;
+    this.memory = options.memory;
   }
 
   get remote(): string {
@@ -60,12 +72,25 @@ export class ByteStreamDuplex extends Duplex implements StreamHandler {
     }
   }
 
+  /** Releases the budget's charge for what the transport has sent since. */
+  settle(): void {
+    const m = this.memory;
+    if (m === undefined) return;
+    const sent = this.bytesOut - this.stream.queuedBytes;
+    if (sent > this.settled) {
+      m.release('send', sent - this.settled, this.stream);
+      this.settled = sent;
+    }
+  }
+
   onDrain(): void {
+    this.settle();
     const cb = this.pendingWrite;
     if (cb !== null && this.stream.queuedBytes < this.highWater) {
       this.pendingWrite = null;
       cb();
     }
+    this.afterDrain?.();
   }
 
   onEnd(): void {
@@ -96,6 +121,7 @@ export class ByteStreamDuplex extends Duplex implements StreamHandler {
     }
     this.stream.write(chunk);
     this.bytesOut += chunk.length;
+    this.memory?.charge('send', chunk.length, this.stream);
     if (this.stream.queuedBytes < this.highWater) callback();
     else this.pendingWrite = callback;
   }
@@ -105,10 +131,13 @@ export class ByteStreamDuplex extends Duplex implements StreamHandler {
       callback(new Error('connection closed'));
       return;
     }
+    let n = 0;
     for (const c of chunks) {
       this.stream.write(c.chunk);
-      this.bytesOut += c.chunk.length;
+      n += c.chunk.length;
     }
+    this.bytesOut += n;
+    this.memory?.charge('send', n, this.stream);
     if (this.stream.queuedBytes < this.highWater) callback();
     else this.pendingWrite = callback;
   }

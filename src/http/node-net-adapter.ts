@@ -23,10 +23,33 @@ export interface AttachOptions {
    * instead of in a later kick of its own.
    */
   flushSoon?: (flush: () => void) => void;
+  /**
+   * Bytes queued below the socket (a TLSSocket over our TCP hands its ciphertext on at once, so its
+   * own writableLength stays ~0 while the Duplex and TCP hold it): counted in queuedBytes so the
+   * HTTP server's backpressure sees them.
+   */
+  queuedBelow?: () => number;
+  /**
+   * Registers the callback to run when the transport below drains (the socket's own 'drain' never
+   * fires if its writableLength never reached its high-water mark).
+   */
+  onDrainBelow?: (drained: () => void) => void;
 }
+
+/** With queuedBelow: plaintext handed to the socket while what sits below it is under this. */
+const BELOW_HIGH = 256 * 1024;
+/** ... in pieces of at most this (a cached 8 MB body is not encrypted in one go). */
+const RELEASE_PIECE = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 class SocketStream implements ByteStream {
   private corked = false;
+  /** Chunks not yet handed to the socket (queuedBelow only): held[heldHead] from heldOff on. */
+  private readonly held: Buffer[] = [];
+  private heldHead = 0;
+  private heldOff = 0;
+  private heldBytes = 0;
+  private ending = false;
   readonly remote: string;
   private readonly flushNow = (): void => this.uncork();
 
@@ -39,18 +62,71 @@ class SocketStream implements ByteStream {
 
   write(chunk: Buffer): void {
     const s = this.socket;
-    if (s.destroyed || s.writableEnded) return;
-    if (!this.corked) {
-      this.corked = true;
-      s.cork();
-      if (this.options.flushSoon !== undefined) this.options.flushSoon(this.flushNow);
-      else process.nextTick(uncork, this);
+    if (s.destroyed || s.writableEnded || this.ending) return;
+    if (this.options.queuedBelow !== undefined) {
+      // Held by reference; handed to the socket only as far as the transport below has room.
+      if (chunk.length > 0) {
+        this.held.push(chunk);
+        this.heldBytes += chunk.length;
+      }
+      this.release();
+      return;
     }
+    this.cork();
     s.write(chunk);
   }
 
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    if (this.options.flushSoon !== undefined) this.options.flushSoon(this.flushNow);
+    else process.nextTick(uncork, this);
+  }
+
+  /** Hands held chunks (in pieces of at most RELEASE_PIECE) to the socket while below is under BELOW_HIGH. */
+  release(): void {
+    const below = this.options.queuedBelow!;
+    const s = this.socket;
+    if (s.destroyed) {
+      this.dropHeld();
+      return;
+    }
+    const held = this.held;
+    while (this.heldHead < held.length && s.writableLength + below() < BELOW_HIGH) {
+      const c = held[this.heldHead]!;
+      const n = c.length - this.heldOff < RELEASE_PIECE ? c.length - this.heldOff : RELEASE_PIECE;
+      const piece = this.heldOff === 0 && n === c.length ? c : c.subarray(this.heldOff, this.heldOff + n);
+      this.heldOff += n;
+      this.heldBytes -= n;
+      if (this.heldOff === c.length) {
+        held[this.heldHead++] = EMPTY;
+        this.heldOff = 0;
+      }
+      this.cork();
+      s.write(piece);
+    }
+    if (this.heldHead === held.length) {
+      held.length = 0;
+      this.heldHead = 0;
+      if (this.ending && !s.writableEnded) {
+        if (this.corked) this.uncork();
+        s.end();
+      }
+    } else if (this.heldHead > 1024) {
+      held.splice(0, this.heldHead);
+      this.heldHead = 0;
+    }
+  }
+
+  private dropHeld(): void {
+    this.held.length = 0;
+    this.heldHead = this.heldOff = this.heldBytes = 0;
+  }
+
   get queuedBytes(): number {
-    return this.socket.writableLength;
+    const below = this.options.queuedBelow;
+    return below === undefined ? this.socket.writableLength : this.heldBytes + this.socket.writableLength + below();
   }
 
   /** Stops reading: the kernel's receive buffer fills and its window closes. */
@@ -64,13 +140,18 @@ class SocketStream implements ByteStream {
 
   end(): void {
     const s = this.socket;
-    if (s.destroyed || s.writableEnded) return;
+    if (s.destroyed || s.writableEnded || this.ending) return;
+    if (this.heldBytes > 0) {
+      this.ending = true; // release() ends the socket once the held chunks are out
+      return;
+    }
     if (this.corked) this.uncork();
     s.end();
   }
 
   abort(): void {
     const s = this.socket;
+    this.dropHeld();
     if (s.destroyed) return;
     if (this.options.abort !== undefined) {
       this.options.abort();
@@ -97,7 +178,15 @@ export function attachSocket(socket: net.Socket, accept: AcceptHandler, options:
   const handler = accept(stream);
   let closed = false;
   socket.on('data', (buf: Buffer) => handler.onData(buf, 0, buf.length));
-  socket.on('drain', () => handler.onDrain());
+  socket.on('drain', () => {
+    if (options.queuedBelow !== undefined) stream.release();
+    handler.onDrain();
+  });
+  options.onDrainBelow?.(() => {
+    if (closed) return;
+    stream.release();
+    handler.onDrain();
+  });
   socket.on('end', () => handler.onEnd());
   socket.on('error', () => undefined); // 'close' follows
   socket.on('close', () => {

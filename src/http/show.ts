@@ -60,6 +60,7 @@ export function formatHttpStaticServer(s: ShownServer, now: number = Date.now())
     lines.push(
       `    refused      before the handshake: hello-timeout ${ts.errors['hello-timeout']}, not-tls ${ts.errors['not-tls']}, limit ${ts.errors['handshake-limit']}, per-source limit ${ts.errors['handshake-limit-source']}; waiting for hello ${ts.awaitingHello}, handshaking ${ts.handshaking}`,
     );
+    lines.push(`    closed       after the handshake: record-error ${ts.errors['record-error'] ?? 0}, key-update-flood ${ts.errors['key-update-flood'] ?? 0}`);
     lines.push(`    tickets      key rotations ${ts.ticketKeyRotations}`);
   }
   if (s.h2 !== null) {

@@ -50,7 +50,7 @@ import {
 } from './tls-credentials.js';
 import { PairWatcher, type PairWatcherOptions } from './pair-watcher.js';
 import { type DenseMember, DenseSet } from '../stream/dense-set.js';
-import { ERRCLASS_CIPHER, ERRCLASS_PROTOCOL, NativeTlsSession, alpnWire, nativeTls, type NativeHandle, type NativeTlsHooks, type TlsEngineAddon } from './tls-native.js';
+import { ERRCLASS_CIPHER, ERRCLASS_KEY_UPDATE, ERRCLASS_PROTOCOL, NativeTlsSession, alpnWire, nativeTls, type NativeHandle, type NativeTlsHooks, type TlsEngineAddon } from './tls-native.js';
 
 export const TLS_NODE = 'tls-server';
 
@@ -64,6 +64,9 @@ export const TLS_ERROR_REASONS: Readonly<Record<string, string>> = {
   'handshake-limit': 'connections reset: too many TLS handshakes under way at once',
   'handshake-limit-source': 'connections reset: too many TLS handshakes under way from one address',
   'record-error': 'TLS connections closed after the handshake: a record OpenSSL refused (bad MAC, bad record, protocol error)',
+  // The native engine only: Node's TLSSocket has no hook on received handshake messages, so the
+  // node engine ($VPP_TLS_ENGINE=node) neither limits nor counts KeyUpdates.
+  'key-update-flood': 'TLS connections closed: more than 32 TLS 1.3 KeyUpdates without application data in between (native engine)',
   'reload-failed': 'certificate reloads refused (unreadable, unparsable, key mismatch, expired, not yet valid)',
 };
 
@@ -261,7 +264,7 @@ export class TlsListener {
     this.nativeHooks = {
       onSecure: (s) => this.securedNative(s),
       onHandshakeFailed: (s, cls, text) => this.handshakeFailedNative(s, cls, text),
-      onRecordError: () => void this.errors['record-error']!++,
+      onRecordError: (_s, _text, cls) => void this.errors[cls === ERRCLASS_KEY_UPDATE ? 'key-update-flood' : 'record-error']!++,
     };
     if (options.certFile !== undefined && options.keyFile !== undefined) {
       this.pairNow = loadPair(options.certFile, options.keyFile, this.readFile);
@@ -475,14 +478,14 @@ export class TlsListener {
     t.started = this.monotonic();
     const start = performance.now();
     if (this.native !== null) {
-      const session = new NativeTlsSession(this.native, t.stream, this.nativeCtx!, this.nativeHooks);
+      const session = new NativeTlsSession(this.native, t.stream, this.nativeCtx!, this.nativeHooks, this.http.memory);
       t.session = session;
       session.tracked = t;
       session.feed(head, 0, head.length);
       this.charge(this.handshakeRuntime, start, 1, 0);
       return;
     }
-    const duplex = new ByteStreamDuplex(t.stream);
+    const duplex = new ByteStreamDuplex(t.stream, { memory: this.http.memory });
     t.duplex = duplex;
     const socket = new tls.TLSSocket(duplex, {
       isServer: true,
@@ -655,7 +658,14 @@ export class TlsListener {
       return;
     }
     this.alpnHttp11++;
-    attachSocket(socket, this.http.accept, { remote: t.stream.remote, abort: () => duplex.abortTransport(), flushSoon: this.flushSoon });
+    attachSocket(socket, this.http.accept, {
+      remote: t.stream.remote,
+      abort: () => duplex.abortTransport(),
+      flushSoon: this.flushSoon,
+      // What TLS has already handed to the Duplex and to our TCP (as the native engine counts it).
+      queuedBelow: () => duplex.writableLength + t.stream.queuedBytes,
+      onDrainBelow: (drained) => (duplex.afterDrain = drained),
+    });
   }
 
   /** Resets connections whose ClientHello or handshake is late (the sweep timer; tests call it with their clock). */
@@ -663,6 +673,7 @@ export class TlsListener {
     for (const t of this.open) {
       // Output slabs that TCP has sent since the connection last wrote go back to the pool.
       t.session?.reclaim();
+      t.duplex?.settle();
       if (t.stage === 'hello' && now - t.started > this.helloTimeoutMs) {
         this.errors['hello-timeout']!++;
         this.refuse(t);

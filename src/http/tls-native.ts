@@ -15,6 +15,7 @@
  */
 import { tryLoadPackageAddon } from '../wire/addon.js';
 import type { ByteStream, StreamHandler } from '../stream/byte-stream.js';
+import type { HttpMemory } from './server.js';
 
 /** An SSL_CTX or an SSL, opaque to JS. */
 export type NativeHandle = { readonly __native: unique symbol };
@@ -44,6 +45,8 @@ const FLAG_FATAL = 4;
 /** The class of a fatal error (state[2]). */
 export const ERRCLASS_PROTOCOL = 1;
 export const ERRCLASS_CIPHER = 2;
+/** More than 32 TLS 1.3 KeyUpdates in a row without application data (the engine's limit). */
+export const ERRCLASS_KEY_UPDATE = 4;
 
 /** Encrypt while TCP holds less than this. */
 const HIGH_WATER = 256 * 1024;
@@ -72,12 +75,22 @@ const state = new Int32Array(new ArrayBuffer(16));
  */
 const plainShared = Buffer.from(new ArrayBuffer(64 * 1024));
 
+/**
+ * Whether OpenSSL_version() ("OpenSSL 3.0.15+quic 3 Sep 2024") names the OpenSSL Node reports
+ * (process.versions.openssl, "3.0.15+quic" or "3.0.19"): the version word, with or without a
+ * "+suffix" (review L4: Node builds on quictls say "+quic" in both, which the check refused).
+ */
+export function sameOpenssl(addonVersion: string, nodeVersion: string): boolean {
+  const word = addonVersion.split(' ')[1] ?? '';
+  return word !== '' && (word === nodeVersion || word.split('+')[0] === nodeVersion.split('+')[0]);
+}
+
 /** The engine, or null when the addon is not built or predates it. */
 export function nativeTls(): TlsEngineAddon | null {
   if (addon !== undefined) return addon;
   const a = tryLoadPackageAddon<Partial<TlsEngineAddon>>('tls_engine');
   // The engine must run on the very OpenSSL Node runs on (one library, one set of headers).
-  if (a === undefined || typeof a.tlsContextNew !== 'function' || !String(a.opensslVersion).includes(` ${process.versions.openssl.split('+')[0]} `)) {
+  if (a === undefined || typeof a.tlsContextNew !== 'function' || !sameOpenssl(String(a.opensslVersion), process.versions.openssl)) {
     addon = null;
     return null;
   }
@@ -106,8 +119,11 @@ export interface NativeTlsHooks {
   onSecure(session: NativeTlsSession): void;
   /** The handshake failed (errClass: 1 protocol, 2 cipher, else other). */
   onHandshakeFailed(session: NativeTlsSession, errClass: number, text: string): void;
-  /** After the handshake, OpenSSL refused a record (the connection is closed). */
-  onRecordError(session: NativeTlsSession, text: string): void;
+  /**
+   * After the handshake, OpenSSL refused a record, or the peer sent a KeyUpdate flood (errClass
+   * ERRCLASS_KEY_UPDATE): the connection is closed.
+   */
+  onRecordError(session: NativeTlsSession, text: string, errClass: number): void;
 }
 
 export class NativeTlsSession implements ByteStream {
@@ -124,6 +140,8 @@ export class NativeTlsSession implements ByteStream {
   private pending = 0;
   /** Ciphertext bytes handed to TCP; minus tcp.queuedBytes, those it has sent. */
   private cipherWritten = 0;
+  /** Of cipherWritten, what TCP had sent when last looked at: the rest is charged to the budget as 'send'. */
+  private cipherSettled = 0;
   /** Slabs TCP may still hold, in order, each with the cipherWritten its last byte ends at. */
   private readonly slabs: Array<{ buf: Buffer; end: number }> = [];
   private flushQueued = false;
@@ -144,6 +162,8 @@ export class NativeTlsSession implements ByteStream {
     readonly tcp: ByteStream,
     ctx: NativeHandle,
     private readonly hooks: NativeTlsHooks,
+    /** The TCP memory budget: ciphertext TCP holds is charged as 'send' to the TCP connection (review M3). */
+    private readonly memory?: HttpMemory,
   ) {
     this.conn = engine.tlsConnNew(ctx);
   }
@@ -274,10 +294,22 @@ export class NativeTlsSession implements ByteStream {
     const conn = this.conn;
     if (conn === null) return;
     const b = this.engine.tlsTakeOutput(conn);
-    if (b !== null) {
-      this.cipherWritten += b.length;
-      this.tcp.write(b);
-    }
+    if (b !== null) this.toTcp(b);
+  }
+
+  /**
+   * Hands ciphertext to TCP; counts (cipherWritten, the budget) only what TCP took: a connection
+   * that has queued its FIN refuses writes, and a refused slab must not make reclaim() think TCP
+   * has sent a later one it still holds (review L6). Returns the bytes taken.
+   */
+  private toTcp(b: Buffer): number {
+    const before = this.tcp.queuedBytes;
+    this.tcp.write(b);
+    const took = this.tcp.queuedBytes - before;
+    if (took <= 0) return 0;
+    this.cipherWritten += took;
+    this.memory?.charge('send', took, this.tcp);
+    return took;
   }
 
   /** Encrypts what is queued, as far as TCP has room; then close_notify + FIN if asked. */
@@ -299,9 +331,8 @@ export class NativeTlsSession implements ByteStream {
         taken = e.tlsWritev(conn, out, out.length, max, slab);
         const n = state[1]!;
         if (state[3] === 1 && n > 0) {
-          this.cipherWritten += n;
-          this.slabs.push({ buf: slab, end: this.cipherWritten });
-          this.tcp.write(slab.subarray(0, n));
+          if (this.toTcp(slab.subarray(0, n)) > 0) this.slabs.push({ buf: slab, end: this.cipherWritten });
+          else if (slabPool.length < SLAB_POOL_MAX) slabPool.push(slab);
         } else {
           if (slabPool.length < SLAB_POOL_MAX) slabPool.push(slab);
           if (n > 0) this.sendOutput();
@@ -340,7 +371,7 @@ export class NativeTlsSession implements ByteStream {
     this.release();
     if (!wasSecure) this.hooks.onHandshakeFailed(this, errClass, text);
     else {
-      this.hooks.onRecordError(this, text);
+      this.hooks.onRecordError(this, text, errClass);
       this.closeHandler();
     }
     if (this.tcp.close !== undefined) this.tcp.close();
@@ -350,8 +381,12 @@ export class NativeTlsSession implements ByteStream {
   /** Slabs TCP has sent go back to the pool (also called by the listener's sweep for idle connections). */
   reclaim(): void {
     const slabs = this.slabs;
-    if (slabs.length === 0) return;
     const sent = this.cipherWritten - this.tcp.queuedBytes;
+    if (this.memory !== undefined && sent > this.cipherSettled) {
+      this.memory.release('send', sent - this.cipherSettled, this.tcp);
+      this.cipherSettled = sent;
+    }
+    if (slabs.length === 0) return;
     let i = 0;
     while (i < slabs.length && slabs[i]!.end <= sent) {
       if (slabPool.length < SLAB_POOL_MAX) slabPool.push(slabs[i]!.buf);

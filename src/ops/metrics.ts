@@ -330,6 +330,11 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
       ),
     ),
   );
+  mirroredCounter(registry, 'vpp_tls_connections_closed_total', 'TLS connections closed after their handshake, by reason (record-error, key-update-flood)', ['listener', 'reason'], () =>
+    tlsRows().flatMap((r) =>
+      ['record-error', 'key-update-flood'].map((reason) => [{ listener: r.listener, reason }, r.stats.errors[reason] ?? 0] as Row<'listener' | 'reason'>),
+    ),
+  );
   tlsCounter('vpp_tls_ticket_key_rotations_total', 'Session-ticket key rotations', (r) => r.stats.ticketKeyRotations);
   mirroredCounter(registry, 'vpp_tls_handshake_seconds_total', 'Time spent in OpenSSL on handshake records (show runtime tls-handshake)', ['listener'], () =>
     tlsRows().map((r) => [{ listener: r.listener }, r.tls.handshakeRuntime.nanos / 1e9]),

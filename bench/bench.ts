@@ -22,7 +22,7 @@ import { TLS_ROW_NAMES, measureTls, writeBenchCertificate, type TlsBenchResult, 
 import { measureFloor, type FloorResult } from './floor.js';
 import { ipv6Table, ipv6Target, measureIpv6, type Ipv6BenchResult } from './ipv6.js';
 import { addIdleSources, childPids, IDLE_CONNECTIONS, idleMemoryRows, measureIdleMemory, rssBytes, type IdleMemoryResult } from './idle-memory.js';
-import { addPathLoss, KERNEL_LOSS_KEYS, kernelCongestionControl, setKernelCongestionControl, kernelTcpCounters, lossDownloads, parseTcpStats, segmentBeforeThePath, type LossDownloadResult } from './loss.js';
+import { addPathLoss, KERNEL_LOSS_KEYS, kernelCcName, kernelCongestionControl, restoreAllowedCongestionControl, setKernelCongestionControl, kernelTcpCounters, lossDownloads, parseTcpStats, segmentBeforeThePath, type LossDownloadResult } from './loss.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIG_NAME = '10mb.bin';
@@ -458,6 +458,7 @@ async function main(): Promise<number> {
   const servers: KernelServer[] = [];
   const cleanup = () => {
     killAllRunning();
+    restoreAllowedCongestionControl();
     for (const s of servers.splice(0)) s.stop();
     if (flatBuilt) {
       flatBuilt = false;
@@ -664,21 +665,29 @@ async function main(): Promise<number> {
         // with the pod namespace's default set to ours (a listener's controller is fixed when it is
         // made, so nginx restarts), so recovery is also compared with the same controller.
         const kernelCc = name === 'nginx' && !o.onlyTls && o.only.has('loss') ? await kernelCongestionControl(flat.ns.pod) : undefined;
-        if (kernelCc !== undefined && kernelCc !== oursCongestionControl()) {
-          progress(`flat: nginx again with the kernel's ${oursCongestionControl()} (net.ipv4.tcp_congestion_control in ${flat.ns.pod}; it ran ${kernelCc})`);
-          const restore = await setKernelCongestionControl(flat.ns.pod, oursCongestionControl());
+        const sameCc = kernelCcName(oursCongestionControl());
+        if (kernelCc !== undefined && kernelCc !== sameCc) {
+          progress(`flat: nginx again with the kernel's ${sameCc} (net.ipv4.tcp_congestion_control in ${flat.ns.pod}; it ran ${kernelCc})`);
+          let restore: (() => Promise<void>) | undefined;
           try {
-            const s3 = startNginx(flat.ns.pod, join(flat.stateDir, 'nginx-cc'), flat.podWwwDir, flat.serverIp, undefined, 1);
-            servers.push(s3);
+            restore = await setKernelCongestionControl(flat.ns.pod, sameCc);
+          } catch (err) {
+            note('flat/nginx loss', `the same-congestion-control row was not measured: ${(err as Error).message}`);
+          }
+          if (restore !== undefined) {
             try {
-              await waitServing('nginx (same congestion control)', t, s3);
-              await runLoss(`flat/nginx loss (${oursCongestionControl()})`, 'nginxSameCc', t, () => kernelTcpCounters(flat.ns.pod));
+              const s3 = startNginx(flat.ns.pod, join(flat.stateDir, 'nginx-cc'), flat.podWwwDir, flat.serverIp, undefined, 1);
+              servers.push(s3);
+              try {
+                await waitServing('nginx (same congestion control)', t, s3);
+                await runLoss(`flat/nginx loss (${oursCongestionControl()})`, 'nginxSameCc', t, () => kernelTcpCounters(flat.ns.pod));
+              } finally {
+                s3.stop();
+                servers.splice(servers.indexOf(s3), 1);
+              }
             } finally {
-              s3.stop();
-              servers.splice(servers.indexOf(s3), 1);
+              await restore();
             }
-          } finally {
-            await restore();
           }
         }
         const two = twoWorkerOptions(o);

@@ -38,32 +38,54 @@ export async function kernelCongestionControl(ns: string): Promise<string | unde
   return r.code === 0 ? r.stdout.trim() : undefined;
 }
 
+/** The kernel's name for a congestion control of ours (NewReno is `reno` there). */
+export function kernelCcName(ours: string): string {
+  return ours === 'newreno' ? 'reno' : ours;
+}
+
+const ALLOWED_CC = '/proc/sys/net/ipv4/tcp_allowed_congestion_control';
+/** The machine-wide allowed list as it was before setKernelCongestionControl changed it (undefined: unchanged). */
+let allowedBefore: string | undefined;
+
 /**
- * Sets the default congestion control of `ns` to `cc` (for servers started after it) and returns a
- * function that puts it back. A namespace other than the first may only choose a controller in
- * the machine-wide net.ipv4.tcp_allowed_congestion_control (EPERM otherwise), so `cc` is added to
- * that list for the while, and the list restored too.
+ * Puts the machine-wide tcp_allowed_congestion_control back if setKernelCongestionControl widened
+ * it. Synchronous, so that the bench's signal handler (which exits at once) can call it.
+ */
+export function restoreAllowedCongestionControl(): void {
+  if (allowedBefore === undefined) return;
+  writeFileSync(ALLOWED_CC, allowedBefore);
+  allowedBefore = undefined;
+}
+
+/**
+ * Sets the default congestion control of `ns` to `cc` (the kernel's name; for servers started
+ * after it) and returns a function that puts it back. A namespace other than the first may only
+ * choose a controller in the machine-wide net.ipv4.tcp_allowed_congestion_control (EPERM
+ * otherwise), so `cc` is added to that list for the while; restoreAllowedCongestionControl (also
+ * run by the bench's cleanup, on signals too) restores the list.
  */
 export async function setKernelCongestionControl(ns: string, cc: string): Promise<() => Promise<void>> {
-  const allowedPath = '/proc/sys/net/ipv4/tcp_allowed_congestion_control';
-  const allowed = readFileSync(allowedPath, 'utf8').trim();
+  const allowed = readFileSync(ALLOWED_CC, 'utf8').trim();
   const before = await kernelCongestionControl(ns);
-  if (!allowed.split(/\s+/).includes(cc)) writeFileSync(allowedPath, `${allowed} ${cc}`);
   const set = async (v: string) => {
     const r = await runAsync(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.tcp_congestion_control=${v}`], { timeoutMs: 5000 });
     if (r.code !== 0) throw new Error(`${ns}: cannot set net.ipv4.tcp_congestion_control=${v}: ${r.stderr.trim()}`);
   };
   try {
+    if (!allowed.split(/\s+/).includes(cc)) {
+      allowedBefore = allowed;
+      writeFileSync(ALLOWED_CC, `${allowed} ${cc}`);
+    }
     await set(cc);
   } catch (err) {
-    writeFileSync(allowedPath, allowed);
+    restoreAllowedCongestionControl();
     throw err;
   }
   return async () => {
     try {
       if (before !== undefined) await set(before);
     } finally {
-      writeFileSync(allowedPath, allowed);
+      restoreAllowedCongestionControl();
     }
   };
 }

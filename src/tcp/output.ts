@@ -64,7 +64,7 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
     if (len > maxLen) len = maxLen;
     if (len > sink.room - hl) len = sink.room - hl;
     // sndMss leaves room for the timestamp option only: SACK blocks come out of the payload
-    // (RFC 6691; Linux's tcp_current_mss), a segment's payload + options ≤ the peer's MSS + 12.
+    // (RFC 6691; Linux's tcp_current_mss): payload + options ≤ SND.MSS + 12, the peer's MSS.
     const mss = nsack > 0 ? c.sndMss - (4 + 8 * nsack) : c.sndMss;
     // A plain segment never exceeds SND.MSS (RFC 9293 §3.7.1 MUST-16), also when the caller asked
     // for a super-segment that was refused above (a D-SACK is owed): only the pieces of a

@@ -212,6 +212,22 @@ export function superL3Max(sw: SwInterface): number {
   return GSO_FRAME_MAX - l2Length(sw);
 }
 
+/** A held or discarded frame's scratch buffer in ip4-/ip6-output: one super-frame and its L2 header. */
+export const SCRATCH_BYTES = 65_536 + 64;
+
+/** Whether a TCP sink asking for `want` bytes of super-segment gets one on `sw`: its device segments them. */
+export function wantsSuperFrame(sw: SwInterface, want: number): boolean {
+  return want > 0 && sw.hw.device.txOffload?.gso === true;
+}
+
+/**
+ * The L3 room of a frame held while `sw`'s neighbour resolves: a super-frame (it is released onto
+ * this device, so only if that segments them) within the scratch buffer, else `mtuRoom`.
+ */
+export function heldRoom(sw: SwInterface, want: number, mtuRoom: number): number {
+  return wantsSuperFrame(sw, want) ? Math.min(want, SCRATCH_BYTES - 64, superL3Max(sw)) : mtuRoom;
+}
+
 export function l2Length(sw: SwInterface): number {
   return sw.isSub ? ETH_HEADER_LEN + VLAN_TAG_LEN : ETH_HEADER_LEN;
 }

@@ -25,7 +25,7 @@ import { IPV4_MIN_HEADER_LEN, writeIpv4 } from '../wire/ipv4.js';
 import type { Tracer } from './context.js';
 import type { Fib, FibEntry } from './fib.js';
 import type { SwInterface } from './interface.js';
-import { type InterfaceOutput, l2Length, superL3Max } from './interface-output.js';
+import { type InterfaceOutput, SCRATCH_BYTES, heldRoom, l2Length, wantsSuperFrame } from './interface-output.js';
 import { HoldResult, NudState, type Neighbor, type NeighborEvents, type NeighborTable } from './neighbor.js';
 import { defineNode, err, info } from './node.js';
 
@@ -33,7 +33,6 @@ const SAMPLE_EVERY = 32;
 const BROADCAST_MAC = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 const ZERO_MAC = Buffer.alloc(6);
 /** Room for the largest L3 packet we build (a TCP super-frame of up to 64 KiB). */
-const SCRATCH_BYTES = 65_536 + 64;
 
 const enum Mode {
   /** Written straight into a TX batch. */
@@ -205,14 +204,13 @@ export class Ip4Output implements NeighborEvents {
       }
       this.sw = sw;
       this.mtuRoom = this.output.l3Room(sw);
-      // A held super-frame is released onto this device: only if it segments them.
-      this.room = want > 0 && sw.hw.device.txOffload?.gso === true ? Math.min(want, SCRATCH_BYTES - 64, superL3Max(sw)) : this.mtuRoom;
+      this.room = heldRoom(sw, want, this.mtuRoom);
       return this.toScratch(Mode.Hold, n);
     }
     this.mode = Mode.Tx;
     this.sw = sw;
     this.neighbor = n;
-    const superFrame = want > 0 && sw.hw.device.txOffload?.gso === true;
+    const superFrame = wantsSuperFrame(sw, want);
     const l2 = l2Length(sw);
     this.l3 = this.output.beginFrame(sw, n.mac, ETHERTYPE_IPV4, superFrame ? want + l2 : 0);
     this.buf = sw.hw.tx.data;

@@ -22,11 +22,10 @@ import { IP6_NH_ICMP6, IPV6_HEADER_LEN, writeIpv6 } from '../wire/ipv6.js';
 import type { Tracer } from './context.js';
 import type { Fib6, Fib6Entry } from './fib6.js';
 import { DadState, type Ip6Address, type SwInterface } from './interface.js';
-import { type InterfaceOutput, l2Length, superL3Max } from './interface-output.js';
+import { type InterfaceOutput, SCRATCH_BYTES, heldRoom, l2Length, wantsSuperFrame } from './interface-output.js';
 import { HoldResult, NudState, type Neighbor, type NeighborEvents, type NeighborTable } from './neighbor.js';
 import { defineNode, err, info } from './node.js';
 
-const SCRATCH_BYTES = 65_536 + 64;
 /** As ip4-output: one packet in this many is timed and the cost scaled, for `show runtime`. */
 const SAMPLE_EVERY = 32;
 const ND_HOP_LIMIT = 255;
@@ -190,14 +189,13 @@ export class Ip6Output implements NeighborEvents {
       }
       this.sw = sw;
       this.mtuRoom = this.output.l3Room(sw);
-      // A held super-frame is released onto this device: only if it segments them.
-      this.room = want > 0 && sw.hw.device.txOffload?.gso === true ? Math.min(want, SCRATCH_BYTES - 64, superL3Max(sw)) : this.mtuRoom;
+      this.room = heldRoom(sw, want, this.mtuRoom);
       return this.toScratch(Mode.Hold, n);
     }
     this.mode = Mode.Tx;
     this.sw = sw;
     this.neighbor = n;
-    const superFrame = want > 0 && sw.hw.device.txOffload?.gso === true;
+    const superFrame = wantsSuperFrame(sw, want);
     this.l3 = this.output.beginFrame(sw, n.mac, ETHERTYPE_IPV6, superFrame ? want + l2Length(sw) : 0);
     this.buf = sw.hw.tx.data;
     this.mtuRoom = this.output.l3Room(sw);

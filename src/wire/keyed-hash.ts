@@ -87,6 +87,8 @@ export function tableHash4(k0: number, k1: number, a: number, b: number, c: numb
     v0 ^= m;
   }
   v2 ^= 0xff;
+  // The same SipRound as in the loop above, written out again rather than called: a helper would
+  // have to return four words (an allocation, or module state, which measured 3x slower).
   for (let r = 0; r < 3; r++) {
     v0 = (v0 + v1) | 0;
     v1 = ((v1 << 5) | (v1 >>> 27)) ^ v0;

@@ -102,6 +102,12 @@ export class MemoryBudget {
   readonly peaks = [0, 0, 0, 0];
   total = 0;
   peak = 0;
+  /**
+   * Most bytes charged at once outside the out-of-order kind: what /metrics exports as the peak.
+   * A spoofed segment that falls in a connection's window above RCV.NXT is held there, one that
+   * misses is not, so nothing exported may include that kind (see tcp/private-reasons.ts).
+   */
+  publicPeak = 0;
   readonly sources: SourceLimits;
   /** The process-wide figures this budget is a view of (its own when not given). */
   readonly shared: SharedLimits;
@@ -138,11 +144,30 @@ export class MemoryBudget {
     return this.total - this.published + this.shared.totalKib() * 1024;
   }
 
+  /**
+   * globalTotal() without out-of-order bytes, for /metrics: this thread's exact figures, and the
+   * other kinds the other threads published (KiB each). With one thread a spoofed segment cannot
+   * move it; with several, a publish that such a segment triggers in another thread can refresh
+   * that thread's other kinds (which had drifted by less than a quantum) a little earlier.
+   */
+  publicGlobalTotal(): number {
+    const own = this.total - this.used[MEM_OOO];
+    if (this.solo) return own;
+    let others = 0;
+    for (let t = 0; t < this.shared.threads; t++) {
+      if (t === this.shared.thread) continue;
+      const k = this.shared.threadFigures(t).kinds;
+      others += (k[MEM_RECV] + k[MEM_PIPELINE] + k[MEM_SEND]) * 1024;
+    }
+    return own + others;
+  }
+
   charge(kind: number, slot: number, n: number): void {
     const u = (this.used[kind] += n);
     if (u > this.peaks[kind]) this.peaks[kind] = u;
     const t = (this.total += n);
     if (t > this.peak) this.peak = t;
+    if (kind !== MEM_OOO && t - this.used[MEM_OOO] > this.publicPeak) this.publicPeak = t - this.used[MEM_OOO];
     if (!this.solo && t - this.published >= this.quantum) this.publish();
     if (slot >= 0) this.sources.charge(slot, n);
   }

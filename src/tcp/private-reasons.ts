@@ -16,6 +16,7 @@ export const TCP_PRIVATE_REASONS: ReadonlySet<string> = new Set([
   'paws',
   'out-of-window',
   'out-of-window-ack-limited',
+  'out-of-order',
   'rst-out-of-window',
   'rst-challenge',
   'syn-challenge',
@@ -42,6 +43,13 @@ export const TCP_PRIVATE_REASONS: ReadonlySet<string> = new Set([
   'ptb-mss-lowered',
 ]);
 
+/**
+ * Private reasons left out of the sum as well: they count a second event of a segment already
+ * counted under another reason (its answer was rate limited), so summing them would make an
+ * in-window probe count twice and an out-of-window one once.
+ */
+export const TCP_UNSUMMED_REASONS: ReadonlySet<string> = new Set(['challenge-ack-limit', 'out-of-window-ack-limited']);
+
 /** The reason /metrics shows for the sum of TCP_PRIVATE_REASONS. */
 export const TCP_PRIVATE_REASONS_TOTAL = 'segment-checks';
 
@@ -49,11 +57,13 @@ export const TCP_PRIVATE_REASONS_TOTAL = 'segment-checks';
  * Error counters as the management endpoint exports them: reasons in `privateReasons` summed
  * into one `total` row (present, 0 included, so that its appearance tells nothing either).
  */
-export function foldPrivateReasons(counts: Record<string, number>, privateReasons: ReadonlySet<string>, total: string): [string, number][] {
+export function foldPrivateReasons(counts: Record<string, number>, privateReasons: ReadonlySet<string>, total: string, unsummed?: ReadonlySet<string>): [string, number][] {
   const rows: [string, number][] = [];
   let sum = 0;
   for (const [reason, n] of Object.entries(counts)) {
-    if (privateReasons.has(reason)) sum += n;
+    if (privateReasons.has(reason)) {
+      if (unsummed === undefined || !unsummed.has(reason)) sum += n;
+    }
     else rows.push([reason, n]);
   }
   rows.push([total, sum]);

@@ -30,7 +30,7 @@
  */
 import { Reassembly } from './reassembly.js';
 import { SharedLimits, sourceCapacityFor } from './shared-limits.js';
-import { NO_SLOT, SOURCE_CONN_LIMIT, SourceLimits } from './source-limits.js';
+import { NO_SLOT, SOURCE_CONN_LIMIT, SOURCE_OVERFLOW_LIMIT, SourceLimits } from './source-limits.js';
 
 export const MEM_OOO = 0;
 export const MEM_RECV = 1;
@@ -67,7 +67,8 @@ export const MEMORY_ERROR_REASONS: Readonly<Record<string, string>> = {
   'ooo-drop-memory': 'out-of-order segment not kept: memory pressure (the peer retransmits)',
   'ooo-pruned-memory': "a connection's out-of-order data dropped under memory pressure",
   'rcv-drop-memory': 'in-order segment for a paused reader not taken (not ACKed): memory limit',
-  'source-table-full': 'new connection admitted without per-source accounting: no room for its address in the source table',
+  'source-table-full': "new connection charged to the source table's shared overflow slot: no room for its address in the table",
+  'source-overflow-limit': "new connection refused: no room for its address in the source table, and the shared overflow slot has one source's limits",
 };
 
 /** What the budget needs of a connection: its source slot, what it has charged, its reassembly queue. */
@@ -206,11 +207,11 @@ export class MemoryBudget {
     if (this.globalTotal() >= this.refuseAt) reason = 'memory-limit';
     else {
       const s = this.sources.acquire(ip);
-      if (s >= NO_SLOT) {
-        if (s === NO_SLOT) this.count('source-table-full');
+      if (s >= 0) {
+        if (this.sources.isOverflow(s)) this.count('source-table-full');
         this.admitted = s;
         this.admittedIp = ip >>> 0;
-      } else reason = s === -1 - SOURCE_CONN_LIMIT ? 'source-conn-limit' : 'source-memory-limit';
+      } else reason = s === -1 - SOURCE_CONN_LIMIT ? 'source-conn-limit' : s === -1 - SOURCE_OVERFLOW_LIMIT ? 'source-overflow-limit' : 'source-memory-limit';
     }
     if (reason !== null) this.count(reason);
     return reason;
@@ -226,7 +227,7 @@ export class MemoryBudget {
     }
     this.cancelAdmit();
     const s = this.sources.open(ip);
-    if (s === NO_SLOT) this.count('source-table-full');
+    if (this.sources.isOverflow(s)) this.count('source-table-full');
     return s;
   }
 

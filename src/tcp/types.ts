@@ -147,6 +147,8 @@ export interface TcpAddressOwner {
   digest(ip: number): number;
   /** The 16-byte address of an IPv6 handle (per-source limits key on it: handles differ between threads). */
   address?(ip: number): Buffer | undefined;
+  /** The zone of a link-local IPv6 handle (its interface's index + 1): per-source limits key on it. */
+  zoneOf?(ip: number): number;
 }
 
 export const DEFAULT_OPTIONS: TcpOptions = {

@@ -10,6 +10,16 @@
  * local (nstat, /proc/net/netstat). We do the same: `show errors` on the local CLI socket has them
  * per reason; /metrics has only their sum, `segment-checks`, which a blind segment raises by one
  * whether it hit or missed.
+ *
+ * The reasons are not the only trace: what the stack sends in answer differs too (a challenge
+ * ACK for one probe, nothing for another; an ACK with SACK blocks for data above RCV.NXT, a plain
+ * one for data beyond the window). Such answers are *private frames*: the stack sends them between
+ * TcpStack.beginPrivate() and endPrivate(), and every counter of the TX path counts them twice,
+ * in its total and in a private twin (the TCP counters privateSegmentsOut/privateRstOut, the
+ * interface's privateCounters, the graph nodes' privateErrors/privateRuntime, the hardware
+ * interface's privateTx). /metrics exports total − private (src/ops/metrics.ts) and no
+ * out-of-order bytes; the CLI shows the totals. test/unit/ops-metrics-probes.test.ts compares the
+ * whole exposition of twin servers after a hit probe and a miss probe of each kind.
  */
 export const TCP_PRIVATE_REASONS: ReadonlySet<string> = new Set([
   // where a segment fell relative to the window (acceptance.ts, ack-input.ts, connection.ts)

@@ -12,7 +12,7 @@ import type { Services } from '../services.js';
 import type { Severity } from '../dataplane/node.js';
 import { newCounters as newTcpCounters, type TcpCounters } from '../tcp/types.js';
 import { MEM_KINDS, MEM_OOO } from '../tcp/budget.js';
-import { foldPrivateReasons } from '../tcp/private-reasons.js';
+import { publicReasons } from '../tcp/private-reasons.js';
 import { VERSION } from '../version.js';
 
 export interface MetricsSource {
@@ -213,7 +213,7 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     }
     for (const source of src.errorSources) {
       const counts = source.counts();
-      const exported = source.private === undefined ? Object.entries(counts) : foldPrivateReasons(counts, source.private.reasons, source.private.as, source.private.unsummed);
+      const exported = source.private === undefined ? Object.entries(counts) : publicReasons(counts, source.private.reasons);
       for (const [reason, count] of exported) rows.push([{ node: source.node, reason, severity: 'error' }, count]);
     }
     return rows;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/wire/tcp.js';
 import { TcpHarness } from '../../src/tcp/testing.js';
-import { foldPrivateReasons, TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL } from '../../src/tcp/private-reasons.js';
+import { publicReasons, TCP_PRIVATE_REASONS } from '../../src/tcp/private-reasons.js';
 
 const A = TCP_ACK;
 
@@ -327,7 +327,7 @@ describe('challenge ACKs: one per connection per 500 ms, no stack-wide budget (R
 
 describe('tcp drop reasons as the management endpoint exports them (review-tcp1 H1/F8)', () => {
   // What /metrics shows for node tcp4-session (metrics.ts folds the source's private reasons).
-  const exported = (h: TcpHarness): string => JSON.stringify(foldPrivateReasons(h.stack.errors, TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL).sort());
+  const exported = (h: TcpHarness): string => JSON.stringify(publicReasons(h.stack.errors, TCP_PRIVATE_REASONS).sort());
 
   it('does not depend on whether a spoofed RST hit the window; show errors still tells them apart', () => {
     const probe = (hit: boolean): TcpHarness => {

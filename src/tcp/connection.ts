@@ -135,6 +135,10 @@ export class TcpConnection implements ByteStream {
   dsack = false;
   dsackStart = 0;
   dsackEnd = 0;
+  /** The D-SACK owed when the segment being processed arrived: a private ACK leaves it owed (output.ts sendPrivateAck). */
+  dsackIn = false;
+  dsackInStart = 0;
+  dsackInEnd = 0;
   /** Reading paused: in-order data is held (and the window closes) until resume(). */
   private paused = false;
   private rcvQ: Buffer[] = [];
@@ -334,9 +338,9 @@ export class TcpConnection implements ByteStream {
     dsackOld(this, seq, segLen);
   }
 
-  /** A pure ACK now (the acceptance checks' answer; see output.ts). */
-  sendAck(now: number): void {
-    sendAck(this, now);
+  /** @internal SegmentReceiver: the acceptance checks' private answer (output.ts sendPrivateAck). */
+  sendPrivateAck(now: number): void {
+    sendPrivateAck(this, now);
   }
 
   /** Called by flush(): send whatever the windows allow, FIN, or a pending ACK. */
@@ -354,9 +358,12 @@ export class TcpConnection implements ByteStream {
   /** Processes one segment for this connection (RFC 9293 §3.10.7.4). */
   segment(g: Segment, now: number): void {
     const st = this.stack;
-    this.lastRecvAt = now;
-    this.kaProbes = 0;
+    this.dsackIn = this.dsack;
+    this.dsackInStart = this.dsackStart;
+    this.dsackInEnd = this.dsackEnd;
     if (this.state === SYN_SENT) {
+      this.lastRecvAt = now;
+      this.kaProbes = 0;
       synSentInput(this, g, now);
       return;
     }
@@ -405,15 +412,18 @@ export class TcpConnection implements ByteStream {
     if (this.state === SYN_RECEIVED) {
       if (!(seqGt(g.ack, this.sndUna) && seqLeq(g.ack, this.sndMax))) {
         st.err('bad-ack-syn-received');
-        st.beginPrivate(); // private: it tells where the ACK fell (private-reasons.ts)
-        st.sendControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, g.ack, 0, TCP_RST);
-        st.endPrivate();
+        // private: it tells where the ACK fell (private-reasons.ts)
+        st.sendPrivateControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, g.ack, 0, TCP_RST);
         return;
       }
+      this.heard(now);
       updateTsRecent(this, seq, st.opt, now);
       if (!synReceivedAck(this, g, now)) return;
     } else {
       if (!ackAcceptable(this, g.ack, now)) return;
+      // Only a segment that passed the checks is a sign of life (keep-alive): spoofed
+      // out-of-window segments must not keep a dead peer's connection (review r/metrics F12).
+      this.heard(now);
       updateTsRecent(this, seq, st.opt, now);
       if (!processAck(this, g, now)) return;
       if (this.finQueued && seqGt(this.sndUna, this.finSeq) && !this.ourFinAcked(now)) return;
@@ -452,6 +462,12 @@ export class TcpConnection implements ByteStream {
         sendPrivateAck(this, now);
       }
     }
+  }
+
+  /** The peer was heard from (an acceptable segment): the keep-alive clock starts again. */
+  private heard(now: number): void {
+    this.lastRecvAt = now;
+    this.kaProbes = 0;
   }
 
   /** Our FIN is acknowledged (FIN_WAIT_1, CLOSING, LAST_ACK); false = no more processing. */

@@ -357,3 +357,24 @@ describe('tcp drop reasons as the management endpoint exports them (review-tcp1 
     for (const r of rows) assert.equal(r, rows[0]);
   });
 });
+
+describe('review r/metrics (8): private answers are exception-safe', () => {
+  it('a throw in the output path while a private ACK or RST is written leaves nothing marked private, and public frames after it count as public', () => {
+    for (const kind of ['challenge-ack', 'no-listener-rst'] as const) {
+      const h = new TcpHarness();
+      h.open();
+      const sink = h.sink as unknown as { begin: (...a: unknown[]) => boolean };
+      const begin = sink.begin.bind(h.sink);
+      sink.begin = () => {
+        throw new Error('injected failure');
+      };
+      assert.throws(() => (kind === 'challenge-ack' ? h.in({ flags: TCP_RST, seq: h.pseq(1000) }) : h.in({ flags: A, seq: 1, ack: 1, srcPort: 1 + h.rport })), /injected failure/);
+      sink.begin = begin;
+      assert.equal(h.stack.privateTx, false, `${kind}: the stack is not left private`);
+      assert.equal((h.sink as { privateTx?: boolean }).privateTx ?? false, false, `${kind}: the sink is not left private`);
+      const before = h.stack.counters.privateSegmentsOut;
+      h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'x'.repeat(4000) }); // in order: a public ACK
+      assert.equal(h.stack.counters.privateSegmentsOut, before, `${kind}: the next ACK is public`);
+    }
+  });
+});

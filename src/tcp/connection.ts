@@ -518,8 +518,7 @@ export class TcpConnection implements ByteStream {
       // Out of order: keep it, and send an immediate duplicate ACK carrying SACK blocks.
       const stored = st.mem.storeOutOfOrder(this, dseq, g.buf, off, len);
       st.counters.outOfOrderSegments++;
-      // A reason too (private, summed into segment-checks on /metrics): a spoofed segment that
-      // misses the window counts `out-of-window` there, so one that hits it must count one too.
+      // A reason too (private: show errors only, never on /metrics, see private-reasons.ts).
       st.err('out-of-order');
       const rs = this.reasm;
       if (stored && rs !== null && rs.dupStart !== rs.dupEnd) dsackSet(this, rs.dupStart, rs.dupEnd);

@@ -24,6 +24,9 @@
  * allocation per ACK.
  */
 
+import { Bbr } from './bbr.js';
+import type { DeliveryRate } from './delivery-rate.js';
+
 /** What a controller reads and writes on its connection: windows in bytes, times in ms. */
 export interface CongestionHost {
   cwnd: number;
@@ -37,11 +40,28 @@ export interface CongestionHost {
   readonly minRtt: number;
 }
 
-export type CongestionControlName = 'cubic' | 'newreno';
-export const CONGESTION_CONTROLS: readonly CongestionControlName[] = ['cubic', 'newreno'];
+export type CongestionControlName = 'cubic' | 'newreno' | 'bbr';
+export const CONGESTION_CONTROLS: readonly CongestionControlName[] = ['cubic', 'newreno', 'bbr'];
 
 export interface CongestionControl {
   readonly name: CongestionControlName;
+  /**
+   * The controller sets cwnd from its model on every ACK, in loss recovery too (bbr): the SACK
+   * recovery then hands it a delivery-rate sample per ACK (onRateSample) instead of calling
+   * onAck, applies no PRR and no cwnd = ssthresh when a recovery ends, and paces what it sends
+   * at pacingRate.
+   */
+  readonly modelBased: boolean;
+  /** Bytes per ms the pacer lets out on average; 0 = not paced (cubic, newreno). */
+  readonly pacingRate: number;
+  /** The largest burst (bytes) the pacer lets out at once. */
+  readonly quantum: number;
+  /** Model-based only: at ESTABLISHED (the first pacing rate). */
+  init?(h: CongestionHost, now: number): void;
+  /** Model-based only: the rate sample of one ACK (delivery-rate.ts); sets cwnd and the pacing rate. */
+  onRateSample?(h: CongestionHost, rs: DeliveryRate, now: number): void;
+  /** Model-based only: its state for `show session verbose`. */
+  describe?(): string;
   /**
    * An ACK outside recovery newly delivered `bytes` (cumulatively acknowledged, or on SACK
    * connections also SACKed); `flightBefore` were outstanding before it. Grows cwnd when the
@@ -67,7 +87,7 @@ export interface CongestionControl {
 
 /** The congestion control a new connection gets (TcpOptions.congestionControl). */
 export function createCongestionControl(name: CongestionControlName = 'cubic'): CongestionControl {
-  return name === 'newreno' ? new NewReno() : new Cubic();
+  return name === 'newreno' ? new NewReno() : name === 'bbr' ? new Bbr() : new Cubic();
 }
 
 /** Growth only when cwnd limited the sender (RFC 7661's concern; as the connection did before). */
@@ -83,6 +103,9 @@ function halfFlight(flight: number, mss: number): number {
 
 export class NewReno implements CongestionControl {
   readonly name = 'newreno';
+  readonly modelBased = false;
+  readonly pacingRate = 0;
+  readonly quantum = 0;
   /** Bytes acknowledged in congestion avoidance since cwnd last grew. */
   private acc = 0;
   private priorCwnd = 0;
@@ -147,6 +170,9 @@ export const CUBIC_ALPHA = (3 * (1 - CUBIC_BETA)) / (1 + CUBIC_BETA);
  */
 export class Cubic implements CongestionControl {
   readonly name = 'cubic';
+  readonly modelBased = false;
+  readonly pacingRate = 0;
+  readonly quantum = 0;
   /** W_max: the window (segments) just before the last reduction. */
   wMax = 0;
   /** K (s): when W_cubic reaches W_max again. */

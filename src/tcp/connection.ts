@@ -150,7 +150,8 @@ export class TcpConnection implements ByteStream {
   // session` read them), the algorithms' own state in cc and rec (rec from ESTABLISHED on).
   cwnd = 0;
   ssthresh = 0x7fffffff;
-  readonly cc: CongestionControl;
+  /** (Replaced once, at ESTABLISHED, when bbr was asked for and the peer has no SACK: handshake.ts.) */
+  cc: CongestionControl;
   rec!: LossRecovery;
   /** The last send was limited by cwnd (not by the application): cwnd may grow. */
   cwndLimited = false;
@@ -180,6 +181,10 @@ export class TcpConnection implements ByteStream {
   /** RACK reordering timer and Tail Loss Probe timer (run by the SACK recovery). */
   reoAt = Infinity;
   ptoAt = Infinity;
+  /** The pacer (bbr): a send waits for this deadline (Infinity = not waiting). */
+  paceAt = Infinity;
+  /** The pacer: the earliest time of the next paced send (ms). */
+  paceNext = 0;
   persisting = false;
   /** Unanswered window probes (reset by any ACK) and the persist backoff shift. */
   probes = 0;

@@ -17,6 +17,8 @@ export const R_LOST = 2;
 export const R_RETRANS = 4;
 /** Retransmitted at least once (its delivery is ambiguous for RTT purposes). */
 export const R_EVER_RETRANS = 8;
+/** Sent while the connection was application-limited (draft-cheng-iccrg-delivery-rate-estimation: P.is_app_limited). */
+export const R_APP_LIMITED = 16;
 
 /** Shared storage of a log that holds nothing yet (allocated on the first push). */
 const NONE_I32 = new Int32Array(0);
@@ -42,6 +44,10 @@ const poolE: Int32Array<ArrayBuffer>[] = [];
 const poolT: Float64Array<ArrayBuffer>[] = [];
 const poolO: Float64Array<ArrayBuffer>[] = [];
 const poolF: Uint8Array<ArrayBuffer>[] = [];
+// The delivery-rate columns (enableRate(): bbr connections only), pooled alike.
+const poolD: Float64Array<ArrayBuffer>[] = [];
+const poolDT: Float64Array<ArrayBuffer>[] = [];
+const poolFT: Float64Array<ArrayBuffer>[] = [];
 
 /** Storages in the pool now (for tests). */
 export function sentLogPoolSize(): number {
@@ -58,6 +64,15 @@ export class SentLog {
   /** Transmission order (a counter per connection): RACK's "sent after" without clock ties. */
   private o = NONE_F64;
   private f = NONE_U8;
+  /**
+   * Delivery-rate estimation (draft-cheng-iccrg-delivery-rate-estimation §3.2), per record as of
+   * its latest transmission: the connection's delivered bytes, delivered time and first-sent time
+   * (P.delivered, P.delivered_time, P.first_sent_time). Only when enableRate() was called.
+   */
+  private d = NONE_F64;
+  private dt = NONE_F64;
+  private ft = NONE_F64;
+  private rateOn = false;
   /** Absolute number of the oldest record and one past the newest. */
   lo = 0;
   hi = 0;
@@ -89,6 +104,26 @@ export class SentLog {
   setFlags(k: number, f: number): void {
     this.f[k & this.mask] = f;
   }
+  /** Keep the delivery-rate columns (before the first push). */
+  enableRate(): void {
+    this.rateOn = true;
+  }
+  /** The rate stamps of record k's latest transmission (enableRate() logs only). */
+  setRate(k: number, delivered: number, deliveredTime: number, firstSentTime: number): void {
+    const i = k & this.mask;
+    this.d[i] = delivered;
+    this.dt[i] = deliveredTime;
+    this.ft[i] = firstSentTime;
+  }
+  delivered(k: number): number {
+    return this.d[k & this.mask];
+  }
+  deliveredTime(k: number): number {
+    return this.dt[k & this.mask];
+  }
+  firstSentTime(k: number): number {
+    return this.ft[k & this.mask];
+  }
   /** Length in sequence space. */
   len(k: number): number {
     const i = k & this.mask;
@@ -114,6 +149,17 @@ export class SentLog {
       this.t = poolT.pop()!;
       this.o = poolO.pop()!;
       this.f = poolF.pop()!;
+      if (this.rateOn) {
+        if (poolD.length > 0) {
+          this.d = poolD.pop()!;
+          this.dt = poolDT.pop()!;
+          this.ft = poolFT.pop()!;
+        } else {
+          this.d = new Float64Array(FIRST_CAPACITY);
+          this.dt = new Float64Array(FIRST_CAPACITY);
+          this.ft = new Float64Array(FIRST_CAPACITY);
+        }
+      }
       this.mask = FIRST_CAPACITY - 1;
       return;
     }
@@ -123,6 +169,10 @@ export class SentLog {
     const t = new Float64Array(n);
     const o = new Float64Array(n);
     const f = new Uint8Array(n);
+    const rate = this.rateOn;
+    const d = rate ? new Float64Array(n) : NONE_F64;
+    const dt = rate ? new Float64Array(n) : NONE_F64;
+    const ft = rate ? new Float64Array(n) : NONE_F64;
     for (let k = this.lo; k < this.hi; k++) {
       const i = k & this.mask;
       const j = k & (n - 1);
@@ -131,7 +181,15 @@ export class SentLog {
       t[j] = this.t[i];
       o[j] = this.o[i];
       f[j] = this.f[i];
+      if (rate) {
+        d[j] = this.d[i];
+        dt[j] = this.dt[i];
+        ft[j] = this.ft[i];
+      }
     }
+    this.d = d;
+    this.dt = dt;
+    this.ft = ft;
     this.s = s;
     this.e = e;
     this.t = t;
@@ -154,10 +212,15 @@ export class SentLog {
       poolT.push(this.t);
       poolO.push(this.o);
       poolF.push(this.f);
+      if (this.rateOn && this.d.length === FIRST_CAPACITY && poolD.length < POOL_MAX) {
+        poolD.push(this.d);
+        poolDT.push(this.dt);
+        poolFT.push(this.ft);
+      }
     }
     this.mask = -1;
     this.s = this.e = NONE_I32;
-    this.t = this.o = NONE_F64;
+    this.t = this.o = this.d = this.dt = this.ft = NONE_F64;
     this.f = NONE_U8;
   }
 
@@ -191,6 +254,13 @@ export class SentLog {
       this.o[j & m] = this.o[(j - 1) & m];
       this.f[j & m] = this.f[(j - 1) & m];
     }
+    if (this.rateOn) {
+      for (let j = this.hi; j > k + 1; j--) {
+        this.d[j & m] = this.d[(j - 1) & m];
+        this.dt[j & m] = this.dt[(j - 1) & m];
+        this.ft[j & m] = this.ft[(j - 1) & m];
+      }
+    }
     this.hi++;
     const i = k & m;
     const n = (k + 1) & m;
@@ -199,6 +269,11 @@ export class SentLog {
     this.t[n] = this.t[i];
     this.o[n] = this.o[i];
     this.f[n] = this.f[i];
+    if (this.rateOn) {
+      this.d[n] = this.d[i];
+      this.dt[n] = this.dt[i];
+      this.ft[n] = this.ft[i];
+    }
     this.e[i] = at;
   }
 

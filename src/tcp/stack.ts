@@ -910,6 +910,7 @@ export class TcpStack {
         sndWnd: c.sndWnd,
         rcvWnd: Math.max(0, (c.rcvAdvRight - c.rcvNxt) | 0),
         mss: c.sndMss,
+        congestion: full ? c.cc.describe?.() : undefined,
       };
     }
   }
@@ -960,5 +961,6 @@ function deadlineOf(c: TcpConnection): number {
   if (c.lingerAt < d) d = c.lingerAt;
   if (c.reoAt < d) d = c.reoAt;
   if (c.ptoAt < d) d = c.ptoAt;
+  if (c.paceAt < d) d = c.paceAt;
   return d;
 }

@@ -153,6 +153,18 @@ export class FlatLab {
     chownSync(startup, POD_UID, POD_UID);
   }
 
+  /**
+   * Ours with `vpp-server { tcp-congestion-control <cc> }` (undefined: as before), for the loss row's
+   * like-for-like run; takes effect at the next startOurs(). A later stanza overrides an earlier one.
+   */
+  setCongestionControl(cc: string | undefined): void {
+    const conf = join(this.podConfDir, 'vpp.conf');
+    const marker = '# bench: congestion control\n';
+    const base = readFileSync(conf, 'utf8').split(marker)[0];
+    writeFileSync(conf, cc === undefined ? base : `${base}${marker}vpp-server { tcp-congestion-control ${cc} }\n`);
+    chownSync(conf, POD_UID, POD_UID);
+  }
+
   startupConf(): string {
     return readFileSync(join(this.podConfDir, 'startup.conf'), 'utf8');
   }

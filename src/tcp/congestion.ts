@@ -5,16 +5,24 @@
  * the only thing that changes them outside loss recovery. The loss-recovery algorithms
  * (recovery.ts) call it: onAck for ACKs outside recovery, onLoss when fast recovery starts (the
  * recovery algorithm then sets cwnd itself: NewReno inflation or PRR, until recovery ends at
- * cwnd = ssthresh or RFC 6582's bound); the timers call onRto. Two implementations:
+ * cwnd = ssthresh or RFC 6582's bound); the timers call onRto. Three implementations:
  *
  *   cubic    RFC 9438 (the default, as in Linux): W_cubic(t) = C·(t − K)³ + W_max with C = 0.4,
  *            β = 0.7, fast convergence, the Reno-friendly region (W_est) and the 1.5·cwnd cap.
  *   newreno  RFC 5681 / RFC 3465 byte counting: slow start by the bytes acknowledged, one MSS per
  *            cwnd of acknowledged bytes in congestion avoidance, ssthresh = FlightSize / 2.
-
- * No model-based controller (BBR): one was tried and withdrawn after review, because without a
- * pacer, packet-timed rounds and loss-driven brakes it overfilled a real bottleneck's queue
- * (docs/bench.md, "Session 3"). The bench compares our CUBIC with the kernel's CUBIC instead.
+ *   bbr      BBR v1 as Linux's tcp_bbr.c runs it (bbr.ts): model-based (BtlBw, RTprop), paced,
+ *            and a random loss does not shrink it. It is `modelBased`: on SACK connections the
+ *            recovery hands it a delivery-rate sample per ACK (delivery-rate.ts) instead of onAck,
+ *            applies no PRR (bbr does packet conservation itself) and paces what it sends at
+ *            pacingRate. SACK only: a peer without SACK gets CUBIC (counted). Opt-in; CUBIC stays
+ *            the default.
+ *
+ * History: a first, simplified BBR (cwnd = 2·BtlBw·RTprop from ACK-rate samples, no pacer,
+ * flight-timed rounds, no ProbeRTT, no conservation) was withdrawn after review: under a real
+ * bottleneck it overfilled the queue (19-82% of its frames dropped where CUBIC lost 1.6-2.5%).
+ * This one is judged against the kernel's BBR under a bottleneck by test/e2e/bottleneck.test.ts
+ * (without its pacer it fails that test: 14% of its frames dropped, the queue full).
  *
  * Loss recovery (PRR, RFC 6675, NewReno's inflation) stays with the connection: the controller
  * only decides ssthresh at the start of a recovery and the growth outside it, and can put both back

@@ -33,10 +33,14 @@ const TLP_EXTRA_MS = 2;
 const TLP_DELACK_MS = 40;
 /**
  * The pacer's credit (ms): a paced send may go up to this long "early" against the schedule, so
- * a wakeup that comes late does not cost the rate. Linux's pacer wakes on a high-resolution
- * timer; ours on Node's, which fires ≥ 1 ms after it is asked for (libuv's clock is in whole
- * ms), and on the ACKs that arrive. With a 2 ms credit a wakeup every ~1-2 ms still sends at
- * the full pacing rate; a burst is at most 2 ms of data plus one quantum.
+ * a wakeup that comes late does not cost the rate. The stack's clock is fractional ms (the
+ * dataplane's performance.now(), read once per RX vector) and its timer heap keeps fractional
+ * deadlines, but what wakes a waiting connection is the TCP host's one setTimeout for the
+ * earliest deadline (dataplane/tcp-host.ts): Node fires it ≥ 1 ms after it is armed (libuv's
+ * loop clock is in whole ms; in interrupt mode the loop sleeps in epoll until then or until a
+ * frame arrives), where Linux's pacer has a high-resolution timer. Arriving ACKs wake it too.
+ * With a 2 ms credit a wakeup every ~1-2 ms still sends at the full pacing rate; a burst is at
+ * most 2 ms of data plus one quantum (bbr.ts: ~1 ms of data, ≥ 2 segments, ≤ 64 KB).
  */
 export const PACE_CREDIT_MS = 2;
 /** IPv4 and TCP headers of a segment, without options (what the pacer charges per segment besides the payload). */

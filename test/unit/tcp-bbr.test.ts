@@ -197,6 +197,21 @@ function openBbr(rtt: number): TcpHarness {
 }
 
 describe('BBR on a connection: the pacer, and a simulated bottleneck with 5% random loss', () => {
+  it('bbr needs SACK: a peer without it gets CUBIC, counted; with SACK the connection runs bbr and shows its model', () => {
+    const h = new TcpHarness({ congestionControl: 'bbr' });
+    const sa = h.in({ flags: TCP_SYN, seq: h.pIsn, mss: HMSS, sackOk: false })[0];
+    h.iss = sa.seq;
+    h.now += 10;
+    h.in({ flags: A, seq: h.pseq(), ack: h.seq() });
+    assert.equal(h.conn!.cc.name, 'cubic');
+    assert.equal(h.stack.counters.bbrWithoutSack, 1);
+    const s = openBbr(10);
+    assert.equal(s.conn!.cc.name, 'bbr');
+    assert.equal(s.stack.counters.bbrWithoutSack, 0);
+    const row = [...s.stack.sessions()][0];
+    assert.match(row.congestion ?? '', /^bbr startup btlbw [\d.]+Mbps rtprop - pacing [\d.]+Mbps/);
+  });
+
   it('the pacer: sends only when its deadline passed, a burst of at most the credit plus one quantum, at the pacing rate on average', () => {
     const h = openBbr(20);
     const c = h.conn!;

@@ -183,8 +183,6 @@ export class TcpConnection implements ByteStream {
   ptoAt = Infinity;
   /** The pacer (bbr): a send waits for this deadline (Infinity = not waiting). */
   paceAt = Infinity;
-  /** The pacer: the earliest time of the next paced send (ms). */
-  paceNext = 0;
   persisting = false;
   /** Unanswered window probes (reset by any ACK) and the persist backoff shift. */
   probes = 0;

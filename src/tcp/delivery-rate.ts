@@ -41,6 +41,8 @@ export class DeliveryRate {
    * delivered (samples of records sent before it are app-limited).
    */
   appLimited = 0;
+  /** The pacer (recovery-sack.ts): the earliest time of the next paced send (ms). */
+  paceNext = 0;
 
   // ------------------------------------------------------------ the sample of the current ACK (rs.*)
   /** rs.prior_delivered: P.delivered of the most recently sent record this ACK delivered; -1 = none. */

@@ -244,9 +244,10 @@ export class SackRecovery implements LossRecovery {
    */
   private paceOk(now: number): boolean {
     const c = this.c;
-    if (c.paceNext <= now || c.cc.pacingRate <= 0) return true;
-    if (c.paceAt !== c.paceNext) {
-      c.paceAt = c.paceNext;
+    const next = this.rate!.paceNext;
+    if (next <= now || c.cc.pacingRate <= 0) return true;
+    if (c.paceAt !== next) {
+      c.paceAt = next;
       c.stack.timerUpdate(c);
       c.stack.counters.pacerWaits++;
     }
@@ -268,7 +269,8 @@ export class SackRecovery implements LossRecovery {
     const mss = c.sndMss;
     const wire = n + Math.ceil(n / mss) * (c.tsOk ? SEGMENT_HEADERS + 12 : SEGMENT_HEADERS);
     const floor = now - PACE_CREDIT_MS;
-    c.paceNext = (c.paceNext > floor ? c.paceNext : floor) + wire / rate;
+    const r = this.rate!;
+    r.paceNext = (r.paceNext > floor ? r.paceNext : floor) + wire / rate;
   }
 
   /** The first record deemed lost and not retransmitted since, or -1. */

@@ -54,6 +54,13 @@ export function sentLogPoolSize(): number {
   return poolS.length;
 }
 
+/** The delivery-rate columns of a SentLog (bbr connections only: one field in the others). */
+class RateColumns {
+  d = NONE_F64;
+  dt = NONE_F64;
+  ft = NONE_F64;
+}
+
 export class SentLog {
   /** Capacity − 1 (a power of two minus one); −1 while nothing is allocated. */
   private mask = -1;
@@ -69,10 +76,7 @@ export class SentLog {
    * its latest transmission: the connection's delivered bytes, delivered time and first-sent time
    * (P.delivered, P.delivered_time, P.first_sent_time). Only when enableRate() was called.
    */
-  private d = NONE_F64;
-  private dt = NONE_F64;
-  private ft = NONE_F64;
-  private rateOn = false;
+  private r: RateColumns | null = null;
   /** Absolute number of the oldest record and one past the newest. */
   lo = 0;
   hi = 0;
@@ -106,23 +110,24 @@ export class SentLog {
   }
   /** Keep the delivery-rate columns (before the first push). */
   enableRate(): void {
-    this.rateOn = true;
+    this.r ??= new RateColumns();
   }
   /** The rate stamps of record k's latest transmission (enableRate() logs only). */
   setRate(k: number, delivered: number, deliveredTime: number, firstSentTime: number): void {
     const i = k & this.mask;
-    this.d[i] = delivered;
-    this.dt[i] = deliveredTime;
-    this.ft[i] = firstSentTime;
+    const r = this.r!;
+    r.d[i] = delivered;
+    r.dt[i] = deliveredTime;
+    r.ft[i] = firstSentTime;
   }
   delivered(k: number): number {
-    return this.d[k & this.mask];
+    return this.r!.d[k & this.mask];
   }
   deliveredTime(k: number): number {
-    return this.dt[k & this.mask];
+    return this.r!.dt[k & this.mask];
   }
   firstSentTime(k: number): number {
-    return this.ft[k & this.mask];
+    return this.r!.ft[k & this.mask];
   }
   /** Length in sequence space. */
   len(k: number): number {
@@ -149,15 +154,16 @@ export class SentLog {
       this.t = poolT.pop()!;
       this.o = poolO.pop()!;
       this.f = poolF.pop()!;
-      if (this.rateOn) {
+      const r = this.r;
+      if (r !== null) {
         if (poolD.length > 0) {
-          this.d = poolD.pop()!;
-          this.dt = poolDT.pop()!;
-          this.ft = poolFT.pop()!;
+          r.d = poolD.pop()!;
+          r.dt = poolDT.pop()!;
+          r.ft = poolFT.pop()!;
         } else {
-          this.d = new Float64Array(FIRST_CAPACITY);
-          this.dt = new Float64Array(FIRST_CAPACITY);
-          this.ft = new Float64Array(FIRST_CAPACITY);
+          r.d = new Float64Array(FIRST_CAPACITY);
+          r.dt = new Float64Array(FIRST_CAPACITY);
+          r.ft = new Float64Array(FIRST_CAPACITY);
         }
       }
       this.mask = FIRST_CAPACITY - 1;
@@ -169,10 +175,10 @@ export class SentLog {
     const t = new Float64Array(n);
     const o = new Float64Array(n);
     const f = new Uint8Array(n);
-    const rate = this.rateOn;
-    const d = rate ? new Float64Array(n) : NONE_F64;
-    const dt = rate ? new Float64Array(n) : NONE_F64;
-    const ft = rate ? new Float64Array(n) : NONE_F64;
+    const r = this.r;
+    const d = r !== null ? new Float64Array(n) : NONE_F64;
+    const dt = r !== null ? new Float64Array(n) : NONE_F64;
+    const ft = r !== null ? new Float64Array(n) : NONE_F64;
     for (let k = this.lo; k < this.hi; k++) {
       const i = k & this.mask;
       const j = k & (n - 1);
@@ -181,15 +187,17 @@ export class SentLog {
       t[j] = this.t[i];
       o[j] = this.o[i];
       f[j] = this.f[i];
-      if (rate) {
-        d[j] = this.d[i];
-        dt[j] = this.dt[i];
-        ft[j] = this.ft[i];
+      if (r !== null) {
+        d[j] = r.d[i];
+        dt[j] = r.dt[i];
+        ft[j] = r.ft[i];
       }
     }
-    this.d = d;
-    this.dt = dt;
-    this.ft = ft;
+    if (r !== null) {
+      r.d = d;
+      r.dt = dt;
+      r.ft = ft;
+    }
     this.s = s;
     this.e = e;
     this.t = t;
@@ -212,15 +220,18 @@ export class SentLog {
       poolT.push(this.t);
       poolO.push(this.o);
       poolF.push(this.f);
-      if (this.rateOn && this.d.length === FIRST_CAPACITY && poolD.length < POOL_MAX) {
-        poolD.push(this.d);
-        poolDT.push(this.dt);
-        poolFT.push(this.ft);
+      const r = this.r;
+      if (r !== null && r.d.length === FIRST_CAPACITY && poolD.length < POOL_MAX) {
+        poolD.push(r.d);
+        poolDT.push(r.dt);
+        poolFT.push(r.ft);
       }
     }
     this.mask = -1;
     this.s = this.e = NONE_I32;
-    this.t = this.o = this.d = this.dt = this.ft = NONE_F64;
+    this.t = this.o = NONE_F64;
+    const r = this.r;
+    if (r !== null) r.d = r.dt = r.ft = NONE_F64;
     this.f = NONE_U8;
   }
 
@@ -254,11 +265,12 @@ export class SentLog {
       this.o[j & m] = this.o[(j - 1) & m];
       this.f[j & m] = this.f[(j - 1) & m];
     }
-    if (this.rateOn) {
+    const r = this.r;
+    if (r !== null) {
       for (let j = this.hi; j > k + 1; j--) {
-        this.d[j & m] = this.d[(j - 1) & m];
-        this.dt[j & m] = this.dt[(j - 1) & m];
-        this.ft[j & m] = this.ft[(j - 1) & m];
+        r.d[j & m] = r.d[(j - 1) & m];
+        r.dt[j & m] = r.dt[(j - 1) & m];
+        r.ft[j & m] = r.ft[(j - 1) & m];
       }
     }
     this.hi++;
@@ -269,10 +281,10 @@ export class SentLog {
     this.t[n] = this.t[i];
     this.o[n] = this.o[i];
     this.f[n] = this.f[i];
-    if (this.rateOn) {
-      this.d[n] = this.d[i];
-      this.dt[n] = this.dt[i];
-      this.ft[n] = this.ft[i];
+    if (r !== null) {
+      r.d[n] = r.d[i];
+      r.dt[n] = r.dt[i];
+      r.ft[n] = r.ft[i];
     }
     this.e[i] = at;
   }

@@ -29,26 +29,6 @@ import {
 import { ackAcceptable, processAck } from './ack-input.js';
 import { type CongestionControl, createCongestionControl } from './congestion.js';
 import { dsackExtend, dsackOld, dsackSet } from './dsack.js';
-import {
-  D_DELACK_AT,
-  D_HEAP_KEY,
-  D_KA_AT,
-  D_LAST_OOW_ACK_AT,
-  D_LAST_SEND_AT,
-  D_LINGER_AT,
-  D_MIN_RTT,
-  D_MIN_RTT_FINE,
-  D_PERSIST_AT,
-  D_PTO_AT,
-  D_RACK_ORDER,
-  D_RACK_RTT,
-  D_RACK_XMIT,
-  D_REO_AT,
-  D_RTO_AT,
-  D_RTTVAR,
-  D_SRTT,
-  D_STRIDE,
-} from './double-slab.js';
 import { synReceivedAck, synSentInput } from './handshake.js';
 import { sendAck, sendData, sendRst, sendSynAck } from './output.js';
 import type { Reassembly } from './reassembly.js';
@@ -89,16 +69,9 @@ export class TcpConnection implements ByteStream {
   readClosed = false;
   /** Place and key in the stack's timer heap. */
   heapIdx = -1;
+  heapKey = Infinity;
   dirty = false;
   closeNotified = false;
-  /**
-   * The connection's double-valued fields (heap key, timer deadlines, RTT estimates, send times)
-   * live in the stack's DoubleSlab: page `dp`, from offset `db` (double-slab.ts says why). After
-   * retire() a private copy. The accessors below keep them readable as plain fields.
-   */
-  dp: Float64Array | number[];
-  db = 0;
-  private dslot = -1;
   private remoteStr = '';
 
   // Send sequence space (RFC 9293 §3.3.1). sndMax is the highest sequence number sent so far;
@@ -174,6 +147,8 @@ export class TcpConnection implements ByteStream {
   private endDelivered = false;
   /** An ACK must go out at the next flush (if no data segment carries it first). */
   ackPending = false;
+  /** When an ACK for an invalid segment (out of window, or a challenge ACK) last went out. */
+  lastOowAckAt = -Infinity;
 
   // Congestion control and loss recovery: cwnd and ssthresh here (the send loops and `show
   // session` read them), the algorithms' own state in cc and rec (rec from ESTABLISHED on).
@@ -183,19 +158,32 @@ export class TcpConnection implements ByteStream {
   rec!: LossRecovery;
   /** The last send was limited by cwnd (not by the application): cwnd may grow. */
   cwndLimited = false;
+  lastSendAt = -Infinity;
 
   // RTT estimation (RFC 6298); minRtt also serves RACK.
   hasRtt = false;
+  srtt = 0;
+  rttvar = 0;
   /** ms. Initialised (the constructor sets it): a field declared without a value stays tagged in V8, and each double stored in it would be a new heap number. */
   rto = 0;
   backoff = 0;
   retries = 0;
+  minRtt = Infinity;
   /** Without timestamps: one segment (ending at rttSeq, sent at rttTime) is being timed. */
   rttActive = false;
   rttSeq = 0;
   rttTime = 0;
 
-  // Timers (timers.ts): absolute ms deadlines, Infinity = off (accessors below, in the slab).
+  // Timers (timers.ts): absolute ms deadlines, Infinity = off. The heap key is the earliest of
+  // them (moved lazily: a later deadline does not touch the heap until the old key fires).
+  rtoAt = Infinity;
+  persistAt = Infinity;
+  delackAt = Infinity;
+  kaAt = Infinity;
+  lingerAt = Infinity;
+  /** RACK reordering timer and Tail Loss Probe timer (run by the SACK recovery). */
+  reoAt = Infinity;
+  ptoAt = Infinity;
   persisting = false;
   /** Unanswered window probes (reset by any ACK) and the persist backoff shift. */
   probes = 0;
@@ -212,130 +200,8 @@ export class TcpConnection implements ByteStream {
     /** A passive open's listener, called at ESTABLISHED (then null). */
     public acceptFn: AcceptHandler | null,
   ) {
-    const slab = stack.doubles;
-    const slot = slab.alloc();
-    this.dslot = slot;
-    this.dp = slab.page(slot);
-    this.db = slab.offset(slot);
-    const d = this.dp;
-    const b = this.db;
-    d[b + D_HEAP_KEY] = Infinity;
-    d[b + D_LAST_OOW_ACK_AT] = -Infinity;
-    d[b + D_LAST_SEND_AT] = -Infinity;
-    d[b + D_SRTT] = 0;
-    d[b + D_RTTVAR] = 0;
-    d[b + D_MIN_RTT] = Infinity;
-    for (let k = D_RTO_AT; k <= D_PTO_AT; k++) d[b + k] = Infinity;
-    d[b + D_RACK_XMIT] = -Infinity;
-    d[b + D_RACK_ORDER] = -1;
-    d[b + D_RACK_RTT] = 0;
-    d[b + D_MIN_RTT_FINE] = Infinity;
     this.rto = stack.opts.rtoInitial;
     this.cc = createCongestionControl(stack.opts.congestionControl);
-  }
-
-  /**
-   * @internal The stack is done with this connection (destroyed, or replaced by a TIME_WAIT
-   * entry): its slab slot goes back, and its values move to a private copy (a closed connection
-   * stays readable, and never touches the slot's next owner).
-   */
-  retire(): void {
-    if (this.dslot < 0) return;
-    // A plain array of doubles (on V8's heap, ~12 ns): a Float64Array of 17 would have its
-    // store outside the heap, ~250 ns per closed connection.
-    const own = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5];
-    const d = this.dp;
-    const b = this.db;
-    for (let k = 0; k < D_STRIDE; k++) own[k] = d[b + k];
-    this.stack.doubles.release(this.dslot);
-    this.dslot = -1;
-    this.dp = own;
-    this.db = 0;
-  }
-
-  /** Place and key in the stack's timer heap (with heapIdx). */
-  get heapKey(): number {
-    return this.dp[this.db + D_HEAP_KEY];
-  }
-  set heapKey(v: number) {
-    this.dp[this.db + D_HEAP_KEY] = v;
-  }
-  /** When an ACK for an invalid segment (out of window, or a challenge ACK) last went out. */
-  get lastOowAckAt(): number {
-    return this.dp[this.db + D_LAST_OOW_ACK_AT];
-  }
-  set lastOowAckAt(v: number) {
-    this.dp[this.db + D_LAST_OOW_ACK_AT] = v;
-  }
-  get lastSendAt(): number {
-    return this.dp[this.db + D_LAST_SEND_AT];
-  }
-  set lastSendAt(v: number) {
-    this.dp[this.db + D_LAST_SEND_AT] = v;
-  }
-  /** RTT estimation (RFC 6298), ms. */
-  get srtt(): number {
-    return this.dp[this.db + D_SRTT];
-  }
-  set srtt(v: number) {
-    this.dp[this.db + D_SRTT] = v;
-  }
-  get rttvar(): number {
-    return this.dp[this.db + D_RTTVAR];
-  }
-  set rttvar(v: number) {
-    this.dp[this.db + D_RTTVAR] = v;
-  }
-  /** ms; Infinity until the first sample (it also serves RACK). */
-  get minRtt(): number {
-    return this.dp[this.db + D_MIN_RTT];
-  }
-  set minRtt(v: number) {
-    this.dp[this.db + D_MIN_RTT] = v;
-  }
-  /** Timer deadlines (timers.ts), ms, Infinity = off. The heap key is the earliest of them (moved lazily: a later deadline does not touch the heap until the old key fires). */
-  get rtoAt(): number {
-    return this.dp[this.db + D_RTO_AT];
-  }
-  set rtoAt(v: number) {
-    this.dp[this.db + D_RTO_AT] = v;
-  }
-  get persistAt(): number {
-    return this.dp[this.db + D_PERSIST_AT];
-  }
-  set persistAt(v: number) {
-    this.dp[this.db + D_PERSIST_AT] = v;
-  }
-  get delackAt(): number {
-    return this.dp[this.db + D_DELACK_AT];
-  }
-  set delackAt(v: number) {
-    this.dp[this.db + D_DELACK_AT] = v;
-  }
-  get kaAt(): number {
-    return this.dp[this.db + D_KA_AT];
-  }
-  set kaAt(v: number) {
-    this.dp[this.db + D_KA_AT] = v;
-  }
-  get lingerAt(): number {
-    return this.dp[this.db + D_LINGER_AT];
-  }
-  set lingerAt(v: number) {
-    this.dp[this.db + D_LINGER_AT] = v;
-  }
-  /** RACK reordering timer and Tail Loss Probe timer (run by the SACK recovery). */
-  get reoAt(): number {
-    return this.dp[this.db + D_REO_AT];
-  }
-  set reoAt(v: number) {
-    this.dp[this.db + D_REO_AT] = v;
-  }
-  get ptoAt(): number {
-    return this.dp[this.db + D_PTO_AT];
-  }
-  set ptoAt(v: number) {
-    this.dp[this.db + D_PTO_AT] = v;
   }
 
   // ---------------------------------------------------------------- ByteStream

@@ -21,7 +21,6 @@ import { RackScan } from './rack.js';
 import { Scoreboard } from './scoreboard.js';
 import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
-import { D_MIN_RTT_FINE, D_RACK_ORDER, D_RACK_RTT, D_RACK_XMIT } from './double-slab.js';
 import { rtoCur } from './rtt.js';
 import { FRTO_SEND_NEW, FRTO_SPURIOUS, isDsack, SpuriousDetectors } from './spurious.js';
 import { armRto, startPersist } from './timers.js';
@@ -59,7 +58,14 @@ export class SackRecovery implements LossRecovery {
   /** Records RACK deemed lost while processing the current ACK/timer. */
   private newlyLost = 0;
   // RACK (RFC 8985 §6): the most recently sent segment known delivered, and its RTT.
-  // (rackXmit, rackOrder, rackRtt and minRttFine: accessors below, in the connection's slab slot.)
+  private rackXmit = -Infinity;
+  private rackOrder = -1;
+  private rackRtt = 0;
+  /**
+   * RACK.min_RTT (RFC 8985 §6.2 step 4) from the send log's times: the clock's resolution (µs),
+   * where the connection's RTT estimate comes from timestamps in whole milliseconds.
+   */
+  private minRttFine = Infinity;
   /** RFC 8985 §6.2 step 4: RACK.reo_wnd_mult, raised by D-SACKs, back to 1 after 16 recoveries. */
   private reoWndMult = 1;
   /** No further raise of reoWndMult until SND.UNA passes this (one per round trip). */
@@ -90,40 +96,9 @@ export class SackRecovery implements LossRecovery {
   private newSack = false;
 
   constructor(private readonly c: TcpConnection) {
-    this.rackXmit = -Infinity;
-    this.rackOrder = -1;
-    this.rackRtt = 0;
-    this.minRttFine = Infinity;
     this.recover = c.sndUna;
     this.fack = this.fackBefore = c.sndUna;
     this.reoWndRound = c.sndUna;
-  }
-
-  /** RACK (RFC 8985 §6): the send time of the most recently sent segment known delivered, its order and RTT. */
-  private get rackXmit(): number {
-    return this.c.dp[this.c.db + D_RACK_XMIT];
-  }
-  private set rackXmit(v: number) {
-    this.c.dp[this.c.db + D_RACK_XMIT] = v;
-  }
-  private get rackOrder(): number {
-    return this.c.dp[this.c.db + D_RACK_ORDER];
-  }
-  private set rackOrder(v: number) {
-    this.c.dp[this.c.db + D_RACK_ORDER] = v;
-  }
-  private get rackRtt(): number {
-    return this.c.dp[this.c.db + D_RACK_RTT];
-  }
-  private set rackRtt(v: number) {
-    this.c.dp[this.c.db + D_RACK_RTT] = v;
-  }
-  /** RACK.min_RTT (RFC 8985 §6.2 step 4) from the send log's times: the clock's resolution (µs), where the connection's RTT estimate comes from timestamps in whole milliseconds. */
-  private get minRttFine(): number {
-    return this.c.dp[this.c.db + D_MIN_RTT_FINE];
-  }
-  private set minRttFine(v: number) {
-    this.c.dp[this.c.db + D_MIN_RTT_FINE] = v;
   }
 
   steady(): boolean {

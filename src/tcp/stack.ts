@@ -27,7 +27,6 @@ import { runTimers } from './timers.js';
 import { TimeWaitConnection } from './time-wait.js';
 import { MemoryBudget, RECLAIM_MS } from './budget.js';
 import { hash4, makeKey, tableHash4 } from './hash.js';
-import { DoubleSlab } from './double-slab.js';
 import { TimerHeap } from './heap.js';
 import { readSeq, seqAdd, seqGeq, seqGt, seqI32, seqLt, seqSub } from './seq.js';
 import {
@@ -64,8 +63,6 @@ export class TcpStack {
   /** Named drop/error reasons, for `show errors` under node 'tcp4-input'. */
   readonly errors: Record<string, number> = Object.create(null) as Record<string, number>;
   readonly counters: TcpCounters = newCounters();
-  /** The connections' double-valued fields (double-slab.ts). */
-  readonly doubles = new DoubleSlab();
   /** Buffered-bytes budget and per-source limits (budget.ts, source-limits.ts). */
   readonly mem: MemoryBudget;
 
@@ -712,7 +709,6 @@ export class TcpStack {
     c.next = null;
     if (c.heapIdx >= 0) this.heap.remove(c);
     c.state = CLOSED; // (the counters keep counting the TIME_WAIT, now tw)
-    c.retire();
     this.mem.releaseAll(c); // TIME_WAIT holds no buffers and does not count for its source
     this.timeWaitQueue(tw);
   }
@@ -734,7 +730,6 @@ export class TcpStack {
       return;
     }
     this.heap.remove(c);
-    c.retire();
     this.counters.connections--;
     c.q.clear();
     this.mem.releaseAll(c);

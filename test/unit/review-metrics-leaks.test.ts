@@ -424,6 +424,22 @@ describe('review r/metrics: public memory reasons that only an in-window out-of-
     }));
 });
 
+describe('review r/metrics: admission counts out-of-order bytes (residual, documented)', () => {
+  it('F7b (residual; Linux tcp_mem the same) with the budget within a probe of its refusal level, an in-window piece tips the next new connection into memory-limit: the refusal and its consequences differ, nothing else', () =>
+    residual(
+      'memory-limit at the edge',
+      (w, hit) => {
+        const mem = w.services.tcp!.stack.mem;
+        mem.refuseAt = mem.total + 100; // stands for: the attacker's own slow readers hold the budget at its edge
+        w.send({ seq: add(w.cSeq, hit ? 100 : FAR), ack: w.sSeq, flags: TCP_ACK, data: 'q'.repeat(20) });
+        // A new client's SYN (another port).
+        w.send({ srcPort: CPORT + 1, seq: 0x20000000, flags: TCP_SYN, mss: 1400, window: 65535 });
+        w.advance(2000);
+      },
+      new RegExp(`reason="memory-limit"|^vpp_tcp_(passive_opens_total|connections\\{state="(syn_received|established)"\\}|syn_ack_retransmits_total|timeouts_total)|${TX_SERIES.source.slice(1)}`),
+    ));
+});
+
 describe('review r/metrics: F3 over IPv6 (Neighbor Discovery)', () => {
   it('F3v6 idle connection (neighbour STALE): a hit probe starts DELAY/PROBE, public unicast NS; a miss does not', () =>
     twin(

@@ -31,7 +31,10 @@ const SYSTEM_PACKAGES = ['wrk', 'nginx-light', 'curl', 'iputils-ping', 'ethtool'
 
 const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--connections C] [--threads T] [--topology both|lab|flat] [--servers ours,nginx,node]
   --duration S     seconds per wrk run (default 10)
-  --reps N         10 MB downloads per server (default 5)
+  --reps N         10 MB downloads per server: the download row's counted ones (default 15) and the
+                   loss and ipv6 rows' (default 5)
+  --warmup N       10 MB downloads before the download row's counted ones, not counted, for every
+                   server alike (default 30; the first 5 are the 'first 5 after start' row)
   --connections C  wrk connections (default 64)
   --threads T      wrk threads (default 2)
   --topology       which topologies to run (default both)
@@ -55,7 +58,12 @@ Writes bench/results/latest.json. Needs root (network namespaces).`;
 
 interface Options {
   duration: number;
+  /** the loss and ipv6 rows' downloads per server */
   reps: number;
+  /** the download row's counted downloads per server */
+  downloadReps: number;
+  /** the download row's warm-up downloads per server (not counted) */
+  downloadWarmup: number;
   connections: number;
   threads: number;
   topology: 'both' | 'lab' | 'flat';
@@ -119,7 +127,7 @@ interface ServerResult {
 type ServerName = 'ours' | 'nginx' | 'node';
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, reps: 5, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false, tlsRows: [...TLS_ROW_NAMES], only: new Set(MEASUREMENTS), lossPct: 5 };
+  const o: Options = { duration: 10, reps: 5, downloadReps: 15, downloadWarmup: 30, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false, tlsRows: [...TLS_ROW_NAMES], only: new Set(MEASUREMENTS), lossPct: 5 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -133,8 +141,13 @@ function parseArgs(argv: string[]): Options {
       return k;
     };
     if (a === '--duration') o.duration = n(v());
-    else if (a === '--reps') o.reps = n(v());
-    else if (a === '--connections') o.connections = n(v());
+    else if (a === '--reps') o.reps = o.downloadReps = n(v());
+    else if (a === '--warmup') {
+      const x = v();
+      const k = Number(x);
+      if (!Number.isInteger(k) || k < 0) throw new Error(`--warmup: '${x}' is not a non-negative integer`);
+      o.downloadWarmup = k;
+    } else if (a === '--connections') o.connections = n(v());
     else if (a === '--threads') o.threads = n(v());
     else if (a === '--topology') {
       const t = v();
@@ -254,9 +267,15 @@ async function measureServer(label: string, t: Target, o: Options, scratch: stri
 
   let d: DownloadResult | undefined;
   if (o.only.has('download')) {
-    progress(`${label}: ${o.reps} × 10 MB download (curl)`);
-    d = await downloads(t, `/${BIG_NAME}`, BIG_BYTES, o.reps);
-    progress(`${label}:   10 MB: best ${fmt(d.bestMBps)} MB/s, median ${fmt(d.medianMBps)} MB/s [${d.speedsMBps.join(', ')}], server CPU ${d.serverCpuPct ?? '-'}%`);
+    // A warm-up first, for every server alike (as the ping row's): ours runs its bulk path for the
+    // first time here, and V8 compiles it over the first ~15 downloads. Its first 5 are a row of
+    // their own ('first 5 after start').
+    progress(`${label}: ${o.downloadWarmup} × 10 MB download (warm-up, not counted), then ${o.downloadReps} × 10 MB download (curl)`);
+    d = await downloads(t, `/${BIG_NAME}`, BIG_BYTES, o.downloadReps, o.downloadWarmup);
+    if (d.warmupMBps !== undefined) progress(`${label}:   warm-up MB/s [${d.warmupMBps.join(', ')}]`);
+    progress(
+      `${label}:   10 MB: best ${fmt(d.bestMBps)} MB/s, median ${fmt(d.medianMBps)} MB/s [${d.speedsMBps.join(', ')}], server CPU ${d.serverCpuPct ?? '-'}%, ${fmt(d.serverCpuMs, 2)} ms per download`,
+    );
     for (const f of d.failures) fail(label, `10 MB download ${f}`);
   }
 
@@ -361,6 +380,7 @@ const ROWS: Row[] = [
   { name: 'new-connection req/s', get: (r) => (r.newConnection?.ok ? r.newConnection.requestsPerSec : undefined) },
   { name: '10 MB download MB/s (best)', get: (r) => r.download?.bestMBps },
   { name: '10 MB download MB/s (median)', get: (r) => r.download?.medianMBps },
+  { name: '10 MB download MB/s, median of the first 5 after start', get: (r) => r.download?.firstMBps },
   { name: 'ping RTT avg µs (lower=better)', get: (r) => r.ping?.avgUs },
   { name: 'ping RTT min µs (lower=better)', get: (r) => r.ping?.minUs },
   { name: 'ping RTT avg µs, first 50 after start', get: (r) => r.pingFirst?.avgUs },
@@ -372,6 +392,7 @@ const ROWS: Row[] = [
   { name: 'server CPU % keep-alive', get: (r) => r.keepAlive?.serverCpuPct },
   { name: 'server CPU % new-conn', get: (r) => r.newConnection?.serverCpuPct },
   { name: 'server CPU % 10 MB download', get: (r) => r.download?.serverCpuPct },
+  { name: 'server CPU ms per 10 MB download (lower=better)', digits: 2, get: (r) => r.download?.serverCpuMs },
   { name: '2 workers: keep-alive req/s (nginx worker_processes 2)', get: (r) => (r.workers2?.keepAlive?.ok ? r.workers2.keepAlive.requestsPerSec : undefined) },
   { name: '2 workers: new-connection req/s', get: (r) => (r.workers2?.newConnection?.ok ? r.workers2.newConnection.requestsPerSec : undefined) },
   { name: 'server CPU µs/request keep-alive, 1 worker', digits: 2, get: (r) => cpuPerRequestUs(r.keepAlive) },
@@ -714,7 +735,7 @@ async function main(): Promise<number> {
   const out: string[] = [];
   const f = results.flat;
   if (f !== undefined && !o.onlyTls && measuresBeyondLoss(o)) {
-    out.push('', `FLAT path (no VLAN; client ── Linux bridge ── worker eth0 ── macvlan0 in the pod; wrk -t${o.threads} -c${o.connections} -d${o.duration}s; ${o.reps} × 10 MiB)`);
+    out.push('', `FLAT path (no VLAN; client ── Linux bridge ── worker eth0 ── macvlan0 in the pod; wrk -t${o.threads} -c${o.connections} -d${o.duration}s; ${o.downloadReps} × 10 MiB after ${o.downloadWarmup} not counted)`);
     out.push(
       table(
         ['', 'ours', 'nginx', 'node', 'ours/nginx', 'ours/node'],

@@ -4,8 +4,11 @@
  * client that answers each vector with 4 segments of 100 bytes, timestamps and the cumulative
  * ACK), timed in CPU, with the scavenges counted.
  *
- *   node dist/bench/bulk-micro.js [--frames 2000000] [--offload] [--low] [--isn N]
+ *   node dist/bench/bulk-micro.js [--frames 2000000] [--offload] [--low] [--isn N] [--acks [--win BYTES]]
  *
+ * `--acks`: a download's client instead: one pure ACK of everything received per round, window
+ * `--win` bytes (default 131072: about two 64 KB super-frames per ACK with `--offload`, near the
+ * real download's 1.4 super-frames per ACK); the figure is then mostly our TCP sender's JS.
  * `--offload`: TX offload (super-frames, checksums by the device); `--low`: 10.0.0.x addresses
  * instead of 192.168.123.x (addresses above 2^31 used to be boxed on every call); `--isn`: the
  * server's ISN (default just below 2^31: the unsigned sequence numbers stay above 2^31). Prints
@@ -32,6 +35,8 @@ function arg(name: string, dflt: number): number {
 
 const FRAMES = arg('--frames', 2_000_000);
 const OFFLOAD = has('--offload');
+const ACKS = has('--acks');
+const WIN_FIELD = ACKS ? Math.max(1, arg('--win', 131072) >> 7) : 128;
 const ISN = arg('--isn', 0x7fffffff - 50_000);
 const SERVER = parseIpv4(has('--low') ? '10.0.0.1' : '192.168.123.150')!;
 const CLIENT = parseIpv4(has('--low') ? '10.0.0.2' : '192.168.123.1')!;
@@ -106,7 +111,7 @@ function segment(k: number, flags: number, dataBytes: number, syn: boolean): voi
     p = writeOptWscale(arena, p, 7);
   } else p = writeOptTimestamp(arena, p, Math.floor(c.t) | 0, 0);
   const hl = p - tcp;
-  writeTcpHeader(arena, tcp, 40000, 80, c.clientSeq, syn ? 0 : c.serverNxt, hl, flags, syn ? 65535 : 128);
+  writeTcpHeader(arena, tcp, 40000, 80, c.clientSeq, syn ? 0 : c.serverNxt, hl, flags, syn ? 65535 : WIN_FIELD);
   arena.fill(0x61, p, p + dataBytes);
   writeIpv4(arena, o + 14, CLIENT, SERVER, 6, hl + dataBytes, c.ipId++);
   fillTcpChecksum(arena, tcp, hl + dataBytes, CLIENT, SERVER);
@@ -124,9 +129,15 @@ dev.deliverPrepared(1);
 function step(rounds: number): void {
   for (let r = 0; r < rounds; r++) {
     c.t += 0.05;
-    for (let k = 0; k < 4; k++) segment(k, TCP_ACK | TCP_PSH, 100, false);
-    dev.deliverPrepared(4);
-    c.rxFrames += 4;
+    if (ACKS) {
+      segment(0, TCP_ACK, 0, false);
+      dev.deliverPrepared(1);
+      c.rxFrames += 1;
+    } else {
+      for (let k = 0; k < 4; k++) segment(k, TCP_ACK | TCP_PSH, 100, false);
+      dev.deliverPrepared(4);
+      c.rxFrames += 4;
+    }
     if ((r & 15) === 15) {
       stack.tick(c.t);
       host.kick();
@@ -153,6 +164,6 @@ const us = u.user + u.system;
 const mb = (c.txBytes - b0) / 1e6;
 const frames = through() - f0;
 console.log(
-  `${OFFLOAD ? 'offload' : 'plain'}, ${has('--low') ? '10.0.0.x' : '192.168.123.x'}, ISN ${ISN}: ${frames} frames, ${mb.toFixed(0)} MB sent, ` +
+  `${OFFLOAD ? 'offload' : 'plain'}${ACKS ? `, pure ACKs (window ${WIN_FIELD << 7})` : ''}, ${has('--low') ? '10.0.0.x' : '192.168.123.x'}, ISN ${ISN}: ${frames} frames, ${mb.toFixed(0)} MB sent, ` +
     `${((us / mb) * 10).toFixed(0)} µs CPU per 10 MB, ${((us * 1000) / frames).toFixed(0)} ns per frame, ${scavenges} scavenges`,
 );

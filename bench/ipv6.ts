@@ -56,8 +56,9 @@ function cpuPerRequestUs(w: WrkResult | undefined): number | undefined {
   return (w.serverCpuPct / 100 / w.requestsPerSec) * 1e6;
 }
 
-/** Server CPU ms per 10 MB download: its CPU share while curl ran times the time one download took. */
+/** Server CPU ms per 10 MB download: measured per download, else its CPU share while curl ran times the time one download took. */
 function cpuMsPerDownload(d: DownloadResult | undefined, bytes: number): number | undefined {
+  if (d?.serverCpuMs !== undefined) return d.serverCpuMs;
   if (d?.medianMBps === undefined || d.serverCpuPct === undefined) return undefined;
   return (d.serverCpuPct / 100) * (bytes / 1e6 / d.medianMBps) * 1000;
 }

@@ -44,6 +44,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -59,11 +60,16 @@
 #define ERRCLASS_PROTOCOL 1
 #define ERRCLASS_CIPHER 2
 #define ERRCLASS_OTHER 3
-#define ERRCLASS_KEY_UPDATE 4 /* more than KEY_UPDATE_MAX KeyUpdates without application data */
+#define ERRCLASS_KEY_UPDATE 4 /* the peer's KeyUpdates went over their rate limit */
 
-/* TLS 1.3 KeyUpdate messages accepted in a row without application data in between: each costs
- * the server a key derivation (~14 µs), and OpenSSL itself sets no limit (review M2). */
-#define KEY_UPDATE_MAX 32
+/* TLS 1.3 KeyUpdate messages are rate limited per connection: each costs the server a key
+ * derivation (~14 µs) and OpenSSL itself sets no limit (review M2). A token bucket: a burst of
+ * KEY_UPDATE_BURST, then KEY_UPDATE_PER_SEC a second; a KeyUpdate beyond it is fatal. It used to
+ * be "32 in a row without application data", which one byte of data between two KeyUpdates reset
+ * (a client could then make every request cost 13x the CPU). A real client updates its keys after
+ * gigabytes (RFC 8446 §5.5: 2^24.5 records for AES-GCM), or on a policy of minutes. */
+#define KEY_UPDATE_BURST 32
+#define KEY_UPDATE_PER_SEC 1
 
 #define RECORD_MAX 16384
 /* Output up to this size is copied into a JS Buffer (the connection keeps its buffer); larger
@@ -89,8 +95,9 @@ typedef struct tls_conn {
   int done;
   int dead;        /* fatal error: no more reads or writes */
   int peer_closed; /* close_notify received: what else comes in is ignored */
-  unsigned key_updates; /* KeyUpdates received since the last application data */
-  int key_update_flood; /* more than KEY_UPDATE_MAX of them: fatal */
+  double key_update_tokens; /* KeyUpdates the peer may still send now (token bucket) */
+  int64_t key_update_at_ns; /* when the bucket was last filled (CLOCK_MONOTONIC), 0 = never */
+  int key_update_flood; /* over the rate limit: fatal */
   char err[256];
 } tls_conn;
 
@@ -504,23 +511,36 @@ static napi_value m_conn_new(napi_env env, napi_callback_info info) {
   return r;
 }
 
-/* Counts the peer's KeyUpdate handshake messages (content type 22, handshake type 24). Beyond
- * KEY_UPDATE_MAX the rest of the input is dropped (OpenSSL then stops with "want read" after this
- * record instead of working through thousands more) and m_feed makes the connection fatal. */
+/* Rate-limits the peer's KeyUpdate handshake messages (content type 22, handshake type 24),
+ * KEY_UPDATE_BURST then KEY_UPDATE_PER_SEC. Beyond it the rest of the input is dropped (OpenSSL
+ * then stops with "want read" after this record instead of working through thousands more) and
+ * m_feed makes the connection fatal. The clock is read only for a KeyUpdate. */
 static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl, void *arg) {
   (void)version;
   (void)ssl;
   tls_conn *c = arg;
   if (write_p || c == NULL || content_type != SSL3_RT_HANDSHAKE || len < 1) return;
   if (((const unsigned char *)buf)[0] != SSL3_MT_KEY_UPDATE) return;
-  if (++c->key_updates > KEY_UPDATE_MAX && !c->key_update_flood) {
-    c->key_update_flood = 1;
-    (void)BIO_reset(c->rbio);
+  if (c->key_update_flood) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  if (c->key_update_at_ns == 0) c->key_update_tokens = KEY_UPDATE_BURST;
+  else {
+    c->key_update_tokens += (double)(now - c->key_update_at_ns) * KEY_UPDATE_PER_SEC / 1e9;
+    if (c->key_update_tokens > KEY_UPDATE_BURST) c->key_update_tokens = KEY_UPDATE_BURST;
   }
+  c->key_update_at_ns = now;
+  if (c->key_update_tokens >= 1) {
+    c->key_update_tokens -= 1;
+    return;
+  }
+  c->key_update_flood = 1;
+  (void)BIO_reset(c->rbio);
 }
 
 static int flood_fail(tls_conn *c) {
-  if (c->err[0] == 0) snprintf(c->err, sizeof c->err, "key-update-flood: more than %d TLS KeyUpdates without application data", KEY_UPDATE_MAX);
+  if (c->err[0] == 0) snprintf(c->err, sizeof c->err, "key-update-flood: TLS KeyUpdates over %d at once or %d a second", KEY_UPDATE_BURST, KEY_UPDATE_PER_SEC);
   ERR_clear_error();
   c->dead = 1;
   return ERRCLASS_KEY_UPDATE;
@@ -631,7 +651,6 @@ static napi_value m_feed(napi_env env, napi_callback_info info) {
       int r = SSL_read_ex(c->ssl, dst + n, cap - n, &got);
       if (r == 1) {
         n += got;
-        if (got > 0 && !c->key_update_flood) c->key_updates = 0;
         continue;
       }
       if (c->key_update_flood) {

@@ -15,7 +15,7 @@ import type { AcceptHandler } from './stream/byte-stream.js';
 import { DataplaneSegmentSink, TcpHost } from './dataplane/tcp-host.js';
 import type { Dataplane } from './dataplane/dataplane.js';
 import type { ErrorSource, RuntimeSource } from './cli/context.js';
-import { TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL } from './tcp/private-reasons.js';
+import { TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL, TCP_UNSUMMED_REASONS } from './tcp/private-reasons.js';
 import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { IPV4_MIN_HEADER_LEN } from './wire/ipv4.js';
 import { IPV6_HEADER_LEN } from './wire/ipv6.js';
@@ -123,7 +123,7 @@ export class Services {
       node: 'tcp4-session',
       counts: () => stack.errors,
       clear: () => clearRecord(stack.errors),
-      private: { reasons: TCP_PRIVATE_REASONS, as: TCP_PRIVATE_REASONS_TOTAL },
+      private: { reasons: TCP_PRIVATE_REASONS, as: TCP_PRIVATE_REASONS_TOTAL, unsummed: TCP_UNSUMMED_REASONS },
     });
     return host;
   }

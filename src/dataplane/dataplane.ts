@@ -414,6 +414,8 @@ export class Dataplane {
     for (const sw of this.interfaces) {
       const c = sw.counters;
       c.rxPackets = c.rxBytes = c.txPackets = c.txBytes = c.drops = c.ip4 = c.ip6 = c.txErrors = 0;
+      const p = sw.privateCounters;
+      p.txPackets = p.txBytes = p.txErrors = 0;
     }
   }
 
@@ -571,18 +573,22 @@ export class Dataplane {
 
   /** Runs the transports' per-vector output (TCP flush) at `now`, recorded as node tcp4-output. */
   runAfterVector(now: number): void {
-    const before = this.output.framesCommitted;
+    const out = this.output;
+    const before = out.framesCommitted;
+    const privateBefore = out.privateCommitted;
     if (!this.sampler.timed) {
       this.afterVector!(now);
-      const frames = this.output.framesCommitted - before;
+      const frames = out.framesCommitted - before;
       if (frames > 0) this.graph.tcpOutput.recordUntimed(frames);
-      return;
+    } else {
+      const app = this.appNanos;
+      const t0 = performance.now();
+      this.afterVector!(now);
+      const frames = out.framesCommitted - before;
+      if (frames > 0) this.graph.tcpOutput.recordTimed(frames, (performance.now() - t0) * 1e6 - (this.appNanos - app));
     }
-    const app = this.appNanos;
-    const t0 = performance.now();
-    this.afterVector!(now);
-    const frames = this.output.framesCommitted - before;
-    if (frames > 0) this.graph.tcpOutput.recordTimed(frames, (performance.now() - t0) * 1e6 - (this.appNanos - app));
+    const priv = out.privateCommitted - privateBefore;
+    if (priv > 0) this.graph.tcpOutput.notePrivate(priv, priv === out.framesCommitted - before);
   }
 
   /** Whether the current run is timed, for session-queue (see TcpHost.timed). */

@@ -13,6 +13,7 @@ import type { PacketCapture, Tracer } from './context.js';
 import { defineNode, err, info } from './node.js';
 import { formatFrameTrace } from './trace-format.js';
 import { clearArray } from '../util/array.js';
+import { frameBytes } from '../io/device.js';
 
 const MIN_FRAME = 60;
 
@@ -20,6 +21,13 @@ export class InterfaceOutput {
   readonly node;
   /** Frames committed so far (lets tcp4-output attribute the frames it made). */
   framesCommitted = 0;
+  /**
+   * Set by the TCP sink while it writes a private frame (tcp/private-reasons.ts): commitRaw()
+   * counts it in the private counters too (interface, node, device), which /metrics subtracts.
+   */
+  privateTx = false;
+  /** Private frames committed so far (lets tcp4-output attribute them). */
+  privateCommitted = 0;
   /** Set by the CLI while `pcap trace … tx` runs. */
   capture: PacketCapture | null = null;
   /** Hardware interfaces with frames to send (an array, not a Set: flushing it allocates no iterator). */
@@ -90,7 +98,47 @@ export class InterfaceOutput {
       hw.sw.counters.txPackets++;
       hw.sw.counters.txBytes += frameLength;
     }
+    if (this.privateTx) this.notePrivate(sw, slot, frameLength);
     if (!this.dirty.includes(hw)) this.dirty.push(hw);
+  }
+
+  private notePrivate(sw: SwInterface, slot: number, frameLength: number): void {
+    const hw = sw.hw;
+    this.privateCommitted++;
+    sw.privateCounters.txPackets++;
+    sw.privateCounters.txBytes += frameLength;
+    if (sw.isSub) {
+      hw.sw.privateCounters.txPackets++;
+      hw.sw.privateCounters.txBytes += frameLength;
+    }
+    if (hw.privateSlots === null) hw.privateSlots = new Uint8Array(hw.tx.capacity);
+    hw.privateSlots[slot] = 1;
+    hw.privatePending++;
+  }
+
+  /** The private part of a flush of `count` frames of which the device took `sent`. */
+  private flushPrivate(hw: HardwareInterface, sent: number, count: number): number {
+    const slots = hw.privateSlots!;
+    const tx = hw.tx;
+    let taken = 0;
+    let refused = 0;
+    for (let i = 0; i < count; i++) {
+      if (slots[i] === 0) continue;
+      slots[i] = 0;
+      if (i < sent) {
+        taken++;
+        hw.privateTx.bytes += frameBytes(tx, i);
+      } else refused++;
+    }
+    hw.privatePending = 0;
+    hw.privateTx.frames += taken;
+    const node = this.node;
+    node.privateErrors[node.e.sent] += taken;
+    if (refused > 0) {
+      node.privateErrors[node.e.refused] += refused;
+      hw.sw.privateCounters.txErrors += refused;
+    }
+    return taken + refused;
   }
 
   /** Room for L3 bytes in one frame on `sw`: the interface MTU. */
@@ -124,7 +172,13 @@ export class InterfaceOutput {
 
   /** Forgets every unsent frame (after a node threw and the batch may be inconsistent). */
   discard(): void {
-    for (const hw of this.dirty) hw.tx.reset();
+    for (const hw of this.dirty) {
+      hw.tx.reset();
+      if (hw.privatePending > 0) {
+        hw.privateSlots!.fill(0);
+        hw.privatePending = 0;
+      }
+    }
     clearArray(this.dirty);
     for (const ids of this.slotTrace.values()) ids.fill(-1);
     this.tracedPending = false;
@@ -146,6 +200,10 @@ export class InterfaceOutput {
     }
     if (timed) node.recordTimed(count, (performance.now() - t0) * 1e6);
     else node.recordUntimed(count);
+    if (hw.privatePending > 0) {
+      const priv = this.flushPrivate(hw, sent, count);
+      node.notePrivate(priv, priv === count);
+    }
     tx.reset();
   }
 

@@ -38,6 +38,14 @@ export class HardwareInterface {
    * lock); show hardware-interfaces says so.
    */
   txQueuesAsked: number | null = null;
+  /**
+   * Private frames (tcp/private-reasons.ts) the device accepted (sent, or held in its TX backlog)
+   * and their bytes: /metrics subtracts them from the device's own TX counters.
+   */
+  readonly privateTx = { frames: 0, bytes: 0 };
+  /** Per TX slot, 1 = the frame there is private; `privatePending` of them are set. */
+  privateSlots: Uint8Array | null = null;
+  privatePending = 0;
 
   constructor(
     readonly name: string,
@@ -109,6 +117,8 @@ export class SwInterface {
   /** IPv6: null while disabled (`enable ip6 interface`, or an IPv6 address, enables it). */
   ip6: Ip6Link | null = null;
   readonly counters: InterfaceCounters = newCounters();
+  /** Of `counters`' TX figures: private frames (see tcp/private-reasons.ts), left out of /metrics. */
+  readonly privateCounters = { txPackets: 0, txBytes: 0, txErrors: 0 };
   /** L2 cross-connect target; when set, this interface is in L2 mode and switches every frame there. */
   xconnect: SwInterface | null = null;
   tagRewrite: TagRewrite = null;

@@ -128,6 +128,9 @@ export class Ip4Output implements NeighborEvents {
   /** Packets per node since the last endVector(), for runtime accounting. */
   private lookups = 0;
   private rewrites = 0;
+  /** Of lookups / rewrites: for private frames (InterfaceOutput.privateTx, tcp/private-reasons.ts). */
+  private privateLookups = 0;
+  private privateRewrites = 0;
   private lookupNanos = 0;
   private rewriteNanos = 0;
 
@@ -164,6 +167,7 @@ export class Ip4Output implements NeighborEvents {
     // a refused try counts nowhere (no lookup, no route hit, no rewrite).
     if (waitForTx && entry !== undefined && entry.forwards && entry.sw!.up && !this.output.ready(entry.sw!.hw)) return false;
     this.lookups++;
+    if (this.output.privateTx) this.privateLookups++;
     let sw: SwInterface | null = null;
     let nextHop = dst;
     if (entry !== undefined && entry.source === 'drop') {
@@ -187,6 +191,7 @@ export class Ip4Output implements NeighborEvents {
     }
     if (sw === null) return this.toScratch(Mode.Discard, null);
     this.rewrites++;
+    if (this.output.privateTx) this.privateRewrites++;
     if (!sw.up) {
       nodes.rewrite.errors[nodes.rewrite.e.interfaceDown]++;
       return this.toScratch(Mode.Discard, null);
@@ -295,6 +300,9 @@ export class Ip4Output implements NeighborEvents {
     const nodes = this.nodes;
     if (this.lookups > 0) nodes.lookup.record(this.lookups, this.lookupNanos);
     if (this.rewrites > 0) nodes.rewrite.record(this.rewrites, this.rewriteNanos);
+    if (this.privateLookups > 0) nodes.lookup.notePrivate(this.privateLookups, this.privateLookups === this.lookups);
+    if (this.privateRewrites > 0) nodes.rewrite.notePrivate(this.privateRewrites, this.privateRewrites === this.rewrites);
+    this.privateLookups = this.privateRewrites = 0;
     this.lookups = this.rewrites = 0;
     this.lookupNanos = this.rewriteNanos = 0;
   }

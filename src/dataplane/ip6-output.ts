@@ -109,6 +109,9 @@ export class Ip6Output implements NeighborEvents {
   private readonly scratch = Buffer.alloc(SCRATCH_BYTES);
   private lookups = 0;
   private rewrites = 0;
+  /** Of lookups / rewrites: for private frames (InterfaceOutput.privateTx, tcp/private-reasons.ts). */
+  private privateLookups = 0;
+  private privateRewrites = 0;
   private lookupNanos = 0;
   private rewriteNanos = 0;
   private sample = 0;
@@ -166,12 +169,14 @@ export class Ip6Output implements NeighborEvents {
       }
     }
     this.lookups++;
+    if (this.output.privateTx) this.privateLookups++;
     if (sw !== null) lookup.errors[lookup.e.routed]++;
     const t1 = timed ? performance.now() : 0;
     if (timed) this.lookupNanos += (t1 - t0) * 1e6 * SAMPLE_EVERY;
     if (traceId >= 0) this.tracer.record(traceId, 'ip6-lookup', `fib 0 dst ${formatIpv6(dst, dstOff)}${entry !== undefined ? ` prefix ${formatIpv6(entry.prefix)}/${entry.length} ${entry.source}` : ''} ${sw?.name ?? 'no route: dropped'}`);
     if (sw === null) return this.toScratch(Mode.Discard, null);
     this.rewrites++;
+    if (this.output.privateTx) this.privateRewrites++;
     if (!sw.up) {
       nodes.rewrite.errors[nodes.rewrite.e.interfaceDown]++;
       return this.toScratch(Mode.Discard, null);
@@ -289,6 +294,9 @@ export class Ip6Output implements NeighborEvents {
     const nodes = this.nodes;
     if (this.lookups > 0) nodes.lookup.record(this.lookups, this.lookupNanos);
     if (this.rewrites > 0) nodes.rewrite.record(this.rewrites, this.rewriteNanos);
+    if (this.privateLookups > 0) nodes.lookup.notePrivate(this.privateLookups, this.privateLookups === this.lookups);
+    if (this.privateRewrites > 0) nodes.rewrite.notePrivate(this.privateRewrites, this.privateRewrites === this.rewrites);
+    this.privateLookups = this.privateRewrites = 0;
     this.lookups = this.rewrites = 0;
     this.lookupNanos = this.rewriteNanos = 0;
   }

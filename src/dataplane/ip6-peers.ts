@@ -168,6 +168,12 @@ export class Ip6Peers {
     return this.byHandle.get(handle)?.sw ?? null;
   }
 
+  /** The zone of a handle: its interface's index + 1 (per-source limits key a link-local source on it), 0 if unknown. */
+  zoneOf(handle: number): number {
+    const sw = this.byHandle.get(handle)?.sw;
+    return sw === undefined || sw === null ? 0 : sw.index + 1;
+  }
+
   /** `[2001:db8::1]`-style text for a handle (`show session`), or undefined. */
   format(handle: number): string | undefined {
     if (handle === IP6_ANY_HANDLE) return '::';

@@ -36,6 +36,13 @@ export class GraphNode {
   readonly runtime: NodeRuntime = { calls: 0, vectors: 0, nanos: 0 };
   /** Counter per error reason, indexed as in `errorNames`. */
   readonly errors: Float64Array;
+  /**
+   * The part of `errors` and of the runtime's calls/vectors due to private frames: answers the
+   * TCP stack sends only because a segment failed acceptance or hit no connection (see
+   * tcp/private-reasons.ts). The CLI shows the totals; /metrics exports total − private.
+   */
+  readonly privateErrors: Float64Array;
+  readonly privateRuntime = { calls: 0, vectors: 0 };
   /** Frame indices waiting to be processed by this node. */
   readonly queue: Uint32Array;
   queued = 0;
@@ -53,6 +60,7 @@ export class GraphNode {
     readonly accounts: Accounts = 'received',
   ) {
     this.errors = new Float64Array(errorNames.length);
+    this.privateErrors = new Float64Array(errorNames.length);
     this.queue = new Uint32Array(capacity);
   }
 
@@ -95,7 +103,15 @@ export class GraphNode {
     this.untimed = 0;
   }
 
+  /** Of the dispatch just recorded, `vectors` were private frames; `whole`: all of it (the call too). */
+  notePrivate(vectors: number, whole: boolean): void {
+    this.privateRuntime.vectors += vectors;
+    if (whole) this.privateRuntime.calls++;
+  }
+
   clearRuntime(): void {
+    this.privateRuntime.calls = 0;
+    this.privateRuntime.vectors = 0;
     this.untimed = 0;
     this.runtime.calls = 0;
     this.runtime.vectors = 0;
@@ -104,6 +120,7 @@ export class GraphNode {
 
   clearErrors(): void {
     this.errors.fill(0);
+    this.privateErrors.fill(0);
   }
 }
 

@@ -12,6 +12,7 @@ import type { Dataplane } from './dataplane.js';
 import type { Ip4Output } from './ip4-output.js';
 import type { Ip6Output } from './ip6-output.js';
 import { isIp6Handle } from './ip6-peers.js';
+import type { GraphNode } from './node.js';
 import { IP6_NH_TCP, IPV6_HEADER_LEN } from '../wire/ipv6.js';
 
 const TCP_CHECKSUM_OFFSET = 16;
@@ -42,10 +43,18 @@ export class DataplaneSegmentSink implements SegmentSink {
   private v6 = false;
   private src6: Buffer = Buffer.alloc(16);
   private dst6: Buffer = Buffer.alloc(16);
+  /** SegmentSink.privateTx: the segment being built is private (counted in the private TX counters too). */
+  privateTx = false;
+  /** The output paths' nodes, whose counters a private segment moves, and their counts at begin(). */
+  private readonly outputNodes: GraphNode[];
+  private readonly outputSnapshot: Float64Array[];
+  private snapshotTaken = false;
 
   constructor(private readonly dp: Dataplane) {
     this.ip4 = dp.ip4;
     this.ip6 = dp.ip6;
+    this.outputNodes = [...Object.values(dp.ip4.nodes), ...Object.values(dp.ip6.nodes)];
+    this.outputSnapshot = this.outputNodes.map((n) => new Float64Array(n.errors.length));
   }
 
   /** Some interface can take TCP super-frames (the stack then builds them for bulk data). */
@@ -56,7 +65,41 @@ export class DataplaneSegmentSink implements SegmentSink {
   }
 
   begin(localIp: number, remoteIp: number, large = false, control = false): boolean {
-    if (isIp6Handle(remoteIp)) return this.begin6(localIp, remoteIp, large, control);
+    // The output paths and interface-output count a private frame in their private counters too
+    // (see tcp/private-reasons.ts); end() clears the mark, and so does the next begin().
+    const out = this.dp.output;
+    out.privateTx = this.privateTx;
+    if (this.privateTx) this.snapshot();
+    const ok = isIp6Handle(remoteIp) ? this.begin6(localIp, remoteIp, large, control) : this.begin4(localIp, remoteIp, large, control);
+    if (!ok) this.endPrivate();
+    return ok;
+  }
+
+  /**
+   * A private segment (rare: it answers a segment that failed acceptance) moves the output
+   * paths' disposition counters (routed, rewritten, held, dropped...): what it added there between
+   * begin() and end() is added to their privateErrors too, whichever counters those were.
+   */
+  private snapshot(): void {
+    const nodes = this.outputNodes;
+    for (let i = 0; i < nodes.length; i++) this.outputSnapshot[i].set(nodes[i].errors);
+    this.snapshotTaken = true;
+  }
+
+  private endPrivate(): void {
+    this.dp.output.privateTx = false;
+    if (!this.snapshotTaken) return;
+    this.snapshotTaken = false;
+    const nodes = this.outputNodes;
+    for (let i = 0; i < nodes.length; i++) {
+      const e = nodes[i].errors;
+      const s = this.outputSnapshot[i];
+      const p = nodes[i].privateErrors;
+      for (let j = 0; j < e.length; j++) if (e[j] !== s[j]) p[j] += e[j] - s[j];
+    }
+  }
+
+  private begin4(localIp: number, remoteIp: number, large: boolean, control: boolean): boolean {
     this.v6 = false;
     const ip4 = this.ip4;
     const superFrame = large && this.gso;
@@ -101,6 +144,11 @@ export class DataplaneSegmentSink implements SegmentSink {
   }
 
   end(tcpLen: number, segSize = 0): void {
+    this.endSegment(tcpLen, segSize);
+    if (this.dp.output.privateTx) this.endPrivate();
+  }
+
+  private endSegment(tcpLen: number, segSize: number): void {
     const buf = this.buf;
     if (this.v6) {
       const pseudo6 = sumWords(this.dst6, 0, 16, sumWords(this.src6, 0, 16, (tcpLen >>> 16) + (tcpLen & 0xffff) + IP6_NH_TCP));

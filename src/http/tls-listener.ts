@@ -66,7 +66,7 @@ export const TLS_ERROR_REASONS: Readonly<Record<string, string>> = {
   'record-error': 'TLS connections closed after the handshake: a record OpenSSL refused (bad MAC, bad record, protocol error)',
   // The native engine only: Node's TLSSocket has no hook on received handshake messages, so the
   // node engine ($VPP_TLS_ENGINE=node) neither limits nor counts KeyUpdates.
-  'key-update-flood': 'TLS connections closed: more than 32 TLS 1.3 KeyUpdates without application data in between (native engine)',
+  'key-update-flood': 'TLS connections closed: TLS 1.3 KeyUpdates over the rate limit, a burst of 32 then 1 a second (native engine)',
   'reload-failed': 'certificate reloads refused (unreadable, unparsable, key mismatch, expired, not yet valid)',
 };
 

@@ -45,7 +45,7 @@ const FLAG_FATAL = 4;
 /** The class of a fatal error (state[2]). */
 export const ERRCLASS_PROTOCOL = 1;
 export const ERRCLASS_CIPHER = 2;
-/** More than 32 TLS 1.3 KeyUpdates in a row without application data (the engine's limit). */
+/** TLS 1.3 KeyUpdates over the engine's rate limit (a burst of 32, then 1 a second per connection). */
 export const ERRCLASS_KEY_UPDATE = 4;
 
 /** Encrypt while TCP holds less than this. */

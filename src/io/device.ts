@@ -100,6 +100,9 @@ export interface DeviceStats {
   kernelFreezes: number;
   /** Frames the device failed to transmit. */
   txErrors: number;
+  /** Frames (and their bytes) the kernel took, where counted (AF_PACKET; the in-memory device). */
+  txFrames?: number;
+  txBytes?: number;
   // TX backpressure (devices with a backlog, see src/io/tx-backlog.ts); absent = not counted.
   /** Sends the kernel stopped with EAGAIN (socket send buffer full). */
   txEagain?: number;

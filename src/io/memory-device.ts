@@ -32,7 +32,7 @@ export class MemoryDevice implements Device {
   private handler: RxHandler | null = null;
   private pending: { frame: Buffer; tpid: number; tci: number; flags: number }[] = [];
   private readonly rx: RxVector;
-  private readonly statistics: DeviceStats = { kernelPackets: 0, kernelDrops: 0, kernelFreezes: 0, txErrors: 0 };
+  private readonly statistics: DeviceStats = { kernelPackets: 0, kernelDrops: 0, kernelFreezes: 0, txErrors: 0, txFrames: 0, txBytes: 0 };
   /**
    * Offered TX offload (set by a test before the dataplane opens the device): frames sent with
    * csumStart / gsoSize are completed and segmented in software (src/io/offload.ts), so `sent`
@@ -181,6 +181,7 @@ export class MemoryDevice implements Device {
   private transmit(tx: TxVector, first: number): number {
     if (this.onSendVector !== null && this.budget === Infinity) {
       this.onSendVector(tx, first);
+      for (let i = first; i < tx.count; i++) this.countTx(tx, i);
       return tx.count - first;
     }
     for (let i = first; i < tx.count; i++) {
@@ -191,6 +192,7 @@ export class MemoryDevice implements Device {
         return i - first;
       }
       this.budget--;
+      this.countTx(tx, i);
       // One piece: the headers and, for a frame with an external payload, that payload.
       const bytes = Buffer.allocUnsafe(frameBytes(tx, i));
       if (gatherFrame(tx, i, bytes) > tx.length[i]) this.externalPayloads++;
@@ -210,6 +212,12 @@ export class MemoryDevice implements Device {
       this.onSend?.(frame);
     }
     return tx.count - first;
+  }
+
+  /** As AF_PACKET counts them: frames the kernel took and their bytes (before offload segmentation). */
+  private countTx(tx: TxVector, i: number): void {
+    this.statistics.txFrames!++;
+    this.statistics.txBytes! += frameBytes(tx, i);
   }
 
   /** Removes and returns the frames sent so far. */

@@ -11,7 +11,7 @@ import type { ErrorSource } from '../cli/context.js';
 import type { Services } from '../services.js';
 import type { Severity } from '../dataplane/node.js';
 import { newCounters as newTcpCounters, type TcpCounters } from '../tcp/types.js';
-import { MEM_KINDS } from '../tcp/budget.js';
+import { MEM_KINDS, MEM_OOO } from '../tcp/budget.js';
 import { foldPrivateReasons } from '../tcp/private-reasons.js';
 import { VERSION } from '../version.js';
 
@@ -70,16 +70,49 @@ const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCas
 
 /** TCP counters that are current counts (gauges), not running totals. */
 export const TCP_GAUGES = new Set<keyof TcpCounters>(['connections', 'synReceived', 'established', 'timeWait']);
-/** TCP counters not exported: a challenge ACK goes out only when a spoofed RST or SYN hit the
- *  window, so a live count of them is the same side channel as the reasons in
- *  tcp/private-reasons.ts (`show tcp stats` on the CLI socket still has it). */
 /**
  * Counters that would tell an off-path host where a spoofed segment fell relative to a connection's
  * windows (the CVE-2016-5696 class, through /metrics instead of a rate limit): challenge ACKs, data
  * judged a duplicate (behind RCV.NXT), out-of-order data (ahead of it, with an acceptable ACK), and
- * D-SACKs sent (a duplicate's proof). `show tcp stats` on the CLI still shows them; /metrics does not.
+ * D-SACKs sent (a duplicate's proof); and the private parts of segments/RSTs out, which are
+ * subtracted from segments_out / rst_out instead (TCP_PUBLIC_OF). `show tcp stats` on the CLI
+ * still shows them all; /metrics does not.
  */
-export const TCP_PRIVATE_COUNTERS: ReadonlySet<keyof TcpCounters> = new Set<keyof TcpCounters>(['challengeAcks', 'duplicateSegments', 'outOfOrderSegments', 'dsacksOut']);
+export const TCP_PRIVATE_COUNTERS: ReadonlySet<keyof TcpCounters> = new Set<keyof TcpCounters>([
+  'challengeAcks',
+  'duplicateSegments',
+  'outOfOrderSegments',
+  'dsacksOut',
+  'privateSegmentsOut',
+  'privateRstOut',
+]);
+
+/** Exported counters that are a total less its private part (TcpStack.beginPrivate). */
+export const TCP_PUBLIC_OF: Partial<Record<keyof TcpCounters, keyof TcpCounters>> = { segmentsOut: 'privateSegmentsOut', rstOut: 'privateRstOut' };
+
+/** The TCP counters as /metrics exports them (a test's oracle uses this too). */
+export function exportedTcpCounter(c: TcpCounters, key: keyof TcpCounters): number {
+  const priv = TCP_PUBLIC_OF[key];
+  return (c[key] ?? 0) - (priv === undefined ? 0 : (c[priv] ?? 0));
+}
+
+/**
+ * A device's TX counter less the private frames handed to it (HardwareInterface.privateTx). The
+ * dataplane counts a private frame when the device accepts it, the device when the kernel takes
+ * it: while one waits in the TX backlog the difference is one low. Exported as a counter, it is
+ * kept from going down (a Prometheus counter that goes down is a reset), unless the device's own
+ * total went down (a real reset).
+ */
+function publicDeviceCounter(): (key: string, total: number, priv: number) => number {
+  const last = new Map<string, { total: number; value: number }>();
+  return (key, total, priv) => {
+    const prev = last.get(key);
+    let value = Math.max(0, total - priv);
+    if (prev !== undefined && total >= prev.total && value < prev.value) value = prev.value;
+    last.set(key, { total, value });
+    return value;
+  };
+}
 
 /** Extra AF_PACKET device counters exported when the device has them (name → help). */
 const DEVICE_COUNTERS: Record<string, [string, string]> = {
@@ -153,12 +186,15 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     mirroredCounter(registry, name, help, ['interface'], () => dp.interfaces.map((sw) => [{ interface: sw.name }, pick(sw.counters)]));
   ifaceCounter('vpp_interface_rx_packets_total', 'Packets received on the interface (show interface: rx packets)', (c) => c.rxPackets);
   ifaceCounter('vpp_interface_rx_bytes_total', 'Bytes received on the interface (show interface: rx bytes)', (c) => c.rxBytes);
-  ifaceCounter('vpp_interface_tx_packets_total', 'Packets sent on the interface (show interface: tx packets)', (c) => c.txPackets);
-  ifaceCounter('vpp_interface_tx_bytes_total', 'Bytes sent on the interface (show interface: tx bytes)', (c) => c.txBytes);
+  // TX series leave out private frames (tcp/private-reasons.ts): `show interface` has the totals.
+  const ifaceTx = (name: string, help: string, pick: (c: { txPackets: number; txBytes: number; txErrors: number }) => number) =>
+    mirroredCounter(registry, name, help, ['interface'], () => dp.interfaces.map((sw) => [{ interface: sw.name }, pick(sw.counters) - pick(sw.privateCounters)]));
+  ifaceTx('vpp_interface_tx_packets_total', 'Packets sent on the interface, private answers left out (show interface: tx packets, all of them)', (c) => c.txPackets);
+  ifaceTx('vpp_interface_tx_bytes_total', 'Bytes sent on the interface, private answers left out (show interface: tx bytes, all of them)', (c) => c.txBytes);
   ifaceCounter('vpp_interface_drops_total', 'Packets dropped on the interface (show interface: drops)', (c) => c.drops);
   ifaceCounter('vpp_interface_ip4_packets_total', 'IPv4 packets received on the interface (show interface: ip4)', (c) => c.ip4);
   ifaceCounter('vpp_interface_ip6_packets_total', 'IPv6 packets received on the interface (show interface: ip6)', (c) => c.ip6);
-  ifaceCounter('vpp_interface_tx_errors_total', 'Packets the device did not accept for sending (show interface: tx-error)', (c) => c.txErrors);
+  ifaceTx('vpp_interface_tx_errors_total', 'Packets the device did not accept for sending, private answers left out (show interface: tx-error)', (c) => c.txErrors);
   mirroredGauge(registry, 'vpp_interface_up', '1 when the interface (and its parent) is administratively up', ['interface'], () =>
     dp.interfaces.map((sw) => [{ interface: sw.name }, sw.up ? 1 : 0]),
   );
@@ -172,22 +208,24 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     const rows: Row<'node' | 'reason' | 'severity'>[] = [];
     for (const node of dp.graphNodes()) {
       const sev: readonly Severity[] | undefined = node.severities;
-      node.errorNames.forEach((reason, i) => rows.push([{ node: node.name, reason, severity: sev?.[i] ?? 'error' }, node.errors[i]]));
+      // Less what private frames added (tcp/private-reasons.ts); `show errors` has the totals.
+      node.errorNames.forEach((reason, i) => rows.push([{ node: node.name, reason, severity: sev?.[i] ?? 'error' }, node.errors[i] - node.privateErrors[i]]));
     }
     for (const source of src.errorSources) {
       const counts = source.counts();
-      const exported = source.private === undefined ? Object.entries(counts) : foldPrivateReasons(counts, source.private.reasons, source.private.as);
+      const exported = source.private === undefined ? Object.entries(counts) : foldPrivateReasons(counts, source.private.reasons, source.private.as, source.private.unsummed);
       for (const [reason, count] of exported) rows.push([{ node: source.node, reason, severity: 'error' }, count]);
     }
     return rows;
   });
 
   // ---- node runtime (as `show runtime`)
-  mirroredCounter(registry, 'vpp_node_calls_total', 'Dispatches of the graph node (show runtime: Calls)', ['node'], () =>
-    dp.graphNodes().map((n) => [{ node: n.name }, n.runtime.calls]),
+  // Dispatches and packets of private frames left out (tcp/private-reasons.ts); `show runtime` has them.
+  mirroredCounter(registry, 'vpp_node_calls_total', 'Dispatches of the graph node, those of private answers only left out (show runtime: Calls)', ['node'], () =>
+    dp.graphNodes().map((n) => [{ node: n.name }, n.runtime.calls - n.privateRuntime.calls]),
   );
-  mirroredCounter(registry, 'vpp_node_vectors_total', 'Packets processed by the graph node (show runtime: Vectors)', ['node'], () =>
-    dp.graphNodes().map((n) => [{ node: n.name }, n.runtime.vectors]),
+  mirroredCounter(registry, 'vpp_node_vectors_total', 'Packets processed by the graph node, private answers left out (show runtime: Vectors)', ['node'], () =>
+    dp.graphNodes().map((n) => [{ node: n.name }, n.runtime.vectors - n.privateRuntime.vectors]),
   );
   mirroredCounter(registry, 'vpp_node_seconds_total', 'Time spent in the graph node; divide by vpp_node_vectors_total for time per packet', ['node'], () =>
     dp.graphNodes().map((n) => [{ node: n.name }, n.runtime.nanos / 1e9]),
@@ -198,11 +236,18 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
 
   // ---- devices: AF_PACKET ring and kernel socket statistics (as `show hardware-interfaces`)
   const deviceStats = memo(() => dp.hardware.map((hw) => ({ name: hw.name, stats: hw.device.stats() as unknown as Record<string, unknown>, hw })));
+  // Frames and bytes sent less the private frames (tcp/private-reasons.ts); show hardware-interfaces has the totals.
+  const devicePublic = publicDeviceCounter();
+  const devicePrivate: Record<string, (hw: Dataplane['hardware'][number]) => number> = {
+    txFrames: (hw) => hw.privateTx.frames,
+    txBytes: (hw) => hw.privateTx.bytes,
+  };
   for (const [field, [metric, help]] of Object.entries(DEVICE_COUNTERS)) {
-    mirroredCounter(registry, `vpp_device_${metric}_total`, help, ['interface'], () =>
+    const priv = devicePrivate[field];
+    mirroredCounter(registry, `vpp_device_${metric}_total`, priv === undefined ? help : `${help}, private answers left out`, ['interface'], () =>
       deviceStats()
         .filter((d) => typeof d.stats[field] === 'number')
-        .map((d) => [{ interface: d.name }, d.stats[field] as number]),
+        .map((d) => [{ interface: d.name }, priv === undefined ? (d.stats[field] as number) : devicePublic(`${d.name} ${field}`, d.stats[field] as number, priv(d.hw))]),
     );
   }
   const ring = (hw: Dataplane['hardware'][number]): RingGeometry | undefined => (hw.device as unknown as { ring?: RingGeometry }).ring;
@@ -237,7 +282,7 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     const base = snake(key).replace(/_total$/, '');
     mirroredCounter(registry, `vpp_tcp_${base}_total`, `TCP ${snake(key).replace(/_/g, ' ')} (TcpStack counters.${key})`, [], () => {
       const c = tcp();
-      return c === undefined ? [] : [[{}, c[key] ?? 0]];
+      return c === undefined ? [] : [[{}, exportedTcpCounter(c, key)]];
     });
   }
   mirroredGauge(registry, 'vpp_tcp_connections', 'TCP connections now, by state (syn_received, established, time_wait, other)', ['state'], () => {
@@ -260,11 +305,13 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
       return m === undefined ? [] : [[{}, pick(m)]];
     });
   memGauge('vpp_memory_budget_bytes', 'The budget for buffered TCP/HTTP bytes (vpp-server { memory-budget })', (m) => m.limit);
-  mirroredGauge(registry, 'vpp_memory_buffered_bytes', 'Bytes buffered now, by kind (out-of-order, receive, pipelined, send)', ['kind'], () => {
+  // Out-of-order bytes are not exported (show tcp memory has them): a spoofed segment in a
+  // connection's window above RCV.NXT is held there, one that misses is not (tcp/private-reasons.ts).
+  mirroredGauge(registry, 'vpp_memory_buffered_bytes', 'Bytes buffered now, by kind (receive, pipelined, send; out-of-order only in show tcp memory)', ['kind'], () => {
     const m = mem();
-    return m === undefined ? [] : MEM_KINDS.map((kind, i) => [{ kind }, m.used[i]] as Row<'kind'>);
+    return m === undefined ? [] : MEM_KINDS.flatMap((kind, i) => (i === MEM_OOO ? [] : [[{ kind }, m.used[i]] as Row<'kind'>]));
   });
-  memGauge('vpp_memory_buffered_peak_bytes', 'Most bytes buffered at once since start', (m) => m.peak);
+  memGauge('vpp_memory_buffered_peak_bytes', 'Most bytes buffered at once since start, out-of-order bytes left out', (m) => m.publicPeak);
   // The process-wide figures (tcp/shared-limits.ts) come from one thread only, the main thread
   // (thread 0), so that a sum over the thread label does not count them once per thread.
   const sharedGauge = (name: string, help: string, pick: (m: NonNullable<ReturnType<typeof mem>>) => number) =>
@@ -273,7 +320,7 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
       return m === undefined || m.shared.thread !== 0 ? [] : [[{}, pick(m)]];
     });
   sharedGauge('vpp_memory_sources', 'Client addresses with at least one connection, in all threads (per-source limits)', (m) => m.sources.sources);
-  sharedGauge('vpp_memory_process_buffered_bytes', 'Bytes buffered in all threads, as the threads published them (to the KiB; the budget is tested against it)', (m) => m.globalTotal());
+  sharedGauge('vpp_memory_process_buffered_bytes', 'Bytes buffered in all threads, as the threads published them (to the KiB), out-of-order bytes left out (the budget is tested against the total with them)', (m) => m.publicGlobalTotal());
   sharedGauge('vpp_tcp_time_wait_process', 'TIME_WAIT entries in all threads (tcp-time-wait-max caps this count)', (m) => m.shared.timeWait);
 
   // ---- HTTP static servers

@@ -182,7 +182,7 @@ export function updateTsRecent(r: SegmentReceiver, seq: number, opt: TcpParsedOp
 }
 
 function outOfWindowAck(r: SegmentReceiver, now: number, segLen: number): void {
-  if (r.stack.takeOutOfWindowAck(r, now, segLen)) r.sendAck(now);
+  if (r.stack.takeOutOfWindowAck(r, now, segLen)) privateAck(r, now);
 }
 
 /**
@@ -199,5 +199,12 @@ function synChallenge(r: SegmentReceiver, now: number): number {
 }
 
 function challengeAck(r: SegmentReceiver, now: number): void {
-  if (r.stack.takeChallengeAck(r, now)) r.sendAck(now);
+  if (r.stack.takeChallengeAck(r, now)) privateAck(r, now);
+}
+
+/** The answers above are private (TcpStack.beginPrivate): /metrics leaves them out of its TX series. */
+function privateAck(r: SegmentReceiver, now: number): void {
+  r.stack.beginPrivate();
+  r.sendAck(now);
+  r.stack.endPrivate();
 }

@@ -5,7 +5,7 @@
  * rule, the end of persist), and the hand-over to loss recovery (see recovery.ts for the order).
  */
 import type { TcpConnection } from './connection.js';
-import { sendAck } from './output.js';
+import { sendPrivateAck } from './output.js';
 import { rttSample } from './rtt.js';
 import { seqGeq, seqGt, seqLeq, seqLt, seqSub } from './seq.js';
 import { restartRto, stopPersist } from './timers.js';
@@ -22,13 +22,13 @@ export function ackAcceptable(c: TcpConnection, ack: number, now: number): boole
   const st = c.stack;
   if (seqGt(ack, c.sndMax)) {
     st.err('ack-too-new');
-    if (st.takeChallengeAck(c, now)) sendAck(c, now);
+    if (st.takeChallengeAck(c, now)) sendPrivateAck(c, now);
     return false;
   }
   const maxWnd = c.bytesAcked < c.maxSndWnd ? c.bytesAcked : c.maxSndWnd;
   if (seqLt(ack, seqSub(c.sndUna, maxWnd))) {
     st.err('ack-too-old');
-    if (st.takeChallengeAck(c, now)) sendAck(c, now);
+    if (st.takeChallengeAck(c, now)) sendPrivateAck(c, now);
     return false;
   }
   return true;

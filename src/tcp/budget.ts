@@ -30,7 +30,7 @@
  */
 import { Reassembly } from './reassembly.js';
 import { SharedLimits, sourceCapacityFor } from './shared-limits.js';
-import { NO_SLOT, SOURCE_CONN_LIMIT, SourceLimits } from './source-limits.js';
+import { NO_SLOT, SOURCE_CONN_LIMIT, SOURCE_OVERFLOW_LIMIT, SourceLimits } from './source-limits.js';
 
 export const MEM_OOO = 0;
 export const MEM_RECV = 1;
@@ -67,7 +67,8 @@ export const MEMORY_ERROR_REASONS: Readonly<Record<string, string>> = {
   'ooo-drop-memory': 'out-of-order segment not kept: memory pressure (the peer retransmits)',
   'ooo-pruned-memory': "a connection's out-of-order data dropped under memory pressure",
   'rcv-drop-memory': 'in-order segment for a paused reader not taken (not ACKed): memory limit',
-  'source-table-full': 'new connection admitted without per-source accounting: no room for its address in the source table',
+  'source-table-full': "new connection charged to the source table's shared overflow slot: no room for its address in the table",
+  'source-overflow-limit': "new connection refused: no room for its address in the source table, and the shared overflow slot has one source's limits",
 };
 
 /** What the budget needs of a connection: its source slot, what it has charged, its reassembly queue. */
@@ -102,6 +103,12 @@ export class MemoryBudget {
   readonly peaks = [0, 0, 0, 0];
   total = 0;
   peak = 0;
+  /**
+   * Most bytes charged at once outside the out-of-order kind: what /metrics exports as the peak.
+   * A spoofed segment that falls in a connection's window above RCV.NXT is held there, one that
+   * misses is not, so nothing exported may include that kind (see tcp/private-reasons.ts).
+   */
+  publicPeak = 0;
   readonly sources: SourceLimits;
   /** The process-wide figures this budget is a view of (its own when not given). */
   readonly shared: SharedLimits;
@@ -138,11 +145,30 @@ export class MemoryBudget {
     return this.total - this.published + this.shared.totalKib() * 1024;
   }
 
+  /**
+   * globalTotal() without out-of-order bytes, for /metrics: this thread's exact figures, and the
+   * other kinds the other threads published (KiB each). With one thread a spoofed segment cannot
+   * move it; with several, a publish that such a segment triggers in another thread can refresh
+   * that thread's other kinds (which had drifted by less than a quantum) a little earlier.
+   */
+  publicGlobalTotal(): number {
+    const own = this.total - this.used[MEM_OOO];
+    if (this.solo) return own;
+    let others = 0;
+    for (let t = 0; t < this.shared.threads; t++) {
+      if (t === this.shared.thread) continue;
+      const k = this.shared.threadFigures(t).kinds;
+      others += (k[MEM_RECV] + k[MEM_PIPELINE] + k[MEM_SEND]) * 1024;
+    }
+    return own + others;
+  }
+
   charge(kind: number, slot: number, n: number): void {
     const u = (this.used[kind] += n);
     if (u > this.peaks[kind]) this.peaks[kind] = u;
     const t = (this.total += n);
     if (t > this.peak) this.peak = t;
+    if (kind !== MEM_OOO && t - this.used[MEM_OOO] > this.publicPeak) this.publicPeak = t - this.used[MEM_OOO];
     if (!this.solo && t - this.published >= this.quantum) this.publish();
     if (slot >= 0) this.sources.charge(slot, n);
   }
@@ -181,11 +207,11 @@ export class MemoryBudget {
     if (this.globalTotal() >= this.refuseAt) reason = 'memory-limit';
     else {
       const s = this.sources.acquire(ip);
-      if (s >= NO_SLOT) {
-        if (s === NO_SLOT) this.count('source-table-full');
+      if (s >= 0) {
+        if (this.sources.isOverflow(s)) this.count('source-table-full');
         this.admitted = s;
         this.admittedIp = ip >>> 0;
-      } else reason = s === -1 - SOURCE_CONN_LIMIT ? 'source-conn-limit' : 'source-memory-limit';
+      } else reason = s === -1 - SOURCE_CONN_LIMIT ? 'source-conn-limit' : s === -1 - SOURCE_OVERFLOW_LIMIT ? 'source-overflow-limit' : 'source-memory-limit';
     }
     if (reason !== null) this.count(reason);
     return reason;
@@ -201,7 +227,7 @@ export class MemoryBudget {
     }
     this.cancelAdmit();
     const s = this.sources.open(ip);
-    if (s === NO_SLOT) this.count('source-table-full');
+    if (this.sources.isOverflow(s)) this.count('source-table-full');
     return s;
   }
 

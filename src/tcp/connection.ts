@@ -30,7 +30,7 @@ import { ackAcceptable, processAck } from './ack-input.js';
 import { type CongestionControl, createCongestionControl } from './congestion.js';
 import { dsackExtend, dsackOld, dsackSet } from './dsack.js';
 import { synReceivedAck, synSentInput } from './handshake.js';
-import { sendAck, sendData, sendRst, sendSynAck } from './output.js';
+import { sendAck, sendData, sendPrivateAck, sendRst, sendSynAck } from './output.js';
 import type { Reassembly } from './reassembly.js';
 import type { LossRecovery } from './recovery.js';
 import { SendQueue } from './send-queue.js';
@@ -405,7 +405,9 @@ export class TcpConnection implements ByteStream {
     if (this.state === SYN_RECEIVED) {
       if (!(seqGt(g.ack, this.sndUna) && seqLeq(g.ack, this.sndMax))) {
         st.err('bad-ack-syn-received');
+        st.beginPrivate(); // private: it tells where the ACK fell (private-reasons.ts)
         st.sendControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, g.ack, 0, TCP_RST);
+        st.endPrivate();
         return;
       }
       updateTsRecent(this, seq, st.opt, now);
@@ -434,7 +436,7 @@ export class TcpConnection implements ByteStream {
       const taken = this.receiveText(g, dataLen, fin, now);
       if (taken < 0) return;
       if (taken === 0 && !fin) {
-        sendAck(this, now); // all old (or all beyond the window): tell the peer where we are
+        sendPrivateAck(this, now); // all old (or all beyond the window): tell the peer where we are
         return;
       }
     }
@@ -447,7 +449,7 @@ export class TcpConnection implements ByteStream {
         this.oooFin = true;
         this.oooFinSeq = finAt;
         if (g.dataLen === 0) this.oooFinLatest = true;
-        sendAck(this, now);
+        sendPrivateAck(this, now);
       }
     }
   }
@@ -500,6 +502,9 @@ export class TcpConnection implements ByteStream {
       // Out of order: keep it, and send an immediate duplicate ACK carrying SACK blocks.
       const stored = st.mem.storeOutOfOrder(this, dseq, g.buf, off, len);
       st.counters.outOfOrderSegments++;
+      // A reason too (private, summed into segment-checks on /metrics): a spoofed segment that
+      // misses the window counts `out-of-window` there, so one that hits it must count one too.
+      st.err('out-of-order');
       const rs = this.reasm;
       if (stored && rs !== null && rs.dupStart !== rs.dupEnd) dsackSet(this, rs.dupStart, rs.dupEnd);
       if (stored) this.oooFinLatest = false;
@@ -507,7 +512,8 @@ export class TcpConnection implements ByteStream {
         this.oooFin = true;
         this.oooFinSeq = seqAdd(dseq, len);
       }
-      sendAck(this, now);
+      // Private (sendPrivateAck): a spoofer must not see whether its data fell above RCV.NXT.
+      sendPrivateAck(this, now);
       return -1;
     }
     // A paused reader's data is held: over the memory limit it is not taken (nor ACKed).

@@ -102,6 +102,7 @@ export function transmit(c: TcpConnection, seq: number, maxLen: number, now: num
   const k = st.counters;
   const segs = piece > 0 ? Math.ceil(len / piece) : 1;
   k.segmentsOut += segs;
+  if (st.privateTx) k.privateSegmentsOut += segs;
   if (len > 0) {
     k.dataSegmentsOut += segs;
     k.bytesOut += len;
@@ -149,6 +150,18 @@ export function sendAck(c: TcpConnection, now: number): void {
     c.ackPending = true;
     c.stack.markDirty(c);
   }
+}
+
+/**
+ * The pure ACK that answers only an unacceptable segment (challenge ACK, out-of-window,
+ * duplicate or out-of-order data): private (TcpStack.beginPrivate), left out of /metrics.
+ * If the sink is full it is kept for the next flush like any ACK, and then counted as public.
+ */
+export function sendPrivateAck(c: TcpConnection, now: number): void {
+  const st = c.stack;
+  st.beginPrivate();
+  sendAck(c, now);
+  st.endPrivate();
 }
 
 /** <SEQ=seq><ACK=RCV.NXT><CTL=RST,ACK>. */

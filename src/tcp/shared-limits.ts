@@ -18,8 +18,9 @@
  * number, and a slot is never re-keyed while it has a connection, so charging bytes to it is one
  * add. The table is open addressing with a bounded probe (PROBE slots from the keyed hash of the
  * address, tableHash4 of wire/keyed-hash.ts with a key made by the main thread): an address whose
- * window is full is admitted without per-source accounting (it still counts in the global budget
- * and every other limit) and counted (`source-table-full`): a full window means the table holds
+ * window is full is charged to the table's one overflow slot, which every such address shares
+ * with the limits of one source (SourceLimits.acquire), and counted (`source-table-full`; refused
+ * beyond those limits, `source-overflow-limit`): a full window means the table holds
  * about as many busy sources as it has room for, which the default sizing (twice the connections
  * the stacks may hold, up to MAX_CAPACITY) makes rare. Slots are never emptied, only reused: one
  * whose count is 0 is free, so a lookup can stop at the first slot never used.
@@ -90,7 +91,15 @@ function spinLock(a: Int32Array, at: number): void {
   }
 }
 
-/** A source's key: IPv4 (family 4, the address in w0) or IPv6 (family 6, its four words). */
+/** The family word of a table's overflow slot (never an address's: those are 4, 6 and 6 + zone·256). */
+const FAM_OVERFLOW = 5;
+
+/** fe80::/10 (RFC 4291 §2.5.6). */
+export function isLinkLocal6(b: Buffer, off: number): boolean {
+  return b[off] === 0xfe && (b[off + 1] & 0xc0) === 0x80;
+}
+
+/** A source's key: IPv4 (family 4, the address in w0) or IPv6 (family 6, its /64; 6 + zone·256 for a link-local address, all four words). */
 export interface SourceKey {
   fam: number;
   w0: number;
@@ -123,6 +132,29 @@ export class SourceTable {
     private readonly k1: number,
   ) {
     this.mask = capacity - 1;
+    // The overflow slot (index `capacity`, after the hashed ones: never probed) has its own
+    // family so that no address ever matches it.
+    Atomics.store(a, base + capacity * SLOT_STRIDE + S_FAM, FAM_OVERFLOW);
+  }
+
+  /** The overflow slot: every source whose probe window was full shares it (see SourceLimits.acquire). */
+  get overflowSlot(): number {
+    return this.capacity;
+  }
+
+  /**
+   * One more user of the overflow slot if it has fewer than maxCount and less than refuseBytes
+   * published: the slot, or ACQUIRE_COUNT_LIMIT / ACQUIRE_BYTES_LIMIT. Lock-free (a CAS loop).
+   */
+  acquireOverflow(maxCount: number, refuseBytes: number): number {
+    const a = this.a;
+    const o = this.base + this.capacity * SLOT_STRIDE;
+    for (;;) {
+      const n = Atomics.load(a, o + S_COUNT);
+      if (n >= maxCount) return ACQUIRE_COUNT_LIMIT;
+      if (Atomics.load(a, o + S_KIB) * 1024 >= refuseBytes) return ACQUIRE_BYTES_LIMIT;
+      if (Atomics.compareExchange(a, o + S_COUNT, n, n + 1) === n) return this.capacity;
+    }
   }
 
   key4(ip: number): this {
@@ -136,12 +168,25 @@ export class SourceTable {
   /**
    * An IPv6 source is keyed by its /64 (the interface identifier is dropped): every IPv6 host is
    * given a /64 (RFC 4291 §2.5.4, RFC 7421), so a per-/128 limit would not limit one host at all.
+   *
+   * Except a link-local source (fe80::/10): every host on a link has an address in the same
+   * fe80::/64, so keyed by /64 all of them would share one slot and one host could exhaust it for
+   * its neighbours. A link-local address is one host's on one link (there is no prefix to hand
+   * out), and it means something only with its zone (RFC 4007): it is keyed by the whole 128-bit
+   * address and `zone` (the interface it was heard on, + 1; 0 = unknown), which goes in the family
+   * word (6 + zone·256) so that it never collides with a global /64.
    */
-  key6(b: Buffer, off: number): this {
+  key6(b: Buffer, off: number, zone = 0): this {
     const k = this.key;
-    k.fam = 6;
     k.w0 = b.readInt32BE(off);
     k.w1 = b.readInt32BE(off + 4);
+    if (isLinkLocal6(b, off)) {
+      k.fam = 6 + (zone << 8);
+      k.w2 = b.readInt32BE(off + 8);
+      k.w3 = b.readInt32BE(off + 12);
+      return this;
+    }
+    k.fam = 6;
     k.w2 = 0;
     k.w3 = 0;
     return this;
@@ -227,7 +272,7 @@ export class SourceTable {
 
   /** One user of the slot is gone (lock-free; the slot is free again at 0). */
   release(slot: number): void {
-    if (Atomics.sub(this.a, this.base + slot * SLOT_STRIDE + S_COUNT, 1) === 1) Atomics.sub(this.a, this.liveAt, 1);
+    if (Atomics.sub(this.a, this.base + slot * SLOT_STRIDE + S_COUNT, 1) === 1 && slot !== this.capacity) Atomics.sub(this.a, this.liveAt, 1);
   }
 
   count(slot: number): number {
@@ -299,7 +344,7 @@ export class SharedLimits {
     const tlsCap = a[H_TLS_CAPACITY];
     const tableAt = HEADER + this.threads * THREAD_STRIDE;
     this.sources = new SourceTable(a, tableAt, cap, H_LOCK, H_FULL, H_SOURCES, a[H_KEY0], a[H_KEY1]);
-    this.tls = new SourceTable(a, tableAt + cap * SLOT_STRIDE, tlsCap, H_TLS_LOCK, H_TLS_FULL, H_TLS_SOURCES, a[H_KEY0] ^ 0x7f4a7c15, a[H_KEY1]);
+    this.tls = new SourceTable(a, tableAt + (cap + 1) * SLOT_STRIDE, tlsCap, H_TLS_LOCK, H_TLS_FULL, H_TLS_SOURCES, a[H_KEY0] ^ 0x7f4a7c15, a[H_KEY1]);
   }
 
   /** Makes the buffer (main thread) and returns thread 0's view; workers attach(buffer, i). */
@@ -307,7 +352,8 @@ export class SharedLimits {
     const threads = Math.max(1, o.threads | 0);
     const cap = pow2AtLeast(o.sources);
     const tlsCap = pow2AtLeast(o.tlsSources ?? MIN_CAPACITY);
-    const words = HEADER + threads * THREAD_STRIDE + (cap + tlsCap) * SLOT_STRIDE;
+    // Each table has one slot more than its capacity: its overflow slot (SourceTable.acquireOverflow).
+    const words = HEADER + threads * THREAD_STRIDE + (cap + 1 + tlsCap + 1) * SLOT_STRIDE;
     const buffer = new SharedArrayBuffer(words * 4);
     const a = new Int32Array(buffer);
     const key = randomBytes(8);

@@ -14,9 +14,11 @@
  * plus one atomic add when the quantum is crossed; the address lookup happens once per connection.
  * IPv4 sources are keyed by their address; IPv6 sources by their /64 prefix (all addresses of one
  * host's /64 share one entry), taken from the 128-bit address that the stack's address owner
- * (dataplane/ip6-peers.ts) gives for a handle (handles differ between threads).
+ * (dataplane/ip6-peers.ts) gives for a handle (handles differ between threads); link-local
+ * sources by their whole address and interface (SourceTable.key6 says why).
  */
 import {
+  isLinkLocal6,
   ACQUIRE_BYTES_LIMIT,
   ACQUIRE_COUNT_LIMIT,
   ACQUIRE_TABLE_FULL,
@@ -30,6 +32,8 @@ import {
 export const SOURCE_OK = 0;
 export const SOURCE_CONN_LIMIT = 1;
 export const SOURCE_MEMORY_LIMIT = 2;
+/** The source's address found the table full and the shared overflow slot is at its limits. */
+export const SOURCE_OVERFLOW_LIMIT = 3;
 
 export interface SourceLimitOptions {
   /** Most connections (not counting TIME_WAIT) one source address may have. */
@@ -42,6 +46,8 @@ export interface SourceLimitOptions {
 export interface SourceAddresses {
   /** The 16-byte IPv6 address of a handle, or undefined (then the number is an IPv4 address). */
   address?(ip: number): Buffer | undefined;
+  /** The zone of a link-local handle: its interface's index + 1 (0 = unknown). */
+  zoneOf?(ip: number): number;
 }
 
 /** Slot -1: the connection is not accounted per source (the table was full for its address). */
@@ -67,8 +73,10 @@ export class SourceLimits {
   private readonly quantum: number;
   /** The only thread: its own figures are the shared ones (nothing to read per segment). */
   private readonly solo: boolean;
-  /** Connections this thread admitted without a slot (table full), counted by the stack. */
+  /** Connections this thread charged to the overflow slot (their address found the table full), counted by the stack. */
   unaccounted = 0;
+  /** Connections this thread refused because the overflow slot was at its limits. */
+  overflowRefused = 0;
 
   constructor(opts: SourceLimitOptions, readonly shared: SharedLimits = SharedLimits.create({ threads: 1, sources: sourceCapacityFor(1024) })) {
     this.maxConnections = opts.maxConnections;
@@ -76,8 +84,9 @@ export class SourceLimits {
     this.pressureBytes = Math.floor((opts.maxBytes * 3) / 4);
     this.refuseBytes = Math.floor((opts.maxBytes * 15) / 16);
     this.table = shared.sources;
-    this.local = new Float64Array(this.table.capacity);
-    this.published = new Int32Array(this.table.capacity);
+    // (+ 1: the table's overflow slot)
+    this.local = new Float64Array(this.table.capacity + 1);
+    this.published = new Int32Array(this.table.capacity + 1);
     this.solo = shared.threads === 1;
     this.quantum = Math.min(64 * 1024, Math.max(1024, Math.floor(opts.maxBytes / (32 * shared.threads))));
   }
@@ -89,7 +98,8 @@ export class SourceLimits {
 
   private key(ip: number): SourceTable {
     const a = this.addresses?.address?.(ip);
-    return a !== undefined ? this.table.key6(a, 0) : this.table.key4(ip);
+    if (a === undefined) return this.table.key4(ip);
+    return this.table.key6(a, 0, isLinkLocal6(a, 0) ? (this.addresses!.zoneOf?.(ip) ?? 0) : 0);
   }
 
   /** Whether a new connection from `ip` would be admitted (a check only; acquire admits). */
@@ -102,9 +112,16 @@ export class SourceLimits {
   }
 
   /**
-   * Admits a new connection from `ip` if its source is under its limits: its slot (or NO_SLOT
-   * when the table has no room for the address: admitted, counted in `unaccounted`), or
-   * -1 - SOURCE_CONN_LIMIT / -1 - SOURCE_MEMORY_LIMIT.
+   * Admits a new connection from `ip` if its source is under its limits: its slot, or
+   * -1 - SOURCE_CONN_LIMIT / -1 - SOURCE_MEMORY_LIMIT / -1 - SOURCE_OVERFLOW_LIMIT.
+   *
+   * When the table has no room for the address (its probe window is full: about as many busy
+   * sources as the table has slots, or a cluster an attacker aimed at), the connection is charged
+   * to the table's one overflow slot, which all such sources share with the limits of ONE source
+   * (source-max-connections, source-max-memory). Admitting them unaccounted, as before, let a
+   * spray of addresses that had filled the table open connections without any per-source bound;
+   * refusing every new source outright would lock out legitimate clients while the table is
+   * full. Linux's analogue is the SYN queue's shared overflow: bounded, counted, never unbounded.
    */
   acquire(ip: number): number {
     const s = this.key(ip).acquire(this.maxConnections, Infinity);
@@ -114,18 +131,35 @@ export class SourceLimits {
       return -1 - SOURCE_MEMORY_LIMIT;
     }
     if (s === ACQUIRE_TABLE_FULL) {
-      this.unaccounted++;
-      return NO_SLOT;
+      const o = this.table.acquireOverflow(this.maxConnections, Infinity);
+      if (o >= 0 && this.bytes(o) < this.refuseBytes) {
+        this.unaccounted++;
+        return o;
+      }
+      if (o >= 0) this.table.release(o);
+      this.overflowRefused++;
+      return -1 - SOURCE_OVERFLOW_LIMIT;
     }
     return s === ACQUIRE_COUNT_LIMIT ? -1 - SOURCE_CONN_LIMIT : -1 - SOURCE_MEMORY_LIMIT;
   }
 
-  /** A connection from `ip` starts whatever the limits say (an active open): its slot or NO_SLOT. */
+  /** A connection from `ip` starts whatever the limits say (an active open): its slot (the overflow slot when the table is full). */
   open(ip: number): number {
     const s = this.key(ip).acquire(0x7fffffff, Infinity);
     if (s >= 0) return s;
     this.unaccounted++;
-    return NO_SLOT;
+    return this.table.acquireOverflow(0x7fffffff, Infinity);
+  }
+
+  /** Whether `slot` is the shared overflow slot. */
+  isOverflow(slot: number): boolean {
+    return slot === this.table.overflowSlot;
+  }
+
+  /** Connections and bytes charged to the overflow slot now (every thread's). */
+  overflow(): { connections: number; bytes: number } {
+    const o = this.table.overflowSlot;
+    return { connections: this.table.count(o), bytes: this.bytes(o) };
   }
 
   /** The connection holding `slot` ended (its bytes were released before). */
@@ -181,9 +215,10 @@ export class SourceLimits {
 
   /**
    * The `n` sources holding most bytes (then most connections), for `show tcp memory`: `ip` is
-   * the IPv4 address; an IPv6 source has `ip6` (its /64 prefix, the low 8 bytes zero) and ip 0.
+   * the IPv4 address; an IPv6 source has `ip6` (its /64 prefix, the low 8 bytes zero; a
+   * link-local one its whole address, prefix 128) and ip 0.
    */
-  top(n: number): { ip: number; ip6?: Buffer; connections: number; bytes: number }[] {
+  top(n: number): { ip: number; ip6?: Buffer; prefix?: number; connections: number; bytes: number }[] {
     const rows = this.table.rows().map((r: SourceRow) => {
       const bytes = this.bytes(r.slot);
       if (r.fam === 4) return { ip: r.w0 >>> 0, connections: r.count, bytes };
@@ -192,7 +227,7 @@ export class SourceLimits {
       ip6.writeInt32BE(r.w1, 4);
       ip6.writeInt32BE(r.w2, 8);
       ip6.writeInt32BE(r.w3, 12);
-      return { ip: 0, ip6, connections: r.count, bytes };
+      return { ip: 0, ip6, prefix: r.fam === 6 ? 64 : 128, connections: r.count, bytes };
     });
     rows.sort((a, b) => b.bytes - a.bytes || b.connections - a.connections);
     return rows.slice(0, n);

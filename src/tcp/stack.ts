@@ -74,6 +74,8 @@ export class TcpStack {
   now = 0;
   /** @internal the sink refused a segment during this flush */
   txBlocked = false;
+  /** @internal Between beginPrivate() and endPrivate(). */
+  privateTx = false;
   /**
    * @internal The process's TIME_WAIT count (every thread's) right after the last connection
    * entered TIME_WAIT, counting it: above maxTimeWait it gets no entry. Taken from the one atomic
@@ -524,6 +526,7 @@ export class TcpStack {
     if (wscale >= 0) writeOptWscale(b, p, wscale);
     sink.end(hl);
     this.counters.segmentsOut++;
+    if (this.privateTx) this.counters.privateSegmentsOut++;
   }
 
   /** @internal A bare control segment (RST, RST+ACK) without options. */
@@ -535,18 +538,42 @@ export class TcpStack {
     }
     writeTcpHeader(sink.buf, sink.off, localPort, remotePort, seq, ack, 20, flags, 0);
     sink.end(20);
-    this.counters.segmentsOut++;
-    if ((flags & TCP_RST) !== 0) this.counters.rstOut++;
+    const k = this.counters;
+    k.segmentsOut++;
+    if ((flags & TCP_RST) !== 0) k.rstOut++;
+    if (this.privateTx) {
+      k.privateSegmentsOut++;
+      if ((flags & TCP_RST) !== 0) k.privateRstOut++;
+    }
   }
 
-  /** RST for a segment without a connection (RFC 9293 §3.10.7.1). */
+  /**
+   * @internal What is sent from here to endPrivate() answers only a segment that failed
+   * acceptance or hit no connection: counted in privateSegmentsOut (and, through the sink, in the
+   * dataplane's private TX counters), which /metrics subtracts from every TX series so that a
+   * scraper cannot tell whether a spoofed segment drew such an answer (private-reasons.ts).
+   */
+  beginPrivate(): void {
+    this.privateTx = true;
+    this.sink.privateTx = true;
+  }
+
+  /** @internal Ends beginPrivate(). */
+  endPrivate(): void {
+    this.privateTx = false;
+    this.sink.privateTx = false;
+  }
+
+  /** RST for a segment without a connection (RFC 9293 §3.10.7.1); private (beginPrivate). */
   private replyRst(g: Segment): void {
+    this.beginPrivate();
     if ((g.flags & TCP_ACK) !== 0) {
       this.sendControl(g.dstIp, g.srcIp, g.dstPort, g.srcPort, g.ack, 0, TCP_RST);
     } else {
       const segLen = g.dataLen + ((g.flags & TCP_SYN) !== 0 ? 1 : 0) + ((g.flags & TCP_FIN) !== 0 ? 1 : 0);
       this.sendControl(g.dstIp, g.srcIp, g.dstPort, g.srcPort, 0, seqAdd(g.seq, segLen), TCP_RST | TCP_ACK);
     }
+    this.endPrivate();
   }
 
   /**

@@ -157,7 +157,11 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
       return;
     }
     st.err('time-wait-unacceptable');
-    if (st.takeOutOfWindowAck(this, now, g.dataLen)) this.sendAck(now);
+    if (st.takeOutOfWindowAck(this, now, g.dataLen)) {
+      st.beginPrivate(); // an unacceptable segment's answer: left out of /metrics (private-reasons.ts)
+      this.sendAck(now);
+      st.endPrivate();
+    }
   }
 
   /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with the window and timestamps as TcpConnection sends them. */
@@ -176,5 +180,6 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
     sink.end(hl);
     this.lastAckSent = this.rcvNxt;
     st.counters.segmentsOut++;
+    if (st.privateTx) st.counters.privateSegmentsOut++;
   }
 }

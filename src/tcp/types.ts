@@ -46,6 +46,13 @@ export interface SegmentSink {
    * hop's neighbour entry with it (Linux's dst_confirm), so an entry in use never expires.
    */
   confirm?(remoteIp: number): void;
+  /**
+   * Set by the stack (TcpStack.beginPrivate/endPrivate) while it writes a segment that answers
+   * only a segment that failed acceptance or hit no connection (a challenge ACK, the ACK of an
+   * unacceptable or out-of-order segment, an RST for no connection): the dataplane counts the frame
+   * in its private TX counters too, which the management endpoint subtracts (private-reasons.ts).
+   */
+  privateTx?: boolean;
 }
 
 export interface TcpOptions {
@@ -140,6 +147,8 @@ export interface TcpAddressOwner {
   digest(ip: number): number;
   /** The 16-byte address of an IPv6 handle (per-source limits key on it: handles differ between threads). */
   address?(ip: number): Buffer | undefined;
+  /** The zone of a link-local IPv6 handle (its interface's index + 1): per-source limits key on it. */
+  zoneOf?(ip: number): number;
 }
 
 export const DEFAULT_OPTIONS: TcpOptions = {
@@ -230,6 +239,13 @@ export interface TcpCounters {
   undoFrto: number;
   rstIn: number;
   rstOut: number;
+  /**
+   * Of segmentsOut / rstOut: those that answer only a segment that failed acceptance or hit no
+   * connection (TcpStack.beginPrivate). /metrics exports segmentsOut − privateSegmentsOut (and
+   * rstOut − privateRstOut): see private-reasons.ts.
+   */
+  privateSegmentsOut: number;
+  privateRstOut: number;
   challengeAcks: number;
   passiveOpens: number;
   activeOpens: number;
@@ -273,6 +289,8 @@ export function newCounters(): TcpCounters {
     undoFrto: 0,
     rstIn: 0,
     rstOut: 0,
+    privateSegmentsOut: 0,
+    privateRstOut: 0,
     challengeAcks: 0,
     passiveOpens: 0,
     activeOpens: 0,

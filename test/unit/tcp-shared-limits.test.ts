@@ -200,3 +200,38 @@ describe('shared source table', () => {
     assert.equal(shared.totalKib(), 0, 'every published total back to 0');
   });
 });
+
+describe('review (h/metrics): sources that find the table full share one bounded overflow slot', () => {
+  it('charges them to the overflow slot with one source\'s limits, refuses beyond it (source-overflow-limit), and gives the place back on close', () => {
+    const shared = SharedLimits.create({ threads: 1, sources: 1 });
+    const counted: string[] = [];
+    const mem = new MemoryBudget({ limit: 1 << 30, sourceMaxConnections: 3, sourceMaxBytes: 1 << 20 }, shared);
+    mem.count = (r) => counted.push(r);
+    // Fill the table: one connection per address, four times as many addresses as slots (those
+    // that found it full went to the overflow slot: give their places back).
+    for (let ip = 1; ip <= 4 * shared.sources.capacity; ip++) mem.sources.acquire(ip);
+    assert.equal(shared.sources.live, shared.sources.capacity, 'every slot busy');
+    const o = shared.sources.overflowSlot;
+    for (let i = 0; i < 1000 && shared.sources.count(o) > 0; i++) mem.sources.close(o);
+    const admitted: number[] = [];
+    const reasons: (string | null)[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = mem.admitConnection(0x0b000000 + i);
+      reasons.push(r);
+      if (r === null) admitted.push(mem.slotFor(0x0b000000 + i));
+    }
+    assert.deepEqual(reasons, [null, null, null, 'source-overflow-limit', 'source-overflow-limit'], 'three (one source\'s limit) from addresses without a slot');
+    assert.ok(admitted.every((s) => mem.sources.isOverflow(s)), `all in the overflow slot (${admitted})`);
+    assert.deepEqual(mem.sources.overflow(), { connections: 3, bytes: 0 });
+    assert.equal(counted.filter((r) => r === 'source-table-full').length, 3);
+    assert.equal(counted.filter((r) => r === 'source-overflow-limit').length, 2);
+    // Their bytes count for the overflow slot (its memory limit applies to all of them together).
+    mem.charge(0, admitted[0], 4096);
+    assert.equal(mem.sources.overflow().bytes, 4096);
+    mem.release(0, admitted[0], 4096);
+    mem.sources.close(admitted[0]);
+    assert.equal(mem.admitConnection(0x0c000000), null, 'a place in the overflow slot is free again');
+    assert.ok(mem.sources.isOverflow(mem.slotFor(0x0c000000)));
+    assert.equal(shared.sources.live <= shared.sources.capacity, true, 'the overflow slot is not a source');
+  });
+});

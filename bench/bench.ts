@@ -22,6 +22,7 @@ import { TLS_ROW_NAMES, measureTls, writeBenchCertificate, type TlsBenchResult, 
 import { measureFloor, type FloorResult } from './floor.js';
 import { ipv6Table, ipv6Target, measureIpv6, type Ipv6BenchResult } from './ipv6.js';
 import { addIdleSources, childPids, IDLE_CONNECTIONS, idleMemoryRows, measureIdleMemory, rssBytes, type IdleMemoryResult } from './idle-memory.js';
+import { CONGESTION_CONTROLS } from '../src/tcp/congestion.js';
 import { addPathLoss, KERNEL_LOSS_KEYS, kernelCcName, kernelCongestionControl, restoreAllowedCongestionControl, setKernelCongestionControl, kernelTcpCounters, lossDownloads, parseTcpStats, segmentBeforeThePath, type LossDownloadResult } from './loss.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -508,7 +509,8 @@ async function main(): Promise<number> {
     flat?: Partial<Record<ServerName, ServerResult>>;
     tls?: { ours?: TlsBenchResult; nginx?: TlsBenchResult };
     /** nginxSameCc: nginx again with the kernel's default set to our congestion control, when it was another. */
-    loss?: { ours?: LossDownloadResult; nginx?: LossDownloadResult; nginxSameCc?: LossDownloadResult };
+    /** oursKernelCc: ours again with the congestion control nginx's kernel runs (bbr on this VM), when ours can run it. */
+    loss?: { ours?: LossDownloadResult; nginx?: LossDownloadResult; nginxSameCc?: LossDownloadResult; oursKernelCc?: LossDownloadResult };
     /** The ping floor (bench/floor.ts): a minimal C responder on the same macvlan0. */
     floor?: FloorResult;
     ipv6?: { ours?: Ipv6BenchResult; nginx?: Ipv6BenchResult };
@@ -533,7 +535,7 @@ async function main(): Promise<number> {
   /** The loss row against one server: the bridge drops lossPct % each way meanwhile. */
   /** Ours runs cubic unless the experiment's --engine stanza names another. */
   const oursCongestionControl = (): string => /tcp-congestion-control\s+(\S+)/.exec(o.engine ?? '')?.[1] ?? 'cubic';
-  const runLoss = async (label: string, who: 'ours' | 'nginx' | 'nginxSameCc', t: Target, counters: () => Promise<Record<string, number>>): Promise<void> => {
+  const runLoss = async (label: string, who: 'ours' | 'nginx' | 'nginxSameCc' | 'oursKernelCc', t: Target, counters: () => Promise<Record<string, number>>, ourCc?: string): Promise<void> => {
     await waitIndex(label, t);
     progress(`${label}: ${o.reps} × 10 MB download with ${o.lossPct}% random loss both ways (nftables on the bridge)`);
     const restoreOffload = await segmentBeforeThePath(flat.ns.worker);
@@ -547,7 +549,7 @@ async function main(): Promise<number> {
     }
     // Which congestion control each side ran: nginx takes the kernel's default (bbr on the machine
     // this was written on), ours its vpp.conf's tcp-congestion-control (cubic unless --engine says).
-    r.congestionControl = who === 'ours' ? oursCongestionControl() : await kernelCongestionControl(flat.ns.pod);
+    r.congestionControl = who === 'ours' ? oursCongestionControl() : who === 'oursKernelCc' ? ourCc : await kernelCongestionControl(flat.ns.pod);
     progress(`${label}:   congestion control ${r.congestionControl ?? '?'}`);
     progress(`${label}:   median ${fmt(r.medianSeconds, 3)} s [${r.seconds.map((x) => x.toFixed(3)).join(', ')}], bridge dropped ${r.dropped?.fromServer} frames from the server and ${r.dropped?.toServer} to it`);
     progress(`${label}:   server TCP: ${formatCounters(r.server, who === 'nginx' ? KERNEL_LOSS_KEYS : undefined)}`);
@@ -614,7 +616,25 @@ async function main(): Promise<number> {
         }
         if (!o.onlyTls && o.only.has('ipv6')) await runIpv6('flat/ours', 'ours', t);
         if (!o.onlyTls && o.only.has('loss')) {
-          await runLoss('flat/ours loss', 'ours', t, async () => parseTcpStats(await cli(flat.podSocket, 'show tcp stats')));
+          const ourStats = async () => parseTcpStats(await cli(flat.podSocket, 'show tcp stats'));
+          await runLoss('flat/ours loss', 'ours', t, ourStats);
+          // Like for like the other way: nginx runs the kernel's default (bbr on this VM); when ours
+          // can run that controller too, ours runs the row again with it (ours ships CUBIC).
+          const kernelCc = await kernelCongestionControl(flat.ns.pod);
+          const asOurs = kernelCc === 'reno' ? 'newreno' : kernelCc;
+          if (asOurs !== undefined && asOurs !== oursCongestionControl() && (CONGESTION_CONTROLS as readonly string[]).includes(asOurs)) {
+            progress(`flat: our dataplane again with tcp-congestion-control ${asOurs} (the kernel's default, which nginx runs)`);
+            flat.stopOurs();
+            flat.setCongestionControl(asOurs);
+            try {
+              await flat.startOurs();
+              await runLoss(`flat/ours loss (${asOurs})`, 'oursKernelCc', t, ourStats, asOurs);
+            } finally {
+              flat.stopOurs();
+              flat.setCongestionControl(undefined);
+              await flat.startOurs();
+            }
+          }
         }
         if (tlsFiles !== undefined) {
           const added = await cli(flat.podSocket, `http static listener add uri tls://0.0.0.0/443 cert ${tlsFiles.cert} key ${tlsFiles.key}`);
@@ -809,6 +829,7 @@ async function main(): Promise<number> {
     const a = results.loss.ours;
     const b = results.loss.nginx;
     const k = results.loss.nginxSameCc;
+    const kb = results.loss.oursKernelCc;
     out.push('', `LOSS on the FLAT path: the bridge drops ${o.lossPct}% of the TCP frames each way at random (nftables numgen); 10 MiB with curl, ${o.reps} times`);
     const rows: Array<[string, (r: LossDownloadResult) => number | undefined, number, string]> = [
       ['10 MB download s, median (lower=better)', (r) => r.medianSeconds, 3, 'goal ≤ 1.2×'],
@@ -833,7 +854,19 @@ async function main(): Promise<number> {
         ),
       );
     }
+    if (kb !== undefined) {
+      out.push(
+        table(
+          ['', `ours (${kb.congestionControl ?? '?'})`, `nginx (kernel ${b?.congestionControl ?? '?'})`, 'ours/nginx', ''],
+          [
+            [`10 MB download s, median, ours ${kb.congestionControl ?? '?'} vs nginx as it runs`, fmt(kb.medianSeconds, 3), fmt(b?.medianSeconds, 3), ratio(kb.medianSeconds, b?.medianSeconds), 'goal ≤ 1.2×'],
+            ['frames dropped from the server', fmt(kb.dropped?.fromServer, 0), fmt(b?.dropped?.fromServer, 0), '', ''],
+          ],
+        ),
+      );
+    }
     if (a !== undefined) out.push(`ours (${a.congestionControl ?? '?'}):  ${a.seconds.map((x) => x.toFixed(3)).join(' ')} s; TCP ${formatCounters(a.server)}`);
+    if (kb !== undefined) out.push(`ours (${kb.congestionControl ?? '?'}):  ${kb.seconds.map((x) => x.toFixed(3)).join(' ')} s; TCP ${formatCounters(kb.server)}`);
     if (k !== undefined) out.push(`nginx (kernel ${k.congestionControl ?? '?'}): ${k.seconds.map((x) => x.toFixed(3)).join(' ')} s; kernel TCP ${formatCounters(k.server, KERNEL_LOSS_KEYS)}`);
     if (b !== undefined) out.push(`nginx (kernel ${b.congestionControl ?? '?'}): ${b.seconds.map((x) => x.toFixed(3)).join(' ')} s; kernel TCP ${formatCounters(b.server, KERNEL_LOSS_KEYS)}`);
   }

@@ -20,6 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliClient } from '../src/cli/cli-client.js';
 import { deleteNamespaces, listNamespaces, waitFor } from '../src/lab/exec.js';
+import { DATAPLANE_NODE_FLAGS } from '../src/deploy/manifests.js';
 import { POD_UID, podNode, unprivileged } from '../src/lab/lab.js';
 import { alive, mustRun, stopPid } from './proc.js';
 
@@ -153,6 +154,18 @@ export class FlatLab {
     chownSync(startup, POD_UID, POD_UID);
   }
 
+  /**
+   * Ours with `vpp-server { tcp-congestion-control <cc> }` (undefined: as before), for the loss row's
+   * like-for-like run; takes effect at the next startOurs(). A later stanza overrides an earlier one.
+   */
+  setCongestionControl(cc: string | undefined): void {
+    const conf = join(this.podConfDir, 'vpp.conf');
+    const marker = '# bench: congestion control\n';
+    const base = readFileSync(conf, 'utf8').split(marker)[0];
+    writeFileSync(conf, cc === undefined ? base : `${base}${marker}vpp-server { tcp-congestion-control ${cc} }\n`);
+    chownSync(conf, POD_UID, POD_UID);
+  }
+
   startupConf(): string {
     return readFileSync(join(this.podConfDir, 'startup.conf'), 'utf8');
   }
@@ -166,7 +179,7 @@ export class FlatLab {
     const log = openSync(this.logFile, 'a');
     const child = spawn(
       'ip',
-      ['netns', 'exec', this.ns.pod, ...podNode(['net_raw']), ...nodeFlags(), CLI_ENTRY, 'run', '-c', join(this.podConfDir, 'vpp.conf')],
+      ['netns', 'exec', this.ns.pod, ...podNode(['net_raw']), ...DATAPLANE_NODE_FLAGS, ...nodeFlags(), CLI_ENTRY, 'run', '-c', join(this.podConfDir, 'vpp.conf')],
       { detached: true, stdio: ['ignore', log, log] },
     );
     closeSync(log);
@@ -245,6 +258,8 @@ export async function cli(socket: string, command: string): Promise<string | und
 /**
  * Extra Node flags for our dataplane from BENCH_NODE_FLAGS (profiling), e.g.
  * `BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'` (a directory uid 10000 can write).
+ * They come after DATAPLANE_NODE_FLAGS (the dataplane's own), so an experiment can override
+ * those: V8 takes the last value (e.g. `--max-semi-space-size=16` for V8's default).
  */
 function nodeFlags(): string[] {
   const f = process.env.BENCH_NODE_FLAGS?.trim();

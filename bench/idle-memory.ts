@@ -148,6 +148,12 @@ export async function measureIdleMemory(clientNs: string, ip: string, rss: () =>
   };
 }
 
+/** nginx's kernel share per connection as (its Slab growth − ours's, the client's sockets alone), KiB. */
+function bySlabDifference(ours: IdleMemoryResult | undefined, nginx: IdleMemoryResult | undefined): number | undefined {
+  if (ours?.slabGrowth === undefined || nginx?.slabGrowth === undefined || !nginx.connections) return undefined;
+  return (nginx.slabGrowth - ours.slabGrowth) / nginx.connections / 1024;
+}
+
 /** The report's table rows: [name, ours, nginx, ratio, goal]. */
 export function idleMemoryRows(ours: IdleMemoryResult | undefined, nginx: IdleMemoryResult | undefined, fmt: (x: number | undefined, d?: number) => string): string[][] {
   const r = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(2)}×` : '-');
@@ -156,5 +162,7 @@ export function idleMemoryRows(ours: IdleMemoryResult | undefined, nginx: IdleMe
     ['KiB per idle connection: kernel (Slab growth / 2)', ours === undefined ? '-' : '0 (none)', fmt(nginx?.kernelKiB, 2), '', ''],
     ['KiB per idle connection: total', fmt(ours?.totalKiB, 2), fmt(nginx?.totalKiB, 2), r(ours?.totalKiB, nginx?.totalKiB), 'goal ≤ 1.0×'],
     ['Slab growth, MiB (ours: the client sockets alone)', fmt(ours?.slabGrowth !== undefined ? ours.slabGrowth / 1048576 : undefined, 1), fmt(nginx?.slabGrowth !== undefined ? nginx.slabGrowth / 1048576 : undefined, 1), '', ''],
+    // The halving checked: nginx's run minus ours (the client's sockets alone) is nginx's sockets.
+    ['check: nginx kernel KiB by difference (Slab nginx − ours)', '', fmt(bySlabDifference(ours, nginx), 2), '', 'vs Slab / 2 above'],
   ];
 }

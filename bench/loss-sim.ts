@@ -6,12 +6,12 @@
  * the same losses, not a test; the real judge is `node dist/bench/bench.js --only loss` (Linux as
  * the client, nginx beside us).
  *
- *   node dist/bench/loss-sim.js            (env: CC=cubic|newreno, DELAY=one-way ms (10),
+ *   node dist/bench/loss-sim.js            (env: CC=cubic|newreno|bbr, DELAY=one-way ms (10),
  *                                            LOSS=0.05, SIZE=bytes, SEEDS=1,2,…)
  */
 import { download } from '../test/helpers/tcp-pair.js';
 
-const cc = (process.env.CC ?? 'cubic') as 'cubic' | 'newreno';
+const cc = (process.env.CC ?? 'cubic') as 'cubic' | 'newreno' | 'bbr';
 const delay = Number(process.env.DELAY ?? 10);
 const size = Number(process.env.SIZE ?? (1 << 20));
 const tot = { ms: 0, timeouts: 0, tailLossProbes: 0, fastRecoveries: 0, retransmits: 0, undoDsack: 0, undoEifel: 0, undoFrto: 0 };

@@ -107,6 +107,7 @@ export function serviceCommands(services: Services): Command[] {
           const remote = endpoint(s.remoteIp, s.remotePort, s.remote);
           let line = `[T] ${local}->${remote} ${s.state.padEnd(12)} sendq ${s.sendQueue} recvq ${s.recvQueue}`;
           if (verbose) line += ` srtt ${s.srtt.toFixed(1)}ms rto ${s.rto.toFixed(0)}ms cwnd ${s.cwnd} snd_wnd ${s.sndWnd} rcv_wnd ${s.rcvWnd} mss ${s.mss}`;
+          if (verbose && s.congestion !== undefined) line += ` ${s.congestion}`;
           lines.push(line);
         }
         lines.push(`active sessions ${count}`);

@@ -63,6 +63,19 @@ export const IMAGE_PATHS = {
   vppctl: '/usr/bin/vppctl',
 } as const;
 
+/**
+ * Node/V8 flags of every dataplane process, between the node binary and the app: the image's
+ * ENTRYPOINT (the Containerfile spells them out; a unit test holds it to this list), the
+ * Deployment's command, the lab's pods and switch, the bench's server.
+ *
+ * --max-semi-space-size=8: a young generation of at most 2 × 8 MiB. V8's default on x64 lets
+ * each semi-space grow to 16 MiB under a high allocation rate (making connections, TLS), and
+ * never gives it back: +16 MiB of RSS that holds only garbage. The cost is a scavenge twice as
+ * often where the allocation rate is high; each one copies the survivors, which do not depend on
+ * the size. docs/bench.md "The young generation" has the figures.
+ */
+export const DATAPLANE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+
 export const DEFAULT_IMAGE = 'quay.io/vpp-server/vpp-server:latest';
 export const DEFAULT_IMAGE_VPP = 'quay.io/vpp-server/vpp:24.10';
 
@@ -332,7 +345,7 @@ function buildPodTemplate(c: DeployConfig): IPodTemplateSpec {
     name: APP_NAME,
     image: c.engine === 'ts' ? c.image : c.imageVpp,
     imagePullPolicy: pullPolicy(c.engine === 'ts' ? c.image : c.imageVpp),
-    command: c.engine === 'ts' ? [IMAGE_PATHS.capNode, IMAGE_PATHS.app] : [IMAGE_PATHS.vpp],
+    command: c.engine === 'ts' ? [IMAGE_PATHS.capNode, ...DATAPLANE_NODE_FLAGS, IMAGE_PATHS.app] : [IMAGE_PATHS.vpp],
     args:
       c.engine === 'ts'
         ? ['run', '-c', `${CONF_DIR}/vpp.conf`, ...(probeMode === 'http' ? ['--management', `0.0.0.0:${MANAGEMENT_PORT}`] : [])]

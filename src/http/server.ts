@@ -230,8 +230,10 @@ class Conn implements StreamHandler, DenseMember {
     now: number,
   ) {
     this.scanner = new RequestHeadScanner(server.limits);
-    this.headStart = now;
-    this.lastProgress = now;
+    // Times on a Conn are ms since the server's epoch: small integers (a field holding epoch ms
+    // is a 16-byte HeapNumber per connection).
+    this.headStart = server.since(now);
+    this.lastProgress = this.headStart;
   }
 
   // ---- StreamHandler
@@ -391,6 +393,7 @@ class Conn implements StreamHandler, DenseMember {
   private consume(buf: Buffer, start: number, end: number): number {
     this.processing = true;
     const now = this.server.now();
+    const t = this.server.since(now);
     let p = start;
     try {
       while (p < end && this.state === OPEN) {
@@ -405,7 +408,7 @@ class Conn implements StreamHandler, DenseMember {
         if (!this.gotHeadBytes) {
           while (p < end && (buf[p] === 13 || buf[p] === 10)) p++;
           if (p === end) break;
-          if (this.headStart === 0) this.headStart = now;
+          if (this.headStart === 0) this.headStart = t;
           this.gotHeadBytes = true;
         }
         const n = this.scanner.scan(buf, p, end);
@@ -423,7 +426,7 @@ class Conn implements StreamHandler, DenseMember {
         this.headStart = 0;
         this.idleSince = 0;
         this.server.handle(this, req, now);
-        if (this.skipBody > 0 && this.headStart === 0) this.headStart = now;
+        if (this.skipBody > 0 && this.headStart === 0) this.headStart = t;
       }
     } finally {
       this.processing = false;
@@ -542,7 +545,7 @@ class Conn implements StreamHandler, DenseMember {
   finish(): void {
     if (this.state === ENDED || this.state === CLOSED) return;
     this.state = ENDED;
-    this.endedAt = this.server.now();
+    this.endedAt = this.server.since(this.server.now());
     // The client asked to close and nothing it sent is unread: a full close, so that bytes it
     // still sends get a RST (RFC 9293 §3.6.1) instead of an ACK for data nobody reads. A close
     // the server decides lingers instead (RFC 9112 §9.6): a half close, and input read and
@@ -664,6 +667,8 @@ export class HttpStaticServer {
   readonly maxBufferedInput: number;
   readonly memory: HttpMemory | undefined;
   readonly now: () => number;
+  /** now() just before the server started: connections keep their times relative to it (≥ 1, so 0 stays "none"). */
+  readonly epoch: number;
   /** Open connections (a DenseSet, not a Set: see dense-set.ts). */
   private readonly conns = new DenseSet<Conn>();
   /** request-target → key, for targets seen recently (bounded; cleared when full). */
@@ -677,6 +682,8 @@ export class HttpStaticServer {
     this.limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
     this.memory = opts.memory;
     this.now = opts.now ?? Date.now;
+    const t0 = this.now();
+    this.epoch = Number.isFinite(t0) ? t0 - 1 : 0;
     this.serverName = opts.serverName ?? `vpp-server/${VERSION}`;
     this.serverLine = `Server: ${this.serverName}\r\n`;
     let root = opts.wwwRoot;
@@ -1039,17 +1046,27 @@ export class HttpStaticServer {
 
   // ---- timers
 
+  /**
+   * `now` as a connection keeps it: whole ms since the epoch. Math.floor also makes it a small
+   * integer where a plain difference of two epoch-ms HeapNumbers stays a HeapNumber, which would
+   * turn the fields into boxed doubles.
+   */
+  since(now: number): number {
+    return Math.floor(now - this.epoch);
+  }
+
   /** The timer sweep (run every sweepIntervalMs; tests with their own clock call it). */
   sweep(now: number): void {
     const l = this.limits;
     this.cache.refreshHot(now);
+    const t = this.since(now); // the connections' times are relative to the epoch
     for (const c of this.conns) {
       const q = c.stream.queuedBytes;
       if (q !== c.lastQueued) {
         c.lastQueued = q;
-        c.lastProgress = now;
+        c.lastProgress = t;
       }
-      if (q > 0 && now - c.lastProgress > l.sendTimeoutMs) {
+      if (q > 0 && t - c.lastProgress > l.sendTimeoutMs) {
         this.count('send-timeout');
         c.abort();
         continue;
@@ -1069,7 +1086,7 @@ export class HttpStaticServer {
       }
       if (c.state === CLOSED) continue;
       if (c.state === ENDED) {
-        if (q === 0 && now - Math.max(c.endedAt, c.lastProgress) > Math.max(l.idleTimeoutMs, l.headerTimeoutMs)) {
+        if (q === 0 && t - Math.max(c.endedAt, c.lastProgress) > Math.max(l.idleTimeoutMs, l.headerTimeoutMs)) {
           this.count('linger-timeout');
           c.abort();
         }
@@ -1080,7 +1097,7 @@ export class HttpStaticServer {
         continue;
       }
       if (c.headStart !== 0) {
-        if (now - c.headStart > l.headerTimeoutMs) {
+        if (t - c.headStart > l.headerTimeoutMs) {
           this.count('header-timeout');
           if (c.gotHeadBytes || c.skipBody > 0) {
             c.state = CLOSING;
@@ -1096,10 +1113,10 @@ export class HttpStaticServer {
         continue;
       }
       if (c.idleSince === 0) {
-        c.idleSince = now;
+        c.idleSince = t;
         // Idle from here on: the transport can shrink what it holds (memory per idle connection).
         c.stream.compact?.();
-      } else if (now - c.idleSince >= l.idleTimeoutMs) {
+      } else if (t - c.idleSince >= l.idleTimeoutMs) {
         this.count('idle-timeout');
         c.finish();
       }

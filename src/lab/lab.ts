@@ -25,6 +25,7 @@ import { CliClient } from '../cli/cli-client.js';
 import { formatIpv6, parseIpv6 } from '../wire/ipv6-address.js';
 import { deleteNamespaces, inNs, listNamespaces, run, stopProcess, succeeds, waitFor } from './exec.js';
 import { capNodeCopy, setprivArgs, writeSecretVolume, type PlannedSecret } from '../deploy/kubelet.js';
+import { DATAPLANE_NODE_FLAGS } from '../deploy/manifests.js';
 import { selfSignedPair } from '../http/tls-credentials.js';
 
 export const DEFAULT_PREFIX = 'vpplab';
@@ -402,7 +403,7 @@ export class Lab {
     const log = openSync(this.logFile(role), 'a');
     // the pods as a kubelet runs them; the switch (lab infrastructure, not a pod) as root
     const program = role === 'switch' ? [process.execPath] : podNode(caps ?? []);
-    const child = spawn('ip', ['netns', 'exec', ns, ...program, CLI_ENTRY, 'run', '-c', confPath], {
+    const child = spawn('ip', ['netns', 'exec', ns, ...program, ...DATAPLANE_NODE_FLAGS, CLI_ENTRY, 'run', '-c', confPath], {
       detached: true,
       stdio: ['ignore', log, log],
     });

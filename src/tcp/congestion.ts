@@ -5,16 +5,24 @@
  * the only thing that changes them outside loss recovery. The loss-recovery algorithms
  * (recovery.ts) call it: onAck for ACKs outside recovery, onLoss when fast recovery starts (the
  * recovery algorithm then sets cwnd itself: NewReno inflation or PRR, until recovery ends at
- * cwnd = ssthresh or RFC 6582's bound); the timers call onRto. Two implementations:
+ * cwnd = ssthresh or RFC 6582's bound); the timers call onRto. Three implementations:
  *
  *   cubic    RFC 9438 (the default, as in Linux): W_cubic(t) = C·(t − K)³ + W_max with C = 0.4,
  *            β = 0.7, fast convergence, the Reno-friendly region (W_est) and the 1.5·cwnd cap.
  *   newreno  RFC 5681 / RFC 3465 byte counting: slow start by the bytes acknowledged, one MSS per
  *            cwnd of acknowledged bytes in congestion avoidance, ssthresh = FlightSize / 2.
-
- * No model-based controller (BBR): one was tried and withdrawn after review, because without a
- * pacer, packet-timed rounds and loss-driven brakes it overfilled a real bottleneck's queue
- * (docs/bench.md, "Session 3"). The bench compares our CUBIC with the kernel's CUBIC instead.
+ *   bbr      BBR v1 as Linux's tcp_bbr.c runs it (bbr.ts): model-based (BtlBw, RTprop), paced,
+ *            and a random loss does not shrink it. It is `modelBased`: on SACK connections the
+ *            recovery hands it a delivery-rate sample per ACK (delivery-rate.ts) instead of onAck,
+ *            applies no PRR (bbr does packet conservation itself) and paces what it sends at
+ *            pacingRate. SACK only: a peer without SACK gets CUBIC (counted). Opt-in; CUBIC stays
+ *            the default.
+ *
+ * History: a first, simplified BBR (cwnd = 2·BtlBw·RTprop from ACK-rate samples, no pacer,
+ * flight-timed rounds, no ProbeRTT, no conservation) was withdrawn after review: under a real
+ * bottleneck it overfilled the queue (19-82% of its frames dropped where CUBIC lost 1.6-2.5%).
+ * This one is judged against the kernel's BBR under a bottleneck by test/e2e/bottleneck.test.ts
+ * (without its pacer it fails that test: 14% of its frames dropped, the queue full).
  *
  * Loss recovery (PRR, RFC 6675, NewReno's inflation) stays with the connection: the controller
  * only decides ssthresh at the start of a recovery and the growth outside it, and can put both back
@@ -23,6 +31,9 @@
  * Pure arithmetic: no timers, the time comes in (`now`, ms). One small object per connection, no
  * allocation per ACK.
  */
+
+import { Bbr } from './bbr.js';
+import type { DeliveryRate } from './delivery-rate.js';
 
 /** What a controller reads and writes on its connection: windows in bytes, times in ms. */
 export interface CongestionHost {
@@ -37,11 +48,28 @@ export interface CongestionHost {
   readonly minRtt: number;
 }
 
-export type CongestionControlName = 'cubic' | 'newreno';
-export const CONGESTION_CONTROLS: readonly CongestionControlName[] = ['cubic', 'newreno'];
+export type CongestionControlName = 'cubic' | 'newreno' | 'bbr';
+export const CONGESTION_CONTROLS: readonly CongestionControlName[] = ['cubic', 'newreno', 'bbr'];
 
 export interface CongestionControl {
   readonly name: CongestionControlName;
+  /**
+   * The controller sets cwnd from its model on every ACK, in loss recovery too (bbr): the SACK
+   * recovery then hands it a delivery-rate sample per ACK (onRateSample) instead of calling
+   * onAck, applies no PRR and no cwnd = ssthresh when a recovery ends, and paces what it sends
+   * at pacingRate.
+   */
+  readonly modelBased: boolean;
+  /** Bytes per ms the pacer lets out on average; 0 = not paced (cubic, newreno). */
+  readonly pacingRate: number;
+  /** The largest burst (bytes) the pacer lets out at once. */
+  readonly quantum: number;
+  /** Model-based only: at ESTABLISHED (the first pacing rate). */
+  init?(h: CongestionHost, now: number): void;
+  /** Model-based only: the rate sample of one ACK (delivery-rate.ts); sets cwnd and the pacing rate. */
+  onRateSample?(h: CongestionHost, rs: DeliveryRate, now: number): void;
+  /** Model-based only: its state for `show session verbose`. */
+  describe?(): string;
   /**
    * An ACK outside recovery newly delivered `bytes` (cumulatively acknowledged, or on SACK
    * connections also SACKed); `flightBefore` were outstanding before it. Grows cwnd when the
@@ -67,7 +95,7 @@ export interface CongestionControl {
 
 /** The congestion control a new connection gets (TcpOptions.congestionControl). */
 export function createCongestionControl(name: CongestionControlName = 'cubic'): CongestionControl {
-  return name === 'newreno' ? new NewReno() : new Cubic();
+  return name === 'newreno' ? new NewReno() : name === 'bbr' ? new Bbr() : new Cubic();
 }
 
 /** Growth only when cwnd limited the sender (RFC 7661's concern; as the connection did before). */
@@ -83,6 +111,9 @@ function halfFlight(flight: number, mss: number): number {
 
 export class NewReno implements CongestionControl {
   readonly name = 'newreno';
+  readonly modelBased = false;
+  readonly pacingRate = 0;
+  readonly quantum = 0;
   /** Bytes acknowledged in congestion avoidance since cwnd last grew. */
   private acc = 0;
   private priorCwnd = 0;
@@ -147,6 +178,9 @@ export const CUBIC_ALPHA = (3 * (1 - CUBIC_BETA)) / (1 + CUBIC_BETA);
  */
 export class Cubic implements CongestionControl {
   readonly name = 'cubic';
+  readonly modelBased = false;
+  readonly pacingRate = 0;
+  readonly quantum = 0;
   /** W_max: the window (segments) just before the last reduction. */
   wMax = 0;
   /** K (s): when W_cubic reaches W_max again. */

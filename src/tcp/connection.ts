@@ -53,6 +53,9 @@ import {
   ipToString,
 } from './types.js';
 
+/** The empty list of held data every connection starts with (most never pause): one array, not one each. */
+const NO_HELD: Buffer[] = [];
+
 export class TcpConnection implements ByteStream {
   /** Next connection in the same hash bucket (same remote ip:port, other local endpoint). */
   next: TcpConnection | TimeWaitConnection | null = null;
@@ -137,7 +140,8 @@ export class TcpConnection implements ByteStream {
   dsackEnd = 0;
   /** Reading paused: in-order data is held (and the window closes) until resume(). */
   private paused = false;
-  private rcvQ: Buffer[] = [];
+  /** Data held for a paused reader; NO_HELD (shared, never written) until the first is held. */
+  private rcvQ: Buffer[] = NO_HELD;
   rcvQueued = 0;
   private endPending = false;
   private endDelivered = false;
@@ -150,7 +154,8 @@ export class TcpConnection implements ByteStream {
   // session` read them), the algorithms' own state in cc and rec (rec from ESTABLISHED on).
   cwnd = 0;
   ssthresh = 0x7fffffff;
-  readonly cc: CongestionControl;
+  /** (Replaced once, at ESTABLISHED, when bbr was asked for and the peer has no SACK: handshake.ts.) */
+  cc: CongestionControl;
   rec!: LossRecovery;
   /** The last send was limited by cwnd (not by the application): cwnd may grow. */
   cwndLimited = false;
@@ -180,6 +185,8 @@ export class TcpConnection implements ByteStream {
   /** RACK reordering timer and Tail Loss Probe timer (run by the SACK recovery). */
   reoAt = Infinity;
   ptoAt = Infinity;
+  /** The pacer (bbr): a send waits for this deadline (Infinity = not waiting). */
+  paceAt = Infinity;
   persisting = false;
   /** Unanswered window probes (reset by any ACK) and the persist backoff shift. */
   probes = 0;
@@ -257,7 +264,10 @@ export class TcpConnection implements ByteStream {
    * connection's ~3.7 KiB of heap); the next segment sent allocates it again.
    */
   compact(): void {
-    if (this.sndUna === this.sndMax && this.q.bytes === 0) this.rec.compact();
+    if (this.sndUna === this.sndMax && this.q.bytes === 0) {
+      this.rec.compact();
+      this.q.compact();
+    }
   }
 
   abort(): void {
@@ -545,12 +555,17 @@ export class TcpConnection implements ByteStream {
     return len;
   }
 
+  private hold(b: Buffer): void {
+    if (this.rcvQ === NO_HELD) this.rcvQ = [];
+    this.rcvQ.push(b);
+  }
+
   private deliver(buf: Buffer, off: number, len: number): void {
     this.stack.counters.bytesIn += len;
     if (this.paused || this.rcvQueued > 0) {
       const b = Buffer.allocUnsafe(len);
       buf.copy(b, 0, off, off + len);
-      this.rcvQ.push(b);
+      this.hold(b);
       this.rcvQueued += len;
       this.stack.mem.chargeReceive(this, len);
       return;
@@ -565,7 +580,7 @@ export class TcpConnection implements ByteStream {
       if (b === undefined) break;
       this.rcvNxt = seqAdd(this.rcvNxt, b.length);
       if (this.paused || this.rcvQueued > 0) {
-        this.rcvQ.push(b);
+        this.hold(b);
         this.rcvQueued += b.length;
         this.stack.mem.chargeReceive(this, b.length);
         this.stack.counters.bytesIn += b.length;

@@ -6,6 +6,7 @@
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import type { TcpConnection } from './connection.js';
 import { sendSynAck } from './output.js';
+import { Cubic } from './congestion.js';
 import type { LossRecovery } from './recovery.js';
 import { NewRenoRecovery } from './recovery-newreno.js';
 import { SackRecovery } from './recovery-sack.js';
@@ -114,5 +115,12 @@ function establish(c: TcpConnection, now: number): boolean {
 
 /** The loss-recovery algorithm for the options the handshake negotiated. */
 function createRecovery(c: TcpConnection): LossRecovery {
-  return c.sackOk ? new SackRecovery(c) : new NewRenoRecovery(c);
+  if (c.sackOk) return new SackRecovery(c);
+  // bbr needs SACK (its delivery-rate samples and pacer live in the SACK recovery's send log):
+  // without it, the connection runs CUBIC (counted).
+  if (c.cc.modelBased) {
+    c.cc = new Cubic();
+    c.stack.counters.bbrWithoutSack++;
+  }
+  return new NewRenoRecovery(c);
 }

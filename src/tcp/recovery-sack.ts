@@ -19,7 +19,8 @@ import { dataEnd, newSegmentLen, noteRetransmit, superOk, SUPER_SEGMENT_MAX, tra
 import type { LossRecovery } from './recovery.js';
 import { RackScan } from './rack.js';
 import { Scoreboard } from './scoreboard.js';
-import { R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
+import { CA_LOSS, CA_OPEN, CA_RECOVERY, DeliveryRate } from './delivery-rate.js';
+import { R_APP_LIMITED, R_EVER_RETRANS, R_LOST, R_RETRANS, R_SACKED, SentLog } from './sent-log.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import { rtoCur } from './rtt.js';
 import { FRTO_SEND_NEW, FRTO_SPURIOUS, isDsack, SpuriousDetectors } from './spurious.js';
@@ -30,6 +31,20 @@ import { CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, type Segment } 
 const TLP_EXTRA_MS = 2;
 /** Allowance for the peer's delayed ACK when a single segment is outstanding (Linux's minimum ATO). */
 const TLP_DELACK_MS = 40;
+/**
+ * The pacer's credit (ms): a paced send may go up to this long "early" against the schedule, so
+ * a wakeup that comes late does not cost the rate. The stack's clock is fractional ms (the
+ * dataplane's performance.now(), read once per RX vector) and its timer heap keeps fractional
+ * deadlines, but what wakes a waiting connection is the TCP host's one setTimeout for the
+ * earliest deadline (dataplane/tcp-host.ts): Node fires it ≥ 1 ms after it is armed (libuv's
+ * loop clock is in whole ms; in interrupt mode the loop sleeps in epoll until then or until a
+ * frame arrives), where Linux's pacer has a high-resolution timer. Arriving ACKs wake it too.
+ * With a 2 ms credit a wakeup every ~1-2 ms still sends at the full pacing rate; a burst is at
+ * most 2 ms of data plus one quantum (bbr.ts: ~1 ms of data, ≥ 2 segments, ≤ 64 KB).
+ */
+export const PACE_CREDIT_MS = 2;
+/** IPv4 and TCP headers of a segment, without options (what the pacer charges per segment besides the payload). */
+const SEGMENT_HEADERS = 40;
 
 export class SackRecovery implements LossRecovery {
   readonly log = new SentLog();
@@ -94,11 +109,20 @@ export class SackRecovery implements LossRecovery {
   private origDelivered = false;
   /** The ACK being processed carried new SACK information. */
   private newSack = false;
+  /** Bytes deemed lost while processing the current ACK (the rate sample's losses). */
+  private newlyLostBytes = 0;
+  /** Delivery-rate estimation and the rate sample, for a model-based controller (bbr); null otherwise. */
+  readonly rate: DeliveryRate | null = null;
 
   constructor(private readonly c: TcpConnection) {
     this.recover = c.sndUna;
     this.fack = this.fackBefore = c.sndUna;
     this.reoWndRound = c.sndUna;
+    if (c.cc.modelBased) {
+      this.rate = new DeliveryRate();
+      this.log.enableRate();
+      c.cc.init?.(c, c.stack.now);
+    }
   }
 
   steady(): boolean {
@@ -118,6 +142,8 @@ export class SackRecovery implements LossRecovery {
     const st = c.stack;
     const mss = c.sndMss;
     const log = this.log;
+    const rate = this.rate;
+    const paced = rate !== null && c.cc.pacingRate > 0;
     let sent = false;
     if (this.forceRxt) {
       // RFC 6675 §5 step (4.3): the first lost segment goes out at once, whatever the pipe.
@@ -144,7 +170,10 @@ export class SackRecovery implements LossRecovery {
         }
         // Beyond the peer's window only the segment at SND.UNA (it doubles as a window probe).
         if (log.start(k) !== c.sndUna && !seqLt(log.start(k), wndEnd)) break;
-        if (this.retransmitRecord(k, now) < 0) break;
+        if (paced && !this.paceOk(now)) break;
+        const r = this.retransmitRecord(k, now);
+        if (r < 0) break;
+        if (paced) this.paced(r, now);
         sent = true;
         continue;
       }
@@ -164,13 +193,27 @@ export class SackRecovery implements LossRecovery {
           break;
         }
         const big = superOk(c);
-        let len = newSegmentLen(c, big ? SUPER_SEGMENT_MAX : mss, remaining, wndAvail, room, flight);
-        if (len === 0) break;
+        let max = big ? SUPER_SEGMENT_MAX : mss;
+        if (paced) {
+          // One burst is at most the controller's quantum (~1 ms at the pacing rate).
+          const q = c.cc.quantum;
+          if (q < max) max = q > mss ? q : mss;
+        }
+        let len = newSegmentLen(c, max, remaining, wndAvail, room, flight);
+        if (len === 0) {
+          // Less than a segment queued and room for more: the application is what limits.
+          if (rate !== null && remaining < mss && room >= mss) rate.markAppLimited(this.pipe());
+          break;
+        }
+        if (paced && !this.paceOk(now)) break;
+        // Sending again from an empty pipe after the application paused (Linux's CA_EVENT_TX_START).
+        if (rate !== null && flight === 0 && rate.appLimited !== 0) c.cc.onIdle(c);
         if (this.frtoNew > 0) {
           if (len > mss) len = mss;
           this.frtoNew--;
         }
         n = transmit(c, c.sndMax, len, now, true, big && len > mss);
+        if (paced && n > 0) this.paced(n, now);
       } else if (c.finQueued && c.sndMax === c.finSeq) {
         if (room <= 0 && flight > 0) {
           c.cwndLimited = true;
@@ -179,6 +222,7 @@ export class SackRecovery implements LossRecovery {
         n = transmit(c, c.sndMax, 0, now, true);
       } else {
         c.cwndLimited = false; // application-limited
+        if (rate !== null && this.pipe() < c.cwnd) rate.markAppLimited(this.pipe());
         this.frtoNew = 0;
         if (this.rescue(now, room)) sent = true;
         break;
@@ -192,6 +236,41 @@ export class SackRecovery implements LossRecovery {
       this.armProbe(now);
     }
     if (st.txBlocked) st.markDirty(c);
+  }
+
+  /**
+   * The pacer (model-based controllers): true when a send may go now; otherwise the pacer's
+   * timer is armed for the deadline and the caller stops.
+   */
+  private paceOk(now: number): boolean {
+    const c = this.c;
+    const next = this.rate!.paceNext;
+    if (next <= now || c.cc.pacingRate <= 0) return true;
+    if (c.paceAt !== next) {
+      c.paceAt = next;
+      c.stack.timerUpdate(c);
+      c.stack.counters.pacerWaits++;
+    }
+    return false;
+  }
+
+  /**
+   * n bytes of sequence space were just sent: the next send waits their size on the wire over the
+   * rate, from the schedule (at most PACE_CREDIT_MS behind now). On the wire, as Linux's pacer
+   * (which charges skb->len, headers included, at a rate computed from payload bytes): each
+   * segment costs its IP and TCP headers too, a margin of ~3.5% below BtlBw on top of the 1%
+   * the controller leaves; pacing payload alone at 0.99·BtlBw kept a standing queue at the
+   * bottleneck (the bottleneck e2e test).
+   */
+  private paced(n: number, now: number): void {
+    const c = this.c;
+    const rate = c.cc.pacingRate;
+    if (rate <= 0 || n <= 0) return;
+    const mss = c.sndMss;
+    const wire = n + Math.ceil(n / mss) * (c.tsOk ? SEGMENT_HEADERS + 12 : SEGMENT_HEADERS);
+    const floor = now - PACE_CREDIT_MS;
+    const r = this.rate!;
+    r.paceNext = (r.paceNext > floor ? r.paceNext : floor) + wire / rate;
   }
 
   /** The first record deemed lost and not retransmitted since, or -1. */
@@ -222,6 +301,7 @@ export class SackRecovery implements LossRecovery {
     if ((f & R_LOST) !== 0) this.lostBytes -= len;
     log.setFlags(k, (f & ~R_LOST) | R_RETRANS | R_EVER_RETRANS);
     log.setSent(k, now, ++this.xmits);
+    if (this.rate !== null) this.rate.onSent(log, k, now, (c.sndMax - c.sndUna) | 0);
     (this.rack ??= new RackScan()).onRetransmit(s, this.xmits);
     noteRetransmit(c, s);
     if (this.undoOpen) {
@@ -244,15 +324,21 @@ export class SackRecovery implements LossRecovery {
     const seq = c.sndMax;
     const e = seqAdd(seq, n);
     const piece = c.lastPiece;
+    const rate = this.rate;
+    const log = this.log;
+    let flight = (seq - c.sndUna) | 0;
     let s = seq;
     if (piece > 0) {
       while (((e - s) | 0) > piece) {
         const next = seqAdd(s, piece);
-        this.log.push(s, next, now, ++this.xmits);
+        log.push(s, next, now, ++this.xmits);
+        if (rate !== null) rate.onSent(log, log.hi - 1, now, flight);
+        flight += piece;
         s = next;
       }
     }
-    this.log.push(s, e, now, ++this.xmits);
+    log.push(s, e, now, ++this.xmits);
+    if (rate !== null) rate.onSent(log, log.hi - 1, now, flight);
     c.sndMax = c.sndNxt = e;
     if (this.inRecovery) this.prrOut += n;
     c.lastSendAt = now;
@@ -260,6 +346,7 @@ export class SackRecovery implements LossRecovery {
 
   sentOutside(start: number, end: number, now: number): void {
     this.log.push(start, end, now, ++this.xmits);
+    if (this.rate !== null) this.rate.onSent(this.log, this.log.hi - 1, now, (start - this.c.sndUna) | 0);
   }
 
   /**
@@ -285,6 +372,7 @@ export class SackRecovery implements LossRecovery {
     this.delivered = 0;
     this.origDelivered = false;
     this.fackBefore = this.fack;
+    if (this.rate !== null) this.rate.begin(this.pipe());
     let newSack = false;
     if (opt.sackCount > 0 && isDsack(ack, opt.sack, opt.sackCount)) this.onDsack(opt.sack[0], opt.sack[1]);
     // SACK blocks (RFC 2018): only those above the cumulative ACK and within what was sent.
@@ -321,20 +409,20 @@ export class SackRecovery implements LossRecovery {
       // remaining losses and PRR sets cwnd (lossDetect).
       if (seqGeq(ack, this.recover)) {
         this.inRecovery = false;
-        c.cwnd = c.ssthresh;
+        if (this.rate === null) c.cwnd = c.ssthresh; // (a model-based controller restores its own)
       }
-    } else {
+    } else if (this.rate === null) {
       // Count what this ACK newly delivered (bytes SACKed earlier were counted then).
       c.cc.onAck(c, this.delivered, flightBefore, now);
     }
     if (this.inLoss && seqGeq(ack, this.recover)) this.inLoss = false;
     if (frto) this.frtoAck(ack, true, this.newSack, acked);
-    this.lossDetect(now);
+    this.lossDetect(now, true);
   }
 
   onDuplicateAck(_g: Segment, newSack: boolean, _sameWindow: boolean, now: number): void {
     if (this.inLoss && this.spur !== null && this.spur.frto.active) this.frtoAck(this.c.sndUna, false, true, 0);
-    if (newSack) this.lossDetect(now);
+    if (newSack) this.lossDetect(now, true);
   }
 
   /** Marks the records inside a new SACK block [s, e) (only whole records: they were sent whole). */
@@ -358,6 +446,7 @@ export class SackRecovery implements LossRecovery {
         this.sackedSegs--;
       } else {
         if ((f & R_LOST) !== 0) this.lostBytes -= len;
+        if (this.rate !== null) this.rate.onDelivered(log, k, len, now);
         if ((f & R_EVER_RETRANS) === 0) {
           this.origDelivered = true;
           // RFC 8985 §6.2 step 3 (Linux tcp_clean_rtx_queue): a segment sent once that the
@@ -378,6 +467,7 @@ export class SackRecovery implements LossRecovery {
       else {
         if ((f & R_LOST) !== 0) this.lostBytes -= part;
         this.delivered += part;
+        if (this.rate !== null) this.rate.onDeliveredPart(part, now);
       }
       log.trimFront(ack);
     }
@@ -396,6 +486,7 @@ export class SackRecovery implements LossRecovery {
     if ((f & R_SACKED) !== 0) return 0;
     const len = log.len(k);
     if ((f & R_LOST) !== 0) this.lostBytes -= len;
+    if (this.rate !== null) this.rate.onDelivered(log, k, len, now);
     log.setFlags(k, (f & R_EVER_RETRANS) | R_SACKED);
     // For F-RTO only what was sent before the timeout counts (new data SACKed says the loss was real).
     if ((f & R_EVER_RETRANS) === 0 && (this.spur === null || seqLeq(log.end(k), this.spur.frto.recoveryPoint))) this.origDelivered = true;
@@ -416,8 +507,9 @@ export class SackRecovery implements LossRecovery {
     const f = log.flags(k);
     if ((f & (R_SACKED | R_LOST)) !== 0) return;
     if (count && (f & R_RETRANS) !== 0) this.c.stack.counters.lostRetransmits++;
-    log.setFlags(k, (f & R_EVER_RETRANS) | R_LOST);
+    log.setFlags(k, (f & (R_EVER_RETRANS | R_APP_LIMITED)) | R_LOST);
     this.lostBytes += log.len(k);
+    this.newlyLostBytes += log.len(k);
     if (k < this.rxtHint) this.rxtHint = k;
   }
 
@@ -497,15 +589,31 @@ export class SackRecovery implements LossRecovery {
    * After an ACK (or the reordering timer): RACK loss detection, entering fast recovery, and
    * PRR's cwnd for this ACK (RFC 6937 §3, with SSRB).
    */
-  private lossDetect(now: number): void {
+  private lossDetect(now: number, ack = false): void {
     const c = this.c;
     this.newlyLost = 0;
+    if (ack) this.newlyLostBytes = 0;
     if (this.sackedBytes > 0 || this.inRecovery || this.inLoss || c.reoAt !== Infinity) this.rackDetect(now);
     if (!this.inRecovery && !this.inLoss && this.newlyLost > 0) this.enterRecovery(now);
-    else if (this.inRecovery) this.prrUpdate();
+    else if (this.inRecovery && this.rate === null) this.prrUpdate();
+    // A model-based controller (bbr) sets cwnd and the pacing rate from this ACK's rate sample,
+    // recovering or not (it replaces PRR), after the loss detection as in Linux's tcp_ack.
+    if (ack && this.rate !== null) this.rateSample(now);
     const d = this.delivered;
     this.delivered = 0;
     if (this.newlyLost > 0 || d > 0) c.stack.markDirty(c);
+  }
+
+  /** The rate sample of the ACK just processed, to the controller. */
+  private rateSample(now: number): void {
+    const c = this.c;
+    const rs = this.rate!;
+    rs.losses = this.newlyLostBytes;
+    this.newlyLostBytes = 0;
+    rs.finish(now, this.minRttFine !== Infinity ? this.minRttFine : c.minRtt);
+    rs.inFlight = this.pipe();
+    rs.caState = this.inLoss ? CA_LOSS : this.inRecovery ? CA_RECOVERY : CA_OPEN;
+    c.cc.onRateSample!(c, rs, now);
   }
 
   private enterRecovery(now: number): void {
@@ -525,7 +633,7 @@ export class SackRecovery implements LossRecovery {
     c.ptoAt = Infinity;
     // RFC 8985 §6.2 step 4: after 16 recoveries without a D-SACK the multiplier is 1 again.
     if (this.reoWndPersist > 0 && --this.reoWndPersist === 0) this.reoWndMult = 1;
-    this.prrUpdate();
+    if (this.rate === null) this.prrUpdate();
     c.stack.counters.fastRetransmits++;
     c.stack.markDirty(c);
   }

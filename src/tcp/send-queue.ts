@@ -132,6 +132,15 @@ export class SendQueue {
     this.cOff = coff;
   }
 
+  /**
+   * Empty and idle (TcpConnection.compact): give the list's backing store back (152 bytes that
+   * clearArray keeps for the next response). The next push allocates it again, once per idle
+   * period, not per response.
+   */
+  compact(): void {
+    if (this.bytes === 0 && this.head === 0 && this.chunks.length === 0) this.chunks.length = 0;
+  }
+
   clear(): void {
     this.chunks.length = 0;
     this.head = 0;

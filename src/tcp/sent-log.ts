@@ -17,6 +17,8 @@ export const R_LOST = 2;
 export const R_RETRANS = 4;
 /** Retransmitted at least once (its delivery is ambiguous for RTT purposes). */
 export const R_EVER_RETRANS = 8;
+/** Sent while the connection was application-limited (draft-cheng-iccrg-delivery-rate-estimation: P.is_app_limited). */
+export const R_APP_LIMITED = 16;
 
 /** Shared storage of a log that holds nothing yet (allocated on the first push). */
 const NONE_I32 = new Int32Array(0);
@@ -42,10 +44,21 @@ const poolE: Int32Array<ArrayBuffer>[] = [];
 const poolT: Float64Array<ArrayBuffer>[] = [];
 const poolO: Float64Array<ArrayBuffer>[] = [];
 const poolF: Uint8Array<ArrayBuffer>[] = [];
+// The delivery-rate columns (enableRate(): bbr connections only), pooled alike.
+const poolD: Float64Array<ArrayBuffer>[] = [];
+const poolDT: Float64Array<ArrayBuffer>[] = [];
+const poolFT: Float64Array<ArrayBuffer>[] = [];
 
 /** Storages in the pool now (for tests). */
 export function sentLogPoolSize(): number {
   return poolS.length;
+}
+
+/** The delivery-rate columns of a SentLog (bbr connections only: one field in the others). */
+class RateColumns {
+  d = NONE_F64;
+  dt = NONE_F64;
+  ft = NONE_F64;
 }
 
 export class SentLog {
@@ -58,6 +71,12 @@ export class SentLog {
   /** Transmission order (a counter per connection): RACK's "sent after" without clock ties. */
   private o = NONE_F64;
   private f = NONE_U8;
+  /**
+   * Delivery-rate estimation (draft-cheng-iccrg-delivery-rate-estimation §3.2), per record as of
+   * its latest transmission: the connection's delivered bytes, delivered time and first-sent time
+   * (P.delivered, P.delivered_time, P.first_sent_time). Only when enableRate() was called.
+   */
+  private r: RateColumns | null = null;
   /** Absolute number of the oldest record and one past the newest. */
   lo = 0;
   hi = 0;
@@ -89,6 +108,27 @@ export class SentLog {
   setFlags(k: number, f: number): void {
     this.f[k & this.mask] = f;
   }
+  /** Keep the delivery-rate columns (before the first push). */
+  enableRate(): void {
+    this.r ??= new RateColumns();
+  }
+  /** The rate stamps of record k's latest transmission (enableRate() logs only). */
+  setRate(k: number, delivered: number, deliveredTime: number, firstSentTime: number): void {
+    const i = k & this.mask;
+    const r = this.r!;
+    r.d[i] = delivered;
+    r.dt[i] = deliveredTime;
+    r.ft[i] = firstSentTime;
+  }
+  delivered(k: number): number {
+    return this.r!.d[k & this.mask];
+  }
+  deliveredTime(k: number): number {
+    return this.r!.dt[k & this.mask];
+  }
+  firstSentTime(k: number): number {
+    return this.r!.ft[k & this.mask];
+  }
   /** Length in sequence space. */
   len(k: number): number {
     const i = k & this.mask;
@@ -114,6 +154,18 @@ export class SentLog {
       this.t = poolT.pop()!;
       this.o = poolO.pop()!;
       this.f = poolF.pop()!;
+      const r = this.r;
+      if (r !== null) {
+        if (poolD.length > 0) {
+          r.d = poolD.pop()!;
+          r.dt = poolDT.pop()!;
+          r.ft = poolFT.pop()!;
+        } else {
+          r.d = new Float64Array(FIRST_CAPACITY);
+          r.dt = new Float64Array(FIRST_CAPACITY);
+          r.ft = new Float64Array(FIRST_CAPACITY);
+        }
+      }
       this.mask = FIRST_CAPACITY - 1;
       return;
     }
@@ -123,6 +175,10 @@ export class SentLog {
     const t = new Float64Array(n);
     const o = new Float64Array(n);
     const f = new Uint8Array(n);
+    const r = this.r;
+    const d = r !== null ? new Float64Array(n) : NONE_F64;
+    const dt = r !== null ? new Float64Array(n) : NONE_F64;
+    const ft = r !== null ? new Float64Array(n) : NONE_F64;
     for (let k = this.lo; k < this.hi; k++) {
       const i = k & this.mask;
       const j = k & (n - 1);
@@ -131,6 +187,16 @@ export class SentLog {
       t[j] = this.t[i];
       o[j] = this.o[i];
       f[j] = this.f[i];
+      if (r !== null) {
+        d[j] = r.d[i];
+        dt[j] = r.dt[i];
+        ft[j] = r.ft[i];
+      }
+    }
+    if (r !== null) {
+      r.d = d;
+      r.dt = dt;
+      r.ft = ft;
     }
     this.s = s;
     this.e = e;
@@ -154,10 +220,18 @@ export class SentLog {
       poolT.push(this.t);
       poolO.push(this.o);
       poolF.push(this.f);
+      const r = this.r;
+      if (r !== null && r.d.length === FIRST_CAPACITY && poolD.length < POOL_MAX) {
+        poolD.push(r.d);
+        poolDT.push(r.dt);
+        poolFT.push(r.ft);
+      }
     }
     this.mask = -1;
     this.s = this.e = NONE_I32;
     this.t = this.o = NONE_F64;
+    const r = this.r;
+    if (r !== null) r.d = r.dt = r.ft = NONE_F64;
     this.f = NONE_U8;
   }
 
@@ -191,6 +265,14 @@ export class SentLog {
       this.o[j & m] = this.o[(j - 1) & m];
       this.f[j & m] = this.f[(j - 1) & m];
     }
+    const r = this.r;
+    if (r !== null) {
+      for (let j = this.hi; j > k + 1; j--) {
+        r.d[j & m] = r.d[(j - 1) & m];
+        r.dt[j & m] = r.dt[(j - 1) & m];
+        r.ft[j & m] = r.ft[(j - 1) & m];
+      }
+    }
     this.hi++;
     const i = k & m;
     const n = (k + 1) & m;
@@ -199,6 +281,11 @@ export class SentLog {
     this.t[n] = this.t[i];
     this.o[n] = this.o[i];
     this.f[n] = this.f[i];
+    if (r !== null) {
+      r.d[n] = r.d[i];
+      r.dt[n] = r.dt[i];
+      r.ft[n] = r.ft[i];
+    }
     this.e[i] = at;
   }
 

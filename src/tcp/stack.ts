@@ -328,8 +328,9 @@ export class TcpStack {
     return seqAdd(f, Math.floor(now * 250));
   }
 
+  /** An int32 like every timestamp (seq.ts): a uint32 above 2^31 would be a HeapNumber per connection. */
   private tsOffset(localIp: number, remoteIp: number, localPort: number, remotePort: number): number {
-    return this.tuple(localIp, remoteIp, localPort, remotePort, this.tsKey, 0);
+    return this.tuple(localIp, remoteIp, localPort, remotePort, this.tsKey, 0) | 0;
   }
 
   /** `floored`: the ISN must be above `isnFloor` (an int32 sequence number: any value is one, so no sentinel). */
@@ -937,6 +938,7 @@ export class TcpStack {
         sndWnd: c.sndWnd,
         rcvWnd: Math.max(0, (c.rcvAdvRight - c.rcvNxt) | 0),
         mss: c.sndMss,
+        congestion: full ? c.cc.describe?.() : undefined,
       };
     }
   }
@@ -987,5 +989,6 @@ function deadlineOf(c: TcpConnection): number {
   if (c.lingerAt < d) d = c.lingerAt;
   if (c.reoAt < d) d = c.reoAt;
   if (c.ptoAt < d) d = c.ptoAt;
+  if (c.paceAt < d) d = c.paceAt;
   return d;
 }

@@ -7,7 +7,8 @@
  * - delayed ACK (RFC 9293 §3.8.6.3, 40 ms like Linux);
  * - keep-alive (RFC 9293 §3.8.4), off by default;
  * - linger: FIN_WAIT_2's wait for the peer's FIN;
- * - the loss-recovery timers (RACK reordering, tail loss probe), run by the recovery algorithm.
+ * - the loss-recovery timers (RACK reordering, tail loss probe), run by the recovery algorithm;
+ * - the pacer's (bbr): the time the next burst may leave (recovery-sack.ts).
  * TIME_WAIT's 2MSL wait is the stack's FIFO, not a timer here.
  */
 import type { TcpConnection } from './connection.js';
@@ -66,6 +67,7 @@ export function startTimeWait(c: TcpConnection, now: number): void {
   c.delackAt = Infinity;
   c.reoAt = Infinity;
   c.ptoAt = Infinity;
+  c.paceAt = Infinity;
   c.persisting = false;
   c.lingerAt = now + c.stack.opts.timeWaitMs;
 }
@@ -117,6 +119,11 @@ export function runTimers(c: TcpConnection, now: number): void {
   if (c.reoAt <= now || c.ptoAt <= now) {
     c.rec.onTimer(now);
     if (c.state === CLOSED) return;
+  }
+  if (c.paceAt <= now) {
+    // The pacer's deadline passed: the next burst may go.
+    c.paceAt = Infinity;
+    st.markDirty(c);
   }
   if (c.persistAt <= now) {
     c.persistAt = Infinity;

@@ -65,7 +65,10 @@ export interface TcpOptions {
   sack: boolean;
   /** Initial congestion window in segments (RFC 6928). */
   initialCwndSegments: number;
-  /** Congestion control (congestion.ts): CUBIC (RFC 9438, the default as in Linux) or NewReno. */
+  /**
+   * Congestion control (congestion.ts): CUBIC (RFC 9438, the default as in Linux), NewReno, or
+   * BBR v1 (bbr.ts: model-based and paced; SACK connections only, CUBIC without SACK).
+   */
   congestionControl: CongestionControlName;
   /** RFC 6298 initial RTO, lower and upper bounds (ms). */
   rtoInitial: number;
@@ -207,6 +210,8 @@ export interface SessionInfo {
   sndWnd: number;
   rcvWnd: number;
   mss: number;
+  /** The congestion control's own state, when it has one to show (bbr: mode, BtlBw, RTprop, pacing rate). */
+  congestion?: string;
 }
 
 export interface TcpCounters {
@@ -226,6 +231,10 @@ export interface TcpCounters {
   lostRetransmits: number;
   /** RFC 6675 rescue retransmissions (the highest unSACKed segment at the end of recovery). */
   rescueRetransmits: number;
+  /** Times a bbr connection's pacer held a send back until its deadline. */
+  pacerWaits: number;
+  /** Connections configured for bbr whose peer did not agree to SACK: they run CUBIC instead. */
+  bbrWithoutSack: number;
   /** RFC 3042 limited transmit and RFC 5827 early retransmit (connections without SACK). */
   limitedTransmits: number;
   earlyRetransmits: number;
@@ -280,6 +289,8 @@ export function newCounters(): TcpCounters {
     rackLost: 0,
     lostRetransmits: 0,
     rescueRetransmits: 0,
+    pacerWaits: 0,
+    bbrWithoutSack: 0,
     limitedTransmits: 0,
     earlyRetransmits: 0,
     dsacksIn: 0,

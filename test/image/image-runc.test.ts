@@ -14,7 +14,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, wr
 import { join } from 'node:path';
 import { defaultSettings, Lab, POD_UID } from '../../src/lab/lab.js';
 import { inNs, run, waitFor } from '../../src/lab/exec.js';
-import { IMAGE_PATHS, kubeletCommands, type ContainerRun } from '../../src/deploy/manifests.js';
+import { DATAPLANE_NODE_FLAGS, IMAGE_PATHS, kubeletCommands, type ContainerRun } from '../../src/deploy/manifests.js';
 import { ociSpec, type ImageConfig } from '../../src/deploy/oci.js';
 import { CAP_NET_RAW_ONLY, processCapabilities } from '../../src/deploy/kubelet.js';
 import { isRoot, REPO_ROOT } from '../e2e/lab-helpers.js';
@@ -123,7 +123,7 @@ describe(`the image ${IMAGE}, run by runc as the kubelet runs it`, { skip }, () 
   });
 
   it('the image: ENTRYPOINT the file-capability node (no shell), cap_net_raw+ep on it only, OCI labels, no build-time CA certificates', () => {
-    assert.deepEqual(image.entrypoint, [IMAGE_PATHS.capNode, IMAGE_PATHS.app]);
+    assert.deepEqual(image.entrypoint, [IMAGE_PATHS.capNode, ...DATAPLANE_NODE_FLAGS, IMAGE_PATHS.app]);
     assert.match(run(['getcap', join(rootfs, IMAGE_PATHS.capNode)]), /cap_net_raw[=+]ep/);
     assert.equal(run(['getcap', join(rootfs, '/usr/local/bin/node')]).trim(), '', 'plain node has no file capability');
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };

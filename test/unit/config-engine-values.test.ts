@@ -31,7 +31,7 @@ describe('vpp.conf: vpp-server stanza values', () => {
     ['tcp-time-wait forever', /'tcp-time-wait forever': expected seconds between 0 and 3600/],
     ['tcp-time-wait 7200', /expected seconds between 0 and 3600/],
     ['tcp-time-wait-max -1', /'tcp-time-wait-max -1': expected an integer 0-10000000/],
-    ['tcp-congestion-control reno', /expected cubic or newreno/],
+    ['tcp-congestion-control reno', /expected cubic or newreno or bbr/],
   ] as const) {
     it(`rejects '${line}' naming file and line`, () => {
       assert.throws(
@@ -42,7 +42,7 @@ describe('vpp.conf: vpp-server stanza values', () => {
   }
 
   it('tcp-congestion-control reaches the TCP stack; CUBIC when absent', () => {
-    for (const [conf, want] of [['vpp-server { tcp-congestion-control newreno }', 'newreno'], ['vpp-server { log-level warn }', 'cubic']] as const) {
+    for (const [conf, want] of [['vpp-server { tcp-congestion-control newreno }', 'newreno'], ['vpp-server { tcp-congestion-control bbr }', 'bbr'], ['vpp-server { log-level warn }', 'cubic']] as const) {
       const config = readVppConf('/x/vpp.conf', conf);
       const engine = new Engine({ config, log: createLogger({ level: 'silent' }), openDevice: (ifname) => new MemoryDevice(ifname, Buffer.from([2, 0, 0, 0, 0, 1])) });
       assert.equal(engine.services.ensureTcp().stack.opts.congestionControl, want);

@@ -79,8 +79,8 @@ describe('config: vpp.conf', () => {
     assert.deepEqual(c.warnings, []);
   });
 
-  it('reads tcp-congestion-control (cubic, the default, or newreno)', () => {
-    for (const v of ['cubic', 'newreno']) assert.equal(readVppConf(FILE, `vpp-server { tcp-congestion-control ${v} }`).engine['tcp-congestion-control'], v);
+  it('reads tcp-congestion-control (cubic, the default, newreno or bbr)', () => {
+    for (const v of ['cubic', 'newreno', 'bbr']) assert.equal(readVppConf(FILE, `vpp-server { tcp-congestion-control ${v} }`).engine['tcp-congestion-control'], v);
   });
 
   it('reads the file from disk', () => {
@@ -142,9 +142,9 @@ describe('config: vpp.conf', () => {
       assert.match(e.message, /^\/conf\/vpp\.conf:2: cli-listen 127\.0\.0\.1:5002: only a Unix socket path is supported/);
     });
 
-    it('a tcp-congestion-control other than cubic or newreno', () => {
+    it('a tcp-congestion-control other than cubic, newreno or bbr', () => {
       const e = configError('unix { nodaemon }\nvpp-server {\n  tcp-congestion-control\n    vegas\n}');
-      assert.match(e.message, /^\/conf\/vpp\.conf:4: vpp-server option 'tcp-congestion-control vegas': expected cubic or newreno/);
+      assert.match(e.message, /^\/conf\/vpp\.conf:4: vpp-server option 'tcp-congestion-control vegas': expected cubic or newreno or bbr/);
     });
 
     it('an unknown vpp-server option, listing the valid ones', () => {

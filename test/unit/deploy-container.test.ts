@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ENGINE_CAPABILITIES, IMAGE_PATHS } from '../../src/deploy/manifests.js';
+import { DATAPLANE_NODE_FLAGS, ENGINE_CAPABILITIES, IMAGE_PATHS } from '../../src/deploy/manifests.js';
 import { renderToString } from '../../src/deploy/render-command.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -97,7 +97,7 @@ describe('Containerfile (engine ts)', () => {
     const cmd = runtime!.body.filter((i) => i.op === 'CMD').at(-1)!;
     // exec form, the file-capability node itself: a shell (the base image's docker-entrypoint.sh)
     // would lose the capability under no_new_privs
-    assert.deepEqual(JSON.parse(entry.args), [IMAGE_PATHS.capNode, IMAGE_PATHS.app]);
+    assert.deepEqual(JSON.parse(entry.args), [IMAGE_PATHS.capNode, ...DATAPLANE_NODE_FLAGS, IMAGE_PATHS.app]);
     assert.deepEqual(JSON.parse(cmd.args), ['run', '-c', '/conf/vpp.conf', '--management', '0.0.0.0:9100']);
   });
 

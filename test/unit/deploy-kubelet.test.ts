@@ -43,7 +43,7 @@ describe('kubelet plan: the rendered containers run outside a cluster (for the e
       const plan = kubeletPlan(toYaml(buildManifests(seed())), { repoRoot: repo, stateDir: t.stateDir, node: '/usr/bin/node', capNode: '/cap/vpp-server-node' });
       const sep = plan.main.argv.indexOf('--');
       // the dataplane runs the file-capability copy; init the plain node
-      assert.deepEqual(plan.main.argv.slice(sep + 1), ['/cap/vpp-server-node', join(repo, 'bin/vpp-server.js'), 'run', '-c', join(t.stateDir, 'conf/vpp.conf'), '--management', '0.0.0.0:9100']);
+      assert.deepEqual(plan.main.argv.slice(sep + 1), ['/cap/vpp-server-node', '--max-semi-space-size=8', join(repo, 'bin/vpp-server.js'), 'run', '-c', join(t.stateDir, 'conf/vpp.conf'), '--management', '0.0.0.0:9100']);
       assert.equal(plan.init.argv[plan.init.argv.indexOf('--') + 1], '/usr/bin/node');
       assert.ok(plan.main.argv.includes('--bounding-set=-all,+net_raw'));
       assert.ok(plan.main.argv.includes('--ambient-caps=-all'), 'never the ambient set');

@@ -188,7 +188,7 @@ describe('deploy manifests: the Deployment', () => {
       HOST_INTERFACE: 'macvlan0', VLAN_ID: '123', IP_ADDRESS: '192.168.123.150/24', WWW_ROOT: '/www',
       CONF_DIR: '/conf', HTTP_PORT: '80', CACHE_SIZE: '512m', CLI_SOCKET: '/run/vpp/cli-vpp1.sock',
     });
-    assert.deepEqual(k.main.command, ['/usr/local/bin/vpp-server-node', '/app/bin/vpp-server.js']);
+    assert.deepEqual(k.main.command, ['/usr/local/bin/vpp-server-node', '--max-semi-space-size=8', '/app/bin/vpp-server.js']);
     assert.deepEqual(k.main.args, ['run', '-c', '/conf/vpp.conf', '--management', '0.0.0.0:9100']);
     assert.deepEqual(k.main.env, {});
     assert.equal(k.main.image, 'quay.io/example/vpp-server:0.1.0');
@@ -225,7 +225,7 @@ describe('deploy manifests: the Deployment', () => {
     assert.equal(init.env['CLI_SOCKET'], '/tmp/x/run/cli-vpp1.sock');
     assert.equal(init.env['VLAN_ID'], '123');
     const main = localizeRun(k.main, programs, dirs);
-    assert.deepEqual([main.file, ...main.argv], ['/usr/bin/node', '/repo/bin/vpp-server.js', 'run', '-c', '/tmp/x/conf/vpp.conf', '--management', '0.0.0.0:9100']);
+    assert.deepEqual([main.file, ...main.argv], ['/usr/bin/node', '--max-semi-space-size=8', '/repo/bin/vpp-server.js', 'run', '-c', '/tmp/x/conf/vpp.conf', '--management', '0.0.0.0:9100']);
   });
 
   test('the exec readiness probe fails while the address is tentative or duplicate, and for a longer address', () => {

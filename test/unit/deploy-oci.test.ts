@@ -13,7 +13,7 @@ const seed = (over: Partial<DeployConfig> = {}): DeployConfig => ({
   image: 'localhost/x:1', imageVpp: 'quay.io/example/vpp:24.10', engine: 'ts', platform: 'kubernetes', ...over,
 });
 const image: ImageConfig = {
-  entrypoint: ['/usr/local/bin/vpp-server-node', '/app/bin/vpp-server.js'],
+  entrypoint: ['/usr/local/bin/vpp-server-node', '--max-semi-space-size=8', '/app/bin/vpp-server.js'],
   cmd: ['run', '-c', '/conf/vpp.conf', '--management', '0.0.0.0:9100'],
   env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production'],
   workingDir: '/app',
@@ -55,7 +55,7 @@ describe('OCI config from the rendered Deployment', () => {
   });
 
   test("command/args against ENTRYPOINT/CMD by Kubernetes' rules; env: the image's, then the container's", () => {
-    assert.deepEqual(spec().process.args, ['/usr/local/bin/vpp-server-node', '/app/bin/vpp-server.js', 'run', '-c', '/conf/vpp.conf', '--management', '0.0.0.0:9100']);
+    assert.deepEqual(spec().process.args, ['/usr/local/bin/vpp-server-node', '--max-semi-space-size=8', '/app/bin/vpp-server.js', 'run', '-c', '/conf/vpp.conf', '--management', '0.0.0.0:9100']);
     assert.deepEqual(processArgs({ command: [], args: [] }, image), [...image.entrypoint, ...image.cmd]);
     assert.deepEqual(processArgs({ command: [], args: ['init'] }, image), [...image.entrypoint, 'init']);
     assert.deepEqual(processArgs({ command: ['node'], args: [] }, image), ['node'], 'command drops CMD');

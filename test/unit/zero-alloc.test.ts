@@ -38,6 +38,7 @@ import {
   TCP_RST,
   TCP_SYN,
   writeOptMss,
+  writeOptSackPermitted,
   writeOptTimestamp,
   writeOptWscale,
   writeTcpHeader,
@@ -82,10 +83,12 @@ interface Run {
   scavenges: number;
   resets: number;
   bytesPerFrame: number;
+  /** The server connection's congestion control and its state at the end. */
+  cc: string;
 }
 
 /** Runs the transfer until `frames` frames (RX + TX on the wire) went through after `warmup`. */
-async function run(offload: boolean, isn: number, warmup: number, frames: number): Promise<Run> {
+async function run(offload: boolean, isn: number, warmup: number, frames: number, bbr = false): Promise<Run> {
   const c = new ClientState();
   c.clientSeq = (isn - 7_777) | 0;
   const dev = new MemoryDevice('macvlan0', SERVER_MAC, 1500, SLOT);
@@ -123,7 +126,7 @@ async function run(offload: boolean, isn: number, warmup: number, frames: number
   dp.addAddress(name, { address: SERVER, prefixLength: 24 });
   dp.setNeighbor(name, CLIENT, CLIENT_MAC, true);
   // The server's ISN is fixed (and the client's near it): which range the sequence numbers cross is the case tested.
-  const stack = new TcpStack(new DataplaneSegmentSink(dp), { mss: 1460, secret: Buffer.alloc(24, 1), isnFor: () => isn });
+  const stack = new TcpStack(new DataplaneSegmentSink(dp), { mss: 1460, secret: Buffer.alloc(24, 1), isnFor: () => isn, ...(bbr ? { congestionControl: 'bbr' as const } : {}) });
   const host = new TcpHost(dp, stack);
   const big = Buffer.alloc(1 << 20, 0x5a);
   stack.listen(
@@ -151,6 +154,7 @@ async function run(offload: boolean, isn: number, warmup: number, frames: number
       p = writeOptMss(arena, p, 1460);
       p = writeOptTimestamp(arena, p, Math.floor(c.t) | 0, 0, true);
       p = writeOptWscale(arena, p, WSCALE);
+      if (bbr) p = writeOptSackPermitted(arena, p); // bbr runs on SACK connections only
     } else {
       p = writeOptTimestamp(arena, p, Math.floor(c.t) | 0, 0);
     }
@@ -215,6 +219,8 @@ async function run(offload: boolean, isn: number, warmup: number, frames: number
       counted += through() - f0;
     }
   }
+  const conn = stack.find(SERVER, 80, CLIENT, CLIENT_PORT);
+  const cc = conn !== undefined && 'cc' in conn ? `${conn.cc.name} ${conn.cc.describe?.() ?? ''}` : '?';
   host.close();
   assert.ok(c.received - start.received >= (c.rxFrames - start.rx) * DATA, 'the server received every byte the client sent');
   return {
@@ -225,6 +231,7 @@ async function run(offload: boolean, isn: number, warmup: number, frames: number
     scavenges,
     resets: c.resets - start.resets,
     bytesPerFrame: counted > 0 ? grown / counted : NaN,
+    cc,
   };
 }
 
@@ -258,4 +265,14 @@ describe('zero allocation on the RX → TCP → TX path', () => {
       });
     }
   }
+  // bbr: the delivery-rate stamps per segment, a rate sample per ACK, the model and the pacer.
+  it(`1M frames with tcp-congestion-control bbr (SACK), ISN just below 2^32, stay under ${BOUND.offload} scavenges (TX offload)`, async () => {
+    const r = await run(true, ISNS[1].isn, 200_000, 1_000_000, true);
+    console.log(`  bbr, offload: ${r.frames} frames (${r.rxFrames} rx, ${r.txFrames} tx, ${(r.txBytes / 1e6).toFixed(0)} MB sent), ${r.scavenges} scavenges, ~${r.bytesPerFrame.toFixed(1)} bytes allocated per frame`);
+    assert.equal(r.resets, 0);
+    assert.ok(r.txBytes > 100e6, `the server sent ${r.txBytes} bytes`);
+    console.log(`  ${r.cc}`);
+    assert.match(r.cc, /^bbr bbr probe_bw/, 'the connection ran bbr to PROBE_BW');
+    assert.ok(r.scavenges <= BOUND.offload, `${r.scavenges} scavenges over ${r.frames} frames (bound ${BOUND.offload}): bbr allocates per packet`);
+  });
 });

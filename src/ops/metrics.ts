@@ -124,6 +124,7 @@ const DEVICE_COUNTERS: Record<string, [string, string]> = {
   rxBytes: ['rx_bytes', 'Bytes read from the RX ring'],
   rxVectors: ['rx_vectors', 'Vectors handed to the dataplane'],
   rxWakeups: ['rx_wakeups', 'Poll wakeups of the RX ring'],
+  rxRechecks: ['rx_rechecks', 'Further vectors a wakeup took: frames that arrived while the handler ran'],
   rxOutgoingSkipped: ['rx_outgoing_skipped', "Frames of this host's own output skipped on RX"],
   rxTruncated: ['rx_truncated', 'Frames longer than the ring slot, skipped'],
   txFrames: ['tx_frames', 'Frames sent'],

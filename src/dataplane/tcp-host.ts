@@ -255,6 +255,8 @@ export class TcpHost {
 
   /** Sends what applications wrote outside a vector (e.g. after an async file read). */
   kick(): void {
+    // A kick scheduled (setImmediate, Services' onWork) before close() runs after it: nothing to do.
+    if (this.dp.afterVector === null) return;
     this.dp.runAfterVector(this.dp.beginRun());
     this.dp.flush();
   }

@@ -55,7 +55,7 @@ const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--conn
                    (the flat path gets IPv6 addresses); idle: memory per idle keep-alive connection with
                    ${IDLE_CONNECTIONS} of them open
   --loss P         the loss row's random drop, % each way (default 5)
-  --loss-warmup N  10 MB downloads with the loss, not counted, before the loss row's (default 2):
+  --loss-warmup N  10 MB downloads with the loss, not counted, before the loss row's (default 3):
                    ours restarts for its like-for-like row, and a cold V8 (lazy compilation, the
                    first optimisations of the recovery paths) took 2-5x the CPU of a warm one
 Writes bench/results/latest.json. Needs root (network namespaces).`;
@@ -133,7 +133,7 @@ interface ServerResult {
 type ServerName = 'ours' | 'nginx' | 'node';
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, reps: 5, downloadReps: 15, downloadWarmup: 30, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false, tlsRows: [...TLS_ROW_NAMES], only: new Set(MEASUREMENTS), lossPct: 5, lossWarmup: 2 };
+  const o: Options = { duration: 10, reps: 5, downloadReps: 15, downloadWarmup: 30, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false, tlsRows: [...TLS_ROW_NAMES], only: new Set(MEASUREMENTS), lossPct: 5, lossWarmup: 3 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {

@@ -238,6 +238,7 @@ export class TcpHost {
   private fire = (): void => {
     this.timer = null;
     this.armedFor = Infinity;
+    if (this.dp.afterVector === null) return; // closed
     // The timers due now run in runAfterVector (afterVector above), on a fresh clock.
     this.dp.runAfterVector(this.dp.beginRun());
     this.dp.flush();

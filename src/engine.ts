@@ -26,7 +26,7 @@ import { SharedLimits, sourceCapacityFor } from './tcp/shared-limits.js';
 import type { TcpOptions } from './tcp/index.js';
 import { serviceCommands } from './commands.js';
 import { LoopHealth, readiness, type CheckResult, type RingSample } from './ops/health.js';
-import { ManagementServer, parseManagementAddress, type ManagementAddress } from './ops/management.js';
+import { ManagementServer, MetricsToken, parseManagementAddress, type ManagementAddress } from './ops/management.js';
 import { createMetricsRegistry } from './ops/metrics.js';
 import { opsCommands } from './ops/commands.js';
 import type { Registry } from 'prom-client';
@@ -134,6 +134,8 @@ export class Engine {
   readonly metrics: Registry;
   /** Where the management endpoint listens (null: disabled). */
   readonly managementAddress: ManagementAddress | null;
+  /** `vpp-server { metrics-token-file }`: the bearer token /metrics asks for, or null (open). */
+  readonly metricsToken: MetricsToken | null;
   readonly shutdownGraceMs: number;
   /** The memory budget and per-source limits as configured (or defaulted from the cgroup limit). */
   readonly memory: MemoryConfig;
@@ -157,6 +159,12 @@ export class Engine {
     const mgmt = config.engine['management'];
     try {
       this.managementAddress = mgmt === undefined ? null : parseManagementAddress(mgmt);
+    } catch (err) {
+      throw new EngineConfigError(`vpp-server { ${(err as Error).message} }`);
+    }
+    const tokenFile = config.engine['metrics-token-file'];
+    try {
+      this.metricsToken = tokenFile === undefined ? null : new MetricsToken(tokenFile);
     } catch (err) {
       throw new EngineConfigError(`vpp-server { ${(err as Error).message} }`);
     }
@@ -253,7 +261,7 @@ export class Engine {
     if (this.managementAddress !== null) {
       const workers = this.options.workers;
       const metrics = workers === undefined ? this.metrics : { contentType: this.metrics.contentType, metrics: () => workers.metricsText(this.metrics) };
-      this.management = new ManagementServer(this.managementAddress, { live: () => this.live(), ready: () => this.ready(), metrics });
+      this.management = new ManagementServer(this.managementAddress, { live: () => this.live(), ready: () => this.ready(), metrics }, this.metricsToken);
       try {
         await this.management.listen();
         if (this.management.fellBackToIpv4) {

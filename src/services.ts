@@ -15,7 +15,7 @@ import type { AcceptHandler } from './stream/byte-stream.js';
 import { DataplaneSegmentSink, TcpHost } from './dataplane/tcp-host.js';
 import type { Dataplane } from './dataplane/dataplane.js';
 import type { ErrorSource, RuntimeSource } from './cli/context.js';
-import { TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL, TCP_UNSUMMED_REASONS } from './tcp/private-reasons.js';
+import { TCP_PRIVATE_REASONS } from './tcp/private-reasons.js';
 import { formatIpv4, parseIpv4 } from './wire/address.js';
 import { IPV4_MIN_HEADER_LEN } from './wire/ipv4.js';
 import { IPV6_HEADER_LEN } from './wire/ipv6.js';
@@ -123,7 +123,7 @@ export class Services {
       node: 'tcp4-session',
       counts: () => stack.errors,
       clear: () => clearRecord(stack.errors),
-      private: { reasons: TCP_PRIVATE_REASONS, as: TCP_PRIVATE_REASONS_TOTAL, unsummed: TCP_UNSUMMED_REASONS },
+      private: { reasons: TCP_PRIVATE_REASONS },
     });
     return host;
   }
@@ -218,7 +218,7 @@ export class Services {
     const handshakeTimeoutMs = entry.server.limits.headerTimeoutMs;
     if (command.certFile !== undefined && command.keyFile !== undefined) {
       try {
-        return new TlsListener(entry.server, entry.h2, { certFile: command.certFile, keyFile: command.keyFile, log: this.log, handshakeTimeoutMs, shared: this.sharedLimits ?? undefined });
+        return new TlsListener(entry.server, entry.h2, { certFile: command.certFile, keyFile: command.keyFile, log: this.log, handshakeTimeoutMs, shared: this.sharedLimits ?? undefined, addresses: this.dp.ip6Peers });
       } catch (err) {
         if (err instanceof TlsPairError) throw new Error(`tls://${command.address}/${command.port}: ${err.message}`);
         throw err;
@@ -243,7 +243,7 @@ export class Services {
       { code: 'TLS_SELF_SIGNED', listener: `tls://${command.address}/${command.port}`, subjectAltName: info.subjectAltName, fingerprint: info.fingerprint256 },
       `tls://${command.address}/${command.port} has no cert/key: serving a self-signed certificate made for this process (${info.subjectAltName}); clients will not trust it. Give cert <file> key <file> for a real one`,
     );
-    return new TlsListener(entry.server, entry.h2, { pair, log: this.log, handshakeTimeoutMs, shared: this.sharedLimits ?? undefined });
+    return new TlsListener(entry.server, entry.h2, { pair, log: this.log, handshakeTimeoutMs, shared: this.sharedLimits ?? undefined, addresses: this.dp.ip6Peers });
   }
 
   /** Stops accepting on every listener (drain). */

@@ -23,7 +23,7 @@ export interface ErrorSource {
   clear?(): void;
   /** Reasons the management endpoint (/metrics) shows only as their sum `as`, never one by one
    *  (they are a side channel there, see tcp/private-reasons.ts); `show errors` shows them all. */
-  private?: { reasons: ReadonlySet<string>; as: string; unsummed?: ReadonlySet<string> };
+  private?: { reasons: ReadonlySet<string> };
 }
 
 export interface RuntimeSource {

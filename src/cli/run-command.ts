@@ -6,6 +6,7 @@ import { ConfigError, readVppConf, type EngineConfig } from './vpp-conf.js';
 import type { Device } from '../io/device.js';
 import { FlagError, parseFlags, type FlagSpec } from '../flags.js';
 import { MEMORY_KEYS, MEMORY_VALUE_CHECKS } from './memory-conf.js';
+import { applyDataplaneV8Flags } from '../util/jit-tiering.js';
 
 const RUN_FLAGS: FlagSpec[] = [
   { name: 'config', short: 'c', value: 'FILE', help: 'VPP startup configuration' },
@@ -92,6 +93,8 @@ function startFailure(err: unknown, engine: Engine | null): { code: string; mess
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Before any dataplane code runs: V8 tiers the low-rate packet paths up sooner (jit-tiering.ts).
+  applyDataplaneV8Flags();
   let confPath: string | undefined;
   const overrides: Record<string, string> = {};
   try {

@@ -105,7 +105,7 @@ function showHardware(ctx: CliContext, brief: boolean): string {
     lines.push(`  kernel socket statistics: packets ${stats.kernelPackets} drops ${stats.kernelDrops} freeze ${stats.kernelFreezes}`);
     const x = stats as unknown as Record<string, number | string | undefined>;
     if (typeof x.rxFrames === 'number') {
-      lines.push(`  rx frames ${x.rxFrames} bytes ${x.rxBytes} vectors ${x.rxVectors} wakeups ${x.rxWakeups} truncated ${x.rxTruncated}`);
+      lines.push(`  rx frames ${x.rxFrames} bytes ${x.rxBytes} vectors ${x.rxVectors} wakeups ${x.rxWakeups} truncated ${x.rxTruncated}${typeof x.rxRechecks === 'number' ? ` rechecks ${x.rxRechecks}` : ''}`);
       lines.push(`  tx frames ${x.txFrames} bytes ${x.txBytes} eagain ${x.txEagain} nobufs ${x.txNobufs}${x.txLastError ? ` last error ${x.txLastError}` : ''}`);
       if (typeof x.txCsumOffloaded === 'number') lines.push(`  tx checksum-offloaded ${x.txCsumOffloaded} gso super-frames ${x.txGsoFrames}${typeof x.txGsoTooBig === 'number' && x.txGsoTooBig > 0 ? ` gso-too-big (refused, ≥ 65,536 bytes) ${x.txGsoTooBig}` : ''}`);
       lines.push(`  socket errors ${x.socketErrors}${x.socketLastError ? ` (last ${x.socketLastError})` : ''}, handler errors ${x.handlerErrors}`);

@@ -185,6 +185,7 @@ const ENGINE_KEYS = new Set([
   'block-count',
   'frame-size',
   'management',
+  'metrics-token-file',
   'log-level',
   'neighbor-age',
   'shutdown-grace',

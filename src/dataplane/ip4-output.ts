@@ -63,6 +63,7 @@ export function createIp4Nodes(capacity: number) {
         rewritten: info('packets rewritten'),
         interfaceDown: err('output interface down'),
         unreachable: err('neighbour unreachable (resolution failed)'),
+        privateBlocked: err('private answer dropped: the device holds a TX backlog'),
       },
       ['interface-output', 'error-drop'],
       capacity,
@@ -80,6 +81,7 @@ export function createIp4Nodes(capacity: number) {
         failedDrops: err('held packets dropped: resolution failed, or the entry went'),
         tableFull: err('neighbour table full'),
         noSource: err('no source address for ARP on the interface'),
+        privateUnresolved: err('private answer dropped: next hop not usable (it starts no resolution)'),
       },
       ['interface-output', 'error-drop'],
       capacity,
@@ -196,7 +198,24 @@ export class Ip4Output implements NeighborEvents {
       nodes.rewrite.errors[nodes.rewrite.e.interfaceDown]++;
       return this.toScratch(Mode.Discard, null);
     }
-    const n = this.neighbors.use(sw, nextHop, this.clockMs);
+    if (this.output.privateTx && !this.output.ready(sw.hw)) {
+      // A private frame never joins the device's TX backlog (its backpressure series would count
+      // it: review r/metrics F8): dropped, counted privately (tcp-host.ts's snapshot).
+      nodes.rewrite.errors[nodes.rewrite.e.privateBlocked]++;
+      return this.toScratch(Mode.Discard, null);
+    }
+    // A private frame (tcp/private-reasons.ts) neither moves the entry along (STALE -> DELAY ->
+    // PROBE: public unicast ARP requests) nor starts a resolution: it is sent if the entry is
+    // usable as it is, dropped otherwise (counted privately: tcp-host.ts's snapshot). Review
+    // r/metrics F3.
+    let n;
+    if (this.output.privateTx) {
+      n = this.neighbors.lookup(sw, nextHop);
+      if (n === undefined || !n.usable) {
+        nodes.arp.errors[nodes.arp.e.privateUnresolved]++;
+        return this.toScratch(Mode.Discard, null);
+      }
+    } else n = this.neighbors.use(sw, nextHop, this.clockMs);
     if (n === undefined) {
       nodes.arp.errors[nodes.arp.e.tableFull]++;
       return this.toScratch(Mode.Discard, null);

@@ -57,6 +57,7 @@ export function createIp6Nodes(capacity: number) {
         rewritten: info('packets rewritten'),
         interfaceDown: err('output interface down'),
         unreachable: err('neighbour unreachable (resolution failed)'),
+        privateBlocked: err('private answer dropped: the device holds a TX backlog'),
       },
       ['interface-output', 'error-drop'],
       capacity,
@@ -76,6 +77,7 @@ export function createIp6Nodes(capacity: number) {
         failedDrops: err('held packets dropped: resolution failed, or the entry went'),
         tableFull: err('neighbour table full'),
         noSource: err('no usable IPv6 source address on the interface'),
+        privateUnresolved: err('private answer dropped: next hop not usable (it starts no resolution)'),
       },
       ['interface-output', 'error-drop'],
       capacity,
@@ -181,7 +183,21 @@ export class Ip6Output implements NeighborEvents {
       nodes.rewrite.errors[nodes.rewrite.e.interfaceDown]++;
       return this.toScratch(Mode.Discard, null);
     }
-    const n = this.neighbors.use6(sw, hop, hopOff, this.clockMs);
+    if (this.output.privateTx && !this.output.ready(sw.hw)) {
+      // A private frame never joins the device's TX backlog (its backpressure series would count
+      // it: review r/metrics F8): dropped, counted privately (tcp-host.ts's snapshot).
+      nodes.rewrite.errors[nodes.rewrite.e.privateBlocked]++;
+      return this.toScratch(Mode.Discard, null);
+    }
+    // A private frame moves no entry along and starts no resolution (as ip4-output.ts; review r/metrics F3v6).
+    let n;
+    if (this.output.privateTx) {
+      n = this.neighbors.lookup6(sw, hop, hopOff);
+      if (n === undefined || !n.usable) {
+        nodes.discover.errors[nodes.discover.e.privateUnresolved]++;
+        return this.toScratch(Mode.Discard, null);
+      }
+    } else n = this.neighbors.use6(sw, hop, hopOff, this.clockMs);
     if (n === undefined) {
       nodes.discover.errors[nodes.discover.e.tableFull]++;
       return this.toScratch(Mode.Discard, null);

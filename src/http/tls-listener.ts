@@ -24,6 +24,7 @@
  *   decrypting afterwards is `tls-input` (Vectors = input chunks; one in 16 is timed and scaled).
  */
 import { ACQUIRE_COUNT_LIMIT, SharedLimits, type SourceTable } from '../tcp/shared-limits.js';
+import { keySource, type SourceAddresses } from '../tcp/source-limits.js';
 import { parseIpv6 } from '../wire/ipv6-address.js';
 import { parseIpv4 } from '../wire/address.js';
 import { randomBytes } from 'node:crypto';
@@ -107,6 +108,12 @@ export function defaultTlsEngine(): TlsEngineName {
 }
 
 export interface TlsListenerOptions {
+  /**
+   * Where the TCP stack's IPv6 handles become addresses (the dataplane's ip6Peers): a source is
+   * then keyed as TCP keys it (source-limits.ts keySource: IPv6 by /64, link-local by address and
+   * zone). Without it, by the stream's remote text.
+   */
+  addresses?: SourceAddresses;
   /** The TLS engine (default defaultTlsEngine()). */
   engine?: TlsEngineName;
   certFile?: string;
@@ -225,6 +232,7 @@ export class TlsListener {
   private readonly helloTimeoutMs: number;
   private readonly maxHandshakes: number;
   private readonly maxPerSource: number;
+  private readonly addresses: SourceAddresses | undefined;
   private readonly now: () => number;
   private readonly monotonic: () => number;
   private readonly readFile: PairFileReader | undefined;
@@ -254,6 +262,7 @@ export class TlsListener {
     this.helloTimeoutMs = options.helloTimeoutMs ?? Math.min(5000, this.handshakeTimeoutMs);
     this.maxHandshakes = options.maxHandshakes ?? 1024;
     this.maxPerSource = options.maxHandshakesPerSource ?? 64;
+    this.addresses = options.addresses;
     this.caps = options.shared ?? SharedLimits.create({ threads: 1, sources: 0, tlsSources: 2 * this.maxHandshakes });
     this.now = options.now ?? Date.now;
     this.monotonic = options.monotonic ?? (() => performance.now());
@@ -453,8 +462,13 @@ export class TlsListener {
    */
   private acceptStream(stream: ByteStream): StreamHandler {
     const source = sourceOf(stream.remote);
-    // A source whose slots are all taken (the table is full) is admitted, still under the total cap.
-    const slot = sourceKey(this.caps.tls, source).acquire(this.maxPerSource, Infinity);
+    // Keyed as TCP keys its sources when the stream is one of our TCP connections: an IPv6
+    // host's /64, a link-local address with its zone (its text would be the handle's).
+    const ip = (stream as { remoteIp?: unknown }).remoteIp;
+    const key = typeof ip === 'number' && this.addresses !== undefined ? keySource(this.caps.tls, ip, this.addresses) : sourceKey(this.caps.tls, source);
+    // A source whose slots are all taken (the table is full) is admitted, still under the total
+    // cap: it fails open, as TCP's per-source table does (SourceLimits.acquire).
+    const slot = key.acquire(this.maxPerSource, Infinity);
     if (slot === ACQUIRE_COUNT_LIMIT) {
       this.errors['handshake-limit-source']!++;
       stream.abort();

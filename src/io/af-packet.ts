@@ -87,6 +87,8 @@ export interface AfPacketStats extends DeviceStats {
   rxBytes: number;
   rxVectors: number;
   rxWakeups: number;
+  /** Times a drain found frames that came in while the handler ran and took them in the same wakeup. */
+  rxRechecks: number;
   /** PACKET_OUTGOING frames skipped (this host's own output). */
   rxOutgoingSkipped: number;
   /** The rx-mode set, and whether the ring is being polled now (polling, or adaptive under traffic). */

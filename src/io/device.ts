@@ -129,8 +129,9 @@ export type RxHandler = (rx: RxVector) => void;
 /**
  * How a device learns that frames wait (VPP's `set interface rx-mode`):
  * - `interrupt` (default): it sleeps in epoll until the kernel says the socket is readable;
- * - `polling`: it looks at the ring on every event-loop turn, so the loop never sleeps (one core
- *   busy) but timers and other I/O still run every turn;
+ * - `polling`: it looks at the ring on every event-loop turn, and an empty turn spins on the ring
+ *   in C for up to 100 µs first, so the loop never sleeps (one core busy) but timers and other
+ *   I/O still run at least every 100 µs;
  * - `adaptive`: interrupt until a wakeup finds frames, then polling until an idle period
  *   passes without a frame (AfPacketOptions.adaptiveIdleMs, 20 ms by default).
  */

@@ -6,6 +6,8 @@
  * uses 0.0.0.0: `[::]` would also answer on macvlan0's kernel link-local (docs/deploy.md). `[::]`
  * is one dual-stack socket, falling back to 0.0.0.0 where the kernel has no IPv6.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -55,6 +57,69 @@ export interface ManagementHandlers {
   metrics: Pick<Registry, 'metrics' | 'contentType'>;
 }
 
+/**
+ * The bearer token /metrics asks for (`vpp-server { metrics-token-file <path> }`): the file's
+ * content, surrounding white space trimmed. Read when the endpoint starts (a missing, unreadable
+ * or empty file is a configuration error) and again when the file changed (a rotated Secret).
+ */
+export class MetricsToken {
+  private digest: Buffer;
+  private mtimeMs: number;
+  private size: number;
+
+  constructor(readonly file: string) {
+    const { digest, mtimeMs, size } = MetricsToken.read(file);
+    this.digest = digest;
+    this.mtimeMs = mtimeMs;
+    this.size = size;
+  }
+
+  private static read(file: string): { digest: Buffer; mtimeMs: number; size: number } {
+    let text: string;
+    let st;
+    try {
+      text = readFileSync(file, 'utf8');
+      st = statSyncSafe(file);
+    } catch (err) {
+      throw new Error(`metrics-token-file ${file}: ${(err as Error).message}`);
+    }
+    const token = text.trim();
+    if (token === '') throw new Error(`metrics-token-file ${file} is empty`);
+    return { digest: createHash('sha256').update(token).digest(), mtimeMs: st?.mtimeMs ?? 0, size: st?.size ?? 0 };
+  }
+
+  /** Whether an Authorization header carries the token (constant time: SHA-256 digests compared with timingSafeEqual). */
+  accepts(authorization: string | undefined): boolean {
+    this.refresh();
+    if (authorization === undefined) return false;
+    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
+    if (m === null) return false;
+    return timingSafeEqual(createHash('sha256').update(m[1]).digest(), this.digest);
+  }
+
+  /** Re-reads the file when it changed (size or mtime); keeps the last good token if it cannot. */
+  private refresh(): void {
+    const st = statSyncSafe(this.file);
+    if (st === undefined || (st.mtimeMs === this.mtimeMs && st.size === this.size)) return;
+    try {
+      const r = MetricsToken.read(this.file);
+      this.digest = r.digest;
+      this.mtimeMs = r.mtimeMs;
+      this.size = r.size;
+    } catch {
+      // (a Secret being swapped: the symlink may point nowhere for an instant) keep the last token
+    }
+  }
+}
+
+function statSyncSafe(file: string): { mtimeMs: number; size: number } | undefined {
+  try {
+    return statSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
 export class ManagementServer {
   private server: Server | null = null;
   /** Requests answered, by path (for tests and `show management`). */
@@ -63,6 +128,8 @@ export class ManagementServer {
   constructor(
     readonly address: ManagementAddress,
     private readonly handlers: ManagementHandlers,
+    /** When set, /metrics needs `Authorization: Bearer <token>` (401 otherwise); /healthz, /livez and /readyz stay open for the kubelet's probes. */
+    private readonly metricsToken: MetricsToken | null = null,
   ) {}
 
   /**
@@ -120,6 +187,10 @@ export class ManagementServer {
       } else if (path === '/readyz') {
         this.check(res, this.handlers.ready(), req.method === 'HEAD');
       } else if (path === '/metrics') {
+        if (this.metricsToken !== null && !this.metricsToken.accepts(req.headers.authorization)) {
+          res.writeHead(401, { 'WWW-Authenticate': 'Bearer realm="vpp-server metrics"', 'Content-Type': 'text/plain' }).end('unauthorized: /metrics needs Authorization: Bearer <token> (vpp-server { metrics-token-file })\n');
+          return;
+        }
         const body = await this.handlers.metrics.metrics();
         res.writeHead(200, { 'Content-Type': this.handlers.metrics.contentType });
         res.end(req.method === 'HEAD' ? undefined : body);

@@ -12,7 +12,7 @@ import type { Services } from '../services.js';
 import type { Severity } from '../dataplane/node.js';
 import { newCounters as newTcpCounters, type TcpCounters } from '../tcp/types.js';
 import { MEM_KINDS, MEM_OOO } from '../tcp/budget.js';
-import { foldPrivateReasons } from '../tcp/private-reasons.js';
+import { publicReasons } from '../tcp/private-reasons.js';
 import { VERSION } from '../version.js';
 
 export interface MetricsSource {
@@ -124,6 +124,7 @@ const DEVICE_COUNTERS: Record<string, [string, string]> = {
   rxBytes: ['rx_bytes', 'Bytes read from the RX ring'],
   rxVectors: ['rx_vectors', 'Vectors handed to the dataplane'],
   rxWakeups: ['rx_wakeups', 'Poll wakeups of the RX ring'],
+  rxRechecks: ['rx_rechecks', 'Further vectors a wakeup took: frames that arrived while the handler ran'],
   rxOutgoingSkipped: ['rx_outgoing_skipped', "Frames of this host's own output skipped on RX"],
   rxTruncated: ['rx_truncated', 'Frames longer than the ring slot, skipped'],
   txFrames: ['tx_frames', 'Frames sent'],
@@ -213,7 +214,7 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     }
     for (const source of src.errorSources) {
       const counts = source.counts();
-      const exported = source.private === undefined ? Object.entries(counts) : foldPrivateReasons(counts, source.private.reasons, source.private.as, source.private.unsummed);
+      const exported = source.private === undefined ? Object.entries(counts) : publicReasons(counts, source.private.reasons);
       for (const [reason, count] of exported) rows.push([{ node: source.node, reason, severity: 'error' }, count]);
     }
     return rows;

@@ -38,8 +38,11 @@ export interface SegmentReceiver {
   readonly lastAckSent: number;
   /** When an ACK for an invalid segment (out of window, or a challenge ACK) last went out. */
   lastOowAckAt: number;
-  /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> now. */
-  sendAck(now: number): void;
+  /**
+   * <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> now, as a private frame (TcpStack.beginPrivate) that
+   * settles no public debt of the connection (output.ts sendPrivateAck).
+   */
+  sendPrivateAck(now: number): void;
   /** Whether a segment failing PAWS is still taken as a reordered duplicate ACK (isDisorderedAck). */
   disorderedAck(g: Segment, tsVal: number): boolean;
   /** A segment dropped by PAWS: its part below RCV.NXT goes in a D-SACK block (dsack.ts; not in TIME_WAIT). */
@@ -204,7 +207,5 @@ function challengeAck(r: SegmentReceiver, now: number): void {
 
 /** The answers above are private (TcpStack.beginPrivate): /metrics leaves them out of its TX series. */
 function privateAck(r: SegmentReceiver, now: number): void {
-  r.stack.beginPrivate();
-  r.sendAck(now);
-  r.stack.endPrivate();
+  r.sendPrivateAck(now);
 }

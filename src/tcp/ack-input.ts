@@ -41,13 +41,22 @@ export function processAck(c: TcpConnection, g: Segment, now: number): boolean {
   const rec = c.rec;
   const newSack = rec.onAckArrived(st.opt, ack, now);
   const scaled = g.wnd << c.sndWscale;
-  if (seqGt(ack, c.sndUna)) {
+  const una0 = c.sndUna;
+  const advanced = seqGt(ack, una0);
+  if (advanced) {
     ackNewData(c, ack, now);
     if (c.state === CLOSED) return false;
-  } else rec.onDuplicateAck(g, newSack, scaled === c.sndWnd, now);
-  // Window update (RFC 9293 §3.10.7.4: SND.WL1/SND.WL2 rule).
+  } else {
+    rec.onDuplicateAck(g, newSack, scaled === c.sndWnd, now);
+    // An old ACK (SEG.ACK < SND.UNA, acceptable under RFC 5961) updates nothing more: RFC 9293
+    // §3.10.7.4 says it can be ignored, Linux ignores it (tcp_ack's old_ack). Taking its window
+    // let one spoofed segment with an old ack and window 0 stall the connection (review r/metrics F4).
+    if (seqLt(ack, una0)) return true;
+  }
+  // Window update: an ACK that advances SND.UNA (Linux tcp_may_update_window), or the SND.WL1/
+  // SND.WL2 rule of RFC 9293 §3.10.7.4 (which alone let a spoofed in-window seq poison SND.WL1, F4b).
   const seq = g.seq;
-  if (seqLt(c.sndWl1, seq) || (c.sndWl1 === seq && seqLeq(c.sndWl2, ack))) {
+  if (advanced || seqLt(c.sndWl1, seq) || (c.sndWl1 === seq && seqLeq(c.sndWl2, ack))) {
     const old = c.sndWnd;
     c.sndWnd = scaled;
     c.sndWl1 = seq;

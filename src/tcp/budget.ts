@@ -67,8 +67,8 @@ export const MEMORY_ERROR_REASONS: Readonly<Record<string, string>> = {
   'ooo-drop-memory': 'out-of-order segment not kept: memory pressure (the peer retransmits)',
   'ooo-pruned-memory': "a connection's out-of-order data dropped under memory pressure",
   'rcv-drop-memory': 'in-order segment for a paused reader not taken (not ACKed): memory limit',
-  'source-table-full': "new connection charged to the source table's shared overflow slot: no room for its address in the table",
-  'source-overflow-limit': "new connection refused: no room for its address in the source table, and the shared overflow slot has one source's limits",
+  'source-table-full': "new connection admitted without a per-source limit (the source table's overflow slot): no room for its address in the table",
+  'source-overflow-limit': 'new connection refused: no room for its address in the source table, and the memory budget is under pressure',
 };
 
 /** What the budget needs of a connection: its source slot, what it has charged, its reassembly queue. */
@@ -204,9 +204,11 @@ export class MemoryBudget {
   admitConnection(ip: number): string | null {
     this.cancelAdmit();
     let reason: string | null = null;
-    if (this.globalTotal() >= this.refuseAt) reason = 'memory-limit';
+    const total = this.globalTotal();
+    if (total >= this.refuseAt) reason = 'memory-limit';
     else {
-      const s = this.sources.acquire(ip);
+      // A source the table has no room for fails open while the budget is below its pressure level (SourceLimits.acquire).
+      const s = this.sources.acquire(ip, total < this.pressureAt);
       if (s >= 0) {
         if (this.sources.isOverflow(s)) this.count('source-table-full');
         this.admitted = s;

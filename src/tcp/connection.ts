@@ -138,6 +138,10 @@ export class TcpConnection implements ByteStream {
   dsack = false;
   dsackStart = 0;
   dsackEnd = 0;
+  /** The D-SACK owed when the segment being processed arrived: a private ACK leaves it owed (output.ts sendPrivateAck). */
+  dsackIn = false;
+  dsackInStart = 0;
+  dsackInEnd = 0;
   /** Reading paused: in-order data is held (and the window closes) until resume(). */
   private paused = false;
   /** Data held for a paused reader; NO_HELD (shared, never written) until the first is held. */
@@ -344,9 +348,9 @@ export class TcpConnection implements ByteStream {
     dsackOld(this, seq, segLen);
   }
 
-  /** A pure ACK now (the acceptance checks' answer; see output.ts). */
-  sendAck(now: number): void {
-    sendAck(this, now);
+  /** @internal SegmentReceiver: the acceptance checks' private answer (output.ts sendPrivateAck). */
+  sendPrivateAck(now: number): void {
+    sendPrivateAck(this, now);
   }
 
   /** Called by flush(): send whatever the windows allow, FIN, or a pending ACK. */
@@ -364,9 +368,12 @@ export class TcpConnection implements ByteStream {
   /** Processes one segment for this connection (RFC 9293 §3.10.7.4). */
   segment(g: Segment, now: number): void {
     const st = this.stack;
-    this.lastRecvAt = now;
-    this.kaProbes = 0;
+    this.dsackIn = this.dsack;
+    this.dsackInStart = this.dsackStart;
+    this.dsackInEnd = this.dsackEnd;
     if (this.state === SYN_SENT) {
+      this.lastRecvAt = now;
+      this.kaProbes = 0;
       synSentInput(this, g, now);
       return;
     }
@@ -415,15 +422,18 @@ export class TcpConnection implements ByteStream {
     if (this.state === SYN_RECEIVED) {
       if (!(seqGt(g.ack, this.sndUna) && seqLeq(g.ack, this.sndMax))) {
         st.err('bad-ack-syn-received');
-        st.beginPrivate(); // private: it tells where the ACK fell (private-reasons.ts)
-        st.sendControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, g.ack, 0, TCP_RST);
-        st.endPrivate();
+        // private: it tells where the ACK fell (private-reasons.ts)
+        st.sendPrivateControl(this.localIp, this.remoteIp, this.localPort, this.remotePort, g.ack, 0, TCP_RST);
         return;
       }
+      this.heard(now);
       updateTsRecent(this, seq, st.opt, now);
       if (!synReceivedAck(this, g, now)) return;
     } else {
       if (!ackAcceptable(this, g.ack, now)) return;
+      // Only a segment that passed the checks is a sign of life (keep-alive): spoofed
+      // out-of-window segments must not keep a dead peer's connection (review r/metrics F12).
+      this.heard(now);
       updateTsRecent(this, seq, st.opt, now);
       if (!processAck(this, g, now)) return;
       if (this.finQueued && seqGt(this.sndUna, this.finSeq) && !this.ourFinAcked(now)) return;
@@ -462,6 +472,12 @@ export class TcpConnection implements ByteStream {
         sendPrivateAck(this, now);
       }
     }
+  }
+
+  /** The peer was heard from (an acceptable segment): the keep-alive clock starts again. */
+  private heard(now: number): void {
+    this.lastRecvAt = now;
+    this.kaProbes = 0;
   }
 
   /** Our FIN is acknowledged (FIN_WAIT_1, CLOSING, LAST_ACK); false = no more processing. */
@@ -512,8 +528,7 @@ export class TcpConnection implements ByteStream {
       // Out of order: keep it, and send an immediate duplicate ACK carrying SACK blocks.
       const stored = st.mem.storeOutOfOrder(this, dseq, g.buf, off, len);
       st.counters.outOfOrderSegments++;
-      // A reason too (private, summed into segment-checks on /metrics): a spoofed segment that
-      // misses the window counts `out-of-window` there, so one that hits it must count one too.
+      // A reason too (private: show errors only, never on /metrics, see private-reasons.ts).
       st.err('out-of-order');
       const rs = this.reasm;
       if (stored && rs !== null && rs.dupStart !== rs.dupEnd) dsackSet(this, rs.dupStart, rs.dupEnd);

@@ -22,9 +22,8 @@ export function synSentInput(c: TcpConnection, g: Segment, now: number): void {
   const flags = g.flags;
   if ((flags & TCP_ACK) !== 0 && (seqLeq(g.ack, c.iss) || seqGt(g.ack, c.sndMax))) {
     if ((flags & TCP_RST) === 0) {
-      st.beginPrivate(); // private: it tells where the ACK fell (private-reasons.ts)
-      st.sendControl(c.localIp, c.remoteIp, c.localPort, c.remotePort, g.ack, 0, TCP_RST);
-      st.endPrivate();
+      // private: it tells where the ACK fell (private-reasons.ts)
+      st.sendPrivateControl(c.localIp, c.remoteIp, c.localPort, c.remotePort, g.ack, 0, TCP_RST);
     }
     st.err('syn-sent-bad-ack');
     return;

@@ -37,7 +37,7 @@ export function formatTcpMemory(mem: MemoryBudget, origin: string, errors: Recor
       ` (table of ${s.table.capacity}; table full for ${s.table.full} new sources, charged to its shared overflow slot)`,
   );
   const ovf = s.overflow();
-  if (ovf.connections > 0 || s.table.full > 0) lines.push(`  overflow slot    connections ${String(ovf.connections).padStart(6)}   buffered ${formatBytes(ovf.bytes)} (one source's limits for all of them)`);
+  if (ovf.connections > 0 || s.table.full > 0) lines.push(`  overflow slot    connections ${String(ovf.connections).padStart(6)}   buffered ${formatBytes(ovf.bytes)} (no per-source limits: the memory budget bounds them)`);
   for (const r of s.top(top)) {
     const who = r.ip6 !== undefined ? `${formatIpv6(r.ip6)}/${r.prefix ?? 64}` : ipToString(r.ip);
     lines.push(`  ${who.padEnd(16)} connections ${String(r.connections).padStart(6)}   buffered ${formatBytes(r.bytes)}`);

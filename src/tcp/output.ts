@@ -129,6 +129,12 @@ export interface ReceiveWindow {
 export function windowField(r: ReceiveWindow, queued: number): number {
   const rcvBuf = r.stack.opts.rcvBuf;
   const promised = (r.rcvAdvRight - r.rcvNxt) | 0;
+  if (r.stack.privateTx) {
+    // A private answer moves no edge: the window update, if one is owed, stays owed (review r/metrics F1).
+    const s = r.rcvWscale;
+    const f = promised > 0 ? (promised + (1 << s) - 1) >>> s : 0;
+    return f > 0xffff ? 0xffff : f;
+  }
   let win = rcvBuf - queued;
   if (win < 0) win = 0;
   if (r.memSrc !== undefined) win = r.stack.mem.window(r.memSrc, win, promised, r.rcvMss);
@@ -155,13 +161,30 @@ export function sendAck(c: TcpConnection, now: number): void {
 /**
  * The pure ACK that answers only an unacceptable segment (challenge ACK, out-of-window,
  * duplicate or out-of-order data): private (TcpStack.beginPrivate), left out of /metrics.
- * If the sink is full it is kept for the next flush like any ACK, and then counted as public.
+ *
+ * It settles none of the connection's public debts (review r/metrics F1): a delayed ACK owed
+ * for legitimate data (lastAckSent, ackPending) is still sent when due, a window update is still
+ * owed (windowField advertises only what was promised already for a private segment), and a
+ * D-SACK owed from before this segment stays owed (the segment's own D-SACK goes in this ACK).
+ * If the sink is full it is dropped (a courtesy ACK; never kept and sent later as public).
  */
 export function sendPrivateAck(c: TcpConnection, now: number): void {
   const st = c.stack;
+  const lastAckSent = c.lastAckSent;
+  const ackPending = c.ackPending;
+  const txBlocked = st.txBlocked;
   st.beginPrivate();
-  sendAck(c, now);
-  st.endPrivate();
+  try {
+    transmit(c, c.sndNxt, 0, now, false);
+  } finally {
+    st.endPrivate();
+    c.lastAckSent = lastAckSent;
+    c.ackPending = ackPending;
+    st.txBlocked = txBlocked;
+    c.dsack = c.dsackIn;
+    c.dsackStart = c.dsackInStart;
+    c.dsackEnd = c.dsackInEnd;
+  }
 }
 
 /** <SEQ=seq><ACK=RCV.NXT><CTL=RST,ACK>. */

@@ -8,8 +8,16 @@
  * at someone else's connection hit its window (the off-path attack of CVE-2016-5696, with
  * /metrics as the side channel instead of a global challenge-ACK limit). Linux keeps such counters
  * local (nstat, /proc/net/netstat). We do the same: `show errors` on the local CLI socket has them
- * per reason; /metrics has only their sum, `segment-checks`, which a blind segment raises by one
- * whether it hit or missed.
+ * per reason; /metrics has none of them, not even a sum. (An earlier version exported their sum,
+ * `segment-checks`, on the belief that a blind segment raises it by one whether it hit or missed:
+ * false. A segment the checks accept without changing anything, such as a pure ACK in the window
+ * with an acceptable ack or a bare FIN above RCV.NXT, raises no reason at all, a miss raises one:
+ * the sum was the ACK step of CVE-2016-5696, review r/metrics F10.)
+ *
+ * The memory verdicts that only a segment in a connection's window can draw (`ooo-overflow`,
+ * `ooo-drop-memory`, `ooo-pruned-memory`: it is above RCV.NXT and in the window, so it is offered
+ * to the reassembly queue; `rcv-drop-memory`: it is exactly at RCV.NXT) are private as well
+ * (review r/metrics F6, F7).
  *
  * The reasons are not the only trace: what the stack sends in answer differs too (a challenge
  * ACK for one probe, nothing for another; an ACK with SACK blocks for data above RCV.NXT, a plain
@@ -51,31 +59,19 @@ export const TCP_PRIVATE_REASONS: ReadonlySet<string> = new Set([
   'ptb-no-connection',
   'ptb-not-in-flight',
   'ptb-mss-lowered',
+  // memory verdicts only a segment in the window can draw (budget.ts)
+  'ooo-overflow',
+  'ooo-drop-memory',
+  'ooo-pruned-memory',
+  'rcv-drop-memory',
 ]);
 
 /**
- * Private reasons left out of the sum as well: they count a second event of a segment already
- * counted under another reason (its answer was rate limited), so summing them would make an
- * in-window probe count twice and an out-of-window one once.
+ * Error counters as the management endpoint exports them: the reasons in `privateReasons` left
+ * out (no sum of them either: see above).
  */
-export const TCP_UNSUMMED_REASONS: ReadonlySet<string> = new Set(['challenge-ack-limit', 'out-of-window-ack-limited']);
-
-/** The reason /metrics shows for the sum of TCP_PRIVATE_REASONS. */
-export const TCP_PRIVATE_REASONS_TOTAL = 'segment-checks';
-
-/**
- * Error counters as the management endpoint exports them: reasons in `privateReasons` summed
- * into one `total` row (present, 0 included, so that its appearance tells nothing either).
- */
-export function foldPrivateReasons(counts: Record<string, number>, privateReasons: ReadonlySet<string>, total: string, unsummed?: ReadonlySet<string>): [string, number][] {
+export function publicReasons(counts: Record<string, number>, privateReasons: ReadonlySet<string>): [string, number][] {
   const rows: [string, number][] = [];
-  let sum = 0;
-  for (const [reason, n] of Object.entries(counts)) {
-    if (privateReasons.has(reason)) {
-      if (unsummed === undefined || !unsummed.has(reason)) sum += n;
-    }
-    else rows.push([reason, n]);
-  }
-  rows.push([total, sum]);
+  for (const [reason, n] of Object.entries(counts)) if (!privateReasons.has(reason)) rows.push([reason, n]);
   return rows;
 }

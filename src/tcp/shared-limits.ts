@@ -18,11 +18,11 @@
  * number, and a slot is never re-keyed while it has a connection, so charging bytes to it is one
  * add. The table is open addressing with a bounded probe (PROBE slots from the keyed hash of the
  * address, tableHash4 of wire/keyed-hash.ts with a key made by the main thread): an address whose
- * window is full is charged to the table's one overflow slot, which every such address shares
- * with the limits of one source (SourceLimits.acquire), and counted (`source-table-full`; refused
- * beyond those limits, `source-overflow-limit`): a full window means the table holds
- * about as many busy sources as it has room for, which the default sizing (twice the connections
- * the stacks may hold, up to MAX_CAPACITY) makes rare. Slots are never emptied, only reused: one
+ * window is full is charged to the table's one overflow slot, without per-source limits while the
+ * memory budget has room (SourceLimits.acquire: it fails open, counted `source-table-full`;
+ * refused under memory pressure, `source-overflow-limit`): a full window means the table holds
+ * about as many busy sources as it has room for, which the default sizing (four times the
+ * connections the stacks may hold, up to MAX_CAPACITY) makes rare. Slots are never emptied, only reused: one
  * whose count is 0 is free, so a lookup can stop at the first slot never used.
  */
 import { randomBytes } from 'node:crypto';
@@ -30,8 +30,13 @@ import { tableHash4 } from '../wire/keyed-hash.js';
 
 /** Slots probed from an address's hash before the table is called full for it. */
 export const PROBE = 32;
-/** Most slots of a source table (8 MiB of shared memory at 8 words a slot; pages never touched cost nothing). */
-export const MAX_CAPACITY = 1 << 18;
+/**
+ * Most slots of a source table: 32 MiB of shared memory at 8 words (32 bytes) a slot, plus 12
+ * bytes a slot in each thread's SourceLimits (its exact bytes, Float64, and what it published,
+ * Int32); pages never touched cost nothing. 2^20 is 4 slots a connection for 2 workers at the
+ * default 100,000 connections each (sourceCapacityFor).
+ */
+export const MAX_CAPACITY = 1 << 20;
 /** Fewest slots. */
 export const MIN_CAPACITY = 256;
 
@@ -445,7 +450,12 @@ export class SharedLimits {
   }
 }
 
-/** Source slots for stacks that may hold `connections` connections in all: twice that, bounded. */
+/**
+ * Source slots for stacks that may hold `connections` connections in all (every worker's): four
+ * times that, bounded by MAX_CAPACITY. At a load factor of 1/4 a PROBE-slot window is full
+ * essentially never unless someone aims at it (review r/metrics F5: at twice, 2 workers, the first
+ * full window came at ~125,000 live sources); a full window fails open (SourceLimits.acquire).
+ */
 export function sourceCapacityFor(connections: number): number {
-  return pow2AtLeast(2 * connections);
+  return pow2AtLeast(4 * connections);
 }

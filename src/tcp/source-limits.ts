@@ -50,6 +50,18 @@ export interface SourceAddresses {
   zoneOf?(ip: number): number;
 }
 
+/**
+ * `table` keyed for the source of a connection from `ip` (an IPv4 address, or an IPv6 handle that
+ * `addresses` turns into its address): IPv4 by address, IPv6 by /64, link-local IPv6 by the whole
+ * address and its zone (SourceTable.key6). The one keying of sources, for TCP's per-source limits
+ * and TLS's per-source handshake limit alike.
+ */
+export function keySource(table: SourceTable, ip: number, addresses: SourceAddresses | undefined): SourceTable {
+  const a = addresses?.address?.(ip);
+  if (a === undefined) return table.key4(ip);
+  return table.key6(a, 0, isLinkLocal6(a, 0) ? (addresses!.zoneOf?.(ip) ?? 0) : 0);
+}
+
 /** Slot -1: the connection is not accounted per source (the table was full for its address). */
 export const NO_SLOT = -1;
 
@@ -66,6 +78,8 @@ export class SourceLimits {
   addresses: SourceAddresses | undefined;
 
   readonly table: SourceTable;
+  /** The table's overflow slot (SourceTable.overflowSlot). */
+  private readonly overflowSlot: number;
   /** This thread's exact bytes per slot. */
   private readonly local: Float64Array;
   /** What this thread published per slot, KiB. */
@@ -84,6 +98,7 @@ export class SourceLimits {
     this.pressureBytes = Math.floor((opts.maxBytes * 3) / 4);
     this.refuseBytes = Math.floor((opts.maxBytes * 15) / 16);
     this.table = shared.sources;
+    this.overflowSlot = this.table.overflowSlot;
     // (+ 1: the table's overflow slot)
     this.local = new Float64Array(this.table.capacity + 1);
     this.published = new Int32Array(this.table.capacity + 1);
@@ -97,9 +112,7 @@ export class SourceLimits {
   }
 
   private key(ip: number): SourceTable {
-    const a = this.addresses?.address?.(ip);
-    if (a === undefined) return this.table.key4(ip);
-    return this.table.key6(a, 0, isLinkLocal6(a, 0) ? (this.addresses!.zoneOf?.(ip) ?? 0) : 0);
+    return keySource(this.table, ip, this.addresses);
   }
 
   /** Whether a new connection from `ip` would be admitted (a check only; acquire admits). */
@@ -115,15 +128,23 @@ export class SourceLimits {
    * Admits a new connection from `ip` if its source is under its limits: its slot, or
    * -1 - SOURCE_CONN_LIMIT / -1 - SOURCE_MEMORY_LIMIT / -1 - SOURCE_OVERFLOW_LIMIT.
    *
-   * When the table has no room for the address (its probe window is full: about as many busy
-   * sources as the table has slots, or a cluster an attacker aimed at), the connection is charged
-   * to the table's one overflow slot, which all such sources share with the limits of ONE source
-   * (source-max-connections, source-max-memory). Admitting them unaccounted, as before, let a
-   * spray of addresses that had filled the table open connections without any per-source bound;
-   * refusing every new source outright would lock out legitimate clients while the table is
-   * full. Linux's analogue is the SYN queue's shared overflow: bounded, counted, never unbounded.
+   * When the table has no room for the address (its probe window is full: the table holds about
+   * as many busy sources as it has slots, or a cluster an attacker aimed at), the connection FAILS
+   * OPEN: it is charged to the table's overflow slot, which has no per-source limits (counted,
+   * `source-table-full`), and is bounded by the process's limits only (the connection cap, the
+   * memory budget), as long as `overflowOpen` (the caller's "the global budget has room": below
+   * its pressure level). Under memory pressure it is refused (`source-overflow-limit`).
+   *
+   * Why not fail closed (the overflow slot with one source's limits, as before): a full table
+   * means the per-source bound is already being evaded by address rotation (one on-link host has
+   * as many link-local addresses as it likes, review r/metrics F5); failing closed then refused
+   * the same legitimate new clients every time (those whose probe window was full) while the
+   * attacker kept its connections. Many hashed overflow slots would fail closed the same way for
+   * the addresses hashing to a full one. Failing open keeps serving new clients while the
+   * process's own limits hold, and the table is sized (sourceCapacityFor: 4 slots per
+   * connection) so that it fills only under such an attack.
    */
-  acquire(ip: number): number {
+  acquire(ip: number, overflowOpen = true): number {
     const s = this.key(ip).acquire(this.maxConnections, Infinity);
     if (s >= 0) {
       if (this.bytes(s) < this.refuseBytes) return s;
@@ -131,12 +152,13 @@ export class SourceLimits {
       return -1 - SOURCE_MEMORY_LIMIT;
     }
     if (s === ACQUIRE_TABLE_FULL) {
-      const o = this.table.acquireOverflow(this.maxConnections, Infinity);
-      if (o >= 0 && this.bytes(o) < this.refuseBytes) {
-        this.unaccounted++;
-        return o;
+      if (overflowOpen) {
+        const o = this.table.acquireOverflow(0x7fffffff, Infinity);
+        if (o >= 0) {
+          this.unaccounted++;
+          return o;
+        }
       }
-      if (o >= 0) this.table.release(o);
       this.overflowRefused++;
       return -1 - SOURCE_OVERFLOW_LIMIT;
     }
@@ -197,14 +219,14 @@ export class SourceLimits {
     return (this.table.kib(slot) - this.published[slot]) * 1024 + this.local[slot];
   }
 
-  /** May `slot` buffer n more bytes? */
+  /** May `slot` buffer n more bytes? (The overflow slot has no per-source limit: the global budget bounds it.) */
   room(slot: number, n: number): boolean {
-    return (this.solo ? this.local[slot] : this.bytes(slot)) + n <= this.maxBytes;
+    return slot === this.overflowSlot || (this.solo ? this.local[slot] : this.bytes(slot)) + n <= this.maxBytes;
   }
 
-  /** Above the source's pressure level. */
+  /** Above the source's pressure level (never the overflow slot: see acquire()). */
   tight(slot: number): boolean {
-    return (this.solo ? this.local[slot] : this.bytes(slot)) >= this.pressureBytes;
+    return slot !== this.overflowSlot && (this.solo ? this.local[slot] : this.bytes(slot)) >= this.pressureBytes;
   }
 
   /** Connections and bytes of one address (for tests and `show tcp memory`). */

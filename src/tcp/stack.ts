@@ -565,16 +565,28 @@ export class TcpStack {
     this.sink.privateTx = false;
   }
 
+  /**
+   * @internal sendControl() as a private frame (beginPrivate/endPrivate, exception-safe: a throw
+   * in the output path must not leave later public frames marked private). Only unacceptable
+   * segments' answers come here, never the per-segment hot path.
+   */
+  sendPrivateControl(localIp: number, remoteIp: number, localPort: number, remotePort: number, seq: number, ack: number, flags: number): void {
+    this.beginPrivate();
+    try {
+      this.sendControl(localIp, remoteIp, localPort, remotePort, seq, ack, flags);
+    } finally {
+      this.endPrivate();
+    }
+  }
+
   /** RST for a segment without a connection (RFC 9293 §3.10.7.1); private (beginPrivate). */
   private replyRst(g: Segment): void {
-    this.beginPrivate();
     if ((g.flags & TCP_ACK) !== 0) {
-      this.sendControl(g.dstIp, g.srcIp, g.dstPort, g.srcPort, g.ack, 0, TCP_RST);
+      this.sendPrivateControl(g.dstIp, g.srcIp, g.dstPort, g.srcPort, g.ack, 0, TCP_RST);
     } else {
       const segLen = g.dataLen + ((g.flags & TCP_SYN) !== 0 ? 1 : 0) + ((g.flags & TCP_FIN) !== 0 ? 1 : 0);
-      this.sendControl(g.dstIp, g.srcIp, g.dstPort, g.srcPort, 0, seqAdd(g.seq, segLen), TCP_RST | TCP_ACK);
+      this.sendPrivateControl(g.dstIp, g.srcIp, g.dstPort, g.srcPort, 0, seqAdd(g.seq, segLen), TCP_RST | TCP_ACK);
     }
-    this.endPrivate();
   }
 
   /**

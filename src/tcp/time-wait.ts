@@ -157,9 +157,16 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
       return;
     }
     st.err('time-wait-unacceptable');
-    if (st.takeOutOfWindowAck(this, now, g.dataLen)) {
-      st.beginPrivate(); // an unacceptable segment's answer: left out of /metrics (private-reasons.ts)
+    if (st.takeOutOfWindowAck(this, now, g.dataLen)) this.sendPrivateAck(now);
+  }
+
+  /** sendAck() as a private frame: an unacceptable segment's answer, left out of /metrics (private-reasons.ts). */
+  sendPrivateAck(now: number): void {
+    const st = this.stack;
+    st.beginPrivate();
+    try {
       this.sendAck(now);
+    } finally {
       st.endPrivate();
     }
   }
@@ -169,7 +176,7 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
     const st = this.stack;
     const sink = st.sink;
     if (!sink.begin(this.localIp, this.remoteIp, false, true)) {
-      st.err('tx-full'); // the peer retransmits its FIN and we answer then
+      if (!st.privateTx) st.err('tx-full'); // the peer retransmits its FIN and we answer then
       return;
     }
     const buf = sink.buf;

@@ -412,6 +412,35 @@ describe('AF_PACKET device (real kernel peers in network namespaces)', { skip: S
         await small.stop();
       });
 
+      it('takes frames that arrived while the handler ran in the same wakeup (no epoll round trip)', async () => {
+        const p = await startProbe();
+        await p.ok('open', { ifname: 'eth0', options: { ringVersion: version, vectorSize: 64 } });
+        await p.ok('start', { report: true });
+        const N = 5;
+        const before = (await p.ok('stats')).stats as Record<string, number>;
+        await p.ok('stallInHandler', { packets: N, holdMs: 20 });
+        const since = p.mark();
+        await pySend(NS_B, [frame(devMac, peerMac, ETHERTYPE_TEST + text('afpt-recheck-first'))]);
+        await p.waitEvent('the handler to stall', 5000, (e) => e.ev === 'stalling', since);
+        const tag = (i: number) => `afpt-recheck-${String(i).padStart(3, '0')}`;
+        await pySend(NS_B, Array.from({ length: N }, (_, i) => frame(devMac, peerMac, ETHERTYPE_TEST + text(tag(i)))));
+        await p.waitEvent('the last frame sent during the stall', 5000, rxWith(tag(N - 1)), since);
+        const s = (await p.ok('stats')).stats as Record<string, number>;
+        const got = p.events.slice(since).filter(rxWith('afpt-recheck-'));
+        const tags = ['afpt-recheck-first', ...Array.from({ length: N }, (_, i) => tag(i))];
+        assert.deepEqual(
+          got.map((e) => tags.find((t) => rxWith(t)(e))),
+          tags,
+          'every frame once, in order',
+        );
+        const others = p.events.slice(since).filter((e) => e.ev === 'rx' && !rxWith('afpt-recheck-')(e)).length;
+        assert.ok(s.rxRechecks - before.rxRechecks >= 1, `rechecks ${s.rxRechecks - before.rxRechecks}`);
+        // the first frame woke the socket; the ones sent during the stall came in that same wakeup
+        assert.ok(s.rxWakeups - before.rxWakeups <= 1 + others, `wakeups ${s.rxWakeups - before.rxWakeups}, ${others} other frames`);
+        await p.ok('close');
+        await p.stop();
+      });
+
       for (const vectorSize of [4, 256]) {
         it(`a ring overrun during a stall: each frame at most once, in order (vector ${vectorSize})`, async () => {
           // A ring smaller than the burst (V2: 16 slots; V3: 4 blocks of 4 KiB) fills while the

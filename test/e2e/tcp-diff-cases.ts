@@ -310,6 +310,11 @@ export const NORMAL: Case[] = [
     steps: [...withResponse(), { flags: 'A', ack: -100, len: 1 }, probe],
   },
   {
+    name: 'ack-old-pure-window-zero',
+    rfc: 'RFC 9293 §3.10.7.4: an ACK below SND.UNA "can be ignored"; Linux ignores it (tcp_ack old_ack: no window update), so a pure ACK with an old ack and window 0, seq in the window above RCV.NXT, neither closes the window nor poisons SND.WL1 (review r/metrics F4)',
+    steps: [...withResponse(), { flags: 'A', ack: -10, seq: 1000, win: 0, advance: false }, { flags: 'A', data: 'req', wait: 120, view: summary }, { flags: 'A', wait: 60 }],
+  },
+  {
     name: 'ack-below-isn-with-data',
     rfc: 'RFC 5961 §5.2: acceptable is SND.UNA - MAX.SND.WND ≤ SEG.ACK; Linux also caps MAX.SND.WND by the bytes acknowledged so far (an ACK for bytes never sent is too old)',
     steps: [...open(), { flags: 'A', ack: -1, len: 1 }, probe],

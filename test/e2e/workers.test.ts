@@ -87,11 +87,16 @@ describe('worker threads on the lab', { skip }, () => {
     assert.match(await pod('show hardware-interfaces'), /0\s+vpp_wk_0 \(1\)\s+interrupt\n/);
   });
 
-  it('serves 2,000 connections from 2,000 source ports, none reset or lost on the wrong worker; show runtime lists both', async () => {
+  it('serves 2,000 connections from as many source ports, none reset or lost on the wrong worker; show runtime lists both', async () => {
     await pod('clear runtime');
     await pod('clear errors');
     const r = many(2000, 50);
-    assert.deepEqual(r, { ok: 2000, reset: 0, timeout: 0, refused: 0, bad: 0, ports: 2000 });
+    const { ports, ...outcome } = r;
+    assert.deepEqual(outcome, { ok: 2000, reset: 0, timeout: 0, refused: 0, bad: 0 });
+    // The kernel picks the source ports. Our side closes first (Connection: close), so the client
+    // keeps no TIME_WAIT and may reuse a port within the run (1,887 distinct in one run): what
+    // matters is that the flow hash saw many 4-tuples, not exactly 2,000.
+    assert.ok(ports >= 1500, `distinct client source ports: ${ports}`);
     const sections = threadSections(await pod('show runtime'));
     assert.deepEqual([...sections.keys()], ['vpp_main', 'vpp_wk_0', 'vpp_wk_1']);
     const wk0 = vectors(sections.get('vpp_wk_0')!, 'session-queue');

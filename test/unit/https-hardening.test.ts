@@ -419,6 +419,38 @@ describe('no OpenSSL state before a complete ClientHello record', () => {
     }
   });
 
+  it('review r/metrics (11): a TCP stream\'s source is keyed as TCP keys it: an IPv6 host by its /64 (rotating the /128 does not escape the limit), a link-local address with its zone', () => {
+    // Handles 0xf0000000 + i: i < 100 are 2001:db8:1:2::<i> (one host's /64), i >= 100 fe80::<i> heard on zone 1 or 2.
+    const addresses = {
+      address: (ip: number): Buffer | undefined => {
+        if (ip >>> 28 !== 0xf) return undefined;
+        const i = ip & 0xfff;
+        const b = Buffer.from(i < 100 ? '20010db8000100020000000000000000' : 'fe800000000000000000000000000000', 'hex');
+        b.writeUInt16BE(i, 14);
+        return b;
+      },
+      zoneOf: (ip: number): number => ((ip >>> 12) & 0xf) + 1,
+    };
+    const { l, close } = listener(memoryFiles(pairA), { maxHandshakesPerSource: 2, addresses });
+    const connect = (ip: number): FakeConn => {
+      const c: FakeConn = { handler: null as never, aborted: false, written: [] };
+      const stream = { write: (b: Buffer) => void c.written.push(Buffer.from(b)), end() {}, abort: () => void (c.aborted = true), queuedBytes: 0, remote: `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}:1`, remoteIp: ip | 0 };
+      c.handler = l.accept(stream as ByteStream);
+      return c;
+    };
+    try {
+      // Three /128s of one /64: the third is over the per-source limit (before: three sources).
+      assert.deepEqual([connect(0xf0000001).aborted, connect(0xf0000002).aborted, connect(0xf0000003).aborted], [false, false, true]);
+      // Link-local: per address and zone (what TCP does: one host's address on one link).
+      assert.deepEqual([connect(0xf0000101).aborted, connect(0xf0000101).aborted, connect(0xf0000101).aborted], [false, false, true]);
+      assert.equal(connect(0xf0001101).aborted, false, 'the same fe80:: address heard on another interface is another source');
+      assert.equal(connect(0xf0000102).aborted, false, 'another link-local address is another source');
+      assert.equal(l.errors['handshake-limit-source'], 2);
+    } finally {
+      close();
+    }
+  });
+
   it('handshakes under way are capped in total: the ClientHello beyond the cap is reset and counted; silent connections take no handshake place', async () => {
     const hello = await realClientHello();
     const { l, close } = listener(memoryFiles(pairA), { maxHandshakes: 2, maxHandshakesPerSource: 100 });

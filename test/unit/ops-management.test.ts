@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry, Counter } from 'prom-client';
-import { ManagementServer, parseManagementAddress } from '../../src/ops/management.js';
+import { ManagementServer, MetricsToken, parseManagementAddress } from '../../src/ops/management.js';
 import type { CheckResult } from '../../src/ops/health.js';
 
 describe('parseManagementAddress', () => {
@@ -99,5 +99,45 @@ describe('ManagementServer on [::]', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('review r/metrics (10): an optional bearer token for /metrics (vpp-server { metrics-token-file })', () => {
+  it('401 without the token or with a wrong one, 200 with it; the health endpoints stay open; a rotated file is read again; an empty or missing file is refused', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'vpp-token-'));
+    const file = join(dir, 'token');
+    writeFileSync(file, 's3cret-token\n');
+    const registry = new Registry();
+    new Counter({ name: 'x_total', help: 'x', registers: [registry] }).inc();
+    const ok = (): CheckResult => ({ ok: true, reasons: [] });
+    const server = new ManagementServer({ host: '127.0.0.1', port: 0 }, { live: ok, ready: ok, metrics: registry }, new MetricsToken(file));
+    const { port } = await server.listen();
+    const get = (path: string, auth?: string) => fetch(`http://127.0.0.1:${port}${path}`, { headers: auth === undefined ? {} : { Authorization: auth } });
+    try {
+      const none = await get('/metrics');
+      assert.equal(none.status, 401);
+      assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer /);
+      assert.doesNotMatch(await none.text(), /x_total/);
+      assert.equal((await get('/metrics', 'Bearer wrong')).status, 401);
+      assert.equal((await get('/metrics', 'Bearer s3cret-token-and-more')).status, 401);
+      assert.equal((await get('/metrics', 'Basic czNjcmV0LXRva2Vu')).status, 401);
+      const good = await get('/metrics', 'Bearer s3cret-token');
+      assert.equal(good.status, 200);
+      assert.match(await good.text(), /x_total 1/);
+      for (const p of ['/healthz', '/livez', '/readyz']) assert.equal((await get(p)).status, 200, `${p} open for the kubelet`);
+      // Rotation (a new Secret): the new token, and only it.
+      writeFileSync(file, 'rotated-token-2');
+      assert.equal((await get('/metrics', 'Bearer s3cret-token')).status, 401);
+      assert.equal((await get('/metrics', 'Bearer rotated-token-2')).status, 200);
+    } finally {
+      await server.close();
+    }
+    writeFileSync(file, '  \n');
+    assert.throws(() => new MetricsToken(file), /is empty/);
+    assert.throws(() => new MetricsToken(join(dir, 'missing')), /metrics-token-file/);
+    rmSync(dir, { recursive: true });
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/wire/tcp.js';
 import { TcpHarness } from '../../src/tcp/testing.js';
-import { foldPrivateReasons, TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL } from '../../src/tcp/private-reasons.js';
+import { publicReasons, TCP_PRIVATE_REASONS } from '../../src/tcp/private-reasons.js';
 
 const A = TCP_ACK;
 
@@ -327,7 +327,7 @@ describe('challenge ACKs: one per connection per 500 ms, no stack-wide budget (R
 
 describe('tcp drop reasons as the management endpoint exports them (review-tcp1 H1/F8)', () => {
   // What /metrics shows for node tcp4-session (metrics.ts folds the source's private reasons).
-  const exported = (h: TcpHarness): string => JSON.stringify(foldPrivateReasons(h.stack.errors, TCP_PRIVATE_REASONS, TCP_PRIVATE_REASONS_TOTAL).sort());
+  const exported = (h: TcpHarness): string => JSON.stringify(publicReasons(h.stack.errors, TCP_PRIVATE_REASONS).sort());
 
   it('does not depend on whether a spoofed RST hit the window; show errors still tells them apart', () => {
     const probe = (hit: boolean): TcpHarness => {
@@ -355,5 +355,26 @@ describe('tcp drop reasons as the management endpoint exports them (review-tcp1 
     };
     const rows = [0, 1, 2, 3].map((k) => exported(probe(k)));
     for (const r of rows) assert.equal(r, rows[0]);
+  });
+});
+
+describe('review r/metrics (8): private answers are exception-safe', () => {
+  it('a throw in the output path while a private ACK or RST is written leaves nothing marked private, and public frames after it count as public', () => {
+    for (const kind of ['challenge-ack', 'no-listener-rst'] as const) {
+      const h = new TcpHarness();
+      h.open();
+      const sink = h.sink as unknown as { begin: (...a: unknown[]) => boolean };
+      const begin = sink.begin.bind(h.sink);
+      sink.begin = () => {
+        throw new Error('injected failure');
+      };
+      assert.throws(() => (kind === 'challenge-ack' ? h.in({ flags: TCP_RST, seq: h.pseq(1000) }) : h.in({ flags: A, seq: 1, ack: 1, srcPort: 1 + h.rport })), /injected failure/);
+      sink.begin = begin;
+      assert.equal(h.stack.privateTx, false, `${kind}: the stack is not left private`);
+      assert.equal((h.sink as { privateTx?: boolean }).privateTx ?? false, false, `${kind}: the sink is not left private`);
+      const before = h.stack.counters.privateSegmentsOut;
+      h.in({ flags: A, seq: h.pseq(), ack: h.seq(), data: 'x'.repeat(4000) }); // in order: a public ACK
+      assert.equal(h.stack.counters.privateSegmentsOut, before, `${kind}: the next ACK is public`);
+    }
   });
 });

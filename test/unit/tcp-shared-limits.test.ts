@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { TcpHarness, buildSegment, type DecodedSegment } from '../../src/tcp/testing.js';
 import { BUFFER_OVERHEAD, MEM_RECV, MemoryBudget, type MemoryOptions } from '../../src/tcp/budget.js';
-import { ACQUIRE_TABLE_FULL, MIN_CAPACITY, PROBE, SharedLimits } from '../../src/tcp/shared-limits.js';
+import { ACQUIRE_TABLE_FULL, MIN_CAPACITY, PROBE, SharedLimits, sourceCapacityFor } from '../../src/tcp/shared-limits.js';
 import { SourceLimits } from '../../src/tcp/source-limits.js';
 import { formatTcpMemory } from '../../src/tcp/memory-show.js';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/wire/tcp.js';
@@ -201,8 +201,8 @@ describe('shared source table', () => {
   });
 });
 
-describe('review (h/metrics): sources that find the table full share one bounded overflow slot', () => {
-  it('charges them to the overflow slot with one source\'s limits, refuses beyond it (source-overflow-limit), and gives the place back on close', () => {
+describe('review r/metrics F5 (M8): sources that find the table full fail open while the budget has room', () => {
+  it('admits them in the overflow slot without per-source limits (source-table-full), refuses them only under memory pressure (source-overflow-limit), and gives the place back on close', () => {
     const shared = SharedLimits.create({ threads: 1, sources: 1 });
     const counted: string[] = [];
     const mem = new MemoryBudget({ limit: 1 << 30, sourceMaxConnections: 3, sourceMaxBytes: 1 << 20 }, shared);
@@ -215,23 +215,50 @@ describe('review (h/metrics): sources that find the table full share one bounded
     for (let i = 0; i < 1000 && shared.sources.count(o) > 0; i++) mem.sources.close(o);
     const admitted: number[] = [];
     const reasons: (string | null)[] = [];
-    for (let i = 0; i < 5; i++) {
+    // More than one source's limit (3) from addresses without a slot: all admitted.
+    for (let i = 0; i < 10; i++) {
       const r = mem.admitConnection(0x0b000000 + i);
       reasons.push(r);
       if (r === null) admitted.push(mem.slotFor(0x0b000000 + i));
     }
-    assert.deepEqual(reasons, [null, null, null, 'source-overflow-limit', 'source-overflow-limit'], 'three (one source\'s limit) from addresses without a slot');
+    assert.deepEqual(reasons, Array(10).fill(null), 'fail open: every one admitted');
     assert.ok(admitted.every((s) => mem.sources.isOverflow(s)), `all in the overflow slot (${admitted})`);
-    assert.deepEqual(mem.sources.overflow(), { connections: 3, bytes: 0 });
-    assert.equal(counted.filter((r) => r === 'source-table-full').length, 3);
-    assert.equal(counted.filter((r) => r === 'source-overflow-limit').length, 2);
-    // Their bytes count for the overflow slot (its memory limit applies to all of them together).
-    mem.charge(0, admitted[0], 4096);
-    assert.equal(mem.sources.overflow().bytes, 4096);
-    mem.release(0, admitted[0], 4096);
+    assert.deepEqual(mem.sources.overflow(), { connections: 10, bytes: 0 });
+    assert.equal(counted.filter((r) => r === 'source-table-full').length, 10);
+    // Their bytes count for the global budget only: beyond one source's source-max-memory (1 MiB) still room.
+    mem.charge(0, admitted[0], 2 << 20);
+    assert.equal(mem.sources.overflow().bytes, 2 << 20);
+    assert.equal(mem.room(admitted[0], 4096), true, 'no per-source memory limit on the overflow slot');
+    assert.equal(mem.tight(admitted[0]), false);
+    mem.release(0, admitted[0], 2 << 20);
+    // The edge: under memory pressure (the budget at its pressure level), an address without a slot is refused.
+    const pressureAt = mem.pressureAt;
+    mem.pressureAt = 0;
+    assert.equal(mem.admitConnection(0x0d000000), 'source-overflow-limit');
+    assert.equal(counted.filter((r) => r === 'source-overflow-limit').length, 1);
+    mem.pressureAt = pressureAt;
     mem.sources.close(admitted[0]);
-    assert.equal(mem.admitConnection(0x0c000000), null, 'a place in the overflow slot is free again');
+    assert.equal(mem.admitConnection(0x0c000000), null, 'below the pressure level: admitted again');
     assert.ok(mem.sources.isOverflow(mem.slotFor(0x0c000000)));
     assert.equal(shared.sources.live <= shared.sources.capacity, true, 'the overflow slot is not a source');
+  });
+
+  it('sizes the table at 4 slots a connection (up to 2^20 slots, 32 bytes of shared memory each): as many single-connection sources as connections never find a window full', () => {
+    assert.equal(sourceCapacityFor(200_000), 1 << 20, '2 workers at the default 100,000 connections: 2^20 slots (5.2 a connection)');
+    assert.ok(sourceCapacityFor(200_000) >= 4 * 200_000);
+    const n = 50_000;
+    const shared = SharedLimits.create({ threads: 1, sources: sourceCapacityFor(n) });
+    assert.ok(shared.sources.capacity >= 4 * n);
+    // 32 bytes a slot (8 Int32 words), the overflow slots and a small header besides.
+    assert.ok(shared.buffer.byteLength <= 32 * (shared.sources.capacity + 1) + 32 * (shared.tls.capacity + 1) + 4096, `${shared.buffer.byteLength} bytes`);
+    const s = new SourceLimits({ maxConnections: 16, maxBytes: 64 << 20 }, shared);
+    let x = 0x12345678;
+    let overflowed = 0;
+    for (let i = 0; i < n; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) | 0; // distinct-enough addresses
+      const slot = s.acquire(x ^ i);
+      if (slot < 0 || s.isOverflow(slot)) overflowed++;
+    }
+    assert.equal(overflowed, 0, `${overflowed} of ${n} sources found their window full`);
   });
 });

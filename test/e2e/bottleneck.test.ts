@@ -17,10 +17,12 @@
  * keeps a standing queue here, let a queue-filling controller pass): after STARTUP (from
  * STEADY_AFTER_S on) the median of the bottleneck's own queue (tbf's backlog, sampled every ~50 ms;
  * the ping figure, printed beside it, agrees but carries the scheduling noise of a loaded machine)
- * at most a quarter of the path's BDP, drops at most 1% of the frames (+ a few); goodput at least
- * 0.8 of the bottleneck's rate. The kernel's bbr keeps a standing queue of 3-21 ms here (median
- * after STARTUP, runs of 2026-12-01): when it misses the quarter BDP (tried twice), the queue bound
- * is its figure, at most half a BDP (CUBIC's ~21 ms is rejected whatever the kernel did).
+ * at most half the path's BDP (10 ms), drops at most 1% of the frames (+ a few); goodput at least
+ * 0.8 of the bottleneck's rate. Ours with bbr measured 2.7-7.5 ms (median backlog after STARTUP,
+ * load average 2-4), ours with CUBIC 21-25 ms, a BBR pacing above BtlBw would fill the 30 ms queue.
+ * The kernel's bbr keeps a standing queue of 13-23 ms here (tbf backlog; by ping 3-23 ms): when it
+ * misses a bound (tried twice), the test says so; a missed drop or goodput bound becomes the
+ * kernel's own figure for that run (a loaded machine), the queue bound stays.
  * Three runs: the kernel with bbr (asserted to run bbr: `ss -tin` shows `bbr:(bw:...)`), the
  * reference: where it misses a bound the test says so and that bound becomes the kernel's figure
  * (a loaded machine, not our stack); ours with bbr must pass; ours with CUBIC, which fills the
@@ -263,7 +265,7 @@ describe(`BBR under a bottleneck (tbf ${RATE_MBIT} mbit, ${2 * DELAY_MS} ms RTT,
       await sleep(50);
     }
     // The absolute judge.
-    const abs: Bounds = { queueMedianMs: 0.25 * BDP_MS, steadyDropFrac: 0.01, steadyDropSlack: 10, goodputMbit: 0.8 * RATE_MBIT };
+    const abs: Bounds = { queueMedianMs: 0.5 * BDP_MS, steadyDropFrac: 0.01, steadyDropSlack: 10, goodputMbit: 0.8 * RATE_MBIT };
     const kernelRun = async (label: string) => {
       let ssOut = '';
       const r = await download(label, kernelRetrans, async () => {
@@ -308,13 +310,12 @@ describe(`BBR under a bottleneck (tbf ${RATE_MBIT} mbit, ${2 * DELAY_MS} ms RTT,
     lab.stopOurs();
 
     // The kernel's bbr is the reference: where it misses a bound on this machine now (a loaded
-    // machine: its CPU, the delay line's wake-ups; its own standing queue), say so, and that bound
-    // becomes the kernel's own figure (with a margin) for this run; the queue's at most half a BDP
-    // (a controller that fills the queue, as CUBIC does here at ~20 ms, is rejected whatever the
-    // kernel did).
+    // machine: its CPU, the delay line's wake-ups), say so, and a drop or goodput bound becomes the
+    // kernel's own figure (with a margin) for this run. The queue bound stays whatever the kernel
+    // did (its bbr keeps a standing queue here): a controller that fills the queue, as CUBIC does
+    // here at ~21 ms, is rejected.
     const kf = failures(k, abs);
     const judge: Bounds = { ...abs };
-    if (k.backlogMedian > abs.queueMedianMs) judge.queueMedianMs = Math.min(k.backlogMedian * 1.1, 0.5 * BDP_MS);
     if (k.steadyDrops > abs.steadyDropFrac * (k.steadySent + k.steadyDrops) + abs.steadyDropSlack) {
       judge.steadyDropFrac = k.steadyDrops / Math.max(1, k.steadySent + k.steadyDrops);
       judge.steadyDropSlack = 2 * abs.steadyDropSlack;
@@ -328,7 +329,7 @@ describe(`BBR under a bottleneck (tbf ${RATE_MBIT} mbit, ${2 * DELAY_MS} ms RTT,
     const cf = failures(cu, judge);
     const kf2 = failures(k, judge);
     console.log(`ours bbr: ${of.length === 0 ? 'passes' : of.join('; ')}; ours cubic (control): ${cf.length === 0 ? 'PASSES (the judge cannot tell)' : `fails (${cf.join('; ')})`}`);
-    if (kf2.length > 0) console.log(`the kernel's bbr misses even this run's judge (${kf2.join('; ')}): its standing queue is over half a BDP now; ours is held to the bound all the same`);
+    if (kf2.length > 0) console.log(`the kernel's bbr misses even this run's judge (${kf2.join('; ')}): Linux's bbr keeps a standing queue over half a BDP on this path; ours is held to the bound all the same`);
     assert.deepEqual(of, [], 'ours with bbr meets the judge');
     assert.ok(cf.length > 0, 'the judge rejects a queue-filling controller (ours with CUBIC)');
   });

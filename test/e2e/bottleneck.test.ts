@@ -18,7 +18,7 @@
  * STEADY_AFTER_S on) the median of the bottleneck's own queue (tbf's backlog, sampled every ~50 ms;
  * the ping figure, printed beside it, agrees but carries the scheduling noise of a loaded machine)
  * at most half the path's BDP (10 ms), drops at most 1% of the frames (+ a few); goodput at least
- * 0.8 of the bottleneck's rate. Ours with bbr measured 2.7-7.5 ms (median backlog after STARTUP,
+ * 0.8 of the bottleneck's rate. Ours with bbr measured 2.9-7.5 ms (median backlog after STARTUP,
  * load average 2-4), ours with CUBIC 21-25 ms, a BBR pacing above BtlBw would fill the 30 ms queue.
  * The kernel's bbr keeps a standing queue of 13-23 ms here (tbf backlog; by ping 3-23 ms): when it
  * misses a bound (tried twice), the test says so; a missed drop or goodput bound becomes the

@@ -106,8 +106,6 @@ export class Bbr implements CongestionControl {
   packetConservation = false;
   idleRestart = false;
   private hasSeenRtt = false;
-  /** The time of the last rate sample (onIdle has none of its own). */
-  private lastNow = 0;
   /** The segment size of the last update (for the quantum). */
   private mss = 1460;
   // BtlBw's windowed max (Kathleen Nichols' algorithm, as Linux's lib/minmax.c): the best, second
@@ -192,19 +190,20 @@ export class Bbr implements CongestionControl {
 
   /**
    * Sending starts again with nothing in flight after the application paused (Linux's
-   * CA_EVENT_TX_START while app-limited): no burst beyond BtlBw in PROBE_BW.
+   * CA_EVENT_TX_START while app-limited): no burst beyond BtlBw in PROBE_BW. PROBE_RTT's end is
+   * judged at `now` (Linux: tcp_jiffies32), not at the last ACK's time: after a long pause the
+   * 200 ms are over.
    */
-  onIdle(_h: CongestionHost): void {
+  onIdle(h: CongestionHost, now: number): void {
     this.idleRestart = true;
     this.ackEpochAcked = 0;
     if (this.mode === BBR_PROBE_BW) this.setPacingRate(this.bw0, 1);
-    else if (this.mode === BBR_PROBE_RTT) this.checkProbeRttDone(_h, this.lastNow);
+    else if (this.mode === BBR_PROBE_RTT) this.checkProbeRttDone(h, now);
   }
 
   /** Linux's bbr_main: the model from this ACK's rate sample, then the pacing rate and cwnd. */
   onRateSample(h: CongestionHost, rs: DeliveryRate, now: number): void {
     this.mss = h.sndMss;
-    this.lastNow = now;
     this.updateBw(rs);
     this.updateAckAggregation(h, rs, now);
     if (this.mode === BBR_PROBE_BW && this.isNextCyclePhase(rs, now)) this.advanceCyclePhase(now);

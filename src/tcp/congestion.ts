@@ -89,8 +89,8 @@ export interface CongestionControl {
   onRto(h: CongestionHost, flight: number, first: boolean, now: number): void;
   /** The last reduction proved spurious (spurious.ts): cwnd, ssthresh and the algorithm's state come back. */
   undo(h: CongestionHost): void;
-  /** After an idle restart (RFC 5681 §4.1): growth starts a new epoch. */
-  onIdle(h: CongestionHost): void;
+  /** After an idle restart (RFC 5681 §4.1), at `now`: growth starts a new epoch. */
+  onIdle(h: CongestionHost, now: number): void;
 }
 
 /** The congestion control a new connection gets (TcpOptions.congestionControl). */
@@ -160,7 +160,7 @@ export class NewReno implements CongestionControl {
     this.acc = 0;
   }
 
-  onIdle(_h: CongestionHost): void {
+  onIdle(_h: CongestionHost, _now: number): void {
     this.acc = 0;
   }
 }
@@ -297,7 +297,7 @@ export class Cubic implements CongestionControl {
     this.pCwnd = 0;
   }
 
-  onIdle(_h: CongestionHost): void {
+  onIdle(_h: CongestionHost, _now: number): void {
     this.epochStart = -1;
   }
 }

@@ -76,10 +76,18 @@ export function synReceivedAck(c: TcpConnection, g: Segment, now: number): boole
   return establish(c, now);
 }
 
-/** The handshake's RTT sample: from the echoed timestamp, or the SYN(-ACK) if it was sent once (Karn). */
+/**
+ * The handshake's RTT sample: from the echoed timestamp, or the SYN(-ACK) if it was sent once
+ * (Karn). An echo older than our first SYN(-ACK) (rttTime; 0 for a SYN-cookie connection, which
+ * kept no time) is not an echo of ours: it would make an RTT of up to an hour, and the first
+ * pacing rate (cwnd / SRTT) a crawl, so it is ignored (as ack-input.ts drops samples out of range).
+ */
 function handshakeRtt(c: TcpConnection, now: number): void {
   const opt = c.stack.opt;
-  if (c.tsOk && opt.hasTs && opt.tsEcr !== 0) rttSample(c, (c.tsNow(now) - opt.tsEcr) | 0, true);
+  const timed = c.retries === 0 || c.rttTime > 0; // a SYN-cookie connection has retries 1, rttTime 0
+  const elapsed = timed ? now - c.rttTime + 1 : 3600_000; // +1: the timestamp clock's whole-ms ticks
+  const r = c.tsOk && opt.hasTs && opt.tsEcr !== 0 ? (c.tsNow(now) - opt.tsEcr) | 0 : -1;
+  if (r >= 0 && r <= elapsed && r < 3600_000) rttSample(c, r, true);
   else if (c.retries === 0) rttSample(c, now - c.rttTime);
   c.retries = 0;
   c.backoff = 0;

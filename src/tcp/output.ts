@@ -234,12 +234,15 @@ function sendSynSegment(
 
 /**
  * The sending step of a flush, in a synchronized state: RFC 5681 §4.1's restart after idle,
- * then whatever loss recovery sends (retransmissions first, then new data and FIN).
+ * then whatever loss recovery sends (retransmissions first, then new data and FIN). A model-based
+ * controller (bbr) skips the restart, as Linux skips it for controllers with cong_control
+ * (tcp_slow_start_after_idle_check): its cwnd comes from the model, and the pacer (at BtlBw
+ * after idle, bbr's onIdle) is what bounds the restart burst.
  */
 export function sendData(c: TcpConnection, now: number): void {
-  if (c.sndMax === c.sndUna && now - c.lastSendAt > rtoCur(c) && c.cwnd > c.iw()) {
+  if (c.sndMax === c.sndUna && !c.cc.modelBased && now - c.lastSendAt > rtoCur(c) && c.cwnd > c.iw()) {
     c.cwnd = c.iw();
-    c.cc.onIdle(c);
+    c.cc.onIdle(c, now);
   }
   c.rec.send(now);
 }

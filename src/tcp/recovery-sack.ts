@@ -39,12 +39,21 @@ const TLP_DELACK_MS = 40;
  * earliest deadline (dataplane/tcp-host.ts): Node fires it ≥ 1 ms after it is armed (libuv's
  * loop clock is in whole ms; in interrupt mode the loop sleeps in epoll until then or until a
  * frame arrives), where Linux's pacer has a high-resolution timer. Arriving ACKs wake it too.
- * With a 2 ms credit a wakeup every ~1-2 ms still sends at the full pacing rate; a burst is at
- * most 2 ms of data plus one quantum (bbr.ts: ~1 ms of data, ≥ 2 segments, ≤ 64 KB).
+ * A loaded loop turns less often than that: the credit is the time since this connection's last
+ * send opportunity (its previous send() call), at least PACE_CREDIT_MS and at most
+ * PACE_CREDIT_MAX_MS, applied once per send() call, so a loop that turns every w ms still sends
+ * w ms of data per turn (with a fixed 2 ms credit, turns ≥ 3 ms apart sent below the pacing rate,
+ * not app-limited, and BtlBw ratcheted down each gain cycle). A burst is at most the credit's
+ * data plus one quantum (bbr.ts: ~1 ms of data, ≥ 2 segments, ≤ 64 KB); sending again with
+ * nothing in flight (an idle restart) gets PACE_CREDIT_MS only.
  */
 export const PACE_CREDIT_MS = 2;
+/** The most the pacer's credit grows to when the event loop turns slowly (ms). */
+export const PACE_CREDIT_MAX_MS = 10;
 /** IPv4 and TCP headers of a segment, without options (what the pacer charges per segment besides the payload). */
 const SEGMENT_HEADERS = 40;
+/** IPv6 and TCP headers of a segment, without options. */
+const SEGMENT_HEADERS_6 = 60;
 
 export class SackRecovery implements LossRecovery {
   readonly log = new SentLog();
@@ -113,11 +122,19 @@ export class SackRecovery implements LossRecovery {
   private newlyLostBytes = 0;
   /** Delivery-rate estimation and the rate sample, for a model-based controller (bbr); null otherwise. */
   readonly rate: DeliveryRate | null = null;
+  /** The pacer: when send() last ran (its credit is the time since, see send()). */
+  private paceLastCall = 0;
+  /** The pacer: what one segment costs on the wire besides its payload (IP and TCP headers, timestamps). */
+  private readonly segHeaders: number;
 
   constructor(private readonly c: TcpConnection) {
     this.recover = c.sndUna;
     this.fack = this.fackBefore = c.sndUna;
     this.reoWndRound = c.sndUna;
+    // An IPv6 peer's address is a handle in 240.0.0.0/4 (dataplane/ip6-peers.ts).
+    this.segHeaders = (c.remoteIp >>> 28 === 0xf ? SEGMENT_HEADERS_6 : SEGMENT_HEADERS) + (c.tsOk ? 12 : 0);
+    // Created at ESTABLISHED: the first send's credit counts from here (not from time 0).
+    this.paceLastCall = c.stack.now;
     if (c.cc.modelBased) {
       this.rate = new DeliveryRate();
       this.log.enableRate();
@@ -144,6 +161,15 @@ export class SackRecovery implements LossRecovery {
     const log = this.log;
     const rate = this.rate;
     const paced = rate !== null && c.cc.pacingRate > 0;
+    if (paced) {
+      // The pacer's credit (see PACE_CREDIT_MS): the time since the previous send opportunity,
+      // within [PACE_CREDIT_MS, PACE_CREDIT_MAX_MS]; PACE_CREDIT_MS on a restart from idle.
+      const lag = now - this.paceLastCall;
+      this.paceLastCall = now;
+      let credit = PACE_CREDIT_MS;
+      if (lag > credit && c.sndMax !== c.sndUna) credit = lag < PACE_CREDIT_MAX_MS ? lag : PACE_CREDIT_MAX_MS;
+      if (rate.paceNext < now - credit) rate.paceNext = now - credit;
+    }
     let sent = false;
     if (this.forceRxt) {
       // RFC 6675 §5 step (4.3): the first lost segment goes out at once, whatever the pipe.
@@ -173,7 +199,7 @@ export class SackRecovery implements LossRecovery {
         if (paced && !this.paceOk(now)) break;
         const r = this.retransmitRecord(k, now);
         if (r < 0) break;
-        if (paced) this.paced(r, now);
+        if (paced) this.paced(r);
         sent = true;
         continue;
       }
@@ -207,13 +233,13 @@ export class SackRecovery implements LossRecovery {
         }
         if (paced && !this.paceOk(now)) break;
         // Sending again from an empty pipe after the application paused (Linux's CA_EVENT_TX_START).
-        if (rate !== null && flight === 0 && rate.appLimited !== 0) c.cc.onIdle(c);
+        if (rate !== null && flight === 0 && rate.appLimited !== 0) c.cc.onIdle(c, now);
         if (this.frtoNew > 0) {
           if (len > mss) len = mss;
           this.frtoNew--;
         }
         n = transmit(c, c.sndMax, len, now, true, big && len > mss);
-        if (paced && n > 0) this.paced(n, now);
+        if (paced && n > 0) this.paced(n);
       } else if (c.finQueued && c.sndMax === c.finSeq) {
         if (room <= 0 && flight > 0) {
           c.cwndLimited = true;
@@ -244,8 +270,17 @@ export class SackRecovery implements LossRecovery {
    */
   private paceOk(now: number): boolean {
     const c = this.c;
-    const next = this.rate!.paceNext;
-    if (next <= now || c.cc.pacingRate <= 0) return true;
+    const r = this.rate!;
+    let next = r.paceNext;
+    const pr = c.cc.pacingRate;
+    if (next <= now || pr <= 0) return true;
+    // The schedule was made at the rate of the last send; the wait is at most ~2 quanta at the
+    // current rate (a rate that rose meanwhile, e.g. from a first guess off a bad handshake RTT,
+    // shortens it).
+    const most = now + (2 * c.cc.quantum) / pr;
+    if (next > most) {
+      next = r.paceNext = most;
+    }
     if (c.paceAt !== next) {
       c.paceAt = next;
       c.stack.timerUpdate(c);
@@ -256,21 +291,19 @@ export class SackRecovery implements LossRecovery {
 
   /**
    * n bytes of sequence space were just sent: the next send waits their size on the wire over the
-   * rate, from the schedule (at most PACE_CREDIT_MS behind now). On the wire, as Linux's pacer
+   * rate, from the schedule (send() keeps it at most the credit behind now). Unlike Linux, the
+   * first 10 segments are paced too (tcp-bbr.test.ts: the initial window does not go out at once).
+   * On the wire, as Linux's pacer
    * (which charges skb->len, headers included, at a rate computed from payload bytes): each
    * segment costs its IP and TCP headers too, a margin of ~3.5% below BtlBw on top of the 1%
    * the controller leaves; pacing payload alone at 0.99·BtlBw kept a standing queue at the
    * bottleneck (the bottleneck e2e test).
    */
-  private paced(n: number, now: number): void {
+  private paced(n: number): void {
     const c = this.c;
     const rate = c.cc.pacingRate;
     if (rate <= 0 || n <= 0) return;
-    const mss = c.sndMss;
-    const wire = n + Math.ceil(n / mss) * (c.tsOk ? SEGMENT_HEADERS + 12 : SEGMENT_HEADERS);
-    const floor = now - PACE_CREDIT_MS;
-    const r = this.rate!;
-    r.paceNext = (r.paceNext > floor ? r.paceNext : floor) + wire / rate;
+    this.rate!.paceNext += (n + Math.ceil(n / c.sndMss) * this.segHeaders) / rate;
   }
 
   /** The first record deemed lost and not retransmitted since, or -1. */

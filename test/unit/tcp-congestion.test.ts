@@ -185,7 +185,7 @@ describe('CUBIC (RFC 9438)', () => {
     const h = host(20, 10);
     cc.onAck(h, MSS, 0, 0);
     assert.equal(cc.epochStart, 0);
-    cc.onIdle(h);
+    cc.onIdle(h, 100);
     assert.equal(cc.epochStart, -1);
     cc.onAck(h, MSS, 0, 5000);
     assert.equal(cc.epochStart, 5000);

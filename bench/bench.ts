@@ -55,6 +55,9 @@ const USAGE = `usage: node dist/bench/bench.js [--duration S] [--reps N] [--conn
                    (the flat path gets IPv6 addresses); idle: memory per idle keep-alive connection with
                    ${IDLE_CONNECTIONS} of them open
   --loss P         the loss row's random drop, % each way (default 5)
+  --loss-warmup N  10 MB downloads with the loss, not counted, before the loss row's (default 3):
+                   ours restarts for its like-for-like row, and a cold V8 (lazy compilation, the
+                   first optimisations of the recovery paths) took 2-5x the CPU of a warm one
 Writes bench/results/latest.json. Needs root (network namespaces).`;
 
 interface Options {
@@ -84,6 +87,8 @@ interface Options {
   only: Set<Measurement>;
   /** the loss row's drop rate in each direction, % */
   lossPct: number;
+  /** the loss row's uncounted warm-up downloads per server */
+  lossWarmup: number;
 }
 
 const MEASUREMENTS = ['ping', 'single', 'download', 'keepalive', 'newconn', 'loss', 'ipv6', 'idle'] as const;
@@ -128,7 +133,7 @@ interface ServerResult {
 type ServerName = 'ours' | 'nginx' | 'node';
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, reps: 5, downloadReps: 15, downloadWarmup: 30, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false, tlsRows: [...TLS_ROW_NAMES], only: new Set(MEASUREMENTS), lossPct: 5 };
+  const o: Options = { duration: 10, reps: 5, downloadReps: 15, downloadWarmup: 30, connections: 64, threads: 2, topology: 'both', servers: ['ours', 'nginx', 'node'], waitQuiet: 0, prefix: 'bench', tls: true, onlyTls: false, tlsRows: [...TLS_ROW_NAMES], only: new Set(MEASUREMENTS), lossPct: 5, lossWarmup: 3 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -169,6 +174,10 @@ function parseArgs(argv: string[]): Options {
       const p = Number(v());
       if (!(p > 0 && p < 100)) throw new Error(`--loss: '${argv[i]}' (a percentage between 0 and 100)`);
       o.lossPct = p;
+    } else if (a === '--loss-warmup') {
+      const w = Number(v());
+      if (!(Number.isInteger(w) && w >= 0 && w <= 10)) throw new Error(`--loss-warmup: '${argv[i]}' (0-10 downloads)`);
+      o.lossWarmup = w;
     } else if (a === '--only-tls') {
       o.onlyTls = true;
       o.tls = true;
@@ -551,12 +560,12 @@ async function main(): Promise<number> {
   const oursCongestionControl = (): string => /tcp-congestion-control\s+(\S+)/.exec(o.engine ?? '')?.[1] ?? 'cubic';
   const runLoss = async (label: string, who: 'ours' | 'nginx' | 'nginxSameCc' | 'oursKernelCc', t: Target, counters: () => Promise<Record<string, number>>, ourCc?: string): Promise<void> => {
     await waitIndex(label, t);
-    progress(`${label}: ${o.reps} × 10 MB download with ${o.lossPct}% random loss both ways (nftables on the bridge)`);
+    progress(`${label}: ${o.reps} × 10 MB download with ${o.lossPct}% random loss both ways (nftables on the bridge)${o.lossWarmup > 0 ? `, after ${o.lossWarmup} not counted` : ''}`);
     const restoreOffload = await segmentBeforeThePath(flat.ns.worker);
     const removeLoss = await addPathLoss(flat.ns.switch, t.ip, o.lossPct);
     let r: LossDownloadResult;
     try {
-      r = await lossDownloads(t, flat.ns.switch, `/${BIG_NAME}`, BIG_BYTES, o.reps, counters);
+      r = await lossDownloads(t, flat.ns.switch, `/${BIG_NAME}`, BIG_BYTES, o.reps, counters, o.lossWarmup);
     } finally {
       await removeLoss();
       await restoreOffload();

@@ -7,11 +7,12 @@
  *   flock /tmp/vpp-e2e.lock node dist/bench/loss-capture.js [OUT_DIR] [REPS] [ours,nginx,kernel-cubic,kernel-reno,kernel-bbr]
  *   (env: LOSS=5 %, ENGINE='tcp-congestion-control bbr' for ours)
  *
- * Each download's pcap is OUT_DIR/<server>-<n>.pcap; the curl time is printed.
+ * Each download's pcap is OUT_DIR/<server>-<n>.pcap; the curl time is printed, and for ours the
+ * server's CPU time and run-queue wait over the download (all its threads, /proc/PID/task/TID/schedstat).
  */
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { POD_UID } from '../src/lab/lab.js';
@@ -27,7 +28,28 @@ mkdirSync(out, { recursive: true });
 const flat = new FlatLab('lcap');
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-async function capture(name: string): Promise<void> {
+/**
+ * The server's CPU time and run-queue wait (ms) over all its threads, from /proc/<pid>/task/<tid>/schedstat
+ * (time on the CPU, time runnable but waiting for one): where a user-space server's
+ * latency goes on a loaded machine (the kernel's TCP runs in softirq context and does not wait).
+ */
+function sched(pid: number | undefined): [number, number] {
+  if (pid === undefined) return [0, 0];
+  let cpu = 0;
+  let wait = 0;
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const [a, b] = readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ').map(Number);
+      cpu += a / 1e6;
+      wait += b / 1e6;
+    }
+  } catch {
+    /* gone */
+  }
+  return [cpu, wait];
+}
+
+async function capture(name: string, pid?: number): Promise<void> {
   const removeLoss = await addPathLoss(flat.ns.switch, flat.serverIp, Number(process.env.LOSS ?? 5));
   const restore = await segmentBeforeThePath(flat.ns.worker);
   try {
@@ -37,11 +59,13 @@ async function capture(name: string): Promise<void> {
       let err = '';
       td.stderr.on('data', (d: Buffer) => (err += d.toString()));
       for (let t = 0; t < 100 && !err.includes('listening'); t++) await new Promise((r) => setTimeout(r, 50));
+      const s0 = sched(pid);
       const r = await runAsync(['ip', 'netns', 'exec', flat.ns.client, 'curl', '-s', '-o', '/dev/null', '--max-time', '60', '-w', '%{http_code} %{size_download} %{time_total}', `http://${flat.serverIp}/10mb.bin`], { timeoutMs: 70_000 });
+      const s1 = sched(pid);
       await new Promise((r) => setTimeout(r, 300));
       td.kill('SIGINT');
       await new Promise((r) => td.on('exit', r));
-      console.log(`${name} ${i}: ${r.stdout.trim()} -> ${file} (${err.trim().split('\n').slice(-2).join('; ')})`);
+      console.log(`${name} ${i}: ${r.stdout.trim()} -> ${file} (${err.trim().split('\n').slice(-2).join('; ')})${pid !== undefined ? `; server cpu ${(s1[0] - s0[0]).toFixed(1)} ms, run-queue wait ${(s1[1] - s0[1]).toFixed(1)} ms` : ''}`);
     }
   } finally {
     await restore();
@@ -58,7 +82,7 @@ try {
   }
   if (who.includes('ours')) {
     await flat.startOurs();
-    await capture('ours');
+    await capture('ours', flat.ourPid);
     console.log((await cli(flat.podSocket, 'show tcp stats')) ?? '');
     flat.stopOurs();
   }

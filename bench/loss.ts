@@ -187,9 +187,15 @@ export async function lossDownloads(
   expectBytes: number,
   reps: number,
   serverCounters: () => Promise<Record<string, number>>,
+  warmup = 0,
 ): Promise<LossDownloadResult> {
   const seconds: number[] = [];
   const failures: string[] = [];
+  // Warm-up downloads (same path, same loss), not counted: a server in steady state, not its
+  // first requests (a freshly started Node process compiles and optimises as it goes).
+  for (let i = 0; i < warmup; i++) {
+    await runAsync(['ip', 'netns', 'exec', t.clientNs, 'curl', '-s', '-o', '/dev/null', '--max-time', '60', `http://${t.ip}${path}`], { timeoutMs: 70_000 });
+  }
   const droppedBefore = await droppedSoFar(switchNs);
   const clientBefore = await kernelTcpCounters(t.clientNs);
   const serverBefore = await serverCounters();

@@ -206,7 +206,18 @@ export class DataplaneSegmentSink implements SegmentSink {
   }
 }
 
-/** Drives a TcpStack from the dataplane's vector loop and one re-armed timer. */
+/**
+ * Drives a TcpStack from the dataplane's vector loop and one re-armed timer.
+ *
+ * Timers on a ~50 µs path (RACK's reordering window, the tail loss probe, the pacer) are due
+ * within a fraction of a millisecond, where Node's setTimeout is a whole-millisecond timer that a
+ * busy loop delays further. So every run of the vector loop (each RX vector, each timer run, each
+ * application kick) first runs the timers already due at its clock, before TCP output: a busy
+ * connection's deadlines are met by the next frame that arrives, not only by the setTimeout (which
+ * remains for an idle path). The setTimeout is armed for the earliest deadline rounded up to the
+ * next whole millisecond: Node truncates a fractional delay, so it fired up to 1 ms before the
+ * deadline, found nothing due and was armed again (two wakeups for one deadline).
+ */
 export class TcpHost {
   private timer: NodeJS.Timeout | null = null;
   private armedFor = Infinity;
@@ -217,6 +228,7 @@ export class TcpHost {
   ) {
     dp.tcp = stack;
     dp.afterVector = (now) => {
+      stack.tick(now);
       stack.flush(now);
       this.arm();
     };
@@ -226,9 +238,9 @@ export class TcpHost {
   private fire = (): void => {
     this.timer = null;
     this.armedFor = Infinity;
-    const now = this.dp.beginRun();
-    this.stack.tick(now);
-    this.dp.runAfterVector(now);
+    if (this.dp.afterVector === null) return; // closed
+    // The timers due now run in runAfterVector (afterVector above), on a fresh clock.
+    this.dp.runAfterVector(this.dp.beginRun());
     this.dp.flush();
   };
 
@@ -238,7 +250,8 @@ export class TcpHost {
     if (deadline === Infinity || deadline >= this.armedFor) return;
     if (this.timer !== null) clearTimeout(this.timer);
     this.armedFor = deadline;
-    this.timer = setTimeout(this.fire, Math.max(0, deadline - this.dp.now()));
+    const wait = Math.ceil(deadline - this.dp.now());
+    this.timer = setTimeout(this.fire, wait > 0 ? wait : 0);
   }
 
   /** Sends what applications wrote outside a vector (e.g. after an async file read). */

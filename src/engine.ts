@@ -168,6 +168,8 @@ export class Engine {
     } catch (err) {
       throw new EngineConfigError(`vpp-server { ${(err as Error).message} }`);
     }
+    if (this.metricsToken?.hasInnerWhitespace)
+      log.warn({ code: 'METRICS_TOKEN_WHITESPACE', path: tokenFile }, `metrics-token-file ${tokenFile}: the token contains white space; a bearer token is one word, so no scrape can ever match it (every /metrics request will get 401)`);
     this.shutdownGraceMs = seconds(config, 'shutdown-grace', ENGINE_DEFAULTS.shutdownGraceSeconds, 3600) * 1000;
     const stallMs = seconds(config, 'stall-threshold', ENGINE_DEFAULTS.stallThresholdSeconds, 3600) * 1000;
     this.health = new LoopHealth(this.now(), {
@@ -221,7 +223,7 @@ export class Engine {
     this.memory = resolveMemoryConfig(config.engine);
     const m = this.memory;
     // One set of limits for the process: the workers attach to the main thread's buffer.
-    this.sharedLimits = options.sharedLimits ?? SharedLimits.create({ threads: 1, sources: sourceCapacityFor(this.services.tcpOptions.maxConnections ?? DEFAULT_TCP_OPTIONS.maxConnections) });
+    this.sharedLimits = options.sharedLimits ?? SharedLimits.create({ threads: 1, sources: sourceCapacityFor(this.services.tcpOptions.maxConnections ?? DEFAULT_TCP_OPTIONS.maxConnections, m.limit, 1) });
     this.services.tcpOptions.memory = new MemoryBudget({ limit: m.budget, sourceMaxConnections: m.sourceMaxConnections, sourceMaxBytes: m.sourceMaxBytes }, this.sharedLimits);
     this.services.sharedLimits = this.sharedLimits;
     this.services.memoryOrigin = m.origin;

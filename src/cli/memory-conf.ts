@@ -125,6 +125,8 @@ export function detectMemoryLimit(read: ReadFile = readOrUndefined, ram = totalm
 
 export interface MemoryConfig {
   budget: number;
+  /** The memory limit we run under (cgroup memory.max or RAM): what a percentage budget is of, and what sizes the source table (shared-limits.ts sourceCapacityFor). */
+  limit: number;
   /** How the budget was chosen, for the start-up log and `show tcp memory`. */
   origin: string;
   sourceMaxConnections: number;
@@ -139,8 +141,8 @@ export function resolveMemoryConfig(engine: Record<string, string>, detect: () =
   let budget: number;
   let origin: string;
   const p = percent(raw);
+  const limit = detect();
   if (p !== undefined) {
-    const limit = detect();
     budget = Math.floor((limit.bytes * p) / 100);
     origin = `${p}% of ${limit.source} ${formatBytes(limit.bytes)}${engine['memory-budget'] === undefined ? ', the default' : ''}`;
   } else {
@@ -152,6 +154,7 @@ export function resolveMemoryConfig(engine: Record<string, string>, detect: () =
   const sourceMaxBytes = sp !== undefined ? Math.floor((budget * sp) / 100) : parseSize(rawSource)!;
   return {
     budget,
+    limit: limit.bytes,
     origin,
     sourceMaxConnections: Number(engine['source-max-connections'] ?? MEMORY_DEFAULTS.sourceMaxConnections),
     sourceMaxBytes,

@@ -7,7 +7,7 @@
  * is one dual-stack socket, falling back to 0.0.0.0 where the kernel has no IPv6.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -64,28 +64,42 @@ export interface ManagementHandlers {
  */
 export class MetricsToken {
   private digest: Buffer;
-  private mtimeMs: number;
-  private size: number;
+  /** Which file the token was read from, and which version of it: re-read when any of these moves. */
+  private version: FileVersion;
+  /**
+   * The file's token has white space inside it (after trimming the ends): a bearer token is one
+   * word (`Bearer <token>` matches `\S+`), so no request can ever match it. The engine warns at
+   * config load; the endpoint still starts (refusing every scrape, as configured).
+   */
+  readonly hasInnerWhitespace: boolean;
 
   constructor(readonly file: string) {
-    const { digest, mtimeMs, size } = MetricsToken.read(file);
-    this.digest = digest;
-    this.mtimeMs = mtimeMs;
-    this.size = size;
+    const r = MetricsToken.read(file);
+    this.digest = r.digest;
+    this.version = r.version;
+    this.hasInnerWhitespace = r.innerWhitespace;
   }
 
-  private static read(file: string): { digest: Buffer; mtimeMs: number; size: number } {
+  private static read(file: string): { digest: Buffer; version: FileVersion; innerWhitespace: boolean } {
     let text: string;
-    let st;
+    let st: Stats;
     try {
-      text = readFileSync(file, 'utf8');
-      st = statSyncSafe(file);
+      // One open file, its stat and its content both taken from the descriptor: a Secret swap (the
+      // kubelet renames ..data to a new directory) landing between the two cannot pair the old
+      // content with the new file's stat, which would pin the old token (review r/metrics2 R2-3).
+      const fd = openSync(file, 'r');
+      try {
+        st = fstatSync(fd);
+        text = readFileSync(fd, 'utf8');
+      } finally {
+        closeSync(fd);
+      }
     } catch (err) {
       throw new Error(`metrics-token-file ${file}: ${(err as Error).message}`);
     }
     const token = text.trim();
     if (token === '') throw new Error(`metrics-token-file ${file} is empty`);
-    return { digest: createHash('sha256').update(token).digest(), mtimeMs: st?.mtimeMs ?? 0, size: st?.size ?? 0 };
+    return { digest: createHash('sha256').update(token).digest(), version: versionOf(st), innerWhitespace: /\s/.test(token) };
   }
 
   /** Whether an Authorization header carries the token (constant time: SHA-256 digests compared with timingSafeEqual). */
@@ -97,22 +111,41 @@ export class MetricsToken {
     return timingSafeEqual(createHash('sha256').update(m[1]).digest(), this.digest);
   }
 
-  /** Re-reads the file when it changed (size or mtime); keeps the last good token if it cannot. */
+  /**
+   * Re-reads the file when it changed: another file behind the path (device, inode: a swapped
+   * symlink, a Secret's new directory), or the same file rewritten (size, mtime, ctime). Keeps the
+   * last good token if it cannot.
+   */
   private refresh(): void {
     const st = statSyncSafe(this.file);
-    if (st === undefined || (st.mtimeMs === this.mtimeMs && st.size === this.size)) return;
+    if (st === undefined || sameVersion(versionOf(st), this.version)) return;
     try {
       const r = MetricsToken.read(this.file);
       this.digest = r.digest;
-      this.mtimeMs = r.mtimeMs;
-      this.size = r.size;
+      this.version = r.version;
     } catch {
       // (a Secret being swapped: the symlink may point nowhere for an instant) keep the last token
     }
   }
 }
 
-function statSyncSafe(file: string): { mtimeMs: number; size: number } | undefined {
+interface FileVersion {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+function versionOf(st: Stats): FileVersion {
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+}
+
+function sameVersion(a: FileVersion, b: FileVersion): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+function statSyncSafe(file: string): Stats | undefined {
   try {
     return statSync(file);
   } catch {
@@ -120,9 +153,16 @@ function statSyncSafe(file: string): { mtimeMs: number; size: number } | undefin
   }
 }
 
+/** The routes `served` counts (anything else is `other`: never a key per client-chosen path). */
+const ROUTES: ReadonlySet<string> = new Set(['/healthz', '/livez', '/readyz', '/metrics', '/']);
+
 export class ManagementServer {
   private server: Server | null = null;
-  /** Requests answered, by path (for tests and `show management`). */
+  /**
+   * Requests answered, by route (/healthz /livez /readyz /metrics /, anything else `other`; for
+   * tests and `show management`). Counted before routing and authentication, so never keyed by the
+   * client's path: 20,000 distinct paths once cost 136 MiB of heap (review r/metrics2 R2-2).
+   */
   readonly served: Record<string, number> = {};
 
   constructor(
@@ -176,7 +216,8 @@ export class ManagementServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
-    this.served[path] = (this.served[path] ?? 0) + 1;
+    const route = ROUTES.has(path) ? path : 'other';
+    this.served[route] = (this.served[route] ?? 0) + 1;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('method not allowed\n');
       return;

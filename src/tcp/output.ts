@@ -132,7 +132,10 @@ export function windowField(r: ReceiveWindow, queued: number): number {
   if (r.stack.privateTx) {
     // A private answer moves no edge: the window update, if one is owed, stays owed (review r/metrics F1).
     const s = r.rcvWscale;
-    const f = promised > 0 ? (promised + (1 << s) - 1) >>> s : 0;
+    // Rounded DOWN (review r/metrics2 R2-4): rounding up would advertise a right edge beyond
+    // rcvAdvRight that nothing records (a later public ACK could then shrink the window), and
+    // would tell an off-path prober where RCV.NXT sits within a 2^wscale step.
+    const f = promised > 0 ? promised >>> s : 0;
     return f > 0xffff ? 0xffff : f;
   }
   let win = rcvBuf - queued;
@@ -164,8 +167,9 @@ export function sendAck(c: TcpConnection, now: number): void {
  *
  * It settles none of the connection's public debts (review r/metrics F1): a delayed ACK owed
  * for legitimate data (lastAckSent, ackPending) is still sent when due, a window update is still
- * owed (windowField advertises only what was promised already for a private segment), and a
- * D-SACK owed from before this segment stays owed (the segment's own D-SACK goes in this ACK).
+ * owed (windowField advertises only what was promised already for a private segment, rounded
+ * down), and a D-SACK owed from before this segment stays owed and is not sent here (the
+ * segment's own D-SACK goes in this ACK): each block is reported once.
  * If the sink is full it is dropped (a courtesy ACK; never kept and sent later as public).
  */
 export function sendPrivateAck(c: TcpConnection, now: number): void {
@@ -173,6 +177,10 @@ export function sendPrivateAck(c: TcpConnection, now: number): void {
   const lastAckSent = c.lastAckSent;
   const ackPending = c.ackPending;
   const txBlocked = st.txBlocked;
+  // A D-SACK owed from before this segment is a public debt, reported once (RFC 2883 §4): it goes
+  // in the public ACK that settles it, so it is left out of this one (review r/metrics2 R2-1).
+  // Only a D-SACK this segment set (or changed) goes out here; the owed one is restored below.
+  if (c.dsack && c.dsackIn && c.dsackStart === c.dsackInStart && c.dsackEnd === c.dsackInEnd) c.dsack = false;
   st.beginPrivate();
   try {
     transmit(c, c.sndNxt, 0, now, false);

@@ -22,7 +22,8 @@
  * memory budget has room (SourceLimits.acquire: it fails open, counted `source-table-full`;
  * refused under memory pressure, `source-overflow-limit`): a full window means the table holds
  * about as many busy sources as it has room for, which the default sizing (four times the
- * connections the stacks may hold, up to MAX_CAPACITY) makes rare. Slots are never emptied, only reused: one
+ * connections the stacks may hold, up to MAX_CAPACITY and 1% of the memory limit:
+ * sourceCapacityFor) makes rare. Slots are never emptied, only reused: one
  * whose count is 0 is free, so a lookup can stop at the first slot never used.
  */
 import { randomBytes } from 'node:crypto';
@@ -450,12 +451,38 @@ export class SharedLimits {
   }
 }
 
+/** Bytes of shared memory a source slot takes (SLOT_STRIDE Int32 words). */
+export const SLOT_SHARED_BYTES = SLOT_STRIDE * 4;
+/** Bytes a source slot takes in each thread's SourceLimits (its exact bytes, Float64, and what it published, Int32). */
+export const SLOT_THREAD_BYTES = 12;
+/** The share of the memory limit the source table may take once every slot was touched. */
+export const SOURCE_TABLE_MEMORY_SHARE = 0.01;
+
 /**
- * Source slots for stacks that may hold `connections` connections in all (every worker's): four
- * times that, bounded by MAX_CAPACITY. At a load factor of 1/4 a PROBE-slot window is full
- * essentially never unless someone aims at it (review r/metrics F5: at twice, 2 workers, the first
- * full window came at ~125,000 live sources); a full window fails open (SourceLimits.acquire).
+ * Source slots for stacks that may hold `connections` connections in all (every worker's, as
+ * configured: tcp-max-connections times the workers): four times that, bounded by MAX_CAPACITY
+ * and, given `memoryLimit` (the cgroup memory.max or RAM the memory budget is a share of), by
+ * what fits in SOURCE_TABLE_MEMORY_SHARE (1%) of it at SLOT_SHARED_BYTES + `threads` ×
+ * SLOT_THREAD_BYTES a slot.
+ *
+ * Why the memory cap (review r/metrics2 R2-6): the table is outside the memory budget (which
+ * counts only bytes buffered for peers), and its pages, untouched at first, become resident as
+ * distinct sources land on them and stay so: 100,000 sources on the 2^20-slot table of 2
+ * workers made ~49 MiB of RSS, a tenth of a 512 MiB pod. At 1% a 512 MiB pod with 2 workers (3
+ * threads, 68 bytes a slot) gets 65,536 slots (~4.3 MiB when all are touched), a 4 GiB one
+ * 524,288. A smaller table only means more sources share the overflow slot once it is busy; that
+ * fails open (SourceLimits.acquire: no per-source limits while the budget has room, refused
+ * under memory pressure), so the cap trades per-source accounting for bounded memory.
+ *
+ * At a load factor of 1/4 a PROBE-slot window is full essentially never unless someone aims at
+ * it (review r/metrics F5: at twice, 2 workers, the first full window came at ~125,000 live
+ * sources).
  */
-export function sourceCapacityFor(connections: number): number {
-  return pow2AtLeast(4 * connections);
+export function sourceCapacityFor(connections: number, memoryLimit?: number, threads = 1): number {
+  let cap = pow2AtLeast(4 * connections);
+  if (memoryLimit !== undefined && memoryLimit > 0) {
+    const fit = Math.floor((memoryLimit * SOURCE_TABLE_MEMORY_SHARE) / (SLOT_SHARED_BYTES + Math.max(1, threads) * SLOT_THREAD_BYTES));
+    while (cap > MIN_CAPACITY && cap > fit) cap /= 2;
+  }
+  return cap;
 }

@@ -137,8 +137,10 @@ export class TimeWaitConnection implements SegmentReceiver, ReceiveWindow {
         rejectOutOfWindow(this, segLen, now);
         return;
       case SEG_RESET:
-        st.counters.rstIn++;
-        st.err('rst-in-time-wait'); // RFC 1337: no assassination
+        // RFC 1337: no assassination. Counted only in the private error reason (private-reasons.ts),
+        // not in the exported rst_in: only an RST exactly at RCV.NXT gets here and nothing public
+        // changes, so a public count would tell an off-path prober RCV.NXT (review r/metrics2 R2-5).
+        st.err('rst-in-time-wait');
         return;
       case SEG_ACCEPT_ACK_ONLY:
       case SEG_ACCEPT:

@@ -23,7 +23,8 @@ import { tokenize, type CommandRegistry } from '../cli/registry.js';
 import { errorRows, formatErrors, type ErrorRow } from '../cli/show-commands.js';
 import { QueuePlacer, threadName, type QueuePlacement, type ThreadInfo, type ThreadView } from '../cli/threads.js';
 import type { EngineConfig } from '../cli/vpp-conf.js';
-import type { Engine } from '../engine.js';
+import { tcpOptionsOf, type Engine } from '../engine.js';
+import { resolveMemoryConfig } from '../cli/memory-conf.js';
 import { PcapTrace } from '../dataplane/pcap-trace.js';
 import type { RxMode } from '../io/device.js';
 import type { Logger } from '../log.js';
@@ -88,7 +89,10 @@ export class WorkerPool implements ThreadView {
     private readonly cores: readonly number[] | null,
   ) {
     this.placer = new QueuePlacer(workers);
-    this.shared = SharedLimits.create({ threads: workers + 1, sources: sourceCapacityFor(DEFAULT_TCP_OPTIONS.maxConnections * workers) });
+    // Sized from the configured connection limit (tcp-max-connections, per worker), capped by the
+    // memory limit (sourceCapacityFor): the same figures the engine resolves.
+    const maxConnections = tcpOptionsOf(config.engine).maxConnections ?? DEFAULT_TCP_OPTIONS.maxConnections;
+    this.shared = SharedLimits.create({ threads: workers + 1, sources: sourceCapacityFor(maxConnections * workers, resolveMemoryConfig(config.engine).limit, workers + 1) });
   }
 
   /** Starts the workers and waits until each runs (or one failed: then all are stopped). */

@@ -18,6 +18,7 @@ describe('config: memory keys', () => {
     const m = resolveMemoryConfig(c.engine, () => ({ bytes: GiB, source: 'test' }));
     assert.deepEqual(m, {
       budget: 256 * MiB,
+      limit: GiB,
       origin: 'memory-budget in vpp-server { }',
       sourceMaxConnections: 64,
       sourceMaxBytes: Math.floor((256 * MiB) / 10),
@@ -51,6 +52,7 @@ describe('config: memory keys', () => {
   it('defaults: 25% of the detected limit, a quarter of that per source, 1024 connections, 16 KiB per 30 s', () => {
     const m = resolveMemoryConfig({}, () => ({ bytes: GiB, source: 'cgroup v2 memory.max' }));
     assert.equal(m.budget, 256 * MiB);
+    assert.equal(m.limit, GiB, 'the limit, for sizing the source table (shared-limits.ts sourceCapacityFor)');
     assert.equal(m.origin, '25% of cgroup v2 memory.max 1.0 GiB, the default');
     assert.equal(m.sourceMaxBytes, 64 * MiB);
     assert.equal(m.sourceMaxConnections, 1024);

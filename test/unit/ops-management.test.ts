@@ -141,3 +141,73 @@ describe('review r/metrics (10): an optional bearer token for /metrics (vpp-serv
     rmSync(dir, { recursive: true });
   });
 });
+
+describe('review r/metrics2 fixes (h/metricsfix2): the management endpoint', () => {
+  it('R2-2 counts requests by route, everything unknown as `other` (never a key per client path)', async () => {
+    const registry = new Registry();
+    const ok = (): CheckResult => ({ ok: true, reasons: [] });
+    const server = new ManagementServer({ host: '127.0.0.1', port: 0 }, { live: ok, ready: ok, metrics: registry });
+    const { port } = await server.listen();
+    try {
+      for (const p of ['/healthz', '/livez', '/readyz', '/metrics', '/', '/metrics/x', '/a', '/b?c=d', '/healthz?x=1']) {
+        await (await fetch(`http://127.0.0.1:${port}${p}`)).text();
+      }
+      await (await fetch(`http://127.0.0.1:${port}/zz`, { method: 'POST' })).text();
+      assert.deepEqual({ ...server.served }, { '/healthz': 2, '/livez': 1, '/readyz': 1, '/metrics': 1, '/': 1, other: 4 });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('R2-3 re-reads the token when another file is behind the path, even with the same size and mtime (inode compared)', async () => {
+    const fs = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = fs.mkdtempSync(join(tmpdir(), 'vpp-token-ino-'));
+    try {
+      fs.mkdirSync(join(dir, '..ts1'));
+      fs.mkdirSync(join(dir, '..ts2'));
+      fs.writeFileSync(join(dir, '..ts1', 'token'), 'old-token-AAAA\n');
+      fs.writeFileSync(join(dir, '..ts2', 'token'), 'new-token-BBBB\n');
+      const t0 = new Date(1_700_000_000_000);
+      fs.utimesSync(join(dir, '..ts1', 'token'), t0, t0);
+      fs.utimesSync(join(dir, '..ts2', 'token'), t0, t0);
+      fs.symlinkSync('..ts1', join(dir, '..data'));
+      fs.symlinkSync('..data/token', join(dir, 'token'));
+      const t = new MetricsToken(join(dir, 'token'));
+      assert.equal(t.accepts('Bearer old-token-AAAA'), true);
+      // The kubelet's atomic swap: same size, same mtime, another inode.
+      fs.symlinkSync('..ts2', join(dir, '..data_tmp'));
+      fs.renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+      assert.equal(t.accepts('Bearer new-token-BBBB'), true, 'the rotated token is accepted');
+      assert.equal(t.accepts('Bearer old-token-AAAA'), false, 'the old token is refused');
+      assert.equal(t.hasInnerWhitespace, false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('flags a token with white space inside (it can never match a Bearer header), and the engine warns at config load', async () => {
+    const fs = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { Engine } = await import('../../src/engine.js');
+    const { createLogger, LogRing } = await import('../../src/log.js');
+    const dir = fs.mkdtempSync(join(tmpdir(), 'vpp-token-ws-'));
+    try {
+      const file = join(dir, 'token');
+      fs.writeFileSync(file, '  two words\n');
+      const t = new MetricsToken(file);
+      assert.equal(t.hasInnerWhitespace, true);
+      assert.equal(t.accepts('Bearer two words'), false);
+      const ring = new LogRing(100);
+      const log = createLogger({ destination: join(dir, 'log'), ring, level: 'debug' });
+      new Engine({ config: { nodaemon: true, engine: { 'metrics-token-file': file }, warnings: [] }, log, logRing: ring, openDevice: () => { throw new Error('not opened'); } });
+      assert.ok(ring.last().some((l) => l.includes('METRICS_TOKEN_WHITESPACE')), ring.last().join('\n'));
+      fs.writeFileSync(file, 'oneword\n');
+      assert.equal(new MetricsToken(file).hasInnerWhitespace, false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

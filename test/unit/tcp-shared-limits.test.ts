@@ -243,6 +243,17 @@ describe('review r/metrics F5 (M8): sources that find the table full fail open w
     assert.equal(shared.sources.live <= shared.sources.capacity, true, 'the overflow slot is not a source');
   });
 
+  it('R2-6 caps the table by 1% of the memory limit (32 bytes shared + 12 per thread a slot), never below MIN_CAPACITY', () => {
+    const MiB = 1024 * 1024;
+    assert.equal(sourceCapacityFor(200_000, 512 * MiB, 3), 1 << 16, '512 MiB pod, 2 workers: 5.12 MiB / 68 bytes = 78,951 -> 65,536 slots');
+    assert.ok((1 << 16) * (32 + 3 * 12) <= 0.01 * 512 * MiB);
+    assert.equal(sourceCapacityFor(200_000, 4096 * MiB, 3), 1 << 19);
+    assert.equal(sourceCapacityFor(200_000, 64 * 1024 * MiB, 3), 1 << 20, 'a large limit: the connection sizing (up to MAX_CAPACITY) holds');
+    assert.equal(sourceCapacityFor(1000, 64 * 1024 * MiB, 3), 4096, 'sized from the connections when they need less');
+    assert.equal(sourceCapacityFor(200_000, 1 * MiB, 3), MIN_CAPACITY);
+    assert.equal(sourceCapacityFor(200_000), 1 << 20, 'no limit given: as before');
+  });
+
   it('sizes the table at 4 slots a connection (up to 2^20 slots, 32 bytes of shared memory each): as many single-connection sources as connections never find a window full', () => {
     assert.equal(sourceCapacityFor(200_000), 1 << 20, '2 workers at the default 100,000 connections: 2^20 slots (5.2 a connection)');
     assert.ok(sourceCapacityFor(200_000) >= 4 * 200_000);

@@ -27,6 +27,7 @@ import { NetworkAttachmentDefinition, SecurityContextConstraints, type CniConfig
 import { INIT_DEFAULTS } from './init.js';
 import type { WwwContent } from './www-content.js';
 import type { Engine, Ipv4Cidr } from './values.js';
+import { DATAPLANE_SEMI_SPACE_MB } from '../threads/heap-limits.js';
 
 export const APP_NAME = 'vpp-server';
 /** Name of the NetworkAttachmentDefinition and of the interface it creates in the pod. */
@@ -72,9 +73,11 @@ export const IMAGE_PATHS = {
  * each semi-space grow to 16 MiB under a high allocation rate (making connections, TLS), and
  * never gives it back: +16 MiB of RSS that holds only garbage. The cost is a scavenge twice as
  * often where the allocation rate is high; each one copies the survivors, which do not depend on
- * the size. docs/bench.md "The young generation" has the figures.
+ * the size. docs/bench.md "The young generation" has the figures. Without the flag (a bare
+ * `vpp-server run`) the pool's workers get the same cap from their resourceLimits
+ * (src/threads/heap-limits.ts); the main thread keeps V8's default.
  */
-export const DATAPLANE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+export const DATAPLANE_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${DATAPLANE_SEMI_SPACE_MB}`];
 
 export const DEFAULT_IMAGE = 'quay.io/vpp-server/vpp-server:latest';
 export const DEFAULT_IMAGE_VPP = 'quay.io/vpp-server/vpp:24.10';

@@ -34,6 +34,11 @@ export interface AttachOptions {
    * fires if its writableLength never reached its high-water mark).
    */
   onDrainBelow?: (drained: () => void) => void;
+  /**
+   * The application is idle (ByteStream.compact) and the socket holds nothing: the transport below
+   * may shrink (a TLSSocket over our TCP: the TCP connection's compact, once the Duplex is empty).
+   */
+  compactBelow?: () => void;
 }
 
 /** With queuedBelow: plaintext handed to the socket while what sits below it is under this. */
@@ -147,6 +152,10 @@ class SocketStream implements ByteStream {
     }
     if (this.corked) this.uncork();
     s.end();
+  }
+
+  compact(): void {
+    if (this.heldBytes === 0 && this.socket.writableLength === 0) this.options.compactBelow?.();
   }
 
   abort(): void {

@@ -1116,6 +1116,10 @@ export class HttpStaticServer {
         c.idleSince = t;
         // Idle from here on: the transport can shrink what it holds (memory per idle connection).
         c.stream.compact?.();
+        // And so does the job list: a response that went through the async path (a cold or
+        // expired cache entry) grew its store (17 slots, ~150 B), which shift() keeps. Dropping it
+        // is the point here (idle; review r/perf), unlike clearArray on per-vector lists.
+        if (c.queue.length === 0) c.queue.length = 0;
       } else if (t - c.idleSince >= l.idleTimeoutMs) {
         this.count('idle-timeout');
         c.finish();

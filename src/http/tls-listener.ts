@@ -679,6 +679,10 @@ export class TlsListener {
       // What TLS has already handed to the Duplex and to our TCP (as the native engine counts it).
       queuedBelow: () => duplex.writableLength + t.stream.queuedBytes,
       onDrainBelow: (drained) => (duplex.afterDrain = drained),
+      // Idle (the HTTP server's sweep): once TLS and the Duplex hold nothing, TCP may compact.
+      compactBelow: () => {
+        if (duplex.writableLength === 0) t.stream.compact?.();
+      },
     });
   }
 

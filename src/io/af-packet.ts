@@ -97,6 +97,9 @@ export interface AfPacketStats extends DeviceStats {
   /** Ring looks on loop turns while polling, and those that found nothing. */
   rxPolls: number;
   rxEmptyPolls: number;
+  /** Spun slices (polling) ended early because another fd of the loop had an event (fs work done, a
+   *  CLI or management socket, a worker's message): that work waits ~10 µs, not the 100 µs slice. */
+  rxSpinBreaks: number;
   /** adaptive: switches from interrupt to polling (a wakeup found frames) and back (idle period over). */
   rxToPolling: number;
   rxToInterrupt: number;

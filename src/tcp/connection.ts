@@ -189,8 +189,6 @@ export class TcpConnection implements ByteStream {
   /** RACK reordering timer and Tail Loss Probe timer (run by the SACK recovery). */
   reoAt = Infinity;
   ptoAt = Infinity;
-  /** The pacer (bbr): a send waits for this deadline (Infinity = not waiting). */
-  paceAt = Infinity;
   persisting = false;
   /** Unanswered window probes (reset by any ACK) and the persist backoff shift. */
   probes = 0;
@@ -272,6 +270,21 @@ export class TcpConnection implements ByteStream {
       this.rec.compact();
       this.q.compact();
     }
+  }
+
+  /**
+   * The pacer's deadline (bbr): a send waits for it (Infinity = not waiting). Kept in the
+   * model-based controller's DeliveryRate (review r/perf: a field here held a boxed Infinity,
+   * 16 B more on every CUBIC connection); a connection without one never waits.
+   */
+  get paceAt(): number {
+    const r = this.rec?.rate;
+    return r == null ? Infinity : r.paceAt;
+  }
+
+  set paceAt(t: number) {
+    const r = this.rec?.rate;
+    if (r != null) r.paceAt = t;
   }
 
   abort(): void {

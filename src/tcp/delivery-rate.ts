@@ -43,6 +43,8 @@ export class DeliveryRate {
   appLimited = 0;
   /** The pacer (recovery-sack.ts): the earliest time of the next paced send (ms). */
   paceNext = 0;
+  /** The pacer's timer (TcpConnection.paceAt): armed for this deadline (ms), Infinity = not waiting. */
+  paceAt = Infinity;
 
   // ------------------------------------------------------------ the sample of the current ACK (rs.*)
   /** rs.prior_delivered: P.delivered of the most recently sent record this ACK delivered; -1 = none. */

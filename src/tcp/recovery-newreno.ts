@@ -27,6 +27,11 @@ export class NewRenoRecovery implements LossRecovery {
     this.recover = c.sndUna;
   }
 
+  /** No model-based controller without SACK: no rate sample, no pacer (a prototype getter, no field). */
+  get rate(): null {
+    return null;
+  }
+
   steady(): boolean {
     return !this.inRecovery && this.dupAcks === 0;
   }

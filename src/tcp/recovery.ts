@@ -16,6 +16,7 @@
  */
 import type { TcpParsedOptions } from '../wire/tcp.js';
 import type { TcpConnection } from './connection.js';
+import type { DeliveryRate } from './delivery-rate.js';
 import type { Segment } from './types.js';
 
 export interface LossRecovery {
@@ -52,4 +53,6 @@ export interface LossRecovery {
   release(): void;
   /** Nothing is outstanding and the application is idle: let go of storage that can be made again. */
   compact(): void;
+  /** Delivery-rate estimation and the pacer's state, for a model-based controller (bbr); null otherwise. */
+  readonly rate: DeliveryRate | null;
 }

@@ -15,7 +15,7 @@
  *
  * The main thread reads no RX queue; it sends (ping, gratuitous ARP) through a send-only socket.
  */
-import { BroadcastChannel, Worker } from 'node:worker_threads';
+import { BroadcastChannel, Worker, type WorkerOptions } from 'node:worker_threads';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { execute, type ExecuteResult, type LineExecutor } from '../cli/cli.js';
 import type { CliContext } from '../cli/context.js';
@@ -30,6 +30,7 @@ import type { RxMode } from '../io/device.js';
 import type { Logger } from '../log.js';
 import { SharedLimits, sourceCapacityFor } from '../tcp/shared-limits.js';
 import { DEFAULT_OPTIONS as DEFAULT_TCP_OPTIONS } from '../tcp/types.js';
+import { WORKER_RESOURCE_LIMITS } from './heap-limits.js';
 import type { CounterSnapshot, FromWorker, OpenPlan, SharedNeighbor, ToWorker, WorkerData } from './protocol.js';
 
 /** Shows printed once per thread, under a thread header. */
@@ -56,6 +57,11 @@ interface Handle {
   cpuNow: number;
   pending: Map<number, (m: FromWorker) => void>;
   exited: boolean;
+}
+
+/** A worker's options: its data, its thread name, and the dataplane's young-generation cap (heap-limits.ts). */
+export function workerOptions(data: WorkerData): WorkerOptions {
+  return { workerData: data, name: threadName(data.index), resourceLimits: { ...WORKER_RESOURCE_LIMITS } };
 }
 
 export class WorkerPool implements ThreadView {
@@ -103,7 +109,7 @@ export class WorkerPool implements ThreadView {
         neighborChannel: this.channelName,
         sharedLimits: this.shared.buffer,
       };
-      const worker = new Worker(url, { workerData: data, name: threadName(i) });
+      const worker = new Worker(url, workerOptions(data));
       const h: Handle = { index: i, worker, lwp: 0, lcore: null, cpuNow: -1, pending: new Map(), exited: false };
       this.handles.push(h);
       started.push(

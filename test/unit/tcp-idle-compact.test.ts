@@ -88,3 +88,17 @@ test('a connection holds log storage only while data is outstanding; the next re
   c.compact();
   assert.equal(capacity(log), 0);
 });
+
+test('review r/perf 5: a CUBIC connection holds no pacer deadline and its controller no per-instance constants (prototype getters)', () => {
+  const h = new TcpHarness({ timestamps: true, sack: true });
+  h.open({ sackOk: true, ts: true });
+  const c = h.conn!;
+  assert.equal(c.cc.name, 'cubic');
+  for (const k of ['name', 'modelBased', 'pacingRate', 'quantum']) assert.ok(!Object.hasOwn(c.cc, k), `Cubic has its own ${k}`);
+  assert.equal(c.cc.modelBased, false);
+  assert.equal(c.cc.pacingRate, 0);
+  assert.ok(!Object.hasOwn(c, 'paceAt'), 'paceAt is a field of the connection (a boxed Infinity)');
+  assert.equal(c.paceAt, Infinity, 'never waits for the pacer');
+  c.paceAt = 5; // no pacer: nothing to arm
+  assert.equal(c.paceAt, Infinity);
+});

@@ -81,9 +81,11 @@ test('review r/perf 3: an idle connection whose response went through the async 
     const after = process.memoryUsage().heapUsed;
     assert.ok(streams.every((s) => s.compacts === 1), 'the transport was told once');
     const perConn = (before - after) / N;
-    // ~150 B a connection (the 17-slot store: 95-153 B measured); before the fix -80..2 B.
+    // ~150 B a connection (the 17-slot store), or ~70 B in runs where V8 had already shrunk part
+    // of it (bimodal: 68-71 or 150-154 B over 13 runs); before the fix -80..2 B. The bound sits
+    // between the two populations with room on both sides.
     console.log(`# heap given back per idle connection: ${perConn.toFixed(0)} B`);
-    assert.ok(perConn >= 64, `heap given back per idle connection: ${perConn.toFixed(0)} B`);
+    assert.ok(perConn >= 32, `heap given back per idle connection: ${perConn.toFixed(0)} B`);
   } finally {
     server.close();
     rmSync(www, { recursive: true, force: true });

@@ -124,6 +124,13 @@ export class SackRecovery implements LossRecovery {
   readonly rate: DeliveryRate | null = null;
   /** The pacer: when send() last ran (its credit is the time since, see send()). */
   private paceLastCall = 0;
+  /**
+   * The pacer held the last send() (a deadline not yet reached): only then may the next one make up
+   * for a late wakeup with more than the 2 ms credit. A connection that stopped because the
+   * application had nothing more (or cwnd was full) earns no credit for the time it waited, or one
+   * byte in flight would let it bank 10 ms and send them at once (review r/bbr2 B1).
+   */
+  private paceHeld = false;
   /** The pacer: what one segment costs on the wire besides its payload (IP and TCP headers, timestamps). */
   private readonly segHeaders: number;
 
@@ -167,8 +174,9 @@ export class SackRecovery implements LossRecovery {
       const lag = now - this.paceLastCall;
       this.paceLastCall = now;
       let credit = PACE_CREDIT_MS;
-      if (lag > credit && c.sndMax !== c.sndUna) credit = lag < PACE_CREDIT_MAX_MS ? lag : PACE_CREDIT_MAX_MS;
+      if (lag > credit && this.paceHeld && c.sndMax !== c.sndUna) credit = lag < PACE_CREDIT_MAX_MS ? lag : PACE_CREDIT_MAX_MS;
       if (rate.paceNext < now - credit) rate.paceNext = now - credit;
+      this.paceHeld = false;
     }
     let sent = false;
     if (this.forceRxt) {
@@ -196,7 +204,7 @@ export class SackRecovery implements LossRecovery {
         }
         // Beyond the peer's window only the segment at SND.UNA (it doubles as a window probe).
         if (log.start(k) !== c.sndUna && !seqLt(log.start(k), wndEnd)) break;
-        if (paced && !this.paceOk(now)) break;
+        if (paced && !this.paceOk(now)) { this.paceHeld = true; break; }
         const r = this.retransmitRecord(k, now);
         if (r < 0) break;
         if (paced) this.paced(r);
@@ -231,7 +239,7 @@ export class SackRecovery implements LossRecovery {
           if (rate !== null && remaining < mss && room >= mss) rate.markAppLimited(this.pipe());
           break;
         }
-        if (paced && !this.paceOk(now)) break;
+        if (paced && !this.paceOk(now)) { this.paceHeld = true; break; }
         // Sending again from an empty pipe after the application paused (Linux's CA_EVENT_TX_START).
         if (rate !== null && flight === 0 && rate.appLimited !== 0) c.cc.onIdle(c, now);
         if (this.frtoNew > 0) {

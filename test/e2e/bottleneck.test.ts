@@ -254,7 +254,7 @@ describe(`BBR under a bottleneck (tbf ${RATE_MBIT} mbit, ${2 * DELAY_MS} ms RTT,
     return f;
   };
 
-  it('the absolute judge: kernel bbr (reference) and ours bbr pass it, ours CUBIC (control) fails it', async () => {
+  it('the absolute judge: kernel bbr (reference) and ours bbr pass it, ours CUBIC (control) fails it', async (t) => {
     // (a) The kernel with bbr (TCP_CONGESTION on the listener), at the server's address on macvlan0.
     kernel = spawn('ip', ['netns', 'exec', lab.ns.pod, 'python3', KERNEL_SERVER, lab.serverIp, lab.podWwwDir, 'bbr'], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
@@ -321,7 +321,9 @@ describe(`BBR under a bottleneck (tbf ${RATE_MBIT} mbit, ${2 * DELAY_MS} ms RTT,
     // bbr on the same path); ours with CUBIC must fail the absolute judge whatever the kernel did.
     const kf = failures(k, abs);
     const judge: Bounds = { ...abs };
-    if (k.backlogMedian > abs.queueMedianMs) judge.queueMedianMs = 1.15 * k.backlogMedian + 2;
+    // Relaxed, never so far that it would let a controller that queues like CUBIC (measured in
+    // this run) through: at most 0.7 of CUBIC's median queue (review r/bbr2 B2).
+    if (k.backlogMedian > abs.queueMedianMs) judge.queueMedianMs = Math.max(abs.queueMedianMs, Math.min(1.15 * k.backlogMedian + 2, 0.7 * cu.backlogMedian));
     if (k.steadyDrops > abs.steadyDropFrac * (k.steadySent + k.steadyDrops) + abs.steadyDropSlack) {
       judge.steadyDropFrac = k.steadyDrops / Math.max(1, k.steadySent + k.steadyDrops);
       judge.steadyDropSlack = 2 * abs.steadyDropSlack;
@@ -339,7 +341,13 @@ describe(`BBR under a bottleneck (tbf ${RATE_MBIT} mbit, ${2 * DELAY_MS} ms RTT,
         `ours cubic (control, absolute judge): ${cf.length === 0 ? 'PASSES (the judge cannot tell)' : `fails (${cf.join('; ')})`}` +
         (kf.length > 0 ? `; this run's judge rejects CUBIC: ${failures(cu, judge).length > 0 ? 'yes' : "no (Linux's bbr kept as long a queue as CUBIC: the queue bound could not tell them apart this run)"}` : ''),
     );
-    assert.deepEqual(of, [], 'ours with bbr meets the judge');
     assert.ok(cf.length > 0, 'the absolute judge rejects a queue-filling controller (ours with CUBIC)');
+    if (kf.length > 0 && failures(cu, judge).length === 0) {
+      // The relaxed judge cannot tell CUBIC from Linux's bbr on this machine now: a pass would
+      // prove nothing, so the run is inconclusive (the figures are printed above), not a pass.
+      t.skip('inconclusive: the kernel reference missed the absolute judge and the relaxed judge cannot reject CUBIC this run');
+      return;
+    }
+    assert.deepEqual(of, [], 'ours with bbr meets the judge');
   });
 });

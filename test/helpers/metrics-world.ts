@@ -202,3 +202,22 @@ export function diff(a: string[], b: string[]): string {
   const sb = new Set(b);
   return [...a.filter((l) => !sb.has(l)).map((l) => `hit:  ${l}`), ...b.filter((l) => !sa.has(l)).map((l) => `miss: ${l}`)].join('\n');
 }
+
+/** Legitimate client data in order (the real client's next segment). */
+export function legit(w: World, n: number): DecodedSegment[] {
+  const r = w.send({ seq: w.cSeq, ack: w.sSeq, flags: TCP_ACK | TCP_PSH, data: Buffer.alloc(n, 0x62) });
+  w.cSeq = add(w.cSeq, n);
+  return r;
+}
+
+/** Twin worlds: the same script, a hit probe in one and a miss in the other; the whole expositions must be equal. */
+export async function twin(name: string, script: (w: World, hit: boolean) => void, family: 4 | 6 = 4): Promise<void> {
+  const worlds = [await World.create(family, false), await World.create(family, false)];
+  try {
+    worlds.forEach((w, side) => script(w, side === 0));
+    const [a, b] = await Promise.all(worlds.map((w) => w.scrape()));
+    assert.equal(diff(a, b), '', `${name}: the scrapes differ`);
+  } finally {
+    for (const w of worlds) w.close();
+  }
+}

@@ -17,34 +17,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { DecodedSegment } from '../../src/tcp/testing.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../src/wire/tcp.js';
 import { CLIENT_IP6, echo6Frame, ip6, ipv6, OUR_IP6 } from '../helpers/frames6.js';
-import { add, CPORT, diff, FAR, type Seg, World, worldDefaults } from '../helpers/metrics-world.js';
+import { add, CPORT, diff, FAR, legit, type Seg, twin, World, worldDefaults } from '../helpers/metrics-world.js';
 
 // ---------------------------------------------------------------------------------------------
 // Review r/metrics (adversarial): scenarios the oracle above does not cover. Each builds twin
 // worlds, runs the same legitimate traffic in both, a hit probe in one and a miss in the other,
 // and compares the whole exposition. Every test named F<n> FAILS on 1f950b7 (a finding) except F1b and
 // the 'control' test, which pass (they show where the line is).
-
-/** Legitimate client data in order (the real client's next segment). */
-function legit(w: World, n: number): DecodedSegment[] {
-  const r = w.send({ seq: w.cSeq, ack: w.sSeq, flags: TCP_ACK | TCP_PSH, data: Buffer.alloc(n, 0x62) });
-  w.cSeq = add(w.cSeq, n);
-  return r;
-}
-
-async function twin(name: string, script: (w: World, hit: boolean) => void, family: 4 | 6 = 4): Promise<void> {
-  const worlds = [await World.create(family, false), await World.create(family, false)];
-  try {
-    worlds.forEach((w, side) => script(w, side === 0));
-    const [a, b] = await Promise.all(worlds.map((w) => w.scrape()));
-    assert.equal(diff(a, b), '', `${name}: the scrapes differ`);
-  } finally {
-    for (const w of worlds) w.close();
-  }
-}
 
 /**
  * A documented residual (README "What /metrics leaves out"): the twins' scrapes differ, and only

@@ -7,26 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DecodedSegment } from '../../src/tcp/testing.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST } from '../../src/wire/tcp.js';
-import { add, diff, FAR, World } from '../helpers/metrics-world.js';
-
-/** Legitimate client data in order (the real client's next segment). */
-function legit(w: World, n: number): DecodedSegment[] {
-  const r = w.send({ seq: w.cSeq, ack: w.sSeq, flags: TCP_ACK | TCP_PSH, data: Buffer.alloc(n, 0x62) });
-  w.cSeq = add(w.cSeq, n);
-  return r;
-}
-
-/** Twin worlds: the same script, a hit probe in one and a miss in the other; the whole expositions must be equal. */
-async function twin(name: string, script: (w: World, hit: boolean) => void, family: 4 | 6 = 4): Promise<void> {
-  const worlds = [await World.create(family, false), await World.create(family, false)];
-  try {
-    worlds.forEach((w, side) => script(w, side === 0));
-    const [a, b] = await Promise.all(worlds.map((w) => w.scrape()));
-    assert.equal(diff(a, b), '', `${name}: the scrapes differ`);
-  } finally {
-    for (const w of worlds) w.close();
-  }
-}
+import { add, FAR, legit, twin, World } from '../helpers/metrics-world.js';
 
 // ---------------------------------------------------------------------------------------------
 // Second-pass review r/metrics2 (adversarial). Tests named R2-<n> FAIL on 695d74f on purpose.

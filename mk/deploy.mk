@@ -40,7 +40,13 @@ IMAGE_VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null
 IMAGE_REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # without any user:token@ a clone URL may carry (the label is public once the image is pushed)
 IMAGE_SOURCE ?= $(shell git remote get-url origin 2>/dev/null | sed -E 's#//[^@/]*@#//#')
-image_build_args = --build-arg VERSION='$(IMAGE_VERSION)' --build-arg REVISION='$(IMAGE_REVISION)' --build-arg SOURCE='$(IMAGE_SOURCE)'
+# The labels are passed twice: as build args (the Containerfile's own LABEL, for a plain
+# `podman build .`) and as --label. Buildah's layer cache does not key a LABEL step on the ARG
+# values it expands, so a new commit with unchanged sources got the previous commit's revision;
+# a --label value is literal and so part of the cache key of the step it adds.
+image_labels = --label org.opencontainers.image.version='$(IMAGE_VERSION)' \
+	--label org.opencontainers.image.revision='$(IMAGE_REVISION)' --label org.opencontainers.image.source='$(IMAGE_SOURCE)'
+image_build_args = --build-arg VERSION='$(IMAGE_VERSION)' --build-arg REVISION='$(IMAGE_REVISION)' --build-arg SOURCE='$(IMAGE_SOURCE)' $(image_labels)
 
 
 VPP_SERVER := ./bin/vpp-server.js

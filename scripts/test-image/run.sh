@@ -25,9 +25,13 @@ scripts/test-image/standins.sh
 phase 'base-image stand-ins'
 
 log_dir="${TEST_IMAGE_CACHE:-/var/cache/vpp-server-test-image}"; mkdir -p "$log_dir"
+# --label as well as --build-arg: buildah's layer cache does not key the Containerfile's LABEL step
+# on the ARG values it expands (a new commit with unchanged sources kept the old revision label);
+# a literal --label value is part of the key of the step it adds (see mk/deploy.mk).
 old_id="$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 if ! podman build --network=host --pull=never \
   --build-arg NODE_IMAGE="$STANDIN" --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" \
+  --label org.opencontainers.image.version="$VERSION" --label org.opencontainers.image.revision="$REVISION" \
   -f Containerfile -t "$IMAGE" . >"$log_dir/build.log" 2>&1; then
   tail -40 "$log_dir/build.log" >&2
   echo "test-image: podman build -f Containerfile failed (whole log: $log_dir/build.log)" >&2

@@ -287,7 +287,8 @@ async function measureServer(label: string, t: Target, o: Options, scratch: stri
     d = await downloads(t, `/${BIG_NAME}`, BIG_BYTES, o.downloadReps, o.downloadWarmup);
     if (d.warmupMBps !== undefined) progress(`${label}:   warm-up MB/s [${d.warmupMBps.join(', ')}]`);
     progress(
-      `${label}:   10 MB: best ${fmt(d.bestMBps)} MB/s, median ${fmt(d.medianMBps)} MB/s [${d.speedsMBps.join(', ')}], server CPU ${d.serverCpuPct ?? '-'}%, ${fmt(d.serverCpuMs, 2)} ms per download`,
+      `${label}:   10 MB: best ${fmt(d.bestMBps)} MB/s, median ${fmt(d.medianMBps)} MB/s [${d.speedsMBps.join(', ')}], server CPU ${d.serverCpuPct ?? '-'}%, ${fmt(d.serverCpuMs, 2)} ms per download` +
+        (d.phasesUs ? `; medians: connect ${fmt(d.phasesUs.connect)} µs, request to first byte ${fmt(d.phasesUs.firstByte)} µs, first to last byte ${fmt(d.phasesUs.transfer)} µs` : ''),
     );
     for (const f of d.failures) fail(label, `10 MB download ${f}`);
   }
@@ -405,6 +406,9 @@ const ROWS: Row[] = [
   { name: '10 MB download MB/s (best)', get: (r) => r.download?.bestMBps },
   { name: '10 MB download MB/s (median)', get: (r) => r.download?.medianMBps },
   { name: '10 MB download MB/s, median of the first 5 after start', get: (r) => r.download?.firstMBps },
+  { name: '10 MB download: connect µs, median (lower=better)', get: (r) => r.download?.phasesUs?.connect },
+  { name: '10 MB download: request to first byte µs (lower=better)', get: (r) => r.download?.phasesUs?.firstByte },
+  { name: '10 MB download: first to last byte µs (lower=better)', get: (r) => r.download?.phasesUs?.transfer },
   { name: 'ping RTT avg µs (lower=better)', get: (r) => r.ping?.avgUs },
   { name: 'ping RTT min µs (lower=better)', get: (r) => r.ping?.minUs },
   { name: 'ping RTT avg µs, first 50 after start', get: (r) => r.pingFirst?.avgUs },

@@ -43,6 +43,13 @@ export interface DownloadResult {
   warmupMBps?: number[];
   /** median MB/s of the first 5 downloads after the GET checks (the warm-up's first 5): the cold figure */
   firstMBps?: number;
+  /**
+   * Where a counted download's time went, medians in µs from curl's own clock: the handshake
+   * (curl's connect() to the SYN-ACK; for ours the wakeup of a dataplane idle since the last
+   * download is in it, for a kernel server nothing is woken), the request to the response's first
+   * byte, and the first byte to the last (the transfer proper).
+   */
+  phasesUs?: { connect: number; firstByte: number; transfer: number };
 }
 
 export interface PingResult {
@@ -260,11 +267,19 @@ export async function downloads(t: Target, path: string, expectBytes: number, re
   const fineBefore = nsRunSeconds(t.serverNamespaces);
   let busy = 0;
   let counted = 0;
+  const connect: number[] = [];
+  const firstByte: number[] = [];
+  const transfer: number[] = [];
   for (let i = 0; i < reps && failures.length < 2; i++) {
     const r = await curlDownload(t, path);
     busy += r.seconds;
     counted++;
-    if (r.ok(expectBytes)) speeds.push(r.mbps);
+    if (r.ok(expectBytes)) {
+      speeds.push(r.mbps);
+      connect.push(r.connectUs);
+      firstByte.push(r.firstByteUs - r.connectUs);
+      transfer.push(r.seconds * 1e6 - r.firstByteUs);
+    }
     else failures.push(`repetition ${i + 1}: ${r.why(expectBytes)}`);
   }
   const fineAfter = nsRunSeconds(t.serverNamespaces);
@@ -282,20 +297,26 @@ export async function downloads(t: Target, path: string, expectBytes: number, re
     serverCpuMs: counted > 0 ? Math.round((cpu / counted) * 1e5) / 100 : undefined,
     warmupMBps: warmup > 0 ? warm : undefined,
     firstMBps: first.length ? median(first) : undefined,
+    phasesUs: connect.length ? { connect: medianOf(connect), firstByte: medianOf(firstByte), transfer: medianOf(transfer) } : undefined,
   };
 }
 
 /** One curl download of `path` (to /dev/null): MB/s, seconds, and why it failed if it did. */
-async function curlDownload(t: Target, path: string): Promise<{ mbps: number; seconds: number; ok: (bytes: number) => boolean; why: (bytes: number) => string }> {
+async function curlDownload(
+  t: Target,
+  path: string,
+): Promise<{ mbps: number; seconds: number; connectUs: number; firstByteUs: number; ok: (bytes: number) => boolean; why: (bytes: number) => string }> {
   const r = await runAsync(
-    ['ip', 'netns', 'exec', t.clientNs, 'curl', '-s', '-o', '/dev/null', '--max-time', '15', '-w', '%{http_code} %{size_download} %{speed_download} %{time_total}', `http://${t.ip}${path}`],
+    ['ip', 'netns', 'exec', t.clientNs, 'curl', '-s', '-o', '/dev/null', '--max-time', '15', '-w', '%{http_code} %{size_download} %{speed_download} %{time_total} %{time_connect} %{time_starttransfer}', `http://${t.ip}${path}`],
     { timeoutMs: 20_000 },
   );
-  const [code, size, speed, total] = r.stdout.trim().split(' ');
+  const [code, size, speed, total, connect, start] = r.stdout.trim().split(' ');
   const good = (bytes: number) => r.code === 0 && code === '200' && Number(size) === bytes;
   return {
     mbps: Number(speed) / 1e6,
     seconds: Number(total) || r.ms / 1000,
+    connectUs: Math.round(Number(connect) * 1e6),
+    firstByteUs: Math.round(Number(start) * 1e6),
     ok: good,
     why: (bytes) => `curl ${exitOf(r)}${r.code === 28 ? ' (stalled: --max-time 15 s reached)' : ''}, HTTP ${code ?? '?'}, ${size ?? '?'} of ${bytes} bytes`,
   };
@@ -304,6 +325,11 @@ async function curlDownload(t: Target, path: string): Promise<{ mbps: number; se
 function median(sorted: number[]): number {
   const m = sorted.length >> 1;
   return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+}
+
+/** The median of unsorted values, rounded to a whole number. */
+function medianOf(values: number[]): number {
+  return Math.round(median([...values].sort((a, b) => a - b)));
 }
 
 export async function ping(t: Target, count = 50, interval = '0.01'): Promise<PingResult> {

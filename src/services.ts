@@ -5,7 +5,8 @@
 import type { SharedLimits } from './tcp/shared-limits.js';
 import { statSync } from 'node:fs';
 import { DEFAULT_OPTIONS, TcpStack, type TcpOptions } from './tcp/index.js';
-import { HttpStaticServer, type HttpLimits } from './http/server.js';
+import type { HttpLimits } from './http/options.js';
+import { HttpStaticServer } from './http/server.js';
 import type { HttpListenerCommand, HttpStaticServerCommand } from './http/command.js';
 import { Http2StaticServer, HTTP2_STATIC_SERVER_NODE } from './http/h2.js';
 import { TlsListener, TLS_NODE, type TlsEventLog, type TlsRuntime } from './http/tls-listener.js';

@@ -22,7 +22,8 @@ import { open } from 'node:fs/promises';
 import { OPEN_FLAGS, makeEtag, type CacheEntry, type FileInfo } from './cache.js';
 import { formatHttpDate } from './http-date.js';
 import { targetToKey } from './path.js';
-import { HttpStaticServer, KNOWN_METHODS, bodyFor, type ConditionalRequest } from './server.js';
+import { HttpStaticServer, type ConditionalRequest } from './server.js';
+import { KNOWN_METHODS, bodyFor } from './status.js';
 
 export const HTTP2_STATIC_SERVER_NODE = 'http2-static-server';
 

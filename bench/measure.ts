@@ -327,9 +327,10 @@ function median(sorted: number[]): number {
   return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
 }
 
-/** The median of unsorted values, rounded to a whole number. */
-function medianOf(values: number[]): number {
-  return Math.round(median([...values].sort((a, b) => a - b)));
+/** The median of unsorted values, rounded to `decimals` places (whole numbers by default). */
+export function medianOf(values: readonly number[], decimals = 0): number {
+  const f = 10 ** decimals;
+  return Math.round(median([...values].sort((a, b) => a - b)) * f) / f;
 }
 
 export async function ping(t: Target, count = 50, interval = '0.01'): Promise<PingResult> {

@@ -7,14 +7,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selfSignedPair } from '../src/http/tls-credentials.js';
-import { parseWrk } from './measure.js';
+import { medianOf, parseWrk } from './measure.js';
 import { runAsync, treeCpuSeconds } from './proc.js';
 
-/** The HTTPS rows, selectable with --tls-rows. */
-/** The HTTPS download row: uncounted warm-up downloads per server, then the counted ones (odd: a median without averaging). */
+/** The HTTPS download row: uncounted warm-up downloads per server, then the counted ones. */
 export const TLS_DOWNLOAD_WARMUP = 10;
 export const TLS_DOWNLOAD_REPS = 5;
 
+/** The HTTPS rows, selectable with --tls-rows. */
 export const TLS_ROW_NAMES = ['keepalive', 'handshakes', 'download', 'h2load'] as const;
 export type TlsRowName = (typeof TLS_ROW_NAMES)[number];
 
@@ -25,7 +25,7 @@ export interface TlsBenchResult {
   resumedHandshakesPerSec?: number;
   /** best of the counted downloads, MB/s */
   downloadMBps?: number;
-  /** median of the counted downloads (the middle one of TLS_DOWNLOAD_REPS, an odd number), MB/s */
+  /** median of the counted downloads that succeeded, MB/s */
   downloadMedianMBps?: number;
   downloadOk?: boolean;
   h2loadRps?: number;
@@ -150,7 +150,8 @@ export async function measureTls(
     r.downloadCpuMs = per(c0, TLS_DOWNLOAD_REPS, 1e3);
     speeds.sort((a, b) => a - b);
     r.downloadMBps = speeds.length ? speeds[speeds.length - 1] : undefined;
-    r.downloadMedianMBps = speeds.length ? speeds[speeds.length >> 1] : undefined;
+    // The median of those that succeeded (after a failure, of 4 or fewer: the mean of the middle two).
+    r.downloadMedianMBps = speeds.length ? medianOf(speeds, 1) : undefined;
     progress(`${label}:   best ${r.downloadMBps?.toFixed(1) ?? '-'} MB/s, median ${r.downloadMedianMBps?.toFixed(1) ?? '-'} MB/s [${speeds.map((v) => v.toFixed(1)).join(', ')}]`);
   }
 

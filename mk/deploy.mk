@@ -40,13 +40,20 @@ IMAGE_VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null
 IMAGE_REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # without any user:token@ a clone URL may carry (the label is public once the image is pushed)
 IMAGE_SOURCE ?= $(shell git remote get-url origin 2>/dev/null | sed -E 's#//[^@/]*@#//#')
-# The labels are passed twice: as build args (the Containerfile's own LABEL, for a plain
-# `podman build .`) and as --label. Buildah's layer cache does not key a LABEL step on the ARG
-# values it expands, so a new commit with unchanged sources got the previous commit's revision;
-# a --label value is literal and so part of the cache key of the step it adds.
-image_labels = --label org.opencontainers.image.version='$(IMAGE_VERSION)' \
-	--label org.opencontainers.image.revision='$(IMAGE_REVISION)' --label org.opencontainers.image.source='$(IMAGE_SOURCE)'
-image_build_args = --build-arg VERSION='$(IMAGE_VERSION)' --build-arg REVISION='$(IMAGE_REVISION)' --build-arg SOURCE='$(IMAGE_SOURCE)' $(image_labels)
+# The labels are passed twice: as build args (the Containerfile's own LABEL step, which is what
+# a plain `podman build .` or `docker build .` gets) and as --label. Buildah's layer cache keys a
+# LABEL step on its unexpanded text and an ARG step on the argument's name only, so with build
+# args alone a new commit with unchanged sources kept the previous commit's revision. Buildah
+# 1.24+ (podman 4+) turns each --label into a final LABEL step of literal text, which is part of
+# its cache key; older buildah applies --label only when it commits a new image, not on a full
+# cache hit, so build-container checks the label after the build. Single quotes in a value are
+# escaped for the shell (a remote URL is not trusted to be free of them).
+shell_quote = '$(subst ','\'',$(1))'
+image_labels = --label org.opencontainers.image.version=$(call shell_quote,$(IMAGE_VERSION)) \
+	--label org.opencontainers.image.revision=$(call shell_quote,$(IMAGE_REVISION)) \
+	--label org.opencontainers.image.source=$(call shell_quote,$(IMAGE_SOURCE))
+image_build_args = --build-arg VERSION=$(call shell_quote,$(IMAGE_VERSION)) --build-arg REVISION=$(call shell_quote,$(IMAGE_REVISION)) \
+	--build-arg SOURCE=$(call shell_quote,$(IMAGE_SOURCE)) $(image_labels)
 
 
 VPP_SERVER := ./bin/vpp-server.js
@@ -97,6 +104,8 @@ deploy-status: status
 build-container: build
 	$(need_engine_tool)
 	$(CONTAINER_TOOL) build $(image_build_args) -f Containerfile -t '$(strip $(CONTAINER_IMAGE))' .
+	@got="$$($(CONTAINER_TOOL) image inspect -f '{{index .Config.Labels "org.opencontainers.image.revision"}}' '$(strip $(CONTAINER_IMAGE))')"; \
+	  [ "$$got" = $(call shell_quote,$(IMAGE_REVISION)) ] || { echo "build-container: the image's revision label is '$$got', not $(IMAGE_REVISION): the builder reused a cached image of another commit (buildah older than 1.24 ignores --label on a full cache hit); rebuild with: $(CONTAINER_TOOL) build --no-cache … or upgrade podman/buildah" >&2; exit 1; }
 	$(if $(filter vpp,$(strip $(ENGINE))),$(CONTAINER_TOOL) build -f Containerfile.vpp -t '$(strip $(CONTAINER_IMAGE_VPP))' .)
 
 build-container-vpp: build
@@ -120,6 +129,11 @@ push-container-vpp: build
 .PHONY: test-image test-image-clean
 test-image: deps build
 	@scripts/test-image/run.sh
+
+# the image build flags as build-container passes them (test/image/image-labels.test.ts builds with them)
+.PHONY: print-image-build-args
+print-image-build-args:
+	$(info $(image_build_args))@:
 
 test-image-clean:
 	@scripts/test-image/clean.sh

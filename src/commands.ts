@@ -3,6 +3,7 @@ import type { Command } from './cli/cli.js';
 import { CommandError } from './cli/registry.js';
 import { HTTP_LISTENER_ADD_SYNTAX, HTTP_STATIC_SERVER_SYNTAX, parseHttpListenerAddCommand, parseHttpStaticServerCommand } from './http/command.js';
 import { formatHttpStaticServer, formatHttpStaticServerCache } from './http/show.js';
+import { HTTP_STATIC_SERVER_NODE } from './http/status.js';
 import type { Services } from './services.js';
 import { isIp6Handle } from './dataplane/ip6-peers.js';
 import { formatTcpMemory } from './tcp/memory-show.js';
@@ -78,7 +79,7 @@ export function serviceCommands(services: Services): Command[] {
         const peer = services.peerErrors;
         const errors: Record<string, number> = { ...stack.errors };
         for (const [k, v] of Object.entries(peer?.['tcp4-session'] ?? {})) errors[k] = (errors[k] ?? 0) + v;
-        const slow = services.http.reduce((n, h) => n + (h.server.errors['send-rate-too-low'] ?? 0), 0) + (peer?.['http-static-server']?.['send-rate-too-low'] ?? 0);
+        const slow = services.http.reduce((n, h) => n + (h.server.errors['send-rate-too-low'] ?? 0), 0) + (peer?.[HTTP_STATIC_SERVER_NODE]?.['send-rate-too-low'] ?? 0);
         return formatTcpMemory(stack.mem, services.memoryOrigin, errors, [`minimum send rate ${rate}; readers dropped below it ${slow} (send-rate-too-low)`]);
       },
     },

@@ -5,7 +5,9 @@
 import type { SharedLimits } from './tcp/shared-limits.js';
 import { statSync } from 'node:fs';
 import { DEFAULT_OPTIONS, TcpStack, type TcpOptions } from './tcp/index.js';
-import { HttpStaticServer, type HttpLimits } from './http/server.js';
+import type { HttpLimits } from './http/options.js';
+import { HttpStaticServer } from './http/server.js';
+import { HTTP_STATIC_SERVER_NODE } from './http/status.js';
 import type { HttpListenerCommand, HttpStaticServerCommand } from './http/command.js';
 import { Http2StaticServer, HTTP2_STATIC_SERVER_NODE } from './http/h2.js';
 import { TlsListener, TLS_NODE, type TlsEventLog, type TlsRuntime } from './http/tls-listener.js';
@@ -152,7 +154,7 @@ export class Services {
       throw err;
     }
     this.http.push(entry);
-    this.errorSources.push({ node: 'http-static-server', counts: () => server.errors, clear: () => clearRecord(server.errors) });
+    this.errorSources.push({ node: HTTP_STATIC_SERVER_NODE, counts: () => server.errors, clear: () => clearRecord(server.errors) });
     if (h2 !== null) this.errorSources.push({ node: HTTP2_STATIC_SERVER_NODE, counts: () => h2.errors, clear: () => clearRecord(h2.errors) });
     return server;
   }

@@ -182,12 +182,20 @@ interface RuntimeMark {
   at: number;
   cpu: NodeJS.CpuUsage;
   /** Per hardware interface: its device's poll counters at the mark. */
-  polls: Map<string, { polls: number; empty: number; wakeups: number }>;
+  polls: Map<string, PollCounters>;
 }
 
-function pollCounters(hw: { device: { stats(): unknown } }): { polls: number; empty: number; wakeups: number } {
-  const x = hw.device.stats() as { rxPolls?: number; rxEmptyPolls?: number; rxWakeups?: number };
-  return { polls: x.rxPolls ?? 0, empty: x.rxEmptyPolls ?? 0, wakeups: x.rxWakeups ?? 0 };
+/** A device's RX poll counters; spinBreaks: polling slices cut short because another fd of the loop had an event. */
+interface PollCounters {
+  polls: number;
+  empty: number;
+  wakeups: number;
+  spinBreaks: number;
+}
+
+function pollCounters(hw: { device: { stats(): unknown } }): PollCounters {
+  const x = hw.device.stats() as { rxPolls?: number; rxEmptyPolls?: number; rxWakeups?: number; rxSpinBreaks?: number };
+  return { polls: x.rxPolls ?? 0, empty: x.rxEmptyPolls ?? 0, wakeups: x.rxWakeups ?? 0, spinBreaks: x.rxSpinBreaks ?? 0 };
 }
 
 function runtimeMark(ctx: CliContext): RuntimeMark {
@@ -250,13 +258,15 @@ function showRuntime(ctx: CliContext, mark: RuntimeMark): string {
   for (const hw of ctx.dp.hardware) {
     if (hw.device.rxMode === undefined) continue;
     const now = pollCounters(hw);
-    const then = mark.polls.get(hw.name) ?? { polls: 0, empty: 0, wakeups: 0 };
+    const then = mark.polls.get(hw.name) ?? { polls: 0, empty: 0, wakeups: 0, spinBreaks: 0 };
     const polls = now.polls - then.polls;
     const empty = now.empty - then.empty;
+    const breaks = now.spinBreaks - then.spinBreaks;
     const queues = (hw.device.rxQueueIds ?? [0]).join(',');
     lines.push(
       `${hw.name} queue ${queues} rx-mode ${queueMode(hw)}${hw.device.rxPolling === true ? ' (polling now)' : ''}: ` +
-        `${polls} polls (${empty} empty${seconds > 0 ? `, ${(polls / seconds).toFixed(0)}/s` : ''}), ${now.wakeups - then.wakeups} interrupt wakeups`,
+        `${polls} polls (${empty} empty${seconds > 0 ? `, ${(polls / seconds).toFixed(0)}/s` : ''}${breaks > 0 ? `, ${breaks} spins cut short by loop events` : ''}), ` +
+        `${now.wakeups - then.wakeups} interrupt wakeups`,
     );
   }
   return lines.join('\n');

@@ -15,7 +15,7 @@
  */
 import { Duplex } from 'node:stream';
 import type { ByteStream, StreamHandler } from '../stream/byte-stream.js';
-import type { HttpMemory } from './server.js';
+import type { HttpMemory } from './options.js';
 
 export interface ByteStreamDuplexOptions {
   /** Complete writes while the transport has less than this queued. Default 256 KiB. */

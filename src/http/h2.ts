@@ -20,9 +20,11 @@ import type { Duplex } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { OPEN_FLAGS, makeEtag, type CacheEntry, type FileInfo } from './cache.js';
+import { evaluateConditional, type ConditionalRequest } from './conditional.js';
 import { formatHttpDate } from './http-date.js';
 import { targetToKey } from './path.js';
-import { HttpStaticServer, KNOWN_METHODS, bodyFor, type ConditionalRequest } from './server.js';
+import { HttpStaticServer } from './server.js';
+import { KNOWN_METHODS, bodyFor } from './status.js';
 
 export const HTTP2_STATIC_SERVER_NODE = 'http2-static-server';
 
@@ -271,7 +273,7 @@ export class Http2StaticServer {
   private sendEntry(stream: ServerHttp2Stream, req: ConditionalRequest, e: CacheEntry): void {
     const s = this.http;
     const isHead = req.method === 'HEAD';
-    const plan = s.evaluate(req, e);
+    const plan = evaluateConditional(req, e);
     if (plan.status === 416) {
       s.count('range-not-satisfiable');
       this.sendError(stream, 416, isHead, { 'content-range': `bytes */${e.size}` });
@@ -318,7 +320,7 @@ export class Http2StaticServer {
           return this.sendError(stream, 404, isHead);
         }
         const info: FileInfo = { size: st.size, mtimeMs: st.mtimeMs, etag: makeEtag(st.mtimeMs, st.size), lastModified: formatHttpDate(st.mtimeMs), contentType };
-        const plan = s.evaluate(req, info);
+        const plan = evaluateConditional(req, info);
         if (plan.status === 416) {
           closeFile();
           s.count('range-not-satisfiable');

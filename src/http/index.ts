@@ -1,6 +1,9 @@
 /** The HTTP static server module: server, command parser, adapters, TLS and HTTP/2. */
 export type * from '../stream/byte-stream.js';
 export * from './server.js';
+export * from './options.js';
+export * from './status.js';
+export * from './conditional.js';
 export * from './command.js';
 export * from './node-net-adapter.js';
 export * from './duplex.js';

@@ -1,137 +1,25 @@
 /**
  * The HTTP/1.1 static file server (GET and HEAD) over the transport-independent ByteStream.
  *
- * Per connection: incoming bytes are scanned for complete request heads (limits enforced while the
- * head is still arriving), each request gets its response in strict request order (pipelining),
- * responses from the cache are a prebuilt head Buffer plus the cached body Buffer, both written by
- * reference; files too big for the cache are streamed in chunks with backpressure. One unref'd
- * interval sweeps every connection for header-read, keep-alive idle, send-stall and linger
- * timeouts. See README ("HTTP static server") for the behaviour and limits.
+ * The server answers the requests its connections (connection.ts) parse: responses from the cache
+ * are a prebuilt head Buffer plus the cached body Buffer, both written by reference; files too big
+ * for the cache are streamed in chunks with backpressure. One unref'd interval sweeps every
+ * connection for header-read, keep-alive idle, send-stall and linger timeouts. See README ("HTTP
+ * static server") for the behaviour and limits.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { VERSION } from '../version.js';
 import { FileCache, OPEN_FLAGS, makeEtag, type CacheEntry, type CacheStats, type FileInfo, type Resolution } from './cache.js';
-import { formatHttpDate, httpDateNow, parseHttpDate } from './http-date.js';
-import { RequestHeadScanner, parseRequestHead, type ParsedRequest, type ParseResult } from './parser.js';
+import { evaluateConditional } from './conditional.js';
+import { CLOSED, CLOSING, Conn, ENDED, Job, OPEN, type ConnectionServer } from './connection.js';
+import { formatHttpDate, httpDateNow } from './http-date.js';
+import { DEFAULT_LIMITS, type HttpLimits, type HttpMemory, type HttpStaticServerOptions } from './options.js';
+import type { ParsedRequest, ParseResult } from './parser.js';
 import { targetToKey } from './path.js';
-import { SendFloor } from './send-floor.js';
+import { HTTP_ERROR_REASONS, KNOWN_METHODS, STATUS_TEXT, bodyFor } from './status.js';
 import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
-import { type DenseMember, DenseSet } from '../stream/dense-set.js';
-import { clearArray } from '../util/array.js';
-
-/** The node name under which the server's error counters appear in `show errors`. */
-export const HTTP_STATIC_SERVER_NODE = 'http-static-server';
-
-/** Every error counter the server keeps, with the text `show errors` prints for it. */
-export const HTTP_ERROR_REASONS: Readonly<Record<string, string>> = {
-  'bad-request': 'malformed request line or header (400)',
-  'bad-uri': 'malformed request target (400)',
-  'bad-host': 'missing or repeated Host header (400)',
-  'uri-too-long': 'request line too long (414)',
-  'headers-too-large': 'request head too large (431)',
-  'too-many-headers': 'too many header fields (431)',
-  'method-not-allowed': 'method not allowed (405)',
-  'not-implemented': 'method or transfer coding not implemented (501)',
-  'version-not-supported': 'HTTP version not supported (505)',
-  'body-too-large': 'request body too large (413)',
-  'not-found': 'file not found (404)',
-  'path-escape': 'target tries to leave www-root (404)',
-  'symlink-escape': 'symlink resolves outside www-root (404)',
-  'not-regular-file': 'not a regular file (404)',
-  'range-not-satisfiable': 'range not satisfiable (416)',
-  'io-error': 'file read error (500)',
-  'header-timeout': 'request head not received in time',
-  'idle-timeout': 'keep-alive connection idle too long',
-  'send-timeout': 'peer stopped reading',
-  'send-rate-too-low': 'peer reads below the minimum send rate (min-send-bytes per min-send-window)',
-  'linger-timeout': 'peer did not close after our FIN',
-  'pipeline-overflow': 'too many pipelined bytes buffered',
-  'closed-mid-response': 'connection closed before its responses were sent',
-  'redirect-to-https': 'redirected to HTTPS (301, redirect-to-https)',
-};
-
-/** What evaluate() needs of a request: its method and its conditional and range headers (HTTP/1.1 or HTTP/2). */
-export type ConditionalRequest = Pick<ParsedRequest, 'method' | 'ifNoneMatch' | 'ifModifiedSince' | 'range' | 'ifRange'>;
-
-export interface HttpLimits {
-  /** Longest request line in bytes (414 beyond). Default 8 KiB. */
-  maxRequestLine: number;
-  /** Longest request head in bytes (431 beyond). Default 16 KiB. */
-  maxHeaderBytes: number;
-  /** Most header fields (431 beyond). Default 100. */
-  maxHeaderCount: number;
-  /** Time allowed to receive a complete request head, from the connection's start or the first byte of the request. Default 10 s. */
-  headerTimeoutMs: number;
-  /** A keep-alive connection with nothing to do is closed after this long. Default 30 s. */
-  idleTimeoutMs: number;
-  /** Largest request body skipped (we serve GET/HEAD only); larger → 413. Default 8 KiB. */
-  maxBodyBytes: number;
-  /** Abort a connection whose peer has not taken any queued byte for this long. Default 60 s. */
-  sendTimeoutMs: number;
-  /** Requests parsed ahead of the one being answered. Default 64. */
-  maxPipelineDepth: number;
-  /**
-   * Minimum send rate: while bytes are queued, the peer must take at least minSendBytes per
-   * minSendWindowMs, or it is aborted (send-rate-too-low). 0 = off. Default 16 KiB per 30 s.
-   */
-  minSendBytes: number;
-  minSendWindowMs: number;
-  /**
-   * Unparsed input beyond which a connection that cannot parse further (its responses are
-   * backed up) pauses its transport, so that TCP closes its window (at once while memory is
-   * tight). Default 4 KiB.
-   */
-  inputPauseBytes: number;
-}
-
-export const DEFAULT_LIMITS: Readonly<HttpLimits> = {
-  maxRequestLine: 8 * 1024,
-  maxHeaderBytes: 16 * 1024,
-  maxHeaderCount: 100,
-  headerTimeoutMs: 10_000,
-  idleTimeoutMs: 30_000,
-  maxBodyBytes: 8 * 1024,
-  sendTimeoutMs: 60_000,
-  maxPipelineDepth: 64,
-  minSendBytes: 16 * 1024,
-  minSendWindowMs: 30_000,
-  inputPauseBytes: 4 * 1024,
-};
-
-/**
- * Where the server charges the bytes it buffers (the transport's memory budget, see
- * src/tcp/budget.ts): its unparsed input buffers ('pipelined') and the file chunks it has read
- * and not yet seen acknowledged ('send'). `tight()`: memory is short, read no more ahead.
- */
-export interface HttpMemory {
-  /** `stream`: whose bytes they are (a TCP connection of ours counts them for its client address). */
-  charge(kind: 'pipelined' | 'send', bytes: number, stream: ByteStream): void;
-  release(kind: 'pipelined' | 'send', bytes: number, stream: ByteStream): void;
-  tight(stream: ByteStream): boolean;
-}
-
-export interface HttpStaticServerOptions {
-  wwwRoot: string;
-  cacheSizeBytes: number;
-  limits?: Partial<HttpLimits>;
-  /** Server header; default "vpp-server/<version>". */
-  serverName?: string;
-  /** Largest file kept in the cache; bigger ones are streamed. Default min(cacheSizeBytes / 2, 64 MiB). */
-  maxCachedFileBytes?: number;
-  /** How long a cached entry is trusted before its file is stat'ed again. Default 1000 ms. */
-  revalidateMs?: number;
-  /** Read size when streaming. Default 256 KiB. */
-  streamChunkBytes?: number;
-  /** Keep reading while the stream has less than this queued. Default 2 MiB. */
-  streamHighWaterBytes?: number;
-  /** Timer sweep period (timeouts, background revalidation). Default max(10, min(250, revalidateMs / 4, min(header, idle timeout) / 4)) ms. */
-  sweepIntervalMs?: number;
-  /** The memory budget to charge buffered bytes to; none by default. */
-  memory?: HttpMemory;
-  /** Clock (ms) for timeouts; Date.now by default (tests inject their own and call sweep()). */
-  now?: () => number;
-}
+import { DenseSet } from '../stream/dense-set.js';
 
 export interface HttpStaticServerStats {
   cache: CacheStats;
@@ -145,459 +33,11 @@ export interface HttpStaticServerStats {
   errors: Record<string, number>;
 }
 
-export const STATUS_TEXT: Record<number, string> = {
-  200: 'OK',
-  206: 'Partial Content',
-  301: 'Moved Permanently',
-  304: 'Not Modified',
-  400: 'Bad Request',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  416: 'Range Not Satisfiable',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-  501: 'Not Implemented',
-  505: 'HTTP Version Not Supported',
-};
-
-/** Methods defined by RFC 9110 / 5789 that we know but do not allow (405 rather than 501). */
-export const KNOWN_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
-
 /** Connection header mode of a response: 0 = none (1.1 keep-alive), 1 = close, 2 = keep-alive (1.0). */
 const CONN_LINES = ['', 'Connection: close\r\n', 'Connection: keep-alive\r\n'];
 
 /** Cached files up to this size are sent as one prebuilt head+body buffer. */
 const SMALL_FILE_BYTES = 16 * 1024;
-
-const OPEN = 0;
-/** No more requests will be read; queued responses are still sent, then FIN. */
-const CLOSING = 1;
-/** end() was called. */
-const ENDED = 2;
-const CLOSED = 3;
-
-/** One response, in the connection's queue until its turn comes. */
-class Job {
-  ready = false;
-  status = 0;
-  head: Buffer | null = null;
-  body: Buffer | null = null;
-  /** Streaming state: the file, next position, end (exclusive). */
-  fh: FileHandle | null = null;
-  pos = 0;
-  end = 0;
-  reading = false;
-  close = false;
-}
-
-class Conn implements StreamHandler, DenseMember {
-  denseSlot = -1;
-  state = OPEN;
-  ibuf: Buffer | null = null;
-  istart = 0;
-  iend = 0;
-  readonly scanner: RequestHeadScanner;
-  readonly queue: Job[] = [];
-  skipBody = 0;
-  headStart: number;
-  gotHeadBytes = false;
-  idleSince = 0;
-  endedAt = 0;
-  lastQueued = 0;
-  lastProgress: number;
-  peerEnded = false;
-  /** The last request asked to close the connection and carried no body. */
-  clientCloses = false;
-  /** The transport is paused: unparsed input reached inputPauseBytes while parsing was blocked. */
-  inputPaused = false;
-  /** Bytes written to the stream so far (written − queuedBytes = what the peer has taken). */
-  written = 0;
-  readonly floor = new SendFloor();
-  /** Streamed file chunks not yet acknowledged, charged as 'send': [end position in `written`, size] pairs. */
-  private readonly sendMarks: number[] = [];
-  private sendHead = 0;
-  /** redirect-to-https: the HTTPS port every GET/HEAD is sent to, or null. */
-  redirectPort: number | null = null;
-  private processing = false;
-  private pumping = false;
-
-  constructor(
-    readonly server: HttpStaticServer,
-    readonly stream: ByteStream,
-    now: number,
-  ) {
-    this.scanner = new RequestHeadScanner(server.limits);
-    // Times on a Conn are ms since the server's epoch: small integers (a field holding epoch ms
-    // is a 16-byte HeapNumber per connection).
-    this.headStart = server.since(now);
-    this.lastProgress = this.headStart;
-  }
-
-  // ---- StreamHandler
-
-  onData(buf: Buffer, off: number, len: number): void {
-    if (this.state !== OPEN || len === 0) return;
-    if (this.iend > this.istart) {
-      this.append(buf, off, len);
-      this.processBuffered();
-      return;
-    }
-    const end = off + len;
-    const p = this.consume(buf, off, end);
-    if (p < end && this.state === OPEN) {
-      this.istart = this.iend = 0;
-      this.append(buf, p, end - p);
-      this.flow();
-    }
-  }
-
-  onDrain(): void {
-    this.settleSend();
-    const job = this.queue[0];
-    if (job !== undefined && job.fh !== null && job.ready && job.head === null) this.streamMore(job);
-    if (this.state === OPEN && this.iend > this.istart) this.processBuffered();
-  }
-
-  onEnd(): void {
-    this.peerEnded = true;
-    if (this.state === OPEN) {
-      this.state = CLOSING;
-      this.dropInput();
-    }
-    if (this.state === CLOSING && this.queue.length === 0) this.finish();
-  }
-
-  onClose(): void {
-    if (this.state === CLOSED) return;
-    if (this.queue.length > 0) this.server.count('closed-mid-response');
-    this.state = CLOSED;
-    this.dropInput();
-    this.releaseSend();
-    for (const job of this.queue) if (job.fh !== null && !job.reading) closeQuietly(job);
-    this.queue.length = 0;
-    this.server.connectionClosed(this);
-  }
-
-  // ---- backpressure and memory
-
-  /**
-   * Backpressure to the transport: while parsing is blocked (responses backed up) and unparsed
-   * input reaches inputPauseBytes, pause the stream (our TCP then holds what arrives and its
-   * window closes); resume once parsing can go on. Transports without pause() are bounded by
-   * maxBufferedInput (pipeline-overflow) instead.
-   */
-  private flow(): void {
-    const pending = this.iend - this.istart;
-    const mem = this.server.memory;
-    if (!this.inputPaused) {
-      if (
-        this.state === OPEN &&
-        pending > 0 &&
-        this.stream.pause !== undefined &&
-        this.paused() &&
-        (pending >= this.server.limits.inputPauseBytes || (mem !== undefined && mem.tight(this.stream)))
-      ) {
-        this.inputPaused = true;
-        this.stream.pause();
-      }
-    } else if (this.state !== OPEN || (!this.paused() && pending < this.server.limits.inputPauseBytes)) {
-      this.inputPaused = false;
-      if (this.state !== CLOSED) this.stream.resume?.();
-    }
-  }
-
-  /** Forgets the input buffer (and its charge). */
-  private dropInput(): void {
-    if (this.ibuf !== null) this.server.memory?.release('pipelined', this.ibuf.length, this.stream);
-    this.ibuf = null;
-    this.istart = this.iend = 0;
-  }
-
-  /** Releases the charge of streamed chunks the peer has acknowledged. */
-  settleSend(): void {
-    const marks = this.sendMarks;
-    if (this.sendHead === marks.length) return;
-    const acked = this.written - this.stream.queuedBytes;
-    let n = 0;
-    while (this.sendHead < marks.length && marks[this.sendHead] <= acked) {
-      n += marks[this.sendHead + 1];
-      this.sendHead += 2;
-    }
-    if (this.sendHead === marks.length) {
-      clearArray(marks);
-      this.sendHead = 0;
-    }
-    if (n > 0) this.server.memory?.release('send', n, this.stream);
-  }
-
-  private releaseSend(): void {
-    const marks = this.sendMarks;
-    let n = 0;
-    for (let i = this.sendHead; i < marks.length; i += 2) n += marks[i + 1];
-    clearArray(marks);
-    this.sendHead = 0;
-    if (n > 0) this.server.memory?.release('send', n, this.stream);
-  }
-
-  // ---- input
-
-  private append(buf: Buffer, off: number, len: number): void {
-    let ib = this.ibuf;
-    const have = this.iend - this.istart;
-    if (ib === null || this.iend + len > ib.length) {
-      const need = have + len;
-      if (need > this.server.maxBufferedInput) {
-        this.server.count('pipeline-overflow');
-        this.abort();
-        return;
-      }
-      if (ib !== null && need <= ib.length) {
-        ib.copy(ib, 0, this.istart, this.iend);
-      } else {
-        const nb = Buffer.allocUnsafe(Math.max(4096, need + (need >> 1)));
-        if (ib !== null) ib.copy(nb, 0, this.istart, this.iend);
-        const mem = this.server.memory;
-        if (mem !== undefined) {
-          if (ib !== null) mem.release('pipelined', ib.length, this.stream);
-          mem.charge('pipelined', nb.length, this.stream);
-        }
-        this.ibuf = ib = nb;
-      }
-      this.istart = 0;
-      this.iend = have;
-    }
-    buf.copy(ib, this.iend, off, off + len);
-    this.iend += len;
-  }
-
-  processBuffered(): void {
-    if (this.processing || this.state !== OPEN || this.ibuf === null) return;
-    const p = this.consume(this.ibuf, this.istart, this.iend);
-    if (this.ibuf === null) return;
-    this.istart = p;
-    if (p >= this.iend) {
-      this.istart = this.iend = 0;
-      if (this.ibuf.length > 8192) this.dropInput(); // a big buffer is not kept once empty
-    }
-    this.flow();
-  }
-
-  private paused(): boolean {
-    return this.queue.length >= this.server.limits.maxPipelineDepth || this.stream.queuedBytes >= this.server.pauseBytes;
-  }
-
-  /** Parses and dispatches as many requests as buf[start, end) holds; returns where it stopped. */
-  private consume(buf: Buffer, start: number, end: number): number {
-    this.processing = true;
-    const now = this.server.now();
-    const t = this.server.since(now);
-    let p = start;
-    try {
-      while (p < end && this.state === OPEN) {
-        if (this.skipBody > 0) {
-          const n = Math.min(this.skipBody, end - p);
-          p += n;
-          this.skipBody -= n;
-          if (this.skipBody === 0) this.headStart = 0;
-          continue;
-        }
-        if (this.paused()) break;
-        if (!this.gotHeadBytes) {
-          while (p < end && (buf[p] === 13 || buf[p] === 10)) p++;
-          if (p === end) break;
-          if (this.headStart === 0) this.headStart = t;
-          this.gotHeadBytes = true;
-        }
-        const n = this.scanner.scan(buf, p, end);
-        if (n === 0) break;
-        let req: ParseResult;
-        if (n < 0) {
-          req = this.scanner.failure!;
-          p = end;
-        } else {
-          req = parseRequestHead(buf, p, n);
-          p += n;
-        }
-        this.scanner.reset();
-        this.gotHeadBytes = false;
-        this.headStart = 0;
-        this.idleSince = 0;
-        this.server.handle(this, req, now);
-        if (this.skipBody > 0 && this.headStart === 0) this.headStart = t;
-      }
-    } finally {
-      this.processing = false;
-    }
-    return p;
-  }
-
-  // ---- output
-
-  /** Writes a response now if nothing is ahead of it, else queues it. */
-  respond(job: Job): void {
-    if (this.queue.length === 0 && job.ready && job.fh === null) {
-      this.writeJob(job);
-      if (job.close) this.finish();
-      return;
-    }
-    this.queue.push(job);
-    if (job.ready && this.queue.length === 1) this.pump();
-  }
-
-  private writeJob(job: Job): void {
-    const s = this.server;
-    const head = job.head!;
-    this.stream.write(head);
-    let n = head.length;
-    if (job.body !== null) {
-      this.stream.write(job.body);
-      n += job.body.length;
-      job.body = null;
-    }
-    job.head = null;
-    s.bytesSent += n;
-    this.written += n;
-    s.responses[(job.status / 100) | 0]++;
-  }
-
-  /** Sends every ready response at the head of the queue, in order. */
-  pump(): void {
-    if (this.pumping || this.state === CLOSED) return;
-    this.pumping = true;
-    try {
-      while (this.queue.length > 0 && this.state !== CLOSED && this.state !== ENDED) {
-        const job = this.queue[0]!;
-        if (!job.ready) break;
-        if (job.head !== null) this.writeJob(job);
-        if (job.fh !== null) {
-          this.streamMore(job);
-          if (job.fh !== null) break;
-        }
-        this.queue.shift();
-        if (job.close) {
-          this.finish();
-          break;
-        }
-      }
-    } finally {
-      this.pumping = false;
-    }
-    if (this.queue.length === 0) {
-      if (this.state === CLOSING) this.finish();
-      else if (this.state === OPEN && this.iend > this.istart) this.processBuffered();
-    }
-    if (this.inputPaused) this.flow();
-  }
-
-  private streamMore(job: Job): void {
-    const s = this.server;
-    if (job.reading || job.fh === null || this.state === CLOSED) return;
-    if (job.pos >= job.end) {
-      closeQuietly(job);
-      this.pump();
-      return;
-    }
-    this.settleSend();
-    const queued = this.stream.queuedBytes;
-    if (queued >= s.streamHighWater) return; // onDrain resumes
-    // Memory is short: one chunk in flight at a time (the sweep's safety net resumes us).
-    if (queued > 0 && s.memory?.tight(this.stream) === true) return;
-    const n = Math.min(s.streamChunk, job.end - job.pos);
-    const chunk = Buffer.allocUnsafeSlow(n);
-    const fh = job.fh;
-    job.reading = true;
-    fh.read(chunk, 0, n, job.pos).then(
-      ({ bytesRead }) => {
-        job.reading = false;
-        if (this.state === CLOSED || this.state === ENDED) {
-          closeQuietly(job);
-          return;
-        }
-        if (bytesRead === 0) {
-          // the file shrank under us: the promised Content-Length cannot be met
-          s.count('io-error');
-          closeQuietly(job);
-          this.abort();
-          return;
-        }
-        this.stream.write(bytesRead === n ? chunk : chunk.subarray(0, bytesRead));
-        s.bytesSent += bytesRead;
-        this.written += bytesRead;
-        // The chunk's memory is pinned until the peer has acknowledged its last byte.
-        s.memory?.charge('send', n, this.stream);
-        this.sendMarks.push(this.written, n);
-        job.pos += bytesRead;
-        this.streamMore(job);
-      },
-      () => {
-        job.reading = false;
-        s.count('io-error');
-        closeQuietly(job);
-        this.abort();
-      },
-    );
-  }
-
-  /** No more responses: FIN after what is queued. */
-  finish(): void {
-    if (this.state === ENDED || this.state === CLOSED) return;
-    this.state = ENDED;
-    this.endedAt = this.server.since(this.server.now());
-    // The client asked to close and nothing it sent is unread: a full close, so that bytes it
-    // still sends get a RST (RFC 9293 §3.6.1) instead of an ACK for data nobody reads. A close
-    // the server decides lingers instead (RFC 9112 §9.6): a half close, and input read and
-    // dropped, so that a RST cannot destroy a response the client has not read yet.
-    const full = this.clientCloses && this.iend === this.istart && this.skipBody === 0 && !this.peerEnded;
-    this.dropInput();
-    for (const job of this.queue) if (job.fh !== null && !job.reading) closeQuietly(job);
-    this.queue.length = 0;
-    if (full && this.stream.close !== undefined) this.stream.close();
-    else this.stream.end();
-  }
-
-  abort(): void {
-    if (this.state === CLOSED) return;
-    this.stream.abort();
-    this.onClose();
-  }
-
-  /** Graceful shutdown: read no more requests; FIN once the responses already queued are sent. */
-  drain(): void {
-    if (this.state === OPEN) {
-      this.state = CLOSING;
-      this.dropInput();
-    }
-    if (this.state === CLOSING && this.queue.length === 0) this.finish();
-  }
-}
-
-function closeQuietly(job: Job): void {
-  const fh = job.fh;
-  job.fh = null;
-  if (fh !== null) fh.close().catch(() => undefined);
-}
-
-function etagMatches(list: string, etag: string): boolean {
-  if (list === etag) return true;
-  let i = 0;
-  const n = list.length;
-  while (i < n) {
-    let j = list.indexOf(',', i);
-    if (j < 0) j = n;
-    let a = i;
-    let b = j;
-    while (a < b && (list.charCodeAt(a) === 32 || list.charCodeAt(a) === 9)) a++;
-    while (b > a && (list.charCodeAt(b - 1) === 32 || list.charCodeAt(b - 1) === 9)) b--;
-    if (b - a === 1 && list.charCodeAt(a) === 42 /* * */) return true;
-    if (list.startsWith('W/', a)) a += 2;
-    if (b - a === etag.length && list.startsWith(etag, a)) return true;
-    i = j + 1;
-  }
-  return false;
-}
 
 /** https://<Host without its port>[:port]<path> for a redirect-to-https answer. */
 export function httpsLocation(r: Pick<ParsedRequest, 'host' | 'target'>, port: number): string {
@@ -620,37 +60,7 @@ export function httpsLocation(r: Pick<ParsedRequest, 'host' | 'target'>, port: n
   return `https://${host}${port === 443 ? '' : `:${port}`}${path}`;
 }
 
-/** Parses a single "bytes=" range against size: [start, end] inclusive, null = ignore, -1 = unsatisfiable. */
-export function parseRange(value: string, size: number): [number, number] | null | -1 {
-  if (value.length < 7 || value.slice(0, 6).toLowerCase() !== 'bytes=') return null;
-  const spec = value.slice(6).trim();
-  if (spec.indexOf(',') >= 0) return null; // several ranges: send the whole representation
-  const dash = spec.indexOf('-');
-  if (dash < 0) return null;
-  const a = spec.slice(0, dash).trim();
-  const b = spec.slice(dash + 1).trim();
-  const num = (s: string): number => {
-    if (s.length === 0 || s.length > 15) return s.length === 0 ? -1 : Number.MAX_SAFE_INTEGER;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c < 0x30 || c > 0x39) return -2;
-    }
-    return Number(s);
-  };
-  const first = num(a);
-  const last = num(b);
-  if (first === -2 || last === -2) return null;
-  if (first === -1) {
-    if (last <= 0) return last === 0 ? -1 : null; // "-0" unsatisfiable, "-" invalid
-    if (size === 0) return -1;
-    return [Math.max(0, size - last), size - 1];
-  }
-  if (last !== -1 && last < first) return null;
-  if (first >= size) return -1;
-  return [first, last === -1 || last >= size ? size - 1 : last];
-}
-
-export class HttpStaticServer {
+export class HttpStaticServer implements ConnectionServer {
   readonly wwwRoot: string;
   readonly limits: HttpLimits;
   readonly serverName: string;
@@ -906,7 +316,7 @@ export class HttpStaticServer {
           lastModified: formatHttpDate(st.mtimeMs),
           contentType,
         };
-        const plan = this.evaluate(r, info);
+        const plan = evaluateConditional(r, info);
         job.status = plan.status;
         if (plan.status === 304) {
           job.head = Buffer.from(this.headFor(304, info, 0, mode, ''), 'latin1');
@@ -937,31 +347,6 @@ export class HttpStaticServer {
       });
   }
 
-  /** Decides 200 / 206 / 304 / 416 and the byte span [start, end). */
-  evaluate(r: ConditionalRequest, info: FileInfo): { status: number; start: number; end: number } {
-    const size = info.size;
-    if (r.ifNoneMatch !== null) {
-      if (etagMatches(r.ifNoneMatch, info.etag)) return { status: 304, start: 0, end: 0 };
-    } else if (r.ifModifiedSince !== null) {
-      const ims = parseHttpDate(r.ifModifiedSince);
-      if (ims === ims && Math.floor(info.mtimeMs / 1000) * 1000 <= ims) return { status: 304, start: 0, end: 0 };
-    }
-    if (r.range !== null && r.method === 'GET') {
-      let useRange = true;
-      if (r.ifRange !== null) {
-        const v = r.ifRange.trim();
-        if (v.startsWith('"') || v.startsWith('W/')) useRange = v === info.etag;
-        else useRange = parseHttpDate(v) === Math.floor(info.mtimeMs / 1000) * 1000;
-      }
-      if (useRange) {
-        const range = parseRange(r.range, size);
-        if (range === -1) return { status: 416, start: 0, end: 0 };
-        if (range !== null) return { status: 206, start: range[0], end: range[1] + 1 };
-      }
-    }
-    return { status: 200, start: 0, end: size };
-  }
-
   /** The response for a cached entry: prebuilt heads for the common cases, the body by reference. */
   private entryJob(r: ParsedRequest, e: CacheEntry, mode: number, now: number = this.now()): Job {
     const job = new Job();
@@ -970,7 +355,7 @@ export class HttpStaticServer {
     const isHead = r.method === 'HEAD';
     let plan: { status: number; start: number; end: number };
     if (r.ifNoneMatch === null && r.ifModifiedSince === null && r.range === null) plan = { status: 200, start: 0, end: e.size };
-    else plan = this.evaluate(r, e);
+    else plan = evaluateConditional(r, e);
     job.status = plan.status;
     if (plan.status === 200 || plan.status === 304) {
       const date = httpDateNow(now);
@@ -1127,15 +512,3 @@ export class HttpStaticServer {
     }
   }
 }
-
-const bodies = new Map<number, Buffer>();
-/** The short text body of an error (or redirect) response, shared by HTTP/1.1 and HTTP/2. */
-export function bodyFor(status: number): Buffer {
-  let b = bodies.get(status);
-  if (b === undefined) {
-    b = Buffer.from(`${status} ${STATUS_TEXT[status] ?? ''}\n`, 'latin1');
-    bodies.set(status, b);
-  }
-  return b;
-}
-

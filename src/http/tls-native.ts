@@ -15,7 +15,7 @@
  */
 import { tryLoadPackageAddon } from '../wire/addon.js';
 import type { ByteStream, StreamHandler } from '../stream/byte-stream.js';
-import type { HttpMemory } from './server.js';
+import type { HttpMemory } from './options.js';
 
 /** An SSL_CTX or an SSL, opaque to JS. */
 export type NativeHandle = { readonly __native: unique symbol };

@@ -125,6 +125,7 @@ const DEVICE_COUNTERS: Record<string, [string, string]> = {
   rxVectors: ['rx_vectors', 'Vectors handed to the dataplane'],
   rxWakeups: ['rx_wakeups', 'Poll wakeups of the RX ring'],
   rxRechecks: ['rx_rechecks', 'Further vectors a wakeup took: frames that arrived while the handler ran'],
+  rxSpinBreaks: ['rx_spin_breaks', 'Polling spins on the ring ended early because another fd of the event loop had an event (CLI, management, file I/O, a worker message)'],
   rxOutgoingSkipped: ['rx_outgoing_skipped', "Frames of this host's own output skipped on RX"],
   rxTruncated: ['rx_truncated', 'Frames longer than the ring slot, skipped'],
   txFrames: ['tx_frames', 'Frames sent'],

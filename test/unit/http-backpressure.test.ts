@@ -15,7 +15,8 @@ import type { TcpConnection } from '../../src/tcp/connection.js';
 import { MEM_PIPELINE, MEM_RECV, MEM_SEND, MemoryBudget } from '../../src/tcp/budget.js';
 import { QueueSink, moveSegments, type Wire } from '../helpers/tcp-wire.js';
 import type { ByteStream, StreamHandler } from '../../src/stream/byte-stream.js';
-import { HttpStaticServer, type HttpMemory } from '../../src/http/server.js';
+import type { HttpMemory } from '../../src/http/options.js';
+import { HttpStaticServer } from '../../src/http/server.js';
 import { SendFloor } from '../../src/http/send-floor.js';
 import { get, parseResponses } from './http-harness.js';
 

@@ -1,7 +1,8 @@
 /** Helpers shared by the http-*.test.ts files: a server over Node's net, real curl, raw sockets. */
 import { execFile } from 'node:child_process';
 import net from 'node:net';
-import { HttpStaticServer, type HttpStaticServerOptions } from '../../src/http/server.js';
+import type { HttpStaticServerOptions } from '../../src/http/options.js';
+import { HttpStaticServer } from '../../src/http/server.js';
 import { listenNet, type NetListener } from '../../src/http/node-net-adapter.js';
 
 export interface Running {

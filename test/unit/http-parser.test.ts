@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RequestHeadScanner, parseRequestHead, type ParsedRequest } from '../../src/http/parser.js';
 import { targetToKey } from '../../src/http/path.js';
-import { parseRange } from '../../src/http/server.js';
+import { parseRange } from '../../src/http/conditional.js';
 import { contentTypeFor, isInside } from '../../src/http/cache.js';
 
 const limits = { maxRequestLine: 64, maxHeaderBytes: 256, maxHeaderCount: 5 };

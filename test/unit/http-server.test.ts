@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { curl, get, parseResponses, raw, startServer, waitFor, type Running } from './http-harness.js';
 import { formatHttpStaticServerCache } from '../../src/http/show.js';
-import { HTTP_ERROR_REASONS, HTTP_STATIC_SERVER_NODE } from '../../src/http/server.js';
+import { HTTP_ERROR_REASONS, HTTP_STATIC_SERVER_NODE } from '../../src/http/status.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'http-server-test-'));
 const www = join(tmp, 'www');

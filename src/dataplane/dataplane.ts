@@ -63,6 +63,65 @@ const ZERO_MAC = Buffer.alloc(6);
 /** How often neighbour timers run (retransmissions are 1 s apart). */
 const NEIGHBOR_TICK_MS = 250;
 
+/**
+ * What the graph nodes see (NodeContext). A class rather than an object literal: V8 makes a
+ * literal with getters a dictionary-mode object, and then every `ctx.frames`, `ctx.tracer`,
+ * `ctx.ip4` or `ctx.tcp` of a node was a generic LoadIC call in optimised code (a hash lookup per
+ * access, several per vector per node) instead of a field load. The fields are set once, in this
+ * order; the three getters live on the prototype.
+ */
+class DataplaneNodeContext implements NodeContext {
+  readonly frames: FrameVector;
+  readonly interfaces: readonly SwInterface[];
+  readonly hardware: readonly HardwareInterface[];
+  readonly neighbors: NeighborTable;
+  readonly fib: Fib;
+  readonly ip4: Ip4Output;
+  readonly neighbors6: NeighborTable;
+  readonly ip6: Ip6Output;
+  readonly ip6Frames: Ip6Frames;
+  readonly icmp6Error: Icmp6ErrorSender;
+  readonly nd: Ip6Control;
+  readonly ip6Peers: Ip6Peers;
+  readonly output: InterfaceOutput;
+  readonly tracer: PacketTracer;
+  readonly now: () => number;
+  readonly drop: (node: GraphNode, i: number, reason: number) => void;
+  private readonly dp: Dataplane;
+
+  constructor(dp: Dataplane, ip6Frames: Ip6Frames, drop: (node: GraphNode, i: number, reason: number) => void) {
+    this.frames = dp.frames;
+    this.interfaces = dp.interfaces;
+    this.hardware = dp.hardware;
+    this.neighbors = dp.neighbors;
+    this.fib = dp.fib;
+    this.ip4 = dp.ip4;
+    this.neighbors6 = dp.neighbors6;
+    this.ip6 = dp.ip6;
+    this.ip6Frames = ip6Frames;
+    this.icmp6Error = dp.icmp6Error;
+    this.nd = dp.ip6Control;
+    this.ip6Peers = dp.ip6Peers;
+    this.output = dp.output;
+    this.tracer = dp.tracer;
+    this.now = dp.now;
+    this.drop = drop;
+    this.dp = dp;
+  }
+
+  get echo6Listener(): Echo6Listener | null {
+    return this.dp.icmp.onEchoReply6;
+  }
+
+  get tcp(): TcpInputHandler | null {
+    return this.dp.tcp;
+  }
+
+  get echoListener(): EchoListener | null {
+    return this.dp.icmp.onEchoReply;
+  }
+}
+
 export class Dataplane {
   readonly interfaces: SwInterface[] = [];
   readonly hardware: HardwareInterface[] = [];
@@ -128,34 +187,7 @@ export class Dataplane {
     this.ip6Control = new Ip6Control(this.interfaces, this.fib6, this.neighbors6, this.ip6, this.now, this.onEvent, () => this.output.flush());
     this.icmp6Error = new Icmp6ErrorSender(this.ip6, this.now);
     this.graph = createGraph(capacity, this.ip4.nodes, this.output.node, this.ip6.nodes, this.icmp6Error.node);
-    const dp = this;
-    this.ctx = {
-      frames: this.frames,
-      interfaces: this.interfaces,
-      hardware: this.hardware,
-      neighbors: this.neighbors,
-      fib: this.fib,
-      ip4: this.ip4,
-      neighbors6: this.neighbors6,
-      ip6: this.ip6,
-      ip6Frames: new Ip6Frames(capacity),
-      icmp6Error: this.icmp6Error,
-      nd: this.ip6Control,
-      ip6Peers: this.ip6Peers,
-      get echo6Listener() {
-        return dp.icmp.onEchoReply6;
-      },
-      output: this.output,
-      tracer: this.tracer,
-      get tcp() {
-        return dp.tcp;
-      },
-      get echoListener() {
-        return dp.icmp.onEchoReply;
-      },
-      now: this.now,
-      drop: (node, i, reason) => this.drop(node, i, reason),
-    };
+    this.ctx = new DataplaneNodeContext(this, new Ip6Frames(capacity), (node, i, reason) => this.drop(node, i, reason));
     this.icmp = {
       sendEcho: (dst, id, seq, dataBytes, sourceSwName) => {
         const source = sourceSwName !== undefined ? this.get(sourceSwName) : null;

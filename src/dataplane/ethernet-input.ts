@@ -5,6 +5,7 @@
  */
 import type { RxVector } from '../io/device.js';
 import { formatMac, isBroadcastMac, isMulticastMac, macEquals } from '../wire/address.js';
+import { read16 } from '../wire/bytes.js';
 import {
   ETH_HEADER_LEN,
   ETHERTYPE_ARP,
@@ -74,14 +75,14 @@ export function runEthernetInput(node: EthernetInputNode, ctx: NodeContext, hw: 
     }
     let typeOff = off + 12;
     const end = off + len;
-    let type = data.readUInt16BE(typeOff);
+    let type = read16(data, typeOff);
     let truncated = false;
     while (isVlanTpid(type) && tags < 3) {
       if (typeOff + VLAN_TAG_LEN + 2 > end) {
         truncated = true;
         break;
       }
-      const tci = data.readUInt16BE(typeOff + 2);
+      const tci = read16(data, typeOff + 2);
       if (tags === 0) {
         f.tpid0[i] = type;
         f.tci0[i] = tci;
@@ -91,7 +92,7 @@ export function runEthernetInput(node: EthernetInputNode, ctx: NodeContext, hw: 
       }
       tags++;
       typeOff += VLAN_TAG_LEN;
-      type = data.readUInt16BE(typeOff);
+      type = read16(data, typeOff);
     }
     if (truncated) {
       ctx.drop(node, i, e.truncatedTag);

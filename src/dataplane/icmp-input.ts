@@ -5,7 +5,7 @@
  * replies to the CLI's `ping`.
  */
 import { checkIcmp, IcmpError, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN, icmpType, updatedChecksum, writeIcmpChecksum } from '../wire/icmp.js';
-import { copyBytes } from '../wire/bytes.js';
+import { copyBytes, read16 } from '../wire/bytes.js';
 import { ipv4Destination, ipv4HeaderLength, ipv4Source, ipv4Ttl, IPV4_MIN_HEADER_LEN, IP_PROTO_ICMP } from '../wire/ipv4.js';
 import type { NodeContext } from './context.js';
 import type { Ip4Output } from './ip4-output.js';
@@ -57,7 +57,7 @@ function runIcmpInput(node: IcmpInputNode, ctx: NodeContext): void {
     const src = ipv4Source(data, ip);
     if (type === ICMP_ECHO_REPLY && icmpLen >= ICMP_HEADER_LEN) {
       node.errors[e.echoRepliesReceived]++;
-      ctx.echoListener?.(src, data.readUInt16BE(icmp + 4), data.readUInt16BE(icmp + 6), ipv4Ttl(data, ip), icmpLen);
+      ctx.echoListener?.(src, read16(data, icmp + 4), read16(data, icmp + 6), ipv4Ttl(data, ip), icmpLen);
       continue;
     }
     if (type !== ICMP_ECHO_REQUEST) {
@@ -89,7 +89,7 @@ function runIcmpInput(node: IcmpInputNode, ctx: NodeContext): void {
     buf[reply] = ICMP_ECHO_REPLY;
     buf[reply + 1] = 0;
     // The request's checksum verified above; only its first word changes.
-    const sum = updatedChecksum(data.readUInt16BE(icmp + 2), data.readUInt16BE(icmp), ICMP_ECHO_REPLY << 8);
+    const sum = updatedChecksum(read16(data, icmp + 2), read16(data, icmp), ICMP_ECHO_REPLY << 8);
     buf[reply + 2] = sum >>> 8;
     buf[reply + 3] = sum & 0xff;
     ip4.commit(dst, src, IP_PROTO_ICMP, icmpLen);

@@ -7,7 +7,7 @@ import { ETHERTYPE_VLAN } from '../wire/ethernet.js';
 import type { NodeContext } from './context.js';
 import type { TagRewrite } from './interface.js';
 import { defineNode, err, info } from './node.js';
-import { copyBytes, copyMac } from '../wire/bytes.js';
+import { copyBytes, copyMac, write16 } from '../wire/bytes.js';
 
 const MAX_TAGS = 2;
 
@@ -80,8 +80,8 @@ function runL2Output(node: L2OutputNode, ctx: NodeContext, tpids: number[], tcis
     copyMac(tx.data, slot + 6, data, f.off[i] + 6);
     let p = slot + 12;
     for (let t = 0; t < tags; t++) {
-      tx.data.writeUInt16BE(tpids[t], p);
-      tx.data.writeUInt16BE(tcis[t], p + 2);
+      write16(tx.data, p, tpids[t]);
+      write16(tx.data, p + 2, tcis[t]);
       p += 4;
     }
     copyBytes(tx.data, p, data, payloadStart, payloadLength);

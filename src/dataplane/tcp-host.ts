@@ -5,6 +5,7 @@
  * deadline.
  */
 import { performance } from 'node:perf_hooks';
+import { write16 } from '../wire/bytes.js';
 import { finish, pseudoHeaderSum, sumWords } from '../wire/checksum.js';
 import { IPV4_MIN_HEADER_LEN, IP_PROTO_TCP } from '../wire/ipv4.js';
 import type { SegmentSink, TcpStack } from '../tcp/index.js';
@@ -155,14 +156,14 @@ export class DataplaneSegmentSink implements SegmentSink {
       if (this.csum) {
         // As for IPv4: the folded pseudo-header sum, not complemented; the kernel finishes it
         // (per segment for a super-frame, adjusting the length in it).
-        buf.writeUInt16BE(~finish(pseudo6) & 0xffff, this.off + TCP_CHECKSUM_OFFSET);
+        write16(buf, this.off + TCP_CHECKSUM_OFFSET, ~finish(pseudo6) & 0xffff);
         const hl = (buf[this.off + 12] >>> 4) * 4;
         const gso = segSize > 0 && tcpLen - hl > segSize ? segSize : 0;
         this.ip6.commit(this.src6, 0, IP6_NH_TCP, tcpLen, 64, true, gso);
         return;
       }
-      buf.writeUInt16BE(0, this.off + TCP_CHECKSUM_OFFSET);
-      buf.writeUInt16BE(finish(sumWords(buf, this.off, tcpLen, pseudo6)), this.off + TCP_CHECKSUM_OFFSET);
+      write16(buf, this.off + TCP_CHECKSUM_OFFSET, 0);
+      write16(buf, this.off + TCP_CHECKSUM_OFFSET, finish(sumWords(buf, this.off, tcpLen, pseudo6)));
       this.ip6.commit(this.src6, 0, IP6_NH_TCP, tcpLen);
       return;
     }
@@ -170,15 +171,15 @@ export class DataplaneSegmentSink implements SegmentSink {
     if (this.csum) {
       // The kernel completes it (and, for a super-frame, redoes it per segment from this sum,
       // adjusting the length): the folded pseudo-header sum, not complemented.
-      buf.writeUInt16BE(~finish(pseudo) & 0xffff, this.off + TCP_CHECKSUM_OFFSET);
+      write16(buf, this.off + TCP_CHECKSUM_OFFSET, ~finish(pseudo) & 0xffff);
       const hl = (buf[this.off + 12] >>> 4) * 4;
       const gso = segSize > 0 && tcpLen - hl > segSize ? segSize : 0;
       this.ip4.commit(this.src, this.dst, IP_PROTO_TCP, tcpLen, true, gso);
       return;
     }
-    buf.writeUInt16BE(0, this.off + TCP_CHECKSUM_OFFSET);
+    write16(buf, this.off + TCP_CHECKSUM_OFFSET, 0);
     const sum = sumWords(buf, this.off, tcpLen, pseudo);
-    buf.writeUInt16BE(finish(sum), this.off + TCP_CHECKSUM_OFFSET);
+    write16(buf, this.off + TCP_CHECKSUM_OFFSET, finish(sum));
     this.ip4.commit(this.src, this.dst, IP_PROTO_TCP, tcpLen);
   }
 

@@ -1,4 +1,5 @@
 /** IPv4 and MAC address conversions. IPv4 addresses are host-order unsigned 32-bit numbers. */
+import { read16, readInt32 } from './bytes.js';
 
 const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
@@ -75,7 +76,7 @@ export function formatMac(buf: Buffer, off = 0): string {
 }
 
 export function isBroadcastMac(buf: Buffer, off: number): boolean {
-  return buf.readUInt32BE(off) === 0xffffffff && buf.readUInt16BE(off + 4) === 0xffff;
+  return readInt32(buf, off) === -1 && read16(buf, off + 4) === 0xffff;
 }
 
 export function isMulticastMac(buf: Buffer, off: number): boolean {
@@ -83,5 +84,5 @@ export function isMulticastMac(buf: Buffer, off: number): boolean {
 }
 
 export function macEquals(a: Buffer, aOff: number, b: Buffer, bOff: number): boolean {
-  return a.readUInt32BE(aOff) === b.readUInt32BE(bOff) && a.readUInt16BE(aOff + 4) === b.readUInt16BE(bOff + 4);
+  return readInt32(a, aOff) === readInt32(b, bOff) && read16(a, aOff + 4) === read16(b, bOff + 4);
 }

@@ -62,3 +62,25 @@ export function write32(b: Uint8Array, o: number, v: number): void {
   b[o + 2] = (v >>> 8) & 0xff;
   b[o + 3] = v & 0xff;
 }
+
+/*
+ * 16- and 32-bit big-endian fields byte by byte, for the per-packet paths. A call such as
+ * `buf.readUInt16BE(o)` first loads the method from Buffer.prototype, and Node 20's optimising
+ * compiler, which runs on a background thread, does not fold that load into a constant: the
+ * optimised code calls the generic LoadIC builtin (Builtins_LoadIC / LoadICTrampoline in a
+ * profile) at every such site, every packet. Element loads and stores on the Buffer are inlined.
+ * The caller keeps `o` inside the buffer (Buffer's methods would throw past its end) and, for
+ * the writers, `v` inside the field (they store its low 16 bits, Buffer's would throw).
+ */
+
+/** A 16-bit big-endian field (what Buffer#readUInt16BE returns). */
+export const read16 = (b: Uint8Array, o: number): number => (b[o] << 8) | b[o + 1];
+
+/** A 32-bit big-endian field, unsigned (what Buffer#readUInt32BE returns). */
+export const readUint32 = (b: Uint8Array, o: number): number => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+
+/** Writes a 16-bit big-endian field (as Buffer#writeUInt16BE for 0 ≤ v ≤ 0xffff). */
+export function write16(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 8) & 0xff;
+  b[o + 1] = v & 0xff;
+}

@@ -4,7 +4,7 @@
  * Layout: destination MAC (6), source MAC (6), then either the EtherType (2) or one or more
  * 4-byte tags (TPID 0x8100 or 0x88a8, then TCI: 3 bits PCP, 1 bit DEI, 12 bits VID).
  */
-import { copyMac } from './bytes.js';
+import { copyMac, read16, write16 } from './bytes.js';
 
 export const ETH_HEADER_LEN = 14;
 export const VLAN_TAG_LEN = 4;
@@ -27,7 +27,7 @@ export const dstMacOffset = 0;
 export const srcMacOffset = 6;
 
 export function etherType(buf: Buffer, off: number): number {
-  return buf.readUInt16BE(off + 12);
+  return read16(buf, off + 12);
 }
 
 export function vlanId(tci: number): number {
@@ -42,7 +42,7 @@ export function vlanPcp(tci: number): number {
 export function writeEthernet(buf: Buffer, off: number, dst: Buffer, src: Buffer, type: number): number {
   copyMac(buf, off, dst, 0);
   copyMac(buf, off + 6, src, 0);
-  buf.writeUInt16BE(type, off + 12);
+  write16(buf, off + 12, type);
   return ETH_HEADER_LEN;
 }
 
@@ -50,8 +50,8 @@ export function writeEthernet(buf: Buffer, off: number, dst: Buffer, src: Buffer
 export function writeEthernetVlan(buf: Buffer, off: number, dst: Buffer, src: Buffer, vid: number, innerType: number): number {
   copyMac(buf, off, dst, 0);
   copyMac(buf, off + 6, src, 0);
-  buf.writeUInt16BE(ETHERTYPE_VLAN, off + 12);
-  buf.writeUInt16BE(vid & 0x0fff, off + 14);
-  buf.writeUInt16BE(innerType, off + 16);
+  write16(buf, off + 12, ETHERTYPE_VLAN);
+  write16(buf, off + 14, vid & 0x0fff);
+  write16(buf, off + 16, innerType);
   return ETH_HEADER_LEN + VLAN_TAG_LEN;
 }

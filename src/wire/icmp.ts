@@ -1,6 +1,7 @@
 /**
  * ICMPv4 (RFC 792): type(1) code(1) checksum(2), then for echo: identifier(2) sequence(2) data.
  */
+import { write16 } from './bytes.js';
 import { internetChecksum } from './checksum.js';
 
 export const ICMP_HEADER_LEN = 8;
@@ -37,6 +38,6 @@ export function updatedChecksum(checksum: number, oldWord: number, newWord: numb
 
 /** Fills the checksum of an ICMP message of `len` bytes already in place. */
 export function writeIcmpChecksum(buf: Buffer, off: number, len: number): void {
-  buf.writeUInt16BE(0, off + 2);
-  buf.writeUInt16BE(internetChecksum(buf, off, len), off + 2);
+  write16(buf, off + 2, 0);
+  write16(buf, off + 2, internetChecksum(buf, off, len));
 }

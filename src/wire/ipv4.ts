@@ -2,7 +2,7 @@
  * IPv4 header (RFC 791). Fields are read on demand from the buffer; nothing is copied.
  */
 import { internetChecksum } from './checksum.js';
-import { write32 } from './bytes.js';
+import { read16, readUint32, write16, write32 } from './bytes.js';
 
 export const IPV4_MIN_HEADER_LEN = 20;
 export const IP_PROTO_ICMP = 1;
@@ -26,21 +26,21 @@ export function checkIpv4(buf: Buffer, off: number, len: number): Ipv4Error {
   if (vihl >>> 4 !== 4) return Ipv4Error.BadVersion;
   const hlen = (vihl & 0x0f) * 4;
   if (hlen < IPV4_MIN_HEADER_LEN || hlen > len) return Ipv4Error.BadHeaderLength;
-  const total = buf.readUInt16BE(off + 2);
+  const total = read16(buf, off + 2);
   if (total < hlen || total > len) return Ipv4Error.BadTotalLength;
   if (internetChecksum(buf, off, hlen) !== 0) return Ipv4Error.BadChecksum;
   return Ipv4Error.None;
 }
 
 export const ipv4HeaderLength = (buf: Buffer, off: number): number => (buf[off] & 0x0f) * 4;
-export const ipv4TotalLength = (buf: Buffer, off: number): number => buf.readUInt16BE(off + 2);
-export const ipv4Id = (buf: Buffer, off: number): number => buf.readUInt16BE(off + 4);
+export const ipv4TotalLength = (buf: Buffer, off: number): number => read16(buf, off + 2);
+export const ipv4Id = (buf: Buffer, off: number): number => read16(buf, off + 4);
 /** True when this is a fragment: MF set or a non-zero fragment offset. */
-export const ipv4IsFragment = (buf: Buffer, off: number): boolean => (buf.readUInt16BE(off + 6) & 0x3fff) !== 0;
+export const ipv4IsFragment = (buf: Buffer, off: number): boolean => (read16(buf, off + 6) & 0x3fff) !== 0;
 export const ipv4Ttl = (buf: Buffer, off: number): number => buf[off + 8];
 export const ipv4Protocol = (buf: Buffer, off: number): number => buf[off + 9];
-export const ipv4Source = (buf: Buffer, off: number): number => buf.readUInt32BE(off + 12);
-export const ipv4Destination = (buf: Buffer, off: number): number => buf.readUInt32BE(off + 16);
+export const ipv4Source = (buf: Buffer, off: number): number => readUint32(buf, off + 12);
+export const ipv4Destination = (buf: Buffer, off: number): number => readUint32(buf, off + 16);
 /**
  * The addresses as signed 32-bit integers, for the per-packet paths: an unsigned address of
  * 128.0.0.0 or above (192.168.x.y) is a heap number on Node 20/x64 wherever it crosses a call V8
@@ -66,15 +66,15 @@ export function writeIpv4(
 ): number {
   buf[off] = 0x45;
   buf[off + 1] = 0;
-  buf.writeUInt16BE(IPV4_MIN_HEADER_LEN + payloadLength, off + 2);
-  buf.writeUInt16BE(id & 0xffff, off + 4);
-  buf.writeUInt16BE(0x4000, off + 6);
+  write16(buf, off + 2, IPV4_MIN_HEADER_LEN + payloadLength);
+  write16(buf, off + 4, id & 0xffff);
+  write16(buf, off + 6, 0x4000);
   buf[off + 8] = ttl;
   buf[off + 9] = protocol;
-  buf.writeUInt16BE(0, off + 10);
+  write16(buf, off + 10, 0);
   // Byte by byte: either form of address (unsigned, or int32 from the per-packet paths), no call.
   write32(buf, off + 12, src);
   write32(buf, off + 16, dst);
-  buf.writeUInt16BE(internetChecksum(buf, off, IPV4_MIN_HEADER_LEN), off + 10);
+  write16(buf, off + 10, internetChecksum(buf, off, IPV4_MIN_HEADER_LEN));
   return IPV4_MIN_HEADER_LEN;
 }

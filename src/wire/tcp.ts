@@ -6,7 +6,7 @@
  * allocates per packet: options are parsed into a caller-owned TcpParsedOptions.
  */
 import { finish, pseudoHeaderSum, sumWords } from './checksum.js';
-import { readInt32, write32 } from './bytes.js';
+import { readInt32, readUint32, write32 } from './bytes.js';
 
 export const TCP_HEADER_LEN = 20;
 export const TCP_MAX_HEADER_LEN = 60;
@@ -50,8 +50,8 @@ export function tcpReasonName(code: number): string {
 // Field readers.
 export const tcpSrcPort = (b: Buffer, o: number): number => (b[o] << 8) | b[o + 1];
 export const tcpDstPort = (b: Buffer, o: number): number => (b[o + 2] << 8) | b[o + 3];
-export const tcpSeq = (b: Buffer, o: number): number => b.readUInt32BE(o + 4);
-export const tcpAck = (b: Buffer, o: number): number => b.readUInt32BE(o + 8);
+export const tcpSeq = (b: Buffer, o: number): number => readUint32(b, o + 4);
+export const tcpAck = (b: Buffer, o: number): number => readUint32(b, o + 8);
 /** Header length in bytes (data offset × 4). */
 export const tcpHeaderLen = (b: Buffer, o: number): number => (b[o + 12] >>> 4) << 2;
 export const tcpFlags = (b: Buffer, o: number): number => b[o + 13];

@@ -17,6 +17,9 @@ import { frameBytes } from '../io/device.js';
 
 const MIN_FRAME = 60;
 
+/** The largest packet an IPv4 total length (16 bits) describes. */
+const MAX_L3_PACKET_BYTES = 65_535;
+
 export class InterfaceOutput {
   readonly node;
   /** Frames committed so far (lets tcp4-output attribute the frames it made). */
@@ -141,9 +144,14 @@ export class InterfaceOutput {
     return taken + refused;
   }
 
-  /** Room for L3 bytes in one frame on `sw`: the interface MTU. */
+  /**
+   * Room for L3 bytes in one frame on `sw`: the interface MTU, and never more than an IPv4 total
+   * length can say (65,535). A device may have a larger MTU (Linux `lo` has 65,536, a dummy
+   * interface can be set higher): a 65,536-byte packet's total length would wrap to 0. For IPv6
+   * (payload length 65,535 after its 40-byte header) the cap is 40 bytes conservative.
+   */
   l3Room(sw: SwInterface): number {
-    return Math.min(sw.mtu, sw.hw.tx.slotSize - l2Length(sw));
+    return Math.min(sw.mtu, sw.hw.tx.slotSize - l2Length(sw), MAX_L3_PACKET_BYTES);
   }
 
   /**

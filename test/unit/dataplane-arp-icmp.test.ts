@@ -339,3 +339,21 @@ describe('dataplane: ICMP echo', () => {
     assert.equal(decodeEthernet(replies[0]).src, KERNEL_MAC_TEXT);
   });
 });
+
+describe('dataplane: packets never outgrow an IPv4 total length', () => {
+  // A device MTU above 65,535 (Linux lo has 65,536; af_packet.c accepts loopback devices) must
+  // not let a 65,536-byte packet out: its total length would wrap to 0. Found by review r/s5b:
+  // `ping … size 65508` on such a device sent a frame whose IPv4 total length was 0x0000.
+  it('with MTU 65,536 the largest echo is 65,507 data bytes; 65,508 is refused and nothing is sent', async () => {
+    const tb = await seedTestBedWithClient({ mtu: 65536 });
+    const d = tb.device();
+    d.takeSent();
+    assert.throws(() => tb.dp.icmp.sendEcho(CLIENT_IP, 1, 1, 65508), /bigger than|too big|exceeds|room/i);
+    assert.equal(d.takeSent().length, 0);
+    tb.dp.icmp.sendEcho(CLIENT_IP, 1, 2, 65507);
+    const sent = d.takeSent();
+    assert.equal(sent.length, 1);
+    const l2 = sent[0].length - 65535;
+    assert.equal(sent[0].readUInt16BE(l2 + 2), 65535, 'total length of the largest echo');
+  });
+});

@@ -14,7 +14,25 @@ export interface InjectOptions {
   vlanTpid?: number;
 }
 
+/**
+ * Bytes of poison deliver() puts before the first frame and after every frame of a vector: more
+ * than the largest header a node may read from a frame (two VLAN tags, IPv6 with extension
+ * headers, TCP with options), so that a node that reads past its frame's length reads poison, not
+ * the next frame (or, for the last frame, undefined past the buffer's end, which the byte helpers
+ * of src/wire/bytes.ts turn into 0 without a RangeError). In production the RX data is the whole
+ * mmap ring, where an over-read reads other ring bytes.
+ */
+export const RX_POISON_BYTES = 256;
+/** The default poison byte (MemoryDevice.rxPoison). */
+export const RX_POISON_DEFAULT = 0xa5;
+
 export class MemoryDevice implements Device {
+  /**
+   * The value of the poison bytes deliver() puts around every frame (RX_POISON_BYTES each side).
+   * A test runs the same input with two values (0x00 and 0xff): any difference in what the
+   * dataplane counts or sends means some node read beyond its frame (test/unit/rx-overread.test.ts).
+   */
+  rxPoison = RX_POISON_DEFAULT;
   /** Copies of every frame sent, oldest first. */
   readonly sent: Buffer[] = [];
   /** Multicast MACs joined (setMulticast), as text, with their join counts. */
@@ -105,22 +123,30 @@ export class MemoryDevice implements Device {
     if (this.handler !== null) this.handler(this.rx);
   }
 
-  /** Delivers everything injected so far, in vectors of at most the capacity. Returns frames delivered. */
+  /**
+   * Delivers everything injected so far, in vectors of at most the capacity. Returns frames delivered.
+   * Each vector's data is poison (rxPoison, RX_POISON_BYTES), frame 0, poison, frame 1, poison, ...:
+   * rx.offset/rx.length are exactly each frame, and no frame is directly followed by another's bytes.
+   */
   deliver(): number {
     let delivered = 0;
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.vectorCapacity);
       const rx = this.rx;
-      rx.data = Buffer.concat(batch.map((p) => p.frame));
-      let off = 0;
+      let total = RX_POISON_BYTES;
+      for (const p of batch) total += p.frame.length + RX_POISON_BYTES;
+      const data = Buffer.alloc(total, this.rxPoison);
+      let off = RX_POISON_BYTES;
       for (let i = 0; i < batch.length; i++) {
+        batch[i].frame.copy(data, off);
         rx.offset[i] = off;
         rx.length[i] = batch[i].frame.length;
         rx.vlanTpid[i] = batch[i].tpid;
         rx.vlanTci[i] = batch[i].tci;
         rx.flags[i] = batch[i].flags;
-        off += batch[i].frame.length;
+        off += batch[i].frame.length + RX_POISON_BYTES;
       }
+      rx.data = data;
       rx.count = batch.length;
       this.statistics.kernelPackets += batch.length;
       delivered += batch.length;

@@ -50,6 +50,8 @@ export interface TestBedOptions extends Partial<DataplaneOptions> {
   vectorCapacity?: number;
   /** Wraps each memory device before the dataplane sees it (pcap writer, fault injector). */
   wrap?: (device: MemoryDevice) => Device;
+  /** The poison byte the memory devices put around each frame they deliver (MemoryDevice.rxPoison). */
+  rxPoison?: number;
 }
 
 export async function createTestBed(lines: readonly string[] = [], options: TestBedOptions = {}): Promise<TestBed> {
@@ -61,10 +63,11 @@ export async function createTestBed(lines: readonly string[] = [], options: Test
     const kernelMac =
       ifname === 'macvlan0' ? mac(KERNEL_MAC_TEXT) : Buffer.from([0x02, 0, 0, (nextMac >>> 16) & 255, (nextMac >>> 8) & 255, nextMac++ & 255]);
     const dev = new MemoryDevice(ifname, kernelMac, options.mtu ?? 1500, options.vectorCapacity ?? 256);
+    if (options.rxPoison !== undefined) dev.rxPoison = options.rxPoison;
     devices.set(ifname, dev);
     return options.wrap !== undefined ? options.wrap(dev) : dev;
   };
-  const { mtu: _mtu, vectorCapacity: _vc, wrap: _wrap, ...dataplaneOptions } = options;
+  const { mtu: _mtu, vectorCapacity: _vc, wrap: _wrap, rxPoison: _poison, ...dataplaneOptions } = options;
   const dp = new Dataplane({
     openDevice,
     now: () => clock.now,

@@ -50,6 +50,16 @@ async function residual(name: string, script: (w: World, hit: boolean) => void, 
 /** The public TX series (what a different number or size of public frames moves). */
 const TX_SERIES = /^(vpp_interface_tx_(packets|bytes)_total|vpp_device_tx_(frames|bytes)_total|vpp_errors_total\{node="(ip[46]-lookup|ip[46]-rewrite|interface-output)",reason="(packets routed|packets rewritten|frames handed to the device)"|vpp_node_(calls|vectors)_total\{node="(tcp4-output|ip[46]-lookup|ip[46]-rewrite|interface-output)"\}|vpp_tcp_(segments_out|data_segments_out|bytes_out)_total)/;
 
+/** The server sends 10,000 bytes, the client ACKs them all (window 512), and 100 ms pass: SND.UNA is 10,000 above the ISS + 1. */
+function sendAllAcked(w: World): void {
+  w.stream!.write(Buffer.alloc(10000, 0x63));
+  w.services.tcp!.kick();
+  w.advance(10);
+  w.sSeq = add(w.sSeq, 10000);
+  w.send({ seq: w.cSeq, ack: w.sSeq, flags: TCP_ACK, window: 512 });
+  w.advance(100);
+}
+
 const rstProbe = (w: World, hit: boolean): Seg => ({ seq: add(w.cSeq, hit ? 10 : FAR), flags: TCP_RST });
 
 describe('review r/metrics: leaks through public frames a private answer changes', () => {
@@ -114,12 +124,7 @@ describe('review r/metrics: an old ACK (below SND.UNA) moves the send window (RF
     const run = async (hit: boolean) => {
       const w = await World.create(4, false);
       try {
-        w.stream!.write(Buffer.alloc(10000, 0x63));
-        w.services.tcp!.kick();
-        w.advance(10);
-        w.sSeq = add(w.sSeq, 10000);
-        w.send({ seq: w.cSeq, ack: w.sSeq, flags: TCP_ACK, window: 512 }); // all acked
-        w.advance(100);
+        sendAllAcked(w);
         // The probe: seq in the window (or not), ack 5000 below SND.UNA (old: RFC says ignore), window 0.
         w.send({ seq: add(w.cSeq, hit ? 100 : FAR), ack: add(w.sSeq, -5000), flags: TCP_ACK, window: 0 });
         w.stream!.write(Buffer.alloc(100, 0x64));
@@ -142,12 +147,7 @@ async function stall(spoofAck: number, spoofSeq = 1000): Promise<void> {
   {
     const w = await World.create(4, false);
     try {
-      w.stream!.write(Buffer.alloc(10000, 0x63));
-      w.services.tcp!.kick();
-      w.advance(10);
-      w.sSeq = add(w.sSeq, 10000);
-      w.send({ seq: w.cSeq, ack: w.sSeq, flags: TCP_ACK, window: 512 });
-      w.advance(100);
+      sendAllAcked(w);
       w.send({ seq: add(w.cSeq, spoofSeq), ack: add(w.sSeq, spoofAck), flags: TCP_ACK, window: 0 }); // the spoofed segment
       w.stream!.write(Buffer.alloc(20000, 0x64));
       w.services.tcp!.kick();
@@ -315,24 +315,14 @@ describe('review r/metrics: segment-checks does not rise by one for every blind 
   it('F10 a pure ACK with its seq in the window and an acceptable ack raises no reason (a miss raises out-of-window)', () =>
     twin('accepted pure ACK', (w, hit) => {
       // The server sent 10000 bytes earlier (acknowledged): any ack in [SND.UNA - 10000, SND.UNA] is acceptable.
-      w.stream!.write(Buffer.alloc(10000, 0x63));
-      w.services.tcp!.kick();
-      w.advance(10);
-      w.sSeq = add(w.sSeq, 10000);
-      w.send({ seq: w.cSeq, ack: w.sSeq, flags: TCP_ACK, window: 512 });
-      w.advance(100);
+      sendAllAcked(w);
       w.send({ seq: add(w.cSeq, hit ? 100 : FAR), ack: add(w.sSeq, -3000), flags: TCP_ACK, window: 512 });
       w.advance(2000);
     }));
 
   it('F10c the ack step of CVE-2016-5696: seq in the window, ack acceptable (hit) vs too old (miss): +0 vs +1', () =>
     twin('ack oracle', (w, hit) => {
-      w.stream!.write(Buffer.alloc(10000, 0x63));
-      w.services.tcp!.kick();
-      w.advance(10);
-      w.sSeq = add(w.sSeq, 10000);
-      w.send({ seq: w.cSeq, ack: w.sSeq, flags: TCP_ACK, window: 512 });
-      w.advance(100);
+      sendAllAcked(w);
       w.send({ seq: add(w.cSeq, 100), ack: add(w.sSeq, hit ? -3000 : -FAR), flags: TCP_ACK, window: 512 });
       w.advance(2000);
     }));

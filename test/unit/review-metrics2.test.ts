@@ -7,31 +7,38 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DecodedSegment } from '../../src/tcp/testing.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST } from '../../src/wire/tcp.js';
-import { add, FAR, legit, twin, World } from '../helpers/metrics-world.js';
+import { add, FAR, legit, type Seg, twin, World } from '../helpers/metrics-world.js';
 
 // ---------------------------------------------------------------------------------------------
 // Second-pass review r/metrics2 (adversarial). Tests named R2-<n> FAIL on 695d74f on purpose.
 
+/**
+ * The real client retransmits its last 100 bytes together with 100 new ones (a partly old
+ * segment: a D-SACK is owed and the ACK delayed), then `next` arrives; the D-SACK block for the
+ * old 100 bytes must be reported exactly once in everything the server sends (RFC 2883 §4).
+ */
+async function assertDsackOnce(next: (w: World) => Seg): Promise<void> {
+  const w = await World.create(4, false);
+  try {
+    legit(w, 100);
+    w.advance(2000);
+    const old = (w.cSeq - 100) >>> 0;
+    const a = w.send({ seq: old, ack: w.sSeq, flags: TCP_ACK | TCP_PSH, data: Buffer.alloc(200, 0x63) });
+    w.cSeq = add(w.cSeq, 100);
+    const b = w.send(next(w));
+    const c = w.advance(2000);
+    const all = [...a, ...b, ...c];
+    const withDsack = all.filter((s) => s.sack.some(([s0, e0]) => s0 === old && e0 === add(old, 100)));
+    assert.equal(withDsack.length, 1, `D-SACK [old, old+100) reported ${withDsack.length} times: ${JSON.stringify(all.map((s) => ({ ack: s.ack, sack: s.sack })))}`);
+  } finally {
+    w.close();
+  }
+}
+
 describe('review r/metrics2: a private ACK re-reports an owed D-SACK (RFC 2883 §4: once)', () => {
-  it('R2-1 a partly old segment (D-SACK owed, ACK delayed), then a spoofed out-of-window segment: the D-SACK block goes out twice', async () => {
-    const w = await World.create(4, false);
-    try {
-      legit(w, 100);
-      w.advance(2000);
-      // The real client retransmits its last 100 bytes together with 100 new ones (a partly old segment).
-      const old = (w.cSeq - 100) >>> 0;
-      const a = w.send({ seq: old, ack: w.sSeq, flags: TCP_ACK | TCP_PSH, data: Buffer.alloc(200, 0x63) });
-      w.cSeq = add(w.cSeq, 100);
-      // A spoofer's segment far out of the window, right after it.
-      const b = w.send({ seq: add(w.cSeq, FAR), ack: w.sSeq, flags: TCP_ACK, data: 'z' });
-      const c = w.advance(2000);
-      const all = [...a, ...b, ...c];
-      const withDsack = all.filter((s) => s.sack.some(([s0, e0]) => s0 === old && e0 === add(old, 100)));
-      assert.equal(withDsack.length, 1, `D-SACK [old, old+100) reported ${withDsack.length} times: ${JSON.stringify(all.map((s) => ({ ack: s.ack, sack: s.sack })))}`);
-    } finally {
-      w.close();
-    }
-  });
+  it('R2-1 a partly old segment (D-SACK owed, ACK delayed), then a spoofed out-of-window segment: the D-SACK block goes out twice', () =>
+    // A spoofer's segment far out of the window, right after it.
+    assertDsackOnce((w) => ({ seq: add(w.cSeq, FAR), ack: w.sSeq, flags: TCP_ACK, data: 'z' })));
 });
 
 describe('review r/metrics2: the management endpoint', () => {
@@ -133,22 +140,7 @@ describe('review r/metrics2: TIME_WAIT, an RST exactly at RCV.NXT (RFC 1337: ign
 });
 
 describe('review r/metrics2: the double D-SACK without any spoofer (a lossy real client)', () => {
-  it('R2-1b a partly old retransmission, then the real client\'s next segment arriving out of order (a hole): the D-SACK goes in the private dup ACK and again in the delayed public ACK', async () => {
-    const w = await World.create(4, false);
-    try {
-      legit(w, 100);
-      w.advance(2000);
-      const old = (w.cSeq - 100) >>> 0;
-      const a = w.send({ seq: old, ack: w.sSeq, flags: TCP_ACK | TCP_PSH, data: Buffer.alloc(200, 0x63) });
-      w.cSeq = add(w.cSeq, 100);
-      // The client's segment after next arrives first (its predecessor was lost).
-      const b = w.send({ seq: add(w.cSeq, 300), ack: w.sSeq, flags: TCP_ACK | TCP_PSH, data: Buffer.alloc(300, 0x64) });
-      const c = w.advance(2000);
-      const all = [...a, ...b, ...c];
-      const withDsack = all.filter((s) => s.sack.some(([s0, e0]) => s0 === old && e0 === add(old, 100)));
-      assert.equal(withDsack.length, 1, `D-SACK [old, old+100) reported ${withDsack.length} times: ${JSON.stringify(all.map((s) => ({ ack: s.ack, sack: s.sack })))}`);
-    } finally {
-      w.close();
-    }
-  });
+  it('R2-1b a partly old retransmission, then the real client\'s next segment arriving out of order (a hole): the D-SACK goes in the private dup ACK and again in the delayed public ACK', () =>
+    // The client's segment after next arrives first (its predecessor was lost).
+    assertDsackOnce((w) => ({ seq: add(w.cSeq, 300), ack: w.sSeq, flags: TCP_ACK | TCP_PSH, data: Buffer.alloc(300, 0x64) })));
 });

@@ -48,6 +48,7 @@ import {
 } from './types.js';
 import type { SegmentSink, SessionInfo, TcpCounters, TcpOptions } from './types.js';
 import { clearArray } from '../util/array.js';
+import { read16 } from '../wire/bytes.js';
 
 /** MSS values a SYN cookie can encode (3 bits). */
 export const COOKIE_MSS = [536, 1200, 1360, 1400, 1440, 1452, 1460, 8960];
@@ -214,12 +215,12 @@ export class TcpStack {
     const g = this.seg;
     g.srcIp = srcIp >>> 0;
     g.dstIp = dstIp >>> 0;
-    g.srcPort = (buf[off] << 8) | buf[off + 1];
-    g.dstPort = (buf[off + 2] << 8) | buf[off + 3];
+    g.srcPort = read16(buf, off);
+    g.dstPort = read16(buf, off + 2);
     g.seq = readSeq(buf, off + 4);
     g.ack = readSeq(buf, off + 8);
     g.flags = buf[off + 13];
-    g.wnd = (buf[off + 14] << 8) | buf[off + 15];
+    g.wnd = read16(buf, off + 14);
     g.buf = buf;
     g.dataOff = off + hl;
     g.dataLen = len - hl;

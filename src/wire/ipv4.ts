@@ -2,7 +2,7 @@
  * IPv4 header (RFC 791). Fields are read on demand from the buffer; nothing is copied.
  */
 import { internetChecksum } from './checksum.js';
-import { read16, readUint32, write16, write32 } from './bytes.js';
+import { read16, readInt32, readUint32, write16, write32 } from './bytes.js';
 
 export const IPV4_MIN_HEADER_LEN = 20;
 export const IP_PROTO_ICMP = 1;
@@ -47,8 +47,8 @@ export const ipv4Destination = (buf: Buffer, off: number): number => readUint32(
  * does not inline (16 bytes each time), a small integer never is. The callees take either form
  * (they normalise with `>>> 0` where they compare with configured, unsigned, addresses).
  */
-export const ipv4SourceI32 = (b: Buffer, o: number): number => (b[o + 12] << 24) | (b[o + 13] << 16) | (b[o + 14] << 8) | b[o + 15];
-export const ipv4DestinationI32 = (b: Buffer, o: number): number => (b[o + 16] << 24) | (b[o + 17] << 16) | (b[o + 18] << 8) | b[o + 19];
+export const ipv4SourceI32 = (b: Buffer, o: number): number => readInt32(b, o + 12);
+export const ipv4DestinationI32 = (b: Buffer, o: number): number => readInt32(b, o + 16);
 
 /**
  * Writes a 20-byte header without options, with DF set and the checksum filled in.

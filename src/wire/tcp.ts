@@ -6,7 +6,7 @@
  * allocates per packet: options are parsed into a caller-owned TcpParsedOptions.
  */
 import { finish, pseudoHeaderSum, sumWords } from './checksum.js';
-import { readInt32, readUint32, write32 } from './bytes.js';
+import { read16, readInt32, readUint32, write32 } from './bytes.js';
 
 export const TCP_HEADER_LEN = 20;
 export const TCP_MAX_HEADER_LEN = 60;
@@ -48,16 +48,16 @@ export function tcpReasonName(code: number): string {
 }
 
 // Field readers.
-export const tcpSrcPort = (b: Buffer, o: number): number => (b[o] << 8) | b[o + 1];
-export const tcpDstPort = (b: Buffer, o: number): number => (b[o + 2] << 8) | b[o + 3];
+export const tcpSrcPort = (b: Buffer, o: number): number => read16(b, o);
+export const tcpDstPort = (b: Buffer, o: number): number => read16(b, o + 2);
 export const tcpSeq = (b: Buffer, o: number): number => readUint32(b, o + 4);
 export const tcpAck = (b: Buffer, o: number): number => readUint32(b, o + 8);
 /** Header length in bytes (data offset × 4). */
 export const tcpHeaderLen = (b: Buffer, o: number): number => (b[o + 12] >>> 4) << 2;
 export const tcpFlags = (b: Buffer, o: number): number => b[o + 13];
-export const tcpWindow = (b: Buffer, o: number): number => (b[o + 14] << 8) | b[o + 15];
-export const tcpChecksumField = (b: Buffer, o: number): number => (b[o + 16] << 8) | b[o + 17];
-export const tcpUrgent = (b: Buffer, o: number): number => (b[o + 18] << 8) | b[o + 19];
+export const tcpWindow = (b: Buffer, o: number): number => read16(b, o + 14);
+export const tcpChecksumField = (b: Buffer, o: number): number => read16(b, o + 16);
+export const tcpUrgent = (b: Buffer, o: number): number => read16(b, o + 18);
 
 // Field writers.
 export function setTcpSeq(b: Buffer, o: number, v: number): void {
@@ -86,7 +86,7 @@ export function checkTcp(b: Buffer, o: number, len: number): number {
   if (len < TCP_HEADER_LEN) return TCP_ERR_TOO_SHORT;
   const hl = (b[o + 12] >>> 4) << 2;
   if (hl < TCP_HEADER_LEN || hl > len) return TCP_ERR_BAD_DATA_OFFSET;
-  if (((b[o] << 8) | b[o + 1]) === 0 || ((b[o + 2] << 8) | b[o + 3]) === 0) return TCP_ERR_BAD_PORT;
+  if (read16(b, o) === 0 || read16(b, o + 2) === 0) return TCP_ERR_BAD_PORT;
   const f = b[o + 13];
   if ((f & TCP_SYN) !== 0 && (f & (TCP_RST | TCP_FIN)) !== 0) return TCP_ERR_BAD_FLAGS;
   return TCP_OK;
@@ -139,7 +139,7 @@ export function parseTcpOptions(b: Buffer, o: number, hl: number, out: TcpParsed
     switch (kind) {
       case TCPOPT_MSS:
         if (olen !== 4) return TCP_ERR_BAD_OPTION;
-        out.mss = (b[p + 2] << 8) | b[p + 3];
+        out.mss = read16(b, p + 2);
         break;
       case TCPOPT_WSCALE:
         if (olen !== 3) return TCP_ERR_BAD_OPTION;

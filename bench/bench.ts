@@ -258,12 +258,12 @@ async function measureServer(label: string, t: Target, o: Options, scratch: stri
     // (500 pings 2 ms apart, not counted, for every server alike) and the measured run.
     progress(`${label}: ping -c 50 -i 0.01 (the first after start)`);
     pingFirst = await ping(t);
-    progress(`${label}:   ping min/avg/max ${pingFirst.minUs ?? '-'}/${pingFirst.avgUs ?? '-'}/${pingFirst.maxUs ?? '-'} µs (${pingFirst.received}/${pingFirst.transmitted} replies)`);
+    progress(`${label}:   ping min/avg/max ${pingFirst.minUs ?? '-'}/${pingFirst.avgUs ?? '-'}/${pingFirst.maxUs ?? '-'} µs, median ${pingFirst.medianUs ?? '-'} µs (${pingFirst.received}/${pingFirst.transmitted} replies)`);
     if (!pingFirst.ok) fail(label, `first ping: ${pingFirst.received}/${pingFirst.transmitted} replies`);
     progress(`${label}: ping -c 500 -i 0.002 (warm-up, not counted), then ping -c 50 -i 0.01`);
     await ping(t, 500, '0.002');
     p = await ping(t);
-    progress(`${label}:   ping min/avg/max ${p.minUs ?? '-'}/${p.avgUs ?? '-'}/${p.maxUs ?? '-'} µs (${p.received}/${p.transmitted} replies)`);
+    progress(`${label}:   ping min/avg/max ${p.minUs ?? '-'}/${p.avgUs ?? '-'}/${p.maxUs ?? '-'} µs, median ${p.medianUs ?? '-'} µs (${p.received}/${p.transmitted} replies)`);
     if (!p.ok) fail(label, `ping: ${p.received}/${p.transmitted} replies`);
   }
 
@@ -351,7 +351,7 @@ async function measurePolling(label: string, t: Target, o: Options, socket: stri
     if (o.only.has('ping')) {
       progress(`${label} polling: ping -c 50 -i 0.01`);
       out.ping = await ping(t);
-      progress(`${label} polling:   ping min/avg/max ${out.ping.minUs ?? '-'}/${out.ping.avgUs ?? '-'}/${out.ping.maxUs ?? '-'} µs`);
+      progress(`${label} polling:   ping min/avg/max ${out.ping.minUs ?? '-'}/${out.ping.avgUs ?? '-'}/${out.ping.maxUs ?? '-'} µs, median ${out.ping.medianUs ?? '-'} µs`);
       if (!out.ping.ok) fail(`${label} polling`, `ping: ${out.ping.received}/${out.ping.transmitted} replies`);
     }
     if (o.only.has('single')) {
@@ -411,9 +411,11 @@ const ROWS: Row[] = [
   { name: '10 MB download: first to last byte µs, median (lower=better)', get: (r) => r.download?.phasesUs?.transfer },
   { name: 'ping RTT avg µs (lower=better)', get: (r) => r.ping?.avgUs },
   { name: 'ping RTT min µs (lower=better)', get: (r) => r.ping?.minUs },
+  { name: 'ping RTT median µs (lower=better)', get: (r) => r.ping?.medianUs },
   { name: 'ping RTT avg µs, first 50 after start', get: (r) => r.pingFirst?.avgUs },
   { name: 'GET latency, 1 conn, avg µs (lower=better)', get: (r) => (r.singleConnection?.ok ? r.singleConnection.latencyAvgUs : undefined) },
   { name: 'ping RTT avg µs, ours rx-mode polling', get: (r) => r.polling?.ping?.avgUs },
+  { name: 'ping RTT median µs, ours rx-mode polling', get: (r) => r.polling?.ping?.medianUs },
   { name: 'GET latency, 1 conn, µs, ours polling', get: (r) => (r.polling?.single?.ok ? r.polling.single.latencyAvgUs : undefined) },
   { name: 'server CPU % 1 conn, ours polling', get: (r) => r.polling?.single?.serverCpuPct },
   { name: 'keep-alive latency avg µs (64 conns)', get: (r) => r.keepAlive?.latencyAvgUs },
@@ -807,8 +809,10 @@ async function main(): Promise<number> {
       ['ping RTT min µs, interrupt', fl.interrupt?.minUs, f.ours?.ping?.minUs],
       ['ping RTT avg µs, polling (floor: spins on the ring, no syscall)', fl.polling?.avgUs, f.ours?.polling?.ping?.avgUs],
       ['ping RTT avg µs, polling with epoll_wait(0) every turn (as libuv)', fl['polling-syscall']?.avgUs, f.ours?.polling?.ping?.avgUs],
+      ['ping RTT median µs, interrupt', fl.interrupt?.medianUs, f.ours?.ping?.medianUs],
+      ['ping RTT median µs, polling (floor: spins, no syscall)', fl.polling?.medianUs, f.ours?.polling?.ping?.medianUs],
     ];
-    const k = (name: string) => (name.includes('min') ? kernel?.ping?.minUs : kernel?.ping?.avgUs);
+    const k = (name: string) => (name.includes('min') ? kernel?.ping?.minUs : name.includes('median') ? kernel?.ping?.medianUs : kernel?.ping?.avgUs);
     out.push(table(['', 'C floor', 'ours', 'kernel', 'ours/floor', 'floor/kernel'], rows.map(([name, x, y]) => [name, fmt(x), fmt(y), fmt(k(name)), ratio(y, x), ratio(x, k(name))])));
     out.push(
       'The floor is what any userspace responder pays here before its own code runs: the wakeup of a thread blocked in epoll (or the',

@@ -41,7 +41,7 @@ export async function measureFloor(label: string, t: Target, podNs: string, ifna
       await new Promise((r) => setTimeout(r, 200));
       progress(`${label} ${mode}: ping -c ${count} -i 0.01`);
       const p = await ping(t, count);
-      progress(`${label} ${mode}:   ping min/avg/max ${p.minUs ?? '-'}/${p.avgUs ?? '-'}/${p.maxUs ?? '-'} µs (${p.received}/${p.transmitted} replies)`);
+      progress(`${label} ${mode}:   ping min/avg/max ${p.minUs ?? '-'}/${p.avgUs ?? '-'}/${p.maxUs ?? '-'} µs, median ${p.medianUs ?? '-'} µs (${p.received}/${p.transmitted} replies)`);
       out[mode] = p;
     } finally {
       child.kill('SIGTERM');

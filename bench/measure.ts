@@ -60,6 +60,8 @@ export interface PingResult {
   avgUs?: number;
   maxUs?: number;
   mdevUs?: number;
+  /** The median of the per-reply times. */
+  medianUs?: number;
   raw: string;
 }
 
@@ -90,7 +92,17 @@ export function parsePing(out: string): Omit<PingResult, 'ok' | 'raw'> {
   const pk = /(\d+) packets transmitted, (\d+) received/.exec(out);
   const rtt = /= ([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+) ms/.exec(out);
   const us = (i: number) => (rtt ? Math.round(Number(rtt[i]) * 1000) : undefined);
-  return { transmitted: pk ? Number(pk[1]) : 0, received: pk ? Number(pk[2]) : 0, minUs: us(1), avgUs: us(2), maxUs: us(3), mdevUs: us(4) };
+  // One line per reply (ping without -q): "64 bytes from …: icmp_seq=1 ttl=64 time=0.031 ms".
+  const times = [...out.matchAll(/ time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000);
+  return {
+    transmitted: pk ? Number(pk[1]) : 0,
+    received: pk ? Number(pk[2]) : 0,
+    minUs: us(1),
+    avgUs: us(2),
+    maxUs: us(3),
+    mdevUs: us(4),
+    medianUs: times.length > 0 ? medianOf(times) : undefined,
+  };
 }
 
 function exitOf(r: RunResult): string {
@@ -334,9 +346,11 @@ export function medianOf(values: readonly number[], decimals = 0): number {
 }
 
 export async function ping(t: Target, count = 50, interval = '0.01'): Promise<PingResult> {
-  const r = await runAsync(['ip', 'netns', 'exec', t.clientNs, 'ping', '-c', String(count), '-i', interval, '-q', '-w', '15', t.ip], { timeoutMs: 20_000 });
+  // Not -q: the per-reply lines give the median, which a few preempted replies do not move.
+  const r = await runAsync(['ip', 'netns', 'exec', t.clientNs, 'ping', '-c', String(count), '-i', interval, '-w', '15', t.ip], { timeoutMs: 20_000 });
   const p = parsePing(r.stdout);
-  return { ...p, ok: r.code === 0 && p.received === p.transmitted && p.transmitted > 0, raw: (r.stdout + r.stderr).trim() };
+  const summary = (r.stdout + r.stderr).split('\n').filter((l) => !l.includes(' time=')).join('\n').trim();
+  return { ...p, ok: r.code === 0 && p.received === p.transmitted && p.transmitted > 0, raw: summary };
 }
 
 /** GET /index.html; the body, or undefined with the reason. */

@@ -1,9 +1,12 @@
 /**
  * The cost of one ICMP echo through our graph, in process (in-memory device, no syscalls, no
  * root): back to back, then one every G ms with the thread spinning in between (it never sleeps,
- * so no wakeup is involved), then after sweeping 8 MiB of memory between echoes (L1/L2 evicted on
- * purpose). It separates what our code does per echo (the hot figure) from what this machine does
- * to a path that runs once every few ms (docs/bench.md, "Ping").
+ * so no wakeup is involved), then once every G ms with the thread asleep in between (blocked in
+ * Atomics.wait, as an idle dataplane blocks in epoll: the vCPU halts), each beside a fixed
+ * arithmetic loop timed the same way, then after sweeping 8 MiB of memory between echoes (L1/L2
+ * evicted on purpose). It separates what our code does per echo (the hot figure) from what this
+ * machine does to a path that runs once every few ms (docs/bench.md, "Ping"): if the echo slows
+ * after a sleep and the loop does not, the CPU's speed did not change; its caches and TLBs did.
  *
  *   node dist/bench/ping-path.js [gap-ms ...]     default gaps 0.1 1 2 5 10 20
  */
@@ -48,6 +51,29 @@ for (const gap of gaps.length > 0 ? gaps : [0.1, 1, 2, 5, 10, 20]) {
     r.push(one());
   }
   console.log(`one every ${String(gap).padStart(4)} ms, spinning in between     ${summary(r)}`);
+}
+/** A fixed loop that touches no memory: µs for 20,000 iterations (the CPU's speed, not its caches). */
+function loop(): number {
+  const t0 = process.hrtime.bigint();
+  let x = 0;
+  for (let i = 0; i < 20_000; i++) x = (x + i * 7) | 0;
+  const t1 = process.hrtime.bigint();
+  if (x === 1) throw new Error('unreachable'); // keeps the loop from being optimized away
+  return Number(t1 - t0) / 1000;
+}
+const asleep = new Int32Array(new SharedArrayBuffer(4));
+for (const gap of gaps.length > 0 ? gaps : [1, 10]) {
+  const n = Math.min(500, Math.max(100, Math.round(1000 / gap)));
+  const echo: number[] = [];
+  const plain: number[] = [];
+  for (let i = 0; i < n; i++) {
+    Atomics.wait(asleep, 0, 0, gap);
+    echo.push(one());
+    Atomics.wait(asleep, 0, 0, gap);
+    plain.push(loop());
+  }
+  console.log(`one every ${String(gap).padStart(4)} ms, asleep in between        ${summary(echo)}`);
+  console.log(`  a 20,000-step loop, the same way            ${summary(plain)}`);
 }
 const big = Buffer.alloc(8 << 20);
 const swept: number[] = [];

@@ -162,6 +162,10 @@ describe('operations in the lab: endpoint, metrics, runtime, lifecycle, logs', {
       assert.ok(counter(showBefore[1], 'rx packets') >= 3);
       assert.match(metrics.body, /^vpp_http_responses_total\{server="0\.0\.0\.0:80",code="2xx"\} [1-9]\d*$/m);
       assert.match(metrics.body, /^vpp_device_kernel_packets_total\{interface="host-macvlan0"\} [1-9]\d*$/m);
+      // rx-mode interrupt (the lab's default): the polling counters are exported, and still 0.
+      for (const m of ['rx_polls', 'rx_empty_polls', 'rx_adaptive_to_polling', 'rx_adaptive_to_interrupt', 'rx_spin_breaks']) {
+        assert.match(metrics.body, new RegExp(`^vpp_device_${m}_total\\{interface="host-macvlan0"\\} 0$`, 'm'), m);
+      }
       assert.match(metrics.body, /^vpp_tcp_passive_opens_total [1-9]\d*$/m);
       assert.match(metrics.body, /^process_resident_memory_bytes \d+/m);
       compared = true;

@@ -1605,6 +1605,33 @@ static void set_hist(napi_env env, napi_value o, const char *name, const uint64_
   napi_set_named_property(env, o, name, arr);
 }
 
+/*
+ * The two counters the liveness check samples once a second, written into a Float64Array of at
+ * least 2: [0] the frames the kernel saw (tp_packets, drops included), [1] the frames userspace
+ * took out of the ring (read, own output skipped, truncated). stats() builds an object of ~45
+ * properties for the same two figures: 2.5 ms a call on a noisy VM when it runs once a second cold.
+ */
+static napi_value m_ring_counters(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  afp_t *a = unwrap(env, info, &argc, argv);
+  if (!a) return NULL;
+  napi_typedarray_type t;
+  size_t len = 0;
+  void *data = NULL;
+  bool is = false;
+  if (argc < 1 || napi_is_typedarray(env, argv[0], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_float64_array || len < 2) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "ringCounters(out): out must be a Float64Array of at least 2");
+    return NULL;
+  }
+  read_kernel_stats(a); /* the kernel resets its counters on every read: accumulate */
+  double *out = data;
+  out[0] = (double)a->k_packets;
+  out[1] = (double)(a->rx_frames + a->rx_outgoing + a->rx_truncated);
+  return NULL;
+}
+
 static napi_value m_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   napi_value o;
@@ -2285,6 +2312,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"stop", NULL, m_stop, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, m_send, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, m_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"ringCounters", NULL, m_ring_counters, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, m_close, NULL, NULL, NULL, napi_default, NULL},
       {"ref", NULL, m_ref, NULL, NULL, NULL, napi_default, NULL},
       {"unref", NULL, m_unref, NULL, NULL, NULL, napi_default, NULL},

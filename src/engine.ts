@@ -30,6 +30,7 @@ import { ManagementServer, MetricsToken, parseManagementAddress, type Management
 import { createMetricsRegistry } from './ops/metrics.js';
 import { opsCommands } from './ops/commands.js';
 import type { Registry } from 'prom-client';
+import { housekeeping, type HousekeepingTask } from './util/housekeeping.js';
 
 export interface EngineOptions {
   config: EngineConfig;
@@ -145,7 +146,9 @@ export class Engine {
   lastDeviceError: NodeJS.ErrnoException | null = null;
   private cli: CliServer | null = null;
   private management: ManagementServer | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
+  private heartbeat: HousekeepingTask | null = null;
+  /** ringCounters()' output, reused every second. */
+  private readonly ringScratch = new Float64Array(2);
   private started = false;
   private draining = false;
   private readonly now: () => number;
@@ -302,20 +305,24 @@ export class Engine {
   private startHeartbeat(): void {
     if (this.heartbeat !== null) return;
     let lastRings = 0;
-    this.heartbeat = setInterval(() => {
+    this.heartbeat = housekeeping.every(this.health.intervalMs, () => {
       const now = this.now();
       this.health.beat(now);
       if (now - lastRings >= 1000) {
         lastRings = now;
         this.health.sampleRings(this.ringSamples(), now);
       }
-    }, this.health.intervalMs);
-    this.heartbeat.unref();
+    });
   }
 
   private ringSamples(): RingSample[] {
     const samples: RingSample[] = [];
+    const c = this.ringScratch;
     for (const hw of this.dp.hardware) {
+      if (hw.device.ringCounters?.(c) === true) {
+        samples.push({ name: hw.name, seen: c[0], consumed: c[1] });
+        continue;
+      }
       const s = hw.device.stats() as unknown as Record<string, number>;
       if (typeof s.rxFrames !== 'number' || typeof s.kernelSeen !== 'number') continue;
       samples.push({ name: hw.name, seen: s.kernelSeen, consumed: s.rxFrames + (s.rxOutgoingSkipped ?? 0) + (s.rxTruncated ?? 0) });
@@ -449,7 +456,7 @@ export class Engine {
 
   async stop(): Promise<void> {
     this.draining = true;
-    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    if (this.heartbeat !== null) this.heartbeat.stop();
     this.heartbeat = null;
     await this.cli?.close();
     this.cli = null;

@@ -34,6 +34,7 @@ import type { GraphNode } from './node.js';
 import { sendArp } from './arp-input.js';
 import { RuntimeSampler } from './runtime-sampler.js';
 import { PacketTracer } from './trace.js';
+import { housekeeping, type HousekeepingTask } from '../util/housekeeping.js';
 
 export { DataplaneError } from './errors.js';
 
@@ -160,7 +161,7 @@ export class Dataplane {
   private readonly openDevice: (ifname: string, rxQueues: number) => Device;
   private readonly announces: boolean;
   private readonly onEvent: (message: string) => void;
-  private housekeeping: NodeJS.Timeout | null = null;
+  private housekeeping: HousekeepingTask | null = null;
   private current: GraphNode | null = null;
   private capture: PacketCapture | null = null;
   private drops = 0;
@@ -454,8 +455,7 @@ export class Dataplane {
   /** Starts housekeeping (neighbour timers). The dataplane runs without it in unit tests (they call tickNeighbors). */
   start(): void {
     if (this.housekeeping !== null) return;
-    this.housekeeping = setInterval(() => this.tickNeighbors(), NEIGHBOR_TICK_MS);
-    this.housekeeping.unref();
+    this.housekeeping = housekeeping.every(NEIGHBOR_TICK_MS, () => this.tickNeighbors());
   }
 
   /** Runs the neighbour timers (retransmissions, probes, failures, ageing) and sends what they made. */
@@ -468,7 +468,7 @@ export class Dataplane {
   }
 
   close(): void {
-    if (this.housekeeping !== null) clearInterval(this.housekeeping);
+    if (this.housekeeping !== null) this.housekeeping.stop();
     this.housekeeping = null;
     for (const hw of this.hardware) hw.device.close();
   }

@@ -20,6 +20,7 @@ import { targetToKey } from './path.js';
 import { HTTP_ERROR_REASONS, KNOWN_METHODS, STATUS_TEXT, bodyFor } from './status.js';
 import type { AcceptHandler, ByteStream, StreamHandler } from '../stream/byte-stream.js';
 import { DenseSet } from '../stream/dense-set.js';
+import { housekeeping, type HousekeepingTask } from '../util/housekeeping.js';
 
 export interface HttpStaticServerStats {
   cache: CacheStats;
@@ -83,7 +84,7 @@ export class HttpStaticServer implements ConnectionServer {
   private readonly conns = new DenseSet<Conn>();
   /** request-target → key, for targets seen recently (bounded; cleared when full). */
   private readonly keyMemo = new Map<string, ReturnType<typeof targetToKey>>();
-  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly sweepTimer: HousekeepingTask;
   private readonly serverLine: string;
   private closed = false;
 
@@ -111,8 +112,7 @@ export class HttpStaticServer implements ConnectionServer {
     const revalidateMs = opts.revalidateMs ?? 1000;
     const sweep =
       opts.sweepIntervalMs ?? Math.max(10, Math.min(250, revalidateMs / 4, Math.min(l.headerTimeoutMs, l.idleTimeoutMs) / 4));
-    this.sweepTimer = setInterval(() => this.sweep(this.now()), sweep);
-    this.sweepTimer.unref();
+    this.sweepTimer = housekeeping.every(sweep, () => this.sweep(this.now()));
     this.accept = this.acceptWith(null);
   }
 
@@ -142,7 +142,7 @@ export class HttpStaticServer implements ConnectionServer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.sweepTimer);
+    this.sweepTimer.stop();
     for (const c of [...this.conns]) c.abort();
     this.cache.clear();
   }

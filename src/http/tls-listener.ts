@@ -52,6 +52,7 @@ import {
 import { PairWatcher, type PairWatcherOptions } from './pair-watcher.js';
 import { type DenseMember, DenseSet } from '../stream/dense-set.js';
 import { ERRCLASS_CIPHER, ERRCLASS_KEY_UPDATE, ERRCLASS_PROTOCOL, NativeTlsSession, alpnWire, nativeTls, type NativeHandle, type NativeTlsHooks, type TlsEngineAddon } from './tls-native.js';
+import { housekeeping, type HousekeepingTask } from '../util/housekeeping.js';
 
 export const TLS_NODE = 'tls-server';
 
@@ -226,7 +227,7 @@ export class TlsListener {
   private readonly log: TlsEventLog;
   /** Open connections (a DenseSet, not a Set: see dense-set.ts). */
   private readonly open = new DenseSet<Tracked>();
-  private readonly sweep: NodeJS.Timeout;
+  private readonly sweep: HousekeepingTask;
   private readonly ticketRotation: { cancel(): void } | null = null;
   private readonly handshakeTimeoutMs: number;
   private readonly helloTimeoutMs: number;
@@ -295,8 +296,7 @@ export class TlsListener {
       this.watcher = new PairWatcher([options.certFile, options.keyFile], () => this.reload(), options.watchOptions);
     }
     const shortest = Math.min(this.handshakeTimeoutMs, this.helloTimeoutMs);
-    this.sweep = setInterval(() => this.sweepHandshakes(this.monotonic()), Math.min(1000, Math.max(10, shortest / 4)));
-    this.sweep.unref();
+    this.sweep = housekeeping.every(Math.min(1000, Math.max(10, shortest / 4)), () => this.sweepHandshakes(this.monotonic()));
     const rotateMs = options.ticketKeyRotationMs ?? 12 * 3600_000;
     if (rotateMs > 0) this.ticketRotation = (options.ticketTimer ?? realTicketTimer).every(rotateMs, () => this.rotateTicketKeys());
     this.accept = (stream) => this.acceptStream(stream);
@@ -712,7 +712,7 @@ export class TlsListener {
   close(): void {
     this.watcher?.close();
     this.ticketRotation?.cancel();
-    clearInterval(this.sweep);
+    this.sweep.stop();
     for (const t of [...this.open]) {
       this.release(t);
       t.stage = 'closed';

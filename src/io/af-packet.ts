@@ -192,6 +192,8 @@ interface NativeSocket {
     extOff?: Uint32Array,
     extLen?: Uint32Array,
   ): number;
+  /** Writes [kernel frames seen, frames taken out of the ring] into out (a Float64Array of 2 or more). */
+  ringCounters(out: Float64Array): void;
   stats(): Omit<AfPacketStats, 'txBlocked' | 'txBacklogged' | 'txBacklogDrops' | 'txBacklogFrames' | 'txBacklogPeak' | 'txResumes'>;
   ref(): void;
   unref(): void;
@@ -453,6 +455,12 @@ export class AfPacketDevice implements Device {
 
   set onTxReady(fn: (() => void) | null) {
     this.backlog.onReady = fn;
+  }
+
+  ringCounters(out: Float64Array): boolean {
+    if (this.sock.closed) return false;
+    this.sock.ringCounters(out);
+    return true;
   }
 
   stats(): AfPacketStats {

@@ -190,6 +190,12 @@ export interface Device {
   queueRxMode?(queue: number): RxMode;
   /** Sets the rx-mode of one queue (devices with rxQueueIds). */
   setQueueRxMode?(queue: number, mode: RxMode): void;
+  /**
+   * The liveness check's two ring counters, cheaply: writes [frames the kernel put in the ring
+   * (drops included), frames taken out of it] into out[0..1] and returns true; false when the
+   * device has no ring (absent: the same). stats() has them too, in a much larger object.
+   */
+  ringCounters?(out: Float64Array): boolean;
   stats(): DeviceStats;
   close(): void;
 }

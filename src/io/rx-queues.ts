@@ -95,6 +95,20 @@ export class RxQueueDevice implements Device {
     d.setRxMode(mode);
   }
 
+  /** The ring counters summed over the queues (false if any queue has none). */
+  ringCounters(out: Float64Array): boolean {
+    let seen = 0;
+    let consumed = 0;
+    for (const q of this.queues) {
+      if (q.device.ringCounters?.(out) !== true) return false;
+      seen += out[0];
+      consumed += out[1];
+    }
+    out[0] = seen;
+    out[1] = consumed;
+    return this.queues.length > 0;
+  }
+
   /** Counters summed over the queues; a send-only device's TX counters added. */
   stats(): DeviceStats {
     const devices = this.queues.map((q) => q.device);

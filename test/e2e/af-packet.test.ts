@@ -312,6 +312,17 @@ describe('AF_PACKET device (real kernel peers in network namespaces)', { skip: S
         assert.ok(Number(e.len) >= 42);
       });
 
+      it("ringCounters() gives the liveness check stats()' ring figures without the object", async () => {
+        // After the ARP test above the ring has seen frames; kernel and ring counters only grow.
+        const r = await probe.ok('ringCounters');
+        const s = r.stats as Record<string, number>;
+        assert.equal(r.ok, true);
+        assert.ok(Number(r.seen) > 0, 'the kernel put frames into the ring');
+        assert.ok(Number(r.consumed) >= 1, 'frames were taken out of the ring');
+        assert.equal(r.agreed, true, `ringCounters [${r.seen}, ${r.consumed}] never matched stats() (kernelSeen ${s.kernelSeen}, rxFrames ${s.rxFrames})`);
+        assert.match(String(r.badArg), /Float64Array of at least 2/);
+      });
+
       it('sends a batch of frames that the kernel peer receives (tcpdump and link counters)', async () => {
         const N = 32;
         const tcpdump = spawn('ip', ['netns', 'exec', NS_B, 'tcpdump', '-i', 'eth0', '-nn', '-e', '-xx', '-l', '-c', String(N), 'ether', 'proto', `0x${ETHERTYPE_TEST}`]);

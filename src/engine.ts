@@ -316,18 +316,7 @@ export class Engine {
   }
 
   private ringSamples(): RingSample[] {
-    const samples: RingSample[] = [];
-    const c = this.ringScratch;
-    for (const hw of this.dp.hardware) {
-      if (hw.device.ringCounters?.(c) === true) {
-        samples.push({ name: hw.name, seen: c[0], consumed: c[1] });
-        continue;
-      }
-      const s = hw.device.stats() as unknown as Record<string, number>;
-      if (typeof s.rxFrames !== 'number' || typeof s.kernelSeen !== 'number') continue;
-      samples.push({ name: hw.name, seen: s.kernelSeen, consumed: s.rxFrames + (s.rxOutgoingSkipped ?? 0) + (s.rxTruncated ?? 0) });
-    }
-    return samples;
+    return ringSamplesOf(this.dp.hardware, this.ringScratch);
   }
 
   /** Liveness: what /healthz answers. */
@@ -469,4 +458,24 @@ export class Engine {
     await this.management?.close();
     this.management = null;
   }
+}
+
+/**
+ * The liveness check's ring samples of some hardware interfaces: [frames the kernel put in the
+ * ring, frames taken out] from the device's ringCounters() (two numbers into `scratch`), or from
+ * stats() when the device has no such method or it says no (devices without a ring have neither:
+ * left out).
+ */
+export function ringSamplesOf(hardware: readonly { name: string; device: Pick<Device, 'stats' | 'ringCounters'> }[], scratch: Float64Array): RingSample[] {
+  const samples: RingSample[] = [];
+  for (const hw of hardware) {
+    if (hw.device.ringCounters?.(scratch) === true) {
+      samples.push({ name: hw.name, seen: scratch[0], consumed: scratch[1] });
+      continue;
+    }
+    const s = hw.device.stats() as unknown as Record<string, number>;
+    if (typeof s.rxFrames !== 'number' || typeof s.kernelSeen !== 'number') continue;
+    samples.push({ name: hw.name, seen: s.kernelSeen, consumed: s.rxFrames + (s.rxOutgoingSkipped ?? 0) + (s.rxTruncated ?? 0) });
+  }
+  return samples;
 }

@@ -458,7 +458,8 @@ export class AfPacketDevice implements Device {
   }
 
   ringCounters(out: Float64Array): boolean {
-    if (this.sock.closed) return false;
+    // An addon built before ringCounters existed: the caller falls back to stats().
+    if (this.sock.closed || typeof this.sock.ringCounters !== 'function') return false;
     this.sock.ringCounters(out);
     return true;
   }

@@ -126,7 +126,7 @@ const DEVICE_COUNTERS: Record<string, [string, string]> = {
   rxWakeups: ['rx_wakeups', 'Poll wakeups of the RX ring'],
   rxRechecks: ['rx_rechecks', 'Further vectors a wakeup took: frames that arrived while the handler ran'],
   rxPolls: ['rx_polls', 'Loop turns that looked at the RX ring in polling mode (rx-mode polling, or adaptive while traffic flows)'],
-  rxEmptyPolls: ['rx_empty_polls', 'Polling turns that found the RX ring empty (after a spin of up to 100 us when no other fd had an event)'],
+  rxEmptyPolls: ['rx_empty_polls', 'Polling turns that found the RX ring empty (the first polling queue of a thread spins up to 100 us on it first, unless another fd of the event loop has an event)'],
   rxToPolling: ['rx_adaptive_to_polling', 'Times rx-mode adaptive went from interrupts to polling (a wakeup found frames)'],
   rxToInterrupt: ['rx_adaptive_to_interrupt', 'Times rx-mode adaptive went back to interrupts (no frame for its idle period)'],
   rxSpinBreaks: ['rx_spin_breaks', 'Polling spins on the ring ended early because another fd of the event loop had an event (the CLI, the management endpoint, file I/O done, a worker message, a TX socket writable again, another RX fd)'],

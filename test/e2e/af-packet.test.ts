@@ -321,6 +321,16 @@ describe('AF_PACKET device (real kernel peers in network namespaces)', { skip: S
         assert.ok(Number(r.consumed) >= 1, 'frames were taken out of the ring');
         assert.equal(r.agreed, true, `ringCounters [${r.seen}, ${r.consumed}] never matched stats() (kernelSeen ${s.kernelSeen}, rxFrames ${s.rxFrames})`);
         assert.match(String(r.badArg), /Float64Array of at least 2/);
+        // New frames (the peer's ARP requests), then ringCounters() first, before anything else
+        // reads the kernel's statistics: it must read them itself to see the new frames.
+        const since = probe.mark();
+        const ping = run('ip', ['netns', 'exec', NS_B, 'ping', '-c', '2', '-i', '0.3', '-W', '1', '10.77.0.98']);
+        await probe.waitEvent('an ARP who-has 10.77.0.98 from the peer', 8000, (e) => e.ev === 'rx' && String(e.head).startsWith('ffffffffffff' + macHex(peerMac) + '0806'), since);
+        await ping;
+        const later = await probe.ok('ringCounters');
+        const [seen, consumed] = later.first as number[];
+        assert.ok(seen > Number(r.seen), `kernel frames seen ${r.seen} -> ${seen}`);
+        assert.ok(consumed > Number(r.consumed), `frames taken ${r.consumed} -> ${consumed}`);
       });
 
       it('sends a batch of frames that the kernel peer receives (tcpdump and link counters)', async () => {

@@ -12,6 +12,9 @@
  *   loop lag, handles): both worlds live in one process and are scraped at different instants;
  * - `*_seconds_total` of nodes and TLS (vpp_node_seconds_total, vpp_tls_handshake_seconds_total):
  *   measured time, which a probe does change (timing stays observable, see README);
+ * - not stripped but not exercised either: the AF_PACKET polling counters (vpp_device_rx_polls_total,
+ *   rx_empty_polls), loop turns per second in rx-mode polling, a timing figure too (README); the
+ *   in-memory device has none;
  * - HELP/TYPE comment lines (the same text in both).
  * Everything else (device, interface, node calls/vectors, errors, TCP, memory, HTTP) is compared.
  */

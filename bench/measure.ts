@@ -92,8 +92,9 @@ export function parsePing(out: string): Omit<PingResult, 'ok' | 'raw'> {
   const pk = /(\d+) packets transmitted, (\d+) received/.exec(out);
   const rtt = /= ([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+) ms/.exec(out);
   const us = (i: number) => (rtt ? Math.round(Number(rtt[i]) * 1000) : undefined);
-  // One line per reply (ping without -q): "64 bytes from …: icmp_seq=1 ttl=64 time=0.031 ms".
-  const times = [...out.matchAll(/ time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000);
+  // One line per reply (ping without -q): "64 bytes from …: icmp_seq=1 ttl=64 time=0.031 ms";
+  // a duplicate reply ("… ms (DUP!)") is not a round trip of its own.
+  const times = [...out.matchAll(/ time=([\d.]+) ms(?! \(DUP!\))/g)].map((m) => Number(m[1]) * 1000);
   return {
     transmitted: pk ? Number(pk[1]) : 0,
     received: pk ? Number(pk[2]) : 0,

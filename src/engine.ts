@@ -70,6 +70,9 @@ export interface EngineOptions {
 }
 
 /** Defaults of the `vpp-server { … }` stanza's operations keys. */
+/** How often the liveness check samples the RX rings' counters (ms). */
+const RING_SAMPLE_MS = 1000;
+
 export const ENGINE_DEFAULTS = {
   /** Seconds that in-flight HTTP responses get to finish after SIGTERM. */
   shutdownGraceSeconds: 20,
@@ -146,7 +149,8 @@ export class Engine {
   lastDeviceError: NodeJS.ErrnoException | null = null;
   private cli: CliServer | null = null;
   private management: ManagementServer | null = null;
-  private heartbeat: HousekeepingTask | null = null;
+  /** The heartbeat (every health interval) and the ring sample (every second), on the shared timer. */
+  private heartbeat: HousekeepingTask[] = [];
   /** ringCounters()' output, reused every second. */
   private readonly ringScratch = new Float64Array(2);
   private started = false;
@@ -303,16 +307,12 @@ export class Engine {
   }
 
   private startHeartbeat(): void {
-    if (this.heartbeat !== null) return;
-    let lastRings = 0;
-    this.heartbeat = housekeeping.every(this.health.intervalMs, () => {
-      const now = this.now();
-      this.health.beat(now);
-      if (now - lastRings >= 1000) {
-        lastRings = now;
-        this.health.sampleRings(this.ringSamples(), now);
-      }
-    });
+    if (this.heartbeat.length > 0) return;
+    this.heartbeat = [
+      housekeeping.every(this.health.intervalMs, () => this.health.beat(this.now())),
+      // Registered second: on a wakeup both are due, the beat runs first, as it did.
+      housekeeping.every(RING_SAMPLE_MS, () => this.health.sampleRings(this.ringSamples(), this.now())),
+    ];
   }
 
   private ringSamples(): RingSample[] {
@@ -445,8 +445,8 @@ export class Engine {
 
   async stop(): Promise<void> {
     this.draining = true;
-    if (this.heartbeat !== null) this.heartbeat.stop();
-    this.heartbeat = null;
+    for (const task of this.heartbeat) task.stop();
+    this.heartbeat = [];
     await this.cli?.close();
     this.cli = null;
     await this.options.workers?.stop();
